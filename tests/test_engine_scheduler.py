@@ -1,0 +1,119 @@
+"""The greenlet bridge: tasks block on simulated time, the scheduler alone runs SimPy."""
+
+import pytest
+import simpy
+from greenlet import greenlet
+
+from simulator.engine.errors import DeadlockError
+from simulator.engine.scheduler import Scheduler
+
+
+def make():
+    env = simpy.Environment()
+    return env, Scheduler(env)
+
+
+def test_task_sleeps_in_simulated_time():
+    """A task that sleeps 10 ns twice finishes at t=20 and returns its value."""
+    env, sched = make()
+
+    def body(x):
+        sched.sleep(10)
+        sched.sleep(10)
+        return x * 2
+
+    task = sched.spawn(body, 21, name="t")
+    assert sched.wait(task.process) == 42
+    assert env.now == 20
+
+
+def test_host_wait_runs_environment_until_event():
+    """The scheduler blocks by running the environment only until its event fires."""
+    env, sched = make()
+    late = env.timeout(100)
+    early = env.timeout(5, value="v")
+    assert sched.wait(early) == "v"
+    assert env.now == 5
+    assert not late.processed
+
+
+def test_nested_spawn_keeps_scheduler_parent():
+    """Tasks spawned from tasks, at any depth, have the scheduler greenlet as parent."""
+    env, sched = make()
+    parents = []
+
+    def leaf(depth):
+        parents.append(greenlet.getcurrent().parent)
+        sched.sleep(1)
+        if depth < 3:
+            child = sched.spawn(leaf, depth + 1, name=f"d{depth + 1}")
+            sched.wait(child.process)
+        return depth
+
+    root = sched.spawn(leaf, 0, name="d0")
+    sched.wait(root.process)
+    assert len(parents) == 4
+    assert all(p is sched.greenlet for p in parents)
+    assert env.now == 4
+
+
+def test_task_exception_propagates_to_waiter():
+    """An exception raised in a task fails its process and reaches whoever waits on it."""
+    env, sched = make()
+
+    def bad():
+        sched.sleep(3)
+        raise ValueError("boom")
+
+    task = sched.spawn(bad, name="bad")
+    with pytest.raises(ValueError, match="boom"):
+        sched.wait(task.process)
+
+
+def test_failed_event_is_raised_inside_task():
+    """A failed event a task waits on raises in that task, which may handle it."""
+    env, sched = make()
+    ev = env.event()
+
+    def body():
+        try:
+            sched.wait(ev, "ev")
+        except KeyError:
+            return "handled"
+
+    task = sched.spawn(body, name="t")
+    env.process(_fail_later(env, ev))
+    assert sched.wait(task.process) == "handled"
+
+
+def _fail_later(env, ev):
+    yield env.timeout(2)
+    ev.fail(KeyError("x"))
+
+
+def test_deadlock_lists_blocked_tasks():
+    """Two tasks waiting on events nobody triggers give a DeadlockError naming both."""
+    env, sched = make()
+    never_a, never_b = env.event(), env.event()
+
+    def waiter(ev, what):
+        sched.sleep(7)
+        sched.wait(ev, what)
+
+    a = sched.spawn(waiter, never_a, "recv from E", name="rank0")
+    b = sched.spawn(waiter, never_b, "recv from W", name="rank1")
+    with pytest.raises(DeadlockError) as info:
+        sched.wait(env.all_of([a.process, b.process]), "join")
+    msg = str(info.value)
+    assert "t=7.0 ns" in msg
+    assert "rank0" in msg and "recv from E" in msg
+    assert "rank1" in msg and "recv from W" in msg
+
+
+def test_wait_outside_tasks_is_an_error():
+    """A foreign greenlet cannot block: it gets a clear error instead of hanging."""
+    env, sched = make()
+    ev = env.timeout(1)
+    foreign = greenlet(lambda: sched.wait(ev))
+    with pytest.raises(RuntimeError, match="Scheduler.spawn"):
+        foreign.switch()
