@@ -29,7 +29,7 @@ from simulator.engine.errors import DeadlockError
 class Task:
     """A greenlet running user code, wrapped in a SimPy process."""
 
-    __slots__ = ("name", "greenlet", "process", "waiting_on", "describe")
+    __slots__ = ("name", "greenlet", "process", "waiting_on", "describe", "context")
 
     def __init__(self, name: str, glet: greenlet) -> None:
         self.name = name
@@ -39,6 +39,8 @@ class Task:
         self.waiting_on: str | None = None
         # Extra context for reports (e.g. the PE a kernel runs on).
         self.describe: str = ""
+        # What the task runs for (a kernel Program, a host rank), for ``tl`` and reports.
+        self.context: object = None
 
 
 class Scheduler:

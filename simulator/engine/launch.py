@@ -1,0 +1,209 @@
+"""The launch path: host -> IO_CPU -> M_CPU -> PE_CPU, and one program per target PE.
+
+A KernelLaunchMsg travels from the host to the IO_CPU of each target SIP, then to the
+M_CPU of each target cube, then to each target PE_CPU, paying each leg's path latency
+(link latencies plus arrival-node overheads, from the topology). With the barrier on, the
+IO_CPU stamps ``target_start_ns = host_issue_ns + max(dispatch latency over targets)``
+and every PE_CPU waits until then, so all programs start at the same simulated time.
+With it off, each PE starts as soon as its message arrives, and the start spread shows
+the dispatch path lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from simulator.engine.errors import KernelError, LaunchError, SimulationError
+from simulator.engine.machine import Machine
+from simulator.engine.pe import Program
+from simulator.hw import graph as g
+from simulator.hw.topology import PeCoord
+
+
+@dataclass
+class Launch:
+    """One kernel launch: its programs, timing and the event that fires when all end."""
+
+    launch_id: int
+    kernel_name: str
+    targets: list[PeCoord]
+    host_issue_ns: float
+    target_start_ns: float
+    barrier: bool
+    done: simpy.Event
+    coll_id: int | None = None
+    end_ns: float | None = None
+    programs: list[Program] = field(default_factory=list)
+
+
+def dispatch_latency_ns(machine: Machine, coord: PeCoord) -> float:
+    """Path latency of a launch message from the host to ``coord``'s PE_CPU."""
+    graph = machine.graph
+    io, mcpu = g.io_cpu(coord.sip), g.m_cpu(coord.sip, coord.cube)
+    return (
+        graph.path_latency_ns(g.host(), io)
+        + graph.path_latency_ns(io, mcpu)
+        + graph.path_latency_ns(mcpu, g.pe_cpu(coord))
+    )
+
+
+def program_grid(
+    targets: Sequence[PeCoord],
+) -> tuple[list[tuple[int, int, int]], tuple[int, int, int]]:
+    """Program ids and grid size for a launch over ``targets``.
+
+    Axis 0 is the PE's position among the targets of its cube, axis 1 the cube's position
+    among the target cubes of its SIP, axis 2 the SIP's position among target SIPs.
+    """
+    sips = sorted({c.sip for c in targets})
+    cubes_of: dict[int, list[int]] = {}
+    pes_of: dict[tuple[int, int], list[int]] = {}
+    for c in sorted(targets):
+        cubes = cubes_of.setdefault(c.sip, [])
+        if c.cube not in cubes:
+            cubes.append(c.cube)
+        pes_of.setdefault((c.sip, c.cube), []).append(c.pe)
+    ids = [
+        (
+            pes_of[(c.sip, c.cube)].index(c.pe),
+            cubes_of[c.sip].index(c.cube),
+            sips.index(c.sip),
+        )
+        for c in targets
+    ]
+    grid = (
+        max(len(v) for v in pes_of.values()),
+        max(len(v) for v in cubes_of.values()),
+        len(sips),
+    )
+    return ids, grid
+
+
+def launch(
+    machine: Machine,
+    kernel: Callable[..., Any],
+    targets: Sequence[PeCoord],
+    args_for: Callable[[PeCoord], tuple],
+    *,
+    barrier: bool,
+    mmu: Any = None,
+    name: str | None = None,
+    coll_id: int | None = None,
+) -> Launch:
+    """Start ``kernel`` on every PE of ``targets``; returns at once.
+
+    ``args_for(coord)`` gives the program's arguments on that PE; ``mmu`` translates the
+    virtual addresses its loads and stores use. The returned
+    :class:`Launch` has a ``done`` event that succeeds when every program has finished
+    (including its outstanding ops) or fails with the first program's error.
+    Raises LaunchError for an empty or duplicated target list.
+    """
+    if not targets:
+        raise LaunchError("launch needs at least one target PE")
+    if len(set(targets)) != len(targets):
+        raise LaunchError("launch target PEs must be distinct")
+    env = machine.env
+    kernel_name = name or getattr(kernel, "__name__", "kernel")
+    launch_id = machine.next_launch_id
+    machine.next_launch_id += 1
+    now = env.now
+    latencies = [dispatch_latency_ns(machine, c) for c in targets]
+    target_start_ns = now + max(latencies)
+    ids, grid = program_grid(targets)
+    processes = []
+    record = Launch(
+        launch_id,
+        kernel_name,
+        list(targets),
+        now,
+        target_start_ns,
+        barrier,
+        done=env.event(),
+        coll_id=coll_id,
+    )
+    for rank, (coord, latency, pid) in enumerate(zip(targets, latencies, ids, strict=True)):
+        program = Program(machine, machine.pe_at(coord), kernel_name, launch_id, pid, grid, rank)
+        program.coll_id = coll_id
+        program.mmu = mmu
+        record.programs.append(program)
+        start_ns = target_start_ns if barrier else now + latency
+        task = machine.scheduler.spawn(
+            _run_program,
+            machine,
+            program,
+            kernel,
+            args_for(coord),
+            now + latency,
+            start_ns,
+            name=f"{kernel_name}[{pid[0]},{pid[1]},{pid[2]}]",
+        )
+        task.describe = f"PE {program.pe.name}"
+        task.context = program
+        task.greenlet.kb_program = program  # how tl finds its program: one attribute read
+        processes.append(task.process)
+    env.all_of(processes).callbacks.append(lambda ev: _finish(machine, record, ev))
+    return record
+
+
+def _finish(machine: Machine, record: Launch, event: simpy.Event) -> None:
+    if not event.ok:
+        event.defused = True
+        record.done.fail(event.value)
+        return
+    record.end_ns = machine.env.now
+    grid_text = "x".join(str(n) for n in record.programs[0].num_programs)
+    machine.record(
+        "launches",
+        launch_id=record.launch_id,
+        kernel=record.kernel_name,
+        grid=grid_text,
+        n_pes=len(record.targets),
+        barrier=record.barrier,
+        host_issue_ns=record.host_issue_ns,
+        target_start_ns=record.target_start_ns,
+        end_ns=record.end_ns,
+        coll_id=record.coll_id,
+    )
+    record.done.succeed(record)
+
+
+def _run_program(
+    machine: Machine,
+    program: Program,
+    kernel: Callable[..., Any],
+    args: tuple,
+    dispatch_ns: float,
+    start_ns: float,
+) -> None:
+    env = machine.env
+    machine.scheduler.sleep(start_ns - env.now, "launch barrier")
+    exec_start_ns = env.now
+    program.dispatch_ns = dispatch_ns
+    program.exec_start_ns = exec_start_ns
+    try:
+        kernel(*args)
+        program.drain()
+    except SimulationError:
+        raise
+    except Exception as exc:
+        raise KernelError(
+            f"kernel {program.kernel_name!r} program {program.program_id} on PE "
+            f"{program.pe.name} raised at t={env.now:.1f} ns: {type(exc).__name__}: {exc}"
+        ) from exc
+    program.exec_end_ns = env.now
+    c = program.pe.coord
+    machine.record(
+        "pe_exec",
+        launch_id=program.launch_id,
+        sip=c.sip,
+        cube=c.cube,
+        pe=c.pe,
+        pe_global=c.pe_global,
+        dispatch_ns=dispatch_ns,
+        exec_start_ns=exec_start_ns,
+        exec_end_ns=env.now,
+    )

@@ -1,0 +1,197 @@
+"""A PE: four in-order engine queues, a TCM budget, and the programs running on it.
+
+``tl`` calls never block: each issues an op into its engine's queue and returns the
+op's future output block. An engine runs one op at a time, in issue order; an op starts
+when its inputs are ready and its engine is free. A kernel that loops over tiles thus
+pipelines DMA_IN -> GEMM -> MATH -> DMA_WB the way double-buffered hardware does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from simulator.engine.errors import TcmOverflowError
+from simulator.engine.ops import ENGINES, Op
+
+if TYPE_CHECKING:
+    import simpy
+
+    from simulator.engine.machine import Machine
+    from simulator.hw.topology import PeCoord
+
+
+class Engine:
+    """An in-order op queue served by one engine of one PE.
+
+    Ops start in issue order, each once its inputs are ready and one of the engine's
+    ``slots`` is free: compute engines run one op at a time; DMA engines keep up to
+    ``pe.dma_queue_depth`` transfers in flight, so one transfer's fixed latency hides
+    behind another's bytes, as a descriptor queue does.
+    """
+
+    __slots__ = ("name", "pe", "queue", "slots", "running", "_env")
+
+    def __init__(self, name: str, pe: PE, slots: int) -> None:
+        self.name = name
+        self.pe = pe
+        self.queue: deque[Op] = deque()
+        self.slots = slots
+        self.running = 0
+        self._env = pe.machine.env
+
+    def submit(self, op: Op) -> None:
+        """Queue ``op`` behind earlier ops of this engine; start it if it can start now."""
+        self.queue.append(op)
+        if self.running < self.slots:
+            self.try_start()
+
+    def try_start(self) -> None:
+        """Start head ops while a slot is free and the head's inputs are ready."""
+        queue = self.queue
+        while queue and self.running < self.slots:
+            op = queue[0]
+            if op.pending_inputs:
+                return  # the last input's set_ready() calls us again
+            queue.popleft()
+            self.running += 1
+            op.start_ns = self._env.now
+            if op.pieces is None:
+                self._env.timeout(op.duration_ns).callbacks.append(partial(self._on_done, op))
+                continue
+            op.pieces_left = len(op.pieces)
+            network = self.pe.machine.network
+            for route, nbytes, tag in op.pieces:
+                network.transfer(route, nbytes, tag).callbacks.append(partial(self._on_piece, op))
+
+    def _on_piece(self, op: Op, event: simpy.Event) -> None:
+        self.pe.machine.record_transfer(event.value, event.value.tag)
+        op.pieces_left -= 1
+        if op.pieces_left == 0:
+            self._on_done(op, event)
+
+    def _on_done(self, op: Op, _event: simpy.Event) -> None:
+        if op.execute is not None:
+            op.execute()
+        if op.output is not None:
+            op.output.set_ready()
+        self.running -= 1
+        self.pe.machine.record_op(op)
+        # Drop references so finished inputs release their TCM now.
+        op.inputs = ()
+        op.output = None
+        op.execute = None
+        op.program.op_done()
+        self.pe.op_done()
+        self.try_start()
+
+
+class PE:
+    """One processing element: engines by name, TCM accounting, in-flight op count."""
+
+    def __init__(self, machine: Machine, coord: PeCoord, tcm_capacity_bytes: int) -> None:
+        self.machine = machine
+        self.coord = coord
+        self.name = f"sip{coord.sip}.cube{coord.cube}.pe{coord.pe}"
+        depth = machine.params.pe.dma_queue_depth
+        self.engines = {
+            name: Engine(name, self, depth if name.startswith("DMA") else 1) for name in ENGINES
+        }
+        self.tcm_capacity_bytes = tcm_capacity_bytes
+        self.tcm_used_bytes = 0
+        self.inflight_ops = 0
+        self._space_waiters: list[simpy.Event] = []
+
+    def issue(self, op: Op) -> None:
+        """Give ``op`` an id and queue it on its engine, waiting on unready inputs."""
+        machine = self.machine
+        op.op_id = machine.next_op_id
+        machine.next_op_id += 1
+        op.issue_ns = machine.env.now
+        for block in op.inputs:
+            if not block.ready:
+                op.pending_inputs += 1
+                block.waiters.append(op)
+        self.inflight_ops += 1
+        op.program.pending_ops += 1
+        op.engine.submit(op)
+
+    def reserve_tcm(self, nbytes: int, program: Program) -> None:
+        """Account ``nbytes`` of TCM for a new block, blocking while in-flight ops may free
+        space.
+
+        Raises TcmOverflowError (naming kernel, PE, requested and free bytes) when the
+        block cannot fit even after every in-flight op on this PE has finished.
+        """
+        sched = self.machine.scheduler
+        while self.tcm_used_bytes + nbytes > self.tcm_capacity_bytes:
+            if self.inflight_ops == 0:
+                free = self.tcm_capacity_bytes - self.tcm_used_bytes
+                raise TcmOverflowError(
+                    f"kernel {program.kernel_name!r} (program {program.program_id}) on PE "
+                    f"{self.name}: TCM overflow at t={self.machine.env.now:.1f} ns: requested "
+                    f"{nbytes} bytes, {free} of {self.tcm_capacity_bytes} bytes free"
+                )
+            event = self.machine.env.event()
+            self._space_waiters.append(event)
+            sched.wait(event, f"TCM space on {self.name} ({nbytes} bytes)")
+        self.tcm_used_bytes += nbytes
+
+    def op_done(self) -> None:
+        self.inflight_ops -= 1
+        if self._space_waiters:
+            waiters, self._space_waiters = self._space_waiters, []
+            for event in waiters:
+                event.succeed()
+
+
+class Program:
+    """One kernel program instance on one PE (the ``tl`` context of a task)."""
+
+    def __init__(
+        self,
+        machine: Machine,
+        pe: PE,
+        kernel_name: str,
+        launch_id: int,
+        program_id: tuple[int, int, int],
+        num_programs: tuple[int, int, int],
+        rank: int,
+    ) -> None:
+        self.machine = machine
+        self.pe = pe
+        self.kernel_name = kernel_name
+        self.launch_id = launch_id
+        self.program_id = program_id
+        self.num_programs = num_programs
+        self.rank = rank
+        self.pending_ops = 0
+        self._drained: simpy.Event | None = None
+        # Collective context (coll_id, round) stamped on DMAs; set by the CCL scope.
+        self.coll_id: int | None = None
+        self.round: int | None = None
+        # Timeline of this program (simulated ns), filled by the launch path.
+        self.dispatch_ns = 0.0
+        self.exec_start_ns = 0.0
+        self.exec_end_ns: float | None = None
+        # The MMU of the runtime context that launched the kernel (VA -> PA).
+        self.mmu: Any = None
+
+    def issue(self, op: Op) -> None:
+        self.pe.issue(op)
+
+    def op_done(self) -> None:
+        self.pending_ops -= 1
+        if self.pending_ops == 0 and self._drained is not None:
+            self._drained.succeed()
+            self._drained = None
+
+    def drain(self) -> None:
+        """Block until every op this program issued has finished."""
+        if self.pending_ops == 0:
+            return
+        self._drained = self.machine.env.event()
+        self.machine.scheduler.wait(
+            self._drained, f"{self.pending_ops} outstanding ops of {self.kernel_name}"
+        )

@@ -1,0 +1,466 @@
+"""Flow-level network model: transfers share links max-min fairly (as SimGrid does).
+
+A transfer of ``n`` bytes over a :class:`~simulator.hw.links.Route` goes through three
+states::
+
+    issued --(route.latency_ns)--> streaming --(last byte through)--> done
+
+While streaming, a transfer is a *flow* crossing all of its links at once at one rate.
+Rates are the max-min fair allocation (progressive filling) over every streaming flow,
+recomputed only when a flow starts streaming or ends. All starts and ends of one
+simulated instant are batched into one recomputation, and only the links and flows
+connected to the change are recomputed; other flows keep their rates and completion
+times. Uncontended, a transfer takes ``route.latency_ns + n /
+bottleneck_bw_gbs`` (1 GB/s = 1 byte/ns). Bytes are never split into packets or flits.
+
+Completions: SimPy cannot cancel a timeout, so each flow carries a version; a rate
+change bumps it and schedules the new completion, and stale completions do nothing.
+Completions are kept in the network's own heap, with one SimPy timeout armed for the
+earliest, so a reschedule costs a heap push rather than a SimPy event. A transfer costs
+about three SimPy events (start, end, done) however many times contention re-rates it.
+
+Special cases: a zero-byte transfer, or a route with no links (``src == dst``, infinite
+bandwidth), completes after the route latency alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from heapq import heappop, heappush
+from typing import Protocol
+
+import simpy
+from simpy.events import NORMAL, Event, EventPriority, Timeout
+
+from simulator.hw.links import Link, Route
+
+# Batch wake-ups run after every normal-priority event of their instant, so all flow
+# starts and ends at one simulated time are seen by a single rate recomputation.
+_AFTER_NORMAL = EventPriority(NORMAL + 1)
+
+# A flow with at most this fraction of its bytes left is done: it absorbs the rounding
+# of repeated `remaining -= rate * dt` settlements.
+_DONE_FRACTION = 1e-9
+
+
+@dataclass(slots=True)
+class Transfer:
+    """One transfer, in flight or finished.
+
+    ``issue_ns`` is when :meth:`Network.transfer` was called, ``start_ns`` when the
+    first byte starts streaming (``issue_ns + route.latency_ns``), ``end_ns`` when the
+    last byte arrived (``None`` while in flight). ``tag`` is the caller's payload,
+    passed through untouched.
+    """
+
+    transfer_id: int
+    route: Route
+    bytes: int
+    issue_ns: float
+    start_ns: float
+    end_ns: float | None
+    tag: object
+
+
+class NetworkSink(Protocol):
+    """Trace hook: told about every transfer when its last byte arrives."""
+
+    def transfer_done(self, t: Transfer) -> None: ...
+
+
+class NullNetworkSink:
+    """A sink that records nothing (the default)."""
+
+    def transfer_done(self, t: Transfer) -> None:
+        """Ignore the finished transfer."""
+
+
+class _Flow:
+    """Streaming state of one transfer (internal).
+
+    ``remaining_bytes`` is exact as of ``last_update_ns``; it is settled only when the
+    rate changes. ``version`` invalidates completions scheduled for older rates.
+    ``bottleneck_gbs`` is the smallest bandwidth on its links (its rate when alone).
+    """
+
+    __slots__ = (
+        "transfer",
+        "link_ids",
+        "bottleneck_gbs",
+        "done",
+        "remaining_bytes",
+        "done_tolerance_bytes",
+        "rate_gbs",
+        "new_rate_gbs",
+        "last_update_ns",
+        "version",
+        "seen_stamp",
+        "fixed_stamp",
+    )
+
+    def __init__(
+        self, transfer: Transfer, link_ids: tuple[int, ...], bottleneck_gbs: float, done: Event
+    ):
+        self.transfer = transfer
+        self.link_ids = link_ids
+        self.bottleneck_gbs = bottleneck_gbs
+        self.done = done
+        self.remaining_bytes = float(transfer.bytes)
+        self.done_tolerance_bytes = _DONE_FRACTION * transfer.bytes
+        self.rate_gbs = 0.0
+        self.new_rate_gbs = 0.0
+        self.last_update_ns = 0.0
+        self.version = 0
+        self.seen_stamp = 0
+        self.fixed_stamp = 0
+
+
+class _BatchWakeup(Event):
+    """An event already triggered with ``value`` that fires ``delay_ns`` from now at
+    ``_AFTER_NORMAL`` priority (internal; initialised the way SimPy's ``Timeout`` is)."""
+
+    def __init__(self, env: simpy.Environment, delay_ns: float, value: float, callback):
+        self.env = env
+        self.callbacks = [callback]
+        self._value = value
+        self._ok = True
+        env.schedule(self, _AFTER_NORMAL, delay_ns)
+
+
+class Network:
+    """Links shared flow-level, max-min fairly, by every transfer in flight.
+
+    ``links`` is the full link list in index order (``links[i].index == i``); per-link
+    state lives in flat lists indexed the same way.
+
+    Raises ``ValueError`` if a link's index does not match its position, or its
+    bandwidth is not a positive finite number, or its latency is negative.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        links: Sequence[Link],
+        sink: NetworkSink | None = None,
+    ):
+        for position, link in enumerate(links):
+            if link.index != position:
+                raise ValueError(
+                    f"link {link.name!r} has index {link.index} but is at position "
+                    f"{position} of the link list; indices must be 0..n_links-1 in order"
+                )
+            if not 0.0 < link.bw_gbs < float("inf"):
+                raise ValueError(
+                    f"link {link.name!r} has bw_gbs {link.bw_gbs}; "
+                    "it must be a positive finite number"
+                )
+            if link.latency_ns < 0:
+                raise ValueError(f"link {link.name!r} has negative latency_ns {link.latency_ns}")
+        self._env = env
+        self._links = tuple(links)
+        self._sink: NetworkSink = sink if sink is not None else NullNetworkSink()
+        n_links = len(self._links)
+        self._bw_gbs = [link.bw_gbs for link in self._links]
+        # Streaming flows per link, keyed by transfer id (insertion order = start order).
+        self._link_flows: list[dict[int, _Flow]] = [{} for _ in range(n_links)]
+        self._link_bytes = [0] * n_links
+        self._link_busy_ns = [0.0] * n_links
+        self._link_busy_since_ns = [0.0] * n_links
+        # Scratch state of the current recomputation (flat lists: no per-call dicts).
+        self._link_stamp = [0] * n_links
+        self._link_cap_left_gbs = [0.0] * n_links
+        self._link_unfixed = [0] * n_links
+        self._link_dirty = [False] * n_links
+        self._dirty_links: list[int] = []
+        self._stamp = 0
+        # Flows that start streaming at a given time; one wake-up event per time.
+        self._batches: dict[float, list[_Flow]] = {}
+        self._streaming: dict[int, _Flow] = {}
+        self._on_batch_cb = self._on_batch
+        # Pending completions (end_ns, seq, flow, flow version); stale entries are skipped.
+        self._ends: list[tuple[float, int, _Flow, int]] = []
+        self._end_seq = 0
+        # The one live end wake-up: its target time and version (older ones are no-ops).
+        self._armed_end_ns = float("inf")
+        self._armed_version = 0
+        self._on_end_wakeup_cb = self._on_end_wakeup
+        self.n_transfers = 0
+        """Transfers issued so far."""
+        self.n_rate_updates = 0
+        """Progressive fillings run so far: at most one per instant at which flows start
+        or end on shared links (a flow alone on its links needs none)."""
+        self.n_reschedules = 0
+        """Completions scheduled so far (one per flow start plus one per rate change)."""
+
+    # -- public API ---------------------------------------------------------------------
+
+    def transfer(self, route: Route, n_bytes: int, tag: object = None) -> Event:
+        """Send ``n_bytes`` over ``route``; return an event that succeeds with the
+        :class:`Transfer` when the last byte arrives.
+
+        Raises ``ValueError`` (naming the route) for negative ``n_bytes``, a link that
+        is not in this network's link list, or a link the route crosses twice.
+        """
+        if n_bytes < 0:
+            raise ValueError(
+                f"negative transfer size {n_bytes} bytes on route {route.src} -> {route.dst}"
+            )
+        links = self._links
+        link_ids = []
+        bottleneck_gbs = float("inf")
+        for link in route.links:
+            index = link.index
+            if not (0 <= index < len(links) and (links[index] is link or links[index] == link)):
+                raise ValueError(
+                    f"route {route.src} -> {route.dst} uses link {link.name!r} "
+                    f"(index {index}), which is not in this network's link list"
+                )
+            link_ids.append(index)
+            if link.bw_gbs < bottleneck_gbs:
+                bottleneck_gbs = link.bw_gbs
+        if len(link_ids) > 1 and len(set(link_ids)) != len(link_ids):
+            raise ValueError(f"route {route.src} -> {route.dst} crosses a link more than once")
+        env = self._env
+        now = env.now
+        latency_ns = route.latency_ns
+        # Same float expression SimPy uses for the event time, so the key equals env.now then.
+        start_ns = now + latency_ns
+        transfer = Transfer(self.n_transfers, route, n_bytes, now, start_ns, None, tag)
+        self.n_transfers += 1
+        done = Event(env)
+        flow = _Flow(transfer, tuple(link_ids), bottleneck_gbs, done)
+        batch = self._batches.get(start_ns)
+        if batch is None:
+            self._batches[start_ns] = [flow]
+            _BatchWakeup(env, latency_ns, start_ns, self._on_batch_cb)
+        else:
+            batch.append(flow)
+        return done
+
+    def link_bytes(self) -> list[int]:
+        """Total bytes carried per link index (a transfer counts once it is done)."""
+        return list(self._link_bytes)
+
+    def link_busy_ns(self) -> list[float]:
+        """Time each link carried at least one streaming flow, up to now (a union of
+        intervals, not a sum over flows), per link index."""
+        now = self._env.now
+        busy = list(self._link_busy_ns)
+        for index, flows in enumerate(self._link_flows):
+            if flows:
+                busy[index] += now - self._link_busy_since_ns[index]
+        return busy
+
+    def rate_gbs(self, transfer_id: int) -> float:
+        """Current rate (bytes/ns) of a streaming transfer.
+
+        Raises ``ValueError`` if the transfer is not streaming (unknown, still paying
+        its latency, or done).
+        """
+        flow = self._streaming.get(transfer_id)
+        if flow is None:
+            raise ValueError(f"transfer {transfer_id} is not streaming")
+        return flow.rate_gbs
+
+    def streaming_transfer_ids(self) -> list[int]:
+        """Ids of the transfers streaming now, in start order."""
+        return list(self._streaming)
+
+    # -- event handlers -----------------------------------------------------------------
+
+    def _on_batch(self, event: Event) -> None:
+        """Start the flows due now, then recompute rates around every changed link."""
+        now = self._env.now
+        link_flows = self._link_flows
+        started: list[_Flow] = []
+        for flow in self._batches.pop(event.value):
+            if not flow.link_ids or flow.remaining_bytes <= 0.0:
+                self._complete(flow, now)
+                continue
+            transfer_id = flow.transfer.transfer_id
+            self._streaming[transfer_id] = flow
+            flow.last_update_ns = now
+            for link_id in flow.link_ids:
+                flows = link_flows[link_id]
+                if not flows:
+                    self._link_busy_since_ns[link_id] = now
+                flows[transfer_id] = flow
+            started.append(flow)
+        link_dirty = self._link_dirty
+        dirty_links = self._dirty_links
+        for flow in started:
+            for link_id in flow.link_ids:
+                if len(link_flows[link_id]) != 1:
+                    break
+            else:
+                # Alone on all its links: its own component, so no filling is needed.
+                self._set_rate(flow, flow.bottleneck_gbs, now)
+                continue
+            for link_id in flow.link_ids:
+                if not link_dirty[link_id]:
+                    link_dirty[link_id] = True
+                    dirty_links.append(link_id)
+        if dirty_links:
+            self._dirty_links = []
+            for link_id in dirty_links:
+                link_dirty[link_id] = False
+            self._recompute(dirty_links, now)
+
+    def _on_end_wakeup(self, event: Event) -> None:
+        """Finish every flow due by the wake-up's target time, then arm the next one."""
+        target_ns, version = event.value
+        if version != self._armed_version:
+            return  # superseded by an earlier wake-up
+        self._armed_end_ns = float("inf")
+        now = self._env.now
+        ends = self._ends
+        link_flows = self._link_flows
+        link_dirty = self._link_dirty
+        changed = False
+        # Compare with the target, not env.now: the two may differ by rounding.
+        while ends and ends[0][0] <= target_ns:
+            _, _, flow, flow_version = heappop(ends)
+            if flow_version != flow.version:
+                continue  # stale: the rate changed after this completion was scheduled
+            self._finish_streaming(flow, now)
+            for link_id in flow.link_ids:
+                if link_flows[link_id] and not link_dirty[link_id]:
+                    link_dirty[link_id] = True
+                    self._dirty_links.append(link_id)
+                    changed = True
+        if changed and now not in self._batches:
+            self._batches[now] = []
+            _BatchWakeup(self._env, 0.0, now, self._on_batch_cb)
+        while ends and ends[0][3] != ends[0][2].version:
+            heappop(ends)
+        if ends:
+            self._arm_end_wakeup(ends[0][0], now)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _finish_streaming(self, flow: _Flow, now: float) -> None:
+        """Take a streaming flow off its links and complete it."""
+        transfer_id = flow.transfer.transfer_id
+        n_bytes = flow.transfer.bytes
+        for link_id in flow.link_ids:
+            flows = self._link_flows[link_id]
+            del flows[transfer_id]
+            self._link_bytes[link_id] += n_bytes
+            if not flows:
+                self._link_busy_ns[link_id] += now - self._link_busy_since_ns[link_id]
+        del self._streaming[transfer_id]
+        flow.version += 1  # any completion still queued for it is now stale
+        flow.remaining_bytes = 0.0
+        flow.rate_gbs = 0.0
+        self._complete(flow, now)
+
+    def _complete(self, flow: _Flow, now: float) -> None:
+        transfer = flow.transfer
+        transfer.end_ns = now
+        self._sink.transfer_done(transfer)
+        flow.done.succeed(transfer)
+
+    def _set_rate(self, flow: _Flow, rate_gbs: float, now: float) -> None:
+        """Settle the bytes sent at the old rate, then schedule completion at the new one."""
+        if flow.rate_gbs > 0.0:
+            left = flow.remaining_bytes - flow.rate_gbs * (now - flow.last_update_ns)
+            flow.remaining_bytes = left if left > 0.0 else 0.0
+        flow.last_update_ns = now
+        flow.rate_gbs = rate_gbs
+        flow.version += 1
+        self.n_reschedules += 1
+        end_ns = now + flow.remaining_bytes / rate_gbs
+        self._end_seq += 1
+        heappush(self._ends, (end_ns, self._end_seq, flow, flow.version))
+        if end_ns < self._armed_end_ns:
+            self._arm_end_wakeup(end_ns, now)
+
+    def _arm_end_wakeup(self, end_ns: float, now: float) -> None:
+        """Make the one live end wake-up fire at ``end_ns`` (any armed before is a no-op)."""
+        self._armed_end_ns = end_ns
+        self._armed_version += 1
+        delay_ns = end_ns - now
+        timeout = Timeout(
+            self._env, delay_ns if delay_ns > 0.0 else 0.0, (end_ns, self._armed_version)
+        )
+        timeout.callbacks.append(self._on_end_wakeup_cb)
+
+    def _recompute(self, seed_links: list[int], now: float) -> None:
+        """Max-min rates by progressive filling over the component touching ``seed_links``.
+
+        Flows whose rate changes are settled and get a new completion; the others keep
+        theirs. Hot path: loops are written with locals for speed.
+        """
+        self.n_rate_updates += 1
+        self._stamp += 1
+        stamp = self._stamp
+        link_stamp = self._link_stamp
+        link_flows = self._link_flows
+
+        # Connected component, breadth first in insertion order (deterministic). A flow
+        # that rounding left a hair short of done is finished now instead of rated.
+        component_links: list[int] = []
+        for link_id in seed_links:
+            if link_stamp[link_id] != stamp:
+                link_stamp[link_id] = stamp
+                component_links.append(link_id)
+        live_flows: list[_Flow] = []
+        done_flows: list[_Flow] = []
+        for link_id in component_links:  # grows while we walk it
+            for flow in link_flows[link_id].values():
+                if flow.seen_stamp == stamp:
+                    continue
+                flow.seen_stamp = stamp
+                rate = flow.rate_gbs
+                if (
+                    rate > 0.0
+                    and flow.remaining_bytes - rate * (now - flow.last_update_ns)
+                    <= flow.done_tolerance_bytes
+                ):
+                    done_flows.append(flow)
+                else:
+                    live_flows.append(flow)
+                for other_id in flow.link_ids:
+                    if link_stamp[other_id] != stamp:
+                        link_stamp[other_id] = stamp
+                        component_links.append(other_id)
+        for flow in done_flows:
+            self._finish_streaming(flow, now)
+
+        # Progressive filling: repeatedly saturate the link with the smallest fair share
+        # and fix the rate of its unfixed flows. A link with unfixed flows keeps a
+        # positive capacity (every share taken from it was at most its own fair share).
+        cap_left = self._link_cap_left_gbs
+        unfixed = self._link_unfixed
+        bw_gbs = self._bw_gbs
+        open_links: list[int] = []
+        for link_id in component_links:
+            count = len(link_flows[link_id])
+            if count:
+                cap_left[link_id] = bw_gbs[link_id]
+                unfixed[link_id] = count
+                open_links.append(link_id)
+        n_unfixed = len(live_flows)
+        while n_unfixed:
+            best_link = open_links[0]
+            best_share = cap_left[best_link] / unfixed[best_link]
+            for link_id in open_links:
+                share = cap_left[link_id] / unfixed[link_id]
+                if share < best_share:
+                    best_share = share
+                    best_link = link_id
+            for flow in link_flows[best_link].values():
+                if flow.fixed_stamp != stamp:
+                    flow.fixed_stamp = stamp
+                    flow.new_rate_gbs = best_share
+                    n_unfixed -= 1
+                    for link_id in flow.link_ids:
+                        cap_left[link_id] -= best_share
+                        unfixed[link_id] -= 1
+            open_links = [link_id for link_id in open_links if unfixed[link_id]]
+
+        # Reschedule only the flows whose rate changed.
+        for flow in live_flows:
+            if flow.new_rate_gbs != flow.rate_gbs:
+                self._set_rate(flow, flow.new_rate_gbs, now)

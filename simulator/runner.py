@@ -1,0 +1,177 @@
+"""Run a workload end to end: resolve it, simulate it, record its trace and outcome.
+
+A run that raises is recorded with ``status='failed'`` and its error (the trace rows
+written before the failure are kept); the store stays readable and other runs are
+untouched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from simulator.engine.errors import SimulationError
+from simulator.hw.topology import Topology, load_topology
+from simulator.runtime.runtime import Runtime
+from simulator.workloads.registry import Metric, get_workload
+
+SOURCE_DIR = Path(__file__).resolve().parent.parent
+
+
+def sim_version() -> str:
+    """The installed kernbench version (``unknown`` when run from a bare checkout)."""
+    try:
+        return metadata.version("kernbench")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass
+class RunOutcome:
+    """What one run produced; ``run_id`` is None when tracing was off."""
+
+    run_id: str | None
+    workload: str
+    params: dict[str, Any]
+    topology: str
+    status: str
+    error: str | None
+    sim_end_ns: float
+    wall_s: float
+    verified: bool | None
+    n_events: int
+    metrics: list[Metric] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``run --json`` object."""
+        return {
+            "run_id": self.run_id,
+            "workload": self.workload,
+            "params": self.params,
+            "topology": self.topology,
+            "status": self.status,
+            "error": self.error,
+            "sim_end_ns": self.sim_end_ns,
+            "wall_s": self.wall_s,
+            "verified": self.verified,
+            "n_events": self.n_events,
+            "metrics": {m.name: {"value": m.value, "unit": m.unit} for m in self.metrics},
+        }
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the user: the message of our own errors, type and message otherwise."""
+    if isinstance(exc, SimulationError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_workload(
+    name: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    topology: str | Topology | None = None,
+    verify_data: bool = False,
+    store: str | Path | None = None,
+    trace: bool = True,
+    progress: bool = False,
+) -> RunOutcome:
+    """Simulate workload ``name`` and record it in ``store`` (unless ``trace`` is off).
+
+    Raises WorkloadError / TopologyError for bad names or parameters (nothing is
+    recorded then); any failure during the simulation is recorded and returned as a
+    ``failed`` outcome instead of raised.
+    """
+    workload = get_workload(name)
+    params = workload.resolve(overrides or {})
+    topo = (
+        topology
+        if isinstance(topology, Topology)
+        else load_topology(topology or workload.default_topology)
+    )
+    writer = None
+    if trace:
+        from traces.store import Store, resolve_store
+
+        writer = Store(resolve_store(store)).new_run(
+            workload=name,
+            params=params,
+            topology=topo.name,
+            topology_json=topo.to_json(),
+            topology_hash=topo.hash,
+            verify_data=verify_data,
+            source_dir=SOURCE_DIR,
+            sim_version=sim_version(),
+        )
+    started = time.perf_counter()
+    runtime = Runtime(topo, verify_data=verify_data, writer=writer)
+    machine = runtime.machine
+    status, error, result = "ok", None, None
+    stop_progress = _start_progress(machine, name) if progress else None
+    try:
+        result = workload.body(runtime, params)
+        runtime.synchronize()
+    except Exception as exc:  # recorded, not raised: a failed run loses nothing else
+        status, error = "failed", describe_error(exc)
+    finally:
+        if stop_progress:
+            stop_progress()
+    wall_s = time.perf_counter() - started
+    metrics = result.metrics if result else []
+    verified = result.verified if result else None
+    if writer is not None:
+        for m in metrics:
+            writer.metric(m.name, m.value, m.unit)
+        machine.record_links()
+        writer.finish(
+            status=status,
+            error=error,
+            sim_end_ns=float(machine.env.now),
+            verified=verified,
+            n_events=machine.n_trace_rows,
+            wall_s=wall_s,
+        )
+    return RunOutcome(
+        run_id=writer.run_id if writer is not None else None,
+        workload=name,
+        params=params,
+        topology=topo.name,
+        status=status,
+        error=error,
+        sim_end_ns=float(machine.env.now),
+        wall_s=wall_s,
+        verified=verified,
+        n_events=machine.n_trace_rows,
+        metrics=metrics,
+    )
+
+
+def _start_progress(machine, name: str):
+    """A live line on stderr (simulated time, ops) while the run goes; returns stop()."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    status = console.status(f"{name}: starting")
+    status.start()
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.25):
+            status.update(
+                f"{name}: t = {machine.env.now / 1e3:,.1f} us simulated, "
+                f"{machine.next_op_id:,} ops, {machine.next_dma_id:,} DMAs"
+            )
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        done.set()
+        thread.join()
+        status.stop()
+
+    return stop

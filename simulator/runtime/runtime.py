@@ -1,0 +1,270 @@
+"""The host API, shaped like PyTorch: a Runtime makes tensors and launches kernels.
+
+One in-order stream per Runtime: a launch returns at once when the stream is idle, and
+otherwise the host first waits for the previous launch (so a kernel sees the results of
+the kernels launched before it). Copies are synchronous for the host. ``synchronize``
+waits for everything launched so far.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from simulator.engine.errors import LaunchError
+from simulator.engine.launch import Launch
+from simulator.engine.launch import launch as start_launch
+from simulator.engine.machine import DmaInfo, Machine
+from simulator.hw import graph as g
+from simulator.hw.mmu import MMU
+from simulator.hw.topology import PeCoord, Topology, load_topology
+from simulator.runtime.placement import Placement
+from simulator.runtime.tensor import Shard, Tensor
+
+# Virtual addresses start where their bits also read as a valid physical address (die 1,
+# offset 0): a VA must always go through the MMU, never be decoded directly.
+VA_BASE = 1 << 42
+PAGE_BYTES = 4096
+MEMORIES = ("hbm", "tcm", "sram")
+
+
+class DeviceError(ValueError):
+    """An unknown device string."""
+
+
+def parse_device(device: str | int, topology: Topology) -> list[int]:
+    """SIP indices selected by ``"all"``, ``"sip0"``, ``"sip:0"`` or ``0``."""
+    n = topology.num_sips
+    valid = ["all"] + [f"sip{i}" for i in range(n)] + [f"sip:{i}" for i in range(n)]
+    if device == "all":
+        return list(range(n))
+    text = str(device)
+    digits = text.removeprefix("sip").removeprefix(":")
+    if digits.isdigit() and int(digits) < n and (text.startswith("sip") or text.isdigit()):
+        return [int(digits)]
+    raise DeviceError(f"unknown device {device!r}; valid: {', '.join(valid)}")
+
+
+class Runtime:
+    """A runtime context on one simulated machine: its tensors, MMU and stream."""
+
+    _ids = itertools.count()
+
+    def __init__(
+        self,
+        topology: str | Topology = "default",
+        *,
+        verify_data: bool = False,
+        device: str | int = "all",
+        writer: Any = None,
+        machine: Machine | None = None,
+    ) -> None:
+        if machine is None:
+            topo = topology if isinstance(topology, Topology) else load_topology(topology)
+            machine = Machine(topo, verify_data=verify_data, writer=writer)
+        self.machine = machine
+        self.topology = machine.topology
+        self.verify_data = machine.data is not None
+        self.sips = parse_device(device, self.topology)
+        self.device_pes = [c for c in self.topology.pe_coords() if c.sip in self.sips]
+        self.context_id = next(Runtime._ids)
+        self.mmu = MMU(page_bytes=PAGE_BYTES, name=f"ctx{self.context_id}")
+        self._next_va = VA_BASE
+        self._last_launch: Launch | None = None
+        self._launches: list[Launch] = []
+        self._tensor_ids = itertools.count()
+
+    @property
+    def now_ns(self) -> float:
+        """Current simulated time."""
+        return self.machine.env.now
+
+    # -- tensors -----------------------------------------------------------------------
+    def empty(
+        self,
+        shape: Sequence[int],
+        dtype: str | np.dtype = "float16",
+        placement: Placement | None = None,
+        name: str | None = None,
+        memory: str = "hbm",
+    ) -> Tensor:
+        """Allocate a tensor (contents unspecified) over ``placement`` (row-wise over
+        every PE of the device by default) in ``memory``: ``hbm`` (each PE's HBM slice),
+        ``tcm`` (each PE's scratchpad, taken from its block budget) or ``sram`` (the
+        CUBE_SRAM of each PE's cube)."""
+        if memory not in MEMORIES:
+            raise ValueError(f"unknown memory {memory!r}; valid: {', '.join(MEMORIES)}")
+        shape = tuple(int(s) for s in shape)
+        if not shape or any(s <= 0 for s in shape) or len(shape) > 2:
+            raise ValueError(f"tensor shape must be 1-D or 2-D with positive sizes, got {shape}")
+        dtype = np.dtype(dtype)
+        placement = placement or Placement()
+        targets = placement.targets(self.topology, self.sips)
+        pieces = placement.split(shape, len(targets))
+        shards = []
+        for coord, (offset, sub) in zip(targets, pieces, strict=False):
+            nbytes = math.prod(sub) * dtype.itemsize
+            pa, node = self.machine.allocate(memory, coord, nbytes)
+            mapped = -(-nbytes // PAGE_BYTES) * PAGE_BYTES
+            va = self._next_va
+            self._next_va += mapped
+            self.mmu.map(va, pa, mapped)
+            if self.machine.data is not None:
+                self.machine.data.add(pa, mapped)
+            shards.append(Shard(coord, offset, sub, va, pa, nbytes, node))
+        name = name or f"t{next(self._tensor_ids)}"
+        return Tensor(self, shape, dtype, placement, shards, name)
+
+    def zeros(self, shape, dtype="float16", placement=None, name=None, memory="hbm") -> Tensor:
+        """A tensor filled with zeros (memory is zero-filled at allocation)."""
+        return self.empty(shape, dtype, placement, name, memory)
+
+    def from_numpy(self, array: np.ndarray, placement=None, name=None) -> Tensor:
+        """A device tensor holding ``array``, copied host -> device (synchronous)."""
+        array = np.asarray(array)
+        tensor = self.empty(array.shape, array.dtype, placement, name)
+        self.copy_from_host(tensor, array)
+        return tensor
+
+    # -- copies ------------------------------------------------------------------------
+    def _wait_all(self, events: list, what: str) -> None:
+        env = self.machine.env
+        self.machine.scheduler.wait(env.all_of(events), what)
+
+    def copy_from_host(self, tensor: Tensor, array: np.ndarray | None) -> None:
+        """Host -> device DMAs, one per shard, in parallel; the host waits for them.
+
+        ``array`` may be None when data is not simulated: the copy is then timed only.
+        """
+        self.wait_writes(tensor)
+        machine = self.machine
+        events = []
+        for shard in tensor.shards:
+            dst = shard.node
+            info = DmaInfo("host_write", None, None, None)
+            events.append(machine.transfer(g.host(), dst, shard.nbytes, info))
+            if machine.data is not None and array is not None:
+                part = array[
+                    tuple(slice(o, o + s) for o, s in zip(shard.offset, shard.shape, strict=True))
+                ]
+                machine.data.write(shard.pa, np.ascontiguousarray(part, dtype=tensor.dtype))
+        self._wait_all(events, f"host->device copy of {tensor.name}")
+
+    def host_read(self, tensor: Tensor) -> None:
+        """Pay the HBM -> host DMAs of a host read of ``tensor``."""
+        machine = self.machine
+        shards = tensor.shards[:1] if tensor.placement.layout == "replicate" else tensor.shards
+        events = [
+            machine.transfer(s.node, g.host(), s.nbytes, DmaInfo("host_read", None, None, None))
+            for s in shards
+        ]
+        self._wait_all(events, f"device->host read of {tensor.name}")
+
+    def copy_device(self, dst: Tensor, src: Tensor) -> None:
+        """Device -> device copy, shard by overlapping shard, over the network."""
+        self.wait_writes(dst)
+        self.wait_writes(src)
+        machine = self.machine
+        events = []
+        for d in dst.shards:
+            for s in src.shards:
+                overlap = _overlap(d, s)
+                if overlap == 0:
+                    continue
+                nbytes = overlap * dst.dtype.itemsize
+                info = DmaInfo("copy", None, None, None)
+                events.append(machine.transfer(s.node, d.node, nbytes, info))
+                if src.placement.layout == "replicate":
+                    break
+        if machine.data is not None:
+            values = src._gather()
+            for d in dst.shards:
+                part = values[
+                    tuple(slice(o, o + n) for o, n in zip(d.offset, d.shape, strict=True))
+                ]
+                machine.data.write(d.pa, np.ascontiguousarray(part, dtype=dst.dtype))
+        self._wait_all(events, f"device copy {src.name} -> {dst.name}")
+
+    def wait_writes(self, tensor: Tensor) -> None:
+        """The host-read barrier: wait for every launch that may write ``tensor``."""
+        self.synchronize()
+
+    # -- kernels -----------------------------------------------------------------------
+    def launch(
+        self,
+        kernel: Callable[..., Any],
+        *args: Any,
+        pes: Placement | Sequence[int | PeCoord] | None = None,
+        name: str | None = None,
+        barrier: bool | None = None,
+        coll_id: int | None = None,
+    ) -> Launch:
+        """Run ``kernel(*args)`` once per target PE; returns the :class:`Launch` at once.
+
+        Tensors in ``args`` become per-PE :class:`TensorView` s of their local shard.
+        Targets: ``pes`` (a Placement or a list of PEs); by default the PEs of the first
+        sharded tensor argument, else every PE of the device.
+        """
+        targets = self._targets(pes, args)
+        views = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
+        for _, tensor in views:
+            for coord in targets:
+                tensor.view_for(coord)  # raise now, on the host, not inside a program
+
+        def args_for(coord: PeCoord) -> tuple:
+            out = list(args)
+            for i, tensor in views:
+                out[i] = tensor.view_for(coord)
+            return tuple(out)
+
+        if self._last_launch is not None:
+            self.machine.scheduler.wait(self._last_launch.done, "previous launch on the stream")
+        barrier = self.topology.params.launch.barrier if barrier is None else barrier
+        record = start_launch(
+            self.machine,
+            kernel,
+            targets,
+            args_for,
+            barrier=barrier,
+            mmu=self.mmu,
+            name=name,
+            coll_id=coll_id,
+        )
+        self._last_launch = record
+        self._launches.append(record)
+        return record
+
+    def _targets(self, pes: Any, args: tuple) -> list[PeCoord]:
+        if isinstance(pes, Placement):
+            return pes.targets(self.topology, self.sips)
+        if pes is not None:
+            return Placement(pes=tuple(pes)).targets(self.topology, self.sips)
+        for a in args:
+            if isinstance(a, Tensor) and len(a.shards) > 1:
+                return a.pes
+        if not self.device_pes:
+            raise LaunchError("the selected device has no PEs")
+        return list(self.device_pes)
+
+    def synchronize(self) -> None:
+        """Block the host until every launch so far has finished."""
+        if self._last_launch is not None and not self._last_launch.done.processed:
+            self.machine.scheduler.wait(self._last_launch.done, "synchronize")
+
+    def run_until_idle(self) -> None:
+        """Run the environment until no event is left (end of a workload)."""
+        self.machine.env.run()
+
+
+def _overlap(a: Shard, b: Shard) -> int:
+    count = 1
+    for ao, asz, bo, bsz in zip(a.offset, a.shape, b.offset, b.shape, strict=True):
+        lo, hi = max(ao, bo), min(ao + asz, bo + bsz)
+        if hi <= lo:
+            return 0
+        count *= hi - lo
+    return count

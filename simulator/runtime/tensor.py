@@ -1,0 +1,212 @@
+"""Device tensors: shards in HBM slices, reached through virtual addresses.
+
+A tensor is cut into shards by its :class:`Placement`; each shard is a contiguous
+row-major block in one PE's HBM slice, mapped at its own virtual address range. A kernel
+receives, on each PE, a :class:`TensorView` of the shard on that PE (or of the only shard
+when the tensor is not sharded).
+
+Host-visible reads (``numpy``, ``repr``, indexing) first wait for every pending write to
+the tensor (the host-read barrier), then pay a device-to-host DMA.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simulator.engine.errors import LaunchError, SimulationError
+from simulator.hw.topology import PeCoord
+from simulator.language.core import TensorView
+from simulator.runtime.placement import Placement
+
+if TYPE_CHECKING:
+    from simulator.runtime.runtime import Runtime
+
+
+class DataModeError(SimulationError):
+    """Tensor values were asked for while the runtime does not simulate data."""
+
+
+class ShardError(SimulationError, IndexError):
+    """An index or slice does not fall inside one shard."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """One piece of a tensor on one PE: where it sits in the tensor and in memory."""
+
+    coord: PeCoord
+    offset: tuple[int, ...]
+    shape: tuple[int, ...]
+    va: int
+    pa: int
+    nbytes: int
+    node: str  # the graph node of the memory holding it (an HBM slice, a TCM, a CUBE_SRAM)
+
+
+class Tensor:
+    """A tensor on the device, made by ``Runtime.zeros / empty / from_numpy``."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        placement: Placement,
+        shards: list[Shard],
+        name: str,
+    ) -> None:
+        self.runtime = runtime
+        self.shape = shape
+        self.dtype = dtype
+        self.placement = placement
+        self.shards = shards
+        self.name = name
+        self._shard_on = {s.coord: s for s in shards}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of one logical copy of the tensor."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def pes(self) -> list[PeCoord]:
+        """The PEs holding shards, in shard order."""
+        return [s.coord for s in self.shards]
+
+    def view_for(self, coord: PeCoord) -> TensorView:
+        """The kernel argument for a program on ``coord``."""
+        shard = self._shard_on.get(coord)
+        if shard is None:
+            if len(self.shards) != 1:
+                raise LaunchError(
+                    f"tensor {self.name!r} has no shard on PE {coord.pe_global} "
+                    f"(sip{coord.sip}.cube{coord.cube}.pe{coord.pe}); its shards are on PEs "
+                    f"{[s.coord.pe_global for s in self.shards]}"
+                )
+            shard = self.shards[0]
+        offset = shard.offset if len(shard.offset) == 2 else (0, shard.offset[0])
+        return TensorView(shard.va, shard.shape, self.dtype, self.name, offset)
+
+    # -- host reads and writes ---------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The tensor's values, after every pending write to it (host-read barrier).
+
+        Raises DataModeError when the runtime runs without ``verify_data``.
+        """
+        rt = self.runtime
+        rt.wait_writes(self)
+        if rt.machine.data is None:
+            raise DataModeError(
+                f"tensor {self.name!r}: values are not simulated; create the Runtime with "
+                "verify_data=True"
+            )
+        rt.host_read(self)
+        return self._gather()
+
+    def peek(self) -> np.ndarray:
+        """The values after every pending write, without simulating a device -> host
+        transfer: for checking results without moving the simulated timeline."""
+        rt = self.runtime
+        rt.wait_writes(self)
+        if rt.machine.data is None:
+            raise DataModeError(f"tensor {self.name!r}: values are not simulated")
+        return self._gather()
+
+    def _gather(self) -> np.ndarray:
+        data = self.runtime.machine.data
+        out = np.empty(self.shape, dtype=self.dtype)
+        for shard in self.shards:
+            values = data.read(shard.pa, shard.nbytes).view(self.dtype).reshape(shard.shape)
+            out[_slices(shard.offset, shard.shape)] = values
+            if self.placement.layout == "replicate":
+                break
+        return out
+
+    def copy_(self, src: np.ndarray | Tensor) -> Tensor:
+        """Copy ``src`` (a host array or another device tensor of the same shape) into
+        this tensor; host->device or device->device DMAs, synchronous for the host."""
+        shape = tuple(src.shape)
+        if shape != self.shape:
+            raise ValueError(f"copy_: source shape {shape} != {self.name!r} shape {self.shape}")
+        if isinstance(src, Tensor):
+            self.runtime.copy_device(self, src)
+        else:
+            self.runtime.copy_from_host(self, np.asarray(src))
+        return self
+
+    # -- shard-aligned indexing ----------------------------------------------------------
+    def _shard_for(self, key: Any) -> tuple[Shard, tuple[slice, ...]]:
+        """The shard holding ``key`` and the key in that shard's local coordinates."""
+        if not isinstance(key, tuple):
+            key = (key,)
+        if len(key) > len(self.shape):
+            raise ShardError(f"too many indices for {self.name!r} of shape {self.shape}")
+        key = key + (slice(None),) * (len(self.shape) - len(key))
+        bounds = []
+        for dim, (k, size) in enumerate(zip(key, self.shape, strict=True)):
+            if isinstance(k, (int, np.integer)):
+                i = int(k) + (size if k < 0 else 0)
+                if not 0 <= i < size:
+                    raise ShardError(f"index {k} out of range for dim {dim} of size {size}")
+                bounds.append((i, i + 1, True))
+            elif isinstance(k, slice):
+                start, stop, step = k.indices(size)
+                if step != 1:
+                    raise ShardError("only contiguous slices (step 1) are supported")
+                bounds.append((start, max(stop, start), False))
+            else:
+                raise ShardError(f"unsupported index {k!r}: use ints and slices")
+        for shard in self.shards:
+            inside = all(
+                o <= lo and hi <= o + s
+                for (lo, hi, _), o, s in zip(bounds, shard.offset, shard.shape, strict=True)
+            )
+            if inside:
+                local = tuple(
+                    (lo - o) if scalar else slice(lo - o, hi - o)
+                    for (lo, hi, scalar), o in zip(bounds, shard.offset, strict=True)
+                )
+                return shard, local
+        spans = ", ".join(f"{lo}:{hi}" for lo, hi, _ in bounds)
+        raise ShardError(
+            f"slice [{spans}] of {self.name!r} crosses shard boundaries "
+            f"({self.placement.layout}-wise over {len(self.shards)} PEs); read or write each "
+            "shard separately, or use copy_ for whole-tensor copies"
+        )
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        """Read a slice that lies inside one shard (host-read barrier applies)."""
+        shard, local = self._shard_for(key)
+        rt = self.runtime
+        rt.wait_writes(self)
+        if rt.machine.data is None:
+            raise DataModeError(f"tensor {self.name!r}: values are not simulated")
+        data = rt.machine.data.read(shard.pa, shard.nbytes).view(self.dtype)
+        return data.reshape(shard.shape)[local].copy()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """Write a scalar or an array into a slice inside one shard."""
+        shard, local = self._shard_for(key)
+        rt = self.runtime
+        rt.wait_writes(self)
+        if rt.machine.data is None:
+            return  # shapes-only mode: nothing to store
+        data = rt.machine.data.read(shard.pa, shard.nbytes).view(self.dtype).reshape(shard.shape)
+        data[local] = value
+        rt.machine.data.write(shard.pa, data)
+
+    def __repr__(self) -> str:
+        head = f"Tensor(name={self.name!r}, shape={self.shape}, dtype={self.dtype}, "
+        head += f"{self.placement.layout} over {len(self.shards)} PEs"
+        if self.runtime.machine.data is None:
+            return head + ", data=N/A)"
+        values = self.numpy()
+        return head + f", sum={float(values.astype(np.float64).sum()):.6g})"
+
+
+def _slices(offset: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(o, o + s) for o, s in zip(offset, shape, strict=True))

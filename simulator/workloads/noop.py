@@ -1,0 +1,29 @@
+"""``noop``: an empty kernel on every PE; measures launch latency and start spread."""
+
+from __future__ import annotations
+
+from simulator.workloads.kernels import noop_kernel
+from simulator.workloads.registry import Param, WorkloadResult, workload
+
+
+@workload(
+    "noop",
+    params=(
+        Param("barrier", bool, True, "IO_CPU global start barrier (PEs start together)"),
+        Param("launches", int, 1, "number of back-to-back launches"),
+    ),
+)
+def run(rt, p) -> WorkloadResult:
+    """An empty kernel on every PE of the topology: launch latency and start spread."""
+    result = WorkloadResult()
+    latencies, spreads = [], []
+    for _ in range(p["launches"]):
+        launch = rt.launch(noop_kernel, barrier=p["barrier"])
+        rt.synchronize()
+        starts = [prog.exec_start_ns for prog in launch.programs]
+        latencies.append(launch.end_ns - launch.host_issue_ns)
+        spreads.append(max(starts) - min(starts))
+    result.add("launch_latency_ns", sum(latencies) / len(latencies), "ns")
+    result.add("spread_ns", max(spreads), "ns")
+    result.add("n_pes", len(rt.device_pes), "count")
+    return result

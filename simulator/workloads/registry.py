@@ -1,0 +1,131 @@
+"""The workload registry: named, parameterised scenarios that return metrics.
+
+A workload declares typed, documented parameters with defaults and a body
+``run(runtime, params) -> WorkloadResult``. ``kernbench run NAME --set K=V`` converts
+each value with the parameter's type; an unknown workload or parameter is an error that
+lists the valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.runtime.runtime import Runtime
+
+
+class WorkloadError(ValueError):
+    """An unknown workload or parameter, or a value that does not convert."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One workload parameter: its type (int, float, bool, str), default and meaning."""
+
+    name: str
+    type: type
+    default: Any
+    doc: str
+    choices: tuple[Any, ...] | None = None
+
+    def convert(self, text: Any) -> Any:
+        """The value of ``text`` (a --set string or a Python value) as this type."""
+        if not isinstance(text, str):
+            value = text
+        elif self.type is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise WorkloadError(f"parameter {self.name}: {text!r} is not a bool")
+            value = lowered in ("true", "1", "yes")
+        else:
+            try:
+                value = self.type(text)
+            except ValueError:
+                raise WorkloadError(
+                    f"parameter {self.name}: {text!r} is not a {self.type.__name__}"
+                ) from None
+        if self.choices is not None and value not in self.choices:
+            valid = ", ".join(str(c) for c in self.choices)
+            raise WorkloadError(f"parameter {self.name}: {value!r} is not one of {valid}")
+        return value
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named result with its unit (``tflops``, ``ns``, ``gbs``, ``ratio``...)."""
+
+    name: str
+    value: float
+    unit: str
+
+
+@dataclass
+class WorkloadResult:
+    """What a workload returns: metrics, and whether data was verified (None: not
+    checked, e.g. verify_data off)."""
+
+    metrics: list[Metric] = field(default_factory=list)
+    verified: bool | None = None
+
+    def add(self, name: str, value: float, unit: str) -> None:
+        self.metrics.append(Metric(name, float(value), unit))
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A registered scenario."""
+
+    name: str
+    doc: str
+    params: tuple[Param, ...]
+    body: Callable[[Runtime, dict[str, Any]], WorkloadResult]
+    default_topology: str = "default"
+
+    def resolve(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Defaults updated with ``overrides`` (converted); raises WorkloadError naming
+        an unknown parameter and listing the valid ones."""
+        known = {p.name: p for p in self.params}
+        values = {p.name: p.default for p in self.params}
+        for key, text in overrides.items():
+            if key not in known:
+                valid = ", ".join(known) or "(none)"
+                raise WorkloadError(
+                    f"workload {self.name!r} has no parameter {key!r}; valid: {valid}"
+                )
+            values[key] = known[key].convert(text)
+        return values
+
+
+WORKLOADS: dict[str, Workload] = {}
+
+
+def workload(name: str, params: tuple[Param, ...] = (), default_topology: str = "default"):
+    """Register the decorated ``body(runtime, params)`` as workload ``name``."""
+
+    def register(body: Callable[[Runtime, dict[str, Any]], WorkloadResult]):
+        WORKLOADS[name] = Workload(
+            name, (body.__doc__ or "").strip(), params, body, default_topology
+        )
+        return body
+
+    return register
+
+
+def get_workload(name: str) -> Workload:
+    """The workload called ``name``; raises WorkloadError listing the valid names."""
+    _load_all()
+    if name not in WORKLOADS:
+        raise WorkloadError(f"unknown workload {name!r}; valid: {', '.join(sorted(WORKLOADS))}")
+    return WORKLOADS[name]
+
+
+def list_workloads() -> list[Workload]:
+    """Every registered workload, by name."""
+    _load_all()
+    return [WORKLOADS[n] for n in sorted(WORKLOADS)]
+
+
+def _load_all() -> None:
+    # Importing the modules registers their workloads.
+    from simulator.workloads import dma_sweep, gemm, gpt3_qkv, noop  # noqa: F401

@@ -1,0 +1,371 @@
+"""Tests for simulator.hw.network: flow-level, max-min fair link sharing."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.hw.links import Link, Route
+from simulator.hw.network import Network, Transfer
+
+REL = 1e-9
+
+
+def make_links(bws_gbs: list[float], latency_ns: float = 0.0) -> list[Link]:
+    """Links 0..n-1 named L<i>, between nodes n<i> -> n<i+1>."""
+    return [
+        Link(i, f"L{i}", f"n{i}", f"n{i + 1}", latency_ns, bw, "test")
+        for i, bw in enumerate(bws_gbs)
+    ]
+
+
+def make_route(links: list[Link], latency_ns: float, src: str = "a", dst: str = "b") -> Route:
+    """A route over ``links`` with a given total latency (overheads included)."""
+    bottleneck = min((link.bw_gbs for link in links), default=float("inf"))
+    nodes = (src, *(link.dst for link in links)) if links else (src,)
+    return Route(src, dst, nodes, tuple(links), latency_ns, bottleneck)
+
+
+def run_transfers(net: Network, env: simpy.Environment, jobs) -> list[Transfer]:
+    """Issue (issue_ns, route, n_bytes) jobs, run to the end, return Transfers in job order."""
+    results: list[Transfer | None] = [None] * len(jobs)
+
+    def job(i, issue_ns, route, n_bytes):
+        yield env.timeout(issue_ns)
+        results[i] = yield net.transfer(route, n_bytes, tag=i)
+
+    for i, (issue_ns, route, n_bytes) in enumerate(jobs):
+        env.process(job(i, issue_ns, route, n_bytes))
+    env.run()
+    return results
+
+
+def end_times(transfers: list[Transfer]) -> list[float]:
+    """The end_ns of each transfer, in order."""
+    return [t.end_ns for t in transfers]
+
+
+def test_uncontended_one_hop():
+    """One hop: latency + n / bw."""
+    env = simpy.Environment()
+    links = make_links([4.0])
+    net = Network(env, links)
+    (t,) = run_transfers(net, env, [(0.0, make_route(links, 30.0), 1000)])
+    assert t.end_ns == pytest.approx(30.0 + 1000 / 4.0, rel=REL)
+    assert t.start_ns == 30.0 and t.issue_ns == 0.0 and t.tag == 0
+
+
+def test_uncontended_three_hops_bottleneck():
+    """Three hops with different bandwidths: latency + n / min(bw)."""
+    env = simpy.Environment()
+    links = make_links([16.0, 2.5, 8.0], latency_ns=7.0)
+    net = Network(env, links)
+    (t,) = run_transfers(net, env, [(100.0, make_route(links, 3 * 7.0 + 5.0), 12345)])
+    assert t.end_ns - t.issue_ns == pytest.approx(26.0 + 12345 / 2.5, rel=REL)
+
+
+def test_zero_bytes_and_empty_route_take_latency_only():
+    """A zero-byte transfer and a route with no links both take the latency alone."""
+    env = simpy.Environment()
+    links = make_links([1.0])
+    net = Network(env, links)
+    zero, local = run_transfers(
+        net, env, [(5.0, make_route(links, 40.0), 0), (5.0, make_route([], 3.0), 10**9)]
+    )
+    assert zero.end_ns == pytest.approx(45.0, rel=REL)
+    assert local.end_ns == pytest.approx(8.0, rel=REL)
+    assert net.link_bytes() == [0]
+    assert net.link_busy_ns() == [0.0]
+
+
+def test_two_equal_flows_share_a_link():
+    """Two equal flows issued together on one link both end at latency + 2n/B."""
+    env = simpy.Environment()
+    links = make_links([10.0])
+    net = Network(env, links)
+    route = make_route(links, 50.0)
+    a, b = run_transfers(net, env, [(0.0, route, 1000), (0.0, route, 1000)])
+    assert a.end_ns == pytest.approx(50.0 + 2000 / 10.0, rel=REL)
+    assert b.end_ns == pytest.approx(50.0 + 2000 / 10.0, rel=REL)
+    assert net.n_rate_updates == 2  # one batched start, one batched end
+
+
+def test_textbook_max_min_symmetric():
+    """L1, L2 cap 1; A on both, B on L1, C on L2: each gets 0.5 at every instant."""
+    env = simpy.Environment()
+    links = make_links([1.0, 1.0])
+    net = Network(env, links)
+    rates = {}
+
+    def probe():
+        yield env.timeout(1.0)
+        rates.update({i: net.rate_gbs(i) for i in net.streaming_transfer_ids()})
+
+    env.process(probe())
+    a, b, c = run_transfers(
+        net,
+        env,
+        [
+            (0.0, make_route(links, 0.0), 100),
+            (0.0, make_route(links[:1], 0.0), 50),
+            (0.0, make_route(links[1:], 0.0), 100),
+        ],
+    )
+    assert rates == {0: 0.5, 1: 0.5, 2: 0.5}
+    # B ends at 100; A stays bottlenecked on L2 with C at 0.5, so A and C end at 200.
+    assert b.end_ns == pytest.approx(100.0, rel=REL)
+    assert a.end_ns == pytest.approx(200.0, rel=REL)
+    assert c.end_ns == pytest.approx(200.0, rel=REL)
+
+
+def test_textbook_max_min_asymmetric_with_rate_increase():
+    """L1 cap 10, L2 cap 4; A on both, B on L1, C on L2: A=2, C=2, B=8, then A rises to 4."""
+    env = simpy.Environment()
+    links = make_links([10.0, 4.0])
+    net = Network(env, links)
+    latency = 20.0
+    samples = {}
+
+    def probe(at_ns):
+        yield env.timeout(at_ns)
+        samples[at_ns] = {i: net.rate_gbs(i) for i in net.streaming_transfer_ids()}
+
+    env.process(probe(latency + 1.0))
+    env.process(probe(latency + 6.0))
+    # A: 50 bytes, B: 76 bytes, C: 10 bytes.
+    # [0, 5): A=2, B=8, C=2 -> C done at 5 (A left 40, B left 36).
+    # [5, 11): L2 has only A -> A=4 (L2 cap), B=10-4=6 -> B done at 11 (A left 16).
+    # [11, 15): A alone, still 4 (L2 cap) -> A done at 15.
+    a, b, c = run_transfers(
+        net,
+        env,
+        [
+            (0.0, make_route(links, latency), 50),
+            (0.0, make_route(links[:1], latency), 76),
+            (0.0, make_route(links[1:], latency), 10),
+        ],
+    )
+    assert samples[latency + 1.0] == {0: 2.0, 1: 8.0, 2: 2.0}
+    assert samples[latency + 6.0] == {0: 4.0, 1: 6.0}
+    assert c.end_ns == pytest.approx(latency + 5.0, rel=REL)
+    assert b.end_ns == pytest.approx(latency + 11.0, rel=REL)
+    assert a.end_ns == pytest.approx(latency + 15.0, rel=REL)
+
+
+def test_flow_joins_halfway():
+    """A alone for half its bytes, then B joins: A ends at L+1.5n/B, B at L+2n/B."""
+    env = simpy.Environment()
+    links = make_links([8.0])
+    net = Network(env, links)
+    n, latency = 800, 10.0
+    route = make_route(links, latency)
+    # A streams from 10 at 8 B/ns; at 60 it has 400 left and B starts: both at 4.
+    # A ends at 60 + 100 = 160; B has 400 left, alone at 8: ends at 160 + 50 = 210.
+    a, b = run_transfers(net, env, [(0.0, route, n), (n / 2 / 8.0, route, n)])
+    assert a.end_ns == pytest.approx(latency + 1.5 * n / 8.0, rel=REL)
+    assert b.end_ns == pytest.approx(latency + 2.0 * n / 8.0, rel=REL)
+    assert b.end_ns == pytest.approx(210.0, rel=REL)
+
+
+def test_disjoint_flows_keep_their_events():
+    """A start on a disjoint link neither changes nor reschedules another flow."""
+    env = simpy.Environment()
+    links = make_links([2.0, 3.0])
+    net = Network(env, links)
+    a, b = run_transfers(
+        net,
+        env,
+        [(0.0, make_route(links[:1], 0.0), 100), (10.0, make_route(links[1:], 0.0), 90)],
+    )
+    assert a.end_ns == pytest.approx(50.0, rel=REL)
+    assert b.end_ns == pytest.approx(40.0, rel=REL)
+    assert net.n_reschedules == 2  # one completion event per flow, none for contention
+    assert net.n_transfers == 2
+
+
+def test_busy_ns_is_a_union_of_intervals():
+    """Busy time counts overlapping flows once and excludes the latency phase."""
+    env = simpy.Environment()
+    links = make_links([1.0, 1.0])
+    net = Network(env, links)
+    l0 = make_route(links[:1], 0.0)
+    # A: [0, 15] (shares from 5), B: [5, 20]; union [0, 20]. C: latency 6, streams [36, 40].
+    a, b, c = run_transfers(
+        net, env, [(0.0, l0, 10), (5.0, l0, 10), (30.0, make_route(links[:1], 6.0), 4)]
+    )
+    assert (a.end_ns, b.end_ns, c.end_ns) == pytest.approx((15.0, 20.0, 40.0), rel=REL)
+    assert net.link_busy_ns() == pytest.approx([24.0, 0.0], rel=REL)
+    assert net.link_bytes() == [24, 0]
+
+
+def random_jobs(seed: int, links: list[Link], n_jobs: int):
+    """Seeded (issue_ns, route over consecutive links, n_bytes) jobs."""
+    rng = random.Random(seed)
+    jobs = []
+    for _ in range(n_jobs):
+        first = rng.randrange(len(links))
+        last = rng.randrange(first, len(links))
+        route = make_route(links[first : last + 1], rng.choice([0.0, 5.0, 12.5]))
+        jobs.append((rng.choice([0.0, 3.0, 7.0, 20.0]), route, rng.randrange(0, 5000)))
+    return jobs
+
+
+def test_deterministic_and_bytes_conserved():
+    """Same inputs give identical times, busy and bytes; sum(bytes*hops) == sum(link_bytes)."""
+    outcomes = []
+    for _ in range(2):
+        env = simpy.Environment()
+        links = make_links([4.0, 1.0, 2.5, 8.0])
+        net = Network(env, links)
+        jobs = random_jobs(7, links, 40)
+        transfers = run_transfers(net, env, jobs)
+        outcomes.append((end_times(transfers), net.link_busy_ns(), net.link_bytes()))
+        assert sum(route.hops * n for _, route, n in jobs) == sum(net.link_bytes())
+    assert outcomes[0] == outcomes[1]
+
+
+def test_bad_input_names_the_route_or_link():
+    """Negative sizes, foreign links and bad link lists raise clear ValueErrors."""
+    env = simpy.Environment()
+    links = make_links([1.0, 2.0])
+    net = Network(env, links)
+    with pytest.raises(ValueError, match=r"negative transfer size -1 bytes on route a -> b"):
+        net.transfer(make_route(links, 0.0), -1)
+    foreign = Link(1, "X", "p", "q", 0.0, 9.0, "test")
+    with pytest.raises(ValueError, match=r"route a -> b uses link 'X'"):
+        net.transfer(make_route([foreign], 0.0), 10)
+    with pytest.raises(ValueError, match=r"route a -> b crosses a link more than once"):
+        net.transfer(make_route([links[0], links[1], links[0]], 0.0), 10)
+    with pytest.raises(ValueError, match=r"link 'L1' has index 1 but is at position 0"):
+        Network(env, links[1:])
+    with pytest.raises(ValueError, match=r"link 'L0' has bw_gbs 0.0"):
+        Network(env, make_links([0.0]))
+    with pytest.raises(ValueError, match=r"transfer 99 is not streaming"):
+        net.rate_gbs(99)
+
+
+class RecordingSink:
+    """A sink that records finished transfer ids."""
+
+    def __init__(self):
+        self.done: list[int] = []
+
+    def transfer_done(self, t: Transfer) -> None:
+        self.done.append(t.transfer_id)
+
+
+def test_sink_sees_every_transfer_once():
+    """The sink is told about each transfer once, in completion order."""
+    env = simpy.Environment()
+    links = make_links([1.0])
+    sink = RecordingSink()
+    net = Network(env, links, sink)
+    route = make_route(links, 0.0)
+    run_transfers(net, env, [(0.0, route, 30), (0.0, route, 10), (0.0, make_route([], 1.0), 5)])
+    assert sink.done == [2, 1, 0]
+
+
+def check_max_min(net: Network, routes: dict[int, Route], links: list[Link]) -> None:
+    """Capacity holds on every link and every flow has a saturated bottleneck link."""
+    ids = net.streaming_transfer_ids()
+    rate = {i: net.rate_gbs(i) for i in ids}
+    on_link = {link.index: [i for i in ids if link in routes[i].links] for link in links}
+    load = {index: sum(rate[i] for i in flows) for index, flows in on_link.items()}
+    for link in links:
+        assert load[link.index] <= link.bw_gbs * (1 + 1e-9)
+    for i in ids:
+        assert rate[i] > 0.0
+        assert any(
+            load[link.index] >= link.bw_gbs * (1 - 1e-9)
+            and all(rate[i] >= rate[j] * (1 - 1e-9) for j in on_link[link.index])
+            for link in routes[i].links
+        ), f"transfer {i} has no bottleneck link"
+
+
+def reference_end_times(bws: list[float], jobs) -> list[float]:
+    """End times from a from-scratch reference: after every start or end, water-fill all
+    flows (raise every unfrozen rate together until a link saturates, freeze its flows)."""
+    n = len(jobs)
+    start = [issue + route.latency_ns for issue, route, _ in jobs]
+    links = [[link.index for link in route.links] for _, route, _ in jobs]
+    left = [float(n_bytes) for _, _, n_bytes in jobs]
+    end: list[float | None] = [None] * n
+    for i in range(n):
+        if not links[i] or left[i] == 0.0:
+            end[i] = start[i]
+    now = 0.0
+    while any(e is None for e in end):
+        active = [i for i in range(n) if end[i] is None and start[i] <= now]
+        rate = dict.fromkeys(active, 0.0)
+        frozen: list[int] = []
+        cap = list(bws)
+        while len(frozen) < len(active):
+            unfrozen = [i for i in active if i not in frozen]
+            users = [[i for i in unfrozen if l in links[i]] for l in range(len(bws))]
+            step = min(cap[l] / len(users[l]) for l in range(len(bws)) if users[l])
+            for i in unfrozen:
+                rate[i] += step
+            for l in range(len(bws)):
+                cap[l] -= step * len(users[l])
+            for l in range(len(bws)):
+                if users[l] and cap[l] <= 1e-12 * bws[l]:
+                    frozen += [i for i in users[l] if i not in frozen]
+        later_starts = [start[i] for i in range(n) if end[i] is None and start[i] > now]
+        finishes = [now + left[i] / rate[i] for i in active]
+        next_ns = min(later_starts + finishes)
+        for i in active:
+            left[i] -= rate[i] * (next_ns - now)
+            if left[i] <= 1e-9 * jobs[i][2]:
+                end[i] = next_ns
+        now = next_ns
+    return end
+
+
+flow_spec = st.tuples(
+    st.integers(0, 3),  # first link
+    st.integers(0, 3),  # last link (clamped to >= first)
+    st.sampled_from([0.0, 2.0, 4.0, 9.0]),  # issue_ns
+    st.sampled_from([0.0, 1.0, 3.0]),  # latency_ns
+    st.integers(0, 400),  # bytes
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bws=st.lists(st.sampled_from([1.0, 2.0, 3.0, 7.5]), min_size=4, max_size=4),
+    specs=st.lists(flow_spec, min_size=1, max_size=10),
+)
+def test_property_max_min_fair(bws, specs):
+    """Random flows: capacity and max-min hold at every settled instant, no flow beats
+    its uncontended time, and end times match a from-scratch reference."""
+    env = simpy.Environment()
+    links = make_links(bws)
+    net = Network(env, links)
+    jobs = []
+    for first, last, issue_ns, latency_ns, n_bytes in specs:
+        last = max(first, last)
+        jobs.append((issue_ns, make_route(links[first : last + 1], latency_ns), n_bytes))
+    routes: dict[int, Route] = {}  # by transfer id, which follows issue order
+    results: list[Transfer | None] = [None] * len(jobs)
+
+    def job(i, issue_ns, route, n_bytes):
+        yield env.timeout(issue_ns)
+        done = net.transfer(route, n_bytes)
+        routes[net.n_transfers - 1] = route
+        results[i] = yield done
+
+    for i, spec in enumerate(jobs):
+        env.process(job(i, *spec))
+    while env.peek() < float("inf"):
+        env.step()
+        if env.peek() > env.now:  # every event of this instant is processed
+            check_max_min(net, routes, links)
+    for (issue_ns, route, n_bytes), t in zip(jobs, results, strict=True):
+        uncontended = route.latency_ns + n_bytes / route.bottleneck_bw_gbs
+        assert t.end_ns - issue_ns >= uncontended * (1 - 1e-9)
+    assert end_times(results) == pytest.approx(reference_end_times(bws, jobs), rel=1e-7)
+    assert sum(route.hops * n for _, route, n in jobs) == sum(net.link_bytes())

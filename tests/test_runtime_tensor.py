@@ -1,0 +1,143 @@
+"""Runtime tensors: placement, devices, copies, the host-read barrier, shard indexing."""
+
+import numpy as np
+import pytest
+
+import simulator.language as tl
+from simulator.hw.address_map import AddressMap
+from simulator.runtime.placement import Placement, PlacementError
+from simulator.runtime.runtime import DeviceError, Runtime, parse_device
+from simulator.runtime.tensor import DataModeError, ShardError
+
+
+def test_row_and_column_sharding_split_like_numpy():
+    """Row-wise and column-wise shards cover the tensor like numpy.array_split."""
+    rt = Runtime("default", verify_data=True)
+    x = np.arange(10 * 6, dtype=np.float32).reshape(10, 6)
+    rows = rt.from_numpy(x, Placement.row_wise(num_pes=4))
+    cols = rt.from_numpy(x, Placement.column_wise(num_pes=3))
+    assert [s.shape for s in rows.shards] == [a.shape for a in np.array_split(x, 4, axis=0)]
+    assert [s.shape for s in cols.shards] == [a.shape for a in np.array_split(x, 3, axis=1)]
+    np.testing.assert_array_equal(rows.numpy(), x)
+    np.testing.assert_array_equal(cols.numpy(), x)
+
+
+def test_num_cubes_and_explicit_pes():
+    """num_cubes picks whole cubes; an explicit tuple picks exactly those PEs."""
+    rt = Runtime("default")
+    t = rt.empty((64, 8), placement=Placement.row_wise(num_cubes=2))
+    assert {(s.coord.sip, s.coord.cube) for s in t.shards} == {(0, 0), (0, 1)}
+    assert len(t.shards) == 16
+    u = rt.empty((4, 8), placement=Placement.row_wise(pes=(5, 17, 30)))
+    assert [s.coord.pe_global for s in u.shards] == [5, 17, 30]
+    with pytest.raises(PlacementError, match="num_pes=99"):
+        rt.empty((128, 8), placement=Placement.row_wise(num_pes=99))
+
+
+def test_device_selection_limits_allocation_to_selected_sips():
+    """'sip1' / 'sip:1' place every shard on SIP 1; unknown devices list valid ones."""
+    topo = "multi_sip"
+    for device in ("sip1", "sip:1", 1):
+        rt = Runtime(topo, device=device)
+        t = rt.empty((256, 4))
+        assert {s.coord.sip for s in t.shards} == {1}
+        amap = AddressMap(rt.topology)
+        assert {amap.decode(s.pa).sip for s in t.shards} == {1}
+    assert len(Runtime(topo, device="all").device_pes) == 128
+    with pytest.raises(DeviceError, match="valid: all, sip0"):
+        parse_device("sip7", Runtime(topo).topology)
+    with pytest.raises(PlacementError, match="outside the selected device"):
+        Runtime(topo, device="sip0").empty((4,), placement=Placement.single(40))
+
+
+def test_zeros_really_zero_and_replicas_agree():
+    """zeros() reads back as zeros; a replicated tensor holds the same data on every PE."""
+    rt = Runtime("default", verify_data=True)
+    z = rt.zeros((8, 8), "float32", Placement.replicate(num_pes=4))
+    np.testing.assert_array_equal(z.numpy(), np.zeros((8, 8), np.float32))
+    x = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    r = rt.from_numpy(x, Placement.replicate(num_pes=3))
+    data = rt.machine.data
+    for s in r.shards:
+        np.testing.assert_array_equal(data.read(s.pa, s.nbytes).view(np.float32).reshape(4, 4), x)
+
+
+def test_device_to_device_copy_reshards():
+    """copy_ from a row-sharded tensor into a column-sharded one moves the right values."""
+    rt = Runtime("default", verify_data=True)
+    x = np.arange(12 * 8, dtype=np.float16).reshape(12, 8)
+    src = rt.from_numpy(x, Placement.row_wise(num_pes=3))
+    dst = rt.zeros((12, 8), "float16", Placement.column_wise(num_pes=4))
+    start = rt.now_ns
+    dst.copy_(src)
+    assert rt.now_ns > start  # the copy took simulated time
+    np.testing.assert_array_equal(dst.numpy(), x)
+
+
+def test_host_read_waits_for_pending_kernel_writes():
+    """numpy() after an async launch sees the kernel's writes (host-read barrier)."""
+    rt = Runtime("default", verify_data=True)
+    out = rt.zeros((4, 4), "float32", Placement.single(0))
+
+    def fill(o):
+        tl.store(o, tl.zeros((4, 4), tl.float32) + 7.0)
+
+    launch = rt.launch(fill, out, pes=[0])
+    assert not launch.done.triggered
+    np.testing.assert_array_equal(out.numpy(), np.full((4, 4), 7.0, np.float32))
+
+
+def test_kernel_launched_from_a_task_runs():
+    """A kernel launched from inside a spawned task runs and completes."""
+    rt = Runtime("default", verify_data=True)
+    out = rt.zeros((2, 2), "float32", Placement.single(3))
+
+    def kernel(o):
+        tl.store(o, tl.zeros((2, 2), tl.float32) + 1.0)
+
+    def rank_main():
+        rt.launch(kernel, out, pes=[3])
+        rt.synchronize()
+        return rt.now_ns
+
+    task = rt.machine.scheduler.spawn(rank_main, name="rank0")
+    finished = rt.machine.scheduler.wait(task.process)
+    assert finished > 0
+    np.testing.assert_array_equal(out.numpy(), np.ones((2, 2), np.float32))
+
+
+def test_shard_aligned_indexing_and_cross_shard_error():
+    """Slices inside one shard read and write; a slice across shards points to copy_."""
+    rt = Runtime("default", verify_data=True)
+    x = np.arange(8 * 4, dtype=np.float32).reshape(8, 4)
+    t = rt.from_numpy(x, Placement.row_wise(num_pes=2))
+    np.testing.assert_array_equal(t[1:3], x[1:3])
+    np.testing.assert_array_equal(t[5, 2], x[5, 2])
+    t[4:6, :] = 0.5
+    t[0] = np.array([9, 8, 7, 6], dtype=np.float32)
+    expected = x.copy()
+    expected[4:6, :] = 0.5
+    expected[0] = [9, 8, 7, 6]
+    np.testing.assert_array_equal(t.numpy(), expected)
+    with pytest.raises(ShardError, match="crosses shard boundaries.*copy_"):
+        t[3:5]
+
+
+def test_values_need_data_mode():
+    """Without verify_data, reading values is a clear error, and repr says data=N/A."""
+    rt = Runtime("default")
+    t = rt.zeros((4,), "float32", Placement.single(0))
+    with pytest.raises(DataModeError, match="verify_data=True"):
+        t.numpy()
+    assert "data=N/A" in repr(t)
+
+
+def test_virtual_addresses_are_translated_not_decoded():
+    """Tensor VAs look like valid PAs, yet data lands at the MMU's PA, not the VA's."""
+    rt = Runtime("default", verify_data=True)
+    t = rt.from_numpy(np.ones(16, np.float32), Placement.single(9))
+    shard = t.shards[0]
+    amap = AddressMap(rt.topology)
+    looks_like = amap.decode(shard.va)  # the VA's bits decode to some real place...
+    assert looks_like.node != amap.decode(shard.pa).node  # ...but not where the data is
+    assert rt.mmu.translate(shard.va) == shard.pa
