@@ -6,6 +6,8 @@ from collections import defaultdict
 
 import pytest
 
+from traces.schema import TABLES
+
 
 class ListWriter:
     """Collects trace rows per table (the RunWriter interface the simulator uses)."""
@@ -17,6 +19,12 @@ class ListWriter:
 
     def append(self, table: str, **columns) -> None:
         self.rows[table].append(columns)
+
+    def appender(self, table: str):
+        names = [n for n in TABLES[table].names if n != "run_id"]
+        rows = self.rows[table]
+        # Trailing extension columns may be omitted by positional writers (null).
+        return lambda *values: rows.append(dict(zip(names, values + (None,) * 8, strict=False)))
 
     def metric(self, name: str, value: float, unit: str) -> None:
         self.rows["metrics"].append({"name": name, "value": value, "unit": unit})

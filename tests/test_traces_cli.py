@@ -1,0 +1,133 @@
+"""Tests of the trace subcommands (traces/cli.py), called through an argparse parser."""
+
+import argparse
+import csv
+import io
+import json
+
+import pytest
+
+from traces import cli
+from traces.store import Store
+from traces.synthetic import write_synthetic_run
+
+
+@pytest.fixture
+def parser():
+    """A `kernbench`-like parser holding only the trace subcommands."""
+    parser = argparse.ArgumentParser(prog="kernbench")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A store with two synthetic runs (different workloads)."""
+    store = Store(tmp_path / "store")
+    write_synthetic_run(store, seed=0, n_pes=8, n_launches=2, workload="alpha")
+    write_synthetic_run(store, seed=1, n_pes=8, n_launches=2, workload="beta")
+    return store
+
+
+def _run(parser, argv):
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def test_runs_lists_newest_first(parser, store, capsys):
+    """`runs` prints every run id, newest first; --workload filters."""
+    older, newer = store.run_ids()
+    assert _run(parser, ["runs", "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert out.index(newer) < out.index(older)
+    assert _run(parser, ["runs", "--store", str(store.root), "--workload", "alpha"]) == 0
+    out = capsys.readouterr().out
+    assert older in out and newer not in out
+
+
+def test_runs_uses_env_store(parser, store, capsys, monkeypatch):
+    """Without --store, $KERNBENCH_STORE names the store."""
+    monkeypatch.setenv("KERNBENCH_STORE", str(store.root))
+    assert _run(parser, ["runs", "--limit", "1"]) == 0
+    assert store.run_ids()[-1] in capsys.readouterr().out
+
+
+def test_report_sections(parser, store, capsys):
+    """`report latest` shows the header and every section of a run with a collective."""
+    assert _run(parser, ["report", "latest", "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert store.run_ids()[-1] in out
+    for section in (
+        "metrics",
+        "launch spread",
+        "engines",
+        "PE utilisation",
+        "DMA bandwidth",
+        "collective rounds",
+    ):
+        assert section in out, section
+    assert "ccl_ring_allreduce" in out
+
+
+def test_sql_formats(parser, store, capsys):
+    """`sql` prints a table, CSV or JSON of the same result."""
+    query = "SELECT workload, count(*) AS n FROM runs GROUP BY workload ORDER BY workload"
+    base = ["sql", query, "--store", str(store.root)]
+    assert _run(parser, [*base, "--format", "csv"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows == [["workload", "n"], ["alpha", "1"], ["beta", "1"]]
+    assert _run(parser, [*base, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"workload": "alpha", "n": 1},
+        {"workload": "beta", "n": 1},
+    ]
+    assert _run(parser, base) == 0
+    out = capsys.readouterr().out
+    assert "alpha" in out and "beta" in out
+
+
+def test_compare(parser, store, capsys):
+    """`compare A B` prints metric deltas between two runs given by prefix and `latest`."""
+    older, newer = store.run_ids()
+    assert _run(parser, ["compare", older[:-2], "latest", "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert older in out and newer in out
+    assert "tflops" in out and "delta" in out and "GEMM" in out
+
+
+def test_export(parser, store, tmp_path, capsys):
+    """`export RUN --perfetto FILE` writes the trace and says how many events."""
+    target = tmp_path / "trace.json"
+    argv = ["export", "latest", "--perfetto", str(target), "--store", str(store.root)]
+    assert _run(parser, argv) == 0
+    events = json.loads(target.read_text())["traceEvents"]
+    assert f"wrote {len(events)} trace events" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "nope"],
+        ["compare", "latest", "nope"],
+        ["export", "nope", "--perfetto", "x.json"],
+        ["sql", "DELETE FROM runs"],
+        ["sql", "SELECT nonexistent FROM runs"],
+        ["sql", "SELEC 1"],
+    ],
+)
+def test_user_errors_are_one_line(parser, store, capsys, argv):
+    """Unknown runs and bad SQL print one `kernbench: error:` line and return 2."""
+    assert _run(parser, [*argv, "--store", str(store.root)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kernbench: error: ")
+
+
+def test_empty_store(parser, tmp_path, capsys):
+    """`runs` on an empty store says so; `report latest` fails cleanly."""
+    empty = str(tmp_path / "empty")
+    assert _run(parser, ["runs", "--store", empty]) == 0
+    assert "no runs in store" in capsys.readouterr().out
+    assert _run(parser, ["report", "latest", "--store", empty]) == 2
+    assert "no runs in store" in capsys.readouterr().err

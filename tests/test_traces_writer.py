@@ -1,0 +1,200 @@
+"""Tests of the streaming run writer (traces/writer.py)."""
+
+import re
+
+import pyarrow.parquet as pq
+import pytest
+
+from traces.schema import TABLES
+from traces.store import Store
+from traces.synthetic import new_synthetic_writer
+from traces.writer import NullWriter, RunWriter, new_run_id
+
+
+def _read(store: Store, table: str, run_id: str):
+    return pq.read_table(store.root / table / f"run_id={run_id}").to_pylist()
+
+
+def test_run_id_format_and_order():
+    """Run ids look like 20261126-073012-123456-3fa2, are unique and sort by creation."""
+    ids = [new_run_id() for _ in range(2000)]
+    assert all(re.fullmatch(r"\d{8}-\d{6}-\d{6}-[0-9a-f]{4}", run_id) for run_id in ids)
+    assert len(set(ids)) == len(ids)
+    assert [run_id[:22] for run_id in ids] == sorted(run_id[:22] for run_id in ids)
+
+
+def test_append_and_appender_round_trip(tmp_path):
+    """Rows written with append() and appender() read back with run_id and nulls filled."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    writer.append("ops", op_id=1, engine="GEMM", start_ns=10.0, end_ns=25.5)
+    add = writer.appender("ops")
+    add(2, 0, 0, 1, 3, 11, "MATH", "exp", 1.0, 30.0, 31.0, 4096, 0)
+    writer.finish(sim_end_ns=31.0, n_events=2)
+    rows = _read(store, "ops", writer.run_id)
+    assert rows[0]["run_id"] == writer.run_id
+    assert (rows[0]["op_id"], rows[0]["engine"], rows[0]["end_ns"]) == (1, "GEMM", 25.5)
+    assert rows[0]["launch_id"] is None and rows[0]["flops"] is None
+    assert rows[1] == {
+        "run_id": writer.run_id,
+        "op_id": 2,
+        "launch_id": 0,
+        "sip": 0,
+        "cube": 1,
+        "pe": 3,
+        "pe_global": 11,
+        "engine": "MATH",
+        "op": "exp",
+        "issue_ns": 1.0,
+        "start_ns": 30.0,
+        "end_ns": 31.0,
+        "flops": 4096,
+        "bytes": 0,
+        "lane": None,  # an extension column: positional writers may omit it
+    }
+
+
+def test_runs_row_and_metrics(tmp_path):
+    """finish() writes one runs row with status, metadata and schema version; metrics land."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store, workload="gemm", params={"m": 64, "a": [1, 2]})
+    writer.metric("tflops", 12.5, "tflops")
+    writer.finish(sim_end_ns=1234.0, n_events=99, verified=True, wall_s=0.5)
+    (row,) = _read(store, "runs", writer.run_id)
+    assert row["workload"] == "gemm"
+    assert row["params"] == '{"a":[1,2],"m":64}'
+    assert (row["status"], row["error"], row["verified"]) == ("ok", None, True)
+    assert (row["sim_end_ns"], row["n_events"], row["wall_s"]) == (1234.0, 99, 0.5)
+    assert row["schema_version"] == 1
+    assert row["created_at"].tzinfo is not None
+    assert _read(store, "metrics", writer.run_id) == [
+        {"run_id": writer.run_id, "name": "tflops", "value": 12.5, "unit": "tflops"}
+    ]
+
+
+def test_unknown_table_and_column_errors(tmp_path):
+    """Unknown tables and columns raise ValueError naming them; runs is not appendable."""
+    writer = new_synthetic_writer(Store(tmp_path))
+    with pytest.raises(ValueError, match="'opz'"):
+        writer.append("opz", op_id=1)
+    with pytest.raises(ValueError, match="'start'"):
+        writer.append("ops", start=1.0)
+    with pytest.raises(ValueError, match="'nope'"):
+        writer.appender("nope")
+    with pytest.raises(ValueError, match="finish"):
+        writer.append("runs", status="ok")
+    with pytest.raises(TypeError):
+        writer.appender("ops")(1, 2, 3)
+
+
+def test_batches_flush_and_preserve_rows(tmp_path):
+    """With small batches, rows stream as several row groups and all come back in order."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    for buffer in writer._buffers.values():
+        buffer.batch_rows = 100
+    add = writer.appender("ops")
+    for i in range(1050):
+        add(i, 0, 0, 0, 0, 0, "GEMM", "dot", 0.0, float(i), float(i) + 1, 0, 0)
+    assert len(writer._buffers["ops"]) == 50  # 1000 rows already flushed
+    writer.finish(sim_end_ns=1.0, n_events=0)
+    path = next((store.root / "ops" / f"run_id={writer.run_id}").glob("*.parquet"))
+    assert pq.ParquetFile(path).metadata.num_row_groups == 11
+    assert [row["op_id"] for row in _read(store, "ops", writer.run_id)] == list(range(1050))
+
+
+def test_empty_tables_write_no_file(tmp_path):
+    """Only tables that received rows get a partition folder."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    writer.append("launches", launch_id=0, n_pes=1)
+    writer.finish(sim_end_ns=0.0, n_events=0)
+    published = {table for table in TABLES if (store.root / table).is_dir()}
+    assert published == {"runs", "launches"}
+
+
+def test_nothing_visible_before_finish(tmp_path):
+    """Until finish(), rows live under _tmp and the run is not listed."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    writer.append("ops", op_id=1)
+    writer._buffers["ops"].flush()
+    assert store.run_ids() == []
+    assert not (store.root / "ops").exists()
+    assert list((store.root / "_tmp" / writer.run_id / "ops").glob("*.parquet"))
+    writer.finish(sim_end_ns=1.0, n_events=1)
+    assert store.run_ids() == [writer.run_id]
+    assert not (store.root / "_tmp" / writer.run_id).exists()
+
+
+def test_exception_records_failed_run(tmp_path):
+    """An exception inside the with-block publishes a failed run with the error and re-raises."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    with pytest.raises(KeyError), writer:
+        writer.append("ops", op_id=7)
+        raise KeyError("pe 3")
+    (row,) = _read(store, "runs", writer.run_id)
+    assert row["status"] == "failed"
+    assert row["error"] == "KeyError: 'pe 3'"
+    assert len(_read(store, "ops", writer.run_id)) == 1
+
+
+def test_leaving_without_finish_records_failed(tmp_path):
+    """Leaving the with-block without finish() records the run as failed."""
+    store = Store(tmp_path)
+    with new_synthetic_writer(store) as writer:
+        pass
+    (row,) = _read(store, "runs", writer.run_id)
+    assert row["status"] == "failed"
+    assert "without finish" in row["error"]
+
+
+def test_finish_twice_and_write_after_finish(tmp_path):
+    """A finished run refuses further writes and a second finish()."""
+    writer = new_synthetic_writer(Store(tmp_path))
+    writer.finish(sim_end_ns=0.0, n_events=0)
+    with pytest.raises(RuntimeError, match="finished"):
+        writer.finish(sim_end_ns=0.0, n_events=0)
+    with pytest.raises(RuntimeError, match="finished"):
+        writer.append("ops", op_id=1)
+
+
+def test_bad_value_fails_run_and_names_column(tmp_path):
+    """A value of the wrong type raises ValueError naming table and column; the run is failed."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    writer.append("ops", op_id=1, flops="many")
+    with pytest.raises(ValueError, match="'ops' column 'flops'"):
+        writer.finish(sim_end_ns=1.0, n_events=1)
+    (row,) = _read(store, "runs", writer.run_id)
+    assert row["status"] == "failed"
+    assert "flops" in row["error"]
+
+
+def test_invalid_status_and_params(tmp_path):
+    """finish() rejects unknown statuses; new_run rejects params JSON cannot hold."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    with pytest.raises(ValueError, match="'done'"):
+        writer.finish(status="done", sim_end_ns=0.0, n_events=0)
+    with pytest.raises(ValueError, match="params"):
+        new_synthetic_writer(store, params={"f": object()})
+
+
+def test_null_writer_is_inert(tmp_path):
+    """NullWriter takes the whole API, writes nothing and has run_id None."""
+    writer = NullWriter()
+    with writer:
+        writer.append("ops", op_id=1)
+        writer.appender("ops")(1, 2, 3)
+        writer.metric("x", 1.0, "ns")
+        writer.finish(sim_end_ns=1.0, n_events=1)
+    assert writer.run_id is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_writer_public_api_matches_null_writer():
+    """NullWriter offers every public method of RunWriter."""
+    public = {name for name in vars(RunWriter) if not name.startswith("_")}
+    assert public <= set(dir(NullWriter))

@@ -1,0 +1,156 @@
+"""Queries the dashboard needs beyond the canned analyses of traces/queries.py.
+
+Same conventions: each takes `source` first (a DuckDB connection with the trace
+views, a Store, or a store path), binds every value as a parameter, and returns a
+pyarrow Table. Times are ns of simulated time, sizes bytes.
+
+"Newest" means the largest run id (run ids sort by creation time). A parameter
+set is the canonical params JSON of a run (traces.schema.canonical_params).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from traces.queries import _deltas, _fetch, collective_rounds
+from traces.schema import canonical_params
+from traces.views import open_connection
+
+if TYPE_CHECKING:
+    from traces.views import Source
+
+
+def ops_window(source: Source, run_id: str, pe_first: int, pe_last: int, limit: int) -> pa.Table:
+    """Engine ops of PEs pe_first..pe_last (inclusive) of one run, earliest first, at most
+    `limit` rows.
+
+    Columns: pe_global, sip, cube, pe, engine, lane (the engine lane that ran the op;
+    0 for runs traced before lanes were recorded), op, launch_id, start_ns, end_ns,
+    duration_ns (= end_ns - start_ns), flops, bytes, and total_ops: how many ops the
+    PE range holds in all (the same on every row; more than the rows returned when
+    the limit cut them). Order: start_ns, pe_global, engine, lane, op_id.
+    """
+    query = """
+        SELECT pe_global, sip, cube, pe, engine, coalesce(lane, 0) AS lane, op, launch_id,
+               start_ns, end_ns,
+               end_ns - start_ns AS duration_ns, flops, bytes,
+               count(*) OVER () AS total_ops
+        FROM ops
+        WHERE run_id = ? AND pe_global BETWEEN ? AND ?
+        ORDER BY start_ns, pe_global, engine, lane, op_id
+        LIMIT ?
+    """
+    return _fetch(source, query, [run_id, pe_first, pe_last, limit])
+
+
+def param_sets(source: Source, workload: str) -> pa.Table:
+    """Parameter sets of a workload's ok runs, most commits first.
+
+    Columns: params (canonical JSON), n_runs, n_commits (distinct known commits),
+    newest_run_id. Ties: newest run first.
+    """
+    query = """
+        SELECT params, count(*) AS n_runs, count(DISTINCT git_commit) AS n_commits,
+               max(run_id) AS newest_run_id
+        FROM runs WHERE workload = ? AND status = 'ok'
+        GROUP BY params
+        ORDER BY n_commits DESC, newest_run_id DESC
+    """
+    return _fetch(source, query, [workload])
+
+
+def workload_metrics(source: Source, workload: str) -> pa.Table:
+    """Metric names recorded by a workload's ok runs, by name.
+
+    Columns: name, unit (one of its units), n_runs (runs that recorded it).
+    """
+    query = """
+        SELECT m.name, any_value(m.unit) AS unit, count(DISTINCT m.run_id) AS n_runs
+        FROM metrics m JOIN runs r ON r.run_id = m.run_id
+        WHERE r.workload = ? AND r.status = 'ok'
+        GROUP BY m.name ORDER BY m.name
+    """
+    return _fetch(source, query, [workload])
+
+
+def _params_filter(params_json: str | dict | None) -> tuple[str, list[Any]]:
+    """SQL condition and parameters restricting runs to one parameter set (None: any)."""
+    if params_json is None:
+        return "", []
+    return "AND r.params = ?", [canonical_params(params_json)]
+
+
+def workload_commits(
+    source: Source, workload: str, params_json: str | dict | None = None
+) -> pa.Table:
+    """The newest ok run of `workload` at each known commit, oldest commit first.
+
+    params_json restricts runs to one parameter set; None takes the newest run at
+    each commit whatever its parameters. Columns: commit, commit_time,
+    commit_message, git_branch, run_id, params, n_runs (ok runs at that commit).
+    Order: commit_time (unknown last), then the commit's first run id.
+    """
+    condition, params = _params_filter(params_json)
+    query = f"""
+        WITH r AS (
+            SELECT r.git_commit AS commit, r.commit_time, r.commit_message, r.git_branch,
+                   r.run_id, r.params,
+                   row_number() OVER (PARTITION BY r.git_commit ORDER BY r.run_id DESC) AS newest,
+                   count(*) OVER (PARTITION BY r.git_commit) AS n_runs,
+                   min(r.run_id) OVER (PARTITION BY r.git_commit) AS first_run_id
+            FROM runs r
+            WHERE r.workload = ? AND r.status = 'ok' AND r.git_commit IS NOT NULL {condition}
+        )
+        SELECT commit, commit_time, commit_message, git_branch, run_id, params, n_runs
+        FROM r WHERE newest = 1
+        ORDER BY commit_time NULLS LAST, first_run_id
+    """
+    return _fetch(source, query, [workload, *params])
+
+
+def metric_trend(
+    source: Source, workload: str, metric: str, params_json: str | dict | None = None
+) -> pa.Table:
+    """One metric over commit history: its value in the newest ok run of `workload` at
+    each commit (see workload_commits; runs lacking the metric are skipped).
+
+    Columns: commit, commit_time, commit_message, git_branch, run_id, params, value,
+    unit. Oldest commit first (commit_time, unknown last, then first run id).
+    """
+    condition, params = _params_filter(params_json)
+    query = f"""
+        WITH r AS (
+            SELECT r.git_commit AS commit, r.commit_time, r.commit_message, r.git_branch,
+                   r.run_id, r.params, m.value, m.unit,
+                   row_number() OVER (PARTITION BY r.git_commit ORDER BY r.run_id DESC) AS newest,
+                   min(r.run_id) OVER (PARTITION BY r.git_commit) AS first_run_id
+            FROM runs r JOIN metrics m ON m.run_id = r.run_id AND m.name = ?
+            WHERE r.workload = ? AND r.status = 'ok' AND r.git_commit IS NOT NULL {condition}
+        )
+        SELECT commit, commit_time, commit_message, git_branch, run_id, params, value, unit
+        FROM r WHERE newest = 1
+        ORDER BY commit_time NULLS LAST, first_run_id
+    """
+    return _fetch(source, query, [metric, workload, *params])
+
+
+def compare_rounds(source: Source, run_a: str, run_b: str) -> pa.Table:
+    """Collective rounds matched by (coll_id, round) from run a to run b, largest
+    |slowest_ns delta| first.
+
+    Columns: coll_id, round, phase_a, phase_b, level_a, level_b, slowest_rank_a,
+    slowest_rank_b, then for slowest_ns, median_ns, straggle_ns and bytes: <v>_a, <v>_b,
+    delta_<v> (= b - a); see traces.queries.collective_rounds. Empty when neither
+    run has collectives.
+    """
+    con = open_connection(source)
+    return _deltas(
+        collective_rounds(con, run_a),
+        collective_rounds(con, run_b),
+        keys=["coll_id", "round"],
+        values=["slowest_ns", "median_ns", "straggle_ns", "bytes"],
+        labels=["phase", "level", "slowest_rank"],
+        order_by="abs(delta_slowest_ns) DESC NULLS LAST, coll_id, round",
+    )

@@ -1,0 +1,455 @@
+"""Canned analyses over a run store: pure functions returning pyarrow Tables.
+
+Each takes `store` first: a DuckDB connection with the trace views (reuse one
+for several queries: see Store.connect), a Store, or a store path. Values are always bound as
+parameters, never formatted into SQL. Times are ns of simulated time, sizes
+bytes, bandwidths GB/s (= bytes/ns).
+
+Busy times are lengths of unions of intervals, computed by a gaps-and-islands
+sweep: order a group's intervals by start; an interval adds only the part of it
+that ends past every interval started before it,
+`max(0, end - max(start, running max of earlier ends))`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from traces.schema import canonical_params
+from traces.store import RunNotFoundError
+from traces.views import open_connection
+
+if TYPE_CHECKING:
+    from traces.views import Source
+
+ENGINES = ("DMA_IN", "GEMM", "MATH", "DMA_WB")
+
+
+def _fetch(store: Any, query: str, params: Sequence[Any] = ()) -> pa.Table:
+    return open_connection(store).sql(query, params=list(params)).to_arrow_table()
+
+
+def runs_table(
+    store: Source,
+    workload: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+) -> pa.Table:
+    """Runs, newest first: every runs column plus `metrics`, a MAP metric name -> value.
+
+    Filters by workload and status ("ok"/"failed") when given; at most `limit` rows.
+    """
+    where, params = [], []
+    if workload is not None:
+        where.append("r.workload = ?")
+        params.append(workload)
+    if status is not None:
+        where.append("r.status = ?")
+        params.append(status)
+    query = f"""
+        WITH m AS (
+            SELECT run_id, name, any_value(value) AS value FROM metrics GROUP BY run_id, name
+        ),
+        per_run AS (
+            SELECT run_id, map(list(name ORDER BY name), list(value ORDER BY name)) AS metrics
+            FROM m GROUP BY run_id
+        )
+        SELECT r.*, per_run.metrics
+        FROM runs r LEFT JOIN per_run ON per_run.run_id = r.run_id
+        {"WHERE " + " AND ".join(where) if where else ""}
+        ORDER BY r.run_id DESC
+        LIMIT ?
+    """
+    return _fetch(store, query, [*params, limit])
+
+
+def run_metrics(store: Source, run_id: str) -> pa.Table:
+    """Metrics of one run: name, value, unit (the unit names the value's unit). Sorted by name."""
+    return _fetch(
+        store,
+        "SELECT name, value, unit FROM metrics WHERE run_id = ? ORDER BY name",
+        [run_id],
+    )
+
+
+def run_header(store: Source, run_id: str) -> pa.Table:
+    """The runs row of one run (all runs columns); zero rows for an unknown run."""
+    return _fetch(store, "SELECT * FROM runs WHERE run_id = ?", [run_id])
+
+
+_LAUNCH_SPREAD = """
+    WITH p AS (
+        SELECT launch_id,
+               min(exec_start_ns) AS first_start_ns,
+               max(exec_start_ns) AS last_start_ns,
+               max(dispatch_ns) - min(dispatch_ns) AS dispatch_spread_ns
+        FROM pe_exec WHERE run_id = ? GROUP BY launch_id
+    )
+    SELECT l.launch_id, l.kernel, l.grid, l.n_pes, l.barrier,
+           p.first_start_ns, p.last_start_ns,
+           p.last_start_ns - p.first_start_ns AS spread_ns,
+           p.dispatch_spread_ns,
+           l.end_ns - l.host_issue_ns AS latency_ns,
+           l.host_issue_ns, l.target_start_ns, l.end_ns, l.coll_id
+    FROM launches l LEFT JOIN p ON p.launch_id = l.launch_id
+    WHERE l.run_id = ?
+    ORDER BY l.launch_id
+"""
+
+
+def launch_spread(store: Source, run_id: str) -> pa.Table:
+    """Start-time spread of each launch across its PEs, in launch order.
+
+    Columns: launch_id, kernel, grid, n_pes, barrier; first_start_ns /
+    last_start_ns (earliest / latest PE exec start); spread_ns (their difference,
+    0 with the launch barrier); dispatch_spread_ns (max - min time the launch
+    message reached a PE); latency_ns (end - host issue); host_issue_ns,
+    target_start_ns, end_ns, coll_id.
+    """
+    return _fetch(store, _LAUNCH_SPREAD, [run_id, run_id])
+
+
+# Union of one engine's intervals on a PE, per engine kind (names are constants).
+_ENGINE_BUSY_SUMS = ",\n".join(
+    "coalesce(sum(greatest(0.0, end_ns - greatest(start_ns, coalesce(engine_reach_ns, start_ns))))"
+    f" FILTER (WHERE engine = '{engine}'), 0.0) AS {engine.lower()}_busy_ns"
+    for engine in ENGINES
+)
+_ENGINE_BUSY_COLUMNS = ", ".join(
+    f"coalesce(busy.{engine.lower()}_busy_ns, 0.0) AS {engine.lower()}_busy_ns"
+    for engine in ENGINES
+)
+
+# Every `?` is the run id.
+_PE_BREAKDOWN = f"""
+    WITH o AS (
+        SELECT sip, cube, pe, pe_global, engine, start_ns, end_ns FROM ops WHERE run_id = ?
+    ),
+    x AS (
+        SELECT sip, cube, pe, pe_global, exec_start_ns, exec_end_ns
+        FROM pe_exec WHERE run_id = ?
+    ),
+    swept AS (
+        SELECT pe_global, engine, start_ns, end_ns,
+               max(end_ns) OVER (PARTITION BY pe_global ORDER BY start_ns, end_ns
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS pe_reach_ns,
+               max(end_ns) OVER (PARTITION BY pe_global, engine ORDER BY start_ns, end_ns
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                   AS engine_reach_ns
+        FROM o WHERE end_ns > start_ns
+    ),
+    busy AS (
+        SELECT pe_global,
+               sum(greatest(0.0, end_ns - greatest(start_ns, coalesce(pe_reach_ns, start_ns))))
+                   AS busy_ns,
+               {_ENGINE_BUSY_SUMS}
+        FROM swept GROUP BY pe_global
+    ),
+    pes AS (
+        SELECT pe_global, any_value(sip) AS sip, any_value(cube) AS cube, any_value(pe) AS pe
+        FROM (
+            SELECT sip, cube, pe, pe_global FROM x
+            UNION ALL
+            SELECT sip, cube, pe, pe_global FROM o
+        ) GROUP BY pe_global
+    ),
+    span AS (
+        SELECT least((SELECT min(exec_start_ns) FROM x), (SELECT min(start_ns) FROM o))
+                   AS start_ns,
+               greatest((SELECT max(exec_end_ns) FROM x), (SELECT max(end_ns) FROM o)) AS end_ns
+    )
+    SELECT pes.sip, pes.cube, pes.pe, pes.pe_global,
+           {_ENGINE_BUSY_COLUMNS},
+           coalesce(busy.busy_ns, 0.0) AS busy_ns,
+           span.end_ns - span.start_ns AS makespan_ns,
+           span.end_ns - span.start_ns - coalesce(busy.busy_ns, 0.0) AS idle_ns,
+           coalesce(busy.busy_ns, 0.0) / nullif(span.end_ns - span.start_ns, 0.0) AS utilisation
+    FROM pes CROSS JOIN span LEFT JOIN busy ON busy.pe_global = pes.pe_global
+    ORDER BY pes.pe_global
+"""
+
+
+def _bind_run(query: str, run_id: str) -> list[str]:
+    """Parameters for a query whose every `?` is the run id."""
+    return [run_id] * query.count("?")
+
+
+def pe_breakdown(store: Source, run_id: str) -> pa.Table:
+    """Per-PE busy and idle time of one run, by pe_global.
+
+    Columns: sip, cube, pe, pe_global; dma_in_busy_ns, gemm_busy_ns,
+    math_busy_ns, dma_wb_busy_ns (union of that engine's op intervals); busy_ns
+    (union of all the PE's op intervals, so engines working in parallel count
+    once); makespan_ns (the run's first PE exec start -- or op start -- to its last
+    PE exec end -- or op end; the same for every PE); idle_ns = makespan_ns -
+    busy_ns; utilisation = busy_ns / makespan_ns (0..1). PEs that ran a launch but
+    no op have busy 0.
+    """
+    return _fetch(store, _PE_BREAKDOWN, _bind_run(_PE_BREAKDOWN, run_id))
+
+
+_ENGINE_SUMMARY = """
+    WITH o AS (
+        SELECT pe_global, engine, start_ns, end_ns, flops, bytes FROM ops WHERE run_id = ?
+    ),
+    swept AS (
+        SELECT *, max(end_ns) OVER (PARTITION BY pe_global, engine ORDER BY start_ns, end_ns
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_ns
+        FROM o
+    )
+    SELECT engine, count(*) AS n_ops,
+           coalesce(sum(greatest(0.0, end_ns - greatest(start_ns, coalesce(reach_ns, start_ns)))),
+                    0.0) AS busy_ns,
+           sum(end_ns - start_ns) AS op_ns,
+           CAST(coalesce(sum(flops), 0) AS BIGINT) AS flops,
+           CAST(coalesce(sum(bytes), 0) AS BIGINT) AS bytes
+    FROM swept GROUP BY engine
+    ORDER BY list_position(['DMA_IN', 'GEMM', 'MATH', 'DMA_WB'], engine) NULLS LAST, engine
+"""
+
+
+def engine_summary(store: Source, run_id: str) -> pa.Table:
+    """Totals per engine kind over all PEs of one run.
+
+    Columns: engine, n_ops, busy_ns (sum over PEs of the union of that engine's op
+    intervals), op_ns (sum of op durations), flops, bytes. Engine order: DMA_IN,
+    GEMM, MATH, DMA_WB, then any other.
+    """
+    return _fetch(store, _ENGINE_SUMMARY, [run_id])
+
+
+_DMA_BANDWIDTH = """
+    WITH d AS (
+        SELECT kind, level, bytes, issue_ns, start_ns, end_ns,
+               max(end_ns) OVER (PARTITION BY kind, level ORDER BY start_ns, end_ns
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_ns
+        FROM dma WHERE run_id = ? AND end_ns IS NOT NULL
+    ),
+    g AS (
+        SELECT kind, level, count(*) AS n, CAST(coalesce(sum(bytes), 0) AS BIGINT) AS bytes,
+               sum(greatest(0.0, end_ns - greatest(start_ns, coalesce(reach_ns, start_ns))))
+                   AS busy_ns,
+               avg(end_ns - issue_ns) AS avg_latency_ns
+        FROM d GROUP BY kind, level
+    )
+    SELECT kind, level, n, bytes, busy_ns, avg_latency_ns, bytes / nullif(busy_ns, 0.0) AS gbs
+    FROM g ORDER BY kind, level
+"""
+
+
+def dma_bandwidth(store: Source, run_id: str) -> pa.Table:
+    """DMA traffic of one run by kind and level (the highest level the route crosses).
+
+    Columns: kind, level, n (transfers), bytes; busy_ns (union of the transfers'
+    start..end intervals: time at least one was moving); avg_latency_ns (mean of
+    end - issue); gbs = bytes / busy_ns (GB/s achieved while busy).
+    """
+    return _fetch(store, _DMA_BANDWIDTH, [run_id])
+
+
+_COLLECTIVE_ROUNDS = """
+    WITH r AS (
+        SELECT coll_id, round, rank, phase, level, bytes, start_ns, end_ns,
+               end_ns - start_ns AS duration_ns,
+               max(end_ns - start_ns) OVER (PARTITION BY coll_id, round) AS slowest_ns
+        FROM collective_rounds WHERE run_id = ?
+    ),
+    g AS (
+        SELECT coll_id, round,
+               string_agg(DISTINCT phase, ',' ORDER BY phase) AS phase,
+               string_agg(DISTINCT level, ',' ORDER BY level) AS level,
+               count(DISTINCT rank) AS n_ranks,
+               CAST(coalesce(sum(bytes), 0) AS BIGINT) AS bytes,
+               min(start_ns) AS start_ns, max(end_ns) AS end_ns,
+               min(rank) FILTER (WHERE duration_ns = slowest_ns) AS slowest_rank,
+               max(duration_ns) AS slowest_ns,
+               median(duration_ns) AS median_ns
+        FROM r GROUP BY coll_id, round
+    )
+    SELECT g.coll_id, c.op, c.algorithm, g.round, g.phase, g.level, g.n_ranks, g.bytes,
+           g.start_ns, g.end_ns, g.slowest_rank, g.slowest_ns, g.median_ns,
+           g.slowest_ns - g.median_ns AS straggle_ns
+    FROM g LEFT JOIN (SELECT * FROM collectives WHERE run_id = ?) c ON c.coll_id = g.coll_id
+    ORDER BY g.coll_id, g.round
+"""
+
+
+def collective_rounds(store: Source, run_id: str) -> pa.Table:
+    """Rounds of each collective of one run, with stragglers.
+
+    Columns: coll_id, op, algorithm, round; phase, level (distinct values of the
+    round's rows, comma-joined); n_ranks; bytes (sum over ranks); start_ns, end_ns
+    (first start, last end); slowest_rank (lowest rank among those whose round
+    took longest), slowest_ns (its end - start), median_ns (median end - start over
+    ranks), straggle_ns = slowest_ns - median_ns.
+    """
+    return _fetch(store, _COLLECTIVE_ROUNDS, [run_id, run_id])
+
+
+def compare_runs(store: Source, run_a: str, run_b: str) -> pa.Table:
+    """Metric deltas from run a to run b, by name.
+
+    Columns: name, unit, a, b, delta = b - a, pct = 100 * delta / |a| (null when a
+    is 0 or a side lacks the metric).
+    """
+    query = """
+        WITH a AS (SELECT name, any_value(unit) AS unit, any_value(value) AS value
+                   FROM metrics WHERE run_id = ? GROUP BY name),
+             b AS (SELECT name, any_value(unit) AS unit, any_value(value) AS value
+                   FROM metrics WHERE run_id = ? GROUP BY name)
+        SELECT coalesce(a.name, b.name) AS name, coalesce(b.unit, a.unit) AS unit,
+               a.value AS a, b.value AS b, b.value - a.value AS delta,
+               100.0 * (b.value - a.value) / nullif(abs(a.value), 0.0) AS pct
+        FROM a FULL OUTER JOIN b ON a.name = b.name
+        ORDER BY name
+    """
+    return _fetch(store, query, [run_a, run_b])
+
+
+def _deltas(
+    a: pa.Table,
+    b: pa.Table,
+    keys: Sequence[str],
+    values: Sequence[str],
+    labels: Sequence[str] = (),
+    order_by: str | None = None,
+) -> pa.Table:
+    """Full outer join of two result tables on `keys`.
+
+    Each value column v becomes v_a, v_b and delta_v (= b - a); each label column
+    l becomes l_a, l_b. Column names come from this module, never from input.
+    """
+    con = duckdb.connect()
+    con.register("a", a)
+    con.register("b", b)
+    select = [f'coalesce(a."{k}", b."{k}") AS "{k}"' for k in keys]
+    for label in labels:
+        select += [f'a."{label}" AS "{label}_a"', f'b."{label}" AS "{label}_b"']
+    for value in values:
+        select += [
+            f'a."{value}" AS "{value}_a"',
+            f'b."{value}" AS "{value}_b"',
+            f'b."{value}" - a."{value}" AS "delta_{value}"',
+        ]
+    join = " AND ".join(f'a."{k}" IS NOT DISTINCT FROM b."{k}"' for k in keys)
+    order = order_by or ", ".join(f'"{k}"' for k in keys)
+    joined = f"SELECT {', '.join(select)} FROM a FULL OUTER JOIN b ON {join}"
+    return con.sql(f"SELECT * FROM ({joined}) ORDER BY {order}").to_arrow_table()
+
+
+def compare_pes(store: Source, run_a: str, run_b: str) -> pa.Table:
+    """Per-PE deltas of pe_breakdown from run a to run b, by pe_global.
+
+    Columns: pe_global, sip/cube/pe of each side (sip_a, sip_b, ...), then for
+    busy_ns, idle_ns, utilisation and each engine's *_busy_ns: <v>_a, <v>_b and
+    delta_<v> (= b - a). A PE present in one run only has nulls on the other side.
+    """
+    con = open_connection(store)
+    values = ["busy_ns", "idle_ns", "utilisation", *(f"{e.lower()}_busy_ns" for e in ENGINES)]
+    return _deltas(
+        pe_breakdown(con, run_a),
+        pe_breakdown(con, run_b),
+        keys=["pe_global"],
+        values=values,
+        labels=["sip", "cube", "pe"],
+    )
+
+
+def compare_engines(store: Source, run_a: str, run_b: str) -> pa.Table:
+    """Per-engine deltas of engine_summary from run a to run b.
+
+    Columns: engine; for n_ops, busy_ns, op_ns, flops, bytes: <v>_a, <v>_b, delta_<v>.
+    """
+    con = open_connection(store)
+    return _deltas(
+        engine_summary(con, run_a),
+        engine_summary(con, run_b),
+        keys=["engine"],
+        values=["n_ops", "busy_ns", "op_ns", "flops", "bytes"],
+        order_by="list_position(['DMA_IN', 'GEMM', 'MATH', 'DMA_WB'], engine) NULLS LAST, engine",
+    )
+
+
+def compare_launches(store: Source, run_a: str, run_b: str) -> pa.Table:
+    """Launches matched by launch_id (order of launch), largest |latency delta| first.
+
+    Columns: launch_id, kernel_a, kernel_b, then latency_ns and spread_ns as
+    <v>_a, <v>_b, delta_<v> (= b - a).
+    """
+    con = open_connection(store)
+    return _deltas(
+        launch_spread(con, run_a),
+        launch_spread(con, run_b),
+        keys=["launch_id"],
+        values=["latency_ns", "spread_ns"],
+        labels=["kernel"],
+        order_by="abs(delta_latency_ns) DESC NULLS LAST, launch_id",
+    )
+
+
+def latest_run_for_commit(
+    store: Source, workload: str, params_json: str | dict, commit: str
+) -> str | None:
+    """Id of the newest ok run of `workload` with these params at `commit` (a hash or a
+    prefix of one), or None."""
+    query = """
+        SELECT run_id FROM runs
+        WHERE workload = ? AND params = ? AND starts_with(git_commit, ?) AND status = 'ok'
+        ORDER BY run_id DESC LIMIT 1
+    """
+    found = _fetch(store, query, [workload, canonical_params(params_json), commit])
+    return found.column("run_id")[0].as_py() if found.num_rows else None
+
+
+def compare_commits(
+    store: Source, workload: str, params_json: str | dict, commit_a: str, commit_b: str
+) -> pa.Table:
+    """compare_runs between the newest ok runs of `workload` at two commits.
+
+    Raises RunNotFoundError naming the workload, params and commit lacking a run.
+    """
+    con = open_connection(store)
+    run_ids = []
+    for commit in (commit_a, commit_b):
+        run_id = latest_run_for_commit(con, workload, params_json, commit)
+        if run_id is None:
+            raise RunNotFoundError(
+                f"no ok run of workload {workload!r} with params "
+                f"{canonical_params(params_json)} at commit {commit!r}"
+            )
+        run_ids.append(run_id)
+    return compare_runs(con, run_ids[0], run_ids[1])
+
+
+def metric_history(
+    store: Source, workload: str, metric: str, params_json: str | dict | None = None
+) -> pa.Table:
+    """One metric of a workload across commits: the newest ok run per (commit, params).
+
+    Columns: commit, commit_time, commit_message, run_id, value, unit, params,
+    git_dirty. Ordered by commit_time (unknown last), then run_id. Runs without a
+    known commit are left out; params_json None keeps every parameter set.
+    """
+    where = ["r.workload = ?", "r.status = 'ok'", "r.git_commit IS NOT NULL"]
+    params: list[Any] = [metric, workload]
+    if params_json is not None:
+        where.append("r.params = ?")
+        params.append(canonical_params(params_json))
+    query = f"""
+        WITH h AS (
+            SELECT r.git_commit AS commit, r.commit_time, r.commit_message, r.run_id,
+                   m.value, m.unit, r.params, r.git_dirty,
+                   row_number() OVER (PARTITION BY r.git_commit, r.params
+                                      ORDER BY r.run_id DESC) AS newest
+            FROM runs r JOIN metrics m ON m.run_id = r.run_id AND m.name = ?
+            WHERE {" AND ".join(where)}
+        )
+        SELECT commit, commit_time, commit_message, run_id, value, unit, params, git_dirty
+        FROM h WHERE newest = 1
+        ORDER BY commit_time NULLS LAST, run_id
+    """
+    return _fetch(store, query, params)

@@ -1,0 +1,221 @@
+"""Arrow schemas of the trace tables (contract: extend, never rename).
+
+One schema per table. Every table starts with `run_id`; the writer fills it, so an
+appender takes the remaining columns positionally in the order given here. Times
+are float64 nanoseconds of simulated time (`*_ns`), sizes are bytes, bandwidths
+GB/s (1 GB/s = 1 byte/ns). Repetitive strings are dictionary-encoded.
+"""
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+# Repetitive text (engine, kind, level, workload, ...): stored as a dictionary.
+CATEGORY = pa.dictionary(pa.int32(), pa.string())
+TEXT = pa.string()
+NS = pa.float64()
+ID = pa.int64()
+INDEX = pa.int32()
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+RUNS = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("created_at", TIMESTAMP),  # wall-clock time the run started
+        ("workload", CATEGORY),
+        ("params", TEXT),  # canonical JSON, see canonical_params()
+        ("topology", CATEGORY),  # topology name
+        ("topology_json", TEXT),  # the fully resolved topology
+        ("topology_hash", TEXT),
+        ("git_commit", TEXT),
+        ("git_branch", CATEGORY),
+        ("git_dirty", pa.bool_()),
+        ("commit_time", TIMESTAMP),  # null if unknown
+        ("commit_message", TEXT),
+        ("sim_version", CATEGORY),
+        ("schema_version", pa.int32()),
+        ("verify_data", pa.bool_()),
+        ("verified", pa.bool_()),  # null if data was not verified
+        ("status", CATEGORY),  # "ok" | "failed"
+        ("error", TEXT),  # null, or "ExcType: message"
+        ("sim_end_ns", NS),
+        ("wall_s", pa.float64()),  # wall-clock seconds the run took
+        ("n_events", pa.int64()),  # simulator events processed
+        ("host", CATEGORY),
+    ]
+)
+
+METRICS = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("name", CATEGORY),
+        ("value", pa.float64()),
+        ("unit", CATEGORY),  # e.g. tflops, busbw_gbs, ns
+    ]
+)
+
+LAUNCHES = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("launch_id", ID),
+        ("kernel", CATEGORY),
+        ("grid", CATEGORY),  # e.g. "8x4x1"
+        ("n_pes", INDEX),
+        ("barrier", pa.bool_()),
+        ("host_issue_ns", NS),
+        ("target_start_ns", NS),
+        ("end_ns", NS),
+        ("coll_id", ID),  # null unless the launch runs a collective
+    ]
+)
+
+PE_EXEC = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("launch_id", ID),
+        ("sip", INDEX),
+        ("cube", INDEX),
+        ("pe", INDEX),
+        ("pe_global", INDEX),
+        ("dispatch_ns", NS),  # launch message reached the PE_CPU
+        ("exec_start_ns", NS),
+        ("exec_end_ns", NS),
+    ]
+)
+
+OPS = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("op_id", ID),
+        ("launch_id", ID),
+        ("sip", INDEX),
+        ("cube", INDEX),
+        ("pe", INDEX),
+        ("pe_global", INDEX),
+        ("engine", CATEGORY),  # DMA_IN | GEMM | MATH | DMA_WB
+        ("op", CATEGORY),  # load, dot, exp, add, store, ...
+        ("issue_ns", NS),
+        ("start_ns", NS),
+        ("end_ns", NS),
+        ("flops", pa.int64()),
+        ("bytes", pa.int64()),
+        # Which of the engine's lanes ran it: DMA engines keep several transfers in
+        # flight (pe.dma_queue_depth lanes); compute engines have one lane, 0.
+        ("lane", INDEX),
+    ]
+)
+
+DMA = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("dma_id", ID),
+        ("launch_id", ID),  # null for host transfers
+        ("kind", CATEGORY),  # load | store | send | host_write | host_read | copy
+        ("src", CATEGORY),  # graph node names
+        ("dst", CATEGORY),
+        ("src_space", CATEGORY),  # HBM | TCM | SRAM | HOST
+        ("dst_space", CATEGORY),
+        ("src_sip", INDEX),  # null where not applicable
+        ("src_cube", INDEX),
+        ("src_pe", INDEX),
+        ("dst_sip", INDEX),
+        ("dst_cube", INDEX),
+        ("dst_pe", INDEX),
+        ("bytes", pa.int64()),
+        ("hops", INDEX),
+        ("level", CATEGORY),  # highest level crossed: pe | cube | mesh | io | sip | host
+        ("issue_ns", NS),
+        ("start_ns", NS),
+        ("end_ns", NS),
+        ("coll_id", ID),
+        ("round", INDEX),
+    ]
+)
+
+COLLECTIVES = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("coll_id", ID),
+        ("op", CATEGORY),  # all_reduce, ...
+        ("algorithm", CATEGORY),  # ring, bidir_ring, hierarchical, ...
+        ("world_size", INDEX),
+        ("bytes", pa.int64()),
+        ("dtype", CATEGORY),
+        ("start_ns", NS),
+        ("end_ns", NS),
+    ]
+)
+
+COLLECTIVE_ROUNDS = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("coll_id", ID),
+        ("rank", INDEX),
+        ("round", INDEX),
+        ("phase", CATEGORY),  # e.g. reduce_scatter, all_gather
+        ("level", CATEGORY),  # intra_cube | inter_cube | inter_sip
+        ("peer", INDEX),
+        ("bytes", pa.int64()),
+        ("start_ns", NS),
+        ("end_ns", NS),
+    ]
+)
+
+LINKS = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("link", TEXT),
+        ("src", CATEGORY),
+        ("dst", CATEGORY),
+        ("level", CATEGORY),
+        ("bw_gbs", pa.float64()),
+        ("bytes", pa.int64()),  # bytes carried over the whole run
+        ("busy_ns", NS),  # time the link carried at least one flow
+    ]
+)
+
+# Columns added after a table was first published, per table. They sit at the end of
+# the schema, and positional appenders default them to null, so writers made for the
+# older schema keep working.
+EXTENSION_COLUMNS: dict[str, tuple[str, ...]] = {"ops": ("lane",)}
+
+# Every table of a run, in the order they are written; `runs` is published last.
+TABLES: dict[str, pa.Schema] = {
+    "runs": RUNS,
+    "metrics": METRICS,
+    "launches": LAUNCHES,
+    "pe_exec": PE_EXEC,
+    "ops": OPS,
+    "dma": DMA,
+    "collectives": COLLECTIVES,
+    "collective_rounds": COLLECTIVE_ROUNDS,
+    "links": LINKS,
+}
+
+
+def canonical_params(params: dict[str, Any] | str) -> str:
+    """Canonical JSON of workload parameters: sorted keys, no spaces.
+
+    Accepts a dict or a JSON text (re-encoded canonically). Numpy scalars become
+    plain numbers. Raises ValueError for JSON text that does not parse and for
+    values JSON cannot represent.
+    """
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"params is not valid JSON: {params!r} ({exc})") from None
+    try:
+        return json.dumps(params, sort_keys=True, separators=(",", ":"), default=_plain)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"params {params!r} cannot be stored as JSON: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays (anything with .tolist())."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON-serialisable")

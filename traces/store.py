@@ -1,0 +1,123 @@
+"""A run store: a folder of Hive-partitioned Parquet tables, one partition per run.
+
+See traces/layout.py for the folder layout and traces/writer.py for how a run's
+files appear atomically.
+"""
+
+import difflib
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from traces.gitinfo import git_info
+from traces.layout import (
+    DEFAULT_STORE,
+    TMP_DIR,
+    complete_run_ids,
+    partition_dir,
+    resolve_store,
+)
+from traces.schema import SCHEMA_VERSION, canonical_params
+from traces.views import connect_views
+from traces.writer import RunWriter, new_run_id
+
+__all__ = ["DEFAULT_STORE", "RunNotFoundError", "Store", "resolve_store"]
+
+_ID_ATTEMPTS = 100
+
+
+class RunNotFoundError(LookupError):
+    """A run reference (id, prefix or `latest`) names no run, or several."""
+
+
+class Store:
+    """The run store at `root` (created on the first write)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    def new_run(
+        self,
+        *,
+        workload: str,
+        params: dict[str, Any],
+        topology: str,
+        topology_json: str,
+        topology_hash: str,
+        verify_data: bool,
+        source_dir: Path | None,
+        sim_version: str,
+    ) -> RunWriter:
+        """Start writing a run; returns its writer (see RunWriter for its lifecycle).
+
+        Git facts come from `source_dir` (see git_info). Raises ValueError for params
+        that JSON cannot hold, OSError if the store folder cannot be written.
+        """
+        params_json = canonical_params(params)
+        tmp_root = self.root / TMP_DIR
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        for _ in range(_ID_ATTEMPTS):
+            run_id = new_run_id()
+            if partition_dir(self.root, "runs", run_id).exists():
+                continue
+            try:
+                (tmp_root / run_id).mkdir()  # exclusive: a concurrent writer got another id
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise RuntimeError(f"could not allocate a run id in {tmp_root}")
+        run_row = {
+            "created_at": datetime.now(UTC),
+            "workload": workload,
+            "params": params_json,
+            "topology": topology,
+            "topology_json": topology_json,
+            "topology_hash": topology_hash,
+            **git_info(source_dir),
+            "sim_version": sim_version,
+            "schema_version": SCHEMA_VERSION,
+            "verify_data": verify_data,
+            "host": socket.gethostname(),
+        }
+        return RunWriter(self.root, run_id, tmp_root / run_id, run_row)
+
+    def run_ids(self) -> list[str]:
+        """Ids of complete runs (ok or failed), oldest first."""
+        return complete_run_ids(self.root)
+
+    def resolve_run(self, ref: str) -> str:
+        """The run id for a full id, a unique prefix, or `latest`.
+
+        Raises RunNotFoundError saying the store is empty, listing close matches,
+        or naming the candidates of an ambiguous prefix.
+        """
+        ids = self.run_ids()
+        if not ids:
+            raise RunNotFoundError(f"no runs in store {self.root}")
+        if ref == "latest":
+            return ids[-1]
+        if ref in ids:
+            return ref
+        matches = [run_id for run_id in ids if run_id.startswith(ref)] if ref else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise RunNotFoundError(
+                f"run {ref!r} is ambiguous in store {self.root}: "
+                f"{len(matches)} runs match ({shown})"
+            )
+        close = difflib.get_close_matches(ref, ids, n=3, cutoff=0.5)
+        hint = f"; close matches: {', '.join(close)}" if close else f"; latest is {ids[-1]}"
+        raise RunNotFoundError(f"no run {ref!r} in store {self.root}{hint}")
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with one view per table (a snapshot; see connect_views)."""
+        return connect_views(self.root)
