@@ -291,3 +291,30 @@ def test_busy_is_interval_union(ops):
             assert row[f"{engine.lower()}_busy_ns"] == pytest.approx(expected)
         assert row["makespan_ns"] == makespan
         assert row["idle_ns"] == pytest.approx(makespan - row["busy_ns"])
+
+
+def test_comm_compute_exposed_share(tmp_path):
+    """Exposed communication = comm union minus its overlap with the compute union."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store, workload="tp", params={"n": 1})
+    common = dict(grid="1x1x1", n_pes=1, barrier=True, host_issue_ns=0.0, target_start_ns=0.0)
+    writer.append("launches", launch_id=0, kernel="gemm", end_ns=15.0, **common)
+    writer.append("launches", launch_id=1, kernel="ring", end_ns=30.0, coll_id=0, **common)
+    ops = writer.appender("ops")
+    # compute on PE 0: GEMM [0, 10] and MATH [5, 15] -> union 15 ns; a DMA_IN does not count.
+    ops(0, 0, 0, 0, 0, 0, "GEMM", "dot", 0.0, 0.0, 10.0, 0, 0)
+    ops(1, 0, 0, 0, 0, 0, "MATH", "add", 0.0, 5.0, 15.0, 0, 0)
+    ops(2, 0, 0, 0, 0, 0, "DMA_IN", "load", 0.0, 0.0, 40.0, 0, 64)
+    # communication on PE 0: [12, 20] and [18, 30] -> union 18 ns, overlapping compute 3 ns.
+    ops(3, 1, 0, 0, 0, 0, "DMA_WB", "send", 12.0, 12.0, 20.0, 0, 64)
+    ops(4, 1, 0, 0, 0, 0, "MATH", "add", 18.0, 18.0, 30.0, 0, 0)
+    # PE 1 only computes.
+    ops(5, 0, 0, 0, 1, 1, "GEMM", "dot", 0.0, 0.0, 7.0, 0, 0)
+    writer.finish(sim_end_ns=40.0, n_events=6)
+    rows = queries.comm_compute(store, writer.run_id).to_pylist()
+    assert [r["pe_global"] for r in rows] == [0, 1]
+    pe0, pe1 = rows
+    assert (pe0["compute_ns"], pe0["comm_ns"], pe0["overlap_ns"]) == (15.0, 18.0, 3.0)
+    assert pe0["exposed_comm_ns"] == 15.0
+    assert pe0["exposed_share"] == pytest.approx(15.0 / 18.0)
+    assert (pe1["compute_ns"], pe1["comm_ns"], pe1["exposed_share"]) == (7.0, 0.0, None)

@@ -453,3 +453,78 @@ def metric_history(
         ORDER BY commit_time NULLS LAST, run_id
     """
     return _fetch(store, query, params)
+
+
+_COMM_COMPUTE = """
+    WITH o AS (
+        SELECT ops.sip, ops.cube, ops.pe, ops.pe_global, ops.engine, ops.start_ns, ops.end_ns,
+               launches.coll_id IS NOT NULL AS is_comm
+        FROM ops JOIN launches
+          ON launches.run_id = ops.run_id AND launches.launch_id = ops.launch_id
+        WHERE ops.run_id = ?
+    ),
+    kinds AS (
+        SELECT *, CASE WHEN is_comm THEN 'comm'
+                       WHEN engine IN ('GEMM', 'MATH') THEN 'compute' END AS kind
+        FROM o
+    ),
+    swept AS (
+        SELECT *, max(end_ns) OVER (PARTITION BY pe_global, kind ORDER BY start_ns, end_ns
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_ns
+        FROM kinds WHERE kind IS NOT NULL
+    ),
+    marked AS (
+        SELECT *, CASE WHEN reach_ns IS NULL OR start_ns > reach_ns THEN 1 ELSE 0 END AS new_island
+        FROM swept
+    ),
+    numbered AS (
+        SELECT *, sum(new_island) OVER (PARTITION BY pe_global, kind ORDER BY start_ns, end_ns
+                                        ROWS UNBOUNDED PRECEDING) AS island
+        FROM marked
+    ),
+    islands AS (
+        SELECT pe_global, kind, island, min(start_ns) AS start_ns, max(end_ns) AS end_ns
+        FROM numbered GROUP BY pe_global, kind, island
+    ),
+    totals AS (
+        SELECT pe_global,
+               coalesce(sum(end_ns - start_ns) FILTER (WHERE kind = 'compute'), 0.0)
+                   AS compute_ns,
+               coalesce(sum(end_ns - start_ns) FILTER (WHERE kind = 'comm'), 0.0) AS comm_ns
+        FROM islands GROUP BY pe_global
+    ),
+    overlap AS (
+        -- Islands of one kind are disjoint, so summing pairwise overlaps is exact.
+        SELECT c.pe_global,
+               sum(greatest(0.0, least(c.end_ns, m.end_ns) - greatest(c.start_ns, m.start_ns)))
+                   AS overlap_ns
+        FROM islands c JOIN islands m
+          ON c.pe_global = m.pe_global AND c.kind = 'comm' AND m.kind = 'compute'
+             AND c.start_ns < m.end_ns AND m.start_ns < c.end_ns
+        GROUP BY c.pe_global
+    ),
+    pes AS (SELECT DISTINCT sip, cube, pe, pe_global FROM o)
+    SELECT pes.sip, pes.cube, pes.pe, pes.pe_global,
+           coalesce(t.compute_ns, 0.0) AS compute_ns,
+           coalesce(t.comm_ns, 0.0) AS comm_ns,
+           coalesce(v.overlap_ns, 0.0) AS overlap_ns,
+           coalesce(t.comm_ns, 0.0) - coalesce(v.overlap_ns, 0.0) AS exposed_comm_ns,
+           (coalesce(t.comm_ns, 0.0) - coalesce(v.overlap_ns, 0.0))
+               / nullif(t.comm_ns, 0.0) AS exposed_share
+    FROM pes LEFT JOIN totals t ON t.pe_global = pes.pe_global
+             LEFT JOIN overlap v ON v.pe_global = pes.pe_global
+    ORDER BY pes.pe_global
+"""
+
+
+def comm_compute(store: Source, run_id: str) -> pa.Table:
+    """Compute versus communication time per PE, and how much communication is exposed.
+
+    Communication is every op of a collective launch (``launches.coll_id`` set: its
+    sends, receives and reductions); compute is every GEMM and MATH op of the other
+    launches. Columns: sip, cube, pe, pe_global; compute_ns and comm_ns (lengths of the
+    unions of those intervals); overlap_ns (time both run at once); exposed_comm_ns =
+    comm_ns - overlap_ns (communication not hidden behind compute); exposed_share =
+    exposed_comm_ns / comm_ns (0..1, null without communication).
+    """
+    return _fetch(store, _COMM_COMPUTE, [run_id])
