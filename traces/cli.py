@@ -269,9 +269,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ("PEs", pe_summary if pes.num_rows else pes),
         ("launches, largest latency change first", queries.compare_launches(con, run_a, run_b)),
     ]
-    overlap = queries.comm_compute(con, run_id)
-    if overlap.num_rows and sum(overlap.column("comm_ns").to_pylist()) > 0:
-        sections.append(("compute vs communication per PE", overlap))
     for title, data in sections:
         if data.num_rows:
             console.print(_table(data, title=title, max_rows=_MAX_ROWS))

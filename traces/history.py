@@ -692,10 +692,10 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", metavar="DIR", default=".", help="git repository (default .)")
 
 
-def _console(stderr: bool = False) -> Console:
-    console = Console(stderr=stderr)
+def _console() -> Console:
+    console = Console()
     if not console.is_terminal:
-        console = Console(stderr=stderr, width=_PIPE_WIDTH)
+        console = Console(width=_PIPE_WIDTH)
     return console
 
 
@@ -706,7 +706,11 @@ def _number(value: float | None) -> str:
 
 
 def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.2f}%"
+    if value is None:
+        return "-"
+    if value != 0 and abs(value) < 0.005:  # deterministic: even rounding noise is shown
+        return f"{value:+.1e}%"
+    return f"{value:+.2f}%"
 
 
 def _error(message: str) -> int:

@@ -81,9 +81,7 @@ class _TableBuffer:
         # Hot path (one call per engine op): a generated function with one bound
         # list.append per column is ~2x faster than looping over the columns.
         optional = set(EXTENSION_COLUMNS.get(self.table, ()))
-        args = [
-            f"v{i}=None" if name in optional else f"v{i}" for i, name in enumerate(self.names)
-        ]
+        args = [f"v{i}=None" if name in optional else f"v{i}" for i, name in enumerate(self.names)]
         scope: dict[str, Any] = {f"a{i}": col.append for i, col in enumerate(self.columns)}
         scope.update(first=self.columns[0], limit=self.batch_rows, flush=self.flush)
         body = "\n".join(f"    a{i}(v{i})" for i in range(len(args)))
