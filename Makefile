@@ -33,5 +33,14 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Run the asv suite over recent commits and publish the html (.asv/html).
+BENCH_RANGE ?= NEW
+BENCH_STEPS ?= 10
+bench: $(STAMP)
+	test -f $(HOME)/.asv-machine.json || $(BIN)/asv machine --yes
+	-$(BIN)/asv run --skip-existing-commits --steps $(BENCH_STEPS) $(BENCH_RANGE)
+	$(BIN)/asv publish
+	@echo "asv html in .asv/html (serve it with: $(BIN)/asv preview)"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -19,6 +19,8 @@ from rich.table import Table
 from simulator.hw.topology import TopologyError, list_topologies
 from simulator.runner import run_workload
 from simulator.workloads.registry import WorkloadError, list_workloads
+from traces.cli import register as register_trace_verbs
+from traces.history import register as register_history_verbs
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 DEMO_SUITE = (
@@ -205,12 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8501)
     demo.set_defaults(handler=_cmd_demo)
 
-    try:
-        from traces.cli import register
-    except ImportError:  # the trace verbs are optional while traces is being built
-        register = None
-    if register is not None:
-        register(sub)
+    register_trace_verbs(sub)
+    register_history_verbs(sub)
     return parser
 
 

@@ -5,7 +5,7 @@ rows into one flat Parquet file per table, then times launch_spread and
 pe_breakdown for one run on both layouts and prints flat / partitioned. Also
 measures the writer's `appender` rows/s on a tight loop.
 
-    python benchmarks/trace_query_speed.py [--runs 20] [--ops-per-run 500000] [--dir DIR]
+    python benchmarks/scripts/trace_query_speed.py [--runs 20] [--ops-per-run 500000] [--dir DIR]
 """
 
 import argparse

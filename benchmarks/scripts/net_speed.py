@@ -11,7 +11,7 @@ Measures in one run:
 For each it prints simulated items per wall-second and SimPy events per item (counted
 in a separate, identical run so counting does not slow the timed one).
 
-    python benchmarks/net_speed.py [--transfers N] [--flows F] [--timeouts N] [--seed S]
+    python benchmarks/scripts/net_speed.py [--transfers N] [--flows F] [--timeouts N] [--seed S]
 """
 
 from __future__ import annotations

@@ -1,0 +1,123 @@
+"""Simulator speed and memory on small workloads: wall time, peak memory, event rates."""
+
+from __future__ import annotations
+
+from .common import (
+    ALLREDUCE_ALGORITHMS,
+    RATE_CASE,
+    SMALL_CASES,
+    allreduce_case,
+    best_wall_s,
+    require_workload,
+    run_case,
+    simpy_timeouts_per_s,
+    simulator_ops_per_s,
+)
+
+
+class Launch:
+    """`noop` launches on every PE: the launch path, barrier and per-PE bookkeeping."""
+
+    params = (["default", "sip4x4"], [1, 8])
+    param_names = ["topology", "launches"]
+
+    def setup(self, topology: str, launches: int) -> None:
+        self.case = ("noop", {"launches": launches}, topology)
+
+    def time_noop(self, topology: str, launches: int) -> None:
+        run_case(self.case)
+
+    def peakmem_noop(self, topology: str, launches: int) -> None:
+        run_case(self.case)
+
+
+class Gemm:
+    """Small tiled GEMMs, on one PE and sharded over the 32 PEs of `default`."""
+
+    params = ["gemm_single_pe", "gemm"]
+    param_names = ["workload"]
+
+    def setup(self, workload: str) -> None:
+        self.case = SMALL_CASES[workload]
+
+    def time_run(self, workload: str) -> None:
+        run_case(self.case)
+
+    def peakmem_run(self, workload: str) -> None:
+        run_case(self.case)
+
+
+class DmaSweep:
+    """Transfers of three sizes over the four named paths of `dma_sweep`."""
+
+    def setup(self) -> None:
+        self.case = SMALL_CASES["dma_sweep"]
+
+    def time_run(self) -> None:
+        run_case(self.case)
+
+
+class AllReduce:
+    """A 1 MiB all-reduce over 8 ranks (skipped where `ccl_allreduce` does not exist)."""
+
+    params = list(ALLREDUCE_ALGORITHMS)
+    param_names = ["algorithm"]
+
+    def setup(self, algorithm: str) -> None:
+        require_workload("ccl_allreduce")
+        self.case = allreduce_case(algorithm)
+
+    def time_run(self, algorithm: str) -> None:
+        run_case(self.case)
+
+    def peakmem_run(self, algorithm: str) -> None:
+        run_case(self.case)
+
+
+class TraceOverhead:
+    """How much recording the trace costs: wall time traced / untraced (best of 5 each)."""
+
+    params = ["noop", "gemm"]
+    param_names = ["workload"]
+    timeout = 300
+
+    def setup_cache(self) -> dict[str, float]:
+        ratios = {}
+        for workload in self.params:
+            case = SMALL_CASES[workload]
+            traced_s = best_wall_s(case, trace=True, repeats=5)
+            ratios[workload] = traced_s / best_wall_s(case, trace=False, repeats=5)
+        return ratios
+
+    def track_traced_over_untraced(self, ratios: dict[str, float], workload: str) -> float:
+        return ratios[workload]
+
+    track_traced_over_untraced.unit = "ratio"
+
+
+class EventRate:
+    """Simulator ops (engine ops + DMAs) per second against bare SimPy timeouts per
+    second, both measured in one process so the machine's speed cancels in the ratio."""
+
+    timeout = 300
+
+    def setup_cache(self) -> dict[str, float]:
+        return {
+            "sim_ops_per_s": simulator_ops_per_s(RATE_CASE),
+            "simpy_timeouts_per_s": simpy_timeouts_per_s(),
+        }
+
+    def track_sim_ops_per_s(self, rates: dict[str, float]) -> float:
+        return rates["sim_ops_per_s"]
+
+    track_sim_ops_per_s.unit = "ops/s"
+
+    def track_simpy_timeouts_per_s(self, rates: dict[str, float]) -> float:
+        return rates["simpy_timeouts_per_s"]
+
+    track_simpy_timeouts_per_s.unit = "timeouts/s"
+
+    def track_sim_ops_over_simpy_timeouts(self, rates: dict[str, float]) -> float:
+        return rates["sim_ops_per_s"] / rates["simpy_timeouts_per_s"]
+
+    track_sim_ops_over_simpy_timeouts.unit = "ratio"

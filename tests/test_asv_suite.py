@@ -1,0 +1,176 @@
+"""Tests of the asv suite in benchmarks/: its track values, inputs, and that asv runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.hw.topology import load_topology
+from simulator.runner import run_workload
+from traces.schema import TABLES
+from traces.views import open_connection
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the checkout, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import common  # noqa: E402
+from benchmarks.bench_simulated import (  # noqa: E402
+    SimulatedAllReduce,
+    SimulatedDma,
+    SimulatedGemm,
+    SimulatedLaunch,
+)
+from benchmarks.bench_traces import TraceWriter  # noqa: E402
+
+
+def reported(case: common.Case, tmp_path: Path) -> dict[str, float]:
+    """What `kernbench run` reports for a case (a traced run into a temporary store)."""
+    workload, params, topology = case
+    outcome = run_workload(workload, params, topology=topology, store=tmp_path / "store")
+    assert outcome.status == "ok", outcome.error
+    return {m.name: m.value for m in outcome.metrics}
+
+
+def test_gemm_tracks_equal_kernbench_run(tmp_path):
+    """SimulatedGemm's track values are the metrics kernbench run reports for the same case."""
+    bench = SimulatedGemm()
+    cache = bench.setup_cache()
+    for workload in bench.params:
+        metrics = reported(common.SMALL_CASES[workload], tmp_path)
+        assert bench.track_latency_ns(cache, workload) == metrics["latency_ns"]
+        assert bench.track_kernel_ns(cache, workload) == metrics["kernel_ns"]
+        assert bench.track_tflops(cache, workload) == metrics["tflops"]
+        assert bench.track_utilisation(cache, workload) == metrics["utilisation"]
+
+
+def test_gemm_single_pe_tflops_is_flops_over_kernel_time():
+    """track_tflops of the 256^3 GEMM is 2*M*N*K / kernel_ns / 1e3 (FLOP/ns -> TFLOP/s)."""
+    bench = SimulatedGemm()
+    cache = bench.setup_cache()
+    kernel_ns = bench.track_kernel_ns(cache, "gemm_single_pe")
+    assert bench.track_tflops(cache, "gemm_single_pe") == pytest.approx(
+        2 * 256**3 / kernel_ns / 1e3
+    )
+
+
+def test_launch_tracks_equal_kernbench_run_and_barrier_gives_zero_spread(tmp_path):
+    """SimulatedLaunch matches kernbench run; with the barrier on, every PE starts together."""
+    bench = SimulatedLaunch()
+    cache = bench.setup_cache()
+    for topology in bench.params[0]:
+        for barrier in bench.params[1]:
+            metrics = reported(common.launch_case(topology, barrier), tmp_path)
+            assert bench.track_latency_ns(cache, topology, barrier) == metrics["launch_latency_ns"]
+            assert bench.track_spread_ns(cache, topology, barrier) == metrics["spread_ns"]
+        assert bench.track_spread_ns(cache, topology, True) == 0.0
+
+
+def test_dma_bandwidth_track_is_the_topology_bottleneck(tmp_path):
+    """The fitted own-HBM bandwidth is the HBM slice bandwidth of `default`, as in its YAML."""
+    bench = SimulatedDma()
+    cache = bench.setup_cache()
+    hbm_gbs = load_topology("default").params.cube.hbm.bw_gbs
+    assert bench.track_bw_gbs(cache, "own_hbm") == pytest.approx(hbm_gbs)
+    metrics = reported(common.SMALL_CASES["dma_sweep"], tmp_path)
+    for path in bench.params:
+        assert bench.track_bw_gbs(cache, path) == metrics[f"dma.{path}.bw_gbs"]
+        assert bench.track_alpha_ns(cache, path) == metrics[f"dma.{path}.alpha_ns"]
+
+
+def test_allreduce_tracks_skip_or_match(tmp_path):
+    """Without ccl_allreduce every case is skipped (NotImplementedError); with it, tracks match."""
+    bench = SimulatedAllReduce()
+    cache = bench.setup_cache()
+    if "ccl_allreduce" not in common.available_workloads():
+        with pytest.raises(NotImplementedError, match="ccl_allreduce"):
+            bench.setup(cache, "ring")
+        return
+    for algorithm in bench.params:
+        bench.setup(cache, algorithm)
+        metrics = reported(common.allreduce_case(algorithm), tmp_path)
+        assert bench.track_latency_ns(cache, algorithm) == metrics["latency_ns"]
+        assert bench.track_busbw_gbs(cache, algorithm) == metrics["busbw_gbs"]
+
+
+def test_ops_rows_follow_the_ops_schema_and_the_seed():
+    """ops_rows gives rows in the ops schema order, end after start, the same for one seed."""
+    schema_columns = TABLES["ops"].names[1:]
+    assert TABLES["ops"].names[0] == "run_id"
+    rows = common.ops_rows(1000, seed=3)
+    assert len(rows) == 1000 and all(len(row) == len(schema_columns) for row in rows)
+    start, end = schema_columns.index("start_ns"), schema_columns.index("end_ns")
+    engine = schema_columns.index("engine")
+    assert all(row[end] > row[start] for row in rows)
+    assert {row[engine] for row in rows} == {"DMA_IN", "GEMM", "MATH", "DMA_WB"}
+    assert rows == common.ops_rows(1000, seed=3) != common.ops_rows(1000, seed=4)
+
+
+def test_trace_writer_benchmark_publishes_every_row():
+    """One TraceWriter pass publishes a run holding exactly the rows it appended."""
+    bench = TraceWriter()
+    bench.setup(5000)
+    try:
+        bench.time_append_ops(5000)
+        count = open_connection(bench.store).sql("SELECT count(*) FROM ops").fetchall()[0][0]
+        assert count == 5000
+    finally:
+        bench.teardown(5000)
+
+
+def test_event_rates_are_positive_and_consistent():
+    """simulator_ops_per_s and simpy_timeouts_per_s measure something, in one process."""
+    assert common.simulator_ops_per_s(common.SMALL_CASES["gemm"], repeats=1) > 0
+    assert common.simpy_timeouts_per_s(n_timeouts=10_000, repeats=1) > 0
+
+
+def asv(config: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run asv with its own HOME (the machine file lives there) from the venv's bin."""
+    env = dict(os.environ, HOME=str(home))
+    command = [str(Path(sys.executable).parent / "asv"), *args, "--config", str(config)]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_asv_check_and_a_quick_run_pass(tmp_path):
+    """`asv check` finds no problems and a quick run of a subset succeeds (results in tmp)."""
+    config = json.loads((ROOT / "asv.conf.json").read_text())
+    config.update(
+        repo=str(ROOT),
+        benchmark_dir=str(ROOT / "benchmarks"),
+        env_dir=str(tmp_path / "env"),
+        results_dir=str(tmp_path / "results"),
+        html_dir=str(tmp_path / "html"),
+    )
+    config_path = tmp_path / "asv.conf.json"
+    config_path.write_text(json.dumps(config))
+    home = tmp_path / "home"
+    home.mkdir()
+
+    done = asv(config_path, home, "check", "--python=same")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No problems found" in done.stdout
+
+    done = asv(config_path, home, "machine", "--yes", "--machine", "kernbench-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    subset = "SimulatedLaunch|SimulatedGemm|Gemm.time_run|TraceWriter.time_append_ops"
+    done = asv(
+        config_path,
+        home,
+        "run",
+        "--python=same",
+        "--quick",
+        "--show-stderr",
+        "--machine",
+        "kernbench-test",
+        "--bench",
+        subset,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "failed" not in done.stdout
+    assert "SimulatedGemm.track_tflops" in done.stdout

@@ -1,0 +1,426 @@
+"""Tests of traces.history: suites, the store lookup, the regression gate and history."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from traces.history import (
+    SUITES_FILE,
+    HistoryError,
+    MetricComparison,
+    MissingRunsError,
+    SuiteEntry,
+    change_pct,
+    commit_env,
+    commits_in_range,
+    compare_suite,
+    find_suite_runs,
+    load_suite,
+    load_suites,
+    main,
+    metric_direction,
+    run_history,
+    suite_change_points,
+    worktree_code_problem,
+)
+from traces.store import Store
+from traces.synthetic import new_synthetic_writer
+from traces.views import open_connection
+
+ROOT = Path(__file__).resolve().parent.parent
+GIT_USER = ["-c", "user.name=kernbench test", "-c", "user.email=test@example.com"]
+GIT_USER += ["-c", "commit.gpgsign=false"]
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *GIT_USER, *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def empty_repo(path: Path, n_commits: int) -> list[str]:
+    """A git repository at `path` with `n_commits` empty commits; their hashes, oldest first."""
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    for number in range(1, n_commits + 1):
+        git(path, "commit", "-q", "--allow-empty", "-m", f"commit {number}")
+    return git(path, "rev-list", "--reverse", "HEAD").split()
+
+
+def fake_run(
+    store: Store,
+    commit: str,
+    workload: str,
+    params: dict,
+    metrics: dict[str, tuple[float, str]],
+    *,
+    status: str = "ok",
+    dirty: bool = False,
+) -> str:
+    """Write a run with the given provenance and metrics (topology 'synthetic'); its id."""
+    writer = new_synthetic_writer(
+        store, workload=workload, params=params, git={"git_commit": commit, "git_dirty": dirty}
+    )
+    for name, (value, unit) in metrics.items():
+        writer.metric(name, value, unit)
+    error = None if status == "ok" else "ValueError: boom"
+    writer.finish(status=status, error=error, sim_end_ns=0.0, n_events=0)
+    return writer.run_id
+
+
+GEMM = SuiteEntry("gemm", {"M": 256}, "synthetic")
+NOOP = SuiteEntry("noop", {}, "synthetic")
+
+
+def write_suites(path: Path, suites: dict) -> Path:
+    path.write_text(yaml.safe_dump(suites), encoding="utf-8")
+    return path
+
+
+# --- suites -----------------------------------------------------------------------------------
+
+
+def test_shipped_smoke_suite_names_the_small_workloads():
+    """The shipped smoke suite runs noop, gemm_single_pe, gemm and dma_sweep on `default`."""
+    entries = load_suite("smoke")
+    assert [e.workload for e in entries] == ["noop", "gemm_single_pe", "gemm", "dma_sweep"]
+    assert all(e.topology == "default" for e in entries)
+    assert entries[1].params == {"M": 256, "N": 256, "K": 256}
+
+
+def test_suite_workloads_exist_in_the_simulator():
+    """Every workload of every shipped suite is registered in the simulator."""
+    from simulator.workloads.registry import list_workloads
+
+    registered = {w.name for w in list_workloads()}
+    for name, entries in load_suites(SUITES_FILE).items():
+        assert {e.workload for e in entries} <= registered, name
+
+
+@pytest.mark.parametrize(
+    ("suites", "message"),
+    [
+        ({"s": {"runs": [{"workload": "noop", "param": {}}]}}, "unknown key 'param'"),
+        ({"s": {"runs": []}}, "non-empty list 'runs'"),
+        ({"s": {"runs": [{"params": {"M": 1}}]}}, "string 'workload'"),
+        ({"s": {"runs": [{"workload": "gemm", "params": {"M": [1]}}]}}, "params.M"),
+        ({"s": {"runs": [{"workload": "noop"}], "extra": 1}}, "unknown key 'extra'"),
+    ],
+)
+def test_malformed_suites_name_file_suite_and_key(tmp_path, suites, message):
+    """A malformed suite file raises HistoryError naming the file, the suite and the key."""
+    path = write_suites(tmp_path / "suites.yaml", suites)
+    with pytest.raises(HistoryError, match=message) as info:
+        load_suites(path)
+    assert str(path) in str(info.value) and "'s'" in str(info.value)
+
+
+def test_unknown_suite_lists_the_suites(tmp_path):
+    """Asking for a suite that does not exist lists the ones that do."""
+    path = write_suites(tmp_path / "suites.yaml", {"a": {"runs": [{"workload": "noop"}]}})
+    with pytest.raises(HistoryError, match="no suite 'b'.*suites: a"):
+        load_suite("b", path)
+
+
+def test_entry_matches_resolved_params_as_cli_text():
+    """An entry matches a run whose params contain its values, compared as --set spells them."""
+    entry = SuiteEntry("noop", {"barrier": False, "launches": 2}, "default")
+    assert entry.matches("noop", "default", {"barrier": False, "launches": 2, "extra": 1})
+    assert entry.matches("noop", "default", {"barrier": "false", "launches": "2"})
+    assert not entry.matches("noop", "default", {"barrier": True, "launches": 2})
+    assert not entry.matches("noop", "sip4x4", {"barrier": False, "launches": 2})
+    assert not entry.matches("noop", "default", {"barrier": False})
+    assert not entry.matches("gemm", "default", {"barrier": False, "launches": 2})
+
+
+def test_entry_run_args_are_kernbench_run_flags():
+    """run_args spells the entry as `kernbench run` arguments."""
+    entry = SuiteEntry("noop", {"barrier": False, "launches": 2}, "sip4x4")
+    assert entry.run_args() == [
+        "run",
+        "noop",
+        "--set",
+        "barrier=false",
+        "--set",
+        "launches=2",
+        "--topology",
+        "sip4x4",
+    ]
+
+
+# --- direction and verdicts ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "direction"),
+    [
+        ("latency_ns", "lower"),
+        ("dma.own_hbm.262144B.latency_ns", "lower"),
+        ("busbw_gbs", "higher"),
+        ("dma.own_hbm.bw_gbs", "higher"),
+        ("tflops", "higher"),
+        ("utilisation", "higher"),
+        ("n_pes", None),
+        ("ns_total", None),
+    ],
+)
+def test_metric_direction_follows_the_name(name, direction):
+    """*_ns is lower-is-better; tflops, *_gbs, utilisation higher; others have none."""
+    assert metric_direction(name) == direction
+
+
+@pytest.mark.parametrize(
+    ("metric", "baseline", "head", "verdict"),
+    [
+        ("latency_ns", 100.0, 101.5, "regressed"),  # +1.5 % > 1 %
+        ("latency_ns", 100.0, 101.0, "changed"),  # exactly the threshold: not past it
+        ("latency_ns", 100.0, 100.5, "changed"),
+        ("latency_ns", 100.0, 90.0, "improved"),
+        ("bw_gbs", 100.0, 98.0, "regressed"),
+        ("tflops", 10.0, 12.0, "improved"),
+        ("n_pes", 32.0, 64.0, "changed"),  # no direction: never fails
+        ("latency_ns", 5.0, 5.0, "same"),
+        ("latency_ns", 0.0, 3.0, "regressed"),  # from zero: infinitely worse
+    ],
+)
+def test_verdict_against_a_one_percent_threshold(metric, baseline, head, verdict):
+    """Verdicts at the default threshold of 1 %, by hand-computed change."""
+    row = MetricComparison(NOOP, metric, "ns", baseline, head)
+    assert row.verdict(1.0) == verdict
+    assert row.regressed(1.0) == (verdict == "regressed")
+
+
+def test_change_pct_by_hand():
+    """change_pct is 100 * (after - before) / |before|, with 0 -> 0 as 0 and 0 -> x as inf."""
+    assert change_pct(200.0, 150.0) == -25.0
+    assert change_pct(-4.0, -2.0) == 50.0
+    assert change_pct(0.0, 0.0) == 0.0
+    assert change_pct(0.0, 2.0) == math.inf
+
+
+def test_missing_metric_is_reported_never_failing():
+    """A metric present at one side only is 'new' or 'gone' and never a regression."""
+    assert MetricComparison(NOOP, "x_ns", "ns", None, 1.0).verdict(1.0) == "new"
+    assert MetricComparison(NOOP, "x_ns", "ns", 1.0, None).verdict(1.0) == "gone"
+    assert not MetricComparison(NOOP, "x_ns", "ns", 1.0, None).regressed(0.0)
+
+
+# --- the store lookup and the gate ----------------------------------------------------------
+
+
+def test_find_suite_runs_prefers_ok_then_clean_then_newest(tmp_path):
+    """Of an entry's runs at a commit, ok beats failed, clean beats dirty, newer beats older."""
+    store = Store(tmp_path / "store")
+    commit = "a" * 40
+    fake_run(store, commit, "gemm", {"M": 256, "N": 1}, {})
+    clean = fake_run(store, commit, "gemm", {"M": 256, "N": 2}, {})
+    fake_run(store, commit, "gemm", {"M": 256}, {}, dirty=True)
+    fake_run(store, commit, "gemm", {"M": 256}, {}, status="failed")
+    fake_run(store, commit, "gemm", {"M": 512}, {})  # other params: not this entry
+    fake_run(store, "b" * 40, "gemm", {"M": 256}, {})  # another commit
+    runs = find_suite_runs(store, [GEMM], [commit])
+    assert list(runs) == [(commit, 0)]
+    assert runs[(commit, 0)].run_id == clean
+
+    failed_only = find_suite_runs(store, [GEMM], ["c" * 40])
+    assert failed_only == {}
+
+
+def test_compare_suite_reports_each_metric(tmp_path):
+    """compare_suite pairs each metric of each entry at baseline and head."""
+    store = Store(tmp_path / "store")
+    base, head = "a" * 40, "b" * 40
+    fake_run(store, base, "gemm", {"M": 256}, {"latency_ns": (100.0, "ns"), "tflops": (4.0, "t")})
+    fake_run(store, head, "gemm", {"M": 256}, {"latency_ns": (150.0, "ns"), "tflops": (4.0, "t")})
+    fake_run(store, base, "noop", {}, {"spread_ns": (0.0, "ns")})
+    fake_run(store, head, "noop", {}, {"spread_ns": (0.0, "ns")})
+    rows = compare_suite(store, [GEMM, NOOP], base, head)
+    table = {(r.entry.workload, r.metric): (r.baseline, r.head) for r in rows}
+    assert table == {
+        ("gemm", "latency_ns"): (100.0, 150.0),
+        ("gemm", "tflops"): (4.0, 4.0),
+        ("noop", "spread_ns"): (0.0, 0.0),
+    }
+    assert [r.metric for r in rows if r.regressed(1.0)] == ["latency_ns"]
+
+
+def test_compare_suite_names_missing_and_failed_runs(tmp_path):
+    """Missing or failed runs raise MissingRunsError naming the entry, commit and reason."""
+    store = Store(tmp_path / "store")
+    base, head = "a" * 40, "b" * 40
+    fake_run(store, base, "gemm", {"M": 256}, {"latency_ns": (1.0, "ns")})
+    fake_run(store, head, "gemm", {"M": 256}, {}, status="failed")
+    with pytest.raises(MissingRunsError) as info:
+        compare_suite(store, [GEMM], base, head)
+    assert info.value.missing[0][0] == head
+    assert "bbbbbbbbbb: gemm (M=256 on synthetic) failed in run" in str(info.value)
+    with pytest.raises(MissingRunsError, match="aaaaaaaaaa: gemm .* missing"):
+        compare_suite(Store(tmp_path / "empty"), [GEMM], base, base)
+
+
+def test_change_points_land_on_the_commit_that_moved(tmp_path):
+    """A metric at 10, 10, 20, 20 over four commits has one change point, at the third."""
+    store = Store(tmp_path / "store")
+    commits = [c * 40 for c in "abcd"]
+    for commit, value in zip(commits, (10.0, 10.0, 20.0, 20.0), strict=True):
+        fake_run(store, commit, "gemm", {"M": 256}, {"latency_ns": (value, "ns"), "n": (1.0, "")})
+    changes = suite_change_points(store, [GEMM], commits)
+    assert [(c.metric, c.commit, c.before, c.after) for c in changes] == [
+        ("latency_ns", commits[2], 10.0, 20.0)
+    ]
+    assert changes[0].change_pct == 100.0
+
+
+# --- git and the CLI on a small repository ----------------------------------------------------
+
+
+def test_commits_in_range_oldest_first(tmp_path):
+    """rev ranges resolve like git rev-list --reverse; C^! is one commit; bad ranges raise."""
+    commits = empty_repo(tmp_path / "repo", 3)
+    repo = tmp_path / "repo"
+    assert commits_in_range(repo, "HEAD") == commits
+    assert commits_in_range(repo, "HEAD~2..HEAD") == commits[1:]
+    assert commits_in_range(repo, f"{commits[0]}^!") == commits[:1]
+    with pytest.raises(HistoryError, match="git rev-list"):
+        commits_in_range(repo, "nope..HEAD")
+    with pytest.raises(HistoryError, match="holds no commits"):
+        commits_in_range(repo, "HEAD..HEAD")
+    with pytest.raises(HistoryError, match="expected a git revision"):
+        commits_in_range(repo, "--all")
+
+
+def test_check_cli_exit_codes(tmp_path, capsys):
+    """check exits 0 when nothing regressed, 1 on a regression, 2 with the command to run."""
+    repo = tmp_path / "repo"
+    c1, c2, c3 = empty_repo(repo, 3)
+    store = Store(tmp_path / "store")
+    for commit, latency in ((c1, 100.0), (c2, 100.0)):
+        fake_run(store, commit, "gemm", {"M": 256}, {"latency_ns": (latency, "ns")})
+    fake_run(store, c3, "gemm", {"M": 256}, {"latency_ns": (130.0, "ns")})
+    suites = write_suites(
+        tmp_path / "suites.yaml",
+        {"tiny": {"runs": [{"workload": "gemm", "params": {"M": 256}, "topology": "synthetic"}]}},
+    )
+    common = ["--suite", "tiny", "--suites-file", str(suites), "--store", str(store.root)]
+    common += ["--repo", str(repo)]
+
+    assert main(["check", "--baseline", c1, "--head", c2, *common]) == 0
+    assert "0 regressed" in capsys.readouterr().out
+
+    assert main(["check", "--baseline", "HEAD~1", *common]) == 1
+    out = capsys.readouterr().out
+    assert "latency_ns" in out and "+30.00%" in out and "regressed" in out
+    assert main(["check", "--baseline", "HEAD~1", "--threshold", "50", *common]) == 0
+    capsys.readouterr()
+
+    fresh = ["--suite", "tiny", "--suites-file", str(suites), "--repo", str(repo)]
+    assert main(["check", "--baseline", c1, "--store", str(tmp_path / "empty"), *fresh]) == 2
+    err = capsys.readouterr().err
+    assert f"kernbench history {c1[:10]}^! --suite tiny" in err
+    assert main(["check", "--baseline", "nope", *common]) == 2
+    assert "revision 'nope' names no commit" in capsys.readouterr().err
+
+
+def test_worktree_code_check_refuses_a_tree_without_its_own_packages(tmp_path):
+    """A tree lacking traces/ is refused (Python would import another copy); a full one passes."""
+    tree = tmp_path / "tree"
+    (tree / "simulator").mkdir(parents=True)
+    (tree / "simulator" / "__init__.py").write_text("")
+    problem = worktree_code_problem(tree, commit_env(tree, "c" * 40), sys.executable)
+    assert problem is not None and "no traces/ package" in problem
+    (tree / "traces").mkdir()
+    (tree / "traces" / "__init__.py").write_text("")
+    assert worktree_code_problem(tree, commit_env(tree, "c" * 40), sys.executable) is None
+
+
+# --- history over a throwaway copy of the project -----------------------------------------------
+
+
+def project_repo(path: Path) -> list[str]:
+    """A git repository with the project's code committed 4 times; commit 3 halves the HBM
+    slice bandwidth of the default topology, commits 2 and 4 only touch a comment."""
+    path.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in ("simulator", "traces"):
+        shutil.copytree(ROOT / folder, path / folder, ignore=ignore)
+    shutil.copy(ROOT / "pyproject.toml", path / "pyproject.toml")
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "c1: the project")
+    init = path / "simulator" / "__init__.py"
+    init.write_text(init.read_text() + "\n# a comment\n")
+    git(path, "commit", "-q", "-am", "c2: a comment")
+    topology = path / "simulator" / "topologies" / "default.yaml"
+    data = yaml.safe_load(topology.read_text())
+    hbm_gbs = data["cube"]["hbm"]["bw_gbs"]
+    text = topology.read_text()
+    assert text.count(f"bw_gbs: {hbm_gbs}") == 1  # the HBM slice line, edited in place
+    topology.write_text(text.replace(f"bw_gbs: {hbm_gbs}", f"bw_gbs: {hbm_gbs / 2}"))
+    git(path, "commit", "-q", "-am", "c3: halve the HBM slice bandwidth")
+    init.write_text(init.read_text() + "# another comment\n")
+    git(path, "commit", "-q", "-am", "c4: another comment")
+    return git(path, "rev-list", "--reverse", "HEAD").split()
+
+
+@pytest.mark.slow
+def test_history_and_check_over_a_throwaway_repository(tmp_path, capsys):
+    """history runs the smoke suite once per commit from each commit's own code, skips what
+    it has, and check and the change points pin the slowdown on the commit that made it."""
+    repo = tmp_path / "repo"
+    c1, c2, c3, c4 = project_repo(repo)
+    store = tmp_path / "store"
+    base = ["--store", str(store), "--repo", str(repo)]
+    hbm_gbs = yaml.safe_load((ROOT / "simulator/topologies/default.yaml").read_text())["cube"][
+        "hbm"
+    ]["bw_gbs"]
+
+    assert main(["history", "HEAD", "--jobs", "2", *base]) == 0
+    out = capsys.readouterr().out
+    assert "c3: halve the HBM slice bandwidth" in out
+
+    entries = load_suite("smoke")
+    runs = open_connection(store).sql("SELECT git_commit, workload, status FROM runs").fetchall()
+    assert len(runs) == 4 * len(entries)
+    assert {(c, w) for c, w, _ in runs} == {
+        (c, e.workload) for c in (c1, c2, c3, c4) for e in entries
+    }
+    assert {s for _, _, s in runs} == {"ok"}
+
+    # The worktree's code ran, not the editable install: the halved bandwidth shows at c3.
+    found = find_suite_runs(store, entries, [c1, c3])
+    dma = entries.index(next(e for e in entries if e.workload == "dma_sweep"))
+    con = open_connection(store)
+    own_hbm = "SELECT value FROM metrics WHERE run_id = ? AND name = 'dma.own_hbm.bw_gbs'"
+    at_c1 = con.sql(own_hbm, params=[found[(c1, dma)].run_id]).fetchall()[0][0]
+    at_c3 = con.sql(own_hbm, params=[found[(c3, dma)].run_id]).fetchall()[0][0]
+    assert at_c1 == pytest.approx(hbm_gbs)
+    assert at_c3 == pytest.approx(hbm_gbs / 2)
+
+    # A second pass finds every run in the store and runs nothing.
+    attempts = run_history(repo, [c1, c2, c3, c4], entries, store)
+    assert {a.status for a in attempts} == {"skipped"}
+
+    # Change points: every moved metric moved at c3, including the GEMM's kernel time.
+    changes = suite_change_points(store, entries, [c1, c2, c3, c4])
+    assert changes and {c.commit for c in changes} == {c3}
+    assert any(c.entry.workload == "gemm_single_pe" and c.metric == "kernel_ns" for c in changes)
+
+    assert main(["check", "--baseline", c1, "--head", c2, *base]) == 0
+    assert main(["check", "--baseline", c2, "--head", c3, *base]) == 1
+    assert main(["check", "--baseline", c3, *base]) == 0  # HEAD = c4 is level with c3
+    out = capsys.readouterr().out
+    assert "gemm_single_pe" in out and "regressed" in out
+
+    # A failing entry is reported and the others still run.
+    broken = [SuiteEntry("no_such_workload"), entries[0]]
+    attempts = run_history(repo, [c4], broken, tmp_path / "store2")
+    assert [a.status for a in attempts] == ["error", "ok"]
+    assert "unknown workload 'no_such_workload'" in attempts[0].message
