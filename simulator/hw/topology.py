@@ -26,6 +26,8 @@ import yaml
 
 from simulator.hw.params import NONNEG, POSITIVE, TopologyParams, field_types, is_params_class
 
+# libyaml's safe loader when present: ~10x faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TOPOLOGY_DIR = Path(__file__).resolve().parent.parent / "topologies"
 _SUFFIXES = (".yaml", ".yml")
 
@@ -105,7 +107,7 @@ def _load_merged(path: Path, label: str, seen: tuple[Path, ...]) -> dict[str, An
         chain = " -> ".join(p.name for p in (*seen, resolved))
         raise TopologyError(f"{label}: base chain loops: {chain}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
