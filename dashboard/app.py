@@ -1,0 +1,54 @@
+"""kernbench dashboard: the router (st.navigation) and the shared framing (store picker).
+
+Start it with `kernbench dashboard [--store DIR]`, or directly:
+`streamlit run dashboard/app.py -- --store DIR`. Without --store the store is
+$KERNBENCH_STORE, else ./kernbench_store; the sidebar can point at another one.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the project root.
+_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
+if _PROJECT_ROOT not in sys.path:
+    sys.path.insert(0, _PROJECT_ROOT)
+
+from dashboard import data, widgets  # noqa: E402
+from traces.layout import resolve_store  # noqa: E402
+
+
+def store_picker() -> None:
+    """Sidebar: the run store folder (from --store, $KERNBENCH_STORE or the default)."""
+    if widgets.STORE_KEY not in st.session_state:
+        st.session_state[widgets.STORE_KEY] = str(
+            resolve_store(widgets.store_argument(sys.argv[1:]))
+        )
+    st.sidebar.text_input(
+        "Run store",
+        key=widgets.STORE_KEY,
+        help="Folder of the run store (kernbench run --store DIR writes there).",
+    )
+    store = widgets.current_store()
+    if store.is_dir():
+        n_runs = int(data.store_fingerprint(str(store)).split("-", 1)[0])
+        st.sidebar.caption(f"{n_runs} run{'s' if n_runs != 1 else ''} in `{store}`")
+    else:
+        st.sidebar.caption(f"`{store}` does not exist yet")
+    if st.sidebar.button("Reload", help="Look for new runs (also happens on any interaction)"):
+        st.rerun()
+
+
+st.set_page_config(page_title="kernbench", page_icon=":material/speed:", layout="wide")
+pages = [
+    st.Page(widgets.PAGE_RUNS, title="Runs", icon=":material/table_rows:", default=True),
+    st.Page(widgets.PAGE_RUN, title="Run", icon=":material/monitoring:"),
+    st.Page(widgets.PAGE_COMPARE, title="Compare", icon=":material/compare_arrows:"),
+    st.Page(widgets.PAGE_TRENDS, title="Trends", icon=":material/trending_up:"),
+]
+page = st.navigation(pages)
+store_picker()
+page.run()

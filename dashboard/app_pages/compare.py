@@ -1,0 +1,222 @@
+"""Compare: run b against baseline run a -- picked directly, or as the newest runs of one
+workload (and parameter set) at two commits. Metric deltas with regressions
+highlighted, per-PE and per-engine deltas, the launches and rounds that moved most."""
+
+import streamlit as st
+
+from dashboard import data, figures, regressions, widgets
+
+TOP_N = 10
+MODES = {"runs": "Two runs", "commits": "Two commits of a workload"}
+VERDICT_STYLE = {
+    regressions.REGRESSION: "background-color: #fbd5d5",
+    regressions.IMPROVEMENT: "background-color: #d5f5dd",
+    regressions.CHANGED: "background-color: #eeeeee",
+}
+
+st.title("Compare")
+store, fingerprint, runs = widgets.load_runs()
+ok_runs = runs[runs["status"] == "ok"]
+mode = widgets.synced_selectbox(
+    "Compare", list(MODES), key="compare_mode", param="mode", format_func=MODES.get
+)
+
+
+def pick_two_runs() -> tuple[str | None, str | None]:
+    """Runs mode: baseline a and candidate b, by default the two newest ok runs of the
+    newest ok run's workload."""
+    candidates = ok_runs if not ok_runs.empty else runs
+    newest = candidates.iloc[0]
+    same = candidates[candidates["workload"] == newest["workload"]]
+    default_a = same["run_id"].iloc[1] if len(same) > 1 else newest["run_id"]
+    left, right = st.columns(2)
+    with left:
+        run_a = widgets.pick_run(
+            "Baseline run (a)", runs, key="compare_a", param="a", default=default_a
+        )
+    with right:
+        run_b = widgets.pick_run(
+            "Run (b)", runs, key="compare_b", param="b", default=newest["run_id"]
+        )
+    return run_a, run_b
+
+
+def pick_two_commits() -> tuple[str | None, str | None]:
+    """Commits mode: the newest ok runs of one workload (and parameter set) at two commits."""
+    columns = st.columns([1, 2])
+    with columns[0]:
+        workload = widgets.synced_selectbox(
+            "Workload",
+            sorted(ok_runs.loc[ok_runs["git_commit"].notna(), "workload"].unique()),
+            key="compare_workload",
+            param="workload",
+        )
+    if workload is None:
+        st.info("No successful runs to compare yet.")
+        return None, None
+    with columns[1]:
+        params_json = widgets.pick_param_set(store, fingerprint, workload, key="compare_params")
+    commits = data.workload_commits(store, fingerprint, workload, params_json)
+    if len(commits) < 2:
+        st.info(
+            f"`{workload}` has ok runs at {len(commits)} known commit(s) with these parameters; "
+            "comparing commits needs two. Run it at another commit, or compare two runs."
+        )
+        return None, None
+    commit_labels = {
+        row["commit"]: widgets.commit_label(
+            row["commit"], row["commit_message"], row["commit_time"]
+        )
+        for row in commits.to_dict("records")
+    }
+    order = list(commits["commit"])
+    left, right = st.columns(2)
+    with left:
+        commit_a = widgets.synced_selectbox(
+            "Baseline commit (a)",
+            order,
+            key="compare_commit_a",
+            param="commit_a",
+            default=order[-2],
+            format_func=commit_labels.get,
+        )
+    with right:
+        commit_b = widgets.synced_selectbox(
+            "Commit (b)",
+            order,
+            key="compare_commit_b",
+            param="commit_b",
+            default=order[-1],
+            format_func=commit_labels.get,
+        )
+    run_of = dict(zip(commits["commit"], commits["run_id"], strict=True))
+    return run_of[commit_a], run_of[commit_b]
+
+
+run_a, run_b = pick_two_runs() if mode == "runs" else pick_two_commits()
+if run_a is None or run_b is None:
+    st.stop()
+header_a, header_b = data.run_header(store, run_a), data.run_header(store, run_b)
+if header_a is None or header_b is None:
+    st.error("A chosen run is no longer in the store; reload the page.")
+    st.stop()
+
+# Who is who, and what differs besides the code.
+left, right = st.columns(2)
+for column, name, header in ((left, "a", header_a), (right, "b", header_b)):
+    column.markdown(
+        f"**{name}** = `{header['run_id']}` · {header['workload']} "
+        f"{widgets.params_text(header['params'])} · commit "
+        f"{widgets.short_commit(header['git_commit'])} {header['commit_message'] or ''}"
+    )
+if run_a == run_b:
+    st.info("a and b are the same run: every delta is 0.")
+for name, header in (("a", header_a), ("b", header_b)):
+    if header["status"] != "ok":
+        st.error(f"Run {name} failed: {header['error'] or 'no error text recorded'}")
+notes = []
+if header_a["workload"] != header_b["workload"]:
+    notes.append(f"different workloads ({header_a['workload']} → {header_b['workload']})")
+if changed := widgets.params_diff(header_a["params"], header_b["params"]):
+    notes.append("parameters differ: " + "; ".join(changed))
+if header_a["topology_hash"] != header_b["topology_hash"]:
+    notes.append(f"topologies differ ({header_a['topology']} → {header_b['topology']})")
+if notes:
+    st.warning("Not a like-for-like comparison: " + " · ".join(notes))
+
+# Metric deltas.
+st.subheader("Metrics")
+threshold_pct = st.number_input(
+    "Count a change beyond (%)",
+    min_value=0.0,
+    value=0.0,
+    step=0.5,
+    key="compare_threshold",
+    help="Simulated results are deterministic, so by default any change counts.",
+)
+deltas = regressions.with_verdicts(data.compare_runs(store, run_a, run_b), threshold_pct)
+counts = deltas["verdict"].value_counts()
+summary = st.columns(3)
+summary[0].metric("regressions", int(counts.get(regressions.REGRESSION, 0)))
+summary[1].metric("improvements", int(counts.get(regressions.IMPROVEMENT, 0)))
+summary[2].metric("metrics compared", len(deltas))
+st.plotly_chart(figures.metric_delta_figure(deltas), key="compare_metric_chart")
+table = deltas[["name", "unit", "better", "a", "b", "delta", "pct", "verdict"]]
+NUMBER_FORMATS = {"a": "{:,.6g}", "b": "{:,.6g}", "delta": "{:+,.6g}", "pct": "{:+.2f}%"}
+st.dataframe(
+    table.style.apply(
+        lambda row: [VERDICT_STYLE.get(row["verdict"], "")] * len(row), axis=1
+    ).format(NUMBER_FORMATS, na_rep="–"),
+    hide_index=True,
+    key="compare_metrics_table",
+)
+
+# Per-PE deltas on the hardware layout (b's), and the PEs that moved most.
+st.subheader("PEs")
+pes = data.compare_pes(store, run_a, run_b)
+if pes.empty:
+    st.info("Neither run executed anything on a PE.")
+else:
+    located = pes.assign(
+        sip=pes["sip_b"].fillna(pes["sip_a"]),
+        cube=pes["cube_b"].fillna(pes["cube_a"]),
+        pe=pes["pe_b"].fillna(pes["pe_a"]),
+    )
+    pes_b = located[["sip", "cube", "pe"]].dropna()
+    mesh = figures.MeshShape.from_topology_json(header_b["topology_json"], pes_b)
+    st.plotly_chart(
+        figures.pe_mesh_heatmap(
+            located,
+            mesh,
+            value_column="delta_busy_ns",
+            title="Per-PE change in busy time, b − a (ns; red: busier in b)",
+            diverging=True,
+        ),
+        key="compare_pe_chart",
+    )
+    moved = located.reindex(located["delta_busy_ns"].abs().sort_values(ascending=False).index)
+    st.caption(f"PEs whose busy time changed most (top {TOP_N})")
+    st.dataframe(
+        moved.head(TOP_N)[
+            [
+                "pe_global",
+                "sip",
+                "cube",
+                "pe",
+                "busy_ns_a",
+                "busy_ns_b",
+                "delta_busy_ns",
+                "utilisation_a",
+                "utilisation_b",
+                "delta_utilisation",
+            ]
+        ],  # fmt: skip
+        hide_index=True,
+        key="compare_pe_table",
+    )
+
+# Per-engine deltas.
+st.subheader("Engines")
+engines = data.compare_engines(store, run_a, run_b)
+st.plotly_chart(
+    figures.engine_delta_figure(engines, label_a=f"a {run_a}", label_b=f"b {run_b}"),
+    key="compare_engine_chart",
+)
+st.dataframe(engines, hide_index=True, key="compare_engine_table")
+
+# Launches and collective rounds that changed most.
+left, right = st.columns(2)
+with left:
+    st.subheader("Launches that changed most")
+    launches = data.compare_launches(store, run_a, run_b)
+    if launches.empty:
+        st.info("No launches in either run.")
+    else:
+        st.dataframe(launches.head(TOP_N), hide_index=True, key="compare_launch_table")
+with right:
+    st.subheader("Collective rounds that changed most")
+    rounds = data.compare_rounds(store, run_a, run_b)
+    if rounds.empty:
+        st.info("No collectives in either run.")
+    else:
+        st.dataframe(rounds.head(TOP_N), hide_index=True, key="compare_round_table")

@@ -1,0 +1,148 @@
+"""Run: one run in depth -- KPIs, launch spread, per-PE breakdown and mesh heat map,
+engine timeline, DMA bandwidth and collective rounds."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, figures, widgets
+
+# The engine timeline fetches at most this many ops, so large runs stay fast.
+MAX_TIMELINE_OPS = 5000
+DEFAULT_TIMELINE_PES = 4
+
+st.title("Run")
+store, fingerprint, runs = widgets.load_runs()
+ok_ids = runs.loc[runs["status"] == "ok", "run_id"]
+newest_ok = ok_ids.iloc[0] if not ok_ids.empty else None
+run_id = widgets.pick_run("Run", runs, key="run_pick", param="run", default=newest_ok)
+header = data.run_header(store, run_id)
+if header is None:  # vanished between listing and loading: the store changed under us
+    st.error(f"Run `{run_id}` is no longer in store `{store}`; reload the page.")
+    st.stop()
+
+# Header: what ran, where, from which source tree.
+commit = widgets.short_commit(header["git_commit"])
+if header["commit_message"]:
+    commit += f" ({header['commit_message']})"
+dirty = " + uncommitted changes" if header["git_dirty"] else ""
+branch = header["git_branch"] or "no branch"
+st.caption(
+    f"**{header['workload']}** {widgets.params_text(header['params'])} · topology "
+    f"**{header['topology']}** · commit {commit}{dirty} on {branch} · "
+    f"started {header['created_at']:%Y-%m-%d %H:%M:%S} on {header['host']}"
+)
+if header["status"] != "ok":
+    st.error(f"This run failed: {header['error'] or 'no error text recorded'}")
+    st.caption("What it traced before failing is shown below.")
+
+# KPIs.
+metrics = data.run_metrics(store, run_id)
+units = dict(zip(metrics["name"], metrics["unit"], strict=True))
+values = dict(zip(metrics["name"], metrics["value"], strict=True))
+kpis = [
+    ("simulated time", widgets.format_value(header["sim_end_ns"], "ns")),
+    ("wall time", f"{header['wall_s']:,.3f} s" if pd.notna(header["wall_s"]) else "n/a"),
+    ("trace rows", f"{header['n_events']:,}" if pd.notna(header["n_events"]) else "n/a"),
+] + [
+    (name, widgets.format_value(values[name], units[name]))
+    for name in widgets.key_metrics(values, 5)
+]
+KPIS_PER_ROW = 4
+for first in range(0, len(kpis), KPIS_PER_ROW):
+    row = kpis[first : first + KPIS_PER_ROW]
+    for column, (label, value) in zip(st.columns(KPIS_PER_ROW), row, strict=False):
+        column.metric(label, value)
+with st.expander(f"All {len(metrics)} metrics", expanded=False):
+    st.dataframe(metrics, hide_index=True, key="run_metrics")
+
+# Launch latency and spread.
+st.subheader("Launches")
+spread = data.launch_spread(store, run_id)
+st.plotly_chart(figures.launch_spread_figure(spread), key="run_spread_chart")
+if not spread.empty and spread["barrier"].fillna(False).all():
+    st.caption("Every launch used the start barrier, so its PEs start together (spread 0).")
+st.dataframe(
+    spread[
+        [
+            "launch_id",
+            "kernel",
+            "grid",
+            "n_pes",
+            "barrier",
+            "latency_ns",
+            "spread_ns",
+            "dispatch_spread_ns",
+            "host_issue_ns",
+            "end_ns",
+        ]
+    ],
+    hide_index=True,
+    key="run_spread_table",
+)
+
+# Per-PE breakdown and the hardware heat map.
+st.subheader("PEs")
+pes = data.pe_breakdown(store, run_id)
+st.plotly_chart(figures.pe_breakdown_figure(pes), key="run_pe_chart")
+st.caption(
+    "Engines overlap in time, so a bar can rise above the makespan; idle is the time no "
+    "engine of the PE was busy."
+)
+mesh = figures.MeshShape.from_topology_json(header["topology_json"], pes)
+st.plotly_chart(figures.pe_mesh_heatmap(pes, mesh), key="run_mesh_chart")
+with st.expander("Per-PE numbers"):
+    st.dataframe(pes, hide_index=True, key="run_pe_table")
+
+# Engine timeline for a bounded PE range.
+st.subheader("Engine timeline")
+if pes.empty:
+    st.info("No PE ran an op in this run.")
+else:
+    pe_min, pe_max = int(pes["pe_global"].min()), int(pes["pe_global"].max())
+    if pe_min == pe_max:
+        pe_first = pe_last = pe_min
+    else:
+        pe_first, pe_last = st.slider(
+            "PEs (pe_global)",
+            pe_min,
+            pe_max,
+            (pe_min, min(pe_max, pe_min + DEFAULT_TIMELINE_PES - 1)),
+            key="run_timeline_pes",
+        )
+    ops = data.ops_window(store, run_id, pe_first, pe_last, MAX_TIMELINE_OPS)
+    total = int(ops["total_ops"].iloc[0]) if not ops.empty else 0
+    if total > len(ops):
+        st.warning(
+            f"Showing the first {len(ops):,} of {total:,} ops of PEs {pe_first}–{pe_last} "
+            f"(by start time; the timeline fetches at most {MAX_TIMELINE_OPS:,}). "
+            "Narrow the PE range to see later ops."
+        )
+    else:
+        st.caption(f"All {total:,} ops of PEs {pe_first}–{pe_last}.")
+    st.plotly_chart(figures.engine_timeline_figure(ops), key="run_timeline_chart")
+
+# DMA and collectives side by side.
+left, right = st.columns(2)
+with left:
+    st.subheader("DMA bandwidth")
+    dma = data.dma_bandwidth(store, run_id)
+    st.plotly_chart(figures.dma_bandwidth_figure(dma), key="run_dma_chart")
+    st.dataframe(dma, hide_index=True, key="run_dma_table")
+with right:
+    st.subheader("Collective rounds")
+    rounds = data.collective_rounds(store, run_id)
+    if rounds.empty:
+        st.info("No collectives in this run.")
+    else:
+        st.plotly_chart(figures.collective_rounds_figure(rounds), key="run_rounds_chart")
+        st.dataframe(rounds, hide_index=True, key="run_rounds_table")
+
+# Baseline for "compare": the previous ok run of the same workload, if there is one.
+earlier = runs[
+    (runs["workload"] == header["workload"]) & (runs["status"] == "ok") & (runs["run_id"] < run_id)
+]
+if st.button("Compare with the previous run of this workload", key="run_compare"):
+    query = {"mode": "runs", "b": run_id}
+    if not earlier.empty:
+        query["a"] = earlier["run_id"].iloc[0]  # runs are newest first
+    st.switch_page(widgets.PAGE_COMPARE, query_params=query)

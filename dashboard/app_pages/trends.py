@@ -1,0 +1,138 @@
+"""Trends: one metric of a workload (and parameter set) over commit history, with the
+change points asv's step detection finds. Picking a commit opens Compare against the
+commit before it."""
+
+import streamlit as st
+
+from dashboard import data, figures, regressions, widgets
+from traces.changepoints import change_points
+
+OPEN_KEY = "trends_open_commit"
+
+st.title("Trends")
+store, fingerprint, runs = widgets.load_runs()
+tracked = runs[(runs["status"] == "ok") & runs["git_commit"].notna()]
+if tracked.empty:
+    st.info(
+        "No successful run records a commit yet, so there is no history to plot. Runs made "
+        "from a git checkout record their commit (or set KERNBENCH_COMMIT)."
+    )
+    st.stop()
+
+columns = st.columns([1, 2, 1])
+with columns[0]:
+    workload = widgets.synced_selectbox(
+        "Workload", sorted(tracked["workload"].unique()), key="trends_workload", param="workload"
+    )
+with columns[1]:
+    params_json = widgets.pick_param_set(store, fingerprint, workload, key="trends_params")
+metric_table = data.workload_metrics(store, fingerprint, workload)
+units = dict(zip(metric_table["name"], metric_table["unit"], strict=True))
+with columns[2]:
+    metric = widgets.synced_selectbox(
+        "Metric",
+        list(units),
+        key="trends_metric",
+        param="metric",
+        default=next(iter(widgets.key_metrics(units, 1)), None),
+    )
+if metric is None:
+    st.info(f"Runs of `{workload}` record no metrics.")
+    st.stop()
+
+history = data.metric_trend(store, fingerprint, workload, metric, params_json)
+points = change_points(list(history["value"]))
+unit = units.get(metric)
+better = {
+    regressions.LOWER_IS_BETTER: "lower",
+    regressions.HIGHER_IS_BETTER: "higher",
+    regressions.NO_DIRECTION: "",
+}[regressions.better_direction(metric, unit)]
+commits = list(history["commit"])
+
+
+def _open_clicked() -> None:
+    """Chart selection callback: remember the clicked commit (pages switch outside callbacks)."""
+    selected = st.session_state["trends_chart"].selection.points
+    if not selected:
+        return
+    # Both the line and the change-point markers carry the commit as customdata[0].
+    custom = selected[0].get("customdata") or [None]
+    commit = custom[0] if custom[0] in commits else None
+    if commit is None and selected[0].get("curve_number") == 0:
+        index = selected[0].get("point_index", 0)
+        commit = commits[index] if 0 <= index < len(commits) else None
+    if commit is not None and commits.index(commit) > 0:
+        st.session_state[OPEN_KEY] = commit
+
+
+st.plotly_chart(
+    figures.trend_figure(history, points, metric, unit, better),
+    key="trends_chart",
+    on_select=_open_clicked,
+    selection_mode="points",
+)
+st.caption(
+    f"{len(history)} commit(s), oldest first; each point is the newest ok run at that commit. "
+    "Click a point to compare it with the commit before it."
+)
+if params_json is None and history["params"].nunique() > 1:
+    st.warning(
+        "These points come from different parameter sets; pick one above for a like-for-like "
+        "history."
+    )
+
+if points:
+    st.dataframe(
+        [
+            {
+                "commit": widgets.short_commit(commits[p.index]),
+                "previous commit": widgets.short_commit(commits[p.index - 1]),
+                "before": p.before,
+                "after": p.after,
+                "change_pct": p.change_pct,
+                "message": history["commit_message"].iloc[p.index],
+            }
+            for p in points
+        ],
+        hide_index=True,
+        key="trends_change_points",
+    )
+else:
+    st.caption("No change points: the metric kept one level over these commits.")
+
+if len(commits) >= 2:
+    labels = {
+        row["commit"]: widgets.commit_label(
+            row["commit"], row["commit_message"], row["commit_time"]
+        )
+        for row in history.to_dict("records")
+    }
+    pick, go_button = st.columns([4, 1], vertical_alignment="bottom")
+    newest_change = commits[points[-1].index] if points else commits[-1]
+    chosen = pick.selectbox(
+        "Commit to compare with the one before it",
+        commits[1:],
+        index=commits[1:].index(newest_change),
+        format_func=labels.get,
+        key="trends_pick",
+    )
+    if go_button.button("Compare", key="trends_compare"):
+        st.session_state[OPEN_KEY] = chosen
+
+if commit := st.session_state.pop(OPEN_KEY, None):
+    previous = commits[commits.index(commit) - 1]
+    query = {
+        "mode": "commits",
+        "workload": workload,
+        "params": params_json or widgets.ANY_PARAMS,
+        "commit_a": previous,
+        "commit_b": commit,
+    }
+    st.switch_page(widgets.PAGE_COMPARE, query_params=query)
+
+st.dataframe(
+    history[["commit", "commit_time", "commit_message", "run_id", "value", "unit", "params"]],
+    hide_index=True,
+    key="trends_history",
+)

@@ -1,0 +1,179 @@
+"""Cached loaders: traces queries as pandas DataFrames, cached per store and run.
+
+A run's rows never change once it is published, so per-run results are keyed on
+(store, run ids). Results over the whole store (runs table, history) are also keyed
+on the store's fingerprint, which changes whenever a run appears. One DuckDB
+connection per (store, fingerprint) is shared; each query uses its own cursor, so
+sessions in different threads never share one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import streamlit as st
+
+from traces import dashboard_queries, queries
+from traces.store import Store
+
+
+def store_fingerprint(store: str) -> str:
+    """A short hash of the store's complete run ids (changes when a run appears or goes)."""
+    ids = Store(store).run_ids()
+    digest = hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
+    return f"{len(ids)}-{digest}"
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _connection(store: str, fingerprint: str) -> duckdb.DuckDBPyConnection:
+    """Views over the store as it was when it had `fingerprint`."""
+    return Store(store).connect()
+
+
+def _cursor(store: str) -> duckdb.DuckDBPyConnection:
+    return _connection(store, store_fingerprint(store)).cursor()
+
+
+def _frame(query: Callable[..., pa.Table], store: str, *args: Any) -> pd.DataFrame:
+    """Run a traces query on the store and convert its table to pandas."""
+    cursor = _cursor(store)
+    try:
+        return query(cursor, *args).to_pandas()
+    finally:
+        cursor.close()
+
+
+# Store-wide results: keyed on the fingerprint so new runs show up.
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def runs(store: str, fingerprint: str) -> pd.DataFrame:
+    """Every run, newest first: the runs columns except topology_json, and `metrics` as a
+    dict name -> value (see traces.queries.runs_table)."""
+    frame = _frame(queries.runs_table, store)
+    frame = frame.drop(columns=["topology_json"])
+    frame["metrics"] = [dict(m) if isinstance(m, list) else {} for m in frame["metrics"]]
+    return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def param_sets(store: str, fingerprint: str, workload: str) -> pd.DataFrame:
+    """traces.dashboard_queries.param_sets."""
+    return _frame(dashboard_queries.param_sets, store, workload)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def workload_metrics(store: str, fingerprint: str, workload: str) -> pd.DataFrame:
+    """traces.dashboard_queries.workload_metrics."""
+    return _frame(dashboard_queries.workload_metrics, store, workload)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def workload_commits(
+    store: str, fingerprint: str, workload: str, params_json: str | None
+) -> pd.DataFrame:
+    """traces.dashboard_queries.workload_commits."""
+    return _frame(dashboard_queries.workload_commits, store, workload, params_json)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def metric_trend(
+    store: str, fingerprint: str, workload: str, metric: str, params_json: str | None
+) -> pd.DataFrame:
+    """traces.dashboard_queries.metric_trend."""
+    return _frame(dashboard_queries.metric_trend, store, workload, metric, params_json)
+
+
+# Per-run results: a published run never changes.
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def run_header(store: str, run_id: str) -> dict[str, Any] | None:
+    """The runs row of one run as a dict (topology_json included; missing values are
+    None, not NaN/NaT), or None if unknown."""
+    cursor = _cursor(store)
+    try:
+        rows = queries.run_header(cursor, run_id).to_pylist()
+    finally:
+        cursor.close()
+    return rows[0] if rows else None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def run_metrics(store: str, run_id: str) -> pd.DataFrame:
+    """traces.queries.run_metrics."""
+    return _frame(queries.run_metrics, store, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def launch_spread(store: str, run_id: str) -> pd.DataFrame:
+    """traces.queries.launch_spread."""
+    return _frame(queries.launch_spread, store, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def pe_breakdown(store: str, run_id: str) -> pd.DataFrame:
+    """traces.queries.pe_breakdown."""
+    return _frame(queries.pe_breakdown, store, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def engine_summary(store: str, run_id: str) -> pd.DataFrame:
+    """traces.queries.engine_summary."""
+    return _frame(queries.engine_summary, store, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def dma_bandwidth(store: str, run_id: str) -> pd.DataFrame:
+    """traces.queries.dma_bandwidth."""
+    return _frame(queries.dma_bandwidth, store, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def collective_rounds(store: str, run_id: str) -> pd.DataFrame:
+    """traces.queries.collective_rounds."""
+    return _frame(queries.collective_rounds, store, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def ops_window(store: str, run_id: str, pe_first: int, pe_last: int, limit: int) -> pd.DataFrame:
+    """traces.dashboard_queries.ops_window."""
+    return _frame(dashboard_queries.ops_window, store, run_id, pe_first, pe_last, limit)
+
+
+# Run-vs-run results.
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def compare_runs(store: str, run_a: str, run_b: str) -> pd.DataFrame:
+    """traces.queries.compare_runs."""
+    return _frame(queries.compare_runs, store, run_a, run_b)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def compare_pes(store: str, run_a: str, run_b: str) -> pd.DataFrame:
+    """traces.queries.compare_pes."""
+    return _frame(queries.compare_pes, store, run_a, run_b)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def compare_engines(store: str, run_a: str, run_b: str) -> pd.DataFrame:
+    """traces.queries.compare_engines."""
+    return _frame(queries.compare_engines, store, run_a, run_b)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def compare_launches(store: str, run_a: str, run_b: str) -> pd.DataFrame:
+    """traces.queries.compare_launches."""
+    return _frame(queries.compare_launches, store, run_a, run_b)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def compare_rounds(store: str, run_a: str, run_b: str) -> pd.DataFrame:
+    """traces.dashboard_queries.compare_rounds."""
+    return _frame(dashboard_queries.compare_rounds, store, run_a, run_b)

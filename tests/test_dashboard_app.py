@@ -1,0 +1,309 @@
+"""Every dashboard page under streamlit's AppTest, on a store of real simulator runs.
+
+Numbers on screen are checked against DuckDB queries written here, straight over the
+store's Parquet files (not through traces.queries)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from dashboard_fixtures import APP, FixtureStore, fixture_store
+from streamlit.testing.v1 import AppTest
+
+PAGE_RUN = "app_pages/run.py"
+PAGE_COMPARE = "app_pages/compare.py"
+PAGE_TRENDS = "app_pages/trends.py"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> FixtureStore:
+    return fixture_store(tmp_path_factory)
+
+
+@pytest.fixture
+def app(store: FixtureStore, monkeypatch: pytest.MonkeyPatch):
+    """A factory of AppTests of the dashboard reading the fixture store via $KERNBENCH_STORE."""
+    monkeypatch.setenv("KERNBENCH_STORE", str(store.root))
+
+    def make(page: str | None = None, **query: str) -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=30)
+        at.run()
+        if page is not None:
+            at.query_params.update(query)
+            at.switch_page(page).run()
+        _no_exception(at)
+        return at
+
+    return make
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _duck(root: Path, query: str, params: list | None = None) -> pd.DataFrame:
+    """`query` over views of the store's Parquet files made here, independently of traces."""
+    con = duckdb.connect()
+    for table in ("runs", "metrics", "launches", "pe_exec", "ops", "dma", "collective_rounds"):
+        files = str(root / table / "*" / "*.parquet").replace("'", "''")
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{files}')")
+    return con.execute(query, params or []).df()
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _dataframe(at: AppTest, column: str) -> pd.DataFrame:
+    """The data of the one st.dataframe on the page that has `column`."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert len(found) == 1, f"{len(found)} dataframes have a column {column!r}"
+    return found[0]
+
+
+def test_empty_store_says_how_to_make_a_first_run(tmp_path: Path, monkeypatch) -> None:
+    """An empty store shows the commands that make a first run, on every page."""
+    monkeypatch.setenv("KERNBENCH_STORE", str(tmp_path / "nothing_here"))
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    for page in (None, PAGE_RUN, PAGE_COMPARE, PAGE_TRENDS):
+        if page is not None:
+            at.switch_page(page).run()
+        _no_exception(at)
+        text = " ".join(i.value for i in at.info)
+        assert "kernbench run gemm" in text and "make demo" in text
+
+
+def test_sidebar_store_comes_from_the_environment_and_can_change(app, store, tmp_path) -> None:
+    """The sidebar shows the store from $KERNBENCH_STORE; typing another one switches to it."""
+    at = app()
+    assert at.sidebar.text_input[0].value == str(store.root)
+    at.sidebar.text_input[0].set_value(str(tmp_path)).run()
+    _no_exception(at)
+    assert "holds no runs yet" in " ".join(i.value for i in at.info)
+
+
+def test_runs_page_lists_every_run_with_its_numbers(app, store) -> None:
+    """The Runs table holds every run with the sim_end_ns and status DuckDB reads."""
+    at = app()
+    shown = _dataframe(at, "key metrics").set_index("run_id")
+    expected = _duck(store.root, "SELECT run_id, status, sim_end_ns FROM runs").set_index("run_id")
+    assert sorted(shown.index) == sorted(expected.index)
+    for run_id, row in expected.iterrows():
+        assert shown.loc[run_id, "status"] == row["status"]
+        assert shown.loc[run_id, "sim_end_ns"] == pytest.approx(row["sim_end_ns"])
+
+
+def test_runs_page_filters_by_workload_and_status(app, store) -> None:
+    """Filtering keeps exactly the runs of the chosen workload, then status."""
+    at = app()
+    at.multiselect(key="runs_workload").set_value(["dma_sweep"]).run()
+    shown = _dataframe(at, "key metrics")
+    expected = _duck(store.root, "SELECT run_id FROM runs WHERE workload = 'dma_sweep'")
+    assert sorted(shown["run_id"]) == sorted(expected["run_id"])
+    at.multiselect(key="runs_status").set_value(["failed"]).run()
+    assert list(_dataframe(at, "key metrics")["run_id"]) == [store.failed_run]
+
+
+def test_opening_a_run_from_runs_shows_its_kpis_and_tables(app, store) -> None:
+    """Picking a run on Runs opens Run with KPIs, launches and per-PE numbers from DuckDB."""
+    run_id = store.runs[(store.commits[1], "gemm")]
+    at = app()
+    at.selectbox(key="runs_pick").set_value(run_id)
+    at.button(key="runs_open").click().run()
+    _no_exception(at)
+    assert at.query_params["run"] == [run_id] or at.query_params["run"] == run_id
+    assert at.title[0].value == "Run"
+    header = _duck(store.root, "SELECT * FROM runs WHERE run_id = ?", [run_id]).iloc[0]
+    metrics = _duck(store.root, "SELECT name, value FROM metrics WHERE run_id = ?", [run_id])
+    values = dict(zip(metrics["name"], metrics["value"], strict=True))
+    assert _metric(at, "simulated time") == f"{header['sim_end_ns']:,.1f} ns"
+    assert _metric(at, "tflops") == f"{values['tflops']:,.3f} TFLOP/s"
+    assert _metric(at, "kernel_ns") == f"{values['kernel_ns']:,.1f} ns"
+    assert _metric(at, "utilisation") == f"{values['utilisation']:.2%}"
+    all_metrics = _dataframe(at, "unit").set_index("name")["value"]
+    assert all_metrics.to_dict() == pytest.approx(values)
+
+    launches = _duck(
+        store.root,
+        "SELECT launch_id, end_ns - host_issue_ns AS latency_ns FROM launches WHERE run_id = ?",
+        [run_id],
+    )
+    spread = _dataframe(at, "dispatch_spread_ns")
+    assert list(spread["launch_id"]) == list(launches["launch_id"])
+    assert list(spread["latency_ns"]) == pytest.approx(list(launches["latency_ns"]))
+
+    pe_count = _duck(
+        store.root, "SELECT count(DISTINCT pe_global) AS n FROM pe_exec WHERE run_id = ?", [run_id]
+    )
+    assert len(_dataframe(at, "makespan_ns")) == pe_count["n"][0]
+    n_pes = json.loads(header["params"])["num_pes"] or pe_count["n"][0]
+    assert len(_dataframe(at, "makespan_ns")) == n_pes
+
+    ops = _duck(
+        store.root,
+        "SELECT count(*) AS n FROM ops WHERE run_id = ? AND pe_global BETWEEN 0 AND 3",
+        [run_id],
+    )
+    captions = " ".join(c.value for c in at.caption)
+    assert f"All {ops['n'][0]:,} ops of PEs 0–3" in captions
+    assert "no collectives in this run" in " ".join(i.value for i in at.info).lower()
+
+
+def test_run_page_timeline_follows_the_pe_range(app, store) -> None:
+    """Narrowing the timeline's PE range shows the op count of that range."""
+    run_id = store.runs[(store.commits[0], "gemm")]
+    at = app(PAGE_RUN, run=run_id)
+    at.slider(key="run_timeline_pes").set_value((5, 5)).run()
+    _no_exception(at)
+    ops = _duck(
+        store.root, "SELECT count(*) AS n FROM ops WHERE run_id = ? AND pe_global = 5", [run_id]
+    )
+    assert f"All {ops['n'][0]:,} ops of PEs 5–5" in " ".join(c.value for c in at.caption)
+
+
+def test_failed_run_shows_its_error(app, store) -> None:
+    """A failed run shows its recorded error text, not an exception."""
+    at = app(PAGE_RUN, run=store.failed_run)
+    error = _duck(store.root, "SELECT error FROM runs WHERE run_id = ?", [store.failed_run])
+    assert any(error["error"][0] in e.value for e in at.error)
+
+
+def test_unknown_run_warns_and_shows_another(app, store) -> None:
+    """A run id that is not in the store gives a warning naming it, then the newest ok run."""
+    at = app(PAGE_RUN, run="no-such-run")
+    assert any("no-such-run" in w.value for w in at.warning)
+    newest_ok = _duck(store.root, "SELECT max(run_id) AS r FROM runs WHERE status = 'ok'")
+    assert at.selectbox(key="run_pick").value == newest_ok["r"][0]
+
+
+def test_run_page_shows_collective_rounds_with_the_slowest_rank(app, store) -> None:
+    """A run with a collective lists each round and its slowest rank, as DuckDB finds them."""
+    at = app(PAGE_RUN, run=store.collective_run)
+    rounds = _dataframe(at, "slowest_rank").set_index(["coll_id", "round"])
+    expected = _duck(
+        store.root,
+        """SELECT coll_id, round, max(end_ns - start_ns) AS slowest_ns,
+                  arg_min(rank, (-(end_ns - start_ns), rank)) AS slowest_rank
+           FROM collective_rounds WHERE run_id = ? GROUP BY coll_id, round""",
+        [store.collective_run],
+    ).set_index(["coll_id", "round"])
+    assert sorted(rounds.index) == sorted(expected.index)
+    for key, row in expected.iterrows():
+        assert rounds.loc[key, "slowest_ns"] == pytest.approx(row["slowest_ns"])
+        assert rounds.loc[key, "slowest_rank"] == row["slowest_rank"]
+
+
+def _expected_deltas(root: Path, run_a: str, run_b: str) -> pd.DataFrame:
+    return _duck(
+        root,
+        """SELECT a.name, a.value AS a, b.value AS b
+           FROM (SELECT * FROM metrics WHERE run_id = ?) a
+           JOIN (SELECT * FROM metrics WHERE run_id = ?) b ON a.name = b.name""",
+        [run_a, run_b],
+    ).set_index("name")
+
+
+def _check_metric_table(at: AppTest, expected: pd.DataFrame) -> pd.DataFrame:
+    shown = _dataframe(at, "verdict").set_index("name")
+    assert sorted(shown.index) == sorted(expected.index)
+    for name, row in expected.iterrows():
+        assert shown.loc[name, "a"] == pytest.approx(row["a"])
+        assert shown.loc[name, "b"] == pytest.approx(row["b"])
+    return shown
+
+
+def test_compare_two_runs_flags_regressions(app, store) -> None:
+    """Comparing gemm at block_k=128 (a) and 64 (b): values match DuckDB; slower kernel_ns
+    and lower tflops are regressions."""
+    run_a = store.runs[(store.commits[0], "gemm")]
+    run_b = store.runs[(store.commits[1], "gemm")]
+    at = app(PAGE_COMPARE, mode="runs", a=run_a)
+    at.selectbox(key="compare_b").set_value(run_b).run()
+    _no_exception(at)
+    expected = _expected_deltas(store.root, run_a, run_b)
+    shown = _check_metric_table(at, expected)
+    kernel, tflops = expected.loc["kernel_ns"], expected.loc["tflops"]
+    assert kernel["b"] > kernel["a"] and tflops["b"] < tflops["a"]  # the fixture's premise
+    assert shown.loc["kernel_ns", "verdict"] == "regression"
+    assert shown.loc["tflops", "verdict"] == "regression"
+    assert shown.loc["n_pes", "verdict"] == ""
+    n_regressions = (shown["verdict"] == "regression").sum()
+    assert _metric(at, "regressions") == str(n_regressions)
+    assert any("block_k: 128 → 64" in w.value for w in at.warning)
+
+    engines = _dataframe(at, "n_ops_a").set_index("engine")
+    busy = _duck(
+        store.root,
+        "SELECT run_id, engine, count(*) AS n FROM ops WHERE run_id IN (?, ?) GROUP BY ALL",
+        [run_a, run_b],
+    )
+    for row in busy.itertuples():
+        side = "a" if row.run_id == run_a else "b"
+        assert engines.loc[row.engine, f"n_ops_{side}"] == row.n
+
+
+def test_compare_two_commits_uses_the_newest_runs_there(app, store) -> None:
+    """Commits mode picks each commit's run: same params give zero deltas, gemm's move."""
+    commit_a, commit_b = store.commits
+    at = app(PAGE_COMPARE, mode="commits", commit_a=commit_a, commit_b=commit_b)
+    at.selectbox(key="compare_workload").set_value("gemm_single_pe").run()
+    _no_exception(at)
+    run_a = store.runs[(commit_a, "gemm_single_pe")]
+    run_b = store.runs[(commit_b, "gemm_single_pe")]
+    shown = _check_metric_table(at, _expected_deltas(store.root, run_a, run_b))
+    assert (shown["verdict"] == "").all()  # same code, same params: deterministic
+
+    at.selectbox(key="compare_workload").set_value("gemm").run()
+    assert at.selectbox(key="compare_commit_a").value == commit_a
+    assert at.selectbox(key="compare_commit_b").value == commit_b
+    _no_exception(at)
+    run_a, run_b = store.runs[(commit_a, "gemm")], store.runs[(commit_b, "gemm")]
+    shown = _check_metric_table(at, _expected_deltas(store.root, run_a, run_b))
+    assert shown.loc["kernel_ns", "verdict"] == "regression"
+
+
+def test_trends_shows_history_and_opens_compare(app, store) -> None:
+    """Trends plots kernel_ns per commit as DuckDB has it, marks the step, and its Compare
+    button opens the commit against the one before."""
+    commit_a, commit_b = store.commits
+    at = app(PAGE_TRENDS)
+    at.selectbox(key="trends_workload").set_value("gemm").run()
+    at.selectbox(key="trends_metric").set_value("kernel_ns").run()
+    _no_exception(at)
+    history = _dataframe(at, "commit_message")
+    expected = _duck(
+        store.root,
+        """SELECT r.git_commit, m.value FROM runs r JOIN metrics m USING (run_id)
+           WHERE r.workload = 'gemm' AND m.name = 'kernel_ns' ORDER BY r.run_id""",
+    )
+    assert list(history["commit"]) == list(expected["git_commit"]) == [commit_a, commit_b]
+    assert list(history["value"]) == pytest.approx(list(expected["value"]))
+    steps = _dataframe(at, "change_pct")
+    change = 100 * (expected["value"][1] - expected["value"][0]) / expected["value"][0]
+    assert math.isclose(steps["change_pct"][0], change, rel_tol=1e-9)
+
+    at.selectbox(key="trends_pick").set_value(commit_b)
+    at.button(key="trends_compare").click().run()
+    _no_exception(at)
+    assert at.title[0].value == "Compare"
+    assert at.selectbox(key="compare_commit_a").value == commit_a
+    assert at.selectbox(key="compare_commit_b").value == commit_b
+    run_a, run_b = store.runs[(commit_a, "gemm")], store.runs[(commit_b, "gemm")]
+    _check_metric_table(at, _expected_deltas(store.root, run_a, run_b))
+
+
+def test_run_page_compares_with_the_previous_run_of_its_workload(app, store) -> None:
+    """Run's compare button opens Compare with the workload's previous ok run as a."""
+    run_a = store.runs[(store.commits[0], "gemm")]
+    run_b = store.runs[(store.commits[1], "gemm")]
+    at = app(PAGE_RUN, run=run_b)
+    at.button(key="run_compare").click().run()
+    _no_exception(at)
+    assert at.title[0].value == "Compare"
+    assert at.selectbox(key="compare_a").value == run_a
+    assert at.selectbox(key="compare_b").value == run_b
