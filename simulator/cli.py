@@ -145,19 +145,31 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     return _serve_dashboard(args.store, args.port)
 
 
+def _key_metrics(metrics, limit: int = 3) -> str:
+    """A short text of a run's headline metrics (plain names first, then fitted ones)."""
+    plain = [m for m in metrics if "." not in m.name]
+    fitted = [
+        m for m in metrics if m.name.endswith((".alpha_ns", ".bw_gbs")) and "B." not in m.name
+    ]
+    return ", ".join(f"{m.name}={m.value:,.4g} {m.unit}" for m in (plain + fitted)[:limit])
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from traces.store import resolve_store
+
     console = Console()
     failed = 0
-    table = Table("run", "workload", "topology", "status", "key metrics", title="demo suite")
+    table = Table("workload", "topology", "status", "key metrics", title="demo suite")
     for name, overrides, topology in DEMO_SUITE:
         outcome = run_workload(name, overrides, topology=topology, store=args.store)
         failed += outcome.status != "ok"
-        keys = [m for m in outcome.metrics if "." not in m.name][:3]
-        summary = ", ".join(f"{m.name}={m.value:,.4g} {m.unit}" for m in keys)
+        label = name + "".join(f" {k}={v}" for k, v in overrides.items())
         table.add_row(
-            outcome.run_id or "-", name, topology, outcome.status, summary or (outcome.error or "")
+            label, topology, outcome.status, _key_metrics(outcome.metrics) or (outcome.error or "")
         )
     console.print(table)
+    store = resolve_store(args.store)
+    console.print(f"runs stored in {store}; try: kernbench runs --store {store}")
     if args.no_dashboard:
         return 1 if failed else 0
     return _serve_dashboard(args.store, args.port)
