@@ -18,12 +18,27 @@ blocked task, what it waits on and the simulated time.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any
 
 import simpy
 from greenlet import greenlet
 
 from simulator.engine.errors import DeadlockError
+
+# NumPy's temporary elision (``a * 2.0`` on a >= 256 KiB temporary) walks the C stack
+# with glibc's backtrace() for 10 frames. Inside a greenlet that walk can run past the
+# greenlet's first frame into stack memory now owned by other code and crash the
+# process. Entering user code through a few C-level calls keeps those 10 frames inside
+# the task's own stack.
+_C_LEVELS = 3
+
+
+def _far_from_stack_base(fn: Callable[..., Any], levels: int, *args: Any) -> Any:
+    """Call ``fn(*args)`` under ``levels`` nested C -> Python calls (see _C_LEVELS)."""
+    if levels == 0:
+        return fn(*args)
+    return next(map(_far_from_stack_base, (fn,), (levels - 1,), *([a] for a in args)))
 
 
 class Task:
@@ -58,7 +73,7 @@ class Scheduler:
         The task's process event succeeds with ``fn``'s return value or fails with the
         exception it raised.
         """
-        glet = greenlet(fn, parent=self.greenlet)
+        glet = greenlet(partial(_far_from_stack_base, fn, _C_LEVELS), parent=self.greenlet)
         task = Task(name, glet)
         self._task_of[glet] = task
         task.process = self.env.process(self._drive(task, args))
