@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from traces.layout import partition_dir
 from traces.schema import EXTENSION_COLUMNS, TABLES
 
-BATCH_ROWS = 65536
+BATCH_ROWS = 16384
 PARQUET_COMPRESSION = "zstd"
 
 _id_lock = threading.Lock()
