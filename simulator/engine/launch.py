@@ -129,6 +129,7 @@ def launch(
         program = Program(machine, machine.pe_at(coord), kernel_name, launch_id, pid, grid, rank)
         program.coll_id = coll_id
         program.mmu = mmu
+        program.launch = record
         record.programs.append(program)
         start_ns = target_start_ns if barrier else now + latency
         task = machine.scheduler.spawn(
@@ -187,6 +188,7 @@ def _run_program(
     try:
         kernel(*args)
         program.drain()
+        machine.ipcq.close(program)
     except SimulationError:
         raise
     except Exception as exc:
@@ -195,15 +197,4 @@ def _run_program(
             f"{program.pe.name} raised at t={env.now:.1f} ns: {type(exc).__name__}: {exc}"
         ) from exc
     program.exec_end_ns = env.now
-    c = program.pe.coord
-    machine.record(
-        "pe_exec",
-        launch_id=program.launch_id,
-        sip=c.sip,
-        cube=c.cube,
-        pe=c.pe,
-        pe_global=c.pe_global,
-        dispatch_ns=dispatch_ns,
-        exec_start_ns=exec_start_ns,
-        exec_end_ns=env.now,
-    )
+    machine.record_pe_exec(program)

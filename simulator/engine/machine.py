@@ -13,6 +13,7 @@ from typing import Any
 
 import simpy
 
+from simulator.engine.ipcq import Ipcq
 from simulator.engine.memory import DataMemory, PhysicalAllocator
 from simulator.engine.ops import Op
 from simulator.engine.pe import PE
@@ -27,6 +28,7 @@ from simulator.hw.topology import PeCoord, Topology
 LEVEL_ORDER = {"pe": 0, "cube": 1, "mesh": 2, "io": 3, "sip": 4, "host": 5}
 # Memory spaces by the kind of graph node that holds the bytes.
 SPACE_HBM, SPACE_TCM, SPACE_SRAM, SPACE_HOST = "HBM", "TCM", "SRAM", "HOST"
+_NOWHERE = (None, None, None, None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,16 +56,23 @@ class Machine:
         self.data = DataMemory() if verify_data else None
         # A traces RunWriter (or None when tracing is off).
         self.writer = writer
+        self._append_op = writer.appender("ops") if writer is not None else None
+        self._append_dma = writer.appender("dma") if writer is not None else None
+        self._append_pe_exec = writer.appender("pe_exec") if writer is not None else None
+        self._route_level: dict[tuple[str, str], str] = {}
         self.n_trace_rows = 0
         self.next_op_id = 0
         self.next_dma_id = 0
         self.next_launch_id = 0
         self.next_coll_id = 0
+        # Inter-PE queues behind tl.send / tl.recv.
+        self.ipcq = Ipcq(self)
 
         pe_params = self.params.pe
         tcm_bytes = pe_params.tcm.capacity_kib * 1024
         self.pes = [PE(self, coord, tcm_bytes) for coord in topology.pe_coords()]
         self._routes: dict[tuple[str, str], Route] = {}
+        self._page_node: dict[int, str] = {}
         self._node_place: dict[str, tuple[str, int | None, int | None, int | None]] = {}
         self._index_nodes()
 
@@ -107,6 +116,19 @@ class Machine:
             place[g.pe_tcm(c)] = (SPACE_TCM, c.sip, c.cube, c.pe)
             place[g.cube_sram(c.sip, c.cube)] = (SPACE_SRAM, c.sip, c.cube, None)
 
+    def node_of(self, pa: int) -> str:
+        """The graph node owning physical address ``pa`` (AddressError if unmapped).
+
+        Cached per 4 KiB page: every unit window of the address map is page aligned, so
+        one page never straddles two components. DMAs call this once per transfer.
+        """
+        page = pa >> 12
+        node = self._page_node.get(page)
+        if node is None:
+            node = self.address_map.decode(pa).node
+            self._page_node[page] = node
+        return node
+
     def place_of(self, node: str) -> tuple[str, int | None, int | None, int | None]:
         """(space, sip, cube, pe) of a memory node."""
         return self._node_place[node]
@@ -140,66 +162,68 @@ class Machine:
 
     # -- trace recording -----------------------------------------------------------------
     def record_op(self, op: Op) -> None:
-        writer = self.writer
-        if writer is None:
+        append = self._append_op
+        if append is None:
             return
         prog = op.program
         c = prog.pe.coord
-        writer.append(
-            "ops",
-            op_id=op.op_id,
-            launch_id=prog.launch_id,
-            sip=c.sip,
-            cube=c.cube,
-            pe=c.pe,
-            pe_global=c.pe_global,
-            engine=op.engine.name,
-            op=op.name,
-            issue_ns=op.issue_ns,
-            start_ns=op.start_ns,
-            end_ns=self.env.now,
-            flops=op.flops,
-            bytes=op.nbytes,
+        # Positional, in the ops schema order: this runs once per engine op.
+        append(
+            op.op_id,
+            prog.launch_id,
+            c.sip,
+            c.cube,
+            c.pe,
+            c.pe_global,
+            op.engine.name,
+            op.name,
+            op.issue_ns,
+            op.start_ns,
+            self.env.now,
+            op.flops,
+            op.nbytes,
+            op.lane,
         )
         self.n_trace_rows += 1
 
     def record_transfer(self, transfer: Transfer, info: DmaInfo) -> None:
-        writer = self.writer
         dma_id = self.next_dma_id
         self.next_dma_id += 1
-        if writer is None:
+        append = self._append_dma
+        if append is None:
             return
         route = transfer.route
-        src_space, src_sip, src_cube, src_pe = self._node_place.get(
-            route.src, (None, None, None, None)
-        )
-        dst_space, dst_sip, dst_cube, dst_pe = self._node_place.get(
-            route.dst, (None, None, None, None)
-        )
-        level = max((link.level for link in route.links), key=LEVEL_ORDER.__getitem__, default="pe")
-        writer.append(
-            "dma",
-            dma_id=dma_id,
-            launch_id=info.launch_id,
-            kind=info.kind,
-            src=route.src,
-            dst=route.dst,
-            src_space=src_space,
-            dst_space=dst_space,
-            src_sip=src_sip,
-            src_cube=src_cube,
-            src_pe=src_pe,
-            dst_sip=dst_sip,
-            dst_cube=dst_cube,
-            dst_pe=dst_pe,
-            bytes=transfer.bytes,
-            hops=len(route.links),
-            level=level,
-            issue_ns=transfer.issue_ns,
-            start_ns=transfer.start_ns,
-            end_ns=transfer.end_ns,
-            coll_id=info.coll_id,
-            round=info.round,
+        src = self._node_place.get(route.src, _NOWHERE)
+        dst = self._node_place.get(route.dst, _NOWHERE)
+        level = self._route_level.get(route)
+        if level is None:
+            level = max(
+                (link.level for link in route.links), key=LEVEL_ORDER.__getitem__, default="pe"
+            )
+            self._route_level[route] = level
+        # Positional, in the dma schema order: this runs once per DMA.
+        append(
+            dma_id,
+            info.launch_id,
+            info.kind,
+            route.src,
+            route.dst,
+            src[0],
+            dst[0],
+            src[1],
+            src[2],
+            src[3],
+            dst[1],
+            dst[2],
+            dst[3],
+            transfer.bytes,
+            len(route.links),
+            level,
+            transfer.issue_ns,
+            transfer.start_ns,
+            transfer.end_ns,
+            info.coll_id,
+            info.round,
         )
         self.n_trace_rows += 1
 
@@ -224,6 +248,24 @@ class Machine:
                 busy_ns=busy[link.index],
             )
             self.n_trace_rows += 1
+
+    def record_pe_exec(self, program: Any) -> None:
+        """One pe_exec row for a finished program."""
+        append = self._append_pe_exec
+        if append is None:
+            return
+        c = program.pe.coord
+        append(
+            program.launch_id,
+            c.sip,
+            c.cube,
+            c.pe,
+            c.pe_global,
+            program.dispatch_ns,
+            program.exec_start_ns,
+            program.exec_end_ns,
+        )
+        self.n_trace_rows += 1
 
     def record(self, table: str, **columns: Any) -> None:
         """Append one row to a trace table (no-op when tracing is off)."""

@@ -81,6 +81,7 @@ class Op:
         "nbytes",
         "issue_ns",
         "start_ns",
+        "lane",
     )
 
     def __init__(
@@ -112,6 +113,7 @@ class Op:
         self.op_id = -1
         self.issue_ns = 0.0
         self.start_ns = 0.0
+        self.lane = 0
 
 
 def gemm_duration_ns(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from functools import partial
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
 from simulator.engine.errors import TcmOverflowError
@@ -31,7 +32,7 @@ class Engine:
     behind another's bytes, as a descriptor queue does.
     """
 
-    __slots__ = ("name", "pe", "queue", "slots", "running", "_env")
+    __slots__ = ("name", "pe", "queue", "slots", "running", "free_lanes", "_env")
 
     def __init__(self, name: str, pe: PE, slots: int) -> None:
         self.name = name
@@ -39,6 +40,9 @@ class Engine:
         self.queue: deque[Op] = deque()
         self.slots = slots
         self.running = 0
+        # Lanes not running an op, lowest first: each op runs on one lane, so ops of
+        # one lane never overlap (the trace invariant) while lanes overlap each other.
+        self.free_lanes = list(range(slots))
         self._env = pe.machine.env
 
     def submit(self, op: Op) -> None:
@@ -56,6 +60,7 @@ class Engine:
                 return  # the last input's set_ready() calls us again
             queue.popleft()
             self.running += 1
+            op.lane = heappop(self.free_lanes)
             op.start_ns = self._env.now
             if op.pieces is None:
                 self._env.timeout(op.duration_ns).callbacks.append(partial(self._on_done, op))
@@ -77,6 +82,7 @@ class Engine:
         if op.output is not None:
             op.output.set_ready()
         self.running -= 1
+        heappush(self.free_lanes, op.lane)
         self.pe.machine.record_op(op)
         # Drop references so finished inputs release their TCM now.
         op.inputs = ()
@@ -138,6 +144,12 @@ class PE:
             sched.wait(event, f"TCM space on {self.name} ({nbytes} bytes)")
         self.tcm_used_bytes += nbytes
 
+    def space_event(self) -> simpy.Event:
+        """An event that fires when the next op on this PE finishes (TCM may be free)."""
+        event = self.machine.env.event()
+        self._space_waiters.append(event)
+        return event
+
     def op_done(self) -> None:
         self.inflight_ops -= 1
         if self._space_waiters:
@@ -177,6 +189,8 @@ class Program:
         self.exec_end_ns: float | None = None
         # The MMU of the runtime context that launched the kernel (VA -> PA).
         self.mmu: Any = None
+        # The Launch this program belongs to (IPCQ finds its peers there).
+        self.launch: Any = None
 
     def issue(self, op: Op) -> None:
         self.pe.issue(op)
@@ -192,6 +206,5 @@ class Program:
         if self.pending_ops == 0:
             return
         self._drained = self.machine.env.event()
-        self.machine.scheduler.wait(
-            self._drained, f"{self.pending_ops} outstanding ops of {self.kernel_name}"
-        )
+        what = f"{self.pending_ops} outstanding ops of {self.kernel_name}"
+        self.machine.scheduler.wait(self._drained, what + self.machine.ipcq.blocked_note(self))

@@ -1,5 +1,6 @@
 """``import simulator.language as tl``: the Triton-shaped kernel language."""
 
+from simulator.language.comm import rank, recv, ring_position, round, send, world_size
 from simulator.language.core import (
     KernelUsageError,
     TensorView,
@@ -32,6 +33,12 @@ from simulator.language.core import (
 )
 
 __all__ = [
+    "rank",
+    "recv",
+    "ring_position",
+    "round",
+    "send",
+    "world_size",
     "KernelUsageError",
     "TensorView",
     "abs",

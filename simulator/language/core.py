@@ -224,7 +224,7 @@ def _pieces(program: Program, ptr: block_ptr, to_tcm: bool, kind: str):
     pieces = []
     assigned = 0
     for i, (pa, n) in enumerate(phys):
-        node = machine.address_map.decode(pa).node
+        node = machine.node_of(pa)
         share = tile_bytes - assigned if i == len(phys) - 1 else tile_bytes * n // span_bytes
         assigned += share
         route = machine.dma_route(node, tcm) if to_tcm else machine.dma_route(tcm, node)

@@ -1,9 +1,11 @@
 """The host API, shaped like PyTorch: a Runtime makes tensors and launches kernels.
 
-One in-order stream per Runtime: a launch returns at once when the stream is idle, and
-otherwise the host first waits for the previous launch (so a kernel sees the results of
-the kernels launched before it). Copies are synchronous for the host. ``synchronize``
-waits for everything launched so far.
+One in-order stream per host task (the host script, and each rank of a
+``multiprocessing.spawn``): a launch returns at once when its stream is idle, and
+otherwise the caller first waits for its previous launch (so a kernel sees the results
+of the kernels launched before it on that stream); ranks' streams run concurrently.
+Copies are synchronous for the caller. ``synchronize`` waits for the caller's stream
+(from the host script: for every stream).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def parse_device(device: str | int, topology: Topology) -> list[int]:
 
 
 class Runtime:
-    """A runtime context on one simulated machine: its tensors, MMU and stream."""
+    """A runtime context on one simulated machine: its tensors, MMU and streams."""
 
     _ids = itertools.count()
 
@@ -74,9 +76,13 @@ class Runtime:
         self.context_id = next(Runtime._ids)
         self.mmu = MMU(page_bytes=PAGE_BYTES, name=f"ctx{self.context_id}")
         self._next_va = VA_BASE
-        self._last_launch: Launch | None = None
-        self._launches: list[Launch] = []
+        # One in-order stream per host task (each spawned rank; None = the host script):
+        # the last launch issued on it.
+        self._streams: dict[object, Launch] = {}
         self._tensor_ids = itertools.count()
+        # Extra host-read barriers, called after synchronize (dist waits for collectives
+        # the reading rank has joined).
+        self.read_barriers: list[Callable[[], None]] = []
 
     @property
     def now_ns(self) -> float:
@@ -190,8 +196,11 @@ class Runtime:
         self._wait_all(events, f"device copy {src.name} -> {dst.name}")
 
     def wait_writes(self, tensor: Tensor) -> None:
-        """The host-read barrier: wait for every launch that may write ``tensor``."""
+        """The host-read barrier: wait for every launch that may write ``tensor``, and
+        for the collectives ``read_barriers`` report (``dist`` registers one)."""
         self.synchronize()
+        for barrier in self.read_barriers:
+            barrier()
 
     # -- kernels -----------------------------------------------------------------------
     def launch(
@@ -221,8 +230,10 @@ class Runtime:
                 out[i] = tensor.view_for(coord)
             return tuple(out)
 
-        if self._last_launch is not None:
-            self.machine.scheduler.wait(self._last_launch.done, "previous launch on the stream")
+        stream = self.machine.scheduler.current_task()
+        previous = self._streams.get(stream)
+        if previous is not None and not previous.done.processed:
+            self.machine.scheduler.wait(previous.done, "previous launch on the stream")
         barrier = self.topology.params.launch.barrier if barrier is None else barrier
         record = start_launch(
             self.machine,
@@ -234,8 +245,7 @@ class Runtime:
             name=name,
             coll_id=coll_id,
         )
-        self._last_launch = record
-        self._launches.append(record)
+        self._streams[stream] = record
         return record
 
     def _targets(self, pes: Any, args: tuple) -> list[PeCoord]:
@@ -252,8 +262,15 @@ class Runtime:
 
     def synchronize(self) -> None:
         """Block the host until every launch so far has finished."""
-        if self._last_launch is not None and not self._last_launch.done.processed:
-            self.machine.scheduler.wait(self._last_launch.done, "synchronize")
+        scheduler = self.machine.scheduler
+        stream = scheduler.current_task()
+        if stream is None:  # the host script waits for every stream
+            pending = [r.done for r in self._streams.values() if not r.done.processed]
+        else:
+            own = self._streams.get(stream)
+            pending = [own.done] if own is not None and not own.done.processed else []
+        if pending:
+            scheduler.wait(self.machine.env.all_of(pending), "synchronize")
 
     def run_until_idle(self) -> None:
         """Run the environment until no event is left (end of a workload)."""

@@ -128,4 +128,11 @@ def list_workloads() -> list[Workload]:
 
 def _load_all() -> None:
     # Importing the modules registers their workloads.
-    from simulator.workloads import dma_sweep, gemm, gpt3_qkv, noop  # noqa: F401
+    from simulator.workloads import (  # noqa: F401
+        ccl_allreduce,
+        dma_sweep,
+        gemm,
+        gpt3_qkv,
+        noop,
+        tp_mlp,
+    )

@@ -1,0 +1,198 @@
+"""The CCL registry: ``ccl.yaml`` lists the collective algorithms and the IPCQ inbox.
+
+Each algorithm entry names the module and kernel function that implement it, the
+topology it requires (``any``; or ``levels``: ranks fill cubes evenly and cubes fill
+SIPs evenly) and its defaults (``subchunk_kib``: the pipeline grain). Unknown names are
+errors that list the valid ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulator.engine.errors import SimulationError
+from simulator.engine.ipcq import INBOXES, IpcqConfig
+from simulator.hw.topology import PeCoord
+
+REGISTRY_PATH = Path(__file__).with_name("ccl.yaml")
+TOPOLOGY_REQUIREMENTS = ("any", "levels")
+
+
+class CclError(SimulationError, ValueError):
+    """A bad ``ccl.yaml`` entry, an unknown algorithm, or ranks an algorithm cannot use."""
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One registered algorithm of one collective op."""
+
+    name: str
+    op: str
+    module: str
+    kernel_name: str
+    topology: str
+    doc: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def kernel(self) -> Callable[..., None]:
+        """The kernel function (imported on first use)."""
+        module = importlib.import_module(self.module)
+        try:
+            return getattr(module, self.kernel_name)
+        except AttributeError:
+            raise CclError(
+                f"{REGISTRY_PATH.name}: {self.op}.algorithms.{self.name}.kernel: module "
+                f"{self.module} has no function {self.kernel_name!r}"
+            ) from None
+
+    @property
+    def subchunk_bytes(self) -> int:
+        """Pipeline grain in bytes (``defaults.subchunk_kib``)."""
+        return int(self.defaults["subchunk_kib"] * 1024)
+
+    def check_ranks(self, pes: Sequence[PeCoord]) -> None:
+        """Raise CclError when the ranks' PEs do not meet this algorithm's topology
+        requirement (the message names the offending cubes or SIPs)."""
+        if self.topology != "levels":
+            return
+        per_cube = Counter((c.sip, c.cube) for c in pes)
+        if len(set(per_cube.values())) > 1:
+            sizes = ", ".join(f"sip{s}.cube{k}: {n}" for (s, k), n in sorted(per_cube.items()))
+            raise CclError(
+                f"{self.name} {self.op} needs the same number of ranks in every cube it "
+                f"uses; ranks per cube: {sizes}"
+            )
+        per_sip = Counter(s for s, _ in per_cube)
+        if len(set(per_sip.values())) > 1:
+            sizes = ", ".join(f"sip{s}: {n}" for s, n in sorted(per_sip.items()))
+            raise CclError(
+                f"{self.name} {self.op} needs the same number of cubes in every SIP it "
+                f"uses; cubes per SIP: {sizes}"
+            )
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The parsed ``ccl.yaml``."""
+
+    ipcq: IpcqConfig
+    defaults: dict[str, str]
+    algorithms: dict[str, dict[str, Algorithm]]
+
+
+class _Checker:
+    """Builds CclErrors that name the file and the key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, message: str) -> CclError:
+        return CclError(f"{self.path.name}: {key}: {message}")
+
+    def positive(self, data: dict, key: str, where: str) -> float:
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(f"{where}.{key}", f"must be a positive number, got {value!r}")
+        return value
+
+
+@cache
+def load_registry(path: Path = REGISTRY_PATH) -> Registry:
+    """Parse and check ``ccl.yaml`` (cached). Raises CclError naming file and key."""
+    check = _Checker(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise check.fail("(file)", f"cannot read: {exc}") from None
+    if not isinstance(data, dict):
+        raise check.fail("(top)", "expected a mapping")
+    raw = data.get("ipcq")
+    if not isinstance(raw, dict):
+        raise check.fail("ipcq", "missing section")
+    inbox = raw.get("inbox")
+    if inbox not in INBOXES:
+        raise check.fail("ipcq.inbox", f"{inbox!r} is not one of {', '.join(INBOXES)}")
+    slots = check.positive(raw, "slots", "ipcq")
+    if int(slots) != slots:
+        raise check.fail("ipcq.slots", f"must be an integer, got {slots!r}")
+    ipcq = IpcqConfig(inbox, int(slots), int(check.positive(raw, "slot_kib", "ipcq") * 1024))
+    defaults, algorithms = {}, {}
+    for op, section in data.items():
+        if op == "ipcq":
+            continue
+        if not isinstance(section, dict) or not isinstance(section.get("algorithms"), dict):
+            raise check.fail(op, "expected a mapping with 'default' and 'algorithms'")
+        table = {}
+        for name, entry in section["algorithms"].items():
+            where = f"{op}.algorithms.{name}"
+            if not isinstance(entry, dict):
+                raise check.fail(where, "expected a mapping")
+            for key in ("module", "kernel"):
+                if not isinstance(entry.get(key), str):
+                    raise check.fail(f"{where}.{key}", "missing (a string)")
+            topology = entry.get("topology", "any")
+            if topology not in TOPOLOGY_REQUIREMENTS:
+                raise check.fail(
+                    f"{where}.topology",
+                    f"{topology!r} is not one of {', '.join(TOPOLOGY_REQUIREMENTS)}",
+                )
+            entry_defaults = dict(entry.get("defaults") or {})
+            check.positive(entry_defaults, "subchunk_kib", f"{where}.defaults")
+            table[name] = Algorithm(
+                name,
+                op,
+                entry["module"],
+                entry["kernel"],
+                topology,
+                " ".join(str(entry.get("doc", "")).split()),
+                entry_defaults,
+            )
+        default = section.get("default")
+        if default not in table:
+            raise check.fail(f"{op}.default", f"{default!r} is not one of {', '.join(table)}")
+        defaults[op] = default
+        algorithms[op] = table
+    return Registry(ipcq, defaults, algorithms)
+
+
+def ipcq_config() -> IpcqConfig:
+    """The IPCQ inbox settings of ``ccl.yaml``."""
+    return load_registry().ipcq
+
+
+def algorithm_names(op: str = "all_reduce") -> list[str]:
+    """Registered algorithm names of ``op``, in file order."""
+    return list(_table(op))
+
+
+def default_algorithm(op: str = "all_reduce") -> str:
+    """The algorithm ``op`` uses when none is named."""
+    _table(op)
+    return load_registry().defaults[op]
+
+
+def get_algorithm(name: str | None, op: str = "all_reduce") -> Algorithm:
+    """The algorithm ``name`` of ``op`` (the default when None or empty).
+
+    Raises CclError listing the valid names.
+    """
+    table = _table(op)
+    name = name or load_registry().defaults[op]
+    if name not in table:
+        raise CclError(f"unknown {op} algorithm {name!r}; valid: {', '.join(table)}")
+    return table[name]
+
+
+def _table(op: str) -> dict[str, Algorithm]:
+    algorithms = load_registry().algorithms
+    if op not in algorithms:
+        raise CclError(f"unknown collective {op!r}; valid: {', '.join(algorithms)}")
+    return algorithms[op]

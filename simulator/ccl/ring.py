@@ -1,0 +1,221 @@
+"""Ring all-reduce, and the ring steps every CCL algorithm is built from.
+
+A ring of ``p`` members reduces an element range of each member's buffer: the range is
+cut into ``p`` chunks; reduce-scatter takes ``p - 1`` rounds (in round ``t`` a member
+sends chunk ``pos - t`` to the next member, receives chunk ``pos - t - 1`` from the
+previous one and adds its own copy to it), after which member ``pos`` owns the reduced
+chunk ``pos + 1``; all-gather takes ``p - 1`` more rounds passing the reduced chunks on.
+Alpha-beta cost (Thakur, Rabenseifner, Gropp 2005): ``2(p-1)(alpha + n/(p B))``.
+
+Pipelining, as NCCL does it: each chunk moves in sub-chunks of ``sub_elems`` elements,
+so the MATH add of one sub-chunk hides behind the transfer of the next, and a round's
+result goes on to the next member as soon as it is ready. The range is processed in
+blocks of ``per_round`` sub-chunks per chunk, all rounds of a block before the next
+block, so with ``per_round <= slots / 2`` an inbox holds about the round being consumed
+and the next one, and the ring never fills up (a full ring of forwarding members would
+deadlock). The next block's first sub-chunks go out one per sub-chunk received in the
+last round, whose slots free locally (a store), keeping that bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import simulator.language as tl
+from simulator.engine.ipcq import cube_ring_order
+from simulator.hw.topology import PeCoord, Topology
+from simulator.language.core import TensorView
+
+REDUCE_SCATTER, ALL_GATHER = "reduce_scatter", "all_gather"
+
+REDUCERS: dict[str, Callable[[tl.block, tl.block], tl.block]] = {
+    "sum": lambda a, b: a + b,
+    "product": lambda a, b: a * b,
+    "max": tl.maximum,
+    "min": tl.minimum,
+}
+
+
+def flat_ring_order(topology: Topology, pes: Sequence[PeCoord]) -> tuple[int, ...]:
+    """Ranks (indices into ``pes``) in ring order: by SIP, cubes in mesh-ring order
+    (consecutive cubes are mesh neighbours), PEs by index."""
+    position = {k: i for i, k in enumerate(cube_ring_order(topology.cube_rows, topology.cube_cols))}
+    return tuple(
+        sorted(range(len(pes)), key=lambda r: (pes[r].sip, position[pes[r].cube], pes[r].pe))
+    )
+
+
+def flat_view(view: TensorView) -> TensorView:
+    """The whole shard as a 1-D view (row-major, so contiguous)."""
+    n = 1
+    for s in view.shape:
+        n *= s
+    return TensorView(view.va, (n,), view.dtype, view.name)
+
+
+@dataclass(frozen=True)
+class Ring:
+    """One ring over an element range ``[lo, hi)`` of a 1-D buffer, seen by one member."""
+
+    view: TensorView
+    lo: int
+    hi: int
+    size: int
+    pos: int
+    send_to: str | int
+    recv_from: str | int
+    tag: int
+    level: str | None
+    sub_elems: int
+    per_round: int
+    reduce: Callable[[tl.block, tl.block], tl.block]
+
+    def chunk(self, i: int) -> tuple[int, int]:
+        """Element range of chunk ``i`` (nearly equal chunks, as numpy.array_split)."""
+        base, extra = divmod(self.hi - self.lo, self.size)
+        start = self.lo + i * base + min(i, extra)
+        return start, start + base + (1 if i < extra else 0)
+
+    def owned(self) -> tuple[int, int]:
+        """The chunk this member holds reduced after reduce-scatter."""
+        return self.chunk((self.pos + 1) % self.size)
+
+    def n_blocks(self) -> int:
+        longest = -(-(self.hi - self.lo) // self.size)
+        return max(1, -(-longest // (self.sub_elems * self.per_round)))
+
+    def subs(self, i: int, b: int) -> list[tuple[int, int]]:
+        """Non-empty sub-chunk ranges of chunk ``i`` in block ``b``."""
+        lo, hi = self.chunk(i)
+        step = self.sub_elems
+        start = lo + b * step * self.per_round
+        end = min(hi, start + step * self.per_round)
+        return [(s, min(s + step, end)) for s in range(start, end, step)]
+
+
+def _ptr(view: TensorView, lo: int, hi: int) -> tl.block_ptr:
+    return tl.make_block_ptr(view, offsets=(0, lo), block_shape=(1, hi - lo))
+
+
+def ring_steps(ring: Ring, first_round: int, rs: bool, ag: bool) -> Iterator[None]:
+    """Run reduce-scatter (``rs``) and/or all-gather (``ag``) on ``ring``; yields after
+    each received sub-chunk so two rings can be interleaved.
+
+    Rounds are numbered from ``first_round``: reduce-scatter uses ``p - 1`` of them, then
+    all-gather ``p - 1``. All-gather alone starts from the owned chunk in the buffer.
+    During a block's last round the next block's injected sub-chunks are loaded, and
+    sent one per sub-chunk received, so the link stays busy across block boundaries.
+    """
+    p = ring.size
+    if p == 1:
+        return
+    view, dtype, tag, level = ring.view, ring.view.dtype, ring.tag, ring.level
+    send_to, recv_from = ring.send_to, ring.recv_from
+    ag_first = first_round + (p - 1 if rs else 0)
+    n_blocks = ring.n_blocks()
+
+    def loads(chunk: int, b: int) -> list[tuple[int, int, tl.block]]:
+        return [(lo, hi, tl.load(_ptr(view, lo, hi))) for lo, hi in ring.subs(chunk % p, b)]
+
+    def first_loads(b: int) -> list:
+        """Block ``b``'s injected sub-chunks, loaded."""
+        return loads(ring.pos if rs else ring.pos + 1, b)
+
+    inject_round = first_round if rs else ag_first
+    inject_phase = REDUCE_SCATTER if rs else ALL_GATHER
+
+    def send_one(pending: list) -> None:
+        _, _, blk = pending.pop()
+        with tl.round(inject_round, inject_phase, level):
+            tl.send(blk, send_to, tag=tag)
+
+    inject = first_loads(0)
+    inject.reverse()
+    for b in range(n_blocks):
+        last_block = b == n_blocks - 1
+        while inject:  # what the previous block's last round did not send yet
+            send_one(inject)
+        if rs:
+            for t in range(p - 1):
+                last = t == p - 2
+                operands = loads(ring.pos - t - 1, b)
+                if last and not ag and not last_block:
+                    inject = first_loads(b + 1)
+                    inject.reverse()
+                next_phase = ALL_GATHER if last else REDUCE_SCATTER
+                operands.reverse()
+                while operands:
+                    lo, hi, mine = operands.pop()
+                    with tl.round(first_round + t, REDUCE_SCATTER, level):
+                        x = tl.recv(recv_from, (1, hi - lo), dtype, tag=tag)
+                    y = ring.reduce(mine, x)
+                    del x, mine  # the inbox slot frees once the add is done
+                    if last:
+                        tl.store(_ptr(view, lo, hi), y)
+                    if not last or ag:
+                        with tl.round(first_round + t + 1, next_phase, level):
+                            tl.send(y, send_to, tag=tag)
+                    elif inject:
+                        send_one(inject)  # keeps the link busy across the block boundary
+                    del y
+                    yield
+        if ag:
+            for t in range(p - 1):
+                last = t == p - 2
+                if last and not last_block:
+                    inject = first_loads(b + 1)
+                    inject.reverse()
+                for lo, hi in ring.subs((ring.pos - t) % p, b):
+                    with tl.round(ag_first + t, ALL_GATHER, level):
+                        x = tl.recv(recv_from, (1, hi - lo), dtype, tag=tag)
+                    tl.store(_ptr(view, lo, hi), x)
+                    if not last:
+                        with tl.round(ag_first + t + 1, ALL_GATHER, level):
+                            tl.send(x, send_to, tag=tag)
+                    elif inject:
+                        send_one(inject)  # keeps the link busy across the block boundary
+                    del x
+                    yield
+
+
+def make_ring(
+    view: TensorView,
+    order: Sequence[int],
+    reverse: bool,
+    lo: int,
+    hi: int,
+    reduce: str,
+    sub_elems: int,
+    per_round: int,
+    tag: int,
+) -> Ring:
+    """This rank's member view of the ring through ``order`` (ranks), forwards or
+    reversed, over ``[lo, hi)``."""
+    ranks = list(order)[::-1] if reverse else list(order)
+    p = len(ranks)
+    pos = ranks.index(tl.rank())
+    return Ring(
+        view,
+        lo,
+        hi,
+        p,
+        pos,
+        ranks[(pos + 1) % p],
+        ranks[pos - 1],
+        tag,
+        None,
+        sub_elems,
+        per_round,
+        REDUCERS[reduce],
+    )
+
+
+def ring_all_reduce(
+    buf: TensorView, reduce: str, sub_elems: int, per_round: int, order: Sequence[int]
+) -> None:
+    """All-reduce ``buf`` in place around the ring of ranks ``order``."""
+    view = flat_view(buf)
+    ring = make_ring(view, order, False, 0, view.shape[0], reduce, sub_elems, per_round, 0)
+    for _ in ring_steps(ring, 0, rs=True, ag=True):
+        pass

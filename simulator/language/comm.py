@@ -1,0 +1,195 @@
+"""``tl`` communication: send and recv blocks between the programs of one launch.
+
+A peer is a direction (``"E"``, ``"W"``, ``"N"``, ``"S"``, ``"parent"``: the rings of
+:mod:`simulator.engine.ipcq`) or a rank (position in the launch's target list). Pairing
+is explicit: a send to E is received with ``recv("W")``, N with ``recv("S")``,
+``parent`` with ``recv("parent")``, a send to rank r with ``recv(<sender's rank>)`` on r.
+
+1. ``send`` is fire-and-forget at the source: it issues a DMA (DMA_WB engine) from the
+   block's TCM to the receiver's inbox and returns at once. The DMA starts once the block
+   is ready, earlier DMA_WB ops have started, and a slot of the receiver's inbox is free
+   (backpressure). Cost: the network route's latency (DMA overhead + hops) plus the bytes
+   at the fair-share bandwidth.
+2. ``recv`` blocks the kernel until the next message from that peer has drained into
+   this PE's inbox, then returns it as a block. With a TCM inbox the block *is* the slot
+   (no copy; the slot frees when the block is dropped); with an HBM or SRAM inbox a
+   DMA_IN load brings it into TCM (the slot frees when the load is done).
+3. ``round(index, phase, level)`` scopes collective traffic: DMAs issued inside carry the
+   round, and the sends and recvs inside make the rank's ``collective_rounds`` row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from simulator.engine.ipcq import LEVELS, Channel, Ipcq, IpcqError
+from simulator.engine.machine import DmaInfo
+from simulator.engine.ops import Block, Op
+from simulator.hw import graph as g
+from simulator.language.core import KernelUsageError, _check_block, _new_block, _program, block
+
+
+class _InboxBlock(block):
+    """A received block that lives in its TCM inbox slot; dropping it frees the slot."""
+
+    __slots__ = ("_ipcq", "_channel")
+
+    def __del__(self) -> None:
+        Block.__del__(self)
+        self._ipcq.release(self._channel)
+
+
+def send(value: block, to: str | int, *, tag: int = 0) -> None:
+    """Send ``value`` to the peer ``to`` (a direction or a rank); returns at once.
+
+    ``tag`` selects one of several channels between the same pair (default 0). Raises
+    KernelUsageError for a non-block, IpcqError for a bad peer, a block larger than an
+    inbox slot, or a peer that has already finished.
+    """
+    program = _program()
+    value = _check_block("send", value)
+    ipcq: Ipcq = program.machine.ipcq
+    nbytes = value.nbytes
+    channel, message, credit = ipcq.post_send(program, to, tag, nbytes, value.shape, value.dtype)
+    machine = program.machine
+    route = machine.dma_route(g.pe_tcm(program.pe.coord), channel.node)
+    info = DmaInfo("send", program.launch_id, program.coll_id, program.round)
+
+    def execute() -> None:
+        ipcq.deliver(program, channel, message, value.data)
+
+    program.issue(
+        Op(
+            "send",
+            program,
+            "DMA_WB",
+            (value, credit),
+            None,
+            pieces=[(route, nbytes, info)],
+            execute=execute,
+            nbytes=nbytes,
+        )
+    )
+
+
+def recv(frm: str | int, shape: Sequence[int], dtype: np.dtype | str, *, tag: int = 0) -> block:
+    """Block until the next message from ``frm`` has arrived; return it as a block of
+    ``shape`` and ``dtype`` (which must match what was sent).
+
+    Raises IpcqError for a bad peer or a size/dtype mismatch, DeadlockError when no send
+    will ever match (listing every blocked rank, what it waits on and the time).
+    """
+    program = _program()
+    shape = tuple(int(s) for s in shape)
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    ipcq: Ipcq = program.machine.ipcq
+    channel, message = ipcq.take(program, frm, tag)
+    if nbytes != message.nbytes or dtype != message.dtype:
+        if ipcq.config.inbox == "tcm":
+            program.pe.tcm_used_bytes -= message.nbytes
+        ipcq.release(channel)
+        raise IpcqError(
+            f"kernel {program.kernel_name!r} rank {program.rank}: recv from {channel.label} "
+            f"expects {shape} {dtype} ({nbytes} bytes) but the message is {message.shape} "
+            f"{message.dtype} ({message.nbytes} bytes)"
+        )
+    data = message.data
+    if data is not None and data.shape != shape:
+        data = data.reshape(shape)
+    if ipcq.config.inbox == "tcm":
+        out = _InboxBlock(program.pe, shape, dtype, nbytes)
+        out._ipcq = ipcq
+        out._channel = channel
+        out.data = data
+        out.ready = True
+        return out
+    return _load_from_inbox(program, ipcq, channel, shape, dtype, nbytes, data)
+
+
+def _load_from_inbox(
+    program, ipcq: Ipcq, channel: Channel, shape, dtype, nbytes: int, data: np.ndarray | None
+) -> block:
+    """DMA_IN the message from an HBM/SRAM inbox into a new TCM block; frees the slot."""
+    out = _new_block(program, shape, dtype)
+    machine = program.machine
+    route = machine.dma_route(channel.node, g.pe_tcm(program.pe.coord))
+    info = DmaInfo("load", program.launch_id, program.coll_id, program.round)
+
+    def execute() -> None:
+        out.data = data
+        ipcq.release(channel)
+
+    program.issue(
+        Op(
+            "recv",
+            program,
+            "DMA_IN",
+            (),
+            out,
+            pieces=[(route, nbytes, info)],
+            execute=execute,
+            nbytes=nbytes,
+        )
+    )
+    return out
+
+
+class round:  # noqa: N801 - a scope named like the trace column
+    """``with tl.round(index, phase="reduce_scatter", level="intra_cube"):`` tags the
+    sends and recvs inside with round ``index`` (on their DMA rows, and in this rank's
+    ``collective_rounds`` row: first activity to last, bytes sent, peer). ``level`` is
+    one of intra_cube, inter_cube, inter_sip, or None to derive it from the peer."""
+
+    __slots__ = ("index", "phase", "level", "_program", "_saved")
+
+    def __init__(self, index: Any, phase: str = "", level: str | None = None) -> None:
+        if level is not None and level not in LEVELS:
+            raise KernelUsageError(f"tl.round: level {level!r} is not one of {', '.join(LEVELS)}")
+        self.index = index
+        self.phase = phase
+        self.level = level
+
+    def __enter__(self) -> round:
+        program = _program()
+        ep = program.machine.ipcq.endpoint(program)
+        self._program = program
+        self._saved = (program.round, ep.phase, ep.level)
+        program.round = self.index
+        ep.phase = self.phase
+        ep.level = self.level
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        program = self._program
+        ep = program.machine.ipcq.endpoint(program)
+        program.round, ep.phase, ep.level = self._saved
+
+
+def rank() -> int:
+    """This program's rank: its position in the launch's target list."""
+    return _program().rank
+
+
+def world_size() -> int:
+    """Number of programs (ranks) in this launch."""
+    program = _program()
+    return len(program.launch.programs)
+
+
+def ring_position(direction: str) -> tuple[int, int]:
+    """(position, size) of this program on the ring that ``direction`` walks: ``E``/``W``
+    the PEs of its cube, ``N``/``S`` its place in each cube of its SIP, ``parent`` its
+    place in each SIP. Sending towards E, N or parent reaches position + 1."""
+    program = _program()
+    return program.machine.ipcq.ring_position(program, direction)
+
+
+def fence() -> None:
+    """Block until every op this program issued has finished (stores visible to later
+    loads, sends delivered)."""
+    _program().drain()
