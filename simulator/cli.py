@@ -29,6 +29,9 @@ DEMO_SUITE = (
     ("dma_sweep", {}, "default"),
     ("gemm_single_pe", {"M": "256", "N": "256", "K": "256"}, "default"),
     ("gemm", {}, "default"),
+    ("ccl_allreduce", {"algorithm": "hierarchical", "world_size": "32"}, "default"),
+    ("ccl_allreduce", {"algorithm": "ring", "world_size": "8"}, "default"),
+    ("tp_mlp", {}, "default"),
 )
 
 
@@ -84,7 +87,7 @@ def _print_outcome(outcome) -> None:
     if outcome.metrics:
         table = Table("metric", "value", "unit")
         for m in outcome.metrics:
-            table.add_row(m.name, f"{m.value:,.4g}", m.unit)
+            table.add_row(m.name, _number(m.value), m.unit)
         console.print(table)
 
 
@@ -151,7 +154,12 @@ def _key_metrics(metrics, limit: int = 3) -> str:
     fitted = [
         m for m in metrics if m.name.endswith((".alpha_ns", ".bw_gbs")) and "B." not in m.name
     ]
-    return ", ".join(f"{m.name}={m.value:,.4g} {m.unit}" for m in (plain + fitted)[:limit])
+    return ", ".join(f"{m.name}={_number(m.value)} {m.unit}" for m in (plain + fitted)[:limit])
+
+
+def _number(value: float) -> str:
+    """Thousands separators for large values, 4 significant digits for small ones."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
