@@ -89,9 +89,11 @@ def write_suites(path: Path, suites: dict) -> Path:
 
 
 def test_shipped_smoke_suite_names_the_small_workloads():
-    """The shipped smoke suite runs noop, gemm_single_pe, gemm and dma_sweep on `default`."""
+    """The shipped smoke suite runs every workload family, small, on `default`."""
     entries = load_suite("smoke")
-    assert [e.workload for e in entries] == ["noop", "gemm_single_pe", "gemm", "dma_sweep"]
+    assert [e.workload for e in entries] == [
+        "noop", "gemm_single_pe", "gemm", "dma_sweep", "ccl_allreduce", "tp_mlp",
+    ]  # fmt: skip
     assert all(e.topology == "default" for e in entries)
     assert entries[1].params == {"M": 256, "N": 256, "K": 256}
 
