@@ -3,8 +3,8 @@
 Commit a (the parent of HEAD) and commit b (HEAD) each run noop, gemm_single_pe
 (M=N=K=128), gemm (M=256) and dma_sweep (two small sizes); at commit b gemm uses
 block_k=64, so its numbers move. Commit b also has one failed run (dma_sweep with an
-invalid size). One synthetic run (traces.synthetic, no commit) carries a ring
-all-reduce, so the collective views have rows to show.
+invalid size) and one hierarchical all-reduce over 16 ranks (two cubes), so the
+collective views have rows to show.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from traces.synthetic import write_synthetic_run
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APP = PROJECT_ROOT / "dashboard" / "app.py"
@@ -78,9 +76,13 @@ def build_fixture_store(root: Path) -> FixtureStore:
         failed = run_workload("dma_sweep", {"sizes": "1"}, store=root)
         assert failed.status == "failed"
         failed_run = failed.run_id
-    from traces.store import Store
-
-    collective_run = write_synthetic_run(Store(root), n_pes=8, n_launches=1, collective=True)
+        collective = run_workload(
+            "ccl_allreduce",
+            {"algorithm": "hierarchical", "world_size": 16, "bytes": 65536},
+            store=root,
+        )
+        assert collective.status == "ok", collective.error
+        collective_run = collective.run_id
     return FixtureStore(root, commits, runs, failed_run, collective_run)
 
 
