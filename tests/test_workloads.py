@@ -175,3 +175,21 @@ def test_gpt3_qkv_small_variant_verifies():
     )
     assert outcome.status == "ok" and outcome.verified is True
     assert np.isclose(metrics_of(outcome)["n_pes"], 32)
+
+
+def test_gpt3_qkv_tensor_parallel_mode_verifies_and_is_traced(tmp_path):
+    """Column-parallel QKV over 4 ranks: each rank's slice equals numpy; launches and the
+    start barrier are in the trace."""
+    from traces.queries import launch_spread
+
+    outcome = run_workload(
+        "gpt3_qkv",
+        {"tp": 4, "tokens": 64, "hidden": 128, "block_m": 64, "block_n": 64, "block_k": 64},
+        topology="default",
+        verify_data=True,
+        store=tmp_path,
+    )
+    assert outcome.status == "ok" and outcome.verified is True
+    kernels = launch_spread(tmp_path, outcome.run_id).column("kernel").to_pylist()
+    assert kernels.count("column_parallel_linear") == 4
+    assert "barrier" in kernels

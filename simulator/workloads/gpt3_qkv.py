@@ -8,58 +8,41 @@
 
 from __future__ import annotations
 
-from simulator.runtime import dist
-from simulator.runtime.multiprocessing import spawn
+import numpy as np
+
 from simulator.runtime.placement import Placement
-from simulator.runtime.tp import parallel_state as ps
-from simulator.runtime.tp.layers import ColumnParallelLinear, seeded_normal
+from simulator.runtime.tp.layers import ColumnParallelLinear
 from simulator.workloads.gemm import TILE_PARAMS, peak_flops_per_ns, run_gemm
 from simulator.workloads.registry import Param, WorkloadResult, workload
+from simulator.workloads.tensor_parallel import forward_on_ranks, span_ns
 
 _TILES = {p.name: p for p in TILE_PARAMS}
 
 
-def _tp_rank(rank: int, rt, p: dict, out: dict) -> None:
-    dist.init_process_group()
-    ps.initialize_model_parallel(tensor_model_parallel_size=p["tp"])
+def _tensor_parallel(rt, p: dict) -> WorkloadResult:
     hidden = p["hidden"]
     blocks = {k: p[k] for k in ("block_m", "block_n", "block_k")}
-    qkv = ColumnParallelLinear(hidden, 3 * hidden, runtime=rt, seed=p["seed"], blocks=blocks)
-    x = rt.empty((p["tokens"], hidden), "float16", dist.get_placement(), f"x{rank}")
-    x_host = seeded_normal(p["seed"] + 100, x.shape, 1.0) if rt.verify_data else None
-    rt.copy_from_host(x, x_host)
-    dist.barrier()
-    start_ns = rt.now_ns
-    y = qkv(x)
-    rt.synchronize()
-    out[rank] = {"start_ns": start_ns, "end_ns": rt.now_ns, "layer": qkv, "x": x_host,
-                 "y": y.peek() if rt.verify_data else None}  # fmt: skip
-    ps.destroy_model_parallel()
-    dist.destroy_process_group()
-
-
-def _tensor_parallel(rt, p: dict) -> WorkloadResult:
-    import numpy as np
-
-    out: dict[int, dict] = {}
-    spawn(_tp_rank, args=(rt, p, out), nprocs=p["tp"])
-    start = min(r["start_ns"] for r in out.values())
-    latency = max(r["end_ns"] for r in out.values()) - start
-    flops = 2 * p["tokens"] * p["hidden"] * 3 * p["hidden"]
+    results = forward_on_ranks(
+        rt, p["tp"], (p["tokens"], hidden),
+        lambda runtime: ColumnParallelLinear(hidden, 3 * hidden, runtime=runtime,
+                                             seed=p["seed"], blocks=blocks),
+        seed=p["seed"],
+    )  # fmt: skip
+    latency = span_ns(results)
+    flops = 2 * p["tokens"] * hidden * 3 * hidden
     result = WorkloadResult()
     result.add("latency_ns", latency, "ns")
     result.add("tflops", flops / latency / 1e3, "tflops")
     result.add("utilisation", flops / latency / (peak_flops_per_ns(rt) * p["tp"]), "ratio")
     result.add("n_pes", p["tp"], "count")
     if rt.verify_data:
-        layer = out[0]["layer"]
-        f32 = np.float32
-        full = out[0]["x"].astype(f32) @ layer.master_weight().astype(f32)
+        layer, f32 = results[0].layer, np.float32
+        full = results[0].x.astype(f32) @ layer.master_weight().astype(f32)
         full += layer.master_bias().astype(f32)
         n = layer.output_size_per_partition
         result.verified = all(
             np.allclose(
-                out[r]["y"].astype(f32), full[:, r * n : (r + 1) * n], rtol=2e-2, atol=2e-2
+                results[r].y.astype(f32), full[:, r * n : (r + 1) * n], rtol=2e-2, atol=2e-2
             )  # fmt: skip
             for r in range(p["tp"])
         )
