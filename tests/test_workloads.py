@@ -193,3 +193,17 @@ def test_gpt3_qkv_tensor_parallel_mode_verifies_and_is_traced(tmp_path):
     kernels = launch_spread(tmp_path, outcome.run_id).column("kernel").to_pylist()
     assert kernels.count("column_parallel_linear") == 4
     assert "barrier" in kernels
+
+
+def test_failed_run_lands_in_the_store_beside_good_ones(tmp_path):
+    """A run that fails mid-simulation is stored as failed with its error; others stay."""
+    from traces.queries import runs_table
+
+    good = run_workload("noop", {}, store=tmp_path)
+    bad = run_workload("gemm_single_pe", {"M": 4096, "N": 4096, "K": 8, "block_m": 1024,
+                                          "block_n": 1024, "block_k": 8}, store=tmp_path)  # fmt: skip
+    rows = {r["run_id"]: r for r in runs_table(tmp_path).to_pylist()}
+    assert rows[good.run_id]["status"] == "ok"
+    assert rows[bad.run_id]["status"] == "failed"
+    assert "TCM overflow" in rows[bad.run_id]["error"]
+    assert main(["report", bad.run_id, "--store", str(tmp_path)]) == 0
