@@ -28,9 +28,12 @@ def load_kernel(src) -> None:
 
 
 def _sizes(text: str) -> list[int]:
-    sizes = sorted({int(s) for s in text.split(",") if s.strip()})
+    try:
+        sizes = sorted({int(s) for s in text.split(",") if s.strip()})
+    except ValueError:
+        sizes = []
     if not sizes or sizes[0] < 2:
-        raise ValueError(f"sizes must be byte counts >= 2, got {text!r}")
+        raise ValueError(f"sizes must be comma-separated byte counts >= 2, got {text!r}")
     return sizes
 
 
