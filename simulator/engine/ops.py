@@ -38,10 +38,13 @@ class Block:
     data mode, else None.
     """
 
-    __slots__ = ("shape", "dtype", "nbytes", "pe", "ready", "data", "waiters")
+    __slots__ = ("shape", "valid", "dtype", "nbytes", "pe", "ready", "data", "waiters")
 
     def __init__(self, pe: PE, shape: tuple[int, ...], dtype: np.dtype, nbytes: int) -> None:
         self.shape = shape
+        # The part holding real data (a tile clipped at a tensor's edge is zero-padded
+        # past it): FLOPs count only this part, time covers the whole tile.
+        self.valid = shape
         self.dtype = dtype
         self.nbytes = nbytes
         self.pe = pe

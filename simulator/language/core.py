@@ -278,6 +278,7 @@ def load(pointer: TensorView | block_ptr) -> block:
     is_1d = isinstance(pointer, TensorView) and len(pointer.shape) == 1
     shape = (ptr.block_shape[1],) if is_1d else ptr.block_shape
     out = _new_block(program, shape, view.dtype)
+    out.valid = (region[3],) if is_1d else (region[1], region[3])
     execute = None
     if program.machine.data is not None:
 
@@ -341,7 +342,9 @@ def dot(a: block, b: block, acc: block | None = None) -> block:
     """``a @ b (+ acc)`` on the GEMM engine: (M, K) x (K, N) -> (M, N) float32.
 
     Inputs are float16 (or float32), accumulation is float32. Cost on an R x C array:
-    ``ceil(M/R) * ceil(N/C) * K + fill_drain_cycles`` cycles; FLOPs = 2MNK.
+    ``ceil(M/R) * ceil(N/C) * K + fill_drain_cycles`` cycles for the whole tile;
+    FLOPs = 2MNK of its unpadded part (tiles loaded across a tensor's edge are
+    zero-padded: that work takes time but does no useful arithmetic).
     """
     program = _program()
     a, b = _check_block("dot", a), _check_block("dot", b)
@@ -355,6 +358,10 @@ def dot(a: block, b: block, acc: block | None = None) -> block:
     clock = program.machine.params.pe.clock_ghz
     duration = gemm_duration_ns(m, n, k, gemm.rows, gemm.cols, gemm.fill_drain_cycles, clock)
     out = _new_block(program, (m, n), float32)
+    # FLOPs of the unpadded part: rows of a, columns of b, and the depth both hold.
+    valid_m, valid_n = a.valid[0], b.valid[-1]
+    valid_k = builtins.min(a.valid[-1], b.valid[0])
+    out.valid = (valid_m, valid_n)
     inputs = (a, b) if acc is None else (a, b, acc)
     execute = None
     if program.machine.data is not None:
@@ -372,7 +379,7 @@ def dot(a: block, b: block, acc: block | None = None) -> block:
             out,
             duration_ns=duration,
             execute=execute,
-            flops=2 * m * n * k,
+            flops=2 * valid_m * valid_n * valid_k,
         )
     )
     return out
