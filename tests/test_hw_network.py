@@ -369,3 +369,122 @@ def test_property_max_min_fair(bws, specs):
         assert t.end_ns - issue_ns >= uncontended * (1 - 1e-9)
     assert end_times(results) == pytest.approx(reference_end_times(bws, jobs), rel=1e-7)
     assert sum(route.hops * n for _, route, n in jobs) == sum(net.link_bytes())
+
+
+def test_lone_flows_need_no_filling():
+    """Flows alone on their links, starting and ending together, run no filling at all."""
+    env = simpy.Environment()
+    links = make_links([4.0, 2.0, 8.0, 1.0, 5.0, 5.0])
+    net = Network(env, links)
+    # A ring step: three flows on disjoint two-hop paths, issued and sized alike.
+    jobs = [(0.0, make_route(links[2 * i : 2 * i + 2], 10.0), 400) for i in range(3)]
+    a, b, c = run_transfers(net, env, jobs)
+    assert (a.end_ns, b.end_ns, c.end_ns) == pytest.approx((210.0, 410.0, 90.0), rel=REL)
+    assert net.n_rate_updates == 0
+    assert net.n_reschedules == 3  # one completion per flow, none re-rated
+
+
+def test_unchanged_rates_keep_their_completions():
+    """A flow joining a component re-rates only the flows whose max-min share moves."""
+    env = simpy.Environment()
+    links = make_links([2.0, 10.0])
+    net = Network(env, links)
+    # [0, 10): X, Y share L0 (1 each); Z gets the rest of L1 (9).
+    # [10, 20): W joins L1: Z, W at 4.5; X and Y keep 1 and their completions.
+    # [20, 25): W done, Z back to 9; at 25 Z is done. X and Y end at 100, untouched.
+    x, y, z, w = run_transfers(
+        net,
+        env,
+        [
+            (0.0, make_route(links[:1], 0.0), 100),
+            (0.0, make_route(links, 0.0), 100),
+            (0.0, make_route(links[1:], 0.0), 180),
+            (10.0, make_route(links[1:], 0.0), 45),
+        ],
+    )
+    assert end_times([x, y, z, w]) == pytest.approx([100.0, 100.0, 25.0, 20.0], rel=REL)
+    # Starts at 0 (3), W and Z at 10 (2), Z at 20 (1); nothing at 25 or 100.
+    assert net.n_reschedules == 6
+    # Recomputations at 0, 10, 20, 25 (Z leaves Y on L1) and 100 (X leaves Y on L0,
+    # though Y ends in the same instant, so nothing is left to fill).
+    assert net.n_rate_updates == 5
+
+
+def two_component_jobs(links: list[Link]):
+    """Jobs on L0-L1 (component A) and on L2-L3 (component B), with changes in both
+    at shared instants and at instants of their own."""
+    a = [
+        (0.0, make_route(links[0:2], 3.0), 700),
+        (0.0, make_route(links[1:2], 3.0), 300),
+        (5.0, make_route(links[0:1], 1.0), 450),
+        (40.0, make_route(links[0:2], 0.0), 123),
+    ]
+    b = [
+        (0.0, make_route(links[2:4], 3.0), 900),
+        (2.0, make_route(links[3:4], 1.0), 333),
+        (5.0, make_route(links[2:3], 1.0), 10),
+    ]
+    return a, b
+
+
+def test_components_are_isolated():
+    """Two components in one network get bit-identical times, and as many reschedules,
+    as each does in a network of its own."""
+    bws = [3.0, 7.0, 2.5, 6.0]
+    alone = []
+    for part in range(2):
+        env = simpy.Environment()
+        links = make_links(bws)
+        net = Network(env, links)
+        transfers = run_transfers(net, env, two_component_jobs(links)[part])
+        alone.append((end_times(transfers), net.n_reschedules))
+    env = simpy.Environment()
+    links = make_links(bws)
+    net = Network(env, links)
+    a_jobs, b_jobs = two_component_jobs(links)
+    together = end_times(run_transfers(net, env, a_jobs + b_jobs))
+    assert together == alone[0][0] + alone[1][0]
+    assert net.n_reschedules == alone[0][1] + alone[1][1]
+
+
+def test_routes_are_checked_every_time_until_valid():
+    """A reused route is checked once; a bad route raises on every use."""
+    env = simpy.Environment()
+    links = make_links([1.0, 2.0])
+    net = Network(env, links)
+    foreign = make_route([Link(0, "X", "p", "q", 0.0, 9.0, "test")], 0.0)
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"route a -> b uses link 'X'"):
+            net.transfer(foreign, 10)
+    route = make_route(links, 0.0)
+    transfers = run_transfers(net, env, [(0.0, route, 10), (0.0, route, 10), (1.0, route, 5)])
+    # Both at 0.5 until C joins at 1; all at 1/3 until C is done at 16; then 0.5 again.
+    assert end_times(transfers) == pytest.approx([25.0, 25.0, 16.0], rel=REL)
+
+
+link_set_spec = st.tuples(
+    st.lists(st.integers(0, 5), min_size=1, max_size=4, unique=True),  # links, any order
+    st.sampled_from([0.0, 2.0, 4.0]),  # issue_ns
+    st.sampled_from([0.0, 1.0, 3.0]),  # latency_ns
+    st.integers(0, 400),  # bytes
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bws=st.lists(st.sampled_from([1.0, 2.0, 3.0, 7.5]), min_size=6, max_size=6),
+    specs=st.lists(link_set_spec, min_size=1, max_size=12),
+)
+def test_property_scattered_routes_match_reference(bws, specs):
+    """Flows on arbitrary link sets (components that merge and split) match the
+    from-scratch water-filling reference and conserve bytes."""
+    env = simpy.Environment()
+    links = make_links(bws)
+    net = Network(env, links)
+    jobs = [
+        (issue_ns, make_route([links[i] for i in link_ids], latency_ns), n_bytes)
+        for link_ids, issue_ns, latency_ns, n_bytes in specs
+    ]
+    transfers = run_transfers(net, env, jobs)
+    assert end_times(transfers) == pytest.approx(reference_end_times(bws, jobs), rel=1e-7)
+    assert sum(route.hops * n for _, route, n in jobs) == sum(net.link_bytes())

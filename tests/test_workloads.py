@@ -200,8 +200,8 @@ def test_failed_run_lands_in_the_store_beside_good_ones(tmp_path):
     from traces.queries import runs_table
 
     good = run_workload("noop", {}, store=tmp_path)
-    bad = run_workload("gemm_single_pe", {"M": 4096, "N": 4096, "K": 8, "block_m": 1024,
-                                          "block_n": 1024, "block_k": 8}, store=tmp_path)  # fmt: skip
+    too_big = {"M": 4096, "N": 4096, "K": 8, "block_m": 1024, "block_n": 1024, "block_k": 8}
+    bad = run_workload("gemm_single_pe", too_big, store=tmp_path)
     rows = {r["run_id"]: r for r in runs_table(tmp_path).to_pylist()}
     assert rows[good.run_id]["status"] == "ok"
     assert rows[bad.run_id]["status"] == "failed"

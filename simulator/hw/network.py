@@ -8,10 +8,17 @@ states::
 While streaming, a transfer is a *flow* crossing all of its links at once at one rate.
 Rates are the max-min fair allocation (progressive filling) over every streaming flow,
 recomputed only when a flow starts streaming or ends. All starts and ends of one
-simulated instant are batched into one recomputation, and only the links and flows
-connected to the change are recomputed; other flows keep their rates and completion
-times. Uncontended, a transfer takes ``route.latency_ns + n /
-bottleneck_bw_gbs`` (1 GB/s = 1 byte/ns). Bytes are never split into packets or flits.
+simulated instant are batched into one recomputation, which fills each connected
+component touched by a change (flows coupled through shared links) on its own; flows of
+other components, and flows whose rate comes out the same, keep their completion times.
+A flow that starts alone on all its links just takes its bottleneck bandwidth, and one
+that ends alone on its links changes nobody: neither needs a filling. Uncontended, a
+transfer takes ``route.latency_ns + n / bottleneck_bw_gbs`` (1 GB/s = 1 byte/ns). Bytes
+are never split into packets or flits.
+
+Cost of a recomputation: linear in the links and flow hops of the touched components,
+plus, per component, its links times its filling steps; never links x components, so
+lock-stepped ranks with one small component each cost linear in the number of ranks.
 
 Completions: SimPy cannot cancel a timeout, so each flow carries a version; a rate
 change bumps it and schedules the new completion, and stale completions do nothing.
@@ -38,6 +45,9 @@ from simulator.hw.links import Link, Route
 # Batch wake-ups run after every normal-priority event of their instant, so all flow
 # starts and ends at one simulated time are seen by a single rate recomputation.
 _AFTER_NORMAL = EventPriority(NORMAL + 1)
+
+# Routes whose checked link ids are kept (a bound for callers that never reuse one).
+_CHECKED_ROUTES_MAX = 65536
 
 # A flow with at most this fraction of its bytes left is done: it absorbs the rounding
 # of repeated `remaining -= rate * dt` settlements.
@@ -168,7 +178,10 @@ class Network:
         self._link_busy_ns = [0.0] * n_links
         self._link_busy_since_ns = [0.0] * n_links
         # Scratch state of the current recomputation (flat lists: no per-call dicts).
-        self._link_stamp = [0] * n_links
+        # Walk marks: `stamp * _n_marks + group` for a link walked in recomputation
+        # `stamp` (groups are fewer than links).
+        self._link_mark = [0] * n_links
+        self._n_marks = n_links + 1
         self._link_cap_left_gbs = [0.0] * n_links
         self._link_unfixed = [0] * n_links
         self._link_dirty = [False] * n_links
@@ -178,6 +191,8 @@ class Network:
         self._batches: dict[float, list[_Flow]] = {}
         self._streaming: dict[int, _Flow] = {}
         self._on_batch_cb = self._on_batch
+        # id(route) -> (route, link ids, bottleneck bandwidth) of every route checked.
+        self._checked_routes: dict[int, tuple[Route, tuple[int, ...], float]] = {}
         # Pending completions (end_ns, seq, flow, flow version); stale entries are skipped.
         self._ends: list[tuple[float, int, _Flow, int]] = []
         self._end_seq = 0
@@ -188,8 +203,9 @@ class Network:
         self.n_transfers = 0
         """Transfers issued so far."""
         self.n_rate_updates = 0
-        """Progressive fillings run so far: at most one per instant at which flows start
-        or end on shared links (a flow alone on its links needs none)."""
+        """Rate recomputations run so far: at most one per instant at which flows start
+        or end on shared links (a flow alone on its links needs none); each fills every
+        component touched at that instant."""
         self.n_reschedules = 0
         """Completions scheduled so far (one per flow start plus one per rate change)."""
 
@@ -206,21 +222,12 @@ class Network:
             raise ValueError(
                 f"negative transfer size {n_bytes} bytes on route {route.src} -> {route.dst}"
             )
-        links = self._links
-        link_ids = []
-        bottleneck_gbs = float("inf")
-        for link in route.links:
-            index = link.index
-            if not (0 <= index < len(links) and (links[index] is link or links[index] == link)):
-                raise ValueError(
-                    f"route {route.src} -> {route.dst} uses link {link.name!r} "
-                    f"(index {index}), which is not in this network's link list"
-                )
-            link_ids.append(index)
-            if link.bw_gbs < bottleneck_gbs:
-                bottleneck_gbs = link.bw_gbs
-        if len(link_ids) > 1 and len(set(link_ids)) != len(link_ids):
-            raise ValueError(f"route {route.src} -> {route.dst} crosses a link more than once")
+        # Routes are reused (the machine memoises them), so each is checked once. The
+        # cache holds the route itself: its id cannot be reused while it is cached.
+        checked = self._checked_routes.get(id(route))
+        if checked is None or checked[0] is not route:
+            checked = self._check_route(route)
+        _, link_ids, bottleneck_gbs = checked
         env = self._env
         now = env.now
         latency_ns = route.latency_ns
@@ -229,7 +236,7 @@ class Network:
         transfer = Transfer(self.n_transfers, route, n_bytes, now, start_ns, None, tag)
         self.n_transfers += 1
         done = Event(env)
-        flow = _Flow(transfer, tuple(link_ids), bottleneck_gbs, done)
+        flow = _Flow(transfer, link_ids, bottleneck_gbs, done)
         batch = self._batches.get(start_ns)
         if batch is None:
             self._batches[start_ns] = [flow]
@@ -303,9 +310,14 @@ class Network:
                     dirty_links.append(link_id)
         if dirty_links:
             self._dirty_links = []
+            # A link emptied later in the same instant (its last flows ended too) needs
+            # no filling.
+            seed_links = []
             for link_id in dirty_links:
                 link_dirty[link_id] = False
-            self._recompute(dirty_links, now)
+                if link_flows[link_id]:
+                    seed_links.append(link_id)
+            self._recompute(seed_links, now)
 
     def _on_end_wakeup(self, event: Event) -> None:
         """Finish every flow due by the wake-up's target time, then arm the next one."""
@@ -338,6 +350,30 @@ class Network:
             self._arm_end_wakeup(ends[0][0], now)
 
     # -- internals ----------------------------------------------------------------------
+
+    def _check_route(self, route: Route) -> tuple[Route, tuple[int, ...], float]:
+        """Validate ``route`` against this network's links and cache (route, link ids,
+        bottleneck bandwidth) for it. Raises ``ValueError`` as :meth:`transfer` says."""
+        links = self._links
+        link_ids = []
+        bottleneck_gbs = float("inf")
+        for link in route.links:
+            index = link.index
+            if not (0 <= index < len(links) and (links[index] is link or links[index] == link)):
+                raise ValueError(
+                    f"route {route.src} -> {route.dst} uses link {link.name!r} "
+                    f"(index {index}), which is not in this network's link list"
+                )
+            link_ids.append(index)
+            if link.bw_gbs < bottleneck_gbs:
+                bottleneck_gbs = link.bw_gbs
+        if len(set(link_ids)) != len(link_ids):
+            raise ValueError(f"route {route.src} -> {route.dst} crosses a link more than once")
+        if len(self._checked_routes) >= _CHECKED_ROUTES_MAX:
+            self._checked_routes.clear()  # callers that build a fresh route per transfer
+        checked = (route, tuple(link_ids), bottleneck_gbs)
+        self._checked_routes[id(route)] = checked
+        return checked
 
     def _finish_streaming(self, flow: _Flow, now: float) -> None:
         """Take a streaming flow off its links and complete it."""
@@ -386,28 +422,86 @@ class Network:
         )
         timeout.callbacks.append(self._on_end_wakeup_cb)
 
+    def _open_links_by_component(
+        self, walk_links: list[int], group_parent: list[int], n_components: int, mark_base: int
+    ) -> list[list[int]]:
+        """The walked links that carry flows, one list per component (root group) in walk
+        order, with their capacity left and unfixed-flow count reset for a filling.
+
+        (A flow finished during the walk may have split a component; filling the parts
+        together gives the same rates.)
+        """
+        link_flows = self._link_flows
+        link_mark = self._link_mark
+        cap_left = self._link_cap_left_gbs
+        unfixed = self._link_unfixed
+        bw_gbs = self._bw_gbs
+        if n_components == 1:  # the common case when few links changed: no lookups
+            open_links = []
+            for link_id in walk_links:
+                count = len(link_flows[link_id])
+                if count:
+                    cap_left[link_id] = bw_gbs[link_id]
+                    unfixed[link_id] = count
+                    open_links.append(link_id)
+            return [open_links]
+        # Every group shares the list of its root.
+        links_of_group: list[list[int]] = [[] for _ in group_parent]
+        components: list[list[int]] = []
+        for group, parent in enumerate(group_parent):
+            if parent == group:
+                components.append(links_of_group[group])
+            else:
+                while group_parent[parent] != parent:
+                    parent = group_parent[parent]
+                links_of_group[group] = links_of_group[parent]
+        for link_id in walk_links:
+            count = len(link_flows[link_id])
+            if count:
+                cap_left[link_id] = bw_gbs[link_id]
+                unfixed[link_id] = count
+                links_of_group[link_mark[link_id] - mark_base].append(link_id)
+        return components
+
     def _recompute(self, seed_links: list[int], now: float) -> None:
-        """Max-min rates by progressive filling over the component touching ``seed_links``.
+        """Max-min rates by progressive filling, separately in each connected component
+        (flows coupled through shared links) touching ``seed_links``.
 
         Flows whose rate changes are settled and get a new completion; the others keep
         theirs. Hot path: loops are written with locals for speed.
         """
         self.n_rate_updates += 1
+        if not seed_links:
+            return
         self._stamp += 1
         stamp = self._stamp
-        link_stamp = self._link_stamp
         link_flows = self._link_flows
+        link_mark = self._link_mark
 
-        # Connected component, breadth first in insertion order (deterministic). A flow
+        # Walk the links and flows reachable from the seeds, breadth first in insertion
+        # order (deterministic). Each seed opens a group; a walked link joins the group of
+        # the link it was reached from, and a flow crossing two groups merges them
+        # (union-find over `group_parent`), so in the end a group is a component. A flow
         # that rounding left a hair short of done is finished now instead of rated.
-        component_links: list[int] = []
+        # A walked link's mark is `mark_base + group` (earlier marks are all smaller), so
+        # one comparison settles the common "walked, same group" case: a speed trick.
+        mark_base = stamp * self._n_marks
+        group_parent: list[int] = []
+        walk_links: list[int] = []
         for link_id in seed_links:
-            if link_stamp[link_id] != stamp:
-                link_stamp[link_id] = stamp
-                component_links.append(link_id)
+            if link_mark[link_id] < mark_base:
+                link_mark[link_id] = mark_base + len(group_parent)
+                group_parent.append(len(group_parent))
+                walk_links.append(link_id)
+        n_components = len(group_parent)
         live_flows: list[_Flow] = []
         done_flows: list[_Flow] = []
-        for link_id in component_links:  # grows while we walk it
+        for link_id in walk_links:  # grows while we walk it
+            group = link_mark[link_id] - mark_base
+            while group_parent[group] != group:
+                group_parent[group] = group_parent[group_parent[group]]  # path halving
+                group = group_parent[group]
+            group_mark = mark_base + group
             for flow in link_flows[link_id].values():
                 if flow.seen_stamp == stamp:
                     continue
@@ -422,45 +516,52 @@ class Network:
                 else:
                     live_flows.append(flow)
                 for other_id in flow.link_ids:
-                    if link_stamp[other_id] != stamp:
-                        link_stamp[other_id] = stamp
-                        component_links.append(other_id)
+                    if link_mark[other_id] == group_mark:
+                        continue
+                    other = link_mark[other_id] - mark_base
+                    if other < 0:  # not walked yet
+                        walk_links.append(other_id)
+                    else:
+                        while group_parent[other] != other:
+                            group_parent[other] = group_parent[group_parent[other]]
+                            other = group_parent[other]
+                        if other != group:
+                            group_parent[other] = group
+                            n_components -= 1
+                    link_mark[other_id] = group_mark  # same component; fast case next time
         for flow in done_flows:
             self._finish_streaming(flow, now)
 
-        # Progressive filling: repeatedly saturate the link with the smallest fair share
-        # and fix the rate of its unfixed flows. A link with unfixed flows keeps a
-        # positive capacity (every share taken from it was at most its own fair share).
+        components = self._open_links_by_component(
+            walk_links, group_parent, n_components, mark_base
+        )
         cap_left = self._link_cap_left_gbs
         unfixed = self._link_unfixed
-        bw_gbs = self._bw_gbs
-        open_links: list[int] = []
-        for link_id in component_links:
-            count = len(link_flows[link_id])
-            if count:
-                cap_left[link_id] = bw_gbs[link_id]
-                unfixed[link_id] = count
-                open_links.append(link_id)
-        n_unfixed = len(live_flows)
-        while n_unfixed:
-            best_link = open_links[0]
-            best_share = cap_left[best_link] / unfixed[best_link]
-            for link_id in open_links:
-                share = cap_left[link_id] / unfixed[link_id]
-                if share < best_share:
-                    best_share = share
-                    best_link = link_id
-            for flow in link_flows[best_link].values():
-                if flow.fixed_stamp != stamp:
-                    flow.fixed_stamp = stamp
-                    flow.new_rate_gbs = best_share
-                    n_unfixed -= 1
-                    for link_id in flow.link_ids:
-                        cap_left[link_id] -= best_share
-                        unfixed[link_id] -= 1
-            open_links = [link_id for link_id in open_links if unfixed[link_id]]
 
-        # Reschedule only the flows whose rate changed.
+        # Progressive filling, one component at a time: repeatedly saturate the link with
+        # the smallest fair share (the first in walk order on ties) and fix the rate of
+        # its unfixed flows. A link with unfixed flows keeps a positive capacity (every
+        # share taken from it was at most its own fair share). Components share no link,
+        # so the order they are filled in cannot change any rate.
+        for open_links in components:
+            while open_links:
+                best_link = open_links[0]
+                best_share = cap_left[best_link] / unfixed[best_link]
+                for link_id in open_links:
+                    share = cap_left[link_id] / unfixed[link_id]
+                    if share < best_share:
+                        best_share = share
+                        best_link = link_id
+                for flow in link_flows[best_link].values():
+                    if flow.fixed_stamp != stamp:
+                        flow.fixed_stamp = stamp
+                        flow.new_rate_gbs = best_share
+                        for link_id in flow.link_ids:
+                            cap_left[link_id] -= best_share
+                            unfixed[link_id] -= 1
+                open_links = [link_id for link_id in open_links if unfixed[link_id]]
+
+        # Reschedule only the flows whose rate changed, in walk order.
         for flow in live_flows:
             if flow.new_rate_gbs != flow.rate_gbs:
                 self._set_rate(flow, flow.new_rate_gbs, now)
