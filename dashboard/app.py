@@ -1,8 +1,10 @@
 """kernbench dashboard: the router (st.navigation) and the shared framing (store picker).
 
 Start it with `kernbench dashboard [--store DIR]`, or directly:
-`streamlit run dashboard/app.py -- --store DIR`. Without --store the store is
-$KERNBENCH_STORE, else ./kernbench_store; the sidebar can point at another one.
+`streamlit run dashboard/app.py -- --store DIR [--asv-results DIR]`. Without --store the
+store is $KERNBENCH_STORE, else ./kernbench_store; the sidebar can point at another one.
+asv results (for the Trends page's simulator-speed view) come from --asv-results, else
+$KERNBENCH_ASV_RESULTS, else ./.asv/results.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ if _PROJECT_ROOT not in sys.path:
     sys.path.insert(0, _PROJECT_ROOT)
 
 from dashboard import data, widgets  # noqa: E402
+from traces.asv_results import resolve_asv_results  # noqa: E402
 from traces.layout import resolve_store  # noqa: E402
 
 
@@ -38,6 +41,10 @@ def store_picker() -> None:
         st.sidebar.caption(f"{n_runs} run{'s' if n_runs != 1 else ''} in `{store}`")
     else:
         st.sidebar.caption(f"`{store}` does not exist yet")
+    if widgets.ASV_KEY not in st.session_state:
+        st.session_state[widgets.ASV_KEY] = str(
+            resolve_asv_results(widgets.asv_results_argument(sys.argv[1:]))
+        )
     if st.sidebar.button("Reload", help="Look for new runs (also happens on any interaction)"):
         st.rerun()
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
+from traces import asv_results as asv
 from traces import dashboard_queries, queries
 from traces.store import Store
 
@@ -177,3 +178,10 @@ def compare_launches(store: str, run_a: str, run_b: str) -> pd.DataFrame:
 def compare_rounds(store: str, run_a: str, run_b: str) -> pd.DataFrame:
     """traces.dashboard_queries.compare_rounds."""
     return _frame(dashboard_queries.compare_rounds, store, run_a, run_b)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def asv_results(results_dir: str, fingerprint: str) -> pd.DataFrame:
+    """asv's benchmark results under ``results_dir`` (traces.asv_results columns); the
+    fingerprint (traces.asv_results.results_fingerprint) changes with the files."""
+    return asv.load_asv_results(results_dir).to_pandas()

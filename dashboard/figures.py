@@ -557,3 +557,35 @@ def trend_figure(
     better_text = f" — {better} is better" if better else ""
     fig.update_yaxes(title_text=axis + better_text)
     return _layout(fig, title, height=420)
+
+
+def asv_trend_figure(results: pd.DataFrame, benchmark: str, unit: str | None) -> go.Figure:
+    """One asv benchmark (one parameter combination) over commits, by commit date.
+
+    ``results`` has traces.asv_results columns for that benchmark and combination; one
+    line per machine (asv results are only comparable within one machine). Hover shows
+    the commit and its date.
+    """
+    title = f"{benchmark} over commit history (asv)"
+    if results.empty:
+        return _empty(title, "no asv results for this benchmark")
+    fig = go.Figure()
+    for machine, rows in results.sort_values("date").groupby("machine", sort=True):
+        dates = [pd.Timestamp(t).strftime("%Y-%m-%d %H:%M") for t in rows["date"]]
+        fig.add_trace(
+            go.Scatter(
+                x=list(rows["date"]),
+                y=list(rows["value"]),
+                mode="lines+markers",
+                name=str(machine),
+                customdata=list(zip(rows["commit"], dates, strict=True)),
+                hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>%{y:,.6g}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title="commit date",
+        yaxis_title=f"{benchmark.rsplit('.', 1)[-1]} ({unit})" if unit else "value",
+        legend_title="machine",
+    )
+    return fig

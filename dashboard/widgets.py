@@ -23,6 +23,7 @@ PAGE_COMPARE = "app_pages/compare.py"
 PAGE_TRENDS = "app_pages/trends.py"
 
 STORE_KEY = "store_path"
+ASV_KEY = "asv_results_path"
 ANY_PARAMS = "__any__"
 
 # Metrics worth a column on the Runs page and a KPI on the Run page, in this order.
@@ -38,8 +39,8 @@ KEY_METRICS = (
 )
 
 
-def store_argument(argv: Sequence[str]) -> str | None:
-    """The value of --store among the app script's arguments, None when absent.
+def _script_option(argv: Sequence[str], option: str) -> str | None:
+    """The value of ``option`` among the app script's arguments, None when absent.
 
     `streamlit run app.py -- --store DIR` hands the script ["--store", "DIR"] as
     sys.argv[1:]; anything before a literal "--" is skipped, unknown arguments ignored.
@@ -48,9 +49,19 @@ def store_argument(argv: Sequence[str]) -> str | None:
     if "--" in argv:
         argv = argv[argv.index("--") + 1 :]
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--store", default=None)
+    parser.add_argument(option, dest="value", default=None)
     known, _ = parser.parse_known_args(argv)
-    return known.store
+    return known.value
+
+
+def store_argument(argv: Sequence[str]) -> str | None:
+    """The value of --store among the app script's arguments, None when absent."""
+    return _script_option(argv, "--store")
+
+
+def asv_results_argument(argv: Sequence[str]) -> str | None:
+    """The value of --asv-results among the app script's arguments, None when absent."""
+    return _script_option(argv, "--asv-results")
 
 
 def current_store() -> Path:

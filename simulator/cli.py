@@ -117,6 +117,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _serve_dashboard(store: str | None, port: int) -> int:
+    from traces.asv_results import resolve_asv_results
     from traces.store import resolve_store
 
     cmd = [
@@ -136,6 +137,8 @@ def _serve_dashboard(store: str | None, port: int) -> int:
         "--",
         "--store",
         str(resolve_store(store).resolve()),
+        "--asv-results",
+        str(resolve_asv_results().resolve()),
     ]
     print(f"serving the dashboard on http://127.0.0.1:{port} (Ctrl-C to stop)")
     try:

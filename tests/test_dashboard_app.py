@@ -307,3 +307,20 @@ def test_run_page_compares_with_the_previous_run_of_its_workload(app, store) -> 
     assert at.title[0].value == "Compare"
     assert at.selectbox(key="compare_a").value == run_a
     assert at.selectbox(key="compare_b").value == run_b
+
+
+def test_trends_shows_asv_results_of_a_benchmark(app, tmp_path, monkeypatch) -> None:
+    """The Trends page's asv view plots a benchmark's values per commit, as asv wrote them."""
+    from asv_fixtures import COMMITS, NOOP, write_asv_results
+
+    monkeypatch.setenv("KERNBENCH_ASV_RESULTS", str(write_asv_results(tmp_path)))
+    at = app(PAGE_TRENDS)
+    at.radio(key="trends_source").set_value("simulator speed (asv results)").run()
+    _no_exception(at)
+    at.selectbox(key="trends_asv_benchmark").set_value("bench_simulator.Launch.time_noop").run()
+    at.selectbox(key="trends_asv_params").set_value("topology='default', launches=8").run()
+    _no_exception(at)
+    shown = _dataframe(at, "machine")
+    assert list(shown["commit"]) == list(COMMITS)
+    assert list(shown["value"]) == pytest.approx([NOOP[0][1], NOOP[1][1]])
+    assert len(at.get("plotly_chart")) == 1

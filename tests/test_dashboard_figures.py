@@ -275,3 +275,22 @@ def test_empty_tables_give_a_figure_that_says_so(builder, frame) -> None:
     fig = builder(frame)
     assert len(fig.data) == 0
     assert _annotation_texts(fig) and _annotation_texts(fig)[0].startswith("no ")
+
+
+def test_asv_trend_figure_has_one_line_per_machine_in_date_order():
+    """asv results: a line per machine, points in commit-date order, hover with the commit."""
+    import pandas as pd
+
+    from dashboard.figures import asv_trend_figure
+
+    frame = pd.DataFrame({
+        "machine": ["m1", "m1", "m2"], "commit": ["c2", "c1", "c1"],
+        "date": pd.to_datetime(["2026-01-02", "2026-01-01", "2026-01-01"], utc=True),
+        "benchmark": ["b.time_x"] * 3, "params": [""] * 3, "value": [2.0, 1.0, 5.0],
+        "unit": ["seconds"] * 3,
+    })  # fmt: skip
+    fig = asv_trend_figure(frame, "b.time_x", "seconds")
+    assert [t.name for t in fig.data] == ["m1", "m2"]
+    assert list(fig.data[0].y) == [1.0, 2.0]
+    assert [c[0] for c in fig.data[0].customdata] == ["c1", "c2"]
+    assert fig.layout.yaxis.title.text == "time_x (seconds)"

@@ -2,14 +2,49 @@
 change points asv's step detection finds. Picking a commit opens Compare against the
 commit before it."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from dashboard import data, figures, regressions, widgets
+from traces.asv_results import resolve_asv_results, results_fingerprint
 from traces.changepoints import change_points
 
 OPEN_KEY = "trends_open_commit"
 
+
+def show_asv_history() -> None:
+    """asv's wall-time (and other) results for one benchmark over commits."""
+    results_dir = Path(st.session_state.get(widgets.ASV_KEY) or resolve_asv_results())
+    results = data.asv_results(str(results_dir), results_fingerprint(results_dir))
+    if results.empty:
+        st.info(
+            f"No asv results in `{results_dir}` yet. Record some with `make bench` (every "
+            "recent commit) or `asv run --python=same --set-commit-hash $(git rev-parse HEAD)`"
+            ", then reload."
+        )
+        return
+    left, right = st.columns(2)
+    with left:
+        benchmark = st.selectbox("Benchmark", sorted(results["benchmark"].unique()),
+                                 key="trends_asv_benchmark")  # fmt: skip
+    rows = results[results["benchmark"] == benchmark]
+    with right:
+        params = st.selectbox("Parameters", sorted(rows["params"].unique()),
+                              key="trends_asv_params")  # fmt: skip
+    rows = rows[rows["params"] == params]
+    unit = next(iter(rows["unit"]), None)
+    st.plotly_chart(figures.asv_trend_figure(rows, benchmark, unit), key="trends_asv_chart")
+    shown = rows.sort_values("date")[["date", "commit", "machine", "value", "unit"]]
+    st.dataframe(shown, hide_index=True, width="stretch")
+
+
 st.title("Trends")
+SOURCES = ("simulated metrics (run store)", "simulator speed (asv results)")
+source = st.radio("History of", SOURCES, horizontal=True, key="trends_source")
+if source == SOURCES[1]:
+    show_asv_history()
+    st.stop()
 store, fingerprint, runs = widgets.load_runs()
 tracked = runs[(runs["status"] == "ok") & runs["git_commit"].notna()]
 if tracked.empty:
