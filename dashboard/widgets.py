@@ -137,8 +137,13 @@ def _si(value: float) -> str:
 def key_metrics(metrics: dict[str, float], limit: int = 3) -> list[str]:
     """Names of up to `limit` metrics worth showing first: KEY_METRICS order, then by name."""
     preferred = [m for m in KEY_METRICS if m in metrics]
-    rest = sorted(m for m in metrics if m not in KEY_METRICS)
-    return (preferred + rest)[:limit]
+    # Fitted summaries (e.g. dma_sweep's dma.<path>.bw_gbs / .alpha_ns) before per-size rows.
+    fitted = sorted(
+        m for m in metrics if m not in KEY_METRICS and m.endswith((".bw_gbs", ".alpha_ns"))
+        and "B." not in m
+    )  # fmt: skip
+    rest = sorted(m for m in metrics if m not in KEY_METRICS and m not in fitted)
+    return (preferred + fitted + rest)[:limit]
 
 
 def run_label(run: pd.Series | dict) -> str:

@@ -59,3 +59,10 @@ def test_short_commit_and_commit_label() -> None:
     assert widgets.short_commit("0123456789abcdef") == "01234567"
     assert widgets.short_commit(None) == "-"
     assert widgets.commit_label("0123456789", "fix it", None) == "01234567 · fix it"
+
+
+def test_key_metrics_prefer_fitted_summaries_over_per_size_rows() -> None:
+    """A DMA sweep shows its fitted bandwidth and latency, not its smallest transfer."""
+    metrics = {"dma.own_hbm.1024B.bw_gbs": 7.7, "dma.own_hbm.bw_gbs": 102.4,
+               "dma.own_hbm.alpha_ns": 122.0, "dma.own_hbm.1024B.latency_ns": 132.0}  # fmt: skip
+    assert widgets.key_metrics(metrics, 2) == ["dma.own_hbm.alpha_ns", "dma.own_hbm.bw_gbs"]

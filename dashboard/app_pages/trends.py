@@ -30,8 +30,10 @@ def show_asv_history() -> None:
                                  key="trends_asv_benchmark")  # fmt: skip
     rows = results[results["benchmark"] == benchmark]
     with right:
-        params = st.selectbox("Parameters", sorted(rows["params"].unique()),
-                              key="trends_asv_params")  # fmt: skip
+        params = st.selectbox(
+            "Parameters", sorted(rows["params"].unique()), key="trends_asv_params",
+            format_func=lambda text: text or "(no parameters)",
+        )  # fmt: skip
     rows = rows[rows["params"] == params]
     unit = next(iter(rows["unit"]), None)
     st.plotly_chart(figures.asv_trend_figure(rows, benchmark, unit), key="trends_asv_chart")
