@@ -85,6 +85,7 @@ class Op:
         "issue_ns",
         "start_ns",
         "lane",
+        "token",
     )
 
     def __init__(
@@ -117,6 +118,9 @@ class Op:
         self.issue_ns = 0.0
         self.start_ns = 0.0
         self.lane = 0
+        # A zero-byte block made ready when this op finishes, for ops that must wait
+        # for it without consuming its output (memory ordering of loads and stores).
+        self.token: Block | None = None
 
 
 def gemm_duration_ns(

@@ -81,6 +81,9 @@ class Engine:
             op.execute()
         if op.output is not None:
             op.output.set_ready()
+        if op.token is not None:
+            op.token.set_ready()
+            op.token = None
         self.running -= 1
         heappush(self.free_lanes, op.lane)
         self.pe.machine.record_op(op)
@@ -180,6 +183,10 @@ class Program:
         self.rank = rank
         self.pending_ops = 0
         self._drained: simpy.Event | None = None
+        # Loads and stores still in flight: (first VA, end VA, token, is_store), so a
+        # load waits for an earlier store to the same bytes and a store for earlier
+        # loads and stores of them (program order, as on one core).
+        self.accesses: list[tuple[int, int, Any, bool]] = []
         # Collective context (coll_id, round) stamped on DMAs; set by the CCL scope.
         self.coll_id: int | None = None
         self.round: int | None = None

@@ -1,6 +1,6 @@
 """``import simulator.language as tl``: the Triton-shaped kernel language."""
 
-from simulator.language.comm import rank, recv, ring_position, round, send, world_size
+from simulator.language.comm import fence, rank, recv, ring_position, round, send, world_size
 from simulator.language.core import (
     KernelUsageError,
     TensorView,
@@ -47,6 +47,7 @@ __all__ = [
     "block_ptr",
     "dot",
     "exp",
+    "fence",
     "float16",
     "float32",
     "gelu",

@@ -28,6 +28,7 @@ from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
 from simulator.hw import graph as g
 
+_TOKEN_DTYPE = np.dtype(np.uint8)
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
 int32 = np.dtype(np.int32)
@@ -229,7 +230,7 @@ def _pieces(program: Program, ptr: block_ptr, to_tcm: bool, kind: str):
         assigned += share
         route = machine.dma_route(node, tcm) if to_tcm else machine.dma_route(tcm, node)
         pieces.append((route, share, info))
-    return pieces, tile_bytes, (r0, nr, c0, nc)
+    return pieces, tile_bytes, (r0, nr, c0, nc), (first_va, first_va + span_bytes)
 
 
 def _read_tile(program: Program, view: TensorView, region) -> np.ndarray:
@@ -263,6 +264,10 @@ def _write_tile(program: Program, view: TensorView, region, values: np.ndarray) 
 def load(pointer: TensorView | block_ptr) -> block:
     """Load a tile (DMA_IN) from memory into TCM.
 
+    Within a program, memory follows program order: a load waits for this program's
+    earlier stores to the same bytes; other PEs' writes need a synchronisation (the
+    kernel's end, a collective, ``tl.fence``).
+
     1. A block pointer loads its ``block_shape`` tile; rows and columns past the tensor's
        edge read as zeros and move no bytes.
     2. A tensor argument loads the whole shard (a 1-D tensor becomes a 1 x n tile).
@@ -273,7 +278,7 @@ def load(pointer: TensorView | block_ptr) -> block:
     """
     program = _program()
     ptr = _as_ptr(pointer)
-    pieces, tile_bytes, region = _pieces(program, ptr, to_tcm=True, kind="load")
+    pieces, tile_bytes, region, span = _pieces(program, ptr, to_tcm=True, kind="load")
     view = ptr.base
     is_1d = isinstance(pointer, TensorView) and len(pointer.shape) == 1
     shape = (ptr.block_shape[1],) if is_1d else ptr.block_shape
@@ -287,9 +292,10 @@ def load(pointer: TensorView | block_ptr) -> block:
             tile[: region[1], : region[3]] = _read_tile(program, view, region)
             out.data = tile.reshape(shape)
 
-    program.issue(
-        Op("load", program, "DMA_IN", (), out, pieces=pieces, execute=execute, nbytes=tile_bytes)
-    )
+    op = Op("load", program, "DMA_IN", _ordered_after(program, span, is_store=False), out,
+            pieces=pieces, execute=execute, nbytes=tile_bytes)  # fmt: skip
+    _track(program, op, span, is_store=False)
+    program.issue(op)
     return out
 
 
@@ -304,25 +310,36 @@ def store(pointer: TensorView | block_ptr, value: block) -> None:
         raise KernelUsageError(
             f"tl.store: value shape {value.shape} != block shape {ptr.block_shape}"
         )
-    pieces, tile_bytes, region = _pieces(program, ptr, to_tcm=False, kind="store")
+    pieces, tile_bytes, region, span = _pieces(program, ptr, to_tcm=False, kind="store")
     execute = None
     if program.machine.data is not None:
 
         def execute() -> None:
             _write_tile(program, ptr.base, region, value.data.reshape(ptr.block_shape))
 
-    program.issue(
-        Op(
-            "store",
-            program,
-            "DMA_WB",
-            (value,),
-            None,
-            pieces=pieces,
-            execute=execute,
-            nbytes=tile_bytes,
-        )
+    inputs = (value, *_ordered_after(program, span, is_store=True))
+    op = Op("store", program, "DMA_WB", inputs, None, pieces=pieces, execute=execute,
+            nbytes=tile_bytes)  # fmt: skip
+    _track(program, op, span, is_store=True)
+    program.issue(op)
+
+
+def _ordered_after(program: Program, span: tuple[int, int], is_store: bool) -> tuple:
+    """Tokens of this program's in-flight accesses that must finish first: for a load,
+    stores overlapping ``span`` (read after write); for a store, loads and stores
+    overlapping it (write after read, write after write)."""
+    lo, hi = span
+    program.accesses = [a for a in program.accesses if not a[2].ready]
+    return tuple(
+        token
+        for start, end, token, was_store in program.accesses
+        if start < hi and lo < end and (was_store or is_store)
     )
+
+
+def _track(program: Program, op: Op, span: tuple[int, int], is_store: bool) -> None:
+    op.token = Block(program.pe, (), _TOKEN_DTYPE, 0)
+    program.accesses.append((span[0], span[1], op.token, is_store))
 
 
 def zeros(shape: Sequence[int], dtype: np.dtype | str = float32) -> block:
