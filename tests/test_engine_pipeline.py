@@ -273,3 +273,21 @@ def test_independent_loads_and_stores_still_overlap(list_writer):
     stores = [o for o in ops if o["engine"] == "DMA_WB"]
     # All four loads are issued at once and start before the first store ends.
     assert max(ld["start_ns"] for ld in loads) < min(st["end_ns"] for st in stores)
+
+
+def test_node_of_is_right_when_windows_are_smaller_than_a_page():
+    """With a 1 KiB TCM, two PEs' TCM windows share a 4 KiB page: node_of still tells them
+    apart (the page cache only holds pages owned by one component)."""
+    from simulator.engine.machine import Machine
+    from simulator.hw.address_map import AddressMap
+    from simulator.hw.topology import load_topology, topology_from_dict
+
+    data = load_topology("default").to_dict()
+    data["pe"]["tcm"]["capacity_kib"] = 1
+    topo = topology_from_dict(data)
+    machine = Machine(topo)
+    amap = AddressMap(topo)
+    for pe in (0, 1, 2, 0, 1):  # repeated: the second lookups hit any cache
+        c = topo.pe_coord(pe)
+        assert machine.node_of(amap.tcm_base(c)) == g.pe_tcm(c)
+        assert machine.node_of(amap.tcm_base(c) + 1023) == g.pe_tcm(c)

@@ -135,12 +135,19 @@ def test_simulated_time_identical_with_and_without_data(new_list_writer):
     assert rows[0] == rows[1]
 
 
-def test_same_run_twice_is_identical():
-    """Determinism: two runs give identical timings and metrics."""
-    a = run_workload("gemm", {"M": 256}, trace=False)
-    b = run_workload("gemm", {"M": 256}, trace=False)
-    assert a.sim_end_ns == b.sim_end_ns
-    assert metrics_of(a) == metrics_of(b)
+def test_same_run_twice_is_identical(new_list_writer):
+    """Determinism: two runs of a GEMM and of an all-reduce give identical trace rows."""
+    for name, params in (("gemm", {"M": 256}), ("ccl_allreduce", {"world_size": 16})):
+        traces = []
+        for _ in range(2):
+            writer = new_list_writer()
+            rt = Runtime("default", writer=writer)
+            workload = get_workload(name)
+            workload.body(rt, workload.resolve(params))
+            rt.synchronize()
+            traces.append({table: rows for table, rows in writer.rows.items()})
+        assert traces[0] == traces[1]
+        assert traces[0]["ops"] and traces[0]["dma"] and traces[0]["launches"]
 
 
 def test_cli_bad_input_is_one_line(capsys):
@@ -207,3 +214,11 @@ def test_failed_run_lands_in_the_store_beside_good_ones(tmp_path):
     assert rows[bad.run_id]["status"] == "failed"
     assert "TCM overflow" in rows[bad.run_id]["error"]
     assert main(["report", bad.run_id, "--store", str(tmp_path)]) == 0
+
+
+def test_parameters_below_their_minimum_are_rejected_by_name():
+    """Sizes that cannot work (zero tiles, no launches, one rank) name the parameter."""
+    for workload, key, value in (("gemm_single_pe", "block_m", "0"), ("noop", "launches", "0"),
+                                 ("ccl_allreduce", "world_size", "1")):  # fmt: skip
+        with pytest.raises(WorkloadError, match=f"parameter {key}: {value} is below"):
+            get_workload(workload).resolve({key: value})

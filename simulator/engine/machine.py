@@ -19,7 +19,7 @@ from simulator.engine.ops import Op
 from simulator.engine.pe import PE
 from simulator.engine.scheduler import Scheduler
 from simulator.hw import graph as g
-from simulator.hw.address_map import AddressMap
+from simulator.hw.address_map import AddressError, AddressMap
 from simulator.hw.links import Route
 from simulator.hw.network import Network, Transfer
 from simulator.hw.topology import PeCoord, Topology
@@ -73,11 +73,12 @@ class Machine:
         self.pes = [PE(self, coord, tcm_bytes) for coord in topology.pe_coords()]
         self._routes: dict[tuple[str, str], Route] = {}
         self._page_node: dict[int, str] = {}
+        self.page_bytes = self.params.system.page_kib * 1024
         self._node_place: dict[str, tuple[str, int | None, int | None, int | None]] = {}
         self._index_nodes()
 
         amap = self.address_map
-        page = 4096
+        page = self.page_bytes
         hbm_bytes = self.params.cube.hbm.slice_capacity_mib * 1024 * 1024
         self.hbm = [
             PhysicalAllocator(f"HBM slice of {pe.name}", amap.hbm_base(pe.coord), hbm_bytes, page)
@@ -119,14 +120,22 @@ class Machine:
     def node_of(self, pa: int) -> str:
         """The graph node owning physical address ``pa`` (AddressError if unmapped).
 
-        Cached per 4 KiB page: every unit window of the address map is page aligned, so
-        one page never straddles two components. DMAs call this once per transfer.
+        Cached per MMU page when the whole page belongs to one component (its first
+        and last byte decode to the same node); DMAs call this once per transfer.
         """
-        page = pa >> 12
+        page = pa // self.page_bytes
         node = self._page_node.get(page)
         if node is None:
-            node = self.address_map.decode(pa).node
-            self._page_node[page] = node
+            amap = self.address_map
+            node = amap.decode(pa).node
+            first = page * self.page_bytes
+            try:
+                whole_page = amap.decode(first + self.page_bytes - 1).node == node
+                whole_page = whole_page and amap.decode(first).node == node
+            except AddressError:
+                whole_page = False
+            if whole_page:
+                self._page_node[page] = node
         return node
 
     def place_of(self, node: str) -> tuple[str, int | None, int | None, int | None]:

@@ -132,6 +132,7 @@ class SystemParams:
     host_link: LinkParams = param("host <-> each SIP's host port (PCIe)")
     switch_overhead_ns: float = param("system switch cost per packet crossing it", NONNEG)
     sip_link: LinkParams = param("each SIP's IO chiplet port <-> the system switch")
+    page_kib: int = param("MMU page size; allocations are rounded up to whole pages", POSITIVE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import simpy
 
 from simulator.engine.errors import LaunchError
 from simulator.engine.launch import Launch
@@ -30,7 +31,6 @@ from simulator.runtime.tensor import Shard, Tensor
 # Virtual addresses start where their bits also read as a valid physical address (die 1,
 # offset 0): a VA must always go through the MMU, never be decoded directly.
 VA_BASE = 1 << 42
-PAGE_BYTES = 4096
 MEMORIES = ("hbm", "tcm", "sram")
 
 
@@ -74,7 +74,8 @@ class Runtime:
         self.sips = parse_device(device, self.topology)
         self.device_pes = [c for c in self.topology.pe_coords() if c.sip in self.sips]
         self.context_id = next(Runtime._ids)
-        self.mmu = MMU(page_bytes=PAGE_BYTES, name=f"ctx{self.context_id}")
+        self.page_bytes = machine.page_bytes
+        self.mmu = MMU(page_bytes=self.page_bytes, name=f"ctx{self.context_id}")
         self._next_va = VA_BASE
         # One in-order stream per host task (each spawned rank; None = the host script):
         # the last launch issued on it.
@@ -115,7 +116,7 @@ class Runtime:
         for coord, (offset, sub) in zip(targets, pieces, strict=False):
             nbytes = math.prod(sub) * dtype.itemsize
             pa, node = self.machine.allocate(memory, coord, nbytes)
-            mapped = -(-nbytes // PAGE_BYTES) * PAGE_BYTES
+            mapped = -(-nbytes // self.page_bytes) * self.page_bytes
             va = self._next_va
             self._next_va += mapped
             self.mmu.map(va, pa, mapped)
@@ -144,21 +145,27 @@ class Runtime:
     def copy_from_host(self, tensor: Tensor, array: np.ndarray | None) -> None:
         """Host -> device DMAs, one per shard, in parallel; the host waits for them.
 
-        ``array`` may be None when data is not simulated: the copy is then timed only.
+        Each shard's bytes land when its DMA completes. ``array`` may be None when data
+        is not simulated: the copy is then timed only.
         """
         self.wait_writes(tensor)
-        machine = self.machine
         events = []
         for shard in tensor.shards:
-            dst = shard.node
-            info = DmaInfo("host_write", None, None, None)
-            events.append(machine.transfer(g.host(), dst, shard.nbytes, info))
-            if machine.data is not None and array is not None:
-                part = array[
-                    tuple(slice(o, o + s) for o, s in zip(shard.offset, shard.shape, strict=True))
-                ]
-                machine.data.write(shard.pa, np.ascontiguousarray(part, dtype=tensor.dtype))
+            part = None
+            if self.machine.data is not None and array is not None:
+                part = array[_slices(shard.offset, shard.shape)]
+            events.append(self._dma(g.host(), shard, shard.nbytes, "host_write", part, tensor))
         self._wait_all(events, f"host->device copy of {tensor.name}")
+
+    def _dma(self, src: str, shard: Shard, nbytes: int, kind: str, values: np.ndarray | None,
+             tensor: Tensor) -> simpy.Event:  # fmt: skip
+        """A DMA into ``shard`` that writes ``values`` there when it completes."""
+        machine = self.machine
+        event = machine.transfer(src, shard.node, nbytes, DmaInfo(kind, None, None, None))
+        if values is not None:
+            data = np.ascontiguousarray(values, dtype=tensor.dtype)
+            event.callbacks.append(lambda _event: machine.data.write(shard.pa, data))
+        return event
 
     def host_read(self, tensor: Tensor) -> None:
         """Pay the HBM -> host DMAs of a host read of ``tensor``."""
@@ -170,29 +177,47 @@ class Runtime:
         ]
         self._wait_all(events, f"device->host read of {tensor.name}")
 
+    def host_read_bytes(self, shard: Shard, nbytes: int, name: str) -> None:
+        """Pay the DMA of a host read of ``nbytes`` of one shard (indexing)."""
+        info = DmaInfo("host_read", None, None, None)
+        event = self.machine.transfer(shard.node, g.host(), nbytes, info)
+        self._wait_all([event], f"device->host read of {name}")
+
+    def host_write_shards(
+        self, updates: list[tuple[Shard, np.ndarray | None]], nbytes: int, tensor: Tensor
+    ) -> None:
+        """Host -> device DMAs of ``nbytes`` into each shard, writing the shard's new
+        values (when given) as each completes; the host waits for all of them."""
+        events = [
+            self._dma(g.host(), shard, nbytes, "host_write", values, tensor)
+            for shard, values in updates
+        ]
+        self._wait_all(events, f"host->device write of {tensor.name}")
+
     def copy_device(self, dst: Tensor, src: Tensor) -> None:
-        """Device -> device copy, shard by overlapping shard, over the network."""
+        """Device -> device copy, shard by overlapping shard, over the network; each
+        destination shard gets its values when its last DMA completes."""
         self.wait_writes(dst)
         self.wait_writes(src)
         machine = self.machine
+        values = src._gather() if machine.data is not None else None
         events = []
         for d in dst.shards:
+            pieces = []
             for s in src.shards:
                 overlap = _overlap(d, s)
                 if overlap == 0:
                     continue
                 nbytes = overlap * dst.dtype.itemsize
-                info = DmaInfo("copy", None, None, None)
-                events.append(machine.transfer(s.node, d.node, nbytes, info))
+                pieces.append(machine.transfer(s.node, d.node, nbytes,
+                                               DmaInfo("copy", None, None, None)))  # fmt: skip
                 if src.placement.layout == "replicate":
                     break
-        if machine.data is not None:
-            values = src._gather()
-            for d in dst.shards:
-                part = values[
-                    tuple(slice(o, o + n) for o, n in zip(d.offset, d.shape, strict=True))
-                ]
-                machine.data.write(d.pa, np.ascontiguousarray(part, dtype=dst.dtype))
+            done = machine.env.all_of(pieces)
+            if values is not None:
+                part = np.ascontiguousarray(values[_slices(d.offset, d.shape)], dtype=dst.dtype)
+                done.callbacks.append(lambda _event, d=d, part=part: machine.data.write(d.pa, part))
+            events.append(done)
         self._wait_all(events, f"device copy {src.name} -> {dst.name}")
 
     def wait_writes(self, tensor: Tensor) -> None:
@@ -275,6 +300,10 @@ class Runtime:
     def run_until_idle(self) -> None:
         """Run the environment until no event is left (end of a workload)."""
         self.machine.env.run()
+
+
+def _slices(offset: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(o, o + n) for o, n in zip(offset, shape, strict=True))
 
 
 def _overlap(a: Shard, b: Shard) -> int:

@@ -179,25 +179,38 @@ class Tensor:
         )
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        """Read a slice that lies inside one shard (host-read barrier applies)."""
+        """Read a slice that lies inside one shard: the host-read barrier, then a
+        device -> host DMA of the slice's bytes."""
         shard, local = self._shard_for(key)
         rt = self.runtime
         rt.wait_writes(self)
         if rt.machine.data is None:
             raise DataModeError(f"tensor {self.name!r}: values are not simulated")
-        data = rt.machine.data.read(shard.pa, shard.nbytes).view(self.dtype)
-        return data.reshape(shard.shape)[local].copy()
+        values = self._shard_values(shard)[local].copy()
+        rt.host_read_bytes(shard, values.nbytes, self.name)
+        return values
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        """Write a scalar or an array into a slice inside one shard."""
+        """Write a scalar or an array into a slice inside one shard (into every replica
+        of a replicated tensor): host -> device DMAs of the slice's bytes, the values
+        landing when each completes. Costs the same simulated time without data."""
         shard, local = self._shard_for(key)
+        targets = self.shards if self.placement.layout == "replicate" else [shard]
         rt = self.runtime
         rt.wait_writes(self)
-        if rt.machine.data is None:
-            return  # shapes-only mode: nothing to store
-        data = rt.machine.data.read(shard.pa, shard.nbytes).view(self.dtype).reshape(shard.shape)
-        data[local] = value
-        rt.machine.data.write(shard.pa, data)
+        nbytes = int(np.zeros(shard.shape, self.dtype)[local].nbytes)
+        updates = []
+        for target in targets:
+            values = None
+            if rt.machine.data is not None:
+                values = self._shard_values(target).copy()
+                values[local] = value
+            updates.append((target, values))
+        rt.host_write_shards(updates, nbytes, self)
+
+    def _shard_values(self, shard: Shard) -> np.ndarray:
+        data = self.runtime.machine.data.read(shard.pa, shard.nbytes)
+        return data.view(self.dtype).reshape(shard.shape)
 
     def __repr__(self) -> str:
         head = f"Tensor(name={self.name!r}, shape={self.shape}, dtype={self.dtype}, "

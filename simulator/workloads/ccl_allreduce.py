@@ -35,9 +35,13 @@ VALUE_RANGE = 4
             choices=tuple(algorithm_names()),
         ),
         Param(
-            "world_size", int, 8, "ranks, one PE each (8..128; above 32 use sip4x4 or multi_sip)"
+            "world_size",
+            int,
+            8,
+            "ranks, one PE each (2..128; above 32 use sip4x4 or multi_sip)",
+            minimum=2,
         ),
-        Param("bytes", int, 1 << 20, "bytes of each rank's buffer"),
+        Param("bytes", int, 1 << 20, "bytes of each rank's buffer", minimum=1),
         Param("dtype", str, "float32", "element type", choices=DTYPES),
         Param("seed", int, 0, "random seed of the inputs (data mode)"),
     ),
@@ -45,8 +49,6 @@ VALUE_RANGE = 4
 def run(rt: Runtime, p: dict) -> WorkloadResult:
     """All-reduce of `bytes` per rank over `world_size` ranks: latency, algbw, busbw."""
     world, nbytes, dtype = p["world_size"], p["bytes"], np.dtype(p["dtype"])
-    if world < 1:
-        raise WorkloadError(f"parameter world_size: must be >= 1, got {world}")
     if world > len(rt.device_pes):
         raise WorkloadError(dist.too_few_pes(world, rt))
     if nbytes < dtype.itemsize or nbytes % dtype.itemsize:

@@ -11,9 +11,9 @@ from simulator.workloads.kernels import gemm_kernel
 from simulator.workloads.registry import Param, WorkloadResult, workload
 
 TILE_PARAMS = (
-    Param("block_m", int, 128, "tile rows of A and C"),
-    Param("block_n", int, 128, "tile columns of B and C"),
-    Param("block_k", int, 128, "tile depth (columns of A, rows of B)"),
+    Param("block_m", int, 128, "tile rows of A and C", minimum=1),
+    Param("block_n", int, 128, "tile columns of B and C", minimum=1),
+    Param("block_k", int, 128, "tile depth (columns of A, rows of B)", minimum=1),
     Param("seed", int, 0, "random seed of the inputs (data mode)"),
 )
 
@@ -72,11 +72,11 @@ def run_gemm(
 @workload(
     "gemm_single_pe",
     params=(
-        Param("M", int, 512, "rows of A and C"),
-        Param("N", int, 512, "columns of B and C"),
-        Param("K", int, 512, "columns of A, rows of B"),
+        Param("M", int, 512, "rows of A and C", minimum=1),
+        Param("N", int, 512, "columns of B and C", minimum=1),
+        Param("K", int, 512, "columns of A, rows of B", minimum=1),
         *TILE_PARAMS,
-        Param("pe", int, 0, "global index of the PE that runs it"),
+        Param("pe", int, 0, "global index of the PE that runs it", minimum=0),
     ),
 )
 def gemm_single_pe(rt, p) -> WorkloadResult:
@@ -88,11 +88,11 @@ def gemm_single_pe(rt, p) -> WorkloadResult:
 @workload(
     "gemm",
     params=(
-        Param("M", int, 2048, "rows of A and C (split over PEs)"),
-        Param("N", int, 512, "columns of B and C"),
-        Param("K", int, 512, "columns of A, rows of B"),
+        Param("M", int, 2048, "rows of A and C (split over PEs)", minimum=1),
+        Param("N", int, 512, "columns of B and C", minimum=1),
+        Param("K", int, 512, "columns of A, rows of B", minimum=1),
         *TILE_PARAMS,
-        Param("num_pes", int, 0, "PEs to shard over (0: every PE of the device)"),
+        Param("num_pes", int, 0, "PEs to shard over (0: every PE of the device)", minimum=0),
     ),
 )
 def gemm(rt, p) -> WorkloadResult:

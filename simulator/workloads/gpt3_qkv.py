@@ -52,14 +52,22 @@ def _tensor_parallel(rt, p: dict) -> WorkloadResult:
 @workload(
     "gpt3_qkv",
     params=(
-        Param("tokens", int, 2048, "tokens in the batch (rows of X)"),
-        Param("hidden", int, 12288, "model width (GPT-3 175B: 12288)"),
-        Param("block_m", int, 256, _TILES["block_m"].doc),
-        Param("block_n", int, 288, _TILES["block_n"].doc),
-        Param("block_k", int, 256, _TILES["block_k"].doc),
+        Param("tokens", int, 2048, "tokens in the batch (rows of X)", minimum=1),
+        Param("hidden", int, 12288, "model width (GPT-3 175B: 12288)", minimum=1),
+        Param("block_m", int, 256, _TILES["block_m"].doc, minimum=1),
+        Param("block_n", int, 288, _TILES["block_n"].doc, minimum=1),
+        Param("block_k", int, 256, _TILES["block_k"].doc, minimum=1),
         Param("seed", int, 0, _TILES["seed"].doc),
-        Param("num_pes", int, 0, "PEs of SIP 0 to shard over when tp=0 (0: all of them)"),
-        Param("tp", int, 0, "tensor-parallel ranks (column-parallel QKV); 0: shard over PEs"),
+        Param(
+            "num_pes", int, 0, "PEs of SIP 0 to shard over when tp=0 (0: all of them)", minimum=0
+        ),
+        Param(
+            "tp",
+            int,
+            0,
+            "tensor-parallel ranks (column-parallel QKV); 0: shard over PEs",
+            minimum=0,
+        ),
     ),
     default_topology="sip4x4",
 )

@@ -10,7 +10,7 @@ from simulator.workloads.registry import Param, WorkloadResult, workload
     "noop",
     params=(
         Param("barrier", bool, True, "IO_CPU global start barrier (PEs start together)"),
-        Param("launches", int, 1, "number of back-to-back launches"),
+        Param("launches", int, 1, "number of back-to-back launches", minimum=1),
     ),
 )
 def run(rt, p) -> WorkloadResult:

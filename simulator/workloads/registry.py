@@ -28,6 +28,7 @@ class Param:
     default: Any
     doc: str
     choices: tuple[Any, ...] | None = None
+    minimum: int | float | None = None  # smallest valid value (numbers only)
 
     def convert(self, text: Any) -> Any:
         """The value of ``text`` (a --set string or a Python value) as this type."""
@@ -45,6 +46,8 @@ class Param:
                 raise WorkloadError(
                     f"parameter {self.name}: {text!r} is not a {self.type.__name__}"
                 ) from None
+        if self.minimum is not None and value < self.minimum:
+            raise WorkloadError(f"parameter {self.name}: {value!r} is below {self.minimum}")
         if self.choices is not None and value not in self.choices:
             valid = ", ".join(str(c) for c in self.choices)
             raise WorkloadError(f"parameter {self.name}: {value!r} is not one of {valid}")

@@ -12,13 +12,15 @@ from simulator.workloads.tensor_parallel import forward_on_ranks, span_ns
 @workload(
     "tp_mlp",
     params=(
-        Param("tokens", int, 256, "tokens in the batch (rows of X)"),
-        Param("hidden", int, 512, "model width"),
-        Param("ffn", int, 2048, "MLP inner width (split over ranks by the column layer)"),
-        Param("tp", int, 4, "tensor-parallel size = number of ranks (one PE each)"),
-        Param("block_m", int, 128, "tile rows"),
-        Param("block_n", int, 128, "tile columns"),
-        Param("block_k", int, 128, "tile depth"),
+        Param("tokens", int, 256, "tokens in the batch (rows of X)", minimum=1),
+        Param("hidden", int, 512, "model width", minimum=1),
+        Param(
+            "ffn", int, 2048, "MLP inner width (split over ranks by the column layer)", minimum=1
+        ),
+        Param("tp", int, 4, "tensor-parallel size = number of ranks (one PE each)", minimum=1),
+        Param("block_m", int, 128, "tile rows", minimum=1),
+        Param("block_n", int, 128, "tile columns", minimum=1),
+        Param("block_k", int, 128, "tile depth", minimum=1),
         Param("algorithm", str, "ring", "all-reduce algorithm of the row layer (ccl.yaml)"),
         Param("seed", int, 0, "seed of weights and input"),
     ),
