@@ -138,10 +138,6 @@ class Machine:
                 self._page_node[page] = node
         return node
 
-    def place_of(self, node: str) -> tuple[str, int | None, int | None, int | None]:
-        """(space, sip, cube, pe) of a memory node."""
-        return self._node_place[node]
-
     def pe_at(self, coord: PeCoord) -> PE:
         return self.pes[coord.pe_global]
 

@@ -286,7 +286,7 @@ class Runtime:
         return list(self.device_pes)
 
     def synchronize(self) -> None:
-        """Block the host until every launch so far has finished."""
+        """Block the caller until its stream is idle (the host script: every stream)."""
         scheduler = self.machine.scheduler
         stream = scheduler.current_task()
         if stream is None:  # the host script waits for every stream
@@ -296,10 +296,6 @@ class Runtime:
             pending = [own.done] if own is not None and not own.done.processed else []
         if pending:
             scheduler.wait(self.machine.env.all_of(pending), "synchronize")
-
-    def run_until_idle(self) -> None:
-        """Run the environment until no event is left (end of a workload)."""
-        self.machine.env.run()
 
 
 def _slices(offset: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
