@@ -153,7 +153,7 @@ class Runtime:
         for shard in tensor.shards:
             part = None
             if self.machine.data is not None and array is not None:
-                part = array[_slices(shard.offset, shard.shape)]
+                part = array[shard.slices]
             events.append(self._dma(g.host(), shard, shard.nbytes, "host_write", part, tensor))
         self._wait_all(events, f"host->device copy of {tensor.name}")
 
@@ -215,7 +215,7 @@ class Runtime:
                     break
             done = machine.env.all_of(pieces)
             if values is not None:
-                part = np.ascontiguousarray(values[_slices(d.offset, d.shape)], dtype=dst.dtype)
+                part = np.ascontiguousarray(values[d.slices], dtype=dst.dtype)
                 done.callbacks.append(lambda _event, d=d, part=part: machine.data.write(d.pa, part))
             events.append(done)
         self._wait_all(events, f"device copy {src.name} -> {dst.name}")
@@ -296,10 +296,6 @@ class Runtime:
             pending = [own.done] if own is not None and not own.done.processed else []
         if pending:
             scheduler.wait(self.machine.env.all_of(pending), "synchronize")
-
-
-def _slices(offset: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
-    return tuple(slice(o, o + n) for o, n in zip(offset, shape, strict=True))
 
 
 def _overlap(a: Shard, b: Shard) -> int:

@@ -46,6 +46,11 @@ class Shard:
     nbytes: int
     node: str  # the graph node of the memory holding it (an HBM slice, a TCM, a CUBE_SRAM)
 
+    @property
+    def slices(self) -> tuple[slice, ...]:
+        """Where this shard sits in the whole tensor, as numpy index slices."""
+        return tuple(slice(o, o + n) for o, n in zip(self.offset, self.shape, strict=True))
+
 
 class Tensor:
     """A tensor on the device, made by ``Runtime.zeros / empty / from_numpy``."""
@@ -121,7 +126,7 @@ class Tensor:
         out = np.empty(self.shape, dtype=self.dtype)
         for shard in self.shards:
             values = data.read(shard.pa, shard.nbytes).view(self.dtype).reshape(shard.shape)
-            out[_slices(shard.offset, shard.shape)] = values
+            out[shard.slices] = values
             if self.placement.layout == "replicate":
                 break
         return out
@@ -219,7 +224,3 @@ class Tensor:
             return head + ", data=N/A)"
         values = self.numpy()
         return head + f", sum={float(values.astype(np.float64).sum()):.6g})"
-
-
-def _slices(offset: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
-    return tuple(slice(o, o + s) for o, s in zip(offset, shape, strict=True))
