@@ -52,6 +52,25 @@ def make_route(links: list[Link], overhead_ns: float) -> Route:
     return Route(links[0].src, links[-1].dst, nodes, tuple(links), latency_ns, bottleneck)
 
 
+def senders_scenario(
+    links: list[Link], routes: list[Route], sizes: list[int]
+) -> Callable[[simpy.Environment], Network]:
+    """One sender process per route, sending its share of ``sizes`` back to back."""
+
+    def build(env: simpy.Environment) -> Network:
+        net = Network(env, links)
+
+        def sender(route: Route, my_sizes: list[int]):
+            for n_bytes in my_sizes:
+                yield net.transfer(route, n_bytes)
+
+        for r, route in enumerate(routes):
+            env.process(sender(route, sizes[r :: len(routes)]))
+        return net
+
+    return build
+
+
 def disjoint_scenario(n_transfers: int, seed: int) -> Callable[[simpy.Environment], Network]:
     """16 disjoint 3-hop routes, one sender each, sizes 4 KiB..1 MiB."""
     n_routes, hops = 16, 3
@@ -63,18 +82,7 @@ def disjoint_scenario(n_transfers: int, seed: int) -> Callable[[simpy.Environmen
     rng = random.Random(seed)
     sizes = [rng.randrange(4096, 1 << 20) for _ in range(n_transfers)]
 
-    def build(env: simpy.Environment) -> Network:
-        net = Network(env, links)
-
-        def sender(route: Route, my_sizes: list[int]):
-            for n_bytes in my_sizes:
-                yield net.transfer(route, n_bytes)
-
-        for r, route in enumerate(routes):
-            env.process(sender(route, sizes[r::n_routes]))
-        return net
-
-    return build
+    return senders_scenario(links, routes, sizes)
 
 
 def contended_scenario(
@@ -94,18 +102,7 @@ def contended_scenario(
         routes.append(make_route(links[first : last + 1], 2.0))
     sizes = [rng.randrange(4096, 1 << 20) for _ in range(n_transfers)]
 
-    def build(env: simpy.Environment) -> Network:
-        net = Network(env, links)
-
-        def sender(route: Route, my_sizes: list[int]):
-            for n_bytes in my_sizes:
-                yield net.transfer(route, n_bytes)
-
-        for f, route in enumerate(routes):
-            env.process(sender(route, sizes[f::n_flows]))
-        return net
-
-    return build
+    return senders_scenario(links, routes, sizes)
 
 
 # Link bandwidths of the ring-step scenario, in GB/s (shaped like a PE's DMA paths).
