@@ -7,6 +7,7 @@ untouched.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from simulator.runtime.runtime import Runtime
 from simulator.workloads.registry import Metric, get_workload
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent
+_GC_YOUNG_THRESHOLD = 50_000
 
 
 def sim_version() -> str:
@@ -112,12 +114,17 @@ def run_workload(
     machine = runtime.machine
     status, error, result = "ok", None, None
     stop_progress = _start_progress(machine, name) if progress else None
+    gc_thresholds = gc.get_threshold()
+    # The simulation allocates millions of short-lived events and tuples; collecting the
+    # youngest generation every 700 allocations costs ~5% of a run for no memory gain.
+    gc.set_threshold(max(gc_thresholds[0], _GC_YOUNG_THRESHOLD), *gc_thresholds[1:])
     try:
         result = workload.body(runtime, params)
         runtime.synchronize()
     except Exception as exc:  # recorded, not raised: a failed run loses nothing else
         status, error = "failed", describe_error(exc)
     finally:
+        gc.set_threshold(*gc_thresholds)
         if stop_progress:
             stop_progress()
     wall_s = time.perf_counter() - started
