@@ -177,3 +177,34 @@ def test_corrupt_file_is_skipped_with_warning(tmp_path):
     assert set(per_run) == {runs[2]}  # runs[0] lost its ops file, runs[1] its runs row
     launches = con.execute("SELECT count(*) FROM launches WHERE run_id = ?", [runs[0]]).fetchall()
     assert launches == [(2,)]
+
+
+def test_new_run_removes_runs_abandoned_by_dead_writers(tmp_path):
+    """A killed writer's temporary folder is deleted by the next run on this host; folders
+    of live writers and of other hosts stay."""
+    import json
+    import socket
+
+    from traces.layout import TMP_DIR
+    from traces.store import OWNER_FILE
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(dead.stdout)
+    owners = {
+        "dead": {"host": socket.gethostname(), "pid": dead_pid},
+        "alive": {"host": socket.gethostname(), "pid": os.getpid()},
+        "elsewhere": {"host": "another-host", "pid": dead_pid},
+    }
+    tmp_root = tmp_path / TMP_DIR
+    for name, owner in owners.items():
+        (tmp_root / name / "ops").mkdir(parents=True)
+        (tmp_root / name / OWNER_FILE).write_text(json.dumps(owner))
+    store = Store(tmp_path)
+    writer = store.new_run(workload="w", params={}, topology="t", topology_json="{}",
+                           topology_hash="h", verify_data=False, source_dir=None,
+                           sim_version="x")  # fmt: skip
+    left = {p.name for p in tmp_root.iterdir()}
+    assert left == {"alive", "elsewhere", writer.run_id}
+    writer.finish(sim_end_ns=0.0, n_events=0)
+    assert {p.name for p in tmp_root.iterdir()} == {"alive", "elsewhere"}

@@ -5,6 +5,9 @@ files appear atomically.
 """
 
 import difflib
+import json
+import os
+import shutil
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +30,7 @@ from traces.writer import RunWriter, new_run_id
 __all__ = ["DEFAULT_STORE", "RunNotFoundError", "Store", "resolve_store"]
 
 _ID_ATTEMPTS = 100
+OWNER_FILE = "owner.json"  # in a run's temporary folder: the writing host and pid
 
 
 class RunNotFoundError(LookupError):
@@ -60,6 +64,7 @@ class Store:
         that JSON cannot hold, OSError if the store folder cannot be written.
         """
         params_json = canonical_params(params)
+        self.remove_abandoned_runs()
         tmp_root = self.root / TMP_DIR
         tmp_root.mkdir(parents=True, exist_ok=True)
         for _ in range(_ID_ATTEMPTS):
@@ -70,6 +75,9 @@ class Store:
                 (tmp_root / run_id).mkdir()  # exclusive: a concurrent writer got another id
             except FileExistsError:
                 continue
+            # Who writes this run, so a later writer can remove it if that process died.
+            owner = {"host": socket.gethostname(), "pid": os.getpid()}
+            (tmp_root / run_id / OWNER_FILE).write_text(json.dumps(owner))
             break
         else:
             raise RuntimeError(f"could not allocate a run id in {tmp_root}")
@@ -87,6 +95,25 @@ class Store:
             "host": socket.gethostname(),
         }
         return RunWriter(self.root, run_id, tmp_root / run_id, run_row)
+
+    def remove_abandoned_runs(self) -> list[str]:
+        """Delete half-written runs whose writer died (a killed process on this host).
+
+        Views already ignore them; this only frees their disk space. Runs written by a
+        live process or on another host are left alone. Returns the removed run ids.
+        """
+        tmp_root = self.root / TMP_DIR
+        removed = []
+        for folder in sorted(tmp_root.iterdir()) if tmp_root.is_dir() else []:
+            try:
+                owner = json.loads((folder / OWNER_FILE).read_text())
+                host, pid = owner["host"], int(owner["pid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not ours to judge (an old layout, or still being created)
+            if host == socket.gethostname() and not _process_alive(pid):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        return removed
 
     def run_ids(self) -> list[str]:
         """Ids of complete runs (ok or failed), oldest first."""
@@ -121,3 +148,14 @@ class Store:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with one view per table (a snapshot; see connect_views)."""
         return connect_views(self.root)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
