@@ -141,6 +141,12 @@ def collective_rounds(store: str, run_id: str) -> pd.DataFrame:
     return _frame(queries.collective_rounds, store, run_id)
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def comm_compute(store: str, run_id: str) -> pd.DataFrame:
+    """traces.queries.comm_compute."""
+    return _frame(queries.comm_compute, store, run_id)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def ops_window(store: str, run_id: str, pe_first: int, pe_last: int, limit: int) -> pd.DataFrame:
     """traces.dashboard_queries.ops_window."""

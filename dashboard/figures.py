@@ -589,3 +589,28 @@ def asv_trend_figure(results: pd.DataFrame, benchmark: str, unit: str | None) ->
         legend_title="machine",
     )
     return fig
+
+
+def comm_compute_figure(per_pe: pd.DataFrame) -> go.Figure:
+    """Per PE: compute time, communication hidden behind it, and exposed communication.
+
+    ``per_pe`` has traces.queries.comm_compute columns; bars are stacked so a PE's
+    communication reads as overlap (hidden) + exposed.
+    """
+    title = "Compute vs communication per PE"
+    if per_pe.empty:
+        return _empty(title, "no ops")
+    pes = [str(p) for p in per_pe["pe_global"]]
+    fig = go.Figure(
+        [
+            go.Bar(x=pes, y=list(per_pe["compute_ns"]), name="compute", offsetgroup="compute",
+                   marker_color="#4c78a8"),
+            go.Bar(x=pes, y=list(per_pe["overlap_ns"]), name="communication hidden by compute",
+                   offsetgroup="comm", marker_color="#72b7b2"),
+            go.Bar(x=pes, y=list(per_pe["exposed_comm_ns"]), name="exposed communication",
+                   offsetgroup="comm", base=list(per_pe["overlap_ns"]), marker_color="#e45756"),
+        ]
+    )  # fmt: skip
+    fig.update_layout(title=title, xaxis_title="PE (pe_global)", yaxis_title="time (ns)",
+                      barmode="group")  # fmt: skip
+    return fig

@@ -324,3 +324,25 @@ def test_trends_shows_asv_results_of_a_benchmark(app, tmp_path, monkeypatch) -> 
     assert list(shown["commit"]) == list(COMMITS)
     assert list(shown["value"]) == pytest.approx([NOOP[0][1], NOOP[1][1]])
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_run_page_shows_communication_per_pe(app, store) -> None:
+    """For a collective run, each PE's communication time is the union of its collective
+    ops' intervals (merged here in Python), all of it exposed (no compute beside it)."""
+    at = app(PAGE_RUN, run=store.collective_run)
+    shown = _dataframe(at, "exposed_comm_ns").set_index("pe_global")
+    ops = _duck(
+        store.root,
+        """SELECT o.pe_global, o.start_ns, o.end_ns FROM ops o JOIN launches l
+             ON l.run_id = o.run_id AND l.launch_id = o.launch_id
+           WHERE o.run_id = ? AND l.coll_id IS NOT NULL ORDER BY o.pe_global, o.start_ns""",
+        [store.collective_run],
+    )
+    for pe, rows in ops.groupby("pe_global"):
+        union, reach = 0.0, float("-inf")
+        for start, end in zip(rows["start_ns"], rows["end_ns"], strict=True):
+            union += max(0.0, end - max(start, reach))
+            reach = max(reach, end)
+        assert shown.loc[pe, "comm_ns"] == pytest.approx(union)
+        assert shown.loc[pe, "exposed_comm_ns"] == pytest.approx(union)
+    assert any("exposed" in c.value and "100%" in c.value for c in at.caption)

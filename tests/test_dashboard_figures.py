@@ -294,3 +294,20 @@ def test_asv_trend_figure_has_one_line_per_machine_in_date_order():
     assert list(fig.data[0].y) == [1.0, 2.0]
     assert [c[0] for c in fig.data[0].customdata] == ["c1", "c2"]
     assert fig.layout.yaxis.title.text == "time_x (seconds)"
+
+
+def test_comm_compute_figure_stacks_hidden_and_exposed_communication():
+    """Compute is one bar; communication stacks hidden (overlap) under exposed."""
+    import pandas as pd
+
+    from dashboard.figures import comm_compute_figure
+
+    per_pe = pd.DataFrame({
+        "pe_global": [0, 1], "compute_ns": [15.0, 7.0], "comm_ns": [18.0, 0.0],
+        "overlap_ns": [3.0, 0.0], "exposed_comm_ns": [15.0, 0.0],
+    })  # fmt: skip
+    fig = comm_compute_figure(per_pe)
+    compute, hidden, exposed = fig.data
+    assert list(compute.y) == [15.0, 7.0]
+    assert list(hidden.y) == [3.0, 0.0]
+    assert list(exposed.y) == [15.0, 0.0] and list(exposed.base) == [3.0, 0.0]

@@ -137,6 +137,17 @@ with right:
         st.plotly_chart(figures.collective_rounds_figure(rounds), key="run_rounds_chart")
         st.dataframe(rounds, hide_index=True, key="run_rounds_table")
 
+overlap = data.comm_compute(store, run_id)
+if not overlap.empty and overlap["comm_ns"].sum() > 0:
+    st.subheader("Compute vs communication")
+    exposed = overlap["exposed_comm_ns"].sum() / overlap["comm_ns"].sum()
+    st.caption(
+        f"Communication (every op of a collective launch) exposed, i.e. not overlapped with "
+        f"compute (GEMM/MATH ops of other launches): {exposed:.0%} over all PEs."
+    )
+    st.plotly_chart(figures.comm_compute_figure(overlap), key="run_comm_chart")
+    st.dataframe(overlap, hide_index=True, key="run_comm_table")
+
 # Baseline for "compare": the previous ok run of the same workload, if there is one.
 earlier = runs[
     (runs["workload"] == header["workload"]) & (runs["status"] == "ok") & (runs["run_id"] < run_id)
