@@ -59,7 +59,7 @@ class Machine:
         self._append_op = writer.appender("ops") if writer is not None else None
         self._append_dma = writer.appender("dma") if writer is not None else None
         self._append_pe_exec = writer.appender("pe_exec") if writer is not None else None
-        self._route_level: dict[tuple[str, str], str] = {}
+        self._route_columns: dict[tuple[str, str], tuple[tuple, tuple]] = {}
         self.n_trace_rows = 0
         self.next_op_id = 0
         self.next_dma_id = 0
@@ -198,39 +198,24 @@ class Machine:
         if append is None:
             return
         route = transfer.route
+        # The columns that depend only on the route, computed once per (src, dst).
+        places = self._route_columns.get((route.src, route.dst))
+        if places is None:
+            places = self._route_columns[(route.src, route.dst)] = self._columns_of(route)
+        # Positional, in the dma schema order: this runs once per DMA.
+        append(dma_id, info.launch_id, info.kind, *places[0], transfer.bytes, *places[1],
+               transfer.issue_ns, transfer.start_ns, transfer.end_ns, info.coll_id,
+               info.round)  # fmt: skip
+        self.n_trace_rows += 1
+
+    def _columns_of(self, route: Route) -> tuple[tuple, tuple]:
+        """(src, dst, their spaces, src sip/cube/pe, dst sip/cube/pe), (hops, level)."""
         src = self._node_place.get(route.src, _NOWHERE)
         dst = self._node_place.get(route.dst, _NOWHERE)
-        level = self._route_level.get(route)
-        if level is None:
-            level = max(
-                (link.level for link in route.links), key=LEVEL_ORDER.__getitem__, default="pe"
-            )
-            self._route_level[route] = level
-        # Positional, in the dma schema order: this runs once per DMA.
-        append(
-            dma_id,
-            info.launch_id,
-            info.kind,
-            route.src,
-            route.dst,
-            src[0],
-            dst[0],
-            src[1],
-            src[2],
-            src[3],
-            dst[1],
-            dst[2],
-            dst[3],
-            transfer.bytes,
-            len(route.links),
-            level,
-            transfer.issue_ns,
-            transfer.start_ns,
-            transfer.end_ns,
-            info.coll_id,
-            info.round,
-        )
-        self.n_trace_rows += 1
+        level = max((link.level for link in route.links), key=LEVEL_ORDER.__getitem__,
+                    default="pe")  # fmt: skip
+        ends = (route.src, route.dst, src[0], dst[0], *src[1:], *dst[1:])
+        return ends, (len(route.links), level)
 
     def record_links(self) -> None:
         """Write one row per link that carried bytes (call once, at the end of a run)."""
