@@ -355,3 +355,18 @@ def test_send_outside_a_kernel_is_a_usage_error():
     """tl.send needs a running kernel."""
     with pytest.raises(tl.KernelUsageError):
         tl.send(np.zeros(4), "E")
+
+
+def test_unreceived_tagged_sends_name_their_channels():
+    """Channels first made by a send are named by direction or rank, and by tag."""
+
+    def kernel():
+        if tl.rank() == 0:
+            tl.send(filled(1), "E", tag=3)
+            tl.send(filled(2), 1, tag=2)
+
+    with pytest.raises(IpcqError) as info:
+        run(kernel, [0, 1])
+    text = str(info.value)
+    assert "1 from W (rank 0), tag 3 (round None)" in text
+    assert "1 from rank 0, tag 2 (round None)" in text

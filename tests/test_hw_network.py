@@ -488,3 +488,19 @@ def test_property_scattered_routes_match_reference(bws, specs):
     transfers = run_transfers(net, env, jobs)
     assert end_times(transfers) == pytest.approx(reference_end_times(bws, jobs), rel=1e-7)
     assert sum(route.hops * n for _, route, n in jobs) == sum(net.link_bytes())
+
+
+def test_one_shared_link_drains_flows_in_size_order():
+    """Three flows alone on one link of bandwidth B: B/3 each, then B/2, then B."""
+    env = simpy.Environment()
+    links = make_links([4.0])
+    net = Network(env, links)
+    route = make_route(links, 10.0)
+    small, middle, large = run_transfers(
+        net, env, [(0.0, route, 1000), (0.0, route, 2000), (0.0, route, 3000)]
+    )
+    # 1000 bytes each at 4/3 B/ns, then 1000 each at 2, then the last 1000 at 4.
+    assert small.end_ns == pytest.approx(10.0 + 3000 / 4.0, rel=REL)
+    assert middle.end_ns == pytest.approx(10.0 + 3000 / 4.0 + 2000 / 4.0, rel=REL)
+    assert large.end_ns == pytest.approx(10.0 + 6000 / 4.0, rel=REL)
+    assert net.link_bytes() == [6000]

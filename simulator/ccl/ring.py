@@ -94,8 +94,17 @@ class Ring:
         return [(s, min(s + step, end)) for s in range(start, end, step)]
 
 
-def _ptr(view: TensorView, lo: int, hi: int) -> tl.block_ptr:
-    return tl.make_block_ptr(view, offsets=(0, lo), block_shape=(1, hi - lo))
+def _row_view(view: TensorView) -> TensorView:
+    """The 1-D ``view`` as the 1 x n view ``tl.make_block_ptr`` would build from it."""
+    if len(view.shape) == 2:
+        return view
+    return TensorView(view.va, (1, view.shape[0]), view.dtype, view.name)
+
+
+def _ptr(row: TensorView, lo: int, hi: int) -> tl.block_ptr:
+    # Built directly on a prepared 1 x n view: make_block_ptr would rebuild that view
+    # per sub-chunk (the bounds are still checked when the tile is loaded or stored).
+    return tl.block_ptr(row, (0, lo), (1, hi - lo))
 
 
 def ring_steps(ring: Ring, first_round: int, rs: bool, ag: bool) -> Iterator[None]:
@@ -110,7 +119,7 @@ def ring_steps(ring: Ring, first_round: int, rs: bool, ag: bool) -> Iterator[Non
     p = ring.size
     if p == 1:
         return
-    view, dtype, tag, level = ring.view, ring.view.dtype, ring.tag, ring.level
+    view, dtype, tag, level = _row_view(ring.view), ring.view.dtype, ring.tag, ring.level
     send_to, recv_from = ring.send_to, ring.recv_from
     ag_first = first_round + (p - 1 if rs else 0)
     n_blocks = ring.n_blocks()

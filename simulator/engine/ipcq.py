@@ -375,13 +375,9 @@ class Ipcq:
                 raise IpcqError(_bad_peer("send", program, to, len(peers.programs)))
             dest_rank = peers.send_peer(rank, to)
             key: tuple = (ARRIVES_ON[to], tag)
-            label = f"{ARRIVES_ON[to]} (rank {rank})"
         else:
             dest_rank = _check_rank("send", program, to, len(peers.programs))
             key = ("rank", rank, tag)
-            label = f"rank {rank}"
-        if tag:
-            label += f", tag {tag}"
         config = self.config
         if nbytes > config.slot_bytes:
             raise IpcqError(
@@ -396,7 +392,12 @@ class Ipcq:
                 f"t={self.machine.env.now:.1f} ns, but rank {dest_rank} (PE {dest.pe.name}) "
                 "has already finished: no recv will ever take it"
             )
-        channel = self._channel(dest_ep, key, label, rank)
+        channel = dest_ep.channels.get(key)
+        if channel is None:  # the label is built only here: formatting it per send is slow
+            label = f"{key[0]} (rank {rank})" if isinstance(to, str) else f"rank {rank}"
+            if tag:
+                label += f", tag {tag}"
+            channel = self._channel(dest_ep, key, label, rank)
         now = self.machine.env.now
         credit = Block(program.pe, (), _TOKEN_DTYPE, 0)
         message = Message(nbytes, shape, dtype, program.round, rank, now, credit)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.engine.errors import TcmOverflowError
 from simulator.engine.ops import ENGINES, Op
+from simulator.hw import graph as g
 
 if TYPE_CHECKING:
     import simpy
@@ -32,7 +33,7 @@ class Engine:
     behind another's bytes, as a descriptor queue does.
     """
 
-    __slots__ = ("name", "pe", "queue", "slots", "running", "free_lanes", "_env")
+    __slots__ = ("name", "pe", "queue", "slots", "running", "free_lanes", "_env", "_machine")
 
     def __init__(self, name: str, pe: PE, slots: int) -> None:
         self.name = name
@@ -44,16 +45,14 @@ class Engine:
         # one lane never overlap (the trace invariant) while lanes overlap each other.
         self.free_lanes = list(range(slots))
         self._env = pe.machine.env
-
-    def submit(self, op: Op) -> None:
-        """Queue ``op`` behind earlier ops of this engine; start it if it can start now."""
-        self.queue.append(op)
-        if self.running < self.slots:
-            self.try_start()
+        self._machine = pe.machine
 
     def try_start(self) -> None:
         """Start head ops while a slot is free and the head's inputs are ready."""
         queue = self.queue
+        if not queue:
+            return
+        now = self._env.now
         while queue and self.running < self.slots:
             op = queue[0]
             if op.pending_inputs:
@@ -61,17 +60,20 @@ class Engine:
             queue.popleft()
             self.running += 1
             op.lane = heappop(self.free_lanes)
-            op.start_ns = self._env.now
-            if op.pieces is None:
+            op.start_ns = now
+            pieces = op.pieces
+            if pieces is None:
                 self._env.timeout(op.duration_ns).callbacks.append(partial(self._on_done, op))
                 continue
-            op.pieces_left = len(op.pieces)
-            network = self.pe.machine.network
-            for route, nbytes, tag in op.pieces:
-                network.transfer(route, nbytes, tag).callbacks.append(partial(self._on_piece, op))
+            op.pieces_left = len(pieces)
+            transfer = self._machine.network.transfer
+            on_piece = partial(self._on_piece, op)
+            for route, nbytes, tag in pieces:
+                transfer(route, nbytes, tag).callbacks.append(on_piece)
 
     def _on_piece(self, op: Op, event: simpy.Event) -> None:
-        self.pe.machine.record_transfer(event.value, event.value.tag)
+        transfer = event._value  # hot path: the property would cost a call per piece
+        self._machine.record_transfer(transfer, transfer.tag)
         op.pieces_left -= 1
         if op.pieces_left == 0:
             self._on_done(op, event)
@@ -86,7 +88,7 @@ class Engine:
             op.token = None
         self.running -= 1
         heappush(self.free_lanes, op.lane)
-        self.pe.machine.record_op(op)
+        self._machine.record_op(op)
         # Drop references so finished inputs release their TCM now.
         op.inputs = ()
         op.output = None
@@ -103,6 +105,8 @@ class PE:
         self.machine = machine
         self.coord = coord
         self.name = f"sip{coord.sip}.cube{coord.cube}.pe{coord.pe}"
+        self.tcm_node = g.pe_tcm(coord)
+        """Graph node of this PE's TCM (where its DMAs start or end)."""
         depth = machine.params.pe.dma_queue_depth
         self.engines = {
             name: Engine(name, self, depth if name.startswith("DMA") else 1) for name in ENGINES
@@ -124,7 +128,10 @@ class PE:
                 block.waiters.append(op)
         self.inflight_ops += 1
         op.program.pending_ops += 1
-        op.engine.submit(op)
+        engine = op.engine  # queue it; this runs once per op, so no helper call
+        engine.queue.append(op)
+        if engine.running < engine.slots:
+            engine.try_start()
 
     def reserve_tcm(self, nbytes: int, program: Program) -> None:
         """Account ``nbytes`` of TCM for a new block, blocking while in-flight ops may free

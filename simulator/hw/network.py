@@ -544,6 +544,15 @@ class Network:
         # share taken from it was at most its own fair share). Components share no link,
         # so the order they are filled in cannot change any rate.
         for open_links in components:
+            if len(open_links) == 1:
+                # One link: its flows cross no other, so one step fixes them all at the
+                # same share the loop below would give (a fast path for the common case).
+                best_link = open_links[0]
+                best_share = cap_left[best_link] / unfixed[best_link]
+                for flow in link_flows[best_link].values():
+                    flow.fixed_stamp = stamp
+                    flow.new_rate_gbs = best_share
+                continue
             while open_links:
                 best_link = open_links[0]
                 best_share = cap_left[best_link] / unfixed[best_link]

@@ -29,7 +29,6 @@ import numpy as np
 from simulator.engine.ipcq import LEVELS, Channel, Ipcq, IpcqError
 from simulator.engine.machine import DmaInfo
 from simulator.engine.ops import Block, Op
-from simulator.hw import graph as g
 from simulator.language.core import KernelUsageError, _check_block, _new_block, _program, block
 
 
@@ -56,7 +55,7 @@ def send(value: block, to: str | int, *, tag: int = 0) -> None:
     nbytes = value.nbytes
     channel, message, credit = ipcq.post_send(program, to, tag, nbytes, value.shape, value.dtype)
     machine = program.machine
-    route = machine.dma_route(g.pe_tcm(program.pe.coord), channel.node)
+    route = machine.dma_route(program.pe.tcm_node, channel.node)
     info = DmaInfo("send", program.launch_id, program.coll_id, program.round)
 
     def execute() -> None:
@@ -117,7 +116,7 @@ def _load_from_inbox(
     """DMA_IN the message from an HBM/SRAM inbox into a new TCM block; frees the slot."""
     out = _new_block(program, shape, dtype)
     machine = program.machine
-    route = machine.dma_route(channel.node, g.pe_tcm(program.pe.coord))
+    route = machine.dma_route(channel.node, program.pe.tcm_node)
     info = DmaInfo("load", program.launch_id, program.coll_id, program.round)
 
     def execute() -> None:
@@ -145,7 +144,7 @@ class round:  # noqa: N801 - a scope named like the trace column
     ``collective_rounds`` row: first activity to last, bytes sent, peer). ``level`` is
     one of intra_cube, inter_cube, inter_sip, or None to derive it from the peer."""
 
-    __slots__ = ("index", "phase", "level", "_program", "_saved")
+    __slots__ = ("index", "phase", "level", "_program", "_endpoint", "_saved")
 
     def __init__(self, index: Any, phase: str = "", level: str | None = None) -> None:
         if level is not None and level not in LEVELS:
@@ -158,6 +157,7 @@ class round:  # noqa: N801 - a scope named like the trace column
         program = _program()
         ep = program.machine.ipcq.endpoint(program)
         self._program = program
+        self._endpoint = ep  # kept: exit restores the same endpoint without a lookup
         self._saved = (program.round, ep.phase, ep.level)
         program.round = self.index
         ep.phase = self.phase
@@ -165,9 +165,8 @@ class round:  # noqa: N801 - a scope named like the trace column
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        program = self._program
-        ep = program.machine.ipcq.endpoint(program)
-        program.round, ep.phase, ep.level = self._saved
+        ep = self._endpoint
+        self._program.round, ep.phase, ep.level = self._saved
 
 
 def rank() -> int:

@@ -26,7 +26,6 @@ from simulator.engine.errors import SimulationError
 from simulator.engine.machine import DmaInfo
 from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
-from simulator.hw import graph as g
 
 _TOKEN_DTYPE = np.dtype(np.uint8)
 float16 = np.dtype(np.float16)
@@ -220,7 +219,7 @@ def _pieces(program: Program, ptr: block_ptr, to_tcm: bool, kind: str):
     span_bytes = ((nr - 1) * row_elems + nc) * isz
     tile_bytes = nr * nc * isz
     phys = program.mmu.translate_range(first_va, span_bytes)
-    tcm = g.pe_tcm(program.pe.coord)
+    tcm = program.pe.tcm_node
     info = DmaInfo(kind, program.launch_id, program.coll_id, program.round)
     pieces = []
     assigned = 0
