@@ -291,3 +291,20 @@ def test_node_of_is_right_when_windows_are_smaller_than_a_page():
         c = topo.pe_coord(pe)
         assert machine.node_of(amap.tcm_base(c)) == g.pe_tcm(c)
         assert machine.node_of(amap.tcm_base(c) + 1023) == g.pe_tcm(c)
+
+
+def test_tiles_that_share_rows_but_not_columns_are_independent(list_writer):
+    """In-place tile updates of one matrix: the next column tile's load does not wait for
+    the previous tile's store (their byte spans interleave, their bytes do not overlap)."""
+
+    def kernel(y):
+        for n0 in range(0, 512, 128):
+            tile = tl.make_block_ptr(y, offsets=(0, n0), block_shape=(64, 128))
+            tl.store(tile, tl.load(tile) + 1.0)
+
+    run_kernel(kernel, lambda rt: rt.empty((64, 512), "float16", Placement.single(0)),
+               writer=list_writer)  # fmt: skip
+    ops = list_writer.rows["ops"]
+    loads = sorted((o for o in ops if o["engine"] == "DMA_IN"), key=lambda o: o["op_id"])
+    stores = sorted((o for o in ops if o["engine"] == "DMA_WB"), key=lambda o: o["op_id"])
+    assert loads[1]["start_ns"] < stores[0]["end_ns"]

@@ -190,10 +190,10 @@ class Program:
         self.rank = rank
         self.pending_ops = 0
         self._drained: simpy.Event | None = None
-        # Loads and stores still in flight: (first VA, end VA, token, is_store), so a
+        # Loads and stores still in flight: (where, token, is_store), so a
         # load waits for an earlier store to the same bytes and a store for earlier
         # loads and stores of them (program order, as on one core).
-        self.accesses: list[tuple[int, int, Any, bool]] = []
+        self.accesses: list[tuple[Any, Any, bool]] = []
         # Collective context (coll_id, round) stamped on DMAs; set by the CCL scope.
         self.coll_id: int | None = None
         self.round: int | None = None

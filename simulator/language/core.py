@@ -291,9 +291,10 @@ def load(pointer: TensorView | block_ptr) -> block:
             tile[: region[1], : region[3]] = _read_tile(program, view, region)
             out.data = tile.reshape(shape)
 
-    op = Op("load", program, "DMA_IN", _ordered_after(program, span, is_store=False), out,
+    access = _access(ptr, span, region)
+    op = Op("load", program, "DMA_IN", _ordered_after(program, access, is_store=False), out,
             pieces=pieces, execute=execute, nbytes=tile_bytes)  # fmt: skip
-    _track(program, op, span, is_store=False)
+    _track(program, op, access, is_store=False)
     program.issue(op)
     return out
 
@@ -316,29 +317,56 @@ def store(pointer: TensorView | block_ptr, value: block) -> None:
         def execute() -> None:
             _write_tile(program, ptr.base, region, value.data.reshape(ptr.block_shape))
 
-    inputs = (value, *_ordered_after(program, span, is_store=True))
+    access = _access(ptr, span, region)
+    inputs = (value, *_ordered_after(program, access, is_store=True))
     op = Op("store", program, "DMA_WB", inputs, None, pieces=pieces, execute=execute,
             nbytes=tile_bytes)  # fmt: skip
-    _track(program, op, span, is_store=True)
+    _track(program, op, access, is_store=True)
     program.issue(op)
 
 
-def _ordered_after(program: Program, span: tuple[int, int], is_store: bool) -> tuple:
+@dataclass(frozen=True, slots=True)
+class _Access:
+    """Where an in-flight load or store touches memory: its byte span, and the tile
+    (rows, columns) of the view when it is one, so tiles of one matrix that share rows
+    but not columns are told apart."""
+
+    lo: int
+    hi: int
+    view: tuple[int, int]  # (base VA, row length in elements) of the view
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+
+    def overlaps(self, other: _Access) -> bool:
+        if self.view == other.view:  # the same matrix: compare rectangles
+            return (
+                self.rows[0] < other.rows[1] and other.rows[0] < self.rows[1]
+                and self.cols[0] < other.cols[1] and other.cols[0] < self.cols[1]
+            )  # fmt: skip
+        return self.lo < other.hi and other.lo < self.hi
+
+
+def _access(ptr: block_ptr, span: tuple[int, int], region: tuple[int, int, int, int]) -> _Access:
+    r0, nr, c0, nc = region
+    return _Access(span[0], span[1], (ptr.base.va, ptr.base.shape[1]), (r0, r0 + nr),
+                   (c0, c0 + nc))  # fmt: skip
+
+
+def _ordered_after(program: Program, access: _Access, is_store: bool) -> tuple:
     """Tokens of this program's in-flight accesses that must finish first: for a load,
-    stores overlapping ``span`` (read after write); for a store, loads and stores
+    stores overlapping ``access`` (read after write); for a store, loads and stores
     overlapping it (write after read, write after write)."""
-    lo, hi = span
-    program.accesses = [a for a in program.accesses if not a[2].ready]
+    program.accesses = [a for a in program.accesses if not a[1].ready]
     return tuple(
         token
-        for start, end, token, was_store in program.accesses
-        if start < hi and lo < end and (was_store or is_store)
+        for other, token, was_store in program.accesses
+        if (was_store or is_store) and access.overlaps(other)
     )
 
 
-def _track(program: Program, op: Op, span: tuple[int, int], is_store: bool) -> None:
+def _track(program: Program, op: Op, access: _Access, is_store: bool) -> None:
     op.token = Block(program.pe, (), _TOKEN_DTYPE, 0)
-    program.accesses.append((span[0], span[1], op.token, is_store))
+    program.accesses.append((access, op.token, is_store))
 
 
 def zeros(shape: Sequence[int], dtype: np.dtype | str = float32) -> block:
