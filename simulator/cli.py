@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="K=V",
-        help="set a workload parameter (repeatable)",
+        help="set a workload parameter, or a topology parameter when K has a dot "
+        "(e.g. cube.hbm.bw_gbs=51.2); repeatable",
     )
     run.add_argument("--topology", help="topology preset name or YAML path")
     run.add_argument(

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from simulator.engine.errors import SimulationError
-from simulator.hw.topology import Topology, load_topology
+from simulator.hw.topology import (
+    Topology,
+    apply_overrides,
+    load_topology,
+    parse_override_value,
+    topology_from_dict,
+)
 from simulator.runtime.runtime import Runtime
 from simulator.workloads.registry import Metric, get_workload
 
@@ -47,6 +53,8 @@ class RunOutcome:
     verified: bool | None
     n_events: int
     metrics: list[Metric] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    sweep_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``run --json`` object."""
@@ -62,6 +70,8 @@ class RunOutcome:
             "verified": self.verified,
             "n_events": self.n_events,
             "metrics": {m.name: {"value": m.value, "unit": m.unit} for m in self.metrics},
+            "overrides": self.overrides,
+            "sweep_id": self.sweep_id,
         }
 
 
@@ -70,6 +80,28 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, SimulationError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def split_overrides(overrides: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(workload params, topology overrides)``: a key with a dot is a topology parameter
+    (``cube.hbm.bw_gbs``), any other key a workload parameter."""
+    workload_params, topology_overrides = {}, {}
+    for key, value in (overrides or {}).items():
+        (topology_overrides if "." in key else workload_params)[key] = value
+    return workload_params, topology_overrides
+
+
+def resolve_topology(
+    topology: str | Topology | None, default: str, overrides: dict[str, Any]
+) -> Topology:
+    """The topology of a run: a preset name or path (else ``default``) or a Topology, with
+    the dotted-key ``overrides`` laid over it. Raises TopologyError naming a bad key."""
+    if not isinstance(topology, Topology):
+        return load_topology(topology or default, overrides=overrides)
+    if not overrides:
+        return topology
+    raw = apply_overrides(topology.to_dict(), overrides, source=f"topology {topology.name!r}")
+    return topology_from_dict(raw, source=f"topology {topology.name!r} with overrides")
 
 
 def run_workload(
@@ -81,20 +113,22 @@ def run_workload(
     store: str | Path | None = None,
     trace: bool = True,
     progress: bool = False,
+    sweep_id: str | None = None,
 ) -> RunOutcome:
     """Simulate workload ``name`` and record it in ``store`` (unless ``trace`` is off).
 
+    ``overrides`` maps keys to values (strings are converted): a key with a dot is a
+    topology parameter (``cube.hbm.bw_gbs``), any other a workload parameter. The run
+    records its topology overrides and ``sweep_id`` (the sweep it is a point of).
     Raises WorkloadError / TopologyError for bad names or parameters (nothing is
     recorded then); any failure during the simulation is recorded and returned as a
     ``failed`` outcome instead of raised.
     """
     workload = get_workload(name)
-    params = workload.resolve(overrides or {})
-    topo = (
-        topology
-        if isinstance(topology, Topology)
-        else load_topology(topology or workload.default_topology)
-    )
+    workload_params, topology_overrides = split_overrides(overrides)
+    params = workload.resolve(workload_params)
+    topo = resolve_topology(topology, workload.default_topology, topology_overrides)
+    topology_overrides = {k: parse_override_value(v) for k, v in topology_overrides.items()}
     writer = None
     if trace:
         from traces.store import Store, resolve_store
@@ -108,6 +142,8 @@ def run_workload(
             verify_data=verify_data,
             source_dir=SOURCE_DIR,
             sim_version=sim_version(),
+            overrides=topology_overrides,
+            sweep_id=sweep_id,
         )
     started = time.perf_counter()
     runtime = Runtime(topo, verify_data=verify_data, writer=writer)
@@ -154,6 +190,8 @@ def run_workload(
         verified=verified,
         n_events=machine.n_trace_rows,
         metrics=metrics,
+        overrides=topology_overrides,
+        sweep_id=sweep_id,
     )
 
 

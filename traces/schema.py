@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.overrides, runs.sweep_id
 
 # Repetitive text (engine, kind, level, workload, ...): stored as a dictionary.
 CATEGORY = pa.dictionary(pa.int32(), pa.string())
@@ -45,6 +45,10 @@ RUNS = pa.schema(
         ("wall_s", pa.float64()),  # wall-clock seconds the run took
         ("n_events", pa.int64()),  # simulator events processed
         ("host", CATEGORY),
+        # Topology overrides of the run as canonical JSON of {dotted key: value}; "{}"
+        # when the preset was used as is (null in runs older than schema version 2).
+        ("overrides", TEXT),
+        ("sweep_id", CATEGORY),  # the sweep the run is a point of; null for a single run
     ]
 )
 

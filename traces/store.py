@@ -57,11 +57,15 @@ class Store:
         verify_data: bool,
         source_dir: Path | None,
         sim_version: str,
+        overrides: dict[str, Any] | None = None,
+        sweep_id: str | None = None,
     ) -> RunWriter:
         """Start writing a run; returns its writer (see RunWriter for its lifecycle).
 
-        Git facts come from `source_dir` (see git_info). Raises ValueError for params
-        that JSON cannot hold, OSError if the store folder cannot be written.
+        Git facts come from `source_dir` (see git_info). `overrides` are the topology
+        overrides (dotted key -> value) and `sweep_id` the sweep the run belongs to.
+        Raises ValueError for params that JSON cannot hold, OSError if the store folder
+        cannot be written.
         """
         params_json = canonical_params(params)
         self.remove_abandoned_runs()
@@ -93,6 +97,8 @@ class Store:
             "schema_version": SCHEMA_VERSION,
             "verify_data": verify_data,
             "host": socket.gethostname(),
+            "overrides": canonical_params(overrides or {}),
+            "sweep_id": sweep_id,
         }
         return RunWriter(self.root, run_id, tmp_root / run_id, run_row)
 

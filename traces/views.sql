@@ -35,7 +35,9 @@ SELECT COLUMNS(lambda c: c <> 'empty') FROM (
         CAST(NULL AS DOUBLE) AS "sim_end_ns",
         CAST(NULL AS DOUBLE) AS "wall_s",
         CAST(NULL AS BIGINT) AS "n_events",
-        CAST(NULL AS VARCHAR) AS "host"
+        CAST(NULL AS VARCHAR) AS "host",
+        CAST(NULL AS VARCHAR) AS "overrides",
+        CAST(NULL AS VARCHAR) AS "sweep_id"
     WHERE false
     UNION ALL BY NAME
     SELECT * FROM read_parquet(

@@ -14,17 +14,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from simulator.hw.params import NONNEG, POSITIVE, TopologyParams, field_types, is_params_class
+from simulator.hw.params import (
+    NONNEG,
+    POSITIVE,
+    TopologyParams,
+    field_types,
+    is_params_class,
+    schema_rows,
+)
 
 # libyaml's safe loader when present: ~10x faster than the pure-Python one.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -57,15 +66,86 @@ def list_topologies() -> list[str]:
     return sorted(p.stem for p in TOPOLOGY_DIR.glob("*.yaml"))
 
 
-def load_topology(name_or_path: str | Path) -> Topology:
+def load_topology(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> Topology:
     """Load a preset by bare name (``"default"``) or a YAML file by path.
 
     A string without a path separator and without a ``.yaml``/``.yml`` suffix is a
-    preset name. Raises :class:`TopologyError` on any problem.
+    preset name. ``overrides`` maps dotted parameter keys (``"cube.hbm.bw_gbs"``) to
+    values laid over the file (see :func:`apply_overrides`); the schema checks them like
+    YAML values. Raises :class:`TopologyError` on any problem.
     """
     path, label = _resolve(name_or_path)
     raw = _load_merged(path, label, seen=())
+    if overrides:
+        raw = apply_overrides(raw, overrides, source=label)
+        label = f"{label} with overrides"
     return topology_from_dict(raw, source=label)
+
+
+def parse_override_value(text: Any) -> Any:
+    """A command-line override value as YAML reads it: ``"51.2"`` -> 51.2, ``"4"`` -> 4,
+    ``"false"`` -> False; anything that is not a string is returned unchanged."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return text  # the schema check then names the key and the bad value
+
+
+def apply_overrides(
+    raw: dict[str, Any], overrides: Mapping[str, Any], source: str = "<dict>"
+) -> dict[str, Any]:
+    """``raw`` (a merged topology mapping) with each dotted key of ``overrides`` replaced.
+
+    Keys must name a schema parameter: a leaf (``"cube.hbm.bw_gbs"``) or one entry of a
+    mapping parameter (``"pe.math.cycles_per_op.exp"``). String values are parsed as
+    YAML scalars (:func:`parse_override_value`). Raises :class:`TopologyError` naming the
+    key for an unknown key (with the closest valid keys) or a whole section.
+    """
+    out = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        cls: Any = TopologyParams
+        node = out
+        for depth, part in enumerate(parts):
+            here = ".".join(parts[: depth + 1])
+            last = depth == len(parts) - 1
+            if is_params_class(cls):
+                types = field_types(cls)
+                if part not in types:
+                    raise TopologyError(f"{source}: override {key}: {_unknown_key_hint(here)}")
+                cls = types[part]
+            elif typing.get_origin(cls) is dict:
+                cls = typing.get_args(cls)[1]
+            else:
+                raise TopologyError(f"{source}: override {key}: {here} is not a section")
+            if last:
+                if is_params_class(cls):
+                    leaves = ", ".join(k for k, _, _ in schema_rows(cls, prefix=f"{here}.")[:4])
+                    raise TopologyError(
+                        f"{source}: override {key}: {here} is a section, set one of its "
+                        f"parameters (e.g. {leaves})"
+                    )
+                node[part] = parse_override_value(value)
+            else:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[part] = child
+                node = child
+    return out
+
+
+def _unknown_key_hint(key: str) -> str:
+    """``unknown key K`` plus the closest valid dotted keys of the schema."""
+    valid = [k for k, _, _ in schema_rows()]
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+    if not close:
+        prefix = key.rsplit(".", 1)[0] + "."
+        close = [k for k in valid if k.startswith(prefix)][:6]
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"unknown topology key {key}{hint}"
 
 
 def topology_from_dict(data: dict[str, Any], source: str = "<dict>") -> Topology:
