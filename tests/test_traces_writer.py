@@ -5,7 +5,7 @@ import re
 import pyarrow.parquet as pq
 import pytest
 
-from traces.schema import TABLES
+from traces.schema import SCHEMA_VERSION, TABLES
 from traces.store import Store
 from traces.synthetic import new_synthetic_writer
 from traces.writer import NullWriter, RunWriter, new_run_id
@@ -65,7 +65,7 @@ def test_runs_row_and_metrics(tmp_path):
     assert row["params"] == '{"a":[1,2],"m":64}'
     assert (row["status"], row["error"], row["verified"]) == ("ok", None, True)
     assert (row["sim_end_ns"], row["n_events"], row["wall_s"]) == (1234.0, 99, 0.5)
-    assert row["schema_version"] == 1
+    assert row["schema_version"] == SCHEMA_VERSION
     assert row["created_at"].tzinfo is not None
     assert _read(store, "metrics", writer.run_id) == [
         {"run_id": writer.run_id, "name": "tflops", "value": 12.5, "unit": "tflops"}
