@@ -103,7 +103,7 @@ def simulator_ops_per_s(case: Case, repeats: int = 3) -> float:
         runtime.synchronize()
         wall_s = time.perf_counter() - started
         machine = runtime.machine
-        best = max(best, (machine.next_op_id + machine.next_dma_id) / wall_s)
+        best = max(best, (machine.recorder.next_op_id + machine.recorder.next_dma_id) / wall_s)
     return best
 
 

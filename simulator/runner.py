@@ -169,13 +169,13 @@ def run_workload(
     if writer is not None:
         for m in metrics:
             writer.metric(m.name, m.value, m.unit)
-        machine.record_links()
+        machine.recorder.links(machine.network, machine.graph.links)
         writer.finish(
             status=status,
             error=error,
             sim_end_ns=float(machine.env.now),
             verified=verified,
-            n_events=machine.n_trace_rows,
+            n_events=machine.recorder.n_rows,
             wall_s=wall_s,
         )
     return RunOutcome(
@@ -188,7 +188,7 @@ def run_workload(
         sim_end_ns=float(machine.env.now),
         wall_s=wall_s,
         verified=verified,
-        n_events=machine.n_trace_rows,
+        n_events=machine.recorder.n_rows,
         metrics=metrics,
         overrides=topology_overrides,
         sweep_id=sweep_id,
@@ -208,7 +208,7 @@ def _start_progress(machine, name: str):
         while not done.wait(0.25):
             status.update(
                 f"{name}: t = {machine.env.now / 1e3:,.1f} us simulated, "
-                f"{machine.next_op_id:,} ops, {machine.next_dma_id:,} DMAs"
+                f"{machine.recorder.next_op_id:,} ops, {machine.recorder.next_dma_id:,} DMAs"
             )
 
     thread = threading.Thread(target=poll, daemon=True)

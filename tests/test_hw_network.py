@@ -248,25 +248,17 @@ def test_bad_input_names_the_route_or_link():
         net.rate_gbs(99)
 
 
-class RecordingSink:
-    """A sink that records finished transfer ids."""
-
-    def __init__(self):
-        self.done: list[int] = []
-
-    def transfer_done(self, t: Transfer) -> None:
-        self.done.append(t.transfer_id)
-
-
-def test_sink_sees_every_transfer_once():
-    """The sink is told about each transfer once, in completion order."""
+def test_done_events_fire_once_in_completion_order():
+    """Each transfer's event fires once, when its last byte arrives, in completion order."""
     env = simpy.Environment()
     links = make_links([1.0])
-    sink = RecordingSink()
-    net = Network(env, links, sink)
+    net = Network(env, links)
     route = make_route(links, 0.0)
-    run_transfers(net, env, [(0.0, route, 30), (0.0, route, 10), (0.0, make_route([], 1.0), 5)])
-    assert sink.done == [2, 1, 0]
+    done: list[int] = []
+    for r, n_bytes in ((route, 30), (route, 10), (make_route([], 1.0), 5)):
+        net.transfer(r, n_bytes).callbacks.append(lambda e: done.append(e.value.transfer_id))
+    env.run()
+    assert done == [2, 1, 0]
 
 
 def check_max_min(net: Network, routes: dict[int, Route], links: list[Link]) -> None:

@@ -58,7 +58,7 @@ def main() -> None:
         runtime.synchronize()
         wall_s = time.perf_counter() - started
         machine = runtime.machine
-        ops, dmas = machine.next_op_id, machine.next_dma_id
+        ops, dmas = machine.recorder.next_op_id, machine.recorder.next_dma_id
         label = f"{name} {params} on {topology}"
         print(f"{label[:58]:58} {wall_s:8.2f} {ops:9,} {dmas:9,} {(ops + dmas) / wall_s:11,.0f}")
     print(f"bare SimPy env.timeout events per second: {bare_timeouts_per_s():,.0f}")

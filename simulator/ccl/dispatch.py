@@ -129,8 +129,7 @@ def all_reduce(
     sub_elems = max(1, min(spec.subchunk_bytes, config.slot_bytes) // itemsize)
     per_round = config.slots // 2
     order = flat_ring_order(machine.topology, pes)
-    coll_id = machine.next_coll_id
-    machine.next_coll_id += 1
+    coll_id = machine.recorder.new_coll_id()
     buffers = _RankBuffers(tensors, pes, f"all_reduce{coll_id}")
     kernel = spec.kernel()
     launch = runtime.launch(
@@ -166,8 +165,7 @@ def barrier(runtime: Runtime, pes: Sequence[PeCoord]) -> Collective:
     """Launch an empty kernel over ``pes`` (every rank starts it together); returns at
     once. Recorded as a ``collectives`` row with op ``barrier`` and 0 bytes."""
     machine = runtime.machine
-    coll_id = machine.next_coll_id
-    machine.next_coll_id += 1
+    coll_id = machine.recorder.new_coll_id()
     launch = runtime.launch(
         _barrier_kernel, pes=list(pes), name="barrier", barrier=True, coll_id=coll_id
     )
@@ -186,7 +184,7 @@ def _finish(runtime: Runtime, coll: Collective, event: simpy.Event) -> None:
     launch = coll.launch
     coll.start_ns = min(p.exec_start_ns for p in launch.programs)
     coll.end_ns = launch.end_ns
-    runtime.machine.record(
+    runtime.machine.recorder.row(
         "collectives",
         coll_id=coll.coll_id,
         op=coll.op,

@@ -572,7 +572,7 @@ class Ipcq:
                     level = "inter_cube"
                 else:
                     level = "intra_cube"
-            self.machine.record(
+            self.machine.recorder.row(
                 "collective_rounds",
                 coll_id=program.coll_id,
                 rank=program.rank,

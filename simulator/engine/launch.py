@@ -108,8 +108,7 @@ def launch(
         raise LaunchError("launch target PEs must be distinct")
     env = machine.env
     kernel_name = name or getattr(kernel, "__name__", "kernel")
-    launch_id = machine.next_launch_id
-    machine.next_launch_id += 1
+    launch_id = machine.recorder.new_launch_id()
     now = env.now
     latencies = [dispatch_latency_ns(machine, c) for c in targets]
     target_start_ns = now + max(latencies)
@@ -157,7 +156,7 @@ def _finish(machine: Machine, record: Launch, event: simpy.Event) -> None:
         return
     record.end_ns = machine.env.now
     grid_text = "x".join(str(n) for n in record.programs[0].num_programs)
-    machine.record(
+    machine.recorder.row(
         "launches",
         launch_id=record.launch_id,
         kernel=record.kernel_name,
@@ -197,4 +196,4 @@ def _run_program(
             f"{program.pe.name} raised at t={env.now:.1f} ns: {type(exc).__name__}: {exc}"
         ) from exc
     program.exec_end_ns = env.now
-    machine.record_pe_exec(program)
+    machine.recorder.pe_exec(program)

@@ -33,7 +33,17 @@ class Engine:
     behind another's bytes, as a descriptor queue does.
     """
 
-    __slots__ = ("name", "pe", "queue", "slots", "running", "free_lanes", "_env", "_machine")
+    __slots__ = (
+        "name",
+        "pe",
+        "queue",
+        "slots",
+        "running",
+        "free_lanes",
+        "_env",
+        "_network",
+        "_recorder",
+    )
 
     def __init__(self, name: str, pe: PE, slots: int) -> None:
         self.name = name
@@ -45,7 +55,8 @@ class Engine:
         # one lane never overlap (the trace invariant) while lanes overlap each other.
         self.free_lanes = list(range(slots))
         self._env = pe.machine.env
-        self._machine = pe.machine
+        self._network = pe.machine.network
+        self._recorder = pe.machine.recorder
 
     def try_start(self) -> None:
         """Start head ops while a slot is free and the head's inputs are ready."""
@@ -66,14 +77,14 @@ class Engine:
                 self._env.timeout(op.duration_ns).callbacks.append(partial(self._on_done, op))
                 continue
             op.pieces_left = len(pieces)
-            transfer = self._machine.network.transfer
+            transfer = self._network.transfer
             on_piece = partial(self._on_piece, op)
             for route, nbytes, tag in pieces:
                 transfer(route, nbytes, tag).callbacks.append(on_piece)
 
     def _on_piece(self, op: Op, event: simpy.Event) -> None:
         transfer = event._value  # hot path: the property would cost a call per piece
-        self._machine.record_transfer(transfer, transfer.tag)
+        self._recorder.transfer(transfer, transfer.tag)
         op.pieces_left -= 1
         if op.pieces_left == 0:
             self._on_done(op, event)
@@ -88,7 +99,7 @@ class Engine:
             op.token = None
         self.running -= 1
         heappush(self.free_lanes, op.lane)
-        self._machine.record_op(op)
+        self._recorder.op(op)
         # Drop references so finished inputs release their TCM now.
         op.inputs = ()
         op.output = None
@@ -103,6 +114,7 @@ class PE:
 
     def __init__(self, machine: Machine, coord: PeCoord, tcm_capacity_bytes: int) -> None:
         self.machine = machine
+        self.recorder = machine.recorder
         self.coord = coord
         self.name = f"sip{coord.sip}.cube{coord.cube}.pe{coord.pe}"
         self.tcm_node = g.pe_tcm(coord)
@@ -118,10 +130,10 @@ class PE:
 
     def issue(self, op: Op) -> None:
         """Give ``op`` an id and queue it on its engine, waiting on unready inputs."""
-        machine = self.machine
-        op.op_id = machine.next_op_id
-        machine.next_op_id += 1
-        op.issue_ns = machine.env.now
+        recorder = self.recorder
+        op.op_id = recorder.next_op_id
+        recorder.next_op_id += 1
+        op.issue_ns = recorder.env.now
         for block in op.inputs:
             if not block.ready:
                 op.pending_inputs += 1

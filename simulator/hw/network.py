@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
-from typing import Protocol
 
 import simpy
 from simpy.events import NORMAL, Event, EventPriority, Timeout
@@ -71,19 +70,6 @@ class Transfer:
     start_ns: float
     end_ns: float | None
     tag: object
-
-
-class NetworkSink(Protocol):
-    """Trace hook: told about every transfer when its last byte arrives."""
-
-    def transfer_done(self, t: Transfer) -> None: ...
-
-
-class NullNetworkSink:
-    """A sink that records nothing (the default)."""
-
-    def transfer_done(self, t: Transfer) -> None:
-        """Ignore the finished transfer."""
 
 
 class _Flow:
@@ -152,7 +138,6 @@ class Network:
         self,
         env: simpy.Environment,
         links: Sequence[Link],
-        sink: NetworkSink | None = None,
     ):
         for position, link in enumerate(links):
             if link.index != position:
@@ -169,7 +154,6 @@ class Network:
                 raise ValueError(f"link {link.name!r} has negative latency_ns {link.latency_ns}")
         self._env = env
         self._links = tuple(links)
-        self._sink: NetworkSink = sink if sink is not None else NullNetworkSink()
         n_links = len(self._links)
         self._bw_gbs = [link.bw_gbs for link in self._links]
         # Streaming flows per link, keyed by transfer id (insertion order = start order).
@@ -394,7 +378,6 @@ class Network:
     def _complete(self, flow: _Flow, now: float) -> None:
         transfer = flow.transfer
         transfer.end_ns = now
-        self._sink.transfer_done(transfer)
         flow.done.succeed(transfer)
 
     def _set_rate(self, flow: _Flow, rate_gbs: float, now: float) -> None:

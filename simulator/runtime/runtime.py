@@ -21,7 +21,8 @@ import simpy
 from simulator.engine.errors import LaunchError
 from simulator.engine.launch import Launch
 from simulator.engine.launch import launch as start_launch
-from simulator.engine.machine import DmaInfo, Machine
+from simulator.engine.machine import Machine
+from simulator.engine.recorder import DmaInfo
 from simulator.hw import graph as g
 from simulator.hw.mmu import MMU
 from simulator.hw.topology import PeCoord, Topology, load_topology

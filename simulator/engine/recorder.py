@@ -1,0 +1,184 @@
+"""The trace recorder: turns what the engine did into rows of the trace tables.
+
+One :class:`Recorder` per simulated machine owns everything tracing needs: the fast
+positional appenders of the hot tables (``ops``, ``dma``, ``pe_exec``), the id counters
+(ops, DMAs, launches, collectives), the per-route column cache of DMA rows and the row
+count. Components hold the recorder and call it; rows go to a :class:`TraceSink` (a
+``traces`` RunWriter, or :class:`~traces.writer.NullWriter` when tracing is off, so no
+call site checks whether tracing is on).
+
+The positional appenders take values in the order of ``OPS_COLUMNS``, ``DMA_COLUMNS``
+and ``PE_EXEC_COLUMNS``; ``tests/test_engine_recorder.py`` ties those tuples to
+``traces/schema.py``, so a reordered schema column cannot silently shift values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from simulator.hw import graph as g
+from simulator.hw.links import Link, Route
+from simulator.hw.network import Network, Transfer
+from simulator.hw.topology import Topology
+from traces.writer import NullWriter
+
+if TYPE_CHECKING:
+    import simpy
+
+    from simulator.engine.ops import Op
+
+# Order of hierarchy levels: a route's level is the highest level of any link it crosses.
+LEVEL_ORDER = {"pe": 0, "cube": 1, "mesh": 2, "io": 3, "sip": 4, "host": 5}
+# Memory spaces by the kind of graph node that holds the bytes.
+SPACE_HBM, SPACE_TCM, SPACE_SRAM, SPACE_HOST = "HBM", "TCM", "SRAM", "HOST"
+_NOWHERE = (None, None, None, None)
+
+# Positional column order of the hot-path appenders (the schema order minus run_id).
+OPS_COLUMNS = ("op_id", "launch_id", "sip", "cube", "pe", "pe_global", "engine", "op",
+               "issue_ns", "start_ns", "end_ns", "flops", "bytes", "lane")  # fmt: skip
+DMA_COLUMNS = ("dma_id", "launch_id", "kind", "src", "dst", "src_space", "dst_space",
+               "src_sip", "src_cube", "src_pe", "dst_sip", "dst_cube", "dst_pe", "bytes",
+               "hops", "level", "issue_ns", "start_ns", "end_ns", "coll_id",
+               "round")  # fmt: skip
+PE_EXEC_COLUMNS = ("launch_id", "sip", "cube", "pe", "pe_global", "dispatch_ns",
+                   "exec_start_ns", "exec_end_ns")  # fmt: skip
+
+
+class TraceSink(Protocol):
+    """Where trace rows go (``traces.writer.RunWriter`` and ``NullWriter`` are sinks).
+
+    ``append`` adds one row by column name; ``appender`` returns a function taking a
+    row's values positionally, in the table's schema order without ``run_id``.
+    """
+
+    def append(self, table: str, **columns: Any) -> None: ...
+
+    def appender(self, table: str) -> Callable[..., None]: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DmaInfo:
+    """What a DMA piece is, for its trace row (the route gives src and dst nodes)."""
+
+    kind: str
+    launch_id: int | None
+    coll_id: int | None
+    round: int | None
+
+
+def node_places(topology: Topology) -> dict[str, tuple[str, int | None, int | None, int | None]]:
+    """(memory space, sip, cube, pe) of every graph node that holds bytes."""
+    place: dict[str, tuple[str, int | None, int | None, int | None]] = {
+        g.host(): (SPACE_HOST, None, None, None)
+    }
+    for c in topology.pe_coords():
+        place[g.pe_hbm(c)] = (SPACE_HBM, c.sip, c.cube, c.pe)
+        place[g.pe_tcm(c)] = (SPACE_TCM, c.sip, c.cube, c.pe)
+        place[g.cube_sram(c.sip, c.cube)] = (SPACE_SRAM, c.sip, c.cube, None)
+    return place
+
+
+class Recorder:
+    """Trace rows of one machine: ids, appenders, route-column cache and row count.
+
+    ``sink`` None means tracing is off: rows go to a NullWriter and are still counted
+    by the id counters (ids are part of the simulation, not of tracing), but not by
+    ``n_rows``.
+    """
+
+    def __init__(self, env: simpy.Environment, topology: Topology, sink: TraceSink | None):
+        self.env = env
+        self.tracing = sink is not None
+        self.sink: TraceSink = sink if sink is not None else NullWriter()
+        self._append_op = self.sink.appender("ops")
+        self._append_dma = self.sink.appender("dma")
+        self._append_pe_exec = self.sink.appender("pe_exec")
+        self._node_place = node_places(topology)
+        self._route_columns: dict[tuple[str, str], tuple[tuple, tuple]] = {}
+        self._row_increment = 1 if self.tracing else 0
+        self.n_rows = 0
+        """Rows handed to a real sink (0 when tracing is off)."""
+        self.next_op_id = 0
+        self.next_dma_id = 0
+        self.next_launch_id = 0
+        self.next_coll_id = 0
+
+    # -- ids -----------------------------------------------------------------------------
+    def new_launch_id(self) -> int:
+        """The id of a new kernel launch (0, 1, ... in launch order)."""
+        launch_id = self.next_launch_id
+        self.next_launch_id += 1
+        return launch_id
+
+    def new_coll_id(self) -> int:
+        """The id of a new collective (0, 1, ... in issue order)."""
+        coll_id = self.next_coll_id
+        self.next_coll_id += 1
+        return coll_id
+
+    # -- rows ------------------------------------------------------------------------------
+    def op(self, op: Op) -> None:
+        """The ``ops`` row of a finished engine op (its ``op_id`` was set at issue)."""
+        prog = op.program
+        c = prog.pe.coord
+        # Positional, in OPS_COLUMNS order: this runs once per engine op.
+        self._append_op(op.op_id, prog.launch_id, c.sip, c.cube, c.pe, c.pe_global,
+                        op.engine.name, op.name, op.issue_ns, op.start_ns, self.env.now,
+                        op.flops, op.nbytes, op.lane)  # fmt: skip
+        self.n_rows += self._row_increment
+
+    def transfer(self, transfer: Transfer, info: DmaInfo) -> None:
+        """The ``dma`` row of a finished transfer; gives it the next DMA id."""
+        dma_id = self.next_dma_id
+        self.next_dma_id += 1
+        route = transfer.route
+        # The columns that depend only on the route, computed once per (src, dst).
+        places = self._route_columns.get((route.src, route.dst))
+        if places is None:
+            places = self._route_columns[(route.src, route.dst)] = self._columns_of(route)
+        # Positional, in DMA_COLUMNS order: this runs once per DMA.
+        self._append_dma(dma_id, info.launch_id, info.kind, *places[0], transfer.bytes,
+                         *places[1], transfer.issue_ns, transfer.start_ns, transfer.end_ns,
+                         info.coll_id, info.round)  # fmt: skip
+        self.n_rows += self._row_increment
+
+    def transfer_done(self, event: simpy.Event) -> None:
+        """Event callback: the ``dma`` row of the transfer ``event`` carries (tag: DmaInfo)."""
+        transfer = event._value  # hot path: the property would cost a call per piece
+        self.transfer(transfer, transfer.tag)
+
+    def _columns_of(self, route: Route) -> tuple[tuple, tuple]:
+        """(src, dst, their spaces, src sip/cube/pe, dst sip/cube/pe), (hops, level)."""
+        src = self._node_place.get(route.src, _NOWHERE)
+        dst = self._node_place.get(route.dst, _NOWHERE)
+        level = max((link.level for link in route.links), key=LEVEL_ORDER.__getitem__,
+                    default="pe")  # fmt: skip
+        ends = (route.src, route.dst, src[0], dst[0], *src[1:], *dst[1:])
+        return ends, (len(route.links), level)
+
+    def pe_exec(self, program: Any) -> None:
+        """The ``pe_exec`` row of a finished program (dispatch, start and end times)."""
+        c = program.pe.coord
+        # Positional, in PE_EXEC_COLUMNS order.
+        self._append_pe_exec(program.launch_id, c.sip, c.cube, c.pe, c.pe_global,
+                             program.dispatch_ns, program.exec_start_ns,
+                             program.exec_end_ns)  # fmt: skip
+        self.n_rows += self._row_increment
+
+    def row(self, table: str, **columns: Any) -> None:
+        """One row of ``table`` by column name (launches, collectives, rounds)."""
+        self.sink.append(table, **columns)
+        self.n_rows += self._row_increment
+
+    def links(self, network: Network, links: Iterable[Link]) -> None:
+        """One ``links`` row per link that carried bytes (once, at the end of a run)."""
+        carried = network.link_bytes()
+        busy = network.link_busy_ns()
+        for link in links:
+            if carried[link.index] == 0:
+                continue
+            self.row("links", link=link.name, src=link.src, dst=link.dst, level=link.level,
+                     bw_gbs=link.bw_gbs, bytes=carried[link.index],
+                     busy_ns=busy[link.index])  # fmt: skip
