@@ -18,6 +18,7 @@ from rich.table import Table
 
 from simulator.hw.topology import TopologyError, list_topologies
 from simulator.runner import run_workload
+from simulator.sweep_cli import register as register_sweep_verb
 from simulator.workloads.registry import WorkloadError, list_workloads
 from traces.cli import register as register_trace_verbs
 from traces.history import register as register_history_verbs
@@ -233,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_trace_verbs(sub)
     register_history_verbs(sub)
+    register_sweep_verb(sub)
     return parser
 
 

@@ -131,9 +131,9 @@ def run_workload(
     topology_overrides = {k: parse_override_value(v) for k, v in topology_overrides.items()}
     writer = None
     if trace:
-        from traces.store import Store, resolve_store
+        from traces.store import open_store
 
-        writer = Store(resolve_store(store)).new_run(
+        writer = open_store(store).new_run(
             workload=name,
             params=params,
             topology=topo.name,

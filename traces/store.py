@@ -27,7 +27,14 @@ from traces.schema import SCHEMA_VERSION, canonical_params
 from traces.views import connect_views
 from traces.writer import RunWriter, new_run_id
 
-__all__ = ["DEFAULT_STORE", "RunNotFoundError", "Store", "resolve_store"]
+__all__ = [
+    "DEFAULT_STORE",
+    "RunNotFoundError",
+    "Store",
+    "open_store",
+    "resolve_store",
+    "store_location",
+]
 
 _ID_ATTEMPTS = 100
 OWNER_FILE = "owner.json"  # in a run's temporary folder: the writing host and pid
@@ -154,6 +161,17 @@ class Store:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with one view per table (a snapshot; see connect_views)."""
         return connect_views(self.root)
+
+
+def store_location(path: str | Path | None = None) -> str:
+    """Where a store lives, as text another process can open: `path`, else
+    $KERNBENCH_STORE, else the default folder; a local folder is made absolute."""
+    return str(resolve_store(path).resolve())
+
+
+def open_store(path: str | Path | None = None) -> Store:
+    """The store at `path` (see store_location for the fallbacks)."""
+    return Store(resolve_store(path))
 
 
 def _process_alive(pid: int) -> bool:
