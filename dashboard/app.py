@@ -19,26 +19,41 @@ _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 if _PROJECT_ROOT not in sys.path:
     sys.path.insert(0, _PROJECT_ROOT)
 
-from dashboard import data, widgets  # noqa: E402
+from dashboard import data, urlstate, widgets  # noqa: E402
 from traces.asv_results import resolve_asv_results  # noqa: E402
 from traces.layout import resolve_store  # noqa: E402
 
 
+def _store_typed() -> None:
+    """Sidebar callback: the typed folder becomes the chosen store, in the URL too."""
+    st.session_state[urlstate.CHOSEN_STORE_KEY] = st.session_state[widgets.STORE_KEY]
+    st.query_params[urlstate.STORE] = st.session_state[widgets.STORE_KEY]
+
+
 def store_picker() -> None:
-    """Sidebar: the run store folder (from --store, $KERNBENCH_STORE or the default)."""
-    if widgets.STORE_KEY not in st.session_state:
-        st.session_state[widgets.STORE_KEY] = str(
+    """Sidebar: the run store folder. A link's `?store=` wins, then the folder chosen
+    earlier in this session, then --store, $KERNBENCH_STORE or the default. The choice is
+    written back to the URL, so every link and copied URL carries it."""
+    from_url = st.query_params.get(urlstate.STORE)
+    if from_url:
+        st.session_state[urlstate.CHOSEN_STORE_KEY] = from_url
+    elif urlstate.CHOSEN_STORE_KEY not in st.session_state:
+        st.session_state[urlstate.CHOSEN_STORE_KEY] = str(
             resolve_store(widgets.store_argument(sys.argv[1:]))
         )
+    chosen = st.session_state[urlstate.CHOSEN_STORE_KEY]
+    st.session_state[widgets.STORE_KEY] = chosen
     st.sidebar.text_input(
         "Run store",
         key=widgets.STORE_KEY,
+        on_change=_store_typed,
         help="Folder of the run store (kernbench run --store DIR writes there).",
     )
+    st.query_params[urlstate.STORE] = chosen
     store = widgets.current_store()
     if store.is_dir():
         n_runs = int(data.store_fingerprint(str(store)).split("-", 1)[0])
-        st.sidebar.caption(f"{n_runs} run{'s' if n_runs != 1 else ''} in `{store}`")
+        st.sidebar.caption(f"{n_runs:,} run{'s' if n_runs != 1 else ''} in `{store}`")
     else:
         st.sidebar.caption(f"`{store}` does not exist yet")
     if widgets.ASV_KEY not in st.session_state:
@@ -49,7 +64,9 @@ def store_picker() -> None:
         st.rerun()
 
 
-st.set_page_config(page_title="kernbench", page_icon=":material/speed:", layout="wide")
+# The tab icon is a file shipped here: an emoji or icon name would be fetched from a CDN.
+FAVICON = Path(__file__).resolve().parent / "static" / "favicon.png"
+st.set_page_config(page_title="kernbench", page_icon=str(FAVICON), layout="wide")
 pages = [
     st.Page(widgets.PAGE_RUNS, title="Runs", icon=":material/table_rows:", default=True),
     st.Page(widgets.PAGE_RUN, title="Run", icon=":material/monitoring:"),

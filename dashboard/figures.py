@@ -29,6 +29,9 @@ ENGINE_COLORS = {
 }
 IDLE_COLOR = "#d9d9d9"
 VERDICT_COLORS = {REGRESSION: "#d62728", IMPROVEMENT: "#2ca02c", CHANGED: "#7f7f7f"}
+# PEs only one of two compared runs used: (z in the one-sided layer, cell label).
+ONE_SIDED = {"only a": (0.0, "a only"), "only b": (1.0, "b only")}
+ONE_SIDED_COLORS = ("#f2b134", "#9467bd")
 LEVEL_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"]
 
 
@@ -200,8 +203,13 @@ def pe_mesh_heatmap(
     value_column: str = "utilisation",
     title: str = "PE utilisation (time any engine was busy ÷ makespan), laid out as the hardware",
     diverging: bool = False,
+    used_by_column: str | None = None,
 ) -> go.Figure:
     """A heat map of `value_column` per PE, laid out as the hardware is (see MeshShape).
+
+    With `used_by_column` (values "both", "only a", "only b", as the Compare page gives),
+    PEs that only one run used get a cell of their own colour labelled "a only" or "b
+    only" (a third trace) instead of a value: their change is no delta.
 
     `pes` needs sip, cube, pe, pe_global and the value column. Two traces: first the
     mesh itself (every PE cell, grey: PEs not in `pes` show through as "not used"),
@@ -236,6 +244,18 @@ def pe_mesh_heatmap(
             f"sip {sip} · cube {cube} · pe {pe} (PE {int(record.pe_global)})"
             f"<br>{value_column} {shown}"
         )
+    only_z: list[list[float | None]] = [[None] * mesh.grid_cols for _ in range(mesh.grid_rows)]
+    only_text: list[list[str]] = [[""] * mesh.grid_cols for _ in range(mesh.grid_rows)]
+    if used_by_column is not None:
+        for record in pes.itertuples(index=False):
+            side = getattr(record, used_by_column)
+            if side not in ONE_SIDED:
+                continue
+            row, col = mesh.cell(int(record.sip), int(record.cube), int(record.pe))
+            if 0 <= row < mesh.grid_rows and 0 <= col < mesh.grid_cols:
+                only_z[row][col] = ONE_SIDED[side][0]
+                only_text[row][col] = ONE_SIDED[side][1]
+                z[row][col] = None
     if diverging:
         scale = dict(colorscale="RdBu_r", zmid=0.0)
     elif value_column == "utilisation":
@@ -268,6 +288,23 @@ def pe_mesh_heatmap(
             ),
         ]
     )
+    if any(v is not None for line in only_z for v in line):
+        fig.add_trace(
+            go.Heatmap(
+                z=only_z,
+                text=only_text,
+                texttemplate="%{text}",
+                hovertemplate="%{text}: used by one run only<extra></extra>",
+                colorscale=[[0.0, ONE_SIDED_COLORS[0]], [1.0, ONE_SIDED_COLORS[1]]],
+                zmin=0.0,
+                zmax=1.0,
+                showscale=False,
+                xgap=2,
+                ygap=2,
+                hoverongaps=False,
+                name="used by one run only",
+            )
+        )
     row_ticks = [
         (mesh.cell(sip, r * mesh.cube_cols, 0)[0], f"sip {sip} · row {r}")
         for sip in range(mesh.num_sips)

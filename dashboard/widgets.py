@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, urlstate
 from traces.layout import resolve_store
+from traces.schema import canonical_params
 
 # Page scripts, relative to app.py (st.switch_page and AppTest.switch_page take these).
 PAGE_RUNS = "app_pages/runs.py"
@@ -28,8 +29,10 @@ ANY_PARAMS = "__any__"
 
 # Metrics worth a column on the Runs page and a KPI on the Run page, in this order.
 KEY_METRICS = (
-    "tflops",
     "latency_ns",
+    "tflops",
+    "efficiency",
+    "bound_ns",
     "kernel_ns",
     "utilisation",
     "launch_latency_ns",
@@ -66,7 +69,7 @@ def asv_results_argument(argv: Sequence[str]) -> str | None:
 
 def current_store() -> Path:
     """The store chosen in the sidebar (app.py), else $KERNBENCH_STORE, else the default."""
-    return resolve_store(st.session_state.get(STORE_KEY) or None)
+    return resolve_store(urlstate.chosen_store() or None)
 
 
 def short_commit(commit: Any) -> str:
@@ -106,22 +109,58 @@ def params_diff(params_a: Any, params_b: Any) -> list[str]:
     ]
 
 
+_TIME_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
+
+
+def significant(value: float, digits: int = 4) -> str:
+    """`value` with `digits` significant digits and thousands separators, no exponent:
+    1206.686 -> "1,207", 0.0134352 -> "0.01344"."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{decimals}f}"
+
+
+def format_ns(value_ns: float) -> str:
+    """A duration in ns in the largest unit that keeps it >= 1: "1.538 ms", "45 ns"."""
+    for scale, unit in _TIME_UNITS:
+        if abs(value_ns) >= scale or scale == 1.0:
+            return f"{significant(value_ns / scale)} {unit}"
+    raise AssertionError("unreachable")
+
+
+def metric_unit(name: str) -> str:
+    """The unit a metric named `name` is recorded in, guessed from its name where no
+    unit column is at hand (the runs list): *_ns ns, *_gbs gbs, tflops, utilisation and
+    efficiency ratios, else ""."""
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf.endswith("_ns"):
+        return "ns"
+    if leaf.endswith("_gbs"):
+        return "gbs"
+    if leaf == "tflops":
+        return "tflops"
+    if leaf in ("utilisation", "efficiency"):
+        return "ratio"
+    return ""
+
+
 def format_value(value: Any, unit: str | None) -> str:
-    """A metric value for display: ns with thousands separators and 1 decimal, ratios as
-    percentages, tflops with 3 decimals, GB/s with 2, counts as integers."""
+    """A metric value for people: times in ns/µs/ms/s, ratios as percentages, TFLOP/s and
+    GB/s with 4 significant digits, counts as integers, all with thousands separators."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     value = float(value)
     unit = unit or ""
     if unit == "ns":
-        return f"{value:,.1f} ns"
+        return format_ns(value)
     if unit == "ratio":
         return f"{value:.2%}"
     if unit == "tflops":
-        return f"{value:,.3f} TFLOP/s"
+        return f"{significant(value)} TFLOP/s"
     if unit.endswith("gbs"):
-        return f"{value:,.2f} GB/s"
-    if unit == "count":
+        return f"{significant(value)} GB/s"
+    if unit == "count" or (not unit and value.is_integer()):
         return f"{value:,.0f}"
     return f"{_si(value)} {unit}".rstrip()
 
@@ -131,7 +170,36 @@ def _si(value: float) -> str:
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:
             return f"{value / factor:.4g} {prefix}"
-    return f"{value:.4g}"
+    return significant(value)
+
+
+# What a KPI card of a workload metric shows, where its name alone could mislead.
+METRIC_MEANINGS = {
+    "latency_ns": (
+        "latency",
+        "The workload's latency as it records it (its kernels, not the host copies around them).",
+    ),
+    "utilisation": (
+        "utilisation (GEMM FLOPs ÷ peak)",
+        "Achieved FLOP/s ÷ peak GEMM FLOP/s of the PEs used: the workload's compute "
+        "utilisation. The PE heat map shows engine busy time ÷ makespan instead.",
+    ),
+    "efficiency": (
+        "efficiency (bound ÷ latency)",
+        "bound_ns ÷ latency_ns: how close the simulated latency comes to the first-principles "
+        "bound computed from the topology alone (at most 100%).",
+    ),
+    "bound_ns": (
+        "bound (first principles)",
+        "Lower bound on latency computed from the topology's numbers alone.",
+    ),
+}
+
+
+def metric_card(name: str, value: Any, unit: str | None) -> tuple[str, str, str | None]:
+    """(label, shown value, help) of a KPI card for workload metric `name`."""
+    label, meaning = METRIC_MEANINGS.get(name, (name, None))
+    return label, format_value(value, unit), meaning if meaning else f"Metric `{name}` ({unit})."
 
 
 def key_metrics(metrics: dict[str, float], limit: int = 3) -> list[str]:
@@ -152,6 +220,34 @@ def run_label(run: pd.Series | dict) -> str:
         f"{run['workload']} · {run['run_id']} · {short_commit(run['git_commit'])}"
         f"{' · FAILED' if run['status'] != 'ok' else ''}"
     )
+
+
+def like_runs(runs: pd.DataFrame, run: pd.Series | dict) -> pd.DataFrame:
+    """The ok runs of `runs` (data.runs rows, newest first) that are like `run`: the same
+    workload, parameters and topology (by topology hash, so overrides count), other than
+    `run` itself. Only such runs compare like for like."""
+    same = (
+        (runs["workload"] == run["workload"])
+        & (runs["params"] == run["params"])
+        & (runs["topology_hash"] == run["topology_hash"])
+        & (runs["status"] == "ok")
+        & (runs["run_id"] != run["run_id"])
+    )
+    return runs[same]
+
+
+def previous_like_run(runs: pd.DataFrame, run: pd.Series | dict) -> str | None:
+    """The newest ok run made before `run` with its workload, parameters and topology
+    (see like_runs), or None when there is none."""
+    like = like_runs(runs, run)
+    earlier = like[like["run_id"] < run["run_id"]]
+    return earlier["run_id"].iloc[0] if not earlier.empty else None
+
+
+def is_like(header_a: dict, header_b: dict) -> bool:
+    """Whether two runs (runs rows) compare like for like: same workload, parameters and
+    topology hash."""
+    return all(header_a[k] == header_b[k] for k in ("workload", "params", "topology_hash"))
 
 
 def show_empty_store(store: Path) -> None:
@@ -178,6 +274,25 @@ def load_runs() -> tuple[str, str, pd.DataFrame]:
     return str(store), fingerprint, runs
 
 
+def _url_choice(
+    key: str,
+    param: str,
+    options: Sequence[Any],
+    resolve: Callable[[Sequence[Any], str], urlstate.Resolved],
+    what: str,
+) -> tuple[Any | None, str | None]:
+    """The option query parameter `param` names, if the URL changed it from outside (a link,
+    an edited or freshly opened URL) since widget `key` last wrote it; else None. Second:
+    the URL value when it named no option (the caller warns once it knows its fallback)."""
+    wanted = st.query_params.get(param)
+    if wanted is None or wanted == st.session_state.get(f"kb_url_{key}"):
+        return None, None
+    resolved = resolve(options, wanted)
+    if resolved.value is not None:
+        return resolved.value, None
+    return None, f"{what} `{wanted}` from the link {resolved.problem}"
+
+
 def synced_selectbox(
     label: str,
     options: Sequence[Any],
@@ -187,53 +302,129 @@ def synced_selectbox(
     default: Any = None,
     format_func: Callable[[Any], str] = str,
     help: str | None = None,
+    resolve: Callable[[Sequence[Any], str], urlstate.Resolved] = urlstate.resolve_exact,
+    what: str | None = None,
 ) -> Any:
     """A selectbox whose choice is mirrored in query parameter `param`, so a page opened
-    with `?param=value` (st.switch_page(..., query_params=...)) starts there.
+    with `?param=value` starts there and a copied URL reproduces the choice.
 
-    Initial choice: the widget's own last choice, else the query parameter, else
-    `default`, else the first option. Returns None when there are no options.
+    Initial choice: the URL's value when the URL changed it from outside (resolved by
+    `resolve`, e.g. urlstate.resolve_prefix for short hashes), else the widget's own last
+    choice, else `default`, else the first option. A URL value that resolves to no option
+    shows a warning naming it and what is shown instead. Returns None without options.
     """
     options = list(options)
     if not options:
         st.query_params.pop(param, None)
         return None
-    candidates = (st.session_state.get(key), st.query_params.get(param), default)
-    initial = next((c for c in candidates if c is not None and c in options), options[0])
-    choice = st.selectbox(
-        label,
-        options,
-        index=options.index(initial),
-        key=key,
-        format_func=format_func,
-        help=help,
+    from_url, problem = _url_choice(key, param, options, resolve, what or param)
+    current = st.session_state.get(key)
+    initial = next(
+        (c for c in (from_url, current, default) if c is not None and c in options), options[0]
     )
+    if problem:
+        st.warning(f"{problem}; showing {format_func(initial)} instead.")
+    st.session_state[key] = initial
+    choice = st.selectbox(label, options, key=key, format_func=format_func, help=help)
     st.query_params[param] = str(choice)
+    st.session_state[f"kb_url_{key}"] = str(choice)
+    return choice
+
+
+def synced_checkbox(
+    label: str, *, key: str, param: str, default: bool = False, help: str | None = None
+) -> bool:
+    """A checkbox mirrored in query parameter `param` ("1" when ticked, absent otherwise)."""
+    wanted = st.query_params.get(param)
+    if wanted != st.session_state.get(f"kb_url_{key}"):
+        st.session_state[key] = wanted in ("1", "true", "yes")
+    elif key not in st.session_state:
+        st.session_state[key] = default
+    ticked = st.checkbox(label, key=key, help=help)
+    if ticked:
+        st.query_params[param] = "1"
+    else:
+        st.query_params.pop(param, None)
+    st.session_state[f"kb_url_{key}"] = "1" if ticked else None
+    return ticked
+
+
+def synced_multiselect(
+    label: str,
+    options: Sequence[Any],
+    *,
+    key: str,
+    param: str,
+    format_func: Callable[[Any], str] = str,
+    resolve: Callable[[Sequence[Any], str], urlstate.Resolved] = urlstate.resolve_exact,
+    what: str | None = None,
+    container: Any = None,
+    separator: str = urlstate.LIST_SEPARATOR,
+) -> list[Any]:
+    """A multiselect mirrored in query parameter `param` (values joined by `separator`),
+    as synced_selectbox; values in the URL that resolve to no option are warned about."""
+    options = list(options)
+    place = container if container is not None else st
+    wanted = st.query_params.get(param)
+    if wanted is not None and wanted != st.session_state.get(f"kb_url_{key}"):
+        chosen, unknown = [], []
+        for value in urlstate.split_list(wanted, separator):
+            resolved = resolve(options, value)
+            (chosen if resolved.value is not None else unknown).append(
+                resolved.value if resolved.value is not None else value
+            )
+        if unknown:
+            st.warning(
+                f"{what or param} {', '.join(f'`{u}`' for u in unknown)} from the link "
+                "matched nothing here and is left out of the filter."
+            )
+        st.session_state[key] = [c for c in dict.fromkeys(chosen)]
+    else:
+        st.session_state[key] = [c for c in st.session_state.get(key, []) if c in options]
+    choice = place.multiselect(label, options, key=key, format_func=format_func)
+    text = separator.join(str(c) for c in choice)
+    if text:
+        st.query_params[param] = text
+    else:
+        st.query_params.pop(param, None)
+    st.session_state[f"kb_url_{key}"] = text if text else None
     return choice
 
 
 def pick_run(
-    label: str, runs: pd.DataFrame, *, key: str, param: str, default: str | None = None
+    label: str,
+    runs: pd.DataFrame,
+    *,
+    key: str,
+    param: str,
+    default: str | None = None,
+    exclude: str | None = None,
 ) -> str | None:
-    """A run picker (see synced_selectbox) over `runs` (data.runs rows); returns a run id.
-
-    A query parameter naming no run (or several, as a prefix) shows a warning and
-    falls back to `default`.
-    """
-    ids = list(runs["run_id"])
-    wanted = st.query_params.get(param)
-    if wanted and wanted not in ids and st.session_state.get(key) not in ids:
-        matches = [run_id for run_id in ids if run_id.startswith(wanted)]
-        if len(matches) == 1:
-            st.query_params[param] = matches[0]
-        else:
-            why = "matches several runs" if matches else "is not in this store"
-            st.warning(f"Run `{wanted}` {why}; showing another run instead. Pick one below.")
-            st.query_params.pop(param, None)
+    """A run picker (see synced_selectbox) over `runs` (data.runs rows), minus run
+    `exclude`; returns a run id. The URL may name a run by a unique prefix of its id."""
+    ids = [run_id for run_id in runs["run_id"] if run_id != exclude]
     labels = {row["run_id"]: run_label(row) for row in runs.to_dict("records")}
     return synced_selectbox(
-        label, ids, key=key, param=param, default=default, format_func=lambda r: labels.get(r, r)
+        label,
+        ids,
+        key=key,
+        param=param,
+        default=default,
+        format_func=lambda r: labels.get(r, r),
+        resolve=urlstate.resolve_prefix,
+        what=f"Run (`{param}`)" if exclude is None else f"Run (`{param}`, not the other run)",
     )
+
+
+def resolve_params(options: Sequence[Any], wanted: str) -> urlstate.Resolved:
+    """A params JSON from a URL as one of `options`, whatever its key order or spacing."""
+    exact = urlstate.resolve_exact(options, wanted)
+    if exact.value is not None:
+        return exact
+    try:
+        return urlstate.resolve_exact(options, canonical_params(wanted))
+    except (ValueError, TypeError):
+        return urlstate.Resolved(None, "is not a JSON object of parameters")
 
 
 def pick_param_set(store: str, fingerprint: str, workload: str, *, key: str) -> str | None:
@@ -256,5 +447,7 @@ def pick_param_set(store: str, fingerprint: str, workload: str, *, key: str) -> 
         param="params",
         default=multi["params"].iloc[0] if not multi.empty else ANY_PARAMS,
         format_func=labels.get,
+        resolve=resolve_params,
+        what=f"Parameter set of {workload}",
     )
     return None if chosen == ANY_PARAMS else chosen

@@ -4,7 +4,8 @@ Commit a (the parent of HEAD) and commit b (HEAD) each run noop, gemm_single_pe
 (M=N=K=128), gemm (M=256) and dma_sweep (two small sizes); at commit b gemm uses
 block_k=64, so its numbers move. Commit b also has one failed run (dma_sweep with an
 invalid size) and one hierarchical all-reduce over 16 ranks (two cubes), so the
-collective views have rows to show.
+collective views have rows to show. After commit a's runs comes one noop with other
+parameters (barrier=false), so the newest earlier noop of commit b's noop is not like it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class FixtureStore:
     runs: dict[tuple[str, str], str]
     failed_run: str
     collective_run: str
+    other_params_run: str
 
 
 def _two_commits() -> tuple[str, str]:
@@ -63,7 +65,7 @@ def build_fixture_store(root: Path) -> FixtureStore:
 
     commits = _two_commits()
     runs: dict[tuple[str, str], str] = {}
-    failed_run = ""
+    failed_run = other_params_run = ""
     with pytest.MonkeyPatch.context() as patch:
         for commit in commits:
             patch.setenv("KERNBENCH_COMMIT", commit)
@@ -73,6 +75,10 @@ def build_fixture_store(root: Path) -> FixtureStore:
                 outcome = run_workload(name, overrides, store=root)
                 assert outcome.status == "ok", outcome.error
                 runs[(commit, name)] = outcome.run_id
+            if commit == commits[0]:
+                other = run_workload("noop", {"barrier": "false"}, store=root)
+                assert other.status == "ok", other.error
+                other_params_run = other.run_id
         failed = run_workload("dma_sweep", {"sizes": "1"}, store=root)
         assert failed.status == "failed"
         failed_run = failed.run_id
@@ -83,7 +89,7 @@ def build_fixture_store(root: Path) -> FixtureStore:
         )
         assert collective.status == "ok", collective.error
         collective_run = collective.run_id
-    return FixtureStore(root, commits, runs, failed_run, collective_run)
+    return FixtureStore(root, commits, runs, failed_run, collective_run, other_params_run)
 
 
 _built: dict[str, FixtureStore] = {}

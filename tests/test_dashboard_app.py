@@ -55,6 +55,15 @@ def _duck(root: Path, query: str, params: list | None = None) -> pd.DataFrame:
     return con.execute(query, params or []).df()
 
 
+def _human_ns(value_ns: float) -> str:
+    """A time as the dashboard shows it: 4 significant digits in ns, µs, ms or s."""
+    scale, unit = next(
+        ((f, u) for f, u in ((1e9, "s"), (1e6, "ms"), (1e3, "µs")) if value_ns >= f), (1, "ns")
+    )
+    digits = 3 - len(str(int(value_ns / scale))) + 1
+    return f"{value_ns / scale:,.{max(0, digits)}f} {unit}"
+
+
 def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -121,10 +130,12 @@ def test_opening_a_run_from_runs_shows_its_kpis_and_tables(app, store) -> None:
     header = _duck(store.root, "SELECT * FROM runs WHERE run_id = ?", [run_id]).iloc[0]
     metrics = _duck(store.root, "SELECT name, value FROM metrics WHERE run_id = ?", [run_id])
     values = dict(zip(metrics["name"], metrics["value"], strict=True))
-    assert _metric(at, "simulated time") == f"{header['sim_end_ns']:,.1f} ns"
-    assert _metric(at, "tflops") == f"{values['tflops']:,.3f} TFLOP/s"
-    assert _metric(at, "kernel_ns") == f"{values['kernel_ns']:,.1f} ns"
-    assert _metric(at, "utilisation") == f"{values['utilisation']:.2%}"
+    assert _metric(at, "simulated time (whole run)") == _human_ns(header["sim_end_ns"])
+    assert _metric(at, "latency") == _human_ns(values["latency_ns"])
+    assert at.metric[0].label == "latency"  # the workload's latency comes first
+    assert _metric(at, "tflops") == f"{values['tflops']:,.4g} TFLOP/s"
+    assert _metric(at, "kernel_ns") == _human_ns(values["kernel_ns"])
+    assert _metric(at, "utilisation (GEMM FLOPs ÷ peak)") == f"{values['utilisation']:.2%}"
     all_metrics = _dataframe(at, "unit").set_index("name")["value"]
     assert all_metrics.to_dict() == pytest.approx(values)
 
@@ -217,24 +228,46 @@ def _check_metric_table(at: AppTest, expected: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def test_compare_two_runs_flags_regressions(app, store) -> None:
-    """Comparing gemm at block_k=128 (a) and 64 (b): values match DuckDB; slower kernel_ns
-    and lower tflops are regressions."""
+def _chart_colours(at: AppTest, key: str) -> set[str]:
+    """Every marker colour of the plotly chart with widget key `key`."""
+    found = [c for c in at.get("plotly_chart") if key in c.proto.id]
+    assert len(found) == 1, f"{len(found)} charts with key {key}"
+    colours: set[str] = set()
+    for trace in json.loads(found[0].proto.spec)["data"]:
+        colour = trace.get("marker", {}).get("color")
+        colours |= set(colour) if isinstance(colour, list) else {colour}
+    return colours - {None}
+
+
+def test_compare_unlike_runs_judges_only_when_asked(app, store) -> None:
+    """gemm at block_k=128 (a) and 64 (b) differ in parameters: values match DuckDB, the
+    changes carry no regression colour until the user asks; then slower kernel_ns and
+    lower tflops are regressions."""
+    from dashboard.figures import VERDICT_COLORS
+
     run_a = store.runs[(store.commits[0], "gemm")]
     run_b = store.runs[(store.commits[1], "gemm")]
-    at = app(PAGE_COMPARE, mode="runs", a=run_a)
-    at.selectbox(key="compare_b").set_value(run_b).run()
-    _no_exception(at)
+    at = app(PAGE_COMPARE, mode="runs", a=run_a, b=run_b)
     expected = _expected_deltas(store.root, run_a, run_b)
     shown = _check_metric_table(at, expected)
     kernel, tflops = expected.loc["kernel_ns"], expected.loc["tflops"]
     assert kernel["b"] > kernel["a"] and tflops["b"] < tflops["a"]  # the fixture's premise
+    assert any("block_k: 128 → 64" in w.value for w in at.warning)
+    assert not shown["verdict"].isin(["regression", "improvement"]).any()
+    assert shown.loc["kernel_ns", "verdict"] == "changed"
+    assert "regressions" not in [m.label for m in at.metric]
+    assert _chart_colours(at, "compare_metric_chart") == {VERDICT_COLORS["changed"]}
+
+    at.checkbox(key="compare_verdicts").check().run()
+    _no_exception(at)
+    shown = _check_metric_table(at, expected)
     assert shown.loc["kernel_ns", "verdict"] == "regression"
     assert shown.loc["tflops", "verdict"] == "regression"
     assert shown.loc["n_pes", "verdict"] == ""
     n_regressions = (shown["verdict"] == "regression").sum()
     assert _metric(at, "regressions") == str(n_regressions)
-    assert any("block_k: 128 → 64" in w.value for w in at.warning)
+    assert VERDICT_COLORS["regression"] in _chart_colours(at, "compare_metric_chart")
+    assert at.query_params["judge"] in (["1"], "1")
 
     engines = _dataframe(at, "n_ops_a").set_index("engine")
     busy = _duck(
@@ -264,7 +297,9 @@ def test_compare_two_commits_uses_the_newest_runs_there(app, store) -> None:
     _no_exception(at)
     run_a, run_b = store.runs[(commit_a, "gemm")], store.runs[(commit_b, "gemm")]
     shown = _check_metric_table(at, _expected_deltas(store.root, run_a, run_b))
-    assert shown.loc["kernel_ns", "verdict"] == "regression"
+    # Any parameter set: block_k differs between the two runs, so changes are not judged.
+    assert shown.loc["kernel_ns", "verdict"] == "changed"
+    assert any("block_k" in w.value for w in at.warning)
 
 
 def test_trends_shows_history_and_opens_compare(app, store) -> None:
@@ -295,18 +330,6 @@ def test_trends_shows_history_and_opens_compare(app, store) -> None:
     assert at.selectbox(key="compare_commit_b").value == commit_b
     run_a, run_b = store.runs[(commit_a, "gemm")], store.runs[(commit_b, "gemm")]
     _check_metric_table(at, _expected_deltas(store.root, run_a, run_b))
-
-
-def test_run_page_compares_with_the_previous_run_of_its_workload(app, store) -> None:
-    """Run's compare button opens Compare with the workload's previous ok run as a."""
-    run_a = store.runs[(store.commits[0], "gemm")]
-    run_b = store.runs[(store.commits[1], "gemm")]
-    at = app(PAGE_RUN, run=run_b)
-    at.button(key="run_compare").click().run()
-    _no_exception(at)
-    assert at.title[0].value == "Compare"
-    assert at.selectbox(key="compare_a").value == run_a
-    assert at.selectbox(key="compare_b").value == run_b
 
 
 def test_trends_shows_asv_results_of_a_benchmark(app, tmp_path, monkeypatch) -> None:
@@ -346,3 +369,137 @@ def test_run_page_shows_communication_per_pe(app, store) -> None:
         assert shown.loc[pe, "comm_ns"] == pytest.approx(union)
         assert shown.loc[pe, "exposed_comm_ns"] == pytest.approx(union)
     assert any("exposed" in c.value and "100%" in c.value for c in at.caption)
+
+
+def test_compare_never_compares_a_run_with_itself(app, store) -> None:
+    """A link naming the same run as a and b shows a warning and another baseline; the
+    baseline picker does not offer b; a store of one run says two are needed."""
+    run_b = store.runs[(store.commits[1], "gemm_single_pe")]
+    at = app(PAGE_COMPARE, mode="runs", a=run_b, b=run_b)
+    assert at.selectbox(key="compare_b").value == run_b
+    assert at.selectbox(key="compare_a").value != run_b
+    assert run_b not in at.selectbox(key="compare_a").options
+    assert any(run_b in w.value for w in at.warning)
+    # The default baseline is the previous run like b (same workload, params, topology).
+    assert at.selectbox(key="compare_a").value == store.runs[(store.commits[0], "gemm_single_pe")]
+
+
+def test_compare_opened_bare_never_compares_a_run_with_itself(app, store) -> None:
+    """Compare opened without parameters shows two different runs."""
+    at = app(PAGE_COMPARE)
+    assert at.selectbox(key="compare_a").value != at.selectbox(key="compare_b").value
+
+
+def test_compare_needs_two_runs(app, store, tmp_path, monkeypatch) -> None:
+    """A store with a single run explains that Compare needs two."""
+    from simulator.runner import run_workload
+
+    one = tmp_path / "one_run"
+    assert run_workload("noop", {}, store=one).status == "ok"
+    at = app()
+    at.sidebar.text_input[0].set_value(str(one)).run()
+    at.switch_page(PAGE_COMPARE).run()
+    _no_exception(at)
+    assert any("two different runs" in i.value for i in at.info)
+
+
+def test_previous_run_has_the_same_parameters(app, store) -> None:
+    """Run's compare button takes the previous run with the same workload, parameters and
+    topology, skipping a newer noop with other parameters; it is disabled without one."""
+    noop_a, noop_b = (store.runs[(c, "noop")] for c in store.commits)
+    runs = _duck(store.root, "SELECT run_id, params FROM runs WHERE workload = 'noop'")
+    newest_earlier = runs[runs["run_id"] < noop_b]["run_id"].max()
+    assert newest_earlier == store.other_params_run != noop_a  # the fixture's premise
+    at = app(PAGE_RUN, run=noop_b)
+    at.button(key="run_compare").click().run()
+    _no_exception(at)
+    assert at.title[0].value == "Compare"
+    assert at.selectbox(key="compare_a").value == noop_a
+    assert at.selectbox(key="compare_b").value == noop_b
+    assert not any("Not a like-for-like" in w.value for w in at.warning)
+
+    # gemm at commit b has other parameters than at commit a: no counterpart.
+    at = app(PAGE_RUN, run=store.runs[(store.commits[1], "gemm")])
+    assert at.button(key="run_compare").disabled
+
+
+def test_compare_with_a_failed_run_says_it_failed(app, store) -> None:
+    """Against a failed run Compare says so, judges nothing and never says "no change"."""
+    ok_run = store.runs[(store.commits[1], "dma_sweep")]
+    at = app(PAGE_COMPARE, mode="runs", a=ok_run, b=store.failed_run)
+    error = _duck(store.root, "SELECT error FROM runs WHERE run_id = ?", [store.failed_run])
+    assert any("Run b failed" in e.value and error["error"][0] in e.value for e in at.error)
+    assert _metric(at, "status") == "run b failed"
+    shown = _dataframe(at, "verdict")
+    assert (shown["verdict"] == "run b failed").all()
+    text = " ".join(str(e.value) for e in [*at.info, *at.caption, *at.markdown])
+    assert "no metric changed" not in text.lower()
+    assert "regressions" not in [m.label for m in at.metric]
+
+
+def test_compare_marks_pes_used_by_one_run_only(app, store) -> None:
+    """Comparing gemm_single_pe (1 PE) with gemm (all PEs) marks every other PE "b only"."""
+    run_a = store.runs[(store.commits[1], "gemm_single_pe")]
+    run_b = store.runs[(store.commits[1], "gemm")]
+    at = app(PAGE_COMPARE, mode="runs", a=run_a, b=run_b)
+    used = _duck(
+        store.root,
+        "SELECT run_id, count(DISTINCT pe_global) AS n FROM pe_exec WHERE run_id IN (?, ?)"
+        " GROUP BY run_id",
+        [run_a, run_b],
+    ).set_index("run_id")["n"]
+    only_b = used[run_b] - used[run_a]
+    assert only_b > 0
+    assert any(f"by run b only: {only_b}" in c.value for c in at.caption)
+    chart = next(c for c in at.get("plotly_chart") if "compare_pe_chart" in c.proto.id)
+    layers = json.loads(chart.proto.spec)["data"]
+    one_sided = [t for t in layers if t.get("name") == "used by one run only"]
+    assert len(one_sided) == 1
+    labels = [v for row in one_sided[0]["text"] for v in row if v]
+    assert labels.count("b only") == only_b and "a only" not in labels
+
+
+def test_short_commit_hashes_and_run_prefixes_in_the_url_resolve(app, store) -> None:
+    """commit_a/commit_b given as 8-character hashes, and a run id prefix, open the runs
+    they name."""
+    commit_a, commit_b = store.commits
+    at = app(PAGE_COMPARE, mode="commits", workload="gemm_single_pe", commit_a=commit_a[:8],
+             commit_b=commit_b[:8])  # fmt: skip
+    assert at.selectbox(key="compare_commit_a").value == commit_a
+    assert at.selectbox(key="compare_commit_b").value == commit_b
+    assert not at.warning
+    run_id = store.collective_run
+    prefix = run_id[: len(run_id) - 2]
+    ids = _duck(store.root, "SELECT run_id FROM runs")["run_id"]
+    assert sum(i.startswith(prefix) for i in ids) == 1  # the premise: the prefix is unique
+    at = app(PAGE_RUN, run=prefix)
+    assert at.selectbox(key="run_pick").value == run_id
+    assert not at.warning
+
+
+def test_unknown_values_in_the_url_are_warned_about(app, store) -> None:
+    """An unknown workload or metric in the URL is named in a warning, never replaced
+    silently."""
+    at = app(PAGE_TRENDS, workload="no_such_workload", metric="no_such_metric")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "no_such_workload" in warnings and "no_such_metric" in warnings
+
+
+def test_links_carry_the_chosen_store(app, store, tmp_path) -> None:
+    """A store named in the URL is the one every page reads, and links keep it."""
+    import shutil
+
+    other = tmp_path / "other_store"
+    shutil.copytree(store.root, other)
+    run_id = store.runs[(store.commits[1], "gemm_single_pe")]
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.query_params["store"] = str(other)
+    at.run()
+    _no_exception(at)
+    assert at.sidebar.text_input[0].value == str(other)
+    at.selectbox(key="runs_pick").set_value(run_id)
+    at.button(key="runs_open").click().run()
+    _no_exception(at)
+    assert at.title[0].value == "Run"
+    assert at.query_params["store"] in ([str(other)], str(other))
+    assert at.sidebar.text_input[0].value == str(other)

@@ -144,7 +144,7 @@ def test_every_page_renders_in_chromium(server: str, browser_page, store: Fixtur
     gemm_a, gemm_b = store.runs[(commit_a, "gemm")], store.runs[(commit_b, "gemm")]
 
     text = _load(browser_page, f"{server}/", "runs", n_charts=0)
-    n_runs = len(store.runs) + 2  # plus the failed and the collective run
+    n_runs = len(store.runs) + 3  # plus the failed, the collective and the other-params run
     assert f"{n_runs} of {n_runs} runs" in text
 
     text = _load(browser_page, f"{server}/run?run={gemm_b}", "run", n_charts=5)

@@ -25,11 +25,18 @@ def test_store_argument(argv, store) -> None:
 @pytest.mark.parametrize(
     ("value", "unit", "shown"),
     [
-        (275562.4583, "ns", "275,562.5 ns"),
+        (275562.4583, "ns", "275.6 µs"),
+        (1538307.67, "ns", "1.538 ms"),
+        (116359693.7, "ns", "116.4 ms"),
+        (2.5e9, "ns", "2.500 s"),
+        (45.0, "ns", "45.00 ns"),
         (0.0134352, "ratio", "1.34%"),
-        (21.131797, "tflops", "21.132 TFLOP/s"),
-        (102.4, "gbs", "102.40 GB/s"),
+        (21.131797, "tflops", "21.13 TFLOP/s"),
+        (1206.686351, "tflops", "1,207 TFLOP/s"),
+        (13107.2, "gbs", "13,107 GB/s"),
+        (102.4, "gbs", "102.4 GB/s"),
         (32.0, "count", "32"),
+        (51994.7917, "", "51.99 k"),
         (16908288.0, "flops", "16.91 M flops"),
         (math.nan, "ns", "n/a"),
         (None, "ns", "n/a"),
@@ -51,7 +58,7 @@ def test_params_text_and_diff() -> None:
 def test_key_metrics_prefers_the_known_ones() -> None:
     """KEY_METRICS come first in their order, then the rest by name."""
     metrics = {"zeta": 1.0, "latency_ns": 2.0, "alpha": 3.0, "tflops": 4.0}
-    assert widgets.key_metrics(metrics, 3) == ["tflops", "latency_ns", "alpha"]
+    assert widgets.key_metrics(metrics, 3) == ["latency_ns", "tflops", "alpha"]
 
 
 def test_short_commit_and_commit_label() -> None:
@@ -66,3 +73,37 @@ def test_key_metrics_prefer_fitted_summaries_over_per_size_rows() -> None:
     metrics = {"dma.own_hbm.1024B.bw_gbs": 7.7, "dma.own_hbm.bw_gbs": 102.4,
                "dma.own_hbm.alpha_ns": 122.0, "dma.own_hbm.1024B.latency_ns": 132.0}  # fmt: skip
     assert widgets.key_metrics(metrics, 2) == ["dma.own_hbm.alpha_ns", "dma.own_hbm.bw_gbs"]
+
+
+def test_url_values_resolve_by_exact_value_or_unique_prefix() -> None:
+    """Short hashes and run-id prefixes resolve when unique; otherwise the problem says why."""
+    from dashboard import urlstate
+
+    commits = ["64c71fd7963bbded", "553a028aa", "553a0f1bb"]
+    assert urlstate.resolve_prefix(commits, "64c71fd").value == commits[0]
+    assert urlstate.resolve_prefix(commits, "64C71FD").value == commits[0]
+    assert urlstate.resolve_prefix(commits, "553a028aa").value == commits[1]
+    ambiguous = urlstate.resolve_prefix(commits, "553a0")
+    assert ambiguous.value is None and "matches 2" in ambiguous.problem
+    missing = urlstate.resolve_prefix(commits, "ffff")
+    assert missing.value is None and "none" in missing.problem
+    assert urlstate.resolve_exact(["gemm", "noop"], "gem").value is None
+    assert widgets.resolve_params(['{"K":1,"M":2}'], '{"M": 2, "K": 1}').value == '{"K":1,"M":2}'
+    assert widgets.resolve_params(['{"K":1}'], "not json").value is None
+
+
+def test_like_runs_share_workload_params_and_topology() -> None:
+    """previous_like_run skips newer runs whose params or topology differ, and failures."""
+    import pandas as pd
+
+    runs = pd.DataFrame(
+        {
+            "run_id": ["5", "4", "3", "2", "1"],  # newest first, as data.runs gives them
+            "workload": ["w", "w", "w", "w", "w"],
+            "params": ['{"n":1}', '{"n":1}', '{"n":2}', '{"n":1}', '{"n":1}'],
+            "topology_hash": ["t", "t", "t", "u", "t"],
+            "status": ["ok", "failed", "ok", "ok", "ok"],
+        }
+    )
+    assert widgets.previous_like_run(runs, runs.iloc[0]) == "1"
+    assert widgets.previous_like_run(runs, runs.iloc[4]) is None

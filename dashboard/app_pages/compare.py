@@ -2,9 +2,10 @@
 workload (and parameter set) at two commits. Metric deltas with regressions
 highlighted, per-PE and per-engine deltas, the launches and rounds that moved most."""
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, regressions, widgets
+from dashboard import data, figures, regressions, urlstate, widgets
 
 TOP_N = 10
 MODES = {"runs": "Two runs", "commits": "Two commits of a workload"}
@@ -18,31 +19,36 @@ st.title("Compare")
 store, fingerprint, runs = widgets.load_runs()
 ok_runs = runs[runs["status"] == "ok"]
 mode = widgets.synced_selectbox(
-    "Compare", list(MODES), key="compare_mode", param="mode", format_func=MODES.get
+    "Compare", list(MODES), key="compare_mode", param="mode", format_func=MODES.get, what="Mode"
 )
 
 
 def pick_two_runs() -> tuple[str | None, str | None]:
-    """Runs mode: baseline a and candidate b, by default the two newest ok runs of the
-    newest ok run's workload."""
-    candidates = ok_runs if not ok_runs.empty else runs
-    newest = candidates.iloc[0]
-    same = candidates[candidates["workload"] == newest["workload"]]
-    default_a = same["run_id"].iloc[1] if len(same) > 1 else newest["run_id"]
+    """Runs mode: candidate b (by default the newest ok run) and a different baseline a (by
+    default the previous run like b: same workload, parameters and topology)."""
+    if len(runs) < 2:
+        st.info("Compare needs two different runs; this store holds one. Make another run.")
+        return None, None
+    newest = (ok_runs if not ok_runs.empty else runs).iloc[0]
     left, right = st.columns(2)
+    with right:
+        run_b = widgets.pick_run("Run (b)", runs, key="compare_b", param="b",
+                                 default=newest["run_id"])  # fmt: skip
+    b_row = runs[runs["run_id"] == run_b].iloc[0]
+    default_a = widgets.previous_like_run(runs, b_row)
+    if default_a is None:
+        same_workload = runs[(runs["workload"] == b_row["workload"]) & (runs["run_id"] != run_b)]
+        default_a = same_workload["run_id"].iloc[0] if not same_workload.empty else None
     with left:
         run_a = widgets.pick_run(
-            "Baseline run (a)", runs, key="compare_a", param="a", default=default_a
-        )
-    with right:
-        run_b = widgets.pick_run(
-            "Run (b)", runs, key="compare_b", param="b", default=newest["run_id"]
+            "Baseline run (a)", runs, key="compare_a", param="a", default=default_a, exclude=run_b
         )
     return run_a, run_b
 
 
 def pick_two_commits() -> tuple[str | None, str | None]:
-    """Commits mode: the newest ok runs of one workload (and parameter set) at two commits."""
+    """Commits mode: the newest ok runs of one workload (and parameter set) at two
+    different commits."""
     columns = st.columns([1, 2])
     with columns[0]:
         workload = widgets.synced_selectbox(
@@ -50,6 +56,7 @@ def pick_two_commits() -> tuple[str | None, str | None]:
             sorted(ok_runs.loc[ok_runs["git_commit"].notna(), "workload"].unique()),
             key="compare_workload",
             param="workload",
+            what="Workload",
         )
     if workload is None:
         st.info("No successful runs to compare yet.")
@@ -71,15 +78,6 @@ def pick_two_commits() -> tuple[str | None, str | None]:
     }
     order = list(commits["commit"])
     left, right = st.columns(2)
-    with left:
-        commit_a = widgets.synced_selectbox(
-            "Baseline commit (a)",
-            order,
-            key="compare_commit_a",
-            param="commit_a",
-            default=order[-2],
-            format_func=commit_labels.get,
-        )
     with right:
         commit_b = widgets.synced_selectbox(
             "Commit (b)",
@@ -88,6 +86,20 @@ def pick_two_commits() -> tuple[str | None, str | None]:
             param="commit_b",
             default=order[-1],
             format_func=commit_labels.get,
+            resolve=urlstate.resolve_prefix,
+            what=f"Commit (`commit_b`) of {workload}",
+        )
+    others = [c for c in order if c != commit_b]
+    with left:
+        commit_a = widgets.synced_selectbox(
+            "Baseline commit (a)",
+            others,
+            key="compare_commit_a",
+            param="commit_a",
+            default=others[-1] if order.index(commit_b) == 0 else order[order.index(commit_b) - 1],
+            format_func=commit_labels.get,
+            resolve=urlstate.resolve_prefix,
+            what=f"Commit (`commit_a`, not b's) of {workload}",
         )
     run_of = dict(zip(commits["commit"], commits["run_id"], strict=True))
     return run_of[commit_a], run_of[commit_b]
@@ -104,16 +116,20 @@ if header_a is None or header_b is None:
 # Who is who, and what differs besides the code.
 left, right = st.columns(2)
 for column, name, header in ((left, "a", header_a), (right, "b", header_b)):
+    status = "" if header["status"] == "ok" else " · **FAILED**"
     column.markdown(
-        f"**{name}** = `{header['run_id']}` · {header['workload']} "
-        f"{widgets.params_text(header['params'])} · commit "
-        f"{widgets.short_commit(header['git_commit'])} {header['commit_message'] or ''}"
+        f"**{name}** = [`{header['run_id']}`]"
+        f"({urlstate.link_url('run', run=header['run_id'])}) · {header['workload']} "
+        f"{widgets.params_text(header['params'])} · {header['topology']} · commit "
+        f"{widgets.short_commit(header['git_commit'])} {header['commit_message'] or ''}{status}"
     )
-if run_a == run_b:
-    st.info("a and b are the same run: every delta is 0.")
+failed = [name for name, h in (("a", header_a), ("b", header_b)) if h["status"] != "ok"]
 for name, header in (("a", header_a), ("b", header_b)):
     if header["status"] != "ok":
-        st.error(f"Run {name} failed: {header['error'] or 'no error text recorded'}")
+        st.error(
+            f"Run {name} failed: {header['error'] or 'no error text recorded'}. Its metrics "
+            "are missing or partial, so no change below is a verdict on the code."
+        )
 notes = []
 if header_a["workload"] != header_b["workload"]:
     notes.append(f"different workloads ({header_a['workload']} → {header_b['workload']})")
@@ -121,8 +137,20 @@ if changed := widgets.params_diff(header_a["params"], header_b["params"]):
     notes.append("parameters differ: " + "; ".join(changed))
 if header_a["topology_hash"] != header_b["topology_hash"]:
     notes.append(f"topologies differ ({header_a['topology']} → {header_b['topology']})")
-if notes:
-    st.warning("Not a like-for-like comparison: " + " · ".join(notes))
+like = not notes
+colour_anyway = False
+if not like:
+    st.warning(
+        "Not a like-for-like comparison: " + " · ".join(notes) + ". Differences are shown side "
+        "by side, not judged as regressions or improvements."
+    )
+    colour_anyway = widgets.synced_checkbox(
+        "Judge changes as regressions/improvements anyway",
+        key="compare_verdicts",
+        param="judge",
+        help="Only meaningful when the difference between the runs is what you want to judge.",
+    )
+judged = like or colour_anyway
 
 # Metric deltas.
 st.subheader("Metrics")
@@ -135,21 +163,31 @@ threshold_pct = st.number_input(
     help="Simulated results are deterministic, so by default any change counts.",
 )
 deltas = regressions.with_verdicts(data.compare_runs(store, run_a, run_b), threshold_pct)
+if failed:
+    deltas["verdict"] = f"run {' and '.join(failed)} failed"
+elif not judged:
+    directional = deltas["verdict"].isin([regressions.REGRESSION, regressions.IMPROVEMENT])
+    deltas.loc[directional, "verdict"] = regressions.CHANGED
 counts = deltas["verdict"].value_counts()
 summary = st.columns(3)
-summary[0].metric("regressions", int(counts.get(regressions.REGRESSION, 0)))
-summary[1].metric("improvements", int(counts.get(regressions.IMPROVEMENT, 0)))
+if failed:
+    summary[0].metric("status", f"run {' and '.join(failed)} failed")
+    summary[1].metric("changes judged", "none")
+elif judged:
+    summary[0].metric("regressions", int(counts.get(regressions.REGRESSION, 0)))
+    summary[1].metric("improvements", int(counts.get(regressions.IMPROVEMENT, 0)))
+else:
+    summary[0].metric("metrics that differ", int(counts.get(regressions.CHANGED, 0)))
+    summary[1].metric("changes judged", "none (unlike runs)")
 summary[2].metric("metrics compared", len(deltas))
-st.plotly_chart(figures.metric_delta_figure(deltas), key="compare_metric_chart")
+if not failed:
+    st.plotly_chart(figures.metric_delta_figure(deltas), key="compare_metric_chart")
 table = deltas[["name", "unit", "better", "a", "b", "delta", "pct", "verdict"]]
 NUMBER_FORMATS = {"a": "{:,.6g}", "b": "{:,.6g}", "delta": "{:+,.6g}", "pct": "{:+.2f}%"}
-st.dataframe(
-    table.style.apply(
-        lambda row: [VERDICT_STYLE.get(row["verdict"], "")] * len(row), axis=1
-    ).format(NUMBER_FORMATS, na_rep="–"),
-    hide_index=True,
-    key="compare_metrics_table",
-)
+styled = table.style.format(NUMBER_FORMATS, na_rep="–")
+if judged and not failed:
+    styled = styled.apply(lambda row: [VERDICT_STYLE.get(row["verdict"], "")] * len(row), axis=1)
+st.dataframe(styled, hide_index=True, key="compare_metrics_table")
 
 # Per-PE deltas on the hardware layout (b's), and the PEs that moved most.
 st.subheader("PEs")
@@ -161,6 +199,10 @@ else:
         sip=pes["sip_b"].fillna(pes["sip_a"]),
         cube=pes["cube_b"].fillna(pes["cube_a"]),
         pe=pes["pe_b"].fillna(pes["pe_a"]),
+        used_by=[
+            "only a" if pd.isna(b) else "only b" if pd.isna(a) else "both"
+            for a, b in zip(pes["sip_a"], pes["sip_b"], strict=True)
+        ],
     )
     pes_b = located[["sip", "cube", "pe"]].dropna()
     mesh = figures.MeshShape.from_topology_json(header_b["topology_json"], pes_b)
@@ -171,9 +213,17 @@ else:
             value_column="delta_busy_ns",
             title="Per-PE change in busy time, b − a (ns; red: busier in b)",
             diverging=True,
+            used_by_column="used_by",
         ),
         key="compare_pe_chart",
     )
+    one_sided = located["used_by"].value_counts()
+    if (one_sided.drop("both", errors="ignore") > 0).any():
+        st.caption(
+            f"PEs used by run a only: {int(one_sided.get('only a', 0))}, by run b only: "
+            f'{int(one_sided.get("only b", 0))} (marked "a only" / "b only" on the map; '
+            "their change is not a delta)."
+        )
     moved = located.reindex(located["delta_busy_ns"].abs().sort_values(ascending=False).index)
     st.caption(f"PEs whose busy time changed most (top {TOP_N})")
     st.dataframe(
@@ -183,6 +233,7 @@ else:
                 "sip",
                 "cube",
                 "pe",
+                "used_by",
                 "busy_ns_a",
                 "busy_ns_b",
                 "delta_busy_ns",

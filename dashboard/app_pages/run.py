@@ -4,7 +4,7 @@ engine timeline, DMA bandwidth and collective rounds."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, widgets
+from dashboard import data, figures, urlstate, widgets
 
 # The engine timeline fetches at most this many ops, so large runs stay fast.
 MAX_TIMELINE_OPS = 5000
@@ -35,23 +35,30 @@ if header["status"] != "ok":
     st.error(f"This run failed: {header['error'] or 'no error text recorded'}")
     st.caption("What it traced before failing is shown below.")
 
-# KPIs.
+# KPIs: the workload's latency first, then its key metrics, then facts of the run.
 metrics = data.run_metrics(store, run_id)
 units = dict(zip(metrics["name"], metrics["unit"], strict=True))
 values = dict(zip(metrics["name"], metrics["value"], strict=True))
+sim_end = ("simulated time (whole run)", widgets.format_value(header["sim_end_ns"], "ns"),
+           "Simulated end of the run, host copies included.")  # fmt: skip
 kpis = [
-    ("simulated time", widgets.format_value(header["sim_end_ns"], "ns")),
-    ("wall time", f"{header['wall_s']:,.3f} s" if pd.notna(header["wall_s"]) else "n/a"),
-    ("trace rows", f"{header['n_events']:,}" if pd.notna(header["n_events"]) else "n/a"),
-] + [
-    (name, widgets.format_value(values[name], units[name]))
-    for name in widgets.key_metrics(values, 5)
+    widgets.metric_card(name, values[name], units[name]) for name in widgets.key_metrics(values, 6)
 ]
-KPIS_PER_ROW = 4
+if "latency_ns" not in values:
+    kpis.insert(0, sim_end)
+else:
+    kpis.append(sim_end)
+kpis += [
+    ("wall time", f"{header['wall_s']:,.3f} s" if pd.notna(header["wall_s"]) else "n/a",
+     "Wall-clock time the simulator took."),
+    ("trace rows", f"{header['n_events']:,}" if pd.notna(header["n_events"]) else "n/a",
+     "Rows written to the trace tables."),
+]  # fmt: skip
+KPIS_PER_ROW = 5
 for first in range(0, len(kpis), KPIS_PER_ROW):
     row = kpis[first : first + KPIS_PER_ROW]
-    for column, (label, value) in zip(st.columns(KPIS_PER_ROW), row, strict=False):
-        column.metric(label, value)
+    for column, (label, value, help_text) in zip(st.columns(KPIS_PER_ROW), row, strict=False):
+        column.metric(label, value, help=help_text)
 with st.expander(f"All {len(metrics)} metrics", expanded=False):
     st.dataframe(metrics, hide_index=True, key="run_metrics")
 
@@ -148,12 +155,13 @@ if not overlap.empty and overlap["comm_ns"].sum() > 0:
     st.plotly_chart(figures.comm_compute_figure(overlap), key="run_comm_chart")
     st.dataframe(overlap, hide_index=True, key="run_comm_table")
 
-# Baseline for "compare": the previous ok run of the same workload, if there is one.
-earlier = runs[
-    (runs["workload"] == header["workload"]) & (runs["status"] == "ok") & (runs["run_id"] < run_id)
-]
-if st.button("Compare with the previous run of this workload", key="run_compare"):
-    query = {"mode": "runs", "b": run_id}
-    if not earlier.empty:
-        query["a"] = earlier["run_id"].iloc[0]  # runs are newest first
-    st.switch_page(widgets.PAGE_COMPARE, query_params=query)
+# Baseline for "compare": the previous ok run like this one (workload, params, topology).
+previous = widgets.previous_like_run(runs, header)
+if st.button(
+    "Compare with the previous run like this one",
+    key="run_compare",
+    disabled=previous is None,
+    help="The newest earlier ok run with the same workload, parameters and topology"
+    + ("" if previous is not None else " (there is none in this store)."),
+):
+    urlstate.switch_page(widgets.PAGE_COMPARE, mode="runs", a=previous, b=run_id)

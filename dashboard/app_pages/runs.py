@@ -1,45 +1,81 @@
-"""Runs: every run in the store, filtered by workload, commit, branch and status.
+"""Runs: every run in the store, filtered by workload, topology, parameters, commit,
+branch and status (each filter is a query parameter, so a filtered list is a link).
 
-Selecting a row (or picking a run below the table) opens it on the Run page.
+Selecting a row (or picking a run below the table) opens it on the Run page, in the
+same store.
 """
+
+import json
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import widgets
+from dashboard import urlstate, widgets
 
 OPEN_KEY = "runs_open_run"
+# Parameter filters are "key=value" texts; values may hold commas, so they join with this.
+PARAM_SEPARATOR = ";"
 
 st.title("Runs")
 store, fingerprint, runs = widgets.load_runs()
 
+
+def _pairs(params_json: object) -> set[str]:
+    """The "key=value" texts of a params JSON (none when it does not parse)."""
+    try:
+        params = json.loads(params_json) if isinstance(params_json, str) else {}
+    except json.JSONDecodeError:
+        return set()
+    return {f"{k}={v}" for k, v in params.items()} if isinstance(params, dict) else set()
+
+
 # Compute: filter options come from the runs themselves.
+run_pairs = [_pairs(p) for p in runs["params"]]
 commit_labels = {
     c: f"{widgets.short_commit(c)} {m or ''}".strip()
     for c, m in zip(runs["git_commit"], runs["commit_message"], strict=True)
     if isinstance(c, str)
 }
-filters = st.columns(4)
-workloads = filters[0].multiselect(
-    "Workload", sorted(runs["workload"].unique()), key="runs_workload"
-)
-commits = filters[1].multiselect(
-    "Commit", list(commit_labels), format_func=lambda c: commit_labels[c], key="runs_commit"
-)
-branches = filters[2].multiselect(
-    "Branch", sorted(runs["git_branch"].dropna().unique()), key="runs_branch"
-)
-statuses = filters[3].multiselect("Status", sorted(runs["status"].unique()), key="runs_status")
+top, bottom = st.columns(3), st.columns(3)
+workloads = widgets.synced_multiselect(
+    "Workload", sorted(runs["workload"].unique()), key="runs_workload", param="workload",
+    what="Workload", container=top[0],
+)  # fmt: skip
+topologies = widgets.synced_multiselect(
+    "Topology", sorted(runs["topology"].dropna().unique()), key="runs_topology",
+    param="topology", what="Topology", container=top[1],
+)  # fmt: skip
+pairs = widgets.synced_multiselect(
+    "Parameters (runs having all of)", sorted(set().union(*run_pairs)), key="runs_params",
+    param="where", what="Parameter", container=top[2], separator=PARAM_SEPARATOR,
+)  # fmt: skip
+commits = widgets.synced_multiselect(
+    "Commit", list(commit_labels), format_func=lambda c: commit_labels[c], key="runs_commit",
+    param="commit", what="Commit", container=bottom[0], resolve=urlstate.resolve_prefix,
+)  # fmt: skip
+branches = widgets.synced_multiselect(
+    "Branch", sorted(runs["git_branch"].dropna().unique()), key="runs_branch", param="branch",
+    what="Branch", container=bottom[1],
+)  # fmt: skip
+statuses = widgets.synced_multiselect(
+    "Status", sorted(runs["status"].unique()), key="runs_status", param="status",
+    what="Status", container=bottom[2],
+)  # fmt: skip
 
-shown = runs
+keep = pd.Series(True, index=runs.index)
 if workloads:
-    shown = shown[shown["workload"].isin(workloads)]
+    keep &= runs["workload"].isin(workloads)
+if topologies:
+    keep &= runs["topology"].isin(topologies)
+if pairs:
+    keep &= pd.Series([set(pairs) <= have for have in run_pairs], index=runs.index)
 if commits:
-    shown = shown[shown["git_commit"].isin(commits)]
+    keep &= runs["git_commit"].isin(commits)
 if branches:
-    shown = shown[shown["git_branch"].isin(branches)]
+    keep &= runs["git_branch"].isin(branches)
 if statuses:
-    shown = shown[shown["status"].isin(statuses)]
+    keep &= runs["status"].isin(statuses)
+shown = runs[keep]
 
 table = pd.DataFrame(
     {
@@ -50,7 +86,10 @@ table = pd.DataFrame(
         "branch": shown["git_branch"],
         "dirty": shown["git_dirty"],
         "key metrics": [
-            " · ".join(f"{name} {m[name]:,.4g}" for name in widgets.key_metrics(m))
+            " · ".join(
+                f"{name} {widgets.format_value(m[name], widgets.metric_unit(name))}"
+                for name in widgets.key_metrics(m)
+            )
             for m in shown["metrics"]
         ],
         "sim_end_ns": shown["sim_end_ns"],
@@ -62,7 +101,7 @@ table = pd.DataFrame(
 ).reset_index(drop=True)
 
 st.caption(
-    f"{len(table)} of {len(runs)} runs, newest first. Select a row to open the run; "
+    f"{len(table):,} of {len(runs):,} runs, newest first. Select a row to open the run; "
     "times are simulated ns (sim_end_ns) and wall-clock seconds (wall_s)."
 )
 
@@ -81,7 +120,7 @@ st.dataframe(
     selection_mode="single-row",
     hide_index=True,
     column_config={
-        "sim_end_ns": st.column_config.NumberColumn("sim_end_ns", format="%.1f"),
+        "sim_end_ns": st.column_config.NumberColumn("sim_end_ns", format="localized"),
         "wall_s": st.column_config.NumberColumn("wall_s", format="%.3f"),
         "created_at": st.column_config.DatetimeColumn("created_at", format="YYYY-MM-DD HH:mm:ss"),
     },
@@ -103,4 +142,4 @@ if open_button.button("Open run", key="runs_open", disabled=chosen is None):
     st.session_state[OPEN_KEY] = chosen
 
 if run_to_open := st.session_state.pop(OPEN_KEY, None):
-    st.switch_page(widgets.PAGE_RUN, query_params={"run": run_to_open})
+    urlstate.switch_page(widgets.PAGE_RUN, run=run_to_open)

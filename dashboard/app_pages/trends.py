@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, figures, regressions, widgets
+from dashboard import data, figures, regressions, urlstate, widgets
 from traces.asv_results import resolve_asv_results, results_fingerprint
 from traces.changepoints import change_points
 
@@ -59,8 +59,9 @@ if tracked.empty:
 columns = st.columns([1, 2, 1])
 with columns[0]:
     workload = widgets.synced_selectbox(
-        "Workload", sorted(tracked["workload"].unique()), key="trends_workload", param="workload"
-    )
+        "Workload", sorted(tracked["workload"].unique()), key="trends_workload", param="workload",
+        what="Workload",
+    )  # fmt: skip
 with columns[1]:
     params_json = widgets.pick_param_set(store, fingerprint, workload, key="trends_params")
 metric_table = data.workload_metrics(store, fingerprint, workload)
@@ -72,6 +73,7 @@ with columns[2]:
         key="trends_metric",
         param="metric",
         default=next(iter(widgets.key_metrics(units, 1)), None),
+        what=f"Metric of {workload}",
     )
 if metric is None:
     st.info(f"Runs of `{workload}` record no metrics.")
@@ -166,7 +168,7 @@ if commit := st.session_state.pop(OPEN_KEY, None):
         "commit_a": previous,
         "commit_b": commit,
     }
-    st.switch_page(widgets.PAGE_COMPARE, query_params=query)
+    urlstate.switch_page(widgets.PAGE_COMPARE, **query)
 
 st.dataframe(
     history[["commit", "commit_time", "commit_message", "run_id", "value", "unit", "params"]],
