@@ -1,10 +1,15 @@
 """All-reduce timing against the alpha-beta model (Thakur, Rabenseifner, Gropp 2005).
 
 alpha and B come from the topology's neighbour path (graph route latency + DMA issue
-overhead + source TCM latency; bottleneck bandwidth), never from a simulation. The
-model assumes the network is the bottleneck; in ``default`` one HBM slice (102.4 GB/s)
-is slower than a PE's NoC port (128 GB/s), so these tests raise the HBM bandwidth to
-make the links the bottleneck, as the model requires.
+overhead + source TCM latency; bottleneck bandwidth), never from a simulation.
+
+Memories are shared capacities, so B is the slowest shared resource a rank's bytes go
+through, not just the links: per rank a ring all-reduce of ``n`` bytes sends and
+receives ``2(p-1)n/p`` bytes over its links, reads ``n`` from and writes ``n`` to its HBM
+slice, and moves ``2n + 4(p-1)n/p`` bytes through its TCM (loads, stores, sends,
+receives). In ``default`` the HBM slice binds (:func:`ring_resource_model_ns`); the
+link-bound tests give HBM and TCM enough bandwidth that the links bind, as the plain
+alpha-beta model assumes.
 """
 
 import pytest
@@ -20,10 +25,13 @@ LARGE_BYTES = 16 * MIB
 
 
 def link_bound(**cube) -> object:
-    """``default`` with HBM fast enough that the inter-PE links are the bottleneck."""
+    """``default`` with HBM and TCM fast enough that the inter-PE links are the
+    bottleneck (the TCM carries up to 4x the link bytes, see the module doc)."""
     data = load_topology("default").to_dict()
     data["name"] = "default_link_bound"
-    data["cube"]["hbm"]["bw_gbs"] = data["pe"]["tcm"]["bw_gbs"]
+    fast_gbs = 8 * data["cube"]["pe_link"]["bw_gbs"]
+    data["cube"]["hbm"]["bw_gbs"] = fast_gbs
+    data["pe"]["tcm"]["bw_gbs"] = fast_gbs
     data["cube"].update(cube)
     return topology_from_dict(data)
 
@@ -48,6 +56,31 @@ def latency_ns(topo, algorithm: str, pes: list[int], nbytes: int) -> float:
     coll = all_reduce(rt, tensors, pes=[topo.pe_coord(pe) for pe in pes], algorithm=algorithm)
     rt.synchronize()
     return coll.latency_ns
+
+
+def ring_resource_model_ns(topo, alpha: float, p: int, nbytes: int) -> float:
+    """2(p-1) alpha plus the busiest shared resource's time: the links, the HBM slice or
+    the TCM of one rank (bytes per rank from the module doc)."""
+    link_gbs = topo.params.cube.pe_link.bw_gbs
+    hbm_gbs, tcm_gbs = topo.params.cube.hbm.bw_gbs, topo.params.pe.tcm.bw_gbs
+    busy_ns = max(
+        2 * (p - 1) * nbytes / (p * link_gbs),
+        2 * nbytes / hbm_gbs,
+        (2 * nbytes + 4 * (p - 1) * nbytes / p) / tcm_gbs,
+    )
+    return 2 * (p - 1) * alpha + busy_ns
+
+
+@pytest.mark.parametrize("p", [2, 4, 8])
+def test_ring_on_default_meets_its_slowest_shared_resource(p):
+    """On ``default`` the HBM slice (read n, written n per rank) binds: within 5% of
+    2(p-1) alpha + 2n / hbm.bw_gbs, and never faster."""
+    topo = load_topology("default")
+    alpha, _ = alpha_beta(topo, 0, 1)
+    model = ring_resource_model_ns(topo, alpha, p, LARGE_BYTES)
+    assert model > ring_model_ns(alpha, topo.params.cube.pe_link.bw_gbs, p, LARGE_BYTES)
+    simulated = latency_ns(topo, "ring", list(range(p)), LARGE_BYTES)
+    assert model <= simulated <= 1.05 * model
 
 
 @pytest.mark.parametrize("p", [2, 4, 8])

@@ -9,7 +9,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.hw.links import Link, Route
+from simulator.hw.links import Link, Memory, Route
 from simulator.hw.network import Network, Transfer
 
 REL = 1e-9
@@ -496,3 +496,59 @@ def test_one_shared_link_drains_flows_in_size_order():
     assert middle.end_ns == pytest.approx(10.0 + 3000 / 4.0 + 2000 / 4.0, rel=REL)
     assert large.end_ns == pytest.approx(10.0 + 6000 / 4.0, rel=REL)
     assert net.link_bytes() == [6000]
+
+
+def reference_end_times_with_memories(bws, mem_bws, node_memory, jobs) -> list[float]:
+    """The from-scratch reference over links and memories: a flow holds its links plus
+    the memories at its route's two ends; memory ``j`` is capacity ``len(bws) + j``."""
+    n_links = len(bws)
+    held = []
+    for _, route, _ in jobs:
+        ids = [link.index for link in route.links]
+        if ids:
+            for node in (route.src, route.dst):
+                if node in node_memory and n_links + node_memory[node] not in ids:
+                    ids.append(n_links + node_memory[node])
+        held.append(ids)
+    # Re-express each job over pseudo-links so the link-only reference can fill them.
+    pseudo = [Link(i, f"R{i}", "p", "q", 0.0, bw, "test") for i, bw in enumerate(bws + mem_bws)]
+    pseudo_jobs = [
+        (issue, make_route([pseudo[i] for i in ids], route.latency_ns), n)
+        for (issue, route, n), ids in zip(jobs, held, strict=True)
+    ]
+    return reference_end_times(bws + mem_bws, pseudo_jobs)
+
+
+memory_flow_spec = st.tuples(
+    st.lists(st.integers(0, 3), min_size=0, max_size=3, unique=True),  # links
+    st.sampled_from(["m0", "m1", "x"]),  # source node (x: not a memory)
+    st.sampled_from(["m0", "m1", "y"]),  # destination node
+    st.sampled_from([0.0, 2.0, 4.0]),  # issue_ns
+    st.sampled_from([0.0, 1.0]),  # latency_ns
+    st.integers(0, 300),  # bytes
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bws=st.lists(st.sampled_from([1.0, 2.0, 3.0, 7.5]), min_size=4, max_size=4),
+    mem_bws=st.lists(st.sampled_from([1.5, 2.0, 5.0]), min_size=2, max_size=2),
+    specs=st.lists(memory_flow_spec, min_size=1, max_size=10),
+)
+def test_property_memories_are_shared_capacities(bws, mem_bws, specs):
+    """Flows reading and writing two memories over random links match the from-scratch
+    water-filling reference in which each memory is one more shared capacity."""
+    env = simpy.Environment()
+    links = make_links(bws)
+    memories = [Memory(f"m{j}", bw, "test") for j, bw in enumerate(mem_bws)]
+    net = Network(env, links, memories=memories)
+    jobs = [
+        (issue_ns, make_route([links[i] for i in link_ids], latency_ns, src, dst), n_bytes)
+        for link_ids, src, dst, issue_ns, latency_ns, n_bytes in specs
+        if src != dst
+    ]
+    if not jobs:
+        return
+    transfers = run_transfers(net, env, jobs)
+    expected = reference_end_times_with_memories(bws, mem_bws, {"m0": 0, "m1": 1}, jobs)
+    assert end_times(transfers) == pytest.approx(expected, rel=1e-7)

@@ -81,10 +81,10 @@ def test_every_schema_field_documented_without_default():
 
 
 def test_numeric_leaves_carry_units():
-    """Float parameters name their unit in the key (ns, gbs, ghz)."""
+    """Float parameters name their unit in the key (ns, gbs, ghz, or a fraction)."""
     for key, type_name, _doc in params.schema_rows():
         if type_name == "float":
-            assert key.endswith(("_ns", "_gbs", "_ghz")), key
+            assert key.endswith(("_ns", "_gbs", "_ghz", "_fraction")), key
 
 
 def test_default_yaml_carries_every_key():

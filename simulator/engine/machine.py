@@ -41,7 +41,7 @@ class Machine:
         self.env = simpy.Environment()
         self.scheduler = Scheduler(self.env)
         self.graph = g.build_graph(topology)
-        self.network = Network(self.env, self.graph.links)
+        self.network = Network(self.env, self.graph.links, memories=self.graph.memories)
         self.address_map = AddressMap(topology)
         self.data = DataMemory() if verify_data else None
         self.recorder = Recorder(self.env, topology, writer)
@@ -74,16 +74,37 @@ class Machine:
             for s in range(topology.num_sips)
             for k in range(topology.cubes_per_sip)
         }
+        mcpu_bytes = self.params.cube.m_cpu_local_kib * 1024
+        self.mcpu_local = {
+            key: PhysicalAllocator(
+                f"MCPU_LOCAL of sip{key[0]}.cube{key[1]}", amap.m_cpu_base(*key), mcpu_bytes, page
+            )
+            for key in self.sram
+        }
+        iocpu_bytes = self.params.sip.io_cpu_local_mib * 1024 * 1024
+        self.iocpu_local = [
+            PhysicalAllocator(
+                f"IOCPU local memory of sip{s}", amap.io_cpu_base(s), iocpu_bytes, page
+            )
+            for s in range(topology.num_sips)
+        ]
 
     def allocate(self, memory: str, coord: PeCoord, nbytes: int) -> tuple[int, str]:
-        """Reserve ``nbytes`` in ``memory`` ("hbm", "tcm", "sram") near ``coord``; returns
-        (physical address, graph node). TCM taken here is no longer free for blocks."""
+        """Reserve ``nbytes`` in ``memory`` ("hbm", "tcm", "sram", "mcpu_local",
+        "iocpu_local") near ``coord`` (its HBM slice or TCM, its cube's SRAM or M_CPU
+        local memory, its SIP's IO_CPU local memory); returns (physical address, graph
+        node). TCM taken here is no longer free for blocks."""
         if memory == "hbm":
             return self.hbm[coord.pe_global].alloc(nbytes), g.pe_hbm(coord)
         if memory == "tcm":
             pa = self.tcm[coord.pe_global].alloc(nbytes)
             self.pes[coord.pe_global].tcm_capacity_bytes -= nbytes
             return pa, g.pe_tcm(coord)
+        if memory == "mcpu_local":
+            pa = self.mcpu_local[(coord.sip, coord.cube)].alloc(nbytes)
+            return pa, g.m_cpu(coord.sip, coord.cube)
+        if memory == "iocpu_local":
+            return self.iocpu_local[coord.sip].alloc(nbytes), g.io_cpu(coord.sip)
         return self.sram[(coord.sip, coord.cube)].alloc(nbytes), g.cube_sram(coord.sip, coord.cube)
 
     # -- places ------------------------------------------------------------------------

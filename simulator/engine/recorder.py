@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 LEVEL_ORDER = {"pe": 0, "cube": 1, "mesh": 2, "io": 3, "sip": 4, "host": 5}
 # Memory spaces by the kind of graph node that holds the bytes.
 SPACE_HBM, SPACE_TCM, SPACE_SRAM, SPACE_HOST = "HBM", "TCM", "SRAM", "HOST"
+SPACE_MCPU, SPACE_IOCPU = "MCPU_LOCAL", "IOCPU"
 _NOWHERE = (None, None, None, None)
 
 # Positional column order of the hot-path appenders (the schema order minus run_id).
@@ -77,6 +78,8 @@ def node_places(topology: Topology) -> dict[str, tuple[str, int | None, int | No
         place[g.pe_hbm(c)] = (SPACE_HBM, c.sip, c.cube, c.pe)
         place[g.pe_tcm(c)] = (SPACE_TCM, c.sip, c.cube, c.pe)
         place[g.cube_sram(c.sip, c.cube)] = (SPACE_SRAM, c.sip, c.cube, None)
+        place[g.m_cpu(c.sip, c.cube)] = (SPACE_MCPU, c.sip, c.cube, None)
+        place[g.io_cpu(c.sip)] = (SPACE_IOCPU, c.sip, None, None)
     return place
 
 

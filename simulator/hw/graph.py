@@ -21,6 +21,12 @@ level       connection                                                       par
 ``host``    host <-> host_port                                               system.host_link
 ==========  ==============================================================  ==================
 
+Memories (each HBM slice, CUBE_SRAM, TCM, and the M_CPU and IO_CPU local memories,
+held by the m_cpu and io_cpu nodes) are also listed as :class:`~simulator.hw.links.Memory`
+capacities (:attr:`Graph.memories`): the network shares each one's ``bw_gbs`` among every
+flow reading or writing it, through any port, while each link above carries its
+bandwidth in each direction.
+
 Links into a memory have no latency of their own: the memory's access ``latency_ns`` is
 its node overhead, paid once on arrival (see the cost convention in ``links.py``).
 Node overheads: host, switch, io_cpu, io_noc, m_cpu, cube noc and pe_cpu use their
@@ -47,7 +53,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulator.hw.links import Link, Route
+from simulator.hw.links import Link, Memory, Route
 from simulator.hw.params import LinkParams
 from simulator.hw.topology import PeCoord, Topology
 
@@ -180,6 +186,7 @@ class Graph:
         self._info: dict[str, NodeInfo] = {}
         self._overhead_ns: dict[str, float] = {}
         self._links: list[Link] = []
+        self._memories: list[Memory] = []
         self._link_by_ends: dict[tuple[str, str], Link] = {}
         self._routes: dict[tuple[str, str], Route] = {}
         self._build()
@@ -195,6 +202,11 @@ class Graph:
     def links(self) -> list[Link]:
         """Every directed link, in ``index`` order (do not mutate)."""
         return self._links
+
+    @property
+    def memories(self) -> list[Memory]:
+        """Every memory as a shared capacity, in build order (do not mutate)."""
+        return self._memories
 
     def node_info(self, node: str) -> NodeInfo:
         """Kind and location of ``node``; raises :class:`GraphError` if unknown."""
@@ -256,6 +268,7 @@ class Graph:
             self._add_node(io_cpu(s), NodeInfo("io_cpu", s), sip.io_cpu_overhead_ns)
             self._add_node(host_port(s), NodeInfo("host_port", s), 0.0)
             self._add_node(sip_port(s), NodeInfo("sip_port", s), 0.0)
+            self._memories.append(Memory(io_cpu(s), sip.io_cpu_local_bw_gbs, "iocpu_local"))
             for node in (io_cpu(s), host_port(s), sip_port(s)):
                 self._connect(io_noc(s), node, *_lat_bw(sip.io_port_link), "io")
             self._connect(host(), host_port(s), *_lat_bw(system.host_link), "host")
@@ -280,6 +293,8 @@ class Graph:
         self._add_node(noc, NodeInfo("cube_noc", s, k), cube.noc_overhead_ns)
         self._add_node(m_cpu(s, k), NodeInfo("m_cpu", s, k), cube.m_cpu_overhead_ns)
         self._add_node(cube_sram(s, k), NodeInfo("cube_sram", s, k), cube.sram.latency_ns)
+        self._memories.append(Memory(m_cpu(s, k), cube.m_cpu_local_bw_gbs, "mcpu_local"))
+        self._memories.append(Memory(cube_sram(s, k), cube.sram.bw_gbs, "sram"))
         self._connect(noc, m_cpu(s, k), *_lat_bw(cube.m_cpu_link), "cube")
         self._connect(noc, cube_sram(s, k), 0.0, cube.sram.bw_gbs, "cube")
         overhead_by_kind = {
@@ -294,6 +309,9 @@ class Graph:
             c = topo.coord(s, k, i)
             for kind, namer in _PE_NODE_NAMERS.items():
                 self._add_node(namer(c), NodeInfo(kind, s, k, c), overhead_by_kind[kind])
+            self._memories.append(Memory(pe_tcm(c), pe.tcm.bw_gbs, "tcm"))
+            hbm = cube.hbm
+            self._memories.append(Memory(pe_hbm(c), hbm.bw_gbs, "hbm", hbm.rw_mix_bw_fraction))
             self._connect(pe_cpu(c), pe_dma(c), *_lat_bw(pe.cpu_dma_link), "pe")
             self._connect(pe_dma(c), pe_tcm(c), 0.0, pe.tcm.bw_gbs, "pe")
             self._connect(pe_dma(c), pe_hbm(c), 0.0, cube.hbm.bw_gbs, "pe")

@@ -1,8 +1,10 @@
 """Links and routes: the two shapes the graph and the network model share.
 
-A :class:`Link` is one directed edge of the component graph. A :class:`Route` is the
-ordered list of links a transfer crosses from a source node to a destination node,
-with its fixed latency already summed.
+A :class:`Link` is one directed edge of the component graph. A :class:`Memory` is a
+node whose bandwidth is one capacity shared by every flow that reads or writes it,
+through any of its ports and in both directions (links, by contrast, are full-duplex:
+one bandwidth per direction). A :class:`Route` is the ordered list of links a transfer
+crosses from a source node to a destination node, with its fixed latency already summed.
 
 Cost convention (used by ``graph.route`` and charged by ``network.Network``): each
 hop pays the latency of the link it crosses plus the overhead of the node it arrives
@@ -32,6 +34,24 @@ class Link:
     latency_ns: float
     bw_gbs: float
     level: str
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """One memory as a shared capacity of the network model.
+
+    ``node`` is the graph node holding the bytes; a transfer reads the memory when the
+    node is its route's source and writes it when the node is its destination. The sum
+    of the rates of all flows touching the memory never exceeds ``bw_gbs`` (whatever
+    port they come through), and while it is both read and written it gives only
+    ``rw_mix_bw_fraction * bw_gbs`` (bus turnaround; 1.0 keeps the plain rule).
+    ``kind`` names the memory (``hbm``, ``tcm``, ``sram``, ``mcpu_local``, ``iocpu_local``).
+    """
+
+    node: str
+    bw_gbs: float
+    kind: str
+    rw_mix_bw_fraction: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

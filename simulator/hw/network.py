@@ -1,4 +1,5 @@
-"""Flow-level network model: transfers share links max-min fairly (as SimGrid does).
+"""Flow-level network model: transfers share links and memories max-min fairly (as
+SimGrid does).
 
 A transfer of ``n`` bytes over a :class:`~simulator.hw.links.Route` goes through three
 states::
@@ -26,6 +27,15 @@ Completions are kept in the network's own heap, with one SimPy timeout armed for
 earliest, so a reschedule costs a heap push rather than a SimPy event. A transfer costs
 about three SimPy events (start, end, done) however many times contention re-rates it.
 
+Memories are capacities alongside links: a transfer whose route starts at a memory's
+node reads it, one whose route ends there writes it, and every flow touching a memory
+shares its one ``bw_gbs`` (both directions, whichever port), while each link gives its
+``bw_gbs`` per direction. Internally a memory is just one more capacity ("resource")
+after the links: resource ids ``0..n_links-1`` are links, ``n_links + i`` is memory
+``i``, so the filling below treats both alike. While a memory whose
+``rw_mix_bw_fraction`` is below 1 is read and written at once, its capacity is scaled by
+that factor (the counts of its readers and writers are kept for this).
+
 Special cases: a zero-byte transfer, or a route with no links (``src == dst``, infinite
 bandwidth), completes after the route latency alone.
 """
@@ -39,7 +49,7 @@ from heapq import heappop, heappush
 import simpy
 from simpy.events import NORMAL, Event, EventPriority, Timeout
 
-from simulator.hw.links import Link, Route
+from simulator.hw.links import Link, Memory, Route
 
 # Batch wake-ups run after every normal-priority event of their instant, so all flow
 # starts and ends at one simulated time are seen by a single rate recomputation.
@@ -77,12 +87,17 @@ class _Flow:
 
     ``remaining_bytes`` is exact as of ``last_update_ns``; it is settled only when the
     rate changes. ``version`` invalidates completions scheduled for older rates.
-    ``bottleneck_gbs`` is the smallest bandwidth on its links (its rate when alone).
+    ``link_ids`` are the resource ids it holds (links, then the memories it reads and
+    writes); ``read_id`` / ``write_id`` are the memory it reads / writes (or the
+    network's ``_no_memory`` slot).
+    ``bottleneck_gbs`` is the smallest capacity it holds (its rate when alone).
     """
 
     __slots__ = (
         "transfer",
         "link_ids",
+        "read_id",
+        "write_id",
         "bottleneck_gbs",
         "done",
         "remaining_bytes",
@@ -96,10 +111,18 @@ class _Flow:
     )
 
     def __init__(
-        self, transfer: Transfer, link_ids: tuple[int, ...], bottleneck_gbs: float, done: Event
+        self,
+        transfer: Transfer,
+        link_ids: tuple[int, ...],
+        read_id: int,
+        write_id: int,
+        bottleneck_gbs: float,
+        done: Event,
     ):
         self.transfer = transfer
         self.link_ids = link_ids
+        self.read_id = read_id
+        self.write_id = write_id
         self.bottleneck_gbs = bottleneck_gbs
         self.done = done
         self.remaining_bytes = float(transfer.bytes)
@@ -125,19 +148,22 @@ class _BatchWakeup(Event):
 
 
 class Network:
-    """Links shared flow-level, max-min fairly, by every transfer in flight.
+    """Links and memories shared flow-level, max-min fairly, by every transfer in flight.
 
     ``links`` is the full link list in index order (``links[i].index == i``); per-link
-    state lives in flat lists indexed the same way.
+    state lives in flat lists indexed the same way, followed by one entry per memory of
+    ``memories`` (capacities shared by every flow reading or writing their node).
 
-    Raises ``ValueError`` if a link's index does not match its position, or its
-    bandwidth is not a positive finite number, or its latency is negative.
+    Raises ``ValueError`` if a link's index does not match its position, or a link's or
+    memory's bandwidth is not a positive finite number, or a latency is negative, or a
+    memory node is listed twice or has a ``rw_mix_bw_fraction`` outside (0, 1].
     """
 
     def __init__(
         self,
         env: simpy.Environment,
         links: Sequence[Link],
+        memories: Sequence[Memory] = (),
     ):
         for position, link in enumerate(links):
             if link.index != position:
@@ -152,10 +178,38 @@ class Network:
                 )
             if link.latency_ns < 0:
                 raise ValueError(f"link {link.name!r} has negative latency_ns {link.latency_ns}")
+        self._memory_id: dict[str, int] = {}
+        for memory in memories:
+            if not 0.0 < memory.bw_gbs < float("inf"):
+                raise ValueError(
+                    f"memory {memory.node!r} has bw_gbs {memory.bw_gbs}; "
+                    "it must be a positive finite number"
+                )
+            if not 0.0 < memory.rw_mix_bw_fraction <= 1.0:
+                raise ValueError(
+                    f"memory {memory.node!r} has rw_mix_bw_fraction "
+                    f"{memory.rw_mix_bw_fraction}; it must be in (0, 1]"
+                )
+            if memory.node in self._memory_id:
+                raise ValueError(f"memory {memory.node!r} is listed twice")
+            self._memory_id[memory.node] = len(links) + len(self._memory_id)
         self._env = env
         self._links = tuple(links)
-        n_links = len(self._links)
+        self._memories = tuple(memories)
+        self._n_links = len(self._links)
+        # From here on "link" in a state name means any resource: a link or a memory.
+        n_links = self._n_links + len(self._memories)
         self._bw_gbs = [link.bw_gbs for link in self._links]
+        self._bw_gbs += [memory.bw_gbs for memory in self._memories]
+        # Read/write mix: only tracked when some memory loses bandwidth to it.
+        self._rw_efficiency = [1.0] * self._n_links
+        self._rw_efficiency += [memory.rw_mix_bw_fraction for memory in self._memories]
+        self._track_mix = any(e < 1.0 for e in self._rw_efficiency)
+        # Readers and writers streaming per resource; the extra last slot counts flows
+        # whose end is not a memory (`_no_memory`), so updates need no test.
+        self._no_memory = n_links
+        self._readers = [0] * (n_links + 1)
+        self._writers = [0] * (n_links + 1)
         # Streaming flows per link, keyed by transfer id (insertion order = start order).
         self._link_flows: list[dict[int, _Flow]] = [{} for _ in range(n_links)]
         self._link_bytes = [0] * n_links
@@ -175,8 +229,9 @@ class Network:
         self._batches: dict[float, list[_Flow]] = {}
         self._streaming: dict[int, _Flow] = {}
         self._on_batch_cb = self._on_batch
-        # id(route) -> (route, link ids, bottleneck bandwidth) of every route checked.
-        self._checked_routes: dict[int, tuple[Route, tuple[int, ...], float]] = {}
+        # id(route) -> (route, resource ids, read id, write id, bottleneck bandwidth) of
+        # every route checked.
+        self._checked_routes: dict[int, tuple[Route, tuple[int, ...], int, int, float]] = {}
         # Pending completions (end_ns, seq, flow, flow version); stale entries are skipped.
         self._ends: list[tuple[float, int, _Flow, int]] = []
         self._end_seq = 0
@@ -199,6 +254,10 @@ class Network:
         """Send ``n_bytes`` over ``route``; return an event that succeeds with the
         :class:`Transfer` when the last byte arrives.
 
+        The transfer reads the memory at ``route.src`` and writes the one at
+        ``route.dst`` (when those nodes are memories of this network), sharing their
+        capacity with every other flow touching them.
+
         Raises ``ValueError`` (naming the route) for negative ``n_bytes``, a link that
         is not in this network's link list, or a link the route crosses twice.
         """
@@ -211,7 +270,7 @@ class Network:
         checked = self._checked_routes.get(id(route))
         if checked is None or checked[0] is not route:
             checked = self._check_route(route)
-        _, link_ids, bottleneck_gbs = checked
+        _, link_ids, read_id, write_id, bottleneck_gbs = checked
         env = self._env
         now = env.now
         latency_ns = route.latency_ns
@@ -220,7 +279,7 @@ class Network:
         transfer = Transfer(self.n_transfers, route, n_bytes, now, start_ns, None, tag)
         self.n_transfers += 1
         done = Event(env)
-        flow = _Flow(transfer, link_ids, bottleneck_gbs, done)
+        flow = _Flow(transfer, link_ids, read_id, write_id, bottleneck_gbs, done)
         batch = self._batches.get(start_ns)
         if batch is None:
             self._batches[start_ns] = [flow]
@@ -231,16 +290,28 @@ class Network:
 
     def link_bytes(self) -> list[int]:
         """Total bytes carried per link index (a transfer counts once it is done)."""
-        return list(self._link_bytes)
+        return self._link_bytes[: self._n_links]
 
     def link_busy_ns(self) -> list[float]:
         """Time each link carried at least one streaming flow, up to now (a union of
         intervals, not a sum over flows), per link index."""
+        return self._busy_ns(0, self._n_links)
+
+    def memory_bytes(self) -> list[int]:
+        """Total bytes read plus written per memory, in the order of ``memories``."""
+        return self._link_bytes[self._n_links :]
+
+    def memory_busy_ns(self) -> list[float]:
+        """Time each memory had at least one streaming flow, up to now, in the order of
+        ``memories``."""
+        return self._busy_ns(self._n_links, len(self._link_flows))
+
+    def _busy_ns(self, first: int, stop: int) -> list[float]:
         now = self._env.now
-        busy = list(self._link_busy_ns)
-        for index, flows in enumerate(self._link_flows):
-            if flows:
-                busy[index] += now - self._link_busy_since_ns[index]
+        busy = self._link_busy_ns[first:stop]
+        for index in range(first, stop):
+            if self._link_flows[index]:
+                busy[index - first] += now - self._link_busy_since_ns[index]
         return busy
 
     def rate_gbs(self, transfer_id: int) -> float:
@@ -272,6 +343,9 @@ class Network:
             transfer_id = flow.transfer.transfer_id
             self._streaming[transfer_id] = flow
             flow.last_update_ns = now
+            if self._track_mix:
+                self._readers[flow.read_id] += 1
+                self._writers[flow.write_id] += 1
             for link_id in flow.link_ids:
                 flows = link_flows[link_id]
                 if not flows:
@@ -335,9 +409,10 @@ class Network:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _check_route(self, route: Route) -> tuple[Route, tuple[int, ...], float]:
-        """Validate ``route`` against this network's links and cache (route, link ids,
-        bottleneck bandwidth) for it. Raises ``ValueError`` as :meth:`transfer` says."""
+    def _check_route(self, route: Route) -> tuple[Route, tuple[int, ...], int, int, float]:
+        """Validate ``route`` against this network's links and cache (route, resource
+        ids, read id, write id, bottleneck bandwidth) for it. Raises ``ValueError`` as
+        :meth:`transfer` says. A route with no links holds nothing (latency only)."""
         links = self._links
         link_ids = []
         bottleneck_gbs = float("inf")
@@ -353,9 +428,23 @@ class Network:
                 bottleneck_gbs = link.bw_gbs
         if len(set(link_ids)) != len(link_ids):
             raise ValueError(f"route {route.src} -> {route.dst} crosses a link more than once")
+        # Ids of the memories read and written; `_no_memory` when an end is not a
+        # memory or the route has no links.
+        read_id = write_id = self._no_memory
+        if link_ids:
+            for node, is_read in ((route.src, True), (route.dst, False)):
+                memory_id = self._memory_id.get(node)
+                if memory_id is None or memory_id in link_ids:
+                    continue
+                link_ids.append(memory_id)
+                bottleneck_gbs = min(bottleneck_gbs, self._bw_gbs[memory_id])
+                if is_read:
+                    read_id = memory_id
+                else:
+                    write_id = memory_id
         if len(self._checked_routes) >= _CHECKED_ROUTES_MAX:
             self._checked_routes.clear()  # callers that build a fresh route per transfer
-        checked = (route, tuple(link_ids), bottleneck_gbs)
+        checked = (route, tuple(link_ids), read_id, write_id, bottleneck_gbs)
         self._checked_routes[id(route)] = checked
         return checked
 
@@ -370,6 +459,9 @@ class Network:
             if not flows:
                 self._link_busy_ns[link_id] += now - self._link_busy_since_ns[link_id]
         del self._streaming[transfer_id]
+        if self._track_mix:
+            self._readers[flow.read_id] -= 1
+            self._writers[flow.write_id] -= 1
         flow.version += 1  # any completion still queued for it is now stale
         flow.remaining_bytes = 0.0
         flow.rate_gbs = 0.0
@@ -419,6 +511,8 @@ class Network:
         cap_left = self._link_cap_left_gbs
         unfixed = self._link_unfixed
         bw_gbs = self._bw_gbs
+        if self._track_mix:
+            bw_gbs = self._mixed_capacities(walk_links)
         if n_components == 1:  # the common case when few links changed: no lookups
             open_links = []
             for link_id in walk_links:
@@ -445,6 +539,17 @@ class Network:
                 unfixed[link_id] = count
                 links_of_group[link_mark[link_id] - mark_base].append(link_id)
         return components
+
+    def _mixed_capacities(self, walk_links: list[int]) -> list[float]:
+        """Capacities with the read/write turnaround applied to the walked memories that
+        are both read and written now (a copy; only built when some memory has it)."""
+        bw_gbs = list(self._bw_gbs)
+        efficiency = self._rw_efficiency
+        readers, writers = self._readers, self._writers
+        for link_id in walk_links:
+            if efficiency[link_id] < 1.0 and readers[link_id] and writers[link_id]:
+                bw_gbs[link_id] *= efficiency[link_id]
+        return bw_gbs
 
     def _recompute(self, seed_links: list[int], now: float) -> None:
         """Max-min rates by progressive filling, separately in each connected component

@@ -8,7 +8,8 @@ and checks against this schema. Units: 1 GB/s = 1 byte/ns.
 
 ``metadata["check"]`` says which values are legal: ``"positive"`` (> 0, for counts,
 bandwidths, capacities, clocks) or ``"nonneg"`` (>= 0, for latencies, overheads and
-fixed cycle terms). Fields without a check (names, flags) take any value of their type.
+fixed cycle terms) or ``"fraction"`` (0 < value <= 1, for efficiencies). Fields without
+a check (names, flags) take any value of their type.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 POSITIVE = "positive"
 NONNEG = "nonneg"
+FRACTION = "fraction"
 
 
 def param(doc: str, check: str | None = None) -> Any:
@@ -41,7 +43,10 @@ class SramParams:
 
     capacity_mib: int = param("capacity of the cube SRAM", POSITIVE)
     latency_ns: float = param("access latency, paid on arrival at the SRAM", NONNEG)
-    bw_gbs: float = param("bandwidth of the NoC <-> SRAM port", POSITIVE)
+    bw_gbs: float = param(
+        "bandwidth of the SRAM, shared by every reader and writer (all ports, both ways)",
+        POSITIVE,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,15 @@ class HbmParams:
 
     slice_capacity_mib: int = param("capacity of one per-PE HBM slice", POSITIVE)
     latency_ns: float = param("DRAM access latency, paid on arrival at the slice", NONNEG)
-    bw_gbs: float = param("bandwidth of one slice (each of its ports)", POSITIVE)
+    bw_gbs: float = param(
+        "bandwidth of one slice, shared by every reader and writer (all ports, both ways)",
+        POSITIVE,
+    )
+    rw_mix_bw_fraction: float = param(
+        "fraction of bw_gbs left while the slice is read and written at once (bus "
+        "turnaround); 1.0 = no loss",
+        FRACTION,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +72,10 @@ class TcmParams:
 
     capacity_kib: int = param("scratchpad capacity of one PE", POSITIVE)
     latency_ns: float = param("access latency, paid on arrival at the TCM", NONNEG)
-    bw_gbs: float = param("bandwidth of the TCM ports (DMA, GEMM, MATH)", POSITIVE)
+    bw_gbs: float = param(
+        "bandwidth of the TCM, shared by every DMA reading or writing it (both ways)",
+        POSITIVE,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +118,9 @@ class CubeParams:
     pes: int = param("PEs per cube (also the number of HBM slices)", POSITIVE)
     m_cpu_overhead_ns: float = param("M_CPU handling cost of an arriving message", NONNEG)
     m_cpu_local_kib: int = param("M_CPU local memory (MCPU_LOCAL address window)", POSITIVE)
+    m_cpu_local_bw_gbs: float = param(
+        "bandwidth of the M_CPU local memory, shared by all its readers and writers", POSITIVE
+    )
     noc_overhead_ns: float = param("cube NoC router cost per packet crossing it", NONNEG)
     pe_link: LinkParams = param("PE_CPU and PE_DMA <-> cube NoC")
     m_cpu_link: LinkParams = param("M_CPU <-> cube NoC")
@@ -117,6 +136,10 @@ class SipParams:
     cube_cols: int = param("columns of the cube mesh", POSITIVE)
     io_cpu_overhead_ns: float = param("IO_CPU handling cost of an arriving message", NONNEG)
     io_cpu_local_mib: int = param("IO_CPU local memory (IOCPU address window)", POSITIVE)
+    io_cpu_local_bw_gbs: float = param(
+        "bandwidth of the IO_CPU local memory, shared by all its readers and writers",
+        POSITIVE,
+    )
     io_noc_overhead_ns: float = param("IO chiplet NoC router cost per crossing", NONNEG)
     io_port_link: LinkParams = param("IO NoC <-> IO_CPU, host port and SIP port (on-die)")
     io_link: LinkParams = param("IO chiplet NoC <-> each row-0 cube NoC (die-to-die)")

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from simulator.hw.params import (
+    FRACTION,
     NONNEG,
     POSITIVE,
     TopologyParams,
@@ -279,6 +280,8 @@ def _check_leaf(tp: Any, value: Any, check: str | None, source: str, key: str) -
         raise TopologyError(f"{source}: {key} must be > 0, got {value}")
     if check == NONNEG and not value >= 0:
         raise TopologyError(f"{source}: {key} must be >= 0, got {value}")
+    if check == FRACTION and not 0 < value <= 1:
+        raise TopologyError(f"{source}: {key} must be in (0, 1], got {value}")
     return value
 
 

@@ -32,7 +32,7 @@ from simulator.runtime.tensor import Shard, Tensor
 # Virtual addresses start where their bits also read as a valid physical address (die 1,
 # offset 0): a VA must always go through the MMU, never be decoded directly.
 VA_BASE = 1 << 42
-MEMORIES = ("hbm", "tcm", "sram")
+MEMORIES = ("hbm", "tcm", "sram", "mcpu_local", "iocpu_local")
 
 
 class DeviceError(ValueError):
@@ -102,8 +102,9 @@ class Runtime:
     ) -> Tensor:
         """Allocate a tensor (contents unspecified) over ``placement`` (row-wise over
         every PE of the device by default) in ``memory``: ``hbm`` (each PE's HBM slice),
-        ``tcm`` (each PE's scratchpad, taken from its block budget) or ``sram`` (the
-        CUBE_SRAM of each PE's cube)."""
+        ``tcm`` (each PE's scratchpad, taken from its block budget), ``sram`` (the
+        CUBE_SRAM of each PE's cube), ``mcpu_local`` (the M_CPU local memory of each PE's
+        cube) or ``iocpu_local`` (the IO_CPU local memory of each PE's SIP)."""
         if memory not in MEMORIES:
             raise ValueError(f"unknown memory {memory!r}; valid: {', '.join(MEMORIES)}")
         shape = tuple(int(s) for s in shape)
