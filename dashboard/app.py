@@ -21,7 +21,8 @@ if _PROJECT_ROOT not in sys.path:
 
 from dashboard import data, urlstate, widgets  # noqa: E402
 from traces.asv_results import resolve_asv_results  # noqa: E402
-from traces.layout import resolve_store  # noqa: E402
+from traces.layout import is_object_url  # noqa: E402
+from traces.store import store_spec  # noqa: E402
 
 
 def _store_typed() -> None:
@@ -38,8 +39,10 @@ def store_picker() -> None:
     if from_url:
         st.session_state[urlstate.CHOSEN_STORE_KEY] = from_url
     elif urlstate.CHOSEN_STORE_KEY not in st.session_state:
-        st.session_state[urlstate.CHOSEN_STORE_KEY] = str(
-            resolve_store(widgets.store_argument(sys.argv[1:]))
+        spec = store_spec(widgets.store_argument(sys.argv[1:]))
+        # An s3:// URL stays as typed; a folder is normalised as a path.
+        st.session_state[urlstate.CHOSEN_STORE_KEY] = (
+            spec if is_object_url(spec) else str(Path(spec))
         )
     chosen = st.session_state[urlstate.CHOSEN_STORE_KEY]
     st.session_state[widgets.STORE_KEY] = chosen
@@ -51,7 +54,7 @@ def store_picker() -> None:
     )
     st.query_params[urlstate.STORE] = chosen
     store = widgets.current_store()
-    if store.is_dir():
+    if isinstance(store, str) or store.is_dir():
         n_runs = int(data.store_fingerprint(str(store)).split("-", 1)[0])
         st.sidebar.caption(f"{n_runs:,} run{'s' if n_runs != 1 else ''} in `{store}`")
     else:

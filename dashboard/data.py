@@ -20,12 +20,12 @@ import streamlit as st
 
 from traces import asv_results as asv
 from traces import dashboard_queries, queries
-from traces.store import Store
+from traces.store import open_store
 
 
 def store_fingerprint(store: str) -> str:
     """A short hash of the store's complete run ids (changes when a run appears or goes)."""
-    ids = Store(store).run_ids()
+    ids = open_store(store).run_ids()
     digest = hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
     return f"{len(ids)}-{digest}"
 
@@ -33,7 +33,7 @@ def store_fingerprint(store: str) -> str:
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _connection(store: str, fingerprint: str) -> duckdb.DuckDBPyConnection:
     """Views over the store as it was when it had `fingerprint`."""
-    return Store(store).connect()
+    return open_store(store).connect()
 
 
 def _cursor(store: str) -> duckdb.DuckDBPyConnection:

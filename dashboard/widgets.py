@@ -14,8 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, urlstate
-from traces.layout import resolve_store
+from traces.layout import is_object_url, resolve_store
 from traces.schema import canonical_params
+from traces.store import store_spec
 
 # Page scripts, relative to app.py (st.switch_page and AppTest.switch_page take these).
 PAGE_RUNS = "app_pages/runs.py"
@@ -67,9 +68,11 @@ def asv_results_argument(argv: Sequence[str]) -> str | None:
     return _script_option(argv, "--asv-results")
 
 
-def current_store() -> Path:
-    """The store chosen in the sidebar (app.py), else $KERNBENCH_STORE, else the default."""
-    return resolve_store(urlstate.chosen_store() or None)
+def current_store() -> Path | str:
+    """The store chosen in the sidebar (app.py), else $KERNBENCH_STORE, else the default:
+    a folder, or an ``s3://bucket/prefix`` URL as text."""
+    spec = store_spec(urlstate.chosen_store() or None)
+    return spec if is_object_url(spec) else resolve_store(spec)
 
 
 def short_commit(commit: Any) -> str:

@@ -119,7 +119,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _serve_dashboard(store: str | None, port: int) -> int:
     from traces.asv_results import resolve_asv_results
-    from traces.store import resolve_store
+    from traces.store import store_location
 
     cmd = [
         sys.executable,
@@ -137,7 +137,7 @@ def _serve_dashboard(store: str | None, port: int) -> int:
         "false",
         "--",
         "--store",
-        str(resolve_store(store).resolve()),
+        store_location(store),
         "--asv-results",
         str(resolve_asv_results().resolve()),
     ]

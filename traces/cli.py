@@ -23,9 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from traces import queries
-from traces.layout import resolve_store
 from traces.perfetto import export_perfetto
-from traces.store import RunNotFoundError, Store
+from traces.store import RunNotFoundError, open_store
 from traces.views import sql
 
 EXIT_USAGE = 2
@@ -127,7 +126,7 @@ def _table(data: pa.Table, title: str | None = None, max_rows: int | None = None
 @_user_errors
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, newest first."""
-    store = Store(resolve_store(args.store))
+    store = open_store(args.store)
     runs = queries.runs_table(store, workload=args.workload, limit=args.limit)
     console = _console()
     if runs.num_rows == 0:
@@ -144,7 +143,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 @_user_errors
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a run's header, metrics, launch spread, PE and engine summary, DMA, collectives."""
-    store = Store(resolve_store(args.store))
+    store = open_store(args.store)
     run_id = store.resolve_run(args.run)
     con = store.connect()
     console = _console()
@@ -226,7 +225,7 @@ def _pe_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
 @_user_errors
 def cmd_sql(args: argparse.Namespace) -> int:
     """Run one read-only query and print the result as a table, CSV or JSON."""
-    result = sql(resolve_store(args.store), args.query)
+    result = sql(open_store(args.store), args.query)
     if args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(result.column_names)
@@ -242,7 +241,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 @_user_errors
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print metric, engine, PE and launch deltas of run b relative to run a."""
-    store = Store(resolve_store(args.store))
+    store = open_store(args.store)
     run_a, run_b = store.resolve_run(args.run_a), store.resolve_run(args.run_b)
     con = store.connect()
     console = _console()
@@ -278,7 +277,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 @_user_errors
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a run as Chrome trace-event JSON for Perfetto."""
-    store = Store(resolve_store(args.store))
+    store = open_store(args.store)
     run_id = store.resolve_run(args.run)
     n_events = export_perfetto(store, run_id, args.perfetto)
     print(f"wrote {n_events} trace events of run {run_id} to {args.perfetto}")

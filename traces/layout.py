@@ -22,6 +22,14 @@ def resolve_store(path: str | Path | None = None) -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
+OBJECT_SCHEMES = ("s3://",)
+
+
+def is_object_url(spec: str | Path) -> bool:
+    """Whether a store spec names an object-store prefix (``s3://bucket/prefix``)."""
+    return isinstance(spec, str) and spec.startswith(OBJECT_SCHEMES)
+
+
 def partition_dir(root: Path, table: str, run_id: str) -> Path:
     """Published folder of one table of one run."""
     return root / table / f"{PARTITION_PREFIX}{run_id}"

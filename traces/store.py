@@ -18,8 +18,10 @@ import duckdb
 from traces.gitinfo import git_info
 from traces.layout import (
     DEFAULT_STORE,
+    STORE_ENV,
     TMP_DIR,
     complete_run_ids,
+    is_object_url,
     partition_dir,
     resolve_store,
 )
@@ -92,21 +94,18 @@ class Store:
             break
         else:
             raise RuntimeError(f"could not allocate a run id in {tmp_root}")
-        run_row = {
-            "created_at": datetime.now(UTC),
-            "workload": workload,
-            "params": params_json,
-            "topology": topology,
-            "topology_json": topology_json,
-            "topology_hash": topology_hash,
-            **git_info(source_dir),
-            "sim_version": sim_version,
-            "schema_version": SCHEMA_VERSION,
-            "verify_data": verify_data,
-            "host": socket.gethostname(),
-            "overrides": canonical_params(overrides or {}),
-            "sweep_id": sweep_id,
-        }
+        run_row = new_run_row(
+            workload=workload,
+            params_json=params_json,
+            topology=topology,
+            topology_json=topology_json,
+            topology_hash=topology_hash,
+            verify_data=verify_data,
+            source_dir=source_dir,
+            sim_version=sim_version,
+            overrides=overrides,
+            sweep_id=sweep_id,
+        )
         return RunWriter(self.root, run_id, tmp_root / run_id, run_row)
 
     def remove_abandoned_runs(self) -> list[str]:
@@ -163,15 +162,62 @@ class Store:
         return connect_views(self.root)
 
 
+def new_run_row(
+    *,
+    workload: str,
+    params_json: str,
+    topology: str,
+    topology_json: str,
+    topology_hash: str,
+    verify_data: bool,
+    source_dir: Path | None,
+    sim_version: str,
+    overrides: dict[str, Any] | None,
+    sweep_id: str | None,
+) -> dict[str, Any]:
+    """The runs-row columns known when a run starts (the rest come at finish)."""
+    return {
+        "created_at": datetime.now(UTC),
+        "workload": workload,
+        "params": params_json,
+        "topology": topology,
+        "topology_json": topology_json,
+        "topology_hash": topology_hash,
+        **git_info(source_dir),
+        "sim_version": sim_version,
+        "schema_version": SCHEMA_VERSION,
+        "verify_data": verify_data,
+        "host": socket.gethostname(),
+        "overrides": canonical_params(overrides or {}),
+        "sweep_id": sweep_id,
+    }
+
+
+def store_spec(path: str | Path | None = None) -> str:
+    """The store as given: `path`, else $KERNBENCH_STORE, else the default folder."""
+    if path is not None and str(path) != "":
+        return str(path)
+    return os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
 def store_location(path: str | Path | None = None) -> str:
-    """Where a store lives, as text another process can open: `path`, else
-    $KERNBENCH_STORE, else the default folder; a local folder is made absolute."""
-    return str(resolve_store(path).resolve())
+    """Where a store lives, as text another process can open (see store_spec): an
+    object-store URL as is, a local folder made absolute."""
+    spec = store_spec(path)
+    if is_object_url(spec):
+        return spec.rstrip("/")
+    return str(Path(spec).resolve())
 
 
 def open_store(path: str | Path | None = None) -> Store:
-    """The store at `path` (see store_location for the fallbacks)."""
-    return Store(resolve_store(path))
+    """The store at `path` (see store_spec): an `s3://bucket/prefix` URL opens an
+    ObjectStore (traces/objstore.py), anything else a local folder."""
+    spec = store_spec(path)
+    if is_object_url(spec):
+        from traces.objstore import ObjectStore
+
+        return ObjectStore(spec)
+    return Store(Path(spec))
 
 
 def _process_alive(pid: int) -> bool:

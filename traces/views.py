@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from traces.layout import resolve_store, table_files
+from traces.layout import table_files
 from traces.schema import TABLES
 
 if TYPE_CHECKING:
@@ -206,11 +206,16 @@ def open_connection(
     source: Source = None,
 ) -> duckdb.DuckDBPyConnection:
     """A connection for `source`: a DuckDB connection (used as is, views assumed),
-    a Store, or a store path (None: the default store)."""
+    a Store, or a store path or ``s3://`` URL (None: the default store)."""
     if isinstance(source, duckdb.DuckDBPyConnection):
         return source
     if source is None or isinstance(source, str | Path):
-        return connect_views(resolve_store(source))
+        from traces.store import open_store  # store.py imports this module
+
+        return open_store(source).connect()
+    connect = getattr(source, "connect", None)
+    if callable(connect):
+        return connect()  # a Store or an ObjectStore
     root = getattr(source, "root", None)
     if root is None:
         raise TypeError(f"expected a Store, a store path or a DuckDB connection, got {source!r}")
