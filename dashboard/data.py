@@ -19,7 +19,7 @@ import pyarrow as pa
 import streamlit as st
 
 from traces import asv_results as asv
-from traces import dashboard_queries, queries
+from traces import queries, trends
 from traces.store import open_store
 
 
@@ -64,30 +64,30 @@ def runs(store: str, fingerprint: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def param_sets(store: str, fingerprint: str, workload: str) -> pd.DataFrame:
-    """traces.dashboard_queries.param_sets."""
-    return _frame(dashboard_queries.param_sets, store, workload)
+    """traces.trends.param_sets."""
+    return _frame(trends.param_sets, store, workload)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def workload_metrics(store: str, fingerprint: str, workload: str) -> pd.DataFrame:
-    """traces.dashboard_queries.workload_metrics."""
-    return _frame(dashboard_queries.workload_metrics, store, workload)
+    """traces.trends.workload_metrics."""
+    return _frame(trends.workload_metrics, store, workload)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def workload_commits(
     store: str, fingerprint: str, workload: str, params_json: str | None
 ) -> pd.DataFrame:
-    """traces.dashboard_queries.workload_commits."""
-    return _frame(dashboard_queries.workload_commits, store, workload, params_json)
+    """traces.trends.workload_commits."""
+    return _frame(trends.workload_commits, store, workload, params_json)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def metric_trend(
     store: str, fingerprint: str, workload: str, metric: str, params_json: str | None
 ) -> pd.DataFrame:
-    """traces.dashboard_queries.metric_trend."""
-    return _frame(dashboard_queries.metric_trend, store, workload, metric, params_json)
+    """traces.trends.metric_trend."""
+    return _frame(trends.metric_trend, store, workload, metric, params_json)
 
 
 # Per-run results: a published run never changes.
@@ -149,8 +149,8 @@ def comm_compute(store: str, run_id: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def ops_window(store: str, run_id: str, pe_first: int, pe_last: int, limit: int) -> pd.DataFrame:
-    """traces.dashboard_queries.ops_window."""
-    return _frame(dashboard_queries.ops_window, store, run_id, pe_first, pe_last, limit)
+    """traces.queries.ops_window."""
+    return _frame(queries.ops_window, store, run_id, pe_first, pe_last, limit)
 
 
 # Run-vs-run results.
@@ -182,8 +182,8 @@ def compare_launches(store: str, run_a: str, run_b: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def compare_rounds(store: str, run_a: str, run_b: str) -> pd.DataFrame:
-    """traces.dashboard_queries.compare_rounds."""
-    return _frame(dashboard_queries.compare_rounds, store, run_a, run_b)
+    """traces.queries.compare_rounds."""
+    return _frame(queries.compare_rounds, store, run_a, run_b)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -333,7 +333,7 @@ def pe_mesh_heatmap(
 
 
 def engine_timeline_figure(ops: pd.DataFrame) -> go.Figure:
-    """Engine ops as horizontal bars over simulated time (traces.dashboard_queries.ops_window).
+    """Engine ops as horizontal bars over simulated time (traces.queries.ops_window).
 
     One row per (PE, engine, lane), labelled "PE <pe_global> <engine>", with " <lane>"
     appended where that engine of that PE used more than one lane (ops of one lane
@@ -533,7 +533,7 @@ def trend_figure(
     unit: str | None,
     better: str = "",
 ) -> go.Figure:
-    """A metric over commits in order (traces.dashboard_queries.metric_trend columns).
+    """A metric over commits in order (traces.trends.metric_trend columns).
 
     x: position of the commit (ticks: short hashes); hover: commit, date, message
     and run id; customdata[0] is the full commit hash. Change points (index = first

@@ -16,12 +16,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from simulator.history_cli import register as register_history_verbs
 from simulator.hw.topology import TopologyError, list_topologies
 from simulator.runner import run_workload
 from simulator.sweep_cli import register as register_sweep_verb
 from simulator.workloads.registry import WorkloadError, list_workloads
 from traces.cli import register as register_trace_verbs
-from traces.history import register as register_history_verbs
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 DEMO_SUITE = (

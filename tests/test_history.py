@@ -1,4 +1,5 @@
-"""Tests of traces.history: suites, the store lookup, the regression gate and history."""
+"""Suites (traces.suites), the gate (traces.verdicts), change points, and the history
+driver and verbs (simulator.history, simulator.history_cli)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from traces.history import (
+from simulator.history import commit_env, run_history, worktree_code_problem
+from simulator.history_cli import main
+from traces.changepoints import suite_change_points
+from traces.gitinfo import GitError, commits_in_range
+from traces.suites import (
     SUITES_FILE,
-    HistoryError,
-    MetricComparison,
     MissingRunsError,
     SuiteEntry,
-    change_pct,
-    commit_env,
-    commits_in_range,
-    compare_suite,
+    SuiteError,
     find_suite_runs,
     load_suite,
     load_suites,
-    main,
-    metric_direction,
-    run_history,
-    suite_change_points,
-    worktree_code_problem,
 )
+from traces.verdicts import MetricComparison, change_pct, compare_suite, legacy_better
 from traces.store import Store
 from traces.synthetic import new_synthetic_writer
 from traces.views import open_connection
@@ -118,9 +114,9 @@ def test_suite_workloads_exist_in_the_simulator():
     ],
 )
 def test_malformed_suites_name_file_suite_and_key(tmp_path, suites, message):
-    """A malformed suite file raises HistoryError naming the file, the suite and the key."""
+    """A malformed suite file raises SuiteError naming the file, the suite and the key."""
     path = write_suites(tmp_path / "suites.yaml", suites)
-    with pytest.raises(HistoryError, match=message) as info:
+    with pytest.raises(SuiteError, match=message) as info:
         load_suites(path)
     assert str(path) in str(info.value) and "'s'" in str(info.value)
 
@@ -128,7 +124,7 @@ def test_malformed_suites_name_file_suite_and_key(tmp_path, suites, message):
 def test_unknown_suite_lists_the_suites(tmp_path):
     """Asking for a suite that does not exist lists the ones that do."""
     path = write_suites(tmp_path / "suites.yaml", {"a": {"runs": [{"workload": "noop"}]}})
-    with pytest.raises(HistoryError, match="no suite 'b'.*suites: a"):
+    with pytest.raises(SuiteError, match="no suite 'b'.*suites: a"):
         load_suite("b", path)
 
 
@@ -174,28 +170,33 @@ def test_entry_run_args_are_kernbench_run_flags():
         ("ns_total", None),
     ],
 )
-def test_metric_direction_follows_the_name(name, direction):
-    """*_ns is lower-is-better; tflops, *_gbs, utilisation higher; others have none."""
-    assert metric_direction(name) == direction
+def test_legacy_direction_follows_the_name(name, direction):
+    """Runs without a stored direction: *_ns lower, tflops, *_gbs, utilisation higher."""
+    assert legacy_better(name, None) == direction
 
 
 @pytest.mark.parametrize(
-    ("metric", "baseline", "head", "verdict"),
+    ("better", "baseline", "head", "verdict"),
     [
-        ("latency_ns", 100.0, 101.5, "regressed"),  # +1.5 % > 1 %
-        ("latency_ns", 100.0, 101.0, "changed"),  # exactly the threshold: not past it
-        ("latency_ns", 100.0, 100.5, "changed"),
-        ("latency_ns", 100.0, 90.0, "improved"),
-        ("bw_gbs", 100.0, 98.0, "regressed"),
-        ("tflops", 10.0, 12.0, "improved"),
-        ("n_pes", 32.0, 64.0, "changed"),  # no direction: never fails
-        ("latency_ns", 5.0, 5.0, "same"),
-        ("latency_ns", 0.0, 3.0, "regressed"),  # from zero: infinitely worse
+        ("lower", 100.0, 101.5, "regressed"),  # +1.5 % > 1 %
+        ("lower", 100.0, 101.0, "changed"),  # exactly the threshold: not past it
+        ("lower", 100.0, 100.5, "changed"),
+        ("lower", 100.0, 99.5, "changed"),  # within the threshold either way
+        ("lower", 100.0, 90.0, "improved"),
+        ("higher", 100.0, 98.0, "regressed"),
+        ("higher", 100.0, 99.0, "changed"),
+        ("higher", 10.0, 12.0, "improved"),
+        (None, 32.0, 64.0, "changed"),  # no direction: never fails
+        ("lower", 5.0, 5.0, "same"),
+        ("lower", 0.0, 3.0, "regressed"),  # from zero: infinitely worse
+        ("higher", 0.0, 3.0, "improved"),
+        ("lower", -10.0, -12.0, "improved"),  # negative baseline: -20 % is lower
+        ("higher", -10.0, -12.0, "regressed"),
     ],
 )
-def test_verdict_against_a_one_percent_threshold(metric, baseline, head, verdict):
+def test_verdict_against_a_one_percent_threshold(better, baseline, head, verdict):
     """Verdicts at the default threshold of 1 %, by hand-computed change."""
-    row = MetricComparison(NOOP, metric, "ns", baseline, head)
+    row = MetricComparison(NOOP, "x", "u", baseline, head, better)
     assert row.verdict(1.0) == verdict
     assert row.regressed(1.0) == (verdict == "regressed")
 
@@ -291,11 +292,11 @@ def test_commits_in_range_oldest_first(tmp_path):
     assert commits_in_range(repo, "HEAD") == commits
     assert commits_in_range(repo, "HEAD~2..HEAD") == commits[1:]
     assert commits_in_range(repo, f"{commits[0]}^!") == commits[:1]
-    with pytest.raises(HistoryError, match="git rev-list"):
+    with pytest.raises(GitError, match="git rev-list"):
         commits_in_range(repo, "nope..HEAD")
-    with pytest.raises(HistoryError, match="holds no commits"):
+    with pytest.raises(GitError, match="holds no commits"):
         commits_in_range(repo, "HEAD..HEAD")
-    with pytest.raises(HistoryError, match="expected a git revision"):
+    with pytest.raises(GitError, match="expected a git revision"):
         commits_in_range(repo, "--all")
 
 

@@ -1,13 +1,23 @@
-"""Which source tree produced a run: commit, branch, dirty flag, commit time and message."""
+"""Git facts: which source tree produced a run, and the commits a revision names.
+
+`git_info` (commit, branch, dirty flag, commit time and message of a run's tree) never
+raises; the revision helpers (`resolve_commit`, `commits_in_range`, `commit_subjects`)
+raise GitError with git's own message.
+"""
 
 import os
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 COMMIT_ENV = "KERNBENCH_COMMIT"
 _GIT_TIMEOUT_S = 10.0
+
+
+class GitError(Exception):
+    """A git command failed or a revision names no commit; the message says which."""
 
 
 def git_info(source_dir: Path | None) -> dict[str, Any]:
@@ -69,3 +79,55 @@ def _git(source_dir: Path, *args: str) -> str | None:
     if done.returncode != 0:
         return None
     return done.stdout.strip()
+
+
+# --- revisions ---------------------------------------------------------------------------
+
+
+def git_output(repo: Path, *args: str) -> str:
+    """stdout of a git command in `repo`, stripped; raises GitError with git's message."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+        )
+    except OSError as exc:
+        raise GitError(f"cannot run git: {exc.strerror}") from None
+    if done.returncode != 0:
+        message = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise GitError(f"git {args[0]} in {repo}: {message}")
+    return done.stdout.strip()
+
+
+def _reject_option(rev: str) -> None:
+    if not rev or rev.startswith("-"):
+        raise GitError(f"expected a git revision, got {rev!r}")
+
+
+def resolve_commit(repo: str | Path, rev: str) -> str:
+    """The full hash of revision `rev`; raises GitError if it names no commit."""
+    _reject_option(rev)
+    try:
+        return git_output(Path(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    except GitError:
+        raise GitError(f"revision {rev!r} names no commit in git repository {repo}") from None
+
+
+def commits_in_range(repo: str | Path, rev_range: str) -> list[str]:
+    """Full hashes of `git rev-list --reverse REV_RANGE`, oldest first.
+
+    `A..B` is the commits after A up to B; `C^!` is C alone. Raises GitError for a
+    bad range or an empty one.
+    """
+    _reject_option(rev_range)
+    commits = git_output(Path(repo), "rev-list", "--reverse", rev_range, "--").split()
+    if not commits:
+        raise GitError(f"revision range {rev_range!r} holds no commits")
+    return commits
+
+
+def commit_subjects(repo: str | Path, commits: Sequence[str]) -> dict[str, str]:
+    """Subject line of each commit, by hash."""
+    if not commits:
+        return {}
+    out = git_output(Path(repo), "log", "--no-walk=unsorted", "--format=%H%x00%s", *commits)
+    return dict(line.split("\x00", 1) for line in out.splitlines() if "\x00" in line)

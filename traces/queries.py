@@ -528,3 +528,46 @@ def comm_compute(store: Source, run_id: str) -> pa.Table:
     exposed_comm_ns / comm_ns (0..1, null without communication).
     """
     return _fetch(store, _COMM_COMPUTE, [run_id])
+
+
+def ops_window(source: Source, run_id: str, pe_first: int, pe_last: int, limit: int) -> pa.Table:
+    """Engine ops of PEs pe_first..pe_last (inclusive) of one run, earliest first, at most
+    `limit` rows.
+
+    Columns: pe_global, sip, cube, pe, engine, lane (the engine lane that ran the op;
+    0 for runs traced before lanes were recorded), op, launch_id, start_ns, end_ns,
+    duration_ns (= end_ns - start_ns), flops, bytes, and total_ops: how many ops the
+    PE range holds in all (the same on every row; more than the rows returned when
+    the limit cut them). Order: start_ns, pe_global, engine, lane, op_id.
+    """
+    query = """
+        SELECT pe_global, sip, cube, pe, engine, coalesce(lane, 0) AS lane, op, launch_id,
+               start_ns, end_ns,
+               end_ns - start_ns AS duration_ns, flops, bytes,
+               count(*) OVER () AS total_ops
+        FROM ops
+        WHERE run_id = ? AND pe_global BETWEEN ? AND ?
+        ORDER BY start_ns, pe_global, engine, lane, op_id
+        LIMIT ?
+    """
+    return _fetch(source, query, [run_id, pe_first, pe_last, limit])
+
+
+def compare_rounds(source: Source, run_a: str, run_b: str) -> pa.Table:
+    """Collective rounds matched by (coll_id, round) from run a to run b, largest
+    |slowest_ns delta| first.
+
+    Columns: coll_id, round, phase_a, phase_b, level_a, level_b, slowest_rank_a,
+    slowest_rank_b, then for slowest_ns, median_ns, straggle_ns and bytes: <v>_a, <v>_b,
+    delta_<v> (= b - a); see traces.queries.collective_rounds. Empty when neither
+    run has collectives.
+    """
+    con = open_connection(source)
+    return _deltas(
+        collective_rounds(con, run_a),
+        collective_rounds(con, run_b),
+        keys=["coll_id", "round"],
+        values=["slowest_ns", "median_ns", "straggle_ns", "bytes"],
+        labels=["phase", "level", "slowest_rank"],
+        order_by="abs(delta_slowest_ns) DESC NULLS LAST, coll_id, round",
+    )

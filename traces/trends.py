@@ -1,6 +1,7 @@
-"""Queries the dashboard needs beyond the canned analyses of traces/queries.py.
+"""Metrics over commit history: which parameter sets and metrics a workload has, its
+newest run per commit, and one metric's value per commit (the Trends page's data).
 
-Same conventions: each takes `source` first (a DuckDB connection with the trace
+Same conventions as traces/queries.py: each takes `source` first (a DuckDB connection with the trace
 views, a Store, or a store path), binds every value as a parameter, and returns a
 pyarrow Table. Times are ns of simulated time, sizes bytes.
 
@@ -14,35 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from traces.queries import _deltas, _fetch, collective_rounds
+from traces.queries import _fetch
 from traces.schema import canonical_params
-from traces.views import open_connection
 
 if TYPE_CHECKING:
     from traces.views import Source
-
-
-def ops_window(source: Source, run_id: str, pe_first: int, pe_last: int, limit: int) -> pa.Table:
-    """Engine ops of PEs pe_first..pe_last (inclusive) of one run, earliest first, at most
-    `limit` rows.
-
-    Columns: pe_global, sip, cube, pe, engine, lane (the engine lane that ran the op;
-    0 for runs traced before lanes were recorded), op, launch_id, start_ns, end_ns,
-    duration_ns (= end_ns - start_ns), flops, bytes, and total_ops: how many ops the
-    PE range holds in all (the same on every row; more than the rows returned when
-    the limit cut them). Order: start_ns, pe_global, engine, lane, op_id.
-    """
-    query = """
-        SELECT pe_global, sip, cube, pe, engine, coalesce(lane, 0) AS lane, op, launch_id,
-               start_ns, end_ns,
-               end_ns - start_ns AS duration_ns, flops, bytes,
-               count(*) OVER () AS total_ops
-        FROM ops
-        WHERE run_id = ? AND pe_global BETWEEN ? AND ?
-        ORDER BY start_ns, pe_global, engine, lane, op_id
-        LIMIT ?
-    """
-    return _fetch(source, query, [run_id, pe_first, pe_last, limit])
 
 
 def param_sets(source: Source, workload: str) -> pa.Table:
@@ -134,23 +111,3 @@ def metric_trend(
         ORDER BY commit_time NULLS LAST, first_run_id
     """
     return _fetch(source, query, [metric, workload, *params])
-
-
-def compare_rounds(source: Source, run_a: str, run_b: str) -> pa.Table:
-    """Collective rounds matched by (coll_id, round) from run a to run b, largest
-    |slowest_ns delta| first.
-
-    Columns: coll_id, round, phase_a, phase_b, level_a, level_b, slowest_rank_a,
-    slowest_rank_b, then for slowest_ns, median_ns, straggle_ns and bytes: <v>_a, <v>_b,
-    delta_<v> (= b - a); see traces.queries.collective_rounds. Empty when neither
-    run has collectives.
-    """
-    con = open_connection(source)
-    return _deltas(
-        collective_rounds(con, run_a),
-        collective_rounds(con, run_b),
-        keys=["coll_id", "round"],
-        values=["slowest_ns", "median_ns", "straggle_ns", "bytes"],
-        labels=["phase", "level", "slowest_rank"],
-        order_by="abs(delta_slowest_ns) DESC NULLS LAST, coll_id, round",
-    )

@@ -1,10 +1,10 @@
-"""The dashboard's extra queries (traces/dashboard_queries.py) on hand-written runs."""
+"""Trend queries (traces/trends.py) and the ops window and round deltas of traces/queries.py."""
 
 from datetime import UTC, datetime
 
 import pytest
 
-from traces import dashboard_queries as dq
+from traces import queries, trends
 from traces.store import Store
 from traces.synthetic import new_synthetic_writer
 
@@ -46,12 +46,12 @@ def history(tmp_path):
 def test_workload_commits_newest_ok_run_per_commit(history):
     """Any params: the newest ok run at each commit, oldest commit first; failed runs skipped."""
     con, ids = history
-    rows = dq.workload_commits(con, "w").to_pylist()
+    rows = trends.workload_commits(con, "w").to_pylist()
     assert [(r["commit"], r["run_id"], r["n_runs"]) for r in rows] == [
         ("c1", ids["c1_n2"], 2),
         ("c2", ids["c2_new"], 2),
     ]
-    one_set = dq.workload_commits(con, "w", {"n": 1}).to_pylist()
+    one_set = trends.workload_commits(con, "w", {"n": 1}).to_pylist()
     assert [(r["commit"], r["run_id"]) for r in one_set] == [
         ("c1", ids["c1"]),
         ("c2", ids["c2_new"]),
@@ -61,25 +61,25 @@ def test_workload_commits_newest_ok_run_per_commit(history):
 def test_metric_trend_values_per_commit(history):
     """The metric of each commit's newest ok run (of the parameter set, when given)."""
     con, ids = history
-    rows = dq.metric_trend(con, "w", "lat_ns", '{"n":1}').to_pylist()
+    rows = trends.metric_trend(con, "w", "lat_ns", '{"n":1}').to_pylist()
     assert [(r["commit"], r["value"], r["unit"]) for r in rows] == [
         ("c1", 10.0, "ns"),
         ("c2", 25.0, "ns"),
     ]
-    any_params = dq.metric_trend(con, "w", "lat_ns").to_pylist()
+    any_params = trends.metric_trend(con, "w", "lat_ns").to_pylist()
     assert [r["value"] for r in any_params] == [99.0, 25.0]
-    assert dq.metric_trend(con, "w", "no_such_metric").num_rows == 0
+    assert trends.metric_trend(con, "w", "no_such_metric").num_rows == 0
 
 
 def test_param_sets_and_workload_metrics(history):
     """Parameter sets by commits seen; metric names with the runs recording them."""
     con, ids = history
-    sets = dq.param_sets(con, "w").to_pylist()
+    sets = trends.param_sets(con, "w").to_pylist()
     assert [(s["params"], s["n_runs"], s["n_commits"]) for s in sets] == [
         ('{"n":1}', 3, 2),
         ('{"n":2}', 1, 1),
     ]
-    assert dq.workload_metrics(con, "w").to_pylist() == [
+    assert trends.workload_metrics(con, "w").to_pylist() == [
         {"name": "lat_ns", "unit": "ns", "n_runs": 4}
     ]
 
@@ -95,7 +95,7 @@ def test_ops_window_bounds_pes_and_rows(tmp_path):
         (3, "GEMM", 0, 0.5, 9.0),
     ]
     run_id = _run(store, commit="c", day=1, value=1.0, ops=ops)
-    rows = dq.ops_window(store.connect(), run_id, 0, 2, 3).to_pylist()
+    rows = queries.ops_window(store.connect(), run_id, 0, 2, 3).to_pylist()
     assert [(r["pe_global"], r["engine"], r["lane"], r["start_ns"]) for r in rows] == [
         (0, "DMA_IN", 0, 0.0),
         (2, "MATH", 0, 1.0),
@@ -121,7 +121,7 @@ def test_compare_rounds_matches_rounds_largest_change_first(tmp_path):
     store = Store(tmp_path)
     run_a = _rounds_run(store, [(10.0, 12.0), (20.0, 20.0)])
     run_b = _rounds_run(store, [(10.0, 13.0), (20.0, 50.0)])
-    rows = dq.compare_rounds(store.connect(), run_a, run_b).to_pylist()
+    rows = queries.compare_rounds(store.connect(), run_a, run_b).to_pylist()
     assert [
         (r["round"], r["slowest_ns_a"], r["slowest_ns_b"], r["delta_slowest_ns"]) for r in rows
     ] == [
@@ -129,4 +129,4 @@ def test_compare_rounds_matches_rounds_largest_change_first(tmp_path):
         (0, 12.0, 13.0, 1.0),
     ]
     assert rows[0]["slowest_rank_b"] == 1
-    assert dq.compare_rounds(store.connect(), "nope", "nada").num_rows == 0
+    assert queries.compare_rounds(store.connect(), "nope", "nada").num_rows == 0
