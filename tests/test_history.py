@@ -16,6 +16,7 @@ from simulator.history import commit_env, run_history, worktree_code_problem
 from simulator.history_cli import main
 from traces.changepoints import suite_change_points
 from traces.gitinfo import GitError, commits_in_range
+from traces.store import Store
 from traces.suites import (
     SUITES_FILE,
     MissingRunsError,
@@ -25,9 +26,8 @@ from traces.suites import (
     load_suite,
     load_suites,
 )
-from traces.verdicts import MetricComparison, change_pct, compare_suite, legacy_better
-from traces.store import Store
 from traces.synthetic import new_synthetic_writer
+from traces.verdicts import MetricComparison, change_pct, compare_suite, legacy_better
 from traces.views import open_connection
 
 ROOT = Path(__file__).resolve().parent.parent
