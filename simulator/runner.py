@@ -69,7 +69,9 @@ class RunOutcome:
             "wall_s": self.wall_s,
             "verified": self.verified,
             "n_events": self.n_events,
-            "metrics": {m.name: {"value": m.value, "unit": m.unit} for m in self.metrics},
+            "metrics": {
+                m.name: {"value": m.value, "unit": m.unit, "better": m.better} for m in self.metrics
+            },
             "overrides": self.overrides,
             "sweep_id": self.sweep_id,
         }
@@ -168,7 +170,7 @@ def run_workload(
     verified = result.verified if result else None
     if writer is not None:
         for m in metrics:
-            writer.metric(m.name, m.value, m.unit)
+            writer.metric(m.name, m.value, m.unit, m.better)
         machine.recorder.links(machine.network, machine.graph.links)
         writer.finish(
             status=status,

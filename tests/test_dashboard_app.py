@@ -253,7 +253,7 @@ def test_compare_unlike_runs_judges_only_when_asked(app, store) -> None:
     kernel, tflops = expected.loc["kernel_ns"], expected.loc["tflops"]
     assert kernel["b"] > kernel["a"] and tflops["b"] < tflops["a"]  # the fixture's premise
     assert any("block_k: 128 → 64" in w.value for w in at.warning)
-    assert not shown["verdict"].isin(["regression", "improvement"]).any()
+    assert not shown["verdict"].isin(["regressed", "improved"]).any()
     assert shown.loc["kernel_ns", "verdict"] == "changed"
     assert "regressions" not in [m.label for m in at.metric]
     assert _chart_colours(at, "compare_metric_chart") == {VERDICT_COLORS["changed"]}
@@ -261,12 +261,12 @@ def test_compare_unlike_runs_judges_only_when_asked(app, store) -> None:
     at.checkbox(key="compare_verdicts").check().run()
     _no_exception(at)
     shown = _check_metric_table(at, expected)
-    assert shown.loc["kernel_ns", "verdict"] == "regression"
-    assert shown.loc["tflops", "verdict"] == "regression"
-    assert shown.loc["n_pes", "verdict"] == ""
-    n_regressions = (shown["verdict"] == "regression").sum()
+    assert shown.loc["kernel_ns", "verdict"] == "regressed"
+    assert shown.loc["tflops", "verdict"] == "regressed"
+    assert shown.loc["n_pes", "verdict"] == "same"
+    n_regressions = (shown["verdict"] == "regressed").sum()
     assert _metric(at, "regressions") == str(n_regressions)
-    assert VERDICT_COLORS["regression"] in _chart_colours(at, "compare_metric_chart")
+    assert VERDICT_COLORS["regressed"] in _chart_colours(at, "compare_metric_chart")
     assert at.query_params["judge"] in (["1"], "1")
 
     engines = _dataframe(at, "n_ops_a").set_index("engine")
@@ -289,7 +289,7 @@ def test_compare_two_commits_uses_the_newest_runs_there(app, store) -> None:
     run_a = store.runs[(commit_a, "gemm_single_pe")]
     run_b = store.runs[(commit_b, "gemm_single_pe")]
     shown = _check_metric_table(at, _expected_deltas(store.root, run_a, run_b))
-    assert (shown["verdict"] == "").all()  # same code, same params: deterministic
+    assert (shown["verdict"] == "same").all()  # same code, same params: deterministic
 
     at.selectbox(key="compare_workload").set_value("gemm").run()
     assert at.selectbox(key="compare_commit_a").value == commit_a

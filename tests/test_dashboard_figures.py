@@ -213,7 +213,7 @@ def test_metric_delta_figure_colours_by_verdict_and_skips_unchanged() -> None:
             "b": [120.0, 2.5, 32.0],
             "delta": [20.0, 0.5, 0.0],
             "pct": [20.0, 25.0, 0.0],
-            "verdict": ["regression", "improvement", ""],
+            "verdict": ["regressed", "improved", "same"],
         }
     )
     (bars,) = figures.metric_delta_figure(deltas).data

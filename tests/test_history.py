@@ -66,7 +66,7 @@ def fake_run(
         store, workload=workload, params=params, git={"git_commit": commit, "git_dirty": dirty}
     )
     for name, (value, unit) in metrics.items():
-        writer.metric(name, value, unit)
+        writer.metric(name, value, unit, "lower" if unit == "ns" else "higher")
     error = None if status == "ok" else "ValueError: boom"
     writer.finish(status=status, error=error, sim_end_ns=0.0, n_events=0)
     return writer.run_id

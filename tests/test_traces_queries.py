@@ -69,7 +69,7 @@ def _write_hand_run(
     rounds(0, 0, 1, "ag", "intra_cube", 1, 50, 40.0, 45.0)
     rounds(0, 1, 1, "ag", "intra_cube", 2, 50, 40.0, 45.0)
     for name, value, unit in metrics:
-        writer.metric(name, value, unit)
+        writer.metric(name, value, unit, "lower" if unit == "ns" else "higher")
     writer.finish(status=status, sim_end_ns=1000.0, n_events=7)
     return writer.run_id
 
@@ -166,6 +166,7 @@ def test_compare_runs(hand):
     assert rows["latency_ns"] == {
         "name": "latency_ns",
         "unit": "ns",
+        "better": "lower",
         "a": 500.0,
         "b": 400.0,
         "delta": -100.0,
@@ -173,6 +174,17 @@ def test_compare_runs(hand):
     }
     assert rows["tflops"]["pct"] == pytest.approx(25.0)
     assert (rows["extra"]["a"], rows["extra"]["delta"], rows["extra"]["pct"]) == (None, None, None)
+
+
+def test_compare_runs_with_a_negative_baseline(tmp_path):
+    """pct is relative to |a|: from -4 to -2 is +50 %, from -4 to -6 is -50 %, whatever the
+    sign of a (a relative change must not flip direction with the baseline's sign)."""
+    store = Store(tmp_path)
+    run_a = _write_hand_run(store, metrics=(("up", -4.0, "x"), ("down", -4.0, "x")))
+    run_b = _write_hand_run(store, metrics=(("up", -2.0, "x"), ("down", -6.0, "x")))
+    rows = {r["name"]: r for r in queries.compare_runs(store.connect(), run_a, run_b).to_pylist()}
+    assert (rows["up"]["delta"], rows["up"]["pct"]) == (2.0, 50.0)
+    assert (rows["down"]["delta"], rows["down"]["pct"]) == (-2.0, -50.0)
 
 
 def test_compare_pes_engines_launches(hand):

@@ -29,7 +29,7 @@ _WRITER_SCRIPT = textwrap.dedent(
     add = writer.appender("ops")
     for i in range(n_rows):
         add(i, 0, 0, 0, 0, i % 8, "GEMM", "dot", 0.0, float(i), i + 0.5, 1, 1)
-    writer.metric("rows", n_rows, "rows")
+    writer.metric("rows", n_rows, "rows", "higher")
     writer.finish(sim_end_ns=float(n_rows), n_events=n_rows)
     """
 )

@@ -22,7 +22,7 @@ def _run(store, *, commit, day, value, params=None, status="ok", workload="w", o
         writer.append("ops", op_id=op_id, launch_id=0, sip=0, cube=0, pe=pe, pe_global=pe,
                       engine=engine, op="op", issue_ns=start, start_ns=start, end_ns=end,
                       flops=0, bytes=64, lane=lane)  # fmt: skip
-    writer.metric("lat_ns", value, "ns")
+    writer.metric("lat_ns", value, "ns", "lower")
     writer.finish(status=status, sim_end_ns=1.0, n_events=1)
     return writer.run_id
 
@@ -80,7 +80,7 @@ def test_param_sets_and_workload_metrics(history):
         ('{"n":2}', 1, 1),
     ]
     assert trends.workload_metrics(con, "w").to_pylist() == [
-        {"name": "lat_ns", "unit": "ns", "n_runs": 4}
+        {"name": "lat_ns", "unit": "ns", "better": "lower", "n_runs": 4}
     ]
 
 

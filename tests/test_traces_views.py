@@ -57,7 +57,7 @@ def test_old_files_without_new_columns_read_as_null(tmp_path):
     """Part files of an older schema (a column missing, another extra) mix with current ones."""
     store = Store(tmp_path)
     current = new_synthetic_writer(store)
-    current.metric("y", 2.0, "ns")
+    current.metric("y", 2.0, "ns", "lower")
     current.finish(sim_end_ns=1.0, n_events=0)
     writer = new_synthetic_writer(store)
     writer.finish(sim_end_ns=1.0, n_events=0)

@@ -58,7 +58,7 @@ def test_runs_row_and_metrics(tmp_path):
     """finish() writes one runs row with status, metadata and schema version; metrics land."""
     store = Store(tmp_path)
     writer = new_synthetic_writer(store, workload="gemm", params={"m": 64, "a": [1, 2]})
-    writer.metric("tflops", 12.5, "tflops")
+    writer.metric("tflops", 12.5, "tflops", "higher")
     writer.finish(sim_end_ns=1234.0, n_events=99, verified=True, wall_s=0.5)
     (row,) = _read(store, "runs", writer.run_id)
     assert row["workload"] == "gemm"
@@ -68,7 +68,13 @@ def test_runs_row_and_metrics(tmp_path):
     assert row["schema_version"] == SCHEMA_VERSION
     assert row["created_at"].tzinfo is not None
     assert _read(store, "metrics", writer.run_id) == [
-        {"run_id": writer.run_id, "name": "tflops", "value": 12.5, "unit": "tflops"}
+        {
+            "run_id": writer.run_id,
+            "name": "tflops",
+            "value": 12.5,
+            "unit": "tflops",
+            "better": "higher",
+        }
     ]
 
 
@@ -188,7 +194,7 @@ def test_null_writer_is_inert(tmp_path):
     with writer:
         writer.append("ops", op_id=1)
         writer.appender("ops")(1, 2, 3)
-        writer.metric("x", 1.0, "ns")
+        writer.metric("x", 1.0, "ns", "lower")
         writer.finish(sim_end_ns=1.0, n_events=1)
     assert writer.run_id is None
     assert list(tmp_path.iterdir()) == []

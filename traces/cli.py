@@ -25,6 +25,7 @@ from rich.table import Table
 from traces import queries
 from traces.perfetto import export_perfetto
 from traces.store import RunNotFoundError, open_store
+from traces.verdicts import DEFAULT_THRESHOLD_PCT, with_verdicts
 from traces.views import sql
 
 EXIT_USAGE = 2
@@ -55,6 +56,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _store_option(compare)
     compare.add_argument("run_a", metavar="RUN_A")
     compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD_PCT,
+        metavar="PCT",
+        help="percent a metric must move to be regressed/improved "
+        f"(default {DEFAULT_THRESHOLD_PCT:g})",
+    )
     compare.set_defaults(handler=cmd_compare)
 
     export = subparsers.add_parser("export", help="export a run for Perfetto")
@@ -241,6 +250,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 @_user_errors
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print metric, engine, PE and launch deltas of run b relative to run a."""
+    if not args.threshold >= 0:
+        raise ValueError(f"--threshold must be a percentage >= 0, got {args.threshold}")
     store = open_store(args.store)
     run_a, run_b = store.resolve_run(args.run_a), store.resolve_run(args.run_b)
     con = store.connect()
@@ -263,7 +274,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ["engine", "n_ops_a", "n_ops_b", "busy_ns_a", "busy_ns_b", "delta_busy_ns"]
     )
     sections = [
-        ("metrics", queries.compare_runs(con, run_a, run_b)),
+        ("metrics", with_verdicts(queries.compare_runs(con, run_a, run_b), args.threshold)),
         ("engines (all PEs)", engines),
         ("PEs", pe_summary if pes.num_rows else pes),
         ("launches, largest latency change first", queries.compare_launches(con, run_a, run_b)),

@@ -293,16 +293,21 @@ def collective_rounds(store: Source, run_id: str) -> pa.Table:
 def compare_runs(store: Source, run_a: str, run_b: str) -> pa.Table:
     """Metric deltas from run a to run b, by name.
 
-    Columns: name, unit, a, b, delta = b - a, pct = 100 * delta / |a| (null when a
-    is 0 or a side lacks the metric).
+    Columns: name, unit, better ("lower" | "higher", b's or else a's; null in runs
+    recorded before the column existed: traces.verdicts.stored_better decides those),
+    a, b, delta = b - a, pct = 100 * delta / |a| (null when a is 0 or a side lacks
+    the metric). traces.verdicts.with_verdicts adds the verdict.
     """
     query = """
-        WITH a AS (SELECT name, any_value(unit) AS unit, any_value(value) AS value
+        WITH a AS (SELECT name, any_value(unit) AS unit, any_value(better) AS better,
+                          any_value(value) AS value
                    FROM metrics WHERE run_id = ? GROUP BY name),
-             b AS (SELECT name, any_value(unit) AS unit, any_value(value) AS value
+             b AS (SELECT name, any_value(unit) AS unit, any_value(better) AS better,
+                          any_value(value) AS value
                    FROM metrics WHERE run_id = ? GROUP BY name)
         SELECT coalesce(a.name, b.name) AS name, coalesce(b.unit, a.unit) AS unit,
-               a.value AS a, b.value AS b, b.value - a.value AS delta,
+               coalesce(b.better, a.better) AS better, a.value AS a, b.value AS b,
+               b.value - a.value AS delta,
                100.0 * (b.value - a.value) / nullif(abs(a.value), 0.0) AS pct
         FROM a FULL OUTER JOIN b ON a.name = b.name
         ORDER BY name

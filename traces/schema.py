@@ -11,7 +11,12 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2  # 2: runs.overrides, runs.sweep_id
+SCHEMA_VERSION = 3  # 2: runs.overrides, runs.sweep_id; 3: metrics.better
+
+# metrics.better: which way a metric improves, declared by the workload that records it.
+LOWER = "lower"
+HIGHER = "higher"
+BETTER = (LOWER, HIGHER)
 
 # Repetitive text (engine, kind, level, workload, ...): stored as a dictionary.
 CATEGORY = pa.dictionary(pa.int32(), pa.string())
@@ -58,6 +63,7 @@ METRICS = pa.schema(
         ("name", CATEGORY),
         ("value", pa.float64()),
         ("unit", CATEGORY),  # e.g. tflops, busbw_gbs, ns
+        ("better", CATEGORY),  # "lower" | "higher"; null in runs of schema < 3
     ]
 )
 

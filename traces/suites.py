@@ -211,11 +211,11 @@ def run_metric_values(
     rows = (
         open_connection(source)
         .sql(
-            "SELECT run_id, name, value, unit FROM metrics WHERE list_contains(?, run_id)",
+            "SELECT run_id, name, value, unit, better FROM metrics WHERE list_contains(?, run_id)",
             params=[list(run_ids)],
         )
         .fetchall()
     )
-    for run_id, name, value, unit in rows:
-        values[run_id][name] = (value, unit, None)
+    for run_id, name, value, unit, better in rows:
+        values[run_id][name] = (value, unit, better)
     return values

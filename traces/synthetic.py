@@ -223,9 +223,9 @@ def write_synthetic_run(
                     bytes=tile_bytes * pes_per_cube * tiles_per_pe,
                     busy_ns=now * rng.uniform(0.1, 0.6),
                 )
-        writer.metric("sim_end_ns", now, "ns")
-        writer.metric("flops", counters["flops"], "flop")
-        writer.metric("tflops", counters["flops"] / now / 1000.0, "tflops")
+        writer.metric("sim_end_ns", now, "ns", "lower")
+        writer.metric("flops", counters["flops"], "flop", "higher")
+        writer.metric("tflops", counters["flops"] / now / 1000.0, "tflops", "higher")
         writer.finish(sim_end_ns=now, n_events=counters["op"] + counters["dma"])
     return writer.run_id
 
@@ -281,7 +281,7 @@ def _ring_allreduce(writer, rng, n_pes, place, start_ns, launch_id, dma, add_op,
         start_ns=start_ns,
         end_ns=round_start,
     )
-    writer.metric("allreduce_ns", round_start - start_ns, "ns")
+    writer.metric("allreduce_ns", round_start - start_ns, "ns", "lower")
     return rank_end
 
 

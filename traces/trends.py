@@ -41,10 +41,12 @@ def param_sets(source: Source, workload: str) -> pa.Table:
 def workload_metrics(source: Source, workload: str) -> pa.Table:
     """Metric names recorded by a workload's ok runs, by name.
 
-    Columns: name, unit (one of its units), n_runs (runs that recorded it).
+    Columns: name, unit (one of its units), better ("lower" | "higher"; null when only
+    runs older than the column recorded it), n_runs (runs that recorded it).
     """
     query = """
-        SELECT m.name, any_value(m.unit) AS unit, count(DISTINCT m.run_id) AS n_runs
+        SELECT m.name, any_value(m.unit) AS unit, any_value(m.better) AS better,
+               count(DISTINCT m.run_id) AS n_runs
         FROM metrics m JOIN runs r ON r.run_id = m.run_id
         WHERE r.workload = ? AND r.status = 'ok'
         GROUP BY m.name ORDER BY m.name

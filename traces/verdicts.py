@@ -24,12 +24,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from traces.schema import BETTER, HIGHER, LOWER
 from traces.suites import MissingRunsError, SuiteEntry, find_suite_runs, run_metric_values
 from traces.views import open_connection
 
-LOWER = "lower"
-HIGHER = "higher"
-BETTER = (LOWER, HIGHER)
 DEFAULT_THRESHOLD_PCT = 1.0
 
 REGRESSED = "regressed"
@@ -39,13 +37,6 @@ SAME = "same"
 NEW = "new"
 GONE = "gone"
 VERDICTS = (REGRESSED, IMPROVED, CHANGED, SAME, NEW, GONE)
-
-
-def require_better(better: Any, metric: str) -> str:
-    """`better` checked: "lower" or "higher"; raises ValueError naming the metric otherwise."""
-    if better not in BETTER:
-        raise ValueError(f"metric {metric!r}: better must be 'lower' or 'higher', got {better!r}")
-    return better
 
 
 def legacy_better(name: str, unit: str | None) -> str | None:

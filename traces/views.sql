@@ -52,7 +52,8 @@ SELECT COLUMNS(lambda c: c <> 'empty') FROM (
         CAST(NULL AS VARCHAR) AS "run_id",
         CAST(NULL AS VARCHAR) AS "name",
         CAST(NULL AS DOUBLE) AS "value",
-        CAST(NULL AS VARCHAR) AS "unit"
+        CAST(NULL AS VARCHAR) AS "unit",
+        CAST(NULL AS VARCHAR) AS "better"
     WHERE false
     UNION ALL BY NAME
     SELECT * FROM read_parquet(

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from traces.layout import partition_dir
-from traces.schema import EXTENSION_COLUMNS, TABLES
+from traces.schema import BETTER, EXTENSION_COLUMNS, TABLES
 
 BATCH_ROWS = 16384
 PARQUET_COMPRESSION = "zstd"
@@ -198,9 +198,16 @@ class RunWriter:
         """
         return self._buffer(table).appender()
 
-    def metric(self, name: str, value: float, unit: str) -> None:
-        """Record one scalar result of the run (e.g. "tflops", 12.5, "tflops")."""
-        self._buffer("metrics").append({"name": name, "value": value, "unit": unit})
+    def metric(self, name: str, value: float, unit: str, better: str) -> None:
+        """Record one scalar result of the run, e.g. ("tflops", 12.5, "tflops", "higher").
+
+        `better` is "lower" or "higher": which way the metric improves. Raises
+        ValueError naming the metric for anything else.
+        """
+        if better not in BETTER:
+            raise ValueError(f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}")
+        row = {"name": name, "value": value, "unit": unit, "better": better}
+        self._buffer("metrics").append(row)
 
     def finish(
         self,
@@ -292,7 +299,7 @@ class NullWriter:
     def appender(self, table: str) -> Callable[..., None]:
         return _discard
 
-    def metric(self, name: str, value: float, unit: str) -> None:
+    def metric(self, name: str, value: float, unit: str, better: str) -> None:
         pass
 
     def finish(

@@ -157,10 +157,10 @@ st.subheader("Metrics")
 threshold_pct = st.number_input(
     "Count a change beyond (%)",
     min_value=0.0,
-    value=0.0,
+    value=regressions.DEFAULT_THRESHOLD_PCT,
     step=0.5,
     key="compare_threshold",
-    help="Simulated results are deterministic, so by default any change counts.",
+    help="The same default as `kernbench check`; smaller changes show as 'changed'.",
 )
 deltas = regressions.with_verdicts(data.compare_runs(store, run_a, run_b), threshold_pct)
 if failed:

@@ -66,6 +66,7 @@ with columns[1]:
     params_json = widgets.pick_param_set(store, fingerprint, workload, key="trends_params")
 metric_table = data.workload_metrics(store, fingerprint, workload)
 units = dict(zip(metric_table["name"], metric_table["unit"], strict=True))
+stored_better = dict(zip(metric_table["name"], metric_table["better"], strict=True))
 with columns[2]:
     metric = widgets.synced_selectbox(
         "Metric",
@@ -82,11 +83,7 @@ if metric is None:
 history = data.metric_trend(store, fingerprint, workload, metric, params_json)
 points = change_points(list(history["value"]))
 unit = units.get(metric)
-better = {
-    regressions.LOWER_IS_BETTER: "lower",
-    regressions.HIGHER_IS_BETTER: "higher",
-    regressions.NO_DIRECTION: "",
-}[regressions.better_direction(metric, unit)]
+better = regressions.better_of(metric, unit, stored_better.get(metric))
 commits = list(history["commit"])
 
 

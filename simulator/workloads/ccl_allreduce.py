@@ -80,9 +80,9 @@ def run(rt: Runtime, p: dict) -> WorkloadResult:
     latency = coll.latency_ns
     algbw = nbytes / latency
     result = WorkloadResult()
-    result.add("latency_ns", latency, "ns")
-    result.add("algbw_gbs", algbw, "gbs")
-    result.add("busbw_gbs", algbw * 2 * (world - 1) / world, "gbs")
+    result.add("latency_ns", latency, "ns", better="lower")
+    result.add("algbw_gbs", algbw, "gbs", better="higher")
+    result.add("busbw_gbs", algbw * 2 * (world - 1) / world, "gbs", better="higher")
     if inputs is not None:
         expected = np.sum(np.array(inputs, dtype=np.float64), axis=0).astype(dtype)
         result.verified = all(np.array_equal(outputs[r], expected) for r in range(world))

@@ -78,9 +78,9 @@ def dma_sweep(rt, p) -> WorkloadResult:
                 program = launch.programs[0]
                 latency = program.exec_end_ns - program.exec_start_ns
             latencies.append(latency)
-            result.add(f"dma.{path}.{size}B.latency_ns", latency, "ns")
-            result.add(f"dma.{path}.{size}B.bw_gbs", size / latency, "gbs")
+            result.add(f"dma.{path}.{size}B.latency_ns", latency, "ns", better="lower")
+            result.add(f"dma.{path}.{size}B.bw_gbs", size / latency, "gbs", better="higher")
         slope, alpha = np.polyfit(np.array(sizes, float), np.array(latencies, float), 1)
-        result.add(f"dma.{path}.alpha_ns", alpha, "ns")
-        result.add(f"dma.{path}.bw_gbs", 1.0 / slope, "gbs")
+        result.add(f"dma.{path}.alpha_ns", alpha, "ns", better="lower")
+        result.add(f"dma.{path}.bw_gbs", 1.0 / slope, "gbs", better="higher")
     return result

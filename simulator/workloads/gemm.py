@@ -52,11 +52,13 @@ def run_gemm(
     flops = 2 * m * n * k
     n_pes = len(launch.targets)
     result = WorkloadResult()
-    result.add("kernel_ns", kernel_ns, "ns")
-    result.add("latency_ns", launch.end_ns - launch.host_issue_ns, "ns")
-    result.add("tflops", flops / kernel_ns / 1e3, "tflops")
-    result.add("utilisation", flops / kernel_ns / (peak_flops_per_ns(rt) * n_pes), "ratio")
-    result.add("n_pes", n_pes, "count")
+    result.add("kernel_ns", kernel_ns, "ns", better="lower")
+    result.add("latency_ns", launch.end_ns - launch.host_issue_ns, "ns", better="lower")
+    result.add("tflops", flops / kernel_ns / 1e3, "tflops", better="higher")
+    result.add(
+        "utilisation", flops / kernel_ns / (peak_flops_per_ns(rt) * n_pes), "ratio", better="higher"
+    )
+    result.add("n_pes", n_pes, "count", better="higher")
     if rt.verify_data:
         a_host, b_host = a.peek(), b.peek()
         expected = (a_host.astype(np.float32) @ b_host.astype(np.float32)).astype(np.float16)

@@ -31,10 +31,12 @@ def _tensor_parallel(rt, p: dict) -> WorkloadResult:
     latency = span_ns(results)
     flops = 2 * p["tokens"] * hidden * 3 * hidden
     result = WorkloadResult()
-    result.add("latency_ns", latency, "ns")
-    result.add("tflops", flops / latency / 1e3, "tflops")
-    result.add("utilisation", flops / latency / (peak_flops_per_ns(rt) * p["tp"]), "ratio")
-    result.add("n_pes", p["tp"], "count")
+    result.add("latency_ns", latency, "ns", better="lower")
+    result.add("tflops", flops / latency / 1e3, "tflops", better="higher")
+    result.add(
+        "utilisation", flops / latency / (peak_flops_per_ns(rt) * p["tp"]), "ratio", better="higher"
+    )
+    result.add("n_pes", p["tp"], "count", better="higher")
     if rt.verify_data:
         layer, f32 = results[0].layer, np.float32
         full = results[0].x.astype(f32) @ layer.master_weight().astype(f32)

@@ -23,7 +23,7 @@ def run(rt, p) -> WorkloadResult:
         starts = [prog.exec_start_ns for prog in launch.programs]
         latencies.append(launch.end_ns - launch.host_issue_ns)
         spreads.append(max(starts) - min(starts))
-    result.add("launch_latency_ns", sum(latencies) / len(latencies), "ns")
-    result.add("spread_ns", max(spreads), "ns")
-    result.add("n_pes", len(rt.device_pes), "count")
+    result.add("launch_latency_ns", sum(latencies) / len(latencies), "ns", better="lower")
+    result.add("spread_ns", max(spreads), "ns", better="lower")
+    result.add("n_pes", len(rt.device_pes), "count", better="higher")
     return result

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.runtime.runtime import Runtime
+from traces.schema import BETTER
 
 
 class WorkloadError(ValueError):
@@ -56,11 +57,13 @@ class Param:
 
 @dataclass(frozen=True)
 class Metric:
-    """A named result with its unit (``tflops``, ``ns``, ``gbs``, ``ratio``...)."""
+    """A named result with its unit (``tflops``, ``ns``, ``gbs``, ``ratio``...) and which
+    way it improves (``better``: "lower" or "higher"; stored as ``metrics.better``)."""
 
     name: str
     value: float
     unit: str
+    better: str
 
 
 @dataclass
@@ -71,8 +74,19 @@ class WorkloadResult:
     metrics: list[Metric] = field(default_factory=list)
     verified: bool | None = None
 
-    def add(self, name: str, value: float, unit: str) -> None:
-        self.metrics.append(Metric(name, float(value), unit))
+    def add(self, name: str, value: float, unit: str, *, better: str) -> None:
+        """Record metric `name` in `unit`; `better` ("lower" | "higher") says which way
+        it improves, for every verdict on it (check, compare, dashboard, asv). Times and
+        bounds are "lower"; throughput, bandwidth, utilisation, efficiency and `n_pes`
+        (PEs put to work: losing parallelism is the regression) are "higher".
+
+        Raises WorkloadError naming the metric when `better` is anything else.
+        """
+        if better not in BETTER:
+            raise WorkloadError(
+                f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}"
+            )
+        self.metrics.append(Metric(name, float(value), unit, better))
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,9 @@ def tp_mlp(rt, p) -> WorkloadResult:
     latency = span_ns(results)
     flops = 2 * p["tokens"] * p["hidden"] * p["ffn"] * 2
     result = WorkloadResult()
-    result.add("latency_ns", latency, "ns")
-    result.add("tflops", flops / latency / 1e3, "tflops")
-    result.add("n_pes", p["tp"], "count")
+    result.add("latency_ns", latency, "ns", better="lower")
+    result.add("tflops", flops / latency / 1e3, "tflops", better="higher")
+    result.add("n_pes", p["tp"], "count", better="higher")
     if rt.verify_data:
         expected = mlp_reference(results[0].x, results[0].layer).astype(np.float32)
         ys = [results[r].y for r in range(p["tp"])]
