@@ -23,7 +23,7 @@ def run(kernel, pes, *, topology="default", writer=None, config=None, coll_id=No
     return rt, launch
 
 
-def filled(value: float, n: int = 4) -> tl.block:
+def filled(value: float, n: int = 4) -> tl.tensor:
     return tl.zeros((1, n), tl.float32) + float(value)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3  # 2: runs.overrides, runs.sweep_id; 3: metrics.better
+SCHEMA_VERSION = 4  # 2: runs.overrides, runs.sweep_id; 3: metrics.better; 4: programs
 
 # metrics.better: which way a metric improves, declared by the workload that records it.
 LOWER = "lower"
@@ -93,6 +93,25 @@ PE_EXEC = pa.schema(
         ("dispatch_ns", NS),  # launch message reached the PE_CPU
         ("exec_start_ns", NS),
         ("exec_end_ns", NS),
+    ]
+)
+
+# One row per program of a grid launch (``kernel[grid](...)``); a launch without a grid
+# runs one program per PE, which its pe_exec rows describe.
+PROGRAMS = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("launch_id", ID),
+        ("program", ID),  # linear program id: x + y * X + z * X * Y
+        ("pid_x", INDEX),
+        ("pid_y", INDEX),
+        ("pid_z", INDEX),
+        ("sip", INDEX),  # the PE that ran it
+        ("cube", INDEX),
+        ("pe", INDEX),
+        ("pe_global", INDEX),
+        ("start_ns", NS),  # the program's body started issuing
+        ("end_ns", NS),  # its body returned and its last op finished
     ]
 )
 
@@ -198,6 +217,7 @@ TABLES: dict[str, pa.Schema] = {
     "metrics": METRICS,
     "launches": LAUNCHES,
     "pe_exec": PE_EXEC,
+    "programs": PROGRAMS,
     "ops": OPS,
     "dma": DMA,
     "collectives": COLLECTIVES,

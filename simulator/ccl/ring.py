@@ -29,7 +29,7 @@ from simulator.language.core import TensorView
 
 REDUCE_SCATTER, ALL_GATHER = "reduce_scatter", "all_gather"
 
-REDUCERS: dict[str, Callable[[tl.block, tl.block], tl.block]] = {
+REDUCERS: dict[str, Callable[[tl.tensor, tl.tensor], tl.tensor]] = {
     "sum": lambda a, b: a + b,
     "product": lambda a, b: a * b,
     "max": tl.maximum,
@@ -69,7 +69,7 @@ class Ring:
     level: str | None
     sub_elems: int
     per_round: int
-    reduce: Callable[[tl.block, tl.block], tl.block]
+    reduce: Callable[[tl.tensor, tl.tensor], tl.tensor]
 
     def chunk(self, i: int) -> tuple[int, int]:
         """Element range of chunk ``i`` (nearly equal chunks, as numpy.array_split)."""
@@ -124,7 +124,7 @@ def ring_steps(ring: Ring, first_round: int, rs: bool, ag: bool) -> Iterator[Non
     ag_first = first_round + (p - 1 if rs else 0)
     n_blocks = ring.n_blocks()
 
-    def loads(chunk: int, b: int) -> list[tuple[int, int, tl.block]]:
+    def loads(chunk: int, b: int) -> list[tuple[int, int, tl.tensor]]:
         return [(lo, hi, tl.load(_ptr(view, lo, hi))) for lo, hi in ring.subs(chunk % p, b)]
 
     def first_loads(b: int) -> list:

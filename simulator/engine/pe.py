@@ -201,6 +201,10 @@ class Program:
         self.num_programs = num_programs
         self.rank = rank
         self.pending_ops = 0
+        # When the last issued op finished and when the kernel body returned (grid
+        # launches run several programs per PE and report each one's end).
+        self.idle_ns = 0.0
+        self.body_end_ns = 0.0
         self._drained: simpy.Event | None = None
         # Loads and stores still in flight: (where, token, is_store), so a
         # load waits for an earlier store to the same bytes and a store for earlier
@@ -223,6 +227,8 @@ class Program:
 
     def op_done(self) -> None:
         self.pending_ops -= 1
+        if self.pending_ops == 0:
+            self.idle_ns = self.machine.env.now
         if self.pending_ops == 0 and self._drained is not None:
             self._drained.succeed()
             self._drained = None

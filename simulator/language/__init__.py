@@ -1,36 +1,76 @@
-"""``import simulator.language as tl``: the Triton-shaped kernel language."""
+"""``import simulator.language as tl``: the Triton-shaped kernel language.
 
+Names of Triton's language that this simulator does not model resolve to a function
+that raises :class:`KernelUsageError` naming the feature, the kernel and the line when it
+is called (or, for dtypes, when it is used).
+"""
+
+from typing import Any
+
+from simulator.language import core as _core
 from simulator.language.comm import fence, rank, recv, ring_position, round, send, world_size
 from simulator.language.core import (
     KernelUsageError,
     TensorView,
     abs,
     advance,
-    block,
+    arange,
+    argmax,
+    argmin,
     block_ptr,
+    broadcast_to,
+    cdiv,
+    constexpr,
+    device_print,
     dot,
     exp,
+    exp2,
+    expand_dims,
     float16,
     float32,
+    float64,
+    fma,
+    full,
+    full_like,
     gelu,
+    int1,
     int8,
+    int16,
     int32,
+    int64,
     load,
     log,
+    log2,
     make_block_ptr,
     max,
+    max_constancy,
+    max_contiguous,
     maximum,
     min,
     minimum,
+    multiple_of,
     num_programs,
+    pointer,
     program_id,
     relu,
+    reshape,
+    rsqrt,
     sigmoid,
     sqrt,
+    static_assert,
+    static_range,
     store,
     sum,
+    tensor,
+    trans,
+    uint8,
+    uint32,
+    view,
+    where,
     zeros,
+    zeros_like,
 )
+from simulator.language.jit import JITFunction, jit
 
 __all__ = [
     "rank",
@@ -39,33 +79,96 @@ __all__ = [
     "round",
     "send",
     "world_size",
+    "fence",
+    "JITFunction",
+    "jit",
     "KernelUsageError",
     "TensorView",
     "abs",
     "advance",
-    "block",
+    "arange",
+    "argmax",
+    "argmin",
     "block_ptr",
+    "broadcast_to",
+    "cdiv",
+    "constexpr",
+    "device_print",
     "dot",
     "exp",
-    "fence",
+    "exp2",
+    "expand_dims",
     "float16",
     "float32",
+    "float64",
+    "fma",
+    "full",
+    "full_like",
     "gelu",
+    "int1",
     "int8",
+    "int16",
     "int32",
+    "int64",
     "load",
     "log",
+    "log2",
     "make_block_ptr",
     "max",
+    "max_constancy",
+    "max_contiguous",
     "maximum",
     "min",
     "minimum",
+    "multiple_of",
     "num_programs",
+    "pointer",
     "program_id",
     "relu",
+    "reshape",
+    "rsqrt",
     "sigmoid",
     "sqrt",
+    "static_assert",
+    "static_range",
     "store",
     "sum",
+    "tensor",
+    "trans",
+    "uint8",
+    "uint32",
+    "view",
+    "where",
     "zeros",
+    "zeros_like",
 ]
+
+# Triton language features this simulator does not model: each fails at its call.
+UNSUPPORTED = frozenset(
+    {
+        "atomic_add", "atomic_and", "atomic_cas", "atomic_max", "atomic_min", "atomic_or",
+        "atomic_xchg", "atomic_xor", "associative_scan", "cumsum", "cumprod", "sort",
+        "histogram", "gather", "join", "split", "interleave", "permute", "cat", "flip",
+        "ravel", "swizzle2d", "rand", "randn", "randint", "randint4x", "philox",
+        "inline_asm_elementwise", "debug_barrier", "device_assert", "make_tensor_descriptor",
+        "load_tensor_descriptor", "store_tensor_descriptor", "clamp", "erf", "floor", "ceil",
+        "cos", "sin", "div_rn", "fdiv", "sqrt_rn", "umulhi", "reduce", "xor_sum", "assume",
+        "bfloat16", "float8e4nv", "float8e5", "float8e4b15", "tensor_descriptor",
+    }
+)  # fmt: skip
+
+
+def _unsupported(name: str):
+    def fail(*_args: Any, **_kwargs: Any) -> None:
+        raise _core.usage_error(f"tl.{name} is not supported by this simulator")
+
+    fail.__name__ = name
+    return fail
+
+
+def __getattr__(name: str) -> Any:
+    if name in UNSUPPORTED:
+        if name.startswith(("float8", "bfloat")):
+            raise _core.usage_error(f"dtype tl.{name} is not supported by this simulator")
+        return _unsupported(name)
+    raise AttributeError(f"module 'simulator.language' has no attribute {name!r}")

@@ -29,10 +29,10 @@ import numpy as np
 from simulator.engine.ipcq import LEVELS, Channel, Ipcq, IpcqError
 from simulator.engine.machine import DmaInfo
 from simulator.engine.ops import Block, Op
-from simulator.language.core import KernelUsageError, _check_block, _new_block, _program, block
+from simulator.language.core import KernelUsageError, _check_block, _new_block, _program, tensor
 
 
-class _InboxBlock(block):
+class _InboxBlock(tensor):
     """A received block that lives in its TCM inbox slot; dropping it frees the slot."""
 
     __slots__ = ("_ipcq", "_channel")
@@ -42,7 +42,7 @@ class _InboxBlock(block):
         self._ipcq.release(self._channel)
 
 
-def send(value: block, to: str | int, *, tag: int = 0) -> None:
+def send(value: tensor, to: str | int, *, tag: int = 0) -> None:
     """Send ``value`` to the peer ``to`` (a direction or a rank); returns at once.
 
     ``tag`` selects one of several channels between the same pair (default 0). Raises
@@ -75,7 +75,7 @@ def send(value: block, to: str | int, *, tag: int = 0) -> None:
     )
 
 
-def recv(frm: str | int, shape: Sequence[int], dtype: np.dtype | str, *, tag: int = 0) -> block:
+def recv(frm: str | int, shape: Sequence[int], dtype: np.dtype | str, *, tag: int = 0) -> tensor:
     """Block until the next message from ``frm`` has arrived; return it as a block of
     ``shape`` and ``dtype`` (which must match what was sent).
 
@@ -112,7 +112,7 @@ def recv(frm: str | int, shape: Sequence[int], dtype: np.dtype | str, *, tag: in
 
 def _load_from_inbox(
     program, ipcq: Ipcq, channel: Channel, shape, dtype, nbytes: int, data: np.ndarray | None
-) -> block:
+) -> tensor:
     """DMA_IN the message from an HBM/SRAM inbox into a new TCM block; frees the slot."""
     out = _new_block(program, shape, dtype)
     machine = program.machine

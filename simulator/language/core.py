@@ -1,20 +1,31 @@
-"""``tl``: the Triton-shaped kernel language.
+"""``tl``: the Triton-shaped kernel language (user-facing builtins).
 
-Kernels are plain Python functions run once per target PE (a "program"). Each ``tl`` op
-checks its arguments, then issues an op into one engine queue of the program's PE and
-returns a :class:`block` (a future tile in TCM) without blocking. A kernel blocks only
-where it must: when TCM is full until in-flight ops free space, and at its end until all
-its ops are done.
+Kernels are plain Python functions (or ``@tl.jit`` ones) run once per program. Each
+``tl`` op checks its arguments, then issues an op into one engine queue of the program's
+PE and returns a :class:`tensor` (a future tile in TCM) without blocking. A kernel blocks
+only where it must: when TCM is full until in-flight ops free space, and at its end until
+all its ops are done.
 
-Engines: ``load`` -> DMA_IN, ``dot`` -> GEMM, element-wise math and reductions -> MATH,
-``store`` -> DMA_WB. Loads and stores take virtual addresses, translated by the MMU of
-the runtime context that launched the kernel.
+Engines: ``load`` -> DMA_IN, ``dot`` -> GEMM, element-wise math and reductions -> MATH
+(``ceil(elements / pe.math.lanes) * pe.math.cycles_per_op[op]`` cycles), ``store`` ->
+DMA_WB. Loads and stores take virtual addresses, translated by the MMU of the runtime
+context that launched the kernel; :mod:`simulator.language.lowering` turns them into DMAs.
+
+Values known when an op is issued -- ``tl.arange``, program ids, Python ints and what is
+computed from them only (offsets, masks, pointers; not ``tl.zeros``/``tl.full`` tiles,
+which are data in TCM) -- are *index values*: they are folded
+at issue time, as address generation, and charged on no engine. Everything computed from
+loaded data runs on an engine. Layout changes (``x[:, None]``, ``reshape``,
+``broadcast_to``, ``expand_dims``) are free views of the same tile; ``trans`` moves the
+tile through MATH.
 """
 
 from __future__ import annotations
 
 import builtins
 import math
+import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,19 +34,35 @@ import numpy as np
 from greenlet import greenlet
 
 from simulator.engine.errors import SimulationError
-from simulator.engine.machine import DmaInfo
 from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
+from simulator.language import lowering
 
-_TOKEN_DTYPE = np.dtype(np.uint8)
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
-int32 = np.dtype(np.int32)
+float64 = np.dtype(np.float64)
+int1 = np.dtype(np.bool_)
 int8 = np.dtype(np.int8)
+int16 = np.dtype(np.int16)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+uint8 = np.dtype(np.uint8)
+uint32 = np.dtype(np.uint32)
+_INDEX = np.dtype(np.int32)
+_LANG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class KernelUsageError(SimulationError):
-    """A ``tl`` call got arguments it cannot use (shapes, dtypes, outside a kernel)."""
+    """A ``tl`` call got arguments it cannot use (shapes, dtypes, bad indices, outside a
+    kernel) or asked for a Triton feature this simulator does not support."""
+
+
+class constexpr:  # noqa: N801 - Triton's name
+    """Annotation of compile-time kernel parameters (``BLOCK: tl.constexpr``): they are
+    passed by keyword at launch and seen by the kernel as plain Python values."""
+
+    def __init__(self, value: Any = None) -> None:
+        self.value = value
 
 
 def _program() -> Program:
@@ -45,13 +72,35 @@ def _program() -> Program:
     return program
 
 
+def call_site() -> str:
+    """``file:line`` of the innermost caller outside the ``tl`` package (the kernel)."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.dirname(frame.f_code.co_filename) == _LANG_DIR:
+        frame = frame.f_back
+    if frame is None:
+        return "?"
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def usage_error(message: str) -> KernelUsageError:
+    """A KernelUsageError naming the kernel and the line of the call."""
+    program = getattr(greenlet.getcurrent(), "kb_program", None)
+    kernel = f"kernel {program.kernel_name!r}, " if program is not None else ""
+    return KernelUsageError(f"{message} ({kernel}line {call_site()})")
+
+
 # -- kernel arguments ------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class TensorView:
-    """What a kernel receives for a tensor: one shard's virtual address, shape and dtype.
+    """What a kernel receives for a tensor: a range of elements at virtual addresses.
 
-    Row-major and contiguous: element (i, j) of a 2-D view lives at
-    ``va + (i * shape[1] + j) * dtype.itemsize``.
+    Row-major: element (i, j) of a 2-D view is element ``i * shape[1] + j``. Without
+    ``segments`` (a shard's view) element ``e`` lives at ``va + e * itemsize``. With
+    them (a whole tensor, as grid launches pass it), ``segments = (starts, vas)`` say that
+    elements from ``starts[k]`` on live at ``vas[k]`` (each shard's own VA range); ``va``
+    then numbers the elements ``va + e * itemsize`` for pointer arithmetic and messages.
+
+    Used as a pointer (Triton's ``x_ptr``): ``view + offsets`` is a :class:`pointer`.
     """
 
     va: int
@@ -60,6 +109,7 @@ class TensorView:
     name: str = "tensor"
     # Where this shard starts in the whole tensor (row, col); for kernels that need it.
     global_offset: tuple[int, ...] = (0, 0)
+    segments: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     @property
     def strides(self) -> tuple[int, ...]:
@@ -68,18 +118,100 @@ class TensorView:
             return (1,)
         return (self.shape[1], 1)
 
+    def stride(self, dim: int) -> int:
+        """Element stride of dimension ``dim`` (as ``torch.Tensor.stride``)."""
+        return self.strides[dim]
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
     @property
     def nbytes(self) -> int:
         return math.prod(self.shape) * self.dtype.itemsize
 
+    def __add__(self, offsets: Any) -> pointer:
+        return pointer(self, np.zeros((), np.int64)) + offsets
+
+    __radd__ = __add__
+
+    def __sub__(self, offsets: Any) -> pointer:
+        return pointer(self, np.zeros((), np.int64)) - offsets
+
+
+class pointer:  # noqa: N801 - Triton's pointer blocks
+    """A block of pointers into one tensor: ``base`` and element ``offsets`` (an int
+    array, shape = the block's shape; ``()`` for a scalar pointer). Built by
+    ``x_ptr + offsets``; loaded and stored with masks."""
+
+    __slots__ = ("base", "offsets")
+
+    def __init__(self, base: TensorView, offsets: np.ndarray) -> None:
+        self.base = base
+        self.offsets = offsets
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.offsets.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.base.dtype
+
+    def __add__(self, other: Any) -> pointer:
+        return pointer(self.base, self.offsets + _index_value("pointer +", other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> pointer:
+        return pointer(self.base, self.offsets - _index_value("pointer -", other))
+
+    def __getitem__(self, key: Any) -> pointer:
+        return pointer(self.base, self.offsets[_check_view_key(key, self.shape)])
+
+    def __repr__(self) -> str:
+        return f"pointer({self.base.name}, shape={self.shape})"
+
+
+_Pointer = pointer  # ``load``/``store`` name their first parameter ``pointer``, as Triton
+
+
+def _index_value(what: str, value: Any) -> np.ndarray:
+    """The integer values of ``value`` (an int or an index tensor), for pointer math."""
+    if isinstance(value, tensor):
+        if value.const is None:
+            raise usage_error(
+                f"{what}: pointer offsets must be index values (tl.arange, program ids, "
+                "ints); offsets computed from loaded data (data-dependent gathers) are "
+                "not supported"
+            )
+        if value.dtype.kind not in "iub":
+            raise usage_error(f"{what}: pointer offsets must be integers, got {value.dtype}")
+        return value.const.astype(np.int64)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return np.int64(value)
+    raise usage_error(f"{what}: cannot offset a pointer by {type(value).__name__}")
+
 
 @dataclass(frozen=True, slots=True)
 class block_ptr:  # noqa: N801 - named like Triton's
-    """A 2-D tile of a tensor view: ``offsets`` and ``block_shape`` in elements."""
+    """A tile of a tensor: ``offsets`` and ``block_shape`` in elements over ``shape``
+    (the tensor's, by default) with element ``strides`` (row-major, by default)."""
 
     base: TensorView
     offsets: tuple[int, int]
     block_shape: tuple[int, int]
+    shape: tuple[int, int] | None = None
+    row_stride: int | None = None
+    one_d: bool = False  # built from 1-D shape/offsets/block_shape: loads give 1-D tiles
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return self.shape if self.shape is not None else self.base.shape
+
+    @property
+    def stride(self) -> int:
+        return self.row_stride if self.row_stride is not None else self.base.shape[1]
 
 
 def make_block_ptr(
@@ -88,302 +220,757 @@ def make_block_ptr(
     strides: Sequence[int] | None = None,
     offsets: Sequence[int] = (0, 0),
     block_shape: Sequence[int] = (1, 1),
-    order: Sequence[int] = (1, 0),
+    order: Sequence[int] | None = None,
 ) -> block_ptr:
-    """A block pointer as in Triton. ``shape``/``strides`` default to the view's own and
-    must match it when given; only row-major ``order=(1, 0)`` is supported."""
+    """A block pointer with Triton's signature. ``shape`` and ``strides`` default to the
+    view's own; the innermost stride must be 1 (rows contiguous, ``order=(1, 0)``, or
+    ``(0,)`` in 1-D). 1-D block pointers load 1-D tiles."""
     if not isinstance(base, TensorView):
-        raise KernelUsageError(f"make_block_ptr needs a tensor argument, got {type(base).__name__}")
+        raise usage_error(f"make_block_ptr needs a tensor argument, got {type(base).__name__}")
+    one_d = len(tuple(block_shape)) == 1
+    if one_d:
+        shape = None if shape is None else (1, int(shape[0]))
+        if strides is not None and tuple(int(s) for s in strides) != (1,):
+            raise usage_error(f"make_block_ptr: 1-D strides must be (1,), got {tuple(strides)}")
+        strides = None if shape is None else (shape[1], 1)
+        offsets = (0, int(offsets[0]))
+        block_shape = (1, int(block_shape[0]))
+        order = None if order is None or tuple(order) == (0,) else order
     view_shape = base.shape if len(base.shape) == 2 else (1, base.shape[0])
-    view = base if len(base.shape) == 2 else TensorView(base.va, view_shape, base.dtype, base.name)
-    if shape is not None and tuple(shape) != view_shape:
-        raise KernelUsageError(f"make_block_ptr: shape {tuple(shape)} != {base.name} {view_shape}")
-    if strides is not None and tuple(strides) != view.strides:
-        raise KernelUsageError(
-            f"make_block_ptr: strides {tuple(strides)} != {base.name} strides {view.strides}"
+    view = base if len(base.shape) == 2 else _reshaped(base, view_shape)
+    if order is not None and tuple(order) != (1, 0):
+        raise usage_error(
+            f"make_block_ptr: order={tuple(order)} (column-major tiles) is not supported; "
+            "use order=(1, 0) and tl.trans"
         )
-    if tuple(order) != (1, 0):
-        raise KernelUsageError(f"make_block_ptr: only order=(1, 0) is supported, got {order}")
+    bounds = tuple(int(s) for s in shape) if shape is not None else view_shape
+    if len(bounds) != 2 or math.prod(bounds) > view.numel:
+        raise usage_error(
+            f"make_block_ptr: shape {bounds} does not fit {base.name} ({view.numel} elements)"
+        )
+    row_stride = view_shape[1]
+    if strides is not None:
+        strides = tuple(int(s) for s in strides)
+        if len(strides) != 2 or strides[1] != 1:
+            raise usage_error(f"make_block_ptr: strides {strides}: the innermost stride must be 1")
+        row_stride = strides[0]
+    if len(tuple(offsets)) != 2 or len(tuple(block_shape)) != 2:
+        raise usage_error("make_block_ptr: offsets and block_shape need one entry per dim")
+    custom = bounds != view_shape or row_stride != view_shape[1]
     return block_ptr(
-        view, (int(offsets[0]), int(offsets[1])), (int(block_shape[0]), int(block_shape[1]))
+        view,
+        (int(offsets[0]), int(offsets[1])),
+        (int(block_shape[0]), int(block_shape[1])),
+        bounds if custom else None,
+        row_stride if custom else None,
+        one_d,
     )
+
+
+def _reshaped(view: TensorView, shape: tuple[int, ...]) -> TensorView:
+    return TensorView(view.va, shape, view.dtype, view.name, view.global_offset, view.segments)
 
 
 def advance(ptr: block_ptr, offsets: Sequence[int]) -> block_ptr:
     """The same block pointer moved by ``offsets`` elements."""
+    if not isinstance(ptr, block_ptr):
+        raise usage_error(f"tl.advance needs a block pointer, got {type(ptr).__name__}")
+    offsets = tuple(int(o) for o in offsets)
+    if ptr.one_d:
+        offsets = (0, *offsets)
     return block_ptr(
         ptr.base,
-        (ptr.offsets[0] + int(offsets[0]), ptr.offsets[1] + int(offsets[1])),
+        (ptr.offsets[0] + offsets[0], ptr.offsets[1] + offsets[1]),
         ptr.block_shape,
+        ptr.shape,
+        ptr.row_stride,
+        ptr.one_d,
     )
 
 
-# -- blocks ----------------------------------------------------------------------------
-class block(Block):  # noqa: N801 - named like triton.language.tensor's role
-    """A tile in TCM, the future result of an op. Arithmetic issues MATH ops."""
+# -- tensors (tiles in TCM) --------------------------------------------------------------
+class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
+    """A tile in TCM, the future result of an op. Arithmetic issues MATH ops.
 
-    __slots__ = ()
+    ``const`` holds the values of an index value (known at issue time: ``tl.arange``
+    and arithmetic on index values and ints), None otherwise. ``base`` keeps
+    the tile a free view (``x[:, None]``) was made from, so its TCM stays held.
+    """
 
-    def __add__(self, other: Any) -> block:
+    __slots__ = ("const", "base")
+
+    def __init__(self, pe, shape, dtype, nbytes) -> None:
+        Block.__init__(self, pe, shape, dtype, nbytes)
+        self.const: np.ndarray | None = None
+        self.base: tensor | None = None
+
+    __hash__ = object.__hash__
+
+    def __add__(self, other: Any) -> tensor:
         return _binary("add", self, other, np.add)
 
-    __radd__ = __add__
+    def __radd__(self, other: Any) -> tensor:
+        return _binary("add", other, self, np.add)
 
-    def __sub__(self, other: Any) -> block:
+    def __sub__(self, other: Any) -> tensor:
         return _binary("sub", self, other, np.subtract)
 
-    def __rsub__(self, other: Any) -> block:
-        return _binary("sub", self, other, lambda a, b: np.subtract(b, a))
+    def __rsub__(self, other: Any) -> tensor:
+        return _binary("sub", other, self, np.subtract)
 
-    def __mul__(self, other: Any) -> block:
+    def __mul__(self, other: Any) -> tensor:
         return _binary("mul", self, other, np.multiply)
 
-    __rmul__ = __mul__
+    def __rmul__(self, other: Any) -> tensor:
+        return _binary("mul", other, self, np.multiply)
 
-    def __truediv__(self, other: Any) -> block:
-        return _binary("div", self, other, np.divide)
+    def __truediv__(self, other: Any) -> tensor:
+        return _binary("div", self, other, _truediv)
 
-    def __neg__(self) -> block:
+    def __rtruediv__(self, other: Any) -> tensor:
+        return _binary("div", other, self, _truediv)
+
+    def __floordiv__(self, other: Any) -> tensor:
+        return _binary("div", self, other, _floordiv)
+
+    def __rfloordiv__(self, other: Any) -> tensor:
+        return _binary("div", other, self, _floordiv)
+
+    def __mod__(self, other: Any) -> tensor:
+        return _binary("div", self, other, _mod)
+
+    def __rmod__(self, other: Any) -> tensor:
+        return _binary("div", other, self, _mod)
+
+    def __neg__(self) -> tensor:
         return _unary("neg", self, np.negative)
 
-    def to(self, dtype: np.dtype | str) -> block:
-        """Cast on the MATH engine."""
-        dtype = np.dtype(dtype)
+    def __invert__(self) -> tensor:
+        return _unary("logic", self, np.invert)
+
+    def __lt__(self, other: Any) -> tensor:
+        return _binary("cmp", self, other, np.less)
+
+    def __le__(self, other: Any) -> tensor:
+        return _binary("cmp", self, other, np.less_equal)
+
+    def __gt__(self, other: Any) -> tensor:
+        return _binary("cmp", self, other, np.greater)
+
+    def __ge__(self, other: Any) -> tensor:
+        return _binary("cmp", self, other, np.greater_equal)
+
+    def __eq__(self, other: Any) -> tensor:  # type: ignore[override]
+        return _binary("cmp", self, other, np.equal)
+
+    def __ne__(self, other: Any) -> tensor:  # type: ignore[override]
+        return _binary("cmp", self, other, np.not_equal)
+
+    def __and__(self, other: Any) -> tensor:
+        return _binary("logic", self, other, np.bitwise_and)
+
+    __rand__ = __and__
+
+    def __or__(self, other: Any) -> tensor:
+        return _binary("logic", self, other, np.bitwise_or)
+
+    __ror__ = __or__
+
+    def __xor__(self, other: Any) -> tensor:
+        return _binary("logic", self, other, np.bitwise_xor)
+
+    __rxor__ = __xor__
+
+    def __lshift__(self, other: Any) -> tensor:
+        return _binary("logic", self, other, np.left_shift)
+
+    def __rshift__(self, other: Any) -> tensor:
+        return _binary("logic", self, other, np.right_shift)
+
+    def __bool__(self) -> bool:
+        raise usage_error("a tl tensor has no truth value inside a kernel; use tl.where or a mask")
+
+    def __getitem__(self, key: Any) -> tensor:
+        """``x[:, None]``, ``x[None, :]``: a free view with a new axis of size 1."""
+        key = _check_view_key(key, self.shape)
+        shape = np.empty(self.shape, dtype=np.bool_)[key].shape
+        return _view(self, tuple(shape), lambda a: a[key])
+
+    def to(self, dtype: np.dtype | str, bitcast: bool = False) -> tensor:
+        """Cast on the MATH engine (``cycles_per_op['cast']``)."""
+        if bitcast:
+            raise usage_error("tensor.to(bitcast=True) is not supported")
+        dtype = _dtype(dtype)
         return _math_op("cast", (self,), self.shape, dtype, lambda a: a.astype(dtype))
+
+    @property
+    def T(self) -> tensor:  # noqa: N802 - numpy's name
+        return trans(self)
 
     def __repr__(self) -> str:
         state = "ready" if self.ready else "pending"
-        return f"block(shape={self.shape}, dtype={self.dtype}, {state})"
+        return f"tensor(shape={self.shape}, dtype={self.dtype}, {state})"
 
 
-def _new_block(program: Program, shape: tuple[int, ...], dtype: np.dtype) -> block:
+def _truediv(a, b):
+    out = np.true_divide(a, b)
+    return out.astype(np.float32) if out.dtype == np.float64 else out
+
+
+def _floordiv(a, b):
+    return np.floor_divide(a, b)
+
+
+def _mod(a, b):
+    return np.mod(a, b)
+
+
+def _check_view_key(key: Any, shape: tuple[int, ...]) -> tuple:
+    """Only ``None`` (new axis) and ``:`` (whole axis) are valid tile indices."""
+    key = key if isinstance(key, tuple) else (key,)
+    for k in key:
+        if k is None or k is Ellipsis:
+            continue
+        if isinstance(k, slice) and k == slice(None):
+            continue
+        raise usage_error(
+            f"tile index {k!r}: tiles take only None (new axis) and ':' (whole axis) as "
+            f"indices, shape {shape}; slicing or element indexing is not supported"
+        )
+    if builtins.sum(1 for k in key if k is not None and k is not Ellipsis) > len(shape):
+        raise usage_error(f"tile index {key!r} has more axes than the shape {shape}")
+    return key
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise usage_error(f"unknown dtype {dtype!r}") from None
+
+
+def _new_block(program: Program, shape: tuple[int, ...], dtype: np.dtype) -> tensor:
     nbytes = math.prod(shape) * dtype.itemsize
     program.pe.reserve_tcm(nbytes, program)
-    return block(program.pe, shape, dtype, nbytes)
+    return tensor(program.pe, shape, dtype, nbytes)
 
 
-def _check_block(name: str, value: Any) -> block:
-    if not isinstance(value, block):
-        raise KernelUsageError(f"tl.{name} expects a block, got {type(value).__name__}")
+def _const(program: Program, value: np.ndarray, tcm: bool = False) -> tensor:
+    """A tile whose values are known now (ready at once).
+
+    ``tcm=False``: an index value, held in the address unit's registers; arithmetic on
+    index values only is folded. ``tcm=True``: a filled data tile (``tl.zeros``,
+    ``tl.full``) taking TCM; arithmetic on it runs on MATH like on any data tile.
+    """
+    value = np.asarray(value)
+    if tcm:
+        out = _new_block(program, value.shape, value.dtype)
+    else:
+        out = tensor(program.pe, value.shape, value.dtype, 0)
+        out.const = value
+    if program.machine.data is not None:
+        out.data = value
+    out.ready = True
+    return out
+
+
+def _check_block(name: str, value: Any) -> tensor:
+    if not isinstance(value, tensor):
+        raise usage_error(f"tl.{name} expects a tensor, got {type(value).__name__}")
     return value
+
+
+class _ViewReady:
+    """Makes a free view ready when the tile it views is: an item of that tile's
+    ``waiters``, with the two attributes ``Block.set_ready`` uses on ops."""
+
+    __slots__ = ("pending_inputs", "engine", "view", "source", "fn")
+
+    def __init__(self, view: tensor, source: tensor, fn: Callable) -> None:
+        self.pending_inputs = 1
+        self.engine = self
+        self.view, self.source, self.fn = view, source, fn
+
+    def try_start(self) -> None:
+        if self.source.data is not None:
+            self.view.data = self.fn(self.source.data)
+        self.view.set_ready()
+        self.view = self.source = self.fn = None  # type: ignore[assignment]
+
+
+def _view(x: tensor, shape: tuple[int, ...], fn: Callable[[np.ndarray], np.ndarray]) -> tensor:
+    """A free view of ``x`` with ``shape`` (no engine time, no new TCM)."""
+    program = _program()
+    if x.const is not None:
+        return _const(program, np.ascontiguousarray(fn(x.const)))
+    out = tensor(program.pe, shape, x.dtype, 0)
+    out.base = x
+    if len(shape) == len(x.valid):
+        out.valid = x.valid
+    if x.ready:
+        if x.data is not None:
+            out.data = fn(x.data)
+        out.ready = True
+    else:
+        x.waiters.append(_ViewReady(out, x, fn))
+    return out
 
 
 # -- program identity ------------------------------------------------------------------
 def program_id(axis: int) -> int:
-    """This program's index on ``axis``: 0 = PE within its cube, 1 = cube, 2 = SIP
-    (positions among the launch's target PEs)."""
+    """This program's index on ``axis`` (0, 1, 2). With a grid, its position in the grid
+    as in Triton; without one, 0 = PE within its cube, 1 = cube, 2 = SIP (positions among
+    the launch's target PEs)."""
     if axis not in (0, 1, 2):
-        raise KernelUsageError(f"program_id axis must be 0, 1 or 2, got {axis}")
+        raise usage_error(f"program_id axis must be 0, 1 or 2, got {axis}")
     return _program().program_id[axis]
 
 
 def num_programs(axis: int) -> int:
     """Number of programs along ``axis`` (see :func:`program_id`)."""
     if axis not in (0, 1, 2):
-        raise KernelUsageError(f"num_programs axis must be 0, 1 or 2, got {axis}")
+        raise usage_error(f"num_programs axis must be 0, 1 or 2, got {axis}")
     return _program().num_programs[axis]
 
 
 # -- memory ----------------------------------------------------------------------------
-def _tile_region(ptr: block_ptr) -> tuple[int, int, int, int]:
-    """(first row, rows, first col, cols) of the tile clipped to the view's bounds."""
-    rows_total, cols_total = ptr.base.shape
+def _tile_region(ptr: block_ptr, boundary_check: Sequence[int]) -> tuple[int, int, int, int]:
+    """(first row, rows, first col, cols) of the tile clipped to the tensor's bounds."""
+    rows_total, cols_total = ptr.bounds
     r0, c0 = ptr.offsets
     br, bc = ptr.block_shape
-    if r0 < 0 or c0 < 0 or r0 >= rows_total or c0 >= cols_total:
-        raise KernelUsageError(
-            f"block at offsets {ptr.offsets} is outside {ptr.base.name} of shape {ptr.base.shape}"
+    nr = builtins.max(0, builtins.min(br, rows_total - r0))
+    nc = builtins.max(0, builtins.min(bc, cols_total - c0))
+    if r0 < 0 or c0 < 0 or ((nr == 0 or nc == 0) and not boundary_check):
+        where = (ptr.offsets[1],) if ptr.one_d else ptr.offsets
+        raise usage_error(
+            f"block at offsets {where} is outside {ptr.base.name} of shape "
+            f"{(ptr.bounds[1],) if ptr.one_d else ptr.bounds}"
         )
-    return r0, builtins.min(br, rows_total - r0), c0, builtins.min(bc, cols_total - c0)
+    return r0, nr, c0, nc
 
 
-def _as_ptr(target: TensorView | block_ptr) -> block_ptr:
+def _as_ptr(target: Any, what: str) -> block_ptr:
     if isinstance(target, block_ptr):
         return target
     if isinstance(target, TensorView):
         shape = target.shape if len(target.shape) == 2 else (1, target.shape[0])
         return make_block_ptr(target, offsets=(0, 0), block_shape=shape)
-    raise KernelUsageError(
-        f"expected a tensor argument or block pointer, got {type(target).__name__}"
+    raise usage_error(
+        f"tl.{what} expects a tensor argument, a block pointer or a block of pointers, "
+        f"got {type(target).__name__}"
     )
 
 
-def _pieces(program: Program, ptr: block_ptr, to_tcm: bool, kind: str):
-    """Network pieces of one tile transfer: one per physical memory the tile touches."""
-    machine = program.machine
-    view = ptr.base
-    isz = view.dtype.itemsize
-    r0, nr, c0, nc = _tile_region(ptr)
-    row_elems = view.shape[1]
-    first_va = view.va + (r0 * row_elems + c0) * isz
-    span_bytes = ((nr - 1) * row_elems + nc) * isz
-    tile_bytes = nr * nc * isz
-    phys = program.mmu.translate_range(first_va, span_bytes)
-    tcm = program.pe.tcm_node
-    info = DmaInfo(kind, program.launch_id, program.coll_id, program.round)
-    pieces = []
-    assigned = 0
-    for i, (pa, n) in enumerate(phys):
-        node = machine.node_of(pa)
-        share = tile_bytes - assigned if i == len(phys) - 1 else tile_bytes * n // span_bytes
-        assigned += share
-        route = machine.dma_route(node, tcm) if to_tcm else machine.dma_route(tcm, node)
-        pieces.append((route, share, info))
-    return pieces, tile_bytes, (r0, nr, c0, nc), (first_va, first_va + span_bytes)
+def _padding(padding_option: str, dtype: np.dtype) -> float:
+    if padding_option in ("", "zero", None):
+        return 0
+    if padding_option == "nan":
+        if dtype.kind != "f":
+            raise usage_error(f"padding_option='nan' needs a float tensor, not {dtype}")
+        return np.nan
+    raise usage_error(f"padding_option must be 'zero' or 'nan', got {padding_option!r}")
 
 
-def _read_tile(program: Program, view: TensorView, region) -> np.ndarray:
-    r0, nr, c0, nc = region
-    isz = view.dtype.itemsize
-    out = np.empty((nr, nc), dtype=view.dtype)
-    data, mmu = program.machine.data, program.mmu
-    for i in range(nr):
-        va = view.va + ((r0 + i) * view.shape[1] + c0) * isz
-        pieces, row = mmu.translate_range(va, nc * isz), []
-        for pa, n in pieces:
-            row.append(data.read(pa, n))
-        out[i] = np.concatenate(row).view(view.dtype)
-    return out
-
-
-def _write_tile(program: Program, view: TensorView, region, values: np.ndarray) -> None:
-    r0, nr, c0, nc = region
-    isz = view.dtype.itemsize
-    data, mmu = program.machine.data, program.mmu
-    values = np.ascontiguousarray(values[:nr, :nc].astype(view.dtype))
-    for i in range(nr):
-        raw = values[i].view(np.uint8)
-        va = view.va + ((r0 + i) * view.shape[1] + c0) * isz
-        done = 0
-        for pa, n in mmu.translate_range(va, nc * isz):
-            data.write(pa, raw[done : done + n])
-            done += n
-
-
-def load(pointer: TensorView | block_ptr) -> block:
+def load(
+    pointer: Any,
+    mask: Any = None,
+    other: Any = None,
+    boundary_check: Sequence[int] = (),
+    padding_option: str = "",
+    cache_modifier: str = "",
+    eviction_policy: str = "",
+    volatile: bool = False,
+) -> tensor:
     """Load a tile (DMA_IN) from memory into TCM.
+
+    1. A block of pointers (``x_ptr + offsets``) loads one element per pointer; where
+       ``mask`` is False the element is ``other`` (0 by default) and moves no bytes.
+       Each contiguous run of addresses is one DMA (see :mod:`~.lowering`).
+    2. A block pointer loads its ``block_shape`` tile; rows and columns past the tensor's
+       edge read as ``padding_option`` (zero, or nan) and move no bytes.
+    3. A tensor argument loads the whole shard (a 1-D tensor becomes a 1-D tile).
 
     Within a program, memory follows program order: a load waits for this program's
     earlier stores to the same bytes; other PEs' writes need a synchronisation (the
-    kernel's end, a collective, ``tl.fence``).
-
-    1. A block pointer loads its ``block_shape`` tile; rows and columns past the tensor's
-       edge read as zeros and move no bytes.
-    2. A tensor argument loads the whole shard (a 1-D tensor becomes a 1 x n tile).
+    kernel's end, a collective, ``tl.fence``). Cache hints are accepted and ignored.
 
     Cost: DMA overhead + memory latency + route latency + bytes at the fair-share
-    bandwidth. Raises KernelUsageError for a tile outside the tensor, PageFault for an
-    unmapped address.
+    bandwidth. Raises KernelUsageError for an element or tile outside the tensor (naming
+    kernel and line), PageFault for an unmapped address.
     """
     program = _program()
-    ptr = _as_ptr(pointer)
-    pieces, tile_bytes, region, span = _pieces(program, ptr, to_tcm=True, kind="load")
+    if isinstance(pointer, TensorView) and (mask is not None or other is not None):
+        pointer = pointer + 0  # a scalar pointer to element 0
+    if isinstance(pointer, _Pointer):
+        return _load_pointers(program, pointer, mask, other)
+    if mask is not None or other is not None:
+        raise usage_error("tl.load: mask/other apply to blocks of pointers, not block pointers")
+    ptr = _as_ptr(pointer, "load")
     view = ptr.base
-    is_1d = isinstance(pointer, TensorView) and len(pointer.shape) == 1
+    region = _tile_region(ptr, boundary_check)
+    fill = _padding(padding_option, view.dtype)
+    is_1d = ptr.one_d or (isinstance(pointer, TensorView) and len(pointer.shape) == 1)
     shape = (ptr.block_shape[1],) if is_1d else ptr.block_shape
     out = _new_block(program, shape, view.dtype)
     out.valid = (region[3],) if is_1d else (region[1], region[3])
+    stride = ptr.stride
+    empty = region[1] == 0 or region[3] == 0
     execute = None
     if program.machine.data is not None:
 
         def execute() -> None:
-            tile = np.zeros(ptr.block_shape, dtype=view.dtype)
-            tile[: region[1], : region[3]] = _read_tile(program, view, region)
+            tile = np.full(ptr.block_shape, fill, dtype=view.dtype)
+            if not empty:
+                tile[: region[1], : region[3]] = lowering.read_tile(program, view, stride, region)
             out.data = tile.reshape(shape)
 
-    access = _access(ptr, span, region)
-    op = Op("load", program, "DMA_IN", _ordered_after(program, access, is_store=False), out,
-            pieces=pieces, execute=execute, nbytes=tile_bytes)  # fmt: skip
-    _track(program, op, access, is_store=False)
+    if empty:  # the whole tile is padding: no DMA
+        op = Op("load", program, "DMA_IN", (), out, execute=execute)
+        program.issue(op)
+        return out
+    pieces, tile_bytes, span = lowering.tile_pieces(program, view, stride, region, True, "load")
+    access = _tile_access(ptr, span, region)
+    op = Op("load", program, "DMA_IN", lowering.ordered_after(program, access, is_store=False),
+            out, pieces=pieces, execute=execute, nbytes=tile_bytes)  # fmt: skip
+    lowering.track(program, op, access, is_store=False)
     program.issue(op)
     return out
 
 
-def store(pointer: TensorView | block_ptr, value: block) -> None:
-    """Store a tile (DMA_WB) from TCM to memory, cast to the tensor's dtype; the part of
-    the tile past the tensor's edge is dropped."""
-    program = _program()
-    value = _check_block("store", value)
-    ptr = _as_ptr(pointer)
-    row_of_1d = ptr.block_shape[0] == 1 and tuple(value.shape) == ptr.block_shape[1:]
-    if tuple(value.shape) != tuple(ptr.block_shape) and not row_of_1d:
-        raise KernelUsageError(
-            f"tl.store: value shape {value.shape} != block shape {ptr.block_shape}"
+def _mask_values(mask: Any, shape: tuple[int, ...], what: str) -> np.ndarray | None:
+    if mask is None:
+        return None
+    if isinstance(mask, (bool, np.bool_)):
+        return np.full(shape, bool(mask))
+    if not isinstance(mask, tensor):
+        raise usage_error(
+            f"tl.{what}: mask must be a tensor of booleans, got {type(mask).__name__}"
         )
-    pieces, tile_bytes, region, span = _pieces(program, ptr, to_tcm=False, kind="store")
+    if mask.const is None:
+        raise usage_error(
+            f"tl.{what}: the mask must be an index value (comparisons of tl.arange "
+            "offsets); masks computed from loaded data are not supported"
+        )
+    try:
+        return np.broadcast_to(mask.const.astype(np.bool_), shape)
+    except ValueError:
+        raise usage_error(
+            f"tl.{what}: mask of shape {mask.shape} does not broadcast to the pointers' "
+            f"shape {shape}"
+        ) from None
+
+
+def _checked_offsets(ptr: pointer, mask: np.ndarray | None, what: str) -> np.ndarray:
+    """Flat element offsets the mask lets through, checked against the tensor's size."""
+    flat = ptr.offsets.reshape(-1)
+    if mask is not None:
+        flat = flat[mask.reshape(-1)]
+    numel = ptr.base.numel
+    bad = flat[(flat < 0) | (flat >= numel)]
+    if bad.size:
+        first = int(bad[0])
+        va = ptr.base.va + first * ptr.base.dtype.itemsize
+        raise usage_error(
+            f"tl.{what}: element offset {first} (VA {va:#x}) is outside {ptr.base.name} "
+            f"({numel} elements, shape {ptr.base.shape}); mask it off"
+        )
+    return flat
+
+
+def _span_access(view: TensorView, flat: np.ndarray) -> lowering.Access:
+    isz = view.dtype.itemsize
+    lo = view.va + int(flat.min()) * isz
+    hi = view.va + (int(flat.max()) + 1) * isz
+    return lowering.Access(lo, hi, None)
+
+
+def _load_pointers(program: Program, ptr: pointer, mask: Any, other: Any) -> tensor:
+    view = ptr.base
+    shape = ptr.shape
+    keep = _mask_values(mask, shape, "load")
+    flat = _checked_offsets(ptr, keep, "load")
+    runs = lowering.runs_of(flat)
+    nbytes = int(flat.size) * view.dtype.itemsize
+    fill = _other_values(other, shape, view.dtype)
+    out = _new_block(program, shape, view.dtype)
     execute = None
     if program.machine.data is not None:
 
         def execute() -> None:
-            _write_tile(program, ptr.base, region, value.data.reshape(ptr.block_shape))
+            values = np.concatenate(
+                [lowering.read_run(program, view, first, n) for first, n in runs]
+            ) if runs else np.empty(0, view.dtype)  # fmt: skip
+            result = np.array(np.broadcast_to(fill, shape), dtype=view.dtype)
+            if keep is None:
+                result = values.reshape(shape)
+            else:
+                result[keep] = values
+            out.data = result
 
-    access = _access(ptr, span, region)
-    inputs = (value, *_ordered_after(program, access, is_store=True))
+    if not runs:  # everything masked off: no DMA
+        op = Op("load", program, "DMA_IN", (), out, execute=execute)
+        program.issue(op)
+        return out
+    pieces = lowering.gather_pieces(program, view, runs, True, "load")
+    access = _span_access(view, flat)
+    inputs = lowering.ordered_after(program, access, is_store=False)
+    if isinstance(other, tensor):
+        inputs = (*inputs, other)
+    op = Op("load", program, "DMA_IN", inputs, out, pieces=pieces, execute=execute,
+            nbytes=nbytes)  # fmt: skip
+    lowering.track(program, op, access, is_store=False)
+    program.issue(op)
+    return out
+
+
+def _other_values(other: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    if other is None:
+        return np.zeros((), dtype)
+    if isinstance(other, tensor):
+        if other.const is None:
+            raise usage_error("tl.load: other= must be a constant or an index value")
+        value = other.const
+    elif isinstance(other, (int, float, bool, np.number)):
+        value = np.asarray(other)
+    else:
+        raise usage_error(f"tl.load: other= must be a number, got {type(other).__name__}")
+    try:
+        np.broadcast_to(value, shape)
+    except ValueError:
+        raise usage_error(
+            f"tl.load: other of shape {np.shape(value)} does not broadcast to {shape}"
+        ) from None
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.asarray(value).astype(dtype)
+
+
+def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[int] = (),
+          cache_modifier: str = "", eviction_policy: str = "") -> None:  # fmt: skip
+    """Store a tile (DMA_WB) from TCM to memory, cast to the tensor's dtype.
+
+    To a block of pointers: one element per pointer where ``mask`` lets it through (one
+    DMA per contiguous run; masked-off elements move no bytes). To a block pointer or a
+    tensor argument: the part of the tile past the tensor's edge is dropped. ``value``
+    broadcasts to the destination's shape (a number is allowed).
+    """
+    program = _program()
+    if isinstance(pointer, TensorView) and mask is not None:
+        pointer = pointer + 0
+    if isinstance(pointer, _Pointer):
+        _store_pointers(program, pointer, value, mask)
+        return
+    if mask is not None:
+        raise usage_error("tl.store: mask applies to blocks of pointers, not block pointers")
+    ptr = _as_ptr(pointer, "store")
+    target = (ptr.block_shape[1],) if ptr.one_d or len(ptr.base.shape) == 1 else ptr.block_shape
+    if isinstance(pointer, TensorView) and len(pointer.shape) == 1:
+        target = (pointer.shape[0],)
+    value = _stored_value(program, value, target, ptr.block_shape)
+    region = _tile_region(ptr, boundary_check)
+    if region[1] == 0 or region[3] == 0:
+        return  # the whole tile is past the edge: nothing to write
+    stride = ptr.stride
+    execute = None
+    if program.machine.data is not None:
+
+        def execute() -> None:
+            data = np.broadcast_to(value.data, target)
+            lowering.write_tile(program, ptr.base, stride, region, data.reshape(ptr.block_shape))
+
+    pieces, tile_bytes, span = lowering.tile_pieces(
+        program, ptr.base, stride, region, False, "store"
+    )
+    access = _tile_access(ptr, span, region)
+    inputs = (value, *lowering.ordered_after(program, access, is_store=True))
     op = Op("store", program, "DMA_WB", inputs, None, pieces=pieces, execute=execute,
             nbytes=tile_bytes)  # fmt: skip
-    _track(program, op, access, is_store=True)
+    lowering.track(program, op, access, is_store=True)
     program.issue(op)
 
 
-@dataclass(frozen=True, slots=True)
-class _Access:
-    """Where an in-flight load or store touches memory: its byte span, and the tile
-    (rows, columns) of the view when it is one, so tiles of one matrix that share rows
-    but not columns are told apart."""
-
-    lo: int
-    hi: int
-    view: tuple[int, int]  # (base VA, row length in elements) of the view
-    rows: tuple[int, int]
-    cols: tuple[int, int]
-
-    def overlaps(self, other: _Access) -> bool:
-        if self.view == other.view:  # the same matrix: compare rectangles
-            return (
-                self.rows[0] < other.rows[1] and other.rows[0] < self.rows[1]
-                and self.cols[0] < other.cols[1] and other.cols[0] < self.cols[1]
-            )  # fmt: skip
-        return self.lo < other.hi and other.lo < self.hi
+def _stored_value(program: Program, value: Any, target: tuple[int, ...], block: tuple) -> tensor:
+    """``value`` as a tensor that broadcasts to ``target`` (numbers become index values)."""
+    if isinstance(value, (int, float, bool, np.number)):
+        return _const(program, np.full(target, value))
+    value = _check_block("store", value)
+    try:
+        np.broadcast_shapes(value.shape, target)
+        if np.broadcast_shapes(value.shape, target) != tuple(target):
+            raise ValueError
+    except ValueError:
+        raise usage_error(
+            f"tl.store: value shape {value.shape} != block shape {tuple(target)}"
+        ) from None
+    return value
 
 
-def _access(ptr: block_ptr, span: tuple[int, int], region: tuple[int, int, int, int]) -> _Access:
+def _store_pointers(program: Program, ptr: pointer, value: Any, mask: Any) -> None:
+    view = ptr.base
+    shape = ptr.shape
+    value = _stored_value(program, value, shape, shape)
+    keep = _mask_values(mask, shape, "store")
+    flat = _checked_offsets(ptr, keep, "store")
+    runs = lowering.runs_of(flat)
+    if not runs:
+        return  # everything masked off: nothing moves
+    nbytes = int(flat.size) * view.dtype.itemsize
+    execute = None
+    if program.machine.data is not None:
+
+        def execute() -> None:
+            values = np.broadcast_to(value.data, shape)
+            values = values.reshape(-1) if keep is None else values[keep]
+            values = values.astype(view.dtype)
+            done = 0
+            for first, n in runs:
+                lowering.write_run(program, view, first, values[done : done + n])
+                done += n
+
+    pieces = lowering.gather_pieces(program, view, runs, False, "store")
+    access = _span_access(view, flat)
+    inputs = (value, *lowering.ordered_after(program, access, is_store=True))
+    op = Op("store", program, "DMA_WB", inputs, None, pieces=pieces, execute=execute,
+            nbytes=nbytes)  # fmt: skip
+    lowering.track(program, op, access, is_store=True)
+    program.issue(op)
+
+
+def _tile_access(ptr: block_ptr, span: tuple[int, int], region) -> lowering.Access:
     r0, nr, c0, nc = region
-    return _Access(span[0], span[1], (ptr.base.va, ptr.base.shape[1]), (r0, r0 + nr),
-                   (c0, c0 + nc))  # fmt: skip
+    return lowering.Access(span[0], span[1], (ptr.base.va, ptr.stride), (r0, r0 + nr),
+                           (c0, c0 + nc))  # fmt: skip
 
 
-def _ordered_after(program: Program, access: _Access, is_store: bool) -> tuple:
-    """Tokens of this program's in-flight accesses that must finish first: for a load,
-    stores overlapping ``access`` (read after write); for a store, loads and stores
-    overlapping it (write after read, write after write)."""
-    program.accesses = [a for a in program.accesses if not a[1].ready]
-    return tuple(
-        token
-        for other, token, was_store in program.accesses
-        if (was_store or is_store) and access.overlaps(other)
+# -- creating values ---------------------------------------------------------------------
+def _shape_of(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+def zeros(shape: Sequence[int], dtype: np.dtype | str = float32) -> tensor:
+    """A zero-filled tile (takes TCM; no engine time: registers clear in one cycle)."""
+    return full(shape, 0, dtype)
+
+
+def full(shape: Sequence[int], value: Any, dtype: np.dtype | str = float32) -> tensor:
+    """A tile filled with ``value`` (takes TCM; no engine time)."""
+    program = _program()
+    return _const(program, np.full(_shape_of(shape), value, dtype=_dtype(dtype)), tcm=True)
+
+
+def zeros_like(x: tensor) -> tensor:
+    """Zeros of ``x``'s shape and dtype."""
+    x = _check_block("zeros_like", x)
+    return zeros(x.shape, x.dtype)
+
+
+def full_like(x: tensor, value: Any) -> tensor:
+    """``value`` in ``x``'s shape and dtype."""
+    x = _check_block("full_like", x)
+    return full(x.shape, value, x.dtype)
+
+
+def arange(start: int, end: int) -> tensor:
+    """The int32 index value ``[start, end)``; as in Triton, ``end - start`` must be a
+    power of two."""
+    start, end = int(start), int(end)
+    n = end - start
+    if n <= 0 or n & (n - 1):
+        raise usage_error(f"tl.arange({start}, {end}): the length {n} must be a power of 2")
+    return _const(_program(), np.arange(start, end, dtype=_INDEX))
+
+
+def cdiv(a: Any, b: Any) -> Any:
+    """Ceiling division ``(a + b - 1) // b`` (ints, or tensors element-wise)."""
+    return (a + b - 1) // b
+
+
+def static_range(*args: int) -> range:
+    """``range`` unrolled at compile time in Triton; a plain range here."""
+    return range(*(int(a) for a in args))
+
+
+def static_assert(condition: Any, message: str = "") -> None:
+    """Fail the kernel with KernelUsageError when ``condition`` is false."""
+    if not condition:
+        raise usage_error(f"tl.static_assert failed: {message}" if message else
+                          "tl.static_assert failed")  # fmt: skip
+
+
+def device_print(prefix: str, *args: Any, hex: bool = False) -> None:  # noqa: A002
+    """Print ``prefix`` and ``args`` with the PE, program id and simulated time.
+
+    Tensors print their values in data mode (the program waits until they are ready) and
+    their shape and dtype otherwise.
+    """
+    program = _program()
+    parts = []
+    for arg in args:
+        if isinstance(arg, tensor):
+            if arg.const is not None:
+                parts.append(np.array2string(arg.const))
+                continue
+            if program.machine.data is None:
+                parts.append(f"<tensor {arg.shape} {arg.dtype}>")
+                continue
+            _wait_ready(program, arg)
+            parts.append(np.array2string(arg.data))
+        else:
+            parts.append(builtins.hex(arg) if hex and isinstance(arg, int) else str(arg))
+    now = program.machine.env.now
+    print(f"[{program.pe.name} program {program.program_id} t={now:.1f} ns] {prefix}",
+          *parts)  # fmt: skip
+
+
+def _wait_ready(program: Program, x: tensor) -> None:
+    if x.ready:
+        return
+    event = program.machine.env.event()
+
+    class _Fire:
+        pending_inputs = 1
+
+        def __init__(self) -> None:
+            self.engine = self
+
+        def try_start(self) -> None:
+            event.succeed()
+
+    x.waiters.append(_Fire())
+    program.machine.scheduler.wait(
+        event, f"device_print of a pending tile in {program.kernel_name}"
     )
 
 
-def _track(program: Program, op: Op, access: _Access, is_store: bool) -> None:
-    op.token = Block(program.pe, (), _TOKEN_DTYPE, 0)
-    program.accesses.append((access, op.token, is_store))
+def multiple_of(x: Any, values: Any) -> Any:
+    """A compiler hint in Triton; returns ``x`` unchanged."""
+    return x
 
 
-def zeros(shape: Sequence[int], dtype: np.dtype | str = float32) -> block:
-    """A zero-filled tile (takes TCM; no engine time: registers clear in one cycle)."""
-    program = _program()
-    shape = tuple(int(s) for s in shape)
-    dtype = np.dtype(dtype)
-    out = _new_block(program, shape, dtype)
-    if program.machine.data is not None:
-        out.data = np.zeros(shape, dtype=dtype)
-    out.ready = True
-    return out
+def max_contiguous(x: Any, values: Any) -> Any:
+    """A compiler hint in Triton; returns ``x`` unchanged."""
+    return x
+
+
+def max_constancy(x: Any, values: Any) -> Any:
+    """A compiler hint in Triton; returns ``x`` unchanged."""
+    return x
 
 
 # -- compute ---------------------------------------------------------------------------
-def dot(a: block, b: block, acc: block | None = None) -> block:
-    """``a @ b (+ acc)`` on the GEMM engine: (M, K) x (K, N) -> (M, N) float32.
+def dot(
+    a: tensor,
+    b: tensor,
+    acc: tensor | None = None,
+    out_dtype: np.dtype | str = float32,
+    input_precision: str | None = None,
+    allow_tf32: bool | None = None,
+    max_num_imprecise_acc: int | None = None,
+) -> tensor:
+    """``a @ b (+ acc)`` on the GEMM engine: (M, K) x (K, N) -> (M, N) in ``out_dtype``
+    (float32 by default; ``acc``'s dtype when given).
 
     Inputs are float16 (or float32), accumulation is float32. Cost on an R x C array:
     ``ceil(M/R) * ceil(N/C) * K + fill_drain_cycles`` cycles for the whole tile;
@@ -393,15 +980,16 @@ def dot(a: block, b: block, acc: block | None = None) -> block:
     program = _program()
     a, b = _check_block("dot", a), _check_block("dot", b)
     if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
-        raise KernelUsageError(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply")
+        raise usage_error(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply")
     m, k = a.shape
     n = b.shape[1]
     if acc is not None and (_check_block("dot", acc).shape != (m, n)):
-        raise KernelUsageError(f"tl.dot: acc shape {acc.shape} != ({m}, {n})")
+        raise usage_error(f"tl.dot: acc shape {acc.shape} != ({m}, {n})")
+    out_dtype = acc.dtype if acc is not None else _dtype(out_dtype)
     gemm = program.machine.params.pe.gemm
     clock = program.machine.params.pe.clock_ghz
     duration = gemm_duration_ns(m, n, k, gemm.rows, gemm.cols, gemm.fill_drain_cycles, clock)
-    out = _new_block(program, (m, n), float32)
+    out = _new_block(program, (m, n), out_dtype)
     # FLOPs of the unpadded part: rows of a, columns of b, and the depth both hold.
     valid_m, valid_n = a.valid[0], b.valid[-1]
     valid_k = builtins.min(a.valid[-1], b.valid[0])
@@ -412,7 +1000,9 @@ def dot(a: block, b: block, acc: block | None = None) -> block:
 
         def execute() -> None:
             result = a.data.astype(np.float32) @ b.data.astype(np.float32)
-            out.data = result if acc is None else result + acc.data.astype(np.float32)
+            if acc is not None:
+                result = result + acc.data.astype(np.float32)
+            out.data = result.astype(out_dtype)
 
     program.issue(
         Op(
@@ -431,20 +1021,25 @@ def dot(a: block, b: block, acc: block | None = None) -> block:
 
 def _math_op(
     name: str,
-    inputs: tuple[block, ...],
+    inputs: tuple[tensor, ...],
     shape: tuple[int, ...],
     dtype: np.dtype,
     fn: Callable[..., np.ndarray],
     cost_key: str | None = None,
     elements: int | None = None,
-) -> block:
+) -> tensor:
+    """Issue a MATH op (or fold it when every input is an index value)."""
     program = _program()
+    if all(x.const is not None for x in inputs):
+        with np.errstate(all="ignore"):
+            value = np.asarray(fn(*(x.const for x in inputs)), dtype=dtype).reshape(shape)
+        return _const(program, value)
     params = program.machine.params.pe
     key = cost_key or name
     cycles = params.math.cycles_per_op.get(key)
     if cycles is None:
         known = ", ".join(sorted(params.math.cycles_per_op))
-        raise KernelUsageError(f"no MATH cost for op {key!r} in pe.math.cycles_per_op ({known})")
+        raise usage_error(f"no MATH cost for op {key!r} in pe.math.cycles_per_op ({known})")
     count = elements if elements is not None else builtins.max(math.prod(x.shape) for x in inputs)
     duration = math_duration_ns(count, params.math.lanes, cycles, params.clock_ghz)
     out = _new_block(program, shape, dtype)
@@ -452,7 +1047,8 @@ def _math_op(
     if program.machine.data is not None:
 
         def execute() -> None:
-            out.data = np.asarray(fn(*(x.data for x in inputs)), dtype=dtype).reshape(shape)
+            with np.errstate(all="ignore"):
+                out.data = np.asarray(fn(*(x.data for x in inputs)), dtype=dtype).reshape(shape)
 
     program.issue(
         Op(name, program, "MATH", inputs, out, duration_ns=duration, execute=execute, flops=count)
@@ -460,25 +1056,48 @@ def _math_op(
     return out
 
 
-def _binary(name: str, a: block, b: Any, fn: Callable[..., np.ndarray]) -> block:
-    if isinstance(b, block):
+_NUMBER = (int, float, bool, np.number)
+
+
+def _result_dtype(name: str, a: Any, b: Any) -> np.dtype:
+    if name == "cmp":
+        return np.dtype(np.bool_)
+    da = a.dtype if isinstance(a, tensor) else a
+    db = b.dtype if isinstance(b, tensor) else b
+    dtype = np.result_type(da, db)
+    if dtype == np.float64:  # no fp64 on the device: Triton promotes to fp32
+        dtype = np.dtype(np.float32)
+    if dtype == np.int64 and isinstance(a, tensor) ^ isinstance(b, tensor):
+        dtype = (a if isinstance(a, tensor) else b).dtype
+    return np.dtype(dtype)
+
+
+def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray]) -> tensor:
+    """``fn(a, b)`` with numpy broadcasting: MATH, or folded for index values."""
+    for x in (a, b):
+        if not isinstance(x, (tensor, *_NUMBER)):
+            raise usage_error(f"tl.{name}: cannot combine a tensor with {type(x).__name__}")
+    if isinstance(a, tensor) and isinstance(b, tensor):
         try:
             shape = tuple(np.broadcast_shapes(a.shape, b.shape))
         except ValueError:
-            raise KernelUsageError(
+            raise usage_error(
                 f"tl.{name}: shapes {a.shape} and {b.shape} do not broadcast"
             ) from None
-        dtype = np.promote_types(a.dtype, b.dtype)
+        dtype = _result_dtype(name, a, b)
         return _math_op(name, (a, b), shape, dtype, fn)
-    if isinstance(b, (int, float)):
+    if isinstance(a, tensor):
         scalar = b
-        return _math_op(name, (a,), a.shape, a.dtype, lambda x: fn(x, scalar))
-    raise KernelUsageError(f"tl.{name}: cannot combine a block with {type(b).__name__}")
+        dtype = _result_dtype(name, a, b)
+        return _math_op(name, (a,), a.shape, dtype, lambda x: fn(x, scalar))
+    scalar = a
+    dtype = _result_dtype(name, a, b)
+    return _math_op(name, (b,), b.shape, dtype, lambda x: fn(scalar, x))
 
 
-def _unary(name: str, a: block, fn: Callable[[np.ndarray], np.ndarray]) -> block:
+def _unary(name: str, a: Any, fn: Callable[[np.ndarray], np.ndarray], dtype=None) -> tensor:
     a = _check_block(name, a)
-    return _math_op(name, (a,), a.shape, a.dtype, fn)
+    return _math_op(name, (a,), a.shape, dtype or a.dtype, fn)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -486,72 +1105,219 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x32 * (1.0 + np.tanh(0.7978845608028654 * (x32 + 0.044715 * x32**3)))
 
 
-def exp(x: block) -> block:
+def exp(x: tensor) -> tensor:
     """Element-wise e**x (MATH, ``cycles_per_op['exp']``)."""
     return _unary("exp", x, np.exp)
 
 
-def log(x: block) -> block:
+def exp2(x: tensor) -> tensor:
+    """Element-wise 2**x (MATH, ``cycles_per_op['exp2']``)."""
+    return _unary("exp2", x, np.exp2)
+
+
+def log(x: tensor) -> tensor:
     """Element-wise natural log (MATH)."""
     return _unary("log", x, np.log)
 
 
-def sqrt(x: block) -> block:
+def log2(x: tensor) -> tensor:
+    """Element-wise base-2 log (MATH, ``cycles_per_op['log2']``)."""
+    return _unary("log2", x, np.log2)
+
+
+def sqrt(x: tensor) -> tensor:
     """Element-wise square root (MATH)."""
     return _unary("sqrt", x, np.sqrt)
 
 
-def abs(x: block) -> block:  # noqa: A001 - Triton's name
+def rsqrt(x: tensor) -> tensor:
+    """Element-wise 1 / sqrt(x) (MATH, ``cycles_per_op['rsqrt']``)."""
+    return _unary("rsqrt", x, lambda v: 1.0 / np.sqrt(v))
+
+
+def abs(x: tensor) -> tensor:  # noqa: A001 - Triton's name
     """Element-wise absolute value (MATH)."""
     return _unary("abs", x, np.abs)
 
 
-def relu(x: block) -> block:
+def relu(x: tensor) -> tensor:
     """Element-wise max(x, 0) (MATH)."""
     return _unary("relu", x, lambda v: np.maximum(v, 0))
 
 
-def sigmoid(x: block) -> block:
+def sigmoid(x: tensor) -> tensor:
     """Element-wise 1 / (1 + e**-x) (MATH)."""
     return _unary("sigmoid", x, lambda v: 1.0 / (1.0 + np.exp(-v)))
 
 
-def gelu(x: block) -> block:
+def gelu(x: tensor) -> tensor:
     """Element-wise GeLU, tanh approximation as in Megatron-LM (MATH)."""
     return _unary("gelu", x, _gelu)
 
 
-def maximum(a: block, b: Any) -> block:
+def fma(x: tensor, y: Any, z: Any) -> tensor:
+    """Fused ``x * y + z``, one MATH op (``cycles_per_op['fma']``)."""
+    x = _check_block("fma", x)
+    others = [v for v in (y, z) if isinstance(v, tensor)]
+    try:
+        shape = tuple(np.broadcast_shapes(x.shape, *(np.shape(v) if not isinstance(v, tensor)
+                                                     else v.shape for v in (y, z))))  # fmt: skip
+    except ValueError:
+        raise usage_error("tl.fma: shapes do not broadcast") from None
+    ys, zs = y, z
+
+    def fn(xv, *tv):
+        it = iter(tv)
+        yv = next(it) if isinstance(ys, tensor) else ys
+        zv = next(it) if isinstance(zs, tensor) else zs
+        return xv * yv + zv
+
+    return _math_op("fma", (x, *others), shape, x.dtype, fn)
+
+
+def maximum(a: Any, b: Any) -> tensor:
     """Element-wise maximum (MATH)."""
-    return _binary("max", _check_block("maximum", a), b, np.maximum)
+    return _binary("max", a, b, np.maximum)
 
 
-def minimum(a: block, b: Any) -> block:
+def minimum(a: Any, b: Any) -> tensor:
     """Element-wise minimum (MATH)."""
-    return _binary("min", _check_block("minimum", a), b, np.minimum)
+    return _binary("min", a, b, np.minimum)
 
 
-def _reduce(name: str, x: block, axis: int | None, fn: Callable[..., np.ndarray]) -> block:
+def where(condition: Any, x: Any, y: Any) -> tensor:
+    """``x`` where ``condition`` else ``y``, broadcast (MATH ``cycles_per_op['where']``;
+    folded when all three are index values)."""
+    if not isinstance(condition, tensor):
+        raise usage_error(f"tl.where: condition must be a tensor, got {type(condition).__name__}")
+    for v in (x, y):
+        if not isinstance(v, (tensor, *_NUMBER)):
+            raise usage_error(f"tl.where: cannot select {type(v).__name__}")
+    shapes = [v.shape if isinstance(v, tensor) else () for v in (condition, x, y)]
+    try:
+        shape = tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise usage_error(f"tl.where: shapes {shapes} do not broadcast") from None
+    dtype = _result_dtype("where", x, y)
+    tensors = [v for v in (condition, x, y) if isinstance(v, tensor)]
+    xs, ys = x, y
+
+    def fn(c, *tv):
+        it = iter(tv)
+        xv = next(it) if isinstance(xs, tensor) else xs
+        yv = next(it) if isinstance(ys, tensor) else ys
+        return np.where(c.astype(np.bool_), xv, yv)
+
+    return _math_op("where", tuple(tensors), shape, dtype, fn)
+
+
+def trans(x: tensor, *dims: int) -> tensor:
+    """Transpose a 2-D tile (MATH ``cycles_per_op['trans']``: the tile moves through the
+    vector unit)."""
+    x = _check_block("trans", x)
+    if len(x.shape) != 2:
+        raise usage_error(f"tl.trans needs a 2-D tile, got shape {x.shape}")
+    if dims and dims not in ((1, 0), ((1, 0),)):
+        raise usage_error(f"tl.trans: only dims (1, 0) are supported, got {dims}")
+    out = _math_op("trans", (x,), (x.shape[1], x.shape[0]), x.dtype, lambda v: v.T)
+    out.valid = tuple(reversed(x.valid)) if len(x.valid) == 2 else out.valid
+    return out
+
+
+def reshape(x: tensor, shape: Sequence[int], can_reorder: bool = False) -> tensor:
+    """The same elements in a new shape, row-major (a free view)."""
+    x = _check_block("reshape", x)
+    shape = _shape_of(shape)
+    if math.prod(shape) != math.prod(x.shape):
+        raise usage_error(f"tl.reshape: cannot reshape {x.shape} to {shape}")
+    return _view(x, shape, lambda a: a.reshape(shape))
+
+
+view = reshape
+
+
+def broadcast_to(x: tensor, shape: Sequence[int]) -> tensor:
+    """``x`` broadcast to ``shape`` (a free view)."""
+    x = _check_block("broadcast_to", x)
+    shape = _shape_of(shape)
+    try:
+        np.broadcast_to(np.empty(x.shape, np.bool_), shape)
+    except ValueError:
+        raise usage_error(f"tl.broadcast_to: cannot broadcast {x.shape} to {shape}") from None
+    return _view(x, shape, lambda a: np.broadcast_to(a, shape))
+
+
+def expand_dims(x: tensor, axis: int) -> tensor:
+    """``x`` with a new axis of size 1 at ``axis`` (a free view)."""
+    x = _check_block("expand_dims", x)
+    shape = np.expand_dims(np.empty(x.shape, np.bool_), axis).shape
+    return _view(x, tuple(shape), lambda a: np.expand_dims(a, axis))
+
+
+def _reduce(
+    name: str,
+    x: tensor,
+    axis: int | None,
+    keep_dims: bool,
+    fn: Callable[..., np.ndarray],
+    dtype: np.dtype | None = None,
+) -> tensor:
     x = _check_block(name, x)
     if axis is None:
-        shape: tuple[int, ...] = (1,)
+        shape: tuple[int, ...] = tuple(1 for _ in x.shape) if keep_dims else ()
     else:
-        if axis not in range(-len(x.shape), len(x.shape)):
-            raise KernelUsageError(f"tl.{name}: axis {axis} out of range for shape {x.shape}")
-        shape = tuple(s for i, s in enumerate(x.shape) if i != axis % len(x.shape))
-    return _math_op(name, (x,), shape, x.dtype, lambda v: fn(v, axis=axis), cost_key="reduce")
+        if not isinstance(axis, (int, np.integer)) or axis not in range(-len(x.shape),
+                                                                         len(x.shape)):  # fmt: skip
+            raise usage_error(f"tl.{name}: axis {axis} out of range for shape {x.shape}")
+        axis = int(axis) % len(x.shape)
+        shape = tuple((1 if keep_dims else None) if i == axis else s for i, s in enumerate(x.shape))
+        shape = tuple(s for s in shape if s is not None)
+    out_shape = shape
+
+    def compute(v):
+        return np.asarray(fn(v, axis=axis, keepdims=keep_dims)).reshape(out_shape)
+
+    return _math_op(name, (x,), shape, dtype or x.dtype, compute, cost_key="reduce",
+                    elements=math.prod(x.shape))  # fmt: skip
 
 
-def sum(x: block, axis: int | None = None) -> block:  # noqa: A001 - Triton's name
+def sum(x: tensor, axis: int | None = None, keep_dims: bool = False, dtype=None) -> tensor:  # noqa: A001
     """Sum over ``axis`` (all elements when None) on MATH (``cycles_per_op['reduce']``)."""
-    return _reduce("sum", x, axis, np.sum)
+    return _reduce("sum", x, axis, keep_dims, np.sum, _dtype(dtype) if dtype else None)
 
 
-def max(x: block, axis: int | None = None) -> block:  # noqa: A001 - Triton's name
+def max(x: tensor, axis: int | None = None, keep_dims: bool = False,  # noqa: A001
+        return_indices: bool = False) -> tensor:  # fmt: skip
     """Maximum over ``axis`` on MATH."""
-    return _reduce("max", x, axis, np.max)
+    if return_indices:
+        return max(x, axis, keep_dims), argmax(x, axis, keep_dims)  # type: ignore[return-value]
+    return _reduce("max", x, axis, keep_dims, np.max)
 
 
-def min(x: block, axis: int | None = None) -> block:  # noqa: A001 - Triton's name
+def min(x: tensor, axis: int | None = None, keep_dims: bool = False,  # noqa: A001
+        return_indices: bool = False) -> tensor:  # fmt: skip
     """Minimum over ``axis`` on MATH."""
-    return _reduce("min", x, axis, np.min)
+    if return_indices:
+        return min(x, axis, keep_dims), argmin(x, axis, keep_dims)  # type: ignore[return-value]
+    return _reduce("min", x, axis, keep_dims, np.min)
+
+
+def _arg(fn):
+    def reduce(v, axis, keepdims):
+        if axis is None:
+            return np.asarray(fn(v, axis=None), dtype=np.int32).reshape(
+                (1,) * v.ndim if keepdims else ()
+            )
+        return fn(v, axis=axis, keepdims=keepdims)
+
+    return reduce
+
+
+def argmax(x: tensor, axis: int, keep_dims: bool = False, tie_break_left: bool = True) -> tensor:
+    """Index of the maximum over ``axis`` (first one on ties), int32, on MATH."""
+    return _reduce("argmax", x, axis, keep_dims, _arg(np.argmax), int32)
+
+
+def argmin(x: tensor, axis: int, keep_dims: bool = False, tie_break_left: bool = True) -> tensor:
+    """Index of the minimum over ``axis`` (first one on ties), int32, on MATH."""
+    return _reduce("argmin", x, axis, keep_dims, _arg(np.argmin), int32)

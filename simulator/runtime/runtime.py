@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from simulator.engine.recorder import DmaInfo
 from simulator.hw import graph as g
 from simulator.hw.mmu import MMU
 from simulator.hw.topology import PeCoord, Topology, load_topology
+from simulator.language.jit import JITFunction, kernel_function, split_meta
 from simulator.runtime.placement import Placement
 from simulator.runtime.tensor import Shard, Tensor
 
@@ -229,22 +231,44 @@ class Runtime:
         for barrier in self.read_barriers:
             barrier()
 
+    def reserve_va(self, nbytes: int) -> int:
+        """Reserve ``nbytes`` (rounded up to pages) of this context's VA space, unmapped:
+        the element numbering of a whole tensor in grid launches."""
+        va = self._next_va
+        self._next_va += -(-nbytes // self.page_bytes) * self.page_bytes
+        return va
+
     # -- kernels -----------------------------------------------------------------------
     def launch(
         self,
         kernel: Callable[..., Any],
         *args: Any,
+        grid: Any = None,
         pes: Placement | Sequence[int | PeCoord] | None = None,
         name: str | None = None,
         barrier: bool | None = None,
         coll_id: int | None = None,
+        **meta: Any,
     ) -> Launch:
-        """Run ``kernel(*args)`` once per target PE; returns the :class:`Launch` at once.
+        """Launch ``kernel`` (a function or ``@tl.jit`` kernel); returns the
+        :class:`Launch` at once. ``meta`` keywords (``tl.constexpr`` parameters) are
+        passed to every program.
 
-        Tensors in ``args`` become per-PE :class:`TensorView` s of their local shard.
-        Targets: ``pes`` (a Placement or a list of PEs); by default the PEs of the first
-        sharded tensor argument, else every PE of the device.
+        Without ``grid``: one program per target PE, and tensors in ``args`` become
+        per-PE :class:`TensorView` s of their local shard. Targets: ``pes`` (a Placement
+        or a list of PEs); by default the PEs of the first sharded tensor argument, else
+        every PE of the device.
+
+        With ``grid`` (a tuple of up to 3 ints, or a callable of the meta-parameters as
+        Triton's): the grid's programs are dealt round-robin over ``pes`` (by default every
+        PE of the device; see ``engine.launch.grid_programs``), and each tensor argument
+        is the whole tensor, one range of elements (Triton's pointer).
         """
+        fn = kernel_function(kernel)
+        name = name or getattr(fn, "__name__", "kernel")
+        meta = split_meta(kernel, meta)
+        if grid is not None:
+            return self._launch_grid(kernel, fn, args, grid, pes, name, barrier, coll_id, meta)
         targets = self._targets(pes, args)
         views = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
         for _, tensor in views:
@@ -257,6 +281,39 @@ class Runtime:
                 out[i] = tensor.view_for(coord)
             return tuple(out)
 
+        if meta:
+            body = fn
+
+            def fn(*a: Any) -> Any:
+                return body(*a, **meta)
+
+            fn.__name__ = name
+        return self._start(fn, targets, args_for, name, barrier, coll_id)
+
+    def _launch_grid(self, kernel, fn, args, grid, pes, name, barrier, coll_id, meta) -> Launch:
+        if callable(grid):
+            named = kernel.meta_of(args, meta) if isinstance(kernel, JITFunction) else {}
+            grid = grid({**named, **meta})
+        grid = normalize_grid(grid, name)
+        if pes is None:
+            if not self.device_pes:
+                raise LaunchError("the selected device has no PEs")
+            targets = list(self.device_pes)
+        else:
+            targets = self._targets(pes, args)
+        views = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
+
+        def args_for(coord: PeCoord) -> tuple:
+            out = list(args)
+            for i, tensor in views:
+                out[i] = tensor.grid_view_for(coord)
+            return tuple(out)
+
+        return self._start(fn, targets, args_for, name, barrier, coll_id, grid, meta)
+
+    def _start(self, fn, targets, args_for, name, barrier, coll_id, grid=None, meta=None):
+        """Wait for the stream's previous launch, then start this one on the machine."""
+
         stream = self.machine.scheduler.current_task()
         previous = self._streams.get(stream)
         if previous is not None and not previous.done.processed:
@@ -264,13 +321,15 @@ class Runtime:
         barrier = self.topology.params.launch.barrier if barrier is None else barrier
         record = start_launch(
             self.machine,
-            kernel,
+            fn,
             targets,
             args_for,
             barrier=barrier,
             mmu=self.mmu,
             name=name,
             coll_id=coll_id,
+            grid=grid,
+            meta=meta,
         )
         self._streams[stream] = record
         return record
@@ -298,6 +357,28 @@ class Runtime:
             pending = [own.done] if own is not None and not own.done.processed else []
         if pending:
             scheduler.wait(self.machine.env.all_of(pending), "synchronize")
+
+
+def normalize_grid(grid: Any, kernel_name: str) -> tuple[int, int, int]:
+    """A grid as (x, y, z) positive ints; raises LaunchError naming the kernel."""
+    values = (
+        (grid,)
+        if isinstance(grid, int)
+        else tuple(grid)
+        if isinstance(grid, (tuple, list))
+        else None
+    )
+    if values is None or not 1 <= len(values) <= 3:
+        raise LaunchError(f"kernel {kernel_name!r}: grid must be 1 to 3 ints, got {grid!r}")
+    try:
+        ints = tuple(operator.index(v) for v in values)
+    except TypeError:
+        raise LaunchError(
+            f"kernel {kernel_name!r}: grid must be 1 to 3 ints, got {grid!r}"
+        ) from None
+    if any(v <= 0 for v in ints):
+        raise LaunchError(f"kernel {kernel_name!r}: grid sizes must be > 0, got {grid!r}")
+    return (*ints, 1, 1)[:3]
 
 
 def _overlap(a: Shard, b: Shard) -> int:

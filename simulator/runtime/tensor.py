@@ -71,6 +71,7 @@ class Tensor:
         self.shards = shards
         self.name = name
         self._shard_on = {s.coord: s for s in shards}
+        self._grid_view: TensorView | None = None
 
     @property
     def nbytes(self) -> int:
@@ -95,6 +96,51 @@ class Tensor:
             shard = self.shards[0]
         offset = shard.offset if len(shard.offset) == 2 else (0, shard.offset[0])
         return TensorView(shard.va, shard.shape, self.dtype, self.name, offset)
+
+    def stride(self, dim: int | None = None) -> int | tuple[int, ...]:
+        """Element strides of the whole tensor, row-major (as ``torch.Tensor.stride``)."""
+        strides = tuple(math.prod(self.shape[i + 1 :]) for i in range(len(self.shape)))
+        return strides if dim is None else strides[dim]
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    def grid_view_for(self, coord: PeCoord) -> TensorView:
+        """The kernel argument of a grid launch on ``coord``: the whole tensor as one
+        range of elements (Triton's pointer). A replicated tensor gives each PE its own
+        replica (a PE without one gets the first); otherwise the elements are numbered
+        row-major over every shard, at a VA range reserved for the tensor, and the
+        view's segment table maps each run of elements to its shard's VA."""
+        if self.placement.layout == "replicate":
+            shard = self._shard_on.get(coord, self.shards[0])
+            return TensorView(shard.va, shard.shape, self.dtype, self.name)
+        if self._grid_view is None:
+            self._grid_view = self._whole_view()
+        return self._grid_view
+
+    def _whole_view(self) -> TensorView:
+        isz = self.dtype.itemsize
+        cols = self.shape[1] if len(self.shape) == 2 else self.shape[0]
+        segments: list[tuple[int, int]] = []
+        for shard in self.shards:
+            if len(self.shape) == 1 or shard.shape[1] == cols:  # whole rows: one segment
+                first = shard.offset[0] * (cols if len(self.shape) == 2 else 1)
+                segments.append((first, shard.va))
+                continue
+            row0, col0 = shard.offset
+            width = shard.shape[1]
+            for r in range(shard.shape[0]):  # a column shard: one segment per row
+                segments.append(((row0 + r) * cols + col0, shard.va + r * width * isz))
+        segments.sort()
+        va = self.runtime.reserve_va(self.nbytes)
+        starts = tuple(s for s, _ in segments)
+        vas = tuple(v for _, v in segments)
+        return TensorView(va, self.shape, self.dtype, self.name, (0, 0), (starts, vas))
 
     # -- host reads and writes ---------------------------------------------------------
     def numpy(self) -> np.ndarray:

@@ -1,0 +1,85 @@
+"""``@tl.jit`` and ``kernel[grid](*args, **meta)``: Triton's launch syntax.
+
+A :class:`JITFunction` wraps a kernel. ``kernel[grid](*args, **meta)`` launches it on the
+runtime of its tensor arguments (``Runtime.launch(kernel, *args, grid=grid, **meta)``):
+``grid`` is a tuple of up to three ints or a callable of the meta-parameters (a dict of
+every argument by name, as Triton passes it). Parameters annotated ``tl.constexpr`` are
+keywords seen by the kernel as plain values. ``pes=`` picks the target PEs; Triton's
+tuning keywords (``num_warps``, ``num_stages``, ...) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from simulator.language.core import KernelUsageError
+
+# Launch keywords of Triton that tune GPU code generation; nothing to model here.
+TRITON_TUNING_KEYWORDS = frozenset(
+    {"num_warps", "num_stages", "num_ctas", "enable_fp_fusion", "maxnreg", "warmup"}
+)
+
+
+class JITFunction:
+    """A kernel marked with ``@tl.jit``: callable by ``rt.launch`` and ``kernel[grid]``."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.__name__ = fn.__name__
+        self.__doc__ = fn.__doc__
+        self.signature = inspect.signature(fn)
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calling a kernel directly runs it in the current program (as a helper)."""
+        return self.fn(*args, **kwargs)
+
+    def __getitem__(self, grid: Any) -> Callable[..., Any]:
+        def launcher(*args: Any, **meta: Any) -> Any:
+            runtime = next((getattr(a, "runtime", None) for a in args
+                            if getattr(a, "runtime", None) is not None), None)  # fmt: skip
+            if runtime is None:
+                raise KernelUsageError(
+                    f"{self.__name__}[grid](...) needs a device tensor argument to find its "
+                    "runtime; or use rt.launch(kernel, *args, grid=...)"
+                )
+            return runtime.launch(self, *args, grid=grid, **meta)
+
+        return launcher
+
+    def meta_of(self, args: tuple, meta: dict[str, Any]) -> dict[str, Any]:
+        """Every argument by name (what a callable grid receives)."""
+        try:
+            bound = self.signature.bind_partial(*args, **meta)
+        except TypeError as exc:
+            raise KernelUsageError(f"kernel {self.__name__!r}: {exc}") from None
+        return dict(bound.arguments)
+
+    def __repr__(self) -> str:
+        return f"JITFunction({self.__name__})"
+
+
+def jit(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Mark a kernel (``@tl.jit`` or ``@tl.jit(...)``; options are accepted and ignored)."""
+    if fn is None:
+        return lambda f: JITFunction(f)
+    return JITFunction(fn)
+
+
+def kernel_function(kernel: Any) -> Callable[..., Any]:
+    """The plain function of a kernel (a JITFunction or a function)."""
+    return kernel.fn if isinstance(kernel, JITFunction) else kernel
+
+
+def split_meta(kernel: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """The meta keywords the kernel takes (Triton's tuning keywords dropped unless the
+    kernel has a parameter of that name)."""
+    fn = kernel_function(kernel)
+    try:
+        names = set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        names = set()
+    return {k: v for k, v in meta.items() if k in names or k not in TRITON_TUNING_KEYWORDS}

@@ -1,0 +1,421 @@
+"""tl at Triton parity: grids, pointers with masks, broadcasting, clear errors."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import simulator.language as tl
+from simulator.engine.errors import LaunchError
+from simulator.engine.launch import grid_programs
+from simulator.runtime.placement import Placement
+from simulator.runtime.runtime import Runtime
+
+
+@tl.jit
+def add_kernel(x_ptr, y_ptr, output_ptr, n_elements, BLOCK_SIZE: tl.constexpr):  # noqa: N803
+    pid = tl.program_id(axis=0)
+    offsets = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = offsets < n_elements
+    x = tl.load(x_ptr + offsets, mask=mask)
+    y = tl.load(y_ptr + offsets, mask=mask)
+    tl.store(output_ptr + offsets, x + y, mask=mask)
+
+
+def test_vector_add_grid_with_ragged_tail_matches_numpy_and_moves_masked_bytes(list_writer):
+    """n not a multiple of the block: values equal numpy, and the DMAs move exactly the
+    bytes the masks let through (3 x n x 4), none for masked-off elements."""
+    n, block = 1000, 128
+    rng = np.random.default_rng(0)
+    x_np, y_np = rng.random(n, np.float32), rng.random(n, np.float32)
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    x, y = rt.from_numpy(x_np), rt.from_numpy(y_np)
+    out = rt.zeros((n,), "float32")
+    add_kernel[lambda meta: (tl.cdiv(meta["n_elements"], meta["BLOCK_SIZE"]),)](
+        x, y, out, n, BLOCK_SIZE=block
+    )
+    np.testing.assert_array_equal(out.numpy(), x_np + y_np)
+    launch_id = list_writer.rows["launches"][0]["launch_id"]
+    dmas = [d for d in list_writer.rows["dma"] if d["launch_id"] == launch_id]
+    loads = sum(d["bytes"] for d in dmas if d["kind"] == "load")
+    stores = sum(d["bytes"] for d in dmas if d["kind"] == "store")
+    assert (loads, stores) == (2 * n * 4, n * 4)
+    ops = [o for o in list_writer.rows["ops"] if o["launch_id"] == launch_id]
+    assert sum(o["bytes"] for o in ops if o["op"] == "load") == 2 * n * 4
+
+
+def _record_ids(grid, n_pes=3):
+    seen = []
+
+    @tl.jit
+    def who(x_ptr):
+        seen.append(
+            (tuple(tl.program_id(a) for a in range(3)), tuple(tl.num_programs(a) for a in range(3)))
+        )
+
+    rt = Runtime("default")
+    x = rt.zeros((4,), "float32", Placement.single(0))
+    launch = rt.launch(who, x, grid=grid, pes=list(range(n_pes)))
+    rt.synchronize()
+    return seen, launch
+
+
+@pytest.mark.parametrize("grid", [(7,), (3, 5), (2, 3, 4)])
+def test_program_ids_follow_the_grid_as_triton(grid):
+    """1-D/2-D/3-D grids: every program id of the grid exactly once, num_programs = grid;
+    programs run on PEs in Triton's linear order (axis 0 fastest), round-robin."""
+    seen, launch = _record_ids(grid)
+    full = (*grid, 1, 1)[:3]
+    expected = {(x, y, z) for z in range(full[2]) for y in range(full[1]) for x in range(full[0])}
+    assert sorted(pid for pid, _ in seen) == sorted(expected)
+    assert {num for _, num in seen} == {full}
+    for program in launch.programs:
+        x, y, z = program.program_id
+        linear = x + y * full[0] + z * full[0] * full[1]
+        assert program.rank == linear
+        assert program.pe.coord.pe_global == linear % 3
+
+
+def test_grid_larger_than_pe_count_runs_every_program_once(list_writer):
+    """A 100-program grid on 8 PEs: the programs table holds each program once, on PE
+    ``linear % 8``, and each PE's pe_exec spans its programs."""
+    rt = Runtime("default", writer=list_writer)
+    x = rt.zeros((100 * 16,), "float32")
+    out = rt.zeros((100 * 16,), "float32")
+    rt.launch(add_kernel, x, x, out, 100 * 16, grid=(100,), pes=range(8), BLOCK_SIZE=16)
+    rt.synchronize()
+    rows = list_writer.rows["programs"]
+    assert sorted(r["program"] for r in rows) == list(range(100))
+    assert all(r["pe_global"] == r["program"] % 8 for r in rows)
+    assert all(r["end_ns"] >= r["start_ns"] for r in rows)
+    pe_exec = {r["pe_global"]: r for r in list_writer.rows["pe_exec"]}
+    assert sorted(pe_exec) == list(range(8))
+    for r in rows:
+        assert pe_exec[r["pe_global"]]["exec_start_ns"] <= r["start_ns"]
+        assert r["end_ns"] <= pe_exec[r["pe_global"]]["exec_end_ns"]
+    (launch,) = list_writer.rows["launches"]
+    assert launch["grid"] == "100x1x1" and launch["n_pes"] == 8
+
+
+def test_grid_smaller_than_pe_count_uses_first_pes():
+    assert grid_programs((2, 1, 1), 5) == [[(0, (0, 0, 0))], [(1, (1, 0, 0))]]
+
+
+def test_callable_grid_sees_meta_parameters():
+    """The grid callable gets every argument by name, constexprs included."""
+    got = {}
+
+    def grid(meta):
+        got.update(meta)
+        return (meta["n"] // meta["BLOCK"],)
+
+    @tl.jit
+    def k(x_ptr, n, BLOCK: tl.constexpr):  # noqa: N803
+        pass
+
+    rt = Runtime("default")
+    x = rt.zeros((64,), "float32", Placement.single(0))
+    launch = k[grid](x, 64, BLOCK=16, num_warps=4)
+    rt.synchronize()
+    assert got["n"] == 64 and got["BLOCK"] == 16 and got["x_ptr"] is x
+    assert len(launch.programs) == 4
+
+
+def test_pointer_into_another_pes_shard_is_a_remote_dma(list_writer):
+    """A tensor row-sharded over PEs 0 and 5 is one range of elements: a program on PE 0
+    loading from the second half reads PE 5's HBM slice over the network."""
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    values = np.arange(256, dtype=np.float32).reshape(2, 128)
+    x = rt.from_numpy(values, Placement(pes=(0, 5)))
+    out = rt.zeros((128,), "float32", Placement.single(0))
+
+    @tl.jit
+    def copy_second_row(x_ptr, out_ptr):
+        offs = tl.arange(0, 128)
+        tl.store(out_ptr + offs, tl.load(x_ptr + 128 + offs))
+
+    rt.launch(copy_second_row, x, out, grid=(1,), pes=[0])
+    np.testing.assert_array_equal(out.numpy(), values[1])
+    launch_id = list_writer.rows["launches"][-1]["launch_id"]
+    (load,) = [
+        d for d in list_writer.rows["dma"] if d["launch_id"] == launch_id and d["kind"] == "load"
+    ]
+    assert (load["src_pe"], load["dst_pe"], load["bytes"]) == (5, 0, 512)
+    assert load["src_space"] == "HBM" and load["hops"] >= 2
+
+
+def test_column_sharded_tensor_reads_row_major_across_shards():
+    """Element numbering is row-major over the whole tensor whatever the placement."""
+    rt = Runtime("default", verify_data=True)
+    values = np.arange(4 * 64, dtype=np.float32).reshape(4, 64)
+    x = rt.from_numpy(values, Placement(layout="col", pes=(0, 1, 2, 3)))
+    out = rt.zeros((4, 64), "float32", Placement.single(0))
+
+    @tl.jit
+    def copy(x_ptr, out_ptr):
+        r = tl.arange(0, 4)[:, None]
+        c = tl.arange(0, 64)[None, :]
+        tl.store(out_ptr + r * 64 + c, tl.load(x_ptr + r * 64 + c) * 2.0)
+
+    rt.launch(copy, x, out, grid=(1,), pes=[7])
+    np.testing.assert_array_equal(out.numpy(), values * 2)
+
+
+def test_gather_of_scattered_elements_is_one_dma_per_run(list_writer):
+    """Every other element: 16 runs of one element each -> 16 DMAs of 4 bytes."""
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    x = rt.from_numpy(np.arange(64, dtype=np.float32), Placement.single(0))
+    out = rt.zeros((16,), "float32", Placement.single(0))
+
+    @tl.jit
+    def strided(x_ptr, out_ptr):
+        offs = tl.arange(0, 16)
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs * 2))
+
+    rt.launch(strided, x, out, grid=(1,), pes=[0])
+    np.testing.assert_array_equal(out.numpy(), np.arange(0, 32, 2, dtype=np.float32))
+    launch_id = list_writer.rows["launches"][-1]["launch_id"]
+    loads = [
+        d for d in list_writer.rows["dma"] if d["launch_id"] == launch_id and d["kind"] == "load"
+    ]
+    assert len(loads) == 16 and {d["bytes"] for d in loads} == {4}
+
+
+# -- values against numpy on random shapes ------------------------------------------------
+def _run_on_values(kernel, inputs, out_shape, out_dtype="float32"):
+    rt = Runtime("default", verify_data=True)
+    tensors = [rt.from_numpy(a, Placement.single(0)) for a in inputs]
+    out = rt.zeros(out_shape, out_dtype, Placement.single(0))
+    rt.launch(kernel, *tensors, out, grid=(1,), pes=[0])
+    return out.numpy()
+
+
+pow2 = st.sampled_from([1, 2, 4, 8, 16])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(m=pow2, n=pow2, seed=st.integers(0, 2**16), op=st.sampled_from(["add", "mul", "max"]))
+def test_broadcasting_matches_numpy(m, n, seed, op):
+    """(m, 1) with (1, n) via x[:, None] and y[None, :] broadcasts like numpy."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal(m).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    fns = {"add": np.add, "mul": np.multiply, "max": np.maximum}
+    tl_fns = {"add": lambda p, q: p + q, "mul": lambda p, q: p * q, "max": tl.maximum}
+
+    def kernel(a_ptr, b_ptr, out_ptr):
+        ra, rb = tl.arange(0, m), tl.arange(0, n)
+        va, vb = tl.load(a_ptr + ra), tl.load(b_ptr + rb)
+        res = tl_fns[op](va[:, None], vb[None, :])
+        tl.store(out_ptr + ra[:, None] * n + rb[None, :], res)
+
+    got = _run_on_values(kernel, [a, b], (m, n))
+    np.testing.assert_array_equal(got, fns[op](a[:, None], b[None, :]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    m=pow2,
+    n=pow2,
+    axis=st.sampled_from([0, 1, None]),
+    keep=st.booleans(),
+    red=st.sampled_from(["sum", "max", "min", "argmax"]),
+    seed=st.integers(0, 2**16),
+)
+def test_reductions_with_keep_dims_match_numpy(m, n, axis, keep, red, seed):
+    """sum/max/min/argmax over an axis (or all), keep_dims or not: numpy's values and
+    shapes; a kept axis broadcasts back against the tile (x - max(x, keep_dims))."""
+    if red == "argmax" and axis is None:
+        axis = 1
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, n)).astype(np.float32)
+    ref_fn = {"sum": np.sum, "max": np.max, "min": np.min, "argmax": np.argmax}[red]
+    ref = np.asarray(ref_fn(x, axis=axis, keepdims=keep))
+    shapes = []
+
+    def kernel(x_ptr, out_ptr):
+        r, c = tl.arange(0, m)[:, None], tl.arange(0, n)[None, :]
+        v = tl.load(x_ptr + r * n + c)
+        res = getattr(tl, red)(v, axis=axis, keep_dims=keep)
+        shapes.append(res.shape)
+        if keep:
+            res = v - res.to(tl.float32)  # broadcasts back to (m, n)
+            tl.store(out_ptr + r * n + c, res)
+        else:
+            flat = tl.reshape(res.to(tl.float32), (max(1, math.prod(ref.shape)),))
+            tl.store(out_ptr + tl.arange(0, flat.shape[0]), flat)
+
+    out_shape = (m, n) if keep else (max(1, ref.size),)
+    got = _run_on_values(kernel, [x], out_shape)
+    assert shapes == [ref.shape]
+    expected = x - ref if keep else ref.reshape(-1).astype(np.float32)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(1, 64),
+    limit=st.integers(0, 64),
+    other=st.sampled_from([None, 0.0, -1.5, float("-inf")]),
+    seed=st.integers(0, 2**16),
+)
+def test_masks_and_other_match_numpy(n, limit, other, seed):
+    """Masked loads give ``other`` (0 when None) where the mask is off; masked stores
+    leave the destination untouched there."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n).astype(np.float32)
+    block = 1 << (n - 1).bit_length()
+
+    def kernel(x_ptr, out_ptr):
+        offs = tl.arange(0, block)
+        keep = (offs < n) & (offs < limit)
+        v = tl.load(x_ptr + offs, mask=keep, other=other)
+        tl.store(out_ptr + offs, v, mask=offs < n)
+
+    got = _run_on_values(kernel, [x], (n,))
+    idx = np.arange(n)
+    expected = np.where(idx < limit, x, np.float32(0.0 if other is None else other))
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_where_trans_fma_and_math_match_numpy():
+    rng = np.random.default_rng(3)
+    x = rng.random((8, 16)).astype(np.float32) + 0.5
+
+    def kernel(x_ptr, out_ptr):
+        r, c = tl.arange(0, 8)[:, None], tl.arange(0, 16)[None, :]
+        v = tl.load(x_ptr + r * 16 + c)
+        w = tl.where(v > 1.0, tl.exp2(v), tl.log2(v)) + tl.rsqrt(v) + tl.sigmoid(-v)
+        w = tl.fma(w, 2.0, tl.abs(v))
+        t = tl.trans(w)  # (16, 8)
+        tl.store(out_ptr + tl.arange(0, 16)[:, None] * 8 + tl.arange(0, 8)[None, :], t)
+
+    got = _run_on_values(kernel, [x], (16, 8))
+    w = np.where(x > 1, np.exp2(x), np.log2(x)) + 1 / np.sqrt(x) + 1 / (1 + np.exp(x))
+    np.testing.assert_allclose(got, (w * 2 + x).T, rtol=1e-5)
+
+
+def test_index_arithmetic_costs_no_engine_time(list_writer):
+    """Offsets and masks from arange are folded at issue: only load, add, store ops."""
+    rt = Runtime("default", writer=list_writer)
+    x = rt.zeros((100,), "float32", Placement.single(0))
+    rt.launch(add_kernel, x, x, x, 100, grid=(1,), pes=[0], BLOCK_SIZE=128)
+    rt.synchronize()
+    assert sorted(o["op"] for o in list_writer.rows["ops"]) == ["add", "load", "load", "store"]
+
+
+# -- one clear message per misuse ---------------------------------------------------------
+def _fails(kernel, *shape_args, match):
+    rt = Runtime("default")
+    x = rt.zeros((100,), "float32", Placement.single(0))
+    with pytest.raises(tl.KernelUsageError, match=match) as info:
+        rt.launch(kernel, x, grid=(1,), pes=[0])
+        rt.synchronize()
+    text = str(info.value)
+    assert f"kernel {kernel.__name__!r}" in text and "test_language_triton.py:" in text
+    return text
+
+
+def test_unsupported_feature_names_feature_kernel_and_line():
+    @tl.jit
+    def atomics(x_ptr):
+        tl.atomic_add(x_ptr, 1.0)
+
+    _fails(atomics, match=r"tl\.atomic_add is not supported")
+
+
+def test_unsupported_dtype_names_it():
+    @tl.jit
+    def bf16(x_ptr):
+        tl.zeros((4,), tl.bfloat16)
+
+    _fails(bf16, match=r"dtype tl\.bfloat16 is not supported")
+
+
+def test_out_of_bounds_pointer_names_offset_and_tensor():
+    @tl.jit
+    def unmasked(x_ptr):
+        tl.load(x_ptr + tl.arange(0, 128))
+
+    text = _fails(unmasked, match=r"element offset 100 \(VA 0x[0-9a-f]+\) is outside")
+    assert "(100 elements" in text and "mask it off" in text
+
+
+def test_arange_length_must_be_power_of_two():
+    @tl.jit
+    def bad_range(x_ptr):
+        tl.arange(0, 100)
+
+    _fails(bad_range, match=r"the length 100 must be a power of 2")
+
+
+def test_tile_element_index_is_rejected():
+    @tl.jit
+    def element(x_ptr):
+        tl.load(x_ptr + tl.arange(0, 4))[0]
+
+    _fails(element, match=r"tile index 0: tiles take only None")
+
+
+def test_program_id_axis_out_of_range():
+    @tl.jit
+    def axis3(x_ptr):
+        tl.program_id(3)
+
+    _fails(axis3, match=r"program_id axis must be 0, 1 or 2, got 3")
+
+
+def test_data_dependent_mask_is_rejected():
+    @tl.jit
+    def data_mask(x_ptr):
+        offs = tl.arange(0, 4)
+        v = tl.load(x_ptr + offs)
+        tl.load(x_ptr + offs, mask=v > 0)
+
+    _fails(data_mask, match=r"the mask must be an index value")
+
+
+def test_block_pointer_outside_the_tensor():
+    @tl.jit
+    def outside(x_ptr):
+        tl.load(tl.make_block_ptr(x_ptr, (100,), (1,), (128,), (16,), (0,)))
+
+    _fails(outside, match=r"block at offsets \(128,\) is outside x_ptr|is outside t")
+
+
+def test_static_assert_message():
+    @tl.jit
+    def asserted(x_ptr, BLOCK: tl.constexpr = 3):  # noqa: N803
+        tl.static_assert(BLOCK % 2 == 0, "BLOCK must be even")
+
+    _fails(asserted, match=r"tl.static_assert failed: BLOCK must be even")
+
+
+def test_bad_grid_is_a_launch_error():
+    rt = Runtime("default")
+    x = rt.zeros((4,), "float32", Placement.single(0))
+    with pytest.raises(LaunchError, match=r"kernel 'add_kernel': grid sizes must be > 0"):
+        add_kernel[(0,)](x, x, x, 4, BLOCK_SIZE=4)
+    with pytest.raises(LaunchError, match=r"grid must be 1 to 3 ints"):
+        add_kernel[(1, 2, 3, 4)](x, x, x, 4, BLOCK_SIZE=4)
+
+
+def test_device_print_shows_pe_program_and_time(capsys):
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(np.array([1.0, 2.0], np.float32), Placement.single(0))
+
+    @tl.jit
+    def show(x_ptr):
+        tl.device_print("x =", tl.load(x_ptr + tl.arange(0, 2)))
+
+    rt.launch(show, x, grid=(2,), pes=[3])
+    rt.synchronize()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for line, pid in zip(lines, itertools.count(), strict=False):
+        assert line.startswith(f"[sip0.cube0.pe3 program ({pid}, 0, 0) t=")
+        assert line.endswith("x = [1. 2.]")
