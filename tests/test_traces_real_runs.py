@@ -30,6 +30,7 @@ def store(tmp_path_factory):
         "tp_mlp": run_workload(
             "tp_mlp", {"tokens": 128, "hidden": 256, "ffn": 512, "tp": 2}, store=root
         ),  # fmt: skip
+        "vector_add": run_workload("vector_add", {"n": 1000, "block_size": 256}, store=root),
     }
     assert all(o.status == "ok" for o in runs.values()), {k: o.error for k, o in runs.items()}
     return root, {k: o.run_id for k, o in runs.items()}

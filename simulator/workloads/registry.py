@@ -150,6 +150,10 @@ def _load_all() -> None:
         dma_sweep,
         gemm,
         gpt3_qkv,
+        layernorm,
+        matmul,
         noop,
+        softmax,
         tp_mlp,
+        vector_add,
     )

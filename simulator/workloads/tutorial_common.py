@@ -1,0 +1,61 @@
+"""Shared pieces of the Triton tutorial workloads: inputs, a roofline bound, metrics.
+
+The bound is a first-principles lower limit on the kernel's time from the topology
+alone: every byte a kernel reads comes out of an HBM slice and every byte it writes goes
+into one (``n_slices`` slices hold its tensors, each ``cube.hbm.bw_gbs``), every byte
+enters or leaves a PE's TCM (``n_pes`` PEs run programs, each ``pe.tcm.bw_gbs``), and
+GEMM FLOPs run at most at the arrays' peak (``2 * rows * cols * clock`` per PE). Reads
+and writes are counted separately (a memory's port may carry both directions at once),
+so ``bound_ns = max(max(read, write) / (n_slices * hbm_bw), max(read, write) / (n_pes *
+tcm_bw), flops / (n_pes * peak))`` and ``efficiency = bound_ns / kernel_ns <= 1``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.engine.launch import Launch
+from simulator.runtime.runtime import Runtime
+from simulator.runtime.tensor import Tensor
+from simulator.workloads.registry import WorkloadResult
+
+
+def next_power_of_2(n: int) -> int:
+    """The smallest power of two >= ``n`` (Triton's ``triton.next_power_of_2``)."""
+    return 1 << (int(n) - 1).bit_length()
+
+
+def upload(rt: Runtime, values: np.ndarray, name: str) -> Tensor:
+    """A device tensor (row-wise over the device's PEs) holding ``values``.
+
+    Without verify_data only the DMAs are paid, so both modes take the same time.
+    """
+    tensor = rt.empty(values.shape, values.dtype, name=name)
+    rt.copy_from_host(tensor, values if rt.verify_data else None)
+    return tensor
+
+
+def roofline_ns(
+    rt: Runtime, read_bytes: int, write_bytes: int, n_slices: int, n_pes: int, flops: int = 0
+) -> float:
+    """The lower bound on kernel time described in the module docstring."""
+    p = rt.topology.params
+    moved = max(read_bytes, write_bytes)
+    peak_flops_per_ns = 2 * p.pe.gemm.rows * p.pe.gemm.cols * p.pe.clock_ghz
+    return max(
+        moved / (n_slices * p.cube.hbm.bw_gbs),
+        moved / (n_pes * p.pe.tcm.bw_gbs),
+        flops / (n_pes * peak_flops_per_ns),
+    )
+
+
+def timing_metrics(result: WorkloadResult, launch: Launch, bound_ns: float, nbytes: int) -> None:
+    """kernel_ns (first program start -> last op end), latency_ns (host issue -> end),
+    achieved bandwidth, the roofline bound and the efficiency against it."""
+    kernel_ns = launch.end_ns - launch.target_start_ns
+    result.add("kernel_ns", kernel_ns, "ns")
+    result.add("latency_ns", launch.end_ns - launch.host_issue_ns, "ns")
+    result.add("bw_gbs", nbytes / kernel_ns, "gbs")
+    result.add("bound_ns", bound_ns, "ns")
+    result.add("efficiency", bound_ns / kernel_ns, "ratio")
+    result.add("n_programs", len(launch.programs), "count")
