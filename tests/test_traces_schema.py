@@ -33,6 +33,7 @@ def test_contract_columns_present():
         "launches": "launch_id kernel grid n_pes barrier host_issue_ns target_start_ns end_ns "
         "coll_id",
         "pe_exec": "launch_id sip cube pe pe_global dispatch_ns exec_start_ns exec_end_ns",
+        "programs": "launch_id program pid_x pid_y pid_z sip cube pe pe_global start_ns end_ns",
         "ops": "op_id launch_id sip cube pe pe_global engine op issue_ns start_ns end_ns "
         "flops bytes",
         "dma": "dma_id launch_id kind src dst src_space dst_space src_sip src_cube src_pe "

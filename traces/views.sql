@@ -106,6 +106,30 @@ SELECT COLUMNS(lambda c: c <> 'empty') FROM (
 )
 WHERE run_id IN (SELECT run_id FROM runs);
 
+CREATE OR REPLACE VIEW programs AS
+SELECT COLUMNS(lambda c: c <> 'empty') FROM (
+    SELECT
+        CAST(NULL AS VARCHAR) AS "run_id",
+        CAST(NULL AS BIGINT) AS "launch_id",
+        CAST(NULL AS BIGINT) AS "program",
+        CAST(NULL AS INTEGER) AS "pid_x",
+        CAST(NULL AS INTEGER) AS "pid_y",
+        CAST(NULL AS INTEGER) AS "pid_z",
+        CAST(NULL AS INTEGER) AS "sip",
+        CAST(NULL AS INTEGER) AS "cube",
+        CAST(NULL AS INTEGER) AS "pe",
+        CAST(NULL AS INTEGER) AS "pe_global",
+        CAST(NULL AS DOUBLE) AS "start_ns",
+        CAST(NULL AS DOUBLE) AS "end_ns"
+    WHERE false
+    UNION ALL BY NAME
+    SELECT * FROM read_parquet(
+        getvariable('store') || '/programs/*/*.parquet',
+        hive_partitioning = true, union_by_name = true, hive_types = {'run_id': VARCHAR}, allow_empty = true
+    )
+)
+WHERE run_id IN (SELECT run_id FROM runs);
+
 CREATE OR REPLACE VIEW ops AS
 SELECT COLUMNS(lambda c: c <> 'empty') FROM (
     SELECT
