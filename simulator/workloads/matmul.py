@@ -93,7 +93,9 @@ def run(rt, p) -> WorkloadResult:
     n_pes = min(len(rt.device_pes), len(launch.programs))
     bound = roofline_ns(rt, read, write, len(a.shards), n_pes, flops)
     timing_metrics(result, launch, bound, read + write)
-    result.add("tflops", flops / (launch.end_ns - launch.target_start_ns) / 1e3, "tflops")
+    result.add(
+        "tflops", flops / (launch.end_ns - launch.target_start_ns) / 1e3, "tflops", better="higher"
+    )
     if rt.verify_data:
         expected = a_np.astype(np.float32) @ b_np.astype(np.float32)
         tol = 1e-2 * np.sqrt(k) + 1e-2

@@ -53,9 +53,9 @@ def timing_metrics(result: WorkloadResult, launch: Launch, bound_ns: float, nbyt
     """kernel_ns (first program start -> last op end), latency_ns (host issue -> end),
     achieved bandwidth, the roofline bound and the efficiency against it."""
     kernel_ns = launch.end_ns - launch.target_start_ns
-    result.add("kernel_ns", kernel_ns, "ns")
-    result.add("latency_ns", launch.end_ns - launch.host_issue_ns, "ns")
-    result.add("bw_gbs", nbytes / kernel_ns, "gbs")
-    result.add("bound_ns", bound_ns, "ns")
-    result.add("efficiency", bound_ns / kernel_ns, "ratio")
-    result.add("n_programs", len(launch.programs), "count")
+    result.add("kernel_ns", kernel_ns, "ns", better="lower")
+    result.add("latency_ns", launch.end_ns - launch.host_issue_ns, "ns", better="lower")
+    result.add("bw_gbs", nbytes / kernel_ns, "gbs", better="higher")
+    result.add("bound_ns", bound_ns, "ns", better="lower")
+    result.add("efficiency", bound_ns / kernel_ns, "ratio", better="higher")
+    result.add("n_programs", len(launch.programs), "count", better="higher")
