@@ -150,3 +150,25 @@ def test_sweep_on_an_s3_store(url, s3_env, capsys):
     resume = ["sweep", "gemm_single_pe", "--store", url, "--resume", out["sweep_id"], "--json"]
     assert main(resume) == 0
     assert _json_out(capsys)["n_skipped"] == 2
+
+
+@pytest.mark.slow
+def test_run_page_reads_an_s3_store(url, s3_env, monkeypatch, capsys):
+    """The dashboard's Run page shows a run of an s3:// store given in $KERNBENCH_STORE."""
+    from streamlit.testing.v1 import AppTest
+
+    assert main(["run", "gemm_single_pe", "--set", "M=64", "--store", url, "--json"]) == 0
+    outcome = _json_out(capsys)
+    monkeypatch.setenv("KERNBENCH_STORE", url)
+    at = AppTest.from_file(str(PROJECT_ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.run()
+    at.query_params.update(run=outcome["run_id"])
+    at.switch_page("app_pages/run.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Run"
+    assert any(url in c.value for c in at.sidebar.caption)
+    kernel_ns = outcome["metrics"]["kernel_ns"]["value"]
+    shown = next(m.value for m in at.metric if m.label == "kernel_ns")
+    number, unit = shown.replace(",", "").split()[:2]
+    scale = {"ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}[unit]
+    assert float(number) * scale == pytest.approx(kernel_ns, rel=1e-3)
