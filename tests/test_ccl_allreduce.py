@@ -218,3 +218,24 @@ def test_workload_says_which_topologies_are_big_enough():
     assert out.status == "failed"
     assert "world_size 128 needs 128 PEs but topology 'default' has 32" in out.error
     assert "multi_sip" in out.error and "sip4x4" in out.error
+
+
+# ccl.yaml: 64 KiB sub-chunks, 4 inbox slots -> 2 sub-chunks per round: a pipeline block
+# of a chunk is 128 KiB. 4 ranks x 2.5 blocks per chunk, plus 3 elements so that the
+# chunks differ in length: every chunk spans several blocks and ends in a partial one.
+_BLOCK_BYTES = 2 * 64 * 1024
+_SEVERAL_BLOCKS_BYTES = 4 * (_BLOCK_BYTES * 5 // 2) + 3 * 4
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_chunks_of_several_blocks_with_a_tail_are_reduced_whole(algorithm):
+    """Each rank's chunk spans 2.5 pipeline blocks: the partial last block is reduced and
+    gathered too (every rank equals numpy's sum, checked element by element)."""
+    out = run_workload(
+        "ccl_allreduce",
+        {"algorithm": algorithm, "world_size": 4, "bytes": _SEVERAL_BLOCKS_BYTES},
+        verify_data=True,
+        trace=False,
+    )
+    assert out.status == "ok", out.error
+    assert out.verified is True

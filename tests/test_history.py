@@ -427,3 +427,13 @@ def test_history_and_check_over_a_throwaway_repository(tmp_path, capsys):
     attempts = run_history(repo, [c4], broken, tmp_path / "store2")
     assert [a.status for a in attempts] == ["error", "ok"]
     assert "unknown workload 'no_such_workload'" in attempts[0].message
+
+
+def test_change_point_pct_with_a_negative_baseline():
+    """A level going from -4 to -2 rose by 50 % of |-4|; from -4 to -6 fell by 50 %."""
+    from traces.changepoints import ChangePoint, change_points
+
+    assert ChangePoint(2, -4.0, -2.0).change_pct == 50.0
+    assert ChangePoint(2, -4.0, -6.0).change_pct == -50.0
+    (point,) = change_points([-4.0, -4.0, -4.0, -2.0, -2.0, -2.0])
+    assert (point.index, point.change_pct) == (3, 50.0)

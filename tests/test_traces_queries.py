@@ -330,3 +330,28 @@ def test_comm_compute_exposed_share(tmp_path):
     assert pe0["exposed_comm_ns"] == 15.0
     assert pe0["exposed_share"] == pytest.approx(15.0 / 18.0)
     assert (pe1["compute_ns"], pe1["comm_ns"], pe1["exposed_share"]) == (7.0, 0.0, None)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_ops)
+def test_engine_summary_busy_is_union_per_pe(ops):
+    """engine_summary busy_ns = sum over PEs of the union of that engine's intervals (DMA
+    lanes overlap, so a plain sum of op times overstates it); op_ns is the plain sum."""
+    rows = {r["engine"]: r for r in queries.engine_summary(_interval_con(ops), "r").to_pylist()}
+    assert set(rows) == {engine for _, engine, *_ in ops}
+    for engine, row in rows.items():
+        mine = [op for op in ops if op[1] == engine]
+        expected = sum(
+            _union_length([(s, e) for pe_, _, s, e in mine if pe_ == pe])
+            for pe in {op[0] for op in mine}
+        )
+        assert row["busy_ns"] == pytest.approx(expected)
+        assert row["op_ns"] == pytest.approx(sum(e - s for *_, s, e in mine))
+        assert row["n_ops"] == len(mine)
+
+
+def test_engine_summary_overlapping_lanes_by_hand():
+    """Two DMA_IN lanes of PE 0 overlapping [0, 10] and [5, 20]: busy 20 ns, op time 25 ns."""
+    con = _interval_con([(0, "DMA_IN", 0.0, 10.0), (0, "DMA_IN", 5.0, 20.0)])
+    (row,) = queries.engine_summary(con, "r").to_pylist()
+    assert (row["busy_ns"], row["op_ns"]) == (20.0, 25.0)

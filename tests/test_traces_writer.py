@@ -204,3 +204,36 @@ def test_run_writer_public_api_matches_null_writer():
     """NullWriter offers every public method of RunWriter."""
     public = {name for name in vars(RunWriter) if not name.startswith("_")}
     assert public <= set(dir(NullWriter))
+
+
+def test_runs_row_is_published_after_every_data_table(tmp_path, monkeypatch):
+    """finish() moves each data table into the store before the runs partition, so a
+    reader that sees the runs row (the commit marker) finds the whole run."""
+    import os
+
+    import traces.writer as writer_module
+
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store, workload="w", params={"n": 1})
+    writer.metric("x", 1.0, "ns", "lower")
+    writer.append("launches", launch_id=0, kernel="k", grid="1x1x1", n_pes=1, barrier=True,
+                  host_issue_ns=0.0, target_start_ns=0.0, end_ns=1.0)  # fmt: skip
+    moved: list[str] = []
+    seen_when_runs_published: set[str] = set()
+    real_replace = os.replace
+
+    def replace(src, dst):
+        table = os.path.basename(os.path.dirname(dst))
+        if table == "runs":
+            seen_when_runs_published.update(
+                name for name in ("metrics", "launches")
+                if (tmp_path / name / f"run_id={writer.run_id}").is_dir()
+            )  # fmt: skip
+        moved.append(table)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(writer_module.os, "replace", replace)
+    writer.finish(sim_end_ns=1.0, n_events=1)
+    assert moved[-1] == "runs" and moved.count("runs") == 1
+    assert {"metrics", "launches"} <= set(moved[:-1])
+    assert seen_when_runs_published == {"metrics", "launches"}
