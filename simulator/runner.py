@@ -25,6 +25,7 @@ from simulator.hw.topology import (
 )
 from simulator.runtime.runtime import Runtime
 from simulator.workloads.registry import Metric, get_workload
+from traces.headline import headline_name
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent
 _GC_YOUNG_THRESHOLD = 50_000
@@ -75,6 +76,14 @@ class RunOutcome:
             "overrides": self.overrides,
             "sweep_id": self.sweep_id,
         }
+
+
+def headline_metric(metrics: list[Metric]) -> Metric | None:
+    """The workload's own latency (not the simulated end, which includes setup and
+    host copies); see traces.headline."""
+    by_name = {m.name: m for m in metrics}
+    name = headline_name(by_name, {m.name: m.unit for m in metrics})
+    return by_name.get(name) if name is not None else None
 
 
 def describe_error(exc: BaseException) -> str:
@@ -161,6 +170,10 @@ def run_workload(
         runtime.synchronize()
     except Exception as exc:  # recorded, not raised: a failed run loses nothing else
         status, error = "failed", describe_error(exc)
+    except BaseException:  # Ctrl-C: no partial run appears in the store
+        if writer is not None:
+            writer.discard()
+        raise
     finally:
         gc.set_threshold(*gc_thresholds)
         if stop_progress:

@@ -36,7 +36,8 @@ def _run(parser, argv):
 
 def test_runs_lists_newest_first(parser, store, capsys):
     """`runs` prints every run id, newest first; --workload filters."""
-    older, newer = store.run_ids()
+    short = cli.short_ids(store.run_ids())
+    older, newer = (short[run_id] for run_id in store.run_ids())
     assert _run(parser, ["runs", "--store", str(store.root)]) == 0
     out = capsys.readouterr().out
     assert out.index(newer) < out.index(older)
@@ -49,7 +50,7 @@ def test_runs_uses_env_store(parser, store, capsys, monkeypatch):
     """Without --store, $KERNBENCH_STORE names the store."""
     monkeypatch.setenv("KERNBENCH_STORE", str(store.root))
     assert _run(parser, ["runs", "--limit", "1"]) == 0
-    assert store.run_ids()[-1] in capsys.readouterr().out
+    assert cli.short_ids(store.run_ids())[store.run_ids()[-1]] in capsys.readouterr().out
 
 
 def test_report_sections(parser, store, capsys):
@@ -101,7 +102,7 @@ def test_export(parser, store, tmp_path, capsys):
     argv = ["export", "latest", "--perfetto", str(target), "--store", str(store.root)]
     assert _run(parser, argv) == 0
     events = json.loads(target.read_text())["traceEvents"]
-    assert f"wrote {len(events)} trace events" in capsys.readouterr().out
+    assert f"wrote {len(events):,} trace events" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import re
 
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -12,7 +13,9 @@ from traces.writer import NullWriter, RunWriter, new_run_id
 
 
 def _read(store: Store, table: str, run_id: str):
-    return pq.read_table(store.root / table / f"run_id={run_id}").to_pylist()
+    """Rows of one run, read as any Arrow tool does: run_id from the Hive partition."""
+    dataset = ds.dataset(store.root / table, format="parquet", partitioning="hive")
+    return dataset.to_table(filter=ds.field("run_id") == run_id).to_pylist()
 
 
 def test_run_id_format_and_order():
@@ -109,14 +112,20 @@ def test_batches_flush_and_preserve_rows(tmp_path):
     assert [row["op_id"] for row in _read(store, "ops", writer.run_id)] == list(range(1050))
 
 
-def test_empty_tables_write_no_file(tmp_path):
-    """Only tables that received rows get a partition folder."""
+def test_every_table_gets_a_file_without_run_id_inside(tmp_path):
+    """Each table gets a partition for every run (empty when it had no rows), and no
+    file holds run_id as a column: it is only the Hive partition key."""
     store = Store(tmp_path)
     writer = new_synthetic_writer(store)
     writer.append("launches", launch_id=0, n_pes=1)
     writer.finish(sim_end_ns=0.0, n_events=0)
-    published = {table for table in TABLES if (store.root / table).is_dir()}
-    assert published == {"runs", "launches"}
+    for table, schema in TABLES.items():
+        (path,) = (store.root / table / f"run_id={writer.run_id}").glob("*.parquet")
+        inside = pq.read_schema(path)
+        assert "run_id" not in inside.names, table
+        assert inside.names == [name for name in schema.names if name != "run_id"], table
+        expected_rows = {"runs": 1, "launches": 1}.get(table, 0)
+        assert pq.read_metadata(path).num_rows == expected_rows, table
 
 
 def test_nothing_visible_before_finish(tmp_path):

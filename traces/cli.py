@@ -2,8 +2,10 @@
 
 `register(subparsers)` adds them to the main parser (simulator/cli.py); each sets
 `handler`, a function taking the parsed args and returning the exit code. Errors a
-user can cause (unknown run, bad SQL) print one line `kernbench: error: ...` to
-stderr and return 2.
+user can cause (unknown run, bad SQL, a read outside the store) print one line
+`kernbench: error: ...` to stderr and return 2. Every verb takes `--json`: one JSON
+document on stdout, raw numbers (ns, bytes, GB/s); the shapes are in each `--help`.
+Tables show human units (traces.units).
 """
 
 from __future__ import annotations
@@ -12,50 +14,103 @@ import argparse
 import csv
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from traces import queries
+from traces.headline import headline_name
+from traces.likeness import run_differences
 from traces.perfetto import export_perfetto
-from traces.store import RunNotFoundError, open_store
+from traces.store import RunNotFoundError, Store, open_store
+from traces.units import format_column, format_ns, format_value
 from traces.verdicts import DEFAULT_THRESHOLD_PCT, with_verdicts
 from traces.views import sql
 
 EXIT_USAGE = 2
 _MAX_ROWS = 20  # rows per section of `report` / `compare`
 _PIPE_WIDTH = 200  # console width when stdout is not a terminal
+_RUNS_WIDTH = 100  # `runs` fits this many columns
+_SHORT_ID_CHARS = 15  # `20261126-073012`: run ids are shown to the second, longer if needed
+RUN_HELP = "run id, unique prefix, 'latest' or 'latest~N' (N runs before the latest)"
+
+RUNS_JSON = (
+    "--json prints a list, newest first, of {run_id, created_at, workload, params: {name: "
+    "value}, topology, git_commit, git_branch, git_dirty, status, error, sim_end_ns, wall_s, "
+    "verified, metrics: {name: value}}."
+)
+REPORT_JSON = (
+    "--json prints {run: {every runs column, params as an object}, headline: {name, value, "
+    "unit} or null, metrics: [{name, value, unit}], launch_spread: [rows], engines: [rows], "
+    "pe_summary: [rows], dma_bandwidth: [rows], collective_rounds: [rows], comm_compute: "
+    "[rows]}; rows are objects keyed by column name, times in ns."
+)
+SQL_JSON = "--json (= --format json) prints a list of row objects keyed by column name."
+COMPARE_JSON = (
+    "--json prints {run_a, run_b, differences: [text], metrics: [{name, unit, better, a, b, "
+    "delta, pct, verdict}], engines: [rows], pes: [rows], launches: [rows]}; delta = b - a."
+)
+EXPORT_JSON = "--json prints {run_id, file, n_events}."
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add runs, report, sql, compare and export to an argparse subparsers object."""
-    runs = subparsers.add_parser("runs", help="list runs in the store, newest first")
+    runs = subparsers.add_parser(
+        "runs", help="list runs in the store, newest first", epilog=RUNS_JSON
+    )
     _store_option(runs)
     runs.add_argument("--workload", help="only runs of this workload")
-    runs.add_argument("--limit", type=int, default=20, help="at most N runs (default 20)")
+    runs.add_argument(
+        "--limit", type=_non_negative_int, default=20, metavar="N", help="at most N runs (20)"
+    )
+    _json_option(runs)
     runs.set_defaults(handler=cmd_runs)
 
-    report = subparsers.add_parser("report", help="summarise one run")
+    report = subparsers.add_parser("report", help="summarise one run", epilog=REPORT_JSON)
     _store_option(report)
-    report.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    report.add_argument("run", metavar="RUN", help=RUN_HELP)
+    _json_option(report)
     report.set_defaults(handler=cmd_report)
 
-    query = subparsers.add_parser("sql", help="run a read-only SQL query over the trace views")
+    query = subparsers.add_parser(
+        "sql",
+        help="run a read-only SQL query over the trace views",
+        description="Run one read-only SQL query over the trace views (runs, metrics, "
+        "launches, pe_exec, ops, dma, collectives, collective_rounds, links). The query "
+        "can read files only inside the store and cannot load extensions.",
+        epilog=SQL_JSON,
+    )
     _store_option(query)
     query.add_argument("query", metavar="QUERY", help='SQL, e.g. "SELECT * FROM runs"')
-    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="output format (default table)",
+    )
+    query.add_argument(
+        "--json", action="store_const", const="json", dest="format", help="same as --format json"
+    )
     query.set_defaults(handler=cmd_sql)
 
-    compare = subparsers.add_parser("compare", help="compare two runs (b relative to a)")
+    compare = subparsers.add_parser(
+        "compare",
+        help="compare two runs (b relative to a)",
+        description="Compare two runs: metric, engine, PE and launch deltas (b - a). Warns "
+        "when the runs differ in workload, parameters or topology.",
+        epilog=COMPARE_JSON,
+    )
     _store_option(compare)
-    compare.add_argument("run_a", metavar="RUN_A")
-    compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument("run_a", metavar="RUN_A", help="the reference run: " + RUN_HELP)
+    compare.add_argument("run_b", metavar="RUN_B", help="the run compared with it")
     compare.add_argument(
         "--threshold",
         type=float,
@@ -64,21 +119,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="percent a metric must move to be regressed/improved "
         f"(default {DEFAULT_THRESHOLD_PCT:g})",
     )
+    _json_option(compare)
     compare.set_defaults(handler=cmd_compare)
 
-    export = subparsers.add_parser("export", help="export a run for Perfetto")
+    export = subparsers.add_parser("export", help="export a run for Perfetto", epilog=EXPORT_JSON)
     _store_option(export)
-    export.add_argument("run", metavar="RUN")
+    export.add_argument("run", metavar="RUN", help=RUN_HELP)
     export.add_argument(
         "--perfetto", metavar="FILE", required=True, help="write Chrome trace-event JSON here"
     )
+    _json_option(export)
     export.set_defaults(handler=cmd_export)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
 
 
 def _store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--store", metavar="DIR", default=None, help="run store (default: $KERNBENCH_STORE)"
+        "--store",
+        metavar="DIR",
+        default=None,
+        help="run store (default: $KERNBENCH_STORE, else ./kernbench_store)",
     )
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document (shape below)")
+
+
+def _store(args: argparse.Namespace) -> Store:
+    """The store named by --store (a folder or s3:// URL); a local path that is a file
+    is a clear error, not an empty store."""
+    store = open_store(args.store)
+    store.check_usable()
+    return store
 
 
 def _user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
@@ -88,75 +170,222 @@ def _user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., 
     def wrapped(args: argparse.Namespace) -> int:
         try:
             return handler(args)
+        except BrokenPipeError:
+            raise  # the caller (main) exits quietly
         except (RunNotFoundError, ValueError, OSError, duckdb.Error) as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if isinstance(exc, duckdb.PermissionException):
+                message = f"the query may read only the store's own files ({message})"
             print(f"kernbench: error: {message}", file=sys.stderr)
             return EXIT_USAGE
 
     return wrapped
 
 
-def _console() -> Console:
+def _console(width: int | None = None) -> Console:
     console = Console()
     if not console.is_terminal:
-        console = Console(width=_PIPE_WIDTH)
+        console = Console(width=width or _PIPE_WIDTH)
     return console
 
 
-def _cell(value: Any) -> str:
+def _jsonable(value: Any) -> Any:
+    """A JSON-ready copy of a value from a result row (datetimes as ISO text, NaN null)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _rows(data: pa.Table) -> list[dict[str, Any]]:
+    return [_jsonable(row) for row in data.to_pylist()]
+
+
+def _print_json(document: Any) -> None:
+    print(json.dumps(_jsonable(document), sort_keys=True))
+
+
+def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "nan"
-        return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    if isinstance(value, int | float):
+        return format_column(column, value)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
 
 
 def _table(data: pa.Table, title: str | None = None, max_rows: int | None = None) -> Table:
+    """A rich table of `data`; numbers in human units by column name (traces.units).
+
+    A table with `value` and `unit` columns (metrics) shows each value in its unit.
+    """
     table = Table(title=title, title_justify="left")
-    for name in data.column_names:
+    names = data.column_names
+    for name in names:
         numeric = pa.types.is_integer(data.schema.field(name).type) or pa.types.is_floating(
             data.schema.field(name).type
         )
         table.add_column(name, justify="right" if numeric else "left", overflow="fold")
     shown = data if max_rows is None else data.slice(0, max_rows)
+    by_unit = "unit" in names
     for row in shown.to_pylist():
-        table.add_row(*(_cell(row[name]) for name in data.column_names))
+        cells = []
+        for name in names:
+            value = row[name]
+            if by_unit and name in ("value", "a", "b", "delta") and value is not None:
+                cells.append(format_value(value, row["unit"] or ""))
+            else:
+                cells.append(_cell(value, name))
+        table.add_row(*cells)
     if max_rows is not None and data.num_rows > max_rows:
         table.caption = f"{max_rows} of {data.num_rows} rows"
     return table
 
 
+def short_ids(ids: list[str], min_chars: int = _SHORT_ID_CHARS) -> dict[str, str]:
+    """The shortest prefix (at least `min_chars`) of each id that no other id shares;
+    any such prefix resolves to its run (Store.resolve_run)."""
+    ordered = sorted(ids)
+    short = {}
+    for i, run_id in enumerate(ordered):
+        need = min_chars
+        for other in (ordered[i - 1] if i else None, ordered[i + 1] if i + 1 < len(ids) else None):
+            if other is None:
+                continue
+            common = 0
+            while common < min(len(run_id), len(other)) and run_id[common] == other[common]:
+                common += 1
+            need = max(need, common + 1)
+        short[run_id] = run_id[: min(need, len(run_id))]
+    return short
+
+
+def _fold_params(text: str | None) -> str:
+    try:
+        params = json.loads(text or "{}")
+    except ValueError:
+        return text or ""
+    if not isinstance(params, dict):
+        return str(params)
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _params_object(text: str | None) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return text
+
+
 @_user_errors
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, newest first."""
-    store = open_store(args.store)
+    store = _store(args)
     runs = queries.runs_table(store, workload=args.workload, limit=args.limit)
-    console = _console()
+    if args.json:
+        keep = [
+            "run_id", "created_at", "workload", "params", "topology", "git_commit",
+            "git_branch", "git_dirty", "status", "error", "sim_end_ns", "wall_s", "verified",
+            "metrics",
+        ]  # fmt: skip
+        rows = []
+        for row in runs.select(keep).to_pylist():
+            row["params"] = _params_object(row["params"])
+            row["metrics"] = dict(row["metrics"] or {})
+            rows.append(row)
+        _print_json(rows)
+        return 0
+    console = _console(_RUNS_WIDTH)
     if runs.num_rows == 0:
         console.print(f"no runs in store {store.root}")
         return 0
-    columns = ["run_id", "workload", "params", "topology", "git_commit", "git_branch", "status"]
-    shown = runs.select([*columns, "sim_end_ns", "wall_s"]).to_pylist()
-    for row in shown:
-        row["git_commit"] = (row["git_commit"] or "")[:10]
-    console.print(_table(pa.Table.from_pylist(shown), title=f"runs in {store.root}"))
+    short = short_ids(store.run_ids())
+    table = Table(
+        title=f"runs in {store.root}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    for name, justify in (
+        ("run", "left"), ("workload", "left"), ("params", "left"), ("topology", "left"),
+        ("commit", "left"), ("status", "left"), ("latency", "right"), ("wall", "right"),
+    ):  # fmt: skip
+        no_wrap = name != "params"
+        table.add_column(name, justify=justify, no_wrap=no_wrap, overflow="fold")
+    for row in runs.to_pylist():
+        metrics = dict(row["metrics"] or {})
+        lead = headline_name(metrics)
+        commit = (row["git_commit"] or "")[:7] + ("+" if row["git_dirty"] else "")
+        table.add_row(
+            short.get(row["run_id"], row["run_id"]),
+            row["workload"],
+            _fold_params(row["params"]),
+            row["topology"],
+            commit,
+            row["status"],
+            format_ns(metrics[lead]) if lead else "",
+            f"{row['wall_s']:.2f} s" if row["wall_s"] is not None else "",
+        )
+    table.caption = "latency: the workload's own (latency_ns, kernel_ns...); commit + = dirty"
+    console.print(table)
     return 0
 
 
 @_user_errors
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a run's header, metrics, launch spread, PE and engine summary, DMA, collectives."""
-    store = open_store(args.store)
+    store = _store(args)
     run_id = store.resolve_run(args.run)
     con = store.connect()
-    console = _console()
     header = queries.run_header(con, run_id).to_pylist()[0]
+    metrics = queries.run_metrics(con, run_id)
+    metric_rows = metrics.to_pylist()
+    units = {m["name"]: m["unit"] for m in metric_rows}
+    lead_name = headline_name(units, units)
+    lead = next((m for m in metric_rows if m["name"] == lead_name), None)
+    sections = [
+        ("metrics", "metrics", metrics),
+        (
+            "launch spread",
+            "launch_spread",
+            queries.launch_spread(con, run_id).select(
+                ["launch_id", "kernel", "n_pes", "spread_ns", "dispatch_spread_ns", "latency_ns"]
+            ),
+        ),
+        ("engines (all PEs)", "engines", queries.engine_summary(con, run_id)),
+        ("PE utilisation", "pe_summary", _pe_summary(con, run_id)),
+        ("DMA bandwidth", "dma_bandwidth", queries.dma_bandwidth(con, run_id)),
+        (
+            "collective rounds",
+            "collective_rounds",
+            queries.collective_rounds(con, run_id).select(
+                ["coll_id", "round", "phase", "level", "n_ranks", "bytes", "slowest_rank"]
+                + ["slowest_ns", "median_ns", "straggle_ns"]
+            ),
+        ),
+    ]
+    overlap = queries.comm_compute(con, run_id)
+    has_comm = overlap.num_rows and sum(overlap.column("comm_ns").to_pylist()) > 0
+    sections.append(
+        ("compute vs communication per PE", "comm_compute", overlap if has_comm else overlap[:0])
+    )
+    if args.json:
+        run = dict(header, params=_params_object(header["params"]))
+        document: dict[str, Any] = {"run": run, "headline": lead}
+        document.update({key: _rows(data) for _, key, data in sections})
+        _print_json(document)
+        return 0
+
+    console = _console()
     facts = Table(show_header=False, title=f"run {run_id}", title_justify="left")
     facts.add_column("field", style="bold")
     facts.add_column("value", overflow="fold")
@@ -167,46 +396,31 @@ def cmd_report(args: argparse.Namespace) -> int:
         commit += " (dirty)"
     if header["commit_message"]:
         commit += f": {header['commit_message']}"
+    if lead is not None:
+        facts.add_row(lead["name"], format_value(lead["value"], lead["unit"]))
+    sim_end = header["sim_end_ns"]
     for name, value in (
         ("workload", header["workload"]),
-        ("params", header["params"]),
+        ("params", _fold_params(header["params"])),
         ("topology", f"{header['topology']} ({header['topology_hash']})"),
         ("commit", commit),
         ("status", header["status"]),
         ("error", header["error"]),
-        ("sim_end_ns", header["sim_end_ns"]),
-        ("wall_s", header["wall_s"]),
-        ("n_events", header["n_events"]),
+        (
+            "simulated end",
+            f"{format_ns(sim_end)} (the whole run: setup, host copies, every launch)"
+            if sim_end is not None
+            else None,
+        ),
+        ("wall", f"{header['wall_s']:.2f} s" if header["wall_s"] is not None else None),
+        ("trace rows", header["n_events"]),
         ("verified", header["verified"] if header["verify_data"] else "not verified"),
         ("created_at", header["created_at"]),
     ):
         if value is not None:
             facts.add_row(name, _cell(value))
     console.print(facts)
-
-    sections = [
-        ("metrics", queries.run_metrics(con, run_id)),
-        (
-            "launch spread",
-            queries.launch_spread(con, run_id).select(
-                ["launch_id", "kernel", "n_pes", "spread_ns", "dispatch_spread_ns", "latency_ns"]
-            ),
-        ),
-        ("engines (all PEs)", queries.engine_summary(con, run_id)),
-        ("PE utilisation", _pe_summary(con, run_id)),
-        ("DMA bandwidth", queries.dma_bandwidth(con, run_id)),
-        (
-            "collective rounds",
-            queries.collective_rounds(con, run_id).select(
-                ["coll_id", "round", "phase", "level", "n_ranks", "bytes", "slowest_rank"]
-                + ["slowest_ns", "median_ns", "straggle_ns"]
-            ),
-        ),
-    ]
-    overlap = queries.comm_compute(con, run_id)
-    if overlap.num_rows and sum(overlap.column("comm_ns").to_pylist()) > 0:
-        sections.append(("compute vs communication per PE", overlap))
-    for title, data in sections:
+    for title, _, data in sections:
         if data.num_rows:
             console.print(_table(data, title=title, max_rows=_MAX_ROWS))
     return 0
@@ -233,15 +447,16 @@ def _pe_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
 
 @_user_errors
 def cmd_sql(args: argparse.Namespace) -> int:
-    """Run one read-only query and print the result as a table, CSV or JSON."""
-    result = sql(open_store(args.store), args.query)
+    """Run one read-only query (confined to the store) and print it as a table, CSV or JSON."""
+    store = _store(args)
+    result = sql(store, args.query)
     if args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(result.column_names)
         for row in result.to_pylist():
             writer.writerow([row[name] for name in result.column_names])
     elif args.format == "json":
-        print(json.dumps(result.to_pylist(), default=str))
+        print(json.dumps(_rows(result), default=str))
     else:
         _console().print(_table(result))
     return 0
@@ -252,11 +467,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Print metric, engine, PE and launch deltas of run b relative to run a."""
     if not args.threshold >= 0:
         raise ValueError(f"--threshold must be a percentage >= 0, got {args.threshold}")
-    store = open_store(args.store)
+    store = _store(args)
     run_a, run_b = store.resolve_run(args.run_a), store.resolve_run(args.run_b)
     con = store.connect()
-    console = _console()
-    console.print(f"a = {run_a}\nb = {run_b}  (delta = b - a)")
+    header_a = queries.run_header(con, run_a).to_pylist()[0]
+    header_b = queries.run_header(con, run_b).to_pylist()[0]
+    differences = run_differences(header_a, header_b)
+    for note in differences:
+        print(f"kernbench: warning: runs are not like for like: {note}", file=sys.stderr)
     pes = queries.compare_pes(con, run_a, run_b)
     local = duckdb.connect()
     local.register("pes", pes)
@@ -273,11 +491,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     engines = queries.compare_engines(con, run_a, run_b).select(
         ["engine", "n_ops_a", "n_ops_b", "busy_ns_a", "busy_ns_b", "delta_busy_ns"]
     )
+    metrics = with_verdicts(queries.compare_runs(con, run_a, run_b), args.threshold)
+    launches = queries.compare_launches(con, run_a, run_b)
+    if args.json:
+        _print_json(
+            {
+                "run_a": run_a,
+                "run_b": run_b,
+                "differences": differences,
+                "metrics": _rows(metrics),
+                "engines": _rows(engines),
+                "pes": _rows(pes),
+                "launches": _rows(launches),
+            }
+        )
+        return 0
+    console = _console()
+    console.print(f"a = {run_a}\nb = {run_b}  (delta = b - a)")
     sections = [
-        ("metrics", with_verdicts(queries.compare_runs(con, run_a, run_b), args.threshold)),
+        ("metrics", metrics),
         ("engines (all PEs)", engines),
         ("PEs", pe_summary if pes.num_rows else pes),
-        ("launches, largest latency change first", queries.compare_launches(con, run_a, run_b)),
+        ("launches, largest latency change first", launches),
     ]
     for title, data in sections:
         if data.num_rows:
@@ -287,11 +522,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 @_user_errors
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write a run as Chrome trace-event JSON for Perfetto."""
-    store = open_store(args.store)
+    """Write a run as Chrome trace-event JSON for Perfetto (atomically: tmp + rename)."""
+    store = _store(args)
     run_id = store.resolve_run(args.run)
     n_events = export_perfetto(store, run_id, args.perfetto)
-    print(f"wrote {n_events} trace events of run {run_id} to {args.perfetto}")
+    if args.json:
+        _print_json({"run_id": run_id, "file": str(args.perfetto), "n_events": n_events})
+        return 0
+    print(f"wrote {n_events:,} trace events of run {run_id} to {args.perfetto}")
     print("open it at https://ui.perfetto.dev")
     return 0
 

@@ -34,7 +34,7 @@ from traces.layout import PARTITION_PREFIX
 from traces.schema import TABLES, canonical_params
 from traces.store import Store, new_run_row
 from traces.views import view_sql
-from traces.writer import PARQUET_COMPRESSION, RunWriter, new_run_id
+from traces.writer import PARQUET_COMPRESSION, RunWriter, file_schema, new_run_id
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 _REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -75,7 +75,7 @@ class ObjectRunWriter(RunWriter):
                 for path in sorted(written.glob("*.parquet")) if written.is_dir() else []:
                     self.store.upload(path, self.store.object_path(table, self.run_id, path.name))
             runs_file = self.tmp_dir / "runs-part-0.parquet"
-            row = pa.Table.from_pylist([{"run_id": self.run_id, **run_row}], schema=TABLES["runs"])
+            row = pa.Table.from_pylist([run_row], schema=file_schema("runs"))  # run_id: path
             pq.write_table(row, runs_file, compression=PARQUET_COMPRESSION)
             self._commit(runs_file)
         finally:

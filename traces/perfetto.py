@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from traces.atomic import atomic_write
 from traces.views import open_connection
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ def export_perfetto(store: Source, run_id: str, path: str | Path) -> int:
         "SELECT workload, params, sim_end_ns FROM runs WHERE run_id = ?", [run_id]
     ).fetchall()
     workload, params, sim_end_ns = header[0] if header else (None, None, None)
-    with Path(path).open("w", encoding="utf-8") as out:
+    with atomic_write(path) as out:  # a failure leaves no half-written file
         out.write('{"displayTimeUnit":"ns",')
         other = {"run_id": run_id, "workload": workload, "params": params}
         out.write(f'"otherData":{json.dumps(other)},"traceEvents":[')

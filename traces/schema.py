@@ -1,7 +1,9 @@
 """Arrow schemas of the trace tables (contract: extend, never rename).
 
-One schema per table. Every table starts with `run_id`; the writer fills it, so an
-appender takes the remaining columns positionally in the order given here. Times
+One schema per table. Every table starts with `run_id`, the Hive partition key: it is
+the `run_id=<id>` folder name, not a column inside the files (schema_version >= 2; older
+files also hold it inside and still read). An appender takes the remaining columns
+positionally in the order given here. Times
 are float64 nanoseconds of simulated time (`*_ns`), sizes are bytes, bandwidths
 GB/s (1 GB/s = 1 byte/ns). Repetitive strings are dictionary-encoded.
 """
@@ -11,7 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 4  # 2: runs.overrides, runs.sweep_id; 3: metrics.better; 4: programs
+# 2: runs.overrides, runs.sweep_id; 3: metrics.better; 4: programs;
+# 5: run_id only in the partition folder name, every table has a file for every run.
+SCHEMA_VERSION = 5
 
 # metrics.better: which way a metric improves, declared by the workload that records it.
 LOWER = "lower"

@@ -7,6 +7,7 @@ files appear atomically.
 import difflib
 import json
 import os
+import re
 import shutil
 import socket
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_STORE",
     "RunNotFoundError",
     "Store",
+    "StoreError",
     "open_store",
     "resolve_store",
     "store_location",
@@ -43,7 +45,14 @@ OWNER_FILE = "owner.json"  # in a run's temporary folder: the writing host and p
 
 
 class RunNotFoundError(LookupError):
-    """A run reference (id, prefix or `latest`) names no run, or several."""
+    """A run reference (id, prefix, `latest` or `latest~N`) names no run, or several."""
+
+
+class StoreError(ValueError):
+    """The store path cannot be used: it is a file, or cannot be created or written."""
+
+
+_LATEST = re.compile(r"^latest(?:~(\d+))?$")
 
 
 class Store:
@@ -77,9 +86,17 @@ class Store:
         cannot be written.
         """
         params_json = canonical_params(params)
+        self.check_usable()
         self.remove_abandoned_runs()
         tmp_root = self.root / TMP_DIR
-        tmp_root.mkdir(parents=True, exist_ok=True)
+        try:
+            tmp_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create run store {self.root}: {exc.strerror or exc}"
+            ) from None
+        if not os.access(tmp_root, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot write to run store {self.root}: permission denied")
         for _ in range(_ID_ATTEMPTS):
             run_id = new_run_id()
             if partition_dir(self.root, "runs", run_id).exists():
@@ -127,21 +144,43 @@ class Store:
                 removed.append(folder.name)
         return removed
 
+    def check_usable(self) -> None:
+        """Raise StoreError if the store path exists but is not a folder (or an
+        ancestor is a file), so no command reads it as an empty store by mistake.
+        Object stores (an s3:// root) have no such check."""
+        if not isinstance(self.root, Path):
+            return
+        for path in (self.root, *self.root.parents):
+            if path.exists():
+                if not path.is_dir():
+                    what = "the store" if path == self.root else f"{path} (in the store path)"
+                    raise StoreError(f"run store {self.root} is not usable: {what} is a file")
+                return
+
     def run_ids(self) -> list[str]:
         """Ids of complete runs (ok or failed), oldest first."""
         return complete_run_ids(self.root)
 
     def resolve_run(self, ref: str) -> str:
-        """The run id for a full id, a unique prefix, or `latest`.
+        """The run id for a full id, a unique prefix, `latest` or `latest~N` (the Nth
+        run before the latest, as git's `HEAD~N`).
 
         Raises RunNotFoundError saying the store is empty, listing close matches,
         or naming the candidates of an ambiguous prefix.
         """
+        self.check_usable()
         ids = self.run_ids()
         if not ids:
             raise RunNotFoundError(f"no runs in store {self.root}")
-        if ref == "latest":
-            return ids[-1]
+        latest = _LATEST.match(ref)
+        if latest:
+            back = int(latest.group(1) or 0)
+            if back >= len(ids):
+                raise RunNotFoundError(
+                    f"no run {ref!r} in store {self.root}: it holds {len(ids)} runs "
+                    f"(latest~{len(ids) - 1} is the oldest)"
+                )
+            return ids[-1 - back]
         if ref in ids:
             return ref
         matches = [run_id for run_id in ids if run_id.startswith(ref)] if ref else []

@@ -5,8 +5,15 @@ Lifecycle of a run: open (rows stream into `<store>/_tmp/<run_id>/`) -> finished
 last) or abandoned (process died: the temporary folder is ignored by every reader).
 Rows are buffered per table as one python list per column and flushed every
 `batch_rows` rows as a record batch into a zstd Parquet file, so memory stays flat.
+
+`run_id` lives only in the partition folder name (`run_id=<id>`), never as a column
+inside the files, so every Arrow tool reads a table with Hive partitioning (a column
+of the same name inside the files would clash with the partition key). Every table
+gets a file for every run, empty when the run has no rows of it, so readers that
+glob a table (the DuckDB shell) always find a file with its schema.
 """
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -17,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -56,11 +62,11 @@ class _TableBuffer:
 
     def __init__(self, table: str, path: Path, run_id: str, batch_rows: int):
         self.table = table
-        self.schema = TABLES[table]
+        self.schema = file_schema(table)
         self.path = path
         self.run_id = run_id
         self.batch_rows = batch_rows
-        self.names = self.schema.names[1:]  # run_id is filled at flush
+        self.names = self.schema.names
         self.name_set = frozenset(self.names)
         self.rows: list[tuple[Any, ...]] = []
         self.writer: pq.ParquetWriter | None = None
@@ -105,21 +111,26 @@ class _TableBuffer:
             return
         try:
             columns = zip(*self.rows, strict=True)
-            arrays = [_run_id_array(self.run_id, n_rows)]
+            arrays = []
             for name, column in zip(self.names, columns, strict=True):
                 arrays.append(self._convert(name, list(column)))
         finally:
             self.rows.clear()  # in place: the appender holds this list
         batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-        if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.path, self.schema, compression=PARQUET_COMPRESSION)
+        self._open()
         self.writer.write_batch(batch)
         self.rows_written += n_rows
 
+    def _open(self) -> None:
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.path, self.schema, compression=PARQUET_COMPRESSION)
+
     def close(self) -> None:
+        """Flush and close the file (an empty file with the schema if no row came)."""
         try:
             self.flush()
+            self._open()
         finally:
             if self.writer is not None:
                 self.writer.close()
@@ -139,9 +150,11 @@ class _TableBuffer:
             ) from None
 
 
-def _run_id_array(run_id: str, n_rows: int) -> pa.Array:
-    # numpy zeros: ~400x faster than pa.repeat for the constant index column
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n_rows, np.int32)), [run_id])
+def file_schema(table: str) -> pa.Schema:
+    """The schema of a table's Parquet files: the table's schema without `run_id`,
+    which the partition folder name carries."""
+    schema = TABLES[table]
+    return schema.remove(schema.get_field_index("run_id"))
 
 
 class RunWriter:
@@ -246,6 +259,20 @@ class RunWriter:
         if close_error is not None:
             raise close_error
 
+    def discard(self) -> None:
+        """Drop the run: close its files and delete its temporary folder, publish nothing.
+
+        For an interrupted run (Ctrl-C): the store is left as if it never started.
+        """
+        if self._finished:
+            return
+        self._finished = True
+        for buffer in self._buffers.values():
+            buffer.rows.clear()
+            with contextlib.suppress(Exception):
+                buffer.close()
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
     def _publish(self, run_row: dict[str, Any]) -> None:
         for table in self._buffers:
             written = self.tmp_dir / table
@@ -255,8 +282,7 @@ class RunWriter:
                 os.replace(written, target)
         runs_tmp = self.tmp_dir / "runs"
         runs_tmp.mkdir(parents=True, exist_ok=True)
-        schema = TABLES["runs"]
-        table = pa.Table.from_pylist([{"run_id": self.run_id, **run_row}], schema=schema)
+        table = pa.Table.from_pylist([run_row], schema=file_schema("runs"))
         pq.write_table(table, runs_tmp / "part-0.parquet", compression=PARQUET_COMPRESSION)
         target = partition_dir(self.root, "runs", self.run_id)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -300,6 +326,9 @@ class NullWriter:
         return _discard
 
     def metric(self, name: str, value: float, unit: str, better: str) -> None:
+        pass
+
+    def discard(self) -> None:
         pass
 
     def finish(
