@@ -354,8 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="simulate a workload and record its trace",
         description="Simulate a workload and record its trace in the store.",
-        epilog="--json prints one object: {run_id, workload, params, topology, status, error, "
-        "sim_end_ns, wall_s, verified, n_events, metrics: {name: {value, unit}}}; "
+        epilog="--json prints one object: {run_id, workload, params, topology, overrides, "
+        "sweep_id, status, error, sim_end_ns, wall_s, verified, n_events, metrics: {name: "
+        "{value, unit}}}; "
         "exit 1 if the run failed or its data did not verify.",
     )
     run.add_argument("workload", metavar="WORKLOAD", help="workload name (see kernbench list)")

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sweep = subparsers.add_parser(
         "sweep", help="run a workload over the Cartesian product of parameter grids (on Dask)"
     )
-    sweep.add_argument("workload")
+    sweep.add_argument("workload", metavar="WORKLOAD", help="workload name (see kernbench list)")
     sweep.add_argument(
         "--set",
         action="append",

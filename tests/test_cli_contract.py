@@ -166,8 +166,9 @@ def test_every_verb_prints_json_with_its_documented_keys(store, tmp_path, capsys
     run_keys = {"run_id", "created_at", "workload", "params", "topology", "git_commit"}
     run_keys |= {"git_branch", "git_dirty", "status", "error", "sim_end_ns", "wall_s"}
     for row in runs:
-        _keys_of(row, run_keys | {"verified", "metrics"})
+        _keys_of(row, run_keys | {"verified", "metrics", "overrides", "sweep_id"})
         assert isinstance(row["params"], dict) and isinstance(row["metrics"], dict)
+        assert isinstance(row["overrides"], dict)
 
     assert _main(["report", "latest", "--json", *s]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -219,7 +220,8 @@ def test_run_json_and_summary_lead_with_the_workload_latency(tmp_path, capsys):
     assert _main(["run", "noop", "--json", *s]) == 0
     outcome = json.loads(capsys.readouterr().out)
     keys = {"run_id", "workload", "params", "topology", "status", "error", "sim_end_ns"}
-    _keys_of(outcome, keys | {"wall_s", "verified", "n_events", "metrics"})
+    keys |= {"wall_s", "verified", "n_events", "metrics", "overrides", "sweep_id"}
+    _keys_of(outcome, keys)
     assert _main(["run", "noop", *s]) == 0
     out = capsys.readouterr().out
     first, second = out.splitlines()[:2]

@@ -44,8 +44,8 @@ RUN_HELP = "run id, unique prefix, 'latest' or 'latest~N' (N runs before the lat
 
 RUNS_JSON = (
     "--json prints a list, newest first, of {run_id, created_at, workload, params: {name: "
-    "value}, topology, git_commit, git_branch, git_dirty, status, error, sim_end_ns, wall_s, "
-    "verified, metrics: {name: value}}."
+    "value}, topology, overrides: {dotted key: value}, sweep_id, git_commit, git_branch, "
+    "git_dirty, status, error, sim_end_ns, wall_s, verified, metrics: {name: value}}."
 )
 REPORT_JSON = (
     "--json prints {run: {every runs column, params as an object}, headline: {name, value, "
@@ -292,13 +292,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = queries.runs_table(store, workload=args.workload, limit=args.limit)
     if args.json:
         keep = [
-            "run_id", "created_at", "workload", "params", "topology", "git_commit",
-            "git_branch", "git_dirty", "status", "error", "sim_end_ns", "wall_s", "verified",
-            "metrics",
+            "run_id", "created_at", "workload", "params", "topology", "overrides", "sweep_id",
+            "git_commit", "git_branch", "git_dirty", "status", "error", "sim_end_ns", "wall_s",
+            "verified", "metrics",
         ]  # fmt: skip
         rows = []
         for row in runs.select(keep).to_pylist():
             row["params"] = _params_object(row["params"])
+            row["overrides"] = _params_object(row["overrides"])
             row["metrics"] = dict(row["metrics"] or {})
             rows.append(row)
         _print_json(rows)
