@@ -15,6 +15,7 @@ import pytest
 from s3_fixtures import BUCKET, apply_env, list_keys, moto_server, restore_env
 
 from simulator.cli import main
+from traces.cli import short_ids
 from traces.objstore import ObjectStore
 from traces.store import open_store
 
@@ -65,7 +66,8 @@ def test_cli_verbs_work_on_an_s3_store(url, s3_env, capsys, tmp_path):
 
     assert main(["runs", "--store", url]) == 0
     out = capsys.readouterr().out
-    assert first in out and second in out
+    short = short_ids([first, second])  # `runs` shows the shortest unique prefixes
+    assert short[first] in out and short[second] in out
     query = "SELECT run_id, json_extract(params, '$.M')::INT AS m, count(*) OVER () AS n FROM runs"
     assert main(["sql", query, "--store", url, "--format", "json"]) == 0
     rows = {r["run_id"]: r for r in _json_out(capsys)}
