@@ -168,6 +168,9 @@ def run_workload(
     try:
         result = workload.body(runtime, params)
         runtime.synchronize()
+        violation = result.physics_violation()
+        if violation is not None:  # a failed check, never a result
+            status, error = "failed", violation
     except Exception as exc:  # recorded, not raised: a failed run loses nothing else
         status, error = "failed", describe_error(exc)
     except BaseException:  # Ctrl-C: no partial run appears in the store

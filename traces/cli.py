@@ -399,6 +399,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         commit += f": {header['commit_message']}"
     if lead is not None:
         facts.add_row(lead["name"], format_value(lead["value"], lead["unit"]))
+    values = {m["name"]: m["value"] for m in metric_rows}
+    if "bound_ns" in values and "efficiency" in values:
+        bound = f"{format_ns(values['bound_ns'])} (efficiency {values['efficiency']:.3f})"
+        facts.add_row("physics bound", bound)
     sim_end = header["sim_end_ns"]
     for name, value in (
         ("workload", header["workload"]),

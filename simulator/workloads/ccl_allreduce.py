@@ -17,6 +17,7 @@ import simulator.runtime.dist as dist
 import simulator.runtime.multiprocessing as mp
 from simulator.ccl.registry import algorithm_names, default_algorithm
 from simulator.runtime.runtime import Runtime
+from simulator.workloads import bounds
 from simulator.workloads.registry import Param, WorkloadError, WorkloadResult, workload
 
 DTYPES = ("float32", "float16")
@@ -83,6 +84,7 @@ def run(rt: Runtime, p: dict) -> WorkloadResult:
     result.add("latency_ns", latency, "ns", better="lower")
     result.add("algbw_gbs", algbw, "gbs", better="higher")
     result.add("busbw_gbs", algbw * 2 * (world - 1) / world, "gbs", better="higher")
+    result.add_bound(bounds.all_reduce_bound_ns(rt.topology.params, world, nbytes), latency)
     if inputs is not None:
         expected = np.sum(np.array(inputs, dtype=np.float64), axis=0).astype(dtype)
         result.verified = all(np.array_equal(outputs[r], expected) for r in range(world))

@@ -17,6 +17,7 @@ import numpy as np
 
 import simulator.language as tl
 from simulator.runtime.placement import Placement
+from simulator.workloads import bounds
 from simulator.workloads.registry import Param, WorkloadResult, workload
 
 PATHS = ("own_hbm", "other_cube_hbm", "other_pe_tcm", "host_hbm")
@@ -57,6 +58,7 @@ def dma_sweep(rt, p) -> WorkloadResult:
     initiator = coords[0]
     last_cube = [c for c in coords if (c.sip, c.cube) == (coords[-1].sip, coords[-1].cube)][0]
     result = WorkloadResult()
+    total_ns = bound_ns = 0.0
     for path in paths:
         latencies = []
         for size in sizes:
@@ -78,9 +80,32 @@ def dma_sweep(rt, p) -> WorkloadResult:
                 program = launch.programs[0]
                 latency = program.exec_end_ns - program.exec_start_ns
             latencies.append(latency)
+            total_ns += latency
+            bound_ns += _bound_ns(rt.topology.params, path, size)
             result.add(f"dma.{path}.{size}B.latency_ns", latency, "ns", better="lower")
             result.add(f"dma.{path}.{size}B.bw_gbs", size / latency, "gbs", better="higher")
         slope, alpha = np.polyfit(np.array(sizes, float), np.array(latencies, float), 1)
         result.add(f"dma.{path}.alpha_ns", alpha, "ns", better="lower")
         result.add(f"dma.{path}.bw_gbs", 1.0 / slope, "gbs", better="higher")
+    result.add("latency_ns", total_ns, "ns", better="lower")
+    result.add_bound(bound_ns, total_ns)
     return result
+
+
+def _bound_ns(params, path: str, size: int) -> float:
+    """Physics bound of one transfer of ``size`` bytes over ``path``: the bytes at the
+    slowest resource they cross (plus the PE_DMA issue cost, or the host link's latency)."""
+    cube, sip, tcm = params.cube, params.sip, params.pe.tcm.bw_gbs
+    if path == "host_hbm":
+        host_link = params.system.host_link
+        slowest = min(host_link.bw_gbs, sip.io_port_link.bw_gbs, sip.io_link.bw_gbs,
+                      cube.hbm.bw_gbs)  # fmt: skip
+        return host_link.latency_ns + size / slowest
+    crossed = {
+        "own_hbm": [cube.hbm.bw_gbs, tcm],
+        "other_pe_tcm": [tcm, cube.pe_link.bw_gbs],
+        "other_cube_hbm": [cube.hbm.bw_gbs, sip.mesh_link.bw_gbs, cube.pe_link.bw_gbs, tcm],
+    }[path]
+    if path == "other_cube_hbm" and params.sip.cube_rows * params.sip.cube_cols == 1:
+        crossed = [cube.hbm.bw_gbs, cube.pe_link.bw_gbs, tcm]  # one cube: no mesh link
+    return bounds.dma_bound_ns(params, size, crossed)

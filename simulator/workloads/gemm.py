@@ -7,6 +7,7 @@ import numpy as np
 from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime
 from simulator.runtime.tensor import Tensor
+from simulator.workloads import bounds
 from simulator.workloads.kernels import gemm_kernel
 from simulator.workloads.registry import Param, WorkloadResult, workload
 
@@ -59,6 +60,12 @@ def run_gemm(
         "utilisation", flops / kernel_ns / (peak_flops_per_ns(rt) * n_pes), "ratio", better="higher"
     )
     result.add("n_pes", n_pes, "count", better="higher")
+    params = rt.topology.params
+    rows = [c.cube // rt.topology.cube_cols for c in launch.targets]
+    bound_ns = bounds.launch_bound_ns(params, rows) + bounds.roofline_ns(
+        params, flops, bounds.gemm_bytes(m, n, k, 2), n_pes
+    )
+    result.add_bound(bound_ns, launch.end_ns - launch.host_issue_ns)
     if rt.verify_data:
         a_host, b_host = a.peek(), b.peek()
         expected = (a_host.astype(np.float32) @ b_host.astype(np.float32)).astype(np.float16)

@@ -12,6 +12,7 @@ import numpy as np
 
 from simulator.runtime.placement import Placement
 from simulator.runtime.tp.layers import ColumnParallelLinear
+from simulator.workloads import bounds
 from simulator.workloads.gemm import TILE_PARAMS, peak_flops_per_ns, run_gemm
 from simulator.workloads.registry import Param, WorkloadResult, workload
 from simulator.workloads.tensor_parallel import forward_on_ranks, span_ns
@@ -37,6 +38,12 @@ def _tensor_parallel(rt, p: dict) -> WorkloadResult:
         "utilisation", flops / latency / (peak_flops_per_ns(rt) * p["tp"]), "ratio", better="higher"
     )
     result.add("n_pes", p["tp"], "count", better="higher")
+    params = rt.topology.params
+    qkv_bytes = bounds.gemm_bytes(p["tokens"], 3 * hidden, hidden, 2)
+    bound_ns = bounds.launch_path_ns(params, 0) + bounds.roofline_ns(
+        params, flops, qkv_bytes, p["tp"]
+    )
+    result.add_bound(bound_ns, latency)
     if rt.verify_data:
         layer, f32 = results[0].layer, np.float32
         full = results[0].x.astype(f32) @ layer.master_weight().astype(f32)

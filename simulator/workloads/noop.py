@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from simulator.workloads import bounds
 from simulator.workloads.kernels import noop_kernel
 from simulator.workloads.registry import Param, WorkloadResult, workload
 
@@ -23,7 +24,11 @@ def run(rt, p) -> WorkloadResult:
         starts = [prog.exec_start_ns for prog in launch.programs]
         latencies.append(launch.end_ns - launch.host_issue_ns)
         spreads.append(max(starts) - min(starts))
-    result.add("launch_latency_ns", sum(latencies) / len(latencies), "ns", better="lower")
+    mean_ns = sum(latencies) / len(latencies)
+    result.add("launch_latency_ns", mean_ns, "ns", better="lower")
+    cols = rt.topology.cube_cols
+    rows = [c.cube // cols for c in rt.device_pes]
+    result.add_bound(bounds.launch_bound_ns(rt.topology.params, rows), mean_ns)
     result.add("spread_ns", max(spreads), "ns", better="lower")
     result.add("n_pes", len(rt.device_pes), "count", better="higher")
     return result

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.runtime.runtime import Runtime
+from simulator.workloads.bounds import EFFICIENCY_TOLERANCE
 from traces.schema import BETTER
 
 
@@ -88,6 +89,26 @@ class WorkloadResult:
             )
         self.metrics.append(Metric(name, float(value), unit, better))
 
+    def add_bound(self, bound_ns: float, latency_ns: float) -> None:
+        """Record the physics bound (``bound_ns``, from ``workloads/bounds.py``) of the
+        latency ``latency_ns`` and ``efficiency = bound_ns / latency_ns``."""
+        self.add("bound_ns", bound_ns, "ns", better="lower")
+        efficiency = bound_ns / latency_ns if latency_ns > 0 else 0.0
+        self.add("efficiency", efficiency, "ratio", better="higher")
+
+    def physics_violation(self) -> str | None:
+        """A message if the run beat its physics bound (efficiency above 1 beyond float
+        tolerance), else None."""
+        values = {m.name: m.value for m in self.metrics}
+        efficiency = values.get("efficiency")
+        if efficiency is None or efficiency <= 1.0 + EFFICIENCY_TOLERANCE:
+            return None
+        return (
+            f"simulator beat physics: efficiency {efficiency:.6f} > 1 (bound_ns "
+            f"{values.get('bound_ns', float('nan')):.1f} > simulated latency "
+            f"{values.get('bound_ns', 0.0) / efficiency:.1f} ns); this is a modelling bug"
+        )
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -146,6 +167,7 @@ def list_workloads() -> list[Workload]:
 def _load_all() -> None:
     # Importing the modules registers their workloads.
     from simulator.workloads import (  # noqa: F401
+        axpy,
         ccl_allreduce,
         dma_sweep,
         gemm,

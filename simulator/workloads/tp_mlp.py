@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.runtime.tp.layers import ParallelMLP, mlp_reference
+from simulator.workloads import bounds
 from simulator.workloads.registry import Param, WorkloadResult, workload
 from simulator.workloads.tensor_parallel import forward_on_ranks, span_ns
 
@@ -40,6 +41,13 @@ def tp_mlp(rt, p) -> WorkloadResult:
     result.add("latency_ns", latency, "ns", better="lower")
     result.add("tflops", flops / latency / 1e3, "tflops", better="higher")
     result.add("n_pes", p["tp"], "count", better="higher")
+    # Both GEMMs as one roofline, or the row layer's all-reduce, whichever is longer
+    # (taking the larger, not the sum, keeps it a bound even if they overlapped).
+    params, tokens, hidden, ffn = rt.topology.params, p["tokens"], p["hidden"], p["ffn"]
+    mlp_bytes = (tokens * hidden + 2 * hidden * ffn + tokens * hidden) * 2
+    compute_ns = bounds.roofline_ns(params, flops, mlp_bytes, p["tp"])
+    reduce_ns = bounds.all_reduce_bound_ns(params, p["tp"], tokens * hidden * 2)
+    result.add_bound(bounds.launch_path_ns(params, 0) + max(compute_ns, reduce_ns), latency)
     if rt.verify_data:
         expected = mlp_reference(results[0].x, results[0].layer).astype(np.float32)
         ys = [results[r].y for r in range(p["tp"])]
