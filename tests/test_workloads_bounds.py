@@ -20,6 +20,10 @@ SMALL = {
     "gemm": {"M": 256, "N": 128, "K": 128},
     "gemm_single_pe": {"M": 128, "N": 128, "K": 256},
     "gpt3_qkv": {"tokens": 128, "hidden": 128, "num_pes": 4},
+    "layernorm": {"M": 32, "N": 256},
+    "matmul": {"M": 128, "N": 128, "K": 128},
+    "softmax": {"rows": 32, "cols": 128},
+    "vector_add": {"n": 8192},
     "noop": {"launches": 2},
     "tp_mlp": {"tokens": 64, "hidden": 128, "ffn": 256, "tp": 2},
 }

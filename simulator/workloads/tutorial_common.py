@@ -5,8 +5,8 @@ alone: every byte a kernel reads comes out of an HBM slice and every byte it wri
 into one (``n_slices`` slices hold its tensors, each ``cube.hbm.bw_gbs``), every byte
 enters or leaves a PE's TCM (``n_pes`` PEs run programs, each ``pe.tcm.bw_gbs``), and
 GEMM FLOPs run at most at the arrays' peak (``2 * rows * cols * clock`` per PE). Reads
-and writes are counted separately (a memory's port may carry both directions at once),
-so ``bound_ns = max(max(read, write) / (n_slices * hbm_bw), max(read, write) / (n_pes *
+and writes of one memory share its bandwidth (memories are shared capacities), so
+``bound_ns = max((read + write) / (n_slices * hbm_bw), (read + write) / (n_pes *
 tcm_bw), flops / (n_pes * peak))`` and ``efficiency = bound_ns / kernel_ns <= 1``.
 """
 
@@ -40,7 +40,7 @@ def roofline_ns(
 ) -> float:
     """The lower bound on kernel time described in the module docstring."""
     p = rt.topology.params
-    moved = max(read_bytes, write_bytes)
+    moved = read_bytes + write_bytes  # reads and writes share each memory
     peak_flops_per_ns = 2 * p.pe.gemm.rows * p.pe.gemm.cols * p.pe.clock_ghz
     return max(
         moved / (n_slices * p.cube.hbm.bw_gbs),
