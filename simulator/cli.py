@@ -30,7 +30,7 @@ from rich.table import Table
 
 from simulator.history_cli import register as register_history_verbs
 from simulator.hw.topology import TopologyError, list_topologies
-from simulator.runner import headline_metric, run_workload, sim_version
+from simulator.runner import headline_metric, is_script, run_script, run_workload, sim_version
 from simulator.sweep_cli import register as register_sweep_verb
 from simulator.workloads.registry import WorkloadError, get_workload, list_workloads
 from traces.cli import register as register_trace_verbs
@@ -91,15 +91,25 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    outcome = run_workload(
-        args.workload,
-        _parse_sets(args.set),
-        topology=args.topology,
-        verify_data=args.verify_data,
-        store=args.store,
-        trace=not args.no_trace,
-        progress=sys.stderr.isatty() and not args.json,
-    )
+    if is_script(args.workload):
+        outcome = run_script(
+            args.workload,
+            _parse_sets(args.set),
+            topology=args.topology,
+            verify_data=args.verify_data,
+            store=args.store,
+            trace=not args.no_trace,
+        )
+    else:
+        outcome = run_workload(
+            args.workload,
+            _parse_sets(args.set),
+            topology=args.topology,
+            verify_data=args.verify_data,
+            store=args.store,
+            trace=not args.no_trace,
+            progress=sys.stderr.isatty() and not args.json,
+        )
     if args.json:
         print(json.dumps(outcome.to_json(), sort_keys=True))
     else:
@@ -352,14 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="simulate a workload and record its trace",
-        description="Simulate a workload and record its trace in the store.",
+        help="simulate a workload (or a script.py) and record its trace",
+        description="Simulate a workload, or run a Python script whose Runtime is traced "
+        "(run name = the script's file name), and record its trace in the store.",
         epilog="--json prints one object: {run_id, workload, params, topology, overrides, "
         "sweep_id, status, error, sim_end_ns, wall_s, verified, n_events, metrics: {name: "
         "{value, unit}}}; "
         "exit 1 if the run failed or its data did not verify.",
     )
-    run.add_argument("workload", metavar="WORKLOAD", help="workload name (see kernbench list)")
+    run.add_argument(
+        "workload",
+        metavar="WORKLOAD",
+        help="workload name (see kernbench list) or path of a script.py",
+    )
     run.add_argument(
         "--set",
         action="append",

@@ -8,6 +8,7 @@ untouched.
 from __future__ import annotations
 
 import gc
+import runpy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from simulator.hw.topology import (
     parse_override_value,
     topology_from_dict,
 )
+from simulator.runtime.recording import Recording
 from simulator.runtime.runtime import Runtime
 from simulator.workloads.registry import Metric, get_workload
 from traces.headline import headline_name
@@ -238,3 +240,81 @@ def _start_progress(machine, name: str):
         status.stop()
 
     return stop
+
+
+def is_script(target: str) -> bool:
+    """Whether ``kernbench run TARGET`` names a Python script rather than a workload."""
+    return target.endswith(".py")
+
+
+def run_script(
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    topology: str | None = None,
+    verify_data: bool = False,
+    store: str | Path | None = None,
+    trace: bool = True,
+) -> RunOutcome:
+    """Run the user script at ``path`` as ``__main__`` and record it as a run named after
+    the file (``my_kernel.py`` -> ``my_kernel``).
+
+    The first ``Runtime`` the script creates is traced into ``store``; the script reads
+    ``--set`` values with ``kernbench.param`` and records results with
+    ``kernbench.metric``. ``topology`` and dotted ``overrides`` replace the topology the
+    script asks for; ``verify_data`` forces data mode on. A script that raises is recorded
+    as failed, with its error. Raises FileNotFoundError for a missing script.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"script {str(path)!r} not found")
+    params, topology_overrides = split_overrides(overrides)
+    params = {k: _scalar(v) for k, v in params.items()}
+    topology_overrides = {k: parse_override_value(v) for k, v in topology_overrides.items()}
+    rec = Recording(path.stem, store, params, topology, topology_overrides, verify_data or None,
+                    trace)  # fmt: skip
+    status, error = "ok", None
+    with rec:
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                status, error = "failed", f"script exited with status {exc.code}"
+        except Exception as exc:  # recorded, not raised, as for workloads
+            status, error = "failed", describe_error(exc)
+    if rec.runtime is None:
+        status = "failed"
+        error = error or f"script {path.name} created no Runtime: nothing was simulated"
+        return RunOutcome(None, path.stem, params, topology or "-", status, error, 0.0,
+                          time.perf_counter() - rec.started, None, 0)  # fmt: skip
+    run_id = rec.finish(status, error)
+    machine = rec.runtime.machine
+    metrics = [Metric(m.name, m.value, m.unit, m.better) for m in rec.metrics]
+    return RunOutcome(
+        run_id=run_id,
+        workload=path.stem,
+        params=params,
+        topology=rec.runtime.topology.name,
+        status=rec.status,
+        error=rec.error,
+        sim_end_ns=float(machine.env.now),
+        wall_s=time.perf_counter() - rec.started,
+        verified=None,
+        n_events=machine.recorder.n_rows,
+        metrics=metrics,
+        overrides=topology_overrides,
+    )
+
+
+def _scalar(text: Any) -> Any:
+    """A --set value as int, float or bool when it reads as one, else the text."""
+    if not isinstance(text, str):
+        return text
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text

@@ -13,7 +13,9 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +30,9 @@ from simulator.hw import graph as g
 from simulator.hw.mmu import MMU
 from simulator.hw.topology import PeCoord, Topology, load_topology
 from simulator.language.jit import JITFunction, kernel_function, split_meta
+from simulator.runtime import recording
 from simulator.runtime.placement import Placement
+from simulator.runtime.recording import Recording
 from simulator.runtime.tensor import Shard, Tensor
 
 # Virtual addresses start where their bits also read as a valid physical address (die 1,
@@ -67,9 +71,32 @@ class Runtime:
         device: str | int = "all",
         writer: Any = None,
         machine: Machine | None = None,
+        store: str | Path | None = None,
+        name: str | None = None,
     ) -> None:
+        # A run being recorded (``kernbench run script.py``, or our own with store/name)
+        # gets this runtime's trace; see simulator.runtime.recording.
+        self.recording: Recording | None = None
+        if machine is None and writer is None:
+            if store is not None or name is not None:
+                self.recording = Recording(name or Path(sys.argv[0]).stem or "python", store)
+                self.recording.owner = self
+                self.recording.__enter__()
+            else:
+                self.recording = recording.active()
+        if self.recording is not None:
+            self.recording.attach(self)
+            rec = self.recording
+            if rec.topology is not None or rec.overrides:
+                topology = load_topology(
+                    rec.topology or (topology if isinstance(topology, str) else topology.name),
+                    overrides=rec.overrides or None,
+                )
+            verify_data = verify_data or bool(rec.verify_data)
         if machine is None:
             topo = topology if isinstance(topology, Topology) else load_topology(topology)
+            if self.recording is not None:
+                writer = self.recording.open_writer(topo, verify_data)
             machine = Machine(topo, verify_data=verify_data, writer=writer)
         self.machine = machine
         self.topology = machine.topology
@@ -87,6 +114,24 @@ class Runtime:
         # Extra host-read barriers, called after synchronize (dist waits for collectives
         # the reading rank has joined).
         self.read_barriers: list[Callable[[], None]] = []
+
+    # -- recording ---------------------------------------------------------------------
+    def close(self, error: BaseException | None = None) -> str | None:
+        """Finish the run this runtime records as its own (``store=``/``name=``): wait
+        for its launches, publish it, return its run id. None for a runtime that records
+        no run of its own (a script's run is finished by ``kernbench run``)."""
+        rec = self.recording
+        if rec is None or rec.owner is not self:
+            return None
+        if error is None:
+            return rec.finish()
+        return rec.finish("failed", recording.describe(error))
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(exc)
 
     @property
     def now_ns(self) -> float:

@@ -1,0 +1,213 @@
+"""Recording user code as runs: a script or a ``Runtime(store=..., name=...)`` traced into a
+store like any workload, with metrics from :func:`metric`.
+
+A :class:`Recording` is a run in the making. While one is active, the first
+:class:`~simulator.runtime.runtime.Runtime` created without its own writer attaches to it:
+its launches, ops and DMAs are traced into the recording's run. ``kernbench run
+script.py`` makes one around the script (run name = the script's file name without
+``.py``); ``Runtime(..., store=S, name=N)`` makes its own, finished by ``rt.close()`` or
+the end of a ``with Runtime(...) as rt:`` block. Scripts read ``--set K=V`` values with
+:func:`param` and report results with :func:`metric` (both also importable as
+``kernbench.param`` and ``kernbench.metric``).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from simulator.engine.errors import SimulationError
+
+SOURCE_DIR = Path(__file__).resolve().parent.parent.parent
+BETTER = ("lower", "higher")
+
+
+class RecordingError(SimulationError):
+    """Misuse of the recording API (a metric outside a run, a bad ``better``...)."""
+
+
+@dataclass
+class RecordedMetric:
+    name: str
+    value: float
+    unit: str
+    better: str
+
+
+@dataclass
+class Recording:
+    """One run of user code being recorded into ``store`` under ``name``.
+
+    ``params`` are the run's parameters (``--set`` values), ``topology`` and
+    ``overrides`` replace the script's own topology choice when given, ``verify_data``
+    forces data mode on when True. ``trace=False`` runs untraced (metrics still collect).
+    """
+
+    name: str
+    store: str | Path | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    topology: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    verify_data: bool | None = None
+    trace: bool = True
+    metrics: list[RecordedMetric] = field(default_factory=list)
+    writer: Any = None
+    runtime: Any = None
+    owner: Any = None  # the Runtime that made this recording (store=/name=), if any
+    started: float = field(default_factory=time.perf_counter)
+    finished: bool = False
+    status: str = "ok"  # the run's outcome, set by finish()
+    error: str | None = None
+
+    # -- the active recording ----------------------------------------------------------
+    def __enter__(self) -> Recording:
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.deactivate()
+
+    def deactivate(self) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+
+    # -- called by Runtime -------------------------------------------------------------
+    def attach(self, runtime: Any) -> None:
+        """Make ``runtime`` the one this run records (its machine's writer is ours)."""
+        if self.runtime is not None:
+            raise RecordingError(
+                f"run {self.name!r} already records a Runtime; a script run records one "
+                "Runtime (pass store=/name= to record another as its own run)"
+            )
+        self.runtime = runtime
+
+    def open_writer(self, topology: Any, verify_data: bool) -> Any:
+        """The store writer of this run (None when untraced), made once the topology is
+        known (when the Runtime is created)."""
+        if not self.trace:
+            return None
+        from traces.store import open_store
+
+        self.writer = open_store(self.store).new_run(
+            workload=self.name,
+            params=self.params,
+            topology=topology.name,
+            topology_json=topology.to_json(),
+            topology_hash=topology.hash,
+            verify_data=verify_data,
+            source_dir=SOURCE_DIR,
+            sim_version=_sim_version(),
+            overrides=self.overrides,
+        )
+        return self.writer
+
+    # -- results -----------------------------------------------------------------------
+    def metric(self, name: str, value: float, unit: str = "", better: str = "lower") -> None:
+        if better not in BETTER:
+            raise RecordingError(
+                f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}"
+            )
+        self.metrics.append(RecordedMetric(name, float(value), unit, better))
+
+    def finish(self, status: str = "ok", error: str | None = None) -> str | None:
+        """Publish the run (metrics, links, runs row); returns its run id (None untraced).
+
+        Waits for every launch first, so the trace holds the whole program.
+        """
+        if self.finished:
+            return self.writer.run_id if self.writer is not None else None
+        self.finished = True
+        self.deactivate()
+        runtime = self.runtime
+        if runtime is not None and status == "ok":
+            try:
+                runtime.synchronize()
+            except Exception as exc:  # recorded like any failure of the run
+                status, error = "failed", describe(exc)
+        self.status, self.error = status, error
+        if self.writer is None:
+            return None
+        for m in self.metrics:
+            self.writer.metric(m.name, m.value, m.unit, m.better)
+        machine = runtime.machine
+        machine.recorder.links(machine.network, machine.graph.links)
+        self.writer.finish(
+            status=status,
+            error=error,
+            sim_end_ns=float(machine.env.now),
+            verified=None,
+            n_events=machine.recorder.n_rows,
+            wall_s=time.perf_counter() - self.started,
+        )
+        return self.writer.run_id
+
+
+_ACTIVE: list[Recording] = []
+
+
+def active() -> Recording | None:
+    """The innermost active recording, or None."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
+def metric(name: str, value: float, unit: str = "", better: str = "lower") -> None:
+    """Record metric ``name`` = ``value`` (in ``unit``) in the run being recorded;
+    ``better`` ("lower" | "higher") says which way it improves.
+
+    Outside a recorded run (``kernbench run script.py`` or a ``Runtime(store=...,
+    name=...)``) the value goes nowhere: a warning says so, and the script still runs
+    (so one script works both ways). Raises RecordingError for a bad ``better``.
+    """
+    recording = active()
+    if recording is None:
+        if better not in BETTER:
+            raise RecordingError(
+                f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}"
+            )
+        warnings.warn(
+            f"kernbench.metric({name!r}): no run is being recorded (run the script with "
+            "`kernbench run script.py` or create Runtime(..., store=..., name=...))",
+            stacklevel=2,
+        )
+        return
+    recording.metric(name, value, unit, better)
+
+
+def param(name: str, default: Any) -> Any:
+    """The ``--set name=V`` value of the run, converted to ``default``'s type (bool
+    accepts true/false/1/0/yes/no), else ``default``."""
+    recording = active()
+    if recording is None or name not in recording.params:
+        return default
+    value = recording.params[name]
+    if isinstance(default, bool):
+        text = str(value).strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            raise RecordingError(f"parameter {name}: {value!r} is not a bool")
+        return text in ("true", "1", "yes")
+    if default is None or isinstance(value, type(default)):
+        return value
+    try:
+        return type(default)(value)
+    except (TypeError, ValueError):
+        raise RecordingError(
+            f"parameter {name}: {value!r} is not a {type(default).__name__}"
+        ) from None
+
+
+def _sim_version() -> str:
+    try:
+        return metadata.version("kernbench")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the user: our errors' message, type and message otherwise."""
+    if isinstance(exc, SimulationError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

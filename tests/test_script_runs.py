@@ -1,0 +1,128 @@
+"""A user's own kernels are runs: `kernbench run script.py` and Runtime(store=, name=)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import kernbench
+import simulator.language as tl
+from simulator.cli import main
+from simulator.runner import run_script
+from simulator.runtime.placement import Placement
+from simulator.runtime.runtime import Runtime
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+
+def _readme_kernel() -> str:
+    """The README's tutorial kernel block (the one with ``@tl.jit``), as a script."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    (block,) = [b for b in blocks if "@tl.jit" in b]
+    return block
+
+
+def _rows(store: Path, table: str, run_id: str, columns: str = "*") -> list[tuple]:
+    files = [str(f) for f in (store / table / f"run_id={run_id}").glob("*.parquet")]
+    return duckdb.sql(f"SELECT {columns} FROM read_parquet({files!r})").fetchall()
+
+
+def test_readme_kernel_script_is_a_run_that_report_and_the_run_page_show(
+    tmp_path, capsys, monkeypatch
+):
+    script = tmp_path / "add.py"
+    script.write_text(_readme_kernel())
+    store = tmp_path / "store"
+    code = main(["run", str(script), "--set", "n=3000", "--store", str(store), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    assert (out["workload"], out["status"], out["params"]) == ("add", "ok", {"n": 3000})
+    assert out["metrics"]["kernel_ns"]["value"] > 0
+    run_id = out["run_id"]
+    programs = _rows(store, "programs", run_id)
+    assert len(programs) == 3  # cdiv(3000, 1024)
+    assert main(["report", run_id, "--store", str(store)]) == 0
+    report = capsys.readouterr().out
+    assert "add_kernel" in report and "add" in report and "kernel_ns" in report
+    monkeypatch.setenv("KERNBENCH_STORE", str(store))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.query_params.update(run=run_id)
+    at.switch_page("app_pages/run.py").run()
+    assert not at.exception
+    shown = " ".join(str(e.value) for e in [*at.title, *at.markdown, *at.caption, *at.metric])
+    assert run_id in shown or "add" in shown
+    assert any(m.label == "kernel_ns" for m in at.metric)
+
+
+def test_python_api_records_a_run_with_its_metrics(tmp_path):
+    store = tmp_path / "store"
+
+    @tl.jit
+    def double(x_ptr, n, BLOCK: tl.constexpr):  # noqa: N803
+        offs = tl.arange(0, BLOCK)
+        tl.store(x_ptr + offs, tl.load(x_ptr + offs, mask=offs < n) * 2.0, mask=offs < n)
+
+    with Runtime("default", verify_data=True, store=store, name="api_double") as rt:
+        x = rt.from_numpy(np.arange(100, dtype=np.float32), Placement.single(0))
+        double[(1,)](x, 100, BLOCK=128)
+        assert np.array_equal(x.numpy(), np.arange(100) * 2)
+        kernbench.metric("answer", 42, "count", better="higher")
+    (run_id,) = [p.name.removeprefix("run_id=") for p in (store / "runs").iterdir()]
+    con = duckdb.connect()
+    runs = con.sql(f"SELECT workload, status FROM '{store}/runs/*/*.parquet'").fetchall()
+    assert runs == [("api_double", "ok")]
+    metrics = _rows(store, "metrics", run_id, "name, value, better")
+    assert metrics == [("answer", 42.0, "higher")]
+    assert _rows(store, "launches", run_id, "kernel") == [("double",)]
+
+
+def test_failing_script_is_recorded_as_failed(tmp_path):
+    script = tmp_path / "broken.py"
+    script.write_text(
+        "from simulator.runtime.runtime import Runtime\n"
+        "rt = Runtime('default')\n"
+        "raise ValueError('bad input size 7')\n"
+    )
+    outcome = run_script(script, store=tmp_path / "s")
+    assert (outcome.status, outcome.error) == ("failed", "ValueError: bad input size 7")
+    runs = _rows(tmp_path / "s", "runs", outcome.run_id)
+    assert len(runs) == 1
+
+
+def test_script_without_runtime_and_missing_script_are_clear(tmp_path):
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    outcome = run_script(empty, store=tmp_path / "s")
+    assert outcome.status == "failed" and "created no Runtime" in outcome.error
+    with pytest.raises(FileNotFoundError, match="nope.py"):
+        run_script(tmp_path / "nope.py")
+
+
+def test_param_converts_set_values_to_the_default_type(tmp_path):
+    script = tmp_path / "params.py"
+    script.write_text(
+        "import kernbench\n"
+        "from simulator.runtime.runtime import Runtime\n"
+        "rt = Runtime('default')\n"
+        "assert kernbench.param('n', 1) == 12\n"
+        "assert kernbench.param('scale', 1.0) == 2.5\n"
+        "assert kernbench.param('fast', False) is True\n"
+        "assert kernbench.param('absent', 'x') == 'x'\n"
+    )
+    outcome = run_script(script, {"n": "12", "scale": "2.5", "fast": "yes"}, trace=False)
+    assert outcome.status == "ok", outcome.error
+
+
+def test_metric_outside_a_run_warns_and_is_dropped():
+    with pytest.warns(UserWarning, match="no run is being recorded"):
+        kernbench.metric("x", 1.0)
+    with pytest.raises(kernbench.RecordingError, match="better must be"):
+        kernbench.metric("x", 1.0, better="up")
