@@ -419,3 +419,70 @@ def test_device_print_shows_pe_program_and_time(capsys):
     for line, pid in zip(lines, itertools.count(), strict=False):
         assert line.startswith(f"[sip0.cube0.pe3 program ({pid}, 0, 0) t=")
         assert line.endswith("x = [1. 2.]")
+
+
+def test_unknown_tl_name_names_it_kernel_and_line():
+    @tl.jit
+    def unknown(x_ptr):
+        tl.no_such_builtin(x_ptr)
+
+    _fails(unknown, match=r"tl\.no_such_builtin is not a feature of this simulator's tl")
+    assert not hasattr(tl, "no_such_builtin")
+
+
+@tl.jit
+def matmul_kernel(
+    a_ptr, b_ptr, c_ptr, M, N, K,  # noqa: N803
+    stride_am, stride_ak, stride_bk, stride_bn, stride_cm, stride_cn,
+    BLOCK_SIZE_M: tl.constexpr, BLOCK_SIZE_N: tl.constexpr,  # noqa: N803
+    BLOCK_SIZE_K: tl.constexpr, GROUP_SIZE_M: tl.constexpr,  # noqa: N803
+):  # fmt: skip
+    """Triton's pointer-arithmetic matmul tutorial, unchanged but for its imports."""
+    pid = tl.program_id(axis=0)
+    num_pid_m = tl.cdiv(M, BLOCK_SIZE_M)
+    num_pid_n = tl.cdiv(N, BLOCK_SIZE_N)
+    num_pid_in_group = GROUP_SIZE_M * num_pid_n
+    group_id = pid // num_pid_in_group
+    first_pid_m = group_id * GROUP_SIZE_M
+    group_size_m = min(num_pid_m - first_pid_m, GROUP_SIZE_M)
+    pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m)
+    pid_n = (pid % num_pid_in_group) // group_size_m
+    offs_am = (pid_m * BLOCK_SIZE_M + tl.arange(0, BLOCK_SIZE_M)) % M
+    offs_bn = (pid_n * BLOCK_SIZE_N + tl.arange(0, BLOCK_SIZE_N)) % N
+    offs_k = tl.arange(0, BLOCK_SIZE_K)
+    a_ptrs = a_ptr + (offs_am[:, None] * stride_am + offs_k[None, :] * stride_ak)
+    b_ptrs = b_ptr + (offs_k[:, None] * stride_bk + offs_bn[None, :] * stride_bn)
+    accumulator = tl.zeros((BLOCK_SIZE_M, BLOCK_SIZE_N), dtype=tl.float32)
+    for k in tl.range(0, tl.cdiv(K, BLOCK_SIZE_K), num_stages=3):
+        a = tl.load(a_ptrs, mask=offs_k[None, :] < K - k * BLOCK_SIZE_K, other=0.0)
+        b = tl.load(b_ptrs, mask=offs_k[:, None] < K - k * BLOCK_SIZE_K, other=0.0)
+        accumulator = tl.dot(a, b, accumulator)
+        a_ptrs += BLOCK_SIZE_K * stride_ak
+        b_ptrs += BLOCK_SIZE_K * stride_bk
+    c = accumulator.to(tl.float16)
+    offs_cm = pid_m * BLOCK_SIZE_M + tl.arange(0, BLOCK_SIZE_M)
+    offs_cn = pid_n * BLOCK_SIZE_N + tl.arange(0, BLOCK_SIZE_N)
+    c_ptrs = c_ptr + stride_cm * offs_cm[:, None] + stride_cn * offs_cn[None, :]
+    c_mask = (offs_cm[:, None] < M) & (offs_cn[None, :] < N)
+    tl.store(c_ptrs, c, mask=c_mask)
+
+
+def test_pointer_matmul_tutorial_matches_numpy_on_ragged_sizes():
+    """Triton's pointer matmul (masks on K, wrapped rows, masked store) on 70 x 50 x 40."""
+    m, n, k = 70, 50, 40
+    rng = np.random.default_rng(5)
+    a_np = rng.standard_normal((m, k)).astype(np.float16)
+    b_np = rng.standard_normal((k, n)).astype(np.float16)
+    rt = Runtime("default", verify_data=True)
+    a, b = rt.from_numpy(a_np), rt.from_numpy(b_np)
+    c = rt.zeros((m, n), "float16")
+    grid = lambda meta: (  # noqa: E731
+        tl.cdiv(m, meta["BLOCK_SIZE_M"]) * tl.cdiv(n, meta["BLOCK_SIZE_N"]),
+    )
+    matmul_kernel[grid](
+        a, b, c, m, n, k, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+        c.stride(0), c.stride(1),
+        BLOCK_SIZE_M=32, BLOCK_SIZE_N=32, BLOCK_SIZE_K=16, GROUP_SIZE_M=2,
+    )  # fmt: skip
+    expected = a_np.astype(np.float32) @ b_np.astype(np.float32)
+    np.testing.assert_allclose(c.numpy().astype(np.float32), expected, rtol=1e-2, atol=5e-2)

@@ -52,6 +52,7 @@ from simulator.language.core import (
     num_programs,
     pointer,
     program_id,
+    range_,
     relu,
     reshape,
     rsqrt,
@@ -71,6 +72,8 @@ from simulator.language.core import (
     zeros_like,
 )
 from simulator.language.jit import JITFunction, jit
+
+range = range_  # noqa: A001 - Triton's name (tl.range)
 
 __all__ = [
     "rank",
@@ -124,6 +127,7 @@ __all__ = [
     "num_programs",
     "pointer",
     "program_id",
+    "range",
     "relu",
     "reshape",
     "rsqrt",
@@ -166,9 +170,17 @@ def _unsupported(name: str):
     return fail
 
 
+class UnsupportedFeatureError(KernelUsageError, AttributeError):
+    """A ``tl`` name Triton may have but this simulator does not (an AttributeError too,
+    so ``hasattr(tl, name)`` stays False)."""
+
+
 def __getattr__(name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(f"module 'simulator.language' has no attribute {name!r}")
     if name in UNSUPPORTED:
         if name.startswith(("float8", "bfloat")):
             raise _core.usage_error(f"dtype tl.{name} is not supported by this simulator")
         return _unsupported(name)
-    raise AttributeError(f"module 'simulator.language' has no attribute {name!r}")
+    error = _core.usage_error(f"tl.{name} is not a feature of this simulator's tl")
+    raise UnsupportedFeatureError(str(error))

@@ -892,6 +892,14 @@ def static_range(*args: int) -> range:
     return range(*(int(a) for a in args))
 
 
+def range_(*args: int, num_stages: int | None = None, loop_unroll_factor: int | None = None,
+           **_hints: Any) -> range:  # fmt: skip
+    """``tl.range``: a loop whose software pipelining Triton tunes (``num_stages``). Here a
+    plain range: the engine queues already overlap one iteration's loads with the
+    previous one's compute."""
+    return range(*(int(a) for a in args))
+
+
 def static_assert(condition: Any, message: str = "") -> None:
     """Fail the kernel with KernelUsageError when ``condition`` is false."""
     if not condition:
