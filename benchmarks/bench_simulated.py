@@ -1,20 +1,24 @@
 """Simulated results (deterministic) as asv `track_*` values, so they get a history too.
 
-Each value is exactly the metric `kernbench run` reports for the same case.
+asv reads every track_ value as lower-is-better. Each value here is the metric
+`kernbench run` reports for the same case, passed through `common.cost`: as it is when
+the workload declares lower is better, its reciprocal when higher is better (TFLOP/s
+becomes ps per FLOP, GB/s ns per byte, utilisation peak over achieved). So an asv
+regression is always a real one.
 """
 
 from __future__ import annotations
 
 from .common import (
     ALLREDUCE_ALGORITHMS,
-    SMALL_CASES,
+    Metrics,
     allreduce_case,
     available_workloads,
+    cost,
     launch_case,
     simulated_metrics,
+    small_case,
 )
-
-Metrics = dict[str, float]
 
 
 class SimulatedLaunch:
@@ -28,68 +32,71 @@ class SimulatedLaunch:
         return {(t, b): simulated_metrics(launch_case(t, b)) for t in topologies for b in barriers}
 
     def track_latency_ns(self, metrics, topology: str, barrier: bool) -> float:
-        return metrics[(topology, barrier)]["launch_latency_ns"]
+        return cost(metrics[(topology, barrier)], "launch_latency_ns")
 
     track_latency_ns.unit = "ns"
 
     def track_spread_ns(self, metrics, topology: str, barrier: bool) -> float:
-        return metrics[(topology, barrier)]["spread_ns"]
+        return cost(metrics[(topology, barrier)], "spread_ns")
 
     track_spread_ns.unit = "ns"
 
 
 class SimulatedGemm:
-    """Small GEMMs: latency, kernel time, TFLOP/s and utilisation of the GEMM arrays."""
+    """Small GEMMs: latency, kernel time, time per FLOP and how far from peak the arrays run."""
 
     params = ["gemm_single_pe", "gemm"]
     param_names = ["workload"]
 
     def setup_cache(self) -> dict[str, Metrics]:
-        return {workload: simulated_metrics(SMALL_CASES[workload]) for workload in self.params}
+        return {workload: simulated_metrics(small_case(workload)) for workload in self.params}
 
     def track_latency_ns(self, metrics, workload: str) -> float:
-        return metrics[workload]["latency_ns"]
+        return cost(metrics[workload], "latency_ns")
 
     track_latency_ns.unit = "ns"
 
     def track_kernel_ns(self, metrics, workload: str) -> float:
-        return metrics[workload]["kernel_ns"]
+        return cost(metrics[workload], "kernel_ns")
 
     track_kernel_ns.unit = "ns"
 
-    def track_tflops(self, metrics, workload: str) -> float:
-        return metrics[workload]["tflops"]
+    def track_ps_per_flop(self, metrics, workload: str) -> float:
+        """1 / tflops (1 TFLOP/s is one FLOP per ps)."""
+        return cost(metrics[workload], "tflops")
 
-    track_tflops.unit = "TFLOP/s"
+    track_ps_per_flop.unit = "ps/FLOP"
 
-    def track_utilisation(self, metrics, workload: str) -> float:
-        return metrics[workload]["utilisation"]
+    def track_peak_over_achieved(self, metrics, workload: str) -> float:
+        """1 / utilisation of the GEMM arrays (1 at peak)."""
+        return cost(metrics[workload], "utilisation")
 
-    track_utilisation.unit = "ratio"
+    track_peak_over_achieved.unit = "ratio"
 
 
 class SimulatedDma:
-    """`dma_sweep`: fitted bandwidth and fixed latency (alpha) of each path."""
+    """`dma_sweep`: fitted time per byte (1 / bandwidth) and fixed latency (alpha) of each path."""
 
     params = ["own_hbm", "other_cube_hbm", "other_pe_tcm", "host_hbm"]
     param_names = ["path"]
 
     def setup_cache(self) -> Metrics:
-        return simulated_metrics(SMALL_CASES["dma_sweep"])
+        return simulated_metrics(small_case("dma_sweep"))
 
-    def track_bw_gbs(self, metrics, path: str) -> float:
-        return metrics[f"dma.{path}.bw_gbs"]
+    def track_ns_per_byte(self, metrics, path: str) -> float:
+        """1 / bw_gbs (1 GB/s is one byte per ns)."""
+        return cost(metrics, f"dma.{path}.bw_gbs")
 
-    track_bw_gbs.unit = "GB/s"
+    track_ns_per_byte.unit = "ns/B"
 
     def track_alpha_ns(self, metrics, path: str) -> float:
-        return metrics[f"dma.{path}.alpha_ns"]
+        return cost(metrics, f"dma.{path}.alpha_ns")
 
     track_alpha_ns.unit = "ns"
 
 
 class SimulatedAllReduce:
-    """A 1 MiB all-reduce over 8 ranks: latency and bus bandwidth (nccl-tests busbw)."""
+    """A 1 MiB all-reduce over 8 ranks: latency and time per byte of bus bandwidth."""
 
     params = list(ALLREDUCE_ALGORITHMS)
     param_names = ["algorithm"]
@@ -106,11 +113,12 @@ class SimulatedAllReduce:
             raise NotImplementedError("workload 'ccl_allreduce' does not exist in this version")
 
     def track_latency_ns(self, metrics, algorithm: str) -> float:
-        return metrics[algorithm]["latency_ns"]
+        return cost(metrics[algorithm], "latency_ns")
 
     track_latency_ns.unit = "ns"
 
-    def track_busbw_gbs(self, metrics, algorithm: str) -> float:
-        return metrics[algorithm]["busbw_gbs"]
+    def track_bus_ns_per_byte(self, metrics, algorithm: str) -> float:
+        """1 / busbw_gbs (nccl-tests' bus bandwidth)."""
+        return cost(metrics[algorithm], "busbw_gbs")
 
-    track_busbw_gbs.unit = "GB/s"
+    track_bus_ns_per_byte.unit = "ns/B"

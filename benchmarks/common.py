@@ -1,8 +1,9 @@
 """Seeded, cached inputs of the asv suite; nothing here is built at import time.
 
 A workload case is (workload, params, topology), params as `kernbench run --set` takes
-them. Once a case has been published, never change it (its history would stop being
-comparable): add a new case instead.
+them, and every case is an entry of the `benchmarks` suite of traces/suites.yaml (the
+one list of standard cases). Once a case has been published, never change it (its
+history would stop being comparable): add a new case instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import simpy
+import yaml
 
 from simulator.hw.topology import load_topology
 from simulator.runner import RunOutcome, run_workload
@@ -22,31 +24,84 @@ from simulator.runtime.runtime import Runtime
 from simulator.workloads.registry import get_workload, list_workloads
 
 Case = tuple[str, dict[str, Any], str]
+Metrics = dict[str, tuple[float, str | None]]  # name -> (value, better)
 
-# Small cases: each simulates in well under a second.
-SMALL_CASES: dict[str, Case] = {
-    "noop": ("noop", {}, "default"),
-    "gemm_single_pe": ("gemm_single_pe", {"M": 256, "N": 256, "K": 256}, "default"),
-    "gemm": ("gemm", {"M": 512, "N": 256, "K": 256}, "default"),
-    "dma_sweep": ("dma_sweep", {"sizes": "1024,16384,262144"}, "default"),
-}
-# The default gemm: enough ops (~3k) for a stable ops-per-second figure.
-RATE_CASE: Case = ("gemm", {}, "default")
+# The one list of standard cases (suite `benchmarks`). Read here with plain YAML rather
+# than traces.suites: asv runs these benchmarks against older commits, whose installed
+# traces package may lack that module.
+SUITES_FILE = Path(__file__).resolve().parent.parent / "traces" / "suites.yaml"
+BENCH_SUITE = "benchmarks"
 ALLREDUCE_ALGORITHMS = ("ring", "bidir_ring", "hierarchical")
 ALLREDUCE_BYTES = 1 << 20
 ALLREDUCE_WORLD_SIZE = 8
+SMALL_WORKLOADS = ("noop", "gemm_single_pe", "gemm", "dma_sweep")
 _ENGINE_OPS = (("DMA_IN", "load"), ("GEMM", "dot"), ("MATH", "exp"), ("DMA_WB", "store"))
+
+
+@functools.cache
+def suite_cases(suite: str = BENCH_SUITE) -> tuple[Case, ...]:
+    """The (workload, params, topology) cases of a suite of traces/suites.yaml, in order."""
+    runs = yaml.safe_load(SUITES_FILE.read_text(encoding="utf-8"))[suite]["runs"]
+    return tuple(
+        (run["workload"], dict(run.get("params") or {}), run.get("topology", "default"))
+        for run in runs
+    )
+
+
+def bench_case(
+    workload: str, params: dict[str, Any] | None = None, topology: str = "default"
+) -> Case:
+    """The case of the `benchmarks` suite with exactly this workload, params and topology.
+
+    Raises KeyError when the suite does not list it: every benchmarked case is defined
+    there, once.
+    """
+    case = (workload, dict(params or {}), topology)
+    if case not in suite_cases():
+        raise KeyError(f"{case} is not a case of suite {BENCH_SUITE!r} in {SUITES_FILE}")
+    return case
+
+
+def small_case(workload: str) -> Case:
+    """The small case of `workload` (each simulates in well under a second): its first
+    entry in the `benchmarks` suite."""
+    return next(case for case in suite_cases() if case[0] == workload)
+
+
+def rate_case() -> Case:
+    """The default gemm: enough ops (~3k) for a stable ops-per-second figure."""
+    return bench_case("gemm")
 
 
 def launch_case(topology: str, barrier: bool) -> Case:
     """One `noop` launch on every PE of `topology`, with or without the start barrier."""
-    return ("noop", {"barrier": barrier}, topology)
+    return bench_case("noop", {"barrier": barrier}, topology)
 
 
 def allreduce_case(algorithm: str) -> Case:
     """The small all-reduce case of one algorithm (1 MiB over 8 ranks on `default`)."""
     params = {"algorithm": algorithm, "world_size": ALLREDUCE_WORLD_SIZE, "bytes": ALLREDUCE_BYTES}
-    return ("ccl_allreduce", params, "default")
+    return bench_case("ccl_allreduce", params)
+
+
+def cost(metrics: Metrics, name: str) -> float:
+    """Metric `name` as asv reads every `track_` value: lower is better.
+
+    1. better "lower": the value itself;
+    2. better "higher": its reciprocal (TFLOP/s -> ps per FLOP, GB/s -> ns per byte,
+       utilisation -> peak over achieved), so a drop shows as an asv regression;
+    3. no declared direction (a commit from before metrics.better): a time (`*_ns`)
+       is its value; anything else raises NotImplementedError, which asv reports as
+       skipped.
+    """
+    value, better = metrics[name]
+    if better is None and name.endswith("_ns"):
+        better = "lower"
+    if better == "lower":
+        return value
+    if better == "higher":
+        return 1.0 / value
+    raise NotImplementedError(f"metric {name!r} declares no direction in this version")
 
 
 @functools.cache
@@ -70,10 +125,11 @@ def run_case(case: Case, *, trace: bool = False, store: str | Path | None = None
     return outcome
 
 
-def simulated_metrics(case: Case) -> dict[str, float]:
-    """Metric name -> value of one untraced run of `case` (simulated results are
-    deterministic, so one run is the answer)."""
-    return {m.name: m.value for m in run_case(case).metrics}
+def simulated_metrics(case: Case) -> Metrics:
+    """Metric name -> (value, better) of one untraced run of `case` (simulated results
+    are deterministic, so one run is the answer); better is None at commits whose
+    metrics do not declare it."""
+    return {m.name: (m.value, getattr(m, "better", None)) for m in run_case(case).metrics}
 
 
 def best_wall_s(case: Case, *, trace: bool, repeats: int) -> float:

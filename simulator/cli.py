@@ -35,19 +35,11 @@ from simulator.sweep_cli import register as register_sweep_verb
 from simulator.workloads.registry import WorkloadError, get_workload, list_workloads
 from traces.cli import register as register_trace_verbs
 from traces.store import RunNotFoundError
+from traces.suites import load_suite
 from traces.units import format_ns, format_value
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-DEMO_SUITE = (
-    ("noop", {}, "default"),
-    ("noop", {"barrier": "false"}, "sip4x4"),
-    ("dma_sweep", {}, "default"),
-    ("gemm_single_pe", {"M": "256", "N": "256", "K": "256"}, "default"),
-    ("gemm", {}, "default"),
-    ("ccl_allreduce", {"algorithm": "hierarchical", "world_size": "32"}, "default"),
-    ("ccl_allreduce", {"algorithm": "ring", "world_size": "8"}, "default"),
-    ("tp_mlp", {}, "default"),
-)
+DEMO_SUITE = "demo"  # the suite of traces/suites.yaml that `kernbench demo` runs
 DEBUG_ENV = "KERNBENCH_DEBUG"  # set to 1 for full tracebacks, like --debug
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -297,12 +289,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     console = Console()
     failed = 0
     table = Table("workload", "topology", "status", "key metrics", title="demo suite")
-    for name, overrides, topology in DEMO_SUITE:
-        outcome = run_workload(name, overrides, topology=topology, store=args.store)
+    for entry in load_suite(DEMO_SUITE):
+        outcome = run_workload(
+            entry.workload, entry.params, topology=entry.topology, store=args.store
+        )
         failed += outcome.status != "ok"
-        label = name + "".join(f" {k}={v}" for k, v in overrides.items())
+        label = entry.workload + "".join(f" {k}={v}" for k, v in entry.params.items())
         table.add_row(
-            label, topology, outcome.status, _key_metrics(outcome.metrics) or (outcome.error or "")
+            label,
+            entry.topology,
+            outcome.status,
+            _key_metrics(outcome.metrics) or (outcome.error or ""),
         )
     console.print(table)
     store = resolve_store(args.store)

@@ -37,25 +37,36 @@ def reported(case: common.Case, tmp_path: Path) -> dict[str, float]:
     return {m.name: m.value for m in outcome.metrics}
 
 
+def stored_better(tmp_path: Path) -> dict[str, str]:
+    """metrics.better of every metric name in the temporary store (one value per name)."""
+    rows = (
+        open_connection(tmp_path / "store")
+        .sql("SELECT DISTINCT name, better FROM metrics")
+        .fetchall()
+    )
+    return dict(rows)
+
+
 def test_gemm_tracks_equal_kernbench_run(tmp_path):
     """SimulatedGemm's track values are the metrics kernbench run reports for the same case."""
     bench = SimulatedGemm()
     cache = bench.setup_cache()
     for workload in bench.params:
-        metrics = reported(common.SMALL_CASES[workload], tmp_path)
+        metrics = reported(common.small_case(workload), tmp_path)
         assert bench.track_latency_ns(cache, workload) == metrics["latency_ns"]
         assert bench.track_kernel_ns(cache, workload) == metrics["kernel_ns"]
-        assert bench.track_tflops(cache, workload) == metrics["tflops"]
-        assert bench.track_utilisation(cache, workload) == metrics["utilisation"]
+        # Higher-is-better metrics are tracked as reciprocals: asv's regressions go up.
+        assert bench.track_ps_per_flop(cache, workload) == 1.0 / metrics["tflops"]
+        assert bench.track_peak_over_achieved(cache, workload) == 1.0 / metrics["utilisation"]
 
 
 def test_gemm_single_pe_tflops_is_flops_over_kernel_time():
-    """track_tflops of the 256^3 GEMM is 2*M*N*K / kernel_ns / 1e3 (FLOP/ns -> TFLOP/s)."""
+    """track_ps_per_flop of the 256^3 GEMM is kernel_ns * 1e3 / (2*M*N*K) (ps per FLOP)."""
     bench = SimulatedGemm()
     cache = bench.setup_cache()
     kernel_ns = bench.track_kernel_ns(cache, "gemm_single_pe")
-    assert bench.track_tflops(cache, "gemm_single_pe") == pytest.approx(
-        2 * 256**3 / kernel_ns / 1e3
+    assert bench.track_ps_per_flop(cache, "gemm_single_pe") == pytest.approx(
+        kernel_ns * 1e3 / (2 * 256**3)
     )
 
 
@@ -76,10 +87,10 @@ def test_dma_bandwidth_track_is_the_topology_bottleneck(tmp_path):
     bench = SimulatedDma()
     cache = bench.setup_cache()
     hbm_gbs = load_topology("default").params.cube.hbm.bw_gbs
-    assert bench.track_bw_gbs(cache, "own_hbm") == pytest.approx(hbm_gbs)
-    metrics = reported(common.SMALL_CASES["dma_sweep"], tmp_path)
+    assert bench.track_ns_per_byte(cache, "own_hbm") == pytest.approx(1.0 / hbm_gbs)
+    metrics = reported(common.small_case("dma_sweep"), tmp_path)
     for path in bench.params:
-        assert bench.track_bw_gbs(cache, path) == metrics[f"dma.{path}.bw_gbs"]
+        assert bench.track_ns_per_byte(cache, path) == 1.0 / metrics[f"dma.{path}.bw_gbs"]
         assert bench.track_alpha_ns(cache, path) == metrics[f"dma.{path}.alpha_ns"]
 
 
@@ -95,7 +106,7 @@ def test_allreduce_tracks_skip_or_match(tmp_path):
         bench.setup(cache, algorithm)
         metrics = reported(common.allreduce_case(algorithm), tmp_path)
         assert bench.track_latency_ns(cache, algorithm) == metrics["latency_ns"]
-        assert bench.track_busbw_gbs(cache, algorithm) == metrics["busbw_gbs"]
+        assert bench.track_bus_ns_per_byte(cache, algorithm) == 1.0 / metrics["busbw_gbs"]
 
 
 def test_ops_rows_follow_the_ops_schema_and_the_seed():
@@ -125,7 +136,7 @@ def test_trace_writer_benchmark_publishes_every_row():
 
 def test_event_rates_are_positive_and_consistent():
     """simulator_ops_per_s and simpy_timeouts_per_s measure something, in one process."""
-    assert common.simulator_ops_per_s(common.SMALL_CASES["gemm"], repeats=1) > 0
+    assert common.simulator_ops_per_s(common.small_case("gemm"), repeats=1) > 0
     assert common.simpy_timeouts_per_s(n_timeouts=10_000, repeats=1) > 0
 
 
@@ -174,3 +185,35 @@ def test_asv_check_and_a_quick_run_pass(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "failed" not in done.stdout
     assert "SimulatedGemm.track_tflops" in done.stdout
+
+
+def test_track_values_are_costs_by_the_declared_direction(tmp_path):
+    """Every simulated track_ value is its metric when the workload declares lower is
+    better and the reciprocal when higher: a better result always tracks lower."""
+    assert common.cost({"t_ns": (4.0, "lower")}, "t_ns") == 4.0
+    assert common.cost({"bw": (4.0, "higher")}, "bw") == 0.25
+    assert common.cost({"t_ns": (4.0, None)}, "t_ns") == 4.0  # a commit before `better`
+    with pytest.raises(NotImplementedError, match="'bw'"):
+        common.cost({"bw": (4.0, None)}, "bw")
+    metrics = reported(common.small_case("gemm"), tmp_path)
+    better = stored_better(tmp_path)
+    assert better["tflops"] == "higher" and better["latency_ns"] == "lower"
+    gemm = SimulatedGemm()
+    cache = gemm.setup_cache()
+    assert gemm.track_ps_per_flop(cache, "gemm") * metrics["tflops"] == pytest.approx(1.0)
+
+
+def test_every_benchmark_case_is_in_the_benchmarks_suite():
+    """The cases the benchmarks run are entries of traces/suites.yaml's `benchmarks` suite,
+    the same list traces.suites reads; asking for any other case is an error."""
+    from traces.suites import load_suite
+
+    entries = load_suite("benchmarks")
+    listed = [(e.workload, e.params, e.topology) for e in entries]
+    assert list(common.suite_cases()) == listed
+    used = [common.small_case(w) for w in common.SMALL_WORKLOADS] + [common.rate_case()]
+    used += [common.launch_case(t, b) for t in SimulatedLaunch.params[0] for b in (True, False)]
+    used += [common.allreduce_case(a) for a in common.ALLREDUCE_ALGORITHMS]
+    assert all(case in listed for case in used)
+    with pytest.raises(KeyError, match="not a case of suite 'benchmarks'"):
+        common.bench_case("gemm", {"M": 7})

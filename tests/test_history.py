@@ -88,10 +88,27 @@ def test_shipped_smoke_suite_names_the_small_workloads():
     """The shipped smoke suite runs every workload family, small, on `default`."""
     entries = load_suite("smoke")
     assert [e.workload for e in entries] == [
-        "noop", "gemm_single_pe", "gemm", "dma_sweep", "ccl_allreduce", "tp_mlp",
+        "noop", "gemm_single_pe", "gemm", "dma_sweep", "ccl_allreduce", "tp_mlp", "gpt3_qkv",
     ]  # fmt: skip
     assert all(e.topology == "default" for e in entries)
     assert entries[1].params == {"M": 256, "N": 256, "K": 256}
+
+
+def test_demo_runs_the_demo_suite(monkeypatch, tmp_path):
+    """`kernbench demo` runs exactly the entries of the `demo` suite, in order."""
+    import simulator.cli as cli
+
+    ran = []
+
+    def fake_run(workload, params, *, topology, store):
+        ran.append((workload, params, topology))
+        from simulator.runner import RunOutcome
+
+        return RunOutcome(None, workload, params, topology, "ok", None, 0.0, 0.0, None, 0)
+
+    monkeypatch.setattr(cli, "run_workload", fake_run)
+    assert cli.main(["demo", "--no-dashboard", "--store", str(tmp_path)]) == 0
+    assert ran == [(e.workload, e.params, e.topology) for e in load_suite("demo")]
 
 
 def test_suite_workloads_exist_in_the_simulator():
