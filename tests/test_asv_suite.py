@@ -184,7 +184,7 @@ def test_asv_check_and_a_quick_run_pass(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "failed" not in done.stdout
-    assert "SimulatedGemm.track_tflops" in done.stdout
+    assert "SimulatedGemm.track_ps_per_flop" in done.stdout
 
 
 def test_track_values_are_costs_by_the_declared_direction(tmp_path):
