@@ -26,8 +26,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,6 +157,7 @@ def run_history(
     store_root: str | Path,
     *,
     jobs: int = 1,
+    scheduler: str | None = None,
     python: str = sys.executable,
     timeout_s: float = RUN_TIMEOUT_S,
     on_attempt: Callable[[Attempt], None] | None = None,
@@ -165,42 +165,80 @@ def run_history(
     """Run `entries` at each commit (oldest first) into the store; one Attempt each.
 
     (commit, entry) pairs with an ok run in the store are skipped. A commit gets a
-    worktree only when something must run there, and up to `jobs` of its entries run
-    at once. A failure is recorded in its Attempt and the rest go on. Raises
-    GitError only when git itself fails (e.g. a worktree cannot be made).
+    worktree only when something must run there. The runs are scheduled like a sweep's
+    points (simulator/sweep.py): on the Dask cluster at `scheduler` (or
+    $KERNBENCH_SCHEDULER), else on a local cluster of `jobs` worker processes when
+    `jobs` > 1, else one after another in this process. Workers must see the worktrees
+    and the store at the same paths (a local cluster does). A failure is recorded in its
+    Attempt and the rest go on; a run whose worker dies is retried once, then an error.
+    Raises GitError only when git itself fails (e.g. a worktree cannot be made).
     """
     store_root = Path(store_root).resolve()
     report = on_attempt or (lambda attempt: None)
     have = find_suite_runs(store_root, entries, commits)
     attempts: list[Attempt] = []
-    for commit in commits:
-        todo = []
-        for index, entry in enumerate(entries):
-            run = have.get((commit, index))
-            if run is not None and run.status == "ok":
-                attempts.append(Attempt(commit, entry, "skipped", run.run_id))
-                report(attempts[-1])
-            else:
-                todo.append(entry)
-        if not todo:
-            continue
-        with worktree(repo, commit) as tree:
+    pending: list[tuple[str, Path, SuiteEntry]] = []
+    with ExitStack() as trees:
+        for commit in commits:
+            todo = []
+            for index, entry in enumerate(entries):
+                run = have.get((commit, index))
+                if run is not None and run.status == "ok":
+                    attempts.append(Attempt(commit, entry, "skipped", run.run_id))
+                    report(attempts[-1])
+                else:
+                    todo.append(entry)
+            if not todo:
+                continue
+            tree = trees.enter_context(worktree(repo, commit))
             problem = worktree_code_problem(tree, commit_env(tree, commit), python)
-            if problem is not None:
-                for entry in todo:
+            for entry in todo:
+                if problem is not None:
                     attempts.append(Attempt(commit, entry, "error", message=problem))
                     report(attempts[-1])
-                continue
-
-            def run_one(entry: SuiteEntry, tree: Path = tree, commit: str = commit) -> Attempt:
-                attempt = run_entry(
-                    tree, commit, entry, store_root, python=python, timeout_s=timeout_s
-                )
-                report(attempt)
-                return attempt
-
-            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                attempts.extend(pool.map(run_one, todo))
+                else:
+                    pending.append((commit, tree, entry))
+        run_args = {"store_root": store_root, "python": python, "timeout_s": timeout_s}
+        attempts.extend(_run_pending(pending, run_args, jobs, scheduler, report))
     order = {id(entry): index for index, entry in enumerate(entries)}
     position = {commit: index for index, commit in enumerate(commits)}
     return sorted(attempts, key=lambda a: (position[a.commit], order[id(a.entry)]))
+
+
+def _run_pending(
+    pending: Sequence[tuple[str, Path, SuiteEntry]],
+    run_args: dict[str, Any],
+    jobs: int,
+    scheduler: str | None,
+    report: Callable[[Attempt], None],
+) -> list[Attempt]:
+    """Run each (commit, worktree, entry): on Dask (see run_history), else in turn."""
+    from simulator.sweep import SCHEDULER_ENV, dask_client
+
+    if not pending:
+        return []
+    if not (scheduler or os.environ.get(SCHEDULER_ENV)) and jobs <= 1:
+        attempts = []
+        for commit, tree, entry in pending:
+            attempts.append(run_entry(tree, commit, entry, **run_args))
+            report(attempts[-1])
+        return attempts
+    from distributed import as_completed
+
+    attempts = []
+    with dask_client(scheduler, min(max(1, jobs), len(pending))) as client:
+        futures = {
+            client.submit(run_entry, tree, commit, entry, pure=False, **run_args): (commit, entry)
+            for commit, tree, entry in pending
+        }
+        for future in as_completed(futures):
+            commit, entry = futures[future]
+            try:
+                attempt = future.result()
+                attempt.entry = entry  # the caller's object: results are ordered by identity
+            except Exception as exc:  # its workers died: nothing was recorded
+                message = f"worker lost running this entry twice: {type(exc).__name__}: {exc}"
+                attempt = Attempt(commit, entry, "error", message=message)
+            attempts.append(attempt)
+            report(attempt)
+    return attempts

@@ -37,7 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     history.add_argument("rev_range", metavar="REV_RANGE", help="e.g. main~5..main, or C^! alone")
     _common_options(history)
     history.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="suite runs at once per commit"
+        "--jobs", type=int, default=1, metavar="N",
+        help="suite runs at once, on a local Dask cluster of N workers when N > 1",
+    )  # fmt: skip
+    history.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on this Dask cluster, e.g. tcp://host:8786 (default: $KERNBENCH_SCHEDULER); "
+        "its workers must see the repository and the store at the same paths",
     )
     history.add_argument(
         "--timeout",
@@ -136,6 +143,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 entries,
                 store_root,
                 jobs=args.jobs,
+                scheduler=args.scheduler,
                 timeout_s=args.timeout,
                 on_attempt=advance,
             )
