@@ -52,6 +52,7 @@ def test_open_store_picks_the_backend(s3_env, tmp_path, monkeypatch):
     assert not isinstance(open_store(tmp_path), ObjectStore)
 
 
+@pytest.mark.slow
 def test_cli_verbs_work_on_an_s3_store(url, s3_env, capsys, tmp_path):
     """run, runs, report, sql, compare and export all work on s3://; objects land in the
     bucket under the store layout, the runs object with them."""
