@@ -8,6 +8,8 @@ lists the valid ones.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,18 +166,23 @@ def list_workloads() -> list[Workload]:
     return [WORKLOADS[n] for n in sorted(WORKLOADS)]
 
 
+_discovered = False
+
+
 def _load_all() -> None:
-    # Importing the modules registers their workloads.
-    from simulator.workloads import (  # noqa: F401
-        axpy,
-        ccl_allreduce,
-        dma_sweep,
-        gemm,
-        gpt3_qkv,
-        layernorm,
-        matmul,
-        noop,
-        softmax,
-        tp_mlp,
-        vector_add,
-    )
+    """Import every module of the ``simulator.workloads`` package once: importing a
+    module runs its ``@workload`` decorators, so a new workload is one new file."""
+    global _discovered
+    if _discovered:
+        return
+    package = importlib.import_module(__package__)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = f"{__package__}.{info.name}"
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise WorkloadError(
+                f"workload module {module} ({info.module_finder.path}/{info.name}.py) "
+                f"failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+    _discovered = True
