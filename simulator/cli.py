@@ -33,6 +33,7 @@ from simulator.hw.topology import TopologyError, list_topologies
 from simulator.runner import headline_metric, is_script, run_script, run_workload, sim_version
 from simulator.sweep_cli import register as register_sweep_verb
 from simulator.workloads.registry import WorkloadError, get_workload, list_workloads
+from simulator.workloads.registry import parse_sets as _parse_sets
 from traces.cli import register as register_trace_verbs
 from traces.store import RunNotFoundError
 from traces.suites import load_suite
@@ -63,23 +64,6 @@ class UsageError(ValueError):
 def _error(message: str, code: int = EXIT_USAGE) -> int:
     print(f"kernbench: error: {message}", file=sys.stderr)
     return code
-
-
-def _parse_sets(items: list[str]) -> dict[str, str]:
-    """``--set K=V`` items as a dict; a malformed item or a repeated key is an error."""
-    overrides: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"--set expects K=V, got {item!r}")
-        if key in overrides:
-            raise UsageError(
-                f"--set {key} given twice ({overrides[key]!r} and {value.strip()!r}); "
-                "give each key once"
-            )
-        overrides[key] = value.strip()
-    return overrides
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from simulator.sweep import (
     run_sweep,
     stored_points,
 )
-from simulator.workloads.registry import WorkloadError, get_workload
+from simulator.workloads.registry import WorkloadError, get_workload, parse_sets
 
 _HEADLINE_METRICS = 3  # metrics per point in the summary table
 
@@ -75,7 +75,6 @@ def _error(message: str) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan the points, run them, print a summary (or JSON); exit 0 only if all are ok."""
-    from simulator.cli import _parse_sets
     from traces.store import store_location
 
     try:
@@ -87,7 +86,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         grid.update(parse_grid(args.grid))
         topologies = [t.strip() for t in (args.topology or "").split(",") if t.strip()]
         topologies = [str(t) for t in grid.pop("topology", [])] or topologies
-        fixed = _parse_sets(args.set)
+        fixed = parse_sets(args.set)
         if args.resume and not grid and not fixed and not topologies:
             points = stored_points(workload.name, store, args.resume)
             if not points:

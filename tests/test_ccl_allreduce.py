@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from simulator.ccl.dispatch import all_reduce
 from simulator.ccl.registry import CclError, algorithm_names
 from simulator.runner import run_workload
+from simulator.runtime.collectives import all_reduce
 from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime
 

@@ -14,9 +14,9 @@ alpha-beta model assumes.
 
 import pytest
 
-from simulator.ccl.dispatch import all_reduce
 from simulator.hw import graph as g
 from simulator.hw.topology import load_topology, topology_from_dict
+from simulator.runtime.collectives import all_reduce
 from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime
 

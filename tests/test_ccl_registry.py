@@ -1,4 +1,4 @@
-"""ccl.yaml: the algorithm registry and the IPCQ inbox settings, and their errors."""
+"""ccl.yaml: the algorithm registry and its errors; the IPCQ inbox comes from the topology."""
 
 import pytest
 import yaml
@@ -8,13 +8,12 @@ from simulator.ccl.registry import (
     CclError,
     default_algorithm,
     get_algorithm,
-    ipcq_config,
     load_registry,
 )
 from simulator.hw.topology import load_topology
+from simulator.runtime.runtime import Runtime
 
 GOOD = {
-    "ipcq": {"inbox": "hbm", "slots": 3, "slot_kib": 8},
     "all_reduce": {
         "default": "ring",
         "algorithms": {
@@ -36,12 +35,8 @@ def write(tmp_path, data, name="ccl.yaml"):
 
 
 def test_shipped_registry_matches_its_yaml():
-    """The parsed inbox and default come straight from the shipped file."""
+    """The parsed default and algorithms come straight from the shipped file."""
     raw = yaml.safe_load(REGISTRY_PATH.read_text())
-    config = ipcq_config()
-    assert config.inbox == raw["ipcq"]["inbox"]
-    assert config.slots == raw["ipcq"]["slots"]
-    assert config.slot_bytes == raw["ipcq"]["slot_kib"] * 1024
     assert default_algorithm() == raw["all_reduce"]["default"]
     for name, entry in raw["all_reduce"]["algorithms"].items():
         algo = get_algorithm(name)
@@ -52,7 +47,7 @@ def test_shipped_registry_matches_its_yaml():
 def test_a_custom_file_is_parsed(tmp_path):
     """Values of another file are read, not defaulted."""
     reg = load_registry(write(tmp_path, GOOD))
-    assert (reg.ipcq.inbox, reg.ipcq.slots, reg.ipcq.slot_bytes) == ("hbm", 3, 8192)
+    assert reg.defaults == {"all_reduce": "ring"}
     assert reg.algorithms["all_reduce"]["ring"].subchunk_bytes == 4096
 
 
@@ -60,10 +55,9 @@ def test_a_custom_file_is_parsed(tmp_path):
     "edit,match",
     [
         (
-            lambda d: d["ipcq"].update(inbox="dram"),
-            r"bad\.yaml: ipcq\.inbox: 'dram' is not one of tcm, hbm, sram",
+            lambda d: d.update(ipcq={"inbox": "tcm", "slots": 4, "slot_kib": 64}),
+            r"bad\.yaml: ipcq: the IPCQ inbox is hardware: set it in the topology \(pe\.ipcq\)",
         ),
-        (lambda d: d["ipcq"].update(slots=0), r"ipcq\.slots: must be a positive number, got 0"),
         (
             lambda d: d["all_reduce"].update(default="tree"),
             r"all_reduce\.default: 'tree' is not one of ring",
@@ -113,3 +107,19 @@ def test_levels_requirement_accepts_full_cubes_and_sips():
         algo.check_ranks(coords[:world])
     with pytest.raises(CclError, match=r"cubes per SIP: sip0: 4, sip1: 1"):
         algo.check_ranks(coords[:40])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, ("tcm", 4, 64 * 1024)),
+        ({"pe.ipcq.inbox": "hbm", "pe.ipcq.slot_kib": 8}, ("hbm", 4, 8192)),
+    ],
+)
+def test_ipcq_inbox_comes_from_the_topology(overrides, expected):
+    """The machine's inbox, slots and slot size are the topology's pe.ipcq values."""
+    topo = load_topology("default", overrides=overrides)
+    raw = yaml.safe_load((REGISTRY_PATH.parent.parent / "topologies" / "default.yaml").read_text())
+    assert raw["pe"]["ipcq"] == {"inbox": "tcm", "slots": 4, "slot_kib": 64}
+    config = Runtime(topo).machine.ipcq.config
+    assert (config.inbox, config.slots, config.slot_bytes) == expected

@@ -7,7 +7,7 @@ import pytest
 
 import simulator.language as tl
 from simulator.engine.errors import DeadlockError
-from simulator.engine.ipcq import IpcqConfig, IpcqError, LaunchPeers, cube_ring_order
+from simulator.engine.ipcq import IpcqConfig, IpcqError, LaunchPeers
 from simulator.hw import graph as g
 from simulator.hw.topology import load_topology
 from simulator.runtime.runtime import Runtime
@@ -30,20 +30,6 @@ def filled(value: float, n: int = 4) -> tl.tensor:
 def neighbours(coords, topology):
     programs = [SimpleNamespace(pe=SimpleNamespace(coord=c)) for c in coords]
     return LaunchPeers(programs, topology)
-
-
-@pytest.mark.parametrize("rows,cols", [(2, 2), (4, 4), (2, 3), (3, 2), (3, 3), (1, 4)])
-def test_cube_ring_order_visits_every_cube_through_mesh_neighbours(rows, cols):
-    """The cube ring is a permutation whose consecutive cubes are one mesh hop apart."""
-    order = cube_ring_order(rows, cols)
-    assert sorted(order) == list(range(rows * cols))
-    closed = rows % 2 == 0 or cols % 2 == 0
-    pairs = list(zip(order, order[1:] + order[:1], strict=True))
-    if not (closed and rows > 1 and cols > 1):
-        pairs = pairs[:-1]  # no Hamiltonian cycle: only the open path is one hop a step
-    for a, b in pairs:
-        (ra, ca), (rb, cb) = divmod(a, cols), divmod(b, cols)
-        assert abs(ra - rb) + abs(ca - cb) == 1
 
 
 def test_neighbour_tables_on_multi_sip():

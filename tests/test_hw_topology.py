@@ -217,6 +217,14 @@ def test_missing_file_is_an_error(tmp_path):
             "bad.yaml: pe.math.cycles_per_op.exp must be > 0, got 0",
         ),
         ("base: default\ncube: 3\n", "bad.yaml: cube must be a mapping, got int 3"),
+        (
+            "base: default\npe:\n  ipcq: {inbox: dram}\n",
+            "bad.yaml: pe.ipcq.inbox must be one of tcm, hbm, sram, got 'dram'",
+        ),
+        (
+            "base: default\npe:\n  ipcq: {slots: 0}\n",
+            "bad.yaml: pe.ipcq.slots must be > 0, got 0",
+        ),
         ("base: default\nsip:\n  io_link: {bw_gbs: .nan}\n", "bad.yaml: sip.io_link.bw_gbs"),
     ],
 )

@@ -1,4 +1,4 @@
-"""The CCL registry: ``ccl.yaml`` lists the collective algorithms and the IPCQ inbox.
+"""The CCL registry: ``ccl.yaml`` lists the collective algorithms.
 
 Each algorithm entry names the module and kernel function that implement it, the
 topology it requires (``any``; or ``levels``: ranks fill cubes evenly and cubes fill
@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 
 from simulator.engine.errors import SimulationError
-from simulator.engine.ipcq import INBOXES, IpcqConfig
 from simulator.hw.topology import PeCoord
 
 REGISTRY_PATH = Path(__file__).with_name("ccl.yaml")
@@ -83,7 +82,6 @@ class Algorithm:
 class Registry:
     """The parsed ``ccl.yaml``."""
 
-    ipcq: IpcqConfig
     defaults: dict[str, str]
     algorithms: dict[str, dict[str, Algorithm]]
 
@@ -114,20 +112,10 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
         raise check.fail("(file)", f"cannot read: {exc}") from None
     if not isinstance(data, dict):
         raise check.fail("(top)", "expected a mapping")
-    raw = data.get("ipcq")
-    if not isinstance(raw, dict):
-        raise check.fail("ipcq", "missing section")
-    inbox = raw.get("inbox")
-    if inbox not in INBOXES:
-        raise check.fail("ipcq.inbox", f"{inbox!r} is not one of {', '.join(INBOXES)}")
-    slots = check.positive(raw, "slots", "ipcq")
-    if int(slots) != slots:
-        raise check.fail("ipcq.slots", f"must be an integer, got {slots!r}")
-    ipcq = IpcqConfig(inbox, int(slots), int(check.positive(raw, "slot_kib", "ipcq") * 1024))
+    if "ipcq" in data:
+        raise check.fail("ipcq", "the IPCQ inbox is hardware: set it in the topology (pe.ipcq)")
     defaults, algorithms = {}, {}
     for op, section in data.items():
-        if op == "ipcq":
-            continue
         if not isinstance(section, dict) or not isinstance(section.get("algorithms"), dict):
             raise check.fail(op, "expected a mapping with 'default' and 'algorithms'")
         table = {}
@@ -160,12 +148,7 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
             raise check.fail(f"{op}.default", f"{default!r} is not one of {', '.join(table)}")
         defaults[op] = default
         algorithms[op] = table
-    return Registry(ipcq, defaults, algorithms)
-
-
-def ipcq_config() -> IpcqConfig:
-    """The IPCQ inbox settings of ``ccl.yaml``."""
-    return load_registry().ipcq
+    return Registry(defaults, algorithms)
 
 
 def algorithm_names(op: str = "all_reduce") -> list[str]:

@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import simulator.language as tl
-from simulator.engine.ipcq import cube_ring_order
-from simulator.hw.topology import PeCoord, Topology
 from simulator.language.core import TensorView
 
 REDUCE_SCATTER, ALL_GATHER = "reduce_scatter", "all_gather"
@@ -35,15 +33,6 @@ REDUCERS: dict[str, Callable[[tl.tensor, tl.tensor], tl.tensor]] = {
     "max": tl.maximum,
     "min": tl.minimum,
 }
-
-
-def flat_ring_order(topology: Topology, pes: Sequence[PeCoord]) -> tuple[int, ...]:
-    """Ranks (indices into ``pes``) in ring order: by SIP, cubes in mesh-ring order
-    (consecutive cubes are mesh neighbours), PEs by index."""
-    position = {k: i for i, k in enumerate(cube_ring_order(topology.cube_rows, topology.cube_cols))}
-    return tuple(
-        sorted(range(len(pes)), key=lambda r: (pes[r].sip, position[pes[r].cube], pes[r].pe))
-    )
 
 
 def flat_view(view: TensorView) -> TensorView:

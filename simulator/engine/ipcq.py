@@ -5,7 +5,7 @@ direction or by peer rank (rank = position in the launch's target list):
 
 1. ``E`` / ``W``: the launch's PEs of one cube, by PE index (E = next, W = previous).
 2. ``N`` / ``S``: the PEs at the same place in each cube of one SIP, cubes in mesh-ring
-   order (:func:`cube_ring_order`: neighbours are one mesh hop apart).
+   order (:func:`simulator.hw.rings.cube_ring_order`: neighbours are one mesh hop apart).
 3. ``parent``: the PEs at the same place in each SIP, by SIP; a send goes to the next
    SIP through the IO chiplets, a recv takes from the previous one.
 
@@ -17,9 +17,9 @@ rank. ``tag`` separates further channels between the same pair.
 Lifecycle of a message: sent (queued at the receiver's channel, in send order) ->
 granted (a free inbox slot is reserved; without one the sender's DMA waits: backpressure)
 -> delivered (the DMA's last byte has drained into the inbox) -> received (``recv``
-returned it) -> released (its slot is free again). The inbox lives where ``ccl.yaml``'s
-``ipcq.inbox`` says (``tcm``, ``hbm`` or ``sram``), with ``ipcq.slots`` slots of
-``ipcq.slot_kib`` each per channel. A TCM inbox takes the message's bytes from the
+returned it) -> released (its slot is free again). The inbox lives where the topology's
+``pe.ipcq.inbox`` says (``tcm``, ``hbm`` or ``sram``), with ``pe.ipcq.slots`` slots of
+``pe.ipcq.slot_kib`` each per channel. A TCM inbox takes the message's bytes from the
 receiver's TCM while the slot is held (the grant waits for TCM space if needed).
 
 When a program ends, its channels must be empty; otherwise :class:`IpcqError` names the
@@ -37,6 +37,8 @@ import numpy as np
 from simulator.engine.errors import SimulationError
 from simulator.engine.ops import Block
 from simulator.hw import graph as g
+from simulator.hw.params import INBOX_MEMORIES
+from simulator.hw.rings import cube_ring_order
 
 if TYPE_CHECKING:
     import simpy
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 DIRECTIONS = ("E", "W", "N", "S", "parent")
 # The channel a send in each direction arrives on at the receiver.
 ARRIVES_ON = {"E": "W", "W": "E", "N": "S", "S": "N", "parent": "parent"}
-INBOXES = ("tcm", "hbm", "sram")
+INBOXES = INBOX_MEMORIES
 LEVELS = ("intra_cube", "inter_cube", "inter_sip")
 _TOKEN_DTYPE = np.dtype(np.uint8)
 
@@ -60,41 +62,11 @@ class IpcqError(SimulationError):
 
 @dataclass(frozen=True, slots=True)
 class IpcqConfig:
-    """Inbox settings (from ``ccl.yaml``'s ``ipcq`` section)."""
+    """Inbox settings (the topology's ``pe.ipcq``, slot size in bytes)."""
 
     inbox: str
     slots: int
     slot_bytes: int
-
-
-def cube_ring_order(rows: int, cols: int) -> list[int]:
-    """Cube indices (row-major) in ring order: consecutive cubes are mesh neighbours.
-
-    1. Even rows (or even columns, by symmetry): a Hamiltonian cycle -- along row 0,
-       snake through columns 1.. of the other rows, back up column 0 -- so the closing
-       hop is one mesh hop too.
-    2. Otherwise (both odd, or one row or column): a snake, whose closing hop is longer.
-    """
-    if rows >= 2 and cols >= 2 and (rows % 2 == 0 or cols % 2 == 0):
-        if rows % 2 == 0:
-            return _hamiltonian(rows, cols, lambda r, c: r * cols + c)
-        return _hamiltonian(cols, rows, lambda r, c: c * cols + r)
-    order = []
-    for r in range(rows):
-        cs = range(cols) if r % 2 == 0 else range(cols - 1, -1, -1)
-        order += [r * cols + c for c in cs]
-    return order
-
-
-def _hamiltonian(rows: int, cols: int, index) -> list[int]:
-    """A cycle on an even-row grid: row 0 left to right, snake the rest over columns
-    1.., then up column 0."""
-    cells = [(0, c) for c in range(cols)]
-    for r in range(1, rows):
-        cs = range(cols - 1, 0, -1) if r % 2 == 1 else range(1, cols)
-        cells += [(r, c) for c in cs]
-    cells += [(r, 0) for r in range(rows - 1, 0, -1)]
-    return [index(r, c) for r, c in cells]
 
 
 class LaunchPeers:
@@ -301,11 +273,10 @@ class Ipcq:
 
     @property
     def config(self) -> IpcqConfig:
-        """Inbox settings; ``ccl.yaml``'s unless set (tests set smaller ones)."""
+        """Inbox settings; the topology's ``pe.ipcq`` unless set (tests set smaller ones)."""
         if self._config is None:
-            from simulator.ccl.registry import ipcq_config  # ccl sits above the engine
-
-            self._config = ipcq_config()
+            p = self.machine.params.pe.ipcq
+            self._config = IpcqConfig(p.inbox, p.slots, p.slot_kib * 1024)
         return self._config
 
     @config.setter
@@ -382,7 +353,7 @@ class Ipcq:
         if nbytes > config.slot_bytes:
             raise IpcqError(
                 f"kernel {program.kernel_name!r} rank {rank}: tl.send of {nbytes} bytes "
-                f"exceeds the inbox slot of {config.slot_bytes} bytes (ccl.yaml ipcq.slot_kib)"
+                f"exceeds the inbox slot of {config.slot_bytes} bytes (topology pe.ipcq.slot_kib)"
             )
         dest = peers.programs[dest_rank]
         dest_ep = self.endpoint(dest)

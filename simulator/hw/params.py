@@ -7,9 +7,10 @@ the topology presets (``simulator/topologies/*.yaml``), which ``topology.py`` lo
 and checks against this schema. Units: 1 GB/s = 1 byte/ns.
 
 ``metadata["check"]`` says which values are legal: ``"positive"`` (> 0, for counts,
-bandwidths, capacities, clocks) or ``"nonneg"`` (>= 0, for latencies, overheads and
-fixed cycle terms) or ``"fraction"`` (0 < value <= 1, for efficiencies). Fields without
-a check (names, flags) take any value of their type.
+bandwidths, capacities, clocks), ``"nonneg"`` (>= 0, for latencies, overheads and
+fixed cycle terms), ``"fraction"`` (0 < value <= 1, for efficiencies) or a tuple of the
+allowed values (a choice among names). Fields without a check (names, flags) take any
+value of their type.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ NONNEG = "nonneg"
 FRACTION = "fraction"
 
 
-def param(doc: str, check: str | None = None) -> Any:
+def param(doc: str, check: str | tuple[str, ...] | None = None) -> Any:
     """Declare one parameter: its one-line ``doc`` and its legal-value ``check``."""
     return field(metadata={"doc": doc, "check": check})
 
@@ -95,6 +96,23 @@ class MathParams:
     cycles_per_op: dict[str, int] = param("cycles per lane-wide step, by op name", POSITIVE)
 
 
+# Memories an IPCQ inbox can live in: the receiver's TCM, its HBM slice, or the cube SRAM.
+INBOX_MEMORIES = ("tcm", "hbm", "sram")
+
+
+@dataclass(frozen=True, slots=True)
+class IpcqParams:
+    """The inter-PE queues behind ``tl.send`` / ``tl.recv``: each PE's inbox has one
+    channel per arrival direction (or sending peer), each with ``slots`` slots."""
+
+    inbox: str = param("memory holding the inbox slots: tcm | hbm | sram", INBOX_MEMORIES)
+    slots: int = param(
+        "slots per channel; a full channel stalls the sender's send DMA until one frees",
+        POSITIVE,
+    )
+    slot_kib: int = param("capacity of one slot: the largest block one tl.send may carry", POSITIVE)
+
+
 @dataclass(frozen=True, slots=True)
 class PeParams:
     """One processing element: PE_CPU, PE_DMA, TCM, GEMM and MATH."""
@@ -109,6 +127,7 @@ class PeParams:
     tcm: TcmParams = param("TCM scratchpad")
     gemm: GemmParams = param("GEMM engine (systolic array)")
     math: MathParams = param("MATH engine (vector unit)")
+    ipcq: IpcqParams = param("inter-PE queue inbox (tl.send / tl.recv)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -253,7 +253,9 @@ def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
     return cls(**values)
 
 
-def _check_leaf(tp: Any, value: Any, check: str | None, source: str, key: str) -> Any:
+def _check_leaf(
+    tp: Any, value: Any, check: str | tuple[str, ...] | None, source: str, key: str
+) -> Any:
     """Type-check and range-check one leaf value; return it normalised (int -> float)."""
     if typing.get_origin(tp) is dict:
         key_tp, value_tp = typing.get_args(tp)
@@ -282,6 +284,8 @@ def _check_leaf(tp: Any, value: Any, check: str | None, source: str, key: str) -
         raise TopologyError(f"{source}: {key} must be >= 0, got {value}")
     if check == FRACTION and not 0 < value <= 1:
         raise TopologyError(f"{source}: {key} must be in (0, 1], got {value}")
+    if isinstance(check, tuple) and value not in check:
+        raise TopologyError(f"{source}: {key} must be one of {', '.join(check)}, got {value!r}")
     return value
 
 

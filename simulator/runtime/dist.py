@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from simulator.ccl import dispatch
 from simulator.ccl.registry import get_algorithm
 from simulator.engine.errors import SimulationError
 from simulator.hw.topology import PeCoord, list_topologies, load_topology
+from simulator.runtime import collectives
 from simulator.runtime.multiprocessing import RankAbortedError, SpawnWorld, current_rank
 from simulator.runtime.placement import Placement
 from simulator.runtime.tensor import Tensor
@@ -62,7 +62,7 @@ class _Pending:
     done: simpy.Event
     tensors: dict[int, Tensor] = field(default_factory=dict)
     joined: set[int] = field(default_factory=set)
-    collective: dispatch.Collective | None = None
+    collective: collectives.Collective | None = None
 
 
 class Work:
@@ -90,7 +90,7 @@ class Work:
         return self._entry.done.processed
 
     @property
-    def collective(self) -> dispatch.Collective | None:
+    def collective(self) -> collectives.Collective | None:
         """The collective's record (ids, algorithm, start/end times) once launched."""
         return self._entry.collective
 
@@ -167,11 +167,11 @@ class ProcessGroup:
             if entry.kind == "all_reduce":
                 _, _, op, algorithm = entry.signature
                 tensors = [entry.tensors[r] for r in range(self.world_size)]
-                coll = dispatch.all_reduce(
+                coll = collectives.all_reduce(
                     self.runtime, tensors, pes=self.pes, algorithm=algorithm, op=op
                 )
             else:
-                coll = dispatch.barrier(self.runtime, self.pes)
+                coll = collectives.barrier(self.runtime, self.pes)
         except Exception as exc:
             self._fail(entry, exc)
             raise
@@ -375,7 +375,7 @@ def all_reduce(
         valid = ", ".join(o.value for o in ReduceOp)
         raise DistError(f"unknown reduce op {op!r}; valid: {valid}") from None
     name = get_algorithm(algorithm or pg.algorithm).name
-    dispatch.check_rank_tensors([tensor], "all_reduce")
+    collectives.check_rank_tensors([tensor], "all_reduce")
     signature = (tensor.shape, str(tensor.dtype), op_name, name)
     entry = pg.join(ctx.rank, "all_reduce", signature, tensor)
     work = Work(pg, entry, ctx.rank)

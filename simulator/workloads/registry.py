@@ -140,6 +140,27 @@ class Workload:
 WORKLOADS: dict[str, Workload] = {}
 
 
+def parse_sets(items: list[str]) -> dict[str, str]:
+    """``--set K=V`` items as {K: V} (text, stripped; the parameter converts it).
+
+    Raises WorkloadError naming an item without ``=`` or without a key, or a key given
+    twice.
+    """
+    overrides: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise WorkloadError(f"--set expects K=V, got {item!r}")
+        if key in overrides:
+            raise WorkloadError(
+                f"--set {key} given twice ({overrides[key]!r} and {value.strip()!r}); "
+                "give each key once"
+            )
+        overrides[key] = value.strip()
+    return overrides
+
+
 def workload(name: str, params: tuple[Param, ...] = (), default_topology: str = "default"):
     """Register the decorated ``body(runtime, params)`` as workload ``name``."""
 

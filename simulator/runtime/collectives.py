@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.ccl.registry import CclError, get_algorithm
-from simulator.ccl.ring import REDUCERS, flat_ring_order
+from simulator.ccl.ring import REDUCERS
 from simulator.engine.launch import Launch
+from simulator.hw.rings import flat_ring_order
 from simulator.hw.topology import PeCoord
 from simulator.language.core import TensorView
 from simulator.runtime.tensor import Tensor
@@ -121,7 +122,7 @@ def all_reduce(
     config = machine.ipcq.config
     if config.slots < 2:
         raise CclError(
-            f"ccl.yaml ipcq.slots is {config.slots}; the CCL algorithms need at "
+            f"topology pe.ipcq.slots is {config.slots}; the CCL algorithms need at "
             "least 2 (one round being consumed, the next arriving)"
         )
     first = tensors[0]
