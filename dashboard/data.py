@@ -20,7 +20,7 @@ import streamlit as st
 
 from traces import asv_results as asv
 from traces import queries, trends
-from traces.store import open_store
+from traces.views import open_store
 
 
 def store_fingerprint(store: str) -> str:

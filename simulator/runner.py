@@ -144,7 +144,7 @@ def run_workload(
     topology_overrides = {k: parse_override_value(v) for k, v in topology_overrides.items()}
     writer = None
     if trace:
-        from traces.store import open_store
+        from traces.views import open_store
 
         writer = open_store(store).new_run(
             workload=name,

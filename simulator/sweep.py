@@ -232,7 +232,7 @@ def record_failed_point(
     workload: str, point: Point, store: str, sweep_id: str, error: str
 ) -> str | None:
     """Write a failed run for a point that produced none (its workers died); its id."""
-    from traces.store import open_store
+    from traces.views import open_store
 
     params, overrides = split_overrides(point.values)
     try:

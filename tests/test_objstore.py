@@ -17,7 +17,7 @@ from s3_fixtures import BUCKET, apply_env, list_keys, moto_server, restore_env
 from simulator.cli import main
 from traces.cli import short_ids
 from traces.objstore import ObjectStore
-from traces.store import open_store
+from traces.views import open_store
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

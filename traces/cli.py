@@ -30,10 +30,10 @@ from traces import queries
 from traces.headline import headline_name
 from traces.likeness import run_differences
 from traces.perfetto import export_perfetto
-from traces.store import RunNotFoundError, Store, open_store
+from traces.store import RunNotFoundError, Store
 from traces.units import format_column, format_ns, format_value
 from traces.verdicts import DEFAULT_THRESHOLD_PCT, with_verdicts
-from traces.views import sql
+from traces.views import open_store, sql
 
 EXIT_USAGE = 2
 _MAX_ROWS = 20  # rows per section of `report` / `compare`

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from traces.layout import PARTITION_PREFIX
 from traces.schema import TABLES, canonical_params
 from traces.store import Store, new_run_row
-from traces.views import view_sql
+from traces.tableviews import view_sql
 from traces.writer import PARQUET_COMPRESSION, RunWriter, file_schema, new_run_id
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"

@@ -27,7 +27,7 @@ from traces.layout import (
     resolve_store,
 )
 from traces.schema import SCHEMA_VERSION, canonical_params
-from traces.views import connect_views
+from traces.tableviews import connect_views
 from traces.writer import RunWriter, new_run_id
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "RunNotFoundError",
     "Store",
     "StoreError",
-    "open_store",
     "resolve_store",
     "store_location",
 ]
@@ -246,17 +245,6 @@ def store_location(path: str | Path | None = None) -> str:
     if is_object_url(spec):
         return spec.rstrip("/")
     return str(Path(spec).resolve())
-
-
-def open_store(path: str | Path | None = None) -> Store:
-    """The store at `path` (see store_spec): an `s3://bucket/prefix` URL opens an
-    ObjectStore (traces/objstore.py), anything else a local folder."""
-    spec = store_spec(path)
-    if is_object_url(spec):
-        from traces.objstore import ObjectStore
-
-        return ObjectStore(spec)
-    return Store(Path(spec))
 
 
 def _process_alive(pid: int) -> bool:
