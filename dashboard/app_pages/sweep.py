@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import sweep_figures, urlstate, widgets
-from traces.store import open_store
 from traces.sweeps import list_sweeps, sweep_table
+from traces.views import open_store
 
 NONE = "(none)"
 
