@@ -90,7 +90,7 @@ class Recording:
         known (when the Runtime is created)."""
         if not self.trace:
             return None
-        from traces.store import open_store
+        from traces.views import open_store
 
         self.writer = open_store(self.store).new_run(
             workload=self.name,
