@@ -35,6 +35,7 @@ from simulator.sweep_cli import register as register_sweep_verb
 from simulator.workloads.registry import WorkloadError, get_workload, list_workloads
 from simulator.workloads.registry import parse_sets as _parse_sets
 from traces.cli import register as register_trace_verbs
+from traces.explain_cli import register as register_explain_verb
 from traces.store import RunNotFoundError
 from traces.suites import load_suite
 from traces.units import format_ns, format_value
@@ -422,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_trace_verbs(sub)
     register_history_verbs(sub)
     register_sweep_verb(sub)
+    register_explain_verb(sub)
     for verb in sub.choices.values():
         # `kernbench VERB ... --debug` works too; SUPPRESS keeps the global value.
         verb.add_argument(

@@ -41,6 +41,7 @@ def test_contract_columns_present():
         "collectives": "coll_id op algorithm world_size bytes dtype start_ns end_ns",
         "collective_rounds": "coll_id rank round phase level peer bytes start_ns end_ns",
         "links": "link src dst level bw_gbs bytes busy_ns",
+        "deps": "item item_id cause on_item on_id resource ready_ns wait_ns",
     }
     assert set(required) == set(TABLES)
     for table, columns in required.items():

@@ -14,8 +14,9 @@ from typing import Any
 import pyarrow as pa
 
 # 2: runs.overrides, runs.sweep_id; 3: metrics.better; 4: programs;
-# 5: run_id only in the partition folder name, every table has a file for every run.
-SCHEMA_VERSION = 5
+# 5: run_id only in the partition folder name, every table has a file for every run;
+# 6: deps.
+SCHEMA_VERSION = 6
 
 # metrics.better: which way a metric improves, declared by the workload that records it.
 LOWER = "lower"
@@ -210,6 +211,42 @@ LINKS = pa.schema(
     ]
 )
 
+# What each op and transfer waited for (one row per dependency; contract extension of
+# schema 6). ``item``/``item_id`` name the waiting row (``op`` -> ops.op_id, ``dma`` ->
+# dma.dma_id); ``on_item``/``on_id`` the row it waited on (``op``, ``dma`` or ``launch`` ->
+# launches.launch_id), null when it waited on a resource only. Causes (DEP_CAUSES):
+#   engine   an op waited for the previous op of its engine lane to free it
+#   input    an op waited for the op producing one of its input blocks
+#   order    an op waited for an earlier load/store of the same bytes (memory order)
+#   slot     a send waited for an IPCQ inbox slot
+# An op that started as soon as its program issued it waited for what last resumed
+# its program (ready_ns then is the resume time, wait_ns how long the program waited):
+#   barrier  the launch's start barrier (``on_item`` = the launch)
+#   ipcq     a message in recv (``on_item`` = the send op)
+#   tcm      TCM space (``on_item`` = the op whose end freed it)
+#   drain    its outstanding ops (``on_item`` = the last one)
+#   carried  a transfer was carried by an op (``on_item`` = that DMA op; wait 0)
+#   bandwidth  a transfer shared bandwidth: ``resource`` is its route's narrowest link
+#            or memory, ``wait_ns`` the time beyond streaming alone at that capacity
+# ``ready_ns`` is when the dependency was released; ``wait_ns`` how long the item waited
+# for it (for engine/input/order/slot: from its issue to its start).
+DEP_CAUSES = ("engine", "input", "order", "slot", "barrier", "ipcq", "tcm",
+              "drain", "carried", "bandwidth")  # fmt: skip
+
+DEPS = pa.schema(
+    [
+        ("run_id", CATEGORY),
+        ("item", CATEGORY),  # op | dma
+        ("item_id", ID),
+        ("cause", CATEGORY),  # one of DEP_CAUSES
+        ("on_item", CATEGORY),  # op | dma | launch; null for a resource
+        ("on_id", ID),
+        ("resource", CATEGORY),  # link or memory node (bandwidth rows), else null
+        ("ready_ns", NS),
+        ("wait_ns", NS),
+    ]
+)
+
 # Columns added after a table was first published, per table. They sit at the end of
 # the schema, and positional appenders default them to null, so writers made for the
 # older schema keep working.
@@ -227,6 +264,7 @@ TABLES: dict[str, pa.Schema] = {
     "collectives": COLLECTIVES,
     "collective_rounds": COLLECTIVE_ROUNDS,
     "links": LINKS,
+    "deps": DEPS,
 }
 
 

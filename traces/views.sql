@@ -255,3 +255,24 @@ SELECT * FROM (
     )
 )
 WHERE run_id IN (SELECT run_id FROM runs);
+
+CREATE OR REPLACE VIEW deps AS
+SELECT * FROM (
+    SELECT
+        CAST(NULL AS VARCHAR) AS "run_id",
+        CAST(NULL AS VARCHAR) AS "item",
+        CAST(NULL AS BIGINT) AS "item_id",
+        CAST(NULL AS VARCHAR) AS "cause",
+        CAST(NULL AS VARCHAR) AS "on_item",
+        CAST(NULL AS BIGINT) AS "on_id",
+        CAST(NULL AS VARCHAR) AS "resource",
+        CAST(NULL AS DOUBLE) AS "ready_ns",
+        CAST(NULL AS DOUBLE) AS "wait_ns"
+    WHERE false
+    UNION ALL BY NAME
+    SELECT * FROM read_parquet(
+        getvariable('store') || '/deps/*/*.parquet',
+        hive_partitioning = true, union_by_name = true, hive_types = {'run_id': VARCHAR}
+    )
+)
+WHERE run_id IN (SELECT run_id FROM runs);

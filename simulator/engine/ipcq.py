@@ -148,6 +148,7 @@ class Message:
         "sent_ns",
         "delivered",
         "credit",
+        "send_op_id",
     )
 
     def __init__(
@@ -170,6 +171,8 @@ class Message:
         self.delivered = False
         # The slot credit while the message waits for a slot; None once granted.
         self.credit: Block | None = credit
+        # The send op carrying it (set when issued): a recv waiting for it waited on it.
+        self.send_op_id = -1
 
 
 class Channel:
@@ -426,7 +429,8 @@ class Ipcq:
             credit = message.credit
             message.credit = None
             if credit.waiters:
-                credit.set_ready()
+                # The op ending now (if any) freed the slot: the receiver's use of it.
+                credit.set_ready("slot", self.machine.recorder.completing)
             else:
                 credit.ready = True
 
@@ -474,6 +478,7 @@ class Ipcq:
             while not (messages and messages[0].delivered):
                 channel.recv_waiter = env.event()
                 self.machine.scheduler.wait(channel.recv_waiter, what)
+            program.resume = ("ipcq", "op", messages[0].send_op_id, env.now, env.now - since)
         message = messages.popleft()
         self.received_bytes += message.nbytes
         if stats is not None:

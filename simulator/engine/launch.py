@@ -217,6 +217,8 @@ def _run_program(
     env = machine.env
     machine.scheduler.sleep(start_ns - env.now, "launch barrier")
     exec_start_ns = env.now
+    program.resume = ("barrier", "launch", program.launch_id, exec_start_ns,
+                      exec_start_ns - dispatch_ns)  # fmt: skip
     program.dispatch_ns = dispatch_ns
     program.exec_start_ns = exec_start_ns
     try:

@@ -44,7 +44,7 @@ class Machine:
         self.network = Network(self.env, self.graph.links, memories=self.graph.memories)
         self.address_map = AddressMap(topology)
         self.data = DataMemory() if verify_data else None
-        self.recorder = Recorder(self.env, topology, writer)
+        self.recorder = Recorder(self.env, topology, writer, self.graph.memories)
         # Inter-PE queues behind tl.send / tl.recv.
         self.ipcq = Ipcq(self)
 

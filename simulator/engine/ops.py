@@ -55,14 +55,17 @@ class Block:
     def __del__(self) -> None:
         self.pe.tcm_used_bytes -= self.nbytes
 
-    def set_ready(self) -> None:
-        """Mark ready and let every op waiting on this block try to start."""
+    def set_ready(self, cause: str = "input", by: Op | None = None) -> None:
+        """Mark ready and let every op waiting on this block try to start.
+
+        ``by`` is the op whose end made it ready and ``cause`` why its waiters waited
+        (``traces.schema.DEPS``): they record it if this release starts them."""
         self.ready = True
         waiters, self.waiters = self.waiters, []
         for op in waiters:
             op.pending_inputs -= 1
             if op.pending_inputs == 0:
-                op.engine.try_start()
+                op.engine.try_start(cause, by)
 
 
 class Op:

@@ -58,12 +58,18 @@ class Engine:
         self._network = pe.machine.network
         self._recorder = pe.machine.recorder
 
-    def try_start(self) -> None:
-        """Start head ops while a slot is free and the head's inputs are ready."""
+    def try_start(self, cause: str = "issue", by: Op | None = None) -> None:
+        """Start head ops while a slot is free and the head's inputs are ready.
+
+        What called us released every op started here: ``by`` ended (``cause`` engine,
+        input, order or slot), or the program just issued the head (``cause`` issue: the
+        op then waited for what last resumed its program). Each start records that as
+        the op's ``deps`` row."""
         queue = self.queue
         if not queue:
             return
         now = self._env.now
+        dep = self._recorder.dep
         while queue and self.running < self.slots:
             op = queue[0]
             if op.pending_inputs:
@@ -72,6 +78,12 @@ class Engine:
             self.running += 1
             op.lane = heappop(self.free_lanes)
             op.start_ns = now
+            if by is not None:
+                dep("op", op.op_id, cause, "op", by.op_id, now, now - op.issue_ns)
+            elif cause == "issue":
+                dep("op", op.op_id, *op.program.resume)
+            else:
+                dep("op", op.op_id, cause, None, None, now, now - op.issue_ns)
             pieces = op.pieces
             if pieces is None:
                 self._env.timeout(op.duration_ns).callbacks.append(partial(self._on_done, op))
@@ -84,29 +96,32 @@ class Engine:
 
     def _on_piece(self, op: Op, event: simpy.Event) -> None:
         transfer = event._value  # hot path: the property would cost a call per piece
-        self._recorder.transfer(transfer, transfer.tag)
+        self._recorder.transfer(transfer, transfer.tag, op.op_id)
         op.pieces_left -= 1
         if op.pieces_left == 0:
             self._on_done(op, event)
 
     def _on_done(self, op: Op, _event: simpy.Event) -> None:
+        recorder = self._recorder
+        recorder.completing = op  # what an IPCQ slot freed while it ends waited for
         if op.execute is not None:
             op.execute()
         if op.output is not None:
-            op.output.set_ready()
+            op.output.set_ready("input", op)
         if op.token is not None:
-            op.token.set_ready()
+            op.token.set_ready("order", op)
             op.token = None
         self.running -= 1
         heappush(self.free_lanes, op.lane)
-        self._recorder.op(op)
+        recorder.op(op)
         # Drop references so finished inputs release their TCM now.
         op.inputs = ()
         op.output = None
         op.execute = None
-        op.program.op_done()
-        self.pe.op_done()
-        self.try_start()
+        op.program.op_done(op.op_id)
+        self.pe.op_done(op.op_id)
+        recorder.completing = None
+        self.try_start("engine", op)
 
 
 class PE:
@@ -163,7 +178,10 @@ class PE:
                 )
             event = self.machine.env.event()
             self._space_waiters.append(event)
-            sched.wait(event, f"TCM space on {self.name} ({nbytes} bytes)")
+            since = self.machine.env.now
+            freed_by = sched.wait(event, f"TCM space on {self.name} ({nbytes} bytes)")
+            now = self.machine.env.now
+            program.resume = ("tcm", "op", freed_by, now, now - since)
         self.tcm_used_bytes += nbytes
 
     def space_event(self) -> simpy.Event:
@@ -172,12 +190,13 @@ class PE:
         self._space_waiters.append(event)
         return event
 
-    def op_done(self) -> None:
+    def op_done(self, op_id: int) -> None:
+        """Op ``op_id`` ended: wake whoever waits for TCM space (with that id)."""
         self.inflight_ops -= 1
         if self._space_waiters:
             waiters, self._space_waiters = self._space_waiters, []
             for event in waiters:
-                event.succeed()
+                event.succeed(op_id)
 
 
 class Program:
@@ -221,16 +240,21 @@ class Program:
         self.mmu: Any = None
         # The Launch this program belongs to (IPCQ finds its peers there).
         self.launch: Any = None
+        # What last resumed this program, as the tail of a ``deps`` row (cause, on,
+        # on_id, ready_ns, wait_ns): ops that start as soon as it issues them waited
+        # for it. The launch barrier until the program first blocks.
+        self.resume: tuple = ("barrier", "launch", launch_id, 0.0, 0.0)
 
     def issue(self, op: Op) -> None:
         self.pe.issue(op)
 
-    def op_done(self) -> None:
+    def op_done(self, op_id: int) -> None:
+        """Op ``op_id`` of this program ended (the last one wakes a drain, with its id)."""
         self.pending_ops -= 1
         if self.pending_ops == 0:
             self.idle_ns = self.machine.env.now
         if self.pending_ops == 0 and self._drained is not None:
-            self._drained.succeed()
+            self._drained.succeed(op_id)
             self._drained = None
 
     def drain(self) -> None:
@@ -239,4 +263,9 @@ class Program:
             return
         self._drained = self.machine.env.event()
         what = f"{self.pending_ops} outstanding ops of {self.kernel_name}"
-        self.machine.scheduler.wait(self._drained, what + self.machine.ipcq.blocked_note(self))
+        since = self.machine.env.now
+        last_op_id = self.machine.scheduler.wait(
+            self._drained, what + self.machine.ipcq.blocked_note(self)
+        )
+        now = self.machine.env.now
+        self.resume = ("drain", "op", last_op_id, now, now - since)

@@ -15,11 +15,12 @@ and ``PE_EXEC_COLUMNS``; ``tests/test_engine_recorder.py`` ties those tuples to
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simulator.hw import graph as g
-from simulator.hw.links import Link, Route
+from simulator.hw.links import Link, Memory, Route
 from simulator.hw.network import Network, Transfer
 from simulator.hw.topology import Topology
 from traces.writer import NullWriter
@@ -35,6 +36,9 @@ LEVEL_ORDER = {"pe": 0, "cube": 1, "mesh": 2, "io": 3, "sip": 4, "host": 5}
 SPACE_HBM, SPACE_TCM, SPACE_SRAM, SPACE_HOST = "HBM", "TCM", "SRAM", "HOST"
 SPACE_MCPU, SPACE_IOCPU = "MCPU_LOCAL", "IOCPU"
 _NOWHERE = (None, None, None, None)
+# A transfer streaming this much longer than alone (ns) shared bandwidth: below it is
+# float rounding of the network's rate settlements.
+_SHARED_MIN_NS = 1e-6
 
 # Positional column order of the hot-path appenders (the schema order minus run_id).
 OPS_COLUMNS = ("op_id", "launch_id", "sip", "cube", "pe", "pe_global", "engine", "op",
@@ -43,6 +47,8 @@ DMA_COLUMNS = ("dma_id", "launch_id", "kind", "src", "dst", "src_space", "dst_sp
                "src_sip", "src_cube", "src_pe", "dst_sip", "dst_cube", "dst_pe", "bytes",
                "hops", "level", "issue_ns", "start_ns", "end_ns", "coll_id",
                "round")  # fmt: skip
+DEPS_COLUMNS = ("item", "item_id", "cause", "on_item", "on_id", "resource", "ready_ns",
+                "wait_ns")  # fmt: skip
 PE_EXEC_COLUMNS = ("launch_id", "sip", "cube", "pe", "pe_global", "dispatch_ns",
                    "exec_start_ns", "exec_end_ns")  # fmt: skip
 
@@ -91,18 +97,31 @@ class Recorder:
     ``n_rows``.
     """
 
-    def __init__(self, env: simpy.Environment, topology: Topology, sink: TraceSink | None):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        topology: Topology,
+        sink: TraceSink | None,
+        memories: Iterable[Memory] = (),
+    ):
         self.env = env
         self.tracing = sink is not None
         self.sink: TraceSink = sink if sink is not None else NullWriter()
         self._append_op = self.sink.appender("ops")
         self._append_dma = self.sink.appender("dma")
         self._append_pe_exec = self.sink.appender("pe_exec")
+        self._append_dep = self.sink.appender("deps")
+        # Capacity of each memory node, for a transfer's narrowest resource (deps rows).
+        self._memory_bw_gbs = {m.node: m.bw_gbs for m in memories}
         self._node_place = node_places(topology)
-        self._route_columns: dict[tuple[str, str], tuple[tuple, tuple]] = {}
+        self._route_columns: dict[tuple[str, str], tuple[tuple, tuple, str, float]] = {}
         self._row_increment = 1 if self.tracing else 0
         self.n_rows = 0
-        """Rows handed to a real sink (0 when tracing is off)."""
+        """Event rows handed to a real sink (0 when tracing is off; ``deps`` rows, which
+        annotate events, are not counted)."""
+        # The op whose end is being processed (None otherwise): a release that happens
+        # inside it, such as an IPCQ slot freed by dropping its input, was waiting on it.
+        self.completing: Op | None = None
         self.next_op_id = 0
         self.next_dma_id = 0
         self.next_launch_id = 0
@@ -132,8 +151,10 @@ class Recorder:
                         op.flops, op.nbytes, op.lane)  # fmt: skip
         self.n_rows += self._row_increment
 
-    def transfer(self, transfer: Transfer, info: DmaInfo) -> None:
-        """The ``dma`` row of a finished transfer; gives it the next DMA id."""
+    def transfer(self, transfer: Transfer, info: DmaInfo, op_id: int | None = None) -> None:
+        """The ``dma`` row of a finished transfer, given the next DMA id, and its ``deps``
+        rows: the DMA op carrying it (``op_id``, None for host copies) and, when it
+        streamed slower than alone, the bandwidth it shared."""
         dma_id = self.next_dma_id
         self.next_dma_id += 1
         route = transfer.route
@@ -146,20 +167,44 @@ class Recorder:
                          *places[1], transfer.issue_ns, transfer.start_ns, transfer.end_ns,
                          info.coll_id, info.round)  # fmt: skip
         self.n_rows += self._row_increment
+        if op_id is not None:
+            self._append_dep("dma", dma_id, "carried", "op", op_id, None, transfer.issue_ns, 0.0)
+        # Streaming slower than alone at the narrowest capacity means it shared bandwidth.
+        shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[3]
+        if shared_ns > _SHARED_MIN_NS:
+            self._append_dep("dma", dma_id, "bandwidth", None, None, places[2],
+                             transfer.start_ns, shared_ns)  # fmt: skip
 
     def transfer_done(self, event: simpy.Event) -> None:
         """Event callback: the ``dma`` row of the transfer ``event`` carries (tag: DmaInfo)."""
         transfer = event._value  # hot path: the property would cost a call per piece
         self.transfer(transfer, transfer.tag)
 
-    def _columns_of(self, route: Route) -> tuple[tuple, tuple]:
-        """(src, dst, their spaces, src sip/cube/pe, dst sip/cube/pe), (hops, level)."""
+    def _columns_of(self, route: Route) -> tuple[tuple, tuple, str | None, float]:
+        """(src, dst, their spaces, src sip/cube/pe, dst sip/cube/pe), (hops, level),
+        and the route's narrowest resource (link or memory read/written) and its GB/s."""
         src = self._node_place.get(route.src, _NOWHERE)
         dst = self._node_place.get(route.dst, _NOWHERE)
         level = max((link.level for link in route.links), key=LEVEL_ORDER.__getitem__,
                     default="pe")  # fmt: skip
         ends = (route.src, route.dst, src[0], dst[0], *src[1:], *dst[1:])
-        return ends, (len(route.links), level)
+        narrowest, narrowest_gbs = None, math.inf
+        if route.links:  # a route without links holds no capacity (latency only)
+            for link in route.links:
+                if link.bw_gbs < narrowest_gbs:
+                    narrowest, narrowest_gbs = link.name, link.bw_gbs
+            for node in (route.src, route.dst):
+                bw_gbs = self._memory_bw_gbs.get(node, math.inf)
+                if bw_gbs < narrowest_gbs:
+                    narrowest, narrowest_gbs = node, bw_gbs
+        return ends, (len(route.links), level), narrowest, narrowest_gbs
+
+    def dep(self, item: str, item_id: int, cause: str, on: str | None, on_id: int | None,
+            ready_ns: float, wait_ns: float) -> None:  # fmt: skip
+        """One ``deps`` row: ``item`` waited ``wait_ns`` for ``on`` (released at
+        ``ready_ns``) because of ``cause`` (see ``traces.schema.DEPS``). Not counted in
+        ``n_rows``: a dependency annotates an event, it is not one."""
+        self._append_dep(item, item_id, cause, on, on_id, None, ready_ns, wait_ns)
 
     def pe_exec(self, program: Any) -> None:
         """The ``pe_exec`` row of a finished program (dispatch, start and end times)."""

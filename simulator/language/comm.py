@@ -61,18 +61,18 @@ def send(value: tensor, to: str | int, *, tag: int = 0) -> None:
     def execute() -> None:
         ipcq.deliver(program, channel, message, value.data)
 
-    program.issue(
-        Op(
-            "send",
-            program,
-            "DMA_WB",
-            (value, credit),
-            None,
-            pieces=[(route, nbytes, info)],
-            execute=execute,
-            nbytes=nbytes,
-        )
+    op = Op(
+        "send",
+        program,
+        "DMA_WB",
+        (value, credit),
+        None,
+        pieces=[(route, nbytes, info)],
+        execute=execute,
+        nbytes=nbytes,
     )
+    program.issue(op)
+    message.send_op_id = op.op_id  # a recv that waits for this message waited on this op
 
 
 def recv(frm: str | int, shape: Sequence[int], dtype: np.dtype | str, *, tag: int = 0) -> tensor:

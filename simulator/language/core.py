@@ -491,10 +491,10 @@ class _ViewReady:
         self.engine = self
         self.view, self.source, self.fn = view, source, fn
 
-    def try_start(self) -> None:
+    def try_start(self, cause: str = "input", by: Any = None) -> None:
         if self.source.data is not None:
             self.view.data = self.fn(self.source.data)
-        self.view.set_ready()
+        self.view.set_ready(cause, by)  # ops waiting on the view waited on its source's op
         self.view = self.source = self.fn = None  # type: ignore[assignment]
 
 
@@ -943,13 +943,17 @@ def _wait_ready(program: Program, x: tensor) -> None:
         def __init__(self) -> None:
             self.engine = self
 
-        def try_start(self) -> None:
-            event.succeed()
+        def try_start(self, cause: str = "input", by: Any = None) -> None:
+            event.succeed(by)
 
     x.waiters.append(_Fire())
-    program.machine.scheduler.wait(
+    since = program.machine.env.now
+    by = program.machine.scheduler.wait(
         event, f"device_print of a pending tile in {program.kernel_name}"
     )
+    if by is not None:  # the program waited for the op producing the tile
+        now = program.machine.env.now
+        program.resume = ("input", "op", by.op_id, now, now - since)
 
 
 def multiple_of(x: Any, values: Any) -> Any:

@@ -1,0 +1,189 @@
+"""Dependencies in the trace and the critical path built from them.
+
+Expectations are independent of the walk: deps rows must join to ops/dma/launches rows
+and name a releaser that ended no later than the op started; the path's segments must
+tile [0, sim_end_ns] (so components sum to the latency); the path must end with the
+item that ended last; and on hand-checkable runs the path must be what the cost model
+says (a single-PE GEMM spends its path on DMA_IN, GEMM, MATH and DMA_WB of that PE).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator.runner import run_workload
+from simulator.workloads.registry import list_workloads
+from traces.critical_path import critical_path, path_diff
+from traces.store import open_store
+
+# Small cases of every workload (name -> overrides), fast enough for the default suite.
+SMALL_CASES = {
+    "noop": ("noop", {"launches": 2}),
+    "dma_sweep": ("dma_sweep", {}),
+    "gemm_single_pe": ("gemm_single_pe", {"M": 256, "N": 256, "K": 256}),
+    "gemm": ("gemm", {"M": 512, "N": 256, "K": 256}),
+    "gpt3_qkv": (
+        "gpt3_qkv",
+        {"tokens": 256, "hidden": 512, "block_m": 128, "block_n": 128, "block_k": 128},
+    ),
+    "allreduce_ring": ("ccl_allreduce", {"algorithm": "ring", "world_size": 8, "bytes": 1 << 16}),
+    "allreduce_bidir": (
+        "ccl_allreduce",
+        {"algorithm": "bidir_ring", "world_size": 16, "bytes": 1 << 16},
+    ),
+    "allreduce_hier": (
+        "ccl_allreduce",
+        {"algorithm": "hierarchical", "world_size": 32, "bytes": 1 << 16},
+    ),
+    "tp_mlp": ("tp_mlp", {"tokens": 128, "hidden": 256, "ffn": 512, "tp": 4}),
+}
+# Every other registered workload runs with its defaults.
+SMALL_CASES |= {
+    name: (name, {})
+    for name in (getattr(w, "name", w) for w in list_workloads())
+    if name not in {workload for workload, _ in SMALL_CASES.values()}
+}
+
+
+def _run(store_path, workload, overrides) -> str:
+    outcome = run_workload(workload, overrides, store=store_path)
+    assert outcome.status == "ok", outcome.error
+    return outcome.run_id
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    return tmp_path_factory.mktemp("cp_store")
+
+
+@pytest.fixture(scope="module")
+def small_runs(store_path):
+    return {name: _run(store_path, w, o) for name, (w, o) in SMALL_CASES.items()}
+
+
+def _assert_tiles(path) -> None:
+    """Segments are in time order, contiguous, from 0 to the latency, and the components
+    sum to the latency within float rounding."""
+    assert path.segments, "empty path"
+    assert path.segments[0].start_ns == 0.0
+    assert path.segments[-1].end_ns == pytest.approx(path.latency_ns, rel=1e-12)
+    for before, after in zip(path.segments, path.segments[1:], strict=False):
+        assert after.start_ns == before.end_ns, (before, after)
+        assert after.end_ns > after.start_ns
+    total = math.fsum(path.components().values())
+    assert total == pytest.approx(path.latency_ns, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("case", sorted(SMALL_CASES))
+def test_components_sum_to_latency_on_every_workload(store_path, small_runs, case):
+    store = open_store(store_path)
+    path = critical_path(store.connect(), small_runs[case])
+    _assert_tiles(path)
+
+
+@pytest.mark.parametrize("case", sorted(SMALL_CASES))
+def test_deps_join_and_releasers_end_before_the_op_starts(store_path, small_runs, case):
+    con = open_store(store_path).connect()
+    run_id = small_runs[case]
+    n_ops = con.execute("SELECT count(*) FROM ops WHERE run_id = ?", [run_id]).fetchone()[0]
+    # One dependency row per op: the one that released it.
+    per_op = con.execute(
+        "SELECT count(*), count(DISTINCT item_id) FROM deps WHERE run_id = ? AND item = 'op'",
+        [run_id],
+    ).fetchone()
+    assert per_op == (n_ops, n_ops)
+    bad = con.execute(
+        """
+        SELECT d.item_id, d.cause, d.on_item, d.on_id, o.start_ns, p.end_ns, l.target_start_ns
+        FROM deps d JOIN ops o ON o.run_id = d.run_id AND o.op_id = d.item_id
+        LEFT JOIN ops p ON p.run_id = d.run_id AND d.on_item = 'op' AND p.op_id = d.on_id
+        LEFT JOIN launches l ON l.run_id = d.run_id AND d.on_item = 'launch'
+                             AND l.launch_id = d.on_id
+        WHERE d.run_id = ? AND d.item = 'op' AND NOT (
+            (d.on_item = 'op' AND p.end_ns IS NOT NULL AND p.end_ns <= o.start_ns + 1e-9)
+            OR (d.on_item = 'launch' AND l.target_start_ns IS NOT NULL
+                AND l.target_start_ns <= o.start_ns + 1e-9)
+            OR (d.on_item IS NULL AND d.cause = 'slot'))
+        """,
+        [run_id],
+    ).fetchall()
+    assert bad == []
+    # Every transfer of a kernel is carried by an op of the same launch.
+    orphans = con.execute(
+        """
+        SELECT count(*) FROM dma d
+        LEFT JOIN deps c ON c.run_id = d.run_id AND c.item = 'dma' AND c.cause = 'carried'
+                         AND c.item_id = d.dma_id
+        LEFT JOIN ops o ON o.run_id = d.run_id AND o.op_id = c.on_id
+        WHERE d.run_id = ? AND d.launch_id IS NOT NULL
+          AND (o.op_id IS NULL OR o.launch_id <> d.launch_id)
+        """,
+        [run_id],
+    ).fetchone()[0]
+    assert orphans == 0
+
+
+def test_path_ends_with_the_item_that_ended_last(store_path, small_runs):
+    con = open_store(store_path).connect()
+    run_id = small_runs["gemm"]
+    path = critical_path(con, run_id)
+    last_op = con.execute("SELECT max(end_ns) FROM ops WHERE run_id = ?", [run_id]).fetchone()[0]
+    last_op_segment = [s for s in path.segments if s.item == "op"][-1]
+    assert last_op_segment.end_ns == last_op
+
+
+def test_single_pe_gemm_path_is_that_pes_pipeline(store_path, small_runs):
+    """gemm_single_pe runs on pe0 only: every op segment is on it, and GEMM time on the
+    path is a whole number of the cost model's per-tile GEMM durations."""
+    con = open_store(store_path).connect()
+    run_id = small_runs["gemm_single_pe"]
+    path = critical_path(con, run_id)
+    op_segments = [s for s in path.segments if s.item == "op"]
+    assert {s.where for s in op_segments} == {"sip0.cube0.pe0"}
+    assert {s.component for s in op_segments} >= {"GEMM"}
+    tile_ns = con.execute(
+        "SELECT min(end_ns - start_ns) FROM ops WHERE run_id = ? AND engine = 'GEMM'", [run_id]
+    ).fetchone()[0]
+    gemm_ns = path.components()["GEMM"]
+    assert gemm_ns / tile_ns == pytest.approx(round(gemm_ns / tile_ns), abs=1e-6)
+
+
+def test_same_run_explains_zero(store_path, small_runs):
+    store = open_store(store_path)
+    path = critical_path(store.connect(), small_runs["tp_mlp"])
+    diff = path_diff(path, path)
+    assert diff["delta_ns"] == 0.0 and diff["contributions"] == [] and diff["diverge"] is None
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    case=st.sampled_from(["gemm", "ring", "tp_mlp"]),
+    scale=st.integers(min_value=1, max_value=3),
+    pes=st.sampled_from([1, 2, 4, 8]),
+)
+def test_property_random_small_runs_tile_their_latency(tmp_path_factory, case, scale, pes):
+    store_path = tmp_path_factory.mktemp("cp_prop")
+    if case == "gemm":
+        run = _run(store_path, "gemm", {"M": 128 * scale * pes, "N": 128 * scale,
+                                        "K": 128 * (4 - scale), "num_pes": pes})  # fmt: skip
+    elif case == "ring":
+        run = _run(store_path, "ccl_allreduce", {"algorithm": "ring", "world_size": 2 * pes,
+                                                 "bytes": 4096 * scale})  # fmt: skip
+    else:
+        run = _run(store_path, "tp_mlp", {"tokens": 64 * scale, "hidden": 128, "ffn": 256,
+                                          "tp": min(pes, 4) if pes > 1 else 2})  # fmt: skip
+    a = critical_path(open_store(store_path).connect(), run)
+    _assert_tiles(a)
+    # The diff of a path with itself reshuffled by nothing sums to zero; with another
+    # run it sums to the latency difference.
+    other = _run(store_path, "noop", {})
+    b = critical_path(open_store(store_path).connect(), other)
+    diff = path_diff(a, b)
+    assert math.fsum(c["delta_ns"] for c in diff["contributions"]) == pytest.approx(
+        diff["delta_ns"], rel=1e-9, abs=1e-6
+    )

@@ -1,0 +1,421 @@
+"""The critical path of a run, and the difference of two runs' paths.
+
+The path starts at the end of the run (``runs.sim_end_ns``, the latency) and walks back
+through the items that set it, each reached from its successor by the dependency that
+released it (``deps``):
+
+- host level: the launch or host copy that ended last before the current time (the host
+  is sequential: what ended last is what it waited for); before the first, host time;
+- a launch: its op that ended last; from its first op back, the launch path (host issue
+  to the program start barrier);
+- an op: its own run time, then the item its ``deps`` row names (the previous op of its
+  engine lane, the producer of an input, an IPCQ send, the op that freed TCM, the launch
+  barrier). A dependency without an item falls back to the latest op of the same PE
+  that ended before it.
+
+Each step moves the time boundary back from ``t`` to the item's start and charges
+``[item end, t]`` to the wait that released the successor and ``[item start, item end]``
+to the item's component, so the segments tile ``[0, latency]`` and the components sum
+to the latency (up to float rounding). Components: ``GEMM``, ``MATH``, DMA ops by what
+they move (``DMA_IN HBM->TCM via pe``: engine or send/recv, memory spaces of the
+last-ending transfer, highest link level crossed), ``launch path``, ``collective wait``
+(IPCQ messages and slots), ``TCM wait``, ``host copy ...``, ``host``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from traces.store import RunNotFoundError
+from traces.views import open_connection
+
+if TYPE_CHECKING:
+    from traces.views import Source
+
+LAUNCH_PATH = "launch path"
+HOST = "host"
+# Components of the time between an item's end and the start of the item it released,
+# by the cause of the dependency (traces.schema.DEPS).
+_GAP_COMPONENT = {
+    "ipcq": "collective wait",
+    "slot": "collective wait",
+    "tcm": "TCM wait",
+    "barrier": LAUNCH_PATH,
+    "launch": LAUNCH_PATH,
+    HOST: HOST,
+}
+_ITEM_KIND = ("op", "host_dma", "launch")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Segment:
+    """One stretch of the path: ``[start_ns, end_ns]`` charged to ``component``.
+
+    ``item`` is ``op``, ``dma``, ``launch`` or ``wait`` (time between items), ``item_id``
+    its id (op_id, dma_id, launch_id; the released item for a wait), ``where`` the PE
+    (``sip0.cube1.pe3``) or ``host``, ``what`` a short description.
+    """
+
+    start_ns: float
+    end_ns: float
+    component: str
+    item: str
+    item_id: int
+    where: str
+    what: str
+
+    @property
+    def duration_ns(self) -> float:
+        return self.end_ns - self.start_ns
+
+    def signature(self) -> tuple[str, str, str, str]:
+        """What the segment is, without its times (paths are compared by this)."""
+        return (self.component, self.item, self.where, self.what)
+
+
+@dataclasses.dataclass(frozen=True)
+class CriticalPath:
+    """A run's critical path: segments in time order tiling ``[0, latency_ns]``."""
+
+    run_id: str
+    latency_ns: float
+    segments: list[Segment]
+
+    def components(self) -> dict[str, float]:
+        """ns per component, largest first; the values sum to ``latency_ns``."""
+        totals: dict[str, float] = {}
+        for seg in self.segments:
+            totals[seg.component] = totals.get(seg.component, 0.0) + seg.duration_ns
+        return dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def longest_stretches(self, limit: int = 5) -> list[dict[str, Any]]:
+        """Runs of consecutive segments of one component at one place, longest first:
+        component, where, start_ns, end_ns, duration_ns, items."""
+        runs: list[dict[str, Any]] = []
+        for seg in self.segments:
+            if seg.duration_ns <= 0:
+                continue
+            last = runs[-1] if runs else None
+            if last and last["component"] == seg.component and last["where"] == seg.where:
+                last["end_ns"] = seg.end_ns
+                last["items"] += 1
+            else:
+                runs.append(
+                    {
+                        "component": seg.component,
+                        "where": seg.where,
+                        "start_ns": seg.start_ns,
+                        "end_ns": seg.end_ns,
+                        "items": 1,
+                    }  # fmt: skip
+                )
+        for run in runs:
+            run["duration_ns"] = run["end_ns"] - run["start_ns"]
+        runs.sort(key=lambda r: (-r["duration_ns"], r["start_ns"]))
+        return runs[:limit]
+
+
+class _RunData:
+    """The columns of one run the walk needs, as numpy arrays indexed by row."""
+
+    def __init__(self, con: Any, run_id: str) -> None:
+        def fetch(query: str) -> dict[str, np.ndarray]:
+            table = con.sql(query, params=[run_id]).to_arrow_table()
+            return {name: table.column(name).to_numpy(zero_copy_only=False)
+                    for name in table.column_names}  # fmt: skip
+
+        runs = fetch("SELECT sim_end_ns FROM runs WHERE run_id = ?")
+        if len(runs["sim_end_ns"]) == 0:
+            raise RunNotFoundError(f"run {run_id!r} is not in the store")
+        self.latency_ns = float(runs["sim_end_ns"][0])
+        self.launches = fetch(
+            "SELECT launch_id, kernel, host_issue_ns, target_start_ns, end_ns "
+            "FROM launches WHERE run_id = ? ORDER BY launch_id"
+        )
+        self.ops = fetch(
+            "SELECT op_id, launch_id, sip, cube, pe, pe_global, engine, op, start_ns, end_ns "
+            "FROM ops WHERE run_id = ?"
+        )
+        deps = con.sql(
+            "SELECT item_id, cause, on_item, on_id FROM deps WHERE run_id = ? AND item = 'op'",
+            params=[run_id],
+        ).fetchall()
+        self.host_dma = fetch(
+            "SELECT dma_id, kind, src_space, dst_space, level, issue_ns, end_ns "
+            "FROM dma WHERE run_id = ? AND launch_id IS NULL"
+        )
+        # Per DMA op, what its last-ending transfer moved: "HBM->TCM via pe".
+        moves = con.sql(
+            "SELECT c.on_id, arg_max(coalesce(d.src_space, d.src) || '->' || "
+            "coalesce(d.dst_space, d.dst) || ' via ' || d.level, d.end_ns) "
+            "FROM deps c JOIN dma d ON d.dma_id = c.item_id AND d.run_id = c.run_id "
+            "WHERE c.run_id = ? AND c.item = 'dma' AND c.cause = 'carried' GROUP BY c.on_id",
+            params=[run_id],
+        ).fetchall()
+        self.moves = dict(moves)
+
+        ops = self.ops
+        n_ops = len(ops["op_id"])
+        size = int(ops["op_id"].max()) + 1 if n_ops else 0
+        self.op_row = np.full(size, -1, dtype=np.int64)
+        self.op_row[ops["op_id"]] = np.arange(n_ops)
+        # The dependency of each op row (cause, on, on_id); None where none was recorded.
+        self.dep: list[tuple[str, str | None, int | None] | None] = [None] * n_ops
+        for op_id, cause, on, on_id in deps:
+            row = self.op_row[op_id] if op_id < size else -1
+            if row >= 0:
+                self.dep[row] = (cause, on, on_id)
+        self.launch_row = {int(lid): i for i, lid in enumerate(self.launches["launch_id"])}
+        # Ops sorted by end within each launch and within each PE, for "the op of this
+        # launch / PE that ended last before t".
+        self._by_launch = _grouped_by_end(ops["launch_id"], ops["end_ns"])
+        self._by_pe = _grouped_by_end(ops["pe_global"], ops["end_ns"])
+        # Host-level items (launches and host copies) sorted by end.
+        kinds = np.concatenate([np.full(len(self.launches["launch_id"]), 2),
+                                np.full(len(self.host_dma["dma_id"]), 1)])  # fmt: skip
+        rows = np.concatenate([np.arange(len(self.launches["launch_id"])),
+                               np.arange(len(self.host_dma["dma_id"]))])  # fmt: skip
+        ends = np.concatenate([self.launches["end_ns"].astype(float),
+                               self.host_dma["end_ns"].astype(float)])  # fmt: skip
+        order = np.lexsort((kinds, ends))  # equal ends: the launch is the later item
+        self.host_kind, self.host_rows, self.host_ends = kinds[order], rows[order], ends[order]
+
+    def last_op_before(self, group: str, key: int, t_ns: float) -> int:
+        """Row of the op of launch/PE ``key`` that ended last at or before ``t_ns``; -1."""
+        index = self._by_launch if group == "launch" else self._by_pe
+        found = index.get(int(key))
+        if found is None:
+            return -1
+        rows, ends = found
+        i = int(np.searchsorted(ends, t_ns, side="right")) - 1
+        return int(rows[i]) if i >= 0 else -1
+
+    def last_host_item_before(self, t_ns: float) -> tuple[int, int]:
+        """(kind, row) of the host-level item that ended last at or before ``t_ns``
+        (kind 2: launch, 1: host copy); (0, -1) if none."""
+        i = int(np.searchsorted(self.host_ends, t_ns, side="right")) - 1
+        if i < 0:
+            return 0, -1
+        return int(self.host_kind[i]), int(self.host_rows[i])
+
+
+def _grouped_by_end(keys: np.ndarray, ends: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """key -> (rows sorted by end, their ends)."""
+    if len(keys) == 0:
+        return {}
+    order = np.lexsort((ends, keys))
+    sorted_keys = keys[order]
+    bounds = np.flatnonzero(np.diff(sorted_keys)) + 1
+    groups = {}
+    for rows in np.split(order, bounds):
+        groups[int(keys[rows[0]])] = (rows, ends[rows].astype(float))
+    return groups
+
+
+def critical_path(store: Source, run_id: str) -> CriticalPath:
+    """The critical path of run ``run_id`` (see the module docstring).
+
+    Raises RunNotFoundError for a run that is not in the store.
+    """
+    con = open_connection(store)
+    data = _RunData(con, run_id)
+    return CriticalPath(run_id, data.latency_ns, _walk(data))
+
+
+def _op_where(data: _RunData, row: int) -> str:
+    ops = data.ops
+    return f"sip{ops['sip'][row]}.cube{ops['cube'][row]}.pe{ops['pe'][row]}"
+
+
+def _op_component(data: _RunData, row: int) -> str:
+    ops = data.ops
+    engine = str(ops["engine"][row])
+    if engine in ("GEMM", "MATH"):
+        return engine
+    name = str(ops["op"][row])
+    label = name if name in ("send", "recv") else engine
+    moved = data.moves.get(int(ops["op_id"][row]))
+    return f"{label} {moved}" if moved else label
+
+
+def _walk(data: _RunData) -> list[Segment]:
+    """Segments from the end of the run back to 0, returned in time order."""
+    segments: list[Segment] = []
+    t = data.latency_ns
+    ops, launches, host_dma = data.ops, data.launches, data.host_dma
+    # The current item: ("host", -1) looks for the host item before t; ("op", row);
+    # ("launch", row) enters a launch from its end.
+    kind, row = "host", -1
+    gap = HOST  # component of the time between the next item's end and t
+    released_id, released = -1, "run end"
+    guard = 4 * (len(ops["op_id"]) + len(launches["launch_id"]) + len(host_dma["dma_id"])) + 8
+
+    def charge(start: float, end: float, component: str, item: str, item_id: int,
+               where: str, what: str) -> None:  # fmt: skip
+        if end > start:
+            segments.append(Segment(start, end, component, item, item_id, where, what))
+
+    while guard > 0:
+        guard -= 1
+        if kind == "host":
+            host_kind, hrow = data.last_host_item_before(t)
+            if hrow < 0:
+                charge(0.0, t, gap, "wait", released_id, HOST, f"before {released}")
+                break
+            if host_kind == 1:
+                end = min(float(host_dma["end_ns"][hrow]), t)
+                start = min(float(host_dma["issue_ns"][hrow]), end)
+                charge(end, t, gap, "wait", released_id, HOST, f"before {released}")
+                dma_id = int(host_dma["dma_id"][hrow])
+                moved = (f"{host_dma['src_space'][hrow]}->{host_dma['dst_space'][hrow]} "
+                         f"via {host_dma['level'][hrow]}")  # fmt: skip
+                what = f"{host_dma['kind'][hrow]} dma {dma_id}"
+                charge(start, end, f"host copy {moved}", "dma", dma_id, HOST, what)
+                t, gap, released_id, released = start, HOST, dma_id, what
+                continue
+            kind, row = "launch", hrow
+        if kind == "launch":
+            launch_id = int(launches["launch_id"][row])
+            what = f"launch {launch_id} ({launches['kernel'][row]})"
+            end = min(float(launches["end_ns"][row]), t)
+            charge(end, t, gap, "wait", released_id, HOST, f"before {released}")
+            t = end
+            op_row = data.last_op_before("launch", launch_id, t)
+            if op_row >= 0:
+                # Program exit and completion back to the host, after the last op.
+                op_end = float(ops["end_ns"][op_row])
+                charge(op_end, t, LAUNCH_PATH, "launch", launch_id, HOST, what + " end")
+                t, kind, row, gap = op_end, "op", op_row, LAUNCH_PATH
+                released_id, released = launch_id, what
+                continue
+            start = min(float(launches["host_issue_ns"][row]), t)
+            charge(start, t, LAUNCH_PATH, "launch", launch_id, HOST, what)
+            t, kind, gap, released_id, released = start, "host", HOST, launch_id, what
+            continue
+        # An op: the time after it until what it released, then its own run time.
+        op_id = int(ops["op_id"][row])
+        where = _op_where(data, row)
+        end = min(float(ops["end_ns"][row]), t)
+        start = min(float(ops["start_ns"][row]), end)
+        charge(end, t, gap, "wait", released_id, where, f"before {released}")
+        what = f"{ops['engine'][row]} {ops['op'][row]} op {op_id}"
+        charge(start, end, _op_component(data, row), "op", op_id, where, what)
+        t, released_id, released = start, op_id, what
+        dep = data.dep[row]
+        cause, on, on_id = dep if dep is not None else ("engine", None, None)
+        gap = _GAP_COMPONENT.get(cause, f"wait ({cause})")
+        if on == "launch" and on_id in data.launch_row:
+            lrow = data.launch_row[on_id]
+            target = min(float(launches["target_start_ns"][lrow]), t)
+            charge(target, t, LAUNCH_PATH, "wait", op_id, where, f"before {what}")
+            issue = min(float(launches["host_issue_ns"][lrow]), target)
+            lwhat = f"launch {on_id} ({launches['kernel'][lrow]})"
+            charge(issue, target, LAUNCH_PATH, "launch", on_id, HOST, lwhat)
+            t, kind, gap, released_id, released = issue, "host", HOST, on_id, lwhat
+            continue
+        next_row = -1
+        if on == "op" and on_id is not None and 0 <= on_id < len(data.op_row):
+            next_row = int(data.op_row[on_id])
+            if next_row >= 0 and float(ops["end_ns"][next_row]) > t:
+                next_row = -1  # not a releaser that ended in time: fall back
+        if next_row < 0:
+            next_row = data.last_op_before("pe", int(ops["pe_global"][row]), t)
+            if next_row == row:
+                next_row = -1
+        if next_row < 0:
+            # Nothing on this PE before it: back to its launch's start.
+            lrow = data.launch_row.get(int(ops["launch_id"][row]))
+            if lrow is None:
+                kind = "host"
+                continue
+            target = min(float(launches["target_start_ns"][lrow]), t)
+            charge(target, t, gap, "wait", op_id, where, f"before {what}")
+            issue = min(float(launches["host_issue_ns"][lrow]), target)
+            lwhat = f"launch {launches['launch_id'][lrow]} ({launches['kernel'][lrow]})"
+            charge(issue, target, LAUNCH_PATH, "launch", int(launches["launch_id"][lrow]),
+                   HOST, lwhat)  # fmt: skip
+            t, kind, gap = issue, "host", HOST
+            released_id, released = int(launches["launch_id"][lrow]), lwhat
+            continue
+        kind, row = "op", next_row
+    else:
+        raise RuntimeError(f"critical path walk did not reach t=0 (stopped at t={t} ns)")
+    segments.reverse()
+    return segments
+
+
+def path_diff(a: CriticalPath, b: CriticalPath) -> dict[str, Any]:
+    """How path ``b`` differs from path ``a``.
+
+    Returns latency_a, latency_b, delta_ns (b - a), ``contributions`` -- one
+    {component, delta_ns, share} per component whose time changed, sorted by
+    |delta_ns|, summing to delta_ns (share = delta_ns / total delta, 0 when nothing
+    moved) -- and ``diverge``: where the two paths, walked from the start, first differ
+    (a different item, or the same item taking a different time), with each side's
+    time and item; None when they are the same.
+    """
+    comp_a, comp_b = a.components(), b.components()
+    delta_ns = b.latency_ns - a.latency_ns
+    deltas = {c: comp_b.get(c, 0.0) - comp_a.get(c, 0.0) for c in set(comp_a) | set(comp_b)}
+    contributions = [
+        {"component": c, "delta_ns": d, "share": d / delta_ns if delta_ns else 0.0}
+        for c, d in sorted(deltas.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+        if d != 0.0
+    ]
+    return {
+        "run_a": a.run_id,
+        "run_b": b.run_id,
+        "latency_a": a.latency_ns,
+        "latency_b": b.latency_ns,
+        "delta_ns": delta_ns,
+        "contributions": contributions,
+        "diverge": _first_divergence(a, b),
+    }
+
+
+def _first_divergence(a: CriticalPath, b: CriticalPath) -> dict[str, Any] | None:
+    for i, (sa, sb) in enumerate(zip(a.segments, b.segments, strict=False)):
+        same_item = sa.signature() == sb.signature()
+        if same_item and np.isclose(sa.duration_ns, sb.duration_ns, rtol=1e-9, atol=1e-6):
+            continue
+        return {
+            "index": i,
+            "reason": "same item, different time" if same_item else "different item",
+            "a": _segment_json(sa),
+            "b": _segment_json(sb),
+        }
+    if len(a.segments) != len(b.segments):
+        i = min(len(a.segments), len(b.segments))
+        longer = a if len(a.segments) > len(b.segments) else b
+        return {"index": i, "reason": "one path is longer",
+                "a": _segment_json(a.segments[i]) if longer is a else None,
+                "b": _segment_json(b.segments[i]) if longer is b else None}  # fmt: skip
+    return None
+
+
+def _segment_json(seg: Segment) -> dict[str, Any]:
+    return dataclasses.asdict(seg) | {"duration_ns": seg.duration_ns}
+
+
+def summary_sentence(path: CriticalPath, store: Source | None = None) -> str:
+    """One sentence: the largest component's share and where, and how much of the path
+    the GEMM engines spend off it ("78% of latency is DMA_IN HBM->TCM via pe on
+    sip0.cube0.pe0; GEMM is on the path 12% of it")."""
+    comps = path.components()
+    if not comps or path.latency_ns <= 0:
+        return "the run took no simulated time"
+    top, top_ns = next(iter(comps.items()))
+    where_ns: dict[str, float] = {}
+    for seg in path.segments:
+        if seg.component == top:
+            where_ns[seg.where] = where_ns.get(seg.where, 0.0) + seg.duration_ns
+    where = max(where_ns.items(), key=lambda kv: kv[1])[0]
+    gemm_share = comps.get("GEMM", 0.0) / path.latency_ns
+    return (
+        f"{100 * top_ns / path.latency_ns:.0f}% of latency is {top}"
+        f"{'' if where == HOST else ' on ' + where}; GEMM is idle "
+        f"{100 * (1 - gemm_share):.0f}% of the path"
+    )

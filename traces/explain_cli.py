@@ -1,0 +1,149 @@
+"""`kernbench explain RUN [RUN_B] [--json]`: a run's critical path, or how two differ.
+
+With one run: the components of its critical path with their share of the latency, the
+longest stretches of the path, and one sentence. With two: latency_a, latency_b,
+delta_ns and the per-component contributions to it (sorted by |delta_ns|, summing to
+delta_ns), and where the two paths first diverge. Errors a user can cause (unknown run,
+a run recorded before the ``deps`` table) print one ``kernbench: error:`` line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# The trace verbs' shared conventions: --store, RUN references, the one-line error path.
+from traces.cli import RUN_HELP, _store, _store_option, _user_errors
+from traces.critical_path import CriticalPath, critical_path, path_diff, summary_sentence
+
+_PIPE_WIDTH = 200
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``explain`` verb to an argparse subparsers object."""
+    explain = subparsers.add_parser(
+        "explain", help="critical path of a run, or what changed it between two runs"
+    )
+    _store_option(explain)
+    explain.add_argument("run", metavar="RUN", help=RUN_HELP)
+    explain.add_argument(
+        "run_b", metavar="RUN_B", nargs="?", help="second run: explain its latency minus RUN's"
+    )
+    explain.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document: run_id, latency_ns, components, longest, summary; "
+        "with RUN_B: latency_a, latency_b, delta_ns, contributions, diverge",
+    )
+    explain.add_argument(
+        "--top", type=int, default=5, metavar="N", help="longest stretches shown (default 5)"
+    )
+    explain.set_defaults(handler=cmd_explain)
+
+
+@_user_errors
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Print the critical path of RUN, or the difference of RUN and RUN_B's paths."""
+    store = _store(args)
+    con = store.connect()
+    path_a = _path(con, store.resolve_run(args.run))
+    if args.run_b is None:
+        result = path_json(path_a, args.top)
+    else:
+        result = path_diff(path_a, _path(con, store.resolve_run(args.run_b)))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif args.run_b is None:
+        _print_path(result)
+    else:
+        _print_diff(result)
+    return 0
+
+
+def _path(con: Any, run_id: str) -> CriticalPath:
+    has_deps = con.sql("SELECT count(*) FROM deps WHERE run_id = ?", params=[run_id]).fetchall()[0][
+        0
+    ]
+    if not has_deps:
+        raise ValueError(
+            f"run {run_id} has no deps rows (recorded without tracing, or before schema "
+            "version 4): re-run it to explain it"
+        )
+    return critical_path(con, run_id)
+
+
+def path_json(path: CriticalPath, top: int = 5) -> dict[str, Any]:
+    """The JSON form of a path: run_id, latency_ns, components [{component, ns, share}]
+    (largest first), longest stretches, the sentence and the number of segments."""
+    latency = path.latency_ns
+    return {
+        "run_id": path.run_id,
+        "latency_ns": latency,
+        "components": [
+            {"component": c, "ns": ns, "share": ns / latency if latency else 0.0}
+            for c, ns in path.components().items()
+        ],
+        "longest": path.longest_stretches(top),
+        "summary": summary_sentence(path),
+        "n_segments": len(path.segments),
+    }
+
+
+def _console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=_PIPE_WIDTH)
+
+
+def _ns(value: float) -> str:
+    return f"{value:,.1f}"
+
+
+def _print_path(result: dict[str, Any]) -> None:
+    console = _console()
+    console.print(f"run {result['run_id']}: latency {_ns(result['latency_ns'])} ns")
+    table = Table(title="critical path by component", title_justify="left")
+    for name, justify in (("component", "left"), ("ns", "right"), ("share", "right")):
+        table.add_column(name, justify=justify)
+    for row in result["components"]:
+        table.add_row(row["component"], _ns(row["ns"]), f"{100 * row['share']:.1f}%")
+    console.print(table)
+    longest = Table(title="longest stretches", title_justify="left")
+    for name in ("component", "where", "start_ns", "end_ns", "duration_ns", "items"):
+        longest.add_column(name, justify="left" if name in ("component", "where") else "right")
+    for row in result["longest"]:
+        longest.add_row(row["component"], row["where"], _ns(row["start_ns"]),
+                        _ns(row["end_ns"]), _ns(row["duration_ns"]), str(row["items"]))  # fmt: skip
+    console.print(longest)
+    console.print(result["summary"])
+
+
+def _print_diff(result: dict[str, Any]) -> None:
+    console = _console()
+    console.print(f"a = {result['run_a']}\nb = {result['run_b']}  (delta = b - a)")
+    console.print(
+        f"latency a {_ns(result['latency_a'])} ns, b {_ns(result['latency_b'])} ns, "
+        f"delta {_ns(result['delta_ns'])} ns"
+    )
+    table = Table(title="contributions to delta_ns", title_justify="left")
+    for name, justify in (("component", "left"), ("delta_ns", "right"), ("share", "right")):
+        table.add_column(name, justify=justify)
+    for row in result["contributions"]:
+        table.add_row(row["component"], _ns(row["delta_ns"]), f"{100 * row['share']:.1f}%")
+    console.print(table)
+    diverge = result["diverge"]
+    if diverge is None:
+        console.print("the two paths are the same item for item")
+        return
+    parts = []
+    for side in ("a", "b"):
+        seg = diverge[side]
+        if seg is not None:
+            parts.append(
+                f"{side}: {seg['what']} on {seg['where']} at {_ns(seg['start_ns'])} ns "
+                f"({_ns(seg['duration_ns'])} ns)"
+            )
+    console.print(f"paths first diverge ({diverge['reason']}): " + "; ".join(parts))
