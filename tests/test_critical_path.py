@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from simulator.runner import run_workload
 from simulator.workloads.registry import list_workloads
 from traces.critical_path import critical_path, path_diff
-from traces.store import open_store
+from traces.views import open_store
 
 # Small cases of every workload (name -> overrides), fast enough for the default suite.
 SMALL_CASES = {
