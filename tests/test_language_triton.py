@@ -486,3 +486,56 @@ def test_pointer_matmul_tutorial_matches_numpy_on_ragged_sizes():
     )  # fmt: skip
     expected = a_np.astype(np.float32) @ b_np.astype(np.float32)
     np.testing.assert_allclose(c.numpy().astype(np.float32), expected, rtol=1e-2, atol=5e-2)
+
+
+def test_block_pointer_padding_and_one_d_tiles_match_numpy():
+    """A 2-D tile across the edge pads with nan when asked (zero by default); a 1-D
+    block pointer loads a 1-D tile; a stored number broadcasts to the tile."""
+    x_np = np.arange(5 * 6, dtype=np.float32).reshape(5, 6)
+
+    def kernel(x_ptr, v_ptr, out_ptr):
+        p = tl.make_block_ptr(x_ptr, (5, 6), (6, 1), (4, 4), (2, 4), (1, 0))
+        nan_tile = tl.load(p, boundary_check=(0, 1), padding_option="nan")
+        zero_tile = tl.load(p, boundary_check=(0, 1))
+        row = tl.load(tl.make_block_ptr(v_ptr, (30,), (1,), (26,), (8,), (0,)),
+                      boundary_check=(0,))  # fmt: skip
+        o = tl.arange(0, 8)
+        tl.store(out_ptr + o, tl.reshape(nan_tile, (8,)))
+        tl.store(out_ptr + 8 + o, tl.reshape(zero_tile, (8,)))
+        tl.store(out_ptr + 16 + o, row)
+        tl.store(tl.make_block_ptr(out_ptr, (32,), (1,), (24,), (8,), (0,)), 7.0)
+
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    v = rt.from_numpy(x_np.reshape(-1), Placement.single(0))
+    out = rt.zeros((32,), "float32", Placement.single(0))
+    rt.launch(kernel, x, v, out, grid=(1,), pes=[0])
+    got = out.numpy()
+    tile = np.full((2, 4), np.nan, np.float32)
+    tile[:1, :2] = x_np[4:, 4:]
+    np.testing.assert_array_equal(got[:8], tile.reshape(-1))
+    np.testing.assert_array_equal(got[8:16], np.nan_to_num(tile).reshape(-1))
+    np.testing.assert_array_equal(got[16:24], np.r_[x_np.reshape(-1)[26:], [0] * 4])
+    np.testing.assert_array_equal(got[24:], np.full(8, 7.0))
+
+
+def test_dot_out_dtype_and_acc():
+    """dot(a, b, acc) accumulates in acc's dtype; out_dtype picks the result's."""
+    rng = np.random.default_rng(9)
+    a_np = rng.standard_normal((16, 16)).astype(np.float16)
+    dtypes = []
+
+    def kernel(a_ptr, out_ptr):
+        r, c = tl.arange(0, 16)[:, None], tl.arange(0, 16)[None, :]
+        a = tl.load(a_ptr + r * 16 + c)
+        half = tl.dot(a, a, out_dtype=tl.float16)
+        acc = tl.dot(a, a, acc=tl.zeros((16, 16), tl.float32) + 1.0)
+        dtypes.extend([half.dtype, acc.dtype])
+        tl.store(out_ptr + r * 16 + c, acc)
+        tl.store(out_ptr + (r + 16) * 16 + c, half.to(tl.float32))
+
+    got = _run_on_values(kernel, [a_np], (32, 16))
+    assert dtypes == [np.float16, np.float32]
+    product = a_np.astype(np.float32) @ a_np.astype(np.float32)
+    np.testing.assert_allclose(got[:16], product + 1, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(got[16:], product.astype(np.float16).astype(np.float32))
