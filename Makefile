@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DASHBOARD ?= 1
 PORT ?= 8501
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,19 @@ bench: $(STAMP)
 	$(BIN)/asv publish
 	@echo "asv html in .asv/html (serve it with: $(BIN)/asv preview)"
 
+# Mutation testing of the core (slow, so not part of `make test`): mutmut mutates the
+# files listed under [tool.mutmut] in pyproject.toml one change at a time and runs the
+# fast tests that cover each change. Prints the surviving mutants, then the counts.
+# MUTATE_ONLY narrows it, e.g. MUTATE_ONLY='traces.verdicts*'; `mutmut show NAME` shows one.
+MUTATE_JOBS ?= 2
+MUTATE_ONLY ?=
+mutate: $(STAMP)
+	rm -rf mutants
+	@echo "mutmut: progress in .mutmut.log"
+	-$(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(MUTATE_ONLY) > .mutmut.log 2>&1
+	$(BIN)/mutmut results
+	$(BIN)/mutmut export-cicd-stats > /dev/null
+	@cat mutants/mutmut-cicd-stats.json
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants .mutmut.log
