@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -23,7 +23,31 @@ from simulator.language.core import TensorView
 from simulator.runtime.placement import Placement
 
 if TYPE_CHECKING:
-    from simulator.runtime.runtime import Runtime
+    from simulator.engine.machine import Machine
+
+
+class TensorHost(Protocol):
+    """What a tensor asks of the runtime that made it (``Runtime`` is one): the host-read
+    barrier, host <-> device DMAs and VA space. Declared here so that ``tensor`` does not
+    import ``runtime``, which imports ``tensor``."""
+
+    machine: Machine
+
+    def wait_writes(self, tensor: Tensor) -> None: ...
+
+    def host_read(self, tensor: Tensor) -> None: ...
+
+    def host_read_bytes(self, shard: Shard, nbytes: int, name: str) -> None: ...
+
+    def host_write_shards(
+        self, updates: list[tuple[Shard, np.ndarray | None]], nbytes: int, tensor: Tensor
+    ) -> None: ...
+
+    def copy_device(self, dst: Tensor, src: Tensor) -> None: ...
+
+    def copy_from_host(self, tensor: Tensor, array: np.ndarray | None) -> None: ...
+
+    def reserve_va(self, nbytes: int) -> int: ...
 
 
 class DataModeError(SimulationError):
@@ -57,7 +81,7 @@ class Tensor:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: TensorHost,
         shape: tuple[int, ...],
         dtype: np.dtype,
         placement: Placement,
