@@ -191,3 +191,53 @@ def asv_results(results_dir: str, fingerprint: str) -> pd.DataFrame:
     """asv's benchmark results under ``results_dir`` (traces.asv_results columns); the
     fingerprint (traces.asv_results.results_fingerprint) changes with the files."""
     return asv.load_asv_results(results_dir).to_pandas()
+
+
+# The engine timeline's level of detail.
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def ops_span(store: str, run_id: str) -> dict[str, Any]:
+    """start_ns, end_ns and n_ops of the run's engine ops (traces.queries.ops_span)."""
+    cursor = _cursor(store)
+    try:
+        row = queries.ops_span(cursor, run_id).to_pylist()[0]
+    finally:
+        cursor.close()
+    return {"start_ns": row["start_ns"], "end_ns": row["end_ns"], "n_ops": row["n_ops"]}
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def ops_count(
+    store: str, run_id: str, pe_first: int, pe_last: int, start_ns: float, end_ns: float
+) -> int:
+    """How many ops of PEs pe_first..pe_last overlap [start_ns, end_ns)."""
+    cursor = _cursor(store)
+    try:
+        table = queries.ops_span(cursor, run_id, pe_first, pe_last, start_ns, end_ns)
+    finally:
+        cursor.close()
+    return int(table.column("n_ops_in_window")[0].as_py())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def engine_busy_buckets(
+    store: str,
+    run_id: str,
+    start_ns: float,
+    end_ns: float,
+    n_buckets: int,
+    pe_first: int,
+    pe_last: int,
+) -> pd.DataFrame:
+    """traces.queries.engine_busy_buckets."""
+    return _frame(queries.engine_busy_buckets, store, run_id, start_ns, end_ns, n_buckets,
+                  pe_first, pe_last)  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def ops_between(
+    store: str, run_id: str, start_ns: float, end_ns: float, pe_first: int, pe_last: int
+) -> pd.DataFrame:
+    """traces.queries.ops_between (no limit beyond the page's: it asks only when few)."""
+    return _frame(queries.ops_between, store, run_id, start_ns, end_ns, pe_first, pe_last)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -52,6 +53,30 @@ def _empty(title: str, message: str) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, height=200)
+
+
+# A value axis turns logarithmic ("auto") when its positive values span this factor.
+LOG_SPAN_FACTOR = 100.0
+
+
+def spans_orders_of_magnitude(values: Sequence[float] | np.ndarray) -> bool:
+    """Whether the positive finite `values` span LOG_SPAN_FACTOR or more (max ÷ min)."""
+    array = np.asarray(values, dtype=float)
+    positive = array[np.isfinite(array) & (array > 0)]
+    return positive.size >= 2 and positive.max() / positive.min() >= LOG_SPAN_FACTOR
+
+
+def value_axes(fig: go.Figure, scale: str, values: Sequence[float] | np.ndarray) -> go.Figure:
+    """`fig` with its value (y) axes logarithmic when `scale` is "log", or "auto" and
+    `values` span orders of magnitude (spans_orders_of_magnitude); "(log)" is added to
+    their titles. Otherwise unchanged."""
+    if scale == "log" or (scale == "auto" and spans_orders_of_magnitude(values)):
+        fig.update_yaxes(type="log")
+        fig.for_each_yaxis(
+            lambda axis: axis.update(title_text=f"{axis.title.text} (log)")
+            if axis.title.text else None
+        )  # fmt: skip
+    return fig
 
 
 def launch_spread_figure(spread: pd.DataFrame) -> go.Figure:
@@ -136,13 +161,14 @@ def pe_breakdown_figure(pes: pd.DataFrame) -> go.Figure:
     )
     makespan_ns = float(pes["makespan_ns"].max())
     if math.isfinite(makespan_ns):
-        fig.add_hline(
-            y=makespan_ns,
-            line_dash="dash",
-            line_color="#333333",
-            annotation_text=f"makespan {makespan_ns:,.0f} ns",
-            annotation_position="top left",
-        )
+        fig.add_hline(y=makespan_ns, line_dash="dash", line_color="#333333")
+        # The label goes into the legend (a line-only trace), never on top of the bars.
+        fig.add_trace(
+            go.Scatter(
+                x=[None], y=[None], mode="lines", name=f"makespan {makespan_ns:,.0f} ns",
+                line=dict(dash="dash", color="#333333"),
+            )
+        )  # fmt: skip
     fig.update_layout(barmode="stack", bargap=0.1)
     fig.update_xaxes(title_text="PE (pe_global)")
     fig.update_yaxes(title_text="time (ns)")
@@ -333,15 +359,16 @@ def pe_mesh_heatmap(
 
 
 def engine_timeline_figure(ops: pd.DataFrame) -> go.Figure:
-    """Engine ops as horizontal bars over simulated time (traces.queries.ops_window).
+    """Engine ops as horizontal segments over simulated time (traces.queries.ops_between).
 
     One row per (PE, engine, lane), labelled "PE <pe_global> <engine>", with " <lane>"
-    appended where that engine of that PE used more than one lane (ops of one lane
-    never overlap); one trace per engine; each bar spans start_ns..end_ns.
+    appended where that engine of that PE used more than one lane (ops of one lane never
+    overlap); one WebGL trace per engine (so tens of thousands of ops draw quickly),
+    each op a segment start_ns -> end_ns at its row, segments separated by None.
     """
-    title = "Engine timeline"
+    title = "Engine timeline: every op"
     if ops.empty:
-        return _empty(title, "no engine ops on these PEs")
+        return _empty(title, "no engine ops on these PEs in this window")
     frame = ops if "lane" in ops.columns else ops.assign(lane=0)
     frame = frame.assign(lane=frame["lane"].fillna(0).astype(int))
     n_lanes = frame.groupby(["pe_global", "engine"])["lane"].nunique().to_dict()
@@ -358,33 +385,124 @@ def engine_timeline_figure(ops: pd.DataFrame) -> go.Figure:
     labels = [row_label(g, e, lane) for g, e, lane in rows]
     present = set(frame["engine"])
     engines = [e for e in ENGINES if e in present] + sorted(present - set(ENGINES))
+    height = min(1400, 140 + 22 * len(labels))
+    row_px = (height - 110) / max(1, len(labels))
     fig = go.Figure()
     for engine in engines:
         part = frame[frame["engine"] == engine]
+        xs: list[float | None] = []
+        ys: list[str | None] = []
+        custom: list[tuple | None] = []
+        for g, lane, start, end, op, launch in zip(
+            part["pe_global"], part["lane"], part["start_ns"], part["end_ns"], part["op"],
+            part["launch_id"], strict=True,
+        ):  # fmt: skip
+            row = row_label(g, engine, lane)
+            xs += [start, end, None]
+            ys += [row, row, None]
+            custom += [(op, launch, start, end)] * 2 + [None]
         fig.add_trace(
-            go.Bar(
-                y=[
-                    row_label(g, engine, lane)
-                    for g, lane in zip(part["pe_global"], part["lane"], strict=True)
-                ],
-                x=part["duration_ns"],
-                base=part["start_ns"],
-                orientation="h",
+            go.Scattergl(
+                x=xs,
+                y=ys,
+                mode="lines",
                 name=engine,
-                marker_color=ENGINE_COLORS.get(engine, "#888888"),
-                customdata=list(zip(part["op"], part["launch_id"], part["end_ns"], strict=True)),
+                line=dict(
+                    color=ENGINE_COLORS.get(engine, "#888888"),
+                    width=max(2.0, min(16.0, 0.7 * row_px)),
+                ),  # fmt: skip
+                customdata=custom,
                 hovertemplate=(
                     "%{customdata[0]} (launch %{customdata[1]})<br>"
-                    "%{base:,.1f} → %{customdata[2]:,.1f} ns<extra></extra>"
+                    "%{customdata[2]:,.1f} → %{customdata[3]:,.1f} ns<extra></extra>"
                 ),
+                connectgaps=False,
             )
         )
     fig.update_yaxes(
-        categoryorder="array", categoryarray=labels, autorange="reversed", title_text=None
-    )
+        type="category", categoryorder="array", categoryarray=labels, autorange="reversed",
+        title_text=None,
+    )  # fmt: skip
     fig.update_xaxes(title_text="simulated time (ns)")
-    fig.update_layout(barmode="overlay", bargap=0.25)
-    return _layout(fig, title, height=min(1400, 140 + 22 * len(labels)))
+    return _layout(fig, title, height=height)
+
+
+# Up to this many PEs, the level-of-detail timeline has one heat-map row per PE; beyond,
+# one line per engine (the mean over the PEs), which stays light however many PEs.
+MAX_TIMELINE_PE_ROWS = 32
+
+
+def engine_utilisation_figure(
+    buckets: pd.DataFrame, pes: Sequence[int], start_ns: float, end_ns: float, n_buckets: int
+) -> go.Figure:
+    """Level-of-detail timeline for many ops: engine utilisation per time bucket.
+
+    `buckets`: traces.queries.engine_busy_buckets rows for [start_ns, end_ns) in
+    `n_buckets` buckets (x = bucket centre, ns; utilisation = busy time ÷ bucket width,
+    buckets without a row are 0). Up to MAX_TIMELINE_PE_ROWS PEs: one heat map per engine
+    (stacked, sharing the time axis), a row per PE of `pes` in order. More PEs: one line
+    per engine, its utilisation averaged over the PEs `pes`.
+    """
+    title = "Engine timeline: utilisation per time bucket (busy time ÷ bucket width)"
+    if len(pes) == 0 or not end_ns > start_ns:
+        return _empty(title, "no engine ops on these PEs in this window")
+    width_ns = (end_ns - start_ns) / n_buckets
+    centres = [start_ns + (i + 0.5) * width_ns for i in range(n_buckets)]
+    present = set(buckets["engine"]) if not buckets.empty else set()
+    engines = [e for e in ENGINES if e in present] + sorted(present - set(ENGINES))
+    if not engines:
+        return _empty(title, "no engine ops on these PEs in this window")
+    row_of = {int(g): i for i, g in enumerate(pes)}
+    grids = {}
+    for engine in engines:
+        z = np.zeros((len(pes), n_buckets))
+        part = buckets[buckets["engine"] == engine]
+        rows = np.array([row_of.get(int(g), -1) for g in part["pe_global"]], dtype=int)
+        keep = rows >= 0
+        z[rows[keep], part["bucket"].to_numpy()[keep].astype(int)] = part["utilisation"].to_numpy()[
+            keep
+        ]
+        grids[engine] = z
+    if len(pes) > MAX_TIMELINE_PE_ROWS:
+        fig = go.Figure()
+        for engine in engines:
+            fig.add_trace(
+                go.Scatter(
+                    x=centres,
+                    y=grids[engine].mean(axis=0),
+                    mode="lines",
+                    line=dict(color=ENGINE_COLORS.get(engine, "#888888"), width=1.5, shape="hvh"),
+                    name=engine,
+                    hovertemplate=engine + " %{x:,.0f} ns: %{y:.0%} busy<extra></extra>",
+                )
+            )
+        fig.update_yaxes(title_text=f"busy, mean of {len(pes)} PEs", tickformat=".0%",
+                         range=[0, 1.05])  # fmt: skip
+        fig.update_xaxes(title_text="simulated time (ns)", range=[start_ns, end_ns])
+        return _layout(fig, title + f" — mean over {len(pes)} PEs", height=380)
+    fig = make_subplots(rows=len(engines), cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                        subplot_titles=engines)  # fmt: skip
+    for k, engine in enumerate(engines):
+        fig.add_trace(
+            go.Heatmap(
+                z=grids[engine],
+                x=centres,
+                y=[f"PE {g}" for g in pes],
+                zmin=0.0,
+                zmax=1.0,
+                colorscale="Viridis",
+                showscale=k == 0,
+                colorbar=dict(title=dict(text="busy"), tickformat=".0%"),
+                name=engine,
+                hovertemplate="%{y} " + engine + "<br>%{x:,.0f} ns: busy %{z:.0%}<extra></extra>",
+            ),
+            row=k + 1,
+            col=1,
+        )
+        fig.update_yaxes(autorange="reversed", row=k + 1, col=1)
+    fig.update_xaxes(title_text="simulated time (ns)", row=len(engines), col=1)
+    per_engine_px = max(70, min(260, 8 * len(pes)))
+    return _layout(fig, title, height=110 + per_engine_px * len(engines))
 
 
 def dma_bandwidth_figure(dma: pd.DataFrame) -> go.Figure:

@@ -183,7 +183,7 @@ METRIC_MEANINGS = {
         "The workload's latency as it records it (its kernels, not the host copies around them).",
     ),
     "utilisation": (
-        "utilisation (GEMM FLOPs ÷ peak)",
+        "GEMM FLOP utilisation",
         "Achieved FLOP/s ÷ peak GEMM FLOP/s of the PEs used: the workload's compute "
         "utilisation. The PE heat map shows engine busy time ÷ makespan instead.",
     ),
@@ -350,6 +350,63 @@ def synced_checkbox(
         st.query_params.pop(param, None)
     st.session_state[f"kb_url_{key}"] = "1" if ticked else None
     return ticked
+
+
+def synced_range(
+    label: str,
+    low: float,
+    high: float,
+    *,
+    key: str,
+    params: tuple[str, str],
+    cast: Callable[[Any], Any] = float,
+) -> tuple[Any, Any]:
+    """A range slider over [low, high] mirrored in two query parameters (left out while
+    the whole range is chosen). Values in the URL are clamped into the range; ones that
+    are no numbers are warned about. Returns (low, high) unchanged when low == high."""
+    low, high = cast(low), cast(high)
+    if low >= high:
+        return low, high
+    wanted = tuple(st.query_params.get(p) for p in params)
+    if any(w is not None for w in wanted) and wanted != st.session_state.get(f"kb_url_{key}"):
+        try:
+            first = cast(float(wanted[0])) if wanted[0] is not None else low
+            last = cast(float(wanted[1])) if wanted[1] is not None else high
+            st.session_state[key] = (max(low, min(first, last)), min(high, max(first, last)))
+        except ValueError:
+            st.warning(f"{label}: `{params[0]}`/`{params[1]}` from the link are not numbers "
+                       f"({wanted[0]!r}, {wanted[1]!r}); showing the whole range.")  # fmt: skip
+            st.session_state[key] = (low, high)
+    current = st.session_state.get(key)
+    if not (isinstance(current, tuple | list) and len(current) == 2):
+        current = (low, high)
+    first, last = max(low, cast(current[0])), min(high, cast(current[1]))
+    # One PE is a range; an empty time window is not.
+    valid = first < last or (cast is int and first == last)
+    st.session_state[key] = (first, last) if valid else (low, high)
+    step = 1 if cast is int else (high - low) / 1000
+    chosen = st.slider(label, low, high, key=key, step=step)
+    if tuple(chosen) == (low, high):
+        for p in params:
+            st.query_params.pop(p, None)
+        st.session_state[f"kb_url_{key}"] = (None, None)
+    else:
+        for p, v in zip(params, chosen, strict=True):
+            st.query_params[p] = str(v)
+        st.session_state[f"kb_url_{key}"] = tuple(str(v) for v in chosen)
+    return tuple(chosen)
+
+
+def ns_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    """Column formats for st.dataframe: *_ns, *bytes* and count columns with thousands
+    separators, utilisation and share columns as percentages."""
+    config: dict[str, Any] = {}
+    for name in frame.columns:
+        if name.endswith(("_ns", "bytes", "gbs")) or name in ("n", "n_ops", "flops"):
+            config[name] = st.column_config.NumberColumn(name, format="localized")
+        elif "utilisation" in name or name.endswith("_share"):
+            config[name] = st.column_config.NumberColumn(name, format="percent")
+    return config
 
 
 def synced_multiselect(

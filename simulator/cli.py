@@ -248,11 +248,35 @@ def _serve_dashboard(store: str | None, port: int, address: str = DEFAULT_ADDRES
             "this port can read the store",
             file=sys.stderr,
         )
-    print(f"serving the dashboard on http://{address}:{port} (Ctrl-C to stop)")
+    print(f"serving the dashboard on http://{address}:{port} (Ctrl-C to stop)", flush=True)
+    return _run_forwarding_signals(cmd)
+
+
+def _run_forwarding_signals(cmd: list[str]) -> int:
+    """Run `cmd` as a child that shares our fate: SIGINT and SIGTERM sent to this process
+    are passed on to it, and we exit when it does (so killing `kernbench dashboard` by its
+    pid frees the port). Returns 0 after a forwarded signal, else the child's exit code."""
+    import signal
+
+    child = subprocess.Popen(cmd)
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 0
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # a second Ctrl-C before the handler was installed
+            child.send_signal(signal.SIGINT)
+            code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if received else code
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:

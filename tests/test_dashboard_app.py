@@ -135,7 +135,7 @@ def test_opening_a_run_from_runs_shows_its_kpis_and_tables(app, store) -> None:
     assert at.metric[0].label == "latency"  # the workload's latency comes first
     assert _metric(at, "tflops") == f"{values['tflops']:,.4g} TFLOP/s"
     assert _metric(at, "kernel_ns") == _human_ns(values["kernel_ns"])
-    assert _metric(at, "utilisation (GEMM FLOPs ÷ peak)") == f"{values['utilisation']:.2%}"
+    assert _metric(at, "GEMM FLOP utilisation") == f"{values['utilisation']:.2%}"
     all_metrics = _dataframe(at, "unit").set_index("name")["value"]
     assert all_metrics.to_dict() == pytest.approx(values)
 
@@ -151,17 +151,18 @@ def test_opening_a_run_from_runs_shows_its_kpis_and_tables(app, store) -> None:
     pe_count = _duck(
         store.root, "SELECT count(DISTINCT pe_global) AS n FROM pe_exec WHERE run_id = ?", [run_id]
     )
+    at.toggle(key="run_pe_numbers").set_value(True).run()
     assert len(_dataframe(at, "makespan_ns")) == pe_count["n"][0]
     n_pes = json.loads(header["params"])["num_pes"] or pe_count["n"][0]
     assert len(_dataframe(at, "makespan_ns")) == n_pes
 
     ops = _duck(
         store.root,
-        "SELECT count(*) AS n FROM ops WHERE run_id = ? AND pe_global BETWEEN 0 AND 3",
+        "SELECT count(*) AS n, max(pe_global) AS last FROM ops WHERE run_id = ?",
         [run_id],
     )
     captions = " ".join(c.value for c in at.caption)
-    assert f"All {ops['n'][0]:,} ops of PEs 0–3" in captions
+    assert f"All {ops['n'][0]:,} ops of PEs 0–{ops['last'][0]} over the whole run" in captions
     assert "no collectives in this run" in " ".join(i.value for i in at.info).lower()
 
 
@@ -503,3 +504,29 @@ def test_links_carry_the_chosen_store(app, store, tmp_path) -> None:
     assert at.title[0].value == "Run"
     assert at.query_params["store"] in ([str(other)], str(other))
     assert at.sidebar.text_input[0].value == str(other)
+
+
+def test_heat_map_says_which_utilisation_it_shows(app, store) -> None:
+    """The heat map shows "any engine" or one engine's busy time ÷ makespan, says which in
+    its title, and its cells are that ratio as computed here from the ops."""
+    run_id = store.runs[(store.commits[1], "gemm")]
+    at = app(PAGE_RUN, run=run_id, util="GEMM")
+    chart = next(c for c in at.get("plotly_chart") if "run_mesh_chart" in c.proto.id)
+    spec = json.loads(chart.proto.spec)
+    assert "utilisation of GEMM (busy time ÷ makespan" in spec["layout"]["title"]["text"]
+    expected = _duck(
+        store.root,
+        """WITH o AS (SELECT pe_global, start_ns, end_ns,
+                             max(end_ns) OVER (PARTITION BY pe_global ORDER BY start_ns, end_ns
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+                      FROM ops WHERE run_id = ? AND engine = 'GEMM'),
+                span AS (SELECT min(exec_start_ns) AS s, max(exec_end_ns) AS e
+                         FROM pe_exec WHERE run_id = ?)
+           SELECT pe_global, sum(greatest(0, end_ns - greatest(start_ns, coalesce(reach,
+                  start_ns)))) / any_value(span.e - span.s) AS u
+           FROM o CROSS JOIN span GROUP BY pe_global""",
+        [run_id, run_id],
+    )
+    values = sorted(v for row in spec["data"][1]["z"] for v in row if v is not None)
+    assert values == pytest.approx(sorted(expected["u"]))
+    assert max(values) < 1.0  # GEMM alone is not busy all the time; "any engine" can be

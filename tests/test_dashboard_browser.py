@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,14 +94,24 @@ def server(store: FixtureStore, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="module")
-def browser_page(server: str) -> Iterator:
+def browser(server: str) -> Iterator:
+    """One Chromium for the module (Playwright's sync API allows one at a time). Requests
+    that _context refuses (to any host but the server) are recorded in
+    browser.outside_requests."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=VIEWPORT)
-        yield page
-        browser.close()
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        instance.outside_requests = []
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(browser) -> Iterator:
+    context = _context(browser)
+    yield context.new_page()
+    context.close()
 
 
 def _load(page, url: str, name: str, n_charts: int) -> str:
@@ -160,3 +171,177 @@ def test_every_page_renders_in_chromium(server: str, browser_page, store: Fixtur
 
     text = _load(browser_page, f"{server}/trends?workload=gemm&metric=kernel_ns", "trends", 1)
     assert "kernel_ns over commit history" in text
+
+
+# ----- State in the URL, honest links, speed and no outside requests (issue: dashboard) ----
+
+
+def _wait_done(page, n_charts: int = 0) -> None:
+    """Wait until the script run finished, the page has its title and `n_charts` charts."""
+    page.wait_for_function(
+        """n => document.querySelector("[data-testid='stException']") || (
+            document.querySelector("[data-testid='stApp'] h1")
+            && !document.querySelector("[data-testid='stStatusWidget']")
+            && document.querySelectorAll('.js-plotly-plot .main-svg').length >= n)""",
+        arg=n_charts,
+        timeout=PAGE_LOAD_MS,
+    )
+
+
+@pytest.fixture(scope="module")
+def other_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A second, small store (one noop run) that is not the server's --store."""
+    from simulator.runner import run_workload
+
+    root = tmp_path_factory.mktemp("other_store")
+    outcome = run_workload("noop", {"launches": 2}, store=root)
+    assert outcome.status == "ok", outcome.error
+    return root, outcome.run_id
+
+
+def _context(browser):
+    """A fresh browser context (no cookies, no storage) that refuses outside requests."""
+    context = browser.new_context(viewport=VIEWPORT)
+
+    def guard(route) -> None:
+        host = urllib.parse.urlsplit(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            browser.outside_requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    return context
+
+
+def test_run_opened_from_the_runs_table_stays_in_the_chosen_store(
+    server: str, browser, store: FixtureStore, other_store: tuple[Path, str]
+) -> None:
+    """Choose another store in the sidebar, click the first row of the Runs table: the Run
+    page shows that store's run, and its URL names the store and the run."""
+    root, run_id = other_store
+    context = _context(browser)
+    page = context.new_page()
+    page.goto(f"{server}/", wait_until="domcontentloaded", timeout=PAGE_LOAD_MS)
+    _wait_done(page)
+    box = page.locator("input[aria-label='Run store']")
+    box.fill(str(root))
+    box.press("Enter")
+    page.wait_for_function(
+        "() => document.body.innerText.includes('1 of 1 runs')", timeout=PAGE_LOAD_MS
+    )
+    _wait_done(page)
+    grid = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+    # The row-selection column is the first one; the header row is ~35 px tall.
+    page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)
+    page.wait_for_url("**/run?**", timeout=PAGE_LOAD_MS)
+    _wait_done(page, n_charts=1)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)
+    assert query["store"] == [str(root)]
+    assert query["run"] == [run_id]
+    text = page.inner_text("body")
+    assert f"1 run in {root}" in text  # the sidebar still reads the chosen store
+    assert "noop barrier=True launches=2" in text  # the header of that store's run
+    assert "not in this store" not in text
+    page.screenshot(path=str(ARTIFACTS / "dashboard_run_other_store.png"), full_page=True)
+    context.close()
+
+
+def test_a_copied_compare_url_shows_the_same_runs_elsewhere(
+    server: str, browser, store: FixtureStore
+) -> None:
+    """Compare two runs, copy the URL the page ends on, open it in a fresh context: the
+    same two runs are compared."""
+    run_a = store.runs[(store.commits[0], "gemm_single_pe")]
+    run_b = store.runs[(store.commits[1], "gemm_single_pe")]
+    first = _context(browser)
+    page = first.new_page()
+    page.goto(f"{server}/compare?mode=runs&a={run_a}&b={run_b}", timeout=PAGE_LOAD_MS)
+    _wait_done(page, n_charts=1)
+    copied = page.url
+    first.close()
+    assert f"store={urllib.parse.quote(str(store.root), safe='')}" in copied.replace("%2F", "%2F")
+    fresh = _context(browser)
+    page = fresh.new_page()
+    page.goto(copied, timeout=PAGE_LOAD_MS)
+    _wait_done(page, n_charts=1)
+    text = page.inner_text("body")
+    assert f"a = {run_a}" in text and f"b = {run_b}" in text
+    fresh.close()
+
+
+def test_a_short_commit_hash_in_the_url_resolves(server: str, browser, store: FixtureStore) -> None:
+    """commit_a/commit_b given as 7-character hashes compare the runs at those commits."""
+    commit_a, commit_b = store.commits
+    context = _context(browser)
+    page = context.new_page()
+    query = f"mode=commits&workload=gemm_single_pe&commit_a={commit_a[:7]}&commit_b={commit_b[:7]}"
+    page.goto(f"{server}/compare?{query}", timeout=PAGE_LOAD_MS)
+    _wait_done(page, n_charts=1)
+    text = page.inner_text("body")
+    run_a = store.runs[(commit_a, "gemm_single_pe")]
+    run_b = store.runs[(commit_b, "gemm_single_pe")]
+    assert f"a = {run_a}" in text and f"b = {run_b}" in text
+    assert "from the link" not in text  # no unresolved-value warning
+    context.close()
+
+
+def test_run_page_of_a_large_run_draws_the_whole_timeline(
+    server: str, browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """gpt3_qkv on sip4x4 (128 PEs, ~150 k ops): the Run page draws the engine timeline
+    over the whole duration of the ops (level of detail), with no request leaving the
+    machine. Cold and warm load times go to tests/artifacts/run_page_timing.txt (not
+    asserted: speed is reported, not tested)."""
+    from simulator.runner import run_workload
+
+    root = tmp_path_factory.mktemp("large_store")
+    outcome = run_workload("gpt3_qkv", {}, topology="sip4x4", store=root)
+    assert outcome.status == "ok", outcome.error
+    files = str(root / "ops" / "*" / "*.parquet")
+    import duckdb
+
+    ((start_ns, end_ns, n_ops),) = duckdb.sql(
+        "SELECT min(start_ns), max(end_ns), count(*) FROM read_parquet(?)", params=[files]
+    ).fetchall()
+    url = f"{server}/run?run={outcome.run_id}&store={urllib.parse.quote(str(root))}"
+    n_charts = 5  # launches, PE breakdown, heat map, timeline, DMA
+    timings = {}
+    for name in ("cold", "warm", "warm again"):
+        context = _context(browser)
+        page = context.new_page()
+        began = time.perf_counter()
+        page.goto(url, wait_until="domcontentloaded", timeout=PAGE_LOAD_MS)
+        _wait_done(page, n_charts=n_charts)
+        timings[name] = time.perf_counter() - began
+        text = page.inner_text("body")
+        assert "Traceback" not in text
+        if name == "cold":
+            page.wait_for_timeout(500)
+            _expand_main_for_screenshot(page)
+            page.screenshot(path=str(ARTIFACTS / "dashboard_run_large.png"), full_page=True)
+            x_range = page.evaluate(
+                """() => {
+                    const plots = [...document.querySelectorAll('.js-plotly-plot')];
+                    const timeline = plots.find(p => JSON.stringify(p.layout.title || '')
+                        .includes('Engine timeline'));
+                    const xs = timeline.data.flatMap(t => Array.from(t.x || []))
+                        .filter(x => x !== null);
+                    return [Math.min(...xs), Math.max(...xs), timeline.data.length];
+                }"""
+            )
+        context.close()
+    assert f"{n_ops:,} ops of PEs 0–127 over the whole run" in text
+    # Bucket centres: the first lies within the first 1/400 of the span, the last likewise.
+    width = (end_ns - start_ns) / 400
+    assert start_ns <= x_range[0] <= start_ns + width
+    assert end_ns - width <= x_range[1] <= end_ns
+    assert x_range[2] >= 2  # one heat map per engine that ran
+    assert browser.outside_requests == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    report = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timings.items())
+    (ARTIFACTS / "run_page_timing.txt").write_text(
+        f"Run page of gpt3_qkv on sip4x4 ({n_ops:,} ops), load to last chart: {report}\n"
+    )
+    print(report)

@@ -69,7 +69,9 @@ def test_pe_breakdown_figure_stacks_engines_and_idle() -> None:
         "MATH busy",
         "DMA_WB busy",
         "idle",
+        "makespan 400 ns",  # the label sits in the legend, not on the bars
     ]
+    assert not fig.layout.annotations
     assert fig.layout.barmode == "stack"
     assert list(fig.data[1].y) == [200.0, 150.0, 0.0]
     assert list(fig.data[4].y) == [100.0, 200.0, 385.0]
@@ -147,10 +149,14 @@ def test_engine_timeline_figure_has_one_row_per_pe_engine_and_lane() -> None:
     fig = figures.engine_timeline_figure(ops)
     by_name = {t.name: t for t in fig.data}
     assert set(by_name) == {"DMA_IN", "GEMM"}
-    assert list(by_name["DMA_IN"].y) == ["PE 0 DMA_IN 0", "PE 0 DMA_IN 1"]
-    assert list(by_name["DMA_IN"].base) == [10.0, 12.0]
-    assert list(by_name["GEMM"].x) == [30.0, 39.0]
-    assert list(by_name["GEMM"].y) == ["PE 0 GEMM", "PE 1 GEMM"]
+    # Each op is one segment start_ns -> end_ns on its row, segments split by None.
+    assert list(by_name["DMA_IN"].x) == [10.0, 20.0, None, 12.0, 25.0, None]
+    assert list(by_name["DMA_IN"].y) == ["PE 0 DMA_IN 0"] * 2 + [None] + ["PE 0 DMA_IN 1"] * 2 + [
+        None
+    ]
+    assert list(by_name["GEMM"].x) == [30.0, 60.0, None, 31.0, 70.0, None]
+    assert list(by_name["GEMM"].y) == ["PE 0 GEMM"] * 2 + [None] + ["PE 1 GEMM"] * 2 + [None]
+    assert all(t.type == "scattergl" for t in fig.data)
     assert list(fig.layout.yaxis.categoryarray) == [
         "PE 0 DMA_IN 0",
         "PE 0 DMA_IN 1",
@@ -311,3 +317,59 @@ def test_comm_compute_figure_stacks_hidden_and_exposed_communication():
     assert list(compute.y) == [15.0, 7.0]
     assert list(hidden.y) == [3.0, 0.0]
     assert list(exposed.y) == [15.0, 0.0] and list(exposed.base) == [3.0, 0.0]
+
+
+def test_engine_utilisation_figure_puts_each_bucket_where_it_belongs() -> None:
+    """One heat map per engine; row = PE in the given order, column = bucket; idle is 0."""
+    buckets = pd.DataFrame(
+        {
+            "pe_global": [3, 3, 7],
+            "engine": ["GEMM", "GEMM", "DMA_IN"],
+            "bucket": [0, 3, 1],
+            "utilisation": [0.25, 1.0, 0.5],
+        }
+    )
+    fig = figures.engine_utilisation_figure(buckets, [3, 7], 100.0, 500.0, 4)
+    assert [t.name for t in fig.data] == ["DMA_IN", "GEMM"]
+    dma, gemm = fig.data
+    assert list(gemm.x) == [150.0, 250.0, 350.0, 450.0]  # bucket centres, 100 ns wide
+    assert [list(row) for row in gemm.z] == [[0.25, 0, 0, 1.0], [0, 0, 0, 0]]
+    assert [list(row) for row in dma.z] == [[0, 0, 0, 0], [0, 0.5, 0, 0]]
+    assert list(gemm.y) == ["PE 3", "PE 7"]
+    assert (gemm.zmin, gemm.zmax) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("scale", "values", "log"),
+    [
+        ("auto", [64.0, 13107.2], True),
+        ("auto", [64.0, 128.0], False),
+        ("auto", [0.0, 5.0], False),
+        ("log", [64.0, 128.0], True),
+        ("linear", [1.0, 1e6], False),
+    ],
+)
+def test_value_axes_turn_log_when_values_span_orders_of_magnitude(scale, values, log) -> None:
+    """DMA bandwidths of 64 and 13,107 GB/s get a log axis on "auto"; the title says so."""
+    dma = pd.DataFrame(
+        {"kind": ["load", "send"], "level": ["cube", "sip"], "n": [1, 1], "bytes": [1, 1],
+         "busy_ns": [1.0, 1.0], "avg_latency_ns": [1.0, 1.0], "gbs": values}
+    )  # fmt: skip
+    fig = figures.value_axes(figures.dma_bandwidth_figure(dma), scale, dma["gbs"])
+    assert (fig.layout.yaxis.type == "log") is log
+    assert fig.layout.yaxis.title.text.endswith("(log)") is log
+
+
+def test_engine_utilisation_figure_over_many_pes_draws_the_mean_per_engine() -> None:
+    """Beyond MAX_TIMELINE_PE_ROWS PEs: one line per engine, the mean over the PEs (idle
+    PEs count as 0), at the bucket centres."""
+    pes = list(range(figures.MAX_TIMELINE_PE_ROWS + 8))
+    buckets = pd.DataFrame(
+        {"pe_global": [0, 1, 5], "engine": ["GEMM", "GEMM", "GEMM"], "bucket": [1, 1, 0],
+         "utilisation": [1.0, 0.5, 0.8]}
+    )  # fmt: skip
+    fig = figures.engine_utilisation_figure(buckets, pes, 0.0, 20.0, 2)
+    (line,) = fig.data
+    assert line.name == "GEMM" and line.type == "scatter"
+    assert list(line.x) == [5.0, 15.0]
+    assert list(line.y) == pytest.approx([0.8 / len(pes), 1.5 / len(pes)])

@@ -124,6 +124,12 @@ _ENGINE_BUSY_COLUMNS = ", ".join(
     for engine in ENGINES
 )
 
+_ENGINE_UTILISATION_COLUMNS = ", ".join(
+    f"coalesce(busy.{engine.lower()}_busy_ns, 0.0) / nullif(span.end_ns - span.start_ns, 0.0)"
+    f" AS {engine.lower()}_utilisation"
+    for engine in ENGINES
+)
+
 # Every `?` is the run id.
 _PE_BREAKDOWN = f"""
     WITH o AS (
@@ -167,7 +173,8 @@ _PE_BREAKDOWN = f"""
            coalesce(busy.busy_ns, 0.0) AS busy_ns,
            span.end_ns - span.start_ns AS makespan_ns,
            span.end_ns - span.start_ns - coalesce(busy.busy_ns, 0.0) AS idle_ns,
-           coalesce(busy.busy_ns, 0.0) / nullif(span.end_ns - span.start_ns, 0.0) AS utilisation
+           coalesce(busy.busy_ns, 0.0) / nullif(span.end_ns - span.start_ns, 0.0) AS utilisation,
+           {_ENGINE_UTILISATION_COLUMNS}
     FROM pes CROSS JOIN span LEFT JOIN busy ON busy.pe_global = pes.pe_global
     ORDER BY pes.pe_global
 """
@@ -186,7 +193,9 @@ def pe_breakdown(store: Source, run_id: str) -> pa.Table:
     (union of all the PE's op intervals, so engines working in parallel count
     once); makespan_ns (the run's first PE exec start -- or op start -- to its last
     PE exec end -- or op end; the same for every PE); idle_ns = makespan_ns -
-    busy_ns; utilisation = busy_ns / makespan_ns (0..1). PEs that ran a launch but
+    busy_ns; utilisation = busy_ns / makespan_ns (0..1: "any engine" utilisation, see
+    UTILISATION_DEFINITION); dma_in_utilisation, gemm_utilisation, math_utilisation,
+    dma_wb_utilisation = that engine's busy time / makespan_ns. PEs that ran a launch but
     no op have busy 0.
     """
     return _fetch(store, _PE_BREAKDOWN, _bind_run(_PE_BREAKDOWN, run_id))
@@ -576,3 +585,134 @@ def compare_rounds(source: Source, run_a: str, run_b: str) -> pa.Table:
         labels=["phase", "level", "slowest_rank"],
         order_by="abs(delta_slowest_ns) DESC NULLS LAST, coll_id, round",
     )
+
+
+# Utilisation, defined once: the fraction of a time span during which an engine of a PE
+# was busy (the union of its ops' intervals, so overlapping lanes count once). "Any
+# engine" is the union over the PE's four engines. pe_breakdown gives both over the
+# run's makespan (utilisation and <engine>_utilisation); engine_busy_buckets gives them
+# per time bucket.
+UTILISATION_DEFINITION = (
+    "busy time ÷ span: the union of the ops' intervals of one engine (or of any engine) "
+    "of a PE, divided by the span (the run's makespan, or a time bucket)"
+)
+
+_OPS_SPAN = """
+    SELECT min(start_ns) AS start_ns, max(end_ns) AS end_ns, count(*) AS n_ops,
+           count(*) FILTER (WHERE pe_global BETWEEN $pe_first AND $pe_last
+                            AND end_ns > $start_ns AND start_ns < $end_ns) AS n_ops_in_window
+    FROM ops WHERE run_id = $run_id
+"""
+
+
+def ops_span(
+    store: Source,
+    run_id: str,
+    pe_first: int = 0,
+    pe_last: int = 2**62,
+    start_ns: float = float("-inf"),
+    end_ns: float = float("inf"),
+) -> pa.Table:
+    """One row: start_ns and end_ns of the run's engine ops (first start, last end; null
+    without ops), n_ops, and n_ops_in_window: ops of PEs pe_first..pe_last overlapping
+    [start_ns, end_ns)."""
+    params = dict(run_id=run_id, pe_first=pe_first, pe_last=pe_last, start_ns=start_ns,
+                  end_ns=end_ns)  # fmt: skip
+    return open_connection(store).sql(_OPS_SPAN, params=params).to_arrow_table()
+
+
+_ENGINE_BUSY_BUCKETS = """
+    WITH o AS (
+        SELECT pe_global, engine, greatest(start_ns, $start_ns) AS s,
+               least(end_ns, $end_ns) AS e
+        FROM ops
+        WHERE run_id = $run_id AND pe_global BETWEEN $pe_first AND $pe_last
+          AND end_ns > $start_ns AND start_ns < $end_ns AND end_ns > start_ns
+    ),
+    swept AS (
+        SELECT pe_global, engine, s, e,
+               max(e) OVER (PARTITION BY pe_global, engine ORDER BY s, e
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+        FROM o
+    ),
+    -- Disjoint pieces whose union is the union of the ops: each starts where the
+    -- earlier ops of its engine stopped.
+    pieces AS (
+        SELECT pe_global, engine, greatest(s, coalesce(reach, s)) AS s, e
+        FROM swept WHERE e > greatest(s, coalesce(reach, s))
+    ),
+    spread AS (
+        SELECT pe_global, engine, s, e,
+               unnest(range(
+                   CAST(least($n - 1, floor((s - $start_ns) / $width_ns)) AS BIGINT),
+                   CAST(least($n - 1, floor((e - $start_ns) / $width_ns)) AS BIGINT) + 1
+               )) AS bucket
+        FROM pieces
+    )
+    SELECT pe_global, engine, bucket,
+           $start_ns + bucket * $width_ns AS bucket_start_ns,
+           sum(greatest(0.0, least(e, $start_ns + (bucket + 1) * $width_ns)
+                             - greatest(s, $start_ns + bucket * $width_ns))) AS busy_ns,
+           sum(greatest(0.0, least(e, $start_ns + (bucket + 1) * $width_ns)
+                             - greatest(s, $start_ns + bucket * $width_ns))) / $width_ns
+               AS utilisation
+    FROM spread
+    GROUP BY pe_global, engine, bucket
+    ORDER BY pe_global, engine, bucket
+"""
+
+
+def engine_busy_buckets(
+    store: Source,
+    run_id: str,
+    start_ns: float,
+    end_ns: float,
+    n_buckets: int,
+    pe_first: int = 0,
+    pe_last: int = 2**62,
+) -> pa.Table:
+    """Engine utilisation per time bucket: [start_ns, end_ns) cut into n_buckets equal
+    buckets; for each PE (pe_first..pe_last), engine and bucket its ops touch, busy_ns
+    (length of the union of the engine's op intervals inside the bucket) and
+    utilisation = busy_ns / bucket width (0..1; see UTILISATION_DEFINITION). Buckets in
+    which an engine was idle have no row. Columns: pe_global, engine, bucket (0-based),
+    bucket_start_ns, busy_ns, utilisation. Costs one row per op and bucket it touches,
+    so a long run stays a small table."""
+    if not end_ns > start_ns or n_buckets < 1:
+        raise ValueError(
+            f"engine_busy_buckets needs end_ns > start_ns and n_buckets >= 1, got "
+            f"[{start_ns}, {end_ns}) in {n_buckets} buckets"
+        )
+    params = dict(run_id=run_id, start_ns=float(start_ns), end_ns=float(end_ns), n=n_buckets,
+                  width_ns=(float(end_ns) - float(start_ns)) / n_buckets, pe_first=pe_first,
+                  pe_last=pe_last)  # fmt: skip
+    return open_connection(store).sql(_ENGINE_BUSY_BUCKETS, params=params).to_arrow_table()
+
+
+_OPS_BETWEEN = """
+    SELECT pe_global, sip, cube, pe, engine, coalesce(lane, 0) AS lane, op, launch_id,
+           start_ns, end_ns, end_ns - start_ns AS duration_ns, flops, bytes
+    FROM ops
+    WHERE run_id = $run_id AND pe_global BETWEEN $pe_first AND $pe_last
+      AND end_ns > $start_ns AND start_ns < $end_ns
+    ORDER BY start_ns, pe_global, engine, lane, op_id
+    LIMIT $limit
+"""
+
+
+def ops_between(
+    store: Source,
+    run_id: str,
+    start_ns: float,
+    end_ns: float,
+    pe_first: int = 0,
+    pe_last: int = 2**62,
+    limit: int = 100_000,
+) -> pa.Table:
+    """Engine ops of PEs pe_first..pe_last that overlap [start_ns, end_ns), earliest
+    first, at most `limit`. Columns: pe_global, sip, cube, pe, engine, lane (0 for runs
+    traced before lanes were recorded), op, launch_id, start_ns, end_ns, duration_ns,
+    flops, bytes."""
+    params = dict(run_id=run_id, start_ns=float(start_ns), end_ns=float(end_ns),
+                  pe_first=pe_first, pe_last=pe_last, limit=limit)  # fmt: skip
+    return open_connection(store).sql(_OPS_BETWEEN, params=params).to_arrow_table()

@@ -1,14 +1,24 @@
 """Run: one run in depth -- KPIs, launch spread, per-PE breakdown and mesh heat map,
-engine timeline, DMA bandwidth and collective rounds."""
+engine timeline, DMA bandwidth and collective rounds.
+
+Query parameters besides `run`: `scale` (value axes: auto, linear, log), `util` (what the
+heat map shows: any or an engine), `pe0`/`pe1` and `t0`/`t1` (the timeline's PE range and
+time window, ns)."""
+
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, figures, urlstate, widgets
 
-# The engine timeline fetches at most this many ops, so large runs stay fast.
-MAX_TIMELINE_OPS = 5000
-DEFAULT_TIMELINE_PES = 4
+# The engine timeline draws the ops themselves up to this many (WebGL segments); beyond
+# it, their utilisation per time bucket (level of detail), so any run is drawn whole.
+MAX_TIMELINE_OPS = 20_000
+TIMELINE_BUCKETS = 400
+SCALES = {"auto": "auto (log when values span 100×)", "linear": "linear", "log": "log"}
+UTILISATION_OF = {"any": "any engine", **{e: e for e in figures.ENGINES}}
 
 st.title("Run")
 store, fingerprint, runs = widgets.load_runs()
@@ -54,7 +64,7 @@ kpis += [
     ("trace rows", f"{header['n_events']:,}" if pd.notna(header["n_events"]) else "n/a",
      "Rows written to the trace tables."),
 ]  # fmt: skip
-KPIS_PER_ROW = 5
+KPIS_PER_ROW = 4
 for first in range(0, len(kpis), KPIS_PER_ROW):
     row = kpis[first : first + KPIS_PER_ROW]
     for column, (label, value, help_text) in zip(st.columns(KPIS_PER_ROW), row, strict=False):
@@ -62,30 +72,61 @@ for first in range(0, len(kpis), KPIS_PER_ROW):
 with st.expander(f"All {len(metrics)} metrics", expanded=False):
     st.dataframe(metrics, hide_index=True, key="run_metrics")
 
+# Actions: compare, export, value axes.
+previous = widgets.previous_like_run(runs, header)
+actions = st.columns([2, 2, 2], vertical_alignment="bottom")
+if actions[0].button(
+    "Compare with the previous run like this one",
+    key="run_compare",
+    disabled=previous is None,
+    help="The newest earlier ok run with the same workload, parameters and topology"
+    + ("" if previous is not None else " (there is none in this store)."),
+):
+    urlstate.switch_page(widgets.PAGE_COMPARE, mode="runs", a=previous, b=run_id)
+
+
+def _perfetto_json() -> bytes:
+    """The run as Chrome trace-event JSON (traces.perfetto), made when the button is used."""
+    from traces.perfetto import export_perfetto
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "trace.json"
+        export_perfetto(store, run_id, path)
+        return path.read_bytes()
+
+
+actions[1].download_button(
+    "Export for Perfetto",
+    data=_perfetto_json,
+    file_name=f"{run_id}.perfetto.json",
+    mime="application/json",
+    key="run_perfetto",
+    help="Chrome trace-event JSON: open it in ui.perfetto.dev (one track per PE engine and link).",
+)
+with actions[2]:
+    scale = widgets.synced_selectbox("Value axes", list(SCALES), key="run_scale", param="scale",
+                                     format_func=SCALES.get, what="Axis scale")  # fmt: skip
+
 # Launch latency and spread.
 st.subheader("Launches")
 spread = data.launch_spread(store, run_id)
-st.plotly_chart(figures.launch_spread_figure(spread), key="run_spread_chart")
+st.plotly_chart(
+    figures.value_axes(
+        figures.launch_spread_figure(spread),
+        scale,
+        spread["latency_ns"].to_numpy(),
+    ),
+    key="run_spread_chart",
+)
 if not spread.empty and spread["barrier"].fillna(False).all():
     st.caption("Every launch used the start barrier, so its PEs start together (spread 0).")
 st.dataframe(
-    spread[
-        [
-            "launch_id",
-            "kernel",
-            "grid",
-            "n_pes",
-            "barrier",
-            "latency_ns",
-            "spread_ns",
-            "dispatch_spread_ns",
-            "host_issue_ns",
-            "end_ns",
-        ]
-    ],
+    spread[["launch_id", "kernel", "grid", "n_pes", "barrier", "latency_ns", "spread_ns",
+            "dispatch_spread_ns", "host_issue_ns", "end_ns"]],
     hide_index=True,
     key="run_spread_table",
-)
+    column_config=widgets.ns_columns(spread),
+)  # fmt: skip
 
 # Per-PE breakdown and the hardware heat map.
 st.subheader("PEs")
@@ -95,54 +136,107 @@ st.caption(
     "Engines overlap in time, so a bar can rise above the makespan; idle is the time no "
     "engine of the PE was busy."
 )
+utilisation_of = widgets.synced_selectbox(
+    "Utilisation of", list(UTILISATION_OF), key="run_util", param="util",
+    format_func=UTILISATION_OF.get, what="Utilisation of",
+    help="Utilisation = busy time ÷ makespan, for one engine or for any engine of the PE "
+    "(the union of all its engines' busy time).",
+)  # fmt: skip
+column = "utilisation" if utilisation_of == "any" else f"{utilisation_of.lower()}_utilisation"
 mesh = figures.MeshShape.from_topology_json(header["topology_json"], pes)
-st.plotly_chart(figures.pe_mesh_heatmap(pes, mesh), key="run_mesh_chart")
-with st.expander("Per-PE numbers"):
-    st.dataframe(pes, hide_index=True, key="run_pe_table")
+if not pes.empty:
+    st.plotly_chart(
+        figures.pe_mesh_heatmap(
+            pes, mesh, value_column=column,
+            title=f"PE utilisation of {UTILISATION_OF[utilisation_of]} (busy time ÷ makespan, "
+            f"mean {pes[column].mean():.0%}), laid out as the hardware",
+        ),
+        key="run_mesh_chart",
+    )  # fmt: skip
+# A table drawn only when asked: a collapsed expander would still cost the browser.
+if st.toggle("Show the per-PE numbers", key="run_pe_numbers"):
+    st.dataframe(pes, hide_index=True, key="run_pe_table", column_config=widgets.ns_columns(pes))
 
-# Engine timeline for a bounded PE range.
+# Engine timeline: the ops themselves when few enough, else utilisation per time bucket.
 st.subheader("Engine timeline")
-if pes.empty:
+span = data.ops_span(store, run_id)
+if pes.empty or span["n_ops"] == 0:
     st.info("No PE ran an op in this run.")
 else:
     pe_min, pe_max = int(pes["pe_global"].min()), int(pes["pe_global"].max())
-    if pe_min == pe_max:
-        pe_first = pe_last = pe_min
-    else:
-        pe_first, pe_last = st.slider(
-            "PEs (pe_global)",
-            pe_min,
-            pe_max,
-            (pe_min, min(pe_max, pe_min + DEFAULT_TIMELINE_PES - 1)),
-            key="run_timeline_pes",
+    controls = st.columns(2)
+    with controls[0]:
+        pe_first, pe_last = widgets.synced_range(
+            "PEs (pe_global)", pe_min, pe_max, key="run_timeline_pes", params=("pe0", "pe1"),
+            cast=int,
+        )  # fmt: skip
+    with controls[1]:
+        t_first, t_last = widgets.synced_range(
+            "Time window (simulated ns; or drag a box on the chart)", span["start_ns"],
+            span["end_ns"], key="run_timeline_window", params=("t0", "t1"), cast=float,
+        )  # fmt: skip
+    n_ops = data.ops_count(store, run_id, pe_first, pe_last, t_first, t_last)
+    pe_list = [int(g) for g in pes["pe_global"] if pe_first <= g <= pe_last]
+    whole = (t_first, t_last) == (span["start_ns"], span["end_ns"])
+    window = (
+        f"the whole run ({widgets.format_ns(span['start_ns'])} → "
+        f"{widgets.format_ns(span['end_ns'])})"
+        if whole
+        else f"{widgets.format_ns(t_first)} → {widgets.format_ns(t_last)}"
+    )
+    if n_ops > MAX_TIMELINE_OPS:
+        buckets = data.engine_busy_buckets(store, run_id, t_first, t_last, TIMELINE_BUCKETS,
+                                           pe_first, pe_last)  # fmt: skip
+        figure = figures.engine_utilisation_figure(
+            buckets, pe_list, t_first, t_last, TIMELINE_BUCKETS
         )
-    ops = data.ops_window(store, run_id, pe_first, pe_last, MAX_TIMELINE_OPS)
-    total = int(ops["total_ops"].iloc[0]) if not ops.empty else 0
-    if total > len(ops):
-        st.warning(
-            f"Showing the first {len(ops):,} of {total:,} ops of PEs {pe_first}–{pe_last} "
-            f"(by start time; the timeline fetches at most {MAX_TIMELINE_OPS:,}). "
-            "Narrow the PE range to see later ops."
+        st.caption(
+            f"{n_ops:,} ops of PEs {pe_first}–{pe_last} over {window}, drawn as each engine's "
+            f"utilisation in {TIMELINE_BUCKETS} buckets of "
+            f"{widgets.format_ns((t_last - t_first) / TIMELINE_BUCKETS)}. Narrow the window "
+            f"or the PEs to at most {MAX_TIMELINE_OPS:,} ops to see the ops themselves."
         )
     else:
-        st.caption(f"All {total:,} ops of PEs {pe_first}–{pe_last}.")
-    st.plotly_chart(figures.engine_timeline_figure(ops), key="run_timeline_chart")
+        figure = figures.engine_timeline_figure(
+            data.ops_between(store, run_id, t_first, t_last, pe_first, pe_last)
+        )
+        st.caption(f"All {n_ops:,} ops of PEs {pe_first}–{pe_last} over {window}.")
+
+    def _zoom_to_box() -> None:
+        """Chart selection callback: a box dragged on the timeline becomes the window."""
+        boxes = st.session_state["run_timeline_chart"].selection.get("box") or []
+        if boxes and len(boxes[0].get("x", [])) == 2:
+            x0, x1 = sorted(float(x) for x in boxes[0]["x"])
+            lo, hi = max(span["start_ns"], x0), min(span["end_ns"], x1)
+            if hi > lo:
+                st.session_state["run_timeline_window"] = (lo, hi)
+
+    st.plotly_chart(figure, key="run_timeline_chart", on_select=_zoom_to_box,
+                    selection_mode="box")  # fmt: skip
 
 # DMA and collectives side by side.
 left, right = st.columns(2)
 with left:
     st.subheader("DMA bandwidth")
     dma = data.dma_bandwidth(store, run_id)
-    st.plotly_chart(figures.dma_bandwidth_figure(dma), key="run_dma_chart")
-    st.dataframe(dma, hide_index=True, key="run_dma_table")
+    st.plotly_chart(
+        figures.value_axes(figures.dma_bandwidth_figure(dma), scale, dma["gbs"].to_numpy()),
+        key="run_dma_chart",
+    )
+    st.dataframe(dma, hide_index=True, key="run_dma_table", column_config=widgets.ns_columns(dma))
 with right:
     st.subheader("Collective rounds")
     rounds = data.collective_rounds(store, run_id)
     if rounds.empty:
         st.info("No collectives in this run.")
     else:
-        st.plotly_chart(figures.collective_rounds_figure(rounds), key="run_rounds_chart")
-        st.dataframe(rounds, hide_index=True, key="run_rounds_table")
+        st.plotly_chart(
+            figures.value_axes(figures.collective_rounds_figure(rounds), scale,
+                               rounds["slowest_ns"].to_numpy()),
+            key="run_rounds_chart",
+        )  # fmt: skip
+        st.dataframe(rounds, hide_index=True, key="run_rounds_table",
+                     column_config=widgets.ns_columns(rounds))  # fmt: skip
 
 overlap = data.comm_compute(store, run_id)
 if not overlap.empty and overlap["comm_ns"].sum() > 0:
@@ -153,15 +247,5 @@ if not overlap.empty and overlap["comm_ns"].sum() > 0:
         f"compute (GEMM/MATH ops of other launches): {exposed:.0%} over all PEs."
     )
     st.plotly_chart(figures.comm_compute_figure(overlap), key="run_comm_chart")
-    st.dataframe(overlap, hide_index=True, key="run_comm_table")
-
-# Baseline for "compare": the previous ok run like this one (workload, params, topology).
-previous = widgets.previous_like_run(runs, header)
-if st.button(
-    "Compare with the previous run like this one",
-    key="run_compare",
-    disabled=previous is None,
-    help="The newest earlier ok run with the same workload, parameters and topology"
-    + ("" if previous is not None else " (there is none in this store)."),
-):
-    urlstate.switch_page(widgets.PAGE_COMPARE, mode="runs", a=previous, b=run_id)
+    st.dataframe(overlap, hide_index=True, key="run_comm_table",
+                 column_config=widgets.ns_columns(overlap))  # fmt: skip
