@@ -116,7 +116,7 @@ def test_deps_join_and_releasers_end_before_the_op_starts(store_path, small_runs
     orphans = con.execute(
         """
         SELECT count(*) FROM dma d
-        LEFT JOIN deps c ON c.run_id = d.run_id AND c.item = 'dma' AND c.cause = 'carried'
+        LEFT JOIN deps c ON c.run_id = d.run_id AND c.item = 'dma' AND c.on_item = 'op'
                          AND c.item_id = d.dma_id
         LEFT JOIN ops o ON o.run_id = d.run_id AND o.op_id = c.on_id
         WHERE d.run_id = ? AND d.launch_id IS NOT NULL

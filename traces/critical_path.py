@@ -152,7 +152,7 @@ class _RunData:
             "SELECT c.on_id, arg_max(coalesce(d.src_space, d.src) || '->' || "
             "coalesce(d.dst_space, d.dst) || ' via ' || d.level, d.end_ns) "
             "FROM deps c JOIN dma d ON d.dma_id = c.item_id AND d.run_id = c.run_id "
-            "WHERE c.run_id = ? AND c.item = 'dma' AND c.cause = 'carried' GROUP BY c.on_id",
+            "WHERE c.run_id = ? AND c.item = 'dma' AND c.on_item = 'op' GROUP BY c.on_id",
             params=[run_id],
         ).fetchall()
         self.moves = dict(moves)

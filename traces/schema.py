@@ -225,9 +225,10 @@ LINKS = pa.schema(
 #   ipcq     a message in recv (``on_item`` = the send op)
 #   tcm      TCM space (``on_item`` = the op whose end freed it)
 #   drain    its outstanding ops (``on_item`` = the last one)
-#   carried  a transfer was carried by an op (``on_item`` = that DMA op; wait 0)
-#   bandwidth  a transfer shared bandwidth: ``resource`` is its route's narrowest link
-#            or memory, ``wait_ns`` the time beyond streaming alone at that capacity
+# One row per kernel transfer, ``on_item`` = the DMA op carrying it:
+#   carried    it streamed as fast as alone (wait 0)
+#   bandwidth  it shared bandwidth: ``resource`` is its route's narrowest link or
+#              memory, ``wait_ns`` the time beyond streaming alone at that capacity
 # ``ready_ns`` is when the dependency was released; ``wait_ns`` how long the item waited
 # for it (for engine/input/order/slot: from its issue to its start).
 DEP_CAUSES = ("engine", "input", "order", "slot", "barrier", "ipcq", "tcm",

@@ -69,7 +69,7 @@ class Engine:
         if not queue:
             return
         now = self._env.now
-        dep = self._recorder.dep
+        dep = self._recorder.append_dep
         while queue and self.running < self.slots:
             op = queue[0]
             if op.pending_inputs:
@@ -78,12 +78,15 @@ class Engine:
             self.running += 1
             op.lane = heappop(self.free_lanes)
             op.start_ns = now
-            if by is not None:
-                dep("op", op.op_id, cause, "op", by.op_id, now, now - op.issue_ns)
+            if dep is None:
+                pass  # not tracing
+            elif by is not None:
+                dep("op", op.op_id, cause, "op", by.op_id, None, now, now - op.issue_ns)
             elif cause == "issue":
-                dep("op", op.op_id, *op.program.resume)
+                why = op.program.resume  # (cause, on_item, on_id, ready_ns, wait_ns)
+                dep("op", op.op_id, why[0], why[1], why[2], None, why[3], why[4])
             else:
-                dep("op", op.op_id, cause, None, None, now, now - op.issue_ns)
+                dep("op", op.op_id, cause, None, None, None, now, now - op.issue_ns)
             pieces = op.pieces
             if pieces is None:
                 self._env.timeout(op.duration_ns).callbacks.append(partial(self._on_done, op))

@@ -111,6 +111,9 @@ class Recorder:
         self._append_dma = self.sink.appender("dma")
         self._append_pe_exec = self.sink.appender("pe_exec")
         self._append_dep = self.sink.appender("deps")
+        self.append_dep = self._append_dep if sink is not None else None
+        """The positional ``deps`` appender (DEPS_COLUMNS order), None when not tracing:
+        engines skip dependency bookkeeping entirely then."""
         # Capacity of each memory node, for a transfer's narrowest resource (deps rows).
         self._memory_bw_gbs = {m.node: m.bw_gbs for m in memories}
         self._node_place = node_places(topology)
@@ -153,8 +156,9 @@ class Recorder:
 
     def transfer(self, transfer: Transfer, info: DmaInfo, op_id: int | None = None) -> None:
         """The ``dma`` row of a finished transfer, given the next DMA id, and its ``deps``
-        rows: the DMA op carrying it (``op_id``, None for host copies) and, when it
-        streamed slower than alone, the bandwidth it shared."""
+        row (kernel transfers: ``op_id`` is the DMA op carrying it, None for host
+        copies): cause ``bandwidth`` when it streamed slower than alone, else
+        ``carried``."""
         dma_id = self.next_dma_id
         self.next_dma_id += 1
         route = transfer.route
@@ -167,13 +171,15 @@ class Recorder:
                          *places[1], transfer.issue_ns, transfer.start_ns, transfer.end_ns,
                          info.coll_id, info.round)  # fmt: skip
         self.n_rows += self._row_increment
-        if op_id is not None:
-            self._append_dep("dma", dma_id, "carried", "op", op_id, None, transfer.issue_ns, 0.0)
-        # Streaming slower than alone at the narrowest capacity means it shared bandwidth.
-        shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[3]
-        if shared_ns > _SHARED_MIN_NS:
-            self._append_dep("dma", dma_id, "bandwidth", None, None, places[2],
-                             transfer.start_ns, shared_ns)  # fmt: skip
+        if op_id is not None and self.tracing:
+            # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
+            shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[3]
+            if shared_ns > _SHARED_MIN_NS:
+                self._append_dep("dma", dma_id, "bandwidth", "op", op_id, places[2],
+                                 transfer.start_ns, shared_ns)  # fmt: skip
+            else:
+                self._append_dep("dma", dma_id, "carried", "op", op_id, None,
+                                 transfer.issue_ns, 0.0)  # fmt: skip
 
     def transfer_done(self, event: simpy.Event) -> None:
         """Event callback: the ``dma`` row of the transfer ``event`` carries (tag: DmaInfo)."""
@@ -198,13 +204,6 @@ class Recorder:
                 if bw_gbs < narrowest_gbs:
                     narrowest, narrowest_gbs = node, bw_gbs
         return ends, (len(route.links), level), narrowest, narrowest_gbs
-
-    def dep(self, item: str, item_id: int, cause: str, on: str | None, on_id: int | None,
-            ready_ns: float, wait_ns: float) -> None:  # fmt: skip
-        """One ``deps`` row: ``item`` waited ``wait_ns`` for ``on`` (released at
-        ``ready_ns``) because of ``cause`` (see ``traces.schema.DEPS``). Not counted in
-        ``n_rows``: a dependency annotates an event, it is not one."""
-        self._append_dep(item, item_id, cause, on, on_id, None, ready_ns, wait_ns)
 
     def pe_exec(self, program: Any) -> None:
         """The ``pe_exec`` row of a finished program (dispatch, start and end times)."""
