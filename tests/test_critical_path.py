@@ -187,3 +187,27 @@ def test_property_random_small_runs_tile_their_latency(tmp_path_factory, case, s
     assert math.fsum(c["delta_ns"] for c in diff["contributions"]) == pytest.approx(
         diff["delta_ns"], rel=1e-9, abs=1e-6
     )
+
+
+def test_perfetto_export_marks_the_path_with_flow_arrows(store_path, small_runs, tmp_path):
+    """One arrow from each op of the path to the next: its start and finish sit inside the
+    slices of those two ops (same pid/tid, ts within the slice)."""
+    import json
+
+    from traces.perfetto import export_perfetto
+
+    run_id = small_runs["gemm"]
+    path_ops = [s.item_id for s in critical_path(open_store(store_path), run_id).segments
+                if s.item == "op"]  # fmt: skip
+    out = tmp_path / "trace.json"
+    export_perfetto(open_store(store_path), run_id, out)
+    events = json.loads(out.read_text())["traceEvents"]
+    op_slice = {e["args"]["op_id"]: e for e in events if e["ph"] == "X" and "op_id" in e["args"]}
+    starts = sorted((e for e in events if e["ph"] == "s"), key=lambda e: e["id"])
+    ends = sorted((e for e in events if e["ph"] == "f"), key=lambda e: e["id"])
+    assert len(starts) == len(ends) == len(path_ops) - 1 > 0
+    for k, (s, f) in enumerate(zip(starts, ends, strict=True)):
+        for flow, op_id in ((s, path_ops[k]), (f, path_ops[k + 1])):
+            target = op_slice[op_id]
+            assert (flow["pid"], flow["tid"]) == (target["pid"], target["tid"])
+            assert target["ts"] <= flow["ts"] <= target["ts"] + target["dur"]

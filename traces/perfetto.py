@@ -4,9 +4,10 @@ Layout: one process per PE with a track (thread) per engine, a "launch" track
 and a track per DMA kind the PE issued (load -> the destination PE; store, send,
 copy -> the source PE); a "Host" process for host transfers; one process per
 collective with a track per rank; a "Links" process with one track per link
-holding a summary slice over the whole run. Events that overlap on one track go
-to extra tracks ("GEMM #2"), so no two slices of a track overlap. Times are
-rounded to whole ns, written in microseconds (`ts`, `dur`).
+holding a summary slice over the whole run; flow arrows ("critical path") from each op
+of the run's critical path to the next (runs with a ``deps`` table). Events that
+overlap on one track go to extra tracks ("GEMM #2"), so no two slices of a track
+overlap. Times are rounded to whole ns, written in microseconds (`ts`, `dur`).
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class _TraceFile:
 
     def slice(
         self, pid: int, track: str, name: str, start_ns: float, end_ns: float, args: dict
-    ) -> None:
-        """A complete event on the first lane of `track` free at start_ns.
+    ) -> int:
+        """A complete event on the first lane of `track` free at start_ns; returns its tid.
 
         Callers pass a track's slices in start order, so first-fit lanes never overlap.
         """
@@ -114,6 +115,18 @@ class _TraceFile:
                 "args": args,
             }
         )
+        return lane[0]
+
+    def flow(
+        self, flow_id: int, start: tuple[int, int, float], end: tuple[int, int, float]
+    ) -> None:
+        """An arrow from the slice at (pid, tid, ts_ns) ``start`` to the one at ``end``."""
+        for phase, (pid, tid, ts_ns) in (("s", start), ("f", end)):
+            event = {"ph": phase, "id": flow_id, "name": "critical path", "cat": "critical_path",
+                     "pid": pid, "tid": tid, "ts": round(ts_ns) / 1000.0}  # fmt: skip
+            if phase == "f":
+                event["bp"] = "e"  # bind to the slice enclosing ts, not the next one
+            self.emit(event)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, query: str, params: list[Any]) -> Iterator[tuple]:
@@ -154,7 +167,9 @@ def export_perfetto(store: Source, run_id: str, path: str | Path) -> int:
             trace.process(pid, f"PE {pe_global} (sip{sip} cube{cube} pe{pe})", 1 + pe_global)
             trace.track(pid, "launch")
         _write_launches(con, run_id, trace)
-        _write_ops(con, run_id, trace)
+        path_ops = _critical_path_ops(con, run_id)
+        placed = _write_ops(con, run_id, trace, set(path_ops))
+        _write_path_arrows(trace, path_ops, placed)
         _write_dma(con, run_id, trace, pes)
         _write_collectives(con, run_id, trace)
         _write_links(con, run_id, trace, sim_end_ns)
@@ -177,7 +192,31 @@ def _write_launches(con: duckdb.DuckDBPyConnection, run_id: str, trace: _TraceFi
         )
 
 
-def _write_ops(con: duckdb.DuckDBPyConnection, run_id: str, trace: _TraceFile) -> None:
+def _critical_path_ops(con: duckdb.DuckDBPyConnection, run_id: str) -> list[int]:
+    """Op ids along the run's critical path, in time order ([] for runs without deps)."""
+    from traces.critical_path import critical_path  # it imports the views, as we do
+
+    has_deps = con.sql("SELECT count(*) FROM deps WHERE run_id = ?", params=[run_id]).fetchall()
+    if not has_deps[0][0]:
+        return []
+    path = critical_path(con, run_id)
+    return [s.item_id for s in path.segments if s.item == "op"]
+
+
+def _write_path_arrows(
+    trace: _TraceFile, path_ops: list[int], placed: dict[int, tuple[int, int, float]]
+) -> None:
+    """Flow arrows from each op of the critical path to the next one."""
+    steps = [placed[op_id] for op_id in path_ops if op_id in placed]
+    for flow_id, (start, end) in enumerate(zip(steps, steps[1:], strict=False)):
+        trace.flow(flow_id, start, end)
+
+
+def _write_ops(
+    con: duckdb.DuckDBPyConnection, run_id: str, trace: _TraceFile, marked: set[int]
+) -> dict[int, tuple[int, int, float]]:
+    """Write every op; returns (pid, tid, start_ns) of the ops in ``marked``."""
+    placed: dict[int, tuple[int, int, float]] = {}
     query = """
         SELECT pe_global, engine, op, op_id, launch_id, issue_ns, start_ns, end_ns, flops, bytes
         FROM ops WHERE run_id = ? AND end_ns IS NOT NULL
@@ -190,7 +229,10 @@ def _write_ops(con: duckdb.DuckDBPyConnection, run_id: str, trace: _TraceFile) -
         pid = _PE_PID_BASE + pe_global
         args = {"op_id": op_id, "launch_id": launch_id, "issue_ns": issue}
         args.update(flops=flops, bytes=nbytes)
-        trace.slice(pid, engine, op, start, end, args)
+        tid = trace.slice(pid, engine, op, start, end, args)
+        if op_id in marked:
+            placed[op_id] = (pid, tid, start)
+    return placed
 
 
 def _write_dma(
