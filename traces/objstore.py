@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 _REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 _DEFAULT_REGION = "us-east-1"
 _COPY_CHUNK_BYTES = 8 << 20
+_UPLOAD_THREADS = 8
 
 
 def s3_filesystem() -> pafs.S3FileSystem:
@@ -70,10 +72,16 @@ class ObjectRunWriter(RunWriter):
 
     def _publish(self, run_row: dict[str, Any]) -> None:
         try:
-            for table in self._buffers:
-                written = self.tmp_dir / table
-                for path in sorted(written.glob("*.parquet")) if written.is_dir() else []:
-                    self.store.upload(path, self.store.object_path(table, self.run_id, path.name))
+            uploads = [
+                (path, self.store.object_path(table, self.run_id, path.name))
+                for table in self._buffers
+                if (self.tmp_dir / table).is_dir()
+                for path in sorted((self.tmp_dir / table).glob("*.parquet"))
+            ]
+            # Table objects go up in parallel (one PUT each, latency-bound); every one
+            # must be done before the commit marker.
+            with ThreadPoolExecutor(max_workers=_UPLOAD_THREADS) as pool:
+                list(pool.map(lambda job: self.store.upload(*job), uploads))
             runs_file = self.tmp_dir / "runs-part-0.parquet"
             row = pa.Table.from_pylist([run_row], schema=file_schema("runs"))  # run_id: path
             pq.write_table(row, runs_file, compression=PARQUET_COMPRESSION)
@@ -151,15 +159,26 @@ class ObjectStore(Store):
 
     def table_files(self, table: str) -> dict[str, list[str]]:
         """Parquet objects of one table by run id (published partitions only, sorted)."""
-        selector = pafs.FileSelector(f"{self.base}/{table}", recursive=True, allow_not_found=True)
-        files: dict[str, list[str]] = {}
+        return self._listing(f"{self.base}/{table}").get(table, {})
+
+    def _listing(self, under: str) -> dict[str, dict[str, list[str]]]:
+        """Parquet objects below ``under`` as {table: {run id: sorted paths}}: one
+        recursive LIST (paginated by the server) instead of one per table."""
+        selector = pafs.FileSelector(under, recursive=True, allow_not_found=True)
+        found: dict[str, dict[str, list[str]]] = {}
         for info in self.fs.get_file_info(selector):
             if info.type != pafs.FileType.File or not info.path.endswith(".parquet"):
                 continue
-            partition = info.path.rsplit("/", 2)[-2]
-            if partition.startswith(PARTITION_PREFIX) and partition != PARTITION_PREFIX:
-                files.setdefault(partition[len(PARTITION_PREFIX) :], []).append(info.path)
-        return {run_id: sorted(paths) for run_id, paths in sorted(files.items())}
+            parts = info.path[len(self.base) + 1 :].split("/")
+            if len(parts) != 3 or not parts[1].startswith(PARTITION_PREFIX):
+                continue
+            run_id = parts[1][len(PARTITION_PREFIX) :]
+            if run_id:
+                found.setdefault(parts[0], {}).setdefault(run_id, []).append(info.path)
+        return {
+            table: {run_id: sorted(paths) for run_id, paths in sorted(runs.items())}
+            for table, runs in found.items()
+        }
 
     def run_ids(self) -> list[str]:
         """Ids of complete runs (their runs object exists), oldest first."""
@@ -175,11 +194,14 @@ class ObjectStore(Store):
 
         con = duckdb.connect()
         con.register_filesystem(s3fs.S3FileSystem())
+        # Runs first: a runs object is uploaded after its tables, so every run listed
+        # here has all its table objects in the listing that follows.
         complete = set(self.run_ids())
+        listing = self._listing(self.base)
         for table in TABLES:
             paths = [
                 f"s3://{path}"
-                for run_id, run_paths in self.table_files(table).items()
+                for run_id, run_paths in listing.get(table, {}).items()
                 if run_id in complete
                 for path in run_paths
             ]
