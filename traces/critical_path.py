@@ -47,7 +47,8 @@ _GAP_COMPONENT = {
     "launch": LAUNCH_PATH,
     HOST: HOST,
 }
-_ITEM_KIND = ("op", "host_dma", "launch")
+# Components of DMA ops before critical_path() adds what they moved.
+_DMA_LABELS = frozenset({"DMA_IN", "DMA_WB", "send", "recv"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -122,52 +123,39 @@ class _RunData:
     """The columns of one run the walk needs, as numpy arrays indexed by row."""
 
     def __init__(self, con: Any, run_id: str) -> None:
-        def fetch(query: str) -> dict[str, np.ndarray]:
-            table = con.sql(query, params=[run_id]).to_arrow_table()
-            return {name: table.column(name).to_numpy(zero_copy_only=False)
-                    for name in table.column_names}  # fmt: skip
+        def fetch(query: str, n_params: int = 1) -> dict[str, np.ndarray]:
+            # fetchnumpy, with dictionary columns cast to text: pyarrow would import
+            # pandas to turn them into numpy (over a second on this machine).
+            return con.sql(query, params=[run_id] * n_params).fetchnumpy()
 
         runs = fetch("SELECT sim_end_ns FROM runs WHERE run_id = ?")
         if len(runs["sim_end_ns"]) == 0:
             raise RunNotFoundError(f"run {run_id!r} is not in the store")
         self.latency_ns = float(runs["sim_end_ns"][0])
         self.launches = fetch(
-            "SELECT launch_id, kernel, host_issue_ns, target_start_ns, end_ns "
-            "FROM launches WHERE run_id = ? ORDER BY launch_id"
+            "SELECT launch_id, kernel::VARCHAR AS kernel, host_issue_ns, target_start_ns, "
+            "end_ns FROM launches WHERE run_id = ? ORDER BY launch_id"
         )
+        # Each op with the dependency that released it (on_id -1: none).
         self.ops = fetch(
-            "SELECT op_id, launch_id, sip, cube, pe, pe_global, engine, op, start_ns, end_ns "
-            "FROM ops WHERE run_id = ?"
+            "SELECT o.op_id, o.launch_id, o.sip, o.cube, o.pe, o.pe_global, "
+            "o.engine::VARCHAR AS engine, o.op::VARCHAR AS op, o.start_ns, o.end_ns, "
+            "d.cause::VARCHAR AS cause, d.on_item::VARCHAR AS on_item, "
+            "coalesce(d.on_id, -1) AS on_id "
+            "FROM ops o LEFT JOIN deps d "
+            "ON d.run_id = ? AND d.item = 'op' AND d.item_id = o.op_id WHERE o.run_id = ?",
+            2,
         )
-        deps = con.sql(
-            "SELECT item_id, cause, on_item, on_id FROM deps WHERE run_id = ? AND item = 'op'",
-            params=[run_id],
-        ).fetchall()
         self.host_dma = fetch(
-            "SELECT dma_id, kind, src_space, dst_space, level, issue_ns, end_ns "
+            "SELECT dma_id, kind::VARCHAR AS kind, src_space::VARCHAR AS src_space, "
+            "dst_space::VARCHAR AS dst_space, level::VARCHAR AS level, issue_ns, end_ns "
             "FROM dma WHERE run_id = ? AND launch_id IS NULL"
         )
-        # Per DMA op, what its last-ending transfer moved: "HBM->TCM via pe".
-        moves = con.sql(
-            "SELECT c.on_id, arg_max(coalesce(d.src_space, d.src) || '->' || "
-            "coalesce(d.dst_space, d.dst) || ' via ' || d.level, d.end_ns) "
-            "FROM deps c JOIN dma d ON d.dma_id = c.item_id AND d.run_id = c.run_id "
-            "WHERE c.run_id = ? AND c.item = 'dma' AND c.on_item = 'op' GROUP BY c.on_id",
-            params=[run_id],
-        ).fetchall()
-        self.moves = dict(moves)
-
         ops = self.ops
         n_ops = len(ops["op_id"])
         size = int(ops["op_id"].max()) + 1 if n_ops else 0
         self.op_row = np.full(size, -1, dtype=np.int64)
         self.op_row[ops["op_id"]] = np.arange(n_ops)
-        # The dependency of each op row (cause, on, on_id); None where none was recorded.
-        self.dep: list[tuple[str, str | None, int | None] | None] = [None] * n_ops
-        for op_id, cause, on, on_id in deps:
-            row = self.op_row[op_id] if op_id < size else -1
-            if row >= 0:
-                self.dep[row] = (cause, on, on_id)
         self.launch_row = {int(lid): i for i, lid in enumerate(self.launches["launch_id"])}
         # Ops sorted by end within each launch and within each PE, for "the op of this
         # launch / PE that ended last before t".
@@ -222,7 +210,28 @@ def critical_path(store: Source, run_id: str) -> CriticalPath:
     """
     con = open_connection(store)
     data = _RunData(con, run_id)
-    return CriticalPath(run_id, data.latency_ns, _walk(data))
+    segments = _walk(data)
+    # DMA ops on the path are named by what their last-ending transfer moved ("HBM->TCM
+    # via pe"); asked for only those ops, as the path holds few of a run's ops.
+    dma_ops = [s.item_id for s in segments if s.item == "op" and s.component in _DMA_LABELS]
+    if dma_ops:
+        moves = dict(
+            con.sql(
+                "SELECT c.on_id, arg_max(coalesce(d.src_space, d.src) || '->' || "
+                "coalesce(d.dst_space, d.dst) || ' via ' || d.level, d.end_ns) "
+                "FROM deps c JOIN dma d ON d.dma_id = c.item_id AND d.run_id = c.run_id "
+                "WHERE c.run_id = ? AND c.item = 'dma' AND c.on_item = 'op' "
+                "AND list_contains(?, c.on_id) GROUP BY c.on_id",
+                params=[run_id, sorted(set(dma_ops))],
+            ).fetchall()
+        )
+        segments = [
+            dataclasses.replace(s, component=f"{s.component} {moves[s.item_id]}")
+            if s.item == "op" and s.item_id in moves
+            else s
+            for s in segments
+        ]
+    return CriticalPath(run_id, data.latency_ns, segments)
 
 
 def _op_where(data: _RunData, row: int) -> str:
@@ -236,9 +245,7 @@ def _op_component(data: _RunData, row: int) -> str:
     if engine in ("GEMM", "MATH"):
         return engine
     name = str(ops["op"][row])
-    label = name if name in ("send", "recv") else engine
-    moved = data.moves.get(int(ops["op_id"][row]))
-    return f"{label} {moved}" if moved else label
+    return name if name in ("send", "recv") else engine  # critical_path() adds the route
 
 
 def _walk(data: _RunData) -> list[Segment]:
@@ -304,8 +311,9 @@ def _walk(data: _RunData) -> list[Segment]:
         what = f"{ops['engine'][row]} {ops['op'][row]} op {op_id}"
         charge(start, end, _op_component(data, row), "op", op_id, where, what)
         t, released_id, released = start, op_id, what
-        dep = data.dep[row]
-        cause, on, on_id = dep if dep is not None else ("engine", None, None)
+        cause, on, on_id = ops["cause"][row], ops["on_item"][row], int(ops["on_id"][row])
+        if cause is None:  # no dependency recorded: treat as its engine's order
+            cause, on = "engine", None
         gap = _GAP_COMPONENT.get(cause, f"wait ({cause})")
         if on == "launch" and on_id in data.launch_row:
             lrow = data.launch_row[on_id]
@@ -317,7 +325,7 @@ def _walk(data: _RunData) -> list[Segment]:
             t, kind, gap, released_id, released = issue, "host", HOST, on_id, lwhat
             continue
         next_row = -1
-        if on == "op" and on_id is not None and 0 <= on_id < len(data.op_row):
+        if on == "op" and 0 <= on_id < len(data.op_row):
             next_row = int(data.op_row[on_id])
             if next_row >= 0 and float(ops["end_ns"][next_row]) > t:
                 next_row = -1  # not a releaser that ended in time: fall back
