@@ -8,6 +8,7 @@ import pytest
 import simpy
 
 from simulator.engine.recorder import (
+    DEPS_COLUMNS,
     DMA_COLUMNS,
     OPS_COLUMNS,
     PE_EXEC_COLUMNS,
@@ -28,7 +29,12 @@ def topology():
 
 @pytest.mark.parametrize(
     ("table", "columns"),
-    [("ops", OPS_COLUMNS), ("dma", DMA_COLUMNS), ("pe_exec", PE_EXEC_COLUMNS)],
+    [
+        ("ops", OPS_COLUMNS),
+        ("dma", DMA_COLUMNS),
+        ("pe_exec", PE_EXEC_COLUMNS),
+        ("deps", DEPS_COLUMNS),
+    ],
 )
 def test_positional_columns_are_the_schema_order(table, columns):
     """Each hot-path appender's column tuple is the schema's order without run_id."""
