@@ -6,6 +6,7 @@ import math
 import duckdb
 import pytest
 
+from simulator.hw.topology import load_topology
 from simulator.runner import run_workload
 from traces.checks import check_run
 from traces.perfetto import export_perfetto
@@ -74,7 +75,10 @@ def test_gemm_flops_and_bytes_match_the_workload(store):
     host = 2 * (m * k + k * n * n_pes)  # A once, B replicated on every PE
     by_kind = dict(con.execute("SELECT kind, sum(bytes) FROM dma WHERE run_id = ? GROUP BY kind",
                            [run]).fetchall())  # fmt: skip
-    assert by_kind == {"load": loads, "store": stores, "host_write": host}
+    # One launch: a message to the IO_CPU, to each of the 4 M_CPUs and to each PE.
+    launch_msgs = (1 + 4 + n_pes) * load_topology("default").params.launch.msg_bytes
+    assert by_kind == {"load": loads, "store": stores, "host_write": host,
+                       "launch_msg": launch_msgs}  # fmt: skip
 
 
 def test_link_bytes_equal_dma_bytes_times_hops(store):

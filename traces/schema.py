@@ -15,8 +15,8 @@ import pyarrow as pa
 
 # 2: runs.overrides, runs.sweep_id; 3: metrics.better; 4: programs;
 # 5: run_id only in the partition folder name, every table has a file for every run;
-# 6: deps.
-SCHEMA_VERSION = 6
+# 6: deps; 7: launches.late_pes, dma.kind launch_msg, MCPU_LOCAL / IOCPU spaces.
+SCHEMA_VERSION = 7
 
 # metrics.better: which way a metric improves, declared by the workload that records it.
 LOWER = "lower"
@@ -84,6 +84,7 @@ LAUNCHES = pa.schema(
         ("target_start_ns", NS),
         ("end_ns", NS),
         ("coll_id", ID),  # null unless the launch runs a collective
+        ("late_pes", INDEX),  # PEs whose launch message arrived after target_start_ns
     ]
 )
 
@@ -147,10 +148,11 @@ DMA = pa.schema(
         ("run_id", CATEGORY),
         ("dma_id", ID),
         ("launch_id", ID),  # null for host transfers
-        ("kind", CATEGORY),  # load | store | send | host_write | host_read | copy
+        # load | store | send | host_write | host_read | copy | launch_msg
+        ("kind", CATEGORY),
         ("src", CATEGORY),  # graph node names
         ("dst", CATEGORY),
-        ("src_space", CATEGORY),  # HBM | TCM | SRAM | HOST
+        ("src_space", CATEGORY),  # HBM | TCM | SRAM | HOST | MCPU_LOCAL | IOCPU
         ("dst_space", CATEGORY),
         ("src_sip", INDEX),  # null where not applicable
         ("src_cube", INDEX),

@@ -77,7 +77,8 @@ SELECT * FROM (
         CAST(NULL AS DOUBLE) AS "host_issue_ns",
         CAST(NULL AS DOUBLE) AS "target_start_ns",
         CAST(NULL AS DOUBLE) AS "end_ns",
-        CAST(NULL AS BIGINT) AS "coll_id"
+        CAST(NULL AS BIGINT) AS "coll_id",
+        CAST(NULL AS INTEGER) AS "late_pes"
     WHERE false
     UNION ALL BY NAME
     SELECT * FROM read_parquet(

@@ -11,6 +11,7 @@ Trace rows are not its business: components report to the machine's
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import simpy
 
@@ -45,6 +46,9 @@ class Machine:
         self.address_map = AddressMap(topology)
         self.data = DataMemory() if verify_data else None
         self.recorder = Recorder(self.env, topology, writer, self.graph.memories)
+        # The launch path's CPU queues and message routes; engine/launch.py builds it on
+        # the first launch (it imports this module, so it cannot be built here).
+        self.launch_path: Any = None
         # Inter-PE queues behind tl.send / tl.recv.
         self.ipcq = Ipcq(self)
 

@@ -182,6 +182,11 @@ class LaunchParams:
     """Kernel launch behaviour."""
 
     barrier: bool = param("IO_CPU global start barrier: every PE of a launch starts together")
+    msg_bytes: int = param("size of one KernelLaunchMsg on the network", POSITIVE)
+    multicast: bool = param(
+        "fan-out policy: true = a CPU serves a launch once and sends every copy below it "
+        "at once; false = it serves one unicast message per target below it, one at a time"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,14 @@ from simulator.workloads.registry import Param, WorkloadResult, workload
 def run(rt, p) -> WorkloadResult:
     """An empty kernel on every PE of the topology: launch latency and start spread."""
     result = WorkloadResult()
-    latencies, spreads = [], []
+    latencies, spreads, late = [], [], 0
     for _ in range(p["launches"]):
         launch = rt.launch(noop_kernel, barrier=p["barrier"])
         rt.synchronize()
         starts = [prog.exec_start_ns for prog in launch.programs]
         latencies.append(launch.end_ns - launch.host_issue_ns)
         spreads.append(max(starts) - min(starts))
+        late += launch.late_pes
     mean_ns = sum(latencies) / len(latencies)
     result.add("launch_latency_ns", mean_ns, "ns", better="lower")
     cols = rt.topology.cube_cols
@@ -31,4 +32,5 @@ def run(rt, p) -> WorkloadResult:
     result.add_bound(bounds.launch_bound_ns(rt.topology.params, rows), mean_ns)
     result.add("spread_ns", max(spreads), "ns", better="lower")
     result.add("n_pes", len(rt.device_pes), "count", better="higher")
+    result.add("late_pes", late, "count", better="lower")
     return result
