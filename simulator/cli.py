@@ -489,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # the runner and the scheduler keep full tracebacks
     with _one_line_warnings():
         try:
             code = args.handler(args)

@@ -9,7 +9,10 @@ commits (traces.verdicts) and exits non-zero when a metric regressed.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+from xml.etree import ElementTree
 
 import duckdb
 from rich.console import Console
@@ -18,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from simulator.history import RUN_TIMEOUT_S, Attempt, run_history
+from traces.atomic import atomic_write
 from traces.changepoints import MetricChange, suite_change_points
 from traces.gitinfo import GitError, commit_subjects, commits_in_range, resolve_commit
 from traces.layout import resolve_store
@@ -28,11 +32,26 @@ EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
 _SHORT = 10  # characters of a commit hash in tables and messages
 _PIPE_WIDTH = 200  # console width when stdout is not a terminal
 
+HISTORY_JSON = (
+    "--json prints {suite, store, commits: [{commit, subject, ok, skipped, failed}], "
+    "attempts: [{commit, workload, params, topology, status, run_id, message}], "
+    "change_points: [{workload, params, topology, metric, unit, commit, before, after, "
+    "change_pct}]}; exit 1 if a run failed."
+)
+CHECK_JSON = (
+    "--json prints {suite, baseline, head, threshold_pct, regressed, metrics: [{workload, "
+    "params, topology, metric, unit, better, baseline, head, change_pct, verdict}]} (every "
+    "metric, unchanged ones too); --junit FILE writes JUnit XML, one test case per metric, "
+    "a failure per regression. Exit 1 on a regression, 2 when runs are missing."
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `history` and `check` to an argparse subparsers object."""
     history = subparsers.add_parser(
-        "history", help="run a workload suite at each commit of a git range into the store"
+        "history",
+        help="run a workload suite at each commit of a git range into the store",
+        epilog=HISTORY_JSON,
     )
     history.add_argument("rev_range", metavar="REV_RANGE", help="e.g. main~5..main, or C^! alone")
     _common_options(history)
@@ -53,11 +72,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help=f"seconds one run may take (default {RUN_TIMEOUT_S:.0f})",
     )
+    history.add_argument("--json", action="store_true", help="print one JSON document")
     # simulator.cli dispatches on `handler`, traces.cli on `func`: set both.
     history.set_defaults(func=cmd_history, handler=cmd_history)
 
     check = subparsers.add_parser(
-        "check", help="fail when a suite metric regressed against a baseline commit"
+        "check",
+        help="fail when a suite metric regressed against a baseline commit",
+        epilog=CHECK_JSON,
     )
     check.add_argument("--baseline", required=True, metavar="REV", help="commit to compare with")
     check.add_argument("--head", default="HEAD", metavar="REV", help="commit checked (HEAD)")
@@ -70,6 +92,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common_options(check)
     check.add_argument("--all", action="store_true", help="list unchanged metrics too")
+    check.add_argument("--json", action="store_true", help="print one JSON document")
+    check.add_argument(
+        "--junit", metavar="FILE", help="also write the verdicts as JUnit XML for CI systems"
+    )
     check.set_defaults(func=cmd_check, handler=cmd_check)
 
 
@@ -151,6 +177,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     except (GitError, SuiteError, duckdb.Error, OSError) as exc:
         return _error(str(exc))
 
+    problems = [a for a in attempts if a.status in ("failed", "error")]
+    if args.json:
+        _print_json(_history_json(args.suite, store_root, commits, subjects, attempts, changes))
+        return 1 if problems else EXIT_OK
     console = _console()
     table = Table("commit", "subject", "ran", "skipped", "failed", title=f"suite {args.suite}")
     table.title_justify = "left"
@@ -165,7 +195,6 @@ def cmd_history(args: argparse.Namespace) -> int:
             str(count["failed"] + count["error"]),
         )
     console.print(table)
-    problems = [a for a in attempts if a.status in ("failed", "error")]
     if problems:
         failed = Table("commit", "workload", "params", "status", "message", title="failures")
         failed.title_justify = "left"
@@ -231,11 +260,18 @@ def cmd_check(args: argparse.Namespace) -> int:
             + ("" if args.repo == "." else f" --repo {args.repo}")
             for commit in commits
         ]
-        return _error(f"{exc}\nrun first:\n  " + "\n  ".join(commands))
+        return _error(f"{exc}; run first: " + "; ".join(commands))
     except (GitError, SuiteError, duckdb.Error, OSError) as exc:
         return _error(str(exc))
 
     threshold = args.threshold
+    regressions = [r for r in rows if r.regressed(threshold)]
+    document = _check_json(args.suite, baseline, head, threshold, rows)
+    if args.junit:
+        _write_junit(args.junit, document)
+    if args.json:
+        _print_json(document)
+        return EXIT_REGRESSION if regressions else EXIT_OK
     console = _console()
     shown = [r for r in rows if args.all or r.verdict(threshold) != SAME]
     title = f"suite {args.suite}: head {head[:_SHORT]} against baseline {baseline[:_SHORT]}"
@@ -257,7 +293,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     if shown:
         console.print(table)
-    regressions = [r for r in rows if r.regressed(threshold)]
     changed = sum(r.verdict(threshold) != SAME for r in rows)
     console.print(
         f"{len(rows)} metrics of {len(entries)} runs compared: {changed} changed, "
@@ -267,6 +302,133 @@ def cmd_check(args: argparse.Namespace) -> int:
         console.print(f"[bold red]REGRESSION[/bold red] against {baseline[:_SHORT]}")
         return EXIT_REGRESSION
     return EXIT_OK
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _print_json(document: object) -> None:
+    print(json.dumps(document, sort_keys=True))
+
+
+def _history_json(suite, store_root, commits, subjects, attempts, changes) -> dict:
+    """The `history --json` document (HISTORY_JSON)."""
+    per_commit = []
+    for commit in commits:
+        mine = [a for a in attempts if a.commit == commit]
+        per_commit.append(
+            {
+                "commit": commit,
+                "subject": subjects.get(commit, ""),
+                "ok": sum(a.status == "ok" for a in mine),
+                "skipped": sum(a.status == "skipped" for a in mine),
+                "failed": sum(a.status in ("failed", "error") for a in mine),
+            }
+        )
+    return {
+        "suite": suite,
+        "store": str(store_root),
+        "commits": per_commit,
+        "attempts": [
+            {
+                "commit": a.commit,
+                "workload": a.entry.workload,
+                "params": a.entry.params,
+                "topology": a.entry.topology,
+                "status": a.status,
+                "run_id": a.run_id,
+                "message": a.message,
+            }
+            for a in attempts
+        ],
+        "change_points": [
+            {
+                "workload": c.entry.workload,
+                "params": c.entry.params,
+                "topology": c.entry.topology,
+                "metric": c.metric,
+                "unit": c.unit,
+                "commit": c.commit,
+                "before": c.before,
+                "after": c.after,
+                "change_pct": _finite(c.change_pct),
+            }
+            for c in changes
+        ],
+    }
+
+
+def _check_json(suite: str, baseline: str, head: str, threshold: float, rows) -> dict:
+    """The `check --json` document (CHECK_JSON)."""
+    return {
+        "suite": suite,
+        "baseline": baseline,
+        "head": head,
+        "threshold_pct": threshold,
+        "regressed": any(r.regressed(threshold) for r in rows),
+        "metrics": [
+            {
+                "workload": r.entry.workload,
+                "params": r.entry.params,
+                "topology": r.entry.topology,
+                "metric": r.metric,
+                "unit": r.unit,
+                "better": r.better,
+                "baseline": r.baseline,
+                "head": r.head,
+                "change_pct": _finite(r.change_pct),
+                "verdict": r.verdict(threshold),
+            }
+            for r in rows
+        ],
+    }
+
+
+def _write_junit(path: str, document: dict) -> None:
+    """JUnit XML of a check: one test case per metric, a <failure> per regression.
+
+    Written atomically (a CI system never reads half a file).
+    """
+    metrics = document["metrics"]
+    failures = [m for m in metrics if m["verdict"] == REGRESSED]
+    suite = ElementTree.Element(
+        "testsuite",
+        name=f"kernbench check {document['suite']}",
+        tests=str(len(metrics)),
+        failures=str(len(failures)),
+        errors="0",
+        skipped="0",
+    )
+    properties = ElementTree.SubElement(suite, "properties")
+    for key in ("baseline", "head", "threshold_pct"):
+        ElementTree.SubElement(properties, "property", name=key, value=str(document[key]))
+    for m in metrics:
+        params = " ".join(f"{k}={v}" for k, v in m["params"].items()) or "defaults"
+        case = ElementTree.SubElement(
+            suite,
+            "testcase",
+            classname=f"{m['workload']}[{params} on {m['topology']}]",
+            name=m["metric"],
+        )
+        text = (
+            f"{m['metric']}: {m['baseline']} -> {m['head']} {m['unit']} "
+            f"({m['change_pct']:+.3f}% , better: {m['better']})"
+            if m["change_pct"] is not None
+            else f"{m['metric']}: {m['baseline']} -> {m['head']} {m['unit']}"
+        )
+        if m["verdict"] == REGRESSED:
+            failure = ElementTree.SubElement(
+                case, "failure", message=f"regressed past {document['threshold_pct']:g}%"
+            )
+            failure.text = text
+        else:
+            ElementTree.SubElement(case, "system-out").text = f"{m['verdict']}: {text}"
+    tree = ElementTree.ElementTree(ElementTree.Element("testsuites"))
+    tree.getroot().append(suite)
+    ElementTree.indent(tree)
+    with atomic_write(path) as out:
+        tree.write(out, encoding="unicode", xml_declaration=True)
 
 
 def main(argv: list[str] | None = None) -> int:

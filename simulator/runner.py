@@ -11,12 +11,13 @@ import gc
 import runpy
 import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from simulator.engine.errors import SimulationError
+from simulator.engine.errors import SimulationError, debug_enabled
 from simulator.hw.topology import (
     Topology,
     apply_overrides,
@@ -175,6 +176,8 @@ def run_workload(
             status, error = "failed", violation
     except Exception as exc:  # recorded, not raised: a failed run loses nothing else
         status, error = "failed", describe_error(exc)
+        if debug_enabled():  # --debug / KERNBENCH_DEBUG=1: the whole story on stderr
+            traceback.print_exception(exc)
     except BaseException:  # Ctrl-C: no partial run appears in the store
         if writer is not None:
             writer.discard()

@@ -3,6 +3,7 @@ driver and verbs (simulator.history, simulator.history_cli)."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import subprocess
@@ -349,6 +350,50 @@ def test_check_cli_exit_codes(tmp_path, capsys):
     assert "revision 'nope' names no commit" in capsys.readouterr().err
 
 
+def test_check_json_and_junit_report_every_metric(tmp_path, capsys):
+    """check --json lists every metric with its verdict and the documented keys; --junit
+    writes one test case per metric with a <failure> exactly for the regressed ones."""
+    import json
+    from xml.etree import ElementTree
+
+    repo = tmp_path / "repo"
+    c1, c2 = empty_repo(repo, 2)
+    store = Store(tmp_path / "store")
+    fake_run(
+        store, c1, "gemm", {"M": 256}, {"latency_ns": (100.0, "ns"), "tflops": (10.0, "tflops")}
+    )
+    fake_run(
+        store, c2, "gemm", {"M": 256}, {"latency_ns": (130.0, "ns"), "tflops": (10.0, "tflops")}
+    )
+    suites = write_suites(
+        tmp_path / "suites.yaml",
+        {"tiny": {"runs": [{"workload": "gemm", "params": {"M": 256}, "topology": "synthetic"}]}},
+    )
+    common = ["--suite", "tiny", "--suites-file", str(suites), "--store", str(store.root)]
+    common += ["--repo", str(repo), "--baseline", c1, "--head", c2]
+    junit = tmp_path / "check.xml"
+    assert main(["check", "--json", "--junit", str(junit), *common]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"suite", "baseline", "head", "threshold_pct", "regressed", "metrics"}
+    assert (document["baseline"], document["head"], document["regressed"]) == (c1, c2, True)
+    by_name = {m["metric"]: m for m in document["metrics"]}
+    assert set(by_name) == {"latency_ns", "tflops"}
+    keys = {"workload", "params", "topology", "metric", "unit", "better", "baseline", "head"}
+    assert all(set(m) == keys | {"change_pct", "verdict"} for m in document["metrics"])
+    assert by_name["latency_ns"]["change_pct"] == pytest.approx(30.0)
+    assert by_name["latency_ns"]["verdict"] == "regressed"
+    assert by_name["tflops"]["verdict"] == "same"
+
+    root = ElementTree.parse(junit).getroot()
+    (suite,) = root.iter("testsuite")
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert set(cases) == {"latency_ns", "tflops"}
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    assert cases["latency_ns"].find("failure") is not None
+    assert cases["tflops"].find("failure") is None
+    assert not list(tmp_path.glob(".check.xml*"))  # the temporary file was renamed
+
+
 def test_worktree_code_check_refuses_a_tree_without_its_own_packages(tmp_path):
     """A tree lacking traces/ is refused (Python would import another copy); a full one passes."""
     tree = tmp_path / "tree"
@@ -405,6 +450,13 @@ def test_history_and_check_over_a_throwaway_repository(tmp_path, capsys):
     assert main(["history", "HEAD", "--jobs", "2", *base]) == 0
     out = capsys.readouterr().out
     assert "c3: halve the HBM slice bandwidth" in out
+    # Again with --json: everything is in the store already, so every attempt is skipped.
+    assert main(["history", "HEAD", "--json", *base]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"suite", "store", "commits", "attempts", "change_points"}
+    assert [c["commit"] for c in document["commits"]] == [c1, c2, c3, c4]
+    assert {a["status"] for a in document["attempts"]} == {"skipped"}
+    assert {c["commit"] for c in document["change_points"]} == {c3}
 
     entries = load_suite("smoke")
     runs = open_connection(store).sql("SELECT git_commit, workload, status FROM runs").fetchall()

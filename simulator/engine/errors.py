@@ -6,6 +6,48 @@ message, so the CLI can print one line instead of a traceback.
 
 from __future__ import annotations
 
+import os
+import sysconfig
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+DEBUG_ENV = "KERNBENCH_DEBUG"  # set (not "0") to keep full tracebacks of simulation errors
+
+_SIMULATOR = Path(__file__).resolve().parent.parent
+# The simulator's machinery: frames in here are never "the user's line". Kernels
+# (workloads/, ccl/ algorithms) are user code as far as an error report goes.
+_MACHINERY = tuple(str(_SIMULATOR / part) for part in ("engine", "language", "runtime", "hw"))
+_LIBRARIES = tuple(
+    str(Path(path).resolve())
+    for key in ("stdlib", "platstdlib", "purelib", "platlib")
+    if (path := sysconfig.get_paths().get(key))
+)
+
+
+def debug_enabled() -> bool:
+    """Whether full tracebacks were asked for (``--debug`` or KERNBENCH_DEBUG=1)."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def user_line(tb: TracebackType | None) -> str | None:
+    """``file:line: source`` of the innermost frame of ``tb`` in the user's code (not the
+    simulator's machinery, the standard library or an installed package), or None."""
+    found = None
+    for frame in traceback.extract_tb(tb):
+        path = str(Path(frame.filename).resolve())
+        if (
+            path.startswith(_MACHINERY)
+            or path.startswith(_LIBRARIES)
+            or frame.filename.startswith("<")
+        ):
+            continue
+        found = frame
+    if found is None:
+        return None
+    where = f"{found.filename}:{found.lineno}"
+    return f"{where}: {found.line.strip()}" if found.line else where
+
 
 class SimulationError(Exception):
     """Base class of every user-facing simulation error."""
@@ -16,7 +58,8 @@ class DeadlockError(SimulationError):
 
 
 class KernelError(SimulationError):
-    """A kernel program raised; the message names kernel, program id, PE and time."""
+    """A kernel program raised; the message names kernel, program id, PE, time and the
+    line of the user's kernel that raised."""
 
 
 class TcmOverflowError(SimulationError):

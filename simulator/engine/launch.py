@@ -38,7 +38,7 @@ from typing import Any
 
 import simpy
 
-from simulator.engine.errors import KernelError, LaunchError, SimulationError
+from simulator.engine.errors import KernelError, LaunchError, SimulationError, user_line
 from simulator.engine.machine import Machine
 from simulator.engine.pe import Program
 from simulator.engine.recorder import DmaInfo
@@ -461,9 +461,11 @@ def _run_program(
     except SimulationError:
         raise
     except Exception as exc:
+        line = user_line(exc.__traceback__)
         raise KernelError(
             f"kernel {program.kernel_name!r} program {program.program_id} on PE "
             f"{program.pe.name} raised at t={env.now:.1f} ns: {type(exc).__name__}: {exc}"
+            + (f" (at {line})" if line else "")
         ) from exc
     program.exec_end_ns = env.now
     machine.recorder.pe_exec(program)

@@ -24,7 +24,7 @@ from typing import Any
 import simpy
 from greenlet import greenlet
 
-from simulator.engine.errors import DeadlockError
+from simulator.engine.errors import DeadlockError, SimulationError, debug_enabled
 
 # NumPy's temporary elision (``a * 2.0`` on a >= 256 KiB temporary) walks the C stack
 # with glibc's backtrace() for 10 frames. Inside a greenlet that walk can run past the
@@ -134,6 +134,12 @@ class Scheduler:
     def _run_until(self, event: simpy.Event, what: str) -> Any:
         try:
             return self.env.run(until=event)
+        except SimulationError as exc:
+            if debug_enabled():
+                raise
+            # The message names kernel, PE, time and the user's line: drop the SimPy,
+            # greenlet and scheduler frames (KERNBENCH_DEBUG=1 keeps them).
+            raise exc.with_traceback(None) from None
         except RuntimeError as exc:
             if "No scheduled events left" not in str(exc):
                 raise

@@ -11,8 +11,10 @@ Copies are synchronous for the caller. ``synchronize`` waits for the caller's st
 from __future__ import annotations
 
 import itertools
+import linecache
 import math
 import operator
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -172,7 +174,7 @@ class Runtime:
             if self.machine.data is not None:
                 self.machine.data.add(pa, mapped)
             shards.append(Shard(coord, offset, sub, va, pa, nbytes, node))
-        name = name or f"t{next(self._tensor_ids)}"
+        name = name or _assigned_name() or f"t{next(self._tensor_ids)}"
         return Tensor(self, shape, dtype, placement, shards, name)
 
     def zeros(self, shape, dtype="float16", placement=None, name=None, memory="hbm") -> Tensor:
@@ -434,3 +436,24 @@ def _overlap(a: Shard, b: Shard) -> int:
             return 0
         count *= hi - lo
     return count
+
+
+_RUNTIME_DIR = str(Path(__file__).resolve().parent)
+_ASSIGNMENT = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)")
+
+
+def _assigned_name() -> str | None:
+    """The variable the caller assigns the new tensor to (``x = rt.zeros(...)`` -> ``x``,
+    ``self.weight = ...`` -> ``weight``),
+    so errors name tensors as the user does; None when the line is not such an assignment.
+
+    Looks at the first frame outside simulator/runtime, i.e. the user's (or workload's)
+    line; costs one line lookup per tensor, never per op.
+    """
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_RUNTIME_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    match = _ASSIGNMENT.match(linecache.getline(frame.f_code.co_filename, frame.f_lineno))
+    return match.group(1) if match else None

@@ -1,0 +1,102 @@
+"""Errors from user kernels: one message naming kernel, program, PE, time and the user's
+line, without the simulator's internal frames (full traceback with KERNBENCH_DEBUG=1);
+tensors named as the user names them."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import simulator.language as tl
+from simulator.engine.errors import DEBUG_ENV, KernelError
+from simulator.runtime.placement import Placement
+from simulator.runtime.runtime import Runtime
+
+
+def _faulty():
+    if tl.program_id(0) == 1:
+        raise ValueError("bad tile index")
+
+
+def test_kernel_error_names_the_users_line(monkeypatch):
+    """The message ends with `(at FILE:LINE: source)` of the raising line in the kernel."""
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    rt = Runtime("default")
+    rt.launch(_faulty, pes=[0, 1])
+    with pytest.raises(KernelError) as info:
+        rt.synchronize()
+    lines, first = inspect.getsourcelines(_faulty)
+    raising = first + next(i for i, text in enumerate(lines) if "raise ValueError" in text)
+    message = str(info.value)
+    assert "'_faulty'" in message and "sip0.cube0.pe1" in message and "t=" in message
+    assert message.endswith(f'(at {__file__}:{raising}: raise ValueError("bad tile index"))')
+    # No SimPy, greenlet or scheduler frames behind it.
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    frames = [frame.name for frame in info.traceback]
+    assert "_drive" not in frames and "step" not in frames
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import simulator.language as tl
+    from simulator.runtime.runtime import Runtime
+
+    def scale(x):
+        value = 1 / 0
+        tl.store(x, value)
+
+    rt = Runtime("default")
+    x = rt.zeros((64, 64), "float16")
+    rt.launch(scale, x, pes=[0])
+    rt.synchronize()
+    """
+)
+
+
+def _run_script(tmp_path, debug: bool) -> str:
+    script = tmp_path / "user_script.py"
+    script.write_text(SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != DEBUG_ENV}
+    if debug:
+        env[DEBUG_ENV] = "1"
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 1
+    return done.stderr
+
+
+def test_a_script_sees_a_short_traceback_and_the_full_one_with_debug(tmp_path):
+    """A plain script's traceback has no SimPy/greenlet/scheduler-driver frames and ends
+    with the one-line message; KERNBENCH_DEBUG=1 shows the whole chain."""
+    short = _run_script(tmp_path, debug=False)
+    assert "simpy" not in short and "_drive" not in short and "direct cause" not in short
+    assert len(short.splitlines()) <= 15, short
+    last = short.strip().splitlines()[-1]
+    assert last.startswith("simulator.engine.errors.KernelError: kernel 'scale'")
+    assert "ZeroDivisionError" in last and "user_script.py:6: value = 1 / 0" in last
+    full = _run_script(tmp_path, debug=True)
+    assert "_drive" in full and "direct cause" in full
+
+
+def test_tensors_are_named_by_the_users_variable_or_name():
+    """A load outside a tensor names it as the user did: `name=` first, else the variable
+    the tensor was assigned to; never an internal `t0`."""
+    rt = Runtime("default", verify_data=True)
+    activations = rt.from_numpy(np.ones((64, 64), np.float16), Placement.single(0))
+    named = rt.zeros((64, 64), "float16", Placement.single(0), name="kv_cache")
+    assert activations.name == "activations" and named.name == "kv_cache"
+
+    def past_the_end(x):
+        tl.load(tl.make_block_ptr(x, offsets=(64, 0), block_shape=(64, 64)))
+
+    rt.launch(past_the_end, activations, pes=[0])
+    with pytest.raises(Exception, match="outside activations of shape") as info:
+        rt.synchronize()
+    assert "t0" not in str(info.value)
