@@ -241,3 +241,20 @@ def ops_between(
 ) -> pd.DataFrame:
     """traces.queries.ops_between (no limit beyond the page's: it asks only when few)."""
     return _frame(queries.ops_between, store, run_id, start_ns, end_ns, pe_first, pe_last)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def explain_diff(store: str, run_a: str, run_b: str) -> dict[str, Any] | None:
+    """``traces.critical_path.path_diff`` of two runs; None if either has no ``deps``
+    rows (traced before schema version 6)."""
+    from traces.critical_path import critical_path, path_diff
+
+    cursor = _cursor(store)
+    try:
+        for run_id in (run_a, run_b):
+            query = "SELECT count(*) FROM deps WHERE run_id = ?"
+            if not cursor.sql(query, params=[run_id]).fetchall()[0][0]:
+                return None
+        return path_diff(critical_path(cursor, run_a), critical_path(cursor, run_b))
+    finally:
+        cursor.close()

@@ -5,7 +5,7 @@ highlighted, per-PE and per-engine deltas, the launches and rounds that moved mo
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, regressions, urlstate, widgets
+from dashboard import data, figures, path_figures, regressions, urlstate, widgets
 
 TOP_N = 10
 MODES = {"runs": "Two runs", "commits": "Two commits of a workload"}
@@ -245,6 +245,20 @@ else:
         hide_index=True,
         key="compare_pe_table",
     )
+
+# Why the latency moved: the critical paths' difference by component.
+st.subheader("Critical path: where the latency change comes from")
+explained = data.explain_diff(store, run_a, run_b)
+if explained is None:
+    st.info("A run has no dependency trace (recorded before it existed): no critical path.")
+else:
+    st.plotly_chart(path_figures.contributions_waterfall(explained), key="compare_path_waterfall")
+    if (diverge := explained["diverge"]) is not None:
+        seg = diverge["a"] or diverge["b"]
+        st.caption(
+            f"The paths first diverge at {seg['start_ns']:,.0f} ns ({diverge['reason']}): "
+            f"{seg['what']} on {seg['where']}. `kernbench explain {run_a} {run_b}` prints this."
+        )
 
 # Per-engine deltas.
 st.subheader("Engines")

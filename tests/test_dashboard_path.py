@@ -1,0 +1,64 @@
+"""The critical-path waterfall: a pure figure, and its section on the Compare page."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from dashboard_fixtures import APP, FixtureStore, fixture_store
+from streamlit.testing.v1 import AppTest
+
+from dashboard.path_figures import contributions_waterfall
+from traces.critical_path import critical_path, path_diff
+from traces.views import open_store
+
+
+def _diff(n: int) -> dict:
+    deltas = [(-1) ** i * (i + 1) * 10.0 for i in range(n)]
+    return {
+        "latency_a": 1000.0,
+        "latency_b": 1000.0 + sum(deltas),
+        "delta_ns": sum(deltas),
+        "contributions": [
+            {"component": f"c{i}", "delta_ns": d, "share": 0.0} for i, d in enumerate(deltas)
+        ],  # fmt: skip
+    }
+
+
+@pytest.mark.parametrize("n", [0, 3, 12])
+def test_waterfall_walks_from_a_to_b(n):
+    """Bars: latency a, one per shown component (the rest folded into one), latency b;
+    a plus the relative bars lands exactly on b."""
+    diff = _diff(n)
+    trace = contributions_waterfall(diff, top=8).data[0]
+    assert list(trace.measure) == ["absolute", *["relative"] * (len(trace.y) - 2), "total"]
+    assert trace.x[0] == "latency a" and trace.x[-1] == "latency b"
+    assert len(trace.y) == 2 + min(n, 8) + (1 if n > 8 else 0)
+    assert math.fsum(trace.y[:-1]) == pytest.approx(trace.y[-1])
+    assert trace.y[-1] == diff["latency_b"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> FixtureStore:
+    return fixture_store(tmp_path_factory)
+
+
+def test_compare_page_shows_the_path_waterfall(store, monkeypatch):
+    """Two gemm runs: the Compare page's waterfall has the contributions traces computes."""
+    monkeypatch.setenv("KERNBENCH_STORE", str(store.root))
+    run_a = store.runs[(store.commits[0], "gemm")]
+    run_b = store.runs[(store.commits[1], "gemm")]
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.query_params.update({"mode": "runs", "a": run_a, "b": run_b})
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    charts = [c for c in at.get("plotly_chart") if "compare_path_waterfall" in c.proto.id]
+    assert len(charts) == 1
+    shown = json.loads(charts[0].proto.spec)["data"][0]
+    con = open_store(store.root).connect()
+    expected = path_diff(critical_path(con, run_a), critical_path(con, run_b))
+    assert shown["y"][0] == pytest.approx(expected["latency_a"])
+    assert shown["y"][-1] == pytest.approx(expected["latency_b"])
+    assert shown["x"][1:3] == [c["component"] for c in expected["contributions"][:2]]
