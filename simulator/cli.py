@@ -24,7 +24,6 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 from rich.console import Console
 from rich.table import Table
 
@@ -36,8 +35,6 @@ from simulator.workloads.registry import WorkloadError, get_workload, list_workl
 from simulator.workloads.registry import parse_sets as _parse_sets
 from traces.cli import register as register_trace_verbs
 from traces.explain_cli import register as register_explain_verb
-from traces.store import RunNotFoundError
-from traces.suites import load_suite
 from traces.units import format_ns, format_value
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -48,14 +45,20 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 DEFAULT_ADDRESS = "127.0.0.1"  # the dashboard listens on this host only unless told
 
 # Exceptions that mean "the user asked for something that cannot be done": one line, exit 2.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    WorkloadError,
-    TopologyError,
-    RunNotFoundError,
-    ValueError,
-    OSError,
-    duckdb.Error,
-)
+USER_ERRORS: tuple[type[BaseException], ...] = (WorkloadError, TopologyError, ValueError, OSError)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """USER_ERRORS plus the store's and DuckDB's errors.
+
+    Imported only when an error is being handled, so that start-up (``--help``,
+    ``list``) does not pay for DuckDB and pyarrow.
+    """
+    import duckdb
+
+    from traces.store import RunNotFoundError
+
+    return (*USER_ERRORS, RunNotFoundError, duckdb.Error)
 
 
 class UsageError(ValueError):
@@ -298,6 +301,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     console = Console()
     failed = 0
     table = Table("workload", "topology", "status", "key metrics", title="demo suite")
+    from traces.suites import load_suite
+
     for entry in load_suite(DEMO_SUITE):
         outcome = run_workload(
             entry.workload, entry.params, topology=entry.topology, store=args.store
@@ -504,13 +509,11 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:
             _quiet_broken_pipe()
             return 0
-        except USER_ERRORS as exc:
-            if debug:
-                raise
-            return _error(_first_line(exc))
         except Exception as exc:
             if debug:
                 raise
+            if isinstance(exc, _user_errors()):
+                return _error(_first_line(exc))
             return _error(
                 f"internal error {type(exc).__name__}: {_first_line(exc)} "
                 f"(run with --debug or {DEBUG_ENV}=1 for the traceback)",

@@ -14,7 +14,6 @@ import math
 import sys
 from xml.etree import ElementTree
 
-import duckdb
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -115,6 +114,13 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", metavar="DIR", default=".", help="git repository (default .)")
 
 
+def _duckdb_error() -> type[Exception]:
+    """duckdb.Error, imported when an error is handled (not at CLI start-up)."""
+    import duckdb
+
+    return duckdb.Error
+
+
 def _console() -> Console:
     console = Console()
     if not console.is_terminal:
@@ -174,7 +180,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 on_attempt=advance,
             )
         changes = suite_change_points(store_root, entries, commits)
-    except (GitError, SuiteError, duckdb.Error, OSError) as exc:
+    except (GitError, SuiteError, _duckdb_error(), OSError) as exc:
         return _error(str(exc))
 
     problems = [a for a in attempts if a.status in ("failed", "error")]
@@ -261,7 +267,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             for commit in commits
         ]
         return _error(f"{exc}; run first: " + "; ".join(commands))
-    except (GitError, SuiteError, duckdb.Error, OSError) as exc:
+    except (GitError, SuiteError, _duckdb_error(), OSError) as exc:
         return _error(str(exc))
 
     threshold = args.threshold

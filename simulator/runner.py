@@ -25,8 +25,6 @@ from simulator.hw.topology import (
     parse_override_value,
     topology_from_dict,
 )
-from simulator.runtime.recording import Recording
-from simulator.runtime.runtime import Runtime
 from simulator.workloads.registry import Metric, get_workload
 from traces.headline import headline_name
 
@@ -160,6 +158,8 @@ def run_workload(
             sweep_id=sweep_id,
         )
     started = time.perf_counter()
+    from simulator.runtime.runtime import Runtime  # numpy and the engine: only to simulate
+
     runtime = Runtime(topo, verify_data=verify_data, writer=writer)
     machine = runtime.machine
     status, error, result = "ok", None, None
@@ -274,6 +274,8 @@ def run_script(
     params, topology_overrides = split_overrides(overrides)
     params = {k: _scalar(v) for k, v in params.items()}
     topology_overrides = {k: parse_override_value(v) for k, v in topology_overrides.items()}
+    from simulator.runtime.recording import Recording
+
     rec = Recording(path.stem, store, params, topology, topology_overrides, verify_data or None,
                     trace)  # fmt: skip
     status, error = "ok", None

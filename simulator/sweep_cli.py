@@ -9,23 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from simulator.hw.topology import TopologyError
-from simulator.sweep import (
-    PointResult,
-    SweepError,
-    SweepResult,
-    expand,
-    load_grid_file,
-    parse_grid,
-    run_sweep,
-    stored_points,
-)
 from simulator.workloads.registry import WorkloadError, get_workload, parse_sets
+
+if TYPE_CHECKING:  # the sweep machinery is imported by the verb, not at CLI start-up
+    from simulator.sweep import PointResult, SweepResult
 
 _HEADLINE_METRICS = 3  # metrics per point in the summary table
 
@@ -75,6 +69,14 @@ def _error(message: str) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan the points, run them, print a summary (or JSON); exit 0 only if all are ok."""
+    from simulator.sweep import (
+        SweepError,
+        expand,
+        load_grid_file,
+        parse_grid,
+        run_sweep,
+        stored_points,
+    )
     from traces.store import store_location
 
     try:

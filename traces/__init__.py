@@ -5,12 +5,34 @@ the dashboard and CLI read through `traces.queries`. This package never imports
 the simulator or the dashboard.
 """
 
-from traces.gitinfo import git_info
-from traces.layout import DEFAULT_STORE, resolve_store
-from traces.schema import SCHEMA_VERSION, TABLES, canonical_params
-from traces.store import RunNotFoundError, Store
-from traces.views import CorruptTraceWarning, sql
-from traces.writer import NullWriter, RunWriter
+import importlib
+from typing import Any
+
+# Where each public name lives. Loaded on first use (PEP 562), so that importing a light
+# submodule such as traces.units does not pay for DuckDB and pyarrow (CLI start-up).
+_EXPORTS = {
+    "git_info": "traces.gitinfo",
+    "DEFAULT_STORE": "traces.layout",
+    "resolve_store": "traces.layout",
+    "SCHEMA_VERSION": "traces.schema",
+    "TABLES": "traces.schema",
+    "canonical_params": "traces.schema",
+    "RunNotFoundError": "traces.store",
+    "Store": "traces.store",
+    "CorruptTraceWarning": "traces.views",
+    "sql": "traces.views",
+    "NullWriter": "traces.writer",
+    "RunWriter": "traces.writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines a public name the first time it is asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'traces' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "DEFAULT_STORE",

@@ -13,11 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asv.step_detect import detect_steps
-
 from traces.suites import SuiteEntry, find_suite_runs, run_metric_values
 from traces.verdicts import change_pct
-from traces.views import open_connection
 
 
 @dataclass(frozen=True)
@@ -41,6 +38,8 @@ def change_points(values: Sequence[float | None]) -> list[ChangePoint]:
     ]
     if sum(v is not None for v in series) < 2:
         return []
+    from asv.step_detect import detect_steps  # asv is slow to import: only when used
+
     steps = detect_steps(series)
     return [
         ChangePoint(index=right[0], before=left[2], after=right[2])
@@ -73,6 +72,8 @@ def suite_change_points(
     Each metric's series takes the value of the chosen ok run at each commit, in the
     order of `commits` (missing where a commit has none). Sorted by entry, metric, commit.
     """
+    from traces.views import open_connection  # DuckDB only once a store is read
+
     con = open_connection(source)
     runs = find_suite_runs(con, entries, commits)
     chosen = {key: run.run_id for key, run in runs.items() if run.status == "ok"}

@@ -18,22 +18,24 @@ import math
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pyarrow as pa
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from traces import queries
 from traces.headline import headline_name
 from traces.likeness import run_differences
-from traces.perfetto import export_perfetto
-from traces.store import RunNotFoundError, Store
 from traces.units import format_column, format_ns, format_value
 from traces.verdicts import DEFAULT_THRESHOLD_PCT, with_verdicts
-from traces.views import open_store, sql
+
+# DuckDB, pyarrow and the store are imported by the verbs that use them, not at
+# import: `kernbench --help` and `kernbench list` must start fast.
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from traces.store import Store
 
 EXIT_USAGE = 2
 _MAX_ROWS = 20  # rows per section of `report` / `compare`
@@ -158,6 +160,8 @@ def _json_option(parser: argparse.ArgumentParser) -> None:
 def _store(args: argparse.Namespace) -> Store:
     """The store named by --store (a folder or s3:// URL); a local path that is a file
     is a clear error, not an empty store."""
+    from traces.views import open_store
+
     store = open_store(args.store)
     store.check_usable()
     return store
@@ -172,7 +176,13 @@ def _user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., 
             return handler(args)
         except BrokenPipeError:
             raise  # the caller (main) exits quietly
-        except (RunNotFoundError, ValueError, OSError, duckdb.Error) as exc:
+        except Exception as exc:
+            import duckdb
+
+            from traces.store import RunNotFoundError
+
+            if not isinstance(exc, RunNotFoundError | ValueError | OSError | duckdb.Error):
+                raise
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if isinstance(exc, duckdb.PermissionException):
                 message = f"the query may read only the store's own files ({message})"
@@ -227,6 +237,8 @@ def _table(data: pa.Table, title: str | None = None, max_rows: int | None = None
 
     A table with `value` and `unit` columns (metrics) shows each value in its unit.
     """
+    import pyarrow as pa
+
     table = Table(title=title, title_justify="left")
     names = data.column_names
     for name in names:
@@ -288,6 +300,8 @@ def _params_object(text: str | None) -> Any:
 @_user_errors
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, newest first."""
+    from traces import queries
+
     store = _store(args)
     runs = queries.runs_table(store, workload=args.workload, limit=args.limit)
     if args.json:
@@ -344,6 +358,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 @_user_errors
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a run's header, metrics, launch spread, PE and engine summary, DMA, collectives."""
+    from traces import queries
+
     store = _store(args)
     run_id = store.resolve_run(args.run)
     con = store.connect()
@@ -433,6 +449,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _pe_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
     """One row: PE count, makespan, min/mean/max utilisation and the busiest/idlest PE."""
+    import duckdb
+
+    from traces import queries
+
     breakdown = queries.pe_breakdown(con, run_id)
     if breakdown.num_rows == 0:
         return breakdown
@@ -453,6 +473,8 @@ def _pe_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
 @_user_errors
 def cmd_sql(args: argparse.Namespace) -> int:
     """Run one read-only query (confined to the store) and print it as a table, CSV or JSON."""
+    from traces.views import sql
+
     store = _store(args)
     result = sql(store, args.query)
     if args.format == "csv":
@@ -470,6 +492,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
 @_user_errors
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print metric, engine, PE and launch deltas of run b relative to run a."""
+    import duckdb
+
+    from traces import queries
+
     if not args.threshold >= 0:
         raise ValueError(f"--threshold must be a percentage >= 0, got {args.threshold}")
     store = _store(args)
@@ -528,6 +554,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 @_user_errors
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a run as Chrome trace-event JSON for Perfetto (atomically: tmp + rename)."""
+    from traces.perfetto import export_perfetto
+
     store = _store(args)
     run_id = store.resolve_run(args.run)
     n_events = export_perfetto(store, run_id, args.perfetto)

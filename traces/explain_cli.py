@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 # The trace verbs' shared conventions: --store, RUN references, the one-line error path.
 from traces.cli import RUN_HELP, _store, _store_option, _user_errors
-from traces.critical_path import CriticalPath, critical_path, path_diff, summary_sentence
+
+if TYPE_CHECKING:  # imported where used: numpy and DuckDB stay out of CLI start-up
+    from traces.critical_path import CriticalPath
 
 _PIPE_WIDTH = 200
 
@@ -54,6 +56,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.run_b is None:
         result = path_json(path_a, args.top)
     else:
+        from traces.critical_path import path_diff
+
         result = path_diff(path_a, _path(con, store.resolve_run(args.run_b)))
     if args.json:
         print(json.dumps(result, indent=2))
@@ -73,12 +77,16 @@ def _path(con: Any, run_id: str) -> CriticalPath:
             f"run {run_id} has no deps rows (recorded without tracing, or before schema "
             "version 4): re-run it to explain it"
         )
+    from traces.critical_path import critical_path
+
     return critical_path(con, run_id)
 
 
 def path_json(path: CriticalPath, top: int = 5) -> dict[str, Any]:
     """The JSON form of a path: run_id, latency_ns, components [{component, ns, share}]
     (largest first), longest stretches, the sentence and the number of segments."""
+    from traces.critical_path import summary_sentence
+
     latency = path.latency_ns
     return {
         "run_id": path.run_id,

@@ -13,15 +13,14 @@ from typing import Any
 
 import pyarrow as pa
 
+# metrics.better's values live in traces.better (free of pyarrow); named here too.
+from traces.better import BETTER, HIGHER, LOWER  # noqa: F401
+
 # 2: runs.overrides, runs.sweep_id; 3: metrics.better; 4: programs;
 # 5: run_id only in the partition folder name, every table has a file for every run;
 # 6: deps; 7: launches.late_pes, dma.kind launch_msg, MCPU_LOCAL / IOCPU spaces.
 SCHEMA_VERSION = 7
 
-# metrics.better: which way a metric improves, declared by the workload that records it.
-LOWER = "lower"
-HIGHER = "higher"
-BETTER = (LOWER, HIGHER)
 
 # Repetitive text (engine, kind, level, workload, ...): stored as a dictionary.
 CATEGORY = pa.dictionary(pa.int32(), pa.string())

@@ -16,8 +16,6 @@ from typing import Any
 
 import yaml
 
-from traces.views import open_connection
-
 SUITES_FILE = Path(__file__).with_name("suites.yaml")
 DEFAULT_SUITE = "smoke"
 DEFAULT_TOPOLOGY = "default"
@@ -170,6 +168,8 @@ def find_suite_runs(
     """
     if not commits or not entries:
         return {}
+    from traces.views import open_connection  # DuckDB only once a store is read
+
     rows = (
         open_connection(source)
         .sql(
@@ -208,6 +208,8 @@ def run_metric_values(
     values: dict[str, dict[str, tuple[float, str, str | None]]] = {r: {} for r in run_ids}
     if not run_ids:
         return values
+    from traces.views import open_connection  # DuckDB only once a store is read
+
     rows = (
         open_connection(source)
         .sql(

@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from traces.schema import BETTER, HIGHER, LOWER
+from traces.better import BETTER, HIGHER, LOWER
 from traces.suites import MissingRunsError, SuiteEntry, find_suite_runs, run_metric_values
-from traces.views import open_connection
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_THRESHOLD_PCT = 1.0
 
@@ -99,6 +99,8 @@ def verdict(
 def with_verdicts(deltas: pa.Table, threshold_pct: float = DEFAULT_THRESHOLD_PCT) -> pa.Table:
     """`deltas` (traces.queries.compare_runs columns: name, unit, better, a, b, ...) with
     `better` filled for legacy rows (stored_better) and a `verdict` column appended."""
+    import pyarrow as pa
+
     names = deltas.column("name").to_pylist()
     units = deltas.column("unit").to_pylist()
     stored = (
@@ -157,6 +159,8 @@ def compare_suite(
     head's run (the baseline's when the head lacks the metric). Raises
     MissingRunsError listing each entry without an ok run at either commit.
     """
+    from traces.views import open_connection  # DuckDB only once a store is read
+
     con = open_connection(source)
     commits = [baseline, head]
     runs = find_suite_runs(con, entries, commits)

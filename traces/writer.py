@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from traces.layout import partition_dir
+from traces.nullwriter import NullWriter  # noqa: F401  (its historical home)
 from traces.schema import BETTER, EXTENSION_COLUMNS, TABLES
 
 BATCH_ROWS = 16384
@@ -308,43 +309,3 @@ class RunWriter:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-def _discard(*values: Any) -> None:
-    """Appender of a NullWriter."""
-
-
-class NullWriter:
-    """The writer API doing nothing: tracing switched off. `run_id` is None."""
-
-    run_id = None
-
-    def append(self, table: str, **columns: Any) -> None:
-        pass
-
-    def appender(self, table: str) -> Callable[..., None]:
-        return _discard
-
-    def metric(self, name: str, value: float, unit: str, better: str) -> None:
-        pass
-
-    def discard(self) -> None:
-        pass
-
-    def finish(
-        self,
-        *,
-        status: str = "ok",
-        error: str | None = None,
-        sim_end_ns: float | None,
-        verified: bool | None = None,
-        n_events: int | None,
-        wall_s: float | None = None,
-    ) -> None:
-        pass
-
-    def __enter__(self) -> "NullWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, traceback) -> bool:
-        return False

@@ -23,7 +23,7 @@ from simulator.hw import graph as g
 from simulator.hw.links import Link, Memory, Route
 from simulator.hw.network import Network, Transfer
 from simulator.hw.topology import Topology
-from traces.writer import NullWriter
+from traces.nullwriter import NullWriter
 
 if TYPE_CHECKING:
     import simpy

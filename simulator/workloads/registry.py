@@ -12,11 +12,13 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from simulator.runtime.runtime import Runtime
 from simulator.workloads.bounds import EFFICIENCY_TOLERANCE
-from traces.schema import BETTER
+from traces.better import BETTER
+
+if TYPE_CHECKING:  # the simulator proper is imported by the workloads that use it
+    from simulator.runtime.runtime import Runtime
 
 
 class WorkloadError(ValueError):

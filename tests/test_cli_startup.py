@@ -1,0 +1,59 @@
+"""`kernbench --help` and `kernbench list` start fast: heavy libraries load only where used.
+
+Each check runs in a fresh interpreter and looks at ``sys.modules`` afterwards, so it holds
+whatever this test process has already imported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+# Libraries that take a large share of start-up and that --help and list never need.
+HEAVY = ("duckdb", "pyarrow", "pandas", "dask", "distributed", "streamlit", "plotly", "asv")
+
+
+def heavy_modules_after(code: str) -> list[str]:
+    """The HEAVY top-level modules loaded after running ``code`` in a fresh interpreter."""
+    probe = (
+        f"{code}\nimport json, sys\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import simulator.cli",
+        "import simulator.cli\nsimulator.cli.build_parser()",
+        "import contextlib, io, simulator.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert simulator.cli.main(['list']) == 0",
+        "import contextlib, io, simulator.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert simulator.cli.main(['list', '--json']) == 0",
+    ],
+    ids=["import", "parser", "list", "list-json"],
+)
+def test_cli_start_up_imports_no_heavy_library(code):
+    """Importing the CLI, building its parser (--help) and `list` load none of HEAVY."""
+    assert heavy_modules_after(code) == []
+
+
+def test_numpy_stays_out_of_help():
+    """--help builds the parser without the simulator proper (numpy and the engine)."""
+    code = "import simulator.cli\nsimulator.cli.build_parser()\nimport sys\n"
+    code += "assert 'numpy' not in sys.modules, 'numpy imported'"
+    assert heavy_modules_after(code) == []
+
+
+def test_probe_sees_a_heavy_import():
+    """The probe itself works: importing duckdb is reported."""
+    assert heavy_modules_after("import duckdb") == ["duckdb"]
