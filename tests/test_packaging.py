@@ -113,7 +113,7 @@ def test_lowest_claimed_versions_pass_the_fast_tests(tmp_path):
     _pip(bin_dir, "--prefer-binary", "--constraint", str(constraints), str(project), *test_tools)
     shutil.copytree(REPO / "tests", project / "tests")  # laid out as in the repository
     done = subprocess.run(
-        [str(bin_dir / "python"), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+        [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "-m", "not slow and not browser", *LOWER_BOUND_TESTS],
         capture_output=True, text=True, cwd=project, timeout=1200,
     )  # fmt: skip
