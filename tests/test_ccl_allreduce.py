@@ -25,7 +25,7 @@ def rank_tensors(rt, world, n, dtype="float32", seed=0):
 
 def test_registry_lists_the_three_algorithms():
     """ring, bidir_ring and hierarchical are registered under those names."""
-    assert set(ALGORITHMS) >= {"ring", "bidir_ring", "hierarchical"}
+    assert set(ALGORITHMS) >= {"ring", "bidir_ring", "hierarchical", "hierarchical_rsag"}
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -91,7 +91,7 @@ def test_two_dimensional_tensors_are_reduced_whole():
     rt = Runtime("default", verify_data=True)
     values = [np.full((3, 5), r, np.float32) for r in range(8)]
     tensors = [rt.from_numpy(v, placement=Placement.single(r)) for r, v in enumerate(values)]
-    all_reduce(rt, tensors, algorithm="hierarchical")
+    all_reduce(rt, tensors, algorithm="hierarchical_rsag")
     rt.synchronize()
     np.testing.assert_array_equal(tensors[5].numpy(), np.full((3, 5), 28, np.float32))
 
@@ -148,7 +148,7 @@ def test_hierarchical_rounds_name_their_levels(list_writer):
     """On multi_sip every level appears, each with both phases except the top."""
     rt = Runtime("multi_sip", writer=list_writer)
     tensors = [rt.empty((4096,), "float32", Placement.single(pe)) for pe in range(128)]
-    all_reduce(rt, tensors, algorithm="hierarchical")
+    all_reduce(rt, tensors, algorithm="hierarchical_rsag")
     rt.synchronize()
     seen = {(r["level"], r["phase"]) for r in list_writer.rows["collective_rounds"]}
     assert seen == {
@@ -163,7 +163,9 @@ def test_unknown_algorithm_lists_the_valid_ones():
     rt = Runtime("default")
     tensors = [rt.empty((8,), "float32", Placement.single(pe)) for pe in range(2)]
     with pytest.raises(
-        CclError, match="unknown all_reduce algorithm 'tree'; valid: ring, bidir_ring, hierarchical"
+        CclError,
+        match="unknown all_reduce algorithm 'tree'; valid: ring, bidir_ring, hierarchical, "
+        "hierarchical_rsag",
     ):
         all_reduce(rt, tensors, algorithm="tree")
 
@@ -173,7 +175,7 @@ def test_hierarchical_needs_evenly_filled_cubes():
     rt = Runtime("default")
     tensors = [rt.empty((8,), "float32", Placement.single(pe)) for pe in range(11)]
     with pytest.raises(CclError, match=r"ranks per cube: sip0\.cube0: 8, sip0\.cube1: 3"):
-        all_reduce(rt, tensors, algorithm="hierarchical")
+        all_reduce(rt, tensors, algorithm="hierarchical_rsag")
 
 
 @pytest.mark.parametrize(

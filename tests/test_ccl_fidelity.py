@@ -112,10 +112,10 @@ def test_bidirectional_ring_is_twice_as_fast_where_directions_use_separate_links
 
 @pytest.mark.parametrize("pes_per_cube,world", [(8, 8), (1, 4)])
 def test_hierarchical_with_one_real_level_equals_the_ring(pes_per_cube, world):
-    """With every other level of size 1, hierarchical is the ring over that level."""
+    """With every other level of size 1, hierarchical_rsag is the ring over that level."""
     topo = link_bound(pes=pes_per_cube)
     pes = list(range(world))
-    assert latency_ns(topo, "hierarchical", pes, MIB) == latency_ns(topo, "ring", pes, MIB)
+    assert latency_ns(topo, "hierarchical_rsag", pes, MIB) == latency_ns(topo, "ring", pes, MIB)
 
 
 def test_hierarchical_matches_the_sum_of_its_levels():
@@ -126,7 +126,9 @@ def test_hierarchical_matches_the_sum_of_its_levels():
     alpha1, bw1 = alpha_beta(topo, 0, 1)
     alpha2, mesh_bw = alpha_beta(topo, 0, 8)
     model = ring_model_ns(alpha1, bw1, 8, n) + ring_model_ns(alpha2, mesh_bw / 8, 2, n // 8)
-    assert latency_ns(topo, "hierarchical", list(range(16)), n) == pytest.approx(model, rel=0.03)
+    assert latency_ns(topo, "hierarchical_rsag", list(range(16)), n) == pytest.approx(
+        model, rel=0.03
+    )
 
 
 def test_small_n_latency_grows_linearly_with_ring_size():

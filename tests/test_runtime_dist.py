@@ -205,7 +205,8 @@ def test_join_false_returns_a_context_to_join_later(rt):
         (lambda: dist.init_process_group(world_size=3), "world_size 3 but spawn started 2"),
         (
             lambda: dist.init_process_group(algorithm="tree"),
-            "unknown all_reduce algorithm 'tree'; valid: ring, bidir_ring, hierarchical",
+            "unknown all_reduce algorithm 'tree'; valid: ring, bidir_ring, hierarchical, "
+            "hierarchical_rsag",
         ),
         (lambda: dist.get_rank(), "no process group; call dist.init_process_group first"),
     ],

@@ -305,6 +305,12 @@ class Ipcq:
             ep = self._endpoints[program] = Endpoint(program, peers)
         return ep
 
+    def ring_neighbours(self, program: Program, direction: str) -> tuple[int, int]:
+        """(previous rank, next rank) of ``program`` on the ring ``direction`` walks."""
+        axis = _axis(direction)
+        peers = self.endpoint(program).peers
+        return peers.prev[axis][program.rank], peers.next[axis][program.rank]
+
     def ring_position(self, program: Program, direction: str) -> tuple[int, int]:
         """(position, size) of ``program`` on the ring ``direction`` walks."""
         axis = _axis(direction)

@@ -8,7 +8,16 @@ is called (or, for dtypes, when it is used).
 from typing import Any
 
 from simulator.language import core as _core
-from simulator.language.comm import fence, rank, recv, ring_position, round, send, world_size
+from simulator.language.comm import (
+    fence,
+    rank,
+    recv,
+    ring_neighbours,
+    ring_position,
+    round,
+    send,
+    world_size,
+)
 from simulator.language.core import (
     KernelUsageError,
     TensorView,
@@ -78,6 +87,7 @@ range = range_  # noqa: A001 - Triton's name (tl.range)
 __all__ = [
     "rank",
     "recv",
+    "ring_neighbours",
     "ring_position",
     "round",
     "send",

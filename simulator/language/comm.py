@@ -188,6 +188,14 @@ def ring_position(direction: str) -> tuple[int, int]:
     return program.machine.ipcq.ring_position(program, direction)
 
 
+def ring_neighbours(direction: str) -> tuple[int, int]:
+    """(previous rank, next rank) of this program on the ring ``direction`` walks (as in
+    :func:`ring_position`); send and recv by rank reach them in either direction, also on
+    the ``parent`` ring."""
+    program = _program()
+    return program.machine.ipcq.ring_neighbours(program, direction)
+
+
 def fence() -> None:
     """Block until every op this program issued has finished (stores visible to later
     loads, sends delivered)."""

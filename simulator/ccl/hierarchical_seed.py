@@ -1,0 +1,126 @@
+"""The seed's hierarchical all-reduce: a bidirectional ring reduce at each level towards a
+representative, then a chain broadcast back down.
+
+Levels, bottom up: ``intra_cube`` (the ranks of a cube, E/W), ``inter_cube`` (one
+representative per cube of a SIP, N/S, cubes in mesh-ring order), ``inter_sip`` (one
+representative per SIP, via parent). At a level of ``p`` members on a ring, the member at
+position 0 is the representative; the others form two chains towards it, one on each
+side of the ring:
+
+1. Reduce: positions ``1..L`` (``L = ceil((p-1)/2)``) pass towards position 0 going
+   backwards, positions ``p-1..L+1`` going forwards; each member adds what it received
+   from the member farther out to its own data and sends the sum on. The farthest member
+   of the longer chain sends in round 0, so the reduce takes ``ceil((p-1)/2)`` rounds and
+   the representative receives from both sides in the last one.
+2. Only representatives go on to the level above; after the top level, each level
+   broadcasts the result down its two chains (``ceil((p-1)/2)`` rounds again), top down.
+
+Every message carries the whole buffer (in sub-chunks of ``sub_elems`` elements, which
+pipeline along a chain), so a level costs about ``2 ceil((p-1)/2) (alpha + n / B)`` for
+small ``n``: latency-optimal, not bandwidth-optimal (compare ``hierarchical_rsag``).
+Messages go by rank on a separate tag per level; rounds are recorded per level with
+phases ``reduce`` and ``broadcast``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import simulator.language as tl
+from simulator.ccl.ring import REDUCERS, flat_view
+from simulator.language.core import TensorView
+
+# (level, the direction whose ring it is), bottom up.
+LEVELS = (("intra_cube", "E"), ("inter_cube", "N"), ("inter_sip", "parent"))
+REDUCE, BROADCAST = "reduce", "broadcast"
+
+
+def chain_rounds(p: int) -> int:
+    """Rounds of one level's reduce (and of its broadcast): ``ceil((p - 1) / 2)``."""
+    return p // 2
+
+
+def chain_links(pos: int, p: int, prev_rank: int, next_rank: int) -> tuple[int | None, list[int]]:
+    """(towards the representative, away from it) for the member at ``pos`` of ``p``:
+    the rank it sends its partial sum to (None for the representative) and the ranks it
+    receives partial sums from (none at the end of a chain)."""
+    half = -(-(p - 1) // 2)  # L: the backward chain is positions 1..L
+    if pos == 0:
+        inward = []
+        if p > 1:
+            inward.append(next_rank)
+        if p > 2:
+            inward.append(prev_rank)
+        return None, inward
+    if pos <= half:  # backward chain: sends to pos - 1, hears from pos + 1
+        return prev_rank, [next_rank] if pos < half else []
+    # forward chain: sends to pos + 1 (pos p-1 sends to 0), hears from pos - 1
+    return next_rank, [prev_rank] if pos > half + 1 else []
+
+
+def chain_round(pos: int, p: int) -> int:
+    """The round (0-based) in which the member at ``pos`` sends its reduce message;
+    members nearer the representative send later."""
+    half = -(-(p - 1) // 2)
+    distance = pos if pos <= half else p - pos
+    return chain_rounds(p) - distance
+
+
+def seed_hierarchical_all_reduce(
+    buf: TensorView, reduce: str, sub_elems: int, per_round: int, order: Sequence[int] = ()
+) -> None:
+    """All-reduce ``buf`` in place over every rank of the launch (``order`` and
+    ``per_round`` unused: chains pipeline sub-chunk by sub-chunk)."""
+    view = flat_view(buf)
+    n = view.shape[0]
+    row = TensorView(view.va, (1, n), view.dtype, view.name)
+    pieces = [(lo, min(lo + sub_elems, n)) for lo in range(0, n, sub_elems)]
+    op = REDUCERS[reduce]
+    dtype = view.dtype
+    # Every level of more than one member, with its reduce and broadcast round bases
+    # (the same on every rank: ranks fill cubes and SIPs evenly).
+    sizes = [(tag, level, direction, tl.ring_position(direction))
+             for tag, (level, direction) in enumerate(LEVELS)]  # fmt: skip
+    sizes = [entry for entry in sizes if entry[3][1] > 1]
+    total_up = sum(chain_rounds(p) for *_, (_, p) in sizes)
+    levels = []  # (tag, level, pos, p, to, froms, reduce base, broadcast base) joined
+    up_base = 0
+    for i, (tag, level, direction, (pos, p)) in enumerate(sizes):
+        down_base = total_up + sum(chain_rounds(q) for *_, (_, q) in sizes[i + 1 :])
+        prev_rank, next_rank = tl.ring_neighbours(direction)
+        to, froms = chain_links(pos, p, prev_rank, next_rank)
+        levels.append((tag, level, pos, p, to, froms, up_base, down_base))
+        up_base += chain_rounds(p)
+        if pos != 0:
+            break  # only representatives go up
+    for tag, level, pos, p, to, froms, base, _ in levels:  # up: chain reduce
+        my_round = base + chain_round(pos, p) if to is not None else None
+        for lo, hi in pieces:
+            acc = tl.load(tl.block_ptr(row, (0, lo), (1, hi - lo)))
+            for frm in froms:
+                with tl.round(base + chain_rounds(p) - 1 if to is None else my_round - 1,
+                              REDUCE, level):  # fmt: skip
+                    acc = op(acc, tl.recv(frm, (1, hi - lo), dtype, tag=tag))
+            if to is None:
+                tl.store(tl.block_ptr(row, (0, lo), (1, hi - lo)), acc)
+            else:
+                with tl.round(my_round, REDUCE, level):
+                    tl.send(acc, to, tag=tag)
+        tl.fence()  # the level above loads what this one stored
+    for tag, level, pos, p, to, froms, _, down_base in reversed(levels):  # down: broadcast
+        rounds = chain_rounds(p)
+        # In the broadcast the chains run outwards: a member receives from `to` (towards
+        # the representative) and sends to each of `froms`.
+        distance = rounds - chain_round(pos, p) if to is not None else 0
+        for lo, hi in pieces:
+            ptr = tl.block_ptr(row, (0, lo), (1, hi - lo))
+            if to is None:
+                value = tl.load(ptr)
+            else:
+                with tl.round(down_base + distance - 1, BROADCAST, level):
+                    value = tl.recv(to, (1, hi - lo), dtype, tag=tag)
+                tl.store(ptr, value)
+            for child in froms:
+                with tl.round(down_base + distance, BROADCAST, level):
+                    tl.send(value, child, tag=tag)
+        tl.fence()
