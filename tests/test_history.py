@@ -506,3 +506,28 @@ def test_change_point_pct_with_a_negative_baseline():
     assert ChangePoint(2, -4.0, -6.0).change_pct == -50.0
     (point,) = change_points([-4.0, -4.0, -4.0, -2.0, -2.0, -2.0])
     assert (point.index, point.change_pct) == (3, 50.0)
+
+
+def test_change_points_skip_missing_values_and_report_levels():
+    """None and NaN are missing points; two values suffice; a level is the segment's
+    middle value (asv's), not its minimum."""
+    from traces.changepoints import change_points
+
+    assert [(p.index, p.before, p.after) for p in change_points([10.0, 20.0])] == [(1, 10.0, 20.0)]
+    assert change_points([10.0, None, math.nan]) == []
+    (point,) = change_points([10.0, math.nan, 10.0, None, 20.0, 20.0])
+    assert (point.index, point.before, point.after) == (4, 10.0, 20.0)
+    (point,) = change_points([10.0, 10.2, 10.1, 10.2, 30.0, 30.2, 30.1, 30.2])
+    assert (point.before, point.after) == pytest.approx((10.15, 30.15))
+
+
+def test_suite_change_points_with_a_commit_missing_its_run(tmp_path):
+    """A commit without a run is a gap in the series; each change carries its entry and unit."""
+    store = Store(tmp_path / "store")
+    commits = [c * 40 for c in "abcde"]
+    for commit, value in zip(commits, (10.0, 10.0, None, 20.0, 20.0), strict=True):
+        if value is not None:
+            fake_run(store, commit, "gemm", {"M": 256}, {"latency_ns": (value, "ns")})
+    (change,) = suite_change_points(store, [GEMM], commits)
+    assert (change.entry, change.metric, change.unit) == (GEMM, "latency_ns", "ns")
+    assert (change.commit, change.before, change.after) == (commits[3], 10.0, 20.0)
