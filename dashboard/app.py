@@ -75,6 +75,7 @@ pages = [
     st.Page(widgets.PAGE_RUN, title="Run", icon=":material/monitoring:"),
     st.Page(widgets.PAGE_COMPARE, title="Compare", icon=":material/compare_arrows:"),
     st.Page(widgets.PAGE_TRENDS, title="Trends", icon=":material/trending_up:"),
+    st.Page(widgets.PAGE_OVERVIEW, title="Overview", icon=":material/dashboard:"),
     st.Page("app_pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
 ]
 page = st.navigation(pages)

@@ -258,3 +258,9 @@ def explain_diff(store: str, run_a: str, run_b: str) -> dict[str, Any] | None:
         return path_diff(critical_path(cursor, run_a), critical_path(cursor, run_b))
     finally:
         cursor.close()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def recent_commit_metrics(store: str, fingerprint: str, n_commits: int) -> pd.DataFrame:
+    """traces.queries.recent_commit_metrics."""
+    return _frame(queries.recent_commit_metrics, store, n_commits)

@@ -23,6 +23,7 @@ PAGE_RUNS = "app_pages/runs.py"
 PAGE_RUN = "app_pages/run.py"
 PAGE_COMPARE = "app_pages/compare.py"
 PAGE_TRENDS = "app_pages/trends.py"
+PAGE_OVERVIEW = "app_pages/overview.py"
 
 STORE_KEY = "store_path"
 ASV_KEY = "asv_results_path"

@@ -530,3 +530,46 @@ def test_heat_map_says_which_utilisation_it_shows(app, store) -> None:
     values = sorted(v for row in spec["data"][1]["z"] for v in row if v is not None)
     assert values == pytest.approx(sorted(expected["u"]))
     assert max(values) < 1.0  # GEMM alone is not busy all the time; "any engine" can be
+
+
+def test_overview_lists_change_points_biggest_first(tmp_path: Path, monkeypatch) -> None:
+    """Four commits of a synthetic workload whose tiles take twice as long from the third
+    on: the overview finds the step at the third commit for the metrics that moved, with
+    the before/after values the store holds, sorted by size of change."""
+    import datetime
+
+    from traces.store import Store
+    from traces.synthetic import write_synthetic_run
+
+    store = Store(tmp_path / "history")
+    commits = [f"{i:x}" * 40 for i in range(10, 14)]
+    for i, commit in enumerate(commits):
+        when = datetime.datetime(2026, 1, 1 + i, tzinfo=datetime.UTC)
+        git = {"git_commit": commit, "commit_time": when, "commit_message": f"change {i}"}
+        write_synthetic_run(store, git=git, tile_ns_scale=1.0 if i < 2 else 2.0, seed=1)
+    monkeypatch.setenv("KERNBENCH_STORE", str(store.root))
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at.switch_page("app_pages/overview.py").run()
+    _no_exception(at)
+    shown = _dataframe(at, "change_pct")
+    values = _duck(
+        store.root,
+        """SELECT m.name, r.git_commit, m.value FROM metrics m JOIN runs r USING (run_id)
+           ORDER BY r.commit_time""",
+    )
+    moved = {
+        name: (rows["value"].iloc[1], rows["value"].iloc[2])
+        for name, rows in values.groupby("name")
+        if rows["value"].iloc[1] != rows["value"].iloc[2]
+    }
+    assert moved  # the fixture's premise: some metric steps at the third commit
+    biggest = max(moved, key=lambda n: abs(moved[n][1] - moved[n][0]) / abs(moved[n][0]))
+    assert biggest in set(shown["metric"]) <= set(moved)
+    assert shown["metric"].iloc[0] == biggest
+    for row in shown.to_dict("records"):
+        before, after = moved[row["metric"]]
+        assert row["before"] == pytest.approx(before) and row["after"] == pytest.approx(after)
+        assert row["at commit"] == commits[2][:8]
+        assert row["change_pct"] == pytest.approx(100 * (after - before) / abs(before))
+    sizes = list(shown["change_pct"].abs())
+    assert sizes == sorted(sizes, reverse=True)

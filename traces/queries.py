@@ -716,3 +716,40 @@ def ops_between(
     params = dict(run_id=run_id, start_ns=float(start_ns), end_ns=float(end_ns),
                   pe_first=pe_first, pe_last=pe_last, limit=limit)  # fmt: skip
     return open_connection(store).sql(_OPS_BETWEEN, params=params).to_arrow_table()
+
+
+_RECENT_COMMIT_METRICS = """
+    WITH c AS (
+        SELECT git_commit, min(commit_time) AS commit_time, any_value(commit_message) AS message,
+               min(run_id) AS first_run_id
+        FROM runs WHERE status = 'ok' AND git_commit IS NOT NULL
+        GROUP BY git_commit
+        ORDER BY commit_time DESC NULLS LAST, first_run_id DESC
+        LIMIT $n_commits
+    ),
+    r AS (
+        SELECT r.run_id, r.workload, r.params, r.topology, r.git_commit,
+               row_number() OVER (PARTITION BY r.workload, r.params, r.topology, r.git_commit
+                                  ORDER BY r.run_id DESC) AS newest
+        FROM runs r JOIN c ON c.git_commit = r.git_commit
+        WHERE r.status = 'ok'
+    )
+    SELECT r.workload, r.params, r.topology, r.git_commit AS commit, c.commit_time,
+           c.message AS commit_message, r.run_id, m.name, m.unit, m.better, m.value
+    FROM r JOIN c ON c.git_commit = r.git_commit JOIN metrics m ON m.run_id = r.run_id
+    WHERE r.newest = 1
+    ORDER BY r.workload, r.params, r.topology, m.name, c.commit_time NULLS LAST, c.first_run_id
+"""
+
+
+def recent_commit_metrics(store: Source, n_commits: int) -> pa.Table:
+    """Every metric of every (workload, params, topology) at each of the newest
+    `n_commits` commits that have an ok run: the value in the newest ok run of that
+    combination at that commit. Columns: workload, params, topology, commit, commit_time,
+    commit_message, run_id, name, unit, better, value. Order: combination, metric, then
+    commits oldest first (commit_time, unknown last, then first run id)."""
+    return (
+        open_connection(store)
+        .sql(_RECENT_COMMIT_METRICS, params={"n_commits": int(n_commits)})
+        .to_arrow_table()
+    )
