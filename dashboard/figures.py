@@ -644,6 +644,70 @@ def engine_delta_figure(engines: pd.DataFrame, label_a: str = "a", label_b: str 
     return _layout(fig, title)
 
 
+# Subjects on the commit axis are cut to this many characters (the hover has them whole).
+TICK_SUBJECT_CHARS = 22
+
+
+def commit_ticks(commits: Sequence, times: Sequence, messages: Sequence) -> list[str]:
+    """Tick labels of a commit axis: short hash, date and the subject's start, one per
+    line, so the chart itself says which change each point is."""
+    ticks = []
+    for commit, when, message in zip(commits, times, messages, strict=True):
+        date = "" if when is None or pd.isna(when) else pd.Timestamp(when).strftime("%Y-%m-%d")
+        subject = message if isinstance(message, str) else ""
+        if len(subject) > TICK_SUBJECT_CHARS:
+            subject = subject[: TICK_SUBJECT_CHARS - 1] + "…"
+        ticks.append("<br>".join(part for part in (str(commit)[:8], date, subject) if part))
+    return ticks
+
+
+def overlay_trend_figure(lines: Sequence[tuple[str, pd.DataFrame]], unit: str | None) -> go.Figure:
+    """Several series over one commit axis (each a traces.trends.metric_trend table with a
+    label): several metrics, or one metric of several parameter sets.
+
+    The commit axis is the union of the series' commits, ordered by commit time (unknown
+    last). With `unit` None (the series' units differ) each series is drawn relative to
+    its first value (100 = that value), so shapes compare; otherwise in `unit`.
+    """
+    title = "Overlay over commit history" + ("" if unit else " (each relative to its first value)")
+    frames = [f for _, f in lines if not f.empty]
+    if not frames:
+        return _empty(title, "no runs with these metrics at known commits")
+    order = (
+        pd.concat(frames)[["commit", "commit_time", "commit_message"]]
+        .drop_duplicates("commit")
+        .sort_values("commit_time", na_position="last", kind="stable")
+    )
+    position = {c: i for i, c in enumerate(order["commit"])}
+    fig = go.Figure()
+    for i, (label, frame) in enumerate(lines):
+        if frame.empty:
+            continue
+        y = frame["value"].astype(float)
+        if unit is None and y.iloc[0] != 0:
+            y = 100.0 * y / abs(y.iloc[0])
+        fig.add_trace(
+            go.Scatter(
+                x=[position[c] for c in frame["commit"]],
+                y=list(y),
+                mode="lines+markers",
+                name=label,
+                line=dict(color=LEVEL_COLORS[i % len(LEVEL_COLORS)]),
+                customdata=list(zip(frame["commit"], frame["value"], strict=True)),
+                hovertemplate=label
+                + "<br>%{customdata[0]}<br>%{customdata[1]:,.6g}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(
+        tickvals=list(position.values()),
+        ticktext=commit_ticks(order["commit"], order["commit_time"], order["commit_message"]),
+        title_text="commit (oldest → newest)",
+        range=[-0.5, len(position) - 0.5],
+    )
+    fig.update_yaxes(title_text=f"value ({unit})" if unit else "% of the first value")
+    return _layout(fig, title, height=440)
+
+
 def trend_figure(
     history: pd.DataFrame,
     change_points: Sequence[ChangePoint],
@@ -702,10 +766,9 @@ def trend_figure(
         )
         for cp in change_points:
             fig.add_vline(x=cp.index - 0.5, line_dash="dash", line_color="#d62728")
-    short = [str(c)[:8] for c in history["commit"]]
     fig.update_xaxes(
         tickvals=positions,
-        ticktext=short,
+        ticktext=commit_ticks(history["commit"], history["commit_time"], history["commit_message"]),
         title_text="commit (oldest → newest)",
         range=[-0.5, len(positions) - 0.5],
     )

@@ -573,3 +573,53 @@ def test_overview_lists_change_points_biggest_first(tmp_path: Path, monkeypatch)
         assert row["change_pct"] == pytest.approx(100 * (after - before) / abs(before))
     sizes = list(shown["change_pct"].abs())
     assert sizes == sorted(sizes, reverse=True)
+
+
+def _chart_spec(at: AppTest, key: str) -> dict:
+    found = [c for c in at.get("plotly_chart") if key in c.proto.id]
+    assert len(found) == 1, f"{len(found)} charts with key {key}"
+    return json.loads(found[0].proto.spec)
+
+
+def test_trends_overlays_metrics_with_log_axis_and_commit_labels(app, store) -> None:
+    """gemm_single_pe's kernel_ns with tflops overlaid: both lines, each relative to its
+    first value (units differ); scale=log makes the axis logarithmic; the commit axis
+    names each commit's hash and subject."""
+    at = app(PAGE_TRENDS, workload="gemm_single_pe", metric="kernel_ns", also="tflops",
+             scale="log")  # fmt: skip
+    spec = _chart_spec(at, "trends_overlay_chart")
+    names = [t["name"] for t in spec["data"]]
+    assert names == ["kernel_ns", "tflops"]
+    for trace in spec["data"]:
+        assert trace["y"][0] == pytest.approx(100.0)  # relative to its first value
+    assert spec["layout"]["yaxis"]["type"] == "log"
+    main = _chart_spec(at, "trends_chart")
+    assert main["layout"]["yaxis"]["type"] == "log"
+    ticks = main["layout"]["xaxis"]["ticktext"]
+    messages = _duck(
+        store.root,
+        "SELECT DISTINCT git_commit, commit_message FROM runs WHERE workload = 'gemm_single_pe'",
+    )
+    for commit, message in zip(messages["git_commit"], messages["commit_message"], strict=True):
+        tick = next(t for t in ticks if t.startswith(commit[:8]))
+        if isinstance(message, str) and message:
+            assert message[:10] in tick
+
+
+def test_trends_shows_wall_time_from_the_store_without_asv_results(
+    app, store, tmp_path, monkeypatch
+) -> None:
+    """With no asv results, the simulator-speed view plots runs.wall_s per commit."""
+    monkeypatch.setenv("KERNBENCH_ASV_RESULTS", str(tmp_path / "no_asv"))
+    at = app(PAGE_TRENDS)
+    at.radio(key="trends_source").set_value("simulator speed (asv results)").run()
+    at.selectbox(key="trends_wall_workload").set_value("gemm_single_pe").run()
+    _no_exception(at)
+    shown = _dataframe(at, "run_id")
+    expected = _duck(
+        store.root,
+        """SELECT git_commit, wall_s FROM runs
+           WHERE workload = 'gemm_single_pe' AND status = 'ok' ORDER BY run_id""",
+    )
+    assert list(shown["commit"]) == list(expected["git_commit"])
+    assert list(shown["value"]) == pytest.approx(list(expected["wall_s"]))

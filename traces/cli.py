@@ -379,7 +379,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             ),
         ),
         ("engines (all PEs)", "engines", queries.engine_summary(con, run_id)),
-        ("PE utilisation", "pe_summary", _pe_summary(con, run_id)),
+        ("PE utilisation (any engine: busy ÷ makespan)", "pe_summary", _pe_summary(con, run_id)),
         ("DMA bandwidth", "dma_bandwidth", queries.dma_bandwidth(con, run_id)),
         (
             "collective rounds",

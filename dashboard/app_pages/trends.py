@@ -4,6 +4,7 @@ commit before it."""
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data, figures, regressions, urlstate, widgets
@@ -21,8 +22,10 @@ def show_asv_history() -> None:
         st.info(
             f"No asv results in `{results_dir}` yet. Record some with `make bench` (every "
             "recent commit) or `asv run --python=same --set-commit-hash $(git rev-parse HEAD)`"
-            ", then reload."
+            ", then reload. Meanwhile, the simulator's wall time as the runs in the store "
+            "recorded it:"
         )
+        show_store_wall_time()
         return
     left, right = st.columns(2)
     with left:
@@ -39,6 +42,54 @@ def show_asv_history() -> None:
     st.plotly_chart(figures.asv_trend_figure(rows, benchmark, unit), key="trends_asv_chart")
     shown = rows.sort_values("date")[["date", "commit", "machine", "value", "unit"]]
     st.dataframe(shown, hide_index=True, width="stretch")
+
+
+def show_store_wall_time() -> None:
+    """The simulator's wall time (runs.wall_s) of one workload and parameter set over
+    commits, from the run store: the newest ok run at each commit."""
+    store, fingerprint, runs = widgets.load_runs()
+    tracked = runs[(runs["status"] == "ok") & runs["git_commit"].notna()]
+    if tracked.empty:
+        st.caption("No ok run in the store records a commit either.")
+        return
+    left, right = st.columns([1, 2])
+    with left:
+        workload = widgets.synced_selectbox(
+            "Workload", sorted(tracked["workload"].unique()), key="trends_wall_workload",
+            param="workload", what="Workload",
+        )  # fmt: skip
+    with right:
+        params_json = widgets.pick_param_set(store, fingerprint, workload, key="trends_wall_params")
+    chosen = tracked[tracked["workload"] == workload]
+    if params_json is not None:
+        chosen = chosen[chosen["params"] == params_json]
+    newest = (
+        chosen.sort_values("run_id")
+        .groupby("git_commit", as_index=False)
+        .last()
+        .sort_values(["commit_time", "run_id"], na_position="last")
+    )
+    history = pd.DataFrame(
+        {
+            "commit": newest["git_commit"],
+            "commit_time": newest["commit_time"],
+            "commit_message": newest["commit_message"],
+            "run_id": newest["run_id"],
+            "value": newest["wall_s"],
+            "unit": "s",
+            "params": newest["params"],
+        }
+    ).reset_index(drop=True)
+    st.plotly_chart(
+        figures.trend_figure(history, change_points(list(history["value"])), "wall_s", "s",
+                             "lower"),
+        key="trends_wall_chart",
+    )  # fmt: skip
+    st.caption(
+        "Wall-clock seconds each run took on the machine that made it; runs from different "
+        "machines or loads are not comparable."
+    )
+    st.dataframe(history, hide_index=True, key="trends_wall_table")
 
 
 st.title("Trends")
@@ -102,8 +153,12 @@ def _open_clicked() -> None:
         st.session_state[OPEN_KEY] = commit
 
 
+scale = widgets.synced_selectbox("Value axis", ["auto", "linear", "log"], key="trends_scale",
+                                 param="scale", what="Axis scale")  # fmt: skip
 st.plotly_chart(
-    figures.trend_figure(history, points, metric, unit, better),
+    figures.value_axes(
+        figures.trend_figure(history, points, metric, unit, better), scale, history["value"]
+    ),
     key="trends_chart",
     on_select=_open_clicked,
     selection_mode="points",
@@ -172,3 +227,37 @@ st.dataframe(
     hide_index=True,
     key="trends_history",
 )
+
+# Overlay: other metrics of this workload, or this metric for other parameter sets.
+st.subheader("Overlay")
+overlay_left, overlay_right = st.columns(2)
+with overlay_left:
+    other_metrics = widgets.synced_multiselect(
+        "Other metrics of this workload", [m for m in units if m != metric],
+        key="trends_also", param="also", what="Metric to overlay",
+    )  # fmt: skip
+sets = data.param_sets(store, fingerprint, workload)
+set_labels = {p: widgets.params_text(p) for p in sets["params"]}
+with overlay_right:
+    other_sets = widgets.synced_multiselect(
+        f"{metric} for other parameter sets", [p for p in set_labels if p != params_json],
+        key="trends_vs", param="vs", what="Parameter set to overlay", format_func=set_labels.get,
+        separator="|",
+    )  # fmt: skip
+if other_metrics or other_sets:
+    lines = [(metric if not other_sets else f"{metric} · {widgets.params_text(params_json)}"
+              if params_json else metric, history)]  # fmt: skip
+    lines += [(name, data.metric_trend(store, fingerprint, workload, name, params_json))
+              for name in other_metrics]  # fmt: skip
+    lines += [(f"{metric} · {set_labels[p]}", data.metric_trend(store, fingerprint, workload,
+              metric, p)) for p in other_sets]  # fmt: skip
+    same_unit = {units.get(name) for name in [metric, *other_metrics]}
+    st.plotly_chart(
+        figures.value_axes(
+            figures.overlay_trend_figure(lines, unit if len(same_unit) == 1 else None), scale,
+            [v for _, f in lines for v in f["value"]],
+        ),
+        key="trends_overlay_chart",
+    )  # fmt: skip
+else:
+    st.caption("Pick other metrics or parameter sets to draw them on one chart with this one.")
