@@ -257,7 +257,11 @@ def test_trend_figure_orders_commits_and_marks_change_points() -> None:
     fig = figures.trend_figure(history, [step], "kernel_ns", "ns", better="lower")
     line, marks = fig.data
     assert list(line.x) == [0, 1, 2] and list(line.y) == [100.0, 100.0, 150.0]
-    assert list(fig.layout.xaxis.ticktext) == ["aaaaaaaa", "bbbbbbbb", "cccccccc"]
+    assert list(fig.layout.xaxis.ticktext) == [
+        "aaaaaaaa<br>2026-01-01<br>first",
+        "bbbbbbbb<br>2026-01-02<br>second",
+        "cccccccc<br>2026-01-03<br>third",
+    ]
     assert tuple(line.customdata[1]) == ("b" * 40, "2026-01-02 11:00", "second", "r2")
     assert list(marks.x) == [2] and list(marks.text) == ["+50.0%"]
     (vline,) = fig.layout.shapes
