@@ -16,14 +16,13 @@ import plotly.graph_objects as go
 
 LOWER = "lower"
 HIGHER = "higher"
-_HIGHER_HINTS = ("tflops", "gbs", "utilisation", "efficiency", "flops", "throughput")
 
 
-def default_better(name: str) -> str:
-    """Which way is better for a column, guessed from its name: bandwidths, FLOP rates and
-    utilisation are better higher; times and everything else lower."""
-    lowered = name.lower()
-    return HIGHER if any(hint in lowered for hint in _HIGHER_HINTS) else LOWER
+def column_better(name: str, metric_directions: dict[str, str | None]) -> str:
+    """Which way is better for a Pareto axis: a metric as its workload declared it
+    (`metric_directions`, from traces.sweeps.sweep_metric_directions); a swept parameter,
+    or a metric with no declared direction, is better lower (less of a resource is cheaper)."""
+    return metric_directions.get(name) or LOWER
 
 
 def pareto_front(points: pd.DataFrame, x: str, y: str, better_x: str, better_y: str) -> pd.Series:

@@ -15,6 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.sweep_figures import HIGHER, LOWER, pareto_front
 from simulator.runner import run_workload
+from traces.sweeps import sweep_metric_directions
+from traces.views import open_store
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 PAGE_SWEEP = "app_pages/sweep.py"
@@ -95,18 +97,35 @@ def test_sweep_page_plots_the_metric_per_swept_parameter(app, sweep_store):
 
 
 def test_sweep_page_pareto_front_of_bandwidth_and_latency(app, sweep_store):
-    """Bandwidth (higher better) against kernel_ns (lower better): the front holds the
-    fastest point of each bandwidth that no other point beats on both."""
+    """Bandwidth (a swept resource: less is cheaper) against kernel_ns (declared lower is
+    better): the front holds exactly the points no other point beats on both."""
     at = app(metric="kernel_ns", pa="cube.hbm.bw_gbs", pb="kernel_ns")
     traces = {t["name"]: t for t in _chart(at, "sweep_pareto")["data"]}
-    expected = _points(sweep_store)
-    fastest = expected.loc[expected.groupby("bw")["kernel_ns"].idxmin()].sort_values("bw")
-    # At the higher bandwidth the fastest point is also faster than every point at the
-    # lower one, so only it is on the front.
-    best = fastest.iloc[-1]
-    assert best["kernel_ns"] < fastest.iloc[0]["kernel_ns"]
-    assert traces["Pareto front"]["customdata"] == [[best["run_id"]]]
-    assert len(traces["dominated"]["x"]) == 3
+    expected = _points(sweep_store).reset_index(drop=True)
+    front = _brute_front(list(expected["bw"]), list(expected["kernel_ns"]), LOWER, LOWER)
+    # The fastest point at each bandwidth: the trade-off curve, not a single winner.
+    assert len(front) == 2
+    assert sorted(c[0] for c in traces["Pareto front"]["customdata"]) == sorted(
+        expected.loc[sorted(front), "run_id"]
+    )
+    assert len(traces["dominated"]["x"]) == len(expected) - len(front)
+
+
+def test_sweep_metric_directions_are_the_declared_ones(sweep_store):
+    """The Sweep page judges each metric by the direction its workload stored."""
+    stored = dict(
+        duckdb.sql(
+            f"""
+            SELECT DISTINCT m.name, m.better
+            FROM read_parquet('{sweep_store}/metrics/*/*.parquet', hive_partitioning=true) m
+            JOIN read_parquet('{sweep_store}/runs/*/*.parquet', hive_partitioning=true) r
+              ON r.run_id = m.run_id
+            WHERE r.sweep_id = '{SWEEP_ID}'
+            """
+        ).fetchall()
+    )
+    assert {"lower", "higher"} <= set(stored.values())
+    assert sweep_metric_directions(open_store(sweep_store), SWEEP_ID) == stored
 
 
 def test_open_and_compare_points(app, sweep_store):

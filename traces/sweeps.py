@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from traces.verdicts import stored_better
 from traces.views import open_connection
 
 if TYPE_CHECKING:
@@ -103,3 +104,22 @@ def sweep_table(store: Source, sweep_id: str) -> tuple[pa.Table, list[str], list
         if len({json.dumps(v, sort_keys=True) for v in columns[name]}) > 1
     ]
     return table, swept, metric_names
+
+
+def sweep_metric_directions(store: Source, sweep_id: str) -> dict[str, str | None]:
+    """Which way each metric of a sweep improves: metric name -> "lower" | "higher" | None,
+    as the workload declared it (`metrics.better`; traces.verdicts.legacy_better for rows
+    recorded before the column existed)."""
+    rows = (
+        open_connection(store)
+        .sql(
+            """
+            SELECT m.name, any_value(m.unit) AS unit, any_value(m.better) AS better
+            FROM metrics m JOIN runs r ON r.run_id = m.run_id
+            WHERE r.sweep_id = ? GROUP BY m.name ORDER BY m.name
+            """,
+            params=[sweep_id],
+        )
+        .fetchall()
+    )
+    return {name: stored_better(name, unit, better) for name, unit, better in rows}

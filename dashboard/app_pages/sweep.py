@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import sweep_figures, urlstate, widgets
-from traces.sweeps import list_sweeps, sweep_table
+from traces.sweeps import list_sweeps, sweep_metric_directions, sweep_table
 from traces.views import open_store
 
 NONE = "(none)"
@@ -24,9 +24,11 @@ def load_sweeps(store: str, fingerprint: str) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def load_points(store: str, fingerprint: str, sweep_id: str):
-    """(points, swept parameters, metrics) of one sweep (see traces.sweeps.sweep_table)."""
-    table, swept, metrics = sweep_table(open_store(store), sweep_id)
-    return table.to_pandas(), swept, metrics
+    """(points, swept parameters, metrics, metric directions) of one sweep (see
+    traces.sweeps.sweep_table and sweep_metric_directions)."""
+    source = open_store(store)
+    table, swept, metrics = sweep_table(source, sweep_id)
+    return table.to_pandas(), swept, metrics, sweep_metric_directions(source, sweep_id)
 
 
 def _open_clicked(event, key: str) -> None:
@@ -64,7 +66,7 @@ sweep_id = widgets.synced_selectbox(
     "Sweep", list(labels), key="sweep_pick", param="sweep", format_func=labels.get,
     resolve=urlstate.resolve_prefix, what="Sweep",
 )  # fmt: skip
-points, swept, metrics = load_points(store, fingerprint, sweep_id)
+points, swept, metrics, directions = load_points(store, fingerprint, sweep_id)
 ok = points[points["status"] == "ok"]
 failed = len(points) - len(ok)
 st.caption(
@@ -114,7 +116,11 @@ with columns[1]:
         "Vertical", [c for c in choices if c != pareto_x] or choices, key="sweep_pareto_y",
         param="pb", what="Column", default=metric,
     )  # fmt: skip
-better_x, better_y = (sweep_figures.default_better(c) for c in (pareto_x, pareto_y))
+better_x, better_y = (sweep_figures.column_better(c, directions) for c in (pareto_x, pareto_y))
+st.caption(
+    f"Better: {pareto_x} {better_x}, {pareto_y} {better_y} (metrics as their workload "
+    "declares them; swept parameters lower, since less of a resource costs less)."
+)
 _chart(
     sweep_figures.pareto_figure(ok, pareto_x, pareto_y, better_x, better_y, params),
     "sweep_pareto",
