@@ -264,3 +264,33 @@ def explain_diff(store: str, run_a: str, run_b: str) -> dict[str, Any] | None:
 def recent_commit_metrics(store: str, fingerprint: str, n_commits: int) -> pd.DataFrame:
     """traces.queries.recent_commit_metrics."""
     return _frame(queries.recent_commit_metrics, store, n_commits)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def critical_path(store: str, run_id: str) -> dict[str, Any] | None:
+    """A run's critical path: ``segments`` (a DataFrame of start_ns, end_ns, component,
+    item, item_id, where, what), ``components`` (component, ns, share) and ``summary``
+    (one sentence); None if the run has no ``deps`` rows."""
+    from traces.critical_path import critical_path as path_of
+    from traces.critical_path import summary_sentence
+
+    cursor = _cursor(store)
+    try:
+        query = "SELECT count(*) FROM deps WHERE run_id = ?"
+        if not cursor.sql(query, params=[run_id]).fetchall()[0][0]:
+            return None
+        path = path_of(cursor, run_id)
+    finally:
+        cursor.close()
+    latency = path.latency_ns
+    components = pd.DataFrame(
+        [
+            {"component": c, "ns": ns, "share": ns / latency if latency else 0.0}
+            for c, ns in path.components().items()
+        ]  # fmt: skip
+    )
+    segments = pd.DataFrame(
+        [{"start_ns": s.start_ns, "end_ns": s.end_ns, "component": s.component, "item": s.item,
+          "item_id": s.item_id, "where": s.where, "what": s.what} for s in path.segments]
+    )  # fmt: skip
+    return {"segments": segments, "components": components, "summary": summary_sentence(path)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
 
@@ -40,5 +41,32 @@ def contributions_waterfall(diff: dict[str, Any], top: int = 8) -> go.Figure:
         yaxis_title="ns on the critical path",
         showlegend=False,
         margin={"t": 50, "b": 10},
+    )
+    return fig
+
+
+def path_timeline_figure(segments: pd.DataFrame) -> go.Figure:
+    """The critical path over simulated time: one bar per segment (``start_ns``,
+    ``end_ns``) on the row of where it ran (``where``: a PE or host), one colour per
+    ``component``; hover shows ``what``."""
+    fig = go.Figure()
+    for component, rows in segments.groupby("component", sort=False):
+        fig.add_trace(
+            go.Bar(
+                name=str(component),
+                orientation="h",
+                base=rows["start_ns"],
+                x=rows["end_ns"] - rows["start_ns"],
+                y=rows["where"],
+                customdata=rows["what"],
+                hovertemplate="%{customdata}<br>%{base:,.0f} ns + %{x:,.0f} ns<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="overlay",
+        xaxis_title="simulated ns",
+        yaxis={"categoryorder": "category ascending"},
+        legend_title="component",
+        margin={"t": 30, "b": 10},
     )
     return fig

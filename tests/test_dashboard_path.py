@@ -62,3 +62,23 @@ def test_compare_page_shows_the_path_waterfall(store, monkeypatch):
     assert shown["y"][0] == pytest.approx(expected["latency_a"])
     assert shown["y"][-1] == pytest.approx(expected["latency_b"])
     assert shown["x"][1:3] == [c["component"] for c in expected["contributions"][:2]]
+
+
+def test_run_page_shows_the_critical_path(store, monkeypatch):
+    """The Run page's critical-path chart has one bar per segment traces computes, and its
+    component table sums to the latency."""
+    monkeypatch.setenv("KERNBENCH_STORE", str(store.root))
+    run_id = store.runs[(store.commits[0], "gemm")]
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.query_params.update({"run": run_id})
+    at.switch_page("app_pages/run.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    charts = [c for c in at.get("plotly_chart") if "run_path_chart" in c.proto.id]
+    assert len(charts) == 1
+    bars = json.loads(charts[0].proto.spec)["data"]
+    path = critical_path(open_store(store.root).connect(), run_id)
+    assert sum(len(b["y"]) for b in bars) == len(path.segments)  # y: plain text lists
+    shown = [d.value for d in at.dataframe if "component" in d.value.columns]
+    assert len(shown) == 1
+    assert shown[0]["ns"].sum() == pytest.approx(path.latency_ns)

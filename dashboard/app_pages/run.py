@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, urlstate, widgets
+from dashboard import data, figures, path_figures, urlstate, widgets
 
 # The engine timeline draws the ops themselves up to this many (WebGL segments); beyond
 # it, their utilisation per time bucket (level of detail), so any run is drawn whole.
@@ -213,6 +213,19 @@ else:
 
     st.plotly_chart(figure, key="run_timeline_chart", on_select=_zoom_to_box,
                     selection_mode="box")  # fmt: skip
+
+# The chain of waits that set the run's latency.
+st.subheader("Critical path")
+path = data.critical_path(store, run_id)
+if path is None:
+    st.info("This run has no dependency trace (recorded before it existed): no critical path.")
+else:
+    st.markdown(path["summary"])
+    left, right = st.columns([1, 2])
+    left.dataframe(path["components"], hide_index=True, key="run_path_components")
+    with right:
+        st.plotly_chart(path_figures.path_timeline_figure(path["segments"]),
+                        key="run_path_chart")  # fmt: skip
 
 # DMA and collectives side by side.
 left, right = st.columns(2)
