@@ -71,6 +71,10 @@ def _error(message: str, code: int = EXIT_USAGE) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if not args.no_trace:
+        from traces.writer import skip_pandas_probe
+
+        skip_pandas_probe()  # this process hands pyarrow no pandas objects
     if is_script(args.workload):
         outcome = run_script(
             args.workload,

@@ -143,7 +143,7 @@ def run_workload(
     topology_overrides = {k: parse_override_value(v) for k, v in topology_overrides.items()}
     writer = None
     if trace:
-        from traces.views import open_store
+        from traces.opener import open_store
 
         writer = open_store(store).new_run(
             workload=name,

@@ -57,3 +57,29 @@ def test_numpy_stays_out_of_help():
 def test_probe_sees_a_heavy_import():
     """The probe itself works: importing duckdb is reported."""
     assert heavy_modules_after("import duckdb") == ["duckdb"]
+
+
+def test_traced_run_loads_neither_pandas_nor_duckdb(tmp_path):
+    """A traced `kernbench run` writes Parquet with pyarrow alone: no pandas, no DuckDB."""
+    code = (
+        "import contextlib, io, simulator.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert simulator.cli.main(['run', 'noop', '--store', {str(tmp_path)!r}]) == 0"
+    )
+    assert heavy_modules_after(code) == ["pyarrow"]
+    assert list((tmp_path / "runs").glob("run_id=*/*.parquet")), "the run was not written"
+
+
+def test_pandas_still_works_after_the_probe_is_skipped():
+    """After skip_pandas_probe, pyarrow still converts to and from pandas on demand."""
+    code = (
+        "import pyarrow as pa\n"
+        "from traces.writer import skip_pandas_probe\n"
+        "skip_pandas_probe()\n"
+        "import sys\n"
+        "assert 'pandas' not in sys.modules\n"
+        "frame = pa.table({'a': [1.5, None]}).to_pandas()\n"
+        "assert frame['a'].isna().tolist() == [False, True]\n"
+        "assert pa.Table.from_pandas(frame).column('a').null_count == 1"
+    )
+    assert heavy_modules_after(code) == ["pandas", "pyarrow"]

@@ -173,7 +173,7 @@ def test_the_graph_sees_real_imports(graph, runtime_graph):
     )  # from simulator.hw import graph
     assert "traces.schema" in graph["traces.writer"]
     assert "simulator.workloads.registry" in graph["simulator.runner"]
-    assert "traces.views" in runtime_graph["simulator.runner"]  # imported inside a function
+    assert "traces.opener" in runtime_graph["simulator.runner"]  # imported inside a function
 
 
 def test_no_import_cycles(runtime_graph):

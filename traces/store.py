@@ -12,9 +12,7 @@ import shutil
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from traces.gitinfo import git_info
 from traces.layout import (
@@ -27,8 +25,10 @@ from traces.layout import (
     resolve_store,
 )
 from traces.schema import SCHEMA_VERSION, canonical_params
-from traces.tableviews import connect_views
 from traces.writer import RunWriter, new_run_id
+
+if TYPE_CHECKING:  # DuckDB loads when a store is read, not to write a run
+    import duckdb
 
 __all__ = [
     "DEFAULT_STORE",
@@ -195,8 +195,10 @@ class Store:
         hint = f"; close matches: {', '.join(close)}" if close else f"; latest is {ids[-1]}"
         raise RunNotFoundError(f"no run {ref!r} in store {self.root}{hint}")
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
+    def connect(self) -> "duckdb.DuckDBPyConnection":
         """A DuckDB connection with one view per table (a snapshot; see connect_views)."""
+        from traces.tableviews import connect_views
+
         return connect_views(self.root)
 
 

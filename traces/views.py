@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from traces.layout import is_object_url
-from traces.objstore import ObjectStore
-from traces.store import Store, store_spec
+from traces.opener import open_store  # noqa: F401  (named here too, its old home)
+from traces.store import Store
 from traces.tableviews import (
     VIEWS_SQL,
     CorruptTraceWarning,
@@ -47,15 +46,6 @@ __all__ = [
     "view_sql",
     "write_shell_views",
 ]
-
-
-def open_store(path: str | Path | None = None) -> Store:
-    """The store at `path` (see store_spec): an `s3://bucket/prefix` URL opens an
-    ObjectStore (traces/objstore.py), anything else a local folder."""
-    spec = store_spec(path)
-    if is_object_url(spec):
-        return ObjectStore(spec)
-    return Store(Path(spec))
 
 
 def open_connection(

@@ -17,6 +17,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -156,6 +157,36 @@ def file_schema(table: str) -> pa.Schema:
     which the partition folder name carries."""
     schema = TABLES[table]
     return schema.remove(schema.get_field_index("run_id"))
+
+
+def skip_pandas_probe() -> None:
+    """Tell pyarrow, before its first conversion, that pandas is not loaded.
+
+    pyarrow's first ``pa.array`` imports pandas only to ask whether the value is a
+    pandas object (ours are lists): about 0.3-1 s, most of the fixed cost of tracing a
+    small run. Where pandas is not imported yet, its import is made to fail once while
+    pyarrow asks, so pyarrow records "no pandas"; whatever later needs pandas from
+    pyarrow (``to_pandas``, ``from_pandas``) imports it then, as pyarrow retries.
+    """
+    if "pandas" in sys.modules:
+        return
+    sys.meta_path.insert(0, _NO_PANDAS)
+    try:
+        pa.array([], pa.int64())
+    finally:
+        sys.meta_path.remove(_NO_PANDAS)
+
+
+class _NoPandasFinder:
+    """An import finder under which ``import pandas`` fails (see skip_pandas_probe)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is not needed to write a trace", name=name)
+        return None
+
+
+_NO_PANDAS = _NoPandasFinder()
 
 
 class RunWriter:
