@@ -37,22 +37,32 @@ def git_info(source_dir: Path | None) -> dict[str, Any]:
         "commit_message": None,
     }
     try:
-        in_tree = source_dir is not None and _git(source_dir, "rev-parse", "--is-inside-work-tree")
-        if in_tree == "true":
-            info["git_commit"] = _git(source_dir, "rev-parse", "--verify", "-q", "HEAD")
-            info["git_branch"] = _git(source_dir, "symbolic-ref", "--short", "-q", "HEAD")
-            # Untracked files (stores, venvs) do not change what the simulator runs.
-            status = _git(source_dir, "status", "--porcelain", "--untracked-files=no")
-            info["git_dirty"] = bool(status)
+        # One git call for commit, branch and dirty flag (each git process costs ms on
+        # every traced run). Untracked files (stores, venvs) do not change what the
+        # simulator runs. It fails outside a work tree.
+        status = None
+        if source_dir is not None:
+            status = _git(
+                source_dir, "status", "--porcelain=v2", "--branch", "--untracked-files=no"
+            )
+        in_tree = status is not None
+        if in_tree:
+            for line in status.splitlines():
+                if line.startswith("# branch.oid ") and line != "# branch.oid (initial)":
+                    info["git_commit"] = line.removeprefix("# branch.oid ")
+                elif line.startswith("# branch.head ") and line != "# branch.head (detached)":
+                    info["git_branch"] = line.removeprefix("# branch.head ")
+                elif line and not line.startswith("#"):
+                    info["git_dirty"] = True
         override = os.environ.get(COMMIT_ENV, "").strip()
         if override:
             resolved = None
-            if in_tree == "true":
+            if in_tree:
                 resolved = _git(source_dir, "rev-parse", "--verify", "-q", f"{override}^{{commit}}")
             info["git_commit"] = resolved or override
             if resolved is None:
                 return info
-        if in_tree == "true" and info["git_commit"]:
+        if in_tree and info["git_commit"]:
             log = _git(source_dir, "log", "-1", "--format=%cI%x00%s", info["git_commit"])
             if log and "\x00" in log:
                 when, message = log.split("\x00", 1)
