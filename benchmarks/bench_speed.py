@@ -1,0 +1,189 @@
+"""The speed goals as ratios measured in one asv job, so they hold on any machine.
+
+asv reads every ``track_`` value as lower-is-better, so each goal is expressed as a cost:
+
+- bare SimPy timeouts per simulated op+DMA (goal <= 1/0.15 = 6.7), on a small gpt3_qkv
+  and on a 128-rank hierarchical all-reduce;
+- traced over untraced whole-process wall of ``kernbench run gemm --set N=20480``
+  (goal <= 1.05) and the fixed cost of tracing ``noop`` in ms (goal <= 100);
+- wall of a 128-rank all-reduce of 64 MiB over that of 1 KiB (goal <= 10, ideally 1.5);
+- ``kernbench --help`` and ``kernbench list`` start-up in seconds (goal < 0.5);
+- peak RSS of a traced run with 10x the events over the small one (goal <= 1.2).
+
+Whole-process figures run ``python -m simulator.cli`` in a subprocess: start-up and
+imports are part of what a user waits for.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+from .common import Case, simpy_timeouts_per_s, simulator_ops_per_s
+
+# gpt3_qkv at small sizes (the trace-identity case): every engine and the MMU, ~1 s.
+GPT3_QKV_SMALL: Case = (
+    "gpt3_qkv",
+    {"tokens": 256, "hidden": 512, "block_m": 128, "block_n": 128, "block_k": 128},
+    "sip4x4",
+)
+ALLREDUCE_RANKS = 128
+
+
+def allreduce_128(n_bytes: int) -> Case:
+    """A hierarchical all-reduce of ``n_bytes`` over 128 ranks of multi_sip."""
+    params = {"world_size": ALLREDUCE_RANKS, "algorithm": "hierarchical", "bytes": n_bytes}
+    return ("ccl_allreduce", params, "multi_sip")
+
+
+def process_wall_s(args: list[str], repeats: int) -> float:
+    """Shortest whole-process wall time of ``python -m simulator.cli ARGS``, in seconds."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "simulator.cli", *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def run_wall_s(args: list[str], *, trace: bool, repeats: int) -> float:
+    """process_wall_s of ``run ARGS``, traced into a temporary store or --no-trace."""
+    with tempfile.TemporaryDirectory(prefix="kernbench-asv-") as store:
+        flags = ["--store", store] if trace else ["--no-trace"]
+        return process_wall_s(["run", *args, *flags], repeats)
+
+
+_PEAK_RSS = """
+import contextlib, io, json, resource, sys
+import simulator.cli
+with contextlib.redirect_stdout(io.StringIO()):
+    code = simulator.cli.main(sys.argv[1:])
+print(json.dumps([code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
+"""
+
+
+def peak_rss_kib(args: list[str]) -> int:
+    """Peak resident set (KiB) of one traced ``kernbench run ARGS`` in a fresh process."""
+    with tempfile.TemporaryDirectory(prefix="kernbench-asv-") as store:
+        done = subprocess.run(
+            [sys.executable, "-c", _PEAK_RSS, "run", *args, "--store", store],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    code, rss_kib = json.loads(done.stdout.strip().splitlines()[-1])
+    if code != 0:
+        raise RuntimeError(f"kernbench run {' '.join(args)} exited {code}")
+    return rss_kib
+
+
+class SimOpRate:
+    """Bare SimPy timeouts per simulated op+DMA: how far the simulator is from SimPy's
+    ceiling (goal <= 6.7, i.e. >= 0.15 of bare timeouts/s); both rates in one process."""
+
+    params = ["gpt3_qkv_small", "allreduce_128x1KiB"]
+    param_names = ["case"]
+    timeout = 600
+
+    def setup_cache(self) -> dict[str, float]:
+        cases = {"gpt3_qkv_small": GPT3_QKV_SMALL, "allreduce_128x1KiB": allreduce_128(1024)}
+        bare = simpy_timeouts_per_s()
+        return {name: bare / simulator_ops_per_s(case, repeats=1) for name, case in cases.items()}
+
+    def track_bare_timeouts_per_sim_op(self, ratios: dict[str, float], case: str) -> float:
+        return ratios[case]
+
+    track_bare_timeouts_per_sim_op.unit = "timeouts/op"
+
+
+class AllReduceScaling:
+    """Wall of a 128-rank hierarchical all-reduce of 64 MiB over that of 1 KiB
+    (goal <= 10, ideally 1.5): the cost of a collective should not grow with its size."""
+
+    timeout = 1800
+
+    def setup_cache(self) -> float:
+        small_s = run_wall_s(_run_args(allreduce_128(1024)), trace=False, repeats=1)
+        large_s = run_wall_s(_run_args(allreduce_128(64 << 20)), trace=False, repeats=1)
+        return large_s / small_s
+
+    def track_64mib_over_1kib_wall(self, ratio: float) -> float:
+        return ratio
+
+    track_64mib_over_1kib_wall.unit = "ratio"
+
+
+class TracingCost:
+    """What recording a trace adds to a whole `kernbench run` process."""
+
+    timeout = 900
+
+    def setup_cache(self) -> dict[str, float]:
+        gemm = ["gemm", "--set", "N=20480"]
+        noop = ["noop"]
+        return {
+            "gemm_ratio": run_wall_s(gemm, trace=True, repeats=1)
+            / run_wall_s(gemm, trace=False, repeats=1),
+            "noop_ms": 1e3
+            * (run_wall_s(noop, trace=True, repeats=3) - run_wall_s(noop, trace=False, repeats=3)),
+        }
+
+    def track_gemm_traced_over_untraced_wall(self, costs: dict[str, float]) -> float:
+        """Goal <= 1.05."""
+        return costs["gemm_ratio"]
+
+    track_gemm_traced_over_untraced_wall.unit = "ratio"
+
+    def track_noop_tracing_fixed_ms(self, costs: dict[str, float]) -> float:
+        """Traced minus untraced process wall of `noop`; goal <= 100 ms."""
+        return costs["noop_ms"]
+
+    track_noop_tracing_fixed_ms.unit = "ms"
+
+
+class CliStartUp:
+    """Whole-process wall of `kernbench --help` and `kernbench list` (goal < 0.5 s)."""
+
+    params = ["--help", "list"]
+    param_names = ["command"]
+    timeout = 300
+
+    def setup_cache(self) -> dict[str, float]:
+        return {command: process_wall_s([command], repeats=3) for command in self.params}
+
+    def track_start_up_s(self, walls: dict[str, float], command: str) -> float:
+        return walls[command]
+
+    track_start_up_s.unit = "s"
+
+
+class TraceMemory:
+    """Peak RSS of a traced gemm with 10x the events over the default one (goal <= 1.2):
+    rows stream to Parquet in batches, so memory must not grow with the trace."""
+
+    timeout = 900
+
+    def setup_cache(self) -> float:
+        small = peak_rss_kib(["gemm"])
+        large = peak_rss_kib(["gemm", "--set", "M=20480"])  # 10x the rows of A: 10x tiles
+        return large / small
+
+    def track_peak_rss_10x_events_ratio(self, ratio: float) -> float:
+        return ratio
+
+    track_peak_rss_10x_events_ratio.unit = "ratio"
+
+
+def _run_args(case: Case) -> list[str]:
+    """`kernbench run` arguments of a case."""
+    workload, params, topology = case
+    sets = [f"{key}={value}" for key, value in params.items()]
+    return [workload, "--topology", topology, *(arg for s in sets for arg in ("--set", s))]
