@@ -9,6 +9,7 @@ says (a single-PE GEMM spends its path on DMA_IN, GEMM, MATH and DMA_WB of that 
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from simulator.runner import run_workload
 from simulator.workloads.registry import list_workloads
-from traces.critical_path import critical_path, path_diff
+from traces.critical_path import critical_path, kernel_window, path_diff
 from traces.views import open_store
 
 # Small cases of every workload (name -> overrides), fast enough for the default suite.
@@ -212,3 +213,47 @@ def test_perfetto_export_marks_the_path_with_flow_arrows(store_path, small_runs,
             target = op_slice[op_id]
             assert (flow["pid"], flow["tid"]) == (target["pid"], target["tid"])
             assert target["ts"] <= flow["ts"] <= target["ts"] + target["dur"]
+
+
+@pytest.mark.parametrize("case", ["gemm_single_pe", "gpt3_qkv", "allreduce_ring", "tp_mlp"])
+def test_kernel_window_leaves_out_the_host_copies(store_path, small_runs, case):
+    """--kernels: the path from the first launch's host issue to the last launch's end
+    tiles that span (read straight from `launches`) and holds no host copy, while the
+    whole run's path does."""
+    con = open_store(store_path).connect()
+    run_id = small_runs[case]
+    first_issue, last_end = con.execute(
+        "SELECT min(host_issue_ns), max(end_ns) FROM launches WHERE run_id = ?", [run_id]
+    ).fetchall()[0]
+    assert kernel_window(con, run_id) == (first_issue, last_end)
+    whole = critical_path(con, run_id)
+    kernels = whole.within(first_issue, last_end)
+    assert kernels.latency_ns == pytest.approx(last_end - first_issue, rel=1e-12)
+    _assert_tiles(kernels)
+    assert any(c.startswith("host copy") for c in whole.components())
+    assert not any(c.startswith("host copy") for c in kernels.components())
+    # Cutting keeps every op inside the window as it was, shifted by the window's start.
+    ops_in = {(s.item_id, s.start_ns + first_issue) for s in kernels.segments if s.item == "op"}
+    ops_whole = {
+        (s.item_id, s.start_ns) for s in whole.segments
+        if s.item == "op" and s.start_ns >= first_issue and s.end_ns <= last_end
+    }  # fmt: skip
+    assert {i for i, _ in ops_whole} <= {i for i, _ in ops_in}
+
+
+def test_explain_kernels_json(store_path, small_runs, capsys):
+    """`kernbench explain RUN --kernels --json`: latency is the kernels' span."""
+    from simulator.cli import main
+
+    run_id = small_runs["gemm_single_pe"]
+    assert main(["explain", run_id, "--kernels", "--json", "--store", str(store_path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    con = open_store(store_path).connect()
+    span = con.execute(
+        "SELECT max(end_ns) - min(host_issue_ns) FROM launches WHERE run_id = ?", [run_id]
+    ).fetchall()[0][0]
+    assert result["window"] == "kernels"
+    assert result["latency_ns"] == pytest.approx(span)
+    assert math.fsum(c["ns"] for c in result["components"]) == pytest.approx(span)
+    assert main(["explain", run_id, "--json", "--store", str(store_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["window"] == "run"

@@ -85,6 +85,27 @@ class CriticalPath:
     latency_ns: float
     segments: list[Segment]
 
+    def within(self, start_ns: float, end_ns: float) -> CriticalPath:
+        """The part of the path inside ``[start_ns, end_ns]``, shifted to start at 0: a
+        path of latency ``end_ns - start_ns`` whose segments still tile it (a segment
+        across a boundary is cut there). The host is sequential, so the path through the
+        item that ended last before ``end_ns`` is this one cut at ``end_ns``."""
+        if not 0.0 <= start_ns <= end_ns <= self.latency_ns:
+            raise ValueError(
+                f"window [{start_ns}, {end_ns}] ns is not inside the path's "
+                f"[0, {self.latency_ns}] ns"
+            )
+        segments = [
+            dataclasses.replace(
+                seg,
+                start_ns=max(seg.start_ns, start_ns) - start_ns,
+                end_ns=min(seg.end_ns, end_ns) - start_ns,
+            )
+            for seg in self.segments
+            if seg.end_ns > start_ns and seg.start_ns < end_ns
+        ]
+        return CriticalPath(self.run_id, end_ns - start_ns, segments)
+
     def components(self) -> dict[str, float]:
         """ns per component, largest first; the values sum to ``latency_ns``."""
         totals: dict[str, float] = {}
@@ -232,6 +253,20 @@ def critical_path(store: Source, run_id: str) -> CriticalPath:
             for s in segments
         ]
     return CriticalPath(run_id, data.latency_ns, segments)
+
+
+def kernel_window(store: Source, run_id: str) -> tuple[float, float] | None:
+    """(start_ns, end_ns) of a run's kernels: from the first launch's host issue to the
+    last launch's end, leaving out host copies before and after; None without launches."""
+    row = (
+        open_connection(store)
+        .sql(
+            "SELECT min(host_issue_ns), max(end_ns) FROM launches WHERE run_id = ?",
+            params=[run_id],
+        )
+        .fetchall()[0]
+    )
+    return None if row[0] is None else (float(row[0]), float(row[1]))
 
 
 def _op_where(data: _RunData, row: int) -> str:

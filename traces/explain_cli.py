@@ -23,6 +23,11 @@ if TYPE_CHECKING:  # imported where used: numpy and DuckDB stay out of CLI start
     from traces.critical_path import CriticalPath
 
 _PIPE_WIDTH = 200
+# What "latency" spans, by --kernels.
+_WINDOWS = {
+    "run": "the whole run, host copies included; --kernels for the kernels alone",
+    "kernels": "kernels only: first launch's host issue to last launch's end",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,8 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON document: run_id, latency_ns, components, longest, summary; "
-        "with RUN_B: latency_a, latency_b, delta_ns, contributions, diverge",
+        help="print one JSON document: run_id, latency_ns, components, longest, summary, "
+        "window ('run' or 'kernels'); with RUN_B: latency_a, latency_b, delta_ns, "
+        "contributions, diverge, window",
+    )
+    explain.add_argument(
+        "--kernels",
+        action="store_true",
+        help="explain only the kernels: the path from the first launch's host issue to the "
+        "last launch's end, without the host copies before and after (latency_ns is then "
+        "that span)",
     )
     explain.add_argument(
         "--top", type=int, default=5, metavar="N", help="longest stretches shown (default 5)"
@@ -52,13 +65,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Print the critical path of RUN, or the difference of RUN and RUN_B's paths."""
     store = _store(args)
     con = store.connect()
-    path_a = _path(con, store.resolve_run(args.run))
+    path_a = _path(con, store.resolve_run(args.run), args.kernels)
     if args.run_b is None:
         result = path_json(path_a, args.top)
     else:
         from traces.critical_path import path_diff
 
-        result = path_diff(path_a, _path(con, store.resolve_run(args.run_b)))
+        result = path_diff(path_a, _path(con, store.resolve_run(args.run_b), args.kernels))
+    result["window"] = "kernels" if args.kernels else "run"
     if args.json:
         print(json.dumps(result, indent=2))
     elif args.run_b is None:
@@ -68,7 +82,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _path(con: Any, run_id: str) -> CriticalPath:
+def _path(con: Any, run_id: str, kernels_only: bool = False) -> CriticalPath:
     has_deps = con.sql("SELECT count(*) FROM deps WHERE run_id = ?", params=[run_id]).fetchall()[0][
         0
     ]
@@ -77,9 +91,15 @@ def _path(con: Any, run_id: str) -> CriticalPath:
             f"run {run_id} has no deps rows (recorded without tracing, or before schema "
             "version 4): re-run it to explain it"
         )
-    from traces.critical_path import critical_path
+    from traces.critical_path import critical_path, kernel_window
 
-    return critical_path(con, run_id)
+    path = critical_path(con, run_id)
+    if not kernels_only:
+        return path
+    window = kernel_window(con, run_id)
+    if window is None:
+        raise ValueError(f"run {run_id} launched no kernel: --kernels has nothing to explain")
+    return path.within(*window)
 
 
 def path_json(path: CriticalPath, top: int = 5) -> dict[str, Any]:
@@ -112,7 +132,10 @@ def _ns(value: float) -> str:
 
 def _print_path(result: dict[str, Any]) -> None:
     console = _console()
-    console.print(f"run {result['run_id']}: latency {_ns(result['latency_ns'])} ns")
+    console.print(
+        f"run {result['run_id']}: latency {_ns(result['latency_ns'])} ns "
+        f"({_WINDOWS[result['window']]})"
+    )
     table = Table(title="critical path by component", title_justify="left")
     for name, justify in (("component", "left"), ("ns", "right"), ("share", "right")):
         table.add_column(name, justify=justify)
@@ -132,6 +155,7 @@ def _print_path(result: dict[str, Any]) -> None:
 def _print_diff(result: dict[str, Any]) -> None:
     console = _console()
     console.print(f"a = {result['run_a']}\nb = {result['run_b']}  (delta = b - a)")
+    console.print(f"latency: {_WINDOWS[result['window']]}")
     console.print(
         f"latency a {_ns(result['latency_a'])} ns, b {_ns(result['latency_b'])} ns, "
         f"delta {_ns(result['delta_ns'])} ns"
