@@ -244,20 +244,38 @@ def ops_between(
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def explain_diff(store: str, run_a: str, run_b: str) -> dict[str, Any] | None:
-    """``traces.critical_path.path_diff`` of two runs; None if either has no ``deps``
-    rows (traced before schema version 6)."""
-    from traces.critical_path import critical_path, path_diff
+def explain_diff(
+    store: str, run_a: str, run_b: str, kernels_only: bool = False
+) -> dict[str, Any] | None:
+    """``traces.critical_path.path_diff`` of two runs (of their kernels alone with
+    `kernels_only`, as ``kernbench explain --kernels``); None if either has no ``deps``
+    rows (traced before schema version 6) or, with `kernels_only`, no launch."""
+    from traces.critical_path import path_diff
 
     cursor = _cursor(store)
     try:
-        for run_id in (run_a, run_b):
-            query = "SELECT count(*) FROM deps WHERE run_id = ?"
-            if not cursor.sql(query, params=[run_id]).fetchall()[0][0]:
-                return None
-        return path_diff(critical_path(cursor, run_a), critical_path(cursor, run_b))
+        paths = [_path_of(cursor, run_id, kernels_only) for run_id in (run_a, run_b)]
     finally:
         cursor.close()
+    if paths[0] is None or paths[1] is None:
+        return None
+    return path_diff(paths[0][0], paths[1][0])
+
+
+def _path_of(cursor: Any, run_id: str, kernels_only: bool) -> tuple[Any, float] | None:
+    """(critical path, its start in simulated ns) of a run: the whole run, or its kernels
+    cut out by traces.critical_path.kernel_window (times shifted to start at 0); None
+    without ``deps`` rows or, for kernels, without a launch."""
+    from traces.critical_path import critical_path, kernel_window
+
+    query = "SELECT count(*) FROM deps WHERE run_id = ?"
+    if not cursor.sql(query, params=[run_id]).fetchall()[0][0]:
+        return None
+    path = critical_path(cursor, run_id)
+    if not kernels_only:
+        return path, 0.0
+    window = kernel_window(cursor, run_id)
+    return None if window is None else (path.within(*window), window[0])
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -267,21 +285,22 @@ def recent_commit_metrics(store: str, fingerprint: str, n_commits: int) -> pd.Da
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def critical_path(store: str, run_id: str) -> dict[str, Any] | None:
-    """A run's critical path: ``segments`` (a DataFrame of start_ns, end_ns, component,
-    item, item_id, where, what), ``components`` (component, ns, share) and ``summary``
-    (one sentence); None if the run has no ``deps`` rows."""
-    from traces.critical_path import critical_path as path_of
+def critical_path(store: str, run_id: str, kernels_only: bool = False) -> dict[str, Any] | None:
+    """A run's critical path (of its kernels alone with `kernels_only`): ``segments`` (a
+    DataFrame of start_ns, end_ns in the run's simulated time, component, item, item_id,
+    where, what), ``components`` (component, ns, share), ``latency_ns`` (the span the path
+    covers) and ``summary`` (one sentence); None if the run has no ``deps`` rows or, for
+    kernels, no launch."""
     from traces.critical_path import summary_sentence
 
     cursor = _cursor(store)
     try:
-        query = "SELECT count(*) FROM deps WHERE run_id = ?"
-        if not cursor.sql(query, params=[run_id]).fetchall()[0][0]:
-            return None
-        path = path_of(cursor, run_id)
+        found = _path_of(cursor, run_id, kernels_only)
     finally:
         cursor.close()
+    if found is None:
+        return None
+    path, offset_ns = found
     latency = path.latency_ns
     components = pd.DataFrame(
         [
@@ -290,7 +309,13 @@ def critical_path(store: str, run_id: str) -> dict[str, Any] | None:
         ]  # fmt: skip
     )
     segments = pd.DataFrame(
-        [{"start_ns": s.start_ns, "end_ns": s.end_ns, "component": s.component, "item": s.item,
-          "item_id": s.item_id, "where": s.where, "what": s.what} for s in path.segments]
+        [{"start_ns": s.start_ns + offset_ns, "end_ns": s.end_ns + offset_ns,
+          "component": s.component, "item": s.item, "item_id": s.item_id, "where": s.where,
+          "what": s.what} for s in path.segments]
     )  # fmt: skip
-    return {"segments": segments, "components": components, "summary": summary_sentence(path)}
+    return {
+        "segments": segments,
+        "components": components,
+        "latency_ns": latency,
+        "summary": summary_sentence(path),
+    }

@@ -10,7 +10,7 @@ from dashboard_fixtures import APP, FixtureStore, fixture_store
 from streamlit.testing.v1 import AppTest
 
 from dashboard.path_figures import contributions_waterfall
-from traces.critical_path import critical_path, path_diff
+from traces.critical_path import critical_path, kernel_window, path_diff
 from traces.views import open_store
 
 
@@ -58,7 +58,10 @@ def test_compare_page_shows_the_path_waterfall(store, monkeypatch):
     assert len(charts) == 1
     shown = json.loads(charts[0].proto.spec)["data"][0]
     con = open_store(store.root).connect()
-    expected = path_diff(critical_path(con, run_a), critical_path(con, run_b))
+    kernels_a, kernels_b = (
+        critical_path(con, r).within(*kernel_window(con, r)) for r in (run_a, run_b)
+    )
+    expected = path_diff(kernels_a, kernels_b)  # by default, the kernels alone
     assert shown["y"][0] == pytest.approx(expected["latency_a"])
     assert shown["y"][-1] == pytest.approx(expected["latency_b"])
     assert shown["x"][1:3] == [c["component"] for c in expected["contributions"][:2]]
@@ -66,7 +69,8 @@ def test_compare_page_shows_the_path_waterfall(store, monkeypatch):
 
 def test_run_page_shows_the_critical_path(store, monkeypatch):
     """The Run page's critical-path chart has one bar per segment traces computes, and its
-    component table sums to the latency."""
+    component table sums to the latency: of the kernels alone by default (the span of the
+    `launches` rows), of the whole run when "Kernels only" is unticked."""
     monkeypatch.setenv("KERNBENCH_STORE", str(store.root))
     run_id = store.runs[(store.commits[0], "gemm")]
     at = AppTest.from_file(str(APP), default_timeout=60)
@@ -74,11 +78,20 @@ def test_run_page_shows_the_critical_path(store, monkeypatch):
     at.query_params.update({"run": run_id})
     at.switch_page("app_pages/run.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    charts = [c for c in at.get("plotly_chart") if "run_path_chart" in c.proto.id]
-    assert len(charts) == 1
-    bars = json.loads(charts[0].proto.spec)["data"]
-    path = critical_path(open_store(store.root).connect(), run_id)
-    assert sum(len(b["y"]) for b in bars) == len(path.segments)  # y: plain text lists
-    shown = [d.value for d in at.dataframe if "component" in d.value.columns]
-    assert len(shown) == 1
-    assert shown[0]["ns"].sum() == pytest.approx(path.latency_ns)
+    con = open_store(store.root).connect()
+    whole = critical_path(con, run_id)
+    first_issue, last_end = con.execute(
+        "SELECT min(host_issue_ns), max(end_ns) FROM launches WHERE run_id = ?", [run_id]
+    ).fetchall()[0]
+    kernels = whole.within(first_issue, last_end)
+    assert last_end - first_issue < whole.latency_ns  # host copies lie outside
+    for path in (kernels, whole):
+        charts = [c for c in at.get("plotly_chart") if "run_path_chart" in c.proto.id]
+        assert len(charts) == 1
+        bars = json.loads(charts[0].proto.spec)["data"]
+        assert sum(len(b["y"]) for b in bars) == len(path.segments)  # y: plain text lists
+        shown = [d.value for d in at.dataframe if "component" in d.value.columns]
+        assert len(shown) == 1
+        assert shown[0]["ns"].sum() == pytest.approx(path.latency_ns)
+        at.checkbox(key="run_path_kernels").uncheck().run()
+        assert not at.exception, [e.value for e in at.exception]

@@ -248,16 +248,26 @@ else:
 
 # Why the latency moved: the critical paths' difference by component.
 st.subheader("Critical path: where the latency change comes from")
-explained = data.explain_diff(store, run_a, run_b)
+kernels_only = widgets.synced_checkbox(
+    "Kernels only", key="compare_path_kernels", param="kernels", default=True,
+    help="Compare the kernels' critical paths, without the host copies around them "
+    "(`kernbench explain --kernels`); untick for the whole runs.",
+)  # fmt: skip
+explained = data.explain_diff(store, run_a, run_b, kernels_only)
 if explained is None:
-    st.info("A run has no dependency trace (recorded before it existed): no critical path.")
+    st.info(
+        "A run has no dependency trace (recorded before it existed) or, for its kernels, "
+        "no launch: no critical path."
+    )
 else:
     st.plotly_chart(path_figures.contributions_waterfall(explained), key="compare_path_waterfall")
     if (diverge := explained["diverge"]) is not None:
         seg = diverge["a"] or diverge["b"]
         st.caption(
-            f"The paths first diverge at {seg['start_ns']:,.0f} ns ({diverge['reason']}): "
-            f"{seg['what']} on {seg['where']}. `kernbench explain {run_a} {run_b}` prints this."
+            f"The paths first diverge at {seg['start_ns']:,.0f} ns"
+            f"{' after the first launch' if kernels_only else ''} ({diverge['reason']}): "
+            f"{seg['what']} on {seg['where']}. `kernbench explain {run_a} {run_b}"
+            f"{' --kernels' if kernels_only else ''}` prints this."
         )
 
 # Per-engine deltas.

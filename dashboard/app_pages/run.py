@@ -216,9 +216,18 @@ else:
 
 # The chain of waits that set the run's latency.
 st.subheader("Critical path")
-path = data.critical_path(store, run_id)
+kernels_only = widgets.synced_checkbox(
+    "Kernels only", key="run_path_kernels", param="kernels", default=True,
+    help="The path from the first launch's host issue to the last launch's end, without "
+    "the host copies around the kernels (`kernbench explain --kernels`); untick for the "
+    "whole run up to the simulated end.",
+)  # fmt: skip
+path = data.critical_path(store, run_id, kernels_only)
 if path is None:
-    st.info("This run has no dependency trace (recorded before it existed): no critical path.")
+    st.info(
+        "This run has no dependency trace (recorded before it existed) or, for its kernels, "
+        "no launch: no critical path."
+    )
 else:
     st.markdown(path["summary"])
     left, right = st.columns([1, 2])
