@@ -338,18 +338,20 @@ def synced_selectbox(
 def synced_checkbox(
     label: str, *, key: str, param: str, default: bool = False, help: str | None = None
 ) -> bool:
-    """A checkbox mirrored in query parameter `param` ("1" when ticked, absent otherwise)."""
+    """A checkbox mirrored in query parameter `param`: absent when it shows `default`,
+    "1" when ticked and "0" when unticked otherwise, so a copied URL reproduces either."""
     wanted = st.query_params.get(param)
     if wanted != st.session_state.get(f"kb_url_{key}"):
-        st.session_state[key] = wanted in ("1", "true", "yes")
+        st.session_state[key] = default if wanted is None else wanted in ("1", "true", "yes")
     elif key not in st.session_state:
         st.session_state[key] = default
     ticked = st.checkbox(label, key=key, help=help)
-    if ticked:
-        st.query_params[param] = "1"
-    else:
+    value = None if ticked == default else ("1" if ticked else "0")
+    if value is None:
         st.query_params.pop(param, None)
-    st.session_state[f"kb_url_{key}"] = "1" if ticked else None
+    else:
+        st.query_params[param] = value
+    st.session_state[f"kb_url_{key}"] = value
     return ticked
 
 

@@ -95,3 +95,11 @@ def test_run_page_shows_the_critical_path(store, monkeypatch):
         assert shown[0]["ns"].sum() == pytest.approx(path.latency_ns)
         at.checkbox(key="run_path_kernels").uncheck().run()
         assert not at.exception, [e.value for e in at.exception]
+    # The unticked (non-default) state is in the URL, so a copied link reproduces it.
+    assert at.query_params["kernels"] in ("0", ["0"])
+    fresh = AppTest.from_file(str(APP), default_timeout=60)
+    fresh.run()
+    fresh.query_params.update({"run": run_id, "kernels": "0"})
+    fresh.switch_page("app_pages/run.py").run()
+    shown = [d.value for d in fresh.dataframe if "component" in d.value.columns]
+    assert shown[0]["ns"].sum() == pytest.approx(whole.latency_ns)
