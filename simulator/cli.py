@@ -33,6 +33,7 @@ from simulator.runner import headline_metric, is_script, run_script, run_workloa
 from simulator.sweep_cli import register as register_sweep_verb
 from simulator.workloads.registry import WorkloadError, get_workload, list_workloads
 from simulator.workloads.registry import parse_sets as _parse_sets
+from traces.cli import _non_negative_int
 from traces.cli import register as register_trace_verbs
 from traces.explain_cli import register as register_explain_verb
 from traces.units import format_ns, format_value
@@ -325,16 +326,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.no_dashboard:
         return 1 if failed else 0
     return _serve_dashboard(args.store, args.port)
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
 
 
 def _port(text: str) -> int:
