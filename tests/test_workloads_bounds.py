@@ -120,3 +120,16 @@ def test_property_efficiency_never_exceeds_one(topo, name):
     outcome = run_workload(name, params, topology=topo, trace=False)
     assert outcome.status == "ok", outcome.error
     assert metrics_of(outcome)["efficiency"] <= 1 + bounds.EFFICIENCY_TOLERANCE
+
+
+def test_dma_sweep_bound_on_one_cube_is_the_own_hbm_path():
+    """With one cube the 'other cube' HBM is the initiator's own: its bound must not
+    count the PE link, which that transfer never crosses (found by the property test)."""
+    topo = load_topology(
+        "default",
+        overrides={"sip.cube_rows": 1, "sip.cube_cols": 1, "cube.pe_link.bw_gbs": 8.0},
+    )
+    params = {"sizes": "65536", "paths": "other_cube_hbm"}
+    outcome = run_workload("dma_sweep", params, topology=topo, trace=False)
+    assert outcome.status == "ok", outcome.error
+    assert metrics_of(outcome)["efficiency"] <= 1.0

@@ -107,5 +107,6 @@ def _bound_ns(params, path: str, size: int) -> float:
         "other_cube_hbm": [cube.hbm.bw_gbs, sip.mesh_link.bw_gbs, cube.pe_link.bw_gbs, tcm],
     }[path]
     if path == "other_cube_hbm" and params.sip.cube_rows * params.sip.cube_cols == 1:
-        crossed = [cube.hbm.bw_gbs, cube.pe_link.bw_gbs, tcm]  # one cube: no mesh link
+        # One cube: the last cube's first PE is the initiator, so this is its own HBM.
+        crossed = [cube.hbm.bw_gbs, tcm]
     return bounds.dma_bound_ns(params, size, crossed)
