@@ -302,17 +302,22 @@ def _key_metrics(metrics, limit: int = 3) -> str:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from traces.store import resolve_store
-
-    console = Console()
-    failed = 0
-    table = Table("workload", "topology", "status", "key metrics", title="demo suite")
     from traces.suites import load_suite
 
+    outcomes = []
     for entry in load_suite(DEMO_SUITE):
         outcome = run_workload(
             entry.workload, entry.params, topology=entry.topology, store=args.store
         )
-        failed += outcome.status != "ok"
+        outcomes.append((entry, outcome))
+    failed = sum(outcome.status != "ok" for _, outcome in outcomes)
+    store = resolve_store(args.store)
+    if args.json:
+        runs = [outcome.to_json() for _, outcome in outcomes]
+        print(json.dumps({"store": str(store), "runs": runs, "failed": failed}, sort_keys=True))
+        return 1 if failed else 0
+    table = Table("workload", "topology", "status", "key metrics", title="demo suite")
+    for entry, outcome in outcomes:
         label = entry.workload + "".join(f" {k}={v}" for k, v in entry.params.items())
         table.add_row(
             label,
@@ -320,8 +325,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             outcome.status,
             _key_metrics(outcome.metrics) or (outcome.error or ""),
         )
+    console = Console()
     console.print(table)
-    store = resolve_store(args.store)
     console.print(f"runs stored in {store}; try: kernbench runs --store {store}")
     if args.no_dashboard:
         return 1 if failed else 0
@@ -438,10 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the demo suite, print a summary, serve the dashboard",
         description="Run the demo suite into the store, print a summary, serve the dashboard.",
+        epilog="--json prints {store, failed: number of failed runs, runs: [the run --json "
+        "object of each run, in suite order]} and serves no dashboard; exit 1 if a run failed.",
     )
     _store_option(demo)
     demo.add_argument("--no-dashboard", action="store_true", help="do not serve the dashboard")
     demo.add_argument("--port", type=_port, default=8501, help="dashboard TCP port (8501)")
+    demo.add_argument(
+        "--json", action="store_true", help="print one JSON object (shape below), no dashboard"
+    )
     demo.set_defaults(handler=_cmd_demo)
 
     register_trace_verbs(sub)

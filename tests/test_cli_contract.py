@@ -262,6 +262,47 @@ def test_runs_fits_100_columns_with_short_ids(tmp_path):
         assert len(short) < 27
 
 
+def test_runs_wraps_params_between_parameters_not_inside_one(tmp_path):
+    """A long key=value stays whole on one line of `runs` at 100 columns, and the
+    columns after params (latency, wall) are still printed."""
+    store = Store(tmp_path / "store")
+    params = {"algorithm": "hierarchical", "bytes": 1048576, "dtype": "float32", "world_size": 8}
+    write_synthetic_run(store, n_pes=8, n_launches=1, workload="ccl_allreduce", params=params)
+    env = dict(os.environ, COLUMNS="100")
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "runs", "--store", str(store.root)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    for key, value in params.items():
+        assert sum(f"{key}={value}" in line for line in lines) == 1, done.stdout
+    header = next(line for line in lines if line.startswith("run "))
+    assert header.split()[-2:] == ["latency", "wall"]
+
+
+def test_runs_filters_by_sweep_and_status_and_shows_overrides(tmp_path, capsys):
+    """`runs --sweep PREFIX` lists that sweep's runs only, `--status` filters by outcome,
+    and a run's topology overrides appear beside its params as dotted key=value."""
+    from simulator.runner import run_workload
+
+    store = str(tmp_path / "store")
+    for bw in (100, 200):
+        run_workload("noop", {"cube.hbm.bw_gbs": bw}, store=store, sweep_id="sweep-aaa-1")
+    plain = run_workload("noop", store=store)
+    s = ["--store", store]
+    assert _main(["runs", "--sweep", "sweep-aaa", "--json", *s]) == 0
+    swept = json.loads(capsys.readouterr().out)
+    assert len(swept) == 2 and {r["sweep_id"] for r in swept} == {"sweep-aaa-1"}
+    assert plain.run_id not in {r["run_id"] for r in swept}
+    assert _main(["runs", "--status", "failed", "--json", *s]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert _main(["runs", "--sweep", "sweep-aaa", *s]) == 0
+    out = capsys.readouterr().out
+    assert "cube.hbm.bw_gbs=100" in out and "cube.hbm.bw_gbs=200" in out
+
+
 def test_warnings_are_one_line_each(store, capsys):
     """A corrupt store file is announced as `kernbench: warning: ...` on one line, not in
     Python's warnings format with a source path."""

@@ -112,6 +112,31 @@ def test_demo_runs_the_demo_suite(monkeypatch, tmp_path):
     assert ran == [(e.workload, e.params, e.topology) for e in load_suite("demo")]
 
 
+def test_demo_json_reports_every_run_and_the_failures(monkeypatch, tmp_path, capsys):
+    """`kernbench demo --json` prints {store, failed, runs} with each run's `run --json`
+    object in suite order, serves no dashboard, and exits 1 when a run failed."""
+    import json
+
+    import simulator.cli as cli
+    from simulator.runner import RunOutcome
+
+    entries = load_suite("demo")
+    failing = entries[1].workload
+
+    def fake_run(workload, params, *, topology, store):
+        status = "failed" if workload == failing else "ok"
+        return RunOutcome(None, workload, params, topology, status, None, 0.0, 0.0, None, 0)
+
+    monkeypatch.setattr(cli, "run_workload", fake_run)
+    monkeypatch.setattr(cli, "_serve_dashboard", lambda *a, **k: pytest.fail("served"))
+    assert cli.main(["demo", "--json", "--store", str(tmp_path)]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"store", "failed", "runs"}
+    assert printed["failed"] == sum(e.workload == failing for e in entries)
+    assert [r["workload"] for r in printed["runs"]] == [e.workload for e in entries]
+    assert set(printed["runs"][0]) >= {"run_id", "status", "metrics", "params", "topology"}
+
+
 def test_suite_workloads_exist_in_the_simulator():
     """Every workload of every shipped suite is registered in the simulator."""
     from simulator.workloads.registry import list_workloads

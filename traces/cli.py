@@ -71,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _store_option(runs)
     runs.add_argument("--workload", help="only runs of this workload")
     runs.add_argument(
+        "--sweep", metavar="SWEEP_ID", help="only runs of this sweep (its id or a prefix)"
+    )
+    runs.add_argument("--status", choices=("ok", "failed"), help="only runs that ended this way")
+    runs.add_argument(
         "--limit", type=_non_negative_int, default=20, metavar="N", help="at most N runs (20)"
     )
     _json_option(runs)
@@ -298,12 +302,22 @@ def _params_object(text: str | None) -> Any:
 
 
 @_user_errors
+def _headline_text(row: dict[str, Any]) -> str:
+    """The run's own latency metric in human units, or empty when it records none."""
+    metrics = dict(row["metrics"] or {})
+    lead = headline_name(metrics)
+    return format_ns(metrics[lead]) if lead else ""
+
+
+@_user_errors
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs, newest first."""
     from traces import queries
 
     store = _store(args)
-    runs = queries.runs_table(store, workload=args.workload, limit=args.limit)
+    runs = queries.runs_table(
+        store, workload=args.workload, status=args.status, limit=args.limit, sweep_id=args.sweep
+    )
     if args.json:
         keep = [
             "run_id", "created_at", "workload", "params", "topology", "overrides", "sweep_id",
@@ -327,30 +341,49 @@ def cmd_runs(args: argparse.Namespace) -> int:
         title=f"runs in {store.root}",
         title_justify="left",
         box=box.SIMPLE_HEAD,
-        padding=(0, 1),
+        padding=(0, 1, 0, 0),  # two spaces between columns, none at the edges
         pad_edge=False,
+        show_edge=False,
     )
-    for name, justify in (
-        ("run", "left"), ("workload", "left"), ("params", "left"), ("topology", "left"),
-        ("commit", "left"), ("status", "left"), ("latency", "right"), ("wall", "right"),
-    ):  # fmt: skip
-        no_wrap = name != "params"
-        table.add_column(name, justify=justify, no_wrap=no_wrap, overflow="fold")
-    for row in runs.to_pylist():
-        metrics = dict(row["metrics"] or {})
-        lead = headline_name(metrics)
-        commit = (row["git_commit"] or "")[:7] + ("+" if row["git_dirty"] else "")
-        table.add_row(
+    rows = runs.to_pylist()
+    cells = [
+        (
             short.get(row["run_id"], row["run_id"]),
             row["workload"],
-            _fold_params(row["params"]),
+            " ".join(filter(None, (_fold_params(row["params"]), _fold_params(row["overrides"])))),
             row["topology"],
-            commit,
+            (row["git_commit"] or "")[:7] + ("+" if row["git_dirty"] else ""),
             row["status"],
-            format_ns(metrics[lead]) if lead else "",
+            _headline_text(row),
             f"{row['wall_s']:.2f} s" if row["wall_s"] is not None else "",
         )
-    table.caption = "latency: the workload's own (latency_ns, kernel_ns...); commit + = dirty"
+        for row in rows
+    ]
+    columns = (
+        ("run", "left"), ("workload", "left"), ("params", "left"), ("topology", "left"),
+        ("commit", "left"), ("status", "left"), ("latency", "right"), ("wall", "right"),
+    )  # fmt: skip
+    # A key=value is one token: the params column gets the width of the longest one
+    # when the other columns leave room, so rich wraps between parameters, not inside.
+    others_width = sum(
+        max([len(name)] + [len(str(cell[i] or "")) for cell in cells]) + 2
+        for i, (name, _) in enumerate(columns)
+        if name != "params"
+    )
+    longest_token = max((len(t) for cell in cells for t in cell[2].split()), default=6)
+    params_width = max(6, min(longest_token, console.width - others_width - 1))
+    for name, justify in columns:
+        no_wrap = name != "params"
+        min_width = params_width if name == "params" else None
+        table.add_column(
+            name, justify=justify, no_wrap=no_wrap, overflow="fold", min_width=min_width
+        )
+    for cell in cells:
+        table.add_row(*cell)
+    table.caption = (
+        "params: the workload's, then topology overrides (dotted keys); "
+        "latency: the workload's own (latency_ns, kernel_ns...); commit + = dirty"
+    )
     console.print(table)
     return 0
 

@@ -38,15 +38,20 @@ def runs_table(
     workload: str | None = None,
     status: str | None = None,
     limit: int | None = None,
+    sweep_id: str | None = None,
 ) -> pa.Table:
     """Runs, newest first: every runs column plus `metrics`, a MAP metric name -> value.
 
-    Filters by workload and status ("ok"/"failed") when given; at most `limit` rows.
+    Filters by workload, status ("ok"/"failed") and sweep (its id or a prefix of it) when
+    given; at most `limit` rows.
     """
     where, params = [], []
     if workload is not None:
         where.append("r.workload = ?")
         params.append(workload)
+    if sweep_id is not None:
+        where.append("starts_with(r.sweep_id, ?)")
+        params.append(sweep_id)
     if status is not None:
         where.append("r.status = ?")
         params.append(status)
