@@ -103,3 +103,45 @@ def test_run_page_shows_the_critical_path(store, monkeypatch):
     fresh.switch_page("app_pages/run.py").run()
     shown = [d.value for d in fresh.dataframe if "component" in d.value.columns]
     assert shown[0]["ns"].sum() == pytest.approx(whole.latency_ns)
+
+
+def test_a_trends_change_point_links_to_the_compare_waterfall(store, monkeypatch):
+    """gemm's kernel_ns steps at commit b: the change point's "why" link names the run
+    before and the run after the change and the waterfall view; Compare opened with it
+    shows those two runs with the critical-path waterfall first, above the metrics."""
+    from urllib.parse import parse_qs, urlsplit
+
+    monkeypatch.setenv("KERNBENCH_STORE", str(store.root))
+    run_a = store.runs[(store.commits[0], "gemm")]
+    run_b = store.runs[(store.commits[1], "gemm")]
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.query_params.update({"workload": "gemm", "metric": "kernel_ns"})
+    at.switch_page("app_pages/trends.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    steps = next(d.value for d in at.dataframe if "change_pct" in d.value.columns)
+    assert len(steps) == 1
+    link = urlsplit(steps["why"].iloc[0])
+    assert link.path == "compare"
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    assert query == {"mode": "runs", "a": run_a, "b": run_b, "focus": "path",
+                     "store": str(store.root)}  # fmt: skip
+    assert steps["why"].iloc[0] in " ".join(m.value for m in at.markdown)  # a plain link too
+
+    at.query_params.clear()
+    at.query_params.update(query)
+    at.switch_page("app_pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    header = " ".join(m.value for m in at.markdown)
+    assert f"**a** = [`{run_a}`]" in header and f"**b** = [`{run_b}`]" in header
+    keys = [c.proto.id for c in at.get("plotly_chart")]
+    waterfall = [i for i, k in enumerate(keys) if "compare_path_waterfall" in k]
+    metrics = [i for i, k in enumerate(keys) if "compare_metric_chart" in k]
+    assert len(waterfall) == 1 and len(metrics) == 1
+    assert waterfall[0] < metrics[0]  # the view the link selects: the waterfall first
+    con = open_store(store.root).connect()
+    expected = path_diff(*(critical_path(con, r).within(*kernel_window(con, r))
+                           for r in (run_a, run_b)))  # fmt: skip
+    shown = json.loads(at.get("plotly_chart")[waterfall[0]].proto.spec)["data"][0]
+    assert shown["y"][0] == pytest.approx(expected["latency_a"])
+    assert shown["y"][-1] == pytest.approx(expected["latency_b"])

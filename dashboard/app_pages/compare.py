@@ -1,6 +1,9 @@
 """Compare: run b against baseline run a -- picked directly, or as the newest runs of one
 workload (and parameter set) at two commits. Metric deltas with regressions
-highlighted, per-PE and per-engine deltas, the launches and rounds that moved most."""
+highlighted, per-PE and per-engine deltas, the critical paths' difference as a waterfall,
+the launches and rounds that moved most. Query parameters: mode, a, b (runs mode),
+workload, params, commit_a, commit_b (commits mode), judge, kernels (0: whole-run critical
+paths), focus (`path`: the critical-path waterfall first, as Trends' change points link)."""
 
 import pandas as pd
 import streamlit as st
@@ -8,6 +11,11 @@ import streamlit as st
 from dashboard import data, figures, path_figures, regressions, urlstate, widgets
 
 TOP_N = 10
+# `?focus=path` shows the critical-path waterfall first, right under the two runs (the
+# view Trends' change points link to); `#why-latency-moved` is its section anchor.
+FOCUS = "focus"
+FOCUS_PATH = "path"
+PATH_ANCHOR = "why-latency-moved"
 MODES = {"runs": "Two runs", "commits": "Two commits of a workload"}
 VERDICT_STYLE = {
     regressions.REGRESSION: "background-color: #fbd5d5",
@@ -152,6 +160,38 @@ if not like:
     )
 judged = like or colour_anyway
 
+
+def show_critical_path() -> None:
+    """Why the latency moved: the difference of the two critical paths by component, as
+    a waterfall from latency a to latency b (of the kernels alone unless `?kernels=0`)."""
+    st.subheader("Critical path: where the latency change comes from", anchor=PATH_ANCHOR)
+    kernels_only = widgets.synced_checkbox(
+        "Kernels only", key="compare_path_kernels", param="kernels", default=True,
+        help="Compare the kernels' critical paths, without the host copies around them "
+        "(`kernbench explain --kernels`); untick for the whole runs.",
+    )  # fmt: skip
+    explained = data.explain_diff(store, run_a, run_b, kernels_only)
+    if explained is None:
+        st.info(
+            "A run has no dependency trace (recorded before it existed) or, for its kernels, "
+            "no launch: no critical path."
+        )
+        return
+    st.plotly_chart(path_figures.contributions_waterfall(explained), key="compare_path_waterfall")
+    if (diverge := explained["diverge"]) is not None:
+        seg = diverge["a"] or diverge["b"]
+        st.caption(
+            f"The paths first diverge at {seg['start_ns']:,.0f} ns"
+            f"{' after the first launch' if kernels_only else ''} ({diverge['reason']}): "
+            f"{seg['what']} on {seg['where']}. `kernbench explain {run_a} {run_b}"
+            f"{' --kernels' if kernels_only else ''}` prints this."
+        )
+
+
+path_first = st.query_params.get(FOCUS) == FOCUS_PATH
+if path_first:
+    show_critical_path()
+
 # Metric deltas.
 st.subheader("Metrics")
 threshold_pct = st.number_input(
@@ -246,29 +286,8 @@ else:
         key="compare_pe_table",
     )
 
-# Why the latency moved: the critical paths' difference by component.
-st.subheader("Critical path: where the latency change comes from")
-kernels_only = widgets.synced_checkbox(
-    "Kernels only", key="compare_path_kernels", param="kernels", default=True,
-    help="Compare the kernels' critical paths, without the host copies around them "
-    "(`kernbench explain --kernels`); untick for the whole runs.",
-)  # fmt: skip
-explained = data.explain_diff(store, run_a, run_b, kernels_only)
-if explained is None:
-    st.info(
-        "A run has no dependency trace (recorded before it existed) or, for its kernels, "
-        "no launch: no critical path."
-    )
-else:
-    st.plotly_chart(path_figures.contributions_waterfall(explained), key="compare_path_waterfall")
-    if (diverge := explained["diverge"]) is not None:
-        seg = diverge["a"] or diverge["b"]
-        st.caption(
-            f"The paths first diverge at {seg['start_ns']:,.0f} ns"
-            f"{' after the first launch' if kernels_only else ''} ({diverge['reason']}): "
-            f"{seg['what']} on {seg['where']}. `kernbench explain {run_a} {run_b}"
-            f"{' --kernels' if kernels_only else ''}` prints this."
-        )
+if not path_first:
+    show_critical_path()
 
 # Per-engine deltas.
 st.subheader("Engines")

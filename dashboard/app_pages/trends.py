@@ -1,6 +1,7 @@
 """Trends: one metric of a workload (and parameter set) over commit history, with the
 change points asv's step detection finds. Picking a commit opens Compare against the
-commit before it."""
+commit before it; a change point (its marker, or its "why" link) opens Compare of the run
+before and the run after the change on their critical-path waterfall."""
 
 from pathlib import Path
 
@@ -138,6 +139,23 @@ better = regressions.better_of(metric, unit, stored_better.get(metric))
 commits = list(history["commit"])
 
 
+def why_link(index: int) -> str:
+    """The Compare URL of the run before and the run at commit `index` of the history,
+    opened on their critical-path waterfall (what a change point's "why" links to)."""
+    return urlstate.link_url("compare", **why_query(index))
+
+
+def why_query(index: int) -> dict[str, str]:
+    """Compare's query parameters for history points index-1 (a) and index (b): the two
+    runs themselves, with the critical-path waterfall first (compare.py's `focus=path`)."""
+    return {
+        "mode": "runs",
+        "a": str(history["run_id"].iloc[index - 1]),
+        "b": str(history["run_id"].iloc[index]),
+        "focus": "path",
+    }
+
+
 def _open_clicked() -> None:
     """Chart selection callback: remember the clicked commit (pages switch outside callbacks)."""
     selected = st.session_state["trends_chart"].selection.points
@@ -150,7 +168,10 @@ def _open_clicked() -> None:
         index = selected[0].get("point_index", 0)
         commit = commits[index] if 0 <= index < len(commits) else None
     if commit is not None and commits.index(commit) > 0:
-        st.session_state[OPEN_KEY] = commit
+        # A change-point marker opens the two runs' critical-path diff; a point of the
+        # line, the two commits.
+        on_marker = selected[0].get("curve_number") == 1
+        st.session_state[OPEN_KEY] = (commit, on_marker)
 
 
 scale = widgets.synced_selectbox("Value axis", ["auto", "linear", "log"], key="trends_scale",
@@ -165,7 +186,8 @@ st.plotly_chart(
 )
 st.caption(
     f"{len(history)} commit(s), oldest first; each point is the newest ok run at that commit. "
-    "Click a point to compare it with the commit before it."
+    "Click a point to compare it with the commit before it, a change point's diamond to "
+    "see why it moved (the two runs' critical-path diff on Compare)."
 )
 if params_json is None and history["params"].nunique() > 1:
     st.warning(
@@ -183,11 +205,24 @@ if points:
                 "after": p.after,
                 "change_pct": p.change_pct,
                 "message": history["commit_message"].iloc[p.index],
+                "why": why_link(p.index),
             }
             for p in points
         ],
         hide_index=True,
         key="trends_change_points",
+        column_config={
+            "why": st.column_config.LinkColumn("why", display_text="critical path diff"),
+        },
+    )
+    st.markdown(
+        "Why did it move? "
+        + " · ".join(
+            f"[{widgets.short_commit(commits[p.index - 1])} → "
+            f"{widgets.short_commit(commits[p.index])} ({p.change_pct:+.1f}%): critical "
+            f"path diff]({why_link(p.index)})"
+            for p in reversed(points)
+        )
     )
 else:
     st.caption("No change points: the metric kept one level over these commits.")
@@ -209,9 +244,12 @@ if len(commits) >= 2:
         key="trends_pick",
     )
     if go_button.button("Compare", key="trends_compare"):
-        st.session_state[OPEN_KEY] = chosen
+        st.session_state[OPEN_KEY] = (chosen, False)
 
-if commit := st.session_state.pop(OPEN_KEY, None):
+if opened := st.session_state.pop(OPEN_KEY, None):
+    commit, why = opened
+    if why:
+        urlstate.switch_page(widgets.PAGE_COMPARE, **why_query(commits.index(commit)))
     previous = commits[commits.index(commit) - 1]
     query = {
         "mode": "commits",
