@@ -1,11 +1,12 @@
-"""Trace speed: canned DuckDB queries over a generated store, and the streaming writer."""
+"""Trace speed: canned DuckDB queries over a generated store, the streaming writer, and
+`kernbench explain` on a large simulated run."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
-from .common import build_trace_store, ops_rows
+from .common import bench_case, build_trace_store, ops_rows, run_case
 
 # traces is imported in setup, never at import time: asv discovers the whole suite in one
 # go, and the simulator benchmarks must still load at commits whose traces differs.
@@ -70,3 +71,36 @@ class TraceWriter:
 
     def peakmem_append_ops(self, rows: int) -> None:
         self._write()
+
+
+class Explain:
+    """`kernbench explain` of gpt3_qkv on sip4x4 (~150k ops): the whole command in
+    process (store, run lookup, load, walk, JSON), imports excepted (asv repeats the
+    call); ``pair`` explains the run against itself, so it loads and walks two paths
+    and diffs them."""
+
+    params = ["run", "pair"]
+    param_names = ["what"]
+    timeout = 900  # setup_cache simulates the run: ~15 s alone, minutes on a loaded host
+
+    def setup_cache(self) -> tuple[str, str]:
+        root = Path("explain_store").resolve()
+        outcome = run_case(bench_case("gpt3_qkv", {}, "sip4x4"), trace=True, store=root)
+        return str(root), outcome.run_id
+
+    def setup(self, cache: tuple[str, str], what: str) -> None:
+        from simulator.cli import main
+
+        root, run_id = cache
+        runs = [run_id] if what == "run" else [run_id, run_id]
+        self.argv = ["explain", *runs, "--store", root, "--json"]
+        self.main = main
+        self.time_explain(cache, what)  # warm: imports and the OS file cache
+
+    def time_explain(self, cache: tuple[str, str], what: str) -> None:
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            if self.main(self.argv) != 0:
+                raise RuntimeError(f"kernbench {' '.join(self.argv)} failed")

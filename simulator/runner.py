@@ -13,7 +13,6 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,8 @@ _GC_YOUNG_THRESHOLD = 50_000
 
 def sim_version() -> str:
     """The installed kernbench version (``unknown`` when run from a bare checkout)."""
+    from importlib import metadata  # ~30 ms: only runs ask, not every CLI start-up
+
     try:
         return metadata.version("kernbench")
     except metadata.PackageNotFoundError:

@@ -164,7 +164,7 @@ def _json_option(parser: argparse.ArgumentParser) -> None:
 def _store(args: argparse.Namespace) -> Store:
     """The store named by --store (a folder or s3:// URL); a local path that is a file
     is a clear error, not an empty store."""
-    from traces.views import open_store
+    from traces.opener import open_store
 
     store = open_store(args.store)
     store.check_usable()

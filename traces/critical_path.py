@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from traces.store import RunNotFoundError
-from traces.views import open_connection
+# DuckDB and the store's views are imported where used: a local store's run is read
+# straight from its files (see _RunTables).
 
 if TYPE_CHECKING:
     from traces.views import Source
@@ -140,43 +140,140 @@ class CriticalPath:
         return runs[:limit]
 
 
+# The tables the walk reads.
+_TABLES = ("runs", "launches", "ops", "deps", "dma")
+
+
+class _RunTables:
+    """One run's tables as SQL relations, for queries with ``{ops}``-style placeholders.
+
+    A local store is read straight from the run's Parquet files (``read_parquet`` of a
+    bound file list): no views over the whole store and no footer checks, which is most
+    of what ``explain`` would otherwise spend on a large run. A DuckDB connection (views
+    assumed), an object store, or a run missing one of the tables (recorded before the
+    ``deps`` table) goes through the views, filtered by run id.
+    """
+
+    def __init__(self, source: Source, run_id: str) -> None:
+        self.run_id = run_id
+        files = _local_files(source, run_id)
+        if files is None:
+            from traces.views import open_connection
+
+            self.con = open_connection(source)
+            self._from = {t: f"(SELECT * FROM {t} WHERE run_id = $run_id)" for t in _TABLES}
+            self._params = {t: {"run_id": run_id} for t in _TABLES}
+        else:
+            import duckdb
+
+            self.con = duckdb.connect()
+            # One thread: each query reads a few MB; threads only add start-up cost and
+            # contend with other processes on a loaded machine.
+            self.con.execute("SET threads TO 1")
+            self._from = {t: f"read_parquet(${t}_files)" for t in _TABLES}
+            self._params = {t: {f"{t}_files": files[t]} for t in _TABLES}
+
+    def sql(self, query: str, **params: Any) -> Any:
+        """Run ``query`` with its ``{table}`` placeholders bound to this run's rows."""
+        used = [t for t in _TABLES if "{" + t + "}" in query]
+        bound = dict(params)
+        for table in used:
+            bound |= self._params[table]
+        return self.con.sql(query.format(**self._from), params=bound)
+
+
+def _local_files(source: Source, run_id: str) -> dict[str, list[str]] | None:
+    """The Parquet files of each table of ``run_id`` when ``source`` is a local store
+    (a Store, or a path) holding all of _TABLES for it; else None."""
+    from pathlib import Path
+
+    from traces.layout import is_object_url, partition_dir
+
+    if isinstance(source, str | Path):
+        if is_object_url(str(source)):
+            return None
+        root = Path(source)
+    else:
+        root = getattr(source, "root", None)
+        if not isinstance(root, Path) or not callable(getattr(source, "resolve_run", None)):
+            return None  # a DuckDB connection, or an object store
+    files = {}
+    for table in _TABLES:
+        parts = sorted(str(p) for p in partition_dir(root, table, run_id).glob("*.parquet"))
+        if not parts:
+            return None
+        files[table] = parts
+    return files
+
+
 class _RunData:
-    """The columns of one run the walk needs, as numpy arrays indexed by row."""
+    """The columns of one run the walk needs, as numpy arrays indexed by row.
 
-    def __init__(self, con: Any, run_id: str) -> None:
-        def fetch(query: str, n_params: int = 1) -> dict[str, np.ndarray]:
-            # fetchnumpy, with dictionary columns cast to text: pyarrow would import
-            # pandas to turn them into numpy (over a second on this machine).
-            return con.sql(query, params=[run_id] * n_params).fetchnumpy()
+    Text columns arrive as small integer codes into name lists (``engines``, ``op_names``,
+    ``causes``, ``on_items``): fetching 150 k Python strings per column would cost more
+    than the rest of the load.
+    """
 
-        runs = fetch("SELECT sim_end_ns FROM runs WHERE run_id = ?")
+    def __init__(self, tables: _RunTables) -> None:
+        def fetch(query: str, **params: Any) -> dict[str, np.ndarray]:
+            return tables.sql(query, **params).fetchnumpy()
+
+        runs = fetch("SELECT sim_end_ns FROM {runs}")
         if len(runs["sim_end_ns"]) == 0:
-            raise RunNotFoundError(f"run {run_id!r} is not in the store")
+            from traces.store import RunNotFoundError
+
+            raise RunNotFoundError(f"run {tables.run_id!r} is not in the store")
         self.latency_ns = float(runs["sim_end_ns"][0])
         self.launches = fetch(
             "SELECT launch_id, kernel::VARCHAR AS kernel, host_issue_ns, target_start_ns, "
-            "end_ns FROM launches WHERE run_id = ? ORDER BY launch_id"
+            "end_ns FROM {launches} ORDER BY launch_id"
         )
-        # Each op with the dependency that released it (on_id -1: none).
+        names = tables.sql(
+            "SELECT (SELECT coalesce(list(DISTINCT engine::VARCHAR), []) FROM {ops}), "
+            "(SELECT coalesce(list(DISTINCT op::VARCHAR), []) FROM {ops}), "
+            "(SELECT coalesce(list(DISTINCT cause::VARCHAR), []) FROM {deps} "
+            "WHERE item = 'op'), "
+            "(SELECT coalesce(list(DISTINCT on_item::VARCHAR), []) FROM {deps} "
+            "WHERE item = 'op' AND on_item IS NOT NULL)"
+        ).fetchall()[0]
+        self.engines, self.op_names, self.causes, self.on_items = (list(n) for n in names)
+        # Codes are 1-based positions in the name lists (0: none).
         self.ops = fetch(
-            "SELECT o.op_id, o.launch_id, o.sip, o.cube, o.pe, o.pe_global, "
-            "o.engine::VARCHAR AS engine, o.op::VARCHAR AS op, o.start_ns, o.end_ns, "
-            "d.cause::VARCHAR AS cause, d.on_item::VARCHAR AS on_item, "
-            "coalesce(d.on_id, -1) AS on_id "
-            "FROM ops o LEFT JOIN deps d "
-            "ON d.run_id = ? AND d.item = 'op' AND d.item_id = o.op_id WHERE o.run_id = ?",
-            2,
+            "SELECT op_id, launch_id, sip, cube, pe, pe_global, "
+            "list_position($engines, engine::VARCHAR)::INTEGER AS engine, "
+            "list_position($op_names, op::VARCHAR)::INTEGER AS op, start_ns, end_ns "
+            "FROM {ops}",
+            engines=self.engines,
+            op_names=self.op_names,
+        )
+        deps = fetch(
+            "SELECT item_id, list_position($causes, cause::VARCHAR)::INTEGER AS cause, "
+            "coalesce(list_position($on_items, on_item::VARCHAR), 0)::INTEGER AS on_item, "
+            "coalesce(on_id, -1) AS on_id FROM {deps} WHERE item = 'op'",
+            causes=self.causes,
+            on_items=self.on_items,
         )
         self.host_dma = fetch(
             "SELECT dma_id, kind::VARCHAR AS kind, src_space::VARCHAR AS src_space, "
             "dst_space::VARCHAR AS dst_space, level::VARCHAR AS level, issue_ns, end_ns "
-            "FROM dma WHERE run_id = ? AND launch_id IS NULL"
+            "FROM {dma} WHERE launch_id IS NULL"
         )
         ops = self.ops
         n_ops = len(ops["op_id"])
         size = int(ops["op_id"].max()) + 1 if n_ops else 0
         self.op_row = np.full(size, -1, dtype=np.int64)
         self.op_row[ops["op_id"]] = np.arange(n_ops)
+        # Each op's releasing dependency, by row (cause 0: none recorded).
+        self.cause = np.zeros(n_ops, dtype=np.int64)
+        self.on_item = np.zeros(n_ops, dtype=np.int64)
+        self.on_id = np.full(n_ops, -1, dtype=np.int64)
+        item = deps["item_id"]
+        inside = (item >= 0) & (item < size)
+        rows = self.op_row[item[inside]]
+        found = rows >= 0
+        for column, target in (("cause", self.cause), ("on_item", self.on_item),
+                               ("on_id", self.on_id)):  # fmt: skip
+            target[rows[found]] = deps[column][inside][found]
         self.launch_row = {int(lid): i for i, lid in enumerate(self.launches["launch_id"])}
         # Ops sorted by end within each launch and within each PE, for "the op of this
         # launch / PE that ended last before t".
@@ -191,6 +288,22 @@ class _RunData:
                                self.host_dma["end_ns"].astype(float)])  # fmt: skip
         order = np.lexsort((kinds, ends))  # equal ends: the launch is the later item
         self.host_kind, self.host_rows, self.host_ends = kinds[order], rows[order], ends[order]
+
+    def engine(self, row: int) -> str:
+        """The engine of the op at ``row``."""
+        return self.engines[self.ops["engine"][row] - 1]
+
+    def op_name(self, row: int) -> str:
+        """The op name of the op at ``row``."""
+        return self.op_names[self.ops["op"][row] - 1]
+
+    def dependency(self, row: int) -> tuple[str | None, str | None, int]:
+        """(cause, on_item, on_id) of the dependency that released the op at ``row``;
+        (None, None, -1) when none was recorded."""
+        cause, on_item = int(self.cause[row]), int(self.on_item[row])
+        return (self.causes[cause - 1] if cause else None,
+                self.on_items[on_item - 1] if on_item else None,
+                int(self.on_id[row]))  # fmt: skip
 
     def last_op_before(self, group: str, key: int, t_ns: float) -> int:
         """Row of the op of launch/PE ``key`` that ended last at or before ``t_ns``; -1."""
@@ -224,26 +337,38 @@ def _grouped_by_end(keys: np.ndarray, ends: np.ndarray) -> dict[int, tuple[np.nd
     return groups
 
 
+class NoDepsError(ValueError):
+    """A run with ops but no ``deps`` rows (traced before schema version 6): its path
+    cannot be followed."""
+
+
 def critical_path(store: Source, run_id: str) -> CriticalPath:
     """The critical path of run ``run_id`` (see the module docstring).
 
-    Raises RunNotFoundError for a run that is not in the store.
+    ``store``: a Store, a store path or URL, or a DuckDB connection with the views.
+    Raises RunNotFoundError for a run that is not in the store and NoDepsError for a run
+    whose ops have no ``deps`` rows.
     """
-    con = open_connection(store)
-    data = _RunData(con, run_id)
+    tables = _RunTables(store, run_id)
+    data = _RunData(tables)
+    if len(data.ops["op_id"]) and not data.causes:
+        raise NoDepsError(
+            f"run {run_id} has no deps rows (recorded before schema version 6): "
+            "re-run it to explain it"
+        )
     segments = _walk(data)
     # DMA ops on the path are named by what their last-ending transfer moved ("HBM->TCM
     # via pe"); asked for only those ops, as the path holds few of a run's ops.
     dma_ops = [s.item_id for s in segments if s.item == "op" and s.component in _DMA_LABELS]
     if dma_ops:
         moves = dict(
-            con.sql(
+            tables.sql(
                 "SELECT c.on_id, arg_max(coalesce(d.src_space, d.src) || '->' || "
                 "coalesce(d.dst_space, d.dst) || ' via ' || d.level, d.end_ns) "
-                "FROM deps c JOIN dma d ON d.dma_id = c.item_id AND d.run_id = c.run_id "
-                "WHERE c.run_id = ? AND c.item = 'dma' AND c.on_item = 'op' "
-                "AND list_contains(?, c.on_id) GROUP BY c.on_id",
-                params=[run_id, sorted(set(dma_ops))],
+                "FROM {deps} c JOIN {dma} d ON d.dma_id = c.item_id "
+                "WHERE c.item = 'dma' AND c.on_item = 'op' "
+                "AND list_contains($path_ops, c.on_id) GROUP BY c.on_id",
+                path_ops=sorted(set(dma_ops)),
             ).fetchall()
         )
         segments = [
@@ -258,14 +383,8 @@ def critical_path(store: Source, run_id: str) -> CriticalPath:
 def kernel_window(store: Source, run_id: str) -> tuple[float, float] | None:
     """(start_ns, end_ns) of a run's kernels: from the first launch's host issue to the
     last launch's end, leaving out host copies before and after; None without launches."""
-    row = (
-        open_connection(store)
-        .sql(
-            "SELECT min(host_issue_ns), max(end_ns) FROM launches WHERE run_id = ?",
-            params=[run_id],
-        )
-        .fetchall()[0]
-    )
+    tables = _RunTables(store, run_id)
+    row = tables.sql("SELECT min(host_issue_ns), max(end_ns) FROM {launches}").fetchall()[0]
     return None if row[0] is None else (float(row[0]), float(row[1]))
 
 
@@ -275,11 +394,10 @@ def _op_where(data: _RunData, row: int) -> str:
 
 
 def _op_component(data: _RunData, row: int) -> str:
-    ops = data.ops
-    engine = str(ops["engine"][row])
+    engine = data.engine(row)
     if engine in ("GEMM", "MATH"):
         return engine
-    name = str(ops["op"][row])
+    name = data.op_name(row)
     return name if name in ("send", "recv") else engine  # critical_path() adds the route
 
 
@@ -343,10 +461,10 @@ def _walk(data: _RunData) -> list[Segment]:
         end = min(float(ops["end_ns"][row]), t)
         start = min(float(ops["start_ns"][row]), end)
         charge(end, t, gap, "wait", released_id, where, f"before {released}")
-        what = f"{ops['engine'][row]} {ops['op'][row]} op {op_id}"
+        what = f"{data.engine(row)} {data.op_name(row)} op {op_id}"
         charge(start, end, _op_component(data, row), "op", op_id, where, what)
         t, released_id, released = start, op_id, what
-        cause, on, on_id = ops["cause"][row], ops["on_item"][row], int(ops["on_id"][row])
+        cause, on, on_id = data.dependency(row)
         if cause is None:  # no dependency recorded: treat as its engine's order
             cause, on = "engine", None
         gap = _GAP_COMPONENT.get(cause, f"wait ({cause})")

@@ -64,14 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print the critical path of RUN, or the difference of RUN and RUN_B's paths."""
     store = _store(args)
-    con = store.connect()
-    path_a = _path(con, store.resolve_run(args.run), args.kernels)
+    path_a = _path(store, store.resolve_run(args.run), args.kernels)
     if args.run_b is None:
         result = path_json(path_a, args.top)
     else:
         from traces.critical_path import path_diff
 
-        result = path_diff(path_a, _path(con, store.resolve_run(args.run_b), args.kernels))
+        result = path_diff(path_a, _path(store, store.resolve_run(args.run_b), args.kernels))
     result["window"] = "kernels" if args.kernels else "run"
     if args.json:
         print(json.dumps(result, indent=2))
@@ -82,21 +81,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _path(con: Any, run_id: str, kernels_only: bool = False) -> CriticalPath:
-    has_deps = con.sql("SELECT count(*) FROM deps WHERE run_id = ?", params=[run_id]).fetchall()[0][
-        0
-    ]
-    if not has_deps:
-        raise ValueError(
-            f"run {run_id} has no deps rows (recorded without tracing, or before schema "
-            "version 4): re-run it to explain it"
-        )
+def _path(store: Any, run_id: str, kernels_only: bool = False) -> CriticalPath:
     from traces.critical_path import critical_path, kernel_window
 
-    path = critical_path(con, run_id)
+    path = critical_path(store, run_id)
     if not kernels_only:
         return path
-    window = kernel_window(con, run_id)
+    window = kernel_window(store, run_id)
     if window is None:
         raise ValueError(f"run {run_id} launched no kernel: --kernels has nothing to explain")
     return path.within(*window)

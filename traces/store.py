@@ -24,11 +24,12 @@ from traces.layout import (
     partition_dir,
     resolve_store,
 )
-from traces.schema import SCHEMA_VERSION, canonical_params
-from traces.writer import RunWriter, new_run_id
 
 if TYPE_CHECKING:  # DuckDB loads when a store is read, not to write a run
     import duckdb
+
+    # pyarrow (schema, writer) loads when a run is written, not to read one.
+    from traces.writer import RunWriter
 
 __all__ = [
     "DEFAULT_STORE",
@@ -76,7 +77,7 @@ class Store:
         sim_version: str,
         overrides: dict[str, Any] | None = None,
         sweep_id: str | None = None,
-    ) -> RunWriter:
+    ) -> "RunWriter":
         """Start writing a run; returns its writer (see RunWriter for its lifecycle).
 
         Git facts come from `source_dir` (see git_info). `overrides` are the topology
@@ -84,6 +85,9 @@ class Store:
         Raises ValueError for params that JSON cannot hold, OSError if the store folder
         cannot be written.
         """
+        from traces.schema import canonical_params
+        from traces.writer import RunWriter, new_run_id
+
         params_json = canonical_params(params)
         self.check_usable()
         self.remove_abandoned_runs()
@@ -216,6 +220,8 @@ def new_run_row(
     sweep_id: str | None,
 ) -> dict[str, Any]:
     """The runs-row columns known when a run starts (the rest come at finish)."""
+    from traces.schema import SCHEMA_VERSION, canonical_params
+
     return {
         "created_at": datetime.now(UTC),
         "workload": workload,

@@ -1,0 +1,91 @@
+"""`kernbench explain` as a command: what it loads, its errors, its JSON shapes.
+
+The path itself is pinned in tests/test_critical_path.py; here: reading one run straight
+from its files gives the same path as the store's views, the command stays free of
+pyarrow and pandas on a local store (start-up is most of its time), and a run without
+``deps`` rows is one error line.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.cli import main
+from simulator.runner import run_workload
+from traces.critical_path import critical_path
+from traces.layout import partition_dir
+from traces.opener import open_store
+
+REPO = Path(__file__).resolve().parent.parent
+CASES = {
+    "gemm": ("gemm", {"M": 512, "N": 256, "K": 256}),
+    "ring": ("ccl_allreduce", {"algorithm": "ring", "world_size": 8, "bytes": 1 << 16}),
+    "noop": ("noop", {}),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("explain_store")
+    ids = {}
+    for name, (workload, params) in CASES.items():
+        outcome = run_workload(workload, params, store=root)
+        assert outcome.status == "ok", outcome.error
+        ids[name] = outcome.run_id
+    return root, ids
+
+
+@pytest.mark.parametrize("case", ["gemm", "ring"])
+def test_run_files_and_store_views_give_the_same_path(runs, case):
+    """The path read straight from a run's Parquet files equals the one read through the
+    views of the whole store (a DuckDB connection), segment for segment."""
+    root, ids = runs
+    from_files = critical_path(open_store(root), ids[case])
+    from_views = critical_path(open_store(root).connect(), ids[case])
+    assert from_files.latency_ns == from_views.latency_ns
+    assert from_files.segments == from_views.segments
+    assert len(from_files.segments) > 3
+
+
+def test_explain_loads_neither_pyarrow_nor_pandas(runs):
+    """On a local store the command reads with DuckDB into numpy: pyarrow's and pandas'
+    imports (a large part of its wall time) never happen."""
+    root, ids = runs
+    code = (
+        "import sys\n"
+        "from simulator.cli import main\n"
+        f"code = main(['explain', {ids['gemm']!r}, '--store', {str(root)!r}, '--json'])\n"
+        "print('RESULT', code, 'pyarrow' in sys.modules, 'pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "RESULT 0 False False"
+
+
+def test_a_run_without_kernels_ops_explains(runs, capsys):
+    """noop launches kernels without ops: no deps rows, and still a path (launch path
+    and host time) that sums to its latency."""
+    root, ids = runs
+    assert main(["explain", ids["noop"], "--store", str(root), "--json"]) == 0
+    import json
+
+    result = json.loads(capsys.readouterr().out)
+    assert sum(c["ns"] for c in result["components"]) == pytest.approx(result["latency_ns"])
+
+
+def test_a_run_without_deps_rows_is_one_error_line(runs, tmp_path, capsys):
+    """A run traced before the deps table (its partition missing) is one error line
+    naming the run, exit 2."""
+    root, ids = runs
+    copy = tmp_path / "store"
+    shutil.copytree(root, copy)
+    shutil.rmtree(partition_dir(copy, "deps", ids["gemm"]))
+    assert main(["explain", ids["gemm"], "--store", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ids["gemm"] in err[0] and "no deps rows" in err[0], err
