@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, urlstate
+from traces import units
 from traces.layout import is_object_url, resolve_store
 from traces.schema import canonical_params
 from traces.store import store_spec
@@ -113,24 +113,10 @@ def params_diff(params_a: Any, params_b: Any) -> list[str]:
     ]
 
 
-_TIME_UNITS = ((1e9, "s"), (1e6, "ms"), (1e3, "µs"), (1.0, "ns"))
-
-
-def significant(value: float, digits: int = 4) -> str:
-    """`value` with `digits` significant digits and thousands separators, no exponent:
-    1206.686 -> "1,207", 0.0134352 -> "0.01344"."""
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g}"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
-    return f"{value:,.{decimals}f}"
-
-
 def format_ns(value_ns: float) -> str:
-    """A duration in ns in the largest unit that keeps it >= 1: "1.538 ms", "45 ns"."""
-    for scale, unit in _TIME_UNITS:
-        if abs(value_ns) >= scale or scale == 1.0:
-            return f"{significant(value_ns / scale)} {unit}"
-    raise AssertionError("unreachable")
+    """A duration in ns in the largest unit that keeps it >= 1: "1.538 ms", "45.00 ns"
+    (traces.units in the dashboard's notation)."""
+    return units.format_ns(value_ns, units.SCREEN)
 
 
 def metric_unit(name: str) -> str:
@@ -150,31 +136,12 @@ def metric_unit(name: str) -> str:
 
 
 def format_value(value: Any, unit: str | None) -> str:
-    """A metric value for people: times in ns/µs/ms/s, ratios as percentages, TFLOP/s and
-    GB/s with 4 significant digits, counts as integers, all with thousands separators."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    value = float(value)
-    unit = unit or ""
-    if unit == "ns":
-        return format_ns(value)
-    if unit == "ratio":
-        return f"{value:.2%}"
-    if unit == "tflops":
-        return f"{significant(value)} TFLOP/s"
-    if unit.endswith("gbs"):
-        return f"{significant(value)} GB/s"
-    if unit == "count" or (not unit and value.is_integer()):
-        return f"{value:,.0f}"
-    return f"{_si(value)} {unit}".rstrip()
-
-
-def _si(value: float) -> str:
-    """4 significant digits with an SI prefix above a thousand: 16.91 M, 2.5 G."""
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.4g} {prefix}"
-    return significant(value)
+    """A metric value for people (traces.units in the dashboard's notation): times in
+    ns/µs/ms/s, ratios as percentages, TFLOP/s and GB/s with 4 significant digits, counts
+    as integers, other numbers with an SI prefix, all with thousands separators."""
+    if value is not None:
+        value = float(value)
+    return units.format_value(value, unit, units.SCREEN)
 
 
 # What a KPI card of a workload metric shows, where its name alone could mislead.

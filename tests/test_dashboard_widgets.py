@@ -107,3 +107,31 @@ def test_like_runs_share_workload_params_and_topology() -> None:
     )
     assert widgets.previous_like_run(runs, runs.iloc[0]) == "1"
     assert widgets.previous_like_run(runs, runs.iloc[4]) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text", "screen"),
+    [
+        (1_520_000.0, "ns", "1.52 ms", "1.520 ms"),
+        (45.0, "ns", "45 ns", "45.00 ns"),
+        (2500.0, "ns", "2.5 us", "2.500 µs"),
+        (13107.2, "gbs", "13.11 TB/s", "13,107 GB/s"),
+        (0.0134352, "ratio", "1.344 %", "1.34%"),
+        (21.131797, "tflops", "21.13 tflops", "21.13 TFLOP/s"),
+        (1_048_576.0, "bytes", "1 MiB", "1.000 MiB"),
+        (51994.7917, "", "51,995", "51.99 k"),
+        (16908288.0, "flops", "16,908,288 flops", "16.91 M flops"),
+        (None, "ns", "-", "n/a"),
+        (math.nan, "", "nan", "n/a"),
+    ],
+)
+def test_one_units_module_in_two_notations(value, unit, text, screen) -> None:
+    """traces.units writes terminal text (TEXT) and the dashboard's cards (SCREEN) by the
+    same rules; the dashboard's format_value is its SCREEN notation."""
+    from traces import units
+
+    assert units.format_value(value, unit) == text
+    assert units.format_value(value, unit, units.SCREEN) == screen
+    assert widgets.format_value(value, unit) == screen
+    if unit == "ns" and value is not None:
+        assert widgets.format_ns(value) == screen
