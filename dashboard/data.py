@@ -84,10 +84,15 @@ def workload_commits(
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def metric_trend(
-    store: str, fingerprint: str, workload: str, metric: str, params_json: str | None
+    store: str,
+    fingerprint: str,
+    workload: str,
+    metric: str,
+    params_json: str | None,
+    topology_hash: str | None = None,
 ) -> pd.DataFrame:
     """traces.trends.metric_trend."""
-    return _frame(trends.metric_trend, store, workload, metric, params_json)
+    return _frame(trends.metric_trend, store, workload, metric, params_json, topology_hash)
 
 
 # Per-run results: a published run never changes.

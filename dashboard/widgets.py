@@ -481,3 +481,37 @@ def pick_param_set(store: str, fingerprint: str, workload: str, *, key: str) -> 
         what=f"Parameter set of {workload}",
     )
     return None if chosen == ANY_PARAMS else chosen
+
+
+ANY_TOPOLOGY = "__any__"
+
+
+def topology_labels(names: Sequence[Any], hashes: Sequence[Any]) -> dict[Any, str]:
+    """A label per topology hash: its name, plus the short hash when another topology of
+    that name is among them (e.g. `default` and `default` with `--set cube.hbm.bw_gbs=...`
+    -> "default · 1a2b3c4d", "default · 5e6f7a8b")."""
+    pairs = dict(zip(hashes, names, strict=True))
+    counts = pd.Series(list(pairs.values()), dtype=object).value_counts()
+    return {h: f"{n} · {str(h)[:8]}" if counts.get(n, 0) > 1 else str(n) for h, n in pairs.items()}
+
+
+def pick_topology(runs: pd.DataFrame, *, key: str) -> str | None:
+    """A topology picker over `runs` (data.runs rows) by topology hash (query parameter
+    `topology`, a unique hash prefix resolves); returns the hash, or None for "any
+    topology". Default: any when the runs have one topology, else the newest run's."""
+    hashes = list(dict.fromkeys(runs["topology_hash"].dropna()))
+    labels = {ANY_TOPOLOGY: "any topology"} | topology_labels(
+        [runs.loc[runs["topology_hash"] == h, "topology"].iloc[0] for h in hashes], hashes
+    )
+    chosen = synced_selectbox(
+        "Topology",
+        list(labels),
+        key=key,
+        param="topology",
+        default=hashes[0] if len(hashes) > 1 else ANY_TOPOLOGY,
+        format_func=labels.get,
+        resolve=urlstate.resolve_prefix,
+        what="Topology (hash)",
+        help="Runs of one topology: name and hash, so a `--set` override is another topology.",
+    )
+    return None if chosen == ANY_TOPOLOGY else chosen

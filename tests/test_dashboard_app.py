@@ -623,3 +623,52 @@ def test_trends_shows_wall_time_from_the_store_without_asv_results(
     )
     assert list(shown["commit"]) == list(expected["git_commit"])
     assert list(shown["value"]) == pytest.approx(list(expected["wall_s"]))
+
+
+def test_overview_keeps_topologies_of_one_name_apart(tmp_path: Path, monkeypatch) -> None:
+    """gemm_single_pe on `default` and on `default` with half the HBM bandwidth, at two
+    commits: the Overview lists each metric once per topology hash (not mixed under the
+    one name), labelled with name and short hash, each with its own runs' values; its
+    trend link names the hash, and Trends opened with it plots that topology's runs."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from simulator.runner import run_workload
+
+    root = tmp_path / "topologies"
+    values = {"M": 64, "N": 64, "K": 256}
+    for commit in ("a" * 40, "b" * 40):
+        monkeypatch.setenv("KERNBENCH_COMMIT", commit)
+        for extra in ({}, {"cube.hbm.bw_gbs": 51.2}):
+            assert run_workload("gemm_single_pe", values | extra, store=root).status == "ok"
+    monkeypatch.delenv("KERNBENCH_COMMIT")
+    monkeypatch.setenv("KERNBENCH_STORE", str(root))
+    expected = _duck(
+        root,
+        """SELECT r.topology, r.topology_hash, m.value FROM runs r JOIN metrics m USING (run_id)
+           WHERE m.name = 'kernel_ns' AND r.git_commit = ?""",
+        ["b" * 40],
+    )
+    assert set(expected["topology"]) == {"default"} and expected["topology_hash"].nunique() == 2
+    assert expected["value"].nunique() == 2  # the premise: the override moves kernel_ns
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at.query_params.update({"all": "1"})
+    at.switch_page("app_pages/overview.py").run()
+    _no_exception(at)
+    shown = _dataframe(at, "change_pct")
+    kernel = shown[shown["metric"] == "kernel_ns"]
+    assert sorted(kernel["topology"]) == sorted(
+        f"default · {h[:8]}" for h in expected["topology_hash"]
+    )
+    for row in expected.to_dict("records"):
+        mine = kernel[kernel["topology"] == f"default · {row['topology_hash'][:8]}"]
+        assert list(mine["after"]) == pytest.approx([row["value"]])
+        link = parse_qs(urlsplit(mine["trend"].iloc[0]).query)
+        assert link["topology"] == [row["topology_hash"]]
+        trend = AppTest.from_file(str(APP), default_timeout=30)
+        trend.run()
+        trend.query_params.update({k: v[0] for k, v in link.items()})
+        trend.switch_page(PAGE_TRENDS).run()
+        _no_exception(trend)
+        history = _dataframe(trend, "commit_message")
+        assert list(history["value"]) == pytest.approx([row["value"]] * 2)
+        assert not [w.value for w in trend.warning if "topolog" in w.value]

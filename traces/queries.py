@@ -733,26 +733,31 @@ _RECENT_COMMIT_METRICS = """
         LIMIT $n_commits
     ),
     r AS (
-        SELECT r.run_id, r.workload, r.params, r.topology, r.git_commit,
-               row_number() OVER (PARTITION BY r.workload, r.params, r.topology, r.git_commit
+        SELECT r.run_id, r.workload, r.params, r.topology, r.topology_hash, r.git_commit,
+               row_number() OVER (PARTITION BY r.workload, r.params, r.topology,
+                                               r.topology_hash, r.git_commit
                                   ORDER BY r.run_id DESC) AS newest
         FROM runs r JOIN c ON c.git_commit = r.git_commit
         WHERE r.status = 'ok'
     )
     SELECT r.workload, r.params, r.topology, r.git_commit AS commit, c.commit_time,
-           c.message AS commit_message, r.run_id, m.name, m.unit, m.better, m.value
+           c.message AS commit_message, r.run_id, m.name, m.unit, m.better, m.value,
+           r.topology_hash
     FROM r JOIN c ON c.git_commit = r.git_commit JOIN metrics m ON m.run_id = r.run_id
     WHERE r.newest = 1
-    ORDER BY r.workload, r.params, r.topology, m.name, c.commit_time NULLS LAST, c.first_run_id
+    ORDER BY r.workload, r.params, r.topology, r.topology_hash, m.name,
+             c.commit_time NULLS LAST, c.first_run_id
 """
 
 
 def recent_commit_metrics(store: Source, n_commits: int) -> pa.Table:
     """Every metric of every (workload, params, topology) at each of the newest
     `n_commits` commits that have an ok run: the value in the newest ok run of that
-    combination at that commit. Columns: workload, params, topology, commit, commit_time,
-    commit_message, run_id, name, unit, better, value. Order: combination, metric, then
-    commits oldest first (commit_time, unknown last, then first run id)."""
+    combination at that commit. A topology is its name and hash: two topologies of one
+    name (e.g. `default` with an override) are two combinations. Columns: workload,
+    params, topology, commit, commit_time, commit_message, run_id, name, unit, better,
+    value, topology_hash. Order: combination, metric, then commits oldest first
+    (commit_time, unknown last, then first run id)."""
     return (
         open_connection(store)
         .sql(_RECENT_COMMIT_METRICS, params={"n_commits": int(n_commits)})

@@ -54,11 +54,17 @@ def workload_metrics(source: Source, workload: str) -> pa.Table:
     return _fetch(source, query, [workload])
 
 
-def _params_filter(params_json: str | dict | None) -> tuple[str, list[Any]]:
-    """SQL condition and parameters restricting runs to one parameter set (None: any)."""
-    if params_json is None:
-        return "", []
-    return "AND r.params = ?", [canonical_params(params_json)]
+def _params_filter(
+    params_json: str | dict | None, topology_hash: str | None = None
+) -> tuple[str, list[Any]]:
+    """SQL condition and parameters restricting runs to one parameter set and one
+    topology (by hash, so overrides count); None: any."""
+    condition, params = "", []
+    if params_json is not None:
+        condition, params = "AND r.params = ?", [canonical_params(params_json)]
+    if topology_hash is not None:
+        condition, params = f"{condition} AND r.topology_hash = ?", [*params, topology_hash]
+    return condition, params
 
 
 def workload_commits(
@@ -90,25 +96,32 @@ def workload_commits(
 
 
 def metric_trend(
-    source: Source, workload: str, metric: str, params_json: str | dict | None = None
+    source: Source,
+    workload: str,
+    metric: str,
+    params_json: str | dict | None = None,
+    topology_hash: str | None = None,
 ) -> pa.Table:
     """One metric over commit history: its value in the newest ok run of `workload` at
-    each commit (see workload_commits; runs lacking the metric are skipped).
+    each commit (see workload_commits; runs lacking the metric are skipped), of one
+    topology when `topology_hash` is given.
 
     Columns: commit, commit_time, commit_message, git_branch, run_id, params, value,
-    unit. Oldest commit first (commit_time, unknown last, then first run id).
+    unit, topology, topology_hash. Oldest commit first (commit_time, unknown last, then
+    first run id).
     """
-    condition, params = _params_filter(params_json)
+    condition, params = _params_filter(params_json, topology_hash)
     query = f"""
         WITH r AS (
             SELECT r.git_commit AS commit, r.commit_time, r.commit_message, r.git_branch,
-                   r.run_id, r.params, m.value, m.unit,
+                   r.run_id, r.params, m.value, m.unit, r.topology, r.topology_hash,
                    row_number() OVER (PARTITION BY r.git_commit ORDER BY r.run_id DESC) AS newest,
                    min(r.run_id) OVER (PARTITION BY r.git_commit) AS first_run_id
             FROM runs r JOIN metrics m ON m.run_id = r.run_id AND m.name = ?
             WHERE r.workload = ? AND r.status = 'ok' AND r.git_commit IS NOT NULL {condition}
         )
-        SELECT commit, commit_time, commit_message, git_branch, run_id, params, value, unit
+        SELECT commit, commit_time, commit_message, git_branch, run_id, params, value, unit,
+               topology, topology_hash
         FROM r WHERE newest = 1
         ORDER BY commit_time NULLS LAST, first_run_id
     """

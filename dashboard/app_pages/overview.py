@@ -28,20 +28,27 @@ if values.empty:
     st.stop()
 
 # Compute: change points of each series (workload, params, topology, metric).
+# A topology is its hash (overrides make another one); names that collide get it shown.
+values["topology_hash"] = values["topology_hash"].fillna("")
+topology_label = widgets.topology_labels(values["topology"], values["topology_hash"])
 rows = []
-keys = ["workload", "params", "topology", "name"]
-for (workload, params, topology, name), series in values.groupby(keys, sort=True):
+keys = ["workload", "params", "topology", "topology_hash", "name"]
+for (workload, params, _, topology_hash, name), series in values.groupby(
+    keys, sort=True, dropna=False
+):
     points = change_points(list(series["value"]))
     better = verdicts.stored_better(name, series["unit"].iloc[0], series["better"].iloc[0])
     base = {
         "workload": workload,
         "params": widgets.params_text(params),
-        "topology": topology,
+        "topology": topology_label[topology_hash],
         "metric": name,
         "unit": series["unit"].iloc[0],
         "better": better or "",
         "commits": len(series),
-        "trend": urlstate.link_url("trends", workload=workload, params=params, metric=name),
+        "trend": urlstate.link_url(
+            "trends", workload=workload, params=params, metric=name, topology=topology_hash
+        ),
     }
     for point in points:
         commit = series["commit"].iloc[point.index]
@@ -65,7 +72,7 @@ for (workload, params, topology, name), series in values.groupby(keys, sort=True
 table = pd.DataFrame(rows)
 table = table.reindex(table["change_pct"].abs().sort_values(ascending=False, kind="stable").index)
 changed = table[table["verdict"] != "steady"]
-n_series = values.groupby(keys).ngroups
+n_series = values.groupby(keys, dropna=False).ngroups
 n_seen = values["commit"].nunique()
 cards = st.columns(4)
 cards[0].metric("commits", f"{n_seen:,}")

@@ -108,7 +108,7 @@ if tracked.empty:
     )
     st.stop()
 
-columns = st.columns([1, 2, 1])
+columns = st.columns([1, 2, 1, 1])
 with columns[0]:
     workload = widgets.synced_selectbox(
         "Workload", sorted(tracked["workload"].unique()), key="trends_workload", param="workload",
@@ -116,6 +116,10 @@ with columns[0]:
     )  # fmt: skip
 with columns[1]:
     params_json = widgets.pick_param_set(store, fingerprint, workload, key="trends_params")
+with columns[3]:
+    topology_hash = widgets.pick_topology(
+        tracked[tracked["workload"] == workload], key="trends_topology"
+    )
 metric_table = data.workload_metrics(store, fingerprint, workload)
 units = dict(zip(metric_table["name"], metric_table["unit"], strict=True))
 stored_better = dict(zip(metric_table["name"], metric_table["better"], strict=True))
@@ -132,7 +136,7 @@ if metric is None:
     st.info(f"Runs of `{workload}` record no metrics.")
     st.stop()
 
-history = data.metric_trend(store, fingerprint, workload, metric, params_json)
+history = data.metric_trend(store, fingerprint, workload, metric, params_json, topology_hash)
 points = change_points(list(history["value"]))
 unit = units.get(metric)
 better = regressions.better_of(metric, unit, stored_better.get(metric))
@@ -189,6 +193,11 @@ st.caption(
     "Click a point to compare it with the commit before it, a change point's diamond to "
     "see why it moved (the two runs' critical-path diff on Compare)."
 )
+if topology_hash is None and history["topology_hash"].nunique() > 1:
+    st.warning(
+        "These points come from different topologies (same name, other overrides count "
+        "too); pick one above for a like-for-like history."
+    )
 if params_json is None and history["params"].nunique() > 1:
     st.warning(
         "These points come from different parameter sets; pick one above for a like-for-like "
@@ -285,10 +294,10 @@ with overlay_right:
 if other_metrics or other_sets:
     lines = [(metric if not other_sets else f"{metric} · {widgets.params_text(params_json)}"
               if params_json else metric, history)]  # fmt: skip
-    lines += [(name, data.metric_trend(store, fingerprint, workload, name, params_json))
-              for name in other_metrics]  # fmt: skip
+    lines += [(name, data.metric_trend(store, fingerprint, workload, name, params_json,
+               topology_hash)) for name in other_metrics]  # fmt: skip
     lines += [(f"{metric} · {set_labels[p]}", data.metric_trend(store, fingerprint, workload,
-              metric, p)) for p in other_sets]  # fmt: skip
+              metric, p, topology_hash)) for p in other_sets]  # fmt: skip
     same_unit = {units.get(name) for name in [metric, *other_metrics]}
     st.plotly_chart(
         figures.value_axes(
