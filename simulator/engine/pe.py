@@ -182,7 +182,7 @@ class PE:
             event = self.machine.env.event()
             self._space_waiters.append(event)
             since = self.machine.env.now
-            freed_by = sched.wait(event, f"TCM space on {self.name} ({nbytes} bytes)")
+            freed_by = sched.wait(event, lambda: f"TCM space on {self.name} ({nbytes} bytes)")
             now = self.machine.env.now
             program.resume = ("tcm", "op", freed_by, now, now - since)
         self.tcm_used_bytes += nbytes

@@ -1,8 +1,8 @@
 """One scheduler greenlet drives SimPy; user code that blocks runs in task greenlets.
 
-Lifecycle of a task: created -> running (in its greenlet) -> blocked (its SimPy process
-yields the event it waits on) -> running -> done (or failed, with the exception raised
-through its process). Rules, which rule out nested-greenlet hangs and orphaned tasks:
+Lifecycle of a task: created -> running (in its greenlet) -> blocked (a callback on the
+event it waits on will switch back in) -> running -> done (or failed, with the exception
+raised through its process event). Rules, which rule out nested-greenlet hangs and orphaned tasks:
 
 1. Only the scheduler greenlet (the one that built the :class:`Scheduler`) calls
    ``env.run``.
@@ -17,12 +17,13 @@ blocked task, what it waits on and the simulated time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import simpy
 from greenlet import greenlet
+from simpy.events import URGENT
 
 from simulator.engine.errors import DeadlockError, SimulationError, debug_enabled
 
@@ -42,24 +43,34 @@ def _far_from_stack_base(fn: Callable[..., Any], levels: int, *args: Any) -> Any
 
 
 class Task:
-    """A greenlet running user code, wrapped in a SimPy process."""
+    """A greenlet running user code; ``process`` is the event its end triggers."""
 
-    __slots__ = ("name", "greenlet", "process", "waiting_on", "describe", "context")
+    __slots__ = ("name", "greenlet", "process", "waiting_on", "describe", "context", "resume")
 
     def __init__(self, name: str, glet: greenlet) -> None:
         self.name = name
         self.greenlet = glet
-        self.process: simpy.Process | None = None
-        # What the task is blocked on, for deadlock reports (None while running).
-        self.waiting_on: str | None = None
+        self.process: simpy.Event | None = None
+        # What the task is blocked on, for deadlock reports (None while running): a
+        # string, a callable giving one (formatted only for a report), or the event.
+        self.waiting_on: Any = None
         # Extra context for reports (e.g. the PE a kernel runs on).
         self.describe: str = ""
         # What the task runs for (a kernel Program, a host rank), for ``tl`` and reports.
         self.context: object = None
+        # The callback that switches back into the task when the event it waits on fires.
+        self.resume: Callable[[simpy.Event], None] | None = None
 
 
 class Scheduler:
-    """Owns the SimPy environment and the task greenlets that block on it."""
+    """Owns the SimPy environment and the task greenlets that block on it.
+
+    A task is driven by callbacks rather than by a SimPy process generator, for speed:
+    an URGENT start event switches into its greenlet (when a SimPy process would start),
+    and each event it waits on gets a callback that switches back in (where the process
+    would resume). Its ``process`` event succeeds with the task's return value or fails
+    with its exception, scheduled as a SimPy process's end is.
+    """
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
@@ -76,25 +87,40 @@ class Scheduler:
         glet = greenlet(partial(_far_from_stack_base, fn, _C_LEVELS), parent=self.greenlet)
         task = Task(name, glet)
         self._task_of[glet] = task
-        task.process = self.env.process(self._drive(task, args))
+        env = self.env
+        task.process = simpy.Event(env)
+        task.resume = partial(self._resume, task)
+        start = simpy.Event(env)  # as SimPy's Initialize: already ok, URGENT
+        start._ok = True
+        start._value = None
+        start.callbacks.append(partial(self._drive, task, glet.switch, args))
+        env.schedule(start, URGENT)
         return task
 
-    def _drive(self, task: Task, args: tuple) -> Generator[simpy.Event, Any, Any]:
-        glet = task.greenlet
+    def _resume(self, task: Task, event: simpy.Event) -> None:
+        """Callback of the event ``task`` waits on: switch into it with the value, or
+        throw in a copy of the failure (as a SimPy process does)."""
+        task.waiting_on = None
+        if event._ok:
+            self._drive(task, task.greenlet.switch, (event._value,))
+            return
+        event._defused = True
+        exc = type(event._value)(*event._value.args)
+        exc.__cause__ = event._value
+        self._drive(task, task.greenlet.throw, (exc,))
+
+    def _drive(self, task: Task, enter: Callable[..., Any], args: tuple, _event=None) -> None:
+        """Run ``task`` (``enter(*args)`` switches into it) until it blocks or ends."""
         try:
-            request = glet.switch(*args)
-            while not glet.dead:
-                try:
-                    value = yield request
-                except BaseException as exc:  # the awaited event failed: raise it in the task
-                    task.waiting_on = None
-                    request = glet.throw(exc)
-                else:
-                    task.waiting_on = None
-                    request = glet.switch(value)
-            return request
-        finally:
-            del self._task_of[glet]
+            result = enter(*args)
+        except BaseException as exc:
+            del self._task_of[task.greenlet]
+            task.process.fail(exc)
+            return
+        if task.greenlet.dead:
+            del self._task_of[task.greenlet]
+            task.process.succeed(result)
+        # else the task blocked: wait() has hooked task.resume to the event it waits on
 
     def current_task(self) -> Task | None:
         """The task running now, or None when called from the scheduler itself."""
@@ -105,10 +131,11 @@ class Scheduler:
         return list(self._task_of.values())
 
     # -- blocking ----------------------------------------------------------------------
-    def wait(self, event: simpy.Event, what: str = "") -> Any:
+    def wait(self, event: simpy.Event, what: str | Callable[[], str] = "") -> Any:
         """Block until ``event`` fires and return its value (raise if it failed).
 
-        ``what`` describes the wait for deadlock reports ("recv from E, round 3").
+        ``what`` describes the wait for deadlock reports ("recv from E, round 3"), or is
+        a callable giving that text (formatted only if a report needs it).
         Raises DeadlockError if the scheduler waits and nothing can fire the event.
         """
         if event.callbacks is None:  # already processed: no switch needed
@@ -117,15 +144,16 @@ class Scheduler:
             return event.value
         current = greenlet.getcurrent()
         if current is self.greenlet:
-            return self._run_until(event, what)
+            return self._run_until(event, what() if callable(what) else what)
         task = self._task_of.get(current)
         if task is None:
             raise RuntimeError(
                 "wait() called from a greenlet that is neither the scheduler nor one of its "
                 "tasks; create blocking code with Scheduler.spawn"
             )
-        task.waiting_on = what or repr(event)
-        return self.greenlet.switch(event)
+        task.waiting_on = what or event
+        event.callbacks.append(task.resume)
+        return self.greenlet.switch()
 
     def sleep(self, delay_ns: float, what: str = "sleep") -> None:
         """Block for ``delay_ns`` of simulated time."""
@@ -155,5 +183,10 @@ class Scheduler:
             lines.append("  no task is blocked; the awaited event is never triggered")
         for task in blocked:
             where = f" [{task.describe}]" if task.describe else ""
-            lines.append(f"  {task.name}{where} waits on {task.waiting_on}")
+            what = task.waiting_on
+            if isinstance(what, simpy.Event):
+                what = repr(what)
+            elif callable(what):
+                what = what()
+            lines.append(f"  {task.name}{where} waits on {what}")
         return "\n".join(lines)
