@@ -70,6 +70,8 @@ class Launch:
     programs: list[Program] = field(default_factory=list)
     grid: tuple[int, int, int] | None = None  # the grid of a grid launch
     late_pes: int = 0  # PEs dispatched after target_start_ns (barrier launches)
+    # Physical layouts of the views its programs touched (see ``Program.layouts``).
+    layouts: dict[int, Any] = field(default_factory=dict)
 
 
 class LaunchPath:
@@ -373,6 +375,7 @@ def launch(
         program.coll_id = coll_id
         program.mmu = mmu
         program.launch = record
+        program.layouts = record.layouts
         record.programs.append(program)
         task = machine.scheduler.spawn(
             _run_program,
@@ -504,6 +507,7 @@ def _launch_grid(machine, kernel, targets, args_for, *, barrier, mmu, name, coll
             program.coll_id = coll_id
             program.mmu = mmu
             program.launch = record
+            program.layouts = record.layouts
             programs.append(program)
             record.programs.append(program)
         task = machine.scheduler.spawn(

@@ -89,6 +89,7 @@ class Op:
         "start_ns",
         "lane",
         "token",
+        "done",
     )
 
     def __init__(
@@ -122,8 +123,10 @@ class Op:
         self.start_ns = 0.0
         self.lane = 0
         # A zero-byte block made ready when this op finishes, for ops that must wait
-        # for it without consuming its output (memory ordering of loads and stores).
+        # for it without consuming its output (memory ordering of loads and stores);
+        # made on demand, when a later access must wait for this one.
         self.token: Block | None = None
+        self.done = False
 
 
 def gemm_duration_ns(

@@ -107,6 +107,7 @@ class Engine:
     def _on_done(self, op: Op, _event: simpy.Event) -> None:
         recorder = self._recorder
         recorder.completing = op  # what an IPCQ slot freed while it ends waited for
+        op.done = True
         if op.execute is not None:
             op.execute()
         if op.output is not None:
@@ -228,10 +229,12 @@ class Program:
         self.idle_ns = 0.0
         self.body_end_ns = 0.0
         self._drained: simpy.Event | None = None
-        # Loads and stores still in flight: (where, token, is_store), so a
-        # load waits for an earlier store to the same bytes and a store for earlier
-        # loads and stores of them (program order, as on one core).
-        self.accesses: list[tuple[Any, Any, bool]] = []
+        # Loads and stores that may still be in flight, as (where, op), so a load waits
+        # for an earlier store to the same bytes and a store for earlier loads and
+        # stores of them (program order, as on one core); see ``language.lowering``.
+        self.loads_in_flight: list[tuple[Any, Op]] = []
+        self.stores_in_flight: list[tuple[Any, Op]] = []
+        self.loads_prune_at = 64
         # Collective context (coll_id, round) stamped on DMAs; set by the CCL scope.
         self.coll_id: int | None = None
         self.round: int | None = None
@@ -241,6 +244,9 @@ class Program:
         self.exec_end_ns: float | None = None
         # The MMU of the runtime context that launched the kernel (VA -> PA).
         self.mmu: Any = None
+        # Physical layouts of the views this program's loads and stores touched, by
+        # view id (``language.lowering``); the launch shares one table over its programs.
+        self.layouts: dict[int, Any] = {}
         # The Launch this program belongs to (IPCQ finds its peers there).
         self.launch: Any = None
         # What last resumed this program, as the tail of a ``deps`` row (cause, on,

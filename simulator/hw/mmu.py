@@ -51,6 +51,9 @@ class MMU:
         self.name = name
         self._starts: list[int] = []  # sorted VA starts, parallel to the mappings below
         self._by_start: dict[int, Mapping] = {}
+        # Bumped by every map and unmap: translations cached by callers are stale once
+        # it moves.
+        self.generation = 0
 
     def __len__(self) -> int:
         """Number of mappings (ranges, not pages)."""
@@ -94,6 +97,7 @@ class MMU:
                     )
         insort(self._starts, va)
         self._by_start[va] = Mapping(va, pa, size_bytes)
+        self.generation += 1
 
     def unmap(self, va: int, size_bytes: int) -> None:
         """Remove VA ``[va, va + size_bytes)`` (size rounds up to pages).
@@ -106,6 +110,7 @@ class MMU:
             raise MMUError(f"{self.name}: unmap size must be > 0, got {size_bytes}")
         end = va + self._round_up(size_bytes)
         covered = self._covering(va, end - va, for_unmap=True)
+        self.generation += 1
         for m in covered:
             self._starts.remove(m.va)
             del self._by_start[m.va]

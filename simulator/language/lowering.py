@@ -24,6 +24,7 @@ construction); this module does the memory work below them:
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ import numpy as np
 from simulator.engine.machine import DmaInfo
 from simulator.engine.ops import Block, Op
 from simulator.engine.pe import Program
+from simulator.hw.address_map import AddressError
+from simulator.hw.mmu import MMUError
 
 _TOKEN_DTYPE = np.dtype(np.uint8)
 
@@ -60,6 +63,15 @@ def va_ranges(view: Any, first_elem: int, n_elems: int) -> list[tuple[int, int]]
 
 def physical(program: Program, view: Any, first_elem: int, n_elems: int):
     """Physical ``(pa, nbytes)`` pieces of a run of elements (PageFault if unmapped)."""
+    layout = _layout(program, view)
+    if layout is not None:
+        pieces = layout.pieces(first_elem, n_elems)
+        if pieces is not None:
+            return [(pa, n) for pa, n, _node in pieces]
+    return _physical_slow(program, view, first_elem, n_elems)
+
+
+def _physical_slow(program: Program, view: Any, first_elem: int, n_elems: int):
     translate = program.mmu.translate_range
     out = []
     for va, nbytes in va_ranges(view, first_elem, n_elems):
@@ -67,8 +79,133 @@ def physical(program: Program, view: Any, first_elem: int, n_elems: int):
     return out
 
 
+def physical_nodes(program: Program, view: Any, first_elem: int, n_elems: int):
+    """Physical ``(pa, nbytes, node)`` pieces of a run of elements: ``physical`` with
+    the graph node owning each piece's first byte (``Machine.node_of``)."""
+    layout = _layout(program, view)
+    if layout is not None:
+        pieces = layout.pieces(first_elem, n_elems)
+        if pieces is not None:
+            node_of = program.machine.node_of
+            return [(pa, n, node if node is not None else node_of(pa)) for pa, n, node in pieces]
+    node_of = program.machine.node_of
+    return [(pa, n, node_of(pa)) for pa, n in _physical_slow(program, view, first_elem, n_elems)]
+
+
+class Layout:
+    """Where the elements of one view live physically, translated once per view.
+
+    Per segment of the view (one for a shard's view), the physically contiguous pieces
+    the MMU gives for the segment's whole VA range, each with its graph node when the
+    whole piece belongs to one component. Translating a run of elements then intersects
+    these pieces instead of walking the page table, which gives exactly the pieces
+    :func:`_physical_slow` gives (a sub-range of a merged range splits only where the
+    range does). Built only when every element of the view is mapped; stale once the
+    MMU's mappings change (``MMU.generation``).
+    """
+
+    __slots__ = ("generation", "seg_starts", "seg_ends", "seg_pieces", "itemsize")
+
+    def __init__(self, program: Program, view: Any) -> None:
+        mmu = program.mmu
+        machine = program.machine
+        self.generation = mmu.generation
+        self.itemsize = isz = view.dtype.itemsize
+        numel = math.prod(view.shape)
+        if view.segments is None:
+            segments = [(0, numel, view.va)]
+        else:
+            starts, vas = view.segments
+            ends = [*starts[1:], numel]
+            segments = list(zip(starts, ends, vas, strict=True))
+        self.seg_starts = [lo for lo, _hi, _va in segments]
+        self.seg_ends = [hi for _lo, hi, _va in segments]
+        # Per segment: (element offsets of its pieces, pieces (pa, nbytes, node|None)).
+        self.seg_pieces = []
+        for lo, hi, va in segments:
+            offsets, pieces = [], []
+            elem = lo
+            for pa, nbytes in mmu.translate_range(va, (hi - lo) * isz):
+                offsets.append(elem)
+                pieces.append((pa, nbytes, _node_of_whole(machine, pa, nbytes)))
+                elem += nbytes // isz
+            self.seg_pieces.append((offsets, pieces))
+
+    def pieces(self, first_elem: int, n_elems: int) -> list | None:
+        """``(pa, nbytes, node or None)`` of elements ``[first_elem, first_elem +
+        n_elems)``; None when the run reaches outside the view (the caller falls back to
+        the page table, which raises the fault)."""
+        if first_elem < 0 or n_elems <= 0:
+            return None
+        isz = self.itemsize
+        end = first_elem + n_elems
+        seg = bisect_right(self.seg_starts, first_elem) - 1
+        if seg < 0:
+            return None
+        out = []
+        elem = first_elem
+        while elem < end:
+            if seg >= len(self.seg_starts):
+                return None
+            seg_end = self.seg_ends[seg]
+            stop = end if end < seg_end else seg_end
+            if seg + 1 == len(self.seg_starts) and end > seg_end:
+                return None
+            offsets, pieces = self.seg_pieces[seg]
+            i = bisect_right(offsets, elem) - 1
+            while elem < stop:
+                pa, nbytes, node = pieces[i]
+                lo = elem - offsets[i]
+                hi = nbytes // isz
+                take = (stop - elem) if stop - elem < hi - lo else hi - lo
+                out.append((pa + lo * isz, take * isz, node))
+                elem += take
+                i += 1
+            seg += 1
+        return out
+
+
+def _node_of_whole(machine: Any, pa: int, nbytes: int) -> str | None:
+    """The node owning every byte of ``[pa, pa + nbytes)`` if its first and last byte
+    decode to the same component (address windows are intervals), else None."""
+    try:
+        node = machine.node_of(pa)
+        return node if machine.node_of(pa + nbytes - 1) == node else None
+    except AddressError:
+        return None
+
+
+def _layout(program: Program, view: Any) -> Layout | None:
+    """The view's layout from the launch's cache (``Program.layouts``), built on first
+    use; None when part of the view is unmapped (each run is then translated alone)."""
+    cache = program.layouts
+    entry = cache.get(id(view))
+    if entry is not None and entry[0] is view:  # the view is kept, so its id stays its own
+        layout = entry[1]
+        if layout is None or layout.generation == program.mmu.generation:
+            return layout
+    try:
+        layout = Layout(program, view)
+    except MMUError:
+        layout = None
+    cache[id(view)] = (view, layout)
+    return layout
+
+
+# DmaInfo of each (kind, launch, collective, round) seen lately: one shared immutable
+# record instead of a new one per DMA (bounded: cleared when full).
+_DMA_INFOS_MAX = 4096
+_DMA_INFOS: dict[tuple, DmaInfo] = {}
+
+
 def dma_info(program: Program, kind: str) -> DmaInfo:
-    return DmaInfo(kind, program.launch_id, program.coll_id, program.round)
+    key = (kind, program.launch_id, program.coll_id, program.round)
+    info = _DMA_INFOS.get(key)
+    if info is None:
+        if len(_DMA_INFOS) >= _DMA_INFOS_MAX:
+            _DMA_INFOS.clear()
+        info = _DMA_INFOS[key] = DmaInfo(*key)
+    return info
 
 
 # -- block-pointer tiles -----------------------------------------------------------------
@@ -79,25 +216,29 @@ def tile_pieces(program: Program, view: Any, row_stride: int, region, to_tcm: bo
     ``region`` is (first row, rows, first col, cols) already clipped to the tensor; the
     tile's rows are ``row_stride`` elements apart. Returns (pieces, tile bytes, VA span).
     """
-    machine = program.machine
     isz = view.dtype.itemsize
     r0, nr, c0, nc = region
     first = r0 * row_stride + c0
     span_elems = (nr - 1) * row_stride + nc
     span_bytes = span_elems * isz
     tile_bytes = nr * nc * isz
-    phys = physical(program, view, first, span_elems)
+    phys = physical_nodes(program, view, first, span_elems)
     tcm = program.pe.tcm_node
     info = dma_info(program, kind)
+    dma_route = program.machine.dma_route
+    first_va = view.va + first * isz
+    if len(phys) == 1:  # hot path: the whole span in one physical piece
+        node = phys[0][2]
+        route = dma_route(node, tcm) if to_tcm else dma_route(tcm, node)
+        return [(route, tile_bytes, info)], tile_bytes, (first_va, first_va + span_bytes)
     pieces = []
     assigned = 0
-    for i, (pa, n) in enumerate(phys):
-        node = machine.node_of(pa)
-        share = tile_bytes - assigned if i == len(phys) - 1 else tile_bytes * n // span_bytes
+    last = len(phys) - 1
+    for i, (_pa, n, node) in enumerate(phys):
+        share = tile_bytes - assigned if i == last else tile_bytes * n // span_bytes
         assigned += share
-        route = machine.dma_route(node, tcm) if to_tcm else machine.dma_route(tcm, node)
+        route = dma_route(node, tcm) if to_tcm else dma_route(tcm, node)
         pieces.append((route, share, info))
-    first_va = view.va + first * isz
     return pieces, tile_bytes, (first_va, first_va + span_bytes)
 
 
@@ -147,26 +288,26 @@ def runs_of(flat_offsets: np.ndarray) -> list[tuple[int, int]]:
 def gather_pieces(program: Program, view: Any, runs, to_tcm: bool, kind: str) -> list:
     """One network piece per physical piece of each run (a run crossing a shard or a
     non-contiguous mapping splits there)."""
-    machine = program.machine
+    dma_route = program.machine.dma_route
     tcm = program.pe.tcm_node
     info = dma_info(program, kind)
     isz = view.dtype.itemsize
     pieces = []
     for first, count in runs:
-        for pa, n in physical(program, view, first, count):
-            node = machine.node_of(pa)
-            route = machine.dma_route(node, tcm) if to_tcm else machine.dma_route(tcm, node)
+        for _pa, n, node in physical_nodes(program, view, first, count):
+            route = dma_route(node, tcm) if to_tcm else dma_route(tcm, node)
             pieces.append((route, n, info))
     assert sum(p[1] for p in pieces) == isz * sum(c for _, c in runs)
     return pieces
 
 
 # -- program order ---------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Access:
     """Where an in-flight load or store touches memory: its byte span, and the tile
     (rows, columns) of the view when it is one, so tiles of one matrix that share rows
-    but not columns are told apart. ``view`` is None for spans compared as spans only."""
+    but not columns are told apart. ``view`` is None for spans compared as spans only.
+    (Not frozen: a frozen dataclass costs a microsecond per access to build.)"""
 
     lo: int
     hi: int
@@ -183,19 +324,37 @@ class Access:
         return self.lo < other.hi and other.lo < self.hi
 
 
+def _token(op: Op) -> Block:
+    """The zero-byte block ``op`` makes ready when it finishes (made on first use)."""
+    token = op.token
+    if token is None:
+        token = op.token = Block(op.program.pe, (), _TOKEN_DTYPE, 0)
+    return token
+
+
 def ordered_after(program: Program, access: Access, is_store: bool) -> tuple:
     """Tokens of this program's in-flight accesses that must finish first: for a load,
     stores overlapping ``access`` (read after write); for a store, loads and stores
     overlapping it (write after read, write after write)."""
-    program.accesses = [a for a in program.accesses if not a[1].ready]
-    return tuple(
-        token
-        for other, token, was_store in program.accesses
-        if (was_store or is_store) and access.overlaps(other)
-    )
+    stores = program.stores_in_flight
+    tokens = ()
+    if stores:
+        stores[:] = [entry for entry in stores if not entry[1].done]
+        tokens = tuple(_token(op) for other, op in stores if access.overlaps(other))
+    if is_store:
+        loads = program.loads_in_flight
+        loads[:] = [entry for entry in loads if not entry[1].done]
+        tokens += tuple(_token(op) for other, op in loads if access.overlaps(other))
+    return tokens
 
 
 def track(program: Program, op: Op, access: Access, is_store: bool) -> None:
-    """Remember ``op``'s access until it finishes (its token becomes ready then)."""
-    op.token = Block(program.pe, (), _TOKEN_DTYPE, 0)
-    program.accesses.append((access, op.token, is_store))
+    """Remember ``op``'s access until it finishes (``op.done``)."""
+    if is_store:
+        program.stores_in_flight.append((access, op))
+        return
+    loads = program.loads_in_flight
+    loads.append((access, op))
+    if len(loads) > program.loads_prune_at:  # without stores: drop finished loads at
+        loads[:] = [entry for entry in loads if not entry[1].done]  # doubling sizes
+        program.loads_prune_at = max(64, 2 * len(loads))
