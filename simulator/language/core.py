@@ -28,7 +28,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from greenlet import greenlet
@@ -193,10 +193,12 @@ def _index_value(what: str, value: Any) -> np.ndarray:
     raise usage_error(f"{what}: cannot offset a pointer by {type(value).__name__}")
 
 
-@dataclass(frozen=True, slots=True)
-class block_ptr:  # noqa: N801 - named like Triton's
+class block_ptr(NamedTuple):  # noqa: N801 - named like Triton's
     """A tile of a tensor: ``offsets`` and ``block_shape`` in elements over ``shape``
-    (the tensor's, by default) with element ``strides`` (row-major, by default)."""
+    (the tensor's, by default) with element ``strides`` (row-major, by default).
+
+    Immutable; a named tuple rather than a frozen dataclass because kernels make one
+    per tile and a frozen dataclass costs about a microsecond to build."""
 
     base: TensorView
     offsets: tuple[int, int]
@@ -225,6 +227,15 @@ def make_block_ptr(
     """A block pointer with Triton's signature. ``shape`` and ``strides`` default to the
     view's own; the innermost stride must be 1 (rows contiguous, ``order=(1, 0)``, or
     ``(0,)`` in 1-D). 1-D block pointers load 1-D tiles."""
+    if (
+        shape is None and strides is None and order is None and type(base) is TensorView
+        and type(offsets) is tuple and type(block_shape) is tuple and len(base.shape) == 2
+        and len(offsets) == 2 and len(block_shape) == 2 and type(offsets[0]) is int
+        and type(offsets[1]) is int and type(block_shape[0]) is int
+        and type(block_shape[1]) is int
+    ):  # fmt: skip
+        # Hot path (a tile of a 2-D tensor, ints given): what the checks below give.
+        return block_ptr(base, offsets, block_shape)
     if not isinstance(base, TensorView):
         raise usage_error(f"make_block_ptr needs a tensor argument, got {type(base).__name__}")
     one_d = len(tuple(block_shape)) == 1
@@ -300,7 +311,15 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
     __slots__ = ("const", "base")
 
     def __init__(self, pe, shape, dtype, nbytes) -> None:
-        Block.__init__(self, pe, shape, dtype, nbytes)
+        # Block.__init__ inlined (one tensor per tl op): the same fields, then ours.
+        self.shape = shape
+        self.valid = shape
+        self.dtype = dtype
+        self.nbytes = nbytes
+        self.pe = pe
+        self.ready = False
+        self.data = None
+        self.waiters = []
         self.const: np.ndarray | None = None
         self.base: tensor | None = None
 
@@ -451,8 +470,12 @@ def _dtype(dtype: Any) -> np.dtype:
 
 def _new_block(program: Program, shape: tuple[int, ...], dtype: np.dtype) -> tensor:
     nbytes = math.prod(shape) * dtype.itemsize
-    program.pe.reserve_tcm(nbytes, program)
-    return tensor(program.pe, shape, dtype, nbytes)
+    pe = program.pe
+    if pe.tcm_used_bytes + nbytes <= pe.tcm_capacity_bytes:
+        pe.tcm_used_bytes += nbytes  # PE.reserve_tcm when the block fits (hot path)
+    else:
+        pe.reserve_tcm(nbytes, program)
+    return tensor(pe, shape, dtype, nbytes)
 
 
 def _const(program: Program, value: np.ndarray, tcm: bool = False) -> tensor:
