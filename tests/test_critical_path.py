@@ -257,3 +257,49 @@ def test_explain_kernels_json(store_path, small_runs, capsys):
     assert math.fsum(c["ns"] for c in result["components"]) == pytest.approx(span)
     assert main(["explain", run_id, "--json", "--store", str(store_path)]) == 0
     assert json.loads(capsys.readouterr().out)["window"] == "run"
+
+
+@pytest.mark.parametrize("case", ["gemm", "allreduce_hier", "tp_mlp", "gpt3_qkv", "dma_sweep"])
+def test_every_transfer_names_the_resource_that_bounds_it(store_path, small_runs, case):
+    """Each transfer has one deps row naming a resource and its kind; a transfer that
+    streamed alone ('carried') streamed at exactly the bandwidth the run's topology gives
+    that kind (the key named in BANDWIDTH_KEY), one that shared bandwidth slower."""
+    from test_resource_kinds import BANDWIDTH_KEY
+
+    con = open_store(store_path).connect()
+    run_id = small_runs[case]
+    topology = json.loads(
+        con.execute("SELECT topology_json FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+    )
+
+    def bandwidth(kind: str) -> float:
+        value = topology
+        for key in BANDWIDTH_KEY[kind].split("."):
+            value = value[key]
+        return value
+
+    rows = con.execute(
+        """
+        SELECT d.dma_id, d.hops, c.cause, c.resource, c.resource_kind, d.bytes,
+               d.end_ns - d.start_ns, count(c.item_id) OVER (PARTITION BY d.dma_id)
+        FROM dma d LEFT JOIN deps c ON c.run_id = d.run_id AND c.item = 'dma'
+                                   AND c.item_id = d.dma_id
+        WHERE d.run_id = ?
+        """,
+        [run_id],
+    ).fetchall()
+    assert rows
+    for dma_id, hops, cause, resource, kind, nbytes, stream_ns, n_deps in rows:
+        assert n_deps == 1, dma_id
+        if hops == 0:
+            continue  # a route without links holds no capacity: latency only
+        assert resource and kind in BANDWIDTH_KEY, (dma_id, resource, kind)
+        rate = nbytes / stream_ns
+        if cause == "carried":
+            assert rate == pytest.approx(bandwidth(kind), rel=1e-9), (dma_id, resource)
+        else:
+            assert cause == "bandwidth" and rate < bandwidth(kind), (dma_id, resource)
+    path = critical_path(open_store(store_path), run_id)
+    dma = [s for s in path.segments if s.item == "op" and s.component.startswith("DMA")]
+    for seg in dma:
+        assert seg.component.removeprefix("DMA ") in BANDWIDTH_KEY and seg.resource, seg

@@ -16,10 +16,14 @@ released it (``deps``):
 Each step moves the time boundary back from ``t`` to the item's start and charges
 ``[item end, t]`` to the wait that released the successor and ``[item start, item end]``
 to the item's component, so the segments tile ``[0, latency]`` and the components sum
-to the latency (up to float rounding). Components: ``GEMM``, ``MATH``, DMA ops by what
-they move (``DMA_IN HBM->TCM via pe``: engine or send/recv, memory spaces of the
-last-ending transfer, highest link level crossed), ``launch path``, ``collective wait``
-(IPCQ messages and slots), ``TCM wait``, ``host copy ...``, ``host``.
+to the latency (up to float rounding). Components: ``GEMM``, ``MATH``, DMA ops (loads,
+stores, sends) by the kind of resource that bound their last-ending transfer, its
+route's narrowest link or memory (``DMA hbm``, ``DMA mesh_link``, ``DMA pe_link``: the
+topology parameter to change; the segment's ``resource`` names the link or memory
+itself), ``launch path``, ``collective wait`` (IPCQ messages and slots), ``TCM wait``,
+``host copy <kind>`` (host copies, named the same way), ``host``. Runs traced before
+``deps.resource_kind`` (schema < 8) name DMA by what moved instead (``DMA_IN HBM->TCM
+via pe``: engine, memory spaces, highest link level crossed).
 """
 
 from __future__ import annotations
@@ -57,7 +61,9 @@ class Segment:
 
     ``item`` is ``op``, ``dma``, ``launch`` or ``wait`` (time between items), ``item_id``
     its id (op_id, dma_id, launch_id; the released item for a wait), ``where`` the PE
-    (``sip0.cube1.pe3``) or ``host``, ``what`` a short description.
+    (``sip0.cube1.pe3``) or ``host``, ``what`` a short description, ``resource`` the
+    link or memory that bound a DMA op's transfer (``sip0.cube0.noc->sip0.cube1.noc``;
+    empty for other segments).
     """
 
     start_ns: float
@@ -67,6 +73,7 @@ class Segment:
     item_id: int
     where: str
     what: str
+    resource: str = ""
 
     @property
     def duration_ns(self) -> float:
@@ -173,6 +180,10 @@ class _RunTables:
             self._from = {t: f"read_parquet(${t}_files)" for t in _TABLES}
             self._params = {t: {f"{t}_files": files[t]} for t in _TABLES}
 
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether this run's ``table`` has ``column`` (older runs lack new columns)."""
+        return column in self.sql("SELECT * FROM {" + table + "} LIMIT 0").columns
+
     def sql(self, query: str, **params: Any) -> Any:
         """Run ``query`` with its ``{table}`` placeholders bound to this run's rows."""
         used = [t for t in _TABLES if "{" + t + "}" in query]
@@ -253,10 +264,14 @@ class _RunData:
             causes=self.causes,
             on_items=self.on_items,
         )
+        # Host copies with the kind of resource that bound them (schema >= 8).
+        kind = "c.resource_kind" if tables.has_column("deps", "resource_kind") else "NULL"
         self.host_dma = fetch(
-            "SELECT dma_id, kind::VARCHAR AS kind, src_space::VARCHAR AS src_space, "
-            "dst_space::VARCHAR AS dst_space, level::VARCHAR AS level, issue_ns, end_ns "
-            "FROM {dma} WHERE launch_id IS NULL"
+            "SELECT d.dma_id, d.kind::VARCHAR AS kind, d.src_space::VARCHAR AS src_space, "
+            "d.dst_space::VARCHAR AS dst_space, d.level::VARCHAR AS level, d.issue_ns, "
+            f"d.end_ns, {kind}::VARCHAR AS resource_kind, c.resource::VARCHAR AS resource "
+            "FROM {dma} d LEFT JOIN (SELECT * FROM {deps} WHERE item = 'dma') c "
+            "ON c.item_id = d.dma_id WHERE d.launch_id IS NULL"
         )
         ops = self.ops
         n_ops = len(ops["op_id"])
@@ -357,27 +372,43 @@ def critical_path(store: Source, run_id: str) -> CriticalPath:
             "re-run it to explain it"
         )
     segments = _walk(data)
-    # DMA ops on the path are named by what their last-ending transfer moved ("HBM->TCM
-    # via pe"); asked for only those ops, as the path holds few of a run's ops.
-    dma_ops = [s.item_id for s in segments if s.item == "op" and s.component in _DMA_LABELS]
+    dma_ops = {s.item_id for s in segments if s.item == "op" and s.component in _DMA_LABELS}
     if dma_ops:
-        moves = dict(
-            tables.sql(
-                "SELECT c.on_id, arg_max(coalesce(d.src_space, d.src) || '->' || "
-                "coalesce(d.dst_space, d.dst) || ' via ' || d.level, d.end_ns) "
-                "FROM {deps} c JOIN {dma} d ON d.dma_id = c.item_id "
-                "WHERE c.item = 'dma' AND c.on_item = 'op' "
-                "AND list_contains($path_ops, c.on_id) GROUP BY c.on_id",
-                path_ops=sorted(set(dma_ops)),
-            ).fetchall()
-        )
-        segments = [
-            dataclasses.replace(s, component=f"{s.component} {moves[s.item_id]}")
-            if s.item == "op" and s.item_id in moves
-            else s
-            for s in segments
-        ]
+        segments = _name_dma_ops(tables, segments, sorted(dma_ops))
     return CriticalPath(run_id, data.latency_ns, segments)
+
+
+def _name_dma_ops(tables: _RunTables, segments: list[Segment], op_ids: list[int]) -> list[Segment]:
+    """Segments of DMA ops named by what bound their last-ending transfer: component
+    ``DMA <kind>`` (the kind of its route's narrowest link or memory: ``DMA hbm``,
+    ``DMA mesh_link``, ...), ``resource`` that link or memory, and ``what`` saying what
+    moved. Runs traced before deps.resource_kind (schema < 8) keep the older name, by
+    engine and what moved (``DMA_IN HBM->TCM via pe``). Asked for only the ops given,
+    as the path holds few of a run's ops."""
+    has_kind = tables.has_column("deps", "resource_kind")
+    kind = "c.resource_kind::VARCHAR" if has_kind else "NULL::VARCHAR"
+    bound = dict(
+        tables.sql(
+            "SELECT c.on_id, arg_max(struct_pack(moved := coalesce(d.src_space, d.src) || "
+            "'->' || coalesce(d.dst_space, d.dst) || ' via ' || d.level, "
+            f"kind := {kind}, resource := c.resource::VARCHAR), d.end_ns) "
+            "FROM {deps} c JOIN {dma} d ON d.dma_id = c.item_id "
+            "WHERE c.item = 'dma' AND c.on_item = 'op' "
+            "AND list_contains($path_ops, c.on_id) GROUP BY c.on_id",
+            path_ops=op_ids,
+        ).fetchall()
+    )
+    named = []
+    for seg in segments:
+        found = bound.get(seg.item_id) if seg.item == "op" else None
+        if found is None or seg.component not in _DMA_LABELS:
+            named.append(seg)
+            continue
+        resource = found["resource"] or ""
+        what = f"{seg.what}: {found['moved']}" + (f", bound by {resource}" if resource else "")
+        component = f"DMA {found['kind']}" if found["kind"] else f"{seg.component} {found['moved']}"
+        named.append(dataclasses.replace(seg, component=component, what=what, resource=resource))
+    return named
 
 
 def kernel_window(store: Source, run_id: str) -> tuple[float, float] | None:
@@ -414,9 +445,10 @@ def _walk(data: _RunData) -> list[Segment]:
     guard = 4 * (len(ops["op_id"]) + len(launches["launch_id"]) + len(host_dma["dma_id"])) + 8
 
     def charge(start: float, end: float, component: str, item: str, item_id: int,
-               where: str, what: str) -> None:  # fmt: skip
+               where: str, what: str, resource: str = "") -> None:  # fmt: skip
         if end > start:
-            segments.append(Segment(start, end, component, item, item_id, where, what))
+            segments.append(Segment(start, end, component, item, item_id, where, what,
+                                    resource))  # fmt: skip
 
     while guard > 0:
         guard -= 1
@@ -432,8 +464,14 @@ def _walk(data: _RunData) -> list[Segment]:
                 dma_id = int(host_dma["dma_id"][hrow])
                 moved = (f"{host_dma['src_space'][hrow]}->{host_dma['dst_space'][hrow]} "
                          f"via {host_dma['level'][hrow]}")  # fmt: skip
-                what = f"{host_dma['kind'][hrow]} dma {dma_id}"
-                charge(start, end, f"host copy {moved}", "dma", dma_id, HOST, what)
+                what = f"{host_dma['kind'][hrow]} dma {dma_id}: {moved}"
+                resource = host_dma["resource"][hrow] or ""
+                if resource:
+                    what += f", bound by {resource}"
+                # Named by the kind of resource that bound it (schema >= 8), else by
+                # what it moved.
+                name = host_dma["resource_kind"][hrow] or moved
+                charge(start, end, f"host copy {name}", "dma", dma_id, HOST, what, resource)
                 t, gap, released_id, released = start, HOST, dma_id, what
                 continue
             kind, row = "launch", hrow

@@ -18,8 +18,9 @@ from traces.better import BETTER, HIGHER, LOWER  # noqa: F401
 
 # 2: runs.overrides, runs.sweep_id; 3: metrics.better; 4: programs;
 # 5: run_id only in the partition folder name, every table has a file for every run;
-# 6: deps; 7: launches.late_pes, dma.kind launch_msg, MCPU_LOCAL / IOCPU spaces.
-SCHEMA_VERSION = 7
+# 6: deps; 7: launches.late_pes, dma.kind launch_msg, MCPU_LOCAL / IOCPU spaces;
+# 8: deps.resource_kind; a deps row for every transfer, each naming its resource.
+SCHEMA_VERSION = 8
 
 
 # Repetitive text (engine, kind, level, workload, ...): stored as a dictionary.
@@ -226,10 +227,15 @@ LINKS = pa.schema(
 #   ipcq     a message in recv (``on_item`` = the send op)
 #   tcm      TCM space (``on_item`` = the op whose end freed it)
 #   drain    its outstanding ops (``on_item`` = the last one)
-# One row per kernel transfer, ``on_item`` = the DMA op carrying it:
+# One row per transfer (schema < 8: kernel transfers only), ``on_item`` = the DMA op
+# carrying it (null for host copies and launch messages), ``resource`` its route's
+# narrowest link or memory (what bounds its streaming; schema < 8: bandwidth rows only)
+# and ``resource_kind`` that resource's kind, named after the parameter setting its
+# bandwidth (hbm, tcm, sram, pe_link, mesh_link, io_link, ...:
+# simulator/hw/resource_kinds.py):
 #   carried    it streamed as fast as alone (wait 0)
-#   bandwidth  it shared bandwidth: ``resource`` is its route's narrowest link or
-#              memory, ``wait_ns`` the time beyond streaming alone at that capacity
+#   bandwidth  it shared bandwidth: ``wait_ns`` is the time beyond streaming alone at
+#              its resource's capacity
 # ``ready_ns`` is when the dependency was released; ``wait_ns`` how long the item waited
 # for it (for engine/input/order/slot: from its issue to its start).
 DEP_CAUSES = ("engine", "input", "order", "slot", "barrier", "ipcq", "tcm",
@@ -243,16 +249,17 @@ DEPS = pa.schema(
         ("cause", CATEGORY),  # one of DEP_CAUSES
         ("on_item", CATEGORY),  # op | dma | launch; null for a resource
         ("on_id", ID),
-        ("resource", CATEGORY),  # link or memory node (bandwidth rows), else null
+        ("resource", CATEGORY),  # link or memory node (transfer rows), else null
         ("ready_ns", NS),
         ("wait_ns", NS),
+        ("resource_kind", CATEGORY),  # kind of `resource` (schema >= 8), else null
     ]
 )
 
 # Columns added after a table was first published, per table. They sit at the end of
 # the schema, and positional appenders default them to null, so writers made for the
 # older schema keep working.
-EXTENSION_COLUMNS: dict[str, tuple[str, ...]] = {"ops": ("lane",)}
+EXTENSION_COLUMNS: dict[str, tuple[str, ...]] = {"ops": ("lane",), "deps": ("resource_kind",)}
 
 # Every table of a run, in the order they are written; `runs` is published last.
 TABLES: dict[str, pa.Schema] = {

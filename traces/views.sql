@@ -268,7 +268,8 @@ SELECT * FROM (
         CAST(NULL AS BIGINT) AS "on_id",
         CAST(NULL AS VARCHAR) AS "resource",
         CAST(NULL AS DOUBLE) AS "ready_ns",
-        CAST(NULL AS DOUBLE) AS "wait_ns"
+        CAST(NULL AS DOUBLE) AS "wait_ns",
+        CAST(NULL AS VARCHAR) AS "resource_kind"
     WHERE false
     UNION ALL BY NAME
     SELECT * FROM read_parquet(

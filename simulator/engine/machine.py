@@ -24,6 +24,7 @@ from simulator.hw import graph as g
 from simulator.hw.address_map import AddressError, AddressMap
 from simulator.hw.links import Route
 from simulator.hw.network import Network
+from simulator.hw.resource_kinds import ResourceKinds
 from simulator.hw.topology import PeCoord, Topology
 
 
@@ -45,7 +46,8 @@ class Machine:
         self.network = Network(self.env, self.graph.links, memories=self.graph.memories)
         self.address_map = AddressMap(topology)
         self.data = DataMemory() if verify_data else None
-        self.recorder = Recorder(self.env, topology, writer, self.graph.memories)
+        self.recorder = Recorder(self.env, topology, writer, self.graph.memories,
+                                 resource_kind=ResourceKinds(self.graph))  # fmt: skip
         # The launch path's CPU queues and message routes; engine/launch.py builds it on
         # the first launch (it imports this module, so it cannot be built here).
         self.launch_path: Any = None

@@ -48,7 +48,7 @@ DMA_COLUMNS = ("dma_id", "launch_id", "kind", "src", "dst", "src_space", "dst_sp
                "hops", "level", "issue_ns", "start_ns", "end_ns", "coll_id",
                "round")  # fmt: skip
 DEPS_COLUMNS = ("item", "item_id", "cause", "on_item", "on_id", "resource", "ready_ns",
-                "wait_ns")  # fmt: skip
+                "wait_ns", "resource_kind")  # fmt: skip
 PE_EXEC_COLUMNS = ("launch_id", "sip", "cube", "pe", "pe_global", "dispatch_ns",
                    "exec_start_ns", "exec_end_ns")  # fmt: skip
 
@@ -103,6 +103,7 @@ class Recorder:
         topology: Topology,
         sink: TraceSink | None,
         memories: Iterable[Memory] = (),
+        resource_kind: Callable[[str], str] | None = None,
     ):
         self.env = env
         self.tracing = sink is not None
@@ -117,7 +118,9 @@ class Recorder:
         # Capacity of each memory node, for a transfer's narrowest resource (deps rows).
         self._memory_bw_gbs = {m.node: m.bw_gbs for m in memories}
         self._node_place = node_places(topology)
-        self._route_columns: dict[tuple[str, str], tuple[tuple, tuple, str, float]] = {}
+        # Kind of a link or memory by name (simulator.hw.resource_kinds), for deps rows.
+        self._resource_kind = resource_kind
+        self._route_columns: dict[tuple[str, str], tuple[tuple, tuple, str, float, str]] = {}
         self._row_increment = 1 if self.tracing else 0
         self.n_rows = 0
         """Event rows handed to a real sink (0 when tracing is off; ``deps`` rows, which
@@ -156,9 +159,10 @@ class Recorder:
 
     def transfer(self, transfer: Transfer, info: DmaInfo, op_id: int | None = None) -> None:
         """The ``dma`` row of a finished transfer, given the next DMA id, and its ``deps``
-        row (kernel transfers: ``op_id`` is the DMA op carrying it, None for host
-        copies): cause ``bandwidth`` when it streamed slower than alone, else
-        ``carried``."""
+        row (``op_id`` is the DMA op carrying a kernel transfer, None for host copies and
+        launch messages): cause ``bandwidth`` when it streamed slower than alone, else
+        ``carried``; either names the route's narrowest resource and its kind (what
+        bound its streaming)."""
         dma_id = self.next_dma_id
         self.next_dma_id += 1
         route = transfer.route
@@ -171,24 +175,26 @@ class Recorder:
                          *places[1], transfer.issue_ns, transfer.start_ns, transfer.end_ns,
                          info.coll_id, info.round)  # fmt: skip
         self.n_rows += self._row_increment
-        if op_id is not None and self.tracing:
+        if self.tracing:
             # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
             shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[3]
+            on_item = None if op_id is None else "op"
             if shared_ns > _SHARED_MIN_NS:
-                self._append_dep("dma", dma_id, "bandwidth", "op", op_id, places[2],
-                                 transfer.start_ns, shared_ns)  # fmt: skip
+                self._append_dep("dma", dma_id, "bandwidth", on_item, op_id, places[2],
+                                 transfer.start_ns, shared_ns, places[4])  # fmt: skip
             else:
-                self._append_dep("dma", dma_id, "carried", "op", op_id, None,
-                                 transfer.issue_ns, 0.0)  # fmt: skip
+                self._append_dep("dma", dma_id, "carried", on_item, op_id, places[2],
+                                 transfer.issue_ns, 0.0, places[4])  # fmt: skip
 
     def transfer_done(self, event: simpy.Event) -> None:
         """Event callback: the ``dma`` row of the transfer ``event`` carries (tag: DmaInfo)."""
         transfer = event._value  # hot path: the property would cost a call per piece
         self.transfer(transfer, transfer.tag)
 
-    def _columns_of(self, route: Route) -> tuple[tuple, tuple, str | None, float]:
+    def _columns_of(self, route: Route) -> tuple[tuple, tuple, str | None, float, str | None]:
         """(src, dst, their spaces, src sip/cube/pe, dst sip/cube/pe), (hops, level),
-        and the route's narrowest resource (link or memory read/written) and its GB/s."""
+        and the route's narrowest resource (link or memory read/written), its GB/s and
+        its kind (None without links or without a kind function)."""
         src = self._node_place.get(route.src, _NOWHERE)
         dst = self._node_place.get(route.dst, _NOWHERE)
         level = max((link.level for link in route.links), key=LEVEL_ORDER.__getitem__,
@@ -203,7 +209,10 @@ class Recorder:
                 bw_gbs = self._memory_bw_gbs.get(node, math.inf)
                 if bw_gbs < narrowest_gbs:
                     narrowest, narrowest_gbs = node, bw_gbs
-        return ends, (len(route.links), level), narrowest, narrowest_gbs
+        kind = None
+        if narrowest is not None and self._resource_kind is not None:
+            kind = self._resource_kind(narrowest)
+        return ends, (len(route.links), level), narrowest, narrowest_gbs, kind
 
     def pe_exec(self, program: Any) -> None:
         """The ``pe_exec`` row of a finished program (dispatch, start and end times)."""
