@@ -672,3 +672,31 @@ def test_overview_keeps_topologies_of_one_name_apart(tmp_path: Path, monkeypatch
         history = _dataframe(trend, "commit_message")
         assert list(history["value"]) == pytest.approx([row["value"]] * 2)
         assert not [w.value for w in trend.warning if "topolog" in w.value]
+
+
+def test_runs_page_filters_by_sweep(tmp_path: Path, monkeypatch) -> None:
+    """Two sweeps and a single run: `?sweep=` with a unique prefix of a sweep id lists
+    exactly that sweep's runs (as DuckDB reads runs.sweep_id); an unknown one warns."""
+    from simulator.runner import run_workload
+
+    root = tmp_path / "sweeps"
+    for sweep_id, launches in (("20261126-1111-aaaa", (1, 2)), ("20261126-2222-bbbb", (3,))):
+        for n in launches:
+            outcome = run_workload("noop", {"launches": n}, store=root, sweep_id=sweep_id)
+            assert outcome.status == "ok"
+    assert run_workload("noop", {}, store=root).status == "ok"
+    monkeypatch.setenv("KERNBENCH_STORE", str(root))
+    expected = _duck(root, "SELECT run_id FROM runs WHERE sweep_id = '20261126-1111-aaaa'")
+    assert len(expected) == 2
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.query_params.update({"sweep": "20261126-1"})
+    at.run()
+    _no_exception(at)
+    shown = _dataframe(at, "key metrics")
+    assert sorted(shown["run_id"]) == sorted(expected["run_id"])
+    assert set(shown["sweep"]) == {"20261126-1111-aaaa"}
+    fresh = AppTest.from_file(str(APP), default_timeout=30)
+    fresh.query_params.update({"sweep": "nope"})
+    fresh.run()
+    assert any("`nope`" in w.value for w in fresh.warning)
+    assert len(_dataframe(fresh, "key metrics")) == 4

@@ -1,5 +1,6 @@
 """Runs: every run in the store, filtered by workload, topology, parameters, commit,
-branch and status (each filter is a query parameter, so a filtered list is a link).
+branch, status and sweep (each filter is a query parameter, so a filtered list is a link:
+workload, topology, where, commit, branch, status, sweep).
 
 Selecting a row (or picking a run below the table) opens it on the Run page, in the
 same store.
@@ -18,6 +19,8 @@ PARAM_SEPARATOR = ";"
 
 st.title("Runs")
 store, fingerprint, runs = widgets.load_runs()
+if "sweep_id" not in runs:  # a store older than sweeps
+    runs = runs.assign(sweep_id=None)
 
 
 def _pairs(params_json: object) -> set[str]:
@@ -36,7 +39,7 @@ commit_labels = {
     for c, m in zip(runs["git_commit"], runs["commit_message"], strict=True)
     if isinstance(c, str)
 }
-top, bottom = st.columns(3), st.columns(3)
+top, bottom = st.columns(3), st.columns(4)
 workloads = widgets.synced_multiselect(
     "Workload", sorted(runs["workload"].unique()), key="runs_workload", param="workload",
     what="Workload", container=top[0],
@@ -61,6 +64,10 @@ statuses = widgets.synced_multiselect(
     "Status", sorted(runs["status"].unique()), key="runs_status", param="status",
     what="Status", container=bottom[2],
 )  # fmt: skip
+sweeps = widgets.synced_multiselect(
+    "Sweep", sorted(runs["sweep_id"].dropna().unique(), reverse=True), key="runs_sweep",
+    param="sweep", what="Sweep", container=bottom[3], resolve=urlstate.resolve_prefix,
+)  # fmt: skip
 
 keep = pd.Series(True, index=runs.index)
 if workloads:
@@ -75,7 +82,11 @@ if branches:
     keep &= runs["git_branch"].isin(branches)
 if statuses:
     keep &= runs["status"].isin(statuses)
+if sweeps:
+    keep &= runs["sweep_id"].isin(sweeps)
 shown = runs[keep]
+# Topologies of one name (an override makes another) are told apart by their short hash.
+topology_label = widgets.topology_labels(runs["topology"], runs["topology_hash"])
 
 table = pd.DataFrame(
     {
@@ -94,9 +105,10 @@ table = pd.DataFrame(
         ],
         "sim_end_ns": shown["sim_end_ns"],
         "wall_s": shown["wall_s"],
-        "topology": shown["topology"],
+        "topology": [topology_label[h] for h in shown["topology_hash"]],
         "params": [widgets.params_text(p) for p in shown["params"]],
         "created_at": shown["created_at"],
+        "sweep": shown["sweep_id"],
     }
 ).reset_index(drop=True)
 
