@@ -89,3 +89,63 @@ def test_a_run_without_deps_rows_is_one_error_line(runs, tmp_path, capsys):
     assert main(["explain", ids["gemm"], "--store", str(copy)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and ids["gemm"] in err[0] and "no deps rows" in err[0], err
+
+
+def _documented_shapes(text: str) -> list[set[str]]:
+    """Key sets of every ``{key, key: ..., ...}`` object in a help text (nested ones too;
+    commas inside brackets or parentheses do not separate keys)."""
+    shapes = []
+    for start, char in enumerate(text):
+        if char != "{":
+            continue
+        depth, keys, part = 0, set(), ""
+        for c in text[start + 1 :]:
+            if c in "{[(":
+                depth += 1
+            elif c in "}])":
+                if depth == 0:
+                    break
+                depth -= 1
+            if depth == 0 and c == ",":
+                keys.add(part.split(":")[0].strip())
+                part = ""
+            elif depth == 0 or c not in "}])":
+                part += c
+        keys.add(part.split(":")[0].strip())
+        shapes.append(keys)
+    return shapes
+
+
+def _explain_help() -> str:
+    import argparse
+
+    from simulator.cli import build_parser
+
+    parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return verbs.choices["explain"].format_help()
+
+
+def test_json_of_a_run_and_of_a_pair_has_the_documented_keys(runs, capsys):
+    """Every object `explain --json` prints, for one run and for two whose paths diverge,
+    has exactly the keys of one object --help documents, and each documented shape
+    appears."""
+    import json
+
+    root, ids = runs
+    shapes = _documented_shapes(_explain_help())
+    assert {"run_id", "latency_ns", "window", "n_segments", "summary", "components",
+            "longest"} in shapes  # fmt: skip
+    s = ["--store", str(root), "--json"]
+    assert main(["explain", ids["ring"], *s]) == 0
+    path = json.loads(capsys.readouterr().out)
+    assert main(["explain", ids["gemm"], ids["ring"], *s]) == 0
+    pair = json.loads(capsys.readouterr().out)
+    assert pair["diverge"] is not None and pair["diverge"]["a"] is not None
+    objects = [path, *path["components"], *path["longest"], pair, *pair["contributions"],
+               pair["diverge"], pair["diverge"]["a"]]  # fmt: skip
+    seen = []
+    for obj in objects:
+        assert set(obj) in shapes, sorted(obj)
+        seen.append(set(obj))
+    assert all(shape in seen for shape in shapes), [s for s in shapes if s not in seen]

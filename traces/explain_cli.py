@@ -30,10 +30,33 @@ _WINDOWS = {
 }
 
 
+# The --json documents, as --help shows them (tests/test_explain_cli.py holds the
+# output to exactly these keys). Times in ns of simulated time, shares as fractions.
+JSON_SHAPES = """\
+--json, one run (times in ns, shares as fractions of latency_ns):
+  {run_id, latency_ns, window, n_segments, summary,
+   components: [{component, ns, share}, ...]  (largest first, ns summing to latency_ns),
+   longest: [{component, where, start_ns, end_ns, duration_ns, items}, ...]}
+--json with RUN_B (delta = b - a):
+  {run_a, run_b, latency_a, latency_b, delta_ns, window,
+   contributions: [{component, delta_ns, share}, ...]  (by |delta_ns|, summing to delta_ns),
+   diverge: null | {index, reason, a: SEGMENT | null, b: SEGMENT | null}}
+  SEGMENT: {start_ns, end_ns, duration_ns, component, item, item_id, where, what, resource}
+window is 'run' or 'kernels' (--kernels). Components: GEMM, MATH, DMA <kind> (the kind of
+link or memory that bound the transfer: hbm, tcm, sram, pe_link, mesh_link, io_link, ...),
+host copy <kind>, launch path, collective wait, TCM wait, host.
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``explain`` verb to an argparse subparsers object."""
     explain = subparsers.add_parser(
-        "explain", help="critical path of a run, or what changed it between two runs"
+        "explain",
+        help="critical path of a run, or what changed it between two runs",
+        description="The critical path of RUN (the chain of waits that set its latency) "
+        "by component, or how RUN_B's differs from RUN's.",
+        epilog=JSON_SHAPES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _store_option(explain)
     explain.add_argument("run", metavar="RUN", help=RUN_HELP)
@@ -43,9 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     explain.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON document: run_id, latency_ns, components, longest, summary, "
-        "window ('run' or 'kernels'); with RUN_B: latency_a, latency_b, delta_ns, "
-        "contributions, diverge, window",
+        help="print one JSON document (shapes below)",
     )
     explain.add_argument(
         "--kernels",
