@@ -552,3 +552,53 @@ def test_property_memories_are_shared_capacities(bws, mem_bws, specs):
     transfers = run_transfers(net, env, jobs)
     expected = reference_end_times_with_memories(bws, mem_bws, {"m0": 0, "m1": 1}, jobs)
     assert end_times(transfers) == pytest.approx(expected, rel=1e-7)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bws=st.lists(st.sampled_from([1.0, 2.0, 3.0, 7.5]), min_size=10, max_size=10),
+    specs=st.lists(
+        st.tuples(
+            st.sets(st.integers(0, 9), min_size=1, max_size=5).map(sorted),
+            st.sampled_from([0.0, 2.0, 4.0]),  # issue_ns
+            st.sampled_from([0.0, 1.0]),  # latency_ns
+            st.integers(1, 400),  # bytes
+        ),
+        min_size=2,
+        max_size=16,
+    ),
+)
+def test_property_large_component_filling_is_bit_identical(bws, specs):
+    """The share-list filling of components with many links gives exactly (bit for bit)
+    the end times, in the same order, of the per-step scan used for small components:
+    equal bandwidths make many tied fair shares, so the tie-break order is exercised."""
+    import simulator.hw.network as network_module
+
+    def run(scan_max_links: int) -> list[tuple[float, int]]:
+        saved = network_module._SCAN_MAX_LINKS
+        network_module._SCAN_MAX_LINKS = scan_max_links
+        try:
+            return ends_in_order()
+        finally:
+            network_module._SCAN_MAX_LINKS = saved
+
+    def ends_in_order() -> list[tuple[float, int]]:
+        env = simpy.Environment()
+        links = make_links(bws)
+        net = Network(env, links)
+        order: list[tuple[float, int]] = []
+        jobs = [
+            (issue_ns, make_route([links[i] for i in ids], latency_ns), n_bytes)
+            for ids, issue_ns, latency_ns, n_bytes in specs
+        ]
+        for i, (issue_ns, route, n_bytes) in enumerate(jobs):
+
+            def issue(_event, route=route, n_bytes=n_bytes, i=i):
+                done = net.transfer(route, n_bytes)
+                done.callbacks.append(lambda ev: order.append((ev.value.end_ns, i)))
+
+            env.timeout(issue_ns).callbacks.append(issue)
+        env.run()
+        return order
+
+    assert run(0) == run(1000)

@@ -171,6 +171,12 @@ class MMU:
         if va < 0:
             raise PageFault(f"{self.name}: page fault at VA {va:#x}: negative")
         end = va + size_bytes
+        # Fast path (every tile DMA calls this): the range lies inside one mapping.
+        i = bisect_right(self._starts, va) - 1
+        if i >= 0:
+            mapping = self._by_start[self._starts[i]]
+            if end <= mapping.va + mapping.size_bytes:
+                return [(mapping.pa + (va - mapping.va), size_bytes)]
         pieces: list[tuple[int, int]] = []
         for m in self._covering(va, size_bytes):
             lo, hi = max(va, m.va), min(end, m.va_end)

@@ -58,6 +58,12 @@ _AFTER_NORMAL = EventPriority(NORMAL + 1)
 # Routes whose checked link ids are kept (a bound for callers that never reuse one).
 _CHECKED_ROUTES_MAX = 65536
 
+# Components with more links than this are filled by `Network._fill_large` (a share list
+# and C-level `min`) rather than a Python scan of every open link at every step.
+_SCAN_MAX_LINKS = 8
+
+_INF = float("inf")
+
 # A flow with at most this fraction of its bytes left is done: it absorbs the rounding
 # of repeated `remaining -= rate * dt` settlements.
 _DONE_FRACTION = 1e-9
@@ -82,14 +88,21 @@ class Transfer:
     tag: object
 
 
-class _Flow:
-    """Streaming state of one transfer (internal).
+# What a checked route holds: (route, resource ids, read id, write id, bottleneck
+# bandwidth, byte counter shared by routes over the same resources).
+_CheckedRoute = tuple[Route, tuple[int, ...], int, int, float, list[int]]
+
+
+class _Flow(Event):
+    """Streaming state of one transfer, and the event that succeeds with its
+    :class:`Transfer` when the last byte arrives (internal: one object per transfer).
 
     ``remaining_bytes`` is exact as of ``last_update_ns``; it is settled only when the
     rate changes. ``version`` invalidates completions scheduled for older rates.
     ``link_ids`` are the resource ids it holds (links, then the memories it reads and
     writes); ``read_id`` / ``write_id`` are the memory it reads / writes (or the
-    network's ``_no_memory`` slot).
+    network's ``_no_memory`` slot). ``carried`` is the byte counter shared by every
+    route over the same resources (per-link totals are summed from these on demand).
     ``bottleneck_gbs`` is the smallest capacity it holds (its rate when alone).
     """
 
@@ -98,8 +111,8 @@ class _Flow:
         "link_ids",
         "read_id",
         "write_id",
+        "carried",
         "bottleneck_gbs",
-        "done",
         "remaining_bytes",
         "done_tolerance_bytes",
         "rate_gbs",
@@ -112,21 +125,18 @@ class _Flow:
 
     def __init__(
         self,
+        env: simpy.Environment,
         transfer: Transfer,
-        link_ids: tuple[int, ...],
-        read_id: int,
-        write_id: int,
-        bottleneck_gbs: float,
-        done: Event,
+        checked: _CheckedRoute,
+        n_bytes: int,
     ):
+        # Event's own state, set here rather than by its __init__ (one call per transfer).
+        self.env = env
+        self.callbacks = []
         self.transfer = transfer
-        self.link_ids = link_ids
-        self.read_id = read_id
-        self.write_id = write_id
-        self.bottleneck_gbs = bottleneck_gbs
-        self.done = done
-        self.remaining_bytes = float(transfer.bytes)
-        self.done_tolerance_bytes = _DONE_FRACTION * transfer.bytes
+        _, self.link_ids, self.read_id, self.write_id, self.bottleneck_gbs, self.carried = checked
+        self.remaining_bytes = float(n_bytes)
+        self.done_tolerance_bytes = _DONE_FRACTION * n_bytes
         self.rate_gbs = 0.0
         self.new_rate_gbs = 0.0
         self.last_update_ns = 0.0
@@ -212,7 +222,9 @@ class Network:
         self._writers = [0] * (n_links + 1)
         # Streaming flows per link, keyed by transfer id (insertion order = start order).
         self._link_flows: list[dict[int, _Flow]] = [{} for _ in range(n_links)]
-        self._link_bytes = [0] * n_links
+        # Bytes carried, kept per resource-id tuple (one counter shared by every route
+        # over the same resources) and summed per link only when asked for.
+        self._carried: dict[tuple[int, ...], list[int]] = {}
         self._link_busy_ns = [0.0] * n_links
         self._link_busy_since_ns = [0.0] * n_links
         # Scratch state of the current recomputation (flat lists: no per-call dicts).
@@ -222,16 +234,17 @@ class Network:
         self._n_marks = n_links + 1
         self._link_cap_left_gbs = [0.0] * n_links
         self._link_unfixed = [0] * n_links
-        self._link_dirty = [False] * n_links
-        self._dirty_links: list[int] = []
+        self._link_position = [0] * n_links  # index in the share list of `_fill_large`
+        # Resource ids of the flows started or ended since the last recomputation, one
+        # tuple per flow in the order they changed: the seeds of the next one.
+        self._dirty_groups: list[tuple[int, ...]] = []
         self._stamp = 0
         # Flows that start streaming at a given time; one wake-up event per time.
         self._batches: dict[float, list[_Flow]] = {}
         self._streaming: dict[int, _Flow] = {}
         self._on_batch_cb = self._on_batch
-        # id(route) -> (route, resource ids, read id, write id, bottleneck bandwidth) of
-        # every route checked.
-        self._checked_routes: dict[int, tuple[Route, tuple[int, ...], int, int, float]] = {}
+        # id(route) -> what `_check_route` found, for every route checked.
+        self._checked_routes: dict[int, _CheckedRoute] = {}
         # Pending completions (end_ns, seq, flow, flow version); stale entries are skipped.
         self._ends: list[tuple[float, int, _Flow, int]] = []
         self._end_seq = 0
@@ -270,27 +283,25 @@ class Network:
         checked = self._checked_routes.get(id(route))
         if checked is None or checked[0] is not route:
             checked = self._check_route(route)
-        _, link_ids, read_id, write_id, bottleneck_gbs = checked
         env = self._env
-        now = env.now
+        now = env._now  # hot path: the property would cost a call per transfer
         latency_ns = route.latency_ns
         # Same float expression SimPy uses for the event time, so the key equals env.now then.
         start_ns = now + latency_ns
         transfer = Transfer(self.n_transfers, route, n_bytes, now, start_ns, None, tag)
         self.n_transfers += 1
-        done = Event(env)
-        flow = _Flow(transfer, link_ids, read_id, write_id, bottleneck_gbs, done)
+        flow = _Flow(env, transfer, checked, n_bytes)
         batch = self._batches.get(start_ns)
         if batch is None:
             self._batches[start_ns] = [flow]
             _BatchWakeup(env, latency_ns, start_ns, self._on_batch_cb)
         else:
             batch.append(flow)
-        return done
+        return flow
 
     def link_bytes(self) -> list[int]:
         """Total bytes carried per link index (a transfer counts once it is done)."""
-        return self._link_bytes[: self._n_links]
+        return self._resource_bytes()[: self._n_links]
 
     def link_busy_ns(self) -> list[float]:
         """Time each link carried at least one streaming flow, up to now (a union of
@@ -299,7 +310,15 @@ class Network:
 
     def memory_bytes(self) -> list[int]:
         """Total bytes read plus written per memory, in the order of ``memories``."""
-        return self._link_bytes[self._n_links :]
+        return self._resource_bytes()[self._n_links :]
+
+    def _resource_bytes(self) -> list[int]:
+        """Bytes carried per resource id (links, then memories), from the counters."""
+        carried = [0] * len(self._link_flows)
+        for link_ids, counter in self._carried.items():
+            for link_id in link_ids:
+                carried[link_id] += counter[0]
+        return carried
 
     def memory_busy_ns(self) -> list[float]:
         """Time each memory had at least one streaming flow, up to now, in the order of
@@ -352,8 +371,7 @@ class Network:
                     self._link_busy_since_ns[link_id] = now
                 flows[transfer_id] = flow
             started.append(flow)
-        link_dirty = self._link_dirty
-        dirty_links = self._dirty_links
+        dirty_groups = self._dirty_groups
         for flow in started:
             for link_id in flow.link_ids:
                 if len(link_flows[link_id]) != 1:
@@ -362,20 +380,10 @@ class Network:
                 # Alone on all its links: its own component, so no filling is needed.
                 self._set_rate(flow, flow.bottleneck_gbs, now)
                 continue
-            for link_id in flow.link_ids:
-                if not link_dirty[link_id]:
-                    link_dirty[link_id] = True
-                    dirty_links.append(link_id)
-        if dirty_links:
-            self._dirty_links = []
-            # A link emptied later in the same instant (its last flows ended too) needs
-            # no filling.
-            seed_links = []
-            for link_id in dirty_links:
-                link_dirty[link_id] = False
-                if link_flows[link_id]:
-                    seed_links.append(link_id)
-            self._recompute(seed_links, now)
+            dirty_groups.append(flow.link_ids)
+        if dirty_groups:
+            self._dirty_groups = []
+            self._recompute(dirty_groups, now)
 
     def _on_end_wakeup(self, event: Event) -> None:
         """Finish every flow due by the wake-up's target time, then arm the next one."""
@@ -386,7 +394,7 @@ class Network:
         now = self._env.now
         ends = self._ends
         link_flows = self._link_flows
-        link_dirty = self._link_dirty
+        dirty_groups = self._dirty_groups
         changed = False
         # Compare with the target, not env.now: the two may differ by rounding.
         while ends and ends[0][0] <= target_ns:
@@ -394,11 +402,12 @@ class Network:
             if flow_version != flow.version:
                 continue  # stale: the rate changed after this completion was scheduled
             self._finish_streaming(flow, now)
-            for link_id in flow.link_ids:
-                if link_flows[link_id] and not link_dirty[link_id]:
-                    link_dirty[link_id] = True
-                    self._dirty_links.append(link_id)
-                    changed = True
+            # Its links that other flows still use seed the next recomputation (in the
+            # order they were freed: that order is the walk order, hence tie-breaks).
+            group = tuple(link_id for link_id in flow.link_ids if link_flows[link_id])
+            if group:
+                dirty_groups.append(group)
+                changed = True
         if changed and now not in self._batches:
             self._batches[now] = []
             _BatchWakeup(self._env, 0.0, now, self._on_batch_cb)
@@ -409,9 +418,9 @@ class Network:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _check_route(self, route: Route) -> tuple[Route, tuple[int, ...], int, int, float]:
+    def _check_route(self, route: Route) -> _CheckedRoute:
         """Validate ``route`` against this network's links and cache (route, resource
-        ids, read id, write id, bottleneck bandwidth) for it. Raises ``ValueError`` as
+        ids, read id, write id, bottleneck bandwidth, byte counter) for it. Raises ``ValueError`` as
         :meth:`transfer` says. A route with no links holds nothing (latency only)."""
         links = self._links
         link_ids = []
@@ -444,20 +453,25 @@ class Network:
                     write_id = memory_id
         if len(self._checked_routes) >= _CHECKED_ROUTES_MAX:
             self._checked_routes.clear()  # callers that build a fresh route per transfer
-        checked = (route, tuple(link_ids), read_id, write_id, bottleneck_gbs)
+        resource_ids = tuple(link_ids)
+        carried = self._carried.get(resource_ids)
+        if carried is None:
+            carried = self._carried[resource_ids] = [0]
+        checked = (route, resource_ids, read_id, write_id, bottleneck_gbs, carried)
         self._checked_routes[id(route)] = checked
         return checked
 
     def _finish_streaming(self, flow: _Flow, now: float) -> None:
         """Take a streaming flow off its links and complete it."""
-        transfer_id = flow.transfer.transfer_id
-        n_bytes = flow.transfer.bytes
+        transfer = flow.transfer
+        transfer_id = transfer.transfer_id
+        link_flows = self._link_flows
         for link_id in flow.link_ids:
-            flows = self._link_flows[link_id]
+            flows = link_flows[link_id]
             del flows[transfer_id]
-            self._link_bytes[link_id] += n_bytes
             if not flows:
                 self._link_busy_ns[link_id] += now - self._link_busy_since_ns[link_id]
+        flow.carried[0] += transfer.bytes
         del self._streaming[transfer_id]
         if self._track_mix:
             self._readers[flow.read_id] -= 1
@@ -465,12 +479,17 @@ class Network:
         flow.version += 1  # any completion still queued for it is now stale
         flow.remaining_bytes = 0.0
         flow.rate_gbs = 0.0
-        self._complete(flow, now)
+        # Complete: what Event.succeed does, without its checks (a flow ends once).
+        transfer.end_ns = now
+        flow._ok = True
+        flow._value = transfer
+        self._env.schedule(flow)
 
     def _complete(self, flow: _Flow, now: float) -> None:
+        """Complete a flow that never streamed (no bytes, or no links)."""
         transfer = flow.transfer
         transfer.end_ns = now
-        flow.done.succeed(transfer)
+        flow.succeed(transfer)
 
     def _set_rate(self, flow: _Flow, rate_gbs: float, now: float) -> None:
         """Settle the bytes sent at the old rate, then schedule completion at the new one."""
@@ -551,16 +570,15 @@ class Network:
                 bw_gbs[link_id] *= efficiency[link_id]
         return bw_gbs
 
-    def _recompute(self, seed_links: list[int], now: float) -> None:
+    def _recompute(self, seed_groups: list[tuple[int, ...]], now: float) -> None:
         """Max-min rates by progressive filling, separately in each connected component
-        (flows coupled through shared links) touching ``seed_links``.
+        (flows coupled through shared links) touching the links of ``seed_groups`` (the
+        links of each flow that started or ended, in that order).
 
         Flows whose rate changes are settled and get a new completion; the others keep
         theirs. Hot path: loops are written with locals for speed.
         """
         self.n_rate_updates += 1
-        if not seed_links:
-            return
         self._stamp += 1
         stamp = self._stamp
         link_flows = self._link_flows
@@ -573,14 +591,25 @@ class Network:
         # that rounding left a hair short of done is finished now instead of rated.
         # A walked link's mark is `mark_base + group` (earlier marks are all smaller), so
         # one comparison settles the common "walked, same group" case: a speed trick.
+        # The seed links are walked first, in the order they changed; each seed group
+        # opens one group for its links not seen yet (the links of a started flow are
+        # one component; those of an ended one may not be, and filling the parts
+        # together gives the same rates). A link emptied later in the same instant (its
+        # last flows ended too) needs no filling.
         mark_base = stamp * self._n_marks
         group_parent: list[int] = []
         walk_links: list[int] = []
-        for link_id in seed_links:
-            if link_mark[link_id] < mark_base:
-                link_mark[link_id] = mark_base + len(group_parent)
-                group_parent.append(len(group_parent))
-                walk_links.append(link_id)
+        for seed_group in seed_groups:
+            group_mark = 0
+            for link_id in seed_group:
+                if link_mark[link_id] < mark_base and link_flows[link_id]:
+                    if not group_mark:
+                        group_mark = mark_base + len(group_parent)
+                        group_parent.append(len(group_parent))
+                    link_mark[link_id] = group_mark
+                    walk_links.append(link_id)
+        if not walk_links:
+            return
         n_components = len(group_parent)
         live_flows: list[_Flow] = []
         done_flows: list[_Flow] = []
@@ -641,6 +670,9 @@ class Network:
                     flow.fixed_stamp = stamp
                     flow.new_rate_gbs = best_share
                 continue
+            if len(open_links) > _SCAN_MAX_LINKS:
+                self._fill_large(open_links, stamp)
+                continue
             while open_links:
                 best_link = open_links[0]
                 best_share = cap_left[best_link] / unfixed[best_link]
@@ -658,7 +690,54 @@ class Network:
                             unfixed[link_id] -= 1
                 open_links = [link_id for link_id in open_links if unfixed[link_id]]
 
-        # Reschedule only the flows whose rate changed, in walk order.
+        # Reschedule only the flows whose rate changed, in walk order (what `_set_rate`
+        # does, inlined: this runs for most flows of every recomputation).
+        ends = self._ends
+        n_changed = 0
         for flow in live_flows:
-            if flow.new_rate_gbs != flow.rate_gbs:
-                self._set_rate(flow, flow.new_rate_gbs, now)
+            rate_gbs = flow.new_rate_gbs
+            old_rate_gbs = flow.rate_gbs
+            if rate_gbs != old_rate_gbs:
+                if old_rate_gbs > 0.0:
+                    left = flow.remaining_bytes - old_rate_gbs * (now - flow.last_update_ns)
+                    flow.remaining_bytes = left if left > 0.0 else 0.0
+                flow.last_update_ns = now
+                flow.rate_gbs = rate_gbs
+                flow.version += 1
+                n_changed += 1
+                end_ns = now + flow.remaining_bytes / rate_gbs
+                self._end_seq += 1
+                heappush(ends, (end_ns, self._end_seq, flow, flow.version))
+                if end_ns < self._armed_end_ns:
+                    self._arm_end_wakeup(end_ns, now)
+        self.n_reschedules += n_changed
+
+    def _fill_large(self, open_links: list[int], stamp: int) -> None:
+        """The progressive filling of `_recompute` for one component with many links:
+        the same steps on the same numbers, but the fair shares live in a list that each
+        step updates only where it changed, and the smallest is found by ``min`` (the
+        first in walk order on ties, as ``list.index`` finds it). A closed link's share
+        is infinite."""
+        link_flows = self._link_flows
+        cap_left = self._link_cap_left_gbs
+        unfixed = self._link_unfixed
+        position = self._link_position
+        shares = []
+        for index, link_id in enumerate(open_links):
+            position[link_id] = index
+            shares.append(cap_left[link_id] / unfixed[link_id])
+        inf = _INF
+        best_share = min(shares)
+        while best_share != inf:
+            best_link = open_links[shares.index(best_share)]
+            for flow in link_flows[best_link].values():
+                if flow.fixed_stamp != stamp:
+                    flow.fixed_stamp = stamp
+                    flow.new_rate_gbs = best_share
+                    for link_id in flow.link_ids:
+                        left = cap_left[link_id] - best_share
+                        cap_left[link_id] = left
+                        count = unfixed[link_id] - 1
+                        unfixed[link_id] = count
+                        shares[position[link_id]] = left / count if count else inf
+            best_share = min(shares)
