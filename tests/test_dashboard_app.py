@@ -700,3 +700,41 @@ def test_runs_page_filters_by_sweep(tmp_path: Path, monkeypatch) -> None:
     fresh.run()
     assert any("`nope`" in w.value for w in fresh.warning)
     assert len(_dataframe(fresh, "key metrics")) == 4
+
+
+def test_compare_overlays_any_runs_and_metrics(app, store) -> None:
+    """Several mode: gemm at both commits and noop (another workload), kernel_ns and
+    latency_ns on a log axis: one bar per run and metric with the value DuckDB reads, a
+    warning for a metric a run lacks; one run with metrics of two units: two panels."""
+    commit_a, commit_b = store.commits
+    chosen = [store.runs[(commit_a, "gemm")], store.runs[(commit_b, "gemm")],
+              store.runs[(commit_b, "noop")]]  # fmt: skip
+    at = app(PAGE_COMPARE, mode="several", runs=",".join(r[:-2] for r in chosen),
+             metrics="kernel_ns,latency_ns", scale="log")  # fmt: skip
+    spec = _chart_spec(at, "compare_overlay_chart")
+    expected = _duck(
+        store.root,
+        """SELECT run_id, name, value FROM metrics
+           WHERE run_id IN (?, ?, ?) AND name IN ('kernel_ns', 'latency_ns')""",
+        chosen,
+    )
+    drawn = {
+        (run_id, name): value
+        for bar in spec["data"]
+        for run_id in [next(r for r in chosen if r in bar["legendgroup"])]
+        for name, value in zip(bar["x"], bar["y"], strict=True)
+    }
+    assert drawn == pytest.approx(
+        {(r["run_id"], r["name"]): r["value"] for r in expected.to_dict("records")}
+    )
+    assert spec["layout"]["yaxis"]["type"] == "log"
+    lacking = {(r, n) for r in chosen for n in ("kernel_ns", "latency_ns")} - set(drawn)
+    assert lacking  # the premise: noop records no kernel_ns
+    for run_id, name in lacking:
+        assert any(f"`{run_id}` has no `{name}`" in w.value for w in at.warning)
+    assert at.query_params["runs"] in (",".join(chosen), [",".join(chosen)])  # resolved ids
+
+    one = app(PAGE_COMPARE, mode="several", runs=chosen[0], metrics="kernel_ns,tflops")
+    spec = _chart_spec(one, "compare_overlay_chart")
+    assert [a["text"] for a in spec["layout"]["annotations"]] == ["ns", "tflops"]
+    assert sorted(x for bar in spec["data"] for x in bar["x"]) == ["kernel_ns", "tflops"]

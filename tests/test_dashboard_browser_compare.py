@@ -130,17 +130,62 @@ def test_compare_waterfall_of_the_whole_runs(server: str, browser, store: Fixtur
     context.close()
 
 
-def test_overview_page_in_chromium(server: str, browser, store: FixtureStore) -> None:
-    """Overview lists gemm's kernel_ns change at commit b, with a link to its trend."""
+@pytest.fixture(scope="module")
+def history_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four commits of a synthetic workload whose tiles take twice as long from the third."""
+    import datetime
+
+    from traces.store import Store
+    from traces.synthetic import write_synthetic_run
+
+    store = Store(tmp_path_factory.mktemp("browser_history") / "store")
+    for i in range(4):
+        when = datetime.datetime(2026, 1, 1 + i, tzinfo=datetime.UTC)
+        git = {"git_commit": f"{10 + i:x}" * 40, "commit_time": when, "commit_message": f"c{i}"}
+        write_synthetic_run(store, git=git, tile_ns_scale=1.0 if i < 2 else 2.0, seed=1)
+    return store.root
+
+
+def test_overview_page_in_chromium(server: str, browser, history_store: Path) -> None:
+    """Overview of a store (named in the URL) whose metrics step at the third commit:
+    change points counted in the cards and listed in the table."""
     context = _context(browser)
     page = context.new_page()
-    page.goto(f"{server}/overview", timeout=PAGE_LOAD_MS)
+    quoted = urllib.parse.quote(str(history_store), safe="")
+    page.goto(f"{server}/overview?store={quoted}", timeout=PAGE_LOAD_MS)
     _wait_done(page)
     page.wait_for_selector("[data-testid='stDataFrame']", timeout=PAGE_LOAD_MS)
     text = page.inner_text("body")
-    assert "Overview" in text and "regressed" in text and "improved" in text
+    assert "Change points over the newest 4 commit(s)" in text
+    assert "No metric changed level" not in text
+    cards = page.locator("[data-testid='stMetricValue']").all_inner_texts()
+    assert cards[0] == "4" and int(cards[2]) + int(cards[3]) > 0  # commits; regressed+improved
     assert page.locator("[data-testid='stException']").count() == 0
     _screenshot(page, "overview")
+    context.close()
+
+
+def test_overlay_of_several_runs_in_chromium(server: str, browser, store: FixtureStore) -> None:
+    """Compare's several-runs mode from a URL: gemm at both commits and noop, two
+    metrics, log axis: a bar per gemm run and metric; noop records neither, which the
+    page says."""
+    commit_a, commit_b = store.commits
+    chosen = [store.runs[(commit_a, "gemm")], store.runs[(commit_b, "gemm")],
+              store.runs[(commit_b, "noop")]]  # fmt: skip
+    context = _context(browser)
+    page = context.new_page()
+    query = f"mode=several&runs={','.join(chosen)}&metrics=kernel_ns,latency_ns&scale=log"
+    page.goto(f"{server}/compare?{query}", timeout=PAGE_LOAD_MS)
+    _wait_done(page, n_charts=1)
+    bars = page.evaluate(
+        """() => document.querySelector('.js-plotly-plot').data.map(t => [t.name, t.x.length])"""
+    )
+    assert [n for _, n in bars] == [2, 2, 0]
+    assert f"{chosen[2]}` has no `kernel_ns`".replace("`", "") in page.inner_text("body")
+    assert page.evaluate("() => document.querySelector('.js-plotly-plot').layout.yaxis.type") == (
+        "log"
+    )
+    _screenshot(page, "compare_overlay")
     context.close()
 
 

@@ -8,7 +8,7 @@ paths), focus (`path`: the critical-path waterfall first, as Trends' change poin
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, path_figures, regressions, urlstate, widgets
+from dashboard import data, figures, overlay_figures, path_figures, regressions, urlstate, widgets
 
 TOP_N = 10
 # `?focus=path` shows the critical-path waterfall first, right under the two runs (the
@@ -16,7 +16,11 @@ TOP_N = 10
 FOCUS = "focus"
 FOCUS_PATH = "path"
 PATH_ANCHOR = "why-latency-moved"
-MODES = {"runs": "Two runs", "commits": "Two commits of a workload"}
+MODES = {
+    "runs": "Two runs",
+    "commits": "Two commits of a workload",
+    "several": "Several runs or metrics on one chart",
+}
 VERDICT_STYLE = {
     regressions.REGRESSION: "background-color: #fbd5d5",
     regressions.IMPROVEMENT: "background-color: #d5f5dd",
@@ -113,6 +117,86 @@ def pick_two_commits() -> tuple[str | None, str | None]:
     return run_of[commit_a], run_of[commit_b]
 
 
+def show_overlay() -> None:
+    """Several mode: any runs (any workload, parameters, topology) and any of their
+    metrics on one chart -- several runs and one metric, or one run and several metrics.
+    Query parameters: runs (run ids or unique prefixes, comma-separated), metrics
+    (comma-separated), scale (auto, linear, log)."""
+    labels = {row["run_id"]: widgets.run_label(row) for row in runs.to_dict("records")}
+    chosen = widgets.synced_multiselect(
+        "Runs", list(labels), key="compare_overlay_runs", param="runs", format_func=labels.get,
+        resolve=urlstate.resolve_prefix, what="Run (`runs`)",
+    )  # fmt: skip
+    if not chosen:
+        st.info("Pick one or more runs (any workload, parameters or topology) to chart.")
+        return
+    values = pd.concat(
+        [data.run_metrics(store, run_id).assign(run_id=run_id) for run_id in chosen],
+        ignore_index=True,
+    )
+    names = sorted(values["name"].unique())
+    if st.query_params.get("metrics") is None and "compare_overlay_metrics" not in st.session_state:
+        first = values[values["run_id"] == chosen[0]]
+        st.session_state["compare_overlay_metrics"] = widgets.key_metrics(
+            dict(zip(first["name"], first["value"], strict=True)), 1
+        )
+    left, right = st.columns([4, 1])
+    with left:
+        metrics = widgets.synced_multiselect(
+            "Metrics", names, key="compare_overlay_metrics", param="metrics",
+            what="Metric (`metrics`)",
+        )  # fmt: skip
+    with right:
+        scale = widgets.synced_selectbox(
+            "Value axis", ["auto", "linear", "log"], key="compare_overlay_scale", param="scale",
+            what="Axis scale",
+        )  # fmt: skip
+    if not metrics:
+        st.info("Pick one or more metrics of these runs.")
+        return
+    shown = values[values["name"].isin(metrics)]
+    missing = [
+        f"`{run_id}` has no `{name}`"
+        for run_id in chosen
+        for name in metrics
+        if shown[(shown["run_id"] == run_id) & (shown["name"] == name)].empty
+    ]
+    if missing:
+        st.warning("Not drawn: " + "; ".join(missing) + ".")
+    if shown["run_id"].map(runs.set_index("run_id")["workload"]).nunique() > 1:
+        st.caption("Runs of different workloads: values side by side, no verdicts.")
+    st.plotly_chart(
+        figures.value_axes(
+            overlay_figures.overlay_runs_figure(shown, {r: labels[r] for r in chosen}), scale,
+            shown["value"],
+        ),
+        key="compare_overlay_chart",
+    )  # fmt: skip
+    headers = runs.set_index("run_id")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "run_id": shown["run_id"],
+                "workload": shown["run_id"].map(headers["workload"]),
+                "params": shown["run_id"].map(headers["params"]).map(widgets.params_text),
+                "topology": shown["run_id"].map(headers["topology"]),
+                "metric": shown["name"],
+                "shown": [
+                    widgets.format_value(v, u)
+                    for v, u in zip(shown["value"], shown["unit"], strict=True)
+                ],
+                "value": shown["value"],
+                "unit": shown["unit"],
+            }  # fmt: skip
+        ),
+        hide_index=True,
+        key="compare_overlay_table",
+    )
+
+
+if mode == "several":
+    show_overlay()
+    st.stop()
 run_a, run_b = pick_two_runs() if mode == "runs" else pick_two_commits()
 if run_a is None or run_b is None:
     st.stop()
