@@ -324,3 +324,16 @@ def critical_path(store: str, run_id: str, kernels_only: bool = False) -> dict[s
         "latency_ns": latency,
         "summary": summary_sentence(path),
     }
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def kernel_window(store: str, run_id: str) -> tuple[float, float] | None:
+    """(first launch's host issue, last launch's end) in simulated ns, the span of the
+    run's kernels (traces.critical_path.kernel_window); None without launches."""
+    from traces.critical_path import kernel_window as window_of
+
+    cursor = _cursor(store)
+    try:
+        return window_of(cursor, run_id)
+    finally:
+        cursor.close()

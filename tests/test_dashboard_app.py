@@ -64,6 +64,13 @@ def _human_ns(value_ns: float) -> str:
     return f"{value_ns / scale:,.{max(0, digits)}f} {unit}"
 
 
+def _view(at: AppTest, tab: str) -> None:
+    """Open a tab of the Run page (only the open tab's sections run), as `?view=` does."""
+    at.query_params["view"] = tab
+    at.run()
+    _no_exception(at)
+
+
 def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -136,6 +143,15 @@ def test_opening_a_run_from_runs_shows_its_kpis_and_tables(app, store) -> None:
     assert _metric(at, "tflops") == f"{values['tflops']:,.4g} TFLOP/s"
     assert _metric(at, "kernel_ns") == _human_ns(values["kernel_ns"])
     assert _metric(at, "GEMM FLOP utilisation") == f"{values['utilisation']:.2%}"
+    ops = _duck(
+        store.root,
+        "SELECT count(*) AS n, max(pe_global) AS last FROM ops WHERE run_id = ?",
+        [run_id],
+    )
+    captions = " ".join(c.value for c in at.caption)  # the Timeline tab opens first
+    assert f"All {ops['n'][0]:,} ops of PEs 0–{ops['last'][0]} over the whole" in captions
+
+    _view(at, "All metrics")
     all_metrics = _dataframe(at, "unit").set_index("name")["value"]
     assert all_metrics.to_dict() == pytest.approx(values)
 
@@ -144,6 +160,7 @@ def test_opening_a_run_from_runs_shows_its_kpis_and_tables(app, store) -> None:
         "SELECT launch_id, end_ns - host_issue_ns AS latency_ns FROM launches WHERE run_id = ?",
         [run_id],
     )
+    _view(at, "Launches")
     spread = _dataframe(at, "dispatch_spread_ns")
     assert list(spread["launch_id"]) == list(launches["launch_id"])
     assert list(spread["latency_ns"]) == pytest.approx(list(launches["latency_ns"]))
@@ -151,18 +168,13 @@ def test_opening_a_run_from_runs_shows_its_kpis_and_tables(app, store) -> None:
     pe_count = _duck(
         store.root, "SELECT count(DISTINCT pe_global) AS n FROM pe_exec WHERE run_id = ?", [run_id]
     )
+    _view(at, "PEs")
     at.toggle(key="run_pe_numbers").set_value(True).run()
     assert len(_dataframe(at, "makespan_ns")) == pe_count["n"][0]
     n_pes = json.loads(header["params"])["num_pes"] or pe_count["n"][0]
     assert len(_dataframe(at, "makespan_ns")) == n_pes
 
-    ops = _duck(
-        store.root,
-        "SELECT count(*) AS n, max(pe_global) AS last FROM ops WHERE run_id = ?",
-        [run_id],
-    )
-    captions = " ".join(c.value for c in at.caption)
-    assert f"All {ops['n'][0]:,} ops of PEs 0–{ops['last'][0]} over the whole run" in captions
+    _view(at, "DMA and collectives")
     assert "no collectives in this run" in " ".join(i.value for i in at.info).lower()
 
 
@@ -195,7 +207,7 @@ def test_unknown_run_warns_and_shows_another(app, store) -> None:
 
 def test_run_page_shows_collective_rounds_with_the_slowest_rank(app, store) -> None:
     """A run with a collective lists each round and its slowest rank, as DuckDB finds them."""
-    at = app(PAGE_RUN, run=store.collective_run)
+    at = app(PAGE_RUN, run=store.collective_run, view="DMA and collectives")
     rounds = _dataframe(at, "slowest_rank").set_index(["coll_id", "round"])
     expected = _duck(
         store.root,
@@ -353,7 +365,7 @@ def test_trends_shows_asv_results_of_a_benchmark(app, tmp_path, monkeypatch) -> 
 def test_run_page_shows_communication_per_pe(app, store) -> None:
     """For a collective run, each PE's communication time is the union of its collective
     ops' intervals (merged here in Python), all of it exposed (no compute beside it)."""
-    at = app(PAGE_RUN, run=store.collective_run)
+    at = app(PAGE_RUN, run=store.collective_run, view="DMA and collectives")
     shown = _dataframe(at, "exposed_comm_ns").set_index("pe_global")
     ops = _duck(
         store.root,
@@ -510,7 +522,7 @@ def test_heat_map_says_which_utilisation_it_shows(app, store) -> None:
     """The heat map shows "any engine" or one engine's busy time ÷ makespan, says which in
     its title, and its cells are that ratio as computed here from the ops."""
     run_id = store.runs[(store.commits[1], "gemm")]
-    at = app(PAGE_RUN, run=run_id, util="GEMM")
+    at = app(PAGE_RUN, run=run_id, util="GEMM", view="PEs")
     chart = next(c for c in at.get("plotly_chart") if "run_mesh_chart" in c.proto.id)
     spec = json.loads(chart.proto.spec)
     assert "utilisation of GEMM (busy time ÷ makespan" in spec["layout"]["title"]["text"]

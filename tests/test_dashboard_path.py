@@ -75,7 +75,7 @@ def test_run_page_shows_the_critical_path(store, monkeypatch):
     run_id = store.runs[(store.commits[0], "gemm")]
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
-    at.query_params.update({"run": run_id})
+    at.query_params.update({"run": run_id, "view": "Critical path"})
     at.switch_page("app_pages/run.py").run()
     assert not at.exception, [e.value for e in at.exception]
     con = open_store(store.root).connect()
@@ -99,7 +99,7 @@ def test_run_page_shows_the_critical_path(store, monkeypatch):
     assert at.query_params["kernels"] in ("0", ["0"])
     fresh = AppTest.from_file(str(APP), default_timeout=60)
     fresh.run()
-    fresh.query_params.update({"run": run_id, "kernels": "0"})
+    fresh.query_params.update({"run": run_id, "kernels": "0", "view": "Critical path"})
     fresh.switch_page("app_pages/run.py").run()
     shown = [d.value for d in fresh.dataframe if "component" in d.value.columns]
     assert shown[0]["ns"].sum() == pytest.approx(whole.latency_ns)

@@ -1,9 +1,15 @@
 """Run: one run in depth -- KPIs, launch spread, per-PE breakdown and mesh heat map,
 engine timeline, DMA bandwidth and collective rounds.
 
-Query parameters besides `run`: `scale` (value axes: auto, linear, log), `util` (what the
-heat map shows: any or an engine), `pe0`/`pe1` and `t0`/`t1` (the timeline's PE range and
-time window, ns)."""
+Only the open tab's sections run and reach the browser (tabs bound to `view`): the
+timeline with the critical path drawn over it by default, the others on request. A
+browser spends most of a page load setting up plotly charts, so the first view has one.
+
+Query parameters besides `run`: `view` (the open tab: absent for Timeline, else its
+label), `kernels` (0: the critical path and the timeline's time axis cover the whole run,
+[0, simulated end], instead of the kernels alone), `path` (0: no critical path over the
+timeline), `scale` (value axes: auto, linear, log), `util` (what the heat map shows: any
+or an engine), `pe0`/`pe1` and `t0`/`t1` (the timeline's PE range and time window, ns)."""
 
 import tempfile
 from pathlib import Path
@@ -69,12 +75,9 @@ for first in range(0, len(kpis), KPIS_PER_ROW):
     row = kpis[first : first + KPIS_PER_ROW]
     for column, (label, value, help_text) in zip(st.columns(KPIS_PER_ROW), row, strict=False):
         column.metric(label, value, help=help_text)
-with st.expander(f"All {len(metrics)} metrics", expanded=False):
-    st.dataframe(metrics, hide_index=True, key="run_metrics")
-
 # Actions: compare, export, value axes.
 previous = widgets.previous_like_run(runs, header)
-actions = st.columns([2, 2, 2], vertical_alignment="bottom")
+actions = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
 if actions[0].button(
     "Compare with the previous run like this one",
     key="run_compare",
@@ -106,168 +109,216 @@ actions[1].download_button(
 with actions[2]:
     scale = widgets.synced_selectbox("Value axes", list(SCALES), key="run_scale", param="scale",
                                      format_func=SCALES.get, what="Axis scale")  # fmt: skip
-
-# Launch latency and spread.
-st.subheader("Launches")
-spread = data.launch_spread(store, run_id)
-st.plotly_chart(
-    figures.value_axes(
-        figures.launch_spread_figure(spread),
-        scale,
-        spread["latency_ns"].to_numpy(),
-    ),
-    key="run_spread_chart",
-)
-if not spread.empty and spread["barrier"].fillna(False).all():
-    st.caption("Every launch used the start barrier, so its PEs start together (spread 0).")
-st.dataframe(
-    spread[["launch_id", "kernel", "grid", "n_pes", "barrier", "latency_ns", "spread_ns",
-            "dispatch_spread_ns", "host_issue_ns", "end_ns"]],
-    hide_index=True,
-    key="run_spread_table",
-    column_config=widgets.ns_columns(spread),
-)  # fmt: skip
-
-# Per-PE breakdown and the hardware heat map.
-st.subheader("PEs")
-pes = data.pe_breakdown(store, run_id)
-st.plotly_chart(figures.pe_breakdown_figure(pes), key="run_pe_chart")
-st.caption(
-    "Engines overlap in time, so a bar can rise above the makespan; idle is the time no "
-    "engine of the PE was busy."
-)
-utilisation_of = widgets.synced_selectbox(
-    "Utilisation of", list(UTILISATION_OF), key="run_util", param="util",
-    format_func=UTILISATION_OF.get, what="Utilisation of",
-    help="Utilisation = busy time ÷ makespan, for one engine or for any engine of the PE "
-    "(the union of all its engines' busy time).",
-)  # fmt: skip
-column = "utilisation" if utilisation_of == "any" else f"{utilisation_of.lower()}_utilisation"
-mesh = figures.MeshShape.from_topology_json(header["topology_json"], pes)
-if not pes.empty:
-    st.plotly_chart(
-        figures.pe_mesh_heatmap(
-            pes, mesh, value_column=column,
-            title=f"PE utilisation of {UTILISATION_OF[utilisation_of]} (busy time ÷ makespan, "
-            f"mean {pes[column].mean():.0%}), laid out as the hardware",
-        ),
-        key="run_mesh_chart",
+with actions[3]:
+    kernels_only = widgets.synced_checkbox(
+        "Kernels only", key="run_path_kernels", param="kernels", default=True,
+        help="The critical path and the timeline from the first launch's host issue to the "
+        "last launch's end, without the host copies around the kernels (`kernbench explain "
+        "--kernels`); untick for the whole run, from 0 to the simulated end.",
     )  # fmt: skip
-# A table drawn only when asked: a collapsed expander would still cost the browser.
-if st.toggle("Show the per-PE numbers", key="run_pe_numbers"):
-    st.dataframe(pes, hide_index=True, key="run_pe_table", column_config=widgets.ns_columns(pes))
+path = data.critical_path(store, run_id, kernels_only)
+window = data.kernel_window(store, run_id) if kernels_only else None
+sim_end_ns = header["sim_end_ns"]
+if window is None and sim_end_ns is not None and pd.notna(sim_end_ns):
+    window = (0.0, float(sim_end_ns))
 
-# Engine timeline: the ops themselves when few enough, else utilisation per time bucket.
-st.subheader("Engine timeline")
-span = data.ops_span(store, run_id)
-if pes.empty or span["n_ops"] == 0:
-    st.info("No PE ran an op in this run.")
-else:
-    pe_min, pe_max = int(pes["pe_global"].min()), int(pes["pe_global"].max())
-    controls = st.columns(2)
-    with controls[0]:
-        pe_first, pe_last = widgets.synced_range(
-            "PEs (pe_global)", pe_min, pe_max, key="run_timeline_pes", params=("pe0", "pe1"),
-            cast=int,
-        )  # fmt: skip
-    with controls[1]:
-        t_first, t_last = widgets.synced_range(
-            "Time window (simulated ns; or drag a box on the chart)", span["start_ns"],
-            span["end_ns"], key="run_timeline_window", params=("t0", "t1"), cast=float,
-        )  # fmt: skip
-    n_ops = data.ops_count(store, run_id, pe_first, pe_last, t_first, t_last)
-    pe_list = [int(g) for g in pes["pe_global"] if pe_first <= g <= pe_last]
-    whole = (t_first, t_last) == (span["start_ns"], span["end_ns"])
-    window = (
-        f"the whole run ({widgets.format_ns(span['start_ns'])} → "
-        f"{widgets.format_ns(span['end_ns'])})"
-        if whole
-        else f"{widgets.format_ns(t_first)} → {widgets.format_ns(t_last)}"
-    )
-    if n_ops > MAX_TIMELINE_OPS:
-        buckets = data.engine_busy_buckets(store, run_id, t_first, t_last, TIMELINE_BUCKETS,
-                                           pe_first, pe_last)  # fmt: skip
-        figure = figures.engine_utilisation_figure(
-            buckets, pe_list, t_first, t_last, TIMELINE_BUCKETS
-        )
-        st.caption(
-            f"{n_ops:,} ops of PEs {pe_first}–{pe_last} over {window}, drawn as each engine's "
-            f"utilisation in {TIMELINE_BUCKETS} buckets of "
-            f"{widgets.format_ns((t_last - t_first) / TIMELINE_BUCKETS)}. Narrow the window "
-            f"or the PEs to at most {MAX_TIMELINE_OPS:,} ops to see the ops themselves."
-        )
-    else:
-        figure = figures.engine_timeline_figure(
-            data.ops_between(store, run_id, t_first, t_last, pe_first, pe_last)
-        )
-        st.caption(f"All {n_ops:,} ops of PEs {pe_first}–{pe_last} over {window}.")
+TABS = ("Timeline", "Critical path", "PEs", "Launches", "DMA and collectives", "All metrics")
+tabs = dict(zip(TABS, st.tabs(TABS, key="view", bind="query-params"), strict=True))
 
-    def _zoom_to_box() -> None:
-        """Chart selection callback: a box dragged on the timeline becomes the window."""
-        boxes = st.session_state["run_timeline_chart"].selection.get("box") or []
-        if boxes and len(boxes[0].get("x", [])) == 2:
-            x0, x1 = sorted(float(x) for x in boxes[0]["x"])
-            lo, hi = max(span["start_ns"], x0), min(span["end_ns"], x1)
-            if hi > lo:
-                st.session_state["run_timeline_window"] = (lo, hi)
+with tabs["All metrics"]:
+    if tabs["All metrics"].open:
+        st.dataframe(metrics, hide_index=True, key="run_metrics")
 
-    st.plotly_chart(figure, key="run_timeline_chart", on_select=_zoom_to_box,
-                    selection_mode="box")  # fmt: skip
+
+def _timeline_window(span: dict) -> tuple[float, float]:
+    """The timeline's whole time axis: the path's window (the kernels, or [0, simulated
+    end]) widened to hold every op, so nothing the run did falls outside it."""
+    lo, hi = span["start_ns"], span["end_ns"]
+    if window is not None:
+        lo, hi = min(lo, window[0]), max(hi, window[1])
+    return float(lo), float(hi)
+
+
+# Engine timeline: the ops themselves when few enough, else utilisation per time bucket;
+# the critical path drawn over it.
+with tabs["Timeline"]:
+    if tabs["Timeline"].open:
+        if path is not None:
+            st.markdown(path["summary"])
+        span = data.ops_span(store, run_id)
+        pes = data.pe_breakdown(store, run_id)
+        if pes.empty or span["n_ops"] == 0:
+            st.info("No PE ran an op in this run.")
+        else:
+            first_ns, last_ns = _timeline_window(span)
+            pe_min, pe_max = int(pes["pe_global"].min()), int(pes["pe_global"].max())
+            controls = st.columns([3, 3, 1], vertical_alignment="bottom")
+            with controls[0]:
+                pe_first, pe_last = widgets.synced_range(
+                    "PEs (pe_global)", pe_min, pe_max, key="run_timeline_pes",
+                    params=("pe0", "pe1"), cast=int,
+                )  # fmt: skip
+            with controls[1]:
+                t_first, t_last = widgets.synced_range(
+                    "Time window (simulated ns; or drag a box on the chart)", first_ns,
+                    last_ns, key="run_timeline_window", params=("t0", "t1"), cast=float,
+                )  # fmt: skip
+            with controls[2]:
+                draw_path = widgets.synced_checkbox(
+                    "Critical path", key="run_timeline_path", param="path", default=True,
+                    help="Draw the critical path above the timeline: the places it passes "
+                    "through, each stretch coloured by what it was.",
+                )  # fmt: skip
+            n_ops = data.ops_count(store, run_id, pe_first, pe_last, t_first, t_last)
+            pe_list = [int(g) for g in pes["pe_global"] if pe_first <= g <= pe_last]
+            whole = (t_first, t_last) == (first_ns, last_ns)
+            shown = (
+                f"the whole {'span of the kernels' if kernels_only else 'run'} "
+                f"({widgets.format_ns(first_ns)} → {widgets.format_ns(last_ns)})"
+                if whole
+                else f"{widgets.format_ns(t_first)} → {widgets.format_ns(t_last)}"
+            )
+            if n_ops > MAX_TIMELINE_OPS:
+                buckets = data.engine_busy_buckets(store, run_id, t_first, t_last,
+                                                   TIMELINE_BUCKETS, pe_first, pe_last)  # fmt: skip
+                figure = figures.engine_utilisation_figure(
+                    buckets, pe_list, t_first, t_last, TIMELINE_BUCKETS
+                )
+                st.caption(
+                    f"{n_ops:,} ops of PEs {pe_first}–{pe_last} over {shown}, drawn as each "
+                    f"engine's utilisation in {TIMELINE_BUCKETS} buckets of "
+                    f"{widgets.format_ns((t_last - t_first) / TIMELINE_BUCKETS)}. Narrow the "
+                    f"window or the PEs to at most {MAX_TIMELINE_OPS:,} ops to see the ops "
+                    "themselves."
+                )
+            else:
+                figure = figures.engine_timeline_figure(
+                    data.ops_between(store, run_id, t_first, t_last, pe_first, pe_last)
+                )
+                st.caption(f"All {n_ops:,} ops of PEs {pe_first}–{pe_last} over {shown}.")
+            figure.update_xaxes(range=[t_first, t_last])
+            if draw_path and path is not None:
+                figure = path_figures.overlay_critical_path(
+                    figure, path["segments"], t_first, t_last
+                )
+
+            def _zoom_to_box() -> None:
+                """Chart selection callback: a box dragged on the timeline becomes the window."""
+                boxes = st.session_state["run_timeline_chart"].selection.get("box") or []
+                if boxes and len(boxes[0].get("x", [])) == 2:
+                    x0, x1 = sorted(float(x) for x in boxes[0]["x"])
+                    lo, hi = max(first_ns, x0), min(last_ns, x1)
+                    if hi > lo:
+                        st.session_state["run_timeline_window"] = (lo, hi)
+
+            st.plotly_chart(figure, key="run_timeline_chart", on_select=_zoom_to_box,
+                            selection_mode="box")  # fmt: skip
 
 # The chain of waits that set the run's latency.
-st.subheader("Critical path")
-kernels_only = widgets.synced_checkbox(
-    "Kernels only", key="run_path_kernels", param="kernels", default=True,
-    help="The path from the first launch's host issue to the last launch's end, without "
-    "the host copies around the kernels (`kernbench explain --kernels`); untick for the "
-    "whole run up to the simulated end.",
-)  # fmt: skip
-path = data.critical_path(store, run_id, kernels_only)
-if path is None:
-    st.info(
-        "This run has no dependency trace (recorded before it existed) or, for its kernels, "
-        "no launch: no critical path."
-    )
-else:
-    st.markdown(path["summary"])
-    left, right = st.columns([1, 2])
-    left.dataframe(path["components"], hide_index=True, key="run_path_components")
-    with right:
-        st.plotly_chart(path_figures.path_timeline_figure(path["segments"]),
-                        key="run_path_chart")  # fmt: skip
+with tabs["Critical path"]:
+    if tabs["Critical path"].open:
+        if path is None:
+            st.info(
+                "This run has no dependency trace (recorded before it existed) or, for its "
+                "kernels, no launch: no critical path."
+            )
+        else:
+            st.markdown(path["summary"])
+            left, right = st.columns([1, 2])
+            left.dataframe(path["components"], hide_index=True, key="run_path_components")
+            with right:
+                st.plotly_chart(path_figures.path_timeline_figure(path["segments"]),
+                                key="run_path_chart")  # fmt: skip
 
-# DMA and collectives side by side.
-left, right = st.columns(2)
-with left:
-    st.subheader("DMA bandwidth")
-    dma = data.dma_bandwidth(store, run_id)
-    st.plotly_chart(
-        figures.value_axes(figures.dma_bandwidth_figure(dma), scale, dma["gbs"].to_numpy()),
-        key="run_dma_chart",
-    )
-    st.dataframe(dma, hide_index=True, key="run_dma_table", column_config=widgets.ns_columns(dma))
-with right:
-    st.subheader("Collective rounds")
-    rounds = data.collective_rounds(store, run_id)
-    if rounds.empty:
-        st.info("No collectives in this run.")
-    else:
-        st.plotly_chart(
-            figures.value_axes(figures.collective_rounds_figure(rounds), scale,
-                               rounds["slowest_ns"].to_numpy()),
-            key="run_rounds_chart",
+# Per-PE breakdown and the hardware heat map.
+with tabs["PEs"]:
+    if tabs["PEs"].open:
+        pes = data.pe_breakdown(store, run_id)
+        st.plotly_chart(figures.pe_breakdown_figure(pes), key="run_pe_chart")
+        st.caption(
+            "Engines overlap in time, so a bar can rise above the makespan; idle is the time "
+            "no engine of the PE was busy."
+        )
+        utilisation_of = widgets.synced_selectbox(
+            "Utilisation of", list(UTILISATION_OF), key="run_util", param="util",
+            format_func=UTILISATION_OF.get, what="Utilisation of",
+            help="Utilisation = busy time ÷ makespan, for one engine or for any engine of the "
+            "PE (the union of all its engines' busy time).",
         )  # fmt: skip
-        st.dataframe(rounds, hide_index=True, key="run_rounds_table",
-                     column_config=widgets.ns_columns(rounds))  # fmt: skip
+        column = (
+            "utilisation" if utilisation_of == "any" else f"{utilisation_of.lower()}_utilisation"
+        )
+        mesh = figures.MeshShape.from_topology_json(header["topology_json"], pes)
+        if not pes.empty:
+            st.plotly_chart(
+                figures.pe_mesh_heatmap(
+                    pes, mesh, value_column=column,
+                    title=f"PE utilisation of {UTILISATION_OF[utilisation_of]} (busy time ÷ "
+                    f"makespan, mean {pes[column].mean():.0%}), laid out as the hardware",
+                ),
+                key="run_mesh_chart",
+            )  # fmt: skip
+        # A table drawn only when asked: a collapsed expander would still cost the browser.
+        if st.toggle("Show the per-PE numbers", key="run_pe_numbers"):
+            st.dataframe(pes, hide_index=True, key="run_pe_table",
+                         column_config=widgets.ns_columns(pes))  # fmt: skip
 
-overlap = data.comm_compute(store, run_id)
-if not overlap.empty and overlap["comm_ns"].sum() > 0:
-    st.subheader("Compute vs communication")
-    exposed = overlap["exposed_comm_ns"].sum() / overlap["comm_ns"].sum()
-    st.caption(
-        f"Communication (every op of a collective launch) exposed, i.e. not overlapped with "
-        f"compute (GEMM/MATH ops of other launches): {exposed:.0%} over all PEs."
-    )
-    st.plotly_chart(figures.comm_compute_figure(overlap), key="run_comm_chart")
-    st.dataframe(overlap, hide_index=True, key="run_comm_table",
-                 column_config=widgets.ns_columns(overlap))  # fmt: skip
+# Launch latency and spread.
+with tabs["Launches"]:
+    if tabs["Launches"].open:
+        spread = data.launch_spread(store, run_id)
+        st.plotly_chart(
+            figures.value_axes(
+                figures.launch_spread_figure(spread), scale, spread["latency_ns"].to_numpy()
+            ),
+            key="run_spread_chart",
+        )
+        if not spread.empty and spread["barrier"].fillna(False).all():
+            st.caption("Every launch used the start barrier, so its PEs start together (spread 0).")
+        st.dataframe(
+            spread[["launch_id", "kernel", "grid", "n_pes", "barrier", "latency_ns", "spread_ns",
+                    "dispatch_spread_ns", "host_issue_ns", "end_ns"]],
+            hide_index=True,
+            key="run_spread_table",
+            column_config=widgets.ns_columns(spread),
+        )  # fmt: skip
+
+# DMA and collectives side by side, then communication against compute.
+with tabs["DMA and collectives"]:
+    if tabs["DMA and collectives"].open:
+        left, right = st.columns(2)
+        with left:
+            st.subheader("DMA bandwidth")
+            dma = data.dma_bandwidth(store, run_id)
+            st.plotly_chart(
+                figures.value_axes(figures.dma_bandwidth_figure(dma), scale,
+                                   dma["gbs"].to_numpy()),
+                key="run_dma_chart",
+            )  # fmt: skip
+            st.dataframe(dma, hide_index=True, key="run_dma_table",
+                         column_config=widgets.ns_columns(dma))  # fmt: skip
+        with right:
+            st.subheader("Collective rounds")
+            rounds = data.collective_rounds(store, run_id)
+            if rounds.empty:
+                st.info("No collectives in this run.")
+            else:
+                st.plotly_chart(
+                    figures.value_axes(figures.collective_rounds_figure(rounds), scale,
+                                       rounds["slowest_ns"].to_numpy()),
+                    key="run_rounds_chart",
+                )  # fmt: skip
+                st.dataframe(rounds, hide_index=True, key="run_rounds_table",
+                             column_config=widgets.ns_columns(rounds))  # fmt: skip
+
+        overlap = data.comm_compute(store, run_id)
+        if not overlap.empty and overlap["comm_ns"].sum() > 0:
+            st.subheader("Compute vs communication")
+            exposed = overlap["exposed_comm_ns"].sum() / overlap["comm_ns"].sum()
+            st.caption(
+                f"Communication (every op of a collective launch) exposed, i.e. not overlapped "
+                f"with compute (GEMM/MATH ops of other launches): {exposed:.0%} over all PEs."
+            )
+            st.plotly_chart(figures.comm_compute_figure(overlap), key="run_comm_chart")
+            st.dataframe(overlap, hide_index=True, key="run_comm_table",
+                         column_config=widgets.ns_columns(overlap))  # fmt: skip
