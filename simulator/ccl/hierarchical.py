@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import simulator.language as tl
-from simulator.ccl.ring import REDUCERS, Ring, flat_view, ring_steps
+from simulator.ccl.coarse import Coarse
+from simulator.ccl.ring import REDUCERS, Ring, flat_view, ring_steps, ring_steps_coarse
 from simulator.language import comm
 from simulator.language.core import TensorView
 
@@ -32,6 +33,26 @@ def hierarchical_all_reduce(
 ) -> None:
     """All-reduce ``buf`` in place over every rank of the launch (``order`` unused)."""
     view = flat_view(buf)
+    rings = _rings(view, reduce, sub_elems, per_round)
+    if not rings:
+        return
+    first = 0
+    for ring in rings[:-1]:  # up: reduce-scatter
+        _run(ring_steps(ring, first, rs=True, ag=False))
+        first += ring.size - 1
+        comm.fence()  # the next level loads what this one stored
+    top = rings[-1]
+    _run(ring_steps(top, first, rs=True, ag=True))
+    first += 2 * (top.size - 1)
+    for ring in reversed(rings[:-1]):  # down: all-gather
+        comm.fence()
+        _run(ring_steps(ring, first, rs=False, ag=True))
+        first += ring.size - 1
+
+
+def _rings(view: TensorView, reduce: str, sub_elems: int, per_round: int) -> list[Ring]:
+    """This rank's ring at each level of more than one member, bottom up, each over
+    the piece the level below left it."""
     lo, hi = 0, view.shape[0]
     rings: list[Ring] = []
     for level, send_to, recv_from in LEVELS:
@@ -54,22 +75,37 @@ def hierarchical_all_reduce(
                 )
             )
             lo, hi = rings[-1].owned()
-    if not rings:
-        return
-    first = 0
-    for ring in rings[:-1]:  # up: reduce-scatter
-        _run(ring_steps(ring, first, rs=True, ag=False))
-        first += ring.size - 1
-        comm.fence()  # the next level loads what this one stored
-    top = rings[-1]
-    _run(ring_steps(top, first, rs=True, ag=True))
-    first += 2 * (top.size - 1)
-    for ring in reversed(rings[:-1]):  # down: all-gather
-        comm.fence()
-        _run(ring_steps(ring, first, rs=False, ag=True))
-        first += ring.size - 1
+    return rings
 
 
 def _run(steps) -> None:
     for _ in steps:
         pass
+
+
+def hierarchical_all_reduce_coarse(
+    buf: TensorView, reduce: str, sub_elems: int, per_round: int, order: Sequence[int] = ()
+) -> None:
+    """:func:`hierarchical_all_reduce` on the coarse model (:mod:`simulator.ccl.coarse`):
+    every level's rounds as streams, a fence between levels as in the fine kernel."""
+    view = flat_view(buf)
+    rings = _rings(view, reduce, sub_elems, per_round)
+    if not rings:
+        return
+    if -(-(rings[0].hi - rings[0].lo) // rings[0].size) <= sub_elems:  # same model
+        hierarchical_all_reduce(buf, reduce, sub_elems, per_round, order)
+        return
+    cx = Coarse(sub_elems * view.dtype.itemsize, reduce)
+    first = 0
+    for ring in rings[:-1]:  # up: reduce-scatter
+        ring_steps_coarse(cx, ring, first, rs=True, ag=False)
+        first += ring.size - 1
+        cx.fence()
+    top = rings[-1]
+    ring_steps_coarse(cx, top, first, rs=True, ag=True)
+    first += 2 * (top.size - 1)
+    for ring in reversed(rings[:-1]):  # down: all-gather
+        cx.fence()
+        ring_steps_coarse(cx, ring, first, rs=False, ag=True)
+        first += ring.size - 1
+    cx.finish()

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import simulator.language as tl
+from simulator.ccl.coarse import Coarse
 from simulator.ccl.ring import REDUCERS, flat_view
 from simulator.language.core import TensorView
 
@@ -124,3 +125,59 @@ def seed_hierarchical_all_reduce(
                 with tl.round(down_base + distance, BROADCAST, level):
                     tl.send(value, child, tag=tag)
         tl.fence()
+
+
+def seed_hierarchical_all_reduce_coarse(
+    buf: TensorView, reduce: str, sub_elems: int, per_round: int, order: Sequence[int] = ()
+) -> None:
+    """The same algorithm on the coarse model (:mod:`simulator.ccl.coarse`): each chain
+    message is one stream of the whole buffer instead of ``ceil(n / sub_elems)``
+    sub-chunks. Same rounds, peers and bytes as the fine kernel."""
+    view = flat_view(buf)
+    n = view.shape[0]
+    if n <= sub_elems:  # one sub-chunk: the fine kernel is the same model, exactly
+        seed_hierarchical_all_reduce(buf, reduce, sub_elems, per_round, order)
+        return
+    isz = view.dtype.itemsize
+    cx = Coarse(sub_elems * isz, reduce)
+    nbytes = n * isz
+    sizes = [(tag, level, direction, tl.ring_position(direction))
+             for tag, (level, direction) in enumerate(LEVELS)]  # fmt: skip
+    sizes = [entry for entry in sizes if entry[3][1] > 1]
+    total_up = sum(chain_rounds(p) for *_, (_, p) in sizes)
+    levels = []
+    up_base = 0
+    for i, (tag, level, direction, (pos, p)) in enumerate(sizes):
+        down_base = total_up + sum(chain_rounds(q) for *_, (_, q) in sizes[i + 1 :])
+        prev_rank, next_rank = tl.ring_neighbours(direction)
+        to, froms = chain_links(pos, p, prev_rank, next_rank)
+        levels.append((tag, level, pos, p, to, froms, up_base, down_base))
+        up_base += chain_rounds(p)
+        if pos != 0:
+            break
+    for tag, level, pos, p, to, froms, base, _ in levels:  # up: chain reduce
+        my_round = base + chain_round(pos, p) if to is not None else None
+        acc = cx.load(view, 0, n)
+        for frm in froms:
+            cx.at_round(base + chain_rounds(p) - 1 if to is None else my_round - 1, REDUCE, level)
+            acc = cx.add(acc, cx.recv(frm, nbytes, tag), isz)
+        if to is None:
+            cx.store(acc, view, 0, n)
+        else:
+            cx.at_round(my_round, REDUCE, level)
+            cx.send(acc, to, tag)
+        cx.fence()
+    for tag, level, pos, p, to, froms, _, down_base in reversed(levels):  # down
+        rounds = chain_rounds(p)
+        distance = rounds - chain_round(pos, p) if to is not None else 0
+        if to is None:
+            value = cx.load(view, 0, n)
+        else:
+            cx.at_round(down_base + distance - 1, BROADCAST, level)
+            value = cx.recv(to, nbytes, tag)
+            cx.store(value, view, 0, n)
+        for child in froms:
+            cx.at_round(down_base + distance, BROADCAST, level)
+            cx.send(value, child, tag)
+        cx.fence()
+    cx.finish()

@@ -2,8 +2,10 @@
 
 Each algorithm entry names the module and kernel function that implement it, the
 topology it requires (``any``; or ``levels``: ranks fill cubes evenly and cubes fill
-SIPs evenly) and its defaults (``subchunk_kib``: the pipeline grain). Unknown names are
-errors that list the valid ones.
+SIPs evenly), its defaults (``subchunk_kib``: the pipeline grain) and optionally
+``coarse_kernel``: the same algorithm on the coarse collective model
+(:mod:`simulator.ccl.coarse`). Each op names its default algorithm and its default
+``model`` (``fine`` or ``coarse``). Unknown names are errors that list the valid ones.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from simulator.hw.topology import PeCoord
 
 REGISTRY_PATH = Path(__file__).with_name("ccl.yaml")
 TOPOLOGY_REQUIREMENTS = ("any", "levels")
+# Collective models: ``fine`` moves every sub-chunk as its own DMA, MATH op and inbox
+# slot; ``coarse`` moves a round's bytes as one stream (simulator/ccl/coarse.py).
+MODELS = ("fine", "coarse")
 
 
 class CclError(SimulationError, ValueError):
@@ -40,16 +45,25 @@ class Algorithm:
     topology: str
     doc: str
     defaults: dict[str, Any] = field(default_factory=dict)
+    coarse_kernel_name: str | None = None
 
-    def kernel(self) -> Callable[..., None]:
-        """The kernel function (imported on first use)."""
+    def kernel(self, model: str = "fine") -> Callable[..., None]:
+        """The kernel function of ``model`` (``fine`` or ``coarse``; imported on first
+        use). Raises CclError for an unknown model or one this algorithm lacks."""
+        if model not in MODELS:
+            raise CclError(f"unknown collective model {model!r}; valid: {', '.join(MODELS)}")
+        name, key = self.kernel_name, "kernel"
+        if model == "coarse":
+            if self.coarse_kernel_name is None:
+                raise CclError(f"{self.op} algorithm {self.name!r} has no coarse model")
+            name, key = self.coarse_kernel_name, "coarse_kernel"
         module = importlib.import_module(self.module)
         try:
-            return getattr(module, self.kernel_name)
+            return getattr(module, name)
         except AttributeError:
             raise CclError(
-                f"{REGISTRY_PATH.name}: {self.op}.algorithms.{self.name}.kernel: module "
-                f"{self.module} has no function {self.kernel_name!r}"
+                f"{REGISTRY_PATH.name}: {self.op}.algorithms.{self.name}.{key}: module "
+                f"{self.module} has no function {name!r}"
             ) from None
 
     @property
@@ -84,6 +98,7 @@ class Registry:
 
     defaults: dict[str, str]
     algorithms: dict[str, dict[str, Algorithm]]
+    models: dict[str, str] = field(default_factory=dict)
 
 
 class _Checker:
@@ -114,7 +129,7 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
         raise check.fail("(top)", "expected a mapping")
     if "ipcq" in data:
         raise check.fail("ipcq", "the IPCQ inbox is hardware: set it in the topology (pe.ipcq)")
-    defaults, algorithms = {}, {}
+    defaults, algorithms, models = {}, {}, {}
     for op, section in data.items():
         if not isinstance(section, dict) or not isinstance(section.get("algorithms"), dict):
             raise check.fail(op, "expected a mapping with 'default' and 'algorithms'")
@@ -126,6 +141,9 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
             for key in ("module", "kernel"):
                 if not isinstance(entry.get(key), str):
                     raise check.fail(f"{where}.{key}", "missing (a string)")
+            coarse = entry.get("coarse_kernel")
+            if coarse is not None and not isinstance(coarse, str):
+                raise check.fail(f"{where}.coarse_kernel", "must be a function name (a string)")
             topology = entry.get("topology", "any")
             if topology not in TOPOLOGY_REQUIREMENTS:
                 raise check.fail(
@@ -142,13 +160,18 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
                 topology,
                 " ".join(str(entry.get("doc", "")).split()),
                 entry_defaults,
+                coarse,
             )
         default = section.get("default")
         if default not in table:
             raise check.fail(f"{op}.default", f"{default!r} is not one of {', '.join(table)}")
+        model = section.get("model", "fine")
+        if model not in MODELS:
+            raise check.fail(f"{op}.model", f"{model!r} is not one of {', '.join(MODELS)}")
         defaults[op] = default
         algorithms[op] = table
-    return Registry(defaults, algorithms)
+        models[op] = model
+    return Registry(defaults, algorithms, models)
 
 
 def algorithm_names(op: str = "all_reduce") -> list[str]:
@@ -160,6 +183,12 @@ def default_algorithm(op: str = "all_reduce") -> str:
     """The algorithm ``op`` uses when none is named."""
     _table(op)
     return load_registry().defaults[op]
+
+
+def default_model(op: str = "all_reduce") -> str:
+    """The collective model ``op`` uses when none is named (``ccl.yaml``: ``model``)."""
+    _table(op)
+    return load_registry().models[op]
 
 
 def get_algorithm(name: str | None, op: str = "all_reduce") -> Algorithm:

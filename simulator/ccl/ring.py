@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import simulator.language as tl
+from simulator.ccl.coarse import Coarse
 from simulator.language.core import TensorView
 
 REDUCE_SCATTER, ALL_GATHER = "reduce_scatter", "all_gather"
@@ -217,3 +218,70 @@ def ring_all_reduce(
     ring = make_ring(view, order, False, 0, view.shape[0], reduce, sub_elems, per_round, 0)
     for _ in ring_steps(ring, 0, rs=True, ag=True):
         pass
+
+
+def ring_steps_coarse(cx: Coarse, ring: Ring, first_round: int, rs: bool, ag: bool) -> None:
+    """:func:`ring_steps` on the coarse model: each round moves its whole chunk (every
+    block at once) as one stream. Rounds, phases, peers and bytes are the fine kernel's;
+    a round's operand is loaded once the previous round's message has arrived, as the
+    fine kernel issues it after its last recv."""
+    p = ring.size
+    if p == 1:
+        return
+    view, level = ring.view, ring.level
+    isz = view.dtype.itemsize
+    send_to, recv_from = cx.peer(ring.send_to, True), cx.peer(ring.recv_from, False)
+    ag_first = first_round + (p - 1 if rs else 0)
+    tag = ring.tag
+
+    def chunk(i: int) -> tuple[int, int]:
+        return ring.chunk(i % p)
+
+    def nbytes(i: int) -> int:
+        lo, hi = chunk(i)
+        return (hi - lo) * isz
+
+    lo, hi = chunk(ring.pos if rs else ring.pos + 1)
+    first = cx.load(view, lo, hi)
+    cx.at_round(first_round if rs else ag_first, REDUCE_SCATTER if rs else ALL_GATHER, level)
+    cx.send(first, send_to, tag)
+    prev_recv = ()
+    if rs:
+        for t in range(p - 1):
+            last = t == p - 2
+            lo, hi = chunk(ring.pos - t - 1)
+            mine = cx.load(view, lo, hi, after=prev_recv)
+            cx.at_round(first_round + t, REDUCE_SCATTER, level)
+            x = cx.recv(recv_from, (hi - lo) * isz, tag)
+            y = cx.add(mine, x, isz)
+            prev_recv = (x.done,)
+            if last:
+                cx.store(y, view, lo, hi)
+            if not last or ag:
+                cx.at_round(first_round + t + 1, ALL_GATHER if last else REDUCE_SCATTER, level)
+                cx.send(y, send_to, tag)
+    if ag:
+        for t in range(p - 1):
+            last = t == p - 2
+            lo, hi = chunk(ring.pos - t)
+            cx.at_round(ag_first + t, ALL_GATHER, level)
+            x = cx.recv(recv_from, nbytes(ring.pos - t), tag)
+            cx.store(x, view, lo, hi)
+            if not last:
+                cx.at_round(ag_first + t + 1, ALL_GATHER, level)
+                cx.send(x, send_to, tag)
+
+
+def ring_all_reduce_coarse(
+    buf: TensorView, reduce: str, sub_elems: int, per_round: int, order: Sequence[int]
+) -> None:
+    """:func:`ring_all_reduce` on the coarse model (:mod:`simulator.ccl.coarse`)."""
+    view = flat_view(buf)
+    n = view.shape[0]
+    if -(-n // len(order)) <= sub_elems:  # one sub-chunk per round: the same model
+        ring_all_reduce(buf, reduce, sub_elems, per_round, order)
+        return
+    cx = Coarse(sub_elems * view.dtype.itemsize, reduce)
+    ring = make_ring(view, order, False, 0, n, reduce, sub_elems, per_round, 0)
+    ring_steps_coarse(cx, ring, 0, rs=True, ag=True)
+    cx.finish()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.ccl.registry import CclError, get_algorithm
+from simulator.ccl.registry import CclError, default_model, get_algorithm
 from simulator.ccl.ring import REDUCERS
 from simulator.engine.launch import Launch
 from simulator.hw.rings import flat_ring_order
@@ -100,16 +100,21 @@ def all_reduce(
     pes: Sequence[PeCoord] | None = None,
     algorithm: str | None = None,
     op: str = "sum",
+    model: str | None = None,
 ) -> Collective:
     """Launch an in-place all-reduce of ``tensors`` (one per rank); returns at once.
 
-    ``pes[r]`` runs rank ``r`` (default: where each tensor lives). Raises CclError for
-    an unknown algorithm or reduce op (listing the valid ones), ranks the algorithm's
-    topology requirement rejects, or rank tensors that differ or span several PEs.
+    ``pes[r]`` runs rank ``r`` (default: where each tensor lives). ``model`` is the
+    collective model, ``fine`` or ``coarse`` (default: ``ccl.yaml``'s). Raises CclError
+    for an unknown algorithm, model or reduce op (listing the valid ones), ranks the
+    algorithm's topology requirement rejects, or rank tensors that differ or span
+    several PEs.
     """
     if op not in REDUCERS:
         raise CclError(f"unknown reduce op {op!r}; valid: {', '.join(REDUCERS)}")
     spec = get_algorithm(algorithm, "all_reduce")
+    model = model or default_model("all_reduce")
+    kernel = spec.kernel(model)
     check_rank_tensors(tensors, "all_reduce")
     pes = list(pes) if pes is not None else [t.shards[0].coord for t in tensors]
     if len(pes) != len(tensors) or len(set(pes)) != len(pes):
@@ -132,7 +137,6 @@ def all_reduce(
     order = flat_ring_order(machine.topology, pes)
     coll_id = machine.recorder.new_coll_id()
     buffers = _RankBuffers(tensors, pes, f"all_reduce{coll_id}")
-    kernel = spec.kernel()
     launch = runtime.launch(
         kernel,
         buffers,
@@ -141,7 +145,7 @@ def all_reduce(
         per_round,
         order,
         pes=pes,
-        name=f"all_reduce.{spec.name}",
+        name=f"all_reduce.{spec.name}" + (".coarse" if model == "coarse" else ""),
         coll_id=coll_id,
     )
     coll = Collective(

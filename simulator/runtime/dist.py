@@ -105,6 +105,7 @@ class ProcessGroup:
         world_size: int,
         pes: Sequence[int | PeCoord] | None,
         algorithm: str | None,
+        collective_model: str | None = None,
     ) -> None:
         runtime = world.runtime
         self.world = world
@@ -112,6 +113,7 @@ class ProcessGroup:
         self.backend = backend
         self.world_size = world_size
         self.algorithm = get_algorithm(algorithm).name
+        self.collective_model = collective_model
         if pes is None:
             device = runtime.device_pes
             if world_size > len(device):
@@ -168,7 +170,12 @@ class ProcessGroup:
                 _, _, op, algorithm = entry.signature
                 tensors = [entry.tensors[r] for r in range(self.world_size)]
                 coll = collectives.all_reduce(
-                    self.runtime, tensors, pes=self.pes, algorithm=algorithm, op=op
+                    self.runtime,
+                    tensors,
+                    pes=self.pes,
+                    algorithm=algorithm,
+                    op=op,
+                    model=self.collective_model,
                 )
             else:
                 coll = collectives.barrier(self.runtime, self.pes)
@@ -278,12 +285,14 @@ def init_process_group(
     runtime: Runtime | None = None,
     algorithm: str | None = None,
     pes: Sequence[int | PeCoord] | None = None,
+    collective_model: str | None = None,
 ) -> None:
     """Join this rank to the process group of its spawn (the first call creates it).
 
     ``world_size`` defaults to the spawn's ``nprocs`` and must equal it; ``rank``, if
     given, must be the spawned rank. Extensions: ``algorithm`` (default all-reduce
-    algorithm, else ``ccl.yaml``'s), ``pes`` (one PE per rank). ``init_method``,
+    algorithm, else ``ccl.yaml``'s), ``pes`` (one PE per rank), ``collective_model``
+    (``fine`` or ``coarse``, else ``ccl.yaml``'s). ``init_method``,
     ``timeout``, ``store``, ``group_name``, ``pg_options`` and ``device_id`` are ignored.
     Raises DistError (bad backend, world size or rank, too few PEs: naming topologies
     that fit) or CclError (unknown algorithm, listing the valid ones).
@@ -305,7 +314,7 @@ def init_process_group(
         raise DistError("init_process_group: runtime differs from the one passed to spawn")
     group = world.group
     if group is None:
-        world.group = ProcessGroup(world, backend, world_size, pes, algorithm)
+        world.group = ProcessGroup(world, backend, world_size, pes, algorithm, collective_model)
         return
     group.destroyed.discard(ctx.rank)
     if algorithm is not None and get_algorithm(algorithm).name != group.algorithm:

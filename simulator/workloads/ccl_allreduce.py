@@ -15,7 +15,7 @@ import numpy as np
 
 import simulator.runtime.dist as dist
 import simulator.runtime.multiprocessing as mp
-from simulator.ccl.registry import algorithm_names, default_algorithm
+from simulator.ccl.registry import MODELS, algorithm_names, default_algorithm, default_model
 from simulator.runtime.runtime import Runtime
 from simulator.workloads import bounds
 from simulator.workloads.registry import Param, WorkloadError, WorkloadResult, workload
@@ -45,6 +45,14 @@ VALUE_RANGE = 4
         Param("bytes", int, 1 << 20, "bytes of each rank's buffer", minimum=1),
         Param("dtype", str, "float32", "element type", choices=DTYPES),
         Param("seed", int, 0, "random seed of the inputs (data mode)"),
+        Param(
+            "collective_model",
+            str,
+            default_model(),
+            "fine: one DMA/add per sub-chunk (cost grows with bytes); coarse: one flow per "
+            "round and link, fill/drain analytic (cost independent of bytes; ccl.yaml)",
+            choices=MODELS,
+        ),
     ),
 )
 def run(rt: Runtime, p: dict) -> WorkloadResult:
@@ -68,7 +76,12 @@ def run(rt: Runtime, p: dict) -> WorkloadResult:
     outputs: dict[int, np.ndarray] = {}
 
     def rank_main(rank: int) -> None:
-        dist.init_process_group("ccl", world_size=world, algorithm=p["algorithm"])
+        dist.init_process_group(
+            "ccl",
+            world_size=world,
+            algorithm=p["algorithm"],
+            collective_model=p["collective_model"],
+        )
         buf = rt.empty((n,), dtype, dist.get_placement(), name=f"buf{rank}")
         rt.copy_from_host(buf, None if inputs is None else inputs[rank])
         works[rank] = dist.all_reduce(buf, async_op=True)
