@@ -217,3 +217,35 @@ def test_every_benchmark_case_is_in_the_benchmarks_suite():
     assert all(case in listed for case in used)
     with pytest.raises(KeyError, match="not a case of suite 'benchmarks'"):
         common.bench_case("gemm", {"M": 7})
+
+
+@pytest.mark.slow
+def test_asv_runs_the_allreduce_scaling_tracks(tmp_path):
+    """asv runs AllReduceScaling end to end (a quick run; results in tmp) and reports its
+    three wall ratios."""
+    config = json.loads((ROOT / "asv.conf.json").read_text())
+    config.update(
+        repo=str(ROOT),
+        benchmark_dir=str(ROOT / "benchmarks"),
+        env_dir=str(tmp_path / "env"),
+        results_dir=str(tmp_path / "results"),
+        html_dir=str(tmp_path / "html"),
+    )
+    config_path = tmp_path / "asv.conf.json"
+    config_path.write_text(json.dumps(config))
+    home = tmp_path / "home"
+    home.mkdir()
+    done = asv(config_path, home, "machine", "--yes", "--machine", "kernbench-test")
+    assert done.returncode == 0, done.stdout + done.stderr
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    done = asv(config_path, home, "run", "--python=same", "--quick", "--set-commit-hash",
+               commit, "--machine", "kernbench-test", "--bench", "AllReduceScaling")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "failed" not in done.stdout
+    (results_file,) = (tmp_path / "results" / "kernbench-test").glob(f"{commit[:8]}-*.json")
+    results = json.loads(results_file.read_text())["results"]
+    for track in ("64mib_over_1kib", "coarse_16mib_over_1kib", "fine_1mib_over_1kib"):
+        ((value,),) = results[f"bench_speed.AllReduceScaling.track_{track}_wall"][:1]
+        assert value > 0
