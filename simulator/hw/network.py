@@ -220,8 +220,9 @@ class Network:
         self._no_memory = n_links
         self._readers = [0] * (n_links + 1)
         self._writers = [0] * (n_links + 1)
-        # Streaming flows per link, keyed by transfer id (insertion order = start order).
-        self._link_flows: list[dict[int, _Flow]] = [{} for _ in range(n_links)]
+        # Streaming flows per link, as the keys of a dict (insertion order = start order;
+        # iterating keys directly is the cheapest walk over them).
+        self._link_flows: list[dict[_Flow, None]] = [{} for _ in range(n_links)]
         # Bytes carried, kept per resource-id tuple (one counter shared by every route
         # over the same resources) and summed per link only when asked for.
         self._carried: dict[tuple[int, ...], list[int]] = {}
@@ -237,7 +238,7 @@ class Network:
         self._link_position = [0] * n_links  # index in the share list of `_fill_large`
         # Resource ids of the flows started or ended since the last recomputation, one
         # tuple per flow in the order they changed: the seeds of the next one.
-        self._dirty_groups: list[tuple[int, ...]] = []
+        self._dirty_groups: list[Sequence[int]] = []
         self._stamp = 0
         # Flows that start streaming at a given time; one wake-up event per time.
         self._batches: dict[float, list[_Flow]] = {}
@@ -354,22 +355,24 @@ class Network:
         """Start the flows due now, then recompute rates around every changed link."""
         now = self._env.now
         link_flows = self._link_flows
+        busy_since_ns = self._link_busy_since_ns
+        streaming = self._streaming
+        track_mix = self._track_mix
         started: list[_Flow] = []
         for flow in self._batches.pop(event.value):
             if not flow.link_ids or flow.remaining_bytes <= 0.0:
                 self._complete(flow, now)
                 continue
-            transfer_id = flow.transfer.transfer_id
-            self._streaming[transfer_id] = flow
+            streaming[flow.transfer.transfer_id] = flow
             flow.last_update_ns = now
-            if self._track_mix:
+            if track_mix:
                 self._readers[flow.read_id] += 1
                 self._writers[flow.write_id] += 1
             for link_id in flow.link_ids:
                 flows = link_flows[link_id]
                 if not flows:
-                    self._link_busy_since_ns[link_id] = now
-                flows[transfer_id] = flow
+                    busy_since_ns[link_id] = now
+                flows[flow] = None
             started.append(flow)
         dirty_groups = self._dirty_groups
         for flow in started:
@@ -404,7 +407,7 @@ class Network:
             self._finish_streaming(flow, now)
             # Its links that other flows still use seed the next recomputation (in the
             # order they were freed: that order is the walk order, hence tie-breaks).
-            group = tuple(link_id for link_id in flow.link_ids if link_flows[link_id])
+            group = [link_id for link_id in flow.link_ids if link_flows[link_id]]
             if group:
                 dirty_groups.append(group)
                 changed = True
@@ -468,7 +471,7 @@ class Network:
         link_flows = self._link_flows
         for link_id in flow.link_ids:
             flows = link_flows[link_id]
-            del flows[transfer_id]
+            del flows[flow]
             if not flows:
                 self._link_busy_ns[link_id] += now - self._link_busy_since_ns[link_id]
         flow.carried[0] += transfer.bytes
@@ -570,7 +573,7 @@ class Network:
                 bw_gbs[link_id] *= efficiency[link_id]
         return bw_gbs
 
-    def _recompute(self, seed_groups: list[tuple[int, ...]], now: float) -> None:
+    def _recompute(self, seed_groups: list[Sequence[int]], now: float) -> None:
         """Max-min rates by progressive filling, separately in each connected component
         (flows coupled through shared links) touching the links of ``seed_groups`` (the
         links of each flow that started or ended, in that order).
@@ -619,7 +622,7 @@ class Network:
                 group_parent[group] = group_parent[group_parent[group]]  # path halving
                 group = group_parent[group]
             group_mark = mark_base + group
-            for flow in link_flows[link_id].values():
+            for flow in link_flows[link_id]:
                 if flow.seen_stamp == stamp:
                     continue
                 flow.seen_stamp = stamp
@@ -666,7 +669,7 @@ class Network:
                 # same share the loop below would give (a fast path for the common case).
                 best_link = open_links[0]
                 best_share = cap_left[best_link] / unfixed[best_link]
-                for flow in link_flows[best_link].values():
+                for flow in link_flows[best_link]:
                     flow.fixed_stamp = stamp
                     flow.new_rate_gbs = best_share
                 continue
@@ -681,7 +684,7 @@ class Network:
                     if share < best_share:
                         best_share = share
                         best_link = link_id
-                for flow in link_flows[best_link].values():
+                for flow in link_flows[best_link]:
                     if flow.fixed_stamp != stamp:
                         flow.fixed_stamp = stamp
                         flow.new_rate_gbs = best_share
@@ -730,7 +733,7 @@ class Network:
         best_share = min(shares)
         while best_share != inf:
             best_link = open_links[shares.index(best_share)]
-            for flow in link_flows[best_link].values():
+            for flow in link_flows[best_link]:
                 if flow.fixed_stamp != stamp:
                     flow.fixed_stamp = stamp
                     flow.new_rate_gbs = best_share
