@@ -9,6 +9,14 @@ gemm M=256) unless DIR already holds runs, then renders every page with streamli
 AppTest: cold (caches cleared just before the page) and warm (the same page again).
 Prints seconds per page; the goal is under 2 s each. (Streamlit warns about its
 "bare mode" on stderr while doing this; add 2>/dev/null to hide that.)
+
+With `--browser` it times the Run page of gpt3_qkv on sip4x4 (128 PEs, ~150 k ops) in
+headless Chromium (/usr/bin/chromium, via Playwright) instead: it adds that run to DIR
+unless DIR has one, serves the dashboard, and loads the page cold (new server), then
+`--repeat` times warm in a fresh browser context (server caches kept) and in one shared
+context (the browser's HTTP and code caches kept too). Each load counts until the
+timeline chart is drawn; it prints the wall time and the CPU time of the page's renderer
+main thread (Chrome's ThreadTime, less sensitive to machine load), with the load average.
 """
 
 from __future__ import annotations
@@ -77,13 +85,110 @@ def render_seconds(root: Path, page: str, query: dict[str, str], cold: bool) -> 
     return elapsed
 
 
+CHROMIUM = "/usr/bin/chromium"
+# Done: the script run finished and the page shows its title and at least n charts.
+PAGE_DONE_JS = """n => document.querySelector("[data-testid='stException']") || (
+    document.querySelector("[data-testid='stApp'] h1")
+    && !document.querySelector("[data-testid='stStatusWidget']")
+    && document.querySelectorAll('.js-plotly-plot .main-svg').length >= n)"""
+
+
+def large_run(root: Path) -> str:
+    """The run id of a gpt3_qkv run on sip4x4 in `root`, made if there is none."""
+    sys.path.insert(0, str(PROJECT_ROOT))
+    from simulator.runner import run_workload
+    from traces.store import Store
+
+    for run_id in reversed(Store(root).run_ids()):
+        if _workload(root, run_id) == "gpt3_qkv":
+            return run_id
+    outcome = run_workload("gpt3_qkv", {}, topology="sip4x4", store=root)
+    if outcome.status != "ok":
+        raise RuntimeError(f"gpt3_qkv on sip4x4 failed: {outcome.error}")
+    return outcome.run_id
+
+
+def browser_seconds(root: Path, run_id: str, repeat: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall s, renderer main-thread CPU s) of Run page loads by kind: cold, warm (fresh
+    browser context), warm same browser (one context for all)."""
+    import socket
+    import subprocess
+    import urllib.parse
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "KERNBENCH_STORE"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false", "--", "--store", str(root)],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    url = f"{base}/run?run={run_id}&store={urllib.parse.quote(str(root))}"
+    results: dict[str, list[tuple[float, float]]] = {}
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+            )
+            shared = browser.new_context(viewport={"width": 1500, "height": 1000})
+            plan = [("cold", None)] + [("warm", None)] * repeat
+            plan += [("warm same browser", shared)] * (repeat + 1)
+            for kind, context in plan:
+                own = context is None
+                context = context or browser.new_context(viewport={"width": 1500, "height": 1000})
+                page = context.new_page()
+                cdp = context.new_cdp_session(page)
+                cdp.send("Performance.enable")
+                started = time.perf_counter()
+                page.goto(url, wait_until="domcontentloaded", timeout=300_000)
+                page.wait_for_function(PAGE_DONE_JS, arg=1, timeout=300_000)
+                wall = time.perf_counter() - started
+                metrics = cdp.send("Performance.getMetrics")["metrics"]
+                cpu = next(m["value"] for m in metrics if m["name"] == "ThreadTime")
+                results.setdefault(kind, []).append((wall, cpu))
+                page.close()
+                if own:
+                    context.close()
+            # The shared context's first load filled its caches: not a warm load.
+            results["warm same browser"] = results["warm same browser"][1:]
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=None)
     parser.add_argument("--commits", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--browser", action="store_true",
+                        help="time the Run page of gpt3_qkv on sip4x4 in Chromium")  # fmt: skip
     args = parser.parse_args()
     root = args.store or Path(tempfile.mkdtemp(prefix="kernbench_dashboard_speed_"))
+    if args.browser:
+        run_id = large_run(root)
+        results = browser_seconds(root, run_id, args.repeat)
+        print(f"Run page of {run_id} in Chromium (load average {os.getloadavg()[0]:.1f}):")
+        print(f"{'load':<20} {'wall s (median)':>16} {'renderer CPU s':>16}")
+        for kind, values in results.items():
+            wall = statistics.median(v[0] for v in values)
+            cpu = statistics.median(v[1] for v in values)
+            print(f"{kind:<20} {wall:>16.2f} {cpu:>16.2f}")
+        return
     started = time.perf_counter()
     n_runs = build_store(root, args.commits)
     print(f"store {root}: {n_runs} runs ({time.perf_counter() - started:.1f} s to prepare)")
