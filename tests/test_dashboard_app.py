@@ -549,7 +549,9 @@ def test_overview_lists_change_points_biggest_first(tmp_path: Path, monkeypatch)
     on: the overview finds the step at the third commit for the metrics that moved, with
     the before/after values the store holds, sorted by size of change."""
     import datetime
+    from urllib.parse import parse_qs, urlsplit
 
+    from traces import units
     from traces.store import Store
     from traces.synthetic import write_synthetic_run
 
@@ -569,6 +571,7 @@ def test_overview_lists_change_points_biggest_first(tmp_path: Path, monkeypatch)
         """SELECT m.name, r.git_commit, m.value FROM metrics m JOIN runs r USING (run_id)
            ORDER BY r.commit_time""",
     )
+    run_at = list(_duck(store.root, "SELECT run_id FROM runs ORDER BY commit_time")["run_id"])
     moved = {
         name: (rows["value"].iloc[1], rows["value"].iloc[2])
         for name, rows in values.groupby("name")
@@ -583,6 +586,13 @@ def test_overview_lists_change_points_biggest_first(tmp_path: Path, monkeypatch)
         assert row["before"] == pytest.approx(before) and row["after"] == pytest.approx(after)
         assert row["at commit"] == commits[2][:8]
         assert row["change_pct"] == pytest.approx(100 * (after - before) / abs(before))
+        # Why it moved: Compare of the run before the step and the run at it, waterfall first.
+        why = parse_qs(urlsplit(row["why"]).query)
+        assert (why["a"], why["b"], why["focus"]) == ([run_at[1]], [run_at[2]], ["path"])
+        assert row["change"] == (
+            f"{units.format_value(before, row['unit'], units.SCREEN)} → "
+            f"{units.format_value(after, row['unit'], units.SCREEN)}"
+        )
     sizes = list(shown["change_pct"].abs())
     assert sizes == sorted(sizes, reverse=True)
 

@@ -63,11 +63,20 @@ for (workload, params, _, topology_hash, name), series in values.groupby(
                 "after": point.after,
                 "at commit": widgets.short_commit(commit),
                 "message": series["commit_message"].iloc[point.index],
+                "change": f"{widgets.format_value(point.before, base['unit'])} → "
+                f"{widgets.format_value(point.after, base['unit'])}",
+                # The run before the step and the run at it, on Compare's waterfall.
+                "why": urlstate.link_url(
+                    "compare", mode="runs", a=series["run_id"].iloc[point.index - 1],
+                    b=series["run_id"].iloc[point.index], focus="path",
+                ),
             }
-        )
+        )  # fmt: skip
     if not points:
         rows.append(base | {"change_pct": 0.0, "verdict": "steady", "before": None,
                             "after": series["value"].iloc[-1], "at commit": "",
+                            "change": widgets.format_value(series["value"].iloc[-1],
+                                                           base["unit"]), "why": None,
                             "message": ""})  # fmt: skip
 table = pd.DataFrame(rows)
 table = table.reindex(table["change_pct"].abs().sort_values(ascending=False, kind="stable").index)
@@ -76,7 +85,7 @@ n_series = values.groupby(keys, dropna=False).ngroups
 n_seen = values["commit"].nunique()
 cards = st.columns(4)
 cards[0].metric("commits", f"{n_seen:,}")
-cards[1].metric("series (workload × params × topology × metric)", f"{n_series:,}")
+cards[1].metric("series", f"{n_series:,}", help="workload × params × topology × metric")
 cards[2].metric("regressed", int((changed["verdict"] == verdicts.REGRESSED).sum()))
 cards[3].metric("improved", int((changed["verdict"] == verdicts.IMPROVED).sum()))
 show_all = widgets.synced_checkbox("Also list metrics without a change point", key="overview_all",
@@ -86,7 +95,8 @@ st.caption(
     f"Change points over the newest {n_seen} commit(s) with ok runs, largest change first; "
     "each value is the newest ok run of that workload, parameters and topology at a commit. "
     f"A change counts as regressed or improved beyond {verdicts.DEFAULT_THRESHOLD_PCT:g}%. "
-    "Open a row's trend to see it over commits."
+    "Open a row's trend to see it over commits, or why it moved: the critical paths of the "
+    "run before and the run at the change, compared."
 )
 if shown.empty:
     st.success("No metric changed level over these commits.")
@@ -95,11 +105,15 @@ VERDICT_STYLE = {
     verdicts.IMPROVED: "background-color: #d5f5dd",
 }
 st.dataframe(
-    shown[["verdict", "change_pct", "workload", "metric", "params", "topology", "before",
-           "after", "unit", "at commit", "message", "commits", "trend"]]
+    shown[["verdict", "change_pct", "workload", "metric", "params", "topology", "change",
+           "before", "after", "unit", "at commit", "message", "commits", "trend", "why"]]
     .style.apply(lambda row: [VERDICT_STYLE.get(row["verdict"], "")] * len(row), axis=1)
     .format({"change_pct": "{:+.2f}%", "before": "{:,.6g}", "after": "{:,.6g}"}, na_rep="–"),
     hide_index=True,
     key="overview_table",
-    column_config={"trend": st.column_config.LinkColumn("trend", display_text="open trend")},
+    column_config={
+        "trend": st.column_config.LinkColumn("trend", display_text="open trend"),
+        "why": st.column_config.LinkColumn("why", display_text="critical path diff"),
+        "change": st.column_config.TextColumn("change", help="before → after, human units"),
+    },
 )  # fmt: skip
