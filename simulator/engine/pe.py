@@ -172,20 +172,33 @@ class PE:
         block cannot fit even after every in-flight op on this PE has finished.
         """
         sched = self.machine.scheduler
+        env = self.machine.env
+        since = [0.0]  # when the latest wait began
+
+        def retry(_freed_by: int) -> simpy.Event | None:
+            """Each op that ends wakes us: wait again (from now) while the block still
+            does not fit and some op is in flight that may free space."""
+            if self.tcm_used_bytes + nbytes <= self.tcm_capacity_bytes:
+                return None
+            if self.inflight_ops == 0:
+                return None  # the loop below raises the overflow in the kernel
+            since[0] = env.now
+            return self.space_event()
+
         while self.tcm_used_bytes + nbytes > self.tcm_capacity_bytes:
             if self.inflight_ops == 0:
                 free = self.tcm_capacity_bytes - self.tcm_used_bytes
                 raise TcmOverflowError(
                     f"kernel {program.kernel_name!r} (program {program.program_id}) on PE "
-                    f"{self.name}: TCM overflow at t={self.machine.env.now:.1f} ns: requested "
+                    f"{self.name}: TCM overflow at t={env.now:.1f} ns: requested "
                     f"{nbytes} bytes, {free} of {self.tcm_capacity_bytes} bytes free"
                 )
-            event = self.machine.env.event()
-            self._space_waiters.append(event)
-            since = self.machine.env.now
-            freed_by = sched.wait(event, lambda: f"TCM space on {self.name} ({nbytes} bytes)")
-            now = self.machine.env.now
-            program.resume = ("tcm", "op", freed_by, now, now - since)
+            since[0] = env.now
+            freed_by = sched.wait_for(
+                self.space_event(), lambda: f"TCM space on {self.name} ({nbytes} bytes)", retry
+            )
+            now = env.now
+            program.resume = ("tcm", "op", freed_by, now, now - since[0])
         self.tcm_used_bytes += nbytes
 
     def space_event(self) -> simpy.Event:

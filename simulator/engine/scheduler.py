@@ -115,10 +115,12 @@ class Scheduler:
             result = enter(*args)
         except BaseException as exc:
             del self._task_of[task.greenlet]
+            task.resume = None  # no cycle task -> callback -> task left for the collector
             task.process.fail(exc)
             return
         if task.greenlet.dead:
             del self._task_of[task.greenlet]
+            task.resume = None
             task.process.succeed(result)
         # else the task blocked: wait() has hooked task.resume to the event it waits on
 
@@ -154,6 +156,42 @@ class Scheduler:
         task.waiting_on = what or event
         event.callbacks.append(task.resume)
         return self.greenlet.switch()
+
+    def wait_for(
+        self,
+        event: simpy.Event,
+        what: str | Callable[[], str],
+        retry: Callable[[Any], simpy.Event | None],
+    ) -> Any:
+        """Block until ``event`` fires with a value ``v`` for which ``retry(v)`` gives None;
+        return that value. While ``retry`` gives another event, keep waiting on that one.
+
+        The same as the task looping ``while (event := retry(wait(event))) is not None``,
+        except that ``retry`` runs in the scheduler when each event fires, so a futile
+        wake-up costs no switch into the task and back (``retry`` must therefore depend
+        only on state outside the task). A failed event raises in the task.
+        """
+        task = self._task_of.get(greenlet.getcurrent())
+        while task is None or event.callbacks is None:  # not a task, or already fired
+            value = self.wait(event, what)
+            event = retry(value)
+            if event is None:
+                return value
+        task.waiting_on = what or event
+        event.callbacks.append(partial(self._retry_or_resume, task, retry))
+        return self.greenlet.switch()
+
+    def _retry_or_resume(self, task: Task, retry: Callable, event: simpy.Event) -> None:
+        """Callback of :meth:`wait_for`: re-arm on the event ``retry`` gives, or resume."""
+        while event._ok:
+            following = retry(event._value)
+            if following is None:
+                break
+            if following.callbacks is not None:  # pending: wait on it, task stays blocked
+                following.callbacks.append(partial(self._retry_or_resume, task, retry))
+                return
+            event = following  # already processed: retry with its value now
+        self._resume(task, event)
 
     def sleep(self, delay_ns: float, what: str = "sleep") -> None:
         """Block for ``delay_ns`` of simulated time."""
