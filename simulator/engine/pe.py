@@ -43,6 +43,7 @@ class Engine:
         "_env",
         "_network",
         "_recorder",
+        "_tracing",
     )
 
     def __init__(self, name: str, pe: PE, slots: int) -> None:
@@ -57,6 +58,7 @@ class Engine:
         self._env = pe.machine.env
         self._network = pe.machine.network
         self._recorder = pe.machine.recorder
+        self._tracing = self._recorder.tracing
 
     def try_start(self, cause: str = "issue", by: Op | None = None) -> None:
         """Start head ops while a slot is free and the head's inputs are ready.
@@ -68,7 +70,7 @@ class Engine:
         queue = self.queue
         if not queue:
             return
-        now = self._env.now
+        now = self._env._now  # hot path: the ``now`` property costs a call
         dep = self._recorder.append_dep
         while queue and self.running < self.slots:
             op = queue[0]
@@ -110,14 +112,19 @@ class Engine:
         op.done = True
         if op.execute is not None:
             op.execute()
-        if op.output is not None:
-            op.output.set_ready("input", op)
+        output = op.output
+        if output is not None:
+            if output.waiters:
+                output.set_ready("input", op)
+            else:
+                output.ready = True  # set_ready() with nobody to release (hot path)
         if op.token is not None:
             op.token.set_ready("order", op)
             op.token = None
         self.running -= 1
         heappush(self.free_lanes, op.lane)
-        recorder.op(op)
+        if self._tracing:  # untraced, the ops row would go nowhere
+            recorder.op(op)
         # Drop references so finished inputs release their TCM now.
         op.inputs = ()
         op.output = None
@@ -152,7 +159,7 @@ class PE:
         recorder = self.recorder
         op.op_id = recorder.next_op_id
         recorder.next_op_id += 1
-        op.issue_ns = recorder.env.now
+        op.issue_ns = recorder.env._now  # hot path: the ``now`` property costs a call
         for block in op.inputs:
             if not block.ready:
                 op.pending_inputs += 1
@@ -275,9 +282,9 @@ class Program:
         self.pending_ops -= 1
         if self.pending_ops == 0:
             self.idle_ns = self.machine.env.now
-        if self.pending_ops == 0 and self._drained is not None:
-            self._drained.succeed(op_id)
-            self._drained = None
+            if self._drained is not None:
+                self._drained.succeed(op_id)
+                self._drained = None
 
     def drain(self) -> None:
         """Block until every op this program issued has finished."""

@@ -559,11 +559,14 @@ def num_programs(axis: int) -> int:
 # -- memory ----------------------------------------------------------------------------
 def _tile_region(ptr: block_ptr, boundary_check: Sequence[int]) -> tuple[int, int, int, int]:
     """(first row, rows, first col, cols) of the tile clipped to the tensor's bounds."""
-    rows_total, cols_total = ptr.bounds
+    rows_total, cols_total = ptr.shape if ptr.shape is not None else ptr.base.shape
     r0, c0 = ptr.offsets
     br, bc = ptr.block_shape
-    nr = builtins.max(0, builtins.min(br, rows_total - r0))
-    nc = builtins.max(0, builtins.min(bc, cols_total - c0))
+    # max(0, min(block, total - offset)) per axis, without builtin calls (one per tile)
+    nr = rows_total - r0
+    nr = br if nr > br else (nr if nr > 0 else 0)
+    nc = cols_total - c0
+    nc = bc if nc > bc else (nc if nc > 0 else 0)
     if r0 < 0 or c0 < 0 or ((nr == 0 or nc == 0) and not boundary_check):
         where = (ptr.offsets[1],) if ptr.one_d else ptr.offsets
         raise usage_error(
@@ -623,21 +626,25 @@ def load(
     kernel and line), PageFault for an unmapped address.
     """
     program = _program()
-    if isinstance(pointer, TensorView) and (mask is not None or other is not None):
-        pointer = pointer + 0  # a scalar pointer to element 0
-    if isinstance(pointer, _Pointer):
-        return _load_pointers(program, pointer, mask, other)
-    if mask is not None or other is not None:
-        raise usage_error("tl.load: mask/other apply to blocks of pointers, not block pointers")
-    ptr = _as_ptr(pointer, "load")
+    if type(pointer) is block_ptr and mask is None and other is None:
+        ptr = pointer  # the common case first: no conversions
+        is_1d = ptr.one_d
+    else:
+        if isinstance(pointer, TensorView) and (mask is not None or other is not None):
+            pointer = pointer + 0  # a scalar pointer to element 0
+        if isinstance(pointer, _Pointer):
+            return _load_pointers(program, pointer, mask, other)
+        if mask is not None or other is not None:
+            raise usage_error("tl.load: mask/other apply to blocks of pointers, not block pointers")
+        ptr = _as_ptr(pointer, "load")
+        is_1d = ptr.one_d or (isinstance(pointer, TensorView) and len(pointer.shape) == 1)
     view = ptr.base
     region = _tile_region(ptr, boundary_check)
-    fill = _padding(padding_option, view.dtype)
-    is_1d = ptr.one_d or (isinstance(pointer, TensorView) and len(pointer.shape) == 1)
+    fill = _padding(padding_option, view.dtype) if padding_option else 0
     shape = (ptr.block_shape[1],) if is_1d else ptr.block_shape
     out = _new_block(program, shape, view.dtype)
     out.valid = (region[3],) if is_1d else (region[1], region[3])
-    stride = ptr.stride
+    stride = ptr.row_stride if ptr.row_stride is not None else view.shape[1]
     empty = region[1] == 0 or region[3] == 0
     execute = None
     if program.machine.data is not None:
@@ -650,14 +657,16 @@ def load(
 
     if empty:  # the whole tile is padding: no DMA
         op = Op("load", program, "DMA_IN", (), out, execute=execute)
-        program.issue(op)
+        program.pe.issue(op)
         return out
     pieces, tile_bytes, span = lowering.tile_pieces(program, view, stride, region, True, "load")
-    access = _tile_access(ptr, span, region)
-    op = Op("load", program, "DMA_IN", lowering.ordered_after(program, access, is_store=False),
-            out, pieces=pieces, execute=execute, nbytes=tile_bytes)  # fmt: skip
+    access = lowering.Access(span[0], span[1], (view.va, stride), (region[0], region[0] +
+                             region[1]), (region[2], region[2] + region[3]))  # fmt: skip
+    inputs = lowering.ordered_after(program, access, False) if program.stores_in_flight else ()
+    op = Op("load", program, "DMA_IN", inputs, out, pieces=pieces, execute=execute,
+            nbytes=tile_bytes)  # fmt: skip
     lowering.track(program, op, access, is_store=False)
-    program.issue(op)
+    program.pe.issue(op)
     return out
 
 
@@ -778,14 +787,17 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     broadcasts to the destination's shape (a number is allowed).
     """
     program = _program()
-    if isinstance(pointer, TensorView) and mask is not None:
-        pointer = pointer + 0
-    if isinstance(pointer, _Pointer):
-        _store_pointers(program, pointer, value, mask)
-        return
-    if mask is not None:
-        raise usage_error("tl.store: mask applies to blocks of pointers, not block pointers")
-    ptr = _as_ptr(pointer, "store")
+    if type(pointer) is block_ptr and mask is None:
+        ptr = pointer  # the common case first: no conversions
+    else:
+        if isinstance(pointer, TensorView) and mask is not None:
+            pointer = pointer + 0
+        if isinstance(pointer, _Pointer):
+            _store_pointers(program, pointer, value, mask)
+            return
+        if mask is not None:
+            raise usage_error("tl.store: mask applies to blocks of pointers, not block pointers")
+        ptr = _as_ptr(pointer, "store")
     target = (ptr.block_shape[1],) if ptr.one_d or len(ptr.base.shape) == 1 else ptr.block_shape
     if isinstance(pointer, TensorView) and len(pointer.shape) == 1:
         target = (pointer.shape[0],)
@@ -809,7 +821,7 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     op = Op("store", program, "DMA_WB", inputs, None, pieces=pieces, execute=execute,
             nbytes=tile_bytes)  # fmt: skip
     lowering.track(program, op, access, is_store=True)
-    program.issue(op)
+    program.pe.issue(op)
 
 
 def _stored_value(program: Program, value: Any, target: tuple[int, ...], block: tuple) -> tensor:
@@ -1013,7 +1025,8 @@ def dot(
     zero-padded: that work takes time but does no useful arithmetic).
     """
     program = _program()
-    a, b = _check_block("dot", a), _check_block("dot", b)
+    if not (isinstance(a, tensor) and isinstance(b, tensor)):
+        a, b = _check_block("dot", a), _check_block("dot", b)
     if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
         raise usage_error(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply")
     m, k = a.shape
@@ -1021,9 +1034,10 @@ def dot(
     if acc is not None and (_check_block("dot", acc).shape != (m, n)):
         raise usage_error(f"tl.dot: acc shape {acc.shape} != ({m}, {n})")
     out_dtype = acc.dtype if acc is not None else _dtype(out_dtype)
-    gemm = program.machine.params.pe.gemm
-    clock = program.machine.params.pe.clock_ghz
-    duration = gemm_duration_ns(m, n, k, gemm.rows, gemm.cols, gemm.fill_drain_cycles, clock)
+    pe_params = program.machine.params.pe
+    gemm = pe_params.gemm
+    duration = gemm_duration_ns(m, n, k, gemm.rows, gemm.cols, gemm.fill_drain_cycles,
+                                pe_params.clock_ghz)  # fmt: skip
     out = _new_block(program, (m, n), out_dtype)
     # FLOPs of the unpadded part: rows of a, columns of b, and the depth both hold.
     valid_m, valid_n = a.valid[0], b.valid[-1]
@@ -1039,7 +1053,7 @@ def dot(
                 result = result + acc.data.astype(np.float32)
             out.data = result.astype(out_dtype)
 
-    program.issue(
+    program.pe.issue(
         Op(
             "dot",
             program,
@@ -1065,7 +1079,10 @@ def _math_op(
 ) -> tensor:
     """Issue a MATH op (or fold it when every input is an index value)."""
     program = _program()
-    if all(x.const is not None for x in inputs):
+    for x in inputs:
+        if x.const is None:
+            break
+    else:  # every input is an index value: fold
         with np.errstate(all="ignore"):
             value = np.asarray(fn(*(x.const for x in inputs)), dtype=dtype).reshape(shape)
         return _const(program, value)
@@ -1075,7 +1092,12 @@ def _math_op(
     if cycles is None:
         known = ", ".join(sorted(params.math.cycles_per_op))
         raise usage_error(f"no MATH cost for op {key!r} in pe.math.cycles_per_op ({known})")
-    count = elements if elements is not None else builtins.max(math.prod(x.shape) for x in inputs)
+    if elements is not None:
+        count = elements
+    elif len(inputs) == 1:
+        count = math.prod(inputs[0].shape)
+    else:
+        count = builtins.max(math.prod(x.shape) for x in inputs)
     duration = math_duration_ns(count, params.math.lanes, cycles, params.clock_ghz)
     out = _new_block(program, shape, dtype)
     execute = None
@@ -1085,7 +1107,7 @@ def _math_op(
             with np.errstate(all="ignore"):
                 out.data = np.asarray(fn(*(x.data for x in inputs)), dtype=dtype).reshape(shape)
 
-    program.issue(
+    program.pe.issue(
         Op(name, program, "MATH", inputs, out, duration_ns=duration, execute=execute, flops=count)
     )
     return out
