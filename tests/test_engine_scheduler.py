@@ -217,3 +217,31 @@ def test_deadlock_report_names_a_lazily_described_wait():
     sched.spawn(body, name="kernel")
     with pytest.raises(DeadlockError, match=r"kernel waits on TCM space on pe7 \(64 bytes\)"):
         sched.wait(env.event(), "never")
+
+
+def test_the_cyclic_collector_runs_less_often_only_while_simulating():
+    """While the environment runs, the young generation is collected every RUN_GC_GEN0
+    allocations; before and after (also when the run raises) the thresholds are the
+    caller's."""
+    import gc
+
+    from simulator.engine.scheduler import RUN_GC_GEN0
+
+    env, sched = make()
+    caller = gc.get_threshold()
+    gc.set_threshold(701, 11, 12)  # the caller's own settings
+    before = gc.get_threshold()
+    seen = []
+    env.timeout(1).callbacks.append(lambda _e: seen.append(gc.get_threshold()))
+    sched.wait(env.timeout(2))
+    assert seen == [(RUN_GC_GEN0, *before[1:])] and gc.get_threshold() == before
+
+    def boom(_event):
+        raise ValueError("callback failed")
+
+    env.timeout(1).callbacks.append(boom)
+    with pytest.raises(ValueError):
+        sched.wait(env.timeout(5))
+    after = gc.get_threshold()
+    gc.set_threshold(*caller)
+    assert after == before

@@ -17,6 +17,7 @@ blocked task, what it waits on and the simulated time.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -33,6 +34,10 @@ from simulator.engine.errors import DeadlockError, SimulationError, debug_enable
 # process. Entering user code through a few C-level calls keeps those 10 frames inside
 # the task's own stack.
 _C_LEVELS = 3
+
+# Allocations between young-generation collections while the environment runs (see
+# Scheduler._run_until; Python's default is 700).
+RUN_GC_GEN0 = 50_000
 
 
 def _far_from_stack_base(fn: Callable[..., Any], levels: int, *args: Any) -> Any:
@@ -198,6 +203,12 @@ class Scheduler:
         self.wait(self.env.timeout(delay_ns), what)
 
     def _run_until(self, event: simpy.Event, what: str) -> Any:
+        # The simulator's objects are freed by reference counting (TCM accounting relies
+        # on it); the cyclic collector only ever finds dead tasks. Its young generation
+        # is collected every RUN_GC_GEN0 allocations instead of 700 while SimPy runs, so
+        # it stops re-scanning the in-flight ops, blocks and events (~8% of the work).
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], RUN_GC_GEN0), *thresholds[1:])
         try:
             return self.env.run(until=event)
         except SimulationError as exc:
@@ -210,6 +221,8 @@ class Scheduler:
             if "No scheduled events left" not in str(exc):
                 raise
             raise DeadlockError(self.deadlock_report(what)) from None
+        finally:
+            gc.set_threshold(*thresholds)
 
     def deadlock_report(self, what: str = "") -> str:
         """A message listing every blocked task, what it waits on, and the time."""
