@@ -82,6 +82,7 @@ PATH_COLORS = (
     ("MATH", "#54a24b"),
     ("DMA_IN", "#4c78a8"),
     ("DMA_WB", "#b279a2"),
+    ("DMA", "#4c78a8"),
     ("host", "#7f7f7f"),
     ("launch", "#f58518"),
 )

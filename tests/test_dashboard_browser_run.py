@@ -116,6 +116,8 @@ def test_run_page_of_a_large_run(
     assert "every op" in zoomed["title"]
     assert zoomed["range"] == pytest.approx([t0, t1])
     assert zoomed["n_path_traces"] >= 1
+    page.wait_for_timeout(500)
+    _expand_main_for_screenshot(page)
     page.screenshot(path=str(ARTIFACTS / "dashboard_run_large_zoomed.png"), full_page=True)
     shared.close()
     assert browser.outside_requests == []
