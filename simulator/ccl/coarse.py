@@ -125,9 +125,6 @@ class _Mailboxes:
         return stream
 
 
-_MAILBOXES: dict[tuple[int, int], _Mailboxes] = {}
-
-
 class Coarse:
     """One rank's coarse collective context: stream ops, round scope, fence."""
 
@@ -148,9 +145,13 @@ class Coarse:
         self.batch_bytes = params.dma_queue_depth * sub_bytes
         self.ipcq = machine.ipcq
         self.ep = self.ipcq.endpoint(program)
-        key = (id(machine), program.launch_id)
-        self.mail = _MAILBOXES.setdefault(key, _Mailboxes())
-        self._mail_key = key
+        # The launch's mailboxes live on its peer table, shared by its ranks and gone
+        # with the launch (also when it fails).
+        peers = self.ep.peers
+        mail = getattr(peers, "coarse_mail", None)
+        if mail is None:
+            mail = peers.coarse_mail = _Mailboxes()
+        self.mail: _Mailboxes = mail
         self.pending: list[simpy.Event] = []
         self.round: Any = None
         self.phase = ""
@@ -383,8 +384,5 @@ class Coarse:
         self.machine.scheduler.wait(all_done, what)
 
     def finish(self) -> None:
-        """Wait for everything, then forget this launch's mailboxes (last rank out)."""
+        """Block until every stream this rank started is done (the kernel's end)."""
         self.fence()
-        mail = _MAILBOXES.get(self._mail_key)
-        if mail is not None and not any(mail.sent.values()) and not any(mail.taken.values()):
-            _MAILBOXES.pop(self._mail_key, None)
