@@ -100,3 +100,14 @@ def test_detached_head(repo, monkeypatch):
     info = git_info(repo)
     assert info["git_branch"] is None
     assert info["commit_message"] == "first commit"
+
+
+def test_git_info_in_background_gives_the_same_facts(repo, monkeypatch):
+    """The facts a traced run asks for while it simulates are git_info's."""
+    from traces.gitinfo import git_info_in_background
+
+    monkeypatch.delenv("KERNBENCH_COMMIT", raising=False)
+    (repo / "a.txt").write_text("dirty")
+    wait = git_info_in_background(repo)
+    assert wait() == git_info(repo)
+    assert wait()["git_dirty"] is True

@@ -246,3 +246,79 @@ def test_runs_row_is_published_after_every_data_table(tmp_path, monkeypatch):
     assert moved[-1] == "runs" and moved.count("runs") == 1
     assert {"metrics", "launches"} <= set(moved[:-1])
     assert seen_when_runs_published == {"metrics", "launches"}
+
+
+def test_chunks_of_rows_make_one_row_group_per_batch(tmp_path, monkeypatch):
+    """Rows converted in small chunks (each with its own string dictionary) are written
+    as one row group per batch, every row once, in order, strings intact."""
+    import traces.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "CHUNK_ROWS", 7)
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    writer._buffers["ops"].batch_rows = 100
+    add = writer.appender("ops")
+    engines = ["DMA_IN", "GEMM", "MATH", "DMA_WB"]
+    for i in range(250):
+        add(i, 0, 0, 0, 0, 0, engines[(i // 7) % 4], f"op{i % 3}", 0.0, float(i), i + 1.0, 0, 0)
+    # A batch goes out at the first whole chunk that reaches 100 rows: 15 chunks of 7.
+    assert len(writer._buffers["ops"]) == 250 - 2 * 105
+    writer.finish(sim_end_ns=1.0, n_events=0)
+    path = next((store.root / "ops" / f"run_id={writer.run_id}").glob("*.parquet"))
+    meta = pq.ParquetFile(path).metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [105, 105, 40]
+    rows = _read(store, "ops", writer.run_id)
+    assert [r["op_id"] for r in rows] == list(range(250))
+    assert [r["engine"] for r in rows] == [engines[(i // 7) % 4] for i in range(250)]
+    assert [r["op"] for r in rows] == [f"op{i % 3}" for i in range(250)]
+
+
+def test_a_failed_background_write_fails_the_run(tmp_path, monkeypatch):
+    """An error while a batch is encoded off the simulating thread is not lost: finish()
+    publishes the run as failed with that error and raises it."""
+    import traces.writer as writer_module
+
+    real_write = writer_module.pq.ParquetWriter.write_table
+
+    def broken_write(self, table, row_group_size=None):
+        if "op_id" in table.schema.names:  # the ops table's batch, not the runs row
+            raise OSError("No space left on device")
+        return real_write(self, table, row_group_size=row_group_size)
+
+    monkeypatch.setattr(writer_module.pq.ParquetWriter, "write_table", broken_write)
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    writer.append("ops", op_id=1)
+    with pytest.raises(OSError, match="No space left"):
+        writer.finish(sim_end_ns=1.0, n_events=1)
+    (row,) = _read(store, "runs", writer.run_id)
+    assert row["status"] == "failed"
+    assert "No space left" in row["error"]
+
+
+def test_writing_a_run_imports_no_pyarrow_compute(tmp_path):
+    """Dictionary columns are converted without pyarrow.compute (tens of ms to import,
+    paid by every traced run)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from traces.writer import skip_pandas_probe\n"
+        "skip_pandas_probe()\n"
+        "from traces.store import Store\n"
+        "from traces.synthetic import new_synthetic_writer\n"
+        f"writer = new_synthetic_writer(Store({str(tmp_path)!r}))\n"
+        "writer.append('ops', op_id=1, engine='GEMM', op='dot')\n"
+        "writer.append('dma', dma_id=1, kind='load', src='a', dst='b')\n"
+        "writer.finish(sim_end_ns=1.0, n_events=2)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('pyarrow.compute', 'pandas'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert len(_read(Store(tmp_path), "ops", _only_run(tmp_path))) == 1
+
+
+def _only_run(root) -> str:
+    (run_dir,) = (root / "runs").iterdir()
+    return run_dir.name.removeprefix("run_id=")

@@ -7,7 +7,8 @@ raise GitError with git's own message.
 
 import os
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,25 @@ def git_info(source_dir: Path | None) -> dict[str, Any]:
     except Exception:  # provenance is best effort; a run must never fail on it
         pass
     return info
+
+
+def git_info_in_background(source_dir: Path | None) -> Callable[[], dict[str, Any]]:
+    """Start `git_info(source_dir)` on a thread; returns a function that waits for it.
+
+    A traced run asks git while it simulates: git runs as a child process, so its time
+    overlaps the simulation instead of adding to the run.
+    """
+    result: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: result.update(git_info(source_dir)), name="git-info", daemon=True
+    )
+    thread.start()
+
+    def wait() -> dict[str, Any]:
+        thread.join()
+        return dict(result) if result else git_info(None)
+
+    return wait
 
 
 def _git(source_dir: Path, *args: str) -> str | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from traces.gitinfo import git_info_in_background
 from traces.layout import PARTITION_PREFIX
 from traces.schema import TABLES, canonical_params
 from traces.store import Store, new_run_row
@@ -66,8 +68,15 @@ class ObjectRunWriter(RunWriter):
     """A RunWriter that streams into a local temporary folder and uploads on finish,
     the `runs` object last (the commit marker)."""
 
-    def __init__(self, store: ObjectStore, run_id: str, tmp_dir: Path, run_row: dict[str, Any]):
-        super().__init__(Path(tmp_dir), run_id, tmp_dir, run_row)
+    def __init__(
+        self,
+        store: ObjectStore,
+        run_id: str,
+        tmp_dir: Path,
+        run_row: dict[str, Any],
+        provenance: Callable[[], dict[str, Any]] | None = None,
+    ):
+        super().__init__(Path(tmp_dir), run_id, tmp_dir, run_row, provenance=provenance)
         self.store = store
 
     def _publish(self, run_row: dict[str, Any]) -> None:
@@ -146,12 +155,12 @@ class ObjectStore(Store):
             topology_json=topology_json,
             topology_hash=topology_hash,
             verify_data=verify_data,
-            source_dir=source_dir,
             sim_version=sim_version,
             overrides=overrides,
             sweep_id=sweep_id,
         )
-        return ObjectRunWriter(self, run_id, tmp_dir, run_row)
+        provenance = git_info_in_background(source_dir)
+        return ObjectRunWriter(self, run_id, tmp_dir, run_row, provenance)
 
     def remove_abandoned_runs(self) -> list[str]:
         """Nothing to do: unpublished runs live in their writer's local temporary folder."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from traces.gitinfo import git_info
+from traces.gitinfo import git_info_in_background
 from traces.layout import (
     DEFAULT_STORE,
     STORE_ENV,
@@ -121,12 +121,12 @@ class Store:
             topology_json=topology_json,
             topology_hash=topology_hash,
             verify_data=verify_data,
-            source_dir=source_dir,
             sim_version=sim_version,
             overrides=overrides,
             sweep_id=sweep_id,
         )
-        return RunWriter(self.root, run_id, tmp_root / run_id, run_row)
+        provenance = git_info_in_background(source_dir)
+        return RunWriter(self.root, run_id, tmp_root / run_id, run_row, provenance=provenance)
 
     def remove_abandoned_runs(self) -> list[str]:
         """Delete half-written runs whose writer died (a killed process on this host).
@@ -214,12 +214,12 @@ def new_run_row(
     topology_json: str,
     topology_hash: str,
     verify_data: bool,
-    source_dir: Path | None,
     sim_version: str,
     overrides: dict[str, Any] | None,
     sweep_id: str | None,
 ) -> dict[str, Any]:
-    """The runs-row columns known when a run starts (the rest come at finish)."""
+    """The runs-row columns known when a run starts; the git facts (see
+    git_info_in_background) and the outcome come at finish."""
     from traces.schema import SCHEMA_VERSION, canonical_params
 
     return {
@@ -229,7 +229,6 @@ def new_run_row(
         "topology": topology,
         "topology_json": topology_json,
         "topology_hash": topology_hash,
-        **git_info(source_dir),
         "sim_version": sim_version,
         "schema_version": SCHEMA_VERSION,
         "verify_data": verify_data,

@@ -15,6 +15,7 @@ glob a table (the DuckDB shell) always find a file with its schema.
 
 import contextlib
 import os
+import queue
 import secrets
 import shutil
 import sys
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,11 @@ from traces.layout import partition_dir
 from traces.nullwriter import NullWriter  # noqa: F401  (its historical home)
 from traces.schema import BETTER, EXTENSION_COLUMNS, TABLES
 
-BATCH_ROWS = 16384
+BATCH_ROWS = 16384  # rows per Parquet row group
+# Rows converted to Arrow at a time: few enough that their values are still cached.
+CHUNK_ROWS = 1024
+# Encoded batches waiting for the background writer, at most (memory stays flat).
+MAX_PENDING_BATCHES = 2
 PARQUET_COMPRESSION = "zstd"
 
 _id_lock = threading.Lock()
@@ -58,11 +64,17 @@ def new_run_id() -> str:
 class _TableBuffer:
     """Buffered rows of one table and its Parquet file, opened at the first flush.
 
-    Rows are kept as tuples (one list append per row, the cheapest thing Python can do
-    on the simulator's hot path) and turned into columns at flush time.
+    Rows are kept in one flat list, row after row (one ``extend`` per row: the cheapest
+    thing Python can do on the simulator's hot path, and no per-row object for the
+    garbage collector to track). Every ``chunk_rows`` rows the list is sliced into
+    columns and converted to Arrow, while its values are still in the CPU caches (kept
+    longer, the simulator's own objects get evicted: slower); every ``batch_rows`` rows
+    the converted chunks are written as one row group, encoded by the run's background
+    writer.
     """
 
-    def __init__(self, table: str, path: Path, run_id: str, batch_rows: int):
+    def __init__(self, table: str, path: Path, run_id: str, batch_rows: int,
+                 background: "_BackgroundWrites") -> None:  # fmt: skip
         self.table = table
         self.schema = file_schema(table)
         self.path = path
@@ -70,12 +82,23 @@ class _TableBuffer:
         self.batch_rows = batch_rows
         self.names = self.schema.names
         self.name_set = frozenset(self.names)
-        self.rows: list[tuple[Any, ...]] = []
+        self.types = [field.type for field in self.schema]
+        self.values: list[Any] = []
+        """Buffered values, row-major: ``len(names)`` per row."""
+        self.chunks: list[pa.RecordBatch] = []
+        """Converted rows not written yet."""
+        self.chunked_rows = 0
         self.writer: pq.ParquetWriter | None = None
         self.rows_written = 0
+        self._background = background
 
     def __len__(self) -> int:
-        return len(self.rows)
+        """Rows not handed to the Parquet file yet."""
+        return len(self.values) // len(self.names) + self.chunked_rows
+
+    def _chunk_limit(self) -> int:
+        """Length of ``values`` at which they are converted."""
+        return min(CHUNK_ROWS, self.batch_rows) * len(self.names)
 
     def append(self, columns: dict[str, Any]) -> None:
         unknown = columns.keys() - self.name_set
@@ -84,72 +107,146 @@ class _TableBuffer:
                 f"trace table {self.table!r} has no column {sorted(unknown)[0]!r} "
                 f"(columns: {', '.join(self.names)})"
             )
-        self.rows.append(tuple(columns.get(name) for name in self.names))
-        if len(self.rows) >= self.batch_rows:
-            self.flush()
+        self.values.extend([columns.get(name) for name in self.names])
+        if len(self.values) >= self._chunk_limit():
+            self.convert()
 
     def appender(self) -> Callable[..., None]:
-        # Hot path (one call per engine op): a generated function that packs its
-        # arguments into one tuple and appends it.
+        # Hot path (one call per engine op): a generated function that adds its
+        # arguments to the flat buffer in one call.
         optional = set(EXTENSION_COLUMNS.get(self.table, ()))
         args = [f"v{i}=None" if name in optional else f"v{i}" for i, name in enumerate(self.names)]
         values = ", ".join(f"v{i}" for i in range(len(args)))
         scope: dict[str, Any] = {
-            "add": self.rows.append, "rows": self.rows, "limit": self.batch_rows,
-            "flush": self.flush,
+            "add": self.values.extend, "values": self.values,
+            "limit": self._chunk_limit(), "convert": self.convert,
         }  # fmt: skip
         source = (
             f"def append_{self.table}({', '.join(args)}):\n"
             f"    add(({values},))\n"
-            "    if len(rows) >= limit:\n        flush()\n"
+            "    if len(values) >= limit:\n        convert()\n"
         )
         exec(source, scope)  # source is built from column counts only, never from input
         return scope[f"append_{self.table}"]
 
+    def convert(self) -> None:
+        """Convert the buffered values to one Arrow chunk (the buffer is emptied even on
+        error); write the chunks once they make a batch."""
+        n_columns = len(self.names)
+        n_rows = len(self.values) // n_columns
+        if n_rows:
+            try:
+                values = self.values
+                arrays = [
+                    self._convert(name, field_type, values[i::n_columns])
+                    for i, (name, field_type) in enumerate(zip(self.names, self.types, strict=True))
+                ]
+            finally:
+                self.values.clear()  # in place: the appender holds this list
+            self.chunks.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+            self.chunked_rows += n_rows
+        if self.chunked_rows >= self.batch_rows:
+            self.flush()
+
     def flush(self) -> None:
-        """Write the buffered rows as one record batch; the buffer is emptied even on error."""
-        n_rows = len(self.rows)
-        if n_rows == 0:
+        """Hand every buffered row to the background writer as one row group."""
+        if self.values:
+            self.convert()  # flushes again once converted, if it makes a batch
+        if not self.chunks:
             return
-        try:
-            columns = zip(*self.rows, strict=True)
-            arrays = []
-            for name, column in zip(self.names, columns, strict=True):
-                arrays.append(self._convert(name, list(column)))
-        finally:
-            self.rows.clear()  # in place: the appender holds this list
-        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        table = pa.Table.from_batches(self.chunks, schema=self.schema)
+        n_rows = self.chunked_rows
+        self.chunks, self.chunked_rows = [], 0
         self._open()
-        self.writer.write_batch(batch)
+        self._background.submit(partial(self.writer.write_table, table, row_group_size=n_rows))
         self.rows_written += n_rows
 
     def _open(self) -> None:
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.path, self.schema, compression=PARQUET_COMPRESSION)
+            self.writer = pq.ParquetWriter(
+                self.path,
+                self.schema,
+                compression=PARQUET_COMPRESSION,
+                # Dictionary pages only where values repeat (names, kinds): trying them
+                # on times and ids costs more than the rest of the encoding and grows
+                # the file.
+                use_dictionary=[f.name for f in self.schema if pa.types.is_dictionary(f.type)],
+            )
 
     def close(self) -> None:
-        """Flush and close the file (an empty file with the schema if no row came)."""
+        """Flush, wait for the background writes and close the file (an empty file
+        with the schema if no row came)."""
         try:
             self.flush()
             self._open()
+            self._background.wait()
         finally:
             if self.writer is not None:
                 self.writer.close()
                 self.writer = None
 
-    def _convert(self, name: str, column: list[Any]) -> pa.Array:
-        field_type = self.schema.field(name).type
+    def _convert(self, name: str, field_type: pa.DataType, column: list[Any]) -> pa.Array:
         try:
-            if pa.types.is_dictionary(field_type):
-                # Converting to string then encoding is ~10x faster than converting
-                # straight to a dictionary type.
-                return pa.array(column, pa.string()).dictionary_encode()
+            # Straight to the field's type, dictionaries included: no pyarrow.compute
+            # (tens of ms to import) and no second pass over the strings.
             return pa.array(column, field_type)
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
             raise ValueError(
                 f"trace table {self.table!r} column {name!r} ({field_type}): {exc}"
             ) from None
+
+
+class _BackgroundWrites:
+    """Runs write jobs in order on one daemon thread, so that Parquet encoding and
+    compression (which release the GIL) overlap the simulation.
+
+    At most ``max_pending`` jobs wait (``submit`` blocks beyond), so memory stays flat
+    however fast rows come. The first failing job's exception is raised by the next
+    ``submit`` or ``wait``; jobs after it are skipped (the run is failed anyway).
+    """
+
+    def __init__(self, max_pending: int) -> None:
+        self._jobs: queue.Queue[Callable[[], Any] | None] = queue.Queue(max_pending)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, job: Callable[[], Any]) -> None:
+        self._raise()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="trace-writer", daemon=True)
+            self._thread.start()
+        self._jobs.put(job)
+
+    def wait(self) -> None:
+        """Return once every submitted job has run; raise the first job error."""
+        if self._thread is not None:
+            self._jobs.join()
+        self._raise()
+
+    def stop(self) -> None:
+        """Wait for the submitted jobs and end the thread (errors are left to wait())."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self._error is None:
+                    job()
+            except BaseException as exc:  # handed to the submitting thread
+                self._error = exc
+            finally:
+                self._jobs.task_done()
 
 
 def file_schema(table: str) -> pa.Schema:
@@ -205,15 +302,22 @@ class RunWriter:
         tmp_dir: Path,
         run_row: dict[str, Any],
         batch_rows: int = BATCH_ROWS,
+        provenance: Callable[[], dict[str, Any]] | None = None,
     ):
         self.root = root
         self.run_id = run_id
         self.tmp_dir = tmp_dir
         self._run_row = run_row
+        # Runs-row columns still being found out (git facts), asked for at finish; the
+        # row's own values win.
+        self._provenance = provenance
         self._started = time.perf_counter()
         self._finished = False
+        self._background = _BackgroundWrites(MAX_PENDING_BATCHES)
         self._buffers = {
-            table: _TableBuffer(table, tmp_dir / table / "part-0.parquet", run_id, batch_rows)
+            table: _TableBuffer(
+                table, tmp_dir / table / "part-0.parquet", run_id, batch_rows, self._background
+            )
             for table in TABLES
             if table != "runs"
         }
@@ -277,14 +381,22 @@ class RunWriter:
         self._finished = True
         if wall_s is None:
             wall_s = time.perf_counter() - self._started
-        row = dict(self._run_row, status=status, error=error, sim_end_ns=sim_end_ns)
+        row = self._provenance() if self._provenance is not None else {}
+        row.update(self._run_row, status=status, error=error, sim_end_ns=sim_end_ns)
         row.update(verified=verified, n_events=n_events, wall_s=wall_s)
         close_error: BaseException | None = None
+        # Every table's last batch first, so that converting one overlaps encoding another.
+        for buffer in self._buffers.values():
+            try:
+                buffer.flush()
+            except Exception as exc:  # a bad value in one table must not lose the run
+                close_error = close_error or exc
         for buffer in self._buffers.values():
             try:
                 buffer.close()
-            except Exception as exc:  # a bad value in one table must not lose the run
+            except Exception as exc:
                 close_error = close_error or exc
+        self._background.stop()
         if close_error is not None:
             row.update(status="failed", error=_describe(close_error))
         self._publish(row)
@@ -300,9 +412,10 @@ class RunWriter:
             return
         self._finished = True
         for buffer in self._buffers.values():
-            buffer.rows.clear()
+            buffer.values.clear()
             with contextlib.suppress(Exception):
                 buffer.close()
+        self._background.stop()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def _publish(self, run_row: dict[str, Any]) -> None:

@@ -1,32 +1,90 @@
-"""Per-run overhead of an S3 store (a local moto server) against a local folder store.
+"""What writing a trace costs a run: traced against untraced, and an S3 store against a
+local folder.
 
-    python benchmarks/scripts/store_overhead.py [--runs 20]
+    python benchmarks/scripts/store_overhead.py tracing [--repeats 5] [--n 20480]
+    python benchmarks/scripts/store_overhead.py s3 [--runs 20]
 
-Runs `noop` (a few hundred trace rows) and `gemm` (the default, ~10 k rows) `--runs`
-times into each store, alternating, and prints the mean wall time per run and the
-difference. Needs moto[server] (a dev dependency). Timing only: it asserts nothing.
+``tracing`` runs whole ``kernbench run`` processes (start-up and imports are part of
+what a user waits for), alternating ``--no-trace`` and a traced run into a temporary
+store, for ``noop`` and ``gemm --set N=<n>``. It prints, per workload, the shortest and
+the median wall time and CPU time (user + system of the child process, which load from
+other processes inflates less than wall time) of each mode, the traced/untraced ratio
+and the traced-minus-untraced difference. The goals of issue 15 are a gemm ratio <= 1.05
+and a noop difference <= 100 ms.
+
+``s3`` runs ``noop`` and ``gemm`` (the default, ~10 k rows) ``--runs`` times into each
+store in this process, alternating, and prints the mean wall time per run and the
+difference. Needs moto[server] (a dev dependency).
+
+Timing only: it asserts nothing. Report the load average beside its numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-
-from s3_fixtures import BUCKET, apply_env, moto_server  # noqa: E402
-
-from simulator.runner import run_workload  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
+def child_run(args: list[str]) -> tuple[float, float]:
+    """(wall s, CPU s) of one ``python -m simulator.cli ARGS`` process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "simulator.cli", *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    wall_s = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall_s, cpu_s
+
+
+def tracing(repeats: int, n: int) -> None:
+    """Traced vs untraced whole-process wall and CPU of noop and gemm N=n."""
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    cases = {"noop": ["noop"], f"gemm N={n}": ["gemm", "--set", f"N={n}"]}
+    with tempfile.TemporaryDirectory(prefix="kernbench-tracing-") as store:
+        for name, args in cases.items():
+            modes = {"untraced": [*args, "--no-trace"], "traced": [*args, "--store", store]}
+            for mode_args in modes.values():  # warm-up: byte code, page cache
+                child_run(["run", *mode_args])
+            samples: dict[str, list[tuple[float, float]]] = {mode: [] for mode in modes}
+            for _ in range(repeats):
+                for mode, mode_args in modes.items():
+                    samples[mode].append(child_run(["run", *mode_args]))
+            for i, what in enumerate(("wall", "cpu")):
+                low = {m: min(s[i] for s in samples[m]) for m in modes}
+                mid = {m: statistics.median(s[i] for s in samples[m]) for m in modes}
+                print(
+                    f"{name:11s} {what:4s}  untraced min {low['untraced']:6.3f} s "
+                    f"median {mid['untraced']:6.3f} s  traced min {low['traced']:6.3f} s "
+                    f"median {mid['traced']:6.3f} s  ratio(min) "
+                    f"{low['traced'] / low['untraced']:5.3f}  ratio(median) "
+                    f"{mid['traced'] / mid['untraced']:5.3f}  diff(min) "
+                    f"{1e3 * (low['traced'] - low['untraced']):+6.0f} ms  diff(median) "
+                    f"{1e3 * (mid['traced'] - mid['untraced']):+6.0f} ms"
+                )
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {repeats} runs each")
+
+
+def s3(runs: int) -> None:
+    """Per-run overhead of an S3 store (a local moto server) against a local folder."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from s3_fixtures import BUCKET, apply_env, moto_server
+
+    from simulator.runner import run_workload
+
     with moto_server() as env, tempfile.TemporaryDirectory() as tmp:
         apply_env(env)
         stores = {"local": str(Path(tmp) / "store"), "s3": f"s3://{BUCKET}/bench"}
@@ -34,16 +92,31 @@ def main() -> None:
             times: dict[str, list[float]] = {name: [] for name in stores}
             for store in stores.values():  # warm-up: imports, first connections
                 run_workload(workload, {}, store=store)
-            for _ in range(args.runs):
+            for _ in range(runs):
                 for name, store in stores.items():
                     started = time.perf_counter()
                     run_workload(workload, {}, store=store)
                     times[name].append(time.perf_counter() - started)
-            local, s3 = (statistics.mean(times[n]) * 1e3 for n in ("local", "s3"))
+            local, remote = (statistics.mean(times[n]) * 1e3 for n in ("local", "s3"))
             print(
-                f"{workload:5s}: local {local:7.1f} ms/run, s3 {s3:7.1f} ms/run, "
-                f"overhead {s3 - local:+7.1f} ms/run ({s3 / local:.2f}x), {args.runs} runs each"
+                f"{workload:5s}: local {local:7.1f} ms/run, s3 {remote:7.1f} ms/run, "
+                f"overhead {remote - local:+7.1f} ms/run ({remote / local:.2f}x), {runs} runs each"
             )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    p_tracing = verbs.add_parser("tracing", help="traced vs --no-trace whole processes")
+    p_tracing.add_argument("--repeats", type=int, default=5)
+    p_tracing.add_argument("--n", type=int, default=20480, help="gemm's N")
+    p_s3 = verbs.add_parser("s3", help="an S3 store (moto) vs a local folder")
+    p_s3.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    if args.verb == "tracing":
+        tracing(args.repeats, args.n)
+    else:
+        s3(args.runs)
 
 
 if __name__ == "__main__":
