@@ -284,6 +284,7 @@ def test_every_transfer_names_the_resource_that_bounds_it(store_path, small_runs
                d.end_ns - d.start_ns, count(c.item_id) OVER (PARTITION BY d.dma_id)
         FROM dma d LEFT JOIN deps c ON c.run_id = d.run_id AND c.item = 'dma'
                                    AND c.item_id = d.dma_id
+                                   AND c.cause IN ('carried', 'bandwidth')
         WHERE d.run_id = ?
         """,
         [run_id],
@@ -303,3 +304,44 @@ def test_every_transfer_names_the_resource_that_bounds_it(store_path, small_runs
     dma = [s for s in path.segments if s.item == "op" and s.component.startswith("DMA")]
     for seg in dma:
         assert seg.component.removeprefix("DMA ") in BANDWIDTH_KEY and seg.resource, seg
+
+
+@pytest.mark.parametrize("case", ["gemm", "allreduce_hier", "noop"])
+def test_launch_messages_chain_back_to_their_launch(store_path, small_runs, case):
+    """Every launch message has one ``forward`` row: the host's first waits on its
+    launch from the host issue, every other on the message it forwards, released when
+    that one arrived and sent no earlier; the launch path on the critical path is such a
+    chain, ending at the PE_CPU dispatched last (the start barrier's PE)."""
+    con = open_store(store_path).connect()
+    run_id = small_runs[case]
+    rows = con.execute(
+        """
+        SELECT m.dma_id, m.src, f.on_item, f.ready_ns, f.wait_ns, m.issue_ns,
+               coalesce(p.end_ns, l.host_issue_ns), count(f.item_id) OVER (PARTITION BY m.dma_id)
+        FROM dma m
+        LEFT JOIN deps f ON f.run_id = m.run_id AND f.item = 'dma' AND f.item_id = m.dma_id
+                         AND f.cause = 'forward'
+        LEFT JOIN dma p ON p.run_id = m.run_id AND f.on_item = 'dma' AND p.dma_id = f.on_id
+        LEFT JOIN launches l ON l.run_id = m.run_id AND f.on_item = 'launch'
+                             AND l.launch_id = f.on_id AND l.launch_id = m.launch_id
+        WHERE m.run_id = ? AND m.kind = 'launch_msg'
+        """,
+        [run_id],
+    ).fetchall()
+    assert rows
+    for dma_id, src, on_item, ready, wait, issue, released, n in rows:
+        assert n == 1 and released is not None, dma_id
+        assert on_item == ("launch" if src == "host" else "dma"), (dma_id, src, on_item)
+        assert ready == released and wait == pytest.approx(issue - ready, abs=1e-9)
+        assert wait >= 0.0
+    path = critical_path(open_store(store_path), run_id)
+    messages = [s for s in path.segments if s.component == "launch path" and s.item == "dma"]
+    assert messages, "the launch path is not followed through its messages"
+    assert messages[0].what.split("message ")[1].startswith("host->")
+    dispatch = [s for s in path.segments if s.what.endswith("cpu dispatch")]
+    last = con.execute(
+        "SELECT max(dispatch_ns) FROM pe_exec p JOIN launches l USING (run_id, launch_id) "
+        "WHERE run_id = ? AND l.barrier GROUP BY launch_id",
+        [run_id],
+    ).fetchall()
+    assert {s.end_ns for s in dispatch} <= {row[0] for row in last}

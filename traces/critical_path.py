@@ -7,7 +7,9 @@ released it (``deps``):
 - host level: the launch or host copy that ended last before the current time (the host
   is sequential: what ended last is what it waited for); before the first, host time;
 - a launch: its op that ended last; from its first op back, the launch path (host issue
-  to the program start barrier);
+  to the program start barrier) through the launch messages that set it (``forward``
+  deps rows: host -> IO_CPU -> M_CPU -> PE_CPU of the PE dispatched last, each message
+  and each CPU's queue and service as its own segment);
 - an op: its own run time, then the item its ``deps`` row names (the previous op of its
   engine lane, the producer of an input, an IPCQ send, the op that freed TCM, the launch
   barrier). A dependency without an item falls back to the latest op of the same PE
@@ -21,7 +23,10 @@ stores, sends) by the kind of resource that bound their last-ending transfer, it
 route's narrowest link or memory (``DMA hbm``, ``DMA mesh_link``, ``DMA pe_link``: the
 topology parameter to change; the segment's ``resource`` names the link or memory
 itself), ``launch path``, ``collective wait`` (IPCQ messages and slots), ``TCM wait``,
-``host copy <kind>`` (host copies, named the same way), ``host``. Runs traced before
+``host copy <kind>`` (host copies, named the same way), ``host``. The narrowest
+resource is what bounds a transfer streaming alone; one that shared bandwidth may have
+been held back by a wider, busier resource instead (many host-copy pieces sharing the
+host link), which the trace does not record yet. Runs traced before
 ``deps.resource_kind`` (schema < 8) name DMA by what moved instead (``DMA_IN HBM->TCM
 via pe``: engine, memory spaces, highest link level crossed).
 """
@@ -148,7 +153,7 @@ class CriticalPath:
 
 
 # The tables the walk reads.
-_TABLES = ("runs", "launches", "ops", "deps", "dma")
+_TABLES = ("runs", "launches", "ops", "deps", "dma", "pe_exec")
 
 
 class _RunTables:
@@ -163,6 +168,7 @@ class _RunTables:
 
     def __init__(self, source: Source, run_id: str) -> None:
         self.run_id = run_id
+        self._columns: dict[str, list[str]] = {}
         files = _local_files(source, run_id)
         if files is None:
             from traces.views import open_connection
@@ -182,7 +188,12 @@ class _RunTables:
 
     def has_column(self, table: str, column: str) -> bool:
         """Whether this run's ``table`` has ``column`` (older runs lack new columns)."""
-        return column in self.sql("SELECT * FROM {" + table + "} LIMIT 0").columns
+        columns = self._columns.get(table)
+        if columns is None:
+            columns = self._columns[table] = self.sql(
+                "SELECT * FROM {" + table + "} LIMIT 0"
+            ).columns
+        return column in columns
 
     def sql(self, query: str, **params: Any) -> Any:
         """Run ``query`` with its ``{table}`` placeholders bound to this run's rows."""
@@ -237,8 +248,9 @@ class _RunData:
         self.latency_ns = float(runs["sim_end_ns"][0])
         self.launches = fetch(
             "SELECT launch_id, kernel::VARCHAR AS kernel, host_issue_ns, target_start_ns, "
-            "end_ns FROM {launches} ORDER BY launch_id"
+            "end_ns, barrier FROM {launches} ORDER BY launch_id"
         )
+        self._load_launch_messages(tables)
         names = tables.sql(
             "SELECT (SELECT coalesce(list(DISTINCT engine::VARCHAR), []) FROM {ops}), "
             "(SELECT coalesce(list(DISTINCT op::VARCHAR), []) FROM {ops}), "
@@ -303,6 +315,35 @@ class _RunData:
                                self.host_dma["end_ns"].astype(float)])  # fmt: skip
         order = np.lexsort((kinds, ends))  # equal ends: the launch is the later item
         self.host_kind, self.host_rows, self.host_ends = kinds[order], rows[order], ends[order]
+
+    def _load_launch_messages(self, tables: _RunTables) -> None:
+        """Each launch's messages (dma kind launch_msg) with what each forwards (deps
+        cause ``forward``, schema >= 8), and when each PE was dispatched."""
+        # One pass over deps, for the few rows of launch messages.
+        messages = tables.sql(
+            "WITH m AS (SELECT dma_id, launch_id, src::VARCHAR AS src, dst::VARCHAR AS dst, "
+            "dst_sip, dst_cube, dst_pe, issue_ns, end_ns FROM {dma} "
+            "WHERE kind = 'launch_msg'), "
+            "f AS (SELECT item_id, "
+            "any_value(on_item::VARCHAR) FILTER (WHERE cause = 'forward') AS on_item, "
+            "any_value(on_id) FILTER (WHERE cause = 'forward') AS on_id, "
+            "any_value(resource::VARCHAR) FILTER (WHERE cause <> 'forward') AS resource "
+            "FROM {deps} WHERE item = 'dma' AND item_id IN (SELECT dma_id FROM m) "
+            "GROUP BY item_id) "
+            "SELECT m.*, f.on_item, f.on_id, f.resource FROM m "
+            "LEFT JOIN f ON f.item_id = m.dma_id"
+        ).fetchall()
+        self.messages = {row[0]: row for row in messages}
+        # (launch_id, destination node) -> dma_id of the message that reached it.
+        self.message_to = {(row[1], row[3]): row[0] for row in messages}
+        dispatch = tables.sql(
+            "SELECT launch_id, sip, cube, pe, dispatch_ns FROM {pe_exec} "
+            "WHERE dispatch_ns IS NOT NULL"
+        ).fetchall()
+        # launch_id -> [(dispatch_ns, sip, cube, pe)], and each PE's dispatch.
+        self.dispatches: dict[int, list[tuple[float, int, int, int]]] = {}
+        for launch_id, sip, cube, pe, dispatch_ns in dispatch:
+            self.dispatches.setdefault(launch_id, []).append((dispatch_ns, sip, cube, pe))
 
     def engine(self, row: int) -> str:
         """The engine of the op at ``row``."""
@@ -424,6 +465,62 @@ def _op_where(data: _RunData, row: int) -> str:
     return f"sip{ops['sip'][row]}.cube{ops['cube'][row]}.pe{ops['pe'][row]}"
 
 
+def _op_pe(data: _RunData, row: int) -> tuple[int, int, int]:
+    ops = data.ops
+    return int(ops["sip"][row]), int(ops["cube"][row]), int(ops["pe"][row])
+
+
+def _launch_path(
+    data: _RunData, lrow: int, issue: float, target: float, pe: tuple[int, int, int] | None
+) -> list[tuple]:
+    """Segments (charge() arguments) tiling ``[issue, target]`` of launch row ``lrow``,
+    all ``launch path``: the chain of launch messages (host -> IO_CPU -> M_CPU ->
+    PE_CPU) that reached the PE that set the start -- with the start barrier (or no
+    ``pe``), the PE dispatched last; without, ``pe`` -- each message, the queue and
+    service of the CPU that forwarded it, the PE_CPU's dispatch, then the barrier's
+    wait. One segment when the run has no ``forward`` deps rows (schema < 8) or the
+    chain does not fit."""
+    launches = data.launches
+    launch_id = int(launches["launch_id"][lrow])
+    label = f"launch {launch_id} ({launches['kernel'][lrow]})"
+    whole = [(issue, target, LAUNCH_PATH, "launch", launch_id, HOST, label)]
+    dispatches = data.dispatches.get(launch_id)
+    if not dispatches:
+        return whole
+    if pe is None or bool(launches["barrier"][lrow]):
+        dispatch_ns, *coords = max(d for d in dispatches if d[0] <= target + 1e-9)
+    else:
+        found = [d for d in dispatches if tuple(d[1:]) == pe]
+        if not found:
+            return whole
+        dispatch_ns, *coords = found[0]
+    where = f"sip{coords[0]}.cube{coords[1]}.pe{coords[2]}"
+    # A PE_CPU node is named after its PE (graph.pe_cpu: "sip0.cube1.pe3.cpu").
+    msg = data.message_to.get((launch_id, f"{where}.cpu"))
+    steps: list[tuple] = []
+    t = min(dispatch_ns, target)
+    steps.append((t, target, LAUNCH_PATH, "wait", launch_id, where,
+                  f"{label}: start barrier after the last dispatch"))  # fmt: skip
+    while msg is not None:
+        dma_id, _, src, dst, *_, issue_ns, end_ns, on_item, on_id, resource = data.messages[msg]
+        if not issue <= issue_ns <= end_ns <= t + 1e-9:
+            return whole
+        at_pe = len(steps) == 1  # the first message back is the PE_CPU's
+        after = "dispatch" if at_pe else "queue and service"
+        steps.append((end_ns, t, LAUNCH_PATH, "launch", launch_id, where if at_pe else HOST,
+                      f"{label}: {dst} {after}"))  # fmt: skip
+        steps.append((issue_ns, end_ns, LAUNCH_PATH, "dma", dma_id, HOST,
+                      f"{label}: message {src}->{dst}", resource or ""))  # fmt: skip
+        t = issue_ns
+        if on_item != "dma":
+            break
+        msg = on_id if on_id in data.messages else None
+    else:
+        return whole  # the chain broke before reaching the host's first message
+    steps.append((issue, t, LAUNCH_PATH, "launch", launch_id, HOST, f"{label}: host issue"))
+    return steps
+
+
 def _op_component(data: _RunData, row: int) -> str:
     engine = data.engine(row)
     if engine in ("GEMM", "MATH"):
@@ -489,8 +586,12 @@ def _walk(data: _RunData) -> list[Segment]:
                 t, kind, row, gap = op_end, "op", op_row, LAUNCH_PATH
                 released_id, released = launch_id, what
                 continue
-            start = min(float(launches["host_issue_ns"][row]), t)
-            charge(start, t, LAUNCH_PATH, "launch", launch_id, HOST, what)
+            # A launch without ops: its programs ran from the start to their exit.
+            target = min(float(launches["target_start_ns"][row]), t)
+            charge(target, t, LAUNCH_PATH, "launch", launch_id, HOST, what + " end")
+            start = min(float(launches["host_issue_ns"][row]), target)
+            for seg in _launch_path(data, row, start, target, None):
+                charge(*seg)
             t, kind, gap, released_id, released = start, "host", HOST, launch_id, what
             continue
         # An op: the time after it until what it released, then its own run time.
@@ -512,7 +613,8 @@ def _walk(data: _RunData) -> list[Segment]:
             charge(target, t, LAUNCH_PATH, "wait", op_id, where, f"before {what}")
             issue = min(float(launches["host_issue_ns"][lrow]), target)
             lwhat = f"launch {on_id} ({launches['kernel'][lrow]})"
-            charge(issue, target, LAUNCH_PATH, "launch", on_id, HOST, lwhat)
+            for seg in _launch_path(data, lrow, issue, target, _op_pe(data, row)):
+                charge(*seg)
             t, kind, gap, released_id, released = issue, "host", HOST, on_id, lwhat
             continue
         next_row = -1
@@ -534,8 +636,8 @@ def _walk(data: _RunData) -> list[Segment]:
             charge(target, t, gap, "wait", op_id, where, f"before {what}")
             issue = min(float(launches["host_issue_ns"][lrow]), target)
             lwhat = f"launch {launches['launch_id'][lrow]} ({launches['kernel'][lrow]})"
-            charge(issue, target, LAUNCH_PATH, "launch", int(launches["launch_id"][lrow]),
-                   HOST, lwhat)  # fmt: skip
+            for seg in _launch_path(data, lrow, issue, target, _op_pe(data, row)):
+                charge(*seg)
             t, kind, gap = issue, "host", HOST
             released_id, released = int(launches["launch_id"][lrow]), lwhat
             continue

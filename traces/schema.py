@@ -19,7 +19,8 @@ from traces.better import BETTER, HIGHER, LOWER  # noqa: F401
 # 2: runs.overrides, runs.sweep_id; 3: metrics.better; 4: programs;
 # 5: run_id only in the partition folder name, every table has a file for every run;
 # 6: deps; 7: launches.late_pes, dma.kind launch_msg, MCPU_LOCAL / IOCPU spaces;
-# 8: deps.resource_kind; a deps row for every transfer, each naming its resource.
+# 8: deps.resource_kind; a deps row for every transfer, each naming its resource;
+#    launch messages' ``forward`` rows.
 SCHEMA_VERSION = 8
 
 
@@ -221,6 +222,10 @@ LINKS = pa.schema(
 #   input    an op waited for the op producing one of its input blocks
 #   order    an op waited for an earlier load/store of the same bytes (memory order)
 #   slot     a send waited for an IPCQ inbox slot
+#   forward  a launch message (``item`` dma) waited for the message it forwards to
+#            arrive (``on_item`` dma) -- or, the host's first, for the launch's host
+#            issue (``on_item`` launch) -- then for its sender CPU's queue and service
+#            (schema >= 8)
 # An op that started as soon as its program issued it waited for what last resumed
 # its program (ready_ns then is the resume time, wait_ns how long the program waited):
 #   barrier  the launch's start barrier (``on_item`` = the launch)
@@ -239,7 +244,7 @@ LINKS = pa.schema(
 # ``ready_ns`` is when the dependency was released; ``wait_ns`` how long the item waited
 # for it (for engine/input/order/slot: from its issue to its start).
 DEP_CAUSES = ("engine", "input", "order", "slot", "barrier", "ipcq", "tcm",
-              "drain", "carried", "bandwidth")  # fmt: skip
+              "drain", "carried", "bandwidth", "forward")  # fmt: skip
 
 DEPS = pa.schema(
     [

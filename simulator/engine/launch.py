@@ -207,49 +207,57 @@ def send_launch_messages(
     env = machine.env
     network = machine.network
     recorder = machine.recorder
-    info = DmaInfo("launch_msg", launch_id, coll_id, None)
     busy = path.busy_until_ns
     dispatched = [env.event() for _ in targets]
     tree = _tree(targets)
 
-    def send(src: str, dst: str, at_ns: float, on_arrival: Callable[[float], None]) -> None:
+    def send(src: str, dst: str, at_ns: float, after: tuple[str, int, float],
+             on_arrival: Callable[[float, int], None]) -> None:  # fmt: skip
+        """Send one message at ``at_ns``; ``after`` is what it forwards (its deps row);
+        ``on_arrival(time, dma_id)`` runs once it is recorded."""
+        info = DmaInfo("launch_msg", launch_id, coll_id, None, after)
+
         def go(_event=None) -> None:
             done = network.transfer(path.leg(src, dst)[0], path.msg_bytes, info)
             done.callbacks.append(recorder.transfer_done)
-            done.callbacks.append(lambda _ev: on_arrival(env.now))
+            # transfer_done (the callback before) gave this message the last DMA id.
+            done.callbacks.append(lambda _ev: on_arrival(env.now, recorder.next_dma_id - 1))
 
         if at_ns > env.now:
             env.timeout(at_ns - env.now).callbacks.append(go)
         else:
             go()
 
-    def at_pe(mcpu: str, index: int, arrival_ns: float) -> None:
+    def at_pe(mcpu: str, index: int, arrival_ns: float, _msg_id: int) -> None:
         (dispatch_ns,) = path.serve(g.pe_cpu(targets[index]), arrival_ns, [], busy)
         env.timeout(dispatch_ns - env.now).callbacks.append(
             lambda _ev: dispatched[index].succeed(env.now)
         )
 
-    def at_m_cpu(sip: int, cube: int, arrival_ns: float) -> None:
+    def at_m_cpu(sip: int, cube: int, arrival_ns: float, msg_id: int) -> None:
         mcpu, indices = g.m_cpu(sip, cube), tree[sip][cube]
         cpus = [g.pe_cpu(targets[index]) for index in indices]
         streams = [path.stream_ns(mcpu, cpu) for cpu in cpus]
         for send_ns, cpu, index in zip(path.serve(mcpu, arrival_ns, streams, busy), cpus,
                                        indices, strict=True):  # fmt: skip
-            send(mcpu, cpu, send_ns, lambda t, m=mcpu, i=index: at_pe(m, i, t))
+            send(mcpu, cpu, send_ns, ("dma", msg_id, arrival_ns),
+                 lambda t, d, m=mcpu, i=index: at_pe(m, i, t, d))  # fmt: skip
 
-    def at_io_cpu(sip: int, arrival_ns: float) -> None:
+    def at_io_cpu(sip: int, arrival_ns: float, msg_id: int) -> None:
         io, cubes = g.io_cpu(sip), tree[sip]
         streams = [path.stream_ns(io, g.m_cpu(sip, cube)) for cube in cubes]
         for send_ns, cube in zip(path.serve(io, arrival_ns, streams, busy), cubes,
                                  strict=True):  # fmt: skip
-            send(io, g.m_cpu(sip, cube), send_ns, lambda t, s=sip, k=cube: at_m_cpu(s, k, t))
+            send(io, g.m_cpu(sip, cube), send_ns, ("dma", msg_id, arrival_ns),
+                 lambda t, d, s=sip, k=cube: at_m_cpu(s, k, t, d))  # fmt: skip
 
     host = g.host()
     ios = [g.io_cpu(sip) for sip in tree]
     host_sends = path.send_times(host, [env.now] * len(ios),
                                  [path.stream_ns(host, io) for io in ios], busy)  # fmt: skip
     for send_ns, sip, io in zip(host_sends, tree, ios, strict=True):
-        send(host, io, send_ns, lambda t, s=sip: at_io_cpu(s, t))
+        send(host, io, send_ns, ("launch", launch_id, env.now),
+             lambda t, d, s=sip: at_io_cpu(s, t, d))  # fmt: skip
     return dispatched
 
 

@@ -73,6 +73,9 @@ class DmaInfo:
     launch_id: int | None
     coll_id: int | None
     round: int | None
+    # A launch message: what it forwards, (on_item, on_id, ready_ns) of its ``deps`` row
+    # (the message it forwards, or the launch for the host's first), None otherwise.
+    after: tuple[str, int, float] | None = None
 
 
 def node_places(topology: Topology) -> dict[str, tuple[str, int | None, int | None, int | None]]:
@@ -176,6 +179,10 @@ class Recorder:
                          info.coll_id, info.round)  # fmt: skip
         self.n_rows += self._row_increment
         if self.tracing:
+            after = info.after
+            if after is not None:  # a launch message waited for what it forwards
+                self._append_dep("dma", dma_id, "forward", after[0], after[1], None,
+                                 after[2], transfer.issue_ns - after[2])  # fmt: skip
             # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
             shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[3]
             on_item = None if op_id is None else "op"
