@@ -89,7 +89,9 @@ PATH_COLORS = (
 PATH_OTHER_COLORS = ("#72b7b2", "#eeca3b", "#ff9da6", "#9d755d", "#bab0ac")
 
 
-def _path_color(component: str, others: dict[str, str]) -> str:
+def path_color(component: str, others: dict[str, str]) -> str:
+    """The colour of a path component: by prefix (PATH_COLORS), else the next of
+    PATH_OTHER_COLORS, remembered in `others` so one component keeps one colour."""
     for prefix, color in PATH_COLORS:
         if component.startswith(prefix):
             return color
@@ -180,7 +182,7 @@ def overlay_critical_path(
             go.Scatter(
                 x=xs, y=ys, yaxis=axis, xaxis="x", mode="lines", name=f"path: {component}",
                 legendgroup="critical path", connectgaps=False, text=text,
-                line=dict(color=_path_color(str(component), others), width=PATH_LINE_PX),
+                line=dict(color=path_color(str(component), others), width=PATH_LINE_PX),
                 hovertemplate=str(component) + "<br>%{text}<extra></extra>",
             )
         )  # fmt: skip

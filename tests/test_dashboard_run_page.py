@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -163,3 +165,142 @@ def test_each_tab_sends_only_its_own_charts(store, monkeypatch):
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert sorted(_charts(at)) == keys, view
+
+
+# A run above the page's MAX_TIMELINE_OPS (20,000) that simulates in about a second:
+# gpt3_qkv at smaller sizes on the 32-PE default topology (25,600 ops).
+LARGE_PARAMS = {"tokens": 2048, "hidden": 4096}
+
+
+@pytest.fixture(scope="module")
+def large_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[SimpleNamespace, str]:
+    """(a store holding only the large run (`root`, as _run_page needs), its run id)."""
+    from simulator.runner import run_workload
+
+    root = tmp_path_factory.mktemp("large_run_store")
+    outcome = run_workload("gpt3_qkv", LARGE_PARAMS, topology="default", store=root)
+    assert outcome.status == "ok", outcome.error
+    return SimpleNamespace(root=root), outcome.run_id
+
+
+def _sent_images(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Collects the bytes of every media file the app sends (st.image's PNGs)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    sent: list[bytes] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):  # noqa: ANN001
+        if isinstance(path_or_data, bytes):
+            sent.append(path_or_data)
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return sent
+
+
+def _reference_busy_ns(
+    con, run_id: str, start_ns: float, end_ns: float, n_buckets: int
+) -> dict[tuple[int, str], np.ndarray]:
+    """Busy ns per (PE, engine) and time bucket from the ops table itself: the summed
+    overlap of each op with each bucket (positive exactly where some op was busy)."""
+    ops = con.execute(
+        "SELECT pe_global, engine, start_ns, end_ns FROM ops WHERE run_id = ? "
+        "AND end_ns > start_ns",
+        [run_id],
+    ).fetchall()
+    width_ns = (end_ns - start_ns) / n_buckets
+    edges = start_ns + width_ns * np.arange(n_buckets + 1)
+    busy: dict[tuple[int, str], np.ndarray] = {}
+    for pe_global, engine, s, e in ops:
+        row = busy.setdefault((int(pe_global), engine), np.zeros(n_buckets))
+        row += np.clip(np.minimum(e, edges[1:]) - np.maximum(s, edges[:-1]), 0.0, None)
+    return busy
+
+
+def test_large_run_timeline_is_one_image_covering_the_axis_busy_where_ops_ran(
+    large_store, monkeypatch
+):
+    """A run above MAX_TIMELINE_OPS opens on one PNG and no plotly chart. Its pixel
+    columns span the timeline's axis (the kernels and every op, as the plotly chart's),
+    and each PE row of each engine panel is coloured exactly in the buckets where the
+    ops table says that engine of that PE was busy (idle grey elsewhere)."""
+    from dashboard.timeline_image import IDLE_RGB, TIMELINE_GEOMETRY_KEY, read_geometry
+
+    store, run_id = large_store
+    sent = _sent_images(monkeypatch)
+    at = _run_page(store, monkeypatch, run=run_id)
+    assert _charts(at) == {}
+    timelines = [png for png in sent if TIMELINE_GEOMETRY_KEY.encode() in png]
+    assert len(at.get("image")) == 1 and len(timelines) == 1  # (the others: the app's icon)
+    pixels, geometry = read_geometry(timelines[0])
+
+    con = open_store(store.root).connect()
+    window = kernel_window(con, run_id)
+    first_op, last_op = con.execute(
+        "SELECT min(start_ns), max(end_ns) FROM ops WHERE run_id = ?", [run_id]
+    ).fetchall()[0]
+    start_ns, end_ns = min(window[0], first_op), max(window[1], last_op)
+    assert (geometry["start_ns"], geometry["end_ns"]) == pytest.approx((start_ns, end_ns))
+    n = geometry["n_buckets"]
+    left = geometry["plot_left_px"]
+    assert left + n <= pixels.shape[1]
+
+    busy = _reference_busy_ns(con, run_id, start_ns, end_ns, n)
+    width_ns = (end_ns - start_ns) / n
+    ((n_pes,),) = con.execute(
+        "SELECT count(DISTINCT pe_global) FROM ops WHERE run_id = ?", [run_id]
+    ).fetchall()
+    assert {p["engine"] for p in geometry["panels"]} == {e for _, e in busy}
+    checked = 0
+    for panel in geometry["panels"]:
+        assert len(panel["pes"]) == n_pes
+        for i, pe_global in enumerate(panel["pes"]):
+            y = panel["top_px"] + i * panel["row_px"]
+            drawn_busy = np.any(pixels[y, left : left + n] != IDLE_RGB, axis=-1)
+            expected = busy.get((pe_global, panel["engine"]), np.zeros(n))
+            # Overlaps within rounding of a bucket edge may fall either way.
+            clear = (expected == 0) | (expected > 1e-6 * width_ns)
+            assert np.array_equal(drawn_busy[clear], expected[clear] > 0), (
+                f"PE {pe_global} {panel['engine']}: buckets "
+                f"{np.flatnonzero(drawn_busy[clear] != (expected[clear] > 0))[:10]} differ"
+            )
+            checked += int(drawn_busy.sum())
+    assert checked > 0
+    # The ops run to the end of the axis: the last pixel column is busy somewhere.
+    assert any(row[-1] > 0 for row in busy.values())
+    path = critical_path(con, run_id).within(*window)
+    assert {lane["where"] for lane in geometry["path_lanes"]} == {
+        s.where for s in path.segments if s.end_ns > s.start_ns
+    }
+
+
+def test_large_run_interactive_or_a_window_shows_the_plotly_chart(large_store, monkeypatch):
+    """`interactive=1` or a chosen time window (t0, t1) show the plotly timeline (with
+    the critical path), no image."""
+    store, run_id = large_store
+    con = open_store(store.root).connect()
+    first_op, last_op = con.execute(
+        "SELECT min(start_ns), max(end_ns) FROM ops WHERE run_id = ?", [run_id]
+    ).fetchall()[0]
+    middle = (first_op + last_op) / 2
+    for query in ({"interactive": "1"}, {"t0": str(middle), "t1": str(middle + 1000.0)}):
+        at = _run_page(store, monkeypatch, run=run_id, **query)
+        assert list(_charts(at)) == ["run_timeline_chart"], query
+        assert len(at.get("image")) == 0, query
+        assert _strip(_charts(at)["run_timeline_chart"])[0], query
+
+
+def test_nice_ticks_are_round_and_inside_the_axis() -> None:
+    """Ticks are multiples of one step of 1, 2 or 5 times a power of ten, inside the
+    axis, about N_TICKS of them."""
+    from dashboard.timeline_image import N_TICKS, nice_ticks
+
+    for start, end in ((0.0, 1.0), (114_830_000.0, 116_370_000.0), (3.0, 3.7), (5e3, 9e9)):
+        ticks = nice_ticks(start, end)
+        assert start <= ticks[0] and ticks[-1] <= end
+        steps = np.diff(ticks)
+        assert np.allclose(steps, steps[0])
+        mantissa = steps[0] / 10 ** math.floor(math.log10(steps[0]))
+        assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-9
+        assert N_TICKS / 2.5 <= len(ticks) <= N_TICKS + 1

@@ -86,11 +86,14 @@ def render_seconds(root: Path, page: str, query: dict[str, str], cold: bool) -> 
 
 
 CHROMIUM = "/usr/bin/chromium"
-# Done: the script run finished and the page shows its title and at least n charts.
+# Done: the script run finished and the page shows its title and at least n timelines:
+# plotly charts drawn or images decoded (the Run page draws a large run's as an image).
 PAGE_DONE_JS = """n => document.querySelector("[data-testid='stException']") || (
     document.querySelector("[data-testid='stApp'] h1")
     && !document.querySelector("[data-testid='stStatusWidget']")
-    && document.querySelectorAll('.js-plotly-plot .main-svg').length >= n)"""
+    && document.querySelectorAll('.js-plotly-plot .main-svg').length
+       + [...document.querySelectorAll("[data-testid='stImage'] img")]
+           .filter(i => i.complete && i.naturalWidth > 0).length >= n)"""
 
 
 def large_run(root: Path) -> str:
@@ -108,9 +111,12 @@ def large_run(root: Path) -> str:
     return outcome.run_id
 
 
-def browser_seconds(root: Path, run_id: str, repeat: int) -> dict[str, list[tuple[float, float]]]:
+def browser_seconds(
+    root: Path, run_id: str, repeat: int, interactive: bool = False
+) -> dict[str, list[tuple[float, float]]]:
     """(wall s, renderer main-thread CPU s) of Run page loads by kind: cold, warm (fresh
-    browser context), warm same browser (one context for all)."""
+    browser context), warm same browser (one context for all); with `interactive`, of the
+    page with its plotly timeline (`interactive=1`) instead of the image."""
     import socket
     import subprocess
     import urllib.parse
@@ -130,6 +136,8 @@ def browser_seconds(root: Path, run_id: str, repeat: int) -> dict[str, list[tupl
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/run?run={run_id}&store={urllib.parse.quote(str(root))}"
+    if interactive:
+        url += "&interactive=1"
     results: dict[str, list[tuple[float, float]]] = {}
     try:
         for _ in range(600):
@@ -177,12 +185,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--browser", action="store_true",
                         help="time the Run page of gpt3_qkv on sip4x4 in Chromium")  # fmt: skip
+    parser.add_argument("--interactive", action="store_true",
+                        help="with --browser: its plotly timeline, not the image")  # fmt: skip
     args = parser.parse_args()
     root = args.store or Path(tempfile.mkdtemp(prefix="kernbench_dashboard_speed_"))
     if args.browser:
         run_id = large_run(root)
-        results = browser_seconds(root, run_id, args.repeat)
-        print(f"Run page of {run_id} in Chromium (load average {os.getloadavg()[0]:.1f}):")
+        results = browser_seconds(root, run_id, args.repeat, args.interactive)
+        shown = "plotly timeline" if args.interactive else "timeline image"
+        print(f"Run page of {run_id} ({shown}) in Chromium (load average "
+              f"{os.getloadavg()[0]:.1f}):")  # fmt: skip
         print(f"{'load':<20} {'wall s (median)':>16} {'renderer CPU s':>16}")
         for kind, values in results.items():
             wall = statistics.median(v[0] for v in values)

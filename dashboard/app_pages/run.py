@@ -9,7 +9,15 @@ Query parameters besides `run`: `view` (the open tab: absent for Timeline, else 
 label), `kernels` (0: the critical path and the timeline's time axis cover the whole run,
 [0, simulated end], instead of the kernels alone), `path` (0: no critical path over the
 timeline), `scale` (value axes: auto, linear, log), `util` (what the heat map shows: any
-or an engine), `pe0`/`pe1` and `t0`/`t1` (the timeline's PE range and time window, ns)."""
+or an engine), `pe0`/`pe1` and `t0`/`t1` (the timeline's PE range and time window, ns),
+`interactive` (1: the plotly chart even where the timeline would be an image).
+
+The timeline of a run with more than MAX_TIMELINE_OPS ops, over its whole time axis, is
+a server-rendered PNG (dashboard.timeline_image: busy fraction per PE, engine and time
+bucket, the critical path above): no plotly chart on the first view, whose JavaScript
+alone costs a browser seconds. Choosing a time window (slider or URL), or `interactive`,
+shows the plotly chart as before: the ops themselves when at most MAX_TIMELINE_OPS, else
+their utilisation per bucket."""
 
 import tempfile
 from pathlib import Path
@@ -17,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, path_figures, urlstate, widgets
+from dashboard import data, figures, path_figures, timeline_image, urlstate, widgets
 
 # The engine timeline draws the ops themselves up to this many (WebGL segments); beyond
 # it, their utilisation per time bucket (level of detail), so any run is drawn whole.
@@ -139,8 +147,28 @@ def _timeline_window(span: dict) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-# Engine timeline: the ops themselves when few enough, else utilisation per time bucket;
-# the critical path drawn over it.
+@st.cache_data(show_spinner=False, max_entries=32)
+def _timeline_png(
+    store: str, run_id: str, start_ns: float, end_ns: float, pe_first: int, pe_last: int,
+    draw_path: bool, kernels_only: bool,
+) -> bytes:  # fmt: skip
+    """The whole-run timeline image (dashboard.timeline_image) of PEs pe_first..pe_last
+    over [start_ns, end_ns): the same bucket query as the plotly level-of-detail chart, one
+    bucket per pixel column; the critical path (of the kernels with `kernels_only`) above
+    it when `draw_path`."""
+    buckets = data.engine_busy_buckets(store, run_id, start_ns, end_ns,
+                                       timeline_image.IMAGE_BUCKETS, pe_first, pe_last)  # fmt: skip
+    pes = data.pe_breakdown(store, run_id)
+    pe_list = [int(g) for g in pes["pe_global"] if pe_first <= g <= pe_last]
+    found = data.critical_path(store, run_id, kernels_only) if draw_path else None
+    segments = found["segments"] if found is not None else None
+    return timeline_image.timeline_png(buckets, pe_list, start_ns, end_ns,
+                                       timeline_image.IMAGE_BUCKETS, segments)  # fmt: skip
+
+
+# Engine timeline: the ops themselves when few enough, else utilisation per time bucket
+# (an image over the whole time axis, a plotly chart over a chosen window); the critical
+# path drawn over it.
 with tabs["Timeline"]:
     if tabs["Timeline"].open:
         if path is not None:
@@ -152,7 +180,7 @@ with tabs["Timeline"]:
         else:
             first_ns, last_ns = _timeline_window(span)
             pe_min, pe_max = int(pes["pe_global"].min()), int(pes["pe_global"].max())
-            controls = st.columns([3, 3, 1], vertical_alignment="bottom")
+            controls = st.columns([3, 3, 1, 1], vertical_alignment="bottom")
             with controls[0]:
                 pe_first, pe_last = widgets.synced_range(
                     "PEs (pe_global)", pe_min, pe_max, key="run_timeline_pes",
@@ -169,6 +197,13 @@ with tabs["Timeline"]:
                     help="Draw the critical path above the timeline: the places it passes "
                     "through, each stretch coloured by what it was.",
                 )  # fmt: skip
+            with controls[3]:
+                interactive = widgets.synced_checkbox(
+                    "Interactive chart", key="run_timeline_interactive", param="interactive",
+                    help=f"Over the whole time axis, a run of more than {MAX_TIMELINE_OPS:,} "
+                    "ops is drawn as an image (fast to open); tick for the plotly chart "
+                    "(hover, box zoom). A chosen time window always shows the plotly chart.",
+                )  # fmt: skip
             n_ops = data.ops_count(store, run_id, pe_first, pe_last, t_first, t_last)
             pe_list = [int(g) for g in pes["pe_global"] if pe_first <= g <= pe_last]
             whole = (t_first, t_last) == (first_ns, last_ns)
@@ -178,7 +213,21 @@ with tabs["Timeline"]:
                 if whole
                 else f"{widgets.format_ns(t_first)} → {widgets.format_ns(t_last)}"
             )
-            if n_ops > MAX_TIMELINE_OPS:
+            if n_ops > MAX_TIMELINE_OPS and whole and not interactive:
+                png = _timeline_png(store, run_id, t_first, t_last, pe_first, pe_last,
+                                    draw_path and path is not None, kernels_only)  # fmt: skip
+                # Sent as made: "auto" would re-encode it as JPEG, blurring 1-px rows.
+                st.image(png, width="stretch", output_format="PNG")
+                st.caption(
+                    f"{n_ops:,} ops of PEs {pe_first}–{pe_last} over {shown}, drawn as each "
+                    f"engine's utilisation (busy time ÷ bucket width) per PE in "
+                    f"{timeline_image.IMAGE_BUCKETS} buckets of "
+                    f"{widgets.format_ns((t_last - t_first) / timeline_image.IMAGE_BUCKETS)}"
+                    ". Choose a time window or tick *Interactive chart* for a zoomable chart; "
+                    f"a window of at most {MAX_TIMELINE_OPS:,} ops shows the ops themselves."
+                )
+                figure = None
+            elif n_ops > MAX_TIMELINE_OPS:
                 buckets = data.engine_busy_buckets(store, run_id, t_first, t_last,
                                                    TIMELINE_BUCKETS, pe_first, pe_last)  # fmt: skip
                 figure = figures.engine_utilisation_figure(
@@ -196,23 +245,24 @@ with tabs["Timeline"]:
                     data.ops_between(store, run_id, t_first, t_last, pe_first, pe_last)
                 )
                 st.caption(f"All {n_ops:,} ops of PEs {pe_first}–{pe_last} over {shown}.")
-            figure.update_xaxes(range=[t_first, t_last])
-            if draw_path and path is not None:
-                figure = path_figures.overlay_critical_path(
-                    figure, path["segments"], t_first, t_last
-                )
+            if figure is not None:  # None: the image was drawn
+                figure.update_xaxes(range=[t_first, t_last])
+                if draw_path and path is not None:
+                    figure = path_figures.overlay_critical_path(
+                        figure, path["segments"], t_first, t_last
+                    )
 
-            def _zoom_to_box() -> None:
-                """Chart selection callback: a box dragged on the timeline becomes the window."""
-                boxes = st.session_state["run_timeline_chart"].selection.get("box") or []
-                if boxes and len(boxes[0].get("x", [])) == 2:
-                    x0, x1 = sorted(float(x) for x in boxes[0]["x"])
-                    lo, hi = max(first_ns, x0), min(last_ns, x1)
-                    if hi > lo:
-                        st.session_state["run_timeline_window"] = (lo, hi)
+                def _zoom_to_box() -> None:
+                    """Chart selection callback: a box dragged on the chart becomes the window."""
+                    boxes = st.session_state["run_timeline_chart"].selection.get("box") or []
+                    if boxes and len(boxes[0].get("x", [])) == 2:
+                        x0, x1 = sorted(float(x) for x in boxes[0]["x"])
+                        lo, hi = max(first_ns, x0), min(last_ns, x1)
+                        if hi > lo:
+                            st.session_state["run_timeline_window"] = (lo, hi)
 
-            st.plotly_chart(figure, key="run_timeline_chart", on_select=_zoom_to_box,
-                            selection_mode="box")  # fmt: skip
+                st.plotly_chart(figure, key="run_timeline_chart", on_select=_zoom_to_box,
+                                selection_mode="box")  # fmt: skip
 
 # The chain of waits that set the run's latency.
 with tabs["Critical path"]:
