@@ -57,6 +57,25 @@ def test_halving_hbm_bandwidth_lands_on_hbm_transfers(tmp_path, capsys):
     assert diff["diverge"] is not None
 
 
+# Many PEs' host copies share the host link: what bounds them is that link's share,
+# not the HBM slice that is the narrowest resource of each copy's route.
+SHARED_HOST_COPIES = ("gpt3_qkv", "--set", "tokens=256", "--set", "hidden=1024")
+
+
+def test_halving_hbm_does_not_rename_host_copies_it_does_not_bind(tmp_path, capsys):
+    """Halving HBM makes it each host copy's narrowest resource, but the copies share
+    the host link and stay as slow as before: their time must not move from `host copy
+    host_link` to `host copy hbm` (a false +x/-x pair dwarfing the real delta)."""
+    a = _run(capsys, tmp_path, *SHARED_HOST_COPIES)
+    b = _run(capsys, tmp_path, *SHARED_HOST_COPIES, "--set", "cube.hbm.bw_gbs=51.2")
+    diff = _explain(capsys, tmp_path, a, b)
+    _check_sum(diff)
+    assert diff["delta_ns"] > 0
+    for contribution in diff["contributions"]:
+        assert abs(contribution["share"]) <= 1.5, diff["contributions"]
+    assert _share(diff, lambda c: c in ("DMA hbm", "host copy hbm")) >= 0.9, diff["contributions"]
+
+
 def test_doubling_gemm_fill_drain_lands_on_gemm(tmp_path, capsys):
     a = _run(capsys, tmp_path, *COMPUTE_BOUND_GEMM)
     fill = _fill_drain_cycles()

@@ -20,8 +20,9 @@ from traces.better import BETTER, HIGHER, LOWER  # noqa: F401
 # 5: run_id only in the partition folder name, every table has a file for every run;
 # 6: deps; 7: launches.late_pes, dma.kind launch_msg, MCPU_LOCAL / IOCPU spaces;
 # 8: deps.resource_kind; a deps row for every transfer, each naming its resource;
-#    launch messages' ``forward`` rows.
-SCHEMA_VERSION = 8
+#    launch messages' ``forward`` rows; 9: a ``bandwidth`` row names the resource the
+#    network's max-min fill saturated (what bound the transfer while it shared).
+SCHEMA_VERSION = 9
 
 
 # Repetitive text (engine, kind, level, workload, ...): stored as a dictionary.
@@ -240,7 +241,10 @@ LINKS = pa.schema(
 # simulator/hw/resource_kinds.py):
 #   carried    it streamed as fast as alone (wait 0)
 #   bandwidth  it shared bandwidth: ``wait_ns`` is the time beyond streaming alone at
-#              its resource's capacity
+#              its route's narrowest capacity; ``resource`` is the link or memory
+#              whose saturation fixed its max-min rate for the longest time while it
+#              streamed (schema >= 9; before: the route's narrowest, which under
+#              sharing may not be what bound it)
 # ``ready_ns`` is when the dependency was released; ``wait_ns`` how long the item waited
 # for it (for engine/input/order/slot: from its issue to its start).
 DEP_CAUSES = ("engine", "input", "order", "slot", "barrier", "ipcq", "tcm",

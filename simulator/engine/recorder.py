@@ -163,9 +163,9 @@ class Recorder:
     def transfer(self, transfer: Transfer, info: DmaInfo, op_id: int | None = None) -> None:
         """The ``dma`` row of a finished transfer, given the next DMA id, and its ``deps``
         row (``op_id`` is the DMA op carrying a kernel transfer, None for host copies and
-        launch messages): cause ``bandwidth`` when it streamed slower than alone, else
-        ``carried``; either names the route's narrowest resource and its kind (what
-        bound its streaming)."""
+        launch messages): cause ``bandwidth`` when it streamed slower than alone, naming
+        the resource whose saturation bound it longest (``Transfer.bound_by``), else
+        ``carried``, naming the route's narrowest resource; each with its kind."""
         dma_id = self.next_dma_id
         self.next_dma_id += 1
         route = transfer.route
@@ -187,11 +187,21 @@ class Recorder:
             shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[3]
             on_item = None if op_id is None else "op"
             if shared_ns > _SHARED_MIN_NS:
-                self._append_dep("dma", dma_id, "bandwidth", on_item, op_id, places[2],
-                                 transfer.start_ns, shared_ns, places[4])  # fmt: skip
+                # What bound it while sharing is what the max-min fill saturated, which
+                # may be a wider but busier resource than the route's narrowest.
+                resource, kind = places[2], places[4]
+                bound_by = transfer.bound_by
+                if bound_by is not None and bound_by != resource:
+                    resource, kind = bound_by, self._kind_of(bound_by)
+                self._append_dep("dma", dma_id, "bandwidth", on_item, op_id, resource,
+                                 transfer.start_ns, shared_ns, kind)  # fmt: skip
             else:
                 self._append_dep("dma", dma_id, "carried", on_item, op_id, places[2],
                                  transfer.issue_ns, 0.0, places[4])  # fmt: skip
+
+    def _kind_of(self, resource: str) -> str | None:
+        """The kind of a link or memory by name (None without a kind function)."""
+        return self._resource_kind(resource) if self._resource_kind is not None else None
 
     def transfer_done(self, event: simpy.Event) -> None:
         """Event callback: the ``dma`` row of the transfer ``event`` carries (tag: DmaInfo)."""
@@ -216,9 +226,7 @@ class Recorder:
                 bw_gbs = self._memory_bw_gbs.get(node, math.inf)
                 if bw_gbs < narrowest_gbs:
                     narrowest, narrowest_gbs = node, bw_gbs
-        kind = None
-        if narrowest is not None and self._resource_kind is not None:
-            kind = self._resource_kind(narrowest)
+        kind = self._kind_of(narrowest) if narrowest is not None else None
         return ends, (len(route.links), level), narrowest, narrowest_gbs, kind
 
     def pe_exec(self, program: Any) -> None:

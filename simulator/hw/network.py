@@ -64,6 +64,9 @@ _SCAN_MAX_LINKS = 8
 
 _INF = float("inf")
 
+# `_Flow.bound_id` of a flow not rated yet (not a resource id).
+_UNBOUND = -1
+
 # A flow with at most this fraction of its bytes left is done: it absorbs the rounding
 # of repeated `remaining -= rate * dt` settlements.
 _DONE_FRACTION = 1e-9
@@ -76,7 +79,9 @@ class Transfer:
     ``issue_ns`` is when :meth:`Network.transfer` was called, ``start_ns`` when the
     first byte starts streaming (``issue_ns + route.latency_ns``), ``end_ns`` when the
     last byte arrived (``None`` while in flight). ``tag`` is the caller's payload,
-    passed through untouched.
+    passed through untouched. ``bound_by`` is set when it ends: the link or memory
+    whose saturation fixed its max-min rate for the longest time (its route's
+    narrowest while it streamed alone); None if it never streamed.
     """
 
     transfer_id: int
@@ -86,11 +91,13 @@ class Transfer:
     start_ns: float
     end_ns: float | None
     tag: object
+    bound_by: str | None = None
 
 
 # What a checked route holds: (route, resource ids, read id, write id, bottleneck
-# bandwidth, byte counter shared by routes over the same resources).
-_CheckedRoute = tuple[Route, tuple[int, ...], int, int, float, list[int]]
+# bandwidth, byte counter shared by routes over the same resources, id of the
+# narrowest resource).
+_CheckedRoute = tuple[Route, tuple[int, ...], int, int, float, list[int], int]
 
 
 class _Flow(Event):
@@ -121,6 +128,11 @@ class _Flow(Event):
         "version",
         "seen_stamp",
         "fixed_stamp",
+        "narrowest_id",
+        "bound_id",
+        "new_bound_id",
+        "bound_since_ns",
+        "bound_ns",
     )
 
     def __init__(
@@ -134,7 +146,8 @@ class _Flow(Event):
         self.env = env
         self.callbacks = []
         self.transfer = transfer
-        _, self.link_ids, self.read_id, self.write_id, self.bottleneck_gbs, self.carried = checked
+        (_, self.link_ids, self.read_id, self.write_id, self.bottleneck_gbs, self.carried,
+         self.narrowest_id) = checked  # fmt: skip
         self.remaining_bytes = float(n_bytes)
         self.done_tolerance_bytes = _DONE_FRACTION * n_bytes
         self.rate_gbs = 0.0
@@ -143,6 +156,24 @@ class _Flow(Event):
         self.version = 0
         self.seen_stamp = 0
         self.fixed_stamp = 0
+        # The resource whose saturation fixed the current rate (_UNBOUND: not rated
+        # yet), since when, and ns per earlier binding resource.
+        self.bound_id = _UNBOUND
+        self.new_bound_id = _UNBOUND
+        self.bound_since_ns = 0.0
+        self.bound_ns: dict[int, float] | None = None
+
+
+def _rebind(flow: _Flow, bound_id: int, now: float) -> None:
+    """Credit the time since ``flow.bound_since_ns`` to the resource that bound it, and
+    make ``bound_id`` the binding one from ``now`` (rate changes only: rare per flow)."""
+    if flow.bound_id != _UNBOUND:
+        held = flow.bound_ns
+        if held is None:
+            held = flow.bound_ns = {}
+        held[flow.bound_id] = held.get(flow.bound_id, 0.0) + (now - flow.bound_since_ns)
+    flow.bound_id = bound_id
+    flow.bound_since_ns = now
 
 
 class _BatchWakeup(Event):
@@ -207,6 +238,9 @@ class Network:
         self._links = tuple(links)
         self._memories = tuple(memories)
         self._n_links = len(self._links)
+        # Resource id -> name (links, then memory nodes), for `Transfer.bound_by`.
+        self._resource_names = [link.name for link in self._links]
+        self._resource_names += [memory.node for memory in self._memories]
         # From here on "link" in a state name means any resource: a link or a memory.
         n_links = self._n_links + len(self._memories)
         self._bw_gbs = [link.bw_gbs for link in self._links]
@@ -428,6 +462,7 @@ class Network:
         links = self._links
         link_ids = []
         bottleneck_gbs = float("inf")
+        narrowest_id = _UNBOUND
         for link in route.links:
             index = link.index
             if not (0 <= index < len(links) and (links[index] is link or links[index] == link)):
@@ -438,6 +473,7 @@ class Network:
             link_ids.append(index)
             if link.bw_gbs < bottleneck_gbs:
                 bottleneck_gbs = link.bw_gbs
+                narrowest_id = index
         if len(set(link_ids)) != len(link_ids):
             raise ValueError(f"route {route.src} -> {route.dst} crosses a link more than once")
         # Ids of the memories read and written; `_no_memory` when an end is not a
@@ -449,7 +485,9 @@ class Network:
                 if memory_id is None or memory_id in link_ids:
                     continue
                 link_ids.append(memory_id)
-                bottleneck_gbs = min(bottleneck_gbs, self._bw_gbs[memory_id])
+                if self._bw_gbs[memory_id] < bottleneck_gbs:
+                    bottleneck_gbs = self._bw_gbs[memory_id]
+                    narrowest_id = memory_id
                 if is_read:
                     read_id = memory_id
                 else:
@@ -460,7 +498,7 @@ class Network:
         carried = self._carried.get(resource_ids)
         if carried is None:
             carried = self._carried[resource_ids] = [0]
-        checked = (route, resource_ids, read_id, write_id, bottleneck_gbs, carried)
+        checked = (route, resource_ids, read_id, write_id, bottleneck_gbs, carried, narrowest_id)
         self._checked_routes[id(route)] = checked
         return checked
 
@@ -482,6 +520,13 @@ class Network:
         flow.version += 1  # any completion still queued for it is now stale
         flow.remaining_bytes = 0.0
         flow.rate_gbs = 0.0
+        bound_id = flow.bound_id
+        if flow.bound_ns is not None:  # bound by several resources in turn: the longest
+            _rebind(flow, _UNBOUND, now)
+            held = flow.bound_ns
+            bound_id = max(held, key=held.__getitem__)
+        if bound_id >= 0:
+            transfer.bound_by = self._resource_names[bound_id]
         # Complete: what Event.succeed does, without its checks (a flow ends once).
         transfer.end_ns = now
         flow._ok = True
@@ -502,6 +547,8 @@ class Network:
         flow.last_update_ns = now
         flow.rate_gbs = rate_gbs
         flow.version += 1
+        if flow.bound_id != flow.narrowest_id:  # alone: its narrowest resource binds it
+            _rebind(flow, flow.narrowest_id, now)
         self.n_reschedules += 1
         end_ns = now + flow.remaining_bytes / rate_gbs
         self._end_seq += 1
@@ -672,6 +719,7 @@ class Network:
                 for flow in link_flows[best_link]:
                     flow.fixed_stamp = stamp
                     flow.new_rate_gbs = best_share
+                    flow.new_bound_id = best_link
                 continue
             if len(open_links) > _SCAN_MAX_LINKS:
                 self._fill_large(open_links, stamp)
@@ -688,6 +736,7 @@ class Network:
                     if flow.fixed_stamp != stamp:
                         flow.fixed_stamp = stamp
                         flow.new_rate_gbs = best_share
+                        flow.new_bound_id = best_link
                         for link_id in flow.link_ids:
                             cap_left[link_id] -= best_share
                             unfixed[link_id] -= 1
@@ -707,6 +756,8 @@ class Network:
                 flow.last_update_ns = now
                 flow.rate_gbs = rate_gbs
                 flow.version += 1
+                if flow.new_bound_id != flow.bound_id:
+                    _rebind(flow, flow.new_bound_id, now)
                 n_changed += 1
                 end_ns = now + flow.remaining_bytes / rate_gbs
                 self._end_seq += 1
@@ -737,6 +788,7 @@ class Network:
                 if flow.fixed_stamp != stamp:
                     flow.fixed_stamp = stamp
                     flow.new_rate_gbs = best_share
+                    flow.new_bound_id = best_link
                     for link_id in flow.link_ids:
                         left = cap_left[link_id] - best_share
                         cap_left[link_id] = left
