@@ -219,14 +219,17 @@ def timeline_png(
 
     # Legend: busy fraction colour ramp, idle, and the path's components.
     x = 4
-    draw.text((x, 10), "busy per bucket:", fill=TEXT_RGB, font=font)
-    x += 110
+    title = "busy per bucket:"
+    draw.text((x, 16), title, fill=TEXT_RGB, font=font, anchor="lm")
+    x += int(draw.textlength(title, font=font)) + 8
+    draw.text((x, 16), "0%", fill=TEXT_RGB, font=small, anchor="lm")
+    x += int(draw.textlength("0%", font=small)) + 4
     ramp = busy_colors(np.linspace(0.0, 1.0, 101)[1:])
     for i, rgb in enumerate(ramp):
         draw.line([(x + i, 10), (x + i, 22)], fill=tuple(int(c) for c in rgb))
-    draw.text((x - 2, 16), "0%", fill=TEXT_RGB, font=small, anchor="rm")
-    draw.text((x + len(ramp) + 3, 16), "100%", fill=TEXT_RGB, font=small, anchor="lm")
-    x += len(ramp) + 44
+    x += len(ramp) + 4
+    draw.text((x, 16), "100%", fill=TEXT_RGB, font=small, anchor="lm")
+    x += int(draw.textlength("100%", font=small)) + 16
     draw.rectangle([x, 10, x + 12, 22], fill=IDLE_RGB, outline=GRID_RGB)
     draw.text((x + 16, 16), "idle", fill=TEXT_RGB, font=small, anchor="lm")
     x += 50

@@ -180,7 +180,7 @@ with tabs["Timeline"]:
         else:
             first_ns, last_ns = _timeline_window(span)
             pe_min, pe_max = int(pes["pe_global"].min()), int(pes["pe_global"].max())
-            controls = st.columns([3, 3, 1, 1], vertical_alignment="bottom")
+            controls = st.columns([3, 3, 1.1, 1.4], vertical_alignment="bottom")
             with controls[0]:
                 pe_first, pe_last = widgets.synced_range(
                     "PEs (pe_global)", pe_min, pe_max, key="run_timeline_pes",
