@@ -304,3 +304,49 @@ def test_nice_ticks_are_round_and_inside_the_axis() -> None:
         mantissa = steps[0] / 10 ** math.floor(math.log10(steps[0]))
         assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-9
         assert N_TICKS / 2.5 <= len(ticks) <= N_TICKS + 1
+
+
+def test_timeline_image_colours_each_bucket_and_path_segment_where_it_belongs() -> None:
+    """On made-up buckets and path: each (PE, engine, bucket) pixel has the colour of its
+    busy fraction (Viridis, 100% its last colour), every other one is idle grey; each path
+    segment fills the pixel columns of its time span on its place's lane, in its
+    component's colour."""
+    from plotly.colors import hex_to_rgb, sequential
+
+    from dashboard.path_figures import PATH_COLORS
+    from dashboard.timeline_image import IDLE_RGB, busy_colors, read_geometry, timeline_png
+
+    n = 100
+    buckets = pd.DataFrame(
+        [(0, "GEMM", 0, 1.0), (0, "GEMM", n - 1, 0.5), (1, "MATH", 5, 0.25)],
+        columns=["pe_global", "engine", "bucket", "utilisation"],
+    )
+    segments = pd.DataFrame(
+        [(-50.0, 100.0, "host copy", "host"), (100.0, 1000.0, "GEMM", "sip0.cube0.pe1")],
+        columns=["start_ns", "end_ns", "component", "where"],
+    )
+    pixels, geometry = read_geometry(timeline_png(buckets, [0, 1], 0.0, 1000.0, n, segments))
+    left = geometry["plot_left_px"]
+    assert tuple(busy_colors(np.array(1.0))) == tuple(hex_to_rgb(sequential.Viridis[-1]))
+    assert tuple(busy_colors(np.array(0.0))) == IDLE_RGB
+    expected = {("GEMM", 0, 0): 1.0, ("GEMM", 0, n - 1): 0.5, ("MATH", 1, 5): 0.25}
+    assert [p["engine"] for p in geometry["panels"]] == ["GEMM", "MATH"]
+    for panel in geometry["panels"]:
+        for i, pe_global in enumerate(panel["pes"]):
+            for dy in range(panel["row_px"]):
+                row = pixels[panel["top_px"] + i * panel["row_px"] + dy, left : left + n]
+                for b in range(n):
+                    fraction = expected.get((panel["engine"], pe_global, b), 0.0)
+                    assert (tuple(row[b]) == IDLE_RGB) == (fraction == 0.0)
+                    assert tuple(row[b]) == tuple(busy_colors(np.array(fraction))), (
+                        panel["engine"], pe_global, b,
+                    )  # fmt: skip
+    colours = dict(PATH_COLORS)
+    lanes = {lane["where"]: lane["top_px"] for lane in geometry["path_lanes"]}
+    assert list(lanes) == ["host", "sip0.cube0.pe1"]
+    lane_px = lanes["sip0.cube0.pe1"] - lanes["host"]
+    for where, colour, columns in (("host", colours["host"], range(0, 10)),
+                                   ("sip0.cube0.pe1", colours["GEMM"], range(10, n))):  # fmt: skip
+        row = pixels[lanes[where] + lane_px // 2, left : left + n]
+        painted = [b for b in range(n) if tuple(row[b]) == tuple(hex_to_rgb(colour))]
+        assert painted == list(columns), where
