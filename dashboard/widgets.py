@@ -368,11 +368,13 @@ def synced_range(
 
 
 def ns_columns(frame: pd.DataFrame) -> dict[str, Any]:
-    """Column formats for st.dataframe: *_ns, *bytes* and count columns with thousands
-    separators, utilisation and share columns as percentages."""
+    """Column formats for st.dataframe: *_ns, *bytes* and count columns (also as a
+    comparison's ``_a`` / ``_b`` pair) with thousands separators, utilisation and share
+    columns as percentages."""
     config: dict[str, Any] = {}
     for name in frame.columns:
-        if name.endswith(("_ns", "bytes", "gbs")) or name in ("n", "n_ops", "flops"):
+        base = name[:-2] if name.endswith(("_a", "_b")) else name
+        if base.endswith(("_ns", "bytes", "gbs")) or base in ("n", "n_ops", "flops"):
             config[name] = st.column_config.NumberColumn(name, format="localized")
         elif "utilisation" in name or name.endswith("_share"):
             config[name] = st.column_config.NumberColumn(name, format="percent")

@@ -470,6 +470,17 @@ def test_compare_marks_pes_used_by_one_run_only(app, store) -> None:
     assert len(one_sided) == 1
     labels = [v for row in one_sided[0]["text"] for v in row if v]
     assert labels.count("b only") == only_b and "a only" not in labels
+    # Every ns column of the per-PE, engine and launch tables has thousands separators.
+    tables = {
+        marker: next(d for d in at.dataframe if marker in d.value.columns)
+        for marker in ("delta_busy_ns", "n_ops_a", "latency_ns_a")
+    }
+    for marker, table in tables.items():
+        config = json.loads(table.proto.columns)
+        ns_names = [name for name in table.value.columns if "_ns" in name]
+        assert marker in ns_names or marker == "n_ops_a"
+        for name in ns_names:
+            assert "localized" in json.dumps(config.get(name)), (marker, name, config)
 
 
 def test_short_commit_hashes_and_run_prefixes_in_the_url_resolve(app, store) -> None:

@@ -350,8 +350,7 @@ else:
         )
     moved = located.reindex(located["delta_busy_ns"].abs().sort_values(ascending=False).index)
     st.caption(f"PEs whose busy time changed most (top {TOP_N})")
-    st.dataframe(
-        moved.head(TOP_N)[
+    top_pes = moved.head(TOP_N)[
             [
                 "pe_global",
                 "sip",
@@ -365,9 +364,12 @@ else:
                 "utilisation_b",
                 "delta_utilisation",
             ]
-        ],  # fmt: skip
+        ]  # fmt: skip
+    st.dataframe(
+        top_pes,
         hide_index=True,
         key="compare_pe_table",
+        column_config=widgets.ns_columns(top_pes),
     )
 
 if not path_first:
@@ -380,7 +382,9 @@ st.plotly_chart(
     figures.engine_delta_figure(engines, label_a=f"a {run_a}", label_b=f"b {run_b}"),
     key="compare_engine_chart",
 )
-st.dataframe(engines, hide_index=True, key="compare_engine_table")
+st.dataframe(
+    engines, hide_index=True, key="compare_engine_table", column_config=widgets.ns_columns(engines)
+)
 
 # Launches and collective rounds that changed most.
 left, right = st.columns(2)
@@ -390,11 +394,23 @@ with left:
     if launches.empty:
         st.info("No launches in either run.")
     else:
-        st.dataframe(launches.head(TOP_N), hide_index=True, key="compare_launch_table")
+        top_launches = launches.head(TOP_N)
+        st.dataframe(
+            top_launches,
+            hide_index=True,
+            key="compare_launch_table",
+            column_config=widgets.ns_columns(top_launches),
+        )
 with right:
     st.subheader("Collective rounds that changed most")
     rounds = data.compare_rounds(store, run_a, run_b)
     if rounds.empty:
         st.info("No collectives in either run.")
     else:
-        st.dataframe(rounds.head(TOP_N), hide_index=True, key="compare_round_table")
+        top_rounds = rounds.head(TOP_N)
+        st.dataframe(
+            top_rounds,
+            hide_index=True,
+            key="compare_round_table",
+            column_config=widgets.ns_columns(top_rounds),
+        )
