@@ -242,11 +242,8 @@ def test_list_workload_shows_every_parameter_in_full(capsys):
         assert repr(param.default) in out
 
 
-def test_runs_fits_100_columns_with_short_ids(tmp_path):
-    """`runs` piped at 100 columns: no line longer, each run's short id whole on a line."""
-    store = Store(tmp_path / "store")
-    for seed in range(3):
-        write_synthetic_run(store, seed=seed, n_pes=8, n_launches=1, workload="gemm_single_pe")
+def _runs_piped_at_100_columns(store: Store) -> list[str]:
+    """The lines `kernbench runs` prints into a pipe at COLUMNS=100 (none longer)."""
     env = dict(os.environ, COLUMNS="100")
     done = subprocess.run(
         [sys.executable, "-m", "simulator.cli", "runs", "--store", str(store.root)],
@@ -255,6 +252,15 @@ def test_runs_fits_100_columns_with_short_ids(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert max(len(line) for line in lines) <= 100
+    return lines
+
+
+def test_runs_fits_100_columns_with_short_ids(tmp_path):
+    """`runs` piped at 100 columns: no line longer, each run's short id whole on a line."""
+    store = Store(tmp_path / "store")
+    for seed in range(3):
+        write_synthetic_run(store, seed=seed, n_pes=8, n_launches=1, workload="gemm_single_pe")
+    lines = _runs_piped_at_100_columns(store)
     from traces.cli import short_ids
 
     for short in short_ids(store.run_ids()).values():
@@ -268,16 +274,9 @@ def test_runs_wraps_params_between_parameters_not_inside_one(tmp_path):
     store = Store(tmp_path / "store")
     params = {"algorithm": "hierarchical", "bytes": 1048576, "dtype": "float32", "world_size": 8}
     write_synthetic_run(store, n_pes=8, n_launches=1, workload="ccl_allreduce", params=params)
-    env = dict(os.environ, COLUMNS="100")
-    done = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "runs", "--store", str(store.root)],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert max(len(line) for line in lines) <= 100
+    lines = _runs_piped_at_100_columns(store)
     for key, value in params.items():
-        assert sum(f"{key}={value}" in line for line in lines) == 1, done.stdout
+        assert sum(f"{key}={value}" in line for line in lines) == 1, lines
     header = next(line for line in lines if line.startswith("run "))
     assert header.split()[-2:] == ["latency", "wall"]
 

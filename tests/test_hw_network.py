@@ -604,18 +604,27 @@ def test_property_large_component_filling_is_bit_identical(bws, specs):
     assert run(0) == run(1000)
 
 
-def test_bound_by_names_the_saturated_resource_not_the_narrowest():
-    """Two transfers whose private 8 GB/s links are their routes' narrowest share a
-    10 GB/s link: max-min gives each 5 GB/s, fixed by the shared link, so that link is
-    what bound them (`bound_by`), though it is wider than either private link."""
+def _two_over_a_shared_link(
+    bytes_a: int, bytes_b: int
+) -> tuple[Transfer, Transfer, Network, simpy.Environment]:
+    """Transfers a and b, both issued at 0, each over its own 8 GB/s link (L1, L2: the
+    narrowest of its route) and a shared 10 GB/s link L0, run to the end."""
     env = simpy.Environment()
     shared, private_a, private_b = make_links([10.0, 8.0, 8.0])
     net = Network(env, [shared, private_a, private_b])
     jobs = [
-        (0.0, make_route([private_a, shared], 0.0), 4000),
-        (0.0, make_route([private_b, shared], 0.0), 4000),
+        (0.0, make_route([private_a, shared], 0.0), bytes_a),
+        (0.0, make_route([private_b, shared], 0.0), bytes_b),
     ]
     a, b = run_transfers(net, env, jobs)
+    return a, b, net, env
+
+
+def test_bound_by_names_the_saturated_resource_not_the_narrowest():
+    """Two transfers whose private 8 GB/s links are their routes' narrowest share a
+    10 GB/s link: max-min gives each 5 GB/s, fixed by the shared link, so that link is
+    what bound them (`bound_by`), though it is wider than either private link."""
+    a, b, _, _ = _two_over_a_shared_link(4000, 4000)
     assert end_times([a, b]) == pytest.approx([4000 / 5.0] * 2, rel=REL)
     assert a.bound_by == b.bound_by == "L0"
 
@@ -624,17 +633,11 @@ def test_bound_by_is_what_bound_the_transfer_longest():
     """A long transfer shares the wide link with a short one for 20 ns and then streams
     alone for ~1240 ns: its own narrowest link bound it longest; the short one was bound
     by the shared link all its life. Alone all its life: its narrowest."""
-    env = simpy.Environment()
-    shared, private_a, private_b = make_links([10.0, 8.0, 8.0])
-    net = Network(env, [shared, private_a, private_b])
-    jobs = [
-        (0.0, make_route([private_a, shared], 0.0), 10_000),
-        (0.0, make_route([private_b, shared], 0.0), 100),
-    ]
-    long, short = run_transfers(net, env, jobs)
+    long, short, net, env = _two_over_a_shared_link(10_000, 100)
     assert short.end_ns == pytest.approx(100 / 5.0, rel=REL)
     assert long.end_ns == pytest.approx(20.0 + (10_000 - 100) / 8.0, rel=REL)
     assert short.bound_by == "L0"
     assert long.bound_by == "L1"
+    shared, private_a = long.route.links[1], long.route.links[0]
     (alone,) = run_transfers(net, env, [(0.0, make_route([shared, private_a], 0.0), 800)])
     assert alone.bound_by == "L1"
