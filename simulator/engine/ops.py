@@ -53,7 +53,12 @@ class Block:
         self.waiters: list[Op] = []
 
     def __del__(self) -> None:
-        self.pe.tcm_used_bytes -= self.nbytes
+        # try/except rather than contextlib.suppress: free when nothing is raised, and
+        # this runs for every block.
+        try:  # noqa: SIM105
+            self.pe.tcm_used_bytes -= self.nbytes
+        except AttributeError:  # __init__ interrupted (Ctrl-C) before it held any TCM
+            pass
 
     def set_ready(self, cause: str = "input", by: Op | None = None) -> None:
         """Mark ready and let every op waiting on this block try to start.
