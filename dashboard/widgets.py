@@ -402,13 +402,13 @@ def synced_multiselect(
         chosen, unknown = [], []
         for value in urlstate.split_list(wanted, separator):
             resolved = resolve(options, value)
-            (chosen if resolved.value is not None else unknown).append(
-                resolved.value if resolved.value is not None else value
-            )
+            if resolved.value is not None:
+                chosen.append(resolved.value)
+            else:
+                unknown.append(f"`{value}` {resolved.problem or 'matches nothing here'}")
         if unknown:
             st.warning(
-                f"{what or param} {', '.join(f'`{u}`' for u in unknown)} from the link "
-                "matched nothing here and is left out of the filter."
+                f"{what or param} from the link left out of the filter: {'; '.join(unknown)}."
             )
         st.session_state[key] = [c for c in dict.fromkeys(chosen)]
     else:

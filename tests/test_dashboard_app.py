@@ -735,6 +735,33 @@ def test_runs_page_filters_by_sweep(tmp_path: Path, monkeypatch) -> None:
     assert len(_dataframe(fresh, "key metrics")) == 4
 
 
+def test_runs_page_filters_by_topology_hash_not_name(tmp_path: Path, monkeypatch) -> None:
+    """`default` and `default` with half the HBM bandwidth are two topologies of one name:
+    `?topology=` with a prefix of one's hash lists exactly its runs (as DuckDB reads
+    runs.topology_hash); the bare name, which names both, is a warning, not a filter."""
+    from simulator.runner import run_workload
+
+    root = tmp_path / "topologies"
+    for extra in ({}, {"cube.hbm.bw_gbs": 51.2}, {"cube.hbm.bw_gbs": 51.2}):
+        assert run_workload("noop", extra, store=root).status == "ok"
+    monkeypatch.setenv("KERNBENCH_STORE", str(root))
+    runs = _duck(root, "SELECT run_id, topology, topology_hash FROM runs")
+    assert set(runs["topology"]) == {"default"} and runs["topology_hash"].nunique() == 2
+    for topology_hash, mine in runs.groupby("topology_hash"):
+        at = AppTest.from_file(str(APP), default_timeout=30)
+        at.query_params.update({"topology": topology_hash[:8]})
+        at.run()
+        _no_exception(at)
+        shown = _dataframe(at, "key metrics")
+        assert sorted(shown["run_id"]) == sorted(mine["run_id"])
+        assert not [w.value for w in at.warning if "opolog" in w.value]
+    by_name = AppTest.from_file(str(APP), default_timeout=30)
+    by_name.query_params.update({"topology": "default"})
+    by_name.run()
+    assert any("names 2 topologies" in w.value for w in by_name.warning)
+    assert len(_dataframe(by_name, "key metrics")) == 3
+
+
 def test_compare_overlays_any_runs_and_metrics(app, store) -> None:
     """Several mode: gemm at both commits and noop (another workload), kernel_ns and
     latency_ns on a log axis: one bar per run and metric with the value DuckDB reads, a

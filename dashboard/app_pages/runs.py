@@ -44,9 +44,32 @@ workloads = widgets.synced_multiselect(
     "Workload", sorted(runs["workload"].unique()), key="runs_workload", param="workload",
     what="Workload", container=top[0],
 )  # fmt: skip
+# A topology is its hash (an override makes another one under the same name).
+topology_of = dict(
+    runs.dropna(subset=["topology_hash"])
+    .drop_duplicates("topology_hash")[["topology_hash", "topology"]]
+    .itertuples(index=False)
+)
+topology_label = widgets.topology_labels(list(topology_of.values()), list(topology_of))
+
+
+def _resolve_topology(options, wanted: str) -> urlstate.Resolved:
+    """A hash or a unique prefix of one, else a name that only one topology has."""
+    by_hash = urlstate.resolve_prefix(options, wanted)
+    if by_hash.value is not None:
+        return by_hash
+    named = [h for h in options if topology_of.get(h) == wanted]
+    if len(named) == 1:
+        return urlstate.Resolved(named[0])
+    if named:
+        return urlstate.Resolved(None, f"names {len(named)} topologies; pick one by its hash")
+    return by_hash
+
+
 topologies = widgets.synced_multiselect(
-    "Topology", sorted(runs["topology"].dropna().unique()), key="runs_topology",
-    param="topology", what="Topology", container=top[1],
+    "Topology", sorted(topology_label, key=topology_label.get), key="runs_topology",
+    param="topology", what="Topology", container=top[1], format_func=topology_label.get,
+    resolve=_resolve_topology,
 )  # fmt: skip
 pairs = widgets.synced_multiselect(
     "Parameters (runs having all of)", sorted(set().union(*run_pairs)), key="runs_params",
@@ -73,7 +96,7 @@ keep = pd.Series(True, index=runs.index)
 if workloads:
     keep &= runs["workload"].isin(workloads)
 if topologies:
-    keep &= runs["topology"].isin(topologies)
+    keep &= runs["topology_hash"].isin(topologies)
 if pairs:
     keep &= pd.Series([set(pairs) <= have for have in run_pairs], index=runs.index)
 if commits:
