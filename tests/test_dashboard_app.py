@@ -233,11 +233,25 @@ def _expected_deltas(root: Path, run_a: str, run_b: str) -> pd.DataFrame:
 
 
 def _check_metric_table(at: AppTest, expected: pd.DataFrame) -> pd.DataFrame:
-    shown = _dataframe(at, "verdict").set_index("name")
+    """The metric table holds a and b as DuckDB reads them, and shows each in its own
+    unit for people (the styler's display values: traces.units in the SCREEN notation)."""
+    import pyarrow as pa
+
+    from traces import units
+
+    table = next(d for d in at.dataframe if "verdict" in d.value.columns)
+    shown = table.value.set_index("name")
     assert sorted(shown.index) == sorted(expected.index)
+    styler = table.proto.arrow_data.styler
+    displayed = pa.ipc.open_stream(styler.display_values).read_all().to_pandas()
+    displayed = displayed.set_index(table.value["name"])
     for name, row in expected.iterrows():
         assert shown.loc[name, "a"] == pytest.approx(row["a"])
         assert shown.loc[name, "b"] == pytest.approx(row["b"])
+        unit = shown.loc[name, "unit"]
+        for side in ("a", "b"):
+            human = units.format_value(float(row[side]), unit, units.SCREEN)
+            assert displayed.loc[name, side] == human, (name, side)
     return shown
 
 

@@ -307,8 +307,18 @@ summary[2].metric("metrics compared", len(deltas))
 if not failed:
     st.plotly_chart(figures.metric_delta_figure(deltas), key="compare_metric_chart")
 table = deltas[["name", "unit", "better", "a", "b", "delta", "pct", "verdict"]]
-NUMBER_FORMATS = {"a": "{:,.6g}", "b": "{:,.6g}", "delta": "{:+,.6g}", "pct": "{:+.2f}%"}
-styled = table.style.format(NUMBER_FORMATS, na_rep="–")
+styled = table.style.format({"pct": "{:+.2f}%"}, na_rep="–")
+# a, b and delta in each row's own unit, for people (the values underneath stay numbers).
+for unit, rows in table.groupby("unit", dropna=False).groups.items():
+    unit_name = None if pd.isna(unit) else unit
+    styled = styled.format(
+        lambda v, u=unit_name: widgets.format_value(v, u), subset=(rows, ["a", "b"]), na_rep="–"
+    )
+    styled = styled.format(
+        lambda v, u=unit_name: ("+" if v > 0 else "") + widgets.format_value(v, u),
+        subset=(rows, ["delta"]),
+        na_rep="–",
+    )
 if judged and not failed:
     styled = styled.apply(lambda row: [VERDICT_STYLE.get(row["verdict"], "")] * len(row), axis=1)
 st.dataframe(styled, hide_index=True, key="compare_metrics_table")
