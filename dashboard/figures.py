@@ -432,6 +432,30 @@ def engine_timeline_figure(ops: pd.DataFrame) -> go.Figure:
 MAX_TIMELINE_PE_ROWS = 32
 
 
+def engine_busy_grids(
+    buckets: pd.DataFrame, pes: Sequence[int], n_buckets: int
+) -> dict[str, np.ndarray]:
+    """Busy fraction per engine as a (PE, bucket) array, rows in the order of `pes`, from
+    traces.queries.engine_busy_buckets rows (buckets without a row are 0); engines in
+    ENGINES order, then any others. Rows of PEs outside `pes` and buckets outside
+    [0, n_buckets) are left out."""
+    present = set(buckets["engine"].unique()) if not buckets.empty else set()
+    engines = [e for e in ENGINES if e in present] + sorted(present - set(ENGINES))
+    # Vectorised (a 128-PE run has ~10^5 bucket rows): the row of each bucket's PE, -1
+    # for PEs outside `pes`.
+    pe_rows = pd.Index([int(g) for g in pes])
+    grids = {}
+    for engine in engines:
+        z = np.zeros((len(pes), n_buckets))
+        part = buckets[buckets["engine"] == engine]
+        rows = pe_rows.get_indexer(part["pe_global"].astype("int64"))
+        cols = part["bucket"].to_numpy().astype(int)
+        keep = (rows >= 0) & (cols >= 0) & (cols < n_buckets)
+        z[rows[keep], cols[keep]] = part["utilisation"].to_numpy()[keep]
+        grids[engine] = z
+    return grids
+
+
 def engine_utilisation_figure(
     buckets: pd.DataFrame, pes: Sequence[int], start_ns: float, end_ns: float, n_buckets: int
 ) -> go.Figure:
@@ -448,23 +472,10 @@ def engine_utilisation_figure(
         return _empty(title, "no engine ops on these PEs in this window")
     width_ns = (end_ns - start_ns) / n_buckets
     centres = [start_ns + (i + 0.5) * width_ns for i in range(n_buckets)]
-    present = set(buckets["engine"].unique()) if not buckets.empty else set()
-    engines = [e for e in ENGINES if e in present] + sorted(present - set(ENGINES))
+    grids = engine_busy_grids(buckets, pes, n_buckets)
+    engines = list(grids)
     if not engines:
         return _empty(title, "no engine ops on these PEs in this window")
-    # Vectorised (a 128-PE run has ~10^5 bucket rows): the row of each bucket's PE, -1
-    # for PEs outside `pes`.
-    pe_rows = pd.Index([int(g) for g in pes])
-    grids = {}
-    for engine in engines:
-        z = np.zeros((len(pes), n_buckets))
-        part = buckets[buckets["engine"] == engine]
-        rows = pe_rows.get_indexer(part["pe_global"].astype("int64"))
-        keep = rows >= 0
-        z[rows[keep], part["bucket"].to_numpy()[keep].astype(int)] = part["utilisation"].to_numpy()[
-            keep
-        ]
-        grids[engine] = z
     if len(pes) > MAX_TIMELINE_PE_ROWS:
         fig = go.Figure()
         for engine in engines:

@@ -26,7 +26,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 from plotly.colors import hex_to_rgb, sequential
 
-from dashboard.figures import ENGINE_COLORS, ENGINES
+from dashboard.figures import ENGINE_COLORS, engine_busy_grids
 from dashboard.path_figures import path_color
 from traces import units
 
@@ -91,24 +91,6 @@ def _fonts(size_px: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, 
         return (*fonts, units.TEXT)
 
 
-def _grids(buckets: pd.DataFrame, pes: Sequence[int], n_buckets: int) -> dict[str, np.ndarray]:
-    """Busy fraction per engine as a (PE, bucket) array, rows in the order of `pes`;
-    engines in ENGINES order, then any others."""
-    present = set(buckets["engine"].unique()) if not buckets.empty else set()
-    engines = [e for e in ENGINES if e in present] + sorted(present - set(ENGINES))
-    pe_rows = pd.Index([int(g) for g in pes])
-    grids = {}
-    for engine in engines:
-        z = np.zeros((len(pes), n_buckets))
-        part = buckets[buckets["engine"] == engine]
-        rows = pe_rows.get_indexer(part["pe_global"].astype("int64"))
-        cols = part["bucket"].to_numpy().astype(int)
-        keep = (rows >= 0) & (cols >= 0) & (cols < n_buckets)
-        z[rows[keep], cols[keep]] = part["utilisation"].to_numpy()[keep]
-        grids[engine] = z
-    return grids
-
-
 def timeline_png(
     buckets: pd.DataFrame,
     pes: Sequence[int],
@@ -128,7 +110,7 @@ def timeline_png(
             f"timeline image needs end_ns > start_ns and n_buckets >= 1, got "
             f"[{start_ns}, {end_ns}) in {n_buckets} buckets"
         )
-    grids = _grids(buckets, pes, n_buckets)
+    grids = engine_busy_grids(buckets, pes, n_buckets)
     width_ns = (end_ns - start_ns) / n_buckets
     row_px = max(1, min(MAX_ROW_PX, PANEL_TARGET_PX // max(1, len(pes))))
     panel_px = row_px * len(pes)

@@ -168,6 +168,8 @@ class Recorder:
         ``carried``, naming the route's narrowest resource; each with its kind."""
         dma_id = self.next_dma_id
         self.next_dma_id += 1
+        if not self.tracing:  # the id still counts DMAs (run summary, launch messages)
+            return
         route = transfer.route
         # The columns that depend only on the route, computed once per (src, dst).
         places = self._route_columns.get((route.src, route.dst))
@@ -177,27 +179,26 @@ class Recorder:
         self._append_dma(dma_id, info.launch_id, info.kind, *places[0], transfer.bytes,
                          *places[1], transfer.issue_ns, transfer.start_ns, transfer.end_ns,
                          info.coll_id, info.round)  # fmt: skip
-        self.n_rows += self._row_increment
-        if self.tracing:
-            after = info.after
-            if after is not None:  # a launch message waited for what it forwards
-                self._append_dep("dma", dma_id, "forward", after[0], after[1], None,
-                                 after[2], transfer.issue_ns - after[2])  # fmt: skip
-            # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
-            shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[3]
-            on_item = None if op_id is None else "op"
-            if shared_ns > _SHARED_MIN_NS:
-                # What bound it while sharing is what the max-min fill saturated, which
-                # may be a wider but busier resource than the route's narrowest.
-                resource, kind = places[2], places[4]
-                bound_by = transfer.bound_by
-                if bound_by is not None and bound_by != resource:
-                    resource, kind = bound_by, self._kind_of(bound_by)
-                self._append_dep("dma", dma_id, "bandwidth", on_item, op_id, resource,
-                                 transfer.start_ns, shared_ns, kind)  # fmt: skip
-            else:
-                self._append_dep("dma", dma_id, "carried", on_item, op_id, places[2],
-                                 transfer.issue_ns, 0.0, places[4])  # fmt: skip
+        self.n_rows += 1
+        after = info.after
+        if after is not None:  # a launch message waited for what it forwards
+            self._append_dep("dma", dma_id, "forward", after[0], after[1], None,
+                             after[2], transfer.issue_ns - after[2])  # fmt: skip
+        # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
+        shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[3]
+        on_item = None if op_id is None else "op"
+        if shared_ns > _SHARED_MIN_NS:
+            # What bound it while sharing is what the max-min fill saturated, which
+            # may be a wider but busier resource than the route's narrowest.
+            resource, kind = places[2], places[4]
+            bound_by = transfer.bound_by
+            if bound_by is not None and bound_by != resource:
+                resource, kind = bound_by, self._kind_of(bound_by)
+            self._append_dep("dma", dma_id, "bandwidth", on_item, op_id, resource,
+                             transfer.start_ns, shared_ns, kind)  # fmt: skip
+        else:
+            self._append_dep("dma", dma_id, "carried", on_item, op_id, places[2],
+                             transfer.issue_ns, 0.0, places[4])  # fmt: skip
 
     def _kind_of(self, resource: str) -> str | None:
         """The kind of a link or memory by name (None without a kind function)."""
