@@ -539,3 +539,32 @@ def test_dot_out_dtype_and_acc():
     product = a_np.astype(np.float32) @ a_np.astype(np.float32)
     np.testing.assert_allclose(got[:16], product + 1, rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(got[16:], product.astype(np.float16).astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [("float64", "float32"), ("float32", "float32"), ("float16", "float16"), ("int32", "int32")],
+)
+def test_adding_two_tiles_alike_keeps_triton_dtype_rules(dtype, expected):
+    """Two tiles of one shape and dtype add on MATH to that dtype, except float64, which
+    the device lacks: it computes in float32, as Triton promotes. Values equal numpy's."""
+    n = 64
+    rng = np.random.default_rng(1)
+    x_np = (rng.random(n) * 100).astype(dtype)
+    y_np = (rng.random(n) * 100).astype(dtype)
+    seen = []
+
+    @tl.jit
+    def add_tiles(x_ptr, y_ptr, out_ptr, BLOCK: tl.constexpr):  # noqa: N803
+        offsets = tl.arange(0, BLOCK)
+        total = tl.load(x_ptr + offsets) + tl.load(y_ptr + offsets)
+        seen.append(total.dtype)
+        tl.store(out_ptr + offsets, total)
+
+    rt = Runtime("default", verify_data=True)
+    x, y = rt.from_numpy(x_np), rt.from_numpy(y_np)
+    out = rt.zeros((n,), expected)
+    add_tiles[(1,)](x, y, out, BLOCK=n)
+    reference = (x_np.astype(expected) + y_np.astype(expected)).astype(expected)
+    np.testing.assert_allclose(out.numpy(), reference, rtol=1e-3)
+    assert seen == [np.dtype(expected)]

@@ -13,6 +13,8 @@ from functools import partial
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
+from simpy import Event
+
 from simulator.engine.errors import TcmOverflowError
 from simulator.engine.ops import ENGINES, Op
 from simulator.hw import graph as g
@@ -184,13 +186,16 @@ class PE:
 
         def retry(_freed_by: int) -> simpy.Event | None:
             """Each op that ends wakes us: wait again (from now) while the block still
-            does not fit and some op is in flight that may free space."""
+            does not fit and some op is in flight that may free space. (Hot path: most
+            wake-ups find the block still does not fit.)"""
             if self.tcm_used_bytes + nbytes <= self.tcm_capacity_bytes:
                 return None
             if self.inflight_ops == 0:
                 return None  # the loop below raises the overflow in the kernel
-            since[0] = env.now
-            return self.space_event()
+            since[0] = env._now
+            event = Event(env)
+            self._space_waiters.append(event)
+            return event
 
         while self.tcm_used_bytes + nbytes > self.tcm_capacity_bytes:
             if self.inflight_ops == 0:
@@ -210,7 +215,7 @@ class PE:
 
     def space_event(self) -> simpy.Event:
         """An event that fires when the next op on this PE finishes (TCM may be free)."""
-        event = self.machine.env.event()
+        event = Event(self.machine.env)
         self._space_waiters.append(event)
         return event
 

@@ -67,6 +67,28 @@ class Task:
         self.resume: Callable[[simpy.Event], None] | None = None
 
 
+class _RetryOrResume:
+    """Callback of :meth:`Scheduler.wait_for`: re-arm on the event ``retry`` gives, or
+    resume the task. One object serves every wake-up of one wait (re-arming appends
+    itself), since a kernel blocked for TCM space is woken by every op that ends."""
+
+    __slots__ = ("scheduler", "task", "retry")
+
+    def __init__(self, scheduler: Scheduler, task: Task, retry: Callable) -> None:
+        self.scheduler, self.task, self.retry = scheduler, task, retry
+
+    def __call__(self, event: simpy.Event) -> None:
+        while event._ok:
+            following = self.retry(event._value)
+            if following is None:
+                break
+            if following.callbacks is not None:  # pending: wait on it, task stays blocked
+                following.callbacks.append(self)
+                return
+            event = following  # already processed: retry with its value now
+        self.scheduler._resume(self.task, event)
+
+
 class Scheduler:
     """Owns the SimPy environment and the task greenlets that block on it.
 
@@ -183,20 +205,8 @@ class Scheduler:
             if event is None:
                 return value
         task.waiting_on = what or event
-        event.callbacks.append(partial(self._retry_or_resume, task, retry))
+        event.callbacks.append(_RetryOrResume(self, task, retry))
         return self.greenlet.switch()
-
-    def _retry_or_resume(self, task: Task, retry: Callable, event: simpy.Event) -> None:
-        """Callback of :meth:`wait_for`: re-arm on the event ``retry`` gives, or resume."""
-        while event._ok:
-            following = retry(event._value)
-            if following is None:
-                break
-            if following.callbacks is not None:  # pending: wait on it, task stays blocked
-                following.callbacks.append(partial(self._retry_or_resume, task, retry))
-                return
-            event = following  # already processed: retry with its value now
-        self._resume(task, event)
 
     def sleep(self, delay_ns: float, what: str = "sleep") -> None:
         """Block for ``delay_ns`` of simulated time."""

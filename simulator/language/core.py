@@ -829,8 +829,9 @@ def _stored_value(program: Program, value: Any, target: tuple[int, ...], block: 
     if isinstance(value, (int, float, bool, np.number)):
         return _const(program, np.full(target, value))
     value = _check_block("store", value)
+    if value.shape == target:
+        return value  # the common case: a tile of the block's own shape
     try:
-        np.broadcast_shapes(value.shape, target)
         if np.broadcast_shapes(value.shape, target) != tuple(target):
             raise ValueError
     except ValueError:
@@ -1131,6 +1132,12 @@ def _result_dtype(name: str, a: Any, b: Any) -> np.dtype:
 
 def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray]) -> tensor:
     """``fn(a, b)`` with numpy broadcasting: MATH, or folded for index values."""
+    if (
+        type(a) is tensor and type(b) is tensor and a.shape == b.shape and a.dtype == b.dtype
+        and name != "cmp" and a.dtype != np.float64
+    ):  # fmt: skip
+        # Hot path (a reduction's add: two tiles alike): what the checks below give.
+        return _math_op(name, (a, b), a.shape, np.dtype(a.dtype), fn)
     for x in (a, b):
         if not isinstance(x, (tensor, *_NUMBER)):
             raise usage_error(f"tl.{name}: cannot combine a tensor with {type(x).__name__}")
