@@ -322,3 +322,67 @@ def test_writing_a_run_imports_no_pyarrow_compute(tmp_path):
 def _only_run(root) -> str:
     (run_dir,) = (root / "runs").iterdir()
     return run_dir.name.removeprefix("run_id=")
+
+
+def test_keyed_rows_read_back_as_if_every_value_was_appended(tmp_path, monkeypatch):
+    """Rows given as a key of their route columns (nulls, new keys in later chunks) read
+    back with every column's own value, in order, beside rows appended plainly."""
+    import traces.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "CHUNK_ROWS", 7)
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    writer._buffers["dma"].batch_rows = 20
+    keyed = ("src", "dst", "src_pe", "hops", "level")
+    append, key_of = writer.keyed_appender("dma", keyed)
+    routes = [(f"n{i}", f"m{i % 3}", None if i % 4 == 0 else i, i % 5, "mesh" if i % 2 else None)
+              for i in range(9)]  # fmt: skip
+    expected = []
+    for i in range(60):
+        route = routes[(i * 7) % (3 + i // 10)]  # more routes appear as rows go on
+        others = {name: _dma_value(name, i) for name in DMA_NAMES if name not in keyed}
+        append(key_of(*route), *others.values())
+        expected.append(dict(zip(keyed, route, strict=True)) | others)
+    writer.append("dma", dma_id=60, kind="copy", src="host")
+    plain = {"dma_id": 60, "kind": "copy", "src": "host"}
+    expected.append(dict.fromkeys(DMA_NAMES) | plain)
+    writer.finish(sim_end_ns=1.0, n_events=61)
+    rows = _read(store, "dma", writer.run_id)
+    assert sorted((r for r in rows), key=lambda r: r["dma_id"]) == [
+        {"run_id": writer.run_id} | row for row in expected
+    ]
+    assert key_of(*routes[0]) == key_of(*routes[0]) != key_of(*routes[1])
+
+
+DMA_NAMES = [n for n in TABLES["dma"].names if n != "run_id"]
+
+
+def _dma_value(name: str, i: int):
+    """A value of dma column ``name`` for row ``i`` (some null, some repeated)."""
+    if name == "dma_id":
+        return i
+    if i % 6 == 0 and name != "bytes":
+        return None
+    if name.endswith("_ns"):
+        return i * 1.5
+    if name in ("kind", "src_space", "dst_space", "src", "dst", "level"):
+        return f"{name}{i % 4}"
+    return i % 11
+
+
+def test_keyed_appender_errors_name_the_table_and_column(tmp_path):
+    """Unknown or unkeyable columns, a second keyed set and a bad keyed value: one clear
+    message each (a bad value fails the run, naming its column)."""
+    writer = new_synthetic_writer(Store(tmp_path))
+    with pytest.raises(ValueError, match=r"'dma'.*cannot key columns nope"):
+        writer.keyed_appender("dma", ("nope",))
+    with pytest.raises(ValueError, match=r"'launches' column 'barrier' \(bool\) cannot be keyed"):
+        writer.keyed_appender("launches", ("barrier",))
+    append, key_of = writer.keyed_appender("dma", ("src", "hops"))
+    with pytest.raises(ValueError, match=r"already has keyed columns src, hops, not src"):
+        writer.keyed_appender("dma", ("src",))
+    with pytest.raises(ValueError, match=r"1 keyed values for 2 columns"):
+        key_of("a")
+    append(key_of("a", "three"), *[None] * 19)
+    with pytest.raises(ValueError, match=r"'dma' column 'hops' \(int32\)"):
+        writer.finish(sim_end_ns=1.0, n_events=1)

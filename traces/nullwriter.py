@@ -12,6 +12,11 @@ def _discard(*values: Any) -> None:
     """Appender of a NullWriter."""
 
 
+def _no_key(*values: Any) -> int:
+    """Key function of a NullWriter's keyed appender: every key is 0."""
+    return 0
+
+
 class NullWriter:
     """The writer API doing nothing: tracing switched off. `run_id` is None."""
 
@@ -22,6 +27,11 @@ class NullWriter:
 
     def appender(self, table: str) -> Callable[..., None]:
         return _discard
+
+    def keyed_appender(
+        self, table: str, keyed: tuple[str, ...]
+    ) -> tuple[Callable[..., None], Callable[..., int]]:
+        return _discard, _no_key
 
     def metric(self, name: str, value: float, unit: str, better: str) -> None:
         pass

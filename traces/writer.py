@@ -3,8 +3,11 @@
 Lifecycle of a run: open (rows stream into `<store>/_tmp/<run_id>/`) -> finished
 (each table folder renamed to `<store>/<table>/run_id=<run_id>/`, the `runs` row
 last) or abandoned (process died: the temporary folder is ignored by every reader).
-Rows are buffered per table as one python list per column and flushed every
-`batch_rows` rows as a record batch into a zstd Parquet file, so memory stays flat.
+Rows are buffered per table as one flat python list, converted to Arrow in small chunks
+and written every `batch_rows` rows as a row group of a zstd Parquet file, so memory
+stays flat. Columns whose values repeat together (a DMA's route: its ends, their places,
+its hops and level) can be recorded as one integer key instead (`keyed_appender`): their
+values are stored once per key and expanded per row when a chunk is converted.
 
 `run_id` lives only in the partition folder name (`run_id=<id>`), never as a column
 inside the files, so every Arrow tool reads a table with Hive partitioning (a column
@@ -27,6 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -85,6 +89,10 @@ class _TableBuffer:
         self.types = [field.type for field in self.schema]
         self.values: list[Any] = []
         """Buffered values, row-major: ``len(names)`` per row."""
+        self.keyed: _KeyedColumns | None = None
+        """The columns recorded as one key (``keyed_appender``), None until asked for."""
+        self.keyed_values: list[Any] = []
+        """Buffered keyed rows, row-major: the key, then each column not in ``keyed``."""
         self.chunks: list[pa.RecordBatch] = []
         """Converted rows not written yet."""
         self.chunked_rows = 0
@@ -94,7 +102,13 @@ class _TableBuffer:
 
     def __len__(self) -> int:
         """Rows not handed to the Parquet file yet."""
-        return len(self.values) // len(self.names) + self.chunked_rows
+        return len(self.values) // len(self.names) + self._keyed_rows() + self.chunked_rows
+
+    def _keyed_rows(self) -> int:
+        """Keyed rows buffered and not converted yet."""
+        if self.keyed is None:
+            return 0
+        return len(self.keyed_values) // self.keyed.row_width
 
     def _chunk_limit(self) -> int:
         """Length of ``values`` at which they are converted."""
@@ -129,9 +143,45 @@ class _TableBuffer:
         exec(source, scope)  # source is built from column counts only, never from input
         return scope[f"append_{self.table}"]
 
+    def keyed_appender(
+        self, keyed: tuple[str, ...]
+    ) -> tuple[Callable[..., None], Callable[..., int]]:
+        """(append, key_of) for rows whose ``keyed`` columns are given as one key.
+
+        ``key_of(*values)`` takes the values of the ``keyed`` columns in that order and
+        returns their key (the same values, the same key); ``append(key, *values)`` adds a
+        row from a key and the values of the other columns in schema order. Raises
+        ValueError naming an unknown column, a column that cannot be keyed, or a second
+        set of keyed columns for the table.
+        """
+        if self.keyed is None:
+            self.keyed = _KeyedColumns(self.table, self.schema, keyed)
+        elif self.keyed.names != tuple(keyed):
+            raise ValueError(
+                f"trace table {self.table!r} already has keyed columns "
+                f"{', '.join(self.keyed.names)}, not {', '.join(keyed)}"
+            )
+        n_rest = self.keyed.row_width - 1
+        values = ", ".join(f"v{i}" for i in range(n_rest))
+        scope: dict[str, Any] = {
+            "add": self.keyed_values.extend, "values": self.keyed_values,
+            "limit": min(CHUNK_ROWS, self.batch_rows) * self.keyed.row_width,
+            "convert": self.convert,
+        }  # fmt: skip
+        # Hot path (one call per DMA): the same generated shape as appender().
+        source = (
+            f"def append_{self.table}_keyed(key, {values}):\n"
+            f"    add((key, {values}))\n"
+            "    if len(values) >= limit:\n        convert()\n"
+        )
+        exec(source, scope)  # source is built from column counts only, never from input
+        return scope[f"append_{self.table}_keyed"], self.keyed.key_of
+
     def convert(self) -> None:
-        """Convert the buffered values to one Arrow chunk (the buffer is emptied even on
+        """Convert the buffered values to Arrow chunks (the buffers are emptied even on
         error); write the chunks once they make a batch."""
+        if self.keyed_values:
+            self._convert_keyed()
         n_columns = len(self.names)
         n_rows = len(self.values) // n_columns
         if n_rows:
@@ -148,9 +198,30 @@ class _TableBuffer:
         if self.chunked_rows >= self.batch_rows:
             self.flush()
 
+    def _convert_keyed(self) -> None:
+        """Convert the buffered keyed rows to one Arrow chunk: the keyed columns are
+        expanded from the key column, the others converted as plain rows."""
+        keyed = self.keyed
+        values = self.keyed_values
+        width = keyed.row_width
+        try:
+            keys = np.array(values[0::width], dtype=np.intp)
+            arrays: list[pa.Array] = []
+            j = 1
+            for name, field_type in zip(self.names, self.types, strict=True):
+                if name in keyed.positions:
+                    arrays.append(keyed.column(name, keys))
+                else:
+                    arrays.append(self._convert(name, field_type, values[j::width]))
+                    j += 1
+        finally:
+            values.clear()  # in place: the appender holds this list
+        self.chunks.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.chunked_rows += len(keys)
+
     def flush(self) -> None:
         """Hand every buffered row to the background writer as one row group."""
-        if self.values:
+        if self.values or self.keyed_values:
             self.convert()  # flushes again once converted, if it makes a batch
         if not self.chunks:
             return
@@ -195,6 +266,95 @@ class _TableBuffer:
             raise ValueError(
                 f"trace table {self.table!r} column {name!r} ({field_type}): {exc}"
             ) from None
+
+
+class _KeyedColumns:
+    """The values of a table's keyed columns, once per distinct combination (a key).
+
+    Rows carry the key; a chunk of rows gets each keyed column by indexing a per-key
+    array with the keys (numpy), and a dictionary column by indexing the codes of its
+    values into one dictionary of every value seen. That costs a few ns per value
+    instead of the Python-object conversion of every value of every row.
+    """
+
+    def __init__(self, table: str, schema: pa.Schema, names: tuple[str, ...]) -> None:
+        self.table = table
+        self.names = tuple(names)
+        unknown = [name for name in self.names if name not in schema.names]
+        if unknown or len(set(self.names)) != len(self.names):
+            raise ValueError(
+                f"trace table {table!r}: cannot key columns {', '.join(self.names)} "
+                f"(columns: {', '.join(schema.names)}, each at most once)"
+            )
+        self.types = [schema.field(name).type for name in self.names]
+        for name, field_type in zip(self.names, self.types, strict=True):
+            if not (pa.types.is_dictionary(field_type) or pa.types.is_integer(field_type)
+                    or pa.types.is_floating(field_type)):  # fmt: skip
+                raise ValueError(
+                    f"trace table {table!r} column {name!r} ({field_type}) cannot be keyed "
+                    "(only dictionary, integer and floating columns)"
+                )
+        self.positions = {name: i for i, name in enumerate(self.names)}
+        self.row_width = 1 + len(schema.names) - len(self.names)  # the key + the others
+        self.index: dict[tuple[Any, ...], int] = {}
+        self.rows: list[tuple[Any, ...]] = []
+        """Values of the keyed columns per key (key = position)."""
+        # Per keyed column: (kind, per-key values or dictionary codes, per-key null
+        # flags or None without nulls, Arrow type); the dictionary of each string column.
+        self._columns: dict[str, tuple[str, np.ndarray, np.ndarray | None, pa.DataType]] = {}
+        self._dictionaries: dict[str, pa.Array] = {}
+        self._built_keys = -1
+
+    def key_of(self, *values: Any) -> int:
+        """The key of these keyed-column values (in ``names`` order), new if unseen.
+
+        Raises ValueError naming the table when the number of values is wrong.
+        """
+        key = self.index.get(values)
+        if key is None:
+            if len(values) != len(self.names):
+                raise ValueError(
+                    f"trace table {self.table!r}: {len(values)} keyed values for "
+                    f"{len(self.names)} columns ({', '.join(self.names)})"
+                )
+            key = self.index[values] = len(self.rows)
+            self.rows.append(values)
+        return key
+
+    def column(self, name: str, keys: np.ndarray) -> pa.Array:
+        """Column ``name`` of the rows whose keys are ``keys``."""
+        if self._built_keys != len(self.rows):
+            self._build()
+        kind, values, nulls, field_type = self._columns[name]
+        # A column without nulls among its keys needs no mask (most: skip computing it).
+        mask = nulls[keys] if nulls is not None else None
+        if kind == "dictionary":
+            indices = pa.array(values[keys], field_type.index_type, mask=mask)
+            return pa.DictionaryArray.from_arrays(indices, self._dictionaries[name])
+        return pa.array(values[keys], field_type, mask=mask)
+
+    def _build(self) -> None:
+        """Per-key arrays of every keyed column (again when keys were added)."""
+        for i, (name, field_type) in enumerate(zip(self.names, self.types, strict=True)):
+            values = [row[i] for row in self.rows]
+            try:
+                nulls = np.array([v is None for v in values], dtype=bool)
+                if pa.types.is_dictionary(field_type):
+                    words: dict[Any, int] = {}
+                    codes = [0 if v is None else words.setdefault(v, len(words)) for v in values]
+                    self._dictionaries[name] = pa.array(list(words), field_type.value_type)
+                    kind, dense = "dictionary", np.array(codes, np.int64)
+                else:
+                    # Arrow checks each value (a wrong type or out-of-range value fails
+                    # here); a null's slot holds 0 and is masked.
+                    filled = [0 if v is None else v for v in values]
+                    kind, dense = "plain", pa.array(filled, field_type).to_numpy()
+                self._columns[name] = (kind, dense, nulls if nulls.any() else None, field_type)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+                raise ValueError(
+                    f"trace table {self.table!r} column {name!r} ({field_type}): {exc}"
+                ) from None
+        self._built_keys = len(self.rows)
 
 
 class _BackgroundWrites:
@@ -347,6 +507,20 @@ class RunWriter:
         """
         return self._buffer(table).appender()
 
+    def keyed_appender(
+        self, table: str, keyed: tuple[str, ...]
+    ) -> tuple[Callable[..., None], Callable[..., int]]:
+        """Fast row adder for rows whose ``keyed`` columns repeat together (a DMA's route).
+
+        Returns ``(append, key_of)``: ``key_of(*values)`` gives the key of values of the
+        ``keyed`` columns (in that order; the same values, the same key) and
+        ``append(key, *values)`` adds a row from a key and the other columns' values in
+        schema order, without run_id. Readers see the same rows as if every value had
+        been appended. Raises ValueError for an unknown table or column, a column that
+        is not dictionary, integer or floating, or another keyed set for the table.
+        """
+        return self._buffer(table).keyed_appender(tuple(keyed))
+
     def metric(self, name: str, value: float, unit: str, better: str) -> None:
         """Record one scalar result of the run, e.g. ("tflops", 12.5, "tflops", "higher").
 
@@ -413,6 +587,7 @@ class RunWriter:
         self._finished = True
         for buffer in self._buffers.values():
             buffer.values.clear()
+            buffer.keyed_values.clear()
             with contextlib.suppress(Exception):
                 buffer.close()
         self._background.stop()

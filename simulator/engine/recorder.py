@@ -47,6 +47,9 @@ DMA_COLUMNS = ("dma_id", "launch_id", "kind", "src", "dst", "src_space", "dst_sp
                "src_sip", "src_cube", "src_pe", "dst_sip", "dst_cube", "dst_pe", "bytes",
                "hops", "level", "issue_ns", "start_ns", "end_ns", "coll_id",
                "round")  # fmt: skip
+# The dma columns that depend only on the route: recorded as one key per route.
+DMA_ROUTE_COLUMNS = ("src", "dst", "src_space", "dst_space", "src_sip", "src_cube", "src_pe",
+                     "dst_sip", "dst_cube", "dst_pe", "hops", "level")  # fmt: skip
 DEPS_COLUMNS = ("item", "item_id", "cause", "on_item", "on_id", "resource", "ready_ns",
                 "wait_ns", "resource_kind")  # fmt: skip
 PE_EXEC_COLUMNS = ("launch_id", "sip", "cube", "pe", "pe_global", "dispatch_ns",
@@ -57,12 +60,38 @@ class TraceSink(Protocol):
     """Where trace rows go (``traces.writer.RunWriter`` and ``NullWriter`` are sinks).
 
     ``append`` adds one row by column name; ``appender`` returns a function taking a
-    row's values positionally, in the table's schema order without ``run_id``.
+    row's values positionally, in the table's schema order without ``run_id``. A sink
+    may also offer ``keyed_appender`` (see ``traces.writer.RunWriter``): the recorder
+    then gives a DMA's route columns as one key (:func:`keyed_appender`).
     """
 
     def append(self, table: str, **columns: Any) -> None: ...
 
     def appender(self, table: str) -> Callable[..., None]: ...
+
+
+def keyed_appender(
+    sink: Any, table: str, columns: tuple[str, ...], keyed: tuple[str, ...]
+) -> tuple[Callable[..., None], Callable[..., int]]:
+    """``sink.keyed_appender(table, keyed)`` -- (append(key, *others), key_of(*keyed)) --
+    or, for a sink without one, the same pair over its positional appender (``columns``
+    is the table's positional order), which expands each key back into its values."""
+    if hasattr(sink, "keyed_appender"):
+        return sink.keyed_appender(table, keyed)
+    append = sink.appender(table)
+    where = [keyed.index(name) if name in keyed else None for name in columns]
+    known: list[tuple[Any, ...]] = []
+
+    def key_of(*values: Any) -> int:
+        known.append(values)
+        return len(known) - 1
+
+    def append_keyed(key: int, *others: Any) -> None:
+        rest = iter(others)
+        values = known[key]
+        append(*(next(rest) if i is None else values[i] for i in where))
+
+    return append_keyed, key_of
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -112,7 +141,10 @@ class Recorder:
         self.tracing = sink is not None
         self.sink: TraceSink = sink if sink is not None else NullWriter()
         self._append_op = self.sink.appender("ops")
-        self._append_dma = self.sink.appender("dma")
+        # A DMA row carries its route's key in place of the route's columns.
+        self._append_dma, self._dma_route_key = keyed_appender(
+            self.sink, "dma", DMA_COLUMNS, DMA_ROUTE_COLUMNS
+        )
         self._append_pe_exec = self.sink.appender("pe_exec")
         self._append_dep = self.sink.appender("deps")
         self.append_dep = self._append_dep if sink is not None else None
@@ -123,7 +155,7 @@ class Recorder:
         self._node_place = node_places(topology)
         # Kind of a link or memory by name (simulator.hw.resource_kinds), for deps rows.
         self._resource_kind = resource_kind
-        self._route_columns: dict[tuple[str, str], tuple[tuple, tuple, str, float, str]] = {}
+        self._route_columns: dict[tuple[str, str], tuple[int, str | None, float, str | None]] = {}
         self._row_increment = 1 if self.tracing else 0
         self.n_rows = 0
         """Event rows handed to a real sink (0 when tracing is off; ``deps`` rows, which
@@ -175,30 +207,30 @@ class Recorder:
         places = self._route_columns.get((route.src, route.dst))
         if places is None:
             places = self._route_columns[(route.src, route.dst)] = self._columns_of(route)
-        # Positional, in DMA_COLUMNS order: this runs once per DMA.
-        self._append_dma(dma_id, info.launch_id, info.kind, *places[0], transfer.bytes,
-                         *places[1], transfer.issue_ns, transfer.start_ns, transfer.end_ns,
-                         info.coll_id, info.round)  # fmt: skip
+        # The route's key, then DMA_COLUMNS without DMA_ROUTE_COLUMNS: once per DMA.
+        self._append_dma(places[0], dma_id, info.launch_id, info.kind, transfer.bytes,
+                         transfer.issue_ns, transfer.start_ns, transfer.end_ns, info.coll_id,
+                         info.round)  # fmt: skip
         self.n_rows += 1
         after = info.after
         if after is not None:  # a launch message waited for what it forwards
             self._append_dep("dma", dma_id, "forward", after[0], after[1], None,
                              after[2], transfer.issue_ns - after[2])  # fmt: skip
         # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
-        shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[3]
+        shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[2]
         on_item = None if op_id is None else "op"
         if shared_ns > _SHARED_MIN_NS:
             # What bound it while sharing is what the max-min fill saturated, which
             # may be a wider but busier resource than the route's narrowest.
-            resource, kind = places[2], places[4]
+            resource, kind = places[1], places[3]
             bound_by = transfer.bound_by
             if bound_by is not None and bound_by != resource:
                 resource, kind = bound_by, self._kind_of(bound_by)
             self._append_dep("dma", dma_id, "bandwidth", on_item, op_id, resource,
                              transfer.start_ns, shared_ns, kind)  # fmt: skip
         else:
-            self._append_dep("dma", dma_id, "carried", on_item, op_id, places[2],
-                             transfer.issue_ns, 0.0, places[4])  # fmt: skip
+            self._append_dep("dma", dma_id, "carried", on_item, op_id, places[1],
+                             transfer.issue_ns, 0.0, places[3])  # fmt: skip
 
     def _kind_of(self, resource: str) -> str | None:
         """The kind of a link or memory by name (None without a kind function)."""
@@ -209,15 +241,17 @@ class Recorder:
         transfer = event._value  # hot path: the property would cost a call per piece
         self.transfer(transfer, transfer.tag)
 
-    def _columns_of(self, route: Route) -> tuple[tuple, tuple, str | None, float, str | None]:
-        """(src, dst, their spaces, src sip/cube/pe, dst sip/cube/pe), (hops, level),
-        and the route's narrowest resource (link or memory read/written), its GB/s and
-        its kind (None without links or without a kind function)."""
+    def _columns_of(self, route: Route) -> tuple[int, str | None, float, str | None]:
+        """The key of the route's DMA_ROUTE_COLUMNS (src, dst, their spaces, src
+        sip/cube/pe, dst sip/cube/pe, hops, level), and the route's narrowest resource
+        (link or memory read/written), its GB/s and its kind (None without links or
+        without a kind function)."""
         src = self._node_place.get(route.src, _NOWHERE)
         dst = self._node_place.get(route.dst, _NOWHERE)
         level = max((link.level for link in route.links), key=LEVEL_ORDER.__getitem__,
                     default="pe")  # fmt: skip
-        ends = (route.src, route.dst, src[0], dst[0], *src[1:], *dst[1:])
+        key = self._dma_route_key(route.src, route.dst, src[0], dst[0], *src[1:], *dst[1:],
+                                  len(route.links), level)  # fmt: skip
         narrowest, narrowest_gbs = None, math.inf
         if route.links:  # a route without links holds no capacity (latency only)
             for link in route.links:
@@ -228,7 +262,7 @@ class Recorder:
                 if bw_gbs < narrowest_gbs:
                     narrowest, narrowest_gbs = node, bw_gbs
         kind = self._kind_of(narrowest) if narrowest is not None else None
-        return ends, (len(route.links), level), narrowest, narrowest_gbs, kind
+        return key, narrowest, narrowest_gbs, kind
 
     def pe_exec(self, program: Any) -> None:
         """The ``pe_exec`` row of a finished program (dispatch, start and end times)."""
