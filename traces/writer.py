@@ -346,15 +346,26 @@ class _KeyedColumns:
                     kind, dense = "dictionary", np.array(codes, np.int64)
                 else:
                     # Arrow checks each value (a wrong type or out-of-range value fails
-                    # here); a null's slot holds 0 and is masked.
+                    # here); a null's slot holds 0 and is masked. Not Array.to_numpy():
+                    # it imports pandas.
                     filled = [0 if v is None else v for v in values]
-                    kind, dense = "plain", pa.array(filled, field_type).to_numpy()
+                    pa.array(filled, field_type)
+                    kind, dense = "plain", np.array(filled, _numpy_dtype(field_type))
                 self._columns[name] = (kind, dense, nulls if nulls.any() else None, field_type)
             except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(
                     f"trace table {self.table!r} column {name!r} ({field_type}): {exc}"
                 ) from None
         self._built_keys = len(self.rows)
+
+
+def _numpy_dtype(field_type: pa.DataType) -> np.dtype:
+    """The numpy dtype of an Arrow integer or floating type."""
+    if pa.types.is_floating(field_type):
+        letter = "f"
+    else:
+        letter = "i" if pa.types.is_signed_integer(field_type) else "u"
+    return np.dtype(f"{letter}{field_type.bit_width // 8}")
 
 
 class _BackgroundWrites:
