@@ -114,8 +114,10 @@ def test_coarse_rounds_are_the_fine_rounds(tmp_path, algorithm):
     the fine model's phase, level, peer and bytes, and start <= end; the bytes sent over
     the network are the fine model's."""
     store = tmp_path / "store"
-    fine = run(algorithm, 16, 4 * MIB, "fine", store=store)
-    coarse = run(algorithm, 16, 4 * MIB, "coarse", store=store)
+    # 8 MiB over 16 ranks: 8 sub-chunks per ring round (more than the DMA queue holds,
+    # so the coarse kernel runs).
+    fine = run(algorithm, 16, 8 * MIB, "fine", store=store)
+    coarse = run(algorithm, 16, 8 * MIB, "coarse", store=store)
     fine_rows, fine_sent, fine_dma = rounds_and_dmas(store, fine)
     coarse_rows, coarse_sent, coarse_dma = rounds_and_dmas(store, coarse)
     assert coarse_rows == fine_rows

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import zip_longest
 
-from simulator.ccl.coarse import Coarse
+from simulator.ccl.coarse import Coarse, runs_fine
 from simulator.ccl.ring import flat_view, make_ring, ring_steps, ring_steps_coarse
 from simulator.language.core import TensorView
 
@@ -38,7 +38,7 @@ def bidir_ring_all_reduce_coarse(
     both rings' rounds as streams, in flight together."""
     view = flat_view(buf)
     n = view.shape[0]
-    if -(-(n - n // 2) // len(order)) <= sub_elems:  # one sub-chunk per round: same model
+    if runs_fine(-(-(n - n // 2) // len(order)), sub_elems):
         bidir_ring_all_reduce(buf, reduce, sub_elems, per_round, order)
         return
     half = n // 2

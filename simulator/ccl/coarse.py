@@ -5,24 +5,37 @@ DMA, a MATH add and an inbox slot, so its cost in events grows with the size. He
 round's whole bytes are one *stream*: one network flow per transfer (load, send, store),
 one dataflow node per add, whatever the size. A stream is cut-through, as the fine
 pipeline is: a consumer starts as soon as the producer's first sub-chunk is ready, and
-finishes no earlier than one sub-chunk's stage after the producer's last byte. For a
+finishes no earlier than one batch's stage after the producer's last byte. For a
 stream of ``n`` bytes produced by ``input`` and moved over a route of latency ``a`` and
-bottleneck bandwidth ``B`` (uncontended):
+bottleneck bandwidth ``B`` (uncontended), with ``k`` the sub-chunks the stage's DMA
+queue holds at once, ``k = pe.dma_queue_depth // r`` for ``r`` DMAs reading each
+sub-chunk of the input on the same engine (a received sub-chunk that is stored and
+sent: ``r = 2``), and batch ``= min(k * sub_bytes, n)``:
 
-- head (first sub-chunk ready) = max(inputs' heads) + ``a + sub_bytes / B`` (fill);
-- done (last byte ready) = max(the flow's own end, max(inputs' done) + ``a + sub_bytes/B``)
+- head (first batch ready) = max(inputs' heads) + ``a + batch / B`` (fill: the queue's
+  sub-chunks share the link, so the first arrives only when the whole batch does);
+- done (last byte ready) = max(the flow's own end, max(inputs' done) + ``a + batch / B``)
   (drain), where the flow starts at the inputs' head and streams at its max-min fair
   share (steady state: the network solver shares links and memories as in the fine
   model, so the bottleneck sets the rate);
 - an add: head = max(heads) + add(sub), done = max(max(dones) + add(sub),
-  head + add(n) - add(sub)) (the MATH engine's throughput).
+  head + add(n) - add(sub)) (the MATH engine's throughput);
+- a paced load (:meth:`Coarse.load`, ``paced``: the fine loop loads sub-chunk ``j``
+  once it has received sub-chunk ``j - 1``): the first sub-chunk alone at once (the
+  head), the rest as one flow from the paced stream's head, its last sub-chunk
+  issued at ``paced.done - gap`` (``gap = (done - head) / (S - 1)``, the paced
+  sub-chunks' spacing), so ``done >= paced.done - gap + a + sub_bytes / B``.
 
-A pipeline of ``L`` stages over ``S`` sub-chunks then costs the fine model's
-``(S + L - 1)`` stage times analytically, with ``L + 2`` flows per round instead of
-``S``. What the coarse model leaves out: inbox slots and TCM capacity (backpressure, a
-sub-chunk at a time), engine queue order, and bubbles of the fine schedule beyond one
-sub-chunk's fill and drain per stage; ``tests/test_ccl_coarse.py`` measures the
-difference against the fine model.
+A pipeline of ``L`` stages over ``S`` sub-chunks then costs ``fill + (S - 1)`` times
+the bottleneck stage plus the drain, analytically, with ``L + 2`` flows per round
+instead of ``S``. A message of at most ``pe.dma_queue_depth`` sub-chunks has no such
+pipeline (all of it is in flight at once): :func:`runs_fine` sends those to the fine
+kernel, which then costs at most that many DMAs per message, and the models agree
+exactly. What the coarse model leaves out: inbox slots and TCM capacity
+(backpressure, a sub-chunk at a time), engine queue order, the ring kernels' blocks
+(``per_round`` sub-chunks of every chunk go through all rounds before the next
+ones), and bubbles of the fine schedule beyond the fill and drain above;
+``tests/test_ccl_coarse.py`` measures the difference against the fine model per case.
 
 Rounds are recorded like the fine model's (``collective_rounds``: every round of every
 rank with its start, end, bytes and peer), DMAs as one ``dma`` row per flow, and data
@@ -63,17 +76,32 @@ REDUCE_NUMPY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
+def runs_fine(message_elems: int, sub_elems: int) -> bool:
+    """Whether a coarse kernel runs its fine twin instead: when the largest message
+    has at most ``pe.dma_queue_depth`` sub-chunks, every sub-chunk of it is in flight
+    at once, there is no pipeline to pay analytically, and the fine kernel costs at
+    most that many DMAs per message (the two models then agree exactly)."""
+    depth = _program().machine.params.pe.dma_queue_depth
+    return message_elems <= sub_elems * depth
+
+
 class Stream:
     """Bytes produced progressively: ``head`` fires when the first sub-chunk is ready,
     ``done`` when the last byte is (both SimPy events, simulated ns)."""
 
-    __slots__ = ("nbytes", "head", "done", "data")
+    __slots__ = ("nbytes", "head", "done", "data", "dma_users", "burst")
 
     def __init__(self, env: simpy.Environment, nbytes: int) -> None:
         self.nbytes = nbytes
         self.head = env.event()
         self.done = env.event()
         self.data: np.ndarray | None = None
+        # DMA ops reading each sub-chunk of this stream on one engine (a store and a
+        # send of a received sub-chunk share the DMA_WB queue).
+        self.dma_users = 0
+        # Sub-chunks of this stream a DMA reading it takes at once (None: as many as
+        # the engine's queue gives each of its readers).
+        self.burst: int | None = None
 
 
 def _when_all(env: simpy.Environment, events: Sequence[simpy.Event], then: Callable) -> None:
@@ -142,7 +170,7 @@ class Coarse:
         self._hbm_gbs = machine.params.cube.hbm.bw_gbs
         # The fill/drain grain: a DMA engine keeps pe.dma_queue_depth sub-chunks in
         # flight, sharing the link, so the first of them arrives only when all do.
-        self.batch_bytes = params.dma_queue_depth * sub_bytes
+        self.depth = params.dma_queue_depth
         self.ipcq = machine.ipcq
         self.ep = self.ipcq.endpoint(program)
         # The launch's mailboxes live on its peer table, shared by its ranks and gone
@@ -169,13 +197,16 @@ class Coarse:
         return ep.stats(self.round, self.env.now)
 
     # -- costs -----------------------------------------------------------------------
-    def _piece_ns(self, route: Route, nbytes: int, memory_gbs: float | None = None) -> float:
+    def _piece_ns(
+        self, route: Route, nbytes: int, memory_gbs: float | None = None, users: int = 1
+    ) -> float:
         """One sub-chunk's stage over ``route``: its latency plus the bytes at the
         narrowest capacity (uncontended)."""
         bw = route.bottleneck_bw_gbs if route.links else float("inf")
         if memory_gbs is not None:
             bw = min(bw, memory_gbs)
-        piece = min(self.batch_bytes, nbytes)
+        depth = max(1, self.depth // max(1, users))
+        piece = min(depth * self.sub_bytes, nbytes)
         return route.latency_ns + (piece / bw if bw != float("inf") else 0.0)
 
     def _add_ns(self, nbytes: int, itemsize: int) -> float:
@@ -195,13 +226,24 @@ class Coarse:
         """Move ``nbytes`` over ``route`` as one flow started at the inputs' head; set
         ``out``'s head and done by the cut-through rule (module docstring)."""
         env = self.env
-        piece_ns = self._piece_ns(route, nbytes, memory_gbs)
         info = DmaInfo(kind, self.program.launch_id, self.program.coll_id, self.round)
         recorder = self.machine.recorder
         flow_done = env.event()
+        piece = [-1.0]
 
-        def start() -> None:
-            _fire_at(env, out.head, piece_ns)
+        def piece_ns() -> float:
+            # Computed when first needed: by then the kernel has issued every DMA that
+            # reads the same input (they share the engine's queue).
+            if piece[0] < 0:
+                users = inputs[0].dma_users if inputs else 1
+                burst = inputs[0].burst if inputs else None
+                if burst is not None:
+                    users = max(1, self.depth // burst)
+                piece[0] = self._piece_ns(route, nbytes, memory_gbs, users)
+            return piece[0]
+
+        def start(_ev: Any = None) -> None:
+            _fire_at(env, out.head, piece_ns())
             event = self.machine.network.transfer(route, nbytes, info)
 
             def ended(ev: simpy.Event) -> None:
@@ -210,17 +252,33 @@ class Coarse:
 
             event.callbacks.append(ended)
 
-        _when_all(env, [s.head for s in inputs], start)
+        # Started from the event queue, not inline: the kernel issues the other readers
+        # of the input first.
+        _when_all(env, [s.head for s in inputs], lambda: env.timeout(0).callbacks.append(start))
         drained = env.event()
-        _when_all(env, [s.done for s in inputs], lambda: _fire_at(env, drained, piece_ns))
+        _when_all(env, [s.done for s in inputs], lambda: _fire_at(env, drained, piece_ns()))
         _when_all(env, [flow_done, drained], lambda: _fire_at(env, out.done, 0.0, on_done))
         self.pending.append(out.done)
 
     # -- ops ---------------------------------------------------------------------------
-    def load(self, view: TensorView, lo: int, hi: int, after: Sequence[simpy.Event] = ()) -> Stream:
+    def load(
+        self,
+        view: TensorView,
+        lo: int,
+        hi: int,
+        after: Sequence[simpy.Event] = (),
+        paced: Stream | None = None,
+    ) -> Stream:
         """Stream elements ``[lo, hi)`` of ``view`` from memory into the PE (DMA_IN),
         starting once every event in ``after`` has fired (the fine kernel issues a
-        load only when it gets there: after the recvs before it in program order)."""
+        load only when it gets there: after the recvs before it in program order).
+
+        ``paced``: the fine kernel loads sub-chunk ``j`` only once it has received
+        sub-chunk ``j - 1`` of ``paced`` (a loop body that loads, then blocks in a recv).
+        The first sub-chunk is loaded at once, alone; the rest streams from ``paced``'s
+        head, and the last sub-chunk is issued when ``paced``'s next-to-last one
+        arrives: ``done >= paced.done - gap + load(one sub-chunk)``, with ``gap`` the
+        spacing of ``paced``'s sub-chunks, ``(done - head) / (S - 1)``."""
         program = self.program
         isz = view.dtype.itemsize
         nbytes = (hi - lo) * isz
@@ -238,20 +296,66 @@ class Coarse:
             ready.head.succeed(env.now)
             ready.done.succeed(env.now)
 
-        _when_all(env, after, go) if after else go()
         data_on = self.machine.data is not None
 
         def read() -> None:
             if data_on:
                 out.data = lowering.read_run(program, view, lo, hi - lo)
 
-        self._parts(parts, ready, out, "load", read, self._hbm_gbs)
+        if paced is None or len(parts) != 1 or nbytes <= self.sub_bytes:
+            _when_all(env, after, go) if after else go()
+            self._parts(parts, ready, out, "load", read, self._hbm_gbs)
+            return out
+        self._paced_load(parts[0][0], nbytes, after, paced, out, read)
         return out
+
+    def _paced_load(
+        self,
+        route: Route,
+        nbytes: int,
+        after: Sequence[simpy.Event],
+        paced: Stream,
+        out: Stream,
+        read: Callable[[], None],
+    ) -> None:
+        """A load whose sub-chunk ``j`` is issued when ``paced``'s sub-chunk ``j - 1``
+        arrives (:meth:`load`): two flows, the first sub-chunk alone (issued at once:
+        ``out``'s head) and the rest from ``paced``'s head, each of its sub-chunks
+        alone on the DMA queue (fill and drain one sub-chunk)."""
+        env = self.env
+        sub = self.sub_bytes
+        subs = -(-paced.nbytes // sub)
+        first_src = Stream(env, 0)
+        first_src.burst = 1
+
+        def issued() -> None:
+            first_src.head.succeed(env.now)
+            first_src.done.succeed(env.now)
+
+        _when_all(env, after, issued) if after else issued()
+        first = Stream(env, sub)
+        self._flow([first_src], route, sub, "load", first, self._hbm_gbs)
+        rest_src = Stream(env, 0)
+        rest_src.burst = 1
+
+        def last_issued() -> None:
+            head_ns, done_ns = paced.head.value, paced.done.value
+            gap_ns = (done_ns - head_ns) / (subs - 1) if subs > 1 else 0.0
+            _fire_at(env, rest_src.done, max(0.0, done_ns - gap_ns - env.now))
+
+        _when_all(env, [paced.head, first_src.head], lambda: rest_src.head.succeed(env.now))
+        _when_all(env, [paced.done, first_src.head], last_issued)
+        rest = Stream(env, nbytes - sub)
+        self._flow([rest_src], route, nbytes - sub, "load", rest, self._hbm_gbs)
+        _when_all(env, [first.head], lambda: out.head.succeed(env.now))
+        _when_all(env, [first.done, rest.done], lambda: _fire_at(env, out.done, 0.0, read))
+        self.pending.append(out.done)
 
     def store(self, value: Stream, view: TensorView, lo: int, hi: int) -> Stream:
         """Stream ``value`` into elements ``[lo, hi)`` of ``view`` (DMA_WB)."""
         program = self.program
         out = Stream(self.env, value.nbytes)
+        value.dma_users += 1
         tcm = program.pe.tcm_node
         parts = []
         for pa, n in lowering.physical(program, view, lo, hi - lo):
@@ -309,6 +413,7 @@ class Coarse:
     def send(self, value: Stream, to: int, tag: int) -> None:
         """Send ``value`` to rank ``to`` (its inbox), one flow; fire and forget."""
         program = self.program
+        value.dma_users += 1
         peers = self.ep.peers
         dest = peers.programs[to]
         message = self.mail.slot((program.rank, to, tag), self.env, value.nbytes, "sent")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import simulator.language as tl
-from simulator.ccl.coarse import Coarse
+from simulator.ccl.coarse import Coarse, runs_fine
 from simulator.ccl.ring import REDUCERS, Ring, flat_view, ring_steps, ring_steps_coarse
 from simulator.language import comm
 from simulator.language.core import TensorView
@@ -92,7 +92,7 @@ def hierarchical_all_reduce_coarse(
     rings = _rings(view, reduce, sub_elems, per_round)
     if not rings:
         return
-    if -(-(rings[0].hi - rings[0].lo) // rings[0].size) <= sub_elems:  # same model
+    if runs_fine(-(-(rings[0].hi - rings[0].lo) // rings[0].size), sub_elems):
         hierarchical_all_reduce(buf, reduce, sub_elems, per_round, order)
         return
     cx = Coarse(sub_elems * view.dtype.itemsize, reduce)

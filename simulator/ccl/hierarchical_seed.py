@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import simulator.language as tl
-from simulator.ccl.coarse import Coarse
+from simulator.ccl.coarse import Coarse, runs_fine
 from simulator.ccl.ring import REDUCERS, flat_view
 from simulator.language.core import TensorView
 
@@ -135,7 +135,7 @@ def seed_hierarchical_all_reduce_coarse(
     sub-chunks. Same rounds, peers and bytes as the fine kernel."""
     view = flat_view(buf)
     n = view.shape[0]
-    if n <= sub_elems:  # one sub-chunk: the fine kernel is the same model, exactly
+    if runs_fine(n, sub_elems):
         seed_hierarchical_all_reduce(buf, reduce, sub_elems, per_round, order)
         return
     isz = view.dtype.itemsize
@@ -157,10 +157,14 @@ def seed_hierarchical_all_reduce_coarse(
             break
     for tag, level, pos, p, to, froms, base, _ in levels:  # up: chain reduce
         my_round = base + chain_round(pos, p) if to is not None else None
-        acc = cx.load(view, 0, n)
+        received = []
         for frm in froms:
             cx.at_round(base + chain_rounds(p) - 1 if to is None else my_round - 1, REDUCE, level)
-            acc = cx.add(acc, cx.recv(frm, nbytes, tag), isz)
+            received.append(cx.recv(frm, nbytes, tag))
+        # The fine loop loads piece j once it has received piece j - 1 from the last peer.
+        acc = cx.load(view, 0, n, paced=received[-1] if received else None)
+        for message in received:
+            acc = cx.add(acc, message, isz)
         if to is None:
             cx.store(acc, view, 0, n)
         else:

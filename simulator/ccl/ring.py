@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import simulator.language as tl
-from simulator.ccl.coarse import Coarse
+from simulator.ccl.coarse import Coarse, runs_fine
 from simulator.language.core import TensorView
 
 REDUCE_SCATTER, ALL_GATHER = "reduce_scatter", "all_gather"
@@ -278,7 +278,7 @@ def ring_all_reduce_coarse(
     """:func:`ring_all_reduce` on the coarse model (:mod:`simulator.ccl.coarse`)."""
     view = flat_view(buf)
     n = view.shape[0]
-    if -(-n // len(order)) <= sub_elems:  # one sub-chunk per round: the same model
+    if runs_fine(-(-n // len(order)), sub_elems):
         ring_all_reduce(buf, reduce, sub_elems, per_round, order)
         return
     cx = Coarse(sub_elems * view.dtype.itemsize, reduce)
