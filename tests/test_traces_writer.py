@@ -386,3 +386,36 @@ def test_keyed_appender_errors_name_the_table_and_column(tmp_path):
     append(key_of("a", "three"), *[None] * 19)
     with pytest.raises(ValueError, match=r"'dma' column 'hops' \(int32\)"):
         writer.finish(sim_end_ns=1.0, n_events=1)
+
+
+def test_positional_appender_with_keyed_columns_reads_back_every_value(tmp_path, monkeypatch):
+    """appender(table, keyed) takes whole rows (trailing extension column omitted) and
+    stores the keyed columns as one key: rows read back exactly as given."""
+    import traces.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "CHUNK_ROWS", 5)
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    writer._buffers["deps"].batch_rows = 12
+    add = writer.appender("deps", ("item", "cause", "on_item", "resource", "resource_kind"))
+    causes = ["engine", "input", "carried", "bandwidth"]
+    expected = []
+    for i in range(40):
+        resource = None if i % 4 < 2 else f"link{i % 5}"
+        kind = None if i % 7 else "hbm"
+        on_item = None if i % 3 == 0 else "op"
+        item = "op" if i % 2 else "dma"
+        row = (item, i, causes[i % 4], on_item, i // 2, resource, i * 0.5, i * 0.25, kind)
+        if row[-1] is None and i % 2:
+            add(*row[:-1])  # the extension column defaults to null
+        else:
+            add(*row)
+        expected.append(dict(zip(DEPS_NAMES, row, strict=True)))
+    writer.finish(sim_end_ns=1.0, n_events=40)
+    rows = _read(store, "deps", writer.run_id)
+    assert sorted(rows, key=lambda r: r["item_id"]) == [
+        {"run_id": writer.run_id} | row for row in expected
+    ]
+
+
+DEPS_NAMES = [n for n in TABLES["deps"].names if n != "run_id"]

@@ -25,7 +25,7 @@ class NullWriter:
     def append(self, table: str, **columns: Any) -> None:
         pass
 
-    def appender(self, table: str) -> Callable[..., None]:
+    def appender(self, table: str, keyed: tuple[str, ...] = ()) -> Callable[..., None]:
         return _discard
 
     def keyed_appender(

@@ -95,6 +95,8 @@ class _TableBuffer:
         """Buffered keyed rows, row-major: the key, then each column not in ``keyed``."""
         self.chunks: list[pa.RecordBatch] = []
         """Converted rows not written yet."""
+        self.keyed_chunks: list[tuple[np.ndarray, list[pa.Array]]] = []
+        """Converted keyed rows not written yet: their keys and their other columns."""
         self.chunked_rows = 0
         self.writer: pq.ParquetWriter | None = None
         self.rows_written = 0
@@ -125,11 +127,15 @@ class _TableBuffer:
         if len(self.values) >= self._chunk_limit():
             self.convert()
 
-    def appender(self) -> Callable[..., None]:
+    def appender(self, keyed: tuple[str, ...] = ()) -> Callable[..., None]:
+        """A function adding one row from every column's value in schema order; with
+        ``keyed`` columns, it stores those as one key (see keyed_appender)."""
         # Hot path (one call per engine op): a generated function that adds its
         # arguments to the flat buffer in one call.
         optional = set(EXTENSION_COLUMNS.get(self.table, ()))
         args = [f"v{i}=None" if name in optional else f"v{i}" for i, name in enumerate(self.names)]
+        if keyed:
+            return self._auto_keyed_appender(self._keyed_group(keyed), args)
         values = ", ".join(f"v{i}" for i in range(len(args)))
         scope: dict[str, Any] = {
             "add": self.values.extend, "values": self.values,
@@ -154,18 +160,12 @@ class _TableBuffer:
         ValueError naming an unknown column, a column that cannot be keyed, or a second
         set of keyed columns for the table.
         """
-        if self.keyed is None:
-            self.keyed = _KeyedColumns(self.table, self.schema, keyed)
-        elif self.keyed.names != tuple(keyed):
-            raise ValueError(
-                f"trace table {self.table!r} already has keyed columns "
-                f"{', '.join(self.keyed.names)}, not {', '.join(keyed)}"
-            )
-        n_rest = self.keyed.row_width - 1
+        group = self._keyed_group(keyed)
+        n_rest = group.row_width - 1
         values = ", ".join(f"v{i}" for i in range(n_rest))
         scope: dict[str, Any] = {
             "add": self.keyed_values.extend, "values": self.keyed_values,
-            "limit": min(CHUNK_ROWS, self.batch_rows) * self.keyed.row_width,
+            "limit": min(CHUNK_ROWS, self.batch_rows) * group.row_width,
             "convert": self.convert,
         }  # fmt: skip
         # Hot path (one call per DMA): the same generated shape as appender().
@@ -175,7 +175,39 @@ class _TableBuffer:
             "    if len(values) >= limit:\n        convert()\n"
         )
         exec(source, scope)  # source is built from column counts only, never from input
-        return scope[f"append_{self.table}_keyed"], self.keyed.key_of
+        return scope[f"append_{self.table}_keyed"], group.key_of
+
+    def _keyed_group(self, keyed: tuple[str, ...]) -> "_KeyedColumns":
+        """The table's keyed columns, made at the first call; the same set after."""
+        if self.keyed is None:
+            self.keyed = _KeyedColumns(self.table, self.schema, keyed)
+        elif self.keyed.names != tuple(keyed):
+            raise ValueError(
+                f"trace table {self.table!r} already has keyed columns "
+                f"{', '.join(self.keyed.names)}, not {', '.join(keyed)}"
+            )
+        return self.keyed
+
+    def _auto_keyed_appender(self, group: "_KeyedColumns", args: list[str]) -> Callable[..., None]:
+        """A positional appender (``args``: one per column) that looks up the key of the
+        keyed columns' values itself: a dict lookup instead of converting each of them."""
+        where = {name: f"v{i}" for i, name in enumerate(self.names)}
+        key_values = ", ".join(where[name] for name in group.names)
+        rest = ", ".join(where[name] for name in self.names if name not in group.positions)
+        scope: dict[str, Any] = {
+            "add": self.keyed_values.extend, "values": self.keyed_values,
+            "limit": min(CHUNK_ROWS, self.batch_rows) * group.row_width,
+            "convert": self.convert, "get": group.index.get, "key_of": group.key_of,
+        }  # fmt: skip
+        source = (
+            f"def append_{self.table}({', '.join(args)}):\n"
+            f"    key = get(({key_values},))\n"
+            f"    if key is None:\n        key = key_of({key_values})\n"
+            f"    add((key, {rest}))\n"
+            "    if len(values) >= limit:\n        convert()\n"
+        )
+        exec(source, scope)  # source is built from column names only, never from input
+        return scope[f"append_{self.table}"]
 
     def convert(self) -> None:
         """Convert the buffered values to Arrow chunks (the buffers are emptied even on
@@ -199,35 +231,50 @@ class _TableBuffer:
             self.flush()
 
     def _convert_keyed(self) -> None:
-        """Convert the buffered keyed rows to one Arrow chunk: the keyed columns are
-        expanded from the key column, the others converted as plain rows."""
+        """Convert the buffered keyed rows' keys to numpy and their other columns to
+        Arrow (the keyed columns are expanded once per batch, in ``_keyed_table``)."""
         keyed = self.keyed
         values = self.keyed_values
         width = keyed.row_width
         try:
             keys = np.array(values[0::width], dtype=np.intp)
-            arrays: list[pa.Array] = []
-            j = 1
-            for name, field_type in zip(self.names, self.types, strict=True):
-                if name in keyed.positions:
-                    arrays.append(keyed.column(name, keys))
-                else:
-                    arrays.append(self._convert(name, field_type, values[j::width]))
-                    j += 1
+            arrays = [
+                self._convert(name, field_type, values[j::width])
+                for j, (name, field_type) in enumerate(keyed.others, start=1)
+            ]
         finally:
             values.clear()  # in place: the appender holds this list
-        self.chunks.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.keyed_chunks.append((keys, arrays))
         self.chunked_rows += len(keys)
+
+    def _keyed_table(self) -> pa.Table:
+        """The converted keyed rows as one table: each keyed column expanded from all
+        their keys at once (per-call costs of Arrow dominate small chunks)."""
+        keyed = self.keyed
+        keys = np.concatenate([chunk[0] for chunk in self.keyed_chunks])
+        others = {
+            name: pa.chunked_array([chunk[1][j] for chunk in self.keyed_chunks], field_type)
+            for j, (name, field_type) in enumerate(keyed.others)
+        }
+        columns = [
+            others[name] if name in others else keyed.column(name, keys) for name in self.names
+        ]
+        return pa.Table.from_arrays(columns, schema=self.schema)
 
     def flush(self) -> None:
         """Hand every buffered row to the background writer as one row group."""
         if self.values or self.keyed_values:
             self.convert()  # flushes again once converted, if it makes a batch
-        if not self.chunks:
+        if not self.chunks and not self.keyed_chunks:
             return
-        table = pa.Table.from_batches(self.chunks, schema=self.schema)
+        tables = []
+        if self.chunks:
+            tables.append(pa.Table.from_batches(self.chunks, schema=self.schema))
+        if self.keyed_chunks:
+            tables.append(self._keyed_table())
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         n_rows = self.chunked_rows
-        self.chunks, self.chunked_rows = [], 0
+        self.chunks, self.keyed_chunks, self.chunked_rows = [], [], 0
         self._open()
         self._background.submit(partial(self.writer.write_table, table, row_group_size=n_rows))
         self.rows_written += n_rows
@@ -295,6 +342,8 @@ class _KeyedColumns:
                     "(only dictionary, integer and floating columns)"
                 )
         self.positions = {name: i for i, name in enumerate(self.names)}
+        self.others = [(f.name, f.type) for f in schema if f.name not in self.positions]
+        """(name, type) of the columns not keyed, in schema order."""
         self.row_width = 1 + len(schema.names) - len(self.names)  # the key + the others
         self.index: dict[tuple[Any, ...], int] = {}
         self.rows: list[tuple[Any, ...]] = []
@@ -328,10 +377,12 @@ class _KeyedColumns:
         kind, values, nulls, field_type = self._columns[name]
         # A column without nulls among its keys needs no mask (most: skip computing it).
         mask = nulls[keys] if nulls is not None else None
+        # ``values`` already has the column's numpy dtype: no cast (a cast costs more
+        # than the rest); dictionary codes are valid by construction (no safety pass).
         if kind == "dictionary":
-            indices = pa.array(values[keys], field_type.index_type, mask=mask)
-            return pa.DictionaryArray.from_arrays(indices, self._dictionaries[name])
-        return pa.array(values[keys], field_type, mask=mask)
+            indices = pa.array(values[keys], mask=mask)
+            return pa.DictionaryArray.from_arrays(indices, self._dictionaries[name], safe=False)
+        return pa.array(values[keys], mask=mask)
 
     def _build(self) -> None:
         """Per-key arrays of every keyed column (again when keys were added)."""
@@ -343,7 +394,7 @@ class _KeyedColumns:
                     words: dict[Any, int] = {}
                     codes = [0 if v is None else words.setdefault(v, len(words)) for v in values]
                     self._dictionaries[name] = pa.array(list(words), field_type.value_type)
-                    kind, dense = "dictionary", np.array(codes, np.int64)
+                    kind, dense = "dictionary", np.array(codes, _numpy_dtype(field_type.index_type))
                 else:
                     # Arrow checks each value (a wrong type or out-of-range value fails
                     # here); a null's slot holds 0 and is masked. Not Array.to_numpy():
@@ -510,13 +561,16 @@ class RunWriter:
         """
         self._buffer(table).append(columns)
 
-    def appender(self, table: str) -> Callable[..., None]:
+    def appender(self, table: str, keyed: tuple[str, ...] = ()) -> Callable[..., None]:
         """Fast row adder: values positionally in the table's schema order, without run_id.
 
-        Raises ValueError for an unknown table; the returned function raises
-        TypeError for a wrong number of values.
+        With ``keyed`` columns (values that repeat together, such as a dependency's
+        cause, resource and kinds), the adder stores their combination as one key, as
+        ``keyed_appender`` does, looking the key up itself. Raises ValueError for an
+        unknown table or a bad keyed set (see keyed_appender); the returned function
+        raises TypeError for a wrong number of values.
         """
-        return self._buffer(table).appender()
+        return self._buffer(table).appender(tuple(keyed))
 
     def keyed_appender(
         self, table: str, keyed: tuple[str, ...]

@@ -47,11 +47,16 @@ DMA_COLUMNS = ("dma_id", "launch_id", "kind", "src", "dst", "src_space", "dst_sp
                "src_sip", "src_cube", "src_pe", "dst_sip", "dst_cube", "dst_pe", "bytes",
                "hops", "level", "issue_ns", "start_ns", "end_ns", "coll_id",
                "round")  # fmt: skip
+# The ops columns that depend only on where an op ran and what it is (PE, engine, op
+# name, a bounded set): recorded as one key.
+OPS_SITE_COLUMNS = ("sip", "cube", "pe", "pe_global", "engine", "op")
 # The dma columns that depend only on the route: recorded as one key per route.
 DMA_ROUTE_COLUMNS = ("src", "dst", "src_space", "dst_space", "src_sip", "src_cube", "src_pe",
                      "dst_sip", "dst_cube", "dst_pe", "hops", "level")  # fmt: skip
 DEPS_COLUMNS = ("item", "item_id", "cause", "on_item", "on_id", "resource", "ready_ns",
                 "wait_ns", "resource_kind")  # fmt: skip
+# The deps columns stored as one key (few distinct combinations).
+DEPS_KEYED_COLUMNS = ("item", "cause", "on_item", "resource", "resource_kind")
 PE_EXEC_COLUMNS = ("launch_id", "sip", "cube", "pe", "pe_global", "dispatch_ns",
                    "exec_start_ns", "exec_end_ns")  # fmt: skip
 
@@ -62,7 +67,8 @@ class TraceSink(Protocol):
     ``append`` adds one row by column name; ``appender`` returns a function taking a
     row's values positionally, in the table's schema order without ``run_id``. A sink
     may also offer ``keyed_appender`` (see ``traces.writer.RunWriter``): the recorder
-    then gives a DMA's route columns as one key (:func:`keyed_appender`).
+    then gives a DMA's route columns and an op's site columns as one key
+    (:func:`keyed_appender`).
     """
 
     def append(self, table: str, **columns: Any) -> None: ...
@@ -140,13 +146,23 @@ class Recorder:
         self.env = env
         self.tracing = sink is not None
         self.sink: TraceSink = sink if sink is not None else NullWriter()
-        self._append_op = self.sink.appender("ops")
+        # An ops row carries its site's key (OPS_SITE_COLUMNS), cached per (pe_global,
+        # engine name, op name).
+        self._append_op, self._op_site_key = keyed_appender(
+            self.sink, "ops", OPS_COLUMNS, OPS_SITE_COLUMNS
+        )
+        self._op_sites: dict[tuple[int, str, str], int] = {}
         # A DMA row carries its route's key in place of the route's columns.
         self._append_dma, self._dma_route_key = keyed_appender(
             self.sink, "dma", DMA_COLUMNS, DMA_ROUTE_COLUMNS
         )
         self._append_pe_exec = self.sink.appender("pe_exec")
-        self._append_dep = self.sink.appender("deps")
+        # A deps row's categorical columns (item, cause, on_item, resource and its kind)
+        # repeat together: a sink that keys columns stores them as one key.
+        if hasattr(self.sink, "keyed_appender"):
+            self._append_dep = self.sink.appender("deps", DEPS_KEYED_COLUMNS)
+        else:
+            self._append_dep = self.sink.appender("deps")
         self.append_dep = self._append_dep if sink is not None else None
         """The positional ``deps`` appender (DEPS_COLUMNS order), None when not tracing:
         engines skip dependency bookkeeping entirely then."""
@@ -186,9 +202,13 @@ class Recorder:
         """The ``ops`` row of a finished engine op (its ``op_id`` was set at issue)."""
         prog = op.program
         c = prog.pe.coord
-        # Positional, in OPS_COLUMNS order: this runs once per engine op.
-        self._append_op(op.op_id, prog.launch_id, c.sip, c.cube, c.pe, c.pe_global,
-                        op.engine.name, op.name, op.issue_ns, op.start_ns, self.env.now,
+        site = (c.pe_global, op.engine.name, op.name)
+        key = self._op_sites.get(site)
+        if key is None:
+            key = self._op_sites[site] = self._op_site_key(c.sip, c.cube, c.pe, c.pe_global,
+                                                           site[1], site[2])  # fmt: skip
+        # The site's key, then OPS_COLUMNS without OPS_SITE_COLUMNS: once per engine op.
+        self._append_op(key, op.op_id, prog.launch_id, op.issue_ns, op.start_ns, self.env.now,
                         op.flops, op.nbytes, op.lane)  # fmt: skip
         self.n_rows += self._row_increment
 
