@@ -297,8 +297,8 @@ def test_a_failed_background_write_fails_the_run(tmp_path, monkeypatch):
 
 
 def test_writing_a_run_imports_no_pyarrow_compute(tmp_path):
-    """Dictionary columns are converted without pyarrow.compute (tens of ms to import,
-    paid by every traced run)."""
+    """Dictionary and keyed columns are converted without pyarrow.compute, pandas or
+    numpy.ma (tens of ms to import, paid by every traced run)."""
     import subprocess
     import sys
 
@@ -311,12 +311,16 @@ def test_writing_a_run_imports_no_pyarrow_compute(tmp_path):
         f"writer = new_synthetic_writer(Store({str(tmp_path)!r}))\n"
         "writer.append('ops', op_id=1, engine='GEMM', op='dot')\n"
         "writer.append('dma', dma_id=1, kind='load', src='a', dst='b')\n"
-        "writer.finish(sim_end_ns=1.0, n_events=2)\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('pyarrow.compute', 'pandas'))))\n"
+        "append, key_of = writer.keyed_appender('dma', ('src', 'src_pe'))\n"
+        "append(key_of('c', None), *[2] + [None] * 18)\n"
+        "writer.finish(sim_end_ns=1.0, n_events=3)\n"
+        "print(sorted(m for m in sys.modules\n"
+        "             if m.startswith(('pyarrow.compute', 'pandas')) or m == 'numpy.ma'))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
     assert len(_read(Store(tmp_path), "ops", _only_run(tmp_path))) == 1
+    assert [r["dma_id"] for r in _read(Store(tmp_path), "dma", _only_run(tmp_path))] == [1, 2]
 
 
 def _only_run(root) -> str:

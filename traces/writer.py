@@ -375,14 +375,18 @@ class _KeyedColumns:
         if self._built_keys != len(self.rows):
             self._build()
         kind, values, nulls, field_type = self._columns[name]
-        # A column without nulls among its keys needs no mask (most: skip computing it).
-        mask = nulls[keys] if nulls is not None else None
-        # ``values`` already has the column's numpy dtype: no cast (a cast costs more
-        # than the rest); dictionary codes are valid by construction (no safety pass).
+        # Built from buffers: ``values`` already has the column's numpy dtype (no cast)
+        # and dictionary codes are valid by construction; pa.array(ndarray) would also
+        # import numpy.ma (~8 ms) to ask whether the array is masked.
+        validity = None
+        if nulls is not None:  # most columns have no null: no mask to compute
+            validity = pa.py_buffer(np.packbits(~nulls[keys], bitorder="little"))
+        buffers = [validity, pa.py_buffer(values[keys])]
         if kind == "dictionary":
-            indices = pa.array(values[keys], mask=mask)
-            return pa.DictionaryArray.from_arrays(indices, self._dictionaries[name], safe=False)
-        return pa.array(values[keys], mask=mask)
+            return pa.DictionaryArray.from_buffers(
+                field_type, len(keys), buffers, self._dictionaries[name]
+            )
+        return pa.Array.from_buffers(field_type, len(keys), buffers)
 
     def _build(self) -> None:
         """Per-key arrays of every keyed column (again when keys were added)."""
