@@ -9,8 +9,9 @@ what a user waits for), alternating ``--no-trace`` and a traced run into a tempo
 store, for ``noop`` and ``gemm --set N=<n>``. It prints, per workload, the shortest and
 the median wall time and CPU time (user + system of the child process, which load from
 other processes inflates less than wall time) of each mode, the traced/untraced ratio
-and the traced-minus-untraced difference. The goals of issue 15 are a gemm ratio <= 1.05
-and a noop difference <= 100 ms.
+and the traced-minus-untraced difference; then the peak RSS of a traced gemm with 10x
+the events over the default one. The goals of issue 15 are a gemm ratio <= 1.05, a noop
+difference <= 100 ms and an RSS ratio <= 1.2.
 
 ``s3`` runs ``noop`` and ``gemm`` (the default, ~10 k rows) ``--runs`` times into each
 store in this process, alternating, and prints the mean wall time per run and the
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,18 +36,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def child_run(args: list[str]) -> tuple[float, float]:
     """(wall s, CPU s) of one ``python -m simulator.cli ARGS`` process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "simulator.cli", *args],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    wall_s = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    wall_s, cpu_s, _ = child_usage(args)
     return wall_s, cpu_s
+
+
+def child_usage(args: list[str]) -> tuple[float, float, int]:
+    """(wall s, CPU s, peak RSS KiB) of one ``python -m simulator.cli ARGS`` process
+    (its own resource usage, from wait4: not the running maximum over all children)."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "simulator.cli", *args], stdout=subprocess.DEVNULL, cwd=ROOT
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    wall_s = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, child.args)
+    return wall_s, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def tracing(repeats: int, n: int) -> None:
@@ -75,6 +80,17 @@ def tracing(repeats: int, n: int) -> None:
                     f"{1e3 * (low['traced'] - low['untraced']):+6.0f} ms  diff(median) "
                     f"{1e3 * (mid['traced'] - mid['untraced']):+6.0f} ms"
                 )
+        # Peak RSS must stay flat as traces grow: 10x the events (gemm's M 10x) against
+        # the default gemm, both traced (goal <= 1.2).
+        rss_kib = {
+            name: min(child_usage(["run", *args, "--store", store])[2] for _ in range(2))
+            for name, args in (("gemm", ["gemm"]), ("gemm M=20480", ["gemm", "--set", "M=20480"]))
+        }
+        print(
+            f"peak RSS, traced: gemm {rss_kib['gemm'] / 1024:.0f} MiB, gemm M=20480 (10x events) "
+            f"{rss_kib['gemm M=20480'] / 1024:.0f} MiB, ratio "
+            f"{rss_kib['gemm M=20480'] / rss_kib['gemm']:.3f}"
+        )
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {repeats} runs each")
 
 

@@ -36,6 +36,7 @@ LEVEL_ORDER = {"pe": 0, "cube": 1, "mesh": 2, "io": 3, "sip": 4, "host": 5}
 SPACE_HBM, SPACE_TCM, SPACE_SRAM, SPACE_HOST = "HBM", "TCM", "SRAM", "HOST"
 SPACE_MCPU, SPACE_IOCPU = "MCPU_LOCAL", "IOCPU"
 _NOWHERE = (None, None, None, None)
+_UNKNOWN = object()  # a resource whose kind was not asked for yet
 # A transfer streaming this much longer than alone (ns) shared bandwidth: below it is
 # float rounding of the network's rate settlements.
 _SHARED_MIN_NS = 1e-6
@@ -171,6 +172,7 @@ class Recorder:
         self._node_place = node_places(topology)
         # Kind of a link or memory by name (simulator.hw.resource_kinds), for deps rows.
         self._resource_kind = resource_kind
+        self._kinds: dict[str, str | None] = {}
         self._route_columns: dict[tuple[str, str], tuple[int, str | None, float, str | None]] = {}
         self._row_increment = 1 if self.tracing else 0
         self.n_rows = 0
@@ -207,8 +209,9 @@ class Recorder:
         if key is None:
             key = self._op_sites[site] = self._op_site_key(c.sip, c.cube, c.pe, c.pe_global,
                                                            site[1], site[2])  # fmt: skip
-        # The site's key, then OPS_COLUMNS without OPS_SITE_COLUMNS: once per engine op.
-        self._append_op(key, op.op_id, prog.launch_id, op.issue_ns, op.start_ns, self.env.now,
+        # The site's key, then OPS_COLUMNS without OPS_SITE_COLUMNS: once per engine op
+        # (``env._now``: the ``now`` property would cost a call).
+        self._append_op(key, op.op_id, prog.launch_id, op.issue_ns, op.start_ns, self.env._now,
                         op.flops, op.nbytes, op.lane)  # fmt: skip
         self.n_rows += self._row_increment
 
@@ -253,8 +256,14 @@ class Recorder:
                              transfer.issue_ns, 0.0, places[3])  # fmt: skip
 
     def _kind_of(self, resource: str) -> str | None:
-        """The kind of a link or memory by name (None without a kind function)."""
-        return self._resource_kind(resource) if self._resource_kind is not None else None
+        """The kind of a link or memory by name (None without a kind function), asked
+        once per resource (a shared transfer asks it for its bound)."""
+        kind = self._kinds.get(resource, _UNKNOWN)
+        if kind is _UNKNOWN:
+            kind = self._kinds[resource] = (
+                self._resource_kind(resource) if self._resource_kind is not None else None
+            )
+        return kind
 
     def transfer_done(self, event: simpy.Event) -> None:
         """Event callback: the ``dma`` row of the transfer ``event`` carries (tag: DmaInfo)."""
