@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from simulator.ccl.periodic import sampling
 from simulator.ccl.registry import CclError, algorithm_names, get_algorithm
 from simulator.runner import run_workload
 from traces.views import open_connection
 
 ALGORITHMS = algorithm_names()
+RINGS = ("ring", "bidir_ring", "hierarchical_rsag")  # sampled blocks (ccl/periodic.py)
 KIB = 1024
 MIB = 1024 * KIB
-# How far the coarse latency may be from the fine one (relative). The goal is 0.01; the
-# coarse model leaves out the fine schedule's backpressure and per-sub-chunk bubbles, and
-# what it reaches today is this bound (README: "Collective models").
-TOLERANCE = 0.20
+RAGGED = 4 * 37  # bytes past a round size: chunks differ by an element, a short last block
+# The goal: coarse latency_ns within 1 % of the fine model's.
+GOAL = 0.01
 
 
 def run(algorithm, world, nbytes, model, topology="default", store=None, verify=False, **sets):
@@ -45,50 +46,98 @@ def test_every_algorithm_has_a_coarse_kernel():
         get_algorithm("ring").kernel("medium")
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_one_subchunk_per_round_is_the_fine_model_exactly(algorithm):
-    """With at most one sub-chunk per message the two models are the same model."""
-    fine = latency(run(algorithm, 8, 4 * KIB, "fine"))
-    assert latency(run(algorithm, 8, 4 * KIB, "coarse")) == fine
+@pytest.mark.parametrize(
+    ("algorithm", "nbytes"),
+    [(a, n) for a in ALGORITHMS for n in (4 * KIB, 256 * KIB)] + [(a, 2 * MIB) for a in RINGS],
+)
+def test_short_messages_run_the_fine_model_exactly(algorithm, nbytes):
+    """Messages of at most pe.dma_queue_depth sub-chunks (the seed's chains), and rings
+    of at most four blocks, run the fine kernel: the same latency to the last bit."""
+    fine = latency(run(algorithm, 8, nbytes, "fine"))
+    assert latency(run(algorithm, 8, nbytes, "coarse")) == fine
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-@pytest.mark.parametrize("world", [8, 32])
-def test_coarse_data_is_exact(algorithm, world):
-    """--verify-data on the coarse model: every rank gets numpy's sum, several sub-chunks
-    per round and a ragged tail (sizes not multiples of the ranks or the sub-chunk)."""
-    out = run(algorithm, world, 3 * MIB + 4 * 37, "coarse", verify=True)
+@pytest.mark.parametrize(("world", "nbytes"), [(8, 3 * MIB + RAGGED), (8, 8 * MIB + RAGGED)])
+def test_coarse_data_is_exact(algorithm, world, nbytes):
+    """--verify-data on the coarse model: every rank gets numpy's sum, with a ragged tail
+    (sizes not multiples of the ranks or the sub-chunk); at 8 MiB the rings skip blocks
+    whose elements are reduced outside the simulated traffic."""
+    out = run(algorithm, world, nbytes, "coarse", verify=True)
     assert out.verified is True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-@pytest.mark.parametrize("nbytes", [512 * KIB, 2 * MIB])
-def test_coarse_latency_near_fine_on_default(algorithm, nbytes):
-    """latency_ns of the coarse model within TOLERANCE of the fine one (8 ranks)."""
-    fine = latency(run(algorithm, 8, nbytes, "fine"))
-    coarse = latency(run(algorithm, 8, nbytes, "coarse"))
-    assert coarse == pytest.approx(fine, rel=TOLERANCE)
+def test_coarse_data_is_exact_over_levels(algorithm):
+    """--verify-data with 16 ranks in two cubes: hierarchical_rsag skips blocks at both
+    levels (reduce-scatter in the cube, all-reduce across, all-gather back)."""
+    out = run(algorithm, 16, 8 * MIB + RAGGED, "coarse", verify=True)
+    assert out.verified is True
+
+
+# Coarse vs fine latency_ns per case: (algorithm, world, topology, bytes, sets, bound).
+# Rings (sampled blocks) are within GOAL everywhere measured. The seed's chains
+# (``hierarchical``, the stream model of ccl/coarse.py) are not at a few sub-chunks per
+# message: their bound is the measured error rounded up (README: "Collective models").
+FAST_CASES = [
+    ("ring", 8, "default", 4 * MIB, {}, GOAL),
+    ("ring", 8, "default", 16 * MIB, {}, GOAL),
+    ("ring", 8, "default", 8 * MIB + RAGGED, {}, GOAL),
+    ("bidir_ring", 8, "default", 4 * MIB, {}, GOAL),
+    ("bidir_ring", 8, "default", 16 * MIB, {}, GOAL),
+    ("bidir_ring", 8, "default", 8 * MIB + RAGGED, {}, GOAL),
+    ("hierarchical_rsag", 8, "default", 16 * MIB, {}, GOAL),
+    ("hierarchical", 8, "default", 1 * MIB, {}, GOAL),
+    ("hierarchical", 8, "default", 4 * MIB, {}, GOAL),
+    ("hierarchical", 8, "default", 16 * MIB, {}, GOAL),
+    ("hierarchical", 32, "default", 512 * KIB, {}, GOAL),
+    # The stream model at 8 and 16 sub-chunks per message: fill and backpressure.
+    ("hierarchical", 8, "default", 512 * KIB, {}, 0.05),
+    ("hierarchical", 32, "default", 1 * MIB, {}, 0.04),
+    ("hierarchical", 32, "default", 4 * MIB, {}, 0.02),
+]
+SLOW_CASES = [
+    ("ring", 32, "default", 16 * MIB, {}, GOAL),
+    ("ring", 32, "default", 16 * MIB + RAGGED, {}, GOAL),
+    ("bidir_ring", 32, "default", 16 * MIB, {}, GOAL),
+    ("hierarchical_rsag", 32, "default", 16 * MIB, {}, GOAL),
+    ("hierarchical_rsag", 32, "default", 16 * MIB + RAGGED, {}, GOAL),
+    ("hierarchical_rsag", 16, "default", 8 * MIB + RAGGED, {}, GOAL),
+    ("ring", 32, "default", 16 * MIB, {"sip.mesh_link.bw_gbs": 8.0}, GOAL),
+    ("hierarchical", 32, "default", 1 * MIB, {"sip.mesh_link.bw_gbs": 8.0}, GOAL),
+    ("hierarchical", 32, "default", 4 * MIB, {"sip.mesh_link.bw_gbs": 8.0}, GOAL),
+    ("hierarchical", 32, "default", 16 * MIB, {}, 0.015),
+    ("hierarchical", 128, "multi_sip", 1 * MIB, {}, 0.03),
+    ("hierarchical", 128, "multi_sip", 4 * MIB, {}, 0.03),
+]
+
+
+def _case_id(case):
+    algorithm, world, topology, nbytes, sets, _ = case
+    slow = "-slowmesh" if sets else ""
+    return f"{algorithm}-{world}-{topology}-{nbytes}{slow}"
+
+
+def _check(case):
+    algorithm, world, topology, nbytes, sets, bound = case
+    fine = latency(run(algorithm, world, nbytes, "fine", topology, **sets))
+    coarse = latency(run(algorithm, world, nbytes, "coarse", topology, **sets))
+    assert coarse == pytest.approx(fine, rel=bound)
+
+
+@pytest.mark.parametrize("case", FAST_CASES, ids=_case_id)
+def test_coarse_latency_near_fine(case):
+    """latency_ns of the coarse model within the case's bound of the fine model's."""
+    _check(case)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("algorithm", "world", "topology", "nbytes", "sets"),
-    [
-        ("ring", 32, "default", 16 * MIB, {}),
-        ("bidir_ring", 32, "default", 4 * MIB, {}),
-        ("hierarchical", 32, "default", 16 * MIB, {}),
-        ("hierarchical_rsag", 32, "default", 16 * MIB, {}),
-        ("hierarchical", 128, "multi_sip", 4 * MIB, {}),
-        ("ring", 32, "default", 4 * MIB, {"sip.mesh_link.bw_gbs": 8.0}),
-        ("hierarchical", 32, "default", 4 * MIB, {"sip.mesh_link.bw_gbs": 8.0}),
-    ],
-)
-def test_coarse_latency_near_fine_large(algorithm, world, topology, nbytes, sets):
-    """The same bound at 4-16 MiB over 32 ranks, at 128 ranks on multi_sip, and with
-    mesh links at 8 GB/s (the slowest link of the rings and chains)."""
-    fine = latency(run(algorithm, world, nbytes, "fine", topology, **sets))
-    coarse = latency(run(algorithm, world, nbytes, "coarse", topology, **sets))
-    assert coarse == pytest.approx(fine, rel=TOLERANCE)
+@pytest.mark.parametrize("case", SLOW_CASES, ids=_case_id)
+def test_coarse_latency_near_fine_large(case):
+    """The same at 32 ranks (4 cubes, mesh links in the rings; ragged sizes), with mesh
+    links at 8 GB/s, and at 128 ranks on multi_sip."""
+    _check(case)
 
 
 def rounds_and_dmas(store, out):
@@ -111,24 +160,39 @@ def rounds_and_dmas(store, out):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_coarse_rounds_are_the_fine_rounds(tmp_path, algorithm):
     """Every round of every rank has its collective_rounds row in the coarse model, with
-    the fine model's phase, level, peer and bytes, and start <= end; the bytes sent over
-    the network are the fine model's."""
+    the fine model's phase, level, peer and bytes (the skipped blocks' included), and
+    start <= end. The network carries the fine model's bytes in fewer DMAs (the stream
+    model), or only the sampled blocks' (rings)."""
     store = tmp_path / "store"
-    # 8 MiB over 16 ranks: 8 sub-chunks per ring round (more than the DMA queue holds,
-    # so the coarse kernel runs).
-    fine = run(algorithm, 16, 8 * MIB, "fine", store=store)
-    coarse = run(algorithm, 16, 8 * MIB, "coarse", store=store)
+    # 16 MiB over 16 ranks: 16 sub-chunks per ring round, 8 blocks (4 are skipped).
+    fine = run(algorithm, 16, 16 * MIB, "fine", store=store)
+    coarse = run(algorithm, 16, 16 * MIB, "coarse", store=store)
     fine_rows, fine_sent, fine_dma = rounds_and_dmas(store, fine)
     coarse_rows, coarse_sent, coarse_dma = rounds_and_dmas(store, coarse)
     assert coarse_rows == fine_rows
     assert all(row[-1] for row in coarse_rows)
-    assert coarse_sent == fine_sent
+    if algorithm in RINGS:
+        assert coarse_sent < fine_sent
+    else:
+        assert coarse_sent == fine_sent
     assert coarse_dma < fine_dma
 
 
-def test_coarse_cost_does_not_grow_with_bytes(tmp_path):
-    """The coarse model moves a round as one flow: 16x the bytes, the same DMA rows."""
+@pytest.mark.parametrize(("algorithm", "world"), [("hierarchical", 32), ("ring", 8)])
+def test_coarse_cost_does_not_grow_with_bytes(tmp_path, algorithm, world):
+    """8x the bytes, the same DMA rows: one flow per round and link (the stream model),
+    or the same four sampled blocks per ring (8 and 64 blocks per chunk)."""
     store = tmp_path / "store"
-    _, _, small = rounds_and_dmas(store, run("hierarchical", 32, MIB, "coarse", store=store))
-    _, _, large = rounds_and_dmas(store, run("hierarchical", 32, 16 * MIB, "coarse", store=store))
+    _, _, small = rounds_and_dmas(store, run(algorithm, world, 8 * MIB, "coarse", store=store))
+    _, _, large = rounds_and_dmas(store, run(algorithm, world, 64 * MIB, "coarse", store=store))
     assert large == small
+
+
+def test_sampling_runs_the_first_two_and_last_two_blocks():
+    """At most four blocks run in full; past that, blocks 0, 1, N-2 and N-1 run and the
+    ones between are waited out."""
+    assert sampling(4) is None
+    plan = sampling(10)
+    assert plan.blocks == (0, 1, 8, 9)
+    assert plan.skipped == tuple(range(2, 8))
+    assert sorted(plan.blocks + plan.skipped) == list(range(10))

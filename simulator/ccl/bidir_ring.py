@@ -13,8 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import zip_longest
 
-from simulator.ccl.coarse import Coarse, runs_fine
-from simulator.ccl.ring import flat_view, make_ring, ring_steps, ring_steps_coarse
+from simulator.ccl.ring import (
+    finish_sampled,
+    flat_view,
+    make_ring,
+    ring_steps,
+    sampled_ring_steps,
+)
 from simulator.language.core import TensorView
 
 
@@ -34,17 +39,15 @@ def bidir_ring_all_reduce(
 def bidir_ring_all_reduce_coarse(
     buf: TensorView, reduce: str, sub_elems: int, per_round: int, order: Sequence[int]
 ) -> None:
-    """:func:`bidir_ring_all_reduce` on the coarse model (:mod:`simulator.ccl.coarse`):
-    both rings' rounds as streams, in flight together."""
+    """:func:`bidir_ring_all_reduce` on the coarse model (:mod:`simulator.ccl.periodic`):
+    both rings on sampled blocks, interleaved as in the fine kernel."""
     view = flat_view(buf)
     n = view.shape[0]
-    if runs_fine(-(-(n - n // 2) // len(order)), sub_elems):
-        bidir_ring_all_reduce(buf, reduce, sub_elems, per_round, order)
-        return
     half = n // 2
-    cx = Coarse(sub_elems * view.dtype.itemsize, reduce)
     forwards = make_ring(view, order, False, 0, half, reduce, sub_elems, per_round, 0)
     backwards = make_ring(view, order, True, half, n, reduce, sub_elems, per_round, 1)
-    ring_steps_coarse(cx, forwards, 0, True, True)
-    ring_steps_coarse(cx, backwards, 0, True, True)
-    cx.finish()
+    ahead, run_a = sampled_ring_steps(forwards, 0, True, True, list(order))
+    behind, run_b = sampled_ring_steps(backwards, 0, True, True, list(order)[::-1])
+    for _ in zip_longest(ahead, behind):
+        pass
+    finish_sampled([run_a, run_b])

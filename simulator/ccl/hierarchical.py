@@ -19,8 +19,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import simulator.language as tl
-from simulator.ccl.coarse import Coarse, runs_fine
-from simulator.ccl.ring import REDUCERS, Ring, flat_view, ring_steps, ring_steps_coarse
+from simulator.ccl.ring import (
+    REDUCERS,
+    Ring,
+    finish_sampled,
+    flat_view,
+    ring_steps,
+    sampled_ring_steps,
+)
 from simulator.language import comm
 from simulator.language.core import TensorView
 
@@ -86,26 +92,28 @@ def _run(steps) -> None:
 def hierarchical_all_reduce_coarse(
     buf: TensorView, reduce: str, sub_elems: int, per_round: int, order: Sequence[int] = ()
 ) -> None:
-    """:func:`hierarchical_all_reduce` on the coarse model (:mod:`simulator.ccl.coarse`):
-    every level's rounds as streams, a fence between levels as in the fine kernel."""
+    """:func:`hierarchical_all_reduce` on the coarse model (:mod:`simulator.ccl.periodic`):
+    every level's ring on sampled blocks, its skipped blocks waited out before the
+    fence to the next level."""
     view = flat_view(buf)
     rings = _rings(view, reduce, sub_elems, per_round)
     if not rings:
         return
-    if runs_fine(-(-(rings[0].hi - rings[0].lo) // rings[0].size), sub_elems):
-        hierarchical_all_reduce(buf, reduce, sub_elems, per_round, order)
-        return
-    cx = Coarse(sub_elems * view.dtype.itemsize, reduce)
     first = 0
     for ring in rings[:-1]:  # up: reduce-scatter
-        ring_steps_coarse(cx, ring, first, rs=True, ag=False)
+        _run_sampled(ring, first, rs=True, ag=False)
         first += ring.size - 1
-        cx.fence()
+        comm.fence()
     top = rings[-1]
-    ring_steps_coarse(cx, top, first, rs=True, ag=True)
+    _run_sampled(top, first, rs=True, ag=True)
     first += 2 * (top.size - 1)
     for ring in reversed(rings[:-1]):  # down: all-gather
-        cx.fence()
-        ring_steps_coarse(cx, ring, first, rs=False, ag=True)
+        comm.fence()
+        _run_sampled(ring, first, rs=False, ag=True)
         first += ring.size - 1
-    cx.finish()
+
+
+def _run_sampled(ring: Ring, first: int, rs: bool, ag: bool) -> None:
+    steps, run = sampled_ring_steps(ring, first, rs, ag)
+    _run(steps)
+    finish_sampled([run])

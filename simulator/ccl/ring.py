@@ -20,11 +20,11 @@ last round, whose slots free locally (a store), keeping that bound.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import simulator.language as tl
-from simulator.ccl.coarse import Coarse, runs_fine
-from simulator.language.core import TensorView
+from simulator.ccl import periodic
+from simulator.language.core import TensorView, _program
 
 REDUCE_SCATTER, ALL_GATHER = "reduce_scatter", "all_gather"
 
@@ -220,68 +220,66 @@ def ring_all_reduce(
         pass
 
 
-def ring_steps_coarse(cx: Coarse, ring: Ring, first_round: int, rs: bool, ag: bool) -> None:
-    """:func:`ring_steps` on the coarse model: each round moves its whole chunk (every
-    block at once) as one stream. Rounds, phases, peers and bytes are the fine kernel's;
-    a round's operand is loaded once the previous round's message has arrived, as the
-    fine kernel issues it after its last recv."""
-    p = ring.size
-    if p == 1:
+@dataclass(frozen=True)
+class SampledRing(Ring):
+    """``Ring`` running only some of its blocks (:mod:`simulator.ccl.periodic`): block
+    ``b`` of this ring is block ``blocks[b]`` of the real one."""
+
+    blocks: tuple[int, ...] = ()
+
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
+    def subs(self, i: int, b: int) -> list[tuple[int, int]]:
+        return Ring.subs(self, i, self.blocks[b])
+
+
+REDUCE_NAMES = {fn: name for name, fn in REDUCERS.items()}
+
+
+def sampled_ring_steps(
+    ring: Ring, first_round: int, rs: bool, ag: bool, order: Sequence[int] | None = None
+) -> tuple[Iterator[None], periodic.SampledRun | None]:
+    """:func:`ring_steps` on the coarse model: blocks 0, 1 and the last two on the fine
+    schedule (all of them when there are at most four), with what
+    :func:`periodic.settle` and :func:`periodic.complete` need for the rest (None when
+    nothing was skipped). ``order``: the ring's ranks by position, if it was built from
+    them."""
+    plan = periodic.sampling(ring.n_blocks())
+    if plan is None or ring.size == 1:
+        return ring_steps(ring, first_round, rs, ag), None
+    sampled = SampledRing(*(getattr(ring, f.name) for f in fields(Ring)), blocks=plan.blocks)
+    entry = None
+    if _program().machine.data is not None:
+        members = periodic.members_of(ring, order)
+        entry = periodic.register(
+            ring, (first_round, ring.tag, ring.level, ring.lo, ring.hi, members)
+        )
+    ends: list[float] = []
+    run = periodic.SampledRun(
+        ring, plan, first_round, rs, ag, REDUCE_NAMES[ring.reduce], entry, ends
+    )
+    return periodic.timed(ring_steps(sampled, first_round, rs, ag), sampled, rs, ag, ends), run
+
+
+def finish_sampled(runs: Sequence[periodic.SampledRun | None]) -> None:
+    """Wait out the skipped blocks of ``runs`` (rings in flight together wait once, the
+    longest) and complete their rounds and data."""
+    done = [run for run in runs if run is not None]
+    if not done:
         return
-    view, level = ring.view, ring.level
-    isz = view.dtype.itemsize
-    send_to, recv_from = cx.peer(ring.send_to, True), cx.peer(ring.recv_from, False)
-    ag_first = first_round + (p - 1 if rs else 0)
-    tag = ring.tag
-
-    def chunk(i: int) -> tuple[int, int]:
-        return ring.chunk(i % p)
-
-    def nbytes(i: int) -> int:
-        lo, hi = chunk(i)
-        return (hi - lo) * isz
-
-    lo, hi = chunk(ring.pos if rs else ring.pos + 1)
-    first = cx.load(view, lo, hi)
-    cx.at_round(first_round if rs else ag_first, REDUCE_SCATTER if rs else ALL_GATHER, level)
-    cx.send(first, send_to, tag)
-    prev_recv = ()
-    if rs:
-        for t in range(p - 1):
-            last = t == p - 2
-            lo, hi = chunk(ring.pos - t - 1)
-            mine = cx.load(view, lo, hi, after=prev_recv)
-            cx.at_round(first_round + t, REDUCE_SCATTER, level)
-            x = cx.recv(recv_from, (hi - lo) * isz, tag)
-            y = cx.add(mine, x, isz)
-            prev_recv = (x.done,)
-            if last:
-                cx.store(y, view, lo, hi)
-            if not last or ag:
-                cx.at_round(first_round + t + 1, ALL_GATHER if last else REDUCE_SCATTER, level)
-                cx.send(y, send_to, tag)
-    if ag:
-        for t in range(p - 1):
-            last = t == p - 2
-            lo, hi = chunk(ring.pos - t)
-            cx.at_round(ag_first + t, ALL_GATHER, level)
-            x = cx.recv(recv_from, nbytes(ring.pos - t), tag)
-            cx.store(x, view, lo, hi)
-            if not last:
-                cx.at_round(ag_first + t + 1, ALL_GATHER, level)
-                cx.send(x, send_to, tag)
+    wait_ns = max(run.wait_ns() for run in done)
+    periodic.settle(wait_ns, "the sampled-out ring blocks")
+    periodic.complete(done, wait_ns)
 
 
 def ring_all_reduce_coarse(
     buf: TensorView, reduce: str, sub_elems: int, per_round: int, order: Sequence[int]
 ) -> None:
-    """:func:`ring_all_reduce` on the coarse model (:mod:`simulator.ccl.coarse`)."""
+    """:func:`ring_all_reduce` on the coarse model (:mod:`simulator.ccl.periodic`)."""
     view = flat_view(buf)
-    n = view.shape[0]
-    if runs_fine(-(-n // len(order)), sub_elems):
-        ring_all_reduce(buf, reduce, sub_elems, per_round, order)
-        return
-    cx = Coarse(sub_elems * view.dtype.itemsize, reduce)
-    ring = make_ring(view, order, False, 0, n, reduce, sub_elems, per_round, 0)
-    ring_steps_coarse(cx, ring, 0, rs=True, ag=True)
-    cx.finish()
+    ring = make_ring(view, order, False, 0, view.shape[0], reduce, sub_elems, per_round, 0)
+    steps, run = sampled_ring_steps(ring, 0, True, True, order)
+    for _ in steps:
+        pass
+    finish_sampled([run])

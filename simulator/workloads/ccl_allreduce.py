@@ -49,8 +49,9 @@ VALUE_RANGE = 4
             "collective_model",
             str,
             default_model(),
-            "fine: one DMA/add per sub-chunk (cost grows with bytes); coarse: one flow per "
-            "round and link, fill/drain analytic (cost independent of bytes; ccl.yaml)",
+            "fine: one DMA/add per sub-chunk (cost grows with bytes); coarse: cost "
+            "independent of bytes -- rings run four blocks and wait out the rest at the "
+            "measured period, the seed's chains one flow per round and link (ccl.yaml)",
             choices=MODELS,
         ),
     ),
