@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
+import pyarrow.dataset as ds
 import pytest
 import simpy
 
+import traces.writer as writer_module
 from simulator.engine.recorder import (
     DEPS_COLUMNS,
     DMA_COLUMNS,
@@ -19,6 +22,7 @@ from simulator.hw import graph as g
 from simulator.hw.links import Link, Route
 from simulator.hw.network import Transfer
 from simulator.hw.topology import load_topology
+from simulator.runner import run_workload
 from traces.schema import TABLES
 
 
@@ -118,3 +122,33 @@ def test_without_a_sink_ids_advance_and_no_rows_are_counted(topology):
     recorder.transfer(Transfer(0, route, 8, 0.0, 0.0, 1.0, None), DmaInfo("copy", None, None, None))
     recorder.row("launches", launch_id=0)
     assert (recorder.next_dma_id, recorder.n_rows) == (1, 0)
+
+
+def test_keyed_columns_stay_few_as_a_trace_grows(tmp_path, monkeypatch):
+    """A simulated run with 4x the rows keys as many route, site and dependency
+    combinations as the small one: keyed values do not grow with the trace."""
+    made: list = []
+    real_init = writer_module._KeyedColumns.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(writer_module._KeyedColumns, "__init__", init)
+    counts = []
+    for n in (512, 2048):
+        made.clear()
+        outcome = run_workload("gemm", {"N": n}, store=tmp_path)
+        assert outcome.status == "ok"
+        rows = {k.table: _row_count(tmp_path, k.table, outcome.run_id) for k in made}
+        counts.append(({k.table: len(k.rows) for k in made}, rows))
+    (small_keys, small_rows), (large_keys, large_rows) = counts
+    assert sorted(small_keys) == ["deps", "dma", "ops"]
+    assert all(large_rows[t] >= 3 * small_rows[t] for t in small_rows)
+    assert large_keys == small_keys
+
+
+def _row_count(store: Path, table: str, run_id: str) -> int:
+    """Rows of ``table`` in run ``run_id`` of the store at ``store``."""
+    dataset = ds.dataset(store / table, format="parquet", partitioning="hive")
+    return dataset.count_rows(filter=ds.field("run_id") == run_id)
