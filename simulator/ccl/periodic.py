@@ -3,9 +3,9 @@ plus the rest at the measured period.
 
 The fine ring (:func:`simulator.ccl.ring.ring_steps`) moves a chunk in blocks of
 ``per_round`` sub-chunks, and each block goes through every round before the next one
-starts (only its first sub-chunks overlap the previous block's last round). Uncontended
-or contended alike, the blocks repeat one schedule, so the fine latency is affine in the
-number of blocks ``N``::
+starts (only its first sub-chunks overlap the previous block's last round). The blocks
+repeat one schedule (each adds the same time to 0.0 % on one cube, to 0.3 % over the
+mesh links of 32 ranks), so the fine latency is affine in the number of blocks ``N``::
 
     T(N) = T(blocks 0, 1, N - 2 and N - 1) + (N - 4) * period
 
