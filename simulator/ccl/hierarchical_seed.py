@@ -27,9 +27,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import simulator.language as tl
-from simulator.ccl.coarse import Coarse, runs_fine
+from simulator.ccl.chain_sampling import ChainRun, group
+from simulator.ccl.periodic import settle
+from simulator.ccl.registry import load_registry
 from simulator.ccl.ring import REDUCERS, flat_view
-from simulator.language.core import TensorView
+from simulator.language.core import TensorView, _program
 
 # (level, the direction whose ring it is), bottom up.
 LEVELS = (("intra_cube", "E"), ("inter_cube", "N"), ("inter_sip", "parent"))
@@ -130,17 +132,19 @@ def seed_hierarchical_all_reduce(
 def seed_hierarchical_all_reduce_coarse(
     buf: TensorView, reduce: str, sub_elems: int, per_round: int, order: Sequence[int] = ()
 ) -> None:
-    """The same algorithm on the coarse model (:mod:`simulator.ccl.coarse`): each chain
-    message is one stream of the whole buffer instead of ``ceil(n / sub_elems)``
-    sub-chunks. Same rounds, peers and bytes as the fine kernel."""
+    """The same algorithm on the coarse model (:mod:`simulator.ccl.chain_sampling`): each
+    level's chains run the fine loop until their per-piece period has converged, then
+    the last piece; the pieces between are waited out at that period. Same rounds,
+    peers and bytes (``collective_rounds``) and data as the fine kernel."""
     view = flat_view(buf)
     n = view.shape[0]
-    if runs_fine(n, sub_elems):
-        seed_hierarchical_all_reduce(buf, reduce, sub_elems, per_round, order)
-        return
-    isz = view.dtype.itemsize
-    cx = Coarse(sub_elems * isz, reduce)
-    nbytes = n * isz
+    row = TensorView(view.va, (1, n), view.dtype, view.name)
+    pieces = [(lo, min(lo + sub_elems, n)) for lo in range(0, n, sub_elems)]
+    op = REDUCERS[reduce]
+    dtype = view.dtype
+    cap = max_sampled_pieces()
+    program = _program()
+    peers = program.machine.ipcq.endpoint(program).peers
     sizes = [(tag, level, direction, tl.ring_position(direction))
              for tag, (level, direction) in enumerate(LEVELS)]  # fmt: skip
     sizes = [entry for entry in sizes if entry[3][1] > 1]
@@ -151,37 +155,65 @@ def seed_hierarchical_all_reduce_coarse(
         down_base = total_up + sum(chain_rounds(q) for *_, (_, q) in sizes[i + 1 :])
         prev_rank, next_rank = tl.ring_neighbours(direction)
         to, froms = chain_links(pos, p, prev_rank, next_rank)
-        levels.append((tag, level, pos, p, to, froms, up_base, down_base))
+        walk = [program.rank]
+        for _ in range(p - 1):
+            walk.append(peers.send_peer(walk[-1], direction))
+        rep = walk[(p - pos) % p]  # position 0
+        levels.append((tag, level, pos, p, to, froms, up_base, down_base, rep))
         up_base += chain_rounds(p)
         if pos != 0:
             break
-    for tag, level, pos, p, to, froms, base, _ in levels:  # up: chain reduce
+
+    def sampled(tag: int, phase: str, rep: int, p: int, sink: bool) -> ChainRun:
+        entry = group((tag, phase, rep), p)
+        entry.buffers[program.rank] = (program, view)
+        if sink:
+            entry.sinks.add(program.rank)
+        return ChainRun(entry, pieces, cap)
+
+    for tag, level, pos, p, to, froms, base, _, rep in levels:  # up: chain reduce
         my_round = base + chain_round(pos, p) if to is not None else None
-        received = []
-        for frm in froms:
-            cx.at_round(base + chain_rounds(p) - 1 if to is None else my_round - 1, REDUCE, level)
-            received.append(cx.recv(frm, nbytes, tag))
-        # The fine loop loads piece j once it has received piece j - 1 from the last peer.
-        acc = cx.load(view, 0, n, paced=received[-1] if received else None)
-        for message in received:
-            acc = cx.add(acc, message, isz)
+        recv_round = base + chain_rounds(p) - 1 if to is None else my_round - 1
+        chain = sampled(tag, REDUCE, rep, p, to is None)
+        for lo, hi in chain:
+            acc = tl.load(tl.block_ptr(row, (0, lo), (1, hi - lo)))
+            for frm in froms:
+                with tl.round(recv_round, REDUCE, level):
+                    acc = op(acc, tl.recv(frm, (1, hi - lo), dtype, tag=tag))
+            if to is None:
+                tl.store(tl.block_ptr(row, (0, lo), (1, hi - lo)), acc)
+            else:
+                with tl.round(my_round, REDUCE, level):
+                    tl.send(acc, to, tag=tag)
+        settle(chain.wait_ns(), f"the skipped pieces of {level}")
+        sent = {my_round} if to is not None else set()
+        chain.scale_rounds(sent | ({recv_round} if froms else set()))
         if to is None:
-            cx.store(acc, view, 0, n)
-        else:
-            cx.at_round(my_round, REDUCE, level)
-            cx.send(acc, to, tag)
-        cx.fence()
-    for tag, level, pos, p, to, froms, _, down_base in reversed(levels):  # down
+            chain.reduce_data(view, reduce)
+    for tag, level, pos, p, to, froms, _, down_base, rep in reversed(levels):  # down
         rounds = chain_rounds(p)
         distance = rounds - chain_round(pos, p) if to is not None else 0
-        if to is None:
-            value = cx.load(view, 0, n)
-        else:
-            cx.at_round(down_base + distance - 1, BROADCAST, level)
-            value = cx.recv(to, nbytes, tag)
-            cx.store(value, view, 0, n)
-        for child in froms:
-            cx.at_round(down_base + distance, BROADCAST, level)
-            cx.send(value, child, tag)
-        cx.fence()
-    cx.finish()
+        chain = sampled(tag, BROADCAST, rep, p, not froms)
+        for lo, hi in chain:
+            ptr = tl.block_ptr(row, (0, lo), (1, hi - lo))
+            if to is None:
+                value = tl.load(ptr)
+            else:
+                with tl.round(down_base + distance - 1, BROADCAST, level):
+                    value = tl.recv(to, (1, hi - lo), dtype, tag=tag)
+                tl.store(ptr, value)
+            for child in froms:
+                with tl.round(down_base + distance, BROADCAST, level):
+                    tl.send(value, child, tag=tag)
+        settle(chain.wait_ns(), f"the skipped pieces of {level}")
+        sent = {down_base + distance} if froms else set()
+        chain.scale_rounds(sent | ({down_base + distance - 1} if to is not None else set()))
+        if to is not None:
+            chain.copy_data(view, rep)
+
+
+def max_sampled_pieces() -> int:
+    """Pieces a chain group runs at most before it gives up sampling (``ccl.yaml``:
+    ``hierarchical.defaults.max_sampled_pieces``)."""
+    spec = load_registry().algorithms["all_reduce"]["hierarchical"]
+    return int(spec.defaults["max_sampled_pieces"])

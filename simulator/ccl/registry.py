@@ -26,7 +26,8 @@ from simulator.hw.topology import PeCoord
 REGISTRY_PATH = Path(__file__).with_name("ccl.yaml")
 TOPOLOGY_REQUIREMENTS = ("any", "levels")
 # Collective models: ``fine`` moves every sub-chunk as its own DMA, MATH op and inbox
-# slot; ``coarse`` moves a round's bytes as one stream (simulator/ccl/coarse.py).
+# slot; ``coarse`` runs the fine schedule on a sample and waits out the rest at its
+# measured period (simulator/ccl/coarse.py).
 MODELS = ("fine", "coarse")
 
 

@@ -1,0 +1,209 @@
+"""Adaptive sampling for the seed chains' coarse model: the fine schedule until its
+per-piece period has converged, the rest at that period.
+
+The seed's chains (:mod:`simulator.ccl.hierarchical_seed`) move the whole buffer at
+each level as ``S`` pieces of ``sub_elems`` elements, pipelined along the chain; inbox
+slots hold every sender to its receiver's pace, so after a transient (a few to some tens
+of pieces: the chain fills, then the slots' backpressure settles) each member finishes
+one piece every ``period``, and the fine latency of a level is affine in ``S``::
+
+    T(S) = T(K + 1 pieces) + (S - 1 - K) * period
+
+The coarse kernel runs exactly that: every member of a chain group (one level's
+``p`` members, both sides of the representative, one phase: reduce or broadcast)
+runs the fine loop piece by piece and notes when it finishes each piece in a table
+the group shares. Once every member's last ``CONVERGED_PERIODS`` periods agree within
+``PERIOD_RTOL`` (relative), the group decides ``K``: the first piece no member has
+started yet. Each member then goes from piece ``K - 1`` straight to the last piece
+(the ragged one), and after the level's fence waits ``(S - 1 - K) * period``. A group
+that has not converged by ``max_sampled_pieces`` (``ccl.yaml``) runs every piece: the
+fine kernel, exactly. The cost is the pieces to convergence, whatever the size.
+
+What the sampled run keeps of the fine one: every ``collective_rounds`` row, with its
+bytes scaled to the whole message and its end moved by the wait; the DMA rows of the
+sampled pieces only; and the data (``--verify-data``): at the end of a reduce level
+the representative writes the skipped pieces' reduction of every member's buffer
+(computed with numpy; no member writes those elements during the reduce), and at the
+end of a broadcast level each member copies them from its representative (whose
+buffer is final by then).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from simulator.ccl.coarse import REDUCE_NUMPY
+from simulator.language import lowering
+from simulator.language.core import _program
+
+# The steady state: this many consecutive per-piece periods of every member equal
+# within PERIOD_RTOL (relative to the largest).
+CONVERGED_PERIODS = 3
+PERIOD_RTOL = 1e-4
+# The longest cycle (in pieces) a chain's steady schedule may repeat with (members
+# that alternate between two pieces in flight repeat every two).
+MAX_CYCLE = 4
+
+
+@dataclass
+class Group:
+    """What the members of one chain group (level, phase) share."""
+
+    members: int
+    # rank -> finish times (ns) of its pieces in loop order.
+    finished_ns: dict[int, list[float]] = field(default_factory=dict)
+    # rank -> loop index of the piece it started last.
+    started: dict[int, int] = field(default_factory=dict)
+    # rank -> (program, view) of the member (the data mode).
+    buffers: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    # Ranks whose pace is watched: the chain's last receivers (none: every member).
+    sinks: set[int] = field(default_factory=set)
+    first_skipped: int | None = None  # K: pieces K .. S-2 are skipped
+    period_ns: float = 0.0
+
+    def decide(self, n_pieces: int, cap: int) -> None:
+        """Set ``first_skipped`` once every sink's schedule repeats (:func:`cycle_period_ns`)
+        at one per-piece period (and there is a piece left to skip before the last)."""
+        if self.first_skipped is not None or len(self.finished_ns) < self.members:
+            return
+        watched = [self.finished_ns[r] for r in self.sinks] or list(self.finished_ns.values())
+        periods, cycle = [], 1
+        for times in watched:
+            found = cycle_period_ns(times)
+            if found is None:
+                return
+            cycle = math.lcm(cycle, found[0])
+            periods.append(found[1])
+        top = max(periods)
+        if top <= 0 or top - min(periods) > PERIOD_RTOL * top:
+            return
+        first = max(self.started.values()) + 1
+        # Skip whole cycles: the schedule then resumes where it would have been.
+        first += (n_pieces - 1 - first) % cycle
+        if first > cap or first >= n_pieces - 1:
+            return
+        self.first_skipped = first
+        self.period_ns = sum(periods) / len(periods)
+
+
+def cycle_period_ns(times_ns: list[float]) -> tuple[int, float] | None:
+    """(cycle, per-piece period in ns) of finish times ``times_ns`` once they repeat:
+    the smallest cycle ``c <= MAX_CYCLE`` pieces whose last ``CONVERGED_PERIODS``
+    cycles have the same piece-to-piece gaps within ``PERIOD_RTOL`` (of the cycle's
+    time); None before."""
+    recent = times_ns[-MAX_CYCLE * (CONVERGED_PERIODS + 1) - 1 :]
+    gaps = [b - a for a, b in zip(recent, recent[1:], strict=False)]
+    for c in range(1, MAX_CYCLE + 1):
+        window = c * (CONVERGED_PERIODS + 1)
+        if len(gaps) < window:
+            return None
+        cycle_ns = sum(gaps[-c:])
+        if cycle_ns <= 0:
+            continue
+        tail = gaps[-window:]
+        if all(abs(tail[j] - tail[j - c]) <= PERIOD_RTOL * cycle_ns for j in range(c, window)):
+            return c, cycle_ns / c
+    return None
+
+
+def group(key: tuple, members: int) -> Group:
+    """The launch-wide table entry of the chain group ``key``."""
+    program = _program()
+    peers = program.machine.ipcq.endpoint(program).peers
+    table = getattr(peers, "sampled_chains", None)
+    if table is None:
+        table = peers.sampled_chains = {}
+    entry = table.get(key)
+    if entry is None:
+        entry = table[key] = Group(members)
+    return entry
+
+
+class ChainRun:
+    """One member's sampled loop over the ``S`` pieces of one chain group."""
+
+    def __init__(self, entry: Group, pieces: list[tuple[int, int]], cap: int) -> None:
+        program = _program()
+        self.program = program
+        self.rank = program.rank
+        self.env = program.machine.env
+        self.entry = entry
+        self.pieces = pieces
+        self.cap = cap
+        self.run: list[int] = []  # indices of the pieces run
+        entry.finished_ns[self.rank] = []
+
+    def __iter__(self):
+        """Yield ``(lo, hi)`` of each piece to run, in order; note each one's finish."""
+        n, entry, j = len(self.pieces), self.entry, 0
+        while j < n:
+            if entry.first_skipped is not None and j == entry.first_skipped:
+                j = n - 1
+            entry.started[self.rank] = j
+            self.run.append(j)
+            yield self.pieces[j]
+            if j < n - 1:
+                entry.finished_ns[self.rank].append(self.env.now)
+                entry.decide(n, self.cap)
+            j += 1
+
+    def skipped(self) -> range:
+        """Indices of the pieces this group skipped (empty when it ran them all)."""
+        k = self.entry.first_skipped
+        return range(0) if k is None else range(k, len(self.pieces) - 1)
+
+    def wait_ns(self) -> float:
+        """The skipped pieces' time: their count times the converged period."""
+        return len(self.skipped()) * self.entry.period_ns
+
+    def span(self) -> tuple[int, int]:
+        """Elements ``[lo, hi)`` of the skipped pieces (contiguous)."""
+        skipped = self.skipped()
+        return self.pieces[skipped[0]][0], self.pieces[skipped[-1]][1]
+
+    def scale_rounds(self, rounds: set[int]) -> None:
+        """Give this rank's ``rounds`` the whole message's bytes and move their ends by
+        the wait (call after it)."""
+        if not self.skipped():
+            return
+        ep = self.program.machine.ipcq.endpoint(self.program)
+        sampled = sum(self.pieces[j][1] - self.pieces[j][0] for j in self.run)
+        whole = self.pieces[-1][1] - self.pieces[0][0]
+        wait = self.wait_ns()
+        for r in rounds:
+            stats = ep.rounds.get(r)
+            if stats is None:
+                continue
+            # Each message of the round carried the sampled pieces: scale to the whole.
+            stats.sent_bytes = stats.sent_bytes // sampled * whole
+            stats.recv_bytes = stats.recv_bytes // sampled * whole
+            stats.end_ns += wait
+
+    def reduce_data(self, view: Any, reduce: str) -> None:
+        """(Representative, data mode) write the skipped elements' reduction over every
+        member's buffer."""
+        if self.program.machine.data is None or not self.skipped():
+            return
+        lo, hi = self.span()
+        op = REDUCE_NUMPY[reduce]
+        values = [
+            np.array(lowering.read_run(program, v, lo, hi - lo))
+            for _, (program, v) in sorted(self.entry.buffers.items())
+        ]
+        total = values[0]
+        for v in values[1:]:
+            total = op(total, v).astype(values[0].dtype, copy=False)
+        lowering.write_run(self.program, view, lo, total)
+
+    def copy_data(self, view: Any, rep: int) -> None:
+        """(Broadcast member, data mode) copy the skipped elements from ``rep``."""
+        if self.program.machine.data is None or not self.skipped():
+            return
+        lo, hi = self.span()
+        program, rep_view = self.entry.buffers[rep]
+        values = lowering.read_run(program, rep_view, lo, hi - lo)
+        lowering.write_run(self.program, view, lo, values)
