@@ -146,8 +146,9 @@ class AllReduceScaling:
 
     Walls are the runs' own ``wall_s`` (simulation, without interpreter start-up), each
     the best of ``repeats`` fresh processes. The 64 MiB case runs the coarse collective
-    model (one flow per round and link); the fine model is tracked at 1 MiB, which keeps
-    the suite cheap (its 64 MiB run takes about a minute).
+    model (each chain's pieces until its period converges, the rest waited out); the
+    fine model is tracked at 1 MiB, which keeps the suite cheap (its 64 MiB run takes
+    about a minute).
     """
 
     timeout = 1800

@@ -225,19 +225,32 @@ def _finishes(gaps, n_cycles):
 @pytest.mark.parametrize("gaps", [(250.0,), (0.0, 2081.0), (1150.2, 1409.8), (10.0, 0.0, 41.0)])
 def test_cycle_period_finds_the_repeating_schedule(gaps):
     """A schedule repeating every len(gaps) pieces: its cycle and mean gap once it has
-    repeated CONVERGED_PERIODS + 1 times (and not before), also after a transient."""
-    steady = _finishes(gaps, CONVERGED_PERIODS + 1)
+    repeated CONVERGED_PERIODS + 2 times (and not before), also after a transient."""
+    steady = _finishes(gaps, CONVERGED_PERIODS + 2)
     transient = [0.0, 7.0, 90.0] + [t + 90.0 for t in steady]
     for times in (steady, transient):
         cycle, period = cycle_period_ns(times)
         assert cycle == len(gaps)
         assert period == pytest.approx(sum(gaps) / len(gaps))
-    assert cycle_period_ns(_finishes(gaps, CONVERGED_PERIODS)[:-1]) is None
+    assert cycle_period_ns(steady[:-1]) is None
+
+
+def test_cycle_period_allows_gaps_that_shift_inside_the_cycle():
+    """Two pieces per cycle whose gaps trade 30 ns each cycle (a - 30 i, b + 30 i): each
+    phase's cycle time is constant (a + b, and a + b - 30 across cycles), so it has
+    converged, at the phases' mean cycle time over 2."""
+    a, b, step = 11872.0, 2129.0, 30.0
+    times = [0.0]
+    for i in range(CONVERGED_PERIODS + 3):
+        times += [times[-1] + a - step * i, times[-1] + a - step * i + b + step * i]
+    cycle, period = cycle_period_ns(times)
+    assert cycle == 2
+    assert period == pytest.approx((2 * (a + b) - step) / 4)
 
 
 def test_cycle_period_waits_out_a_drifting_schedule():
     """Gaps that still change (by more than the tolerance) have no period yet."""
     times = _finishes([1.0], 1)
-    for i in range(MAX_CYCLE * (CONVERGED_PERIODS + 2)):
+    for i in range(MAX_CYCLE * (CONVERGED_PERIODS + 3)):
         times.append(times[-1] + 1000.0 + 3.0 * i)  # slowing down: 0.3 % per piece
     assert cycle_period_ns(times) is None

@@ -92,21 +92,23 @@ class Group:
 
 def cycle_period_ns(times_ns: list[float]) -> tuple[int, float] | None:
     """(cycle, per-piece period in ns) of finish times ``times_ns`` once they repeat:
-    the smallest cycle ``c <= MAX_CYCLE`` pieces whose last ``CONVERGED_PERIODS``
-    cycles have the same piece-to-piece gaps within ``PERIOD_RTOL`` (of the cycle's
-    time); None before."""
-    recent = times_ns[-MAX_CYCLE * (CONVERGED_PERIODS + 1) - 1 :]
-    gaps = [b - a for a, b in zip(recent, recent[1:], strict=False)]
+    the smallest cycle ``c <= MAX_CYCLE`` pieces such that, over the last
+    ``CONVERGED_PERIODS`` cycles, every piece finishes one constant cycle time after the
+    piece ``c`` before it, within ``PERIOD_RTOL`` (each phase of the cycle keeps its own
+    cycle time: the gaps inside a cycle may still shift linearly while its pieces
+    overlap differently); the period is the phases' mean cycle time over ``c``. None
+    before."""
     for c in range(1, MAX_CYCLE + 1):
-        window = c * (CONVERGED_PERIODS + 1)
-        if len(gaps) < window:
+        need = c * (CONVERGED_PERIODS + 2) + 1
+        if len(times_ns) < need:
             return None
-        cycle_ns = sum(gaps[-c:])
-        if cycle_ns <= 0:
+        t = times_ns[-need:]
+        cycle_ns = [t[j] - t[j - c] for j in range(c, need)]
+        if cycle_ns[-1] <= 0:
             continue
-        tail = gaps[-window:]
-        if all(abs(tail[j] - tail[j - c]) <= PERIOD_RTOL * cycle_ns for j in range(c, window)):
-            return c, cycle_ns / c
+        tol = PERIOD_RTOL * cycle_ns[-1]
+        if all(abs(cycle_ns[j] - cycle_ns[j - c]) <= tol for j in range(c, len(cycle_ns))):
+            return c, sum(cycle_ns[-c:]) / (c * c)
     return None
 
 
