@@ -112,6 +112,19 @@ def cycle_period_ns(times_ns: list[float]) -> tuple[int, float] | None:
     return None
 
 
+def call_index() -> int:
+    """How many sampled collectives this rank has started in its launch before this one
+    (part of a group's key: a kernel may run the collective more than once)."""
+    program = _program()
+    peers = program.machine.ipcq.endpoint(program).peers
+    calls = getattr(peers, "sampled_chain_calls", None)
+    if calls is None:
+        calls = peers.sampled_chain_calls = {}
+    index = calls.get(program.rank, 0)
+    calls[program.rank] = index + 1
+    return index
+
+
 def group(key: tuple, members: int) -> Group:
     """The launch-wide table entry of the chain group ``key``."""
     program = _program()

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import simulator.language as tl
-from simulator.ccl.chain_sampling import ChainRun, group
+from simulator.ccl.chain_sampling import ChainRun, call_index, group
 from simulator.ccl.periodic import settle
 from simulator.ccl.registry import load_registry
 from simulator.ccl.ring import REDUCERS, flat_view
@@ -143,6 +143,7 @@ def seed_hierarchical_all_reduce_coarse(
     op = REDUCERS[reduce]
     dtype = view.dtype
     cap = max_sampled_pieces()
+    call = call_index()
     program = _program()
     peers = program.machine.ipcq.endpoint(program).peers
     sizes = [(tag, level, direction, tl.ring_position(direction))
@@ -165,7 +166,7 @@ def seed_hierarchical_all_reduce_coarse(
             break
 
     def sampled(tag: int, phase: str, rep: int, p: int, sink: bool) -> ChainRun:
-        entry = group((tag, phase, rep), p)
+        entry = group((call, tag, phase, rep), p)
         entry.buffers[program.rank] = (program, view)
         if sink:
             entry.sinks.add(program.rank)

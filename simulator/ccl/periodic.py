@@ -1,5 +1,6 @@
 """Block sampling for the ring kernels' coarse model: the fine schedule of a few blocks,
-plus the rest at the measured period.
+plus the rest at the measured period. (The seed's chains sample pieces until their
+period converges instead: :mod:`simulator.ccl.chain_sampling`.)
 
 The fine ring (:func:`simulator.ccl.ring.ring_steps`) moves a chunk in blocks of
 ``per_round`` sub-chunks, and each block goes through every round before the next one

@@ -51,7 +51,8 @@ VALUE_RANGE = 4
             default_model(),
             "fine: one DMA/add per sub-chunk (cost grows with bytes); coarse: cost "
             "independent of bytes -- rings run four blocks and wait out the rest at the "
-            "measured period, the seed's chains one flow per round and link (ccl.yaml)",
+            "measured period, the seed's chains run pieces until their period converges "
+            "and wait out the rest (ccl.yaml)",
             choices=MODELS,
         ),
     ),
