@@ -74,59 +74,7 @@ def seed_hierarchical_all_reduce(
 ) -> None:
     """All-reduce ``buf`` in place over every rank of the launch (``order`` and
     ``per_round`` unused: chains pipeline sub-chunk by sub-chunk)."""
-    view = flat_view(buf)
-    n = view.shape[0]
-    row = TensorView(view.va, (1, n), view.dtype, view.name)
-    pieces = [(lo, min(lo + sub_elems, n)) for lo in range(0, n, sub_elems)]
-    op = REDUCERS[reduce]
-    dtype = view.dtype
-    # Every level of more than one member, with its reduce and broadcast round bases
-    # (the same on every rank: ranks fill cubes and SIPs evenly).
-    sizes = [(tag, level, direction, tl.ring_position(direction))
-             for tag, (level, direction) in enumerate(LEVELS)]  # fmt: skip
-    sizes = [entry for entry in sizes if entry[3][1] > 1]
-    total_up = sum(chain_rounds(p) for *_, (_, p) in sizes)
-    levels = []  # (tag, level, pos, p, to, froms, reduce base, broadcast base) joined
-    up_base = 0
-    for i, (tag, level, direction, (pos, p)) in enumerate(sizes):
-        down_base = total_up + sum(chain_rounds(q) for *_, (_, q) in sizes[i + 1 :])
-        prev_rank, next_rank = tl.ring_neighbours(direction)
-        to, froms = chain_links(pos, p, prev_rank, next_rank)
-        levels.append((tag, level, pos, p, to, froms, up_base, down_base))
-        up_base += chain_rounds(p)
-        if pos != 0:
-            break  # only representatives go up
-    for tag, level, pos, p, to, froms, base, _ in levels:  # up: chain reduce
-        my_round = base + chain_round(pos, p) if to is not None else None
-        for lo, hi in pieces:
-            acc = tl.load(tl.block_ptr(row, (0, lo), (1, hi - lo)))
-            for frm in froms:
-                with tl.round(base + chain_rounds(p) - 1 if to is None else my_round - 1,
-                              REDUCE, level):  # fmt: skip
-                    acc = op(acc, tl.recv(frm, (1, hi - lo), dtype, tag=tag))
-            if to is None:
-                tl.store(tl.block_ptr(row, (0, lo), (1, hi - lo)), acc)
-            else:
-                with tl.round(my_round, REDUCE, level):
-                    tl.send(acc, to, tag=tag)
-        tl.fence()  # the level above loads what this one stored
-    for tag, level, pos, p, to, froms, _, down_base in reversed(levels):  # down: broadcast
-        rounds = chain_rounds(p)
-        # In the broadcast the chains run outwards: a member receives from `to` (towards
-        # the representative) and sends to each of `froms`.
-        distance = rounds - chain_round(pos, p) if to is not None else 0
-        for lo, hi in pieces:
-            ptr = tl.block_ptr(row, (0, lo), (1, hi - lo))
-            if to is None:
-                value = tl.load(ptr)
-            else:
-                with tl.round(down_base + distance - 1, BROADCAST, level):
-                    value = tl.recv(to, (1, hi - lo), dtype, tag=tag)
-                tl.store(ptr, value)
-            for child in froms:
-                with tl.round(down_base + distance, BROADCAST, level):
-                    tl.send(value, child, tag=tag)
-        tl.fence()
+    _chains(buf, reduce, sub_elems, sampled=False)
 
 
 def seed_hierarchical_all_reduce_coarse(
@@ -136,36 +84,46 @@ def seed_hierarchical_all_reduce_coarse(
     level's chains run the fine loop until their per-piece period has converged, then
     the last piece; the pieces between are waited out at that period. Same rounds,
     peers and bytes (``collective_rounds``) and data as the fine kernel."""
+    _chains(buf, reduce, sub_elems, sampled=True)
+
+
+def _chains(buf: TensorView, reduce: str, sub_elems: int, sampled: bool) -> None:
+    """The chain reduce and broadcast of every level, over every piece of the buffer or
+    (``sampled``) over the pieces a :class:`ChainRun` picks, the rest waited out."""
     view = flat_view(buf)
     n = view.shape[0]
     row = TensorView(view.va, (1, n), view.dtype, view.name)
     pieces = [(lo, min(lo + sub_elems, n)) for lo in range(0, n, sub_elems)]
     op = REDUCERS[reduce]
     dtype = view.dtype
-    cap = max_sampled_pieces()
-    call = call_index()
     program = _program()
-    peers = program.machine.ipcq.endpoint(program).peers
+    # Every level of more than one member, with its reduce and broadcast round bases
+    # (the same on every rank: ranks fill cubes and SIPs evenly).
     sizes = [(tag, level, direction, tl.ring_position(direction))
              for tag, (level, direction) in enumerate(LEVELS)]  # fmt: skip
     sizes = [entry for entry in sizes if entry[3][1] > 1]
     total_up = sum(chain_rounds(p) for *_, (_, p) in sizes)
+    # (tag, level, pos, p, to, froms, reduce base, broadcast base, representative rank)
     levels = []
     up_base = 0
     for i, (tag, level, direction, (pos, p)) in enumerate(sizes):
         down_base = total_up + sum(chain_rounds(q) for *_, (_, q) in sizes[i + 1 :])
         prev_rank, next_rank = tl.ring_neighbours(direction)
         to, froms = chain_links(pos, p, prev_rank, next_rank)
-        walk = [program.rank]
-        for _ in range(p - 1):
-            walk.append(peers.send_peer(walk[-1], direction))
-        rep = walk[(p - pos) % p]  # position 0
+        rep = _representative(program, direction, pos, p) if sampled else None
         levels.append((tag, level, pos, p, to, froms, up_base, down_base, rep))
         up_base += chain_rounds(p)
         if pos != 0:
-            break
+            break  # only representatives go up
 
-    def sampled(tag: int, phase: str, rep: int, p: int, sink: bool) -> ChainRun:
+    if sampled:
+        cap = max_sampled_pieces()
+        call = call_index()
+
+    def chain_of(tag: int, phase: str, rep: int | None, p: int, sink: bool) -> ChainRun | None:
+        """The sampled run of one level's chain on this rank (None: every piece runs)."""
+        if not sampled:
+            return None
         entry = group((call, tag, phase, rep), p)
         entry.buffers[program.rank] = (program, view)
         if sink:
@@ -175,8 +133,8 @@ def seed_hierarchical_all_reduce_coarse(
     for tag, level, pos, p, to, froms, base, _, rep in levels:  # up: chain reduce
         my_round = base + chain_round(pos, p) if to is not None else None
         recv_round = base + chain_rounds(p) - 1 if to is None else my_round - 1
-        chain = sampled(tag, REDUCE, rep, p, to is None)
-        for lo, hi in chain:
+        chain = chain_of(tag, REDUCE, rep, p, to is None)
+        for lo, hi in pieces if chain is None else chain:
             acc = tl.load(tl.block_ptr(row, (0, lo), (1, hi - lo)))
             for frm in froms:
                 with tl.round(recv_round, REDUCE, level):
@@ -186,16 +144,21 @@ def seed_hierarchical_all_reduce_coarse(
             else:
                 with tl.round(my_round, REDUCE, level):
                     tl.send(acc, to, tag=tag)
-        settle(chain.wait_ns(), f"the skipped pieces of {level}")
-        sent = {my_round} if to is not None else set()
-        chain.scale_rounds(sent | ({recv_round} if froms else set()))
-        if to is None:
-            chain.reduce_data(view, reduce)
-    for tag, level, pos, p, to, froms, _, down_base, rep in reversed(levels):  # down
+        if chain is not None:
+            settle(chain.wait_ns(), f"the skipped pieces of {level}")
+            sent = {my_round} if to is not None else set()
+            chain.scale_rounds(sent | ({recv_round} if froms else set()))
+            if to is None:
+                chain.reduce_data(view, reduce)
+        else:
+            tl.fence()  # the level above loads what this one stored
+    for tag, level, pos, p, to, froms, _, down_base, rep in reversed(levels):  # down: broadcast
         rounds = chain_rounds(p)
+        # In the broadcast the chains run outwards: a member receives from `to` (towards
+        # the representative) and sends to each of `froms`.
         distance = rounds - chain_round(pos, p) if to is not None else 0
-        chain = sampled(tag, BROADCAST, rep, p, not froms)
-        for lo, hi in chain:
+        chain = chain_of(tag, BROADCAST, rep, p, not froms)
+        for lo, hi in pieces if chain is None else chain:
             ptr = tl.block_ptr(row, (0, lo), (1, hi - lo))
             if to is None:
                 value = tl.load(ptr)
@@ -206,11 +169,24 @@ def seed_hierarchical_all_reduce_coarse(
             for child in froms:
                 with tl.round(down_base + distance, BROADCAST, level):
                     tl.send(value, child, tag=tag)
-        settle(chain.wait_ns(), f"the skipped pieces of {level}")
-        sent = {down_base + distance} if froms else set()
-        chain.scale_rounds(sent | ({down_base + distance - 1} if to is not None else set()))
-        if to is not None:
-            chain.copy_data(view, rep)
+        if chain is not None:
+            settle(chain.wait_ns(), f"the skipped pieces of {level}")
+            sent = {down_base + distance} if froms else set()
+            chain.scale_rounds(sent | ({down_base + distance - 1} if to is not None else set()))
+            if to is not None:
+                chain.copy_data(view, rep)
+        else:
+            tl.fence()
+
+
+def _representative(program, direction: str, pos: int, p: int) -> int:
+    """The rank at position 0 of this rank's ring in ``direction`` (``p`` members, this
+    rank at ``pos``)."""
+    peers = program.machine.ipcq.endpoint(program).peers
+    walk = [program.rank]
+    for _ in range(p - 1):
+        walk.append(peers.send_peer(walk[-1], direction))
+    return walk[(p - pos) % p]
 
 
 def max_sampled_pieces() -> int:
