@@ -141,13 +141,7 @@ class _TableBuffer:
             "add": self.values.extend, "values": self.values,
             "limit": self._chunk_limit(), "convert": self.convert,
         }  # fmt: skip
-        source = (
-            f"def append_{self.table}({', '.join(args)}):\n"
-            f"    add(({values},))\n"
-            "    if len(values) >= limit:\n        convert()\n"
-        )
-        exec(source, scope)  # source is built from column counts only, never from input
-        return scope[f"append_{self.table}"]
+        return _generated_appender(f"append_{self.table}", ", ".join(args), values, scope)
 
     def keyed_appender(
         self, keyed: tuple[str, ...]
@@ -168,14 +162,10 @@ class _TableBuffer:
             "limit": min(CHUNK_ROWS, self.batch_rows) * group.row_width,
             "convert": self.convert,
         }  # fmt: skip
-        # Hot path (one call per DMA): the same generated shape as appender().
-        source = (
-            f"def append_{self.table}_keyed(key, {values}):\n"
-            f"    add((key, {values}))\n"
-            "    if len(values) >= limit:\n        convert()\n"
+        append = _generated_appender(
+            f"append_{self.table}_keyed", f"key, {values}", f"key, {values}", scope
         )
-        exec(source, scope)  # source is built from column counts only, never from input
-        return scope[f"append_{self.table}_keyed"], group.key_of
+        return append, group.key_of
 
     def _keyed_group(self, keyed: tuple[str, ...]) -> "_KeyedColumns":
         """The table's keyed columns, made at the first call; the same set after."""
@@ -697,3 +687,18 @@ class RunWriter:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _generated_appender(name: str, params: str, row: str, scope: dict[str, Any]) -> Callable:
+    """``def name(params): add((row,)); convert() once values reach limit``, compiled in
+    ``scope`` (which gives ``add``, ``values``, ``limit`` and ``convert``). Hot path, one
+    call per trace row: a generated function takes its arguments positionally, with no
+    ``*args`` tuple to unpack. The source is built from column counts only, never from
+    input."""
+    source = (
+        f"def {name}({params}):\n"
+        f"    add(({row},))\n"
+        "    if len(values) >= limit:\n        convert()\n"
+    )
+    exec(source, scope)
+    return scope[name]

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.ccl.coarse import REDUCE_NUMPY
+from simulator.ccl.coarse import REDUCE_NUMPY, launch_table
 from simulator.language import lowering
 from simulator.language.core import _program
 
@@ -116,10 +116,7 @@ def call_index() -> int:
     """How many sampled collectives this rank has started in its launch before this one
     (part of a group's key: a kernel may run the collective more than once)."""
     program = _program()
-    peers = program.machine.ipcq.endpoint(program).peers
-    calls = getattr(peers, "sampled_chain_calls", None)
-    if calls is None:
-        calls = peers.sampled_chain_calls = {}
+    calls = launch_table("sampled_chain_calls")
     index = calls.get(program.rank, 0)
     calls[program.rank] = index + 1
     return index
@@ -127,11 +124,7 @@ def call_index() -> int:
 
 def group(key: tuple, members: int) -> Group:
     """The launch-wide table entry of the chain group ``key``."""
-    program = _program()
-    peers = program.machine.ipcq.endpoint(program).peers
-    table = getattr(peers, "sampled_chains", None)
-    if table is None:
-        table = peers.sampled_chains = {}
+    table = launch_table("sampled_chains")
     entry = table.get(key)
     if entry is None:
         entry = table[key] = Group(members)

@@ -20,8 +20,11 @@ measured for the chains; README: "Collective models").
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+
+from simulator.language.core import _program
 
 # The reduce ops, as numpy computes the skipped elements.
 REDUCE_NUMPY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -30,3 +33,16 @@ REDUCE_NUMPY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "max": np.maximum,
     "min": np.minimum,
 }
+
+
+def launch_table(name: str) -> dict[Any, Any]:
+    """The launch-wide table ``name`` of what the coarse kernels of one launch share
+    (sampled rings and chains, per-rank call counts), made on first use. It lives on the
+    launch's IPCQ peer table, so it goes with the launch."""
+    program = _program()
+    peers = program.machine.ipcq.endpoint(program).peers
+    table = getattr(peers, name, None)
+    if table is None:
+        table = {}
+        setattr(peers, name, table)
+    return table

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.ccl.coarse import REDUCE_NUMPY
+from simulator.ccl.coarse import REDUCE_NUMPY, launch_table
 from simulator.language import comm, lowering
 from simulator.language.core import _program
 
@@ -115,10 +115,7 @@ def members_of(ring: Any, order: Sequence[int] | None = None) -> tuple[int, ...]
 def register(ring: Any, key: tuple) -> dict:
     """This member's entry in the launch-wide table of sampled rings (for the data)."""
     program = _program()
-    peers = program.machine.ipcq.endpoint(program).peers
-    table = getattr(peers, "sampled_rings", None)
-    if table is None:
-        table = peers.sampled_rings = {}
+    table = launch_table("sampled_rings")
     entry = table.setdefault(key, {"members": {}, "result": None})
     entry["members"][ring.pos] = (program, ring.view)
     return entry
