@@ -6,7 +6,8 @@ asv reads every ``track_`` value as lower-is-better, so each goal is expressed a
   and on a 128-rank hierarchical all-reduce;
 - traced over untraced whole-process wall of ``kernbench run gemm --set N=20480``
   (goal <= 1.05) and the fixed cost of tracing ``noop`` in ms (goal <= 100);
-- wall of a 128-rank all-reduce of 64 MiB over that of 1 KiB (goal <= 10, ideally 1.5);
+- wall of a 128-rank all-reduce of 64 MiB over that of 1 KiB (goal <= 10, ideally 1.5),
+  and the coarse collective model's latency error against the fine model in % (goal <= 1);
 - ``kernbench --help`` and ``kernbench list`` start-up in seconds (goal < 0.5);
 - peak RSS of a traced run with 10x the events over the small one (goal <= 1.2).
 
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from .common import Case, simpy_timeouts_per_s, simulator_ops_per_s
+from .common import Case, simpy_timeouts_per_s, simulated_metrics, simulator_ops_per_s
 
 # gpt3_qkv at small sizes (the trace-identity case): every engine and the MMU, ~1 s.
 GPT3_QKV_SMALL: Case = (
@@ -182,6 +183,39 @@ class AllReduceScaling:
         return ratios["fine_1mib"]
 
     track_fine_1mib_over_1kib_wall.unit = "ratio"
+
+
+class CoarseModelError:
+    """How far the coarse collective model's ``latency_ns`` is from the fine model's, in
+    percent of the fine one (goal <= 1): the price of its speed. One case per sampled
+    kernel, large enough that coarse samples (8 ranks, 64 MiB on the default topology:
+    the rings skip blocks, the seed's chains pieces; coarse runs ~12x faster there)."""
+
+    params = ["ring", "bidir_ring", "hierarchical_rsag", "hierarchical"]
+    param_names = ["algorithm"]
+    timeout = 900
+
+    def setup_cache(self) -> dict[str, float]:
+        errors = {}
+        for algorithm in self.params:
+            latency = {}
+            for model in ("fine", "coarse"):
+                case = coarse_error_case(algorithm, model)
+                latency[model] = simulated_metrics(case)["latency_ns"][0]
+            errors[algorithm] = 100.0 * abs(latency["coarse"] / latency["fine"] - 1.0)
+        return errors
+
+    def track_latency_error_pct(self, errors: dict[str, float], algorithm: str) -> float:
+        return errors[algorithm]
+
+    track_latency_error_pct.unit = "%"
+
+
+def coarse_error_case(algorithm: str, model: str) -> Case:
+    """The ``CoarseModelError`` case of ``algorithm`` on the collective ``model``."""
+    params = {"world_size": 8, "algorithm": algorithm, "bytes": 64 << 20,
+              "collective_model": model}  # fmt: skip
+    return ("ccl_allreduce", params, "default")
 
 
 class TracingCost:

@@ -249,3 +249,25 @@ def test_asv_runs_the_allreduce_scaling_tracks(tmp_path):
     for track in ("64mib_over_1kib", "coarse_16mib_over_1kib", "fine_1mib_over_1kib"):
         ((value,),) = results[f"bench_speed.AllReduceScaling.track_{track}_wall"][:1]
         assert value > 0
+
+
+def test_coarse_error_track_is_the_percent_latency_gap_on_a_sampled_case(tmp_path):
+    """CoarseModelError tracks |coarse / fine - 1| in % of each model's own latency_ns
+    (taken from kernbench runs here), on a case where coarse really samples: its
+    trace has a fraction of the fine run's rows."""
+    from benchmarks.bench_speed import CoarseModelError, coarse_error_case
+
+    bench = CoarseModelError()
+    bench.params = ["bidir_ring"]  # the one case whose gap is not exactly zero today
+    tracked = bench.track_latency_error_pct(bench.setup_cache(), "bidir_ring")
+    latency, events = {}, {}
+    for model in ("fine", "coarse"):
+        workload, params, topology = coarse_error_case("bidir_ring", model)
+        out = run_workload(workload, params, topology=topology, trace=True, store=tmp_path)
+        latency[model] = {m.name: m.value for m in out.metrics}["latency_ns"]
+        events[model] = out.n_events
+    assert tracked == pytest.approx(
+        100 * abs(latency["coarse"] - latency["fine"]) / latency["fine"]
+    )
+    assert 0 < tracked < 1
+    assert events["coarse"] * 4 < events["fine"]
