@@ -147,9 +147,8 @@ def asv(config: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow
-def test_asv_check_and_a_quick_run_pass(tmp_path):
-    """`asv check` finds no problems and a quick run of a subset succeeds (results in tmp)."""
+def asv_config(tmp_path: Path) -> tuple[Path, Path]:
+    """(config, HOME) for running asv on this checkout with every output under tmp_path."""
     config = json.loads((ROOT / "asv.conf.json").read_text())
     config.update(
         repo=str(ROOT),
@@ -162,6 +161,13 @@ def test_asv_check_and_a_quick_run_pass(tmp_path):
     config_path.write_text(json.dumps(config))
     home = tmp_path / "home"
     home.mkdir()
+    return config_path, home
+
+
+@pytest.mark.slow
+def test_asv_check_and_a_quick_run_pass(tmp_path):
+    """`asv check` finds no problems and a quick run of a subset succeeds (results in tmp)."""
+    config_path, home = asv_config(tmp_path)
 
     done = asv(config_path, home, "check", "--python=same")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -223,18 +229,7 @@ def test_every_benchmark_case_is_in_the_benchmarks_suite():
 def test_asv_runs_the_allreduce_scaling_tracks(tmp_path):
     """asv runs AllReduceScaling end to end (a quick run; results in tmp) and reports its
     three wall ratios."""
-    config = json.loads((ROOT / "asv.conf.json").read_text())
-    config.update(
-        repo=str(ROOT),
-        benchmark_dir=str(ROOT / "benchmarks"),
-        env_dir=str(tmp_path / "env"),
-        results_dir=str(tmp_path / "results"),
-        html_dir=str(tmp_path / "html"),
-    )
-    config_path = tmp_path / "asv.conf.json"
-    config_path.write_text(json.dumps(config))
-    home = tmp_path / "home"
-    home.mkdir()
+    config_path, home = asv_config(tmp_path)
     done = asv(config_path, home, "machine", "--yes", "--machine", "kernbench-test")
     assert done.returncode == 0, done.stdout + done.stderr
     commit = subprocess.run(
