@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.ccl import hierarchical_seed
+from simulator.ccl import chain_sampling, hierarchical_seed
 from simulator.ccl.chain_sampling import CONVERGED_PERIODS, MAX_CYCLE, cycle_period_ns
 from simulator.ccl.periodic import sampling
 from simulator.ccl.registry import CclError, algorithm_names, get_algorithm
@@ -101,6 +101,8 @@ FAST_CASES = [
     ("hierarchical", 8, "default", 8 * MIB + RAGGED, {}, GOAL),
     ("hierarchical", 32, "default", 1 * MIB, {}, GOAL),
     ("hierarchical", 32, "default", 4 * MIB, {}, GOAL),
+    # The lead gate scales with the inbox slots (the worst slot count measured: 3).
+    ("hierarchical", 32, "default", 4 * MIB, {"pe.ipcq.slots": 3}, GOAL),
 ]
 SLOW_CASES = [
     ("ring", 32, "default", 16 * MIB, {}, GOAL),
@@ -124,8 +126,9 @@ SLOW_CASES = [
 
 def _case_id(case):
     algorithm, world, topology, nbytes, sets, _ = case
-    slow = "-slowmesh" if sets else ""
-    return f"{algorithm}-{world}-{topology}-{nbytes}{slow}"
+    names = {"sip.mesh_link.bw_gbs": "-slowmesh", "pe.ipcq.slots": "-slots"}
+    extra = "".join(f"{names[key]}{value:g}" for key, value in sets.items())
+    return f"{algorithm}-{world}-{topology}-{nbytes}{extra}"
 
 
 def _check(case):
@@ -259,6 +262,40 @@ def test_cycle_period_waits_out_a_drifting_schedule():
     for i in range(MAX_CYCLE * (CONVERGED_PERIODS + 3)):
         times.append(times[-1] + 1000.0 + 3.0 * i)  # slowing down: 0.3 % per piece
     assert cycle_period_ns(times) is None
+
+
+def test_the_lead_gate_holds_members_near_their_sinks(monkeypatch):
+    """While a chain samples, no member starts a piece more than ``lead`` pieces after
+    its slowest sink has started one; and the gate binds (members would run ahead:
+    without it a cube's farthest member is ~45 pieces ahead), which is what bounds the
+    pieces a sampled chain runs."""
+    seen = []
+    real_iter = chain_sampling.ChainRun.__iter__
+
+    def watched(self):
+        for piece in real_iter(self):
+            entry = self.entry
+            if entry.first_skipped is None:
+                seen.append((self.run[-1], entry.floor(), entry.lead))
+            yield piece
+
+    monkeypatch.setattr(chain_sampling.ChainRun, "__iter__", watched)
+    run("hierarchical", 32, 4 * MIB, "coarse")
+    assert seen
+    assert all(j <= lead + max(floor, 0) for j, floor, lead in seen)
+    assert max(j - floor for j, floor, _ in seen if floor >= 0) == seen[0][2]
+
+
+def test_the_lead_is_two_slots_of_pieces(monkeypatch):
+    """The gate's lead: ``sampled_lead_per_slot`` (2) times ``pe.ipcq.slots``."""
+    spec = get_algorithm("hierarchical")
+    assert spec.defaults["sampled_lead_per_slot"] == 2
+    leads = set()
+    real_group = chain_sampling.group
+    monkeypatch.setattr(hierarchical_seed, "group",
+                        lambda *a: leads.add(a[-1]) or real_group(*a))  # fmt: skip
+    run("hierarchical", 8, 4 * MIB, "coarse", **{"pe.ipcq.slots": 3})
+    assert leads == {6}
 
 
 class _Twice:

@@ -12,12 +12,22 @@ one piece every ``period``, and the fine latency of a level is affine in ``S``::
 The coarse kernel runs exactly that: every member of a chain group (one level's
 ``p`` members, both sides of the representative, one phase: reduce or broadcast)
 runs the fine loop piece by piece and notes when it finishes each piece in a table
-the group shares. Once every member's last ``CONVERGED_PERIODS`` periods agree within
-``PERIOD_RTOL`` (relative), the group decides ``K``: the first piece no member has
+the group shares. Once the finish times of its last receivers (the sinks) repeat
+(:func:`cycle_period_ns`), the group decides ``K``: the first piece no member has
 started yet. Each member then goes from piece ``K - 1`` straight to the last piece
 (the ragged one), and after the level's fence waits ``(S - 1 - K) * period``. A group
 that has not converged by ``max_sampled_pieces`` (``ccl.yaml``) runs every piece: the
 fine kernel, exactly. The cost is the pieces to convergence, whatever the size.
+
+The pieces started by then must all run, and a chain's members issue their loads and
+sends far ahead of its sinks (in a cube's chain of four hops the farthest member is
+~45 pieces ahead when the representative's period has converged). So while a group
+samples, a lead gate holds every member at most ``lead`` pieces after its slowest
+sink (``sampled_lead_per_slot`` times the inbox's ``pe.ipcq.slots``, ``ccl.yaml``):
+what the sinks receive keeps its pace, and ``K`` is at most ``lead`` pieces past
+convergence. A gate too tight would starve the sinks and change the period (at 1.5
+slots the 8-rank chains are 1.5 % fast); at 2 slots and above it is the fine period
+on every topology and slot count measured (``tests/test_ccl_coarse.py``).
 
 What the sampled run keeps of the fine one: every ``collective_rounds`` row, with its
 bytes scaled to the whole message and its end moved by the wait; the DMA rows of the
@@ -31,6 +41,7 @@ buffer is final by then).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +51,9 @@ from simulator.ccl.coarse import REDUCE_NUMPY, launch_table
 from simulator.language import lowering
 from simulator.language.core import _program
 
-# The steady state: this many consecutive per-piece periods of every member equal
-# within PERIOD_RTOL (relative to the largest).
-CONVERGED_PERIODS = 3
+# The steady state: a sink's cycle times repeat within PERIOD_RTOL (relative) over
+# CONVERGED_PERIODS + 1 cycles (see cycle_period_ns).
+CONVERGED_PERIODS = 1
 PERIOD_RTOL = 1e-4
 # The longest cycle (in pieces) a chain's steady schedule may repeat with (members
 # that alternate between two pieces in flight repeat every two).
@@ -64,6 +75,26 @@ class Group:
     sinks: set[int] = field(default_factory=set)
     first_skipped: int | None = None  # K: pieces K .. S-2 are skipped
     period_ns: float = 0.0
+    # The lead gate: while the group samples, no member starts a piece more than
+    # `lead` pieces after the one its slowest sink (of `n_sinks`) has started.
+    n_sinks: int = 1
+    lead: int = 1 << 30
+    # Fired (and replaced) when a sink starts a piece or the group decides: what the
+    # members held at the gate wait for.
+    progress: Any = None
+
+    def floor(self) -> int:
+        """The piece the slowest sink has started (-1 until every sink has started)."""
+        started = self.started
+        if len(self.sinks) < self.n_sinks or not all(r in started for r in self.sinks):
+            return -1
+        return min(started[r] for r in self.sinks)
+
+    def notify(self) -> None:
+        """Wake the members held at the lead gate (they check it again)."""
+        if self.progress is not None:
+            event, self.progress = self.progress, None
+            event.succeed()
 
     def decide(self, n_pieces: int, cap: int) -> None:
         """Set ``first_skipped`` once every sink's schedule repeats (:func:`cycle_period_ns`)
@@ -88,13 +119,15 @@ class Group:
             return
         self.first_skipped = first
         self.period_ns = sum(periods) / len(periods)
+        self.notify()
 
 
 def cycle_period_ns(times_ns: list[float]) -> tuple[int, float] | None:
     """(cycle, per-piece period in ns) of finish times ``times_ns`` once they repeat:
-    the smallest cycle ``c <= MAX_CYCLE`` pieces such that, over the last
-    ``CONVERGED_PERIODS`` cycles, every piece finishes one constant cycle time after the
-    piece ``c`` before it, within ``PERIOD_RTOL`` (each phase of the cycle keeps its own
+    the smallest cycle ``c <= MAX_CYCLE`` pieces such that the cycle times (a piece's
+    finish minus that of the piece ``c`` before it) of the last
+    ``c * (CONVERGED_PERIODS + 1) + 1`` pieces each equal the one ``c`` pieces before,
+    within ``PERIOD_RTOL`` of the last (each phase of the cycle keeps its own
     cycle time: the gaps inside a cycle may still shift linearly while its pieces
     overlap differently); the period is the phases' mean cycle time over ``c``. None
     before."""
@@ -122,19 +155,46 @@ def call_index() -> int:
     return index
 
 
-def group(key: tuple, members: int) -> Group:
-    """The launch-wide table entry of the chain group ``key``."""
+def group(key: tuple, members: int, n_sinks: int, lead: int) -> Group:
+    """The launch-wide table entry of the chain group ``key`` (``members`` ranks, of
+    which ``n_sinks`` are its last receivers; members lead them by ``lead`` pieces at
+    most while the group samples)."""
     table = launch_table("sampled_chains")
     entry = table.get(key)
     if entry is None:
-        entry = table[key] = Group(members)
+        entry = table[key] = Group(members, n_sinks=n_sinks, lead=lead)
     return entry
+
+
+class Pieces(Sequence[tuple[int, int]]):
+    """The ``[lo, hi)`` element ranges of ``n`` elements cut in pieces of ``size`` (the
+    last one ragged), made on demand: a sampled run of a large buffer touches few."""
+
+    def __init__(self, n: int, size: int) -> None:
+        self.n, self.size = n, size
+        self._count = -(-n // size)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, j: int) -> tuple[int, int]:  # type: ignore[override]
+        if j < 0:
+            j += self._count
+        if not 0 <= j < self._count:
+            raise IndexError(f"piece {j} of {self._count}")
+        lo = j * self.size
+        return lo, min(lo + self.size, self.n)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        n, size = self.n, self.size
+        for lo in range(0, n, size):
+            yield lo, min(lo + size, n)
 
 
 class ChainRun:
     """One member's sampled loop over the ``S`` pieces of one chain group."""
 
-    def __init__(self, entry: Group, pieces: list[tuple[int, int]], cap: int) -> None:
+    def __init__(self, entry: Group, pieces: Sequence[tuple[int, int]], cap: int) -> None:
         program = _program()
         self.program = program
         self.rank = program.rank
@@ -148,16 +208,32 @@ class ChainRun:
     def __iter__(self):
         """Yield ``(lo, hi)`` of each piece to run, in order; note each one's finish."""
         n, entry, j = len(self.pieces), self.entry, 0
+        sink = self.rank in entry.sinks
         while j < n:
+            while j > entry.lead and j <= self.cap and entry.first_skipped is None:
+                if j <= entry.floor() + entry.lead:
+                    break
+                self._hold()
             if entry.first_skipped is not None and j == entry.first_skipped:
                 j = n - 1
             entry.started[self.rank] = j
+            if sink:
+                entry.notify()
             self.run.append(j)
             yield self.pieces[j]
             if j < n - 1:
                 entry.finished_ns[self.rank].append(self.env.now)
                 entry.decide(n, self.cap)
             j += 1
+
+    def _hold(self) -> None:
+        """Wait at the lead gate until a sink starts a piece or the group decides."""
+        entry = self.entry
+        if entry.progress is None:
+            entry.progress = self.env.event()
+        self.program.machine.scheduler.wait(
+            entry.progress, f"the sampled chain's lead gate of rank {self.rank}"
+        )
 
     def skipped(self) -> range:
         """Indices of the pieces this group skipped (empty when it ran them all)."""

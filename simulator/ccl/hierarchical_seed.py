@@ -24,10 +24,11 @@ phases ``reduce`` and ``broadcast``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import simulator.language as tl
-from simulator.ccl.chain_sampling import ChainRun, call_index, group
+from simulator.ccl.chain_sampling import ChainRun, Pieces, call_index, group
 from simulator.ccl.periodic import settle
 from simulator.ccl.registry import load_registry
 from simulator.ccl.ring import REDUCERS, flat_view
@@ -93,7 +94,7 @@ def _chains(buf: TensorView, reduce: str, sub_elems: int, sampled: bool) -> None
     view = flat_view(buf)
     n = view.shape[0]
     row = TensorView(view.va, (1, n), view.dtype, view.name)
-    pieces = [(lo, min(lo + sub_elems, n)) for lo in range(0, n, sub_elems)]
+    pieces = Pieces(n, sub_elems)
     op = REDUCERS[reduce]
     dtype = view.dtype
     program = _program()
@@ -118,13 +119,17 @@ def _chains(buf: TensorView, reduce: str, sub_elems: int, sampled: bool) -> None
 
     if sampled:
         cap = max_sampled_pieces()
+        lead = sampled_lead_pieces()
         call = call_index()
 
     def chain_of(tag: int, phase: str, rep: int | None, p: int, sink: bool) -> ChainRun | None:
         """The sampled run of one level's chain on this rank (None: every piece runs)."""
         if not sampled:
             return None
-        entry = group((call, tag, phase, rep), p)
+        # The reduce's last receiver is the representative; the broadcast's are the
+        # ends of its chains (one when the level has two members).
+        n_sinks = 1 if phase == REDUCE or p == 2 else 2
+        entry = group((call, tag, phase, rep), p, n_sinks, lead)
         entry.buffers[program.rank] = (program, view)
         if sink:
             entry.sinks.add(program.rank)
@@ -187,6 +192,15 @@ def _representative(program, direction: str, pos: int, p: int) -> int:
     for _ in range(p - 1):
         walk.append(peers.send_peer(walk[-1], direction))
     return walk[(p - pos) % p]
+
+
+def sampled_lead_pieces() -> int:
+    """How many pieces a sampled chain's members may run ahead of its last receivers:
+    ``ccl.yaml``'s ``hierarchical.defaults.sampled_lead_per_slot`` times the topology's
+    ``pe.ipcq.slots``, rounded up."""
+    spec = load_registry().algorithms["all_reduce"]["hierarchical"]
+    slots = _program().machine.ipcq.config.slots
+    return math.ceil(float(spec.defaults["sampled_lead_per_slot"]) * slots)
 
 
 def max_sampled_pieces() -> int:

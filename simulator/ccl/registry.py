@@ -118,6 +118,10 @@ class _Checker:
         return value
 
 
+# The coarse model's sampling knobs an algorithm's defaults may set (positive numbers).
+SAMPLING_KEYS = {"max_sampled_pieces", "sampled_lead_per_slot"}
+
+
 @cache
 def load_registry(path: Path = REGISTRY_PATH) -> Registry:
     """Parse and check ``ccl.yaml`` (cached). Raises CclError naming file and key."""
@@ -153,6 +157,8 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
                 )
             entry_defaults = dict(entry.get("defaults") or {})
             check.positive(entry_defaults, "subchunk_kib", f"{where}.defaults")
+            for key in SAMPLING_KEYS & entry_defaults.keys():
+                check.positive(entry_defaults, key, f"{where}.defaults")
             table[name] = Algorithm(
                 name,
                 op,
