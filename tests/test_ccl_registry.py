@@ -74,6 +74,12 @@ def test_a_custom_file_is_parsed(tmp_path):
             lambda d: d["all_reduce"]["algorithms"]["ring"]["defaults"].pop("subchunk_kib"),
             r"ring\.defaults\.subchunk_kib: must be a positive number, got None",
         ),
+        (
+            lambda d: d["all_reduce"]["algorithms"]["ring"]["defaults"].update(
+                sampled_lead_per_slot=0
+            ),
+            r"ring\.defaults\.sampled_lead_per_slot: must be a positive number, got 0",
+        ),
     ],
 )
 def test_bad_entries_name_file_and_key(tmp_path, edit, match):
