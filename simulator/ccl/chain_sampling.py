@@ -210,6 +210,8 @@ class ChainRun:
         n, entry, j = len(self.pieces), self.entry, 0
         sink = self.rank in entry.sinks
         while j < n:
+            # The lead gate: only while the group may still decide to skip (undecided,
+            # and not past the pieces it samples at most).
             while j > entry.lead and j <= self.cap and entry.first_skipped is None:
                 if j <= entry.floor() + entry.lead:
                     break
@@ -218,7 +220,7 @@ class ChainRun:
                 j = n - 1
             entry.started[self.rank] = j
             if sink:
-                entry.notify()
+                entry.notify()  # the floor may have risen: let held members check
             self.run.append(j)
             yield self.pieces[j]
             if j < n - 1:
