@@ -381,6 +381,11 @@ def ns_columns(frame: pd.DataFrame) -> dict[str, Any]:
     return config
 
 
+def number_table(frame: pd.DataFrame, key: str) -> None:
+    """``frame`` as an index-free st.dataframe with :func:`ns_columns` formats."""
+    st.dataframe(frame, hide_index=True, key=key, column_config=ns_columns(frame))
+
+
 def synced_multiselect(
     label: str,
     options: Sequence[Any],

@@ -375,12 +375,7 @@ else:
                 "delta_utilisation",
             ]
         ]  # fmt: skip
-    st.dataframe(
-        top_pes,
-        hide_index=True,
-        key="compare_pe_table",
-        column_config=widgets.ns_columns(top_pes),
-    )
+    widgets.number_table(top_pes, "compare_pe_table")
 
 if not path_first:
     show_critical_path()
@@ -392,9 +387,7 @@ st.plotly_chart(
     figures.engine_delta_figure(engines, label_a=f"a {run_a}", label_b=f"b {run_b}"),
     key="compare_engine_chart",
 )
-st.dataframe(
-    engines, hide_index=True, key="compare_engine_table", column_config=widgets.ns_columns(engines)
-)
+widgets.number_table(engines, "compare_engine_table")
 
 # Launches and collective rounds that changed most.
 left, right = st.columns(2)
@@ -404,23 +397,11 @@ with left:
     if launches.empty:
         st.info("No launches in either run.")
     else:
-        top_launches = launches.head(TOP_N)
-        st.dataframe(
-            top_launches,
-            hide_index=True,
-            key="compare_launch_table",
-            column_config=widgets.ns_columns(top_launches),
-        )
+        widgets.number_table(launches.head(TOP_N), "compare_launch_table")
 with right:
     st.subheader("Collective rounds that changed most")
     rounds = data.compare_rounds(store, run_a, run_b)
     if rounds.empty:
         st.info("No collectives in either run.")
     else:
-        top_rounds = rounds.head(TOP_N)
-        st.dataframe(
-            top_rounds,
-            hide_index=True,
-            key="compare_round_table",
-            column_config=widgets.ns_columns(top_rounds),
-        )
+        widgets.number_table(rounds.head(TOP_N), "compare_round_table")

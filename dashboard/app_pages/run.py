@@ -310,8 +310,7 @@ with tabs["PEs"]:
             )  # fmt: skip
         # A table drawn only when asked: a collapsed expander would still cost the browser.
         if st.toggle("Show the per-PE numbers", key="run_pe_numbers"):
-            st.dataframe(pes, hide_index=True, key="run_pe_table",
-                         column_config=widgets.ns_columns(pes))  # fmt: skip
+            widgets.number_table(pes, "run_pe_table")
 
 # Launch latency and spread.
 with tabs["Launches"]:
@@ -325,12 +324,10 @@ with tabs["Launches"]:
         )
         if not spread.empty and spread["barrier"].fillna(False).all():
             st.caption("Every launch used the start barrier, so its PEs start together (spread 0).")
-        st.dataframe(
+        widgets.number_table(
             spread[["launch_id", "kernel", "grid", "n_pes", "barrier", "latency_ns", "spread_ns",
                     "dispatch_spread_ns", "host_issue_ns", "end_ns"]],
-            hide_index=True,
-            key="run_spread_table",
-            column_config=widgets.ns_columns(spread),
+            "run_spread_table",
         )  # fmt: skip
 
 # DMA and collectives side by side, then communication against compute.
@@ -345,8 +342,7 @@ with tabs["DMA and collectives"]:
                                    dma["gbs"].to_numpy()),
                 key="run_dma_chart",
             )  # fmt: skip
-            st.dataframe(dma, hide_index=True, key="run_dma_table",
-                         column_config=widgets.ns_columns(dma))  # fmt: skip
+            widgets.number_table(dma, "run_dma_table")
         with right:
             st.subheader("Collective rounds")
             rounds = data.collective_rounds(store, run_id)
@@ -358,8 +354,7 @@ with tabs["DMA and collectives"]:
                                        rounds["slowest_ns"].to_numpy()),
                     key="run_rounds_chart",
                 )  # fmt: skip
-                st.dataframe(rounds, hide_index=True, key="run_rounds_table",
-                             column_config=widgets.ns_columns(rounds))  # fmt: skip
+                widgets.number_table(rounds, "run_rounds_table")
 
         overlap = data.comm_compute(store, run_id)
         if not overlap.empty and overlap["comm_ns"].sum() > 0:
@@ -370,5 +365,4 @@ with tabs["DMA and collectives"]:
                 f"with compute (GEMM/MATH ops of other launches): {exposed:.0%} over all PEs."
             )
             st.plotly_chart(figures.comm_compute_figure(overlap), key="run_comm_chart")
-            st.dataframe(overlap, hide_index=True, key="run_comm_table",
-                         column_config=widgets.ns_columns(overlap))  # fmt: skip
+            widgets.number_table(overlap, "run_comm_table")
