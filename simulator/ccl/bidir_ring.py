@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import zip_longest
 
+from simulator.ccl import periodic
 from simulator.ccl.ring import (
     finish_sampled,
     flat_view,
@@ -48,6 +49,7 @@ def bidir_ring_all_reduce_coarse(
     backwards = make_ring(view, order, True, half, n, reduce, sub_elems, per_round, 1)
     ahead, run_a = sampled_ring_steps(forwards, 0, True, True, list(order))
     behind, run_b = sampled_ring_steps(backwards, 0, True, True, list(order)[::-1])
+    periodic.run_together([run_a, run_b])
     for _ in zip_longest(ahead, behind):
         pass
     finish_sampled([run_a, run_b])

@@ -11,9 +11,11 @@ one piece every ``period``, and the fine latency of a level is affine in ``S``::
 
 The coarse kernel runs exactly that: every member of a chain group (one level's
 ``p`` members, both sides of the representative, one phase: reduce or broadcast)
-runs the fine loop piece by piece and notes when it finishes each piece in a table
-the group shares. Once the finish times of its last receivers (the sinks) repeat
-(:func:`cycle_period_ns`), the group decides ``K``: the first piece no member has
+runs the fine loop piece by piece and notes when it finishes each piece, and its PE's
+ops in flight and TCM in use then, in a table the group shares. Once the finish times
+of its last receivers (the sinks) repeat, and their PEs' state with them
+(:func:`cycle_period_ns`: a queue still filling can hold a steady-looking pace for
+several pieces), the group decides ``K``: the first piece no member has
 started yet. Each member then goes from piece ``K - 1`` straight to the last piece
 (the ragged one), and after the level's fence waits ``(S - 1 - K) * period``. A group
 that has not converged by ``max_sampled_pieces`` (``ccl.yaml``) runs every piece: the
@@ -41,7 +43,7 @@ buffer is final by then).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +69,8 @@ class Group:
     members: int
     # rank -> finish times (ns) of its pieces in loop order.
     finished_ns: dict[int, list[float]] = field(default_factory=dict)
+    # rank -> its PE's (ops in flight, TCM bytes in use) at each finish (watched ranks).
+    states: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     # rank -> loop index of the piece it started last.
     started: dict[int, int] = field(default_factory=dict)
     # rank -> (program, view) of the member (the data mode).
@@ -101,10 +105,10 @@ class Group:
         at one per-piece period (and there is a piece left to skip before the last)."""
         if self.first_skipped is not None or len(self.finished_ns) < self.members:
             return
-        watched = [self.finished_ns[r] for r in self.sinks] or list(self.finished_ns.values())
+        ranks = self.sinks or self.finished_ns.keys()
         periods, cycle = [], 1
-        for times in watched:
-            found = cycle_period_ns(times)
+        for rank in ranks:
+            found = cycle_period_ns(self.finished_ns[rank], self.states[rank])
             if found is None:
                 return
             cycle = math.lcm(cycle, found[0])
@@ -122,15 +126,24 @@ class Group:
         self.notify()
 
 
-def cycle_period_ns(times_ns: list[float]) -> tuple[int, float] | None:
+def cycle_period_ns(
+    times_ns: list[float], states: Sequence[Hashable] | None = None, rtol: float = PERIOD_RTOL
+) -> tuple[int, float] | None:
     """(cycle, per-piece period in ns) of finish times ``times_ns`` once they repeat:
     the smallest cycle ``c <= MAX_CYCLE`` pieces such that the cycle times (a piece's
     finish minus that of the piece ``c`` before it) of the last
     ``c * (CONVERGED_PERIODS + 1) + 1`` pieces each equal the one ``c`` pieces before,
-    within ``PERIOD_RTOL`` of the last (each phase of the cycle keeps its own
+    within ``rtol`` of the last (each phase of the cycle keeps its own
     cycle time: the gaps inside a cycle may still shift linearly while its pieces
     overlap differently); the period is the phases' mean cycle time over ``c``. None
-    before."""
+    before.
+
+    ``states`` (one per finish time, when given) must repeat with the same cycle over
+    those pieces too: equal gaps while a queue still fills or drains (the PE's ops in
+    flight or TCM in use still growing or shrinking) are a transient that only looks
+    periodic -- an engine's queue filling at one piece a cycle keeps the finish times
+    at the arrivals' pace until it is full, then the pace changes.
+    """
     for c in range(1, MAX_CYCLE + 1):
         need = c * (CONVERGED_PERIODS + 2) + 1
         if len(times_ns) < need:
@@ -139,9 +152,14 @@ def cycle_period_ns(times_ns: list[float]) -> tuple[int, float] | None:
         cycle_ns = [t[j] - t[j - c] for j in range(c, need)]
         if cycle_ns[-1] <= 0:
             continue
-        tol = PERIOD_RTOL * cycle_ns[-1]
-        if all(abs(cycle_ns[j] - cycle_ns[j - c]) <= tol for j in range(c, len(cycle_ns))):
-            return c, sum(cycle_ns[-c:]) / (c * c)
+        tol = rtol * cycle_ns[-1]
+        if not all(abs(cycle_ns[j] - cycle_ns[j - c]) <= tol for j in range(c, len(cycle_ns))):
+            continue
+        if states is not None:
+            s = states[-need:]
+            if any(s[j] != s[j - c] for j in range(c, need)):
+                continue
+        return c, sum(cycle_ns[-c:]) / (c * c)
     return None
 
 
@@ -204,11 +222,14 @@ class ChainRun:
         self.cap = cap
         self.run: list[int] = []  # indices of the pieces run
         entry.finished_ns[self.rank] = []
+        entry.states[self.rank] = []
 
     def __iter__(self):
         """Yield ``(lo, hi)`` of each piece to run, in order; note each one's finish."""
         n, entry, j = len(self.pieces), self.entry, 0
         sink = self.rank in entry.sinks
+        pe = self.program.pe
+        finished, states = entry.finished_ns[self.rank], entry.states[self.rank]
         while j < n:
             # The lead gate: only while the group may still decide to skip (undecided,
             # and not past the pieces it samples at most).
@@ -224,7 +245,8 @@ class ChainRun:
             self.run.append(j)
             yield self.pieces[j]
             if j < n - 1:
-                entry.finished_ns[self.rank].append(self.env.now)
+                finished.append(self.env.now)
+                states.append((pe.inflight_ops, pe.tcm_used_bytes))
                 entry.decide(n, self.cap)
             j += 1
 

@@ -5,8 +5,8 @@ The fine model moves every sub-chunk as its own DMA, MATH op and inbox slot, so 
 grows with the bytes. The coarse kernels run the fine schedule on a sample and wait out
 the rest at the measured period, so their cost stops growing once the schedule repeats:
 
-- the rings (``ring``, ``bidir_ring``, ``hierarchical_rsag``): four blocks of every
-  chunk (:mod:`simulator.ccl.periodic`);
+- the rings (``ring``, ``bidir_ring``, ``hierarchical_rsag``): the blocks of every
+  chunk until their period repeats, then the last two (:mod:`simulator.ccl.periodic`);
 - the seed's chains (``hierarchical``): the pieces of each message until the chain's
   per-piece period has converged, then the last (:mod:`simulator.ccl.chain_sampling`).
 

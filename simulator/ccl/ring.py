@@ -112,7 +112,6 @@ def ring_steps(ring: Ring, first_round: int, rs: bool, ag: bool) -> Iterator[Non
     view, dtype, tag, level = _row_view(ring.view), ring.view.dtype, ring.tag, ring.level
     send_to, recv_from = ring.send_to, ring.recv_from
     ag_first = first_round + (p - 1 if rs else 0)
-    n_blocks = ring.n_blocks()
 
     def loads(chunk: int, b: int) -> list[tuple[int, int, tl.tensor]]:
         return [(lo, hi, tl.load(_ptr(view, lo, hi))) for lo, hi in ring.subs(chunk % p, b)]
@@ -131,8 +130,10 @@ def ring_steps(ring: Ring, first_round: int, rs: bool, ag: bool) -> Iterator[Non
 
     inject = first_loads(0)
     inject.reverse()
-    for b in range(n_blocks):
-        last_block = b == n_blocks - 1
+    b = 0
+    # A sampled ring (SampledRing) learns how many blocks it runs as it runs them.
+    while b < ring.n_blocks():
+        last_block = b == ring.n_blocks() - 1
         while inject:  # what the previous block's last round did not send yet
             send_one(inject)
         if rs:
@@ -176,6 +177,7 @@ def ring_steps(ring: Ring, first_round: int, rs: bool, ag: bool) -> Iterator[Non
                         send_one(inject)  # keeps the link busy across the block boundary
                     del x
                     yield
+        b += 1
 
 
 def make_ring(
@@ -223,15 +225,15 @@ def ring_all_reduce(
 @dataclass(frozen=True)
 class SampledRing(Ring):
     """``Ring`` running only some of its blocks (:mod:`simulator.ccl.periodic`): block
-    ``b`` of this ring is block ``blocks[b]`` of the real one."""
+    ``b`` of this ring is block ``plan.block(b)`` of the real one."""
 
-    blocks: tuple[int, ...] = ()
+    plan: periodic.BlockPlan | None = None
 
     def n_blocks(self) -> int:
-        return len(self.blocks)
+        return self.plan.length()
 
     def subs(self, i: int, b: int) -> list[tuple[int, int]]:
-        return Ring.subs(self, i, self.blocks[b])
+        return Ring.subs(self, i, self.plan.block(b))
 
 
 REDUCE_NAMES = {fn: name for name, fn in REDUCERS.items()}
@@ -240,35 +242,33 @@ REDUCE_NAMES = {fn: name for name, fn in REDUCERS.items()}
 def sampled_ring_steps(
     ring: Ring, first_round: int, rs: bool, ag: bool, order: Sequence[int] | None = None
 ) -> tuple[Iterator[None], periodic.SampledRun | None]:
-    """:func:`ring_steps` on the coarse model: blocks 0, 1 and the last two on the fine
-    schedule (all of them when there are at most four), with what
-    :func:`periodic.settle` and :func:`periodic.complete` need for the rest (None when
-    nothing was skipped). ``order``: the ring's ranks by position, if it was built from
-    them."""
-    plan = periodic.sampling(ring.n_blocks())
-    if plan is None or ring.size == 1:
+    """:func:`ring_steps` on the coarse model: its blocks until their period repeats,
+    then the last two (all of them when there are few, or the period does not settle),
+    with what :func:`periodic.settle` and :func:`periodic.complete` need for the rest
+    (None when every block runs anyway). ``order``: the ring's ranks by position, if it
+    was built from them."""
+    if ring.n_blocks() <= periodic.MIN_SAMPLED_BLOCKS or ring.size == 1:
         return ring_steps(ring, first_round, rs, ag), None
-    sampled = SampledRing(*(getattr(ring, f.name) for f in fields(Ring)), blocks=plan.blocks)
-    entry = None
-    if _program().machine.data is not None:
-        members = periodic.members_of(ring, order)
-        entry = periodic.register(
-            ring, (first_round, ring.tag, ring.level, ring.lo, ring.hi, members)
-        )
-    ends: list[float] = []
-    run = periodic.SampledRun(
-        ring, plan, first_round, rs, ag, REDUCE_NAMES[ring.reduce], entry, ends
-    )
-    return periodic.timed(ring_steps(sampled, first_round, rs, ag), sampled, rs, ag, ends), run
+    plan = periodic.plan_of(ring, order, periodic.MAX_SAMPLED_BLOCKS)
+    program = _program()
+    if program.machine.data is not None:
+        plan.buffers[ring.pos] = (program, ring.view)
+    sampled = SampledRing(*(getattr(ring, f.name) for f in fields(Ring)), plan=plan)
+    run = periodic.SampledRun(ring, plan, first_round, rs, ag, REDUCE_NAMES[ring.reduce])
+    return periodic.timed(ring_steps(sampled, first_round, rs, ag), sampled, rs, ag, plan), run
 
 
 def finish_sampled(runs: Sequence[periodic.SampledRun | None]) -> None:
-    """Wait out the skipped blocks of ``runs`` (rings in flight together wait once, the
-    longest) and complete their rounds and data."""
+    """Wait out the skipped blocks of ``runs`` and complete their rounds and data.
+
+    Rings in flight together wait once: until the latest of their sampled ends plus
+    their own waits (they may have sampled different numbers of blocks, so the ring that
+    ran more blocks has fewer left to wait)."""
     done = [run for run in runs if run is not None]
     if not done:
         return
-    wait_ns = max(run.wait_ns() for run in done)
+    last_ns = max(run.last_end_ns() for run in done)
+    wait_ns = max(run.last_end_ns() + run.wait_ns() for run in done) - last_ns
     periodic.settle(wait_ns, "the sampled-out ring blocks")
     periodic.complete(done, wait_ns)
 
