@@ -185,6 +185,39 @@ class AllReduceScaling:
     track_fine_1mib_over_1kib_wall.unit = "ratio"
 
 
+class CoarseRingCost:
+    """Wall of a ring all-reduce on the coarse collective model over the fine one's
+    (lower is better): 32 ranks on the default topology at 128 MiB, 32 blocks per ring
+    chunk, of which the coarse rings run those until their period repeats plus the last
+    two. Each wall is the best of two fresh processes' ``wall_s``."""
+
+    params = ["ring", "hierarchical_rsag"]
+    param_names = ["algorithm"]
+    timeout = 1800
+
+    def setup_cache(self) -> dict[str, float]:
+        ratios = {}
+        for algorithm in self.params:
+            walls = {
+                model: run_json_wall_s(_run_args(coarse_ring_case(algorithm, model)), repeats=2)
+                for model in ("fine", "coarse")
+            }
+            ratios[algorithm] = walls["coarse"] / walls["fine"]
+        return ratios
+
+    def track_coarse_over_fine_wall(self, ratios: dict[str, float], algorithm: str) -> float:
+        return ratios[algorithm]
+
+    track_coarse_over_fine_wall.unit = "ratio"
+
+
+def coarse_ring_case(algorithm: str, model: str) -> Case:
+    """The ``CoarseRingCost`` case of ``algorithm`` on the collective ``model``."""
+    params = {"world_size": 32, "algorithm": algorithm, "bytes": 128 << 20,
+              "collective_model": model}  # fmt: skip
+    return ("ccl_allreduce", params, "default")
+
+
 class CoarseModelError:
     """How far the coarse collective model's ``latency_ns`` is from the fine model's, in
     percent of the fine one (goal <= 1): the price of its speed. One case per sampled

@@ -266,3 +266,20 @@ def test_coarse_error_track_is_the_percent_latency_gap_on_a_sampled_case(tmp_pat
     )
     assert 0 < tracked < 1
     assert events["coarse"] * 4 < events["fine"]
+
+
+@pytest.mark.slow
+def test_coarse_ring_cost_cases_sample_and_stay_within_one_percent(tmp_path):
+    """CoarseRingCost's ring case on the coarse model really skips blocks (well under
+    half the fine run's trace rows) and stays within 1 % of the fine latency_ns: the
+    ratio it tracks is the price of a model that holds."""
+    from benchmarks.bench_speed import coarse_ring_case
+
+    latency, events = {}, {}
+    for model in ("fine", "coarse"):
+        workload, params, topology = coarse_ring_case("ring", model)
+        out = run_workload(workload, params, topology=topology, trace=True, store=tmp_path)
+        latency[model] = {m.name: m.value for m in out.metrics}["latency_ns"]
+        events[model] = out.n_events
+    assert latency["coarse"] == pytest.approx(latency["fine"], rel=0.01)
+    assert events["coarse"] * 2 < events["fine"]
