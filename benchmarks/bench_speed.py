@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 from .common import Case, simpy_timeouts_per_s, simulated_metrics, simulator_ops_per_s
 
@@ -196,14 +197,10 @@ class CoarseRingCost:
     timeout = 1800
 
     def setup_cache(self) -> dict[str, float]:
-        ratios = {}
-        for algorithm in self.params:
-            walls = {
-                model: run_json_wall_s(_run_args(coarse_ring_case(algorithm, model)), repeats=2)
-                for model in ("fine", "coarse")
-            }
-            ratios[algorithm] = walls["coarse"] / walls["fine"]
-        return ratios
+        walls = on_both_models(
+            self.params, lambda a, m: run_json_wall_s(_run_args(coarse_ring_case(a, m)), 2)
+        )
+        return {algorithm: wall["coarse"] / wall["fine"] for algorithm, wall in walls.items()}
 
     def track_coarse_over_fine_wall(self, ratios: dict[str, float], algorithm: str) -> float:
         return ratios[algorithm]
@@ -211,9 +208,21 @@ class CoarseRingCost:
     track_coarse_over_fine_wall.unit = "ratio"
 
 
+def on_both_models(
+    algorithms: list[str], measure: Callable[[str, str], float]
+) -> dict[str, dict[str, float]]:
+    """``measure(algorithm, model)`` of every algorithm on the fine and coarse models."""
+    return {a: {model: measure(a, model) for model in ("fine", "coarse")} for a in algorithms}
+
+
 def coarse_ring_case(algorithm: str, model: str) -> Case:
     """The ``CoarseRingCost`` case of ``algorithm`` on the collective ``model``."""
-    params = {"world_size": 32, "algorithm": algorithm, "bytes": 128 << 20,
+    return allreduce_default(32, 128 << 20, algorithm, model)
+
+
+def allreduce_default(world: int, n_bytes: int, algorithm: str, model: str) -> Case:
+    """An all-reduce of ``n_bytes`` over ``world`` ranks of the default topology."""
+    params = {"world_size": world, "algorithm": algorithm, "bytes": n_bytes,
               "collective_model": model}  # fmt: skip
     return ("ccl_allreduce", params, "default")
 
@@ -229,14 +238,13 @@ class CoarseModelError:
     timeout = 900
 
     def setup_cache(self) -> dict[str, float]:
-        errors = {}
-        for algorithm in self.params:
-            latency = {}
-            for model in ("fine", "coarse"):
-                case = coarse_error_case(algorithm, model)
-                latency[model] = simulated_metrics(case)["latency_ns"][0]
-            errors[algorithm] = 100.0 * abs(latency["coarse"] / latency["fine"] - 1.0)
-        return errors
+        latencies = on_both_models(
+            self.params, lambda a, m: simulated_metrics(coarse_error_case(a, m))["latency_ns"][0]
+        )
+        return {
+            algorithm: 100.0 * abs(latency["coarse"] / latency["fine"] - 1.0)
+            for algorithm, latency in latencies.items()
+        }
 
     def track_latency_error_pct(self, errors: dict[str, float], algorithm: str) -> float:
         return errors[algorithm]
@@ -246,9 +254,7 @@ class CoarseModelError:
 
 def coarse_error_case(algorithm: str, model: str) -> Case:
     """The ``CoarseModelError`` case of ``algorithm`` on the collective ``model``."""
-    params = {"world_size": 8, "algorithm": algorithm, "bytes": 64 << 20,
-              "collective_model": model}  # fmt: skip
-    return ("ccl_allreduce", params, "default")
+    return allreduce_default(8, 64 << 20, algorithm, model)
 
 
 class TracingCost:

@@ -255,12 +255,7 @@ def test_coarse_error_track_is_the_percent_latency_gap_on_a_sampled_case(tmp_pat
     bench = CoarseModelError()
     bench.params = ["bidir_ring"]  # the one case whose gap is not exactly zero today
     tracked = bench.track_latency_error_pct(bench.setup_cache(), "bidir_ring")
-    latency, events = {}, {}
-    for model in ("fine", "coarse"):
-        workload, params, topology = coarse_error_case("bidir_ring", model)
-        out = run_workload(workload, params, topology=topology, trace=True, store=tmp_path)
-        latency[model] = {m.name: m.value for m in out.metrics}["latency_ns"]
-        events[model] = out.n_events
+    latency, events = _fine_and_coarse(coarse_error_case, "bidir_ring", tmp_path)
     assert tracked == pytest.approx(
         100 * abs(latency["coarse"] - latency["fine"]) / latency["fine"]
     )
@@ -275,11 +270,17 @@ def test_coarse_ring_cost_cases_sample_and_stay_within_one_percent(tmp_path):
     ratio it tracks is the price of a model that holds."""
     from benchmarks.bench_speed import coarse_ring_case
 
-    latency, events = {}, {}
-    for model in ("fine", "coarse"):
-        workload, params, topology = coarse_ring_case("ring", model)
-        out = run_workload(workload, params, topology=topology, trace=True, store=tmp_path)
-        latency[model] = {m.name: m.value for m in out.metrics}["latency_ns"]
-        events[model] = out.n_events
+    latency, events = _fine_and_coarse(coarse_ring_case, "ring", tmp_path)
     assert latency["coarse"] == pytest.approx(latency["fine"], rel=0.01)
     assert events["coarse"] * 2 < events["fine"]
+
+
+def _fine_and_coarse(case_of, algorithm: str, store) -> tuple[dict, dict]:
+    """latency_ns and trace events of ``case_of(algorithm, model)`` on each model."""
+    latency, events = {}, {}
+    for model in ("fine", "coarse"):
+        workload, params, topology = case_of(algorithm, model)
+        out = run_workload(workload, params, topology=topology, trace=True, store=store)
+        latency[model] = {m.name: m.value for m in out.metrics}["latency_ns"]
+        events[model] = out.n_events
+    return latency, events
