@@ -247,7 +247,10 @@ class ChainRun:
             if j < n - 1:
                 finished.append(self.env.now)
                 states.append((pe.inflight_ops, pe.tcm_used_bytes))
-                entry.decide(n, self.cap)
+                # Only the watched ranks' times decide (what else it checks only gets
+                # further from deciding as members advance): the others need not ask.
+                if sink or not entry.sinks:
+                    entry.decide(n, self.cap)
             j += 1
 
     def _hold(self) -> None:
