@@ -148,6 +148,8 @@ SLOW_CASES = [
     ("hierarchical", 128, "multi_sip", 4 * MIB, {}, GOAL),
     ("hierarchical", 128, "multi_sip", 16 * MIB, {}, GOAL),
     ("hierarchical", 128, "multi_sip", 64 * MIB, {}, GOAL),  # the goal's case (fine ~27 s)
+    # 16-member chains across a 4x4 mesh (8 hops): 11 % slow with a lead of 2 slots.
+    ("hierarchical", 128, "sip4x4", 16 * MIB, {}, GOAL),
 ]
 
 
@@ -372,16 +374,34 @@ def test_the_lead_gate_holds_members_near_their_sinks(monkeypatch):
     assert max(j - floor for j, floor, _ in seen if floor >= 0) == seen[0][2]
 
 
-def test_the_lead_is_two_slots_of_pieces(monkeypatch):
-    """The gate's lead: ``sampled_lead_per_slot`` (2) times ``pe.ipcq.slots``."""
+@pytest.mark.parametrize(("slots", "lead"), [(3, 8), (6, 12)])
+def test_the_lead_covers_the_slots_and_the_hops(monkeypatch, slots, lead):
+    """The gate's lead: the larger of ``sampled_lead_per_slot`` (2) times
+    ``pe.ipcq.slots`` and ``sampled_lead_per_hop`` (2) times the chain's hops (4 in a
+    cube of 8 ranks): 3 slots give 8 (the hops), 6 slots 12 (the slots)."""
     spec = get_algorithm("hierarchical")
     assert spec.defaults["sampled_lead_per_slot"] == 2
+    assert spec.defaults["sampled_lead_per_hop"] == 2
     leads = set()
     real_group = chain_sampling.group
     monkeypatch.setattr(hierarchical_seed, "group",
                         lambda *a: leads.add(a[-1]) or real_group(*a))  # fmt: skip
-    run("hierarchical", 8, 4 * MIB, "coarse", **{"pe.ipcq.slots": 3})
-    assert leads == {6}
+    run("hierarchical", 8, 4 * MIB, "coarse", **{"pe.ipcq.slots": slots})
+    assert leads == {lead}
+
+
+def test_a_missing_coarse_knob_is_named(monkeypatch):
+    """A ccl.yaml whose hierarchical defaults lack a coarse-model knob fails the coarse
+    run with a CclError naming the key (not a KeyError from deep in the kernel)."""
+    monkeypatch.delitem(get_algorithm("hierarchical").defaults, "sampled_lead_per_hop")
+    out = run_workload(
+        "ccl_allreduce",
+        {"algorithm": "hierarchical", "world_size": 8, "bytes": 4 * MIB,
+         "collective_model": "coarse"},
+        trace=False,
+    )  # fmt: skip
+    assert out.status == "failed"
+    assert "hierarchical.defaults.sampled_lead_per_hop: missing" in out.error
 
 
 class _Twice:

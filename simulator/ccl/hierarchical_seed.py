@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import simulator.language as tl
 from simulator.ccl.chain_sampling import ChainRun, Pieces, call_index, group
 from simulator.ccl.periodic import settle
-from simulator.ccl.registry import load_registry
+from simulator.ccl.registry import CclError, load_registry
 from simulator.ccl.ring import REDUCERS, flat_view
 from simulator.language.core import TensorView, _program
 
@@ -119,7 +119,6 @@ def _chains(buf: TensorView, reduce: str, sub_elems: int, sampled: bool) -> None
 
     if sampled:
         cap = max_sampled_pieces()
-        lead = sampled_lead_pieces()
         call = call_index()
 
     def chain_of(tag: int, phase: str, rep: int | None, p: int, sink: bool) -> ChainRun | None:
@@ -129,7 +128,7 @@ def _chains(buf: TensorView, reduce: str, sub_elems: int, sampled: bool) -> None
         # The reduce's last receiver is the representative; the broadcast's are the
         # ends of its chains (one when the level has two members).
         n_sinks = 1 if phase == REDUCE or p == 2 else 2
-        entry = group((call, tag, phase, rep), p, n_sinks, lead)
+        entry = group((call, tag, phase, rep), p, n_sinks, sampled_lead_pieces(p))
         entry.buffers[program.rank] = (program, view)
         if sink:
             entry.sinks.add(program.rank)
@@ -194,17 +193,34 @@ def _representative(program, direction: str, pos: int, p: int) -> int:
     return walk[(p - pos) % p]
 
 
-def sampled_lead_pieces() -> int:
-    """How many pieces a sampled chain's members may run ahead of its last receivers:
-    ``ccl.yaml``'s ``hierarchical.defaults.sampled_lead_per_slot`` times the topology's
-    ``pe.ipcq.slots``, rounded up."""
-    spec = load_registry().algorithms["all_reduce"]["hierarchical"]
+def sampled_lead_pieces(p: int) -> int:
+    """How many pieces the members of a sampled chain of a ``p``-member level may run
+    ahead of its last receivers: enough for what its pipeline holds at full pace, the
+    larger of ``ccl.yaml``'s ``hierarchical.defaults.sampled_lead_per_slot`` times the
+    topology's ``pe.ipcq.slots`` (what the inboxes buffer) and ``sampled_lead_per_hop``
+    times the chain's hops, ``chain_rounds(p)`` (what is in flight along it), rounded
+    up. (A 16-member chain across a 4x4 mesh held to two slots' lead, 8 pieces for its
+    8 hops, ran 11 % slow.)"""
     slots = _program().machine.ipcq.config.slots
-    return math.ceil(float(spec.defaults["sampled_lead_per_slot"]) * slots)
+    return max(
+        math.ceil(_coarse_default("sampled_lead_per_slot") * slots),
+        math.ceil(_coarse_default("sampled_lead_per_hop") * chain_rounds(p)),
+    )
 
 
 def max_sampled_pieces() -> int:
     """Pieces a chain group runs at most before it gives up sampling (``ccl.yaml``:
     ``hierarchical.defaults.max_sampled_pieces``)."""
-    spec = load_registry().algorithms["all_reduce"]["hierarchical"]
-    return int(spec.defaults["max_sampled_pieces"])
+    return int(_coarse_default("max_sampled_pieces"))
+
+
+def _coarse_default(key: str) -> float:
+    """``ccl.yaml``'s ``hierarchical.defaults.<key>``, a knob of the coarse model (the
+    registry checks it is positive where given; a CclError names it when missing)."""
+    defaults = load_registry().algorithms["all_reduce"]["hierarchical"].defaults
+    if key not in defaults:
+        raise CclError(
+            f"ccl.yaml: all_reduce.algorithms.hierarchical.defaults.{key}: missing "
+            "(the coarse model of the seed's chains needs it)"
+        )
+    return float(defaults[key])
