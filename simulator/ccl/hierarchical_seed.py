@@ -37,6 +37,9 @@ from simulator.language.core import TensorView, _program
 # (level, the direction whose ring it is), bottom up.
 LEVELS = (("intra_cube", "E"), ("inter_cube", "N"), ("inter_sip", "parent"))
 REDUCE, BROADCAST = "reduce", "broadcast"
+# What each member of a chain does to a piece, one after the other: a piece in flight
+# at each (the sampled chains' lead covers them, ``sampled_lead_pieces``).
+STAGES_PER_HOP = {REDUCE: 3, BROADCAST: 2}  # receive, add, send / receive, send
 
 
 def chain_rounds(p: int) -> int:
@@ -128,7 +131,7 @@ def _chains(buf: TensorView, reduce: str, sub_elems: int, sampled: bool) -> None
         # The reduce's last receiver is the representative; the broadcast's are the
         # ends of its chains (one when the level has two members).
         n_sinks = 1 if phase == REDUCE or p == 2 else 2
-        entry = group((call, tag, phase, rep), p, n_sinks, sampled_lead_pieces(p))
+        entry = group((call, tag, phase, rep), p, n_sinks, sampled_lead_pieces(p, phase))
         entry.buffers[program.rank] = (program, view)
         if sink:
             entry.sinks.add(program.rank)
@@ -193,18 +196,21 @@ def _representative(program, direction: str, pos: int, p: int) -> int:
     return walk[(p - pos) % p]
 
 
-def sampled_lead_pieces(p: int) -> int:
+def sampled_lead_pieces(p: int, phase: str) -> int:
     """How many pieces the members of a sampled chain of a ``p``-member level may run
     ahead of its last receivers: enough for what its pipeline holds at full pace, the
     larger of ``ccl.yaml``'s ``hierarchical.defaults.sampled_lead_per_slot`` times the
-    topology's ``pe.ipcq.slots`` (what the inboxes buffer) and ``sampled_lead_per_hop``
-    times the chain's hops, ``chain_rounds(p)`` (what is in flight along it), rounded
-    up. (A 16-member chain across a 4x4 mesh held to two slots' lead, 8 pieces for its
-    8 hops, ran 11 % slow.)"""
+    topology's ``pe.ipcq.slots`` (what the inboxes buffer) and
+    ``sampled_lead_per_stage`` times the pieces in flight along the chain: its hops
+    (``chain_rounds(p)``) times the ``phase``'s stages at each (``STAGES_PER_HOP``),
+    rounded up. (A 16-member chain across a 4x4 mesh, 8 hops, held to two slots' lead
+    of 8 pieces ran 11 % slow; its reduce at 2 pieces a hop with slower mesh links,
+    1.4-2.2 %.)"""
     slots = _program().machine.ipcq.config.slots
+    in_flight = chain_rounds(p) * STAGES_PER_HOP[phase]
     return max(
         math.ceil(_coarse_default("sampled_lead_per_slot") * slots),
-        math.ceil(_coarse_default("sampled_lead_per_hop") * chain_rounds(p)),
+        math.ceil(_coarse_default("sampled_lead_per_stage") * in_flight),
     )
 
 

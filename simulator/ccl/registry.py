@@ -119,7 +119,7 @@ class _Checker:
 
 
 # The coarse model's sampling knobs an algorithm's defaults may set (positive numbers).
-SAMPLING_KEYS = {"max_sampled_pieces", "sampled_lead_per_slot", "sampled_lead_per_hop"}
+SAMPLING_KEYS = {"max_sampled_pieces", "sampled_lead_per_slot", "sampled_lead_per_stage"}
 
 
 @cache
