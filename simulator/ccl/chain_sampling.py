@@ -25,11 +25,12 @@ The pieces started by then must all run, and a chain's members issue their loads
 sends far ahead of its sinks (in a cube's chain of four hops the farthest member is
 ~45 pieces ahead when the representative's period has converged). So while a group
 samples, a lead gate holds every member at most ``lead`` pieces after its slowest
-sink (``sampled_lead_per_slot`` times the inbox's ``pe.ipcq.slots``, ``ccl.yaml``):
-what the sinks receive keeps its pace, and ``K`` is at most ``lead`` pieces past
-convergence. A gate too tight would starve the sinks and change the period (at 1.5
-slots the 8-rank chains are 1.5 % fast); at 2 slots and above it is the fine period
-on every topology and slot count measured (``tests/test_ccl_coarse.py``).
+sink (:func:`simulator.ccl.hierarchical_seed.sampled_lead_pieces`: what the inboxes
+buffer, or the pieces in flight along the chain if more): what the sinks receive keeps
+its pace, and ``K`` is at most ``lead`` pieces past convergence. A gate too tight would
+starve the sinks and change the period (16 members across a 4x4 mesh held to 8 pieces:
+11 % slow); with that lead it is the fine period on every topology and parameter
+measured (``tests/test_ccl_coarse.py``, README: "Collective models").
 
 What the sampled run keeps of the fine one: every ``collective_rounds`` row, with its
 bytes scaled to the whole message and its end moved by the wait; the DMA rows of the
@@ -69,7 +70,7 @@ class Group:
     members: int
     # rank -> finish times (ns) of its pieces in loop order.
     finished_ns: dict[int, list[float]] = field(default_factory=dict)
-    # rank -> its PE's (ops in flight, TCM bytes in use) at each finish (watched ranks).
+    # rank -> its PE's (ops in flight, TCM bytes in use) at each finish.
     states: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     # rank -> loop index of the piece it started last.
     started: dict[int, int] = field(default_factory=dict)

@@ -13,8 +13,7 @@ the rest at the measured period, so their cost stops growing once the schedule r
 Both keep every ``collective_rounds`` row (the skipped bytes added, ends moved by the
 wait), the DMA rows of the sampled traffic only, and exact data (``--verify-data``: the
 skipped elements are computed with numpy). ``tests/test_ccl_coarse.py`` holds each
-against the fine model (within 1 % of ``latency_ns``, within 0.005 % on every case
-measured for the chains; README: "Collective models").
+against the fine model (within 1 % of ``latency_ns``; README: "Collective models").
 """
 
 from __future__ import annotations

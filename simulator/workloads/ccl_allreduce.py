@@ -50,9 +50,8 @@ VALUE_RANGE = 4
             str,
             default_model(),
             "fine: one DMA/add per sub-chunk (cost grows with bytes); coarse: cost "
-            "independent of bytes -- rings run four blocks and wait out the rest at the "
-            "measured period, the seed's chains run pieces until their period converges "
-            "and wait out the rest (ccl.yaml)",
+            "independent of bytes -- rings run blocks and the seed's chains pieces until "
+            "their period repeats, and wait out the rest at that period (ccl.yaml)",
             choices=MODELS,
         ),
     ),
