@@ -1133,10 +1133,11 @@ def _result_dtype(name: str, a: Any, b: Any) -> np.dtype:
 def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray]) -> tensor:
     """``fn(a, b)`` with numpy broadcasting: MATH, or folded for index values."""
     if (
-        type(a) is tensor and type(b) is tensor and a.shape == b.shape and a.dtype == b.dtype
-        and name != "cmp" and a.dtype != np.float64
+        isinstance(a, tensor) and isinstance(b, tensor) and a.shape == b.shape
+        and a.dtype == b.dtype and name != "cmp" and a.dtype != np.float64
     ):  # fmt: skip
-        # Hot path (a reduction's add: two tiles alike): what the checks below give.
+        # Hot path (a reduction's add: two tiles alike, one of them often a received
+        # block, a subclass): what the checks below give.
         return _math_op(name, (a, b), a.shape, np.dtype(a.dtype), fn)
     for x in (a, b):
         if not isinstance(x, (tensor, *_NUMBER)):
