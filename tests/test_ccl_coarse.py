@@ -374,24 +374,85 @@ def test_the_lead_gate_holds_members_near_their_sinks(monkeypatch):
     assert seen
     assert all(j <= lead + max(floor, 0) for j, floor, lead in seen)
     assert max(j - floor for j, floor, _ in seen if floor >= 0) == seen[0][2]
+    # The cube's representative adds two messages a piece: they queue in front of it,
+    # and the reduce's lead of 12 (3 a hop) shrinks, never growing back, to 8 (2 a hop).
+    leads = [lead for *_, lead in seen]
+    assert (max(leads), min(leads)) == (12, 8)
+    reduce_leads = [lead for lead in leads if lead > 8]
+    assert reduce_leads == sorted(reduce_leads, reverse=True)
 
 
-@pytest.mark.parametrize(("world", "slots", "leads"), [(8, 3, {12, 8}), (4, 4, {8})])
-def test_the_lead_covers_the_slots_and_the_stages(monkeypatch, world, slots, leads):
-    """The gate's lead: the larger of ``sampled_lead_per_slot`` (2) times
+@pytest.mark.parametrize(
+    ("world", "slots", "leads", "least"),
+    [(8, 3, {12, 8}, {8}), (4, 4, {8}, {8}), (4, 3, {6}, {6})],
+)
+def test_the_lead_covers_the_slots_and_the_stages(monkeypatch, world, slots, leads, least):
+    """The gate's first lead: the larger of ``sampled_lead_per_slot`` (2) times
     ``pe.ipcq.slots`` and ``sampled_lead_per_stage`` (1) times the pieces in flight
     along the chain, 3 a hop in a reduce and 2 in a broadcast: a cube of 8 ranks (4
     hops) with 3 slots leads its reduce by 12 and its broadcast by 8 (the stages); one
-    of 4 ranks (2 hops) with 4 slots by 8 in both (the slots)."""
+    of 4 ranks (2 hops) with 4 slots by 8 in both (the slots), with 3 slots by 6 (the
+    slots, and the reduce's stages). The least it shrinks to counts 2 stages a hop:
+    8 in the cube, where the slots give 6."""
     spec = get_algorithm("hierarchical")
     assert spec.defaults["sampled_lead_per_slot"] == 2
     assert spec.defaults["sampled_lead_per_stage"] == 1
-    seen = set()
+    seen, seen_least = set(), set()
     real_group = chain_sampling.group
-    monkeypatch.setattr(hierarchical_seed, "group",
-                        lambda *a: seen.add(a[-1]) or real_group(*a))  # fmt: skip
+
+    def watched(key, members, n_sinks, lead, min_lead):
+        seen.add(lead)
+        seen_least.add(min_lead)
+        return real_group(key, members, n_sinks, lead, min_lead)
+
+    monkeypatch.setattr(hierarchical_seed, "group", watched)
     run("hierarchical", world, 4 * MIB, "coarse", **{"pe.ipcq.slots": slots})
     assert seen == leads
+    assert seen_least == least
+
+
+def _group_with_sinks(sinks, lead=12, min_lead=8, started=None):
+    entry = chain_sampling.Group(8, n_sinks=len(sinks), lead=lead, min_lead=min_lead)
+    entry.sinks.update(sinks)
+    entry.started.update(started or {rank: 0 for rank in range(8)})
+    return entry
+
+
+def test_the_lead_shrinks_by_what_queues_unused_at_the_sinks():
+    """A sink with messages queued beyond the next one cuts the lead by that surplus,
+    never below ``min_lead``; a sink that finds one message or none (it would wait)
+    leaves it."""
+    entry = _group_with_sinks({0})
+    for queued in (0, 1):
+        entry.relax(0, queued, piece=3)
+        assert entry.lead == 12
+    entry.relax(0, 3, piece=3)
+    assert entry.lead == 10
+    entry = _group_with_sinks({0})
+    entry.relax(0, 9, piece=3)
+    assert entry.lead == 8
+
+
+def test_the_lead_shrinks_once_the_last_cut_has_reached_the_sinks():
+    """After a cut, queues seen at sink pieces started under the old lead do not count:
+    the lead is judged again from the first piece started after the cut."""
+    entry = _group_with_sinks({0}, lead=20, min_lead=4, started={0: 5, 1: 17, 2: 11})
+    entry.relax(0, 3, piece=5)
+    assert (entry.lead, entry.settled_from) == (18, 18)
+    entry.relax(0, 5, piece=17)
+    assert entry.lead == 18
+    entry.relax(0, 5, piece=18)
+    assert entry.lead == 14
+
+
+def test_the_lead_follows_the_sink_with_the_shortest_queue():
+    """With two sinks (a broadcast's chain ends), nothing moves until both have
+    reported, and the smaller surplus counts."""
+    entry = _group_with_sinks({0, 7})
+    entry.relax(0, 6, piece=2)
+    assert entry.lead == 12
+    entry.relax(7, 2, piece=2)
+    assert entry.lead == 11
 
 
 def test_a_missing_coarse_knob_is_named(monkeypatch):

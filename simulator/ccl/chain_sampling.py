@@ -30,7 +30,11 @@ buffer, or the pieces in flight along the chain if more): what the sinks receive
 its pace, and ``K`` is at most ``lead`` pieces past convergence. A gate too tight would
 starve the sinks and change the period (16 members across a 4x4 mesh held to 8 pieces:
 11 % slow); with that lead it is the fine period on every topology and parameter
-measured (``tests/test_ccl_coarse.py``, README: "Collective models").
+measured (``tests/test_ccl_coarse.py``, README: "Collective models"). Where that lead
+is more than the chain needs, its surplus shows as messages queued in front of the
+sinks, and the gate shrinks by it (:meth:`Group.relax`), down to what the inboxes
+buffer: a cube's reduce, whose representative adds two messages a piece, runs 8 pieces
+ahead of it rather than 12.
 
 What the sampled run keeps of the fine one: every ``collective_rounds`` row, with its
 bytes scaled to the whole message and its end moved by the wait; the DMA rows of the
@@ -81,9 +85,17 @@ class Group:
     first_skipped: int | None = None  # K: pieces K .. S-2 are skipped
     period_ns: float = 0.0
     # The lead gate: while the group samples, no member starts a piece more than
-    # `lead` pieces after the one its slowest sink (of `n_sinks`) has started.
+    # `lead` pieces after the one its slowest sink (of `n_sinks`) has started. It starts
+    # at what covers the pipeline everywhere measured and shrinks towards `min_lead` by
+    # what queues unused in front of the sinks (`relax`).
     n_sinks: int = 1
     lead: int = 1 << 30
+    min_lead: int = 1 << 30
+    # sink rank -> messages its senders had posted to it when it last started a piece.
+    queued: dict[int, int] = field(default_factory=dict)
+    # A sink piece started before this one was gated by an older lead: the queues seen
+    # then do not show the last shrink yet.
+    settled_from: int = 0
     # Fired (and replaced) when a sink starts a piece or the group decides: what the
     # members held at the gate wait for.
     progress: Any = None
@@ -94,6 +106,22 @@ class Group:
         if len(self.sinks) < self.n_sinks or not all(r in started for r in self.sinks):
             return -1
         return min(started[r] for r in self.sinks)
+
+    def relax(self, rank: int, queued: int, piece: int) -> None:
+        """Sink ``rank`` starts ``piece`` with ``queued`` messages posted to it by its
+        slowest sender (delivered or waiting for an inbox slot). While every sink has
+        more than one waiting, the members ahead of them run further than they need to
+        keep the sinks busy: cut the lead by the smallest such surplus (not below
+        ``min_lead``), then wait until the pieces started under the new lead reach the
+        sinks before judging again. A sink that waits for data keeps the lead as it is."""
+        self.queued[rank] = queued
+        if piece < self.settled_from or len(self.queued) < self.n_sinks:
+            return
+        surplus = min(self.queued.values()) - 1
+        lead = max(self.min_lead, self.lead - surplus)
+        if lead < self.lead:
+            self.lead = lead
+            self.settled_from = max(self.started.values()) + 1
 
     def notify(self) -> None:
         """Wake the members held at the lead gate (they check it again)."""
@@ -174,14 +202,16 @@ def call_index() -> int:
     return index
 
 
-def group(key: tuple, members: int, n_sinks: int, lead: int) -> Group:
+def group(key: tuple, members: int, n_sinks: int, lead: int, min_lead: int) -> Group:
     """The launch-wide table entry of the chain group ``key`` (``members`` ranks, of
     which ``n_sinks`` are its last receivers; members lead them by ``lead`` pieces at
-    most while the group samples)."""
+    most while the group samples, a lead that may shrink to ``min_lead``)."""
     table = launch_table("sampled_chains")
     entry = table.get(key)
     if entry is None:
-        entry = table[key] = Group(members, n_sinks=n_sinks, lead=lead)
+        entry = table[key] = Group(
+            members, n_sinks=n_sinks, lead=lead, min_lead=min(min_lead, lead)
+        )
     return entry
 
 
@@ -213,7 +243,15 @@ class Pieces(Sequence[tuple[int, int]]):
 class ChainRun:
     """One member's sampled loop over the ``S`` pieces of one chain group."""
 
-    def __init__(self, entry: Group, pieces: Sequence[tuple[int, int]], cap: int) -> None:
+    def __init__(
+        self,
+        entry: Group,
+        pieces: Sequence[tuple[int, int]],
+        cap: int,
+        senders: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """``senders``: the (rank, tag) this member receives each piece from (a sink
+        reports their queues to the lead gate)."""
         program = _program()
         self.program = program
         self.rank = program.rank
@@ -221,6 +259,7 @@ class ChainRun:
         self.entry = entry
         self.pieces = pieces
         self.cap = cap
+        self.senders = tuple(senders)
         self.run: list[int] = []  # indices of the pieces run
         entry.finished_ns[self.rank] = []
         entry.states[self.rank] = []
@@ -242,6 +281,8 @@ class ChainRun:
                 j = n - 1
             entry.started[self.rank] = j
             if sink:
+                if self.senders and entry.first_skipped is None:
+                    entry.relax(self.rank, self._queued(), j)
                 entry.notify()  # the floor may have risen: let held members check
             self.run.append(j)
             yield self.pieces[j]
@@ -253,6 +294,18 @@ class ChainRun:
                 if sink or not entry.sinks:
                     entry.decide(n, self.cap)
             j += 1
+
+    def _queued(self) -> int:
+        """Messages from its slowest sender that wait for this member: delivered and not
+        taken yet, or ready to go and held back for want of an inbox slot (not those
+        still on their way: they are the pipeline, not a surplus)."""
+        channels = self.program.machine.ipcq.endpoint(self.program).channels
+        counts = []
+        for rank, tag in self.senders:
+            channel = channels.get(("rank", rank, tag))
+            messages = () if channel is None else channel.messages
+            counts.append(sum(1 for m in messages if m.delivered or m.credit is not None))
+        return min(counts)
 
     def _hold(self) -> None:
         """Wait at the lead gate until a sink starts a piece or the group decides."""

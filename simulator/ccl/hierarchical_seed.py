@@ -40,6 +40,9 @@ REDUCE, BROADCAST = "reduce", "broadcast"
 # What each member of a chain does to a piece, one after the other: a piece in flight
 # at each (the sampled chains' lead covers them, ``sampled_lead_pieces``).
 STAGES_PER_HOP = {REDUCE: 3, BROADCAST: 2}  # receive, add, send / receive, send
+# What a hop holds at least, a reduce's add aside: the piece that arrives while the
+# member forwards the one before (the floor of a lead that shrinks, `relax`).
+MIN_STAGES_PER_HOP = 2
 
 
 def chain_rounds(p: int) -> int:
@@ -124,23 +127,27 @@ def _chains(buf: TensorView, reduce: str, sub_elems: int, sampled: bool) -> None
         cap = max_sampled_pieces()
         call = call_index()
 
-    def chain_of(tag: int, phase: str, rep: int | None, p: int, sink: bool) -> ChainRun | None:
-        """The sampled run of one level's chain on this rank (None: every piece runs)."""
+    def chain_of(
+        tag: int, phase: str, rep: int | None, p: int, sink: bool, senders: list[int]
+    ) -> ChainRun | None:
+        """The sampled run of one level's chain on this rank, which receives each piece
+        from ``senders`` (None: every piece runs)."""
         if not sampled:
             return None
         # The reduce's last receiver is the representative; the broadcast's are the
         # ends of its chains (one when the level has two members).
         n_sinks = 1 if phase == REDUCE or p == 2 else 2
-        entry = group((call, tag, phase, rep), p, n_sinks, sampled_lead_pieces(p, phase))
+        lead, min_lead = sampled_lead_pieces(p, phase), min_sampled_lead_pieces(p)
+        entry = group((call, tag, phase, rep), p, n_sinks, lead, min_lead)
         entry.buffers[program.rank] = (program, view)
         if sink:
             entry.sinks.add(program.rank)
-        return ChainRun(entry, pieces, cap)
+        return ChainRun(entry, pieces, cap, [(rank, tag) for rank in senders])
 
     for tag, level, pos, p, to, froms, base, _, rep in levels:  # up: chain reduce
         my_round = base + chain_round(pos, p) if to is not None else None
         recv_round = base + chain_rounds(p) - 1 if to is None else my_round - 1
-        chain = chain_of(tag, REDUCE, rep, p, to is None)
+        chain = chain_of(tag, REDUCE, rep, p, to is None, froms)
         for lo, hi in pieces if chain is None else chain:
             acc = tl.load(tl.block_ptr(row, (0, lo), (1, hi - lo)))
             for frm in froms:
@@ -164,7 +171,7 @@ def _chains(buf: TensorView, reduce: str, sub_elems: int, sampled: bool) -> None
         # In the broadcast the chains run outwards: a member receives from `to` (towards
         # the representative) and sends to each of `froms`.
         distance = rounds - chain_round(pos, p) if to is not None else 0
-        chain = chain_of(tag, BROADCAST, rep, p, not froms)
+        chain = chain_of(tag, BROADCAST, rep, p, not froms, [to] if to is not None else [])
         for lo, hi in pieces if chain is None else chain:
             ptr = tl.block_ptr(row, (0, lo), (1, hi - lo))
             if to is None:
@@ -198,19 +205,31 @@ def _representative(program, direction: str, pos: int, p: int) -> int:
 
 def sampled_lead_pieces(p: int, phase: str) -> int:
     """How many pieces the members of a sampled chain of a ``p``-member level may run
-    ahead of its last receivers: enough for what its pipeline holds at full pace, the
-    larger of ``ccl.yaml``'s ``hierarchical.defaults.sampled_lead_per_slot`` times the
-    topology's ``pe.ipcq.slots`` (what the inboxes buffer) and
+    ahead of its last receivers at first: enough for what its pipeline holds at full
+    pace, the larger of ``ccl.yaml``'s ``hierarchical.defaults.sampled_lead_per_slot``
+    times the topology's ``pe.ipcq.slots`` (what the inboxes buffer) and
     ``sampled_lead_per_stage`` times the pieces in flight along the chain: its hops
     (``chain_rounds(p)``) times the ``phase``'s stages at each (``STAGES_PER_HOP``),
     rounded up. (A 16-member chain across a 4x4 mesh, 8 hops, held to two slots' lead
     of 8 pieces ran 11 % slow; its reduce at 2 pieces a hop with slower mesh links,
     1.4-2.2 %.)"""
+    return _lead_pieces(p, STAGES_PER_HOP[phase])
+
+
+def min_sampled_lead_pieces(p: int) -> int:
+    """The least lead of a sampled chain of a ``p``-member level, which its gate shrinks
+    to while messages queue unused in front of the chain's last receivers: as
+    :func:`sampled_lead_pieces` with ``MIN_STAGES_PER_HOP`` stages a hop (a reduce's
+    add may then wait; with 1.5 a hop a cube's reduce ran 0.55 % fast, and a lead of
+    two inbox slots, 4 pieces, in 16-member chains with 2 slots 0.23 % slow)."""
+    return _lead_pieces(p, MIN_STAGES_PER_HOP)
+
+
+def _lead_pieces(p: int, stages_per_hop: int) -> int:
     slots = _program().machine.ipcq.config.slots
-    in_flight = chain_rounds(p) * STAGES_PER_HOP[phase]
     return max(
         math.ceil(_coarse_default("sampled_lead_per_slot") * slots),
-        math.ceil(_coarse_default("sampled_lead_per_stage") * in_flight),
+        math.ceil(_coarse_default("sampled_lead_per_stage") * chain_rounds(p) * stages_per_hop),
     )
 
 
