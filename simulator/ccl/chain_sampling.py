@@ -33,8 +33,10 @@ starve the sinks and change the period (16 members across a 4x4 mesh held to 8 p
 measured (``tests/test_ccl_coarse.py``, README: "Collective models"). Where that lead
 is more than the chain needs, its surplus shows as messages queued in front of the
 sinks, and the gate shrinks by it (:meth:`Group.relax`), down to what the inboxes
-buffer: a cube's reduce, whose representative adds two messages a piece, runs 8 pieces
-ahead of it rather than 12.
+buffer or 2 pieces a hop if more
+(:func:`~simulator.ccl.hierarchical_seed.min_sampled_lead_pieces`): a cube's reduce,
+whose representative adds two messages a piece, runs 8 pieces ahead of it rather than
+12.
 
 What the sampled run keeps of the fine one: every ``collective_rounds`` row, with its
 bytes scaled to the whole message and its end moved by the wait; the DMA rows of the
@@ -91,7 +93,8 @@ class Group:
     n_sinks: int = 1
     lead: int = 1 << 30
     min_lead: int = 1 << 30
-    # sink rank -> messages its senders had posted to it when it last started a piece.
+    # sink rank -> messages its slowest sender had ready for it when it last started a
+    # piece (`ChainRun._queued`).
     queued: dict[int, int] = field(default_factory=dict)
     # A sink piece started before this one was gated by an older lead: the queues seen
     # then do not show the last shrink yet.
@@ -108,8 +111,8 @@ class Group:
         return min(started[r] for r in self.sinks)
 
     def relax(self, rank: int, queued: int, piece: int) -> None:
-        """Sink ``rank`` starts ``piece`` with ``queued`` messages posted to it by its
-        slowest sender (delivered or waiting for an inbox slot). While every sink has
+        """Sink ``rank`` starts ``piece`` with ``queued`` messages ready for it from its
+        slowest sender (delivered, or waiting for an inbox slot). While every sink has
         more than one waiting, the members ahead of them run further than they need to
         keep the sinks busy: cut the lead by the smallest such surplus (not below
         ``min_lead``), then wait until the pieces started under the new lead reach the

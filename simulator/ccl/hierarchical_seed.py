@@ -226,6 +226,7 @@ def min_sampled_lead_pieces(p: int) -> int:
 
 
 def _lead_pieces(p: int, stages_per_hop: int) -> int:
+    """The larger of the inboxes' term and the chain's ``stages_per_hop`` term."""
     slots = _program().machine.ipcq.config.slots
     return max(
         math.ceil(_coarse_default("sampled_lead_per_slot") * slots),
