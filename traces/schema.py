@@ -8,22 +8,14 @@ are float64 nanoseconds of simulated time (`*_ns`), sizes are bytes, bandwidths
 GB/s (1 GB/s = 1 byte/ns). Repetitive strings are dictionary-encoded.
 """
 
-import json
-from typing import Any
-
 import pyarrow as pa
 
 # metrics.better's values live in traces.better (free of pyarrow); named here too.
 from traces.better import BETTER, HIGHER, LOWER  # noqa: F401
 
-# 2: runs.overrides, runs.sweep_id; 3: metrics.better; 4: programs;
-# 5: run_id only in the partition folder name, every table has a file for every run;
-# 6: deps; 7: launches.late_pes, dma.kind launch_msg, MCPU_LOCAL / IOCPU spaces;
-# 8: deps.resource_kind; a deps row for every transfer, each naming its resource;
-#    launch messages' ``forward`` rows; 9: a ``bandwidth`` row names the resource the
-#    network's max-min fill saturated (what bound the transfer while it shared).
-SCHEMA_VERSION = 9
-
+# The schema version and the canonical params JSON live in traces.runrow (free of
+# pyarrow); named here too.
+from traces.runrow import SCHEMA_VERSION, canonical_params  # noqa: F401
 
 # Repetitive text (engine, kind, level, workload, ...): stored as a dictionary.
 CATEGORY = pa.dictionary(pa.int32(), pa.string())
@@ -284,28 +276,3 @@ TABLES: dict[str, pa.Schema] = {
     "links": LINKS,
     "deps": DEPS,
 }
-
-
-def canonical_params(params: dict[str, Any] | str) -> str:
-    """Canonical JSON of workload parameters: sorted keys, no spaces.
-
-    Accepts a dict or a JSON text (re-encoded canonically). Numpy scalars become
-    plain numbers. Raises ValueError for JSON text that does not parse and for
-    values JSON cannot represent.
-    """
-    if isinstance(params, str):
-        try:
-            params = json.loads(params)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"params is not valid JSON: {params!r} ({exc})") from None
-    try:
-        return json.dumps(params, sort_keys=True, separators=(",", ":"), default=_plain)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"params {params!r} cannot be stored as JSON: {exc}") from None
-
-
-def _plain(value: Any) -> Any:
-    """JSON fallback for numpy scalars and arrays (anything with .tolist())."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON-serialisable")

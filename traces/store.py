@@ -24,6 +24,7 @@ from traces.layout import (
     partition_dir,
     resolve_store,
 )
+from traces.runrow import SCHEMA_VERSION, canonical_params, new_run_id
 
 if TYPE_CHECKING:  # DuckDB loads when a store is read, not to write a run
     import duckdb
@@ -85,8 +86,7 @@ class Store:
         Raises ValueError for params that JSON cannot hold, OSError if the store folder
         cannot be written.
         """
-        from traces.schema import canonical_params
-        from traces.writer import RunWriter, new_run_id
+        from traces.writer import RunWriter
 
         params_json = canonical_params(params)
         self.check_usable()
@@ -220,8 +220,6 @@ def new_run_row(
 ) -> dict[str, Any]:
     """The runs-row columns known when a run starts; the git facts (see
     git_info_in_background) and the outcome come at finish."""
-    from traces.schema import SCHEMA_VERSION, canonical_params
-
     return {
         "created_at": datetime.now(UTC),
         "workload": workload,

@@ -19,13 +19,11 @@ glob a table (the DuckDB shell) always find a file with its schema.
 import contextlib
 import os
 import queue
-import secrets
 import shutil
 import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,15 @@ import pyarrow.parquet as pq
 
 from traces.layout import partition_dir
 from traces.nullwriter import NullWriter  # noqa: F401  (its historical home)
+from traces.runrow import new_run_id  # noqa: F401  (its historical home)
+from traces.runsink import (
+    KeyIndex,
+    RunLifecycle,
+    appender_params,
+    auto_keyed_appender,
+    describe_error,
+    generated_appender,
+)
 from traces.schema import BETTER, EXTENSION_COLUMNS, TABLES
 
 BATCH_ROWS = 16384  # rows per Parquet row group
@@ -44,25 +51,6 @@ CHUNK_ROWS = 1024
 # Encoded batches waiting for the background writer, at most (memory stays flat).
 MAX_PENDING_BATCHES = 2
 PARQUET_COMPRESSION = "zstd"
-
-_id_lock = threading.Lock()
-_last_id_us = 0
-
-
-def new_run_id() -> str:
-    """A run id like `20261126-073012-123456-3fa2`: UTC time to the microsecond + random hex.
-
-    Ids sort by creation time; within one process they strictly increase. The
-    random suffix separates processes; the store also creates the run's temporary
-    folder exclusively, so a clash is retried, never shared.
-    """
-    global _last_id_us
-    with _id_lock:
-        now_us = max(time.time_ns() // 1000, _last_id_us + 1)
-        _last_id_us = now_us
-    seconds, micros = divmod(now_us, 1_000_000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{micros:06d}-{secrets.token_hex(2)}"
 
 
 class _TableBuffer:
@@ -132,16 +120,15 @@ class _TableBuffer:
         ``keyed`` columns, it stores those as one key (see keyed_appender)."""
         # Hot path (one call per engine op): a generated function that adds its
         # arguments to the flat buffer in one call.
-        optional = set(EXTENSION_COLUMNS.get(self.table, ()))
-        args = [f"v{i}=None" if name in optional else f"v{i}" for i, name in enumerate(self.names)]
+        args = appender_params(self.names, EXTENSION_COLUMNS.get(self.table, ()))
         if keyed:
             return self._auto_keyed_appender(self._keyed_group(keyed), args)
         values = ", ".join(f"v{i}" for i in range(len(args)))
         scope: dict[str, Any] = {
             "add": self.values.extend, "values": self.values,
-            "limit": self._chunk_limit(), "convert": self.convert,
+            "limit": self._chunk_limit(), "full": self.convert,
         }  # fmt: skip
-        return _generated_appender(f"append_{self.table}", ", ".join(args), values, scope)
+        return generated_appender(f"append_{self.table}", ", ".join(args), values, scope)
 
     def keyed_appender(
         self, keyed: tuple[str, ...]
@@ -160,9 +147,9 @@ class _TableBuffer:
         scope: dict[str, Any] = {
             "add": self.keyed_values.extend, "values": self.keyed_values,
             "limit": min(CHUNK_ROWS, self.batch_rows) * group.row_width,
-            "convert": self.convert,
+            "full": self.convert,
         }  # fmt: skip
-        append = _generated_appender(
+        append = generated_appender(
             f"append_{self.table}_keyed", f"key, {values}", f"key, {values}", scope
         )
         return append, group.key_of
@@ -181,23 +168,12 @@ class _TableBuffer:
     def _auto_keyed_appender(self, group: "_KeyedColumns", args: list[str]) -> Callable[..., None]:
         """A positional appender (``args``: one per column) that looks up the key of the
         keyed columns' values itself: a dict lookup instead of converting each of them."""
-        where = {name: f"v{i}" for i, name in enumerate(self.names)}
-        key_values = ", ".join(where[name] for name in group.names)
-        rest = ", ".join(where[name] for name in self.names if name not in group.positions)
         scope: dict[str, Any] = {
             "add": self.keyed_values.extend, "values": self.keyed_values,
             "limit": min(CHUNK_ROWS, self.batch_rows) * group.row_width,
-            "convert": self.convert, "get": group.index.get, "key_of": group.key_of,
+            "full": self.convert, "get": group.index.get, "key_of": group.key_of,
         }  # fmt: skip
-        source = (
-            f"def append_{self.table}({', '.join(args)}):\n"
-            f"    key = get(({key_values},))\n"
-            f"    if key is None:\n        key = key_of({key_values})\n"
-            f"    add((key, {rest}))\n"
-            "    if len(values) >= limit:\n        convert()\n"
-        )
-        exec(source, scope)  # source is built from column names only, never from input
-        return scope[f"append_{self.table}"]
+        return auto_keyed_appender(f"append_{self.table}", self.names, group.names, args, scope)
 
     def convert(self) -> None:
         """Convert the buffered values to Arrow chunks (the buffers are emptied even on
@@ -305,7 +281,7 @@ class _TableBuffer:
             ) from None
 
 
-class _KeyedColumns:
+class _KeyedColumns(KeyIndex):
     """The values of a table's keyed columns, once per distinct combination (a key).
 
     Rows carry the key; a chunk of rows gets each keyed column by indexing a per-key
@@ -315,8 +291,7 @@ class _KeyedColumns:
     """
 
     def __init__(self, table: str, schema: pa.Schema, names: tuple[str, ...]) -> None:
-        self.table = table
-        self.names = tuple(names)
+        super().__init__(table, names)
         unknown = [name for name in self.names if name not in schema.names]
         if unknown or len(set(self.names)) != len(self.names):
             raise ValueError(
@@ -335,30 +310,11 @@ class _KeyedColumns:
         self.others = [(f.name, f.type) for f in schema if f.name not in self.positions]
         """(name, type) of the columns not keyed, in schema order."""
         self.row_width = 1 + len(schema.names) - len(self.names)  # the key + the others
-        self.index: dict[tuple[Any, ...], int] = {}
-        self.rows: list[tuple[Any, ...]] = []
-        """Values of the keyed columns per key (key = position)."""
         # Per keyed column: (kind, per-key values or dictionary codes, per-key null
         # flags or None without nulls, Arrow type); the dictionary of each string column.
         self._columns: dict[str, tuple[str, np.ndarray, np.ndarray | None, pa.DataType]] = {}
         self._dictionaries: dict[str, pa.Array] = {}
         self._built_keys = -1
-
-    def key_of(self, *values: Any) -> int:
-        """The key of these keyed-column values (in ``names`` order), new if unseen.
-
-        Raises ValueError naming the table when the number of values is wrong.
-        """
-        key = self.index.get(values)
-        if key is None:
-            if len(values) != len(self.names):
-                raise ValueError(
-                    f"trace table {self.table!r}: {len(values)} keyed values for "
-                    f"{len(self.names)} columns ({', '.join(self.names)})"
-                )
-            key = self.index[values] = len(self.rows)
-            self.rows.append(values)
-        return key
 
     def column(self, name: str, keys: np.ndarray) -> pa.Array:
         """Column ``name`` of the rows whose keys are ``keys``."""
@@ -502,7 +458,7 @@ class _NoPandasFinder:
 _NO_PANDAS = _NoPandasFinder()
 
 
-class RunWriter:
+class RunWriter(RunLifecycle):
     """Writes one run; made by `Store.new_run`.
 
     States: open -> finished. `finish()` publishes the run; used as a context
@@ -631,7 +587,7 @@ class RunWriter:
                 close_error = close_error or exc
         self._background.stop()
         if close_error is not None:
-            row.update(status="failed", error=_describe(close_error))
+            row.update(status="failed", error=describe_error(close_error))
         self._publish(row)
         if close_error is not None:
             raise close_error
@@ -667,38 +623,3 @@ class RunWriter:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(runs_tmp, target)  # the run becomes visible here
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
-
-    def __enter__(self) -> "RunWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, traceback) -> bool:
-        if not self._finished:
-            if exc is not None:
-                error = _describe(exc)
-            else:
-                error = "RuntimeError: run writer closed without finish()"
-            try:
-                self.finish(status="failed", error=error, sim_end_ns=None, n_events=None)
-            except Exception:
-                if exc is None:
-                    raise
-        return False
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _generated_appender(name: str, params: str, row: str, scope: dict[str, Any]) -> Callable:
-    """``def name(params): add((row,)); convert() once values reach limit``, compiled in
-    ``scope`` (which gives ``add``, ``values``, ``limit`` and ``convert``). Hot path, one
-    call per trace row: a generated function takes its arguments positionally, with no
-    ``*args`` tuple to unpack. The source is built from column counts only, never from
-    input."""
-    source = (
-        f"def {name}({params}):\n"
-        f"    add(({row},))\n"
-        "    if len(values) >= limit:\n        convert()\n"
-    )
-    exec(source, scope)
-    return scope[name]

@@ -1,0 +1,114 @@
+"""What every run writer shares, free of pyarrow: row appenders generated over flat
+lists, the index of keyed column values, and the writer's context-manager lifecycle.
+
+traces/writer.py (Arrow and Parquet in this process) and traces/writer_process.py (rows
+handed to a child process) buffer rows the same way: one flat list per table, row after
+row, so that adding a row is one call of a generated function and one ``extend``.
+"""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+def appender_params(names: Iterable[str], optional: Iterable[str]) -> list[str]:
+    """Parameters ``v0, v1, ...`` of a positional appender, one per column; the columns in
+    ``optional`` (added to a table after it was first published) default to None."""
+    optional = set(optional)
+    return [f"v{i}=None" if name in optional else f"v{i}" for i, name in enumerate(names)]
+
+
+def generated_appender(name: str, params: str, row: str, scope: dict[str, Any]) -> Callable:
+    """``def name(params): add((row,)); full() once values reach limit``, compiled in
+    ``scope`` (which gives ``add``, ``values``, ``limit`` and ``full``). Hot path, one
+    call per trace row: a generated function takes its arguments positionally, with no
+    ``*args`` tuple to unpack. The source is built from column counts only, never from
+    input."""
+    source = (
+        f"def {name}({params}):\n    add(({row},))\n    if len(values) >= limit:\n        full()\n"
+    )
+    exec(source, scope)
+    return scope[name]
+
+
+def auto_keyed_appender(
+    name: str, names: list[str], keyed: tuple[str, ...], params: list[str], scope: dict[str, Any]
+) -> Callable[..., None]:
+    """A positional appender (``params``: one per column of ``names``) that stores the
+    ``keyed`` columns' values as their key, looked up with ``get`` and made with
+    ``key_of`` (both in ``scope``, with ``add``, ``values``, ``limit`` and ``full``): a
+    dict lookup per row instead of converting each of those values."""
+    where = {column: f"v{i}" for i, column in enumerate(names)}
+    key_values = ", ".join(where[column] for column in keyed)
+    rest = ", ".join(where[column] for column in names if column not in keyed)
+    source = (
+        f"def {name}({', '.join(params)}):\n"
+        f"    key = get(({key_values},))\n"
+        f"    if key is None:\n        key = key_of({key_values})\n"
+        f"    add((key, {rest}))\n"
+        "    if len(values) >= limit:\n        full()\n"
+    )
+    exec(source, scope)  # source is built from column names only, never from input
+    return scope[name]
+
+
+class KeyIndex:
+    """The distinct combinations of a table's keyed columns' values, each a key (0, 1,
+    ... in order of first sight): rows then carry the key instead of the values."""
+
+    def __init__(self, table: str, names: tuple[str, ...]) -> None:
+        self.table = table
+        self.names = tuple(names)
+        self.index: dict[tuple[Any, ...], int] = {}
+        self.rows: list[tuple[Any, ...]] = []
+        """Values of the keyed columns per key (key = position)."""
+
+    def key_of(self, *values: Any) -> int:
+        """The key of these keyed-column values (in ``names`` order), new if unseen.
+
+        Raises ValueError naming the table when the number of values is wrong.
+        """
+        key = self.index.get(values)
+        if key is None:
+            if len(values) != len(self.names):
+                raise ValueError(
+                    f"trace table {self.table!r}: {len(values)} keyed values for "
+                    f"{len(self.names)} columns ({', '.join(self.names)})"
+                )
+            key = self.index[values] = len(self.rows)
+            self.rows.append(values)
+        return key
+
+
+def describe_error(exc: BaseException) -> str:
+    """A run's ``error`` column for an exception: "ExcType: message"."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+class RunLifecycle:
+    """The context-manager half of a run writer (states: open -> finished).
+
+    Leaving the block with an exception records the run as failed (error "ExcType:
+    message") and lets the exception propagate; leaving without ``finish()`` records it
+    as failed too. Subclasses provide ``finish`` and ``_finished``.
+    """
+
+    _finished: bool
+
+    def finish(self, **outcome: Any) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        if not self._finished:
+            if exc is not None:
+                error = describe_error(exc)
+            else:
+                error = "RuntimeError: run writer closed without finish()"
+            try:
+                self.finish(status="failed", error=error, sim_end_ns=None, n_events=None)
+            except Exception:
+                if exc is None:
+                    raise
+        return False
