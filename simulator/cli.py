@@ -36,6 +36,8 @@ from simulator.workloads.registry import parse_sets as _parse_sets
 from traces.cli import _non_negative_int
 from traces.cli import register as register_trace_verbs
 from traces.explain_cli import register as register_explain_verb
+from traces.layout import is_object_url
+from traces.store import store_spec
 from traces.units import format_ns, format_value
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -72,10 +74,10 @@ def _error(message: str, code: int = EXIT_USAGE) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if not args.no_trace:
-        from traces.writer import skip_pandas_probe
+    if not args.no_trace and not is_object_url(store_spec(args.store)):
+        from traces.writer_process import start_writer_process
 
-        skip_pandas_probe()  # this process hands pyarrow no pandas objects
+        start_writer_process()  # its start-up overlaps the simulator's imports
     if is_script(args.workload):
         outcome = run_script(
             args.workload,

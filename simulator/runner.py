@@ -157,6 +157,7 @@ def run_workload(
             sim_version=sim_version(),
             overrides=topology_overrides,
             sweep_id=sweep_id,
+            writer_process=True,  # Parquet work on another core
         )
     started = time.perf_counter()
     from simulator.runtime.runtime import Runtime  # numpy and the engine: only to simulate

@@ -33,8 +33,8 @@ import yaml
 from simulator.hw.topology import TopologyError, load_topology, parse_override_value
 from simulator.runner import SOURCE_DIR, describe_error, run_workload, sim_version, split_overrides
 from simulator.workloads.registry import WorkloadError, get_workload
+from traces.runrow import new_run_id
 from traces.schema import canonical_params
-from traces.writer import new_run_id
 
 SCHEDULER_ENV = "KERNBENCH_SCHEDULER"
 # Times a point may be on a worker that dies before it is reported failed: run once,

@@ -9,7 +9,6 @@ import pyarrow.dataset as ds
 import pytest
 import simpy
 
-import traces.writer as writer_module
 from simulator.engine.recorder import (
     DEPS_COLUMNS,
     DMA_COLUMNS,
@@ -23,6 +22,7 @@ from simulator.hw.links import Link, Route
 from simulator.hw.network import Transfer
 from simulator.hw.topology import load_topology
 from simulator.runner import run_workload
+from traces.runsink import KeyIndex
 from traces.schema import TABLES
 
 
@@ -126,15 +126,16 @@ def test_without_a_sink_ids_advance_and_no_rows_are_counted(topology):
 
 def test_keyed_columns_stay_few_as_a_trace_grows(tmp_path, monkeypatch):
     """A simulated run with 4x the rows keys as many route, site and dependency
-    combinations as the small one: keyed values do not grow with the trace."""
+    combinations as the small one: keyed values do not grow with the trace (in the key
+    index of whichever process buffers the rows)."""
     made: list = []
-    real_init = writer_module._KeyedColumns.__init__
+    real_init = KeyIndex.__init__
 
     def init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
         made.append(self)
 
-    monkeypatch.setattr(writer_module._KeyedColumns, "__init__", init)
+    monkeypatch.setattr(KeyIndex, "__init__", init)
     counts = []
     for n in (512, 2048):
         made.clear()

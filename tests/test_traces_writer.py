@@ -12,6 +12,13 @@ from traces.synthetic import new_synthetic_writer
 from traces.writer import NullWriter, RunWriter, new_run_id
 
 
+@pytest.fixture(params=["this process", "writer process"])
+def writer_process(request) -> bool:
+    """Whether the run is written by this process (traces/writer.py) or handed to a
+    writer process (traces/writer_process.py): both keep the writer's contract."""
+    return request.param == "writer process"
+
+
 def _read(store: Store, table: str, run_id: str):
     """Rows of one run, read as any Arrow tool does: run_id from the Hive partition."""
     dataset = ds.dataset(store.root / table, format="parquet", partitioning="hive")
@@ -26,10 +33,10 @@ def test_run_id_format_and_order():
     assert [run_id[:22] for run_id in ids] == sorted(run_id[:22] for run_id in ids)
 
 
-def test_append_and_appender_round_trip(tmp_path):
+def test_append_and_appender_round_trip(writer_process, tmp_path):
     """Rows written with append() and appender() read back with run_id and nulls filled."""
     store = Store(tmp_path)
-    writer = new_synthetic_writer(store)
+    writer = new_synthetic_writer(store, writer_process=writer_process)
     writer.append("ops", op_id=1, engine="GEMM", start_ns=10.0, end_ns=25.5)
     add = writer.appender("ops")
     add(2, 0, 0, 1, 3, 11, "MATH", "exp", 1.0, 30.0, 31.0, 4096, 0)
@@ -57,10 +64,12 @@ def test_append_and_appender_round_trip(tmp_path):
     }
 
 
-def test_runs_row_and_metrics(tmp_path):
+def test_runs_row_and_metrics(writer_process, tmp_path):
     """finish() writes one runs row with status, metadata and schema version; metrics land."""
     store = Store(tmp_path)
-    writer = new_synthetic_writer(store, workload="gemm", params={"m": 64, "a": [1, 2]})
+    writer = new_synthetic_writer(
+        store, workload="gemm", params={"m": 64, "a": [1, 2]}, writer_process=writer_process
+    )
     writer.metric("tflops", 12.5, "tflops", "higher")
     writer.finish(sim_end_ns=1234.0, n_events=99, verified=True, wall_s=0.5)
     (row,) = _read(store, "runs", writer.run_id)
@@ -81,9 +90,9 @@ def test_runs_row_and_metrics(tmp_path):
     ]
 
 
-def test_unknown_table_and_column_errors(tmp_path):
+def test_unknown_table_and_column_errors(writer_process, tmp_path):
     """Unknown tables and columns raise ValueError naming them; runs is not appendable."""
-    writer = new_synthetic_writer(Store(tmp_path))
+    writer = new_synthetic_writer(Store(tmp_path), writer_process=writer_process)
     with pytest.raises(ValueError, match="'opz'"):
         writer.append("opz", op_id=1)
     with pytest.raises(ValueError, match="'start'"):
@@ -112,11 +121,11 @@ def test_batches_flush_and_preserve_rows(tmp_path):
     assert [row["op_id"] for row in _read(store, "ops", writer.run_id)] == list(range(1050))
 
 
-def test_every_table_gets_a_file_without_run_id_inside(tmp_path):
+def test_every_table_gets_a_file_without_run_id_inside(writer_process, tmp_path):
     """Each table gets a partition for every run (empty when it had no rows), and no
     file holds run_id as a column: it is only the Hive partition key."""
     store = Store(tmp_path)
-    writer = new_synthetic_writer(store)
+    writer = new_synthetic_writer(store, writer_process=writer_process)
     writer.append("launches", launch_id=0, n_pes=1)
     writer.finish(sim_end_ns=0.0, n_events=0)
     for table, schema in TABLES.items():
@@ -142,10 +151,10 @@ def test_nothing_visible_before_finish(tmp_path):
     assert not (store.root / "_tmp" / writer.run_id).exists()
 
 
-def test_exception_records_failed_run(tmp_path):
+def test_exception_records_failed_run(writer_process, tmp_path):
     """An exception inside the with-block publishes a failed run with the error and re-raises."""
     store = Store(tmp_path)
-    writer = new_synthetic_writer(store)
+    writer = new_synthetic_writer(store, writer_process=writer_process)
     with pytest.raises(KeyError), writer:
         writer.append("ops", op_id=7)
         raise KeyError("pe 3")
@@ -155,19 +164,19 @@ def test_exception_records_failed_run(tmp_path):
     assert len(_read(store, "ops", writer.run_id)) == 1
 
 
-def test_leaving_without_finish_records_failed(tmp_path):
+def test_leaving_without_finish_records_failed(writer_process, tmp_path):
     """Leaving the with-block without finish() records the run as failed."""
     store = Store(tmp_path)
-    with new_synthetic_writer(store) as writer:
+    with new_synthetic_writer(store, writer_process=writer_process) as writer:
         pass
     (row,) = _read(store, "runs", writer.run_id)
     assert row["status"] == "failed"
     assert "without finish" in row["error"]
 
 
-def test_finish_twice_and_write_after_finish(tmp_path):
+def test_finish_twice_and_write_after_finish(writer_process, tmp_path):
     """A finished run refuses further writes and a second finish()."""
-    writer = new_synthetic_writer(Store(tmp_path))
+    writer = new_synthetic_writer(Store(tmp_path), writer_process=writer_process)
     writer.finish(sim_end_ns=0.0, n_events=0)
     with pytest.raises(RuntimeError, match="finished"):
         writer.finish(sim_end_ns=0.0, n_events=0)
@@ -175,10 +184,10 @@ def test_finish_twice_and_write_after_finish(tmp_path):
         writer.append("ops", op_id=1)
 
 
-def test_bad_value_fails_run_and_names_column(tmp_path):
+def test_bad_value_fails_run_and_names_column(writer_process, tmp_path):
     """A value of the wrong type raises ValueError naming table and column; the run is failed."""
     store = Store(tmp_path)
-    writer = new_synthetic_writer(store)
+    writer = new_synthetic_writer(store, writer_process=writer_process)
     writer.append("ops", op_id=1, flops="many")
     with pytest.raises(ValueError, match="'ops' column 'flops'"):
         writer.finish(sim_end_ns=1.0, n_events=1)
@@ -187,14 +196,14 @@ def test_bad_value_fails_run_and_names_column(tmp_path):
     assert "flops" in row["error"]
 
 
-def test_invalid_status_and_params(tmp_path):
+def test_invalid_status_and_params(writer_process, tmp_path):
     """finish() rejects unknown statuses; new_run rejects params JSON cannot hold."""
     store = Store(tmp_path)
-    writer = new_synthetic_writer(store)
+    writer = new_synthetic_writer(store, writer_process=writer_process)
     with pytest.raises(ValueError, match="'done'"):
         writer.finish(status="done", sim_end_ns=0.0, n_events=0)
     with pytest.raises(ValueError, match="params"):
-        new_synthetic_writer(store, params={"f": object()})
+        new_synthetic_writer(store, params={"f": object()}, writer_process=writer_process)
 
 
 def test_null_writer_is_inert(tmp_path):
@@ -210,9 +219,14 @@ def test_null_writer_is_inert(tmp_path):
 
 
 def test_run_writer_public_api_matches_null_writer():
-    """NullWriter offers every public method of RunWriter."""
+    """NullWriter and the writer process's ProcessRunWriter offer every public method of
+    RunWriter but the three a writer process hands a run over with."""
+    from traces.writer_process import ProcessRunWriter
+
     public = {name for name in vars(RunWriter) if not name.startswith("_")}
+    public -= {"extend", "key_columns", "update_run_row"}
     assert public <= set(dir(NullWriter))
+    assert public <= set(dir(ProcessRunWriter))
 
 
 def test_runs_row_is_published_after_every_data_table(tmp_path, monkeypatch):
@@ -331,15 +345,14 @@ def _only_run(root) -> str:
     return run_dir.name.removeprefix("run_id=")
 
 
-def test_keyed_rows_read_back_as_if_every_value_was_appended(tmp_path, monkeypatch):
+def test_keyed_rows_read_back_as_if_every_value_was_appended(writer_process, tmp_path, monkeypatch):
     """Rows given as a key of their route columns (nulls, new keys in later chunks) read
     back with every column's own value, in order, beside rows appended plainly."""
-    import traces.writer as writer_module
-
-    monkeypatch.setattr(writer_module, "CHUNK_ROWS", 7)
+    _small_chunks(monkeypatch, writer_process, chunk_rows=7)
     store = Store(tmp_path)
-    writer = new_synthetic_writer(store)
-    writer._buffers["dma"].batch_rows = 20
+    writer = new_synthetic_writer(store, writer_process=writer_process)
+    if not writer_process:
+        writer._buffers["dma"].batch_rows = 20
     keyed = ("src", "dst", "src_pe", "hops", "level")
     append, key_of = writer.keyed_appender("dma", keyed)
     routes = [(f"n{i}", f"m{i % 3}", None if i % 4 == 0 else i, i % 5, "mesh" if i % 2 else None)
@@ -364,6 +377,16 @@ def test_keyed_rows_read_back_as_if_every_value_was_appended(tmp_path, monkeypat
 DMA_NAMES = [n for n in TABLES["dma"].names if n != "run_id"]
 
 
+def _small_chunks(monkeypatch, writer_process: bool, chunk_rows: int) -> None:
+    """Convert (this process) or send (to a writer process) every ``chunk_rows`` rows, so
+    that keys first seen in later chunks are exercised."""
+    if writer_process:
+        import traces.writer_process as module
+    else:
+        import traces.writer as module
+    monkeypatch.setattr(module, "CHUNK_ROWS", chunk_rows)
+
+
 def _dma_value(name: str, i: int):
     """A value of dma column ``name`` for row ``i`` (some null, some repeated)."""
     if name == "dma_id":
@@ -377,10 +400,10 @@ def _dma_value(name: str, i: int):
     return i % 11
 
 
-def test_keyed_appender_errors_name_the_table_and_column(tmp_path):
+def test_keyed_appender_errors_name_the_table_and_column(writer_process, tmp_path):
     """Unknown or unkeyable columns, a second keyed set and a bad keyed value: one clear
     message each (a bad value fails the run, naming its column)."""
-    writer = new_synthetic_writer(Store(tmp_path))
+    writer = new_synthetic_writer(Store(tmp_path), writer_process=writer_process)
     with pytest.raises(ValueError, match=r"'dma'.*cannot key columns nope"):
         writer.keyed_appender("dma", ("nope",))
     with pytest.raises(ValueError, match=r"'launches' column 'barrier' \(bool\) cannot be keyed"):
@@ -395,15 +418,16 @@ def test_keyed_appender_errors_name_the_table_and_column(tmp_path):
         writer.finish(sim_end_ns=1.0, n_events=1)
 
 
-def test_positional_appender_with_keyed_columns_reads_back_every_value(tmp_path, monkeypatch):
+def test_positional_appender_with_keyed_columns_reads_back_every_value(
+    writer_process, tmp_path, monkeypatch
+):
     """appender(table, keyed) takes whole rows (trailing extension column omitted) and
     stores the keyed columns as one key: rows read back exactly as given."""
-    import traces.writer as writer_module
-
-    monkeypatch.setattr(writer_module, "CHUNK_ROWS", 5)
+    _small_chunks(monkeypatch, writer_process, chunk_rows=5)
     store = Store(tmp_path)
-    writer = new_synthetic_writer(store)
-    writer._buffers["deps"].batch_rows = 12
+    writer = new_synthetic_writer(store, writer_process=writer_process)
+    if not writer_process:
+        writer._buffers["deps"].batch_rows = 12
     add = writer.appender("deps", ("item", "cause", "on_item", "resource", "resource_kind"))
     causes = ["engine", "input", "carried", "bandwidth"]
     expected = []

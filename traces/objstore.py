@@ -143,8 +143,10 @@ class ObjectStore(Store):
         sim_version: str,
         overrides: dict[str, Any] | None = None,
         sweep_id: str | None = None,
+        writer_process: bool = False,
     ) -> RunWriter:
-        """Start writing a run (see Store.new_run); it is uploaded when it finishes."""
+        """Start writing a run (see Store.new_run); it is uploaded when it finishes.
+        This process writes it (``writer_process`` is for local stores only)."""
         params_json = canonical_params(params)
         run_id = new_run_id()  # time + random suffix: unique without a shared folder
         tmp_dir = Path(tempfile.mkdtemp(prefix=f"kernbench-{run_id}-"))

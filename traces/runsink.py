@@ -6,8 +6,15 @@ handed to a child process) buffer rows the same way: one flat list per table, ro
 row, so that adding a row is one call of a generated function and one ``extend``.
 """
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from traces.columns import CATEGORY, FLOAT64, ID, INDEX, INT32, INT64, NS, TABLE_COLUMNS
+
+# Column types whose values a keyed appender can store as one key: dictionary, integer
+# and floating ones.
+KEYABLE_TYPES = frozenset((CATEGORY, ID, INDEX, NS, INT32, INT64, FLOAT64))
 
 
 def appender_params(names: Iterable[str], optional: Iterable[str]) -> list[str]:
@@ -49,6 +56,30 @@ def auto_keyed_appender(
     )
     exec(source, scope)  # source is built from column names only, never from input
     return scope[name]
+
+
+@functools.cache
+def column_types(table: str) -> dict[str, str]:
+    """The columns of a trace table but run_id, in schema order, and their types
+    (traces.columns). Raises KeyError for an unknown table."""
+    return {name: kind for name, kind in TABLE_COLUMNS[table] if name != "run_id"}
+
+
+def check_keyed_columns(table: str, types: dict[str, str], keyed: tuple[str, ...]) -> None:
+    """Raise ValueError naming the table (and column) unless ``keyed`` are distinct columns
+    of ``table`` (``types``: its columns without run_id and their traces.columns types)
+    whose type can be keyed (KEYABLE_TYPES)."""
+    if any(name not in types for name in keyed) or len(set(keyed)) != len(keyed):
+        raise ValueError(
+            f"trace table {table!r}: cannot key columns {', '.join(keyed)} "
+            f"(columns: {', '.join(types)}, each at most once)"
+        )
+    for name in keyed:
+        if types[name] not in KEYABLE_TYPES:
+            raise ValueError(
+                f"trace table {table!r} column {name!r} ({types[name]}) cannot be keyed "
+                "(only dictionary, integer and floating columns)"
+            )
 
 
 class KeyIndex:

@@ -1,278 +1,49 @@
 """Arrow schemas of the trace tables (contract: extend, never rename).
 
-One schema per table. Every table starts with `run_id`, the Hive partition key: it is
-the `run_id=<id>` folder name, not a column inside the files (schema_version >= 2; older
-files also hold it inside and still read). An appender takes the remaining columns
-positionally in the order given here. Times
-are float64 nanoseconds of simulated time (`*_ns`), sizes are bytes, bandwidths
-GB/s (1 GB/s = 1 byte/ns). Repetitive strings are dictionary-encoded.
+The columns and their types are listed in traces/columns.py (free of pyarrow, for the
+simulating process); this module makes them Arrow schemas, one per table.
 """
 
 import pyarrow as pa
 
 # metrics.better's values live in traces.better (free of pyarrow); named here too.
 from traces.better import BETTER, HIGHER, LOWER  # noqa: F401
+from traces.columns import (  # noqa: F401  (named here too)
+    BOOL,
+    CATEGORY,
+    DEP_CAUSES,
+    EXTENSION_COLUMNS,
+    FLOAT64,
+    ID,
+    INDEX,
+    INT32,
+    INT64,
+    NS,
+    TABLE_COLUMNS,
+    TEXT,
+    TIMESTAMP,
+)
 
 # The schema version and the canonical params JSON live in traces.runrow (free of
 # pyarrow); named here too.
 from traces.runrow import SCHEMA_VERSION, canonical_params  # noqa: F401
 
-# Repetitive text (engine, kind, level, workload, ...): stored as a dictionary.
-CATEGORY = pa.dictionary(pa.int32(), pa.string())
-TEXT = pa.string()
-NS = pa.float64()
-ID = pa.int64()
-INDEX = pa.int32()
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-
-RUNS = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("created_at", TIMESTAMP),  # wall-clock time the run started
-        ("workload", CATEGORY),
-        ("params", TEXT),  # canonical JSON, see canonical_params()
-        ("topology", CATEGORY),  # topology name
-        ("topology_json", TEXT),  # the fully resolved topology
-        ("topology_hash", TEXT),
-        ("git_commit", TEXT),
-        ("git_branch", CATEGORY),
-        ("git_dirty", pa.bool_()),
-        ("commit_time", TIMESTAMP),  # null if unknown
-        ("commit_message", TEXT),
-        ("sim_version", CATEGORY),
-        ("schema_version", pa.int32()),
-        ("verify_data", pa.bool_()),
-        ("verified", pa.bool_()),  # null if data was not verified
-        ("status", CATEGORY),  # "ok" | "failed"
-        ("error", TEXT),  # null, or "ExcType: message"
-        ("sim_end_ns", NS),
-        ("wall_s", pa.float64()),  # wall-clock seconds the run took
-        ("n_events", pa.int64()),  # simulator events processed
-        ("host", CATEGORY),
-        # Topology overrides of the run as canonical JSON of {dotted key: value}; "{}"
-        # when the preset was used as is (null in runs older than schema version 2).
-        ("overrides", TEXT),
-        ("sweep_id", CATEGORY),  # the sweep the run is a point of; null for a single run
-    ]
-)
-
-METRICS = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("name", CATEGORY),
-        ("value", pa.float64()),
-        ("unit", CATEGORY),  # e.g. tflops, busbw_gbs, ns
-        ("better", CATEGORY),  # "lower" | "higher"; null in runs of schema < 3
-    ]
-)
-
-LAUNCHES = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("launch_id", ID),
-        ("kernel", CATEGORY),
-        ("grid", CATEGORY),  # e.g. "8x4x1"
-        ("n_pes", INDEX),
-        ("barrier", pa.bool_()),
-        ("host_issue_ns", NS),
-        ("target_start_ns", NS),
-        ("end_ns", NS),
-        ("coll_id", ID),  # null unless the launch runs a collective
-        ("late_pes", INDEX),  # PEs whose launch message arrived after target_start_ns
-    ]
-)
-
-PE_EXEC = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("launch_id", ID),
-        ("sip", INDEX),
-        ("cube", INDEX),
-        ("pe", INDEX),
-        ("pe_global", INDEX),
-        ("dispatch_ns", NS),  # launch message reached the PE_CPU
-        ("exec_start_ns", NS),
-        ("exec_end_ns", NS),
-    ]
-)
-
-# One row per program of a grid launch (``kernel[grid](...)``); a launch without a grid
-# runs one program per PE, which its pe_exec rows describe.
-PROGRAMS = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("launch_id", ID),
-        ("program", ID),  # linear program id: x + y * X + z * X * Y
-        ("pid_x", INDEX),
-        ("pid_y", INDEX),
-        ("pid_z", INDEX),
-        ("sip", INDEX),  # the PE that ran it
-        ("cube", INDEX),
-        ("pe", INDEX),
-        ("pe_global", INDEX),
-        ("start_ns", NS),  # the program's body started issuing
-        ("end_ns", NS),  # its body returned and its last op finished
-    ]
-)
-
-OPS = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("op_id", ID),
-        ("launch_id", ID),
-        ("sip", INDEX),
-        ("cube", INDEX),
-        ("pe", INDEX),
-        ("pe_global", INDEX),
-        ("engine", CATEGORY),  # DMA_IN | GEMM | MATH | DMA_WB
-        ("op", CATEGORY),  # load, dot, exp, add, store, ...
-        ("issue_ns", NS),
-        ("start_ns", NS),
-        ("end_ns", NS),
-        ("flops", pa.int64()),
-        ("bytes", pa.int64()),
-        # Which of the engine's lanes ran it: DMA engines keep several transfers in
-        # flight (pe.dma_queue_depth lanes); compute engines have one lane, 0.
-        ("lane", INDEX),
-    ]
-)
-
-DMA = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("dma_id", ID),
-        ("launch_id", ID),  # null for host transfers
-        # load | store | send | host_write | host_read | copy | launch_msg
-        ("kind", CATEGORY),
-        ("src", CATEGORY),  # graph node names
-        ("dst", CATEGORY),
-        ("src_space", CATEGORY),  # HBM | TCM | SRAM | HOST | MCPU_LOCAL | IOCPU
-        ("dst_space", CATEGORY),
-        ("src_sip", INDEX),  # null where not applicable
-        ("src_cube", INDEX),
-        ("src_pe", INDEX),
-        ("dst_sip", INDEX),
-        ("dst_cube", INDEX),
-        ("dst_pe", INDEX),
-        ("bytes", pa.int64()),
-        ("hops", INDEX),
-        ("level", CATEGORY),  # highest level crossed: pe | cube | mesh | io | sip | host
-        ("issue_ns", NS),
-        ("start_ns", NS),
-        ("end_ns", NS),
-        ("coll_id", ID),
-        ("round", INDEX),
-    ]
-)
-
-COLLECTIVES = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("coll_id", ID),
-        ("op", CATEGORY),  # all_reduce, ...
-        ("algorithm", CATEGORY),  # ring, bidir_ring, hierarchical, ...
-        ("world_size", INDEX),
-        ("bytes", pa.int64()),
-        ("dtype", CATEGORY),
-        ("start_ns", NS),
-        ("end_ns", NS),
-    ]
-)
-
-COLLECTIVE_ROUNDS = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("coll_id", ID),
-        ("rank", INDEX),
-        ("round", INDEX),
-        ("phase", CATEGORY),  # e.g. reduce_scatter, all_gather
-        ("level", CATEGORY),  # intra_cube | inter_cube | inter_sip
-        ("peer", INDEX),
-        ("bytes", pa.int64()),
-        ("start_ns", NS),
-        ("end_ns", NS),
-    ]
-)
-
-LINKS = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("link", TEXT),
-        ("src", CATEGORY),
-        ("dst", CATEGORY),
-        ("level", CATEGORY),
-        ("bw_gbs", pa.float64()),
-        ("bytes", pa.int64()),  # bytes carried over the whole run
-        ("busy_ns", NS),  # time the link carried at least one flow
-    ]
-)
-
-# What each op and transfer waited for (one row per dependency; contract extension of
-# schema 6). ``item``/``item_id`` name the waiting row (``op`` -> ops.op_id, ``dma`` ->
-# dma.dma_id); ``on_item``/``on_id`` the row it waited on (``op``, ``dma`` or ``launch`` ->
-# launches.launch_id), null when it waited on a resource only. Causes (DEP_CAUSES):
-#   engine   an op waited for the previous op of its engine lane to free it
-#   input    an op waited for the op producing one of its input blocks
-#   order    an op waited for an earlier load/store of the same bytes (memory order)
-#   slot     a send waited for an IPCQ inbox slot
-#   forward  a launch message (``item`` dma) waited for the message it forwards to
-#            arrive (``on_item`` dma) -- or, the host's first, for the launch's host
-#            issue (``on_item`` launch) -- then for its sender CPU's queue and service
-#            (schema >= 8)
-# An op that started as soon as its program issued it waited for what last resumed
-# its program (ready_ns then is the resume time, wait_ns how long the program waited):
-#   barrier  the launch's start barrier (``on_item`` = the launch)
-#   ipcq     a message in recv (``on_item`` = the send op)
-#   tcm      TCM space (``on_item`` = the op whose end freed it)
-#   drain    its outstanding ops (``on_item`` = the last one)
-# One row per transfer (schema < 8: kernel transfers only), ``on_item`` = the DMA op
-# carrying it (null for host copies and launch messages), ``resource`` its route's
-# narrowest link or memory (what bounds its streaming; schema < 8: bandwidth rows only)
-# and ``resource_kind`` that resource's kind, named after the parameter setting its
-# bandwidth (hbm, tcm, sram, pe_link, mesh_link, io_link, ...:
-# simulator/hw/resource_kinds.py):
-#   carried    it streamed as fast as alone (wait 0)
-#   bandwidth  it shared bandwidth: ``wait_ns`` is the time beyond streaming alone at
-#              its route's narrowest capacity; ``resource`` is the link or memory
-#              whose saturation fixed its max-min rate for the longest time while it
-#              streamed (schema >= 9; before: the route's narrowest, which under
-#              sharing may not be what bound it)
-# ``ready_ns`` is when the dependency was released; ``wait_ns`` how long the item waited
-# for it (for engine/input/order/slot: from its issue to its start).
-DEP_CAUSES = ("engine", "input", "order", "slot", "barrier", "ipcq", "tcm",
-              "drain", "carried", "bandwidth", "forward")  # fmt: skip
-
-DEPS = pa.schema(
-    [
-        ("run_id", CATEGORY),
-        ("item", CATEGORY),  # op | dma
-        ("item_id", ID),
-        ("cause", CATEGORY),  # one of DEP_CAUSES
-        ("on_item", CATEGORY),  # op | dma | launch; null for a resource
-        ("on_id", ID),
-        ("resource", CATEGORY),  # link or memory node (transfer rows), else null
-        ("ready_ns", NS),
-        ("wait_ns", NS),
-        ("resource_kind", CATEGORY),  # kind of `resource` (schema >= 8), else null
-    ]
-)
-
-# Columns added after a table was first published, per table. They sit at the end of
-# the schema, and positional appenders default them to null, so writers made for the
-# older schema keep working.
-EXTENSION_COLUMNS: dict[str, tuple[str, ...]] = {"ops": ("lane",), "deps": ("resource_kind",)}
+# The Arrow type of each column type of traces.columns.
+ARROW_TYPES: dict[str, pa.DataType] = {
+    CATEGORY: pa.dictionary(pa.int32(), pa.string()),
+    TEXT: pa.string(),
+    NS: pa.float64(),
+    ID: pa.int64(),
+    INDEX: pa.int32(),
+    TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    BOOL: pa.bool_(),
+    INT32: pa.int32(),
+    INT64: pa.int64(),
+    FLOAT64: pa.float64(),
+}
 
 # Every table of a run, in the order they are written; `runs` is published last.
 TABLES: dict[str, pa.Schema] = {
-    "runs": RUNS,
-    "metrics": METRICS,
-    "launches": LAUNCHES,
-    "pe_exec": PE_EXEC,
-    "programs": PROGRAMS,
-    "ops": OPS,
-    "dma": DMA,
-    "collectives": COLLECTIVES,
-    "collective_rounds": COLLECTIVE_ROUNDS,
-    "links": LINKS,
-    "deps": DEPS,
+    table: pa.schema([(name, ARROW_TYPES[kind]) for name, kind in columns])
+    for table, columns in TABLE_COLUMNS.items()
 }

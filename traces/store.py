@@ -78,16 +78,18 @@ class Store:
         sim_version: str,
         overrides: dict[str, Any] | None = None,
         sweep_id: str | None = None,
+        writer_process: bool = False,
     ) -> "RunWriter":
         """Start writing a run; returns its writer (see RunWriter for its lifecycle).
 
         Git facts come from `source_dir` (see git_info). `overrides` are the topology
         overrides (dotted key -> value) and `sweep_id` the sweep the run belongs to.
+        With `writer_process`, a child process converts, encodes and writes the rows
+        (traces/writer_process.py: a simulation's default), else this process does; if
+        that child cannot start, this process does.
         Raises ValueError for params that JSON cannot hold, OSError if the store folder
         cannot be written.
         """
-        from traces.writer import RunWriter
-
         params_json = canonical_params(params)
         self.check_usable()
         self.remove_abandoned_runs()
@@ -125,6 +127,15 @@ class Store:
             overrides=overrides,
             sweep_id=sweep_id,
         )
+        if writer_process:
+            from traces.writer_process import ProcessRunWriter, WriterProcessError
+
+            try:
+                return ProcessRunWriter(self.root, run_id, tmp_root / run_id, run_row, source_dir)
+            except WriterProcessError:
+                pass  # this process writes the run itself
+        from traces.writer import RunWriter
+
         provenance = git_info_in_background(source_dir)
         return RunWriter(self.root, run_id, tmp_root / run_id, run_row, provenance=provenance)
 

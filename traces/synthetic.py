@@ -24,8 +24,10 @@ def new_synthetic_writer(
     workload: str = "synthetic",
     params: dict[str, Any] | None = None,
     git: dict[str, Any] | None = None,
+    writer_process: bool = False,
 ) -> RunWriter:
-    """A RunWriter with placeholder run metadata, for hand-written test rows.
+    """A RunWriter with placeholder run metadata, for hand-written test rows (written by
+    a writer process with ``writer_process``, see Store.new_run).
 
     `git` overrides git facts of the runs row (git_commit, git_branch, git_dirty,
     commit_time, commit_message), so tests can fake a commit history.
@@ -49,6 +51,7 @@ def new_synthetic_writer(
         verify_data=False,
         source_dir=None,
         sim_version="synthetic",
+        writer_process=writer_process,
     )
     if git:
         writer._run_row.update(git)  # tests fake provenance; the simulator never does this

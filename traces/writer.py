@@ -40,6 +40,8 @@ from traces.runsink import (
     RunLifecycle,
     appender_params,
     auto_keyed_appender,
+    check_keyed_columns,
+    column_types,
     describe_error,
     generated_appender,
 )
@@ -292,20 +294,8 @@ class _KeyedColumns(KeyIndex):
 
     def __init__(self, table: str, schema: pa.Schema, names: tuple[str, ...]) -> None:
         super().__init__(table, names)
-        unknown = [name for name in self.names if name not in schema.names]
-        if unknown or len(set(self.names)) != len(self.names):
-            raise ValueError(
-                f"trace table {table!r}: cannot key columns {', '.join(self.names)} "
-                f"(columns: {', '.join(schema.names)}, each at most once)"
-            )
+        check_keyed_columns(table, column_types(table), self.names)
         self.types = [schema.field(name).type for name in self.names]
-        for name, field_type in zip(self.names, self.types, strict=True):
-            if not (pa.types.is_dictionary(field_type) or pa.types.is_integer(field_type)
-                    or pa.types.is_floating(field_type)):  # fmt: skip
-                raise ValueError(
-                    f"trace table {table!r} column {name!r} ({field_type}) cannot be keyed "
-                    "(only dictionary, integer and floating columns)"
-                )
         self.positions = {name: i for i, name in enumerate(self.names)}
         self.others = [(f.name, f.type) for f in schema if f.name not in self.positions]
         """(name, type) of the columns not keyed, in schema order."""
@@ -485,6 +475,7 @@ class RunWriter(RunLifecycle):
         self._provenance = provenance
         self._started = time.perf_counter()
         self._finished = False
+        skip_pandas_probe()  # rows are lists: pyarrow need not import pandas to ask
         self._background = _BackgroundWrites(MAX_PENDING_BATCHES)
         self._buffers = {
             table: _TableBuffer(
@@ -535,6 +526,35 @@ class RunWriter(RunLifecycle):
         is not dictionary, integer or floating, or another keyed set for the table.
         """
         return self._buffer(table).keyed_appender(tuple(keyed))
+
+    def update_run_row(self, columns: dict[str, Any]) -> None:
+        """Set runs-row columns known only at the end (a writer process receives the
+        whole row with ``finish``); the outcome that finish() takes still wins."""
+        self._run_row.update(columns)
+
+    def key_columns(self, table: str, keyed: tuple[str, ...]) -> None:
+        """Declare ``table``'s keyed columns (see keyed_appender) for rows added with
+        ``extend``. Raises ValueError as keyed_appender does."""
+        self._buffer(table)._keyed_group(tuple(keyed))
+
+    def extend(
+        self,
+        table: str,
+        values: list[Any],
+        new_keys: list[tuple[Any, ...]] = (),
+        keyed_values: list[Any] = (),
+    ) -> None:
+        """Add rows as flat lists, as a writer process receives them: ``values`` holds
+        whole rows in schema order (without run_id), ``keyed_values`` rows of the keyed
+        columns' key and the other columns; ``new_keys`` are the keyed values of the
+        keys first used by those rows, in key order (key_columns declared them).
+        Raises ValueError naming the table and column of a value Arrow cannot hold."""
+        buffer = self._buffer(table)
+        for key_values in new_keys:
+            buffer.keyed.key_of(*key_values)
+        buffer.values.extend(values)
+        buffer.keyed_values.extend(keyed_values)
+        buffer.convert()
 
     def metric(self, name: str, value: float, unit: str, better: str) -> None:
         """Record one scalar result of the run, e.g. ("tflops", 12.5, "tflops", "higher").

@@ -80,16 +80,18 @@ def tracing(repeats: int, n: int) -> None:
                     f"{1e3 * (low['traced'] - low['untraced']):+6.0f} ms  diff(median) "
                     f"{1e3 * (mid['traced'] - mid['untraced']):+6.0f} ms"
                 )
-        # Peak RSS must stay flat as traces grow: 10x the events (gemm's M 10x) against
-        # the default gemm, both traced (goal <= 1.2).
-        rss_kib = {
-            name: min(child_usage(["run", *args, "--store", store])[2] for _ in range(2))
-            for name, args in (("gemm", ["gemm"]), ("gemm M=20480", ["gemm", "--set", "M=20480"]))
-        }
+    # Peak RSS must stay flat as traces grow: 10x the events (gemm's M 10x) against
+    # the default gemm, both traced (goal <= 1.2), in the simulating process and in the
+    # writer process it hands its rows to.
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.bench_speed import peak_rss_kib
+
+    small = min(peak_rss_kib(["gemm"]) for _ in range(2))
+    large = min(peak_rss_kib(["gemm", "--set", "M=20480"]) for _ in range(2))
+    for i, who in enumerate(("simulating process", "writer process")):
         print(
-            f"peak RSS, traced: gemm {rss_kib['gemm'] / 1024:.0f} MiB, gemm M=20480 (10x events) "
-            f"{rss_kib['gemm M=20480'] / 1024:.0f} MiB, ratio "
-            f"{rss_kib['gemm M=20480'] / rss_kib['gemm']:.3f}"
+            f"peak RSS, traced, {who}: gemm {small[i] / 1024:.0f} MiB, gemm M=20480 "
+            f"(10x events) {large[i] / 1024:.0f} MiB, ratio {large[i] / small[i]:.3f}"
         )
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}, {repeats} runs each")
 

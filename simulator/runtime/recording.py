@@ -102,6 +102,7 @@ class Recording:
             source_dir=SOURCE_DIR,
             sim_version=_sim_version(),
             overrides=self.overrides,
+            writer_process=True,  # Parquet work on another core
         )
         return self.writer
 
