@@ -84,3 +84,44 @@ def test_pandas_still_works_after_the_probe_is_skipped():
         "assert pa.Table.from_pandas(frame).column('a').null_count == 1"
     )
     assert heavy_modules_after(code) == ["pandas", "pyarrow"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "traced"),
+    [
+        (["run", "gemm"], True),
+        (["run", "gemm", "--store", "some/folder"], True),
+        (["run", "gemm", "--no-trace"], False),
+        (["run", "--help"], False),
+        (["run", "gemm", "--store", "s3://bucket/prefix"], False),
+        (["run", "gemm", "--store=s3://bucket/prefix"], False),
+        (["list"], False),
+        ([], False),
+    ],
+)
+def test_the_command_starts_a_writer_process_only_for_a_traced_local_run(argv, traced, monkeypatch):
+    """`kernbench` starts the trace writer process early for `run` into a local store only."""
+    from simulator.__main__ import _traced_run
+    from traces.layout import STORE_ENV
+
+    monkeypatch.delenv(STORE_ENV, raising=False)
+    assert _traced_run(argv) is traced
+    monkeypatch.setenv(STORE_ENV, "s3://bucket/prefix")
+    assert _traced_run(argv) is False
+
+
+def test_python_m_simulator_is_the_kernbench_command(tmp_path):
+    """`python -m simulator` runs the CLI: a traced run lands in the store, and `--help`
+    starts no writer process (nor loads pyarrow)."""
+    command = [sys.executable, "-m", "simulator"]
+    done = subprocess.run(
+        [*command, "run", "noop", "--store", str(tmp_path), "--json"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert json.loads(done.stdout)["status"] == "ok"
+    assert list((tmp_path / "runs").glob("run_id=*/*.parquet"))
+    code = "import sys; sys.argv = ['kernbench', '--help']\nimport simulator.__main__ as m\n"
+    code += "import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+    code += "    try:\n        m.main()\n    except SystemExit:\n        pass\n"
+    code += "import traces.writer_process as w\nassert w._process is None, 'a writer started'"
+    assert heavy_modules_after(code) == []

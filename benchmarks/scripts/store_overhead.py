@@ -35,17 +35,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def child_run(args: list[str]) -> tuple[float, float]:
-    """(wall s, CPU s) of one ``python -m simulator.cli ARGS`` process."""
+    """(wall s, CPU s) of one ``python -m simulator ARGS`` (``kernbench ARGS``) process."""
     wall_s, cpu_s, _ = child_usage(args)
     return wall_s, cpu_s
 
 
 def child_usage(args: list[str]) -> tuple[float, float, int]:
-    """(wall s, CPU s, peak RSS KiB) of one ``python -m simulator.cli ARGS`` process
+    """(wall s, CPU s, peak RSS KiB) of one ``python -m simulator ARGS`` process
     (its own resource usage, from wait4: not the running maximum over all children)."""
     started = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", "simulator.cli", *args], stdout=subprocess.DEVNULL, cwd=ROOT
+        [sys.executable, "-m", "simulator", *args], stdout=subprocess.DEVNULL, cwd=ROOT
     )
     _, status, usage = os.wait4(child.pid, 0)
     wall_s = time.perf_counter() - started
