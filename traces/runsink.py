@@ -10,6 +10,7 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from traces.better import BETTER
 from traces.columns import CATEGORY, FLOAT64, ID, INDEX, INT32, INT64, NS, TABLE_COLUMNS
 
 # Column types whose values a keyed appender can store as one key: dictionary, integer
@@ -110,6 +111,14 @@ class KeyIndex:
         return key
 
 
+def metric_row(name: str, value: float, unit: str, better: str) -> dict[str, Any]:
+    """The ``metrics`` row of one scalar result. Raises ValueError naming the metric
+    unless ``better`` is "lower" or "higher"."""
+    if better not in BETTER:
+        raise ValueError(f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}")
+    return {"name": name, "value": value, "unit": unit, "better": better}
+
+
 def describe_error(exc: BaseException) -> str:
     """A run's ``error`` column for an exception: "ExcType: message"."""
     return f"{type(exc).__name__}: {exc}"
@@ -124,9 +133,19 @@ class RunLifecycle:
     """
 
     _finished: bool
+    run_id: str
 
     def finish(self, **outcome: Any) -> None:
         raise NotImplementedError
+
+    def _finishing(self, status: str) -> None:
+        """Check a finish() call and mark the run finished. Raises RuntimeError if it
+        already is, ValueError for a status other than "ok"/"failed"."""
+        if self._finished:
+            raise RuntimeError(f"run {self.run_id} is already finished")
+        if status not in ("ok", "failed"):
+            raise ValueError(f"run status must be 'ok' or 'failed', got {status!r}")
+        self._finished = True
 
     def __enter__(self) -> Any:
         return self

@@ -44,8 +44,9 @@ from traces.runsink import (
     column_types,
     describe_error,
     generated_appender,
+    metric_row,
 )
-from traces.schema import BETTER, EXTENSION_COLUMNS, TABLES
+from traces.schema import EXTENSION_COLUMNS, TABLES
 
 BATCH_ROWS = 16384  # rows per Parquet row group
 # Rows converted to Arrow at a time: few enough that their values are still cached.
@@ -562,10 +563,7 @@ class RunWriter(RunLifecycle):
         `better` is "lower" or "higher": which way the metric improves. Raises
         ValueError naming the metric for anything else.
         """
-        if better not in BETTER:
-            raise ValueError(f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}")
-        row = {"name": name, "value": value, "unit": unit, "better": better}
-        self._buffer("metrics").append(row)
+        self._buffer("metrics").append(metric_row(name, value, unit, better))
 
     def finish(
         self,
@@ -583,11 +581,7 @@ class RunWriter(RunLifecycle):
         that error, and the error is raised. Raises RuntimeError if already finished
         and ValueError for a status other than "ok"/"failed".
         """
-        if self._finished:
-            raise RuntimeError(f"run {self.run_id} is already finished")
-        if status not in ("ok", "failed"):
-            raise ValueError(f"run status must be 'ok' or 'failed', got {status!r}")
-        self._finished = True
+        self._finishing(status)
         if wall_s is None:
             wall_s = time.perf_counter() - self._started
         row = self._provenance() if self._provenance is not None else {}

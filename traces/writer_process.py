@@ -35,7 +35,6 @@ try:
 except ImportError:  # not on Windows: the pipe keeps its default size
     fcntl = None
 
-from traces.better import BETTER
 from traces.columns import EXTENSION_COLUMNS, TABLE_COLUMNS
 from traces.gitinfo import git_info_in_background
 from traces.runsink import (
@@ -47,6 +46,7 @@ from traces.runsink import (
     column_types,
     describe_error,
     generated_appender,
+    metric_row,
 )
 
 # Rows per message to the writer process: enough that pickling and Arrow's per-call
@@ -304,9 +304,7 @@ class ProcessRunWriter(RunLifecycle):
 
     def metric(self, name: str, value: float, unit: str, better: str) -> None:
         """Record one scalar result of the run (see RunWriter.metric)."""
-        if better not in BETTER:
-            raise ValueError(f"metric {name!r}: better must be 'lower' or 'higher', got {better!r}")
-        self.append("metrics", name=name, value=value, unit=unit, better=better)
+        self.append("metrics", **metric_row(name, value, unit, better))
 
     def finish(
         self,
@@ -320,11 +318,7 @@ class ProcessRunWriter(RunLifecycle):
     ) -> None:
         """Send the last rows and have the child publish the run (see RunWriter.finish):
         a value the child could not convert publishes it as failed and is raised here."""
-        if self._finished:
-            raise RuntimeError(f"run {self.run_id} is already finished")
-        if status not in ("ok", "failed"):
-            raise ValueError(f"run status must be 'ok' or 'failed', got {status!r}")
-        self._finished = True
+        self._finishing(status)
         if wall_s is None:
             wall_s = time.perf_counter() - self._started
         for outbox in self._outboxes.values():
