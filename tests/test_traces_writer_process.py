@@ -5,10 +5,13 @@ The writer's contract itself (rows, nulls, keys, failed runs, errors) is tested 
 writers in tests/test_traces_writer.py; here: what only a second process can get wrong.
 """
 
+import itertools
 import os
 import signal
+import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -173,3 +176,31 @@ def test_the_writer_process_is_started_once_per_process():
     os.waitpid(pid, 0)
     os.close(read)
     assert forked_child_writer != first.process.pid
+
+
+def test_messages_are_read_whole_however_the_pipe_splits_them():
+    """The writer process's reader (polling a non-blocking pipe) yields each message
+    exactly, whatever sizes the writes come in: headers split, several messages in one
+    write, a message larger than the pipe, pauses longer than its idle limit."""
+    payloads = [b"", b"a", bytes(range(256)) * 40, os.urandom(3 << 20), b"last"]
+    stream = b"".join(struct.pack("<Q", len(p)) + p for p in payloads)
+    cuts = [0, 3, 5, 9, 10, 4000, 10_000, 10_013, len(stream) - 2, len(stream)]
+    read_fd, write_fd = os.pipe()
+
+    def write() -> None:
+        for lo, hi in itertools.pairwise(cuts):
+            _write_all(stream[lo:hi])
+            time.sleep(0.6 if lo == 9 else 0.01)  # once past IDLE_S: the reader blocks
+        os.close(write_fd)
+
+    def _write_all(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_fd, view) :]
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with os.fdopen(read_fd, "rb") as inbox:
+        received = list(writer_process_module._messages(inbox))
+    writer.join()
+    assert received == payloads

@@ -20,13 +20,14 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import signal
 import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,6 +55,10 @@ from traces.runsink import (
 CHUNK_ROWS = 4096
 # Bytes the pipe to the child holds (a few messages) where the system lets it be set.
 PIPE_BYTES = 1 << 20
+# The child polls the pipe this often while messages come (see _messages), and blocks
+# once none came for IDLE_S.
+POLL_S = 0.001
+IDLE_S = 0.5
 _HEADER = struct.Struct("<Q")
 # The folder holding the ``traces`` package: the child imports it from there.
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -352,6 +357,49 @@ class _ChildRun:
         self.error: BaseException | None = None
 
 
+def _messages(inbox: IO[bytes]) -> Iterator[bytes]:
+    """The parent's messages as they arrive, until it closes the pipe.
+
+    While messages come, the pipe is polled every POLL_S without blocking: a read that
+    blocks is woken by each write as a synchronous wake-up, and Linux then runs the
+    woken reader on the writer's core, where converting a message preempts the
+    simulation (measured: ~0.5 ms a message) while the other core idles. Idle for
+    IDLE_S (between runs), it blocks until the next message instead of polling.
+    """
+    fd = inbox.fileno()
+    try:
+        os.set_blocking(fd, False)
+    except OSError:  # a pipe that cannot be non-blocking: plain blocking reads
+        while len(header := inbox.read(_HEADER.size)) == _HEADER.size:
+            yield inbox.read(_HEADER.unpack(header)[0])
+        return
+    buffer = bytearray()
+    idle_since = time.monotonic()
+    while True:
+        try:
+            chunk = os.read(fd, PIPE_BYTES)
+        except BlockingIOError:
+            if time.monotonic() - idle_since > IDLE_S:
+                select.select([fd], [], [])
+                idle_since = time.monotonic()
+            else:
+                time.sleep(POLL_S)
+            continue
+        if not chunk:
+            return
+        idle_since = time.monotonic()
+        buffer += chunk
+        start = 0
+        while len(buffer) - start >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(buffer, start)
+            end = start + _HEADER.size + size
+            if len(buffer) < end:
+                break
+            yield bytes(buffer[start + _HEADER.size : end])
+            start = end
+        del buffer[:start]
+
+
 def serve(inbox: IO[bytes] | None = None, outbox: IO[bytes] | None = None) -> None:
     """The writer process's loop: read messages until the parent closes the pipe, then
     drop the runs still open (their parent died: nothing of theirs is published)."""
@@ -368,11 +416,8 @@ def serve(inbox: IO[bytes] | None = None, outbox: IO[bytes] | None = None) -> No
         outbox.flush()
 
     runs: dict[str, _ChildRun] = {}
-    while True:
-        header = inbox.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            break
-        kind, run_id, payload = pickle.loads(inbox.read(_HEADER.unpack(header)[0]))
+    for message in _messages(inbox):
+        kind, run_id, payload = pickle.loads(message)
         if kind == "open":
             root, tmp_dir = payload
             runs[run_id] = _ChildRun(RunWriter(Path(root), run_id, Path(tmp_dir), {}))
