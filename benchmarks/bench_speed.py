@@ -76,8 +76,9 @@ def run_wall_s(args: list[str], *, trace: bool, repeats: int) -> float:
 
 def run_wall_cpu_s(args: list[str], *, trace: bool, repeats: int) -> tuple[float, float]:
     """Shortest whole-process wall and shortest CPU (user + system, child processes
-    such as git included) of ``kernbench run ARGS``, in seconds, traced into a temporary
-    store or --no-trace. CPU time is what other processes' load inflates least."""
+    such as git included; the trace's writer process, not waited for, is not) of
+    ``kernbench run ARGS``, in seconds, traced into a temporary store or --no-trace. CPU
+    time is what other processes' load inflates least."""
     wall, cpu = float("inf"), float("inf")
     with tempfile.TemporaryDirectory(prefix="kernbench-asv-") as store:
         flags = ["--store", store] if trace else ["--no-trace"]
@@ -305,7 +306,8 @@ class TracingCost:
 
     def track_gemm_traced_over_untraced_cpu(self, costs: dict[str, float]) -> float:
         """The gemm ratio in process CPU time (user + system): steadier than wall on a
-        shared machine, but blind to what the trace's writer thread overlaps."""
+        shared machine. It counts the simulating process (and git), not the writer process
+        it hands its rows to, which outlives it (traces/writer_process.py)."""
         return costs["gemm_cpu_ratio"]
 
     track_gemm_traced_over_untraced_cpu.unit = "ratio"
