@@ -281,8 +281,9 @@ class TracingCost:
     def setup_cache(self) -> dict[str, float]:
         gemm = ["gemm", "--set", "N=20480"]
         noop = ["noop"]
-        gemm_traced = run_wall_cpu_s(gemm, trace=True, repeats=1)
-        gemm_untraced = run_wall_cpu_s(gemm, trace=False, repeats=1)
+        # Shortest of 3: one sample moved the ratio by +-0.05 between jobs.
+        gemm_traced = run_wall_cpu_s(gemm, trace=True, repeats=3)
+        gemm_untraced = run_wall_cpu_s(gemm, trace=False, repeats=3)
         noop_traced = run_wall_cpu_s(noop, trace=True, repeats=3)
         noop_untraced = run_wall_cpu_s(noop, trace=False, repeats=3)
         return {
