@@ -83,6 +83,21 @@ def check_keyed_columns(table: str, types: dict[str, str], keyed: tuple[str, ...
             )
 
 
+def row_values(
+    table: str, names: list[str], name_set: frozenset[str], columns: dict[str, Any]
+) -> list[Any]:
+    """A row given by column name as its values in ``names`` order (missing: None);
+    ``name_set`` is ``names`` as a set. Raises ValueError naming the table and the first
+    unknown column."""
+    unknown = columns.keys() - name_set
+    if unknown:
+        raise ValueError(
+            f"trace table {table!r} has no column {sorted(unknown)[0]!r} "
+            f"(columns: {', '.join(names)})"
+        )
+    return [columns.get(name) for name in names]
+
+
 class KeyIndex:
     """The distinct combinations of a table's keyed columns' values, each a key (0, 1,
     ... in order of first sight): rows then carry the key instead of the values."""
@@ -109,6 +124,15 @@ class KeyIndex:
             key = self.index[values] = len(self.rows)
             self.rows.append(values)
         return key
+
+    def check_names(self, keyed: tuple[str, ...]) -> None:
+        """Raise ValueError unless ``keyed`` are this index's columns (a table has one
+        set of keyed columns)."""
+        if self.names != tuple(keyed):
+            raise ValueError(
+                f"trace table {self.table!r} already has keyed columns "
+                f"{', '.join(self.names)}, not {', '.join(keyed)}"
+            )
 
 
 def metric_row(name: str, value: float, unit: str, better: str) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from traces.runsink import (
     describe_error,
     generated_appender,
     metric_row,
+    row_values,
 )
 from traces.schema import EXTENSION_COLUMNS, TABLES
 
@@ -108,13 +109,7 @@ class _TableBuffer:
         return min(CHUNK_ROWS, self.batch_rows) * len(self.names)
 
     def append(self, columns: dict[str, Any]) -> None:
-        unknown = columns.keys() - self.name_set
-        if unknown:
-            raise ValueError(
-                f"trace table {self.table!r} has no column {sorted(unknown)[0]!r} "
-                f"(columns: {', '.join(self.names)})"
-            )
-        self.values.extend([columns.get(name) for name in self.names])
+        self.values.extend(row_values(self.table, self.names, self.name_set, columns))
         if len(self.values) >= self._chunk_limit():
             self.convert()
 
@@ -161,11 +156,8 @@ class _TableBuffer:
         """The table's keyed columns, made at the first call; the same set after."""
         if self.keyed is None:
             self.keyed = _KeyedColumns(self.table, self.schema, keyed)
-        elif self.keyed.names != tuple(keyed):
-            raise ValueError(
-                f"trace table {self.table!r} already has keyed columns "
-                f"{', '.join(self.keyed.names)}, not {', '.join(keyed)}"
-            )
+        else:
+            self.keyed.check_names(keyed)
         return self.keyed
 
     def _auto_keyed_appender(self, group: "_KeyedColumns", args: list[str]) -> Callable[..., None]:

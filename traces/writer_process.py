@@ -48,6 +48,7 @@ from traces.runsink import (
     describe_error,
     generated_appender,
     metric_row,
+    row_values,
 )
 
 # Rows per message to the writer process: enough that per-message costs are spread
@@ -191,13 +192,7 @@ class _Outbox:
         self.keys_sent = 0
 
     def append(self, columns: dict[str, Any]) -> None:
-        unknown = columns.keys() - self.name_set
-        if unknown:
-            raise ValueError(
-                f"trace table {self.table!r} has no column {sorted(unknown)[0]!r} "
-                f"(columns: {', '.join(self.names)})"
-            )
-        self.values.extend([columns.get(name) for name in self.names])
+        self.values.extend(row_values(self.table, self.names, self.name_set, columns))
         if len(self.values) >= CHUNK_ROWS * len(self.names):
             self.send()
 
@@ -234,11 +229,8 @@ class _Outbox:
             check_keyed_columns(self.table, self.types, keyed)
             self.keyed = KeyIndex(self.table, keyed)
             self.writer.process.send("keyed", self.writer.run_id, (self.table, keyed))
-        elif self.keyed.names != tuple(keyed):
-            raise ValueError(
-                f"trace table {self.table!r} already has keyed columns "
-                f"{', '.join(self.keyed.names)}, not {', '.join(keyed)}"
-            )
+        else:
+            self.keyed.check_names(keyed)
         return self.keyed
 
     def send(self) -> None:
@@ -269,9 +261,7 @@ class ProcessRunWriter(RunLifecycle):
     def __init__(self, root: Path, run_id: str, tmp_dir: Path, run_row: dict[str, Any],
                  source_dir: Path | None) -> None:  # fmt: skip
         self.process = writer_process()
-        self.root = root
         self.run_id = run_id
-        self.tmp_dir = tmp_dir
         self._run_row = run_row  # sent at finish, with the outcome
         self._started = time.perf_counter()
         self._finished = False

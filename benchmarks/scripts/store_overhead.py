@@ -35,14 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def child_run(args: list[str]) -> tuple[float, float]:
-    """(wall s, CPU s) of one ``python -m simulator ARGS`` (``kernbench ARGS``) process."""
-    wall_s, cpu_s, _ = child_usage(args)
-    return wall_s, cpu_s
-
-
-def child_usage(args: list[str]) -> tuple[float, float, int]:
-    """(wall s, CPU s, peak RSS KiB) of one ``python -m simulator ARGS`` process
-    (its own resource usage, from wait4: not the running maximum over all children)."""
+    """(wall s, CPU s) of one ``python -m simulator ARGS`` (``kernbench ARGS``) process:
+    its own resource usage, from wait4 (not its writer process's, which outlives it)."""
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-m", "simulator", *args], stdout=subprocess.DEVNULL, cwd=ROOT
@@ -52,7 +46,7 @@ def child_usage(args: list[str]) -> tuple[float, float, int]:
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise subprocess.CalledProcessError(child.returncode, child.args)
-    return wall_s, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    return wall_s, usage.ru_utime + usage.ru_stime
 
 
 def tracing(repeats: int, n: int) -> None:
