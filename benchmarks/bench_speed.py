@@ -9,7 +9,10 @@ asv reads every ``track_`` value as lower-is-better, so each goal is expressed a
 - wall of a 128-rank all-reduce of 64 MiB over that of 1 KiB (goal <= 10, ideally 1.5),
   and the coarse collective model's latency error against the fine model in % (goal <= 1);
 - ``kernbench --help`` and ``kernbench list`` start-up in seconds (goal < 0.5);
-- peak RSS of a traced run with 10x the events over the small one (goal <= 1.2).
+- peak RSS of a traced run with 10x the events over the small one (goal <= 1.2);
+- the first two again in instructions counted by valgrind (``SimOpInstructions``,
+  ``TracingInstructions``): deterministic, so a change of 1 % shows where wall times on a
+  shared machine move by 5-10 %; skipped where valgrind is not installed.
 
 Whole-process figures run the environment's ``kernbench`` command in a subprocess (the
 commits before it had one: ``python -m simulator.cli``): start-up and imports are part of
@@ -27,6 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import instructions
 from .common import Case, simpy_timeouts_per_s, simulated_metrics, simulator_ops_per_s
 
 # gpt3_qkv at small sizes (the trace-identity case): every engine and the MMU, ~1 s.
@@ -36,6 +40,8 @@ GPT3_QKV_SMALL: Case = (
     "sip4x4",
 )
 ALLREDUCE_RANKS = 128
+# The gemm whose tracing cost is counted in instructions (valgrind: ~25 s a process).
+INSTRUCTION_GEMM: Case = ("gemm", {"N": 2048}, "default")
 
 
 def allreduce_128(n_bytes: int, model: str | None = None) -> Case:
@@ -271,6 +277,57 @@ class CoarseModelError:
 def coarse_error_case(algorithm: str, model: str) -> Case:
     """The ``CoarseModelError`` case of ``algorithm`` on the collective ``model``."""
     return allreduce_default(8, 64 << 20, algorithm, model)
+
+
+class _NeedsValgrind:
+    """Tracks counted by valgrind (benchmarks/instructions.py): skipped without it."""
+
+    def setup(self, *_params: object) -> None:
+        if instructions.valgrind() is None:
+            raise NotImplementedError("valgrind is not installed")
+
+
+class SimOpInstructions(_NeedsValgrind):
+    """SimOpRate in instructions: those of one simulated op+DMA over those of one bare
+    SimPy timeout (goal <= 6.7). Deterministic where the wall-time ratio moves 5-10 %
+    between jobs; higher than it, since the simulator misses the caches more."""
+
+    params = ["gpt3_qkv_small", "allreduce_128x1KiB"]
+    param_names = ["case"]
+    timeout = 1800
+
+    def setup_cache(self) -> dict[str, float]:
+        if instructions.valgrind() is None:
+            return {}
+        cases = {"gpt3_qkv_small": GPT3_QKV_SMALL, "allreduce_128x1KiB": allreduce_128(1024)}
+        per_timeout = instructions.per_timeout()
+        return {name: instructions.per_sim_op(case) / per_timeout for name, case in cases.items()}
+
+    def track_bare_timeouts_per_sim_op_instructions(
+        self, ratios: dict[str, float], case: str
+    ) -> float:
+        return ratios[case]
+
+    track_bare_timeouts_per_sim_op_instructions.unit = "timeouts/op"
+
+
+class TracingInstructions(_NeedsValgrind):
+    """Instructions of the simulating process of a traced gemm over an untraced one: the
+    part of tracing's cost the simulation pays itself (the writer process runs on another
+    core). Deterministic, unlike TracingCost."""
+
+    timeout = 900
+
+    def setup_cache(self) -> dict[str, float]:
+        if instructions.valgrind() is None:
+            return {}
+        traced = instructions.per_sim_op(INSTRUCTION_GEMM, traced=True)
+        return {"gemm": traced / instructions.per_sim_op(INSTRUCTION_GEMM)}
+
+    def track_gemm_traced_over_untraced_instructions(self, ratios: dict[str, float]) -> float:
+        return ratios["gemm"]
+
+    track_gemm_traced_over_untraced_instructions.unit = "ratio"
 
 
 class TracingCost:

@@ -379,8 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate a workload, or run a Python script whose Runtime is traced "
         "(run name = the script's file name), and record its trace in the store.",
         epilog="--json prints one object: {run_id, workload, params, topology, overrides, "
-        "sweep_id, status, error, sim_end_ns, wall_s, verified, n_events, metrics: {name: "
-        "{value, unit}}}; "
+        "sweep_id, status, error, sim_end_ns, wall_s, verified, n_events, n_ops, n_dmas, "
+        "metrics: {name: {value, unit}}}; "
         "exit 1 if the run failed or its data did not verify.",
     )
     run.add_argument(

@@ -58,6 +58,10 @@ class RunOutcome:
     metrics: list[Metric] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)
     sweep_id: str | None = None
+    n_ops: int = 0
+    """Engine ops the simulation ran (traced or not)."""
+    n_dmas: int = 0
+    """DMA transfers it ran (kernel pieces, host copies, launch messages)."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``run --json`` object."""
@@ -77,6 +81,8 @@ class RunOutcome:
             },
             "overrides": self.overrides,
             "sweep_id": self.sweep_id,
+            "n_ops": self.n_ops,
+            "n_dmas": self.n_dmas,
         }
 
 
@@ -217,6 +223,8 @@ def run_workload(
         metrics=metrics,
         overrides=topology_overrides,
         sweep_id=sweep_id,
+        n_ops=machine.recorder.next_op_id,
+        n_dmas=machine.recorder.next_dma_id,
     )
 
 
@@ -310,6 +318,8 @@ def run_script(
         n_events=machine.recorder.n_rows,
         metrics=metrics,
         overrides=topology_overrides,
+        n_ops=machine.recorder.next_op_id,
+        n_dmas=machine.recorder.next_dma_id,
     )
 
 

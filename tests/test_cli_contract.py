@@ -221,7 +221,7 @@ def test_run_json_and_summary_lead_with_the_workload_latency(tmp_path, capsys):
     outcome = json.loads(capsys.readouterr().out)
     keys = {"run_id", "workload", "params", "topology", "status", "error", "sim_end_ns"}
     keys |= {"wall_s", "verified", "n_events", "metrics", "overrides", "sweep_id"}
-    _keys_of(outcome, keys)
+    _keys_of(outcome, keys | {"n_ops", "n_dmas"})
     assert _main(["run", "noop", *s]) == 0
     out = capsys.readouterr().out
     first, second = out.splitlines()[:2]

@@ -142,6 +142,8 @@ def test_keyed_columns_stay_few_as_a_trace_grows(tmp_path, monkeypatch):
         outcome = run_workload("gemm", {"N": n}, store=tmp_path)
         assert outcome.status == "ok"
         rows = {k.table: _row_count(tmp_path, k.table, outcome.run_id) for k in made}
+        # What the run reports simulating is what its trace holds (run --json n_ops, n_dmas).
+        assert (outcome.n_ops, outcome.n_dmas) == (rows["ops"], rows["dma"])
         counts.append(({k.table: len(k.rows) for k in made}, rows))
     (small_keys, small_rows), (large_keys, large_rows) = counts
     assert sorted(small_keys) == ["deps", "dma", "ops"]
