@@ -154,6 +154,14 @@ def test_tcm_pressure_waits_instead_of_failing(list_writer):
     # 8 tiles of 256 KiB = 2 MiB through a 1 MiB TCM.
     assert len([o for o in list_writer.rows["ops"] if o["engine"] == "DMA_WB"]) == 8
     assert rt.machine.pes[0].tcm_used_bytes == 0
+    # The kernel waited for space: each wait ended when an op ended, at that op's end
+    # (its deps row names it).
+    end_of = {o["op_id"]: o["end_ns"] for o in list_writer.rows["ops"]}
+    waits = [d for d in list_writer.rows["deps"] if d["cause"] == "tcm"]
+    assert waits
+    for d in waits:
+        assert d["on_item"] == "op" and d["ready_ns"] == end_of[d["on_id"]]
+        assert 0 < d["wait_ns"] <= d["ready_ns"]
 
 
 def test_kernel_exception_names_kernel_program_pe_and_time():

@@ -150,61 +150,42 @@ def test_numpy_temporary_elision_inside_tasks_does_not_crash():
     assert "survived" in done.stdout
 
 
-def _ticks(env, every_ns):
-    """Events that fire with values 1, 2, 3, ... every ``every_ns``: a fresh one per call."""
-    state = {"n": 0}
-
-    def next_tick():
-        state["n"] += 1
-        return env.timeout(every_ns, value=state["n"])
-
-    return next_tick
-
-
-@pytest.mark.parametrize("in_task", [True, False])
-def test_wait_for_retries_in_the_scheduler_until_the_value_is_wanted(in_task):
-    """wait_for returns the first value retry accepts, at that event's time; futile
-    wake-ups do not switch into the task (it runs once after blocking)."""
+def test_block_returns_the_value_its_resume_gets_at_that_time():
+    """A task that blocks itself runs again only when a callback resumes it (futile
+    wake-ups that do not resume it cost no switch), with that event's value."""
     env, sched = make()
-    tick = _ticks(env, 5)
-    seen = []
+    runs, seen = [], []
 
-    def retry(value):
-        seen.append((value, env.now))
-        return None if value >= 3 else tick()
-
-    runs = []
+    def wake(event):
+        seen.append((event.value, env.now))
+        if event.value >= 3:
+            task.resume(event)
 
     def body():
         runs.append(env.now)
-        value = sched.wait_for(tick(), "ticks", retry)
+        value = sched.block(sched.current_task(), "ticks")
         runs.append(env.now)
         return value
 
-    if in_task:
-        assert sched.wait(sched.spawn(body, name="t").process) == 3
-        assert runs == [0, 15]  # started once, resumed once
-    else:
-        assert body() == 3
-    assert seen == [(1, 5), (2, 10), (3, 15)] and env.now == 15
+    task = sched.spawn(body, name="t")
+    for n in (1, 2, 3):
+        env.timeout(5 * n, value=n).callbacks.append(wake)
+    assert sched.wait(task.process) == 3
+    assert runs == [0, 15]  # started once, resumed once
+    assert seen == [(1, 5), (2, 10), (3, 15)]
 
 
-def test_wait_for_raises_a_failed_event_in_the_task():
-    """A failed event among the retries raises in the waiting task, not in retry."""
+def test_block_outside_its_own_task_is_an_error():
     env, sched = make()
-    bad = env.event()
-
-    def retry(value):
-        return bad
+    with pytest.raises(RuntimeError, match="use wait"):
+        sched.block(None, "x")
 
     def body():
-        with pytest.raises(ValueError, match="broken"):
-            sched.wait_for(env.timeout(1, value=0), "x", retry)
-        return "raised"
+        return sched.block(other, "x")
 
-    task = sched.spawn(body, name="t")
-    env.timeout(2).callbacks.append(lambda _e: bad.fail(ValueError("broken")))
-    assert sched.wait(task.process) == "raised"
+    other = sched.spawn(lambda: sched.wait(env.timeout(1)), name="other")
+    with pytest.raises(RuntimeError, match="use wait"):
+        sched.wait(sched.spawn(body, name="t").process)
 
 
 def test_deadlock_report_names_a_lazily_described_wait():
@@ -212,7 +193,7 @@ def test_deadlock_report_names_a_lazily_described_wait():
     env, sched = make()
 
     def body():
-        sched.wait_for(env.event(), lambda: "TCM space on pe7 (64 bytes)", lambda v: None)
+        sched.block(sched.current_task(), lambda: "TCM space on pe7 (64 bytes)")
 
     sched.spawn(body, name="kernel")
     with pytest.raises(DeadlockError, match=r"kernel waits on TCM space on pe7 \(64 bytes\)"):

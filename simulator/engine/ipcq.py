@@ -425,9 +425,7 @@ class Ipcq:
                 if pe.tcm_used_bytes + message.nbytes > pe.tcm_capacity_bytes:
                     if not channel.space_wait:
                         channel.space_wait = True
-                        pe.space_event().callbacks.append(
-                            lambda _ev, ch=channel: self._retry_grant(ch)
-                        )
+                        pe.on_space(lambda _ev, ch=channel: self._retry_grant(ch))
                     return
                 pe.tcm_used_bytes += message.nbytes
             waiting.popleft()

@@ -9,6 +9,7 @@ pipelines DMA_IN -> GEMM -> MATH -> DMA_WB the way double-buffered hardware does
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import simpy
 
     from simulator.engine.machine import Machine
+    from simulator.engine.scheduler import Task
     from simulator.hw.topology import PeCoord
 
 
@@ -154,7 +156,8 @@ class PE:
         self.tcm_capacity_bytes = tcm_capacity_bytes
         self.tcm_used_bytes = 0
         self.inflight_ops = 0
-        self._space_waiters: list[simpy.Event] = []
+        # Callbacks of the next op end (kernels and IPCQ grants waiting for TCM space).
+        self._space_waiters: list[Callable[[Event], None]] = []
 
     def issue(self, op: Op) -> None:
         """Give ``op`` an id and queue it on its engine, waiting on unready inputs."""
@@ -174,29 +177,14 @@ class PE:
             engine.try_start()
 
     def reserve_tcm(self, nbytes: int, program: Program) -> None:
-        """Account ``nbytes`` of TCM for a new block, blocking while in-flight ops may free
-        space.
+        """Account ``nbytes`` of TCM for a new block, blocking the kernel's task while
+        in-flight ops may free space.
 
         Raises TcmOverflowError (naming kernel, PE, requested and free bytes) when the
         block cannot fit even after every in-flight op on this PE has finished.
         """
-        sched = self.machine.scheduler
         env = self.machine.env
-        since = [0.0]  # when the latest wait began
-
-        def retry(_freed_by: int) -> simpy.Event | None:
-            """Each op that ends wakes us: wait again (from now) while the block still
-            does not fit and some op is in flight that may free space. (Hot path: most
-            wake-ups find the block still does not fit.)"""
-            if self.tcm_used_bytes + nbytes <= self.tcm_capacity_bytes:
-                return None
-            if self.inflight_ops == 0:
-                return None  # the loop below raises the overflow in the kernel
-            since[0] = env._now
-            event = Event(env)
-            self._space_waiters.append(event)
-            return event
-
+        scheduler = self.machine.scheduler
         while self.tcm_used_bytes + nbytes > self.tcm_capacity_bytes:
             if self.inflight_ops == 0:
                 free = self.tcm_capacity_bytes - self.tcm_used_bytes
@@ -205,27 +193,64 @@ class PE:
                     f"{self.name}: TCM overflow at t={env.now:.1f} ns: requested "
                     f"{nbytes} bytes, {free} of {self.tcm_capacity_bytes} bytes free"
                 )
-            since[0] = env.now
-            freed_by = sched.wait_for(
-                self.space_event(), lambda: f"TCM space on {self.name} ({nbytes} bytes)", retry
-            )
-            now = env.now
-            program.resume = ("tcm", "op", freed_by, now, now - since[0])
+            task = scheduler.current_task()
+            wait = _TcmWait(self, nbytes, env._now, task)
+            self._space_waiters.append(wait)
+            freed_by = scheduler.block(task, lambda: f"TCM space on {self.name} ({nbytes} bytes)")
+            now = env._now
+            program.resume = ("tcm", "op", freed_by, now, now - wait.since_ns)
         self.tcm_used_bytes += nbytes
 
-    def space_event(self) -> simpy.Event:
-        """An event that fires when the next op on this PE finishes (TCM may be free)."""
-        event = Event(self.machine.env)
-        self._space_waiters.append(event)
-        return event
+    def on_space(self, callback: Callable[[simpy.Event], None]) -> None:
+        """Call ``callback(event)`` once, as the callback of an event fired when the next
+        op on this PE finishes (TCM may be free); the event's value is that op's id."""
+        self._space_waiters.append(callback)
 
     def op_done(self, op_id: int) -> None:
         """Op ``op_id`` ended: wake whoever waits for TCM space (with that id)."""
         self.inflight_ops -= 1
         if self._space_waiters:
             waiters, self._space_waiters = self._space_waiters, []
-            for event in waiters:
-                event.succeed(op_id)
+            env = self.machine.env
+            for waiter in waiters:
+                _SpaceWake(env, waiter, op_id)
+
+
+class _SpaceWake(Event):
+    """The event of an op's end that wakes one waiter for TCM space: triggered with the
+    op's id and scheduled now, at normal priority, as ``Event.succeed`` would (one
+    object per wake-up, its callback already in place)."""
+
+    def __init__(self, env: simpy.Environment, waiter: Callable[[Event], None], op_id: int):
+        self.env = env
+        self.callbacks = [waiter]
+        self._value = op_id
+        self._ok = True
+        env.schedule(self)
+
+
+class _TcmWait:
+    """A kernel task blocked until ``nbytes`` fit in its PE's TCM: the callback of every
+    wake-up while it waits. It waits again, from that time on (``since_ns``), while the
+    block still does not fit and an op in flight may free space; otherwise it resumes
+    the task (which raises the overflow when nothing is in flight). Hot path: a kernel
+    ahead of its engines is woken by every op that ends, mostly to find no room."""
+
+    __slots__ = ("pe", "nbytes", "since_ns", "task")
+
+    def __init__(self, pe: PE, nbytes: int, since_ns: float, task: Task) -> None:
+        self.pe = pe
+        self.nbytes = nbytes
+        self.since_ns = since_ns
+        self.task = task
+
+    def __call__(self, wake: Event) -> None:
+        pe = self.pe
+        if pe.tcm_used_bytes + self.nbytes > pe.tcm_capacity_bytes and pe.inflight_ops:
+            self.since_ns = wake.env._now
+            pe._space_waiters.append(self)
+            return
+        self.task.resume(wake)
 
 
 class Program:

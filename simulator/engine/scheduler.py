@@ -67,28 +67,6 @@ class Task:
         self.resume: Callable[[simpy.Event], None] | None = None
 
 
-class _RetryOrResume:
-    """Callback of :meth:`Scheduler.wait_for`: re-arm on the event ``retry`` gives, or
-    resume the task. One object serves every wake-up of one wait (re-arming appends
-    itself), since a kernel blocked for TCM space is woken by every op that ends."""
-
-    __slots__ = ("scheduler", "task", "retry")
-
-    def __init__(self, scheduler: Scheduler, task: Task, retry: Callable) -> None:
-        self.scheduler, self.task, self.retry = scheduler, task, retry
-
-    def __call__(self, event: simpy.Event) -> None:
-        while event._ok:
-            following = self.retry(event._value)
-            if following is None:
-                break
-            if following.callbacks is not None:  # pending: wait on it, task stays blocked
-                following.callbacks.append(self)
-                return
-            event = following  # already processed: retry with its value now
-        self.scheduler._resume(self.task, event)
-
-
 class Scheduler:
     """Owns the SimPy environment and the task greenlets that block on it.
 
@@ -184,28 +162,15 @@ class Scheduler:
         event.callbacks.append(task.resume)
         return self.greenlet.switch()
 
-    def wait_for(
-        self,
-        event: simpy.Event,
-        what: str | Callable[[], str],
-        retry: Callable[[Any], simpy.Event | None],
-    ) -> Any:
-        """Block until ``event`` fires with a value ``v`` for which ``retry(v)`` gives None;
-        return that value. While ``retry`` gives another event, keep waiting on that one.
-
-        The same as the task looping ``while (event := retry(wait(event))) is not None``,
-        except that ``retry`` runs in the scheduler when each event fires, so a futile
-        wake-up costs no switch into the task and back (``retry`` must therefore depend
-        only on state outside the task). A failed event raises in the task.
+    def block(self, task: Task | None, what: str | Callable[[], str]) -> Any:
+        """Switch out of ``task`` (the current one) until a callback resumes it with
+        ``task.resume(event)``; return that event's value. For waits whose wake-ups a
+        component drives itself (a kernel waiting for TCM space), without an event of
+        their own. ``what`` is as for :meth:`wait`. Raises RuntimeError outside a task.
         """
-        task = self._task_of.get(greenlet.getcurrent())
-        while task is None or event.callbacks is None:  # not a task, or already fired
-            value = self.wait(event, what)
-            event = retry(value)
-            if event is None:
-                return value
-        task.waiting_on = what or event
-        event.callbacks.append(_RetryOrResume(self, task, retry))
+        if task is None or task.greenlet is not greenlet.getcurrent():
+            raise RuntimeError("block() is for a task blocking itself; use wait() elsewhere")
+        task.waiting_on = what
         return self.greenlet.switch()
 
     def sleep(self, delay_ns: float, what: str = "sleep") -> None:
