@@ -57,10 +57,10 @@ def collected_instructions(stderr: str) -> int:
     return int(found[-1])
 
 
-def _count(work: list[str], reps: int) -> tuple[int, dict[str, Any]]:
+def _count(valgrind_path: str, work: list[str], reps: int) -> tuple[int, dict[str, Any]]:
     """(instructions of the whole probe process, what the probe printed) for ``reps``."""
     command = [
-        valgrind() or "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        valgrind_path, "--tool=callgrind", "--callgrind-out-file=/dev/null",
         sys.executable, str(Path(__file__).resolve()), "--reps", str(reps), *work,
     ]  # fmt: skip
     # A fixed hash seed: dict and set layouts, hence instruction counts, repeat.
@@ -76,10 +76,11 @@ def instructions(work: list[str]) -> tuple[int, dict[str, Any]]:
 
     Raises RuntimeError when valgrind is missing or the probe fails.
     """
-    if valgrind() is None:
+    valgrind_path = valgrind()
+    if valgrind_path is None:
         raise RuntimeError("valgrind is not installed (Debian: apt-get install valgrind)")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        once, twice = pool.map(lambda reps: _count(work, reps), (1, 2))
+        once, twice = pool.map(lambda reps: _count(valgrind_path, work, reps), (1, 2))
     return twice[0] - once[0], twice[1]
 
 
