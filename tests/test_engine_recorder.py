@@ -50,7 +50,8 @@ def _coord(topology, index=13):
 
 
 def test_op_row_puts_each_value_in_its_named_column(topology, list_writer):
-    """An op with a distinct value per field gives a row whose names match those fields."""
+    """An op with a distinct value per field gives a row whose names match those fields,
+    and the deps row of its start (which rides on it) gets what the engine set."""
     env = simpy.Environment()
     recorder = Recorder(env, topology, list_writer)
     coord = _coord(topology)
@@ -58,7 +59,8 @@ def test_op_row_puts_each_value_in_its_named_column(topology, list_writer):
     op = SimpleNamespace(
         op_id=11, program=SimpleNamespace(launch_id=3, pe=SimpleNamespace(coord=coord)),
         engine=SimpleNamespace(name="GEMM"), name="dot", issue_ns=1.25, start_ns=2.5,
-        flops=4096, nbytes=640, lane=1,
+        flops=4096, nbytes=640, lane=1, dep_key=recorder.op_dep_keys["input", "op"],
+        dep_on_id=7, dep_ready_ns=2.25, dep_wait_ns=1.0,
     )  # fmt: skip
     recorder.op(op)
     (row,) = list_writer.rows["ops"]
@@ -67,6 +69,10 @@ def test_op_row_puts_each_value_in_its_named_column(topology, list_writer):
         "pe_global": coord.pe_global, "engine": "GEMM", "op": "dot", "issue_ns": 1.25,
         "start_ns": 2.5, "end_ns": 7.5, "flops": 4096, "bytes": 640, "lane": 1,
     }  # fmt: skip
+    assert list_writer.rows["deps"] == [
+        {"item": "op", "item_id": 11, "cause": "input", "on_item": "op", "on_id": 7,
+         "resource": None, "ready_ns": 2.25, "wait_ns": 1.0, "resource_kind": None}
+    ]  # fmt: skip
     assert recorder.n_rows == 1
 
 
@@ -95,6 +101,14 @@ def test_dma_row_puts_each_value_in_its_named_column(topology, list_writer):
     }  # fmt: skip
     assert (second["dma_id"], second["kind"], second["coll_id"]) == (1, "load", None)
     assert recorder.next_dma_id == 2
+    # Streaming 64 ns for 512 bytes at 8 GB/s (64 ns alone): carried by its narrowest
+    # link, ready at issue, no wait.
+    assert list_writer.rows["deps"] == [
+        {"item": "dma", "item_id": dma_id, "cause": "carried", "on_item": None,
+         "on_id": None, "resource": "a", "ready_ns": 10.0, "wait_ns": 0.0,
+         "resource_kind": None}
+        for dma_id in (0, 1)
+    ]  # fmt: skip
 
 
 def test_pe_exec_row_puts_each_value_in_its_named_column(topology, list_writer):

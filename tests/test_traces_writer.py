@@ -375,6 +375,93 @@ def test_keyed_rows_read_back_as_if_every_value_was_appended(writer_process, tmp
 
 
 DMA_NAMES = [n for n in TABLES["dma"].names if n != "run_id"]
+DEPS_NAMES = [n for n in TABLES["deps"].names if n != "run_id"]
+DEPS_KEYED = ("item", "cause", "on_item", "resource", "resource_kind")
+
+
+def test_rider_rows_land_in_their_own_table(writer_process, tmp_path, monkeypatch):
+    """A deps row riding on each dma row reads back as a deps row of its own, value for
+    value, beside deps rows appended plainly; new rider keys in later chunks and rider
+    batches written before the run ends included."""
+    _small_chunks(monkeypatch, writer_process, chunk_rows=7)
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store, writer_process=writer_process)
+    if not writer_process:
+        writer._buffers["deps"].batch_rows = 20
+    append_dep = writer.appender("deps", DEPS_KEYED)
+    dep_key = writer.keyed_appender("deps", DEPS_KEYED)[1]
+    keyed = ("src", "dst")
+    append, key_of = writer.keyed_appender("dma", keyed, rider="deps")
+    expected_dma, expected_deps = [], []
+    for i in range(60):
+        route = (f"n{i % 3}", f"m{i % 5}")
+        others = {name: _dma_value(name, i) for name in DMA_NAMES if name not in keyed}
+        cause = ("dma", "carried" if i % 3 else "bandwidth", None if i % 4 else "op",
+                 f"link{i % (2 + i // 10)}", "mesh_link")  # fmt: skip
+        dep = {"item_id": i, "on_id": None if i % 4 else i + 100, "ready_ns": i * 0.5,
+               "wait_ns": float(i % 2)}  # fmt: skip
+        append(key_of(*route), *others.values(), dep_key(*cause), *dep.values())
+        expected_dma.append(dict(zip(keyed, route, strict=True)) | others)
+        expected_deps.append(dict(zip(DEPS_KEYED, cause, strict=True)) | dep)
+        if i % 25 == 0:  # plain rows of the rider's table between riding ones
+            append_dep("op", i, "engine", "op", i - 1, None, 1.0, 2.0, None)
+            expected_deps.append(dict(zip(DEPS_NAMES, ("op", i, "engine", "op", i - 1, None,
+                                                       1.0, 2.0, None), strict=True)))  # fmt: skip
+    writer.finish(sim_end_ns=1.0, n_events=60)
+
+    def ordered(rows, *by):
+        return sorted(rows, key=lambda row: tuple(row[name] for name in by))
+
+    assert ordered(_read(store, "dma", writer.run_id), "dma_id") == [
+        {"run_id": writer.run_id} | row for row in expected_dma
+    ]
+    assert ordered(_read(store, "deps", writer.run_id), "item", "item_id") == ordered(
+        [{"run_id": writer.run_id} | {name: row[name] for name in DEPS_NAMES}
+         for row in expected_deps], "item", "item_id"
+    )  # fmt: skip
+
+
+def test_rider_keys_reach_a_writer_process_before_a_rider_batch_is_written(tmp_path):
+    """Rows whose riders use keys made at the start, and no plain row of the rider's
+    table: the child still knows those keys when it writes a full batch of rider rows
+    (more than BATCH_ROWS of them) long before the run ends."""
+    from traces.writer import BATCH_ROWS
+
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store, writer_process=True)
+    dep_key = writer.keyed_appender("deps", DEPS_KEYED)[1]
+    append, key_of = writer.keyed_appender("dma", ("src", "dst"), rider="deps")
+    route, carried = key_of("a", "b"), dep_key("dma", "carried", None, "link", "mesh_link")
+    n = BATCH_ROWS + 100
+    for i in range(n):
+        append(route, i, *[None] * 18, carried, i, None, 0.5 * i, 0.0)
+    writer.finish(sim_end_ns=1.0, n_events=n)
+    deps = _read(store, "deps", writer.run_id)
+    assert len(deps) == n
+    assert {(r["cause"], r["resource"], r["resource_kind"]) for r in deps} == {
+        ("carried", "link", "mesh_link")
+    }
+
+
+def test_rider_errors_name_the_tables(writer_process, tmp_path):
+    """A rider without keyed columns, riding on itself or carrying a rider, and rows of
+    a table with a rider that would not carry it: one clear message each."""
+    writer = new_synthetic_writer(Store(tmp_path), writer_process=writer_process)
+    with pytest.raises(ValueError, match=r"'deps' cannot ride on 'dma'"):
+        writer.keyed_appender("dma", ("src",), rider="deps")  # deps has no keyed columns
+    writer.keyed_appender("deps", DEPS_KEYED)
+    with pytest.raises(ValueError, match=r"'deps' cannot ride on 'deps'"):
+        writer.keyed_appender("deps", DEPS_KEYED, rider="deps")
+    writer.keyed_appender("dma", ("src",), rider="deps")
+    with pytest.raises(ValueError, match=r"'dma' already has rider 'deps', not None"):
+        writer.keyed_appender("dma", ("src",))
+    with pytest.raises(ValueError, match=r"'dma' already has rider 'deps', not None"):
+        writer.appender("dma", ("src",))  # its rows must carry their riders
+    with pytest.raises(ValueError, match=r"'dma' cannot ride on 'ops'"):
+        writer.keyed_appender("ops", ("engine",), rider="dma")  # dma carries a rider
+    with pytest.raises(ValueError, match=r"'pe_exec' cannot ride on 'deps'"):
+        writer.keyed_appender("deps", DEPS_KEYED, rider="pe_exec")  # deps rides on dma
+    writer.finish(sim_end_ns=1.0, n_events=0)
 
 
 def _small_chunks(monkeypatch, writer_process: bool, chunk_rows: int) -> None:

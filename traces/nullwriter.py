@@ -29,7 +29,7 @@ class NullWriter:
         return _discard
 
     def keyed_appender(
-        self, table: str, keyed: tuple[str, ...]
+        self, table: str, keyed: tuple[str, ...], rider: str | None = None
     ) -> tuple[Callable[..., None], Callable[..., int]]:
         return _discard, _no_key
 

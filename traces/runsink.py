@@ -83,6 +83,25 @@ def check_keyed_columns(table: str, types: dict[str, str], keyed: tuple[str, ...
             )
 
 
+def check_rider(table: str, rider: str, rider_keyed: bool, rider_has_rider: bool,
+                table_rides: bool) -> None:  # fmt: skip
+    """Raise ValueError naming both tables unless ``rider`` can ride on ``table``'s keyed
+    rows: another table, with keyed columns, carrying no rider of its own, on a table
+    that rides on none."""
+    if rider == table or not rider_keyed or rider_has_rider or table_rides:
+        raise ValueError(
+            f"trace table {rider!r} cannot ride on {table!r}: a rider is another table "
+            "whose keyed columns were declared first; riders carry no riders"
+        )
+
+
+def check_same_rider(table: str, declared: str | None, asked: str | None) -> None:
+    """Raise ValueError naming the table unless ``asked`` is the rider table (or None)
+    that ``table``'s keyed rows were first declared with (``declared``)."""
+    if declared != asked:
+        raise ValueError(f"trace table {table!r} already has rider {declared!r}, not {asked!r}")
+
+
 def row_values(
     table: str, names: list[str], name_set: frozenset[str], columns: dict[str, Any]
 ) -> list[Any]:

@@ -41,6 +41,8 @@ from traces.runsink import (
     appender_params,
     auto_keyed_appender,
     check_keyed_columns,
+    check_rider,
+    check_same_rider,
     column_types,
     describe_error,
     generated_appender,
@@ -84,7 +86,11 @@ class _TableBuffer:
         self.keyed: _KeyedColumns | None = None
         """The columns recorded as one key (``keyed_appender``), None until asked for."""
         self.keyed_values: list[Any] = []
-        """Buffered keyed rows, row-major: the key, then each column not in ``keyed``."""
+        """Buffered keyed rows, row-major: the key, then each column not in ``keyed``, then
+        the keyed row of the rider table, if any (see keyed_appender)."""
+        self.rider: _TableBuffer | None = None
+        self.carrier: str | None = None  # the table this one rides on, if any
+        """The table whose keyed rows ride on this table's (``keyed_appender``), if any."""
         self.chunks: list[pa.RecordBatch] = []
         """Converted rows not written yet."""
         self.keyed_chunks: list[tuple[np.ndarray, list[pa.Array]]] = []
@@ -102,7 +108,12 @@ class _TableBuffer:
         """Keyed rows buffered and not converted yet."""
         if self.keyed is None:
             return 0
-        return len(self.keyed_values) // self.keyed.row_width
+        return len(self.keyed_values) // self._keyed_width()
+
+    def _keyed_width(self) -> int:
+        """Values of one buffered keyed row: its own, then its rider's."""
+        rider_width = self.rider.keyed.row_width if self.rider is not None else 0
+        return self.keyed.row_width + rider_width
 
     def _chunk_limit(self) -> int:
         """Length of ``values`` at which they are converted."""
@@ -129,22 +140,23 @@ class _TableBuffer:
         return generated_appender(f"append_{self.table}", ", ".join(args), values, scope)
 
     def keyed_appender(
-        self, keyed: tuple[str, ...]
+        self, keyed: tuple[str, ...], rider: "_TableBuffer | None" = None
     ) -> tuple[Callable[..., None], Callable[..., int]]:
         """(append, key_of) for rows whose ``keyed`` columns are given as one key.
 
         ``key_of(*values)`` takes the values of the ``keyed`` columns in that order and
         returns their key (the same values, the same key); ``append(key, *values)`` adds a
-        row from a key and the values of the other columns in schema order. Raises
-        ValueError naming an unknown column, a column that cannot be keyed, or a second
-        set of keyed columns for the table.
+        row from a key and the values of the other columns in schema order, then (with a
+        ``rider``) one keyed row of the rider table. Raises ValueError naming an unknown
+        column, a column that cannot be keyed, a second set of keyed columns or another
+        rider for the table, or a rider that cannot ride (runsink.check_rider).
         """
-        group = self._keyed_group(keyed)
-        n_rest = group.row_width - 1
-        values = ", ".join(f"v{i}" for i in range(n_rest))
+        group = self._keyed_group(keyed, rider)
+        width = self._keyed_width()
+        values = ", ".join(f"v{i}" for i in range(width - 1))
         scope: dict[str, Any] = {
             "add": self.keyed_values.extend, "values": self.keyed_values,
-            "limit": min(CHUNK_ROWS, self.batch_rows) * group.row_width,
+            "limit": min(CHUNK_ROWS, self.batch_rows) * width,
             "full": self.convert,
         }  # fmt: skip
         append = generated_appender(
@@ -152,12 +164,22 @@ class _TableBuffer:
         )
         return append, group.key_of
 
-    def _keyed_group(self, keyed: tuple[str, ...]) -> "_KeyedColumns":
-        """The table's keyed columns, made at the first call; the same set after."""
+    def _keyed_group(
+        self, keyed: tuple[str, ...], rider: "_TableBuffer | None" = None
+    ) -> "_KeyedColumns":
+        """The table's keyed columns (and rider), made at the first call; the same after."""
+        if rider is not None:
+            check_rider(self.table, rider.table, rider.keyed is not None,
+                        rider.rider is not None, self.carrier is not None)  # fmt: skip
         if self.keyed is None:
             self.keyed = _KeyedColumns(self.table, self.schema, keyed)
+            self.rider = rider
+            if rider is not None:
+                rider.carrier = self.table
         else:
             self.keyed.check_names(keyed)
+            declared = self.rider.table if self.rider is not None else None
+            check_same_rider(self.table, declared, rider.table if rider is not None else None)
         return self.keyed
 
     def _auto_keyed_appender(self, group: "_KeyedColumns", args: list[str]) -> Callable[..., None]:
@@ -193,18 +215,27 @@ class _TableBuffer:
 
     def _convert_keyed(self) -> None:
         """Convert the buffered keyed rows' keys to numpy and their other columns to
-        Arrow (the keyed columns are expanded once per batch, in ``_keyed_table``)."""
-        keyed = self.keyed
+        Arrow (the keyed columns are expanded once per batch, in ``_keyed_table``); the
+        rider's rows go to the rider table as converted chunks."""
         values = self.keyed_values
-        width = keyed.row_width
+        width = self._keyed_width()
         try:
-            keys = np.array(values[0::width], dtype=np.intp)
-            arrays = [
-                self._convert(name, field_type, values[j::width])
-                for j, (name, field_type) in enumerate(keyed.others, start=1)
-            ]
+            self._take_keyed(values, 0, width)
+            if self.rider is not None:
+                self.rider._take_keyed(values, self.keyed.row_width, width)
         finally:
             values.clear()  # in place: the appender holds this list
+        if self.rider is not None and self.rider.chunked_rows >= self.rider.batch_rows:
+            self.rider.flush()
+
+    def _take_keyed(self, values: list[Any], start: int, width: int) -> None:
+        """Convert this table's keyed rows held in ``values`` from ``start``, every
+        ``width`` values (its own buffer, or a table it rides on), as one chunk."""
+        keys = np.array(values[start::width], dtype=np.intp)
+        arrays = [
+            self._convert(name, field_type, values[start + j :: width])
+            for j, (name, field_type) in enumerate(self.keyed.others, start=1)
+        ]
         self.keyed_chunks.append((keys, arrays))
         self.chunked_rows += len(keys)
 
@@ -507,7 +538,7 @@ class RunWriter(RunLifecycle):
         return self._buffer(table).appender(tuple(keyed))
 
     def keyed_appender(
-        self, table: str, keyed: tuple[str, ...]
+        self, table: str, keyed: tuple[str, ...], rider: str | None = None
     ) -> tuple[Callable[..., None], Callable[..., int]]:
         """Fast row adder for rows whose ``keyed`` columns repeat together (a DMA's route).
 
@@ -515,20 +546,30 @@ class RunWriter(RunLifecycle):
         ``keyed`` columns (in that order; the same values, the same key) and
         ``append(key, *values)`` adds a row from a key and the other columns' values in
         schema order, without run_id. Readers see the same rows as if every value had
-        been appended. Raises ValueError for an unknown table or column, a column that
-        is not dictionary, integer or floating, or another keyed set for the table.
+        been appended.
+
+        A ``rider`` table, whose keyed columns were declared first, rides on each row:
+        ``append`` then also takes one row of it (its key from the rider's ``key_of``,
+        then its other columns), which the rider table gets when the rows are
+        converted. One call adds both rows: an op and what it waited for (``deps``).
+
+        Raises ValueError for an unknown table or column, a column that is not
+        dictionary, integer or floating, another keyed set or rider for the table, or
+        a rider that cannot ride (see traces.runsink.check_rider).
         """
-        return self._buffer(table).keyed_appender(tuple(keyed))
+        rider_buffer = self._buffer(rider) if rider is not None else None
+        return self._buffer(table).keyed_appender(tuple(keyed), rider_buffer)
 
     def update_run_row(self, columns: dict[str, Any]) -> None:
         """Set runs-row columns known only at the end (a writer process receives the
         whole row with ``finish``); the outcome that finish() takes still wins."""
         self._run_row.update(columns)
 
-    def key_columns(self, table: str, keyed: tuple[str, ...]) -> None:
-        """Declare ``table``'s keyed columns (see keyed_appender) for rows added with
-        ``extend``. Raises ValueError as keyed_appender does."""
-        self._buffer(table)._keyed_group(tuple(keyed))
+    def key_columns(self, table: str, keyed: tuple[str, ...], rider: str | None = None) -> None:
+        """Declare ``table``'s keyed columns and rider (see keyed_appender) for rows
+        added with ``extend``. Raises ValueError as keyed_appender does."""
+        rider_buffer = self._buffer(rider) if rider is not None else None
+        self._buffer(table)._keyed_group(tuple(keyed), rider_buffer)
 
     def extend(
         self,
@@ -539,8 +580,9 @@ class RunWriter(RunLifecycle):
     ) -> None:
         """Add rows as flat lists, as a writer process receives them: ``values`` holds
         whole rows in schema order (without run_id), ``keyed_values`` rows of the keyed
-        columns' key and the other columns; ``new_keys`` are the keyed values of the
-        keys first used by those rows, in key order (key_columns declared them).
+        columns' key and the other columns (and the rider's row, see keyed_appender);
+        ``new_keys`` are the keyed values of the keys first used by those rows, in key
+        order (key_columns declared them).
         Raises ValueError naming the table and column of a value Arrow cannot hold."""
         buffer = self._buffer(table)
         for key_values in new_keys:

@@ -44,6 +44,8 @@ from traces.runsink import (
     appender_params,
     auto_keyed_appender,
     check_keyed_columns,
+    check_rider,
+    check_same_rider,
     column_types,
     describe_error,
     generated_appender,
@@ -190,6 +192,9 @@ class _Outbox:
         self.keyed: KeyIndex | None = None
         self.keyed_values: list[Any] = []
         self.keys_sent = 0
+        self.rider: _Outbox | None = None
+        self.carrier: str | None = None  # the table this one rides on, if any
+        """The table whose keyed rows ride on this one's (see RunWriter.keyed_appender)."""
 
     def append(self, columns: dict[str, Any]) -> None:
         self.values.extend(row_values(self.table, self.names, self.name_set, columns))
@@ -210,12 +215,12 @@ class _Outbox:
         return generated_appender(f"append_{self.table}", ", ".join(params), row, scope)
 
     def keyed_appender(
-        self, keyed: tuple[str, ...]
+        self, keyed: tuple[str, ...], rider: _Outbox | None = None
     ) -> tuple[Callable[..., None], Callable[..., int]]:
-        """(append, key_of) for rows whose ``keyed`` columns come as one key (see
-        RunWriter.keyed_appender)."""
-        group = self._keyed_group(keyed)
-        width = 1 + len(self.names) - len(keyed)
+        """(append, key_of) for rows whose ``keyed`` columns come as one key, each
+        carrying a keyed row of ``rider`` (see RunWriter.keyed_appender)."""
+        group = self._keyed_group(keyed, rider)
+        width = self._keyed_width()
         row = ", ".join(["key", *(f"v{i}" for i in range(width - 1))])
         scope = self._scope(self.keyed_values, width)
         return generated_appender(f"append_{self.table}_keyed", row, row, scope), group.key_of
@@ -224,19 +229,37 @@ class _Outbox:
         return {"add": values.extend, "values": values, "limit": CHUNK_ROWS * width,
                 "full": self.send}  # fmt: skip
 
-    def _keyed_group(self, keyed: tuple[str, ...]) -> KeyIndex:
+    def _keyed_group(self, keyed: tuple[str, ...], rider: _Outbox | None = None) -> KeyIndex:
+        if rider is not None:
+            check_rider(self.table, rider.table, rider.keyed is not None,
+                        rider.rider is not None, self.carrier is not None)  # fmt: skip
+        rider_table = rider.table if rider is not None else None
         if self.keyed is None:
             check_keyed_columns(self.table, self.types, keyed)
             self.keyed = KeyIndex(self.table, keyed)
-            self.writer.process.send("keyed", self.writer.run_id, (self.table, keyed))
+            self.rider = rider
+            if rider is not None:
+                rider.carrier = self.table
+            self.writer.process.send("keyed", self.writer.run_id, (self.table, keyed, rider_table))
         else:
             self.keyed.check_names(keyed)
+            declared = self.rider.table if self.rider is not None else None
+            check_same_rider(self.table, declared, rider_table)
         return self.keyed
+
+    def _keyed_width(self) -> int:
+        """Values of one buffered keyed row: its own, then its rider's."""
+        width = 1 + len(self.names) - len(self.keyed.names)
+        if self.rider is not None:
+            width += 1 + len(self.rider.names) - len(self.rider.keyed.names)
+        return width
 
     def send(self) -> None:
         """Hand the buffered rows (and the keys they use first) to the child."""
         if not self.values and not self.keyed_values:
             return
+        if self.rider is not None and len(self.rider.keyed.rows) > self.rider.keys_sent:
+            self.rider.send_keys()  # the child needs the rider's keys with its rows
         new_keys = []
         if self.keyed is not None:
             new_keys = self.keyed.rows[self.keys_sent :]
@@ -248,6 +271,12 @@ class _Outbox:
         finally:
             self.values.clear()  # in place: the appenders hold these lists
             self.keyed_values.clear()
+
+    def send_keys(self) -> None:
+        """Hand the keys not sent yet to the child, without rows."""
+        new_keys = self.keyed.rows[self.keys_sent :]
+        self.keys_sent = len(self.keyed.rows)
+        self.writer.process.send("rows", self.writer.run_id, (self.table, [], new_keys, []))
 
 
 class ProcessRunWriter(RunLifecycle):
@@ -292,11 +321,12 @@ class ProcessRunWriter(RunLifecycle):
         return self._outbox(table).appender(tuple(keyed))
 
     def keyed_appender(
-        self, table: str, keyed: tuple[str, ...]
+        self, table: str, keyed: tuple[str, ...], rider: str | None = None
     ) -> tuple[Callable[..., None], Callable[..., int]]:
-        """Fast row adder for rows whose ``keyed`` columns repeat together (see
-        RunWriter.keyed_appender)."""
-        return self._outbox(table).keyed_appender(tuple(keyed))
+        """Fast row adder for rows whose ``keyed`` columns repeat together, each with a
+        row of ``rider`` riding on it (see RunWriter.keyed_appender)."""
+        rider_outbox = self._outbox(rider) if rider is not None else None
+        return self._outbox(table).keyed_appender(tuple(keyed), rider_outbox)
 
     def metric(self, name: str, value: float, unit: str, better: str) -> None:
         """Record one scalar result of the run (see RunWriter.metric)."""

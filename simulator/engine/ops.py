@@ -95,6 +95,13 @@ class Op:
         "lane",
         "token",
         "done",
+        # The deps row of what its start waited for, set by its engine when it starts
+        # while tracing (unset otherwise): the key of its keyed columns, on_id,
+        # ready_ns and wait_ns (simulator.engine.recorder.Recorder.op_dep_keys).
+        "dep_key",
+        "dep_on_id",
+        "dep_ready_ns",
+        "dep_wait_ns",
     )
 
     def __init__(

@@ -75,7 +75,8 @@ class Engine:
         if not queue:
             return
         now = self._env._now  # hot path: the ``now`` property costs a call
-        dep = self._recorder.append_dep
+        dep_keys = self._recorder.op_dep_keys
+        dep_keys_on_op = self._recorder.op_dep_keys_on_op
         while queue and self.running < self.slots:
             op = queue[0]
             if op.pending_inputs:
@@ -84,15 +85,25 @@ class Engine:
             self.running += 1
             op.lane = heappop(self.free_lanes)
             op.start_ns = now
-            if dep is None:
+            # What it waited for: its deps row, which rides on its ops row.
+            if dep_keys is None:
                 pass  # not tracing
             elif by is not None:
-                dep("op", op.op_id, cause, "op", by.op_id, None, now, now - op.issue_ns)
+                op.dep_key = dep_keys_on_op[cause]
+                op.dep_on_id = by.op_id
+                op.dep_ready_ns = now
+                op.dep_wait_ns = now - op.issue_ns
             elif cause == "issue":
                 why = op.program.resume  # (cause, on_item, on_id, ready_ns, wait_ns)
-                dep("op", op.op_id, why[0], why[1], why[2], None, why[3], why[4])
+                op.dep_key = dep_keys[why[0], why[1]]
+                op.dep_on_id = why[2]
+                op.dep_ready_ns = why[3]
+                op.dep_wait_ns = why[4]
             else:
-                dep("op", op.op_id, cause, None, None, None, now, now - op.issue_ns)
+                op.dep_key = dep_keys[cause, None]
+                op.dep_on_id = None
+                op.dep_ready_ns = now
+                op.dep_wait_ns = now - op.issue_ns
             pieces = op.pieces
             if pieces is None:
                 self._env.timeout(op.duration_ns).callbacks.append(partial(self._on_done, op))

@@ -24,6 +24,7 @@ from simulator.hw.links import Link, Memory, Route
 from simulator.hw.network import Network, Transfer
 from simulator.hw.topology import Topology
 from traces.nullwriter import NullWriter
+from traces.runsink import column_types
 
 if TYPE_CHECKING:
     import simpy
@@ -68,8 +69,9 @@ class TraceSink(Protocol):
     ``append`` adds one row by column name; ``appender`` returns a function taking a
     row's values positionally, in the table's schema order without ``run_id``. A sink
     may also offer ``keyed_appender`` (see ``traces.writer.RunWriter``): the recorder
-    then gives a DMA's route columns and an op's site columns as one key
-    (:func:`keyed_appender`).
+    then gives a DMA's route columns and an op's site columns as one key, and each of
+    their ``deps`` rows rides on the row it annotates; a sink without one gets whole
+    rows (:class:`KeysExpanded`).
     """
 
     def append(self, table: str, **columns: Any) -> None: ...
@@ -77,28 +79,61 @@ class TraceSink(Protocol):
     def appender(self, table: str) -> Callable[..., None]: ...
 
 
-def keyed_appender(
-    sink: Any, table: str, columns: tuple[str, ...], keyed: tuple[str, ...]
-) -> tuple[Callable[..., None], Callable[..., int]]:
-    """``sink.keyed_appender(table, keyed)`` -- (append(key, *others), key_of(*keyed)) --
-    or, for a sink without one, the same pair over its positional appender (``columns``
-    is the table's positional order), which expands each key back into its values."""
-    if hasattr(sink, "keyed_appender"):
-        return sink.keyed_appender(table, keyed)
-    append = sink.appender(table)
-    where = [keyed.index(name) if name in keyed else None for name in columns]
-    known: list[tuple[Any, ...]] = []
+class KeysExpanded:
+    """A sink without keyed appenders, given them: each key is expanded back into the
+    values it stands for, and a rider's row into a row of its own table (for sinks that
+    keep whole rows, such as the tests' in-memory one)."""
 
-    def key_of(*values: Any) -> int:
-        known.append(values)
-        return len(known) - 1
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self._keyed: dict[str, tuple[str, ...]] = {}
+        self._known: dict[str, list[tuple[Any, ...]]] = {}
 
-    def append_keyed(key: int, *others: Any) -> None:
-        rest = iter(others)
-        values = known[key]
-        append(*(next(rest) if i is None else values[i] for i in where))
+    def append(self, table: str, **columns: Any) -> None:
+        self.sink.append(table, **columns)
 
-    return append_keyed, key_of
+    def appender(self, table: str, keyed: tuple[str, ...] = ()) -> Callable[..., None]:
+        """Whole rows, positionally: keyed columns come as values here anyway."""
+        return self.sink.appender(table)
+
+    def keyed_appender(
+        self, table: str, keyed: tuple[str, ...], rider: str | None = None
+    ) -> tuple[Callable[..., None], Callable[..., int]]:
+        """(append(key, *others[, rider_key, *rider_others]), key_of(*keyed)) over the
+        sink's positional appender; a ``rider``'s keyed columns must be declared first."""
+        columns = list(column_types(table))
+        append = self.sink.appender(table)
+        where = [keyed.index(name) if name in keyed else None for name in columns]
+        known = self._known.setdefault(table, [])
+        self._keyed[table] = keyed
+        n_others = len(columns) - len(keyed)
+        append_rider = self.keyed_appender(rider, self._keyed[rider])[0] if rider else None
+
+        def key_of(*values: Any) -> int:
+            known.append(values)
+            return len(known) - 1
+
+        def append_keyed(key: int, *others: Any) -> None:
+            rest = iter(others[:n_others])
+            values = known[key]
+            append(*(next(rest) if i is None else values[i] for i in where))
+            if append_rider is not None:
+                append_rider(*others[n_others:])
+
+        return append_keyed, key_of
+
+
+class _Keys(dict):
+    """Keys of ``deps`` rows by what varies among them, each made at first use by
+    ``make(what)`` (a dict lookup on the hot path, not a key function's call)."""
+
+    def __init__(self, make: Callable[[Any], int]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, what: Any) -> int:
+        key = self[what] = self._make(what)
+        return key
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -147,33 +182,47 @@ class Recorder:
         self.env = env
         self.tracing = sink is not None
         self.sink: TraceSink = sink if sink is not None else NullWriter()
+        if not hasattr(self.sink, "keyed_appender"):
+            self.sink = KeysExpanded(self.sink)
+        # A deps row's categorical columns (item, cause, on_item, resource and its kind)
+        # repeat together: stored as one key. Declared first: they ride on ops and dma.
+        self._append_dep = self.sink.appender("deps", DEPS_KEYED_COLUMNS)
+        self._dep_key = self.sink.keyed_appender("deps", DEPS_KEYED_COLUMNS)[1]
         # An ops row carries its site's key (OPS_SITE_COLUMNS), cached per (pe_global,
-        # engine name, op name).
-        self._append_op, self._op_site_key = keyed_appender(
-            self.sink, "ops", OPS_COLUMNS, OPS_SITE_COLUMNS
+        # engine name, op name), and the deps row of what its start waited for.
+        self._append_op, self._op_site_key = self.sink.keyed_appender(
+            "ops", OPS_SITE_COLUMNS, rider="deps"
         )
         self._op_sites: dict[tuple[int, str, str], int] = {}
-        # A DMA row carries its route's key in place of the route's columns.
-        self._append_dma, self._dma_route_key = keyed_appender(
-            self.sink, "dma", DMA_COLUMNS, DMA_ROUTE_COLUMNS
+        self.op_dep_keys: dict[tuple[str, str | None], int] | None = None
+        """Key of an op's start deps row by (cause, on_item), None when not tracing:
+        engines then skip dependency bookkeeping entirely. An engine sets the op's
+        ``dep_key``, ``dep_on_id``, ``dep_ready_ns`` and ``dep_wait_ns`` when it starts;
+        its ops row carries them."""
+        self.op_dep_keys_on_op: dict[str, int] | None = None
+        """The same for ``on_item`` op, by cause alone (an op released by another's end)."""
+        if sink is not None:
+            self.op_dep_keys = _Keys(lambda what: self._dep_key("op", *what, None, None))
+            self.op_dep_keys_on_op = _Keys(lambda cause: self._dep_key("op", cause, "op",
+                                                                       None, None))  # fmt: skip
+        # A DMA row carries its route's key in place of the route's columns, and its deps
+        # row: carried by the route's narrowest resource (keys per route), or bound by
+        # a shared resource (keys per resource, for DMAs of an op and for the others).
+        self._append_dma, self._dma_route_key = self.sink.keyed_appender(
+            "dma", DMA_ROUTE_COLUMNS, rider="deps"
+        )
+        self._bandwidth_keys = (
+            _Keys(lambda resource: self._dma_dep_key("bandwidth", None, resource)),
+            _Keys(lambda resource: self._dma_dep_key("bandwidth", "op", resource)),
         )
         self._append_pe_exec = self.sink.appender("pe_exec")
-        # A deps row's categorical columns (item, cause, on_item, resource and its kind)
-        # repeat together: a sink that keys columns stores them as one key.
-        if hasattr(self.sink, "keyed_appender"):
-            self._append_dep = self.sink.appender("deps", DEPS_KEYED_COLUMNS)
-        else:
-            self._append_dep = self.sink.appender("deps")
-        self.append_dep = self._append_dep if sink is not None else None
-        """The positional ``deps`` appender (DEPS_COLUMNS order), None when not tracing:
-        engines skip dependency bookkeeping entirely then."""
         # Capacity of each memory node, for a transfer's narrowest resource (deps rows).
         self._memory_bw_gbs = {m.node: m.bw_gbs for m in memories}
         self._node_place = node_places(topology)
         # Kind of a link or memory by name (simulator.hw.resource_kinds), for deps rows.
         self._resource_kind = resource_kind
         self._kinds: dict[str, str | None] = {}
-        self._route_columns: dict[tuple[str, str], tuple[int, str | None, float, str | None]] = {}
+        self._route_columns: dict[tuple[str, str], tuple[int, str | None, float, int, int]] = {}
         self._row_increment = 1 if self.tracing else 0
         self.n_rows = 0
         """Event rows handed to a real sink (0 when tracing is off; ``deps`` rows, which
@@ -209,10 +258,13 @@ class Recorder:
         if key is None:
             key = self._op_sites[site] = self._op_site_key(c.sip, c.cube, c.pe, c.pe_global,
                                                            site[1], site[2])  # fmt: skip
-        # The site's key, then OPS_COLUMNS without OPS_SITE_COLUMNS: once per engine op
+        # The site's key, then OPS_COLUMNS without OPS_SITE_COLUMNS, then the deps row of
+        # its start (key, item_id, on_id, ready_ns, wait_ns): once per engine op
         # (``env._now``: the ``now`` property would cost a call).
-        self._append_op(key, op.op_id, prog.launch_id, op.issue_ns, op.start_ns, self.env._now,
-                        op.flops, op.nbytes, op.lane)  # fmt: skip
+        op_id = op.op_id
+        self._append_op(key, op_id, prog.launch_id, op.issue_ns, op.start_ns, self.env._now,
+                        op.flops, op.nbytes, op.lane, op.dep_key, op_id, op.dep_on_id,
+                        op.dep_ready_ns, op.dep_wait_ns)  # fmt: skip
         self.n_rows += self._row_increment
 
     def transfer(self, transfer: Transfer, info: DmaInfo, op_id: int | None = None) -> None:
@@ -230,34 +282,40 @@ class Recorder:
         places = self._route_columns.get((route.src, route.dst))
         if places is None:
             places = self._route_columns[(route.src, route.dst)] = self._columns_of(route)
-        # The route's key, then DMA_COLUMNS without DMA_ROUTE_COLUMNS: once per DMA.
-        self._append_dma(places[0], dma_id, info.launch_id, info.kind, transfer.bytes,
-                         transfer.issue_ns, transfer.start_ns, transfer.end_ns, info.coll_id,
-                         info.round)  # fmt: skip
-        self.n_rows += 1
         after = info.after
         if after is not None:  # a launch message waited for what it forwards
             self._append_dep("dma", dma_id, "forward", after[0], after[1], None,
                              after[2], transfer.issue_ns - after[2])  # fmt: skip
         # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
         shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[2]
-        on_item = None if op_id is None else "op"
+        of_op = op_id is not None
         if shared_ns > _SHARED_MIN_NS:
             # What bound it while sharing is what the max-min fill saturated, which
             # may be a wider but busier resource than the route's narrowest.
-            resource, kind = places[1], places[3]
             bound_by = transfer.bound_by
-            if bound_by is not None and bound_by != resource:
-                resource, kind = bound_by, self._kind_of(bound_by)
-            self._append_dep("dma", dma_id, "bandwidth", on_item, op_id, resource,
-                             transfer.start_ns, shared_ns, kind)  # fmt: skip
-        else:
-            self._append_dep("dma", dma_id, "carried", on_item, op_id, places[1],
-                             transfer.issue_ns, 0.0, places[3])  # fmt: skip
+            dep_key = self._bandwidth_keys[of_op][places[1] if bound_by is None else bound_by]
+            ready_ns = transfer.start_ns
+            wait_ns = shared_ns
+        else:  # carried by the route's narrowest resource
+            dep_key = places[4] if of_op else places[3]
+            ready_ns = transfer.issue_ns
+            wait_ns = 0.0
+        # The route's key, then DMA_COLUMNS without DMA_ROUTE_COLUMNS, then its deps row
+        # (key, item_id, on_id, ready_ns, wait_ns): once per DMA.
+        self._append_dma(places[0], dma_id, info.launch_id, info.kind, transfer.bytes,
+                         transfer.issue_ns, transfer.start_ns, transfer.end_ns, info.coll_id,
+                         info.round, dep_key, dma_id, op_id, ready_ns, wait_ns)  # fmt: skip
+        self.n_rows += 1
 
-    def _kind_of(self, resource: str) -> str | None:
-        """The kind of a link or memory by name (None without a kind function), asked
-        once per resource (a shared transfer asks it for its bound)."""
+    def _dma_dep_key(self, cause: str, on_item: str | None, resource: str | None) -> int:
+        """The key of a DMA's deps row: its cause, on_item and resource, with its kind."""
+        return self._dep_key("dma", cause, on_item, resource, self._kind_of(resource))
+
+    def _kind_of(self, resource: str | None) -> str | None:
+        """The kind of a link or memory by name (None without a kind function or
+        resource), asked once per resource."""
+        if resource is None:
+            return None
         kind = self._kinds.get(resource, _UNKNOWN)
         if kind is _UNKNOWN:
             kind = self._kinds[resource] = (
@@ -270,11 +328,11 @@ class Recorder:
         transfer = event._value  # hot path: the property would cost a call per piece
         self.transfer(transfer, transfer.tag)
 
-    def _columns_of(self, route: Route) -> tuple[int, str | None, float, str | None]:
+    def _columns_of(self, route: Route) -> tuple[int, str | None, float, int, int]:
         """The key of the route's DMA_ROUTE_COLUMNS (src, dst, their spaces, src
-        sip/cube/pe, dst sip/cube/pe, hops, level), and the route's narrowest resource
-        (link or memory read/written), its GB/s and its kind (None without links or
-        without a kind function)."""
+        sip/cube/pe, dst sip/cube/pe, hops, level), the route's narrowest resource (link
+        or memory read/written; None without links) and its GB/s, and the keys of the
+        deps row of a DMA it carries alone: not of an op, and of an op."""
         src = self._node_place.get(route.src, _NOWHERE)
         dst = self._node_place.get(route.dst, _NOWHERE)
         level = max((link.level for link in route.links), key=LEVEL_ORDER.__getitem__,
@@ -290,8 +348,9 @@ class Recorder:
                 bw_gbs = self._memory_bw_gbs.get(node, math.inf)
                 if bw_gbs < narrowest_gbs:
                     narrowest, narrowest_gbs = node, bw_gbs
-        kind = self._kind_of(narrowest) if narrowest is not None else None
-        return key, narrowest, narrowest_gbs, kind
+        carried = (self._dma_dep_key("carried", None, narrowest),
+                   self._dma_dep_key("carried", "op", narrowest))  # fmt: skip
+        return key, narrowest, narrowest_gbs, *carried
 
     def pe_exec(self, program: Any) -> None:
         """The ``pe_exec`` row of a finished program (dispatch, start and end times)."""
