@@ -1,6 +1,7 @@
 """The PE op pipeline: cost formulas, in-order engines, overlap, TCM accounting."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -154,14 +155,61 @@ def test_tcm_pressure_waits_instead_of_failing(list_writer):
     # 8 tiles of 256 KiB = 2 MiB through a 1 MiB TCM.
     assert len([o for o in list_writer.rows["ops"] if o["engine"] == "DMA_WB"]) == 8
     assert rt.machine.pes[0].tcm_used_bytes == 0
-    # The kernel waited for space: each wait ended when an op ended, at that op's end
-    # (its deps row names it).
-    end_of = {o["op_id"]: o["end_ns"] for o in list_writer.rows["ops"]}
+    # The kernel waited for space: each wait ended when an op whose end freed TCM (a
+    # store: its tile's last holder) ended, at that op's end.
+    ops = {o["op_id"]: o for o in list_writer.rows["ops"]}
     waits = [d for d in list_writer.rows["deps"] if d["cause"] == "tcm"]
-    assert waits
     for d in waits:
-        assert d["on_item"] == "op" and d["ready_ns"] == end_of[d["on_id"]]
-        assert 0 < d["wait_ns"] <= d["ready_ns"]
+        freed_by = ops[d["on_id"]]
+        assert d["on_item"] == "op" and freed_by["engine"] == "DMA_WB"
+        assert d["ready_ns"] == freed_by["end_ns"] == ops[d["item_id"]]["issue_ns"]
+    # A wait lasted from when the kernel blocked (it had just issued its previous op:
+    # kernel code takes no time) to then, however many op ends (loads, which free
+    # nothing) woke it in between. The ops issued after the first one in a resume
+    # carry the same wait (what last resumed the program).
+    blocked_ns = {d["item_id"]: ops[d["item_id"] - 1]["issue_ns"] for d in waits}
+    firsts = [d for d in waits if blocked_ns[d["item_id"]] < d["ready_ns"]]
+    assert firsts
+    for d in firsts:
+        assert d["wait_ns"] == pytest.approx(d["ready_ns"] - blocked_ns[d["item_id"]])
+
+
+@pytest.mark.parametrize(
+    ("frees", "freed_by"),
+    [
+        ((0, 4096), 8),  # the waking op freed nothing; the next end, same instant, did
+        ((4096, 4096), 7),  # the waking op's end alone made room
+    ],
+)
+def test_tcm_wait_names_the_op_whose_end_made_room(frees, freed_by):
+    """A kernel blocked on a full TCM since t=0 is woken at t=5 by an op end that frees
+    nothing, then at t=10 by two op ends in one instant: it resumes at t=10, having
+    waited 10 ns (not 5: the futile wake-up does not restart the wait), for the op
+    whose end made room for its block."""
+    rt = Runtime("default")
+    machine = rt.machine
+    pe, env = machine.pes[0], machine.env
+    program = SimpleNamespace(kernel_name="k", program_id=(0, 0, 0), resume=None)
+    pe.tcm_used_bytes, pe.inflight_ops = pe.tcm_capacity_bytes, 3
+
+    def body():
+        pe.reserve_tcm(1024, program)
+        return program.resume
+
+    def op_end(at_ns: float, op_id: int, freed_bytes: int) -> None:
+        def end(_event) -> None:
+            used_bytes = pe.tcm_used_bytes
+            pe.tcm_used_bytes -= freed_bytes
+            pe.op_done(op_id, used_bytes)
+
+        env.timeout(at_ns).callbacks.append(end)
+
+    task = machine.scheduler.spawn(body, name="k")
+    op_end(5.0, 6, 0)
+    op_end(10.0, 7, frees[0])
+    op_end(10.0, 8, frees[1])
+    assert machine.scheduler.wait(task.process) == ("tcm", "op", freed_by, 10.0, 10.0)
+    pe.tcm_used_bytes = 0  # the blocks these fake ends stood for
 
 
 def test_kernel_exception_names_kernel_program_pe_and_time():

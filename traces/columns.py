@@ -199,7 +199,10 @@ LINKS = (
 # its program (ready_ns then is the resume time, wait_ns how long the program waited):
 #   barrier  the launch's start barrier (``on_item`` = the launch)
 #   ipcq     a message in recv (``on_item`` = the send op)
-#   tcm      TCM space (``on_item`` = the op whose end freed it)
+#   tcm      TCM space (``on_item`` = the op whose end made room for the block: the
+#            one that woke it, or another ending in the same instant; schema >= 10,
+#            before: the one that woke it; wait_ns from when the program blocked,
+#            schema >= 10, before: from its last wake-up that found no room)
 #   drain    its outstanding ops (``on_item`` = the last one)
 # One row per transfer (schema < 8: kernel transfers only), ``on_item`` = the DMA op
 # carrying it (null for host copies and launch messages), ``resource`` its route's

@@ -17,8 +17,11 @@ from typing import Any
 # 6: deps; 7: launches.late_pes, dma.kind launch_msg, MCPU_LOCAL / IOCPU spaces;
 # 8: deps.resource_kind; a deps row for every transfer, each naming its resource;
 #    launch messages' ``forward`` rows; 9: a ``bandwidth`` row names the resource the
-#    network's max-min fill saturated (what bound the transfer while it shared).
-SCHEMA_VERSION = 9
+#    network's max-min fill saturated (what bound the transfer while it shared);
+# 10: a ``tcm`` row waits from when its program blocked (before: from the last op end
+#    that woke it and found no room) for the op whose end made room (before: the op
+#    whose end woke it, which in one instant with others may have freed nothing).
+SCHEMA_VERSION = 10
 
 _id_lock = threading.Lock()
 _last_id_us = 0

@@ -123,6 +123,7 @@ class Engine:
 
     def _on_done(self, op: Op, _event: simpy.Event) -> None:
         recorder = self._recorder
+        tcm_used_bytes = self.pe.tcm_used_bytes  # what its end frees, the PE learns
         recorder.completing = op  # what an IPCQ slot freed while it ends waited for
         op.done = True
         if op.execute is not None:
@@ -145,7 +146,7 @@ class Engine:
         op.output = None
         op.execute = None
         op.program.op_done(op.op_id)
-        self.pe.op_done(op.op_id)
+        self.pe.op_done(op.op_id, tcm_used_bytes)
         recorder.completing = None
         self.try_start("engine", op)
 
@@ -167,6 +168,9 @@ class PE:
         self.tcm_capacity_bytes = tcm_capacity_bytes
         self.tcm_used_bytes = 0
         self.inflight_ops = 0
+        self.tcm_freed_by: int | None = None
+        """The last op whose end freed TCM here (what a kernel waiting for space waited
+        for: the op that woke it may have freed nothing)."""
         # Callbacks of the next op end (kernels and IPCQ grants waiting for TCM space).
         self._space_waiters: list[Callable[[Event], None]] = []
 
@@ -207,9 +211,11 @@ class PE:
             task = scheduler.current_task()
             wait = _TcmWait(self, nbytes, env._now, task)
             self._space_waiters.append(wait)
-            freed_by = scheduler.block(task, lambda: f"TCM space on {self.name} ({nbytes} bytes)")
+            scheduler.block(task, lambda: f"TCM space on {self.name} ({nbytes} bytes)")
             now = env._now
-            program.resume = ("tcm", "op", freed_by, now, now - wait.since_ns)
+            freed_by = wait.freed_by
+            program.resume = ("tcm", None if freed_by is None else "op", freed_by, now,
+                              now - wait.since_ns)  # fmt: skip
         self.tcm_used_bytes += nbytes
 
     def on_space(self, callback: Callable[[simpy.Event], None]) -> None:
@@ -217,50 +223,67 @@ class PE:
         op on this PE finishes (TCM may be free); the event's value is that op's id."""
         self._space_waiters.append(callback)
 
-    def op_done(self, op_id: int) -> None:
-        """Op ``op_id`` ended: wake whoever waits for TCM space (with that id)."""
+    def op_done(self, op_id: int, tcm_used_bytes: int) -> None:
+        """Op ``op_id`` ended (``tcm_used_bytes`` were in use as it began to end): wake
+        whoever waits for TCM space (with that id)."""
         self.inflight_ops -= 1
+        if self.tcm_used_bytes < tcm_used_bytes:
+            self.tcm_freed_by = op_id
         if self._space_waiters:
             waiters, self._space_waiters = self._space_waiters, []
             env = self.machine.env
             for waiter in waiters:
-                _SpaceWake(env, waiter, op_id)
+                _SpaceWake(env, waiter, op_id, self.tcm_used_bytes)
 
 
 class _SpaceWake(Event):
     """The event of an op's end that wakes one waiter for TCM space: triggered with the
     op's id and scheduled now, at normal priority, as ``Event.succeed`` would (one
-    object per wake-up, its callback already in place)."""
+    object per wake-up, its callback already in place). ``tcm_used_bytes``: in use
+    right after that end (other ends in the same instant may free more before the
+    waiter runs)."""
 
-    def __init__(self, env: simpy.Environment, waiter: Callable[[Event], None], op_id: int):
+    __slots__ = ("tcm_used_bytes",)
+
+    def __init__(self, env: simpy.Environment, waiter: Callable[[Event], None], op_id: int,
+                 tcm_used_bytes: int) -> None:  # fmt: skip
         self.env = env
         self.callbacks = [waiter]
         self._value = op_id
         self._ok = True
+        self.tcm_used_bytes = tcm_used_bytes
         env.schedule(self)
 
 
 class _TcmWait:
-    """A kernel task blocked until ``nbytes`` fit in its PE's TCM: the callback of every
-    wake-up while it waits. It waits again, from that time on (``since_ns``), while the
-    block still does not fit and an op in flight may free space; otherwise it resumes
-    the task (which raises the overflow when nothing is in flight). Hot path: a kernel
-    ahead of its engines is woken by every op that ends, mostly to find no room."""
+    """A kernel task blocked since ``since_ns`` until ``nbytes`` fit in its PE's TCM: the
+    callback of every wake-up while it waits. It waits on while the block still does not
+    fit and an op in flight may free space; otherwise it resumes the task (which raises
+    the overflow when nothing is in flight). Hot path: a kernel ahead of its engines is
+    woken by every op that ends, mostly to find no room."""
 
-    __slots__ = ("pe", "nbytes", "since_ns", "task")
+    __slots__ = ("pe", "nbytes", "since_ns", "task", "freed_by")
 
     def __init__(self, pe: PE, nbytes: int, since_ns: float, task: Task) -> None:
         self.pe = pe
         self.nbytes = nbytes
         self.since_ns = since_ns
         self.task = task
+        self.freed_by: int | None = None
+        """The op whose end made room (set when it resumes the task)."""
 
-    def __call__(self, wake: Event) -> None:
+    def __call__(self, wake: _SpaceWake) -> None:
         pe = self.pe
-        if pe.tcm_used_bytes + self.nbytes > pe.tcm_capacity_bytes and pe.inflight_ops:
-            self.since_ns = wake.env._now
+        capacity = pe.tcm_capacity_bytes
+        if pe.tcm_used_bytes + self.nbytes > capacity and pe.inflight_ops:
             pe._space_waiters.append(self)
             return
+        # The waking op made room if its end alone did; else an end later in this
+        # instant did (the last one here that freed TCM).
+        if wake.tcm_used_bytes + self.nbytes <= capacity:
+            self.freed_by = wake._value
+        else:
+            self.freed_by = pe.tcm_freed_by
         self.task.resume(wake)
 
 
