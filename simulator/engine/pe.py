@@ -76,7 +76,6 @@ class Engine:
             return
         now = self._env._now  # hot path: the ``now`` property costs a call
         dep_keys = self._recorder.op_dep_keys
-        dep_keys_on_op = self._recorder.op_dep_keys_on_op
         while queue and self.running < self.slots:
             op = queue[0]
             if op.pending_inputs:
@@ -89,7 +88,7 @@ class Engine:
             if dep_keys is None:
                 pass  # not tracing
             elif by is not None:
-                op.dep_key = dep_keys_on_op[cause]
+                op.dep_key = dep_keys.on_op[cause]
                 op.dep_on_id = by.op_id
                 op.dep_ready_ns = now
                 op.dep_wait_ns = now - op.issue_ns

@@ -125,11 +125,13 @@ class KeysExpanded:
 
 class _Keys(dict):
     """Keys of ``deps`` rows by what varies among them, each made at first use by
-    ``make(what)`` (a dict lookup on the hot path, not a key function's call)."""
+    ``make(what)`` (a dict lookup on the hot path, not a key function's call);
+    ``on_op``: another such dict, if given."""
 
-    def __init__(self, make: Callable[[Any], int]) -> None:
+    def __init__(self, make: Callable[[Any], int], on_op: _Keys | None = None) -> None:
         super().__init__()
         self._make = make
+        self.on_op = on_op
 
     def __missing__(self, what: Any) -> int:
         key = self[what] = self._make(what)
@@ -194,17 +196,15 @@ class Recorder:
             "ops", OPS_SITE_COLUMNS, rider="deps"
         )
         self._op_sites: dict[tuple[int, str, str], int] = {}
-        self.op_dep_keys: dict[tuple[str, str | None], int] | None = None
-        """Key of an op's start deps row by (cause, on_item), None when not tracing:
-        engines then skip dependency bookkeeping entirely. An engine sets the op's
-        ``dep_key``, ``dep_on_id``, ``dep_ready_ns`` and ``dep_wait_ns`` when it starts;
-        its ops row carries them."""
-        self.op_dep_keys_on_op: dict[str, int] | None = None
-        """The same for ``on_item`` op, by cause alone (an op released by another's end)."""
+        self.op_dep_keys: _Keys | None = None
+        """Key of an op's start deps row by (cause, on_item), and by cause alone in
+        ``op_dep_keys.on_op`` for on_item op (an op released by another's end); None
+        when not tracing: engines then skip dependency bookkeeping entirely. An engine
+        sets the op's ``dep_key``, ``dep_on_id``, ``dep_ready_ns`` and ``dep_wait_ns``
+        when it starts; its ops row carries them."""
         if sink is not None:
-            self.op_dep_keys = _Keys(lambda what: self._dep_key("op", *what, None, None))
-            self.op_dep_keys_on_op = _Keys(lambda cause: self._dep_key("op", cause, "op",
-                                                                       None, None))  # fmt: skip
+            on_op = _Keys(lambda cause: self._dep_key("op", cause, "op", None, None))
+            self.op_dep_keys = _Keys(lambda what: self._dep_key("op", *what, None, None), on_op)
         # A DMA row carries its route's key in place of the route's columns, and its deps
         # row: carried by the route's narrowest resource (keys per route), or bound by
         # a shared resource (keys per resource, for DMAs of an op and for the others).
