@@ -83,23 +83,31 @@ def check_keyed_columns(table: str, types: dict[str, str], keyed: tuple[str, ...
             )
 
 
-def check_rider(table: str, rider: str, rider_keyed: bool, rider_has_rider: bool,
-                table_rides: bool) -> None:  # fmt: skip
-    """Raise ValueError naming both tables unless ``rider`` can ride on ``table``'s keyed
-    rows: another table, with keyed columns, carrying no rider of its own, on a table
-    that rides on none."""
-    if rider == table or not rider_keyed or rider_has_rider or table_rides:
+def attach_rider(carrier: Any, rider: Any, first: bool) -> None:
+    """Check that ``rider`` (None for none) may ride on ``carrier``'s keyed rows, and at
+    their ``first`` declaration attach it. Both are table buffers (``table``, ``keyed``,
+    ``rider``, ``carrier``: the table each rides on). Raises ValueError naming the
+    tables for a rider that is the table itself, has no keyed columns yet or carries a
+    rider, for a carrier that rides itself, and for another rider than the first."""
+    asked = rider.table if rider is not None else None
+    if rider is not None and (
+        rider is carrier or rider.keyed is None or rider.rider is not None
+        or carrier.carrier is not None
+    ):  # fmt: skip
         raise ValueError(
-            f"trace table {rider!r} cannot ride on {table!r}: a rider is another table "
-            "whose keyed columns were declared first; riders carry no riders"
+            f"trace table {asked!r} cannot ride on {carrier.table!r}: a rider is another "
+            "table whose keyed columns were declared first; riders carry no riders"
         )
-
-
-def check_same_rider(table: str, declared: str | None, asked: str | None) -> None:
-    """Raise ValueError naming the table unless ``asked`` is the rider table (or None)
-    that ``table``'s keyed rows were first declared with (``declared``)."""
+    if first:
+        carrier.rider = rider
+        if rider is not None:
+            rider.carrier = carrier.table
+        return
+    declared = carrier.rider.table if carrier.rider is not None else None
     if declared != asked:
-        raise ValueError(f"trace table {table!r} already has rider {declared!r}, not {asked!r}")
+        raise ValueError(
+            f"trace table {carrier.table!r} already has rider {declared!r}, not {asked!r}"
+        )
 
 
 def row_values(

@@ -39,10 +39,9 @@ from traces.runsink import (
     KeyIndex,
     RunLifecycle,
     appender_params,
+    attach_rider,
     auto_keyed_appender,
     check_keyed_columns,
-    check_rider,
-    check_same_rider,
     column_types,
     describe_error,
     generated_appender,
@@ -89,8 +88,8 @@ class _TableBuffer:
         """Buffered keyed rows, row-major: the key, then each column not in ``keyed``, then
         the keyed row of the rider table, if any (see keyed_appender)."""
         self.rider: _TableBuffer | None = None
-        self.carrier: str | None = None  # the table this one rides on, if any
         """The table whose keyed rows ride on this table's (``keyed_appender``), if any."""
+        self.carrier: str | None = None  # the table this one rides on, if any
         self.chunks: list[pa.RecordBatch] = []
         """Converted rows not written yet."""
         self.keyed_chunks: list[tuple[np.ndarray, list[pa.Array]]] = []
@@ -149,7 +148,7 @@ class _TableBuffer:
         row from a key and the values of the other columns in schema order, then (with a
         ``rider``) one keyed row of the rider table. Raises ValueError naming an unknown
         column, a column that cannot be keyed, a second set of keyed columns or another
-        rider for the table, or a rider that cannot ride (runsink.check_rider).
+        rider for the table, or a rider that cannot ride (runsink.attach_rider).
         """
         group = self._keyed_group(keyed, rider)
         width = self._keyed_width()
@@ -168,18 +167,12 @@ class _TableBuffer:
         self, keyed: tuple[str, ...], rider: "_TableBuffer | None" = None
     ) -> "_KeyedColumns":
         """The table's keyed columns (and rider), made at the first call; the same after."""
-        if rider is not None:
-            check_rider(self.table, rider.table, rider.keyed is not None,
-                        rider.rider is not None, self.carrier is not None)  # fmt: skip
         if self.keyed is None:
+            attach_rider(self, rider, first=True)
             self.keyed = _KeyedColumns(self.table, self.schema, keyed)
-            self.rider = rider
-            if rider is not None:
-                rider.carrier = self.table
         else:
             self.keyed.check_names(keyed)
-            declared = self.rider.table if self.rider is not None else None
-            check_same_rider(self.table, declared, rider.table if rider is not None else None)
+            attach_rider(self, rider, first=False)
         return self.keyed
 
     def _auto_keyed_appender(self, group: "_KeyedColumns", args: list[str]) -> Callable[..., None]:
@@ -555,7 +548,7 @@ class RunWriter(RunLifecycle):
 
         Raises ValueError for an unknown table or column, a column that is not
         dictionary, integer or floating, another keyed set or rider for the table, or
-        a rider that cannot ride (see traces.runsink.check_rider).
+        a rider that cannot ride (see traces.runsink.attach_rider).
         """
         rider_buffer = self._buffer(rider) if rider is not None else None
         return self._buffer(table).keyed_appender(tuple(keyed), rider_buffer)

@@ -42,10 +42,9 @@ from traces.runsink import (
     KeyIndex,
     RunLifecycle,
     appender_params,
+    attach_rider,
     auto_keyed_appender,
     check_keyed_columns,
-    check_rider,
-    check_same_rider,
     column_types,
     describe_error,
     generated_appender,
@@ -193,8 +192,8 @@ class _Outbox:
         self.keyed_values: list[Any] = []
         self.keys_sent = 0
         self.rider: _Outbox | None = None
-        self.carrier: str | None = None  # the table this one rides on, if any
         """The table whose keyed rows ride on this one's (see RunWriter.keyed_appender)."""
+        self.carrier: str | None = None  # the table this one rides on, if any
 
     def append(self, columns: dict[str, Any]) -> None:
         self.values.extend(row_values(self.table, self.names, self.name_set, columns))
@@ -230,21 +229,15 @@ class _Outbox:
                 "full": self.send}  # fmt: skip
 
     def _keyed_group(self, keyed: tuple[str, ...], rider: _Outbox | None = None) -> KeyIndex:
-        if rider is not None:
-            check_rider(self.table, rider.table, rider.keyed is not None,
-                        rider.rider is not None, self.carrier is not None)  # fmt: skip
-        rider_table = rider.table if rider is not None else None
         if self.keyed is None:
             check_keyed_columns(self.table, self.types, keyed)
+            attach_rider(self, rider, first=True)
             self.keyed = KeyIndex(self.table, keyed)
-            self.rider = rider
-            if rider is not None:
-                rider.carrier = self.table
+            rider_table = rider.table if rider is not None else None
             self.writer.process.send("keyed", self.writer.run_id, (self.table, keyed, rider_table))
         else:
             self.keyed.check_names(keyed)
-            declared = self.rider.table if self.rider is not None else None
-            check_same_rider(self.table, declared, rider_table)
+            attach_rider(self, rider, first=False)
         return self.keyed
 
     def _keyed_width(self) -> int:
