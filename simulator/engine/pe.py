@@ -122,7 +122,8 @@ class Engine:
 
     def _on_done(self, op: Op, _event: simpy.Event) -> None:
         recorder = self._recorder
-        tcm_used_bytes = self.pe.tcm_used_bytes  # what its end frees, the PE learns
+        # TCM in use before its end drops its blocks: the PE learns whether it freed any.
+        tcm_used_bytes = self.pe.tcm_used_bytes
         recorder.completing = op  # what an IPCQ slot freed while it ends waited for
         op.done = True
         if op.execute is not None:
