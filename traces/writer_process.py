@@ -205,7 +205,7 @@ class _Outbox:
         params = appender_params(self.names, self.optional)
         if keyed:
             group = self._keyed_group(keyed)
-            scope = self._scope(self.keyed_values, 1 + len(self.names) - len(keyed))
+            scope = self._scope(self.keyed_values, self._row_width())
             scope.update(get=group.index.get, key_of=group.key_of)
             return auto_keyed_appender(f"append_{self.table}", self.names, group.names, params,
                                        scope)  # fmt: skip
@@ -240,12 +240,14 @@ class _Outbox:
             attach_rider(self, rider, first=False)
         return self.keyed
 
+    def _row_width(self) -> int:
+        """Values of one keyed row of this table: the key and the columns not keyed."""
+        return 1 + len(self.names) - len(self.keyed.names)
+
     def _keyed_width(self) -> int:
         """Values of one buffered keyed row: its own, then its rider's."""
-        width = 1 + len(self.names) - len(self.keyed.names)
-        if self.rider is not None:
-            width += 1 + len(self.rider.names) - len(self.rider.keyed.names)
-        return width
+        rider_width = self.rider._row_width() if self.rider is not None else 0
+        return self._row_width() + rider_width
 
     def send(self) -> None:
         """Hand the buffered rows (and the keys they use first) to the child."""
