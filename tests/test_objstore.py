@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from s3_fixtures import BUCKET, apply_env, list_keys, moto_server, restore_env
+from s3_fixtures import BUCKET, apply_env, free_port, list_keys, moto_server, restore_env
 
 from simulator.cli import main
 from traces.cli import short_ids
+from traces.columns import TABLE_COLUMNS
 from traces.objstore import ObjectStore
 from traces.views import open_store
 
@@ -91,39 +92,126 @@ def test_unknown_run_on_s3_is_one_error(url, s3_env, capsys):
     assert f"no runs in store {url}" in capsys.readouterr().err
 
 
-_KILLED_WRITER = textwrap.dedent(
+def test_a_prefix_with_glob_characters_reads_back(s3_env, capsys):
+    """A prefix holding ``[``, ``]``, ``*`` and ``?`` names its own objects only: DuckDB,
+    which globs the paths it reads, neither misses them nor reads a neighbour's."""
+    ours, neighbour = f"s3://{BUCKET}/glob[b]*?", f"s3://{BUCKET}/globb*?"
+    for store in (neighbour, ours):
+        assert main(["run", "noop", "--store", store, "--json"]) == 0
+        run_id = _json_out(capsys)["run_id"]
+    con = open_store(ours).connect()
+    assert con.sql("SELECT run_id FROM runs").fetchall() == [(run_id,)]
+    assert con.sql("SELECT DISTINCT run_id FROM launches").fetchall() == [(run_id,)]
+
+
+def test_a_traced_run_on_s3_is_written_by_the_writer_process(url, s3_env):
+    """A run traced into an object store leaves Arrow, Parquet and the upload to the
+    writer process, as a run into a folder does: the simulating process never loads
+    pyarrow, and every event row it counted is in the bucket, the runs object with them."""
+    code = (
+        "import sys\n"
+        "from simulator.runner import run_workload\n"
+        f"outcome = run_workload('gemm', {{'N': '512'}}, store={url!r})\n"
+        "print(outcome.status, outcome.run_id, outcome.n_events)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'pandas')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=PROJECT_ROOT, env=env)  # fmt: skip
+    outcome, modules = done.stdout.strip().splitlines()
+    status, run_id, n_events = outcome.split()
+    assert (status, modules) == ("ok", "[]")
+    store = open_store(url)
+    assert store.run_ids() == [run_id]
+    con = store.connect()
+    events = sum(  # deps rows annotate events; metrics and runs are not events
+        con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        for table in TABLE_COLUMNS
+        if table not in ("runs", "metrics", "deps")
+    )
+    assert events == int(n_events) > 0
+    assert con.sql("SELECT status, n_events FROM runs").fetchall() == [("ok", int(n_events))]
+
+
+def test_the_writer_process_reaches_s3_with_this_process_s_variables(url, s3_env, monkeypatch,
+                                                                      capsys):  # fmt: skip
+    """A writer process started while the AWS variables named another server and other
+    keys uploads a later run with the variables the run was started under."""
+    import traces.writer_process as writer_process_module
+
+    writer_process_module.stop_writer_process()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "not-these-keys")
+    writer_process_module.start_writer_process()
+    child = writer_process_module.writer_process()
+    try:
+        for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID"):
+            monkeypatch.setenv(name, s3_env[name])
+        assert main(["run", "gemm_single_pe", "--set", "M=64", "--store", url, "--json"]) == 0
+        run_id = _json_out(capsys)["run_id"]
+        assert writer_process_module.writer_process() is child  # that child wrote it
+        assert child.process.poll() is None
+        assert open_store(url).run_ids() == [run_id]
+    finally:
+        writer_process_module.stop_writer_process()
+
+
+# Put on the path of a run's processes (both: the simulating one and its writer
+# process), it stalls whichever uploads the run just before its commit marker.
+_STALL_COMMIT = textwrap.dedent(
     """
-    import sys, time
+    import os, time
     from pathlib import Path
-    from traces.objstore import ObjectRunWriter
-    from simulator.runner import run_workload
+    from traces.objwriter import ObjectRunWriter
 
     def stall(self, runs_file):  # every table is uploaded; the commit marker is next
-        Path(sys.argv[2]).write_text(self.run_id)
+        Path(os.environ["STALL_FLAG"]).write_text(f"{self.run_id} {os.getpid()}")
         time.sleep(120)
 
     ObjectRunWriter._commit = stall
+    """
+)
+_RUN = textwrap.dedent(
+    """
+    import sys
+    import traces.writer_process
+    from simulator.runner import run_workload
+
+    if sys.argv[2] == "in-process":  # no writer process: the run falls back to this one
+        def no_child(self):
+            raise traces.writer_process.WriterProcessError("no writer process here")
+        traces.writer_process.WriterProcess.__init__ = no_child
     run_workload("gemm_single_pe", {"M": 64}, store=sys.argv[1])
     """
 )
 
 
 @pytest.mark.slow
-def test_run_killed_mid_upload_is_invisible(url, s3_env, tmp_path):
+@pytest.mark.parametrize("writer", ["writer-process", "in-process"])
+def test_run_killed_mid_upload_is_invisible(url, s3_env, tmp_path, writer):
     """A writer killed after uploading its tables but before the runs object leaves a run
-    that no reader sees, while its table objects are in the bucket."""
+    that no reader sees, while its table objects are in the bucket: whether the writer
+    process uploads the run or, without one, the simulating process."""
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(_STALL_COMMIT)
     flag = tmp_path / "uploaded"
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, url, str(flag)], env=env)
+    path = os.pathsep.join([str(tmp_path / "hook"), str(PROJECT_ROOT)])
+    env = {**os.environ, "PYTHONPATH": path, "STALL_FLAG": str(flag)}
+    proc = subprocess.Popen([sys.executable, "-c", _RUN, url, writer], env=env)
+    uploader = None
     try:
         deadline = time.monotonic() + 60
-        while not flag.exists():
+        while not flag.exists() or not flag.read_text():
             assert proc.poll() is None and time.monotonic() < deadline, "writer never uploaded"
             time.sleep(0.05)
-        run_id = flag.read_text()
+        run_id, uploader = flag.read_text().split()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        if uploader is not None and int(uploader) != proc.pid:
+            os.kill(int(uploader), signal.SIGKILL)
+    # The path asked for is the path taken.
+    assert (int(uploader) == proc.pid) == (writer == "in-process")
     prefix = url.split(BUCKET + "/", 1)[1]
     keys = list_keys(s3_env, prefix)
     assert f"{prefix}/ops/run_id={run_id}/part-0.parquet" in keys  # really mid-write

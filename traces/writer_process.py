@@ -38,6 +38,7 @@ except ImportError:  # not on Windows: the pipe keeps its default size
 
 from traces.columns import EXTENSION_COLUMNS, TABLE_COLUMNS
 from traces.gitinfo import git_info_in_background
+from traces.layout import is_object_url
 from traces.runsink import (
     KeyIndex,
     RunLifecycle,
@@ -282,8 +283,11 @@ class ProcessRunWriter(RunLifecycle):
     start or dies (the run is then lost, not published).
     """
 
-    def __init__(self, root: Path, run_id: str, tmp_dir: Path, run_row: dict[str, Any],
-                 source_dir: Path | None) -> None:  # fmt: skip
+    def __init__(self, root: Path | str, run_id: str, tmp_dir: Path, run_row: dict[str, Any],
+                 source_dir: Path | None, store_environ: dict[str, str] | None = None,
+                 ) -> None:  # fmt: skip
+        """``root``: a store folder, or an object store's URL (traces/objstore.py), which
+        the child reaches with the AWS variables ``store_environ``."""
         self.process = writer_process()
         self.run_id = run_id
         self._run_row = run_row  # sent at finish, with the outcome
@@ -292,7 +296,7 @@ class ProcessRunWriter(RunLifecycle):
         self._outboxes: dict[str, _Outbox] = {}
         # Git runs beside the simulation here: the child may still be starting.
         self._provenance = git_info_in_background(source_dir)
-        self.process.send("open", run_id, (str(root), str(tmp_dir)))
+        self.process.send("open", run_id, (str(root), str(tmp_dir), store_environ))
 
     def _outbox(self, table: str) -> _Outbox:
         if self._finished:
@@ -423,7 +427,6 @@ def serve(inbox: IO[bytes] | None = None, outbox: IO[bytes] | None = None) -> No
     inbox = inbox if inbox is not None else sys.stdin.buffer
     outbox = outbox if outbox is not None else sys.stdout.buffer
     sys.stdout = sys.stderr  # the replies' pipe carries replies only
-    from traces.writer import RunWriter
 
     def reply(value: Any) -> None:
         data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
@@ -435,8 +438,7 @@ def serve(inbox: IO[bytes] | None = None, outbox: IO[bytes] | None = None) -> No
     for message in _messages(inbox):
         kind, run_id, payload = pickle.loads(message)
         if kind == "open":
-            root, tmp_dir = payload
-            runs[run_id] = _ChildRun(RunWriter(Path(root), run_id, Path(tmp_dir), {}))
+            runs[run_id] = _ChildRun(_open_writer(run_id, *payload))
         elif kind == "finish":
             reply(_finish(runs.pop(run_id), payload))
         elif kind == "discard":
@@ -454,6 +456,20 @@ def serve(inbox: IO[bytes] | None = None, outbox: IO[bytes] | None = None) -> No
                     run.error = exc
     for run in runs.values():
         run.writer.discard()
+
+
+def _open_writer(run_id: str, root: str, tmp_dir: str, store_environ: dict[str, str] | None) -> Any:
+    """The writer of a run opened in the child: into a store folder, or, for an object
+    store's URL, into ``tmp_dir`` and then uploaded with ``store_environ``'s AWS
+    variables (see traces/objstore.py)."""
+    if is_object_url(root):
+        from traces.objwriter import ObjectRunWriter
+        from traces.s3 import S3Prefix
+
+        return ObjectRunWriter(S3Prefix(root, store_environ), run_id, Path(tmp_dir), {})
+    from traces.writer import RunWriter
+
+    return RunWriter(Path(root), run_id, Path(tmp_dir), {})
 
 
 def _finish(run: _ChildRun, payload: tuple[dict[str, Any], dict[str, Any]]) -> BaseException | None:
