@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from simulator.history_cli import register as register_history_verbs
 from simulator.hw.topology import TopologyError, list_topologies
@@ -112,12 +113,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _print_outcome(outcome) -> None:
     """The run summary: the workload's own latency first, then what the rest means."""
-    console = Console()
+    console = Console(markup=False)  # names, paths and errors are text, not markup
     verified = {None: "not checked", True: "yes", False: "NO"}[outcome.verified]
     headline = headline_metric(outcome.metrics)
-    lead = f"[bold]{outcome.workload}[/bold] on {outcome.topology}: {outcome.status}"
+    lead = Text.assemble((outcome.workload, "bold"), f" on {outcome.topology}: {outcome.status}")
     if headline is not None:
-        lead += f", {headline.name} {format_value(headline.value, headline.unit)}"
+        lead.append(f", {headline.name} {format_value(headline.value, headline.unit)}")
     console.print(lead)
     console.print(
         f"  simulated end {format_ns(outcome.sim_end_ns)} (the whole run: host copies, "
@@ -182,7 +183,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, sort_keys=True))
         return 0
-    console = Console()
+    console = Console(markup=False)  # workload docs are text, not markup
     if "workloads" in data:
         table = Table(
             "workload", "parameters (default)", "description", title="workloads", min_width=60
@@ -211,8 +212,8 @@ def _list_workload(w, as_json: bool) -> int:
     if as_json:
         print(json.dumps(_workload_json(w), sort_keys=True))
         return 0
-    console = Console()
-    console.print(f"[bold]{w.name}[/bold] (default topology: {w.default_topology})")
+    console = Console(markup=False)
+    console.print(Text.assemble((w.name, "bold"), f" (default topology: {w.default_topology})"))
     if w.doc:
         console.print(w.doc, highlight=False)
     table = Table("parameter", "type", "default", "meaning", title="parameters")
@@ -327,7 +328,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             outcome.status,
             _key_metrics(outcome.metrics) or (outcome.error or ""),
         )
-    console = Console()
+    console = Console(markup=False)  # errors and parameters are text, not markup
     console.print(table)
     console.print(f"runs stored in {store}; try: kernbench runs --store {store}")
     if args.no_dashboard:

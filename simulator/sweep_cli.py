@@ -150,9 +150,9 @@ class _Progress:
 
 
 def _print_summary(result: SweepResult, store: str) -> None:
-    console = Console()
+    console = Console(markup=False)  # parameter values and errors are text, not markup
     if not console.is_terminal:
-        console = Console(width=200)
+        console = Console(markup=False, width=200)
     keys = result.swept or sorted({k for r in result.results for k in r.point.values})
     table = Table("#", *keys, "status", "run", "headline metrics", title=f"sweep {result.sweep_id}")
     for r in result.results:

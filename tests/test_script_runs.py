@@ -97,6 +97,21 @@ def test_failing_script_is_recorded_as_failed(tmp_path):
     assert len(runs) == 1
 
 
+def test_a_script_whose_name_looks_like_markup_is_named_as_is(tmp_path, capsys):
+    """The run summary prints the script's name (the run's workload) and its error as
+    they are, however many brackets they hold."""
+    script = tmp_path / "k[b].py"
+    script.write_text(
+        "from simulator.runtime.runtime import Runtime\n"
+        "rt = Runtime('default')\n"
+        "raise ValueError('shape [/m] is not [n]')\n"
+    )
+    assert main(["run", str(script), "--store", str(tmp_path / "s")]) == 1
+    out, err = capsys.readouterr()
+    assert "k[b] on default: failed" in out
+    assert "ValueError: shape [/m] is not [n]" in err
+
+
 def test_script_without_runtime_and_missing_script_are_clear(tmp_path):
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")

@@ -132,3 +132,19 @@ def test_empty_store(parser, tmp_path, capsys):
     assert "no runs in store" in capsys.readouterr().out
     assert _run(parser, ["report", "latest", "--store", empty]) == 2
     assert "no runs in store" in capsys.readouterr().err
+
+
+def test_text_that_looks_like_markup_prints_as_is(parser, tmp_path, capsys):
+    """Store paths, workload names and query results print as they are: ``[b]`` is not
+    bold (and lost), ``[/x]`` closes nothing (and fails no command)."""
+    store = Store(tmp_path / "store[b]")
+    write_synthetic_run(store, seed=0, n_pes=4, n_launches=1, workload="w[fix]")
+    assert _run(parser, ["runs", "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert f"runs in {store.root}" in out and "w[fix]" in out
+    query = "SELECT '[/x] closes nothing' AS a, workload FROM runs"
+    assert _run(parser, ["sql", query, "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert "[/x] closes nothing" in out and "w[fix]" in out
+    assert _run(parser, ["report", "latest", "--store", str(store.root)]) == 0
+    assert "w[fix]" in capsys.readouterr().out

@@ -197,9 +197,11 @@ def _user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., 
 
 
 def _console(width: int | None = None) -> Console:
-    console = Console()
+    """A console that prints strings as they are: what this module prints is data (store
+    paths, query results, run facts), where ``[b]`` or ``[/x]`` is text, not markup."""
+    console = Console(markup=False)
     if not console.is_terminal:
-        console = Console(width=width or _PIPE_WIDTH)
+        console = Console(markup=False, width=width or _PIPE_WIDTH)
     return console
 
 

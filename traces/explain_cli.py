@@ -134,8 +134,9 @@ def path_json(path: CriticalPath, top: int = 5) -> dict[str, Any]:
 
 
 def _console() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=_PIPE_WIDTH)
+    """Strings print as they are (names and paths are data, not markup)."""
+    console = Console(markup=False)
+    return console if console.is_terminal else Console(markup=False, width=_PIPE_WIDTH)
 
 
 def _ns(value: float) -> str:
