@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -210,6 +212,9 @@ def test_run_killed_mid_upload_is_invisible(url, s3_env, tmp_path, writer):
         proc.wait()
         if uploader is not None and int(uploader) != proc.pid:
             os.kill(int(uploader), signal.SIGKILL)
+        if uploader is not None:  # a killed writer leaves its local copy of the run
+            for folder in Path(tempfile.gettempdir()).glob(f"kernbench-{run_id}-*"):
+                shutil.rmtree(folder)
     # The path asked for is the path taken.
     assert (int(uploader) == proc.pid) == (writer == "in-process")
     prefix = url.split(BUCKET + "/", 1)[1]
