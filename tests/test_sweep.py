@@ -64,7 +64,7 @@ def test_validate_names_the_point_and_key():
     points = expand({}, {"cube.hbm.bw_gb": ["1", "2"]}, ["default"])
     with pytest.raises(SweepError, match=r"point 0 .*unknown topology key cube.hbm.bw_gb"):
         validate("noop", points)
-    with pytest.raises(SweepError, match=r"point 1 \(M=abc\).*'abc' is not a int"):
+    with pytest.raises(SweepError, match=r"point 1 \(M=abc\).*'abc' is not an integer"):
         validate(
             "gemm_single_pe", [Point(0, "default", {"M": "64"}), Point(1, "default", {"M": "abc"})]
         )

@@ -105,6 +105,19 @@ def test_export(parser, store, tmp_path, capsys):
     assert f"wrote {len(events):,} trace events" in capsys.readouterr().out
 
 
+def test_export_into_a_missing_folder_names_the_file(store, tmp_path, capsys):
+    """An export that cannot be written is one error naming the file asked for (not the
+    temporary file beside it), and leaves nothing behind."""
+    from simulator.cli import main
+
+    target = tmp_path / "missing" / "trace.json"
+    argv = ["export", "latest", "--perfetto", str(target), "--store", str(store.root)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"No such file or directory: '{target}'" in err and ".tmp" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -34,7 +34,7 @@ def test_unknown_workload_and_parameter_list_valid_ones():
         get_workload("gemmm")
     with pytest.raises(WorkloadError, match="no parameter 'Q'; valid: M, N, K"):
         get_workload("gemm").resolve({"Q": "1"})
-    with pytest.raises(WorkloadError, match="'x' is not a int"):
+    with pytest.raises(WorkloadError, match="'x' is not an integer"):
         get_workload("gemm").resolve({"M": "x"})
 
 

@@ -22,7 +22,11 @@ def atomic_write(path: str | Path, encoding: str = "utf-8") -> Iterator[IO[str]]
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("w", encoding=encoding) as out:
+        out_file = tmp.open("w", encoding=encoding)
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
+    try:
+        with out_file as out:
             yield out
             out.flush()
             os.fsync(out.fileno())

@@ -25,6 +25,15 @@ _LIBRARIES = tuple(
 )
 
 
+# How a message names the type a value should have had ("'x' is not an integer").
+_TYPE_PHRASES = {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}
+
+
+def type_phrase(kind: type) -> str:
+    """``kind`` as an error message says it: "an integer", "a number", else "a NAME"."""
+    return _TYPE_PHRASES.get(kind, f"a {kind.__name__}")
+
+
 def debug_enabled() -> bool:
     """Whether full tracebacks were asked for (``--debug`` or KERNBENCH_DEBUG=1)."""
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from simulator.engine.errors import SimulationError
+from simulator.engine.errors import SimulationError, type_phrase
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent.parent
 BETTER = ("lower", "higher")
@@ -188,7 +188,9 @@ def param(name: str, default: Any) -> Any:
     if isinstance(default, bool):
         text = str(value).strip().lower()
         if text not in ("true", "false", "1", "0", "yes", "no"):
-            raise RecordingError(f"parameter {name}: {value!r} is not a bool")
+            raise RecordingError(
+                f"parameter {name}: {value!r} is not {type_phrase(bool)} (true/false, yes/no, 1/0)"
+            )
         return text in ("true", "1", "yes")
     if default is None or isinstance(value, type(default)):
         return value
@@ -196,7 +198,7 @@ def param(name: str, default: Any) -> Any:
         return type(default)(value)
     except (TypeError, ValueError):
         raise RecordingError(
-            f"parameter {name}: {value!r} is not a {type(default).__name__}"
+            f"parameter {name}: {value!r} is not {type_phrase(type(default))}"
         ) from None
 
 

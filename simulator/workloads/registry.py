@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from simulator.engine.errors import type_phrase
 from simulator.workloads.bounds import EFFICIENCY_TOLERANCE
 from traces.better import BETTER
 
@@ -43,14 +44,17 @@ class Param:
         elif self.type is bool:
             lowered = text.strip().lower()
             if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise WorkloadError(f"parameter {self.name}: {text!r} is not a bool")
+                raise WorkloadError(
+                    f"parameter {self.name}: {text!r} is not {type_phrase(bool)} "
+                    "(true/false, yes/no, 1/0)"
+                )
             value = lowered in ("true", "1", "yes")
         else:
             try:
                 value = self.type(text)
             except ValueError:
                 raise WorkloadError(
-                    f"parameter {self.name}: {text!r} is not a {self.type.__name__}"
+                    f"parameter {self.name}: {text!r} is not {type_phrase(self.type)}"
                 ) from None
         if self.minimum is not None and value < self.minimum:
             raise WorkloadError(f"parameter {self.name}: {value!r} is below {self.minimum}")
