@@ -161,3 +161,14 @@ def test_text_that_looks_like_markup_prints_as_is(parser, tmp_path, capsys):
     assert "[/x] closes nothing" in out and "w[fix]" in out
     assert _run(parser, ["report", "latest", "--store", str(store.root)]) == 0
     assert "w[fix]" in capsys.readouterr().out
+
+
+def test_runs_says_when_its_filters_hide_every_run(parser, store, tmp_path, capsys):
+    """An empty list from filters names them and how many runs the store holds; an empty
+    store says it is empty."""
+    argv = ["runs", "--store", str(store.root), "--workload", "nope", "--status", "ok"]
+    assert _run(parser, argv) == 0
+    out = " ".join(capsys.readouterr().out.split())  # undo the console's wrapping
+    assert out == f"no runs match --workload nope --status ok; store {store.root} holds 2 runs"
+    assert _run(parser, ["runs", "--store", str(tmp_path / "empty")]) == 0
+    assert " ".join(capsys.readouterr().out.split()) == f"no runs in store {tmp_path / 'empty'}"

@@ -335,10 +335,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
         _print_json(rows)
         return 0
     console = _console(_RUNS_WIDTH)
+    all_ids = store.run_ids()
     if runs.num_rows == 0:
-        console.print(f"no runs in store {store.root}")
+        filters = [f"--{name} {value}" for name, value in (
+            ("workload", args.workload), ("status", args.status), ("sweep", args.sweep),
+            ("limit", args.limit if args.limit == 0 else None)) if value is not None]  # fmt: skip
+        if all_ids and filters:  # say why the list is empty: the filters, not the store
+            held = f"{len(all_ids)} run" + ("" if len(all_ids) == 1 else "s")
+            console.print(f"no runs match {' '.join(filters)}; store {store.root} holds {held}")
+        else:
+            console.print(f"no runs in store {store.root}")
         return 0
-    short = short_ids(store.run_ids())
+    short = short_ids(all_ids)
     table = Table(
         title=f"runs in {store.root}",
         title_justify="left",
