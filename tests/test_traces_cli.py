@@ -172,3 +172,16 @@ def test_runs_says_when_its_filters_hide_every_run(parser, store, tmp_path, caps
     assert out == f"no runs match --workload nope --status ok; store {store.root} holds 2 runs"
     assert _run(parser, ["runs", "--store", str(tmp_path / "empty")]) == 0
     assert " ".join(capsys.readouterr().out.split()) == f"no runs in store {tmp_path / 'empty'}"
+
+
+def test_sql_errors_are_one_line_with_what_to_query_instead(parser, store, capsys):
+    """A query of a missing table names the views; DuckDB's hints (its guess, candidate
+    columns), printed on lines of their own, stay on the one error line."""
+    assert _run(parser, ["sql", "SELECT * FROM opz", "--store", str(store.root)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert 'Did you mean "ops"?' in line
+    views = line.split("(views: ", 1)[1].rstrip(")").split(", ")
+    assert {"runs", "ops", "dma", "deps", "metrics"} <= set(views)
+    assert _run(parser, ["sql", "SELECT op_idd FROM ops", "--store", str(store.root)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "op_idd" in line and "Candidate bindings" in line and "LINE" not in line

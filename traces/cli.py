@@ -187,13 +187,25 @@ def _user_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[..., 
 
             if not isinstance(exc, RunNotFoundError | ValueError | OSError | duckdb.Error):
                 raise
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = _one_line(str(exc)) or type(exc).__name__
             if isinstance(exc, duckdb.PermissionException):
                 message = f"the query may read only the store's own files ({message})"
             print(f"kernbench: error: {message}", file=sys.stderr)
             return EXIT_USAGE
 
     return wrapped
+
+
+def _one_line(message: str) -> str:
+    """An error message as one line: its lines up to the first blank one or DuckDB's
+    ``LINE n:`` excerpt of the query, joined (DuckDB puts "Did you mean" and candidate
+    columns on lines of their own)."""
+    kept = []
+    for line in message.strip().splitlines():
+        if not line.strip() or line.startswith("LINE "):
+            break
+        kept.append(line.strip())
+    return " ".join(kept)
 
 
 def _console(width: int | None = None) -> Console:

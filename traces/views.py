@@ -140,4 +140,12 @@ def sql(store: Source, query: str, params: Sequence[Any] | None = None) -> pa.Ta
             con.execute("SET autoload_known_extensions = false")
             con.execute("SET autoinstall_known_extensions = false")
             con.execute("SET lock_configuration = true")
-    return con.sql(query, params=list(params or [])).to_arrow_table()
+    try:
+        return con.sql(query, params=list(params or [])).to_arrow_table()
+    except duckdb.CatalogException as exc:
+        if "Table with name" not in str(exc):
+            raise
+        # The next question is what there is to query: name the views.
+        views = con.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1")
+        names = ", ".join(name for (name,) in views.fetchall())
+        raise duckdb.CatalogException(f"{exc} (views: {names})") from None
