@@ -56,9 +56,10 @@ def store_picker() -> None:
     store = widgets.current_store()
     if isinstance(store, str) or store.is_dir():
         n_runs = int(data.store_fingerprint(str(store)).split("-", 1)[0])
-        st.sidebar.caption(f"{n_runs:,} run{'s' if n_runs != 1 else ''} in `{store}`")
+        where = widgets.md_code(store)
+        st.sidebar.caption(f"{n_runs:,} run{'s' if n_runs != 1 else ''} in {where}")
     else:
-        st.sidebar.caption(f"`{store}` does not exist yet")
+        st.sidebar.caption(f"{widgets.md_code(store)} does not exist yet")
     if widgets.ASV_KEY not in st.session_state:
         st.session_state[widgets.ASV_KEY] = str(
             resolve_asv_results(widgets.asv_results_argument(sys.argv[1:]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,65 @@ def current_store() -> Path | str:
     a folder, or an ``s3://bucket/prefix`` URL as text."""
     spec = store_spec(urlstate.chosen_store() or None)
     return spec if is_object_url(spec) else resolve_store(spec)
+
+
+# ASCII punctuation, each of which CommonMark lets a backslash escape.
+_MD_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_LEADING_BLANKS = re.compile(r"^[ \t]+")
+
+
+def md_text(text: Any) -> str:
+    """`text` as Markdown that shows as `text` itself: for names, commit messages, params
+    and other data inside the Markdown of st.markdown, st.caption, alerts, headings,
+    metric and widget labels and help tooltips.
+
+    Every ASCII punctuation character is backslash-escaped, so none of it is markup:
+    emphasis (`__init__`, `*args`), links and images (`[x](y)`), HTML and autolinks
+    (`<b>`), code (a backtick), headings, lists, quotes, tables and rules (`# h`, `1. a`),
+    and Streamlit's own LaTeX (`$x$`), colour directives (`:red[r]`) and emoji shortcodes
+    (`:smile:`, while the Markdown around it has none); a backslash stays a backslash. A
+    line break stays a line break, and the blanks that start a line are character
+    references, so no line becomes a code block.
+    Unguarded, as Streamlit applies them to the parsed text, escaped or not: a spaced
+    ` -> ` (`<-`, `--`, `>=`, ...) shows as one symbol, `:streamlit:` and `:material_x:`
+    as a logo and an icon, and a bare URL or e-mail address becomes a link to itself.
+    """
+    lines = _LINE_END.split(str(text))
+    return "  \n".join(
+        _LEADING_BLANKS.sub(
+            lambda blanks: "".join(f"&#{ord(c)};" for c in blanks[0]),
+            _MD_PUNCTUATION.sub(r"\\\g<0>", line),
+        )
+        for line in lines
+    )
+
+
+def _fence(text: str, shortest: int) -> str:
+    """A run of backticks longer than any in `text` and at least `shortest` long."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(shortest, longest + 1)
+
+
+def md_code(text: Any) -> str:
+    """`text` as an inline Markdown code span that shows it as is (line breaks as spaces):
+    fenced by more backticks than any run of them in `text`, and padded with a space
+    where it starts or ends with a backtick (CommonMark strips one such space)."""
+    text = _LINE_END.sub(" ", str(text))
+    if not text:
+        return ""
+    fence = _fence(text, 1)
+    edge = text[0] + text[-1]
+    pad = "`" in edge or (text[0] == text[-1] == " " and text.strip(" "))
+    return f"{fence} {text} {fence}" if pad else f"{fence}{text}{fence}"
+
+
+def md_code_block(text: Any) -> str:
+    """`text` as a fenced Markdown code block that shows it as is, line for line: its
+    fence is longer than any run of backticks in `text`, so no line of it closes it."""
+    text = str(text)
+    fence = _fence(text, 3)
+    return f"{fence}\n{text}\n{fence}"
 
 
 def short_commit(commit: Any) -> str:
@@ -168,9 +228,11 @@ METRIC_MEANINGS = {
 
 
 def metric_card(name: str, value: Any, unit: str | None) -> tuple[str, str, str | None]:
-    """(label, shown value, help) of a KPI card for workload metric `name`."""
-    label, meaning = METRIC_MEANINGS.get(name, (name, None))
-    return label, format_value(value, unit), meaning if meaning else f"Metric `{name}` ({unit})."
+    """(label, shown value, help) of a KPI card for workload metric `name`; label and help
+    are Markdown, as st.metric takes them."""
+    label, meaning = METRIC_MEANINGS.get(name, (md_text(name), None))
+    shown = format_value(value, unit)
+    return label, shown, meaning if meaning else f"Metric {md_code(name)} ({md_text(unit)})."
 
 
 def key_metrics(metrics: dict[str, float], limit: int = 3) -> list[str]:
@@ -225,8 +287,8 @@ def show_empty_store(store: Path) -> None:
     """Explain that the store holds no runs and how to make a first one."""
     where = "does not exist yet" if not store.exists() else "holds no runs yet"
     st.info(
-        f"The run store `{store}` {where}. Make a first run, then reload this page:\n\n"
-        f"```\nkernbench run gemm --store {store}\n```\n\n"
+        f"The run store {md_code(store)} {where}. Make a first run, then reload this page:"
+        f"\n\n{md_code_block(f'kernbench run gemm --store {store}')}\n\n"
         "or run the whole demo suite (it opens this dashboard when done):\n\n"
         "```\nmake demo\n```\n\n"
         "You can also point the sidebar's **Run store** at another folder."
@@ -254,14 +316,15 @@ def _url_choice(
 ) -> tuple[Any | None, str | None]:
     """The option query parameter `param` names, if the URL changed it from outside (a link,
     an edited or freshly opened URL) since widget `key` last wrote it; else None. Second:
-    the URL value when it named no option (the caller warns once it knows its fallback)."""
+    when the URL value named no option, a Markdown message naming it (the caller warns once
+    it knows its fallback); `what` is Markdown too."""
     wanted = st.query_params.get(param)
     if wanted is None or wanted == st.session_state.get(f"kb_url_{key}"):
         return None, None
     resolved = resolve(options, wanted)
     if resolved.value is not None:
         return resolved.value, None
-    return None, f"{what} `{wanted}` from the link {resolved.problem}"
+    return None, f"{what} {md_code(wanted)} from the link {md_text(resolved.problem)}"
 
 
 def synced_selectbox(
@@ -282,7 +345,8 @@ def synced_selectbox(
     Initial choice: the URL's value when the URL changed it from outside (resolved by
     `resolve`, e.g. urlstate.resolve_prefix for short hashes), else the widget's own last
     choice, else `default`, else the first option. A URL value that resolves to no option
-    shows a warning naming it and what is shown instead. Returns None without options.
+    shows a warning naming it and what is shown instead (`what` names the choice there,
+    in Markdown). Returns None without options.
     """
     options = list(options)
     if not options:
@@ -294,7 +358,7 @@ def synced_selectbox(
         (c for c in (from_url, current, default) if c is not None and c in options), options[0]
     )
     if problem:
-        st.warning(f"{problem}; showing {format_func(initial)} instead.")
+        st.warning(f"{problem}; showing {md_text(format_func(initial))} instead.")
     st.session_state[key] = initial
     choice = st.selectbox(label, options, key=key, format_func=format_func, help=help)
     st.query_params[param] = str(choice)
@@ -345,7 +409,8 @@ def synced_range(
             st.session_state[key] = (max(low, min(first, last)), min(high, max(first, last)))
         except ValueError:
             st.warning(f"{label}: `{params[0]}`/`{params[1]}` from the link are not numbers "
-                       f"({wanted[0]!r}, {wanted[1]!r}); showing the whole range.")  # fmt: skip
+                       f"({md_text(repr(wanted[0]))}, {md_text(repr(wanted[1]))}); showing the "
+                       "whole range.")  # fmt: skip
             st.session_state[key] = (low, high)
     current = st.session_state.get(key)
     if not (isinstance(current, tuple | list) and len(current) == 2):
@@ -410,7 +475,8 @@ def synced_multiselect(
             if resolved.value is not None:
                 chosen.append(resolved.value)
             else:
-                unknown.append(f"`{value}` {resolved.problem or 'matches nothing here'}")
+                problem = resolved.problem or "matches nothing here"
+                unknown.append(f"{md_code(value)} {md_text(problem)}")
         if unknown:
             st.warning(
                 f"{what or param} from the link left out of the filter: {'; '.join(unknown)}."
@@ -485,7 +551,7 @@ def pick_param_set(store: str, fingerprint: str, workload: str, *, key: str) -> 
         default=multi["params"].iloc[0] if not multi.empty else ANY_PARAMS,
         format_func=labels.get,
         resolve=resolve_params,
-        what=f"Parameter set of {workload}",
+        what=f"Parameter set of {md_text(workload)}",
     )
     return None if chosen == ANY_PARAMS else chosen
 

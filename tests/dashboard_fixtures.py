@@ -6,6 +6,9 @@ block_k=64, so its numbers move. Commit b also has one failed run (dma_sweep wit
 invalid size) and one hierarchical all-reduce over 16 ranks (two cubes), so the
 collective views have rows to show. After commit a's runs comes one noop with other
 parameters (barrier=false), so the newest earlier noop of commit b's noop is not like it.
+
+`lookalike_store` writes a small synthetic store whose names, commit messages and error
+look like Markdown.
 """
 
 from __future__ import annotations
@@ -90,6 +93,34 @@ def build_fixture_store(root: Path) -> FixtureStore:
         assert collective.status == "ok", collective.error
         collective_run = collective.run_id
     return FixtureStore(root, commits, runs, failed_run, collective_run, other_params_run)
+
+
+# Names, a commit message and an error that Markdown (with Streamlit's LaTeX, colour
+# directives and emoji) would turn into bold, italics, links, maths and colour.
+LOOKALIKE_ERROR = (
+    "Traceback (most recent call last):\n"
+    '  File "<module>", line 1, in __init__\n'
+    "ValueError: *args* -> `[x](http://y)` costs $5 and $x$ :smile:"
+)
+
+
+def lookalike_store(root: Path) -> tuple[str, str]:
+    """A store of an ok run of workload `k*2*` (commit message `[x](http://y)`) and a failed
+    run of `my__kernel__[b]` (params shape=[2]*3, branch feat/*wip*, commit message
+    `fix __init__ for *args* ($x$, :red[r] :smile:)`, error LOOKALIKE_ERROR); (ok, failed)
+    run ids."""
+    from traces.store import Store
+    from traces.synthetic import new_synthetic_writer, write_synthetic_run
+
+    store = Store(root)
+    commit = {"git_commit": "c0ffee" + "0" * 34, "git_branch": "feat/*wip*"}
+    ok = write_synthetic_run(store, n_pes=4, n_launches=1, workload="k*2*",
+                             git=commit | {"commit_message": "[x](http://y)"})  # fmt: skip
+    message = "fix __init__ for *args* ($x$, :red[r] :smile:)"
+    writer = new_synthetic_writer(store, workload="my__kernel__[b]", params={"shape": "[2]*3"},
+                                  git=commit | {"commit_message": message})  # fmt: skip
+    writer.finish(status="failed", error=LOOKALIKE_ERROR, sim_end_ns=None, n_events=0)
+    return ok, writer.run_id
 
 
 _built: dict[str, FixtureStore] = {}

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
-from dashboard_fixtures import APP, FixtureStore, fixture_store
+from dashboard_fixtures import APP, LOOKALIKE_ERROR, FixtureStore, fixture_store, lookalike_store
 from streamlit.testing.v1 import AppTest
 
 PAGE_RUN = "app_pages/run.py"
@@ -141,7 +142,7 @@ def test_opening_a_run_from_runs_shows_its_kpis_and_tables(app, store) -> None:
     assert _metric(at, "latency") == _human_ns(values["latency_ns"])
     assert at.metric[0].label == "latency"  # the workload's latency comes first
     assert _metric(at, "tflops") == f"{values['tflops']:,.4g} TFLOP/s"
-    assert _metric(at, "kernel_ns") == _human_ns(values["kernel_ns"])
+    assert _metric(at, r"kernel\_ns") == _human_ns(values["kernel_ns"])  # labels are Markdown
     assert _metric(at, "GEMM FLOP utilisation") == f"{values['utilisation']:.2%}"
     ops = _duck(
         store.root,
@@ -191,10 +192,65 @@ def test_run_page_timeline_follows_the_pe_range(app, store) -> None:
 
 
 def test_failed_run_shows_its_error(app, store) -> None:
-    """A failed run shows its recorded error text, not an exception."""
+    """A failed run says so and shows its recorded error text verbatim, not an exception."""
     at = app(PAGE_RUN, run=store.failed_run)
     error = _duck(store.root, "SELECT error FROM runs WHERE run_id = ?", [store.failed_run])
-    assert any(error["error"][0] in e.value for e in at.error)
+    assert any("failed" in e.value for e in at.error)
+    assert [c.value for c in at.code] == [error["error"][0]]
+
+
+def _markdown_texts(at: AppTest) -> list[str]:
+    """The Markdown sources of every element that renders Markdown, metric labels too."""
+    elements = [*at.title, *at.markdown, *at.caption, *at.error, *at.warning, *at.info]
+    return [e.value for e in elements] + [m.label for m in at.metric]
+
+
+def test_run_page_shows_names_messages_and_errors_as_text(tmp_path: Path, monkeypatch) -> None:
+    """The Run page of a failed run whose workload, params, branch, commit message and
+    error look like Markdown: the header escapes every ASCII punctuation character of
+    them, so each reads as itself; the error is shown verbatim as code, not as Markdown."""
+    _, failed = lookalike_store(tmp_path / "store")
+    monkeypatch.setenv("KERNBENCH_STORE", str(tmp_path / "store"))
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at.query_params.update(run=failed)
+    at.switch_page(PAGE_RUN).run()
+    _no_exception(at)
+    caption = next(c.value for c in at.caption if "topology" in c.value)  # the header
+    assert r"**my\_\_kernel\_\_\[b\]** shape\=\[2\]\*3 · topology **synthetic**" in caption
+    message = r"fix \_\_init\_\_ for \*args\* \(\$x\$\, \:red\[r\] \:smile\:\)"
+    assert f"commit c0ffee00 ({message}) on feat\\/\\*wip\\*" in caption
+    # An unescaped `:word:` anywhere (a time's ":08:") has Streamlit replace emoji
+    # shortcodes in all of the caption's text, the escaped ":smile:" too.
+    assert not re.search(r"(?<!\\):\w+:", caption)
+    assert [c.value for c in at.code] == [LOOKALIKE_ERROR]
+    assert at.code[0].proto.wrap_lines
+    assert any("This run failed" in e.value for e in at.error)
+    assert not [text for text in _markdown_texts(at) if "__" in text or "*args*" in text]
+
+
+def test_compare_shows_names_messages_and_errors_as_text(tmp_path: Path, monkeypatch) -> None:
+    """Compare of the same two runs: each run's line and the unlike-runs warning escape
+    the names and messages; the failed run's error is shown verbatim as code."""
+    ok, failed = lookalike_store(tmp_path / "store")
+    monkeypatch.setenv("KERNBENCH_STORE", str(tmp_path / "store"))
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    at.query_params.update(mode="runs", a=ok, b=failed)
+    at.switch_page(PAGE_COMPARE).run()
+    _no_exception(at)
+    lines = " ".join(m.value for m in at.markdown)
+    assert r"k\*2\* n\_pes\=4 tiles\=4 · synthetic · commit c0ffee00 \[x\]\(http\:\/\/y\)" in lines
+    assert r"my\_\_kernel\_\_\[b\] shape\=\[2\]\*3" in lines
+    warnings = " ".join(w.value for w in at.warning)
+    assert r"different workloads \(k\*2\* → my\_\_kernel\_\_\[b\]\)" in warnings
+    assert [c.value for c in at.code] == [LOOKALIKE_ERROR]
+    assert not [text for text in _markdown_texts(at) if "__" in text or "*args*" in text]
+
+
+def test_a_link_value_is_named_in_one_code_span(app, store) -> None:
+    """A run id from the URL with backticks and a link in it is named in one code span
+    (a longer fence, padded), so the warning shows it as is and links nowhere."""
+    at = app(PAGE_RUN, run="x`[y](http://z)`")
+    assert any("`` x`[y](http://z)` `` from the link" in w.value for w in at.warning)
 
 
 def test_unknown_run_warns_and_shows_another(app, store) -> None:
@@ -279,7 +335,7 @@ def test_compare_unlike_runs_judges_only_when_asked(app, store) -> None:
     shown = _check_metric_table(at, expected)
     kernel, tflops = expected.loc["kernel_ns"], expected.loc["tflops"]
     assert kernel["b"] > kernel["a"] and tflops["b"] < tflops["a"]  # the fixture's premise
-    assert any("block_k: 128 → 64" in w.value for w in at.warning)
+    assert any(r"block\_k\: 128 → 64" in w.value for w in at.warning)  # Markdown
     assert not shown["verdict"].isin(["regressed", "improved"]).any()
     assert shown.loc["kernel_ns", "verdict"] == "changed"
     assert "regressions" not in [m.label for m in at.metric]
@@ -326,7 +382,7 @@ def test_compare_two_commits_uses_the_newest_runs_there(app, store) -> None:
     shown = _check_metric_table(at, _expected_deltas(store.root, run_a, run_b))
     # Any parameter set: block_k differs between the two runs, so changes are not judged.
     assert shown.loc["kernel_ns", "verdict"] == "changed"
-    assert any("block_k" in w.value for w in at.warning)
+    assert any(r"block\_k" in w.value for w in at.warning)
 
 
 def test_trends_shows_history_and_opens_compare(app, store) -> None:
@@ -455,7 +511,8 @@ def test_compare_with_a_failed_run_says_it_failed(app, store) -> None:
     ok_run = store.runs[(store.commits[1], "dma_sweep")]
     at = app(PAGE_COMPARE, mode="runs", a=ok_run, b=store.failed_run)
     error = _duck(store.root, "SELECT error FROM runs WHERE run_id = ?", [store.failed_run])
-    assert any("Run b failed" in e.value and error["error"][0] in e.value for e in at.error)
+    assert any("Run b failed" in e.value for e in at.error)
+    assert [c.value for c in at.code] == [error["error"][0]]
     assert _metric(at, "status") == "run b failed"
     shown = _dataframe(at, "verdict")
     assert (shown["verdict"] == "run b failed").all()

@@ -1,6 +1,8 @@
 """The pure helpers of dashboard/widgets.py: store argument, labels and value formatting."""
 
+import html
 import math
+import re
 
 import pytest
 
@@ -135,3 +137,81 @@ def test_one_units_module_in_two_notations(value, unit, text, screen) -> None:
     assert widgets.format_value(value, unit) == screen
     if unit == "ns" and value is not None:
         assert widgets.format_ns(value) == screen
+
+
+# Text that Markdown (and Streamlit's extensions of it) would read as markup.
+MARKDOWN_LOOKALIKES = [
+    "__init__",
+    "fix __init__ for *args*",
+    "my_kernel[b].py",
+    "[x](http://y)",
+    "![i](x.png)",
+    "`tick`",
+    "``two`` and `",
+    "$x$ and $$y$$",
+    ":red[r] :smile: :material/home:",
+    "# h",
+    "1. a",
+    "- a",
+    "> q",
+    "a\\b",
+    "a\\",
+    "<b>bold</b> <http://x.y> &amp; &#42;",
+    "~~gone~~ | a | b |",
+    "***",
+    "a\n===",
+    "line one\n    line two\n\n    after a blank line",
+    "\tstarts with a tab",
+    "".join(chr(c) for c in range(33, 127)),  # every printable ASCII character
+]
+
+
+def _markdown_it():
+    """CommonMark with GFM's tables and strikethrough, plus $...$ math when
+    mdit-py-plugins is installed: a Markdown reader independent of the dashboard."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    try:
+        from mdit_py_plugins.dollarmath import dollarmath_plugin
+    except ImportError:
+        return md
+    return md.use(dollarmath_plugin)
+
+
+def _reads(markdown: str) -> tuple[str, str]:
+    """(HTML, the text a reader sees) of `markdown`: tags dropped, entities decoded,
+    paragraphs one line apart."""
+    rendered = _markdown_it().render(markdown)
+    text = html.unescape(re.sub(r"<[^>]*>", "", rendered))
+    return rendered, re.sub(r"\n+", "\n", text).strip("\n")
+
+
+@pytest.mark.parametrize("text", MARKDOWN_LOOKALIKES)
+def test_md_text_reads_as_the_text_itself(text) -> None:
+    """md_text(text) renders as `text`: nothing turns into markup (no element but
+    paragraphs and line breaks), no character is lost, every line break is kept."""
+    rendered, seen = _reads(widgets.md_text(text))
+    assert seen == text.replace("\n\n", "\n")
+    assert set(re.findall(r"<(\w+)", rendered)) <= {"p", "br"}, rendered
+    # In a sentence too, between markup of our own.
+    rendered, seen = _reads(f"**name** {widgets.md_text(text)} · *end*")
+    assert seen == f"name {text} · end".replace("\n\n", "\n")
+
+
+@pytest.mark.parametrize("text", [*MARKDOWN_LOOKALIKES, " lead", "trail ", " both ", "   ", "``"])
+def test_md_code_is_one_code_span_of_the_text(text) -> None:
+    """md_code(text) is one inline code span showing `text`, line breaks as spaces,
+    whatever backticks and spaces it holds."""
+    rendered, _ = _reads(f"see {widgets.md_code(text)} here")
+    assert rendered.count("<code>") == 1, rendered
+    shown = html.unescape(re.search(r"<code>(.*)</code>", rendered, re.S)[1])
+    assert shown == text.replace("\n", " ")
+
+
+@pytest.mark.parametrize("text", ["kernbench run gemm --store /x/`y`", "a\n```\n[x](y)\n````"])
+def test_md_code_block_shows_every_line(text) -> None:
+    """md_code_block(text) is one code block holding `text` line for line."""
+    rendered, seen = _reads(f"Run this:\n\n{widgets.md_code_block(text)}\n\nthen reload.")
+    assert rendered.count("<pre><code>") == 1, rendered
+    assert seen == f"Run this:\n{text}\nthen reload."

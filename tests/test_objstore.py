@@ -264,7 +264,7 @@ def test_run_page_reads_an_s3_store(url, s3_env, monkeypatch, capsys):
     assert at.title[0].value == "Run"
     assert any(url in c.value for c in at.sidebar.caption)
     kernel_ns = outcome["metrics"]["kernel_ns"]["value"]
-    shown = next(m.value for m in at.metric if m.label == "kernel_ns")
+    shown = next(m.value for m in at.metric if m.label == r"kernel\_ns")  # Markdown
     number, unit = shown.replace(",", "").split()[:2]
     scale = {"ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}[unit]
     assert float(number) * scale == pytest.approx(kernel_ns, rel=1e-3)

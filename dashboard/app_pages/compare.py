@@ -78,8 +78,9 @@ def pick_two_commits() -> tuple[str | None, str | None]:
     commits = data.workload_commits(store, fingerprint, workload, params_json)
     if len(commits) < 2:
         st.info(
-            f"`{workload}` has ok runs at {len(commits)} known commit(s) with these parameters; "
-            "comparing commits needs two. Run it at another commit, or compare two runs."
+            f"{widgets.md_code(workload)} has ok runs at {len(commits)} known commit(s) with "
+            "these parameters; comparing commits needs two. Run it at another commit, or "
+            "compare two runs."
         )
         return None, None
     commit_labels = {
@@ -99,7 +100,7 @@ def pick_two_commits() -> tuple[str | None, str | None]:
             default=order[-1],
             format_func=commit_labels.get,
             resolve=urlstate.resolve_prefix,
-            what=f"Commit (`commit_b`) of {workload}",
+            what=f"Commit (`commit_b`) of {widgets.md_text(workload)}",
         )
     others = [c for c in order if c != commit_b]
     with left:
@@ -111,7 +112,7 @@ def pick_two_commits() -> tuple[str | None, str | None]:
             default=others[-1] if order.index(commit_b) == 0 else order[order.index(commit_b) - 1],
             format_func=commit_labels.get,
             resolve=urlstate.resolve_prefix,
-            what=f"Commit (`commit_a`, not b's) of {workload}",
+            what=f"Commit (`commit_a`, not b's) of {widgets.md_text(workload)}",
         )
     run_of = dict(zip(commits["commit"], commits["run_id"], strict=True))
     return run_of[commit_a], run_of[commit_b]
@@ -156,7 +157,7 @@ def show_overlay() -> None:
         return
     shown = values[values["name"].isin(metrics)]
     missing = [
-        f"`{run_id}` has no `{name}`"
+        f"{widgets.md_code(run_id)} has no {widgets.md_code(name)}"
         for run_id in chosen
         for name in metrics
         if shown[(shown["run_id"] == run_id) & (shown["name"] == name)].empty
@@ -205,30 +206,37 @@ if header_a is None or header_b is None:
     st.error("A chosen run is no longer in the store; reload the page.")
     st.stop()
 
-# Who is who, and what differs besides the code.
+# Who is who, and what differs besides the code. Names and messages are the store's text,
+# shown as is (md_text), not read as Markdown.
 left, right = st.columns(2)
 for column, name, header in ((left, "a", header_a), (right, "b", header_b)):
     status = "" if header["status"] == "ok" else " · **FAILED**"
+    about = (
+        f"{header['workload']} {widgets.params_text(header['params'])} · {header['topology']}"
+        f" · commit {widgets.short_commit(header['git_commit'])} {header['commit_message'] or ''}"
+    )
     column.markdown(
-        f"**{name}** = [`{header['run_id']}`]"
-        f"({urlstate.link_url('run', run=header['run_id'])}) · {header['workload']} "
-        f"{widgets.params_text(header['params'])} · {header['topology']} · commit "
-        f"{widgets.short_commit(header['git_commit'])} {header['commit_message'] or ''}{status}"
+        f"**{name}** = [{widgets.md_code(header['run_id'])}]"
+        f"({urlstate.link_url('run', run=header['run_id'])}) · {widgets.md_text(about)}{status}"
     )
 failed = [name for name, h in (("a", header_a), ("b", header_b)) if h["status"] != "ok"]
 for name, header in (("a", header_a), ("b", header_b)):
     if header["status"] != "ok":
         st.error(
-            f"Run {name} failed: {header['error'] or 'no error text recorded'}. Its metrics "
-            "are missing or partial, so no change below is a verdict on the code."
+            f"Run {name} failed, so its metrics are missing or partial and no change below is "
+            "a verdict on the code." + (" Its error:" if header["error"] else "")
         )
+        if header["error"]:  # verbatim: tracebacks keep their lines and can be copied
+            st.code(header["error"], language=None, wrap_lines=True)
 notes = []
 if header_a["workload"] != header_b["workload"]:
-    notes.append(f"different workloads ({header_a['workload']} → {header_b['workload']})")
+    notes.append(widgets.md_text(f"different workloads ({header_a['workload']} → "
+                                 f"{header_b['workload']})"))  # fmt: skip
 if changed := widgets.params_diff(header_a["params"], header_b["params"]):
-    notes.append("parameters differ: " + "; ".join(changed))
+    notes.append(widgets.md_text("parameters differ: " + "; ".join(changed)))
 if header_a["topology_hash"] != header_b["topology_hash"]:
-    notes.append(f"topologies differ ({header_a['topology']} → {header_b['topology']})")
+    notes.append(widgets.md_text(f"topologies differ ({header_a['topology']} → "
+                                 f"{header_b['topology']})"))  # fmt: skip
 like = not notes
 colour_anyway = False
 if not like:
@@ -264,11 +272,12 @@ def show_critical_path() -> None:
     st.plotly_chart(path_figures.contributions_waterfall(explained), key="compare_path_waterfall")
     if (diverge := explained["diverge"]) is not None:
         seg = diverge["a"] or diverge["b"]
+        command = f"kernbench explain {run_a} {run_b}{' --kernels' if kernels_only else ''}"
         st.caption(
             f"The paths first diverge at {seg['start_ns']:,.0f} ns"
             f"{' after the first launch' if kernels_only else ''} ({diverge['reason']}): "
-            f"{seg['what']} on {seg['where']}. `kernbench explain {run_a} {run_b}"
-            f"{' --kernels' if kernels_only else ''}` prints this."
+            f"{widgets.md_text(seg['what'])} on {widgets.md_text(seg['where'])}. "
+            f"{widgets.md_code(command)} prints this."
         )
 
 

@@ -41,22 +41,34 @@ newest_ok = ok_ids.iloc[0] if not ok_ids.empty else None
 run_id = widgets.pick_run("Run", runs, key="run_pick", param="run", default=newest_ok)
 header = data.run_header(store, run_id)
 if header is None:  # vanished between listing and loading: the store changed under us
-    st.error(f"Run `{run_id}` is no longer in store `{store}`; reload the page.")
+    st.error(
+        f"Run {widgets.md_code(run_id)} is no longer in store {widgets.md_code(store)}; "
+        "reload the page."
+    )
     st.stop()
 
-# Header: what ran, where, from which source tree.
-commit = widgets.short_commit(header["git_commit"])
+# Header: what ran, where, from which source tree. Names and messages are the store's
+# text, shown as is (md_text), not read as Markdown.
+commit = widgets.md_text(widgets.short_commit(header["git_commit"]))
 if header["commit_message"]:
-    commit += f" ({header['commit_message']})"
+    commit += f" ({widgets.md_text(header['commit_message'])})"
 dirty = " + uncommitted changes" if header["git_dirty"] else ""
-branch = header["git_branch"] or "no branch"
+branch = widgets.md_text(header["git_branch"]) if header["git_branch"] else "no branch"
+workload, params = header["workload"], widgets.params_text(header["params"])
+# The time escaped too: its ":08:" would have Streamlit read emoji shortcodes in the rest.
+started = widgets.md_text(f"{header['created_at']:%Y-%m-%d %H:%M:%S}")
 st.caption(
-    f"**{header['workload']}** {widgets.params_text(header['params'])} · topology "
-    f"**{header['topology']}** · commit {commit}{dirty} on {branch} · "
-    f"started {header['created_at']:%Y-%m-%d %H:%M:%S} on {header['host']}"
+    f"**{widgets.md_text(workload)}** {widgets.md_text(params)} · topology "
+    f"**{widgets.md_text(header['topology'])}** · commit {commit}{dirty} on {branch} · "
+    f"started {started} on {widgets.md_text(header['host'])}"
 )
 if header["status"] != "ok":
-    st.error(f"This run failed: {header['error'] or 'no error text recorded'}")
+    # The error verbatim in a code block: tracebacks keep their lines and can be copied.
+    if header["error"]:
+        st.error("This run failed with this error:")
+        st.code(header["error"], language=None, wrap_lines=True)
+    else:
+        st.error("This run failed; it recorded no error text.")
     st.caption("What it traced before failing is shown below.")
 
 # KPIs: the workload's latency first, then its key metrics, then facts of the run.
@@ -172,7 +184,7 @@ def _timeline_png(
 with tabs["Timeline"]:
     if tabs["Timeline"].open:
         if path is not None:
-            st.markdown(path["summary"])
+            st.markdown(widgets.md_text(path["summary"]))
         span = data.ops_span(store, run_id)
         pes = data.pe_breakdown(store, run_id)
         if pes.empty or span["n_ops"] == 0:
@@ -273,7 +285,7 @@ with tabs["Critical path"]:
                 "kernels, no launch: no critical path."
             )
         else:
-            st.markdown(path["summary"])
+            st.markdown(widgets.md_text(path["summary"]))
             left, right = st.columns([1, 2])
             left.dataframe(path["components"], hide_index=True, key="run_path_components")
             with right:

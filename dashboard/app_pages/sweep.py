@@ -69,8 +69,9 @@ sweep_id = widgets.synced_selectbox(
 points, swept, metrics, directions = load_points(store, fingerprint, sweep_id)
 ok = points[points["status"] == "ok"]
 failed = len(points) - len(ok)
+swept_text = widgets.md_text(", ".join(swept)) if swept else "nothing"
 st.caption(
-    f"{len(points)} runs, {failed} failed; swept: {', '.join(swept) or 'nothing'}."
+    f"{len(points)} runs, {failed} failed; swept: {swept_text}."
     + (" Failed points have no metrics and are left out of the charts." if failed else "")
 )
 params = [c for c in points.columns if c not in ("run_id", "status", *metrics)]
@@ -118,8 +119,9 @@ with columns[1]:
     )  # fmt: skip
 better_x, better_y = (sweep_figures.column_better(c, directions) for c in (pareto_x, pareto_y))
 st.caption(
-    f"Better: {pareto_x} {better_x}, {pareto_y} {better_y} (metrics as their workload "
-    "declares them; swept parameters lower, since less of a resource costs less)."
+    f"Better: {widgets.md_text(pareto_x)} {better_x}, {widgets.md_text(pareto_y)} {better_y} "
+    "(metrics as their workload declares them; swept parameters lower, since less of a "
+    "resource costs less)."
 )
 _chart(
     sweep_figures.pareto_figure(ok, pareto_x, pareto_y, better_x, better_y, params),

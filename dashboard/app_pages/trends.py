@@ -21,10 +21,10 @@ def show_asv_history() -> None:
     results = data.asv_results(str(results_dir), results_fingerprint(results_dir))
     if results.empty:
         st.info(
-            f"No asv results in `{results_dir}` yet. Record some with `make bench` (every "
-            "recent commit) or `asv run --python=same --set-commit-hash $(git rev-parse HEAD)`"
-            ", then reload. Meanwhile, the simulator's wall time as the runs in the store "
-            "recorded it:"
+            f"No asv results in {widgets.md_code(results_dir)} yet. Record some with `make "
+            "bench` (every recent commit) or `asv run --python=same --set-commit-hash $(git "
+            "rev-parse HEAD)`, then reload. Meanwhile, the simulator's wall time as the runs "
+            "in the store recorded it:"
         )
         show_store_wall_time()
         return
@@ -130,10 +130,10 @@ with columns[2]:
         key="trends_metric",
         param="metric",
         default=next(iter(widgets.key_metrics(units, 1)), None),
-        what=f"Metric of {workload}",
+        what=f"Metric of {widgets.md_text(workload)}",
     )
 if metric is None:
-    st.info(f"Runs of `{workload}` record no metrics.")
+    st.info(f"Runs of {widgets.md_code(workload)} record no metrics.")
     st.stop()
 
 history = data.metric_trend(store, fingerprint, workload, metric, params_json, topology_hash)
@@ -227,9 +227,9 @@ if points:
     st.markdown(
         "Why did it move? "
         + " · ".join(
-            f"[{widgets.short_commit(commits[p.index - 1])} → "
-            f"{widgets.short_commit(commits[p.index])} ({p.change_pct:+.1f}%): critical "
-            f"path diff]({why_link(p.index)})"
+            f"[{widgets.md_text(widgets.short_commit(commits[p.index - 1]))} → "
+            f"{widgets.md_text(widgets.short_commit(commits[p.index]))} ({p.change_pct:+.1f}%): "
+            f"critical path diff]({why_link(p.index)})"
             for p in reversed(points)
         )
     )
@@ -287,7 +287,8 @@ sets = data.param_sets(store, fingerprint, workload)
 set_labels = {p: widgets.params_text(p) for p in sets["params"]}
 with overlay_right:
     other_sets = widgets.synced_multiselect(
-        f"{metric} for other parameter sets", [p for p in set_labels if p != params_json],
+        f"{widgets.md_text(metric)} for other parameter sets",
+        [p for p in set_labels if p != params_json],
         key="trends_vs", param="vs", what="Parameter set to overlay", format_func=set_labels.get,
         separator="|",
     )  # fmt: skip
