@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -288,7 +289,7 @@ def show_empty_store(store: Path) -> None:
     where = "does not exist yet" if not store.exists() else "holds no runs yet"
     st.info(
         f"The run store {md_code(store)} {where}. Make a first run, then reload this page:"
-        f"\n\n{md_code_block(f'kernbench run gemm --store {store}')}\n\n"
+        f"\n\n{md_code_block(f'kernbench run gemm --store {shlex.quote(str(store))}')}\n\n"
         "or run the whole demo suite (it opens this dashboard when done):\n\n"
         "```\nmake demo\n```\n\n"
         "You can also point the sidebar's **Run store** at another folder."

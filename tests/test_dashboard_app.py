@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from pathlib import Path
 
 import duckdb
@@ -84,15 +85,19 @@ def _dataframe(at: AppTest, column: str) -> pd.DataFrame:
 
 
 def test_empty_store_says_how_to_make_a_first_run(tmp_path: Path, monkeypatch) -> None:
-    """An empty store shows the commands that make a first run, on every page."""
-    monkeypatch.setenv("KERNBENCH_STORE", str(tmp_path / "nothing_here"))
+    """An empty store shows the commands that make a first run, on every page; the run
+    command names the store as a shell reads it, spaces and all."""
+    store = tmp_path / "nothing here"
+    monkeypatch.setenv("KERNBENCH_STORE", str(store))
     at = AppTest.from_file(str(APP), default_timeout=30).run()
     for page in (None, PAGE_RUN, PAGE_COMPARE, PAGE_TRENDS):
         if page is not None:
             at.switch_page(page).run()
         _no_exception(at)
-        text = " ".join(i.value for i in at.info)
-        assert "kernbench run gemm" in text and "make demo" in text
+        text = "\n".join(i.value for i in at.info)
+        assert "make demo" in text
+        (command,) = [line for line in text.splitlines() if line.startswith("kernbench run")]
+        assert shlex.split(command) == ["kernbench", "run", "gemm", "--store", str(store)]
 
 
 def test_sidebar_store_comes_from_the_environment_and_can_change(app, store, tmp_path) -> None:
