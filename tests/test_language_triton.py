@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import simulator.language as tl
 from simulator.engine.errors import LaunchError
 from simulator.engine.launch import grid_programs
+from simulator.hw.topology import load_topology
 from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime
 
@@ -568,3 +569,386 @@ def test_adding_two_tiles_alike_keeps_triton_dtype_rules(dtype, expected):
     reference = (x_np.astype(expected) + y_np.astype(expected)).astype(expected)
     np.testing.assert_allclose(out.numpy(), reference, rtol=1e-3)
     assert seen == [np.dtype(expected)]
+
+
+# -- Triton's math, scans and softmax ------------------------------------------------------
+# Names these tests cover that were listed in tl.UNSUPPORTED before.
+NOW_SUPPORTED = (
+    "cos", "sin", "floor", "ceil", "erf", "clamp", "cumsum", "cumprod", "fdiv", "div_rn",
+    "sqrt_rn", "debug_barrier",
+)  # fmt: skip
+
+
+def _erf_reference(a):
+    """math.erf element by element, rounded to a's dtype."""
+    return np.array([math.erf(v) for v in a.reshape(-1)]).reshape(a.shape).astype(a.dtype)
+
+
+# name -> (tl function, independent reference, needs non-negative input)
+ELEMENTWISE = {
+    "cos": (lambda v: tl.cos(v), np.cos, False),
+    "sin": (lambda v: tl.sin(v), np.sin, False),
+    "floor": (lambda v: tl.floor(v), np.floor, False),
+    "ceil": (lambda v: tl.ceil(v), np.ceil, False),
+    "erf": (lambda v: tl.erf(v), _erf_reference, False),
+    "sqrt_rn": (lambda v: tl.sqrt_rn(v), np.sqrt, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_elementwise_math_matches_numpy_in_1d_with_mask_and_2d(name):
+    """A masked 1-D load (tail = other) and a 2-D tile: the values numpy (math.erf for
+    erf) gives, the dtype kept; the tail is f(other), so other flows through."""
+    fn, reference, non_negative = ELEMENTWISE[name]
+    rng = np.random.default_rng(11)
+    n, block, other = 50, 64, 2.5
+    x = rng.uniform(-6, 6, n).astype(np.float32)
+    m = rng.uniform(-6, 6, (8, 16)).astype(np.float32)
+    if non_negative:
+        x, m = np.abs(x), np.abs(m)
+    dtypes = []
+
+    def kernel(x_ptr, m_ptr, out_ptr):
+        offs = tl.arange(0, block)
+        v = fn(tl.load(x_ptr + offs, mask=offs < n, other=other))
+        r, c = tl.arange(0, 8)[:, None], tl.arange(0, 16)[None, :]
+        w = fn(tl.load(m_ptr + r * 16 + c))
+        dtypes.extend([v.dtype, w.dtype])
+        tl.store(out_ptr + offs, v)
+        tl.store(out_ptr + block + r * 16 + c, w)
+
+    got = _run_on_values(kernel, [x, m], (block + 128,))
+    padded = np.r_[x, np.full(block - n, other, np.float32)]
+    np.testing.assert_allclose(got[:block], reference(padded), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got[block:], reference(m).reshape(-1), rtol=1e-6, atol=1e-7)
+    assert dtypes == [np.float32, np.float32]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda v: tl.cos(v.to(tl.float16)), r"tl\.cos takes float32 or float64 tensors, got "
+         r"float16; cast with \.to\(tl\.float32\)"),
+        (lambda v: tl.floor(v.to(tl.int32)), r"tl\.floor takes float32 or float64 .* int32"),
+        (lambda v: tl.sqrt_rn(v.to(tl.float64)), r"tl\.sqrt_rn takes float32 tensors, got float64"),
+        (lambda v: tl.div_rn(v.to(tl.float16), v), r"tl\.div_rn takes float32 tensors, got fl"),
+        (lambda v: tl.fdiv(v, 2), r"tl\.fdiv: both operands must be floating point, got int"),
+        (lambda v: tl.fdiv(v.to(tl.int32), 2.0), r"tl\.fdiv: both .* got int32"),
+        (lambda v: tl.clamp(v.to(tl.int32), 0, 1), r"tl\.clamp: only floating-point clamp"),
+        (lambda v: tl.clamp(v, 0.0, 1.0, propagate_nan=True), r"tl\.clamp: propagate_nan must"),
+        (lambda v: tl.cumsum(v, axis=1), r"tl\.cumsum: axis 1 out of range for shape \(4,\)"),
+        (lambda v: tl.cumprod(v, axis=None), r"tl\.cumprod: axis None out of range"),
+        (lambda v: tl.softmax(v.to(tl.int32)), r"tl\.softmax takes a floating-point tile"),
+        (lambda v: tl.softmax(tl.broadcast_to(v[:, None], (4, 8)), dim=1),
+         r"tl\.softmax: dim=1 without keep_dims: statistics of shape \(4,\) do not "
+         r"broadcast against \(4, 8\); pass keep_dims=True"),
+    ],
+)  # fmt: skip
+def test_triton_math_rejects_what_triton_rejects(call, match):
+    """Triton's dtype rules (libdevice math on float32/float64, div_rn and sqrt_rn on
+    float32, fdiv and clamp floating point only), axes and NaN policies: one clear
+    KernelUsageError naming the kernel and line."""
+
+    @tl.jit
+    def misuse(x_ptr):
+        call(tl.load(x_ptr + tl.arange(0, 4)))
+
+    _fails(misuse, match=match)
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "op", "cost_key"),
+    [
+        ("cos", lambda v: tl.cos(v), "cos", "cos"),
+        ("sin", lambda v: tl.sin(v), "sin", "sin"),
+        ("floor", lambda v: tl.floor(v), "floor", "floor"),
+        ("ceil", lambda v: tl.ceil(v), "ceil", "ceil"),
+        ("erf", lambda v: tl.erf(v), "erf", "erf"),
+        ("clamp", lambda v: tl.clamp(v, -1.0, 1.0), "clamp", "clamp"),
+        ("sqrt_rn", lambda v: tl.sqrt_rn(v), "sqrt", "sqrt"),
+        ("fdiv", lambda v: tl.fdiv(v, v), "div", "div"),
+        ("div_rn", lambda v: tl.div_rn(v, 2.0), "div", "div"),
+        ("cumsum", lambda v: tl.cumsum(v, axis=1), "cumsum", "scan"),
+        ("cumprod", lambda v: tl.cumprod(v, axis=0, reverse=True), "cumprod", "scan"),
+    ],
+)
+def test_new_math_costs_lanes_times_its_cycles(name, call, op, cost_key, list_writer):
+    """One MATH op over 1000 elements: ceil(1000 / lanes) * cycles_per_op[key] / clock.
+    The key is in the default topology; its value is overridden to one no other key has,
+    so the op must read its own."""
+    assert cost_key in load_topology("default").params.pe.math.cycles_per_op
+    topology = load_topology("default", overrides={f"pe.math.cycles_per_op.{cost_key}": 13})
+    rt = Runtime(topology, writer=list_writer)
+
+    def kernel():
+        call(tl.zeros((10, 100), tl.float32))
+
+    rt.launch(kernel, pes=[0])
+    rt.synchronize()
+    pe = rt.topology.params.pe
+    assert pe.math.cycles_per_op[cost_key] == 13
+    expected = math.ceil(1000 / pe.math.lanes) * pe.math.cycles_per_op[cost_key] / pe.clock_ghz
+    (row,) = list_writer.rows["ops"]
+    assert (row["op"], row["engine"]) == (op, "MATH")
+    assert row["end_ns"] - row["start_ns"] == pytest.approx(expected, rel=1e-12)
+
+
+def _scan_reference(x, axis, reverse, combine):
+    """Inclusive scan by its definition: element i combines elements 0..i (i..n-1 when
+    reversed) along axis."""
+    moved = np.moveaxis(x, axis, 0)
+    out = np.empty_like(moved)
+    for i in range(moved.shape[0]):
+        out[i] = combine.reduce(moved[i:] if reverse else moved[: i + 1], axis=0)
+    return np.moveaxis(out, 0, axis)
+
+
+@pytest.mark.parametrize("scan", ["cumsum", "cumprod"])
+@pytest.mark.parametrize(("axis", "reverse"), [(0, False), (0, True), (1, False), (-1, True)])
+def test_scans_match_their_definition_on_2d_tiles(scan, axis, reverse):
+    """cumsum/cumprod over either axis (negative too), forwards and reversed."""
+    rng = np.random.default_rng(12)
+    x = rng.uniform(0.5, 1.5, (8, 16)).astype(np.float32)
+    combine = {"cumsum": np.add, "cumprod": np.multiply}[scan]
+
+    def kernel(x_ptr, out_ptr):
+        r, c = tl.arange(0, 8)[:, None], tl.arange(0, 16)[None, :]
+        v = tl.load(x_ptr + r * 16 + c)
+        tl.store(out_ptr + r * 16 + c, getattr(tl, scan)(v, axis=axis, reverse=reverse))
+
+    got = _run_on_values(kernel, [x], (8, 16))
+    np.testing.assert_allclose(got, _scan_reference(x, axis, reverse, combine), rtol=1e-5)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scans_of_a_masked_1d_load_see_other(reverse):
+    """1-D, default axis 0: masked-off elements scan as other (0 for cumsum, 1 for
+    cumprod), so the valid prefix (reversed: every element) is unchanged by the tail."""
+    rng = np.random.default_rng(13)
+    n, block = 40, 64
+    x = rng.uniform(0.5, 1.5, n).astype(np.float32)
+
+    def kernel(x_ptr, out_ptr):
+        offs = tl.arange(0, block)
+        s = tl.cumsum(tl.load(x_ptr + offs, mask=offs < n, other=0.0), reverse=reverse)
+        p = tl.cumprod(tl.load(x_ptr + offs, mask=offs < n, other=1.0), reverse=reverse)
+        tl.store(out_ptr + offs, s)
+        tl.store(out_ptr + block + offs, p)
+
+    got = _run_on_values(kernel, [x], (2 * block,))
+    zeros, ones = np.zeros(block - n, np.float32), np.ones(block - n, np.float32)
+    expect_sum = _scan_reference(np.r_[x, zeros], 0, reverse, np.add)
+    expect_prod = _scan_reference(np.r_[x, ones], 0, reverse, np.multiply)
+    np.testing.assert_allclose(got[:block], expect_sum, rtol=1e-5)
+    np.testing.assert_allclose(got[block:], expect_prod, rtol=1e-5)
+
+
+def test_cumsum_of_integers_widens_as_triton_and_takes_dtype():
+    """int8 accumulates in int32 (its running sums pass 127), int32 stays int32, and
+    dtype=tl.float32 scans in float32; cumprod keeps int32."""
+    rng = np.random.default_rng(14)
+    x8 = rng.integers(50, 100, 64).astype(np.int8)
+    x32 = rng.choice(np.array([-1, 1], np.int32), 64)
+    x32[::8] *= 2  # running products stay within +-256
+    dtypes = []
+
+    def kernel(a_ptr, b_ptr, out_ptr):
+        offs = tl.arange(0, 64)
+        a, b = tl.load(a_ptr + offs), tl.load(b_ptr + offs)
+        wide, same = tl.cumsum(a), tl.cumsum(b, reverse=True)
+        as_float = tl.cumsum(b, dtype=tl.float32)
+        prod = tl.cumprod(b)
+        dtypes.extend([wide.dtype, same.dtype, as_float.dtype, prod.dtype])
+        tl.store(out_ptr + offs, wide)
+        tl.store(out_ptr + 64 + offs, same)
+        tl.store(out_ptr + 128 + offs, as_float.to(tl.int32))
+        tl.store(out_ptr + 192 + offs, prod)
+
+    got = _run_on_values(kernel, [x8, x32], (256,), "int32")
+    assert dtypes == [np.int32, np.int32, np.float32, np.int32]
+    wide = _scan_reference(x8.astype(np.int64), 0, False, np.add)
+    assert wide[-1] > 127
+    np.testing.assert_array_equal(got[:64], wide)
+    np.testing.assert_array_equal(got[64:128], _scan_reference(x32, 0, True, np.add))
+    np.testing.assert_array_equal(got[128:192], _scan_reference(x32, 0, False, np.add))
+    np.testing.assert_array_equal(got[192:], _scan_reference(x32, 0, False, np.multiply))
+
+
+def _softmax_reference(x, axis):
+    e = np.exp(x.astype(np.float64) - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    ("dim", "keep_dims", "axis"), [(None, False, 0), (0, True, 0), (1, True, 1), (-1, True, 1)]
+)
+def test_softmax_over_dim_with_keep_dims_matches_numpy(dim, keep_dims, axis):
+    """dim None means 0 (Triton's default); keep_dims=True normalises along any dim."""
+    rng = np.random.default_rng(15)
+    x = (rng.standard_normal((8, 16)) * 3).astype(np.float32)
+
+    def kernel(x_ptr, out_ptr):
+        r, c = tl.arange(0, 8)[:, None], tl.arange(0, 16)[None, :]
+        v = tl.load(x_ptr + r * 16 + c)
+        tl.store(out_ptr + r * 16 + c, tl.softmax(v, dim=dim, keep_dims=keep_dims))
+
+    got = _run_on_values(kernel, [x], (8, 16))
+    np.testing.assert_allclose(got, _softmax_reference(x, axis), rtol=1e-5, atol=1e-7)
+
+
+def test_softmax_of_a_masked_row_gives_zero_past_the_edge():
+    """Masked-off elements loaded as -inf (the tutorial's row) get probability 0; the
+    valid ones are numpy's softmax of the row."""
+    rng = np.random.default_rng(16)
+    n, block = 45, 64
+    x = rng.standard_normal(n).astype(np.float32)
+
+    def kernel(x_ptr, out_ptr):
+        offs = tl.arange(0, block)
+        row = tl.load(x_ptr + offs, mask=offs < n, other=-float("inf"))
+        tl.store(out_ptr + offs, tl.softmax(row, ieee_rounding=True))
+
+    got = _run_on_values(kernel, [x], (block,))
+    np.testing.assert_allclose(got[:n], _softmax_reference(x, 0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(got[n:], np.zeros(block - n, np.float32))
+
+
+def test_softmax_is_its_parts_on_math(list_writer):
+    """softmax = max, sub, exp, sum, div: five MATH ops, each timed by its own key."""
+    rt = Runtime("default", writer=list_writer)
+
+    def kernel():
+        tl.softmax(tl.zeros((16, 100), tl.float32), dim=1, keep_dims=True)
+
+    rt.launch(kernel, pes=[0])
+    rt.synchronize()
+    pe = rt.topology.params.pe
+    keys = {"max": "reduce", "sub": "sub", "exp": "exp", "sum": "reduce", "div": "div"}
+    rows = list_writer.rows["ops"]
+    assert [r["op"] for r in rows] == list(keys)
+    assert {r["engine"] for r in rows} == {"MATH"}
+    steps = math.ceil(16 * 100 / pe.math.lanes)
+    for row in rows:
+        expected = steps * pe.math.cycles_per_op[keys[row["op"]]] / pe.clock_ghz
+        assert row["end_ns"] - row["start_ns"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_clamp_with_number_and_broadcast_tile_bounds_matches_numpy():
+    """Number bounds on a masked 1-D load (the tail, other=5, clamps to the upper bound);
+    (8, 1) and (1, 16) tile bounds broadcast against an (8, 16) tile, as np.clip."""
+    rng = np.random.default_rng(17)
+    n, block = 50, 64
+    x = rng.uniform(-3, 3, n).astype(np.float32)
+    m = rng.uniform(-3, 3, (8, 16)).astype(np.float32)
+    lo = rng.uniform(-2, -0.5, 8).astype(np.float32)
+    hi = rng.uniform(0.5, 2, 16).astype(np.float32)
+
+    def kernel(x_ptr, m_ptr, lo_ptr, hi_ptr, out_ptr):
+        offs = tl.arange(0, block)
+        v = tl.clamp(tl.load(x_ptr + offs, mask=offs < n, other=5.0), -1.0, 1.5)
+        r, c = tl.arange(0, 8), tl.arange(0, 16)
+        tile = tl.load(m_ptr + r[:, None] * 16 + c[None, :])
+        w = tl.clamp(tile, tl.load(lo_ptr + r)[:, None], tl.load(hi_ptr + c)[None, :])
+        tl.store(out_ptr + offs, v)
+        tl.store(out_ptr + block + r[:, None] * 16 + c[None, :], w)
+
+    got = _run_on_values(kernel, [x, m, lo, hi], (block + 128,))
+    np.testing.assert_array_equal(got[:n], np.clip(x, -1.0, 1.5))
+    np.testing.assert_array_equal(got[n:block], np.full(block - n, 1.5, np.float32))
+    expected = np.clip(m, lo[:, None], hi[None, :])
+    np.testing.assert_array_equal(got[block:], expected.reshape(-1))
+
+
+@pytest.mark.parametrize("policy", ["NONE", "ALL"])
+def test_clamp_nan_follows_propagate_nan(policy):
+    """A NaN x: PropagateNan.NONE gives the lower bound (maxNum(NaN, min) = min), ALL
+    gives NaN; other values clamp alike. An int tile with float bounds clamps in float."""
+    x = np.array([np.nan, -5.0, 0.25, 5.0], np.float32)
+    dtypes = []
+
+    nan_policy = getattr(tl.PropagateNan, policy)
+
+    def kernel(x_ptr, k_ptr, out_ptr):
+        offs = tl.arange(0, 4)
+        v = tl.clamp(tl.load(x_ptr + offs), -1.0, 1.0, propagate_nan=nan_policy)
+        k = tl.clamp(tl.load(k_ptr + offs), 0.5, 2.5)
+        dtypes.append(k.dtype)
+        tl.store(out_ptr + offs, v)
+        tl.store(out_ptr + 4 + offs, k)
+
+    got = _run_on_values(kernel, [x, np.arange(4, dtype=np.int32)], (8,))
+    first = np.nan if policy == "ALL" else -1.0
+    np.testing.assert_array_equal(got[:4], np.array([first, -1.0, 0.25, 1.0], np.float32))
+    np.testing.assert_array_equal(got[4:], np.array([0.5, 1.0, 2.0, 2.5], np.float32))
+    assert dtypes == [np.float32]
+
+
+def test_fdiv_and_div_rn_divide_like_slash():
+    """fdiv (both ieee_rounding settings) and div_rn equal ``/`` on tiles and numbers,
+    broadcast; div_rn takes an int number as Triton does."""
+    rng = np.random.default_rng(18)
+    x = rng.uniform(-4, 4, (8, 16)).astype(np.float32)
+    y = rng.uniform(0.5, 4, 16).astype(np.float32)
+
+    def kernel(x_ptr, y_ptr, out_ptr):
+        r, c = tl.arange(0, 8)[:, None], tl.arange(0, 16)[None, :]
+        v, w = tl.load(x_ptr + r * 16 + c), tl.load(y_ptr + tl.arange(0, 16))[None, :]
+        for i, res in enumerate(
+            [tl.fdiv(v, w), tl.fdiv(3.0, w + v * 0, ieee_rounding=True), tl.div_rn(v, w),
+             tl.div_rn(v, 4)]
+        ):  # fmt: skip
+            tl.store(out_ptr + (i * 8 + r) * 16 + c, res)
+
+    got = _run_on_values(kernel, [x, y], (32, 16))
+    for i, expected in enumerate([x / y, 3.0 / (y + x * 0), x / y, x / 4]):
+        np.testing.assert_array_equal(got[i * 8 : (i + 1) * 8], expected.astype(np.float32))
+
+
+def _barrier_times(list_writer, barrier):
+    rt = Runtime("default", writer=list_writer, verify_data=True)
+    a = rt.from_numpy(np.arange(4096, dtype=np.float32), Placement.single(0))
+    out = rt.zeros((4096,), "float32", Placement.single(0))
+
+    def kernel(a_ptr, out_ptr):
+        first = tl.load(a_ptr + tl.arange(0, 2048))
+        if barrier:
+            tl.debug_barrier()
+        second = tl.load(a_ptr + 2048 + tl.arange(0, 2048))
+        tl.store(out_ptr + tl.arange(0, 2048), second)
+        tl.store(out_ptr + 2048 + tl.arange(0, 2048), first)
+
+    launch = rt.launch(kernel, a, out, grid=(1,), pes=[0])
+    rt.synchronize()
+    np.testing.assert_array_equal(out.numpy(), np.r_[np.arange(2048, 4096), np.arange(2048)])
+    ops = [(o["op"], o["start_ns"], o["end_ns"]) for o in list_writer.rows["ops"]
+           if o["launch_id"] == launch.launch_id]  # fmt: skip
+    return ops
+
+
+def test_debug_barrier_is_a_no_op_costing_no_time(new_list_writer):
+    """The same kernel with and without tl.debug_barrier between two independent loads:
+    the same ops at the same times (no op of its own, and unlike tl.fence the second
+    load does not wait for the first). Outside a kernel it is an error like any tl op."""
+    with_barrier = _barrier_times(new_list_writer(), barrier=True)
+    without = _barrier_times(new_list_writer(), barrier=False)
+    assert [o[0] for o in with_barrier] == ["load", "load", "store", "store"]
+    assert with_barrier == without
+    with pytest.raises(tl.KernelUsageError, match="only be called inside a kernel"):
+        tl.debug_barrier()
+
+
+@pytest.mark.parametrize("still_unsupported", ["atomic_add", "associative_scan"])
+def test_names_now_supported_are_tl_functions_and_the_rest_still_fail(still_unsupported):
+    """Each name taken off tl.UNSUPPORTED is a real function of tl (exported, in
+    __all__), and softmax and PropagateNan too; what is still unsupported fails at its
+    call, naming itself, the kernel and the line."""
+    for name in (*NOW_SUPPORTED, "softmax", "PropagateNan"):
+        assert name not in tl.UNSUPPORTED
+        assert name in vars(tl) and name in tl.__all__, name
+    assert still_unsupported in tl.UNSUPPORTED
+
+    @tl.jit
+    def unsupported(x_ptr):
+        getattr(tl, still_unsupported)(x_ptr, 1.0)
+
+    _fails(unsupported, match=rf"tl\.{still_unsupported} is not supported by this simulator")

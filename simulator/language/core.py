@@ -6,8 +6,8 @@ PE and returns a :class:`tensor` (a future tile in TCM) without blocking. A kern
 only where it must: when TCM is full until in-flight ops free space, and at its end until
 all its ops are done.
 
-Engines: ``load`` -> DMA_IN, ``dot`` -> GEMM, element-wise math and reductions -> MATH
-(``ceil(elements / pe.math.lanes) * pe.math.cycles_per_op[op]`` cycles), ``store`` ->
+Engines: ``load`` -> DMA_IN, ``dot`` -> GEMM, element-wise math, reductions and scans ->
+MATH (``ceil(elements / pe.math.lanes) * pe.math.cycles_per_op[op]`` cycles), ``store`` ->
 DMA_WB. Loads and stores take virtual addresses, translated by the MMU of the runtime
 context that launched the kernel; :mod:`simulator.language.lowering` turns them into DMAs.
 
@@ -23,6 +23,7 @@ tile through MATH.
 from __future__ import annotations
 
 import builtins
+import enum
 import math
 import os
 import sys
@@ -943,6 +944,19 @@ def static_assert(condition: Any, message: str = "") -> None:
                           "tl.static_assert failed")  # fmt: skip
 
 
+def debug_barrier() -> None:
+    """Triton's barrier between the threads of one program: a no-op here, costing no
+    simulated time.
+
+    A program is one instruction stream whose ops already wait for the ops producing
+    their inputs, and whose loads wait for its earlier stores to the same bytes, so there
+    is nothing left to synchronise within it. It is not ``tl.fence``, which blocks
+    until every op the program issued has finished (making its stores visible to other
+    PEs): an ordering across programs that Triton's barrier does not give either.
+    """
+    _program()
+
+
 def device_print(prefix: str, *args: Any, hex: bool = False) -> None:  # noqa: A002
     """Print ``prefix`` and ``args`` with the PE, program id and simulated time.
 
@@ -1220,6 +1234,142 @@ def gelu(x: tensor) -> tensor:
     return _unary("gelu", x, _gelu)
 
 
+_F32_F64 = (float32, float64)
+
+
+def _check_float(name: str, dtypes: tuple[np.dtype, ...], *values: Any) -> None:
+    """Triton's dtype check of its libdevice math (``math._check_dtype``): every tensor
+    argument is one of ``dtypes``; other floats must be cast first."""
+    for value in values:
+        if isinstance(value, tensor) and value.dtype not in dtypes:
+            wanted = " or ".join(str(d) for d in dtypes)
+            raise usage_error(
+                f"tl.{name} takes {wanted} tensors, got {value.dtype}; cast with "
+                ".to(tl.float32) first (as Triton requires)"
+            )
+
+
+def cos(x: tensor) -> tensor:
+    """Element-wise cosine of a float32/float64 tile (MATH, ``cycles_per_op['cos']``)."""
+    _check_float("cos", _F32_F64, x)
+    return _unary("cos", x, np.cos)
+
+
+def sin(x: tensor) -> tensor:
+    """Element-wise sine of a float32/float64 tile (MATH, ``cycles_per_op['sin']``)."""
+    _check_float("sin", _F32_F64, x)
+    return _unary("sin", x, np.sin)
+
+
+def floor(x: tensor) -> tensor:
+    """Element-wise floor of a float32/float64 tile, same dtype (MATH,
+    ``cycles_per_op['floor']``)."""
+    _check_float("floor", _F32_F64, x)
+    return _unary("floor", x, np.floor)
+
+
+def ceil(x: tensor) -> tensor:
+    """Element-wise ceiling of a float32/float64 tile, same dtype (MATH,
+    ``cycles_per_op['ceil']``)."""
+    _check_float("ceil", _F32_F64, x)
+    return _unary("ceil", x, np.ceil)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def erf(x: tensor) -> tensor:
+    """Element-wise error function of a float32/float64 tile (MATH,
+    ``cycles_per_op['erf']``)."""
+    _check_float("erf", _F32_F64, x)
+    return _unary("erf", x, _erf)
+
+
+def sqrt_rn(x: tensor) -> tensor:
+    """Square root rounded to nearest, of a float32 tile: ``tl.sqrt`` here (numpy's is
+    already correctly rounded), the same MATH op (``cycles_per_op['sqrt']``)."""
+    _check_float("sqrt_rn", (float32,), _check_block("sqrt_rn", x))
+    return _unary("sqrt", x, np.sqrt)
+
+
+def _check_divide_operands(name: str, x: Any, y: Any) -> None:
+    for v in (x, y):
+        if not isinstance(v, (tensor, *_NUMBER)):
+            raise usage_error(f"tl.{name}: cannot divide with {type(v).__name__}")
+    if not isinstance(x, tensor) and not isinstance(y, tensor):
+        raise usage_error(f"tl.{name} expects a tensor operand, got two numbers")
+
+
+def fdiv(x: Any, y: Any, ieee_rounding: bool = False) -> tensor:
+    """``x / y`` of floating-point operands (tiles or Python floats), broadcast: the same
+    MATH op as ``/`` (``cycles_per_op['div']``). Triton's fast division; numpy's division
+    is correctly rounded, so ``ieee_rounding`` changes nothing here. As in Triton, an
+    integer operand (a tile or a Python int) is an error."""
+    _check_divide_operands("fdiv", x, y)
+    for v in (x, y):
+        dtype = v.dtype if isinstance(v, tensor) else np.asarray(v).dtype
+        if dtype.kind != "f":
+            got = dtype if isinstance(v, tensor) else type(v).__name__
+            raise usage_error(f"tl.fdiv: both operands must be floating point, got {got}")
+    return _binary("div", x, y, _truediv)
+
+
+def div_rn(x: Any, y: Any) -> tensor:
+    """``x / y`` rounded to nearest, of float32 tiles (or numbers), broadcast: the same
+    MATH op as ``/`` (``cycles_per_op['div']``; numpy's division is already correctly
+    rounded)."""
+    _check_divide_operands("div_rn", x, y)
+    _check_float("div_rn", (float32,), x, y)
+    return _binary("div", x, y, _truediv)
+
+
+class PropagateNan(enum.Enum):
+    """Triton's NaN policy of ``tl.clamp``: NONE returns the bound a NaN ``x`` is
+    compared with (IEEE maxNum/minNum, so the lower bound), ALL returns NaN."""
+
+    NONE = 0x0000
+    ALL = 0xFFFF
+
+
+def clamp(x: Any, min: Any, max: Any,  # noqa: A002 - Triton's names
+          propagate_nan: PropagateNan = PropagateNan.NONE) -> tensor:  # fmt: skip
+    """``x`` clamped to ``[min, max]``, all three broadcast (tiles or numbers), as
+    ``minNum(maxNum(x, min), max)``: one MATH op (``cycles_per_op['clamp']``).
+
+    Floating point only (an integer ``x`` with float bounds computes in float), as in
+    Triton; the result for ``min > max`` or a NaN bound is undefined there.
+    ``propagate_nan=tl.PropagateNan.ALL`` makes a NaN in ``x`` give NaN.
+    """
+    if not isinstance(propagate_nan, PropagateNan):
+        raise usage_error(
+            f"tl.clamp: propagate_nan must be tl.PropagateNan.NONE or ALL, got {propagate_nan!r}"
+        )
+    values = (x, min, max)
+    for v in values:
+        if not isinstance(v, (tensor, *_NUMBER)):
+            raise usage_error(f"tl.clamp: cannot clamp with {type(v).__name__}")
+    tensors = tuple(v for v in values if isinstance(v, tensor))
+    if not tensors:
+        raise usage_error("tl.clamp expects a tensor operand, got three numbers")
+    try:
+        shape = tuple(np.broadcast_shapes(*(t.shape for t in tensors)))
+    except ValueError:
+        shapes = [v.shape if isinstance(v, tensor) else () for v in values]
+        raise usage_error(f"tl.clamp: shapes {shapes} do not broadcast") from None
+    dtype = _result_dtype("clamp", _result_dtype("clamp", x, min), max)
+    if dtype.kind != "f":
+        raise usage_error(f"tl.clamp: only floating-point clamp is supported, got {dtype}")
+    propagate = propagate_nan is PropagateNan.ALL
+
+    def fn(*tv):
+        it = iter(tv)
+        xv, lo, hi = (next(it) if isinstance(v, tensor) else v for v in values)
+        out = np.fmin(np.fmax(xv, lo), hi)
+        return np.where(np.isnan(xv), np.nan, out) if propagate else out
+
+    return _math_op("clamp", tensors, shape, dtype, fn)
+
+
 def fma(x: tensor, y: Any, z: Any) -> tensor:
     """Fused ``x * y + z``, one MATH op (``cycles_per_op['fma']``)."""
     x = _check_block("fma", x)
@@ -1386,3 +1536,98 @@ def argmax(x: tensor, axis: int, keep_dims: bool = False, tie_break_left: bool =
 def argmin(x: tensor, axis: int, keep_dims: bool = False, tie_break_left: bool = True) -> tensor:
     """Index of the minimum over ``axis`` (first one on ties), int32, on MATH."""
     return _reduce("argmin", x, axis, keep_dims, _arg(np.argmin), int32)
+
+
+def _sum_dtype(in_dtype: np.dtype, dtype: Any) -> np.dtype:
+    """Triton's ``_pick_sum_dtype``: ``dtype`` when given, else integers narrower than
+    32 bits widen to int32 (signed) or uint32 (unsigned, bool); others keep theirs."""
+    if dtype is not None:
+        return _dtype(dtype)
+    if in_dtype.kind in "iub" and in_dtype.itemsize < 4:
+        return int32 if in_dtype.kind == "i" else uint32
+    return in_dtype
+
+
+def _scan(
+    name: str,
+    x: tensor,
+    axis: int,
+    reverse: bool,
+    fn: Callable[..., np.ndarray],
+    dtype: np.dtype,
+) -> tensor:
+    """An inclusive scan of ``x`` along ``axis`` (from the end when ``reverse``), computed
+    in ``dtype``: one MATH op over every element (``cycles_per_op['scan']``)."""
+    x = _check_block(name, x)
+    if not x.shape:
+        raise usage_error(f"tl.{name} needs a tile of at least one dimension, got a scalar")
+    if (
+        isinstance(axis, bool) or not isinstance(axis, (int, np.integer))
+        or axis not in range(-len(x.shape), len(x.shape))
+    ):  # fmt: skip
+        raise usage_error(f"tl.{name}: axis {axis!r} out of range for shape {x.shape}")
+    axis = int(axis) % len(x.shape)
+
+    def compute(v):
+        v = np.asarray(v).astype(dtype)
+        if reverse:
+            return np.flip(fn(np.flip(v, axis), axis=axis, dtype=dtype), axis)
+        return fn(v, axis=axis, dtype=dtype)
+
+    return _math_op(name, (x,), x.shape, dtype, compute, cost_key="scan",
+                    elements=math.prod(x.shape))  # fmt: skip
+
+
+def cumsum(input: tensor, axis: int = 0, reverse: bool = False, dtype=None) -> tensor:  # noqa: A002
+    """Inclusive running sum along ``axis`` (from the last element back when ``reverse``)
+    in a tile of ``input``'s shape, on MATH (``cycles_per_op['scan']`` per lane-wide
+    chunk).
+
+    As in Triton, it accumulates in ``dtype`` when given; otherwise integers narrower than
+    32 bits (and bool) in int32 (uint32 when unsigned), everything else in its own dtype.
+    """
+    input = _check_block("cumsum", input)
+    return _scan("cumsum", input, axis, reverse, np.cumsum, _sum_dtype(input.dtype, dtype))
+
+
+def cumprod(input: tensor, axis: int = 0, reverse: bool = False) -> tensor:  # noqa: A002
+    """Inclusive running product along ``axis`` (from the last element back when
+    ``reverse``) in a tile of ``input``'s shape and dtype, on MATH
+    (``cycles_per_op['scan']`` per lane-wide chunk)."""
+    input = _check_block("cumprod", input)
+    return _scan("cumprod", input, axis, reverse, np.cumprod, np.dtype(input.dtype))
+
+
+def softmax(x: tensor, dim: int | None = None, keep_dims: bool = False,
+            ieee_rounding: bool = False) -> tensor:  # fmt: skip
+    """Softmax along ``dim`` (0 when None), as Triton's ``standard.softmax`` computes it:
+    ``z = x - max(x, dim, keep_dims)``, ``num = exp(z)``, ``den = sum(num, dim,
+    keep_dims)``, ``fdiv(num, den)``: five MATH ops, each costing what it costs alone.
+
+    ``keep_dims`` applies to both reductions, so without it the statistics broadcast back
+    against ``x`` only along the leading axes: for ``dim=1`` of a 2-D tile pass
+    ``keep_dims=True``. Otherwise, as in Triton, the shapes do not broadcast (an error) or,
+    for a square tile, element ``(i, j)`` is normalised by row ``j``'s statistics.
+    """
+    x = _check_block("softmax", x)
+    if x.dtype.kind != "f":
+        raise usage_error(f"tl.softmax takes a floating-point tile, got {x.dtype}")
+    axis = 0 if dim is None else dim
+    if (
+        isinstance(axis, bool) or not isinstance(axis, (int, np.integer))
+        or axis not in range(-len(x.shape), len(x.shape))
+    ):  # fmt: skip
+        raise usage_error(f"tl.softmax: dim {dim!r} out of range for shape {x.shape}")
+    if not keep_dims:
+        reduced = tuple(s for i, s in enumerate(x.shape) if i != int(axis) % len(x.shape))
+        try:
+            np.broadcast_shapes(x.shape, reduced)
+        except ValueError:
+            raise usage_error(
+                f"tl.softmax: dim={dim} without keep_dims: statistics of shape {reduced} do "
+                f"not broadcast against {x.shape}; pass keep_dims=True"
+            ) from None
+    z = x - max(x, axis, keep_dims=keep_dims)
+    num = exp(z)
+    den = sum(num, axis, keep_dims=keep_dims)
+    return fdiv(num, den, ieee_rounding)
