@@ -178,6 +178,20 @@ def test_the_writer_process_is_started_once_per_process():
     assert forked_child_writer != first.process.pid
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/PID/maps")
+def test_the_writer_process_loads_arrow_as_it_starts_not_at_the_first_run():
+    """A fresh writer process loads pyarrow (its ~0.1 s import) before any run opens, so
+    that import overlaps what the simulating process does before its first run ends."""
+    writer_process_module.stop_writer_process()
+    child = writer_process()
+    try:
+        maps = Path(f"/proc/{child.process.pid}/maps")
+        _wait_for(lambda: "libarrow" in maps.read_text(), "the child to load Arrow")
+        assert child.process.poll() is None  # still waiting for its first message
+    finally:
+        writer_process_module.stop_writer_process()
+
+
 def test_messages_are_read_whole_however_the_pipe_splits_them():
     """The writer process's reader (polling a non-blocking pipe) yields each message
     exactly, whatever sizes the writes come in: headers split, several messages in one

@@ -427,6 +427,9 @@ def serve(inbox: IO[bytes] | None = None, outbox: IO[bytes] | None = None) -> No
     inbox = inbox if inbox is not None else sys.stdin.buffer
     outbox = outbox if outbox is not None else sys.stdout.buffer
     sys.stdout = sys.stderr  # the replies' pipe carries replies only
+    # pyarrow loads now (~0.1 s), while the parent is still starting, not when its first
+    # run opens and the parent may soon wait for it.
+    import traces.writer  # noqa: F401
 
     def reply(value: Any) -> None:
         data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
