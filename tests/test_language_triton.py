@@ -330,11 +330,13 @@ def test_unsupported_feature_names_feature_kernel_and_line():
 
 
 def test_unsupported_dtype_names_it():
-    @tl.jit
-    def bf16(x_ptr):
-        tl.zeros((4,), tl.bfloat16)
+    """float8e4b15 (e4m3 with exponent bias 15) has no ml_dtypes counterpart."""
 
-    _fails(bf16, match=r"dtype tl\.bfloat16 is not supported")
+    @tl.jit
+    def fp8e4b15(x_ptr):
+        tl.zeros((4,), tl.float8e4b15)
+
+    _fails(fp8e4b15, match=r"dtype tl\.float8e4b15 is not supported by this simulator")
 
 
 def test_out_of_bounds_pointer_names_offset_and_tensor():

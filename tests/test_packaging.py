@@ -28,6 +28,7 @@ LOWER_BOUND_TESTS = (
     "tests/test_traces_queries.py",
     "tests/test_engine_pipeline.py",
     "tests/test_dashboard_figures.py",
+    "tests/test_language_dtypes.py",
 )
 
 

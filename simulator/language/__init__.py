@@ -3,6 +3,9 @@
 Names of Triton's language that this simulator does not model resolve to a function
 that raises :class:`KernelUsageError` naming the feature, the kernel and the line when it
 is called (or, for dtypes, when it is used).
+
+Dtypes are numpy dtypes: ``tl.bfloat16``, ``tl.float8e4nv`` (e4m3, bias 7) and
+``tl.float8e5`` (e5m2) are ml_dtypes' ``bfloat16``, ``float8_e4m3fn`` and ``float8_e5m2``.
 """
 
 from typing import Any
@@ -27,6 +30,7 @@ from simulator.language.core import (
     arange,
     argmax,
     argmin,
+    bfloat16,
     block_ptr,
     broadcast_to,
     cdiv,
@@ -45,6 +49,8 @@ from simulator.language.core import (
     exp2,
     expand_dims,
     fdiv,
+    float8e4nv,
+    float8e5,
     float16,
     float32,
     float64,
@@ -117,6 +123,7 @@ __all__ = [
     "arange",
     "argmax",
     "argmin",
+    "bfloat16",
     "block_ptr",
     "broadcast_to",
     "cdiv",
@@ -135,6 +142,8 @@ __all__ = [
     "exp2",
     "expand_dims",
     "fdiv",
+    "float8e4nv",
+    "float8e5",
     "float16",
     "float32",
     "float64",
@@ -193,8 +202,9 @@ UNSUPPORTED = frozenset(
         "join", "split", "interleave", "permute", "cat", "flip", "ravel", "swizzle2d",
         "rand", "randn", "randint", "randint4x", "philox", "inline_asm_elementwise",
         "device_assert", "make_tensor_descriptor", "load_tensor_descriptor",
-        "store_tensor_descriptor", "umulhi", "reduce", "xor_sum", "assume", "bfloat16",
-        "float8e4nv", "float8e5", "float8e4b15", "tensor_descriptor",
+        "store_tensor_descriptor", "umulhi", "reduce", "xor_sum", "assume",
+        # e4m3 with exponent bias 15: ml_dtypes has no such dtype (its e4m3b11fnuz has 11)
+        "float8e4b15", "tensor_descriptor",
     }
 )  # fmt: skip
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import ml_dtypes
 import numpy as np
 from greenlet import greenlet
 
@@ -40,6 +41,11 @@ from simulator.engine.pe import Program
 from simulator.language import lowering
 
 float16 = np.dtype(np.float16)
+# Triton's float types numpy lacks, as ml_dtypes' numpy dtypes: bfloat16, and float8 e4m3
+# (bias 7, no infinities: Triton's "nv" variant, ml_dtypes' "fn") and e5m2 (bias 15).
+bfloat16 = np.dtype(ml_dtypes.bfloat16)
+float8e4nv = np.dtype(ml_dtypes.float8_e4m3fn)
+float8e5 = np.dtype(ml_dtypes.float8_e5m2)
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 int1 = np.dtype(np.bool_)
@@ -50,6 +56,10 @@ int64 = np.dtype(np.int64)
 uint8 = np.dtype(np.uint8)
 uint32 = np.dtype(np.uint32)
 _INDEX = np.dtype(np.int32)
+# Narrow floats: numpy mixes them with few other dtypes, so MATH computes on their values
+# as float32 (see _evaluate).
+_NARROW_FLOATS = frozenset({bfloat16, float8e4nv, float8e5})
+_FLOAT8 = frozenset({float8e4nv, float8e5})
 _LANG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -469,6 +479,31 @@ def _dtype(dtype: Any) -> np.dtype:
         raise usage_error(f"unknown dtype {dtype!r}") from None
 
 
+def _is_float(dtype: np.dtype) -> bool:
+    """A floating-point dtype, the narrow ones included (numpy's kind for bfloat16 and
+    float8e4nv is "V")."""
+    return dtype.kind == "f" or dtype in _NARROW_FLOATS
+
+
+def _evaluate(fn: Callable[..., Any], values: Sequence[np.ndarray], dtype: np.dtype,
+              shape: tuple[int, ...]) -> np.ndarray:  # fmt: skip
+    """``fn`` of tile values as an array of ``dtype`` and ``shape``.
+
+    Narrow floats (bfloat16, float8) enter as float32, which holds each of their values
+    exactly, so the op computes in float32 and rounds once to ``dtype``: numpy cannot
+    mix them with float16 or integers, and ml_dtypes' own sum rounds every partial sum.
+    For an add, multiply, divide or square root that is the correctly rounded result a
+    bfloat16 unit gives too; a reduction accumulates in float32, as numpy's does for
+    float16.
+    """
+    for v in values:
+        if v.dtype in _NARROW_FLOATS:
+            values = [w.astype(np.float32) if w.dtype in _NARROW_FLOATS else w for w in values]
+            break
+    with np.errstate(all="ignore"):
+        return np.asarray(fn(*values), dtype=dtype).reshape(shape)
+
+
 def _new_block(program: Program, shape: tuple[int, ...], dtype: np.dtype) -> tensor:
     nbytes = math.prod(shape) * dtype.itemsize
     pe = program.pe
@@ -593,7 +628,7 @@ def _padding(padding_option: str, dtype: np.dtype) -> float:
     if padding_option in ("", "zero", None):
         return 0
     if padding_option == "nan":
-        if dtype.kind != "f":
+        if not _is_float(dtype):
             raise usage_error(f"padding_option='nan' needs a float tensor, not {dtype}")
         return np.nan
     raise usage_error(f"padding_option must be 'zero' or 'nan', got {padding_option!r}")
@@ -1034,7 +1069,11 @@ def dot(
     """``a @ b (+ acc)`` on the GEMM engine: (M, K) x (K, N) -> (M, N) in ``out_dtype``
     (float32 by default; ``acc``'s dtype when given).
 
-    Inputs are float16 (or float32), accumulation is float32. Cost on an R x C array:
+    Inputs are float16, bfloat16, float8 (float8e4nv, float8e5, which may mix) or
+    float32; accumulation is float32. As in Triton, bfloat16 and float8 operands need
+    one dtype (two float8 ones excepted) and a bfloat16 result is an error (accumulate in
+    float32, then ``.to(tl.bfloat16)``). The cost is the same whatever the dtype. Cost on
+    an R x C array:
     ``ceil(M/R) * ceil(N/C) * K + fill_drain_cycles`` cycles for the whole tile;
     FLOPs = 2MNK of its unpadded part (tiles loaded across a tensor's edge are
     zero-padded: that work takes time but does no useful arithmetic).
@@ -1049,6 +1088,8 @@ def dot(
     if acc is not None and (_check_block("dot", acc).shape != (m, n)):
         raise usage_error(f"tl.dot: acc shape {acc.shape} != ({m}, {n})")
     out_dtype = acc.dtype if acc is not None else _dtype(out_dtype)
+    if a.dtype in _NARROW_FLOATS or b.dtype in _NARROW_FLOATS or out_dtype == bfloat16:
+        _check_dot_dtypes(a.dtype, b.dtype, out_dtype)
     pe_params = program.machine.params.pe
     gemm = pe_params.gemm
     duration = gemm_duration_ns(m, n, k, gemm.rows, gemm.cols, gemm.fill_drain_cycles,
@@ -1083,6 +1124,20 @@ def dot(
     return out
 
 
+def _check_dot_dtypes(a: np.dtype, b: np.dtype, out: np.dtype) -> None:
+    """Triton's dtype rules of ``dot`` where bfloat16 or float8 takes part."""
+    if out == bfloat16:
+        raise usage_error(
+            "tl.dot: a bfloat16 result (out_dtype or acc) is not supported, as in Triton; "
+            "accumulate in float32 and cast with .to(tl.bfloat16)"
+        )
+    if a != b and not (a in _FLOAT8 and b in _FLOAT8):
+        raise usage_error(
+            f"tl.dot: operands of dtypes {a} and {b}: both must have one dtype (two float8 "
+            "dtypes may mix), as in Triton; cast one with .to() first"
+        )
+
+
 def _math_op(
     name: str,
     inputs: tuple[tensor, ...],
@@ -1098,9 +1153,7 @@ def _math_op(
         if x.const is None:
             break
     else:  # every input is an index value: fold
-        with np.errstate(all="ignore"):
-            value = np.asarray(fn(*(x.const for x in inputs)), dtype=dtype).reshape(shape)
-        return _const(program, value)
+        return _const(program, _evaluate(fn, [x.const for x in inputs], dtype, shape))
     params = program.machine.params.pe
     key = cost_key or name
     cycles = params.math.cycles_per_op.get(key)
@@ -1119,8 +1172,7 @@ def _math_op(
     if program.machine.data is not None:
 
         def execute() -> None:
-            with np.errstate(all="ignore"):
-                out.data = np.asarray(fn(*(x.data for x in inputs)), dtype=dtype).reshape(shape)
+            out.data = _evaluate(fn, [x.data for x in inputs], dtype, shape)
 
     program.pe.issue(
         Op(name, program, "MATH", inputs, out, duration_ns=duration, execute=execute, flops=count)
@@ -1136,12 +1188,39 @@ def _result_dtype(name: str, a: Any, b: Any) -> np.dtype:
         return np.dtype(np.bool_)
     da = a.dtype if isinstance(a, tensor) else a
     db = b.dtype if isinstance(b, tensor) else b
+    if da in _NARROW_FLOATS or db in _NARROW_FLOATS:
+        return _narrow_result_dtype(name, da, db)
     dtype = np.result_type(da, db)
     if dtype == np.float64:  # no fp64 on the device: Triton promotes to fp32
         dtype = np.dtype(np.float32)
     if dtype == np.int64 and isinstance(a, tensor) ^ isinstance(b, tensor):
         dtype = (a if isinstance(a, tensor) else b).dtype
     return np.dtype(dtype)
+
+
+def _narrow_result_dtype(name: str, da: Any, db: Any) -> np.dtype:
+    """Triton's promotion where a narrow float takes part (``da``/``db``: dtypes of tiles,
+    or numbers). A number does not take part; of two tiles, float32 (or float64, which
+    the device computes in float32) wins, then float16; bfloat16 stays bfloat16 only with
+    bfloat16 (float32 with anything else); two float8 tiles give theirs, or float16 when
+    they differ. A float8 tile with an integer one is an error, as in Triton."""
+    if not isinstance(da, np.dtype):
+        return db
+    if not isinstance(db, np.dtype):
+        return da
+    pair = {da, db}
+    if float32 in pair or float64 in pair:
+        return float32
+    if float16 in pair:
+        return float16
+    if bfloat16 in pair:
+        return bfloat16 if da == db else float32
+    if pair <= _FLOAT8:
+        return da if da == db else float16
+    raise usage_error(
+        f"tl.{name}: cannot combine {da} and {db} tiles (Triton cannot either); cast one "
+        "with .to() first"
+    )
 
 
 def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray]) -> tensor:
@@ -1308,7 +1387,7 @@ def fdiv(x: Any, y: Any, ieee_rounding: bool = False) -> tensor:
     _check_divide_operands("fdiv", x, y)
     for v in (x, y):
         dtype = v.dtype if isinstance(v, tensor) else np.asarray(v).dtype
-        if dtype.kind != "f":
+        if not _is_float(dtype):
             got = dtype if isinstance(v, tensor) else type(v).__name__
             raise usage_error(f"tl.fdiv: both operands must be floating point, got {got}")
     return _binary("div", x, y, _truediv)
@@ -1357,7 +1436,7 @@ def clamp(x: Any, min: Any, max: Any,  # noqa: A002 - Triton's names
         shapes = [v.shape if isinstance(v, tensor) else () for v in values]
         raise usage_error(f"tl.clamp: shapes {shapes} do not broadcast") from None
     dtype = _result_dtype("clamp", _result_dtype("clamp", x, min), max)
-    if dtype.kind != "f":
+    if not _is_float(dtype):
         raise usage_error(f"tl.clamp: only floating-point clamp is supported, got {dtype}")
     propagate = propagate_nan is PropagateNan.ALL
 
@@ -1610,7 +1689,7 @@ def softmax(x: tensor, dim: int | None = None, keep_dims: bool = False,
     for a square tile, element ``(i, j)`` is normalised by row ``j``'s statistics.
     """
     x = _check_block("softmax", x)
-    if x.dtype.kind != "f":
+    if not _is_float(x.dtype):
         raise usage_error(f"tl.softmax takes a floating-point tile, got {x.dtype}")
     axis = 0 if dim is None else dim
     if (

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import ml_dtypes  # noqa: F401 - makes "bfloat16", "float8_e4m3fn", "float8_e5m2" numpy dtypes
 import numpy as np
 import simpy
 
@@ -153,7 +154,11 @@ class Runtime:
         every PE of the device by default) in ``memory``: ``hbm`` (each PE's HBM slice),
         ``tcm`` (each PE's scratchpad, taken from its block budget), ``sram`` (the
         CUBE_SRAM of each PE's cube), ``mcpu_local`` (the M_CPU local memory of each PE's
-        cube) or ``iocpu_local`` (the IO_CPU local memory of each PE's SIP)."""
+        cube) or ``iocpu_local`` (the IO_CPU local memory of each PE's SIP).
+
+        ``dtype`` is a numpy dtype or its name ("float16", "float32", "int32", ...);
+        "bfloat16", "float8_e4m3fn" and "float8_e5m2" (kernels' ``tl.bfloat16``,
+        ``tl.float8e4nv`` and ``tl.float8e5``) are ml_dtypes' numpy dtypes."""
         if memory not in MEMORIES:
             raise ValueError(f"unknown memory {memory!r}; valid: {', '.join(MEMORIES)}")
         shape = tuple(int(s) for s in shape)

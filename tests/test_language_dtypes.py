@@ -1,0 +1,300 @@
+"""bfloat16 and float8 tiles (ml_dtypes' numpy dtypes): values against ml_dtypes and
+float64 references, Triton's dtype rules, and the simulated cost of any dtype of their
+size."""
+
+from __future__ import annotations
+
+import math
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import simulator.language as tl
+from simulator.runtime.placement import Placement
+from simulator.runtime.runtime import Runtime
+
+BF16 = np.dtype(ml_dtypes.bfloat16)
+E4M3 = np.dtype(ml_dtypes.float8_e4m3fn)
+E5M2 = np.dtype(ml_dtypes.float8_e5m2)
+F16 = np.dtype(np.float16)
+F32 = np.dtype(np.float32)
+BF16_ULP = 2.0**-7  # spacing of bfloat16 values in [1, 2): 7 stored mantissa bits
+
+
+def _run(kernel, inputs, outputs):
+    """``kernel(*inputs, *outputs)`` as one program on PE 0 with data simulated; the
+    outputs, given as (shape, dtype), come back as host arrays."""
+    rt = Runtime("default", verify_data=True)
+    args = [rt.from_numpy(a, Placement.single(0)) for a in inputs]
+    outs = [rt.zeros(shape, dtype, Placement.single(0)) for shape, dtype in outputs]
+    rt.launch(kernel, *args, *outs, grid=(1,), pes=[0])
+    return [o.numpy() for o in outs]
+
+
+def _fails(kernel, match):
+    rt = Runtime("default")
+    x = rt.zeros((100,), "float32", Placement.single(0))
+    with pytest.raises(tl.KernelUsageError, match=match) as info:
+        rt.launch(kernel, x, grid=(1,), pes=[0])
+        rt.synchronize()
+    text = str(info.value)
+    assert f"kernel {kernel.__name__!r}" in text and "test_language_dtypes.py:" in text
+
+
+# -- values -------------------------------------------------------------------------------
+def test_bf16_round_trip_matches_ml_dtypes_arithmetic_bit_for_bit():
+    """Load bfloat16 tiles, compute on them (each op's result a bfloat16 tile), widen
+    with .to(tl.float32), narrow back with .to(tl.bfloat16) and store: bit for bit what
+    ml_dtypes' own bfloat16 arithmetic gives (it rounds each op's float32 result once,
+    as the simulator does). The float32 output shows .to(tl.bfloat16) rounds."""
+    m, n = 8, 32
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-4, 4, (m, n)).astype(BF16)
+    y = rng.uniform(0.5, 2, (m, n)).astype(BF16)
+    dtypes = []
+
+    def kernel(x_ptr, y_ptr, out_ptr, f32_ptr):
+        offs = tl.arange(0, m)[:, None] * n + tl.arange(0, n)[None, :]
+        a, b = tl.load(x_ptr + offs), tl.load(y_ptr + offs)
+        s = a * b + a
+        h = tl.maximum(s - 1.0, -a)
+        wide = h.to(tl.float32) * 0.1
+        narrow = wide.to(tl.bfloat16)
+        dtypes.extend([a.dtype, s.dtype, h.dtype, wide.dtype, narrow.dtype])
+        tl.store(out_ptr + offs, narrow)
+        tl.store(f32_ptr + offs, narrow.to(tl.float32) * 3.0)
+
+    got, got_f32 = _run(kernel, [x, y], [((m, n), "bfloat16"), ((m, n), "float32")])
+    s = x * y + x  # ml_dtypes ufuncs on bfloat16 arrays: bfloat16 results
+    h = np.maximum(s - BF16.type(1.0), -x)
+    narrow = (h.astype(F32) * F32.type(0.1)).astype(BF16)
+    assert dtypes == [BF16, BF16, BF16, F32, BF16]
+    assert got.dtype == BF16
+    np.testing.assert_array_equal(got.view(np.uint16), narrow.view(np.uint16))
+    np.testing.assert_array_equal(got_f32, narrow.astype(F32) * F32.type(3.0))
+
+
+def test_bf16_sum_where_full_and_softmax():
+    """tl.sum of bfloat16 accumulates in float32 and rounds once (ml_dtypes' own sum
+    rounds every partial sum to bfloat16 and stalls); tl.where with a number keeps
+    bfloat16; tl.full/tl.zeros make bfloat16 tiles; tl.softmax takes bfloat16."""
+    n = 1024
+    x = np.random.default_rng(8).uniform(0, 1, n).astype(BF16)
+    dtypes = []
+
+    def kernel(x_ptr, sum_ptr, where_ptr, fill_ptr, soft_ptr):
+        offs = tl.arange(0, n)
+        v = tl.load(x_ptr + offs)
+        total = tl.sum(v)
+        kept = tl.where(v > 0.5, v, 0.0)
+        fill = tl.full((n,), 0.75, tl.bfloat16) + tl.zeros((n,), tl.bfloat16)
+        soft = tl.softmax(v)
+        dtypes.extend([total.dtype, kept.dtype, fill.dtype, soft.dtype])
+        tl.store(sum_ptr + tl.arange(0, 1), tl.reshape(total, (1,)))
+        tl.store(where_ptr + offs, kept)
+        tl.store(fill_ptr + offs, fill)
+        tl.store(soft_ptr + offs, soft)
+
+    total, kept, fill, soft = _run(
+        kernel, [x], [((1,), "float32"), ((n,), "bfloat16"), ((n,), "bfloat16"), ((n,), "float32")]
+    )
+    assert dtypes == [BF16] * 4
+    x64 = x.astype(np.float64)
+    # The exact sum, rounded to bfloat16: float32's pairwise sum is off by far less than
+    # half a bfloat16 ulp, so at most one rounding step (one ulp) apart.
+    np.testing.assert_allclose(total[0], np.float64(BF16.type(math.fsum(x64))), rtol=BF16_ULP)
+    np.testing.assert_array_equal(kept, np.where(x > BF16.type(0.5), x, BF16.type(0)))
+    np.testing.assert_array_equal(fill, np.full(n, 0.75, BF16))
+    # Softmax's four steps each round to bfloat16 (half an ulp, relative 2**-8 at most):
+    # within 4 * 2**-8 of the float64 softmax.
+    exact = np.exp(x64 - x64.max()) / np.exp(x64 - x64.max()).sum()
+    np.testing.assert_allclose(soft, exact, rtol=4 * 2.0**-8)
+
+
+def _dot_in_two_steps(a: np.ndarray, b: np.ndarray):
+    """tl.dot of a's and b's tiles accumulated over two halves of K in a float32
+    accumulator, and in one call; both float32 results, and the tiles' dtypes."""
+    (m, k), n = a.shape, b.shape[1]
+    half = k // 2
+    dtypes = []
+
+    def kernel(a_ptr, b_ptr, acc_ptr, one_ptr):
+        rm, cn = tl.arange(0, m)[:, None], tl.arange(0, n)[None, :]
+        acc = tl.zeros((m, n), tl.float32)
+        for k0 in (0, half):
+            ta = tl.load(a_ptr + rm * k + k0 + tl.arange(0, half)[None, :])
+            tb = tl.load(b_ptr + (k0 + tl.arange(0, half)[:, None]) * n + cn)
+            acc = tl.dot(ta, tb, acc)
+        whole_a = tl.load(a_ptr + rm * k + tl.arange(0, k)[None, :])
+        whole_b = tl.load(b_ptr + tl.arange(0, k)[:, None] * n + cn)
+        one = tl.dot(whole_a, whole_b)
+        dtypes.extend([ta.dtype, tb.dtype, acc.dtype, one.dtype])
+        tl.store(acc_ptr + rm * n + cn, acc)
+        tl.store(one_ptr + rm * n + cn, one)
+
+    acc, one = _run(kernel, [a, b], [((m, n), "float32"), ((m, n), "float32")])
+    return acc, one, dtypes
+
+
+@pytest.mark.parametrize(
+    ("a_dtype", "b_dtype"), [(BF16, BF16), (E4M3, E4M3), (E5M2, E5M2), (E4M3, E5M2)]
+)
+def test_dot_of_bf16_and_fp8_tiles_accumulates_in_float32(a_dtype, b_dtype):
+    """bfloat16 and float8 tiles (two float8 dtypes may mix, as in Triton) multiply to
+    float32, accumulating in float32 across calls: a.astype(float32) @ b.astype(float32)."""
+    m, k, n = 32, 64, 16
+    rng = np.random.default_rng(21)
+    a = rng.standard_normal((m, k)).astype(a_dtype)
+    b = rng.standard_normal((k, n)).astype(b_dtype)
+    acc, one, dtypes = _dot_in_two_steps(a, b)
+    assert dtypes == [a_dtype, b_dtype, F32, F32]
+    a32, b32 = a.astype(F32), b.astype(F32)
+    reference = a32 @ b32
+    # Products of two 8-bit significands (4-bit for float8) are exact in float32; only
+    # the float32 sums of k terms round, which the classic bound keeps within
+    # k * eps32 * (|a| @ |b|). A result rounded to bfloat16 anywhere is off by about
+    # 2**-9 of it, hundreds of times that bound.
+    bound = k * np.finfo(F32).eps * (np.abs(a32) @ np.abs(b32))
+    assert np.all(np.abs(acc - reference) <= bound)
+    assert np.all(np.abs(one - reference) <= bound)
+
+
+# -- costs --------------------------------------------------------------------------------
+def _costs(dtype: np.dtype, writer) -> dict:
+    """One program loading n elements of a ``dtype`` tensor and a (32, 32) tile, then a
+    dot of the tile with itself (timing only): the loads' DMA and op bytes, the loaded
+    tiles' TCM bytes, and the load and dot durations."""
+    n = 4096
+    rt = Runtime("default", writer=writer)
+    x = rt.empty((n,), dtype, Placement.single(0))
+    a = rt.empty((32, 32), dtype, Placement.single(0))
+    tcm = []
+
+    def kernel(x_ptr, a_ptr):
+        v = tl.load(x_ptr + tl.arange(0, n))
+        t = tl.load(a_ptr + tl.arange(0, 32)[:, None] * 32 + tl.arange(0, 32)[None, :])
+        tl.dot(t, t)
+        tcm.extend([v.nbytes, t.nbytes])
+
+    launch = rt.launch(kernel, x, a, grid=(1,), pes=[0])
+    rt.synchronize()
+    mine = launch.launch_id
+    dmas = [d for d in writer.rows["dma"] if d["launch_id"] == mine and d["kind"] == "load"]
+    ops = [o for o in writer.rows["ops"] if o["launch_id"] == mine]
+    loads = [o for o in ops if o["op"] == "load"]
+    (dot,) = [o for o in ops if o["op"] == "dot"]
+    return {
+        "dma_bytes": sum(d["bytes"] for d in dmas),
+        "op_bytes": sum(o["bytes"] for o in loads),
+        "tcm_bytes": sum(tcm),
+        "load_ns": [o["end_ns"] - o["start_ns"] for o in loads],
+        "dot_ns": dot["end_ns"] - dot["start_ns"],
+        "elements": n + 32 * 32,
+    }
+
+
+def test_bf16_loads_cost_as_float16_and_fp8_loads_half_with_the_same_dot(new_list_writer):
+    """Bytes follow the itemsize: a bfloat16 load moves (DMA rows and op bytes) and
+    holds (TCM) what a float16 one does, taking as long; a float8 one half of that. A
+    dot costs the same GEMM time whatever the dtype."""
+    f16, bf16 = _costs(F16, new_list_writer()), _costs(BF16, new_list_writer())
+    e4m3, e5m2 = _costs(E4M3, new_list_writer()), _costs(E5M2, new_list_writer())
+    for costs, dtype in ((f16, F16), (bf16, BF16), (e4m3, E4M3), (e5m2, E5M2)):
+        expected = costs["elements"] * dtype.itemsize
+        assert (costs["dma_bytes"], costs["op_bytes"], costs["tcm_bytes"]) == (expected,) * 3
+    for key in ("dma_bytes", "op_bytes", "tcm_bytes"):
+        assert bf16[key] == f16[key]
+        assert e4m3[key] == e5m2[key] == f16[key] * E4M3.itemsize // F16.itemsize
+    assert bf16["load_ns"] == f16["load_ns"]
+    assert f16["dot_ns"] == bf16["dot_ns"] == e4m3["dot_ns"] == e5m2["dot_ns"]
+
+
+# -- host API -----------------------------------------------------------------------------
+def test_host_tensors_of_bf16_and_fp8_by_name_and_from_numpy(list_writer):
+    """rt.empty/zeros take the dtypes' names as they take "float16"; from_numpy of a
+    bfloat16 array copies its bytes (as many as a float16 array's) and .numpy() gives
+    it back as bfloat16."""
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    empty = rt.empty((64, 8), "bfloat16")  # row-wise over every PE, by default
+    assert empty.dtype == tl.bfloat16 and empty.nbytes == 64 * 8 * BF16.itemsize
+    for name, dtype in (("float8_e4m3fn", tl.float8e4nv), ("float8_e5m2", tl.float8e5)):
+        zeros = rt.zeros((64,), name).numpy()
+        assert zeros.dtype == dtype and not zeros.astype(F32).any()
+    values = (np.arange(512, dtype=F32).reshape(64, 8) / 8).astype(BF16)
+    tensor = rt.from_numpy(values)
+    assert tensor.stride() == (8, 1)
+    got = tensor.numpy()
+    assert got.dtype == BF16
+    np.testing.assert_array_equal(got.view(np.uint16), values.view(np.uint16))
+    written = [d["bytes"] for d in list_writer.rows["dma"] if d["kind"] == "host_write"]
+    assert sum(written) == values.size * F16.itemsize
+
+
+# -- Triton's rules -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("bfloat16", "bfloat16", "bfloat16"),
+        ("bfloat16", "float16", "float16"),
+        ("bfloat16", "float32", "float32"),
+        ("bfloat16", "int32", "float32"),
+        ("float8e4nv", "float8e4nv", "float8e4nv"),
+        ("float8e4nv", "float8e5", "float16"),
+        ("float8e5", "bfloat16", "float32"),
+        ("float8e5", "float16", "float16"),
+    ],
+)
+def test_arithmetic_promotes_as_triton(left, right, expected):
+    """Triton's promotion (computation_type_impl) of two tiles, either way round; a
+    number does not take part, so a tile with a number keeps its dtype."""
+    seen = []
+
+    def kernel(x_ptr):
+        v = tl.load(x_ptr + tl.arange(0, 4))
+        a, b = v.to(getattr(tl, left)), v.to(getattr(tl, right))
+        seen.extend([(a + b).dtype, (b * a).dtype, (a - 2.5).dtype, (3 * a).dtype])
+
+    rt = Runtime("default")
+    rt.launch(kernel, rt.zeros((4,), "float32", Placement.single(0)), grid=(1,), pes=[0])
+    rt.synchronize()
+    want, own = getattr(tl, expected), getattr(tl, left)
+    assert seen == [want, want, own, own]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda v: v.to(tl.float8e4nv) + v.to(tl.int32),
+         r"tl\.add: cannot combine float8_e4m3fn and int32 tiles"),
+        (lambda v: tl.dot(v.to(tl.bfloat16), v.to(tl.float16)),
+         r"tl\.dot: operands of dtypes bfloat16 and float16: both must have one dtype"),
+        (lambda v: tl.dot(v.to(tl.bfloat16), v.to(tl.bfloat16), out_dtype=tl.bfloat16),
+         r"tl\.dot: a bfloat16 result .* accumulate in float32 and cast"),
+        (lambda v: tl.cos(v.to(tl.bfloat16)),
+         r"tl\.cos takes float32 or float64 tensors, got bfloat16"),
+    ],
+)  # fmt: skip
+def test_narrow_float_misuse_fails_as_in_triton(call, match):
+    """What Triton rejects for bfloat16 and float8 fails with one clear KernelUsageError
+    naming the kernel and the line."""
+
+    @tl.jit
+    def misuse(x_ptr):
+        call(tl.load(x_ptr + tl.arange(0, 4)[:, None] * 4 + tl.arange(0, 4)[None, :]))
+
+    _fails(misuse, match)
+
+
+def test_bf16_and_fp8_are_exported_and_float8e4b15_stays_unsupported():
+    """tl.bfloat16, tl.float8e4nv and tl.float8e5 are ml_dtypes' numpy dtypes with
+    Triton's formats (e4m3 of bias 7 without infinities: largest 448; e5m2: 57344);
+    tl.float8e4b15 (e4m3 of bias 15) has none, and naming it fails clearly."""
+    for name in ("bfloat16", "float8e4nv", "float8e5"):
+        assert name not in tl.UNSUPPORTED and name in tl.__all__, name
+    assert (tl.bfloat16, tl.float8e4nv, tl.float8e5) == (BF16, E4M3, E5M2)
+    assert float(ml_dtypes.finfo(tl.float8e4nv).max) == 448.0
+    assert float(ml_dtypes.finfo(tl.float8e5).max) == 57344.0
+    assert "float8e4b15" in tl.UNSUPPORTED
+    with pytest.raises(tl.KernelUsageError, match=r"dtype tl\.float8e4b15 is not supported"):
+        _ = tl.float8e4b15
