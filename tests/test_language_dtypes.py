@@ -9,6 +9,7 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
+from kernel_checks import fails_clearly
 
 import simulator.language as tl
 from simulator.runtime.placement import Placement
@@ -30,16 +31,6 @@ def _run(kernel, inputs, outputs):
     outs = [rt.zeros(shape, dtype, Placement.single(0)) for shape, dtype in outputs]
     rt.launch(kernel, *args, *outs, grid=(1,), pes=[0])
     return [o.numpy() for o in outs]
-
-
-def _fails(kernel, match):
-    rt = Runtime("default")
-    x = rt.zeros((100,), "float32", Placement.single(0))
-    with pytest.raises(tl.KernelUsageError, match=match) as info:
-        rt.launch(kernel, x, grid=(1,), pes=[0])
-        rt.synchronize()
-    text = str(info.value)
-    assert f"kernel {kernel.__name__!r}" in text and "test_language_dtypes.py:" in text
 
 
 # -- values -------------------------------------------------------------------------------
@@ -283,7 +274,7 @@ def test_narrow_float_misuse_fails_as_in_triton(call, match):
     def misuse(x_ptr):
         call(tl.load(x_ptr + tl.arange(0, 4)[:, None] * 4 + tl.arange(0, 4)[None, :]))
 
-    _fails(misuse, match)
+    fails_clearly(misuse, match)
 
 
 def test_bf16_and_fp8_are_exported_and_float8e4b15_stays_unsupported():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kernel_checks import fails_clearly
 
 import simulator.language as tl
 from simulator.engine.errors import LaunchError
@@ -310,23 +311,12 @@ def test_index_arithmetic_costs_no_engine_time(list_writer):
 
 
 # -- one clear message per misuse ---------------------------------------------------------
-def _fails(kernel, *shape_args, match):
-    rt = Runtime("default")
-    x = rt.zeros((100,), "float32", Placement.single(0))
-    with pytest.raises(tl.KernelUsageError, match=match) as info:
-        rt.launch(kernel, x, grid=(1,), pes=[0])
-        rt.synchronize()
-    text = str(info.value)
-    assert f"kernel {kernel.__name__!r}" in text and "test_language_triton.py:" in text
-    return text
-
-
 def test_unsupported_feature_names_feature_kernel_and_line():
     @tl.jit
     def atomics(x_ptr):
         tl.atomic_add(x_ptr, 1.0)
 
-    _fails(atomics, match=r"tl\.atomic_add is not supported")
+    fails_clearly(atomics, match=r"tl\.atomic_add is not supported")
 
 
 def test_unsupported_dtype_names_it():
@@ -336,7 +326,7 @@ def test_unsupported_dtype_names_it():
     def fp8e4b15(x_ptr):
         tl.zeros((4,), tl.float8e4b15)
 
-    _fails(fp8e4b15, match=r"dtype tl\.float8e4b15 is not supported by this simulator")
+    fails_clearly(fp8e4b15, match=r"dtype tl\.float8e4b15 is not supported by this simulator")
 
 
 def test_out_of_bounds_pointer_names_offset_and_tensor():
@@ -344,7 +334,7 @@ def test_out_of_bounds_pointer_names_offset_and_tensor():
     def unmasked(x_ptr):
         tl.load(x_ptr + tl.arange(0, 128))
 
-    text = _fails(unmasked, match=r"element offset 100 \(VA 0x[0-9a-f]+\) is outside")
+    text = fails_clearly(unmasked, match=r"element offset 100 \(VA 0x[0-9a-f]+\) is outside")
     assert "(100 elements" in text and "mask it off" in text
 
 
@@ -353,7 +343,7 @@ def test_arange_length_must_be_power_of_two():
     def bad_range(x_ptr):
         tl.arange(0, 100)
 
-    _fails(bad_range, match=r"the length 100 must be a power of 2")
+    fails_clearly(bad_range, match=r"the length 100 must be a power of 2")
 
 
 def test_tile_element_index_is_rejected():
@@ -361,7 +351,7 @@ def test_tile_element_index_is_rejected():
     def element(x_ptr):
         tl.load(x_ptr + tl.arange(0, 4))[0]
 
-    _fails(element, match=r"tile index 0: tiles take only None")
+    fails_clearly(element, match=r"tile index 0: tiles take only None")
 
 
 def test_program_id_axis_out_of_range():
@@ -369,7 +359,7 @@ def test_program_id_axis_out_of_range():
     def axis3(x_ptr):
         tl.program_id(3)
 
-    _fails(axis3, match=r"program_id axis must be 0, 1 or 2, got 3")
+    fails_clearly(axis3, match=r"program_id axis must be 0, 1 or 2, got 3")
 
 
 def test_data_dependent_mask_is_rejected():
@@ -379,7 +369,7 @@ def test_data_dependent_mask_is_rejected():
         v = tl.load(x_ptr + offs)
         tl.load(x_ptr + offs, mask=v > 0)
 
-    _fails(data_mask, match=r"the mask must be an index value")
+    fails_clearly(data_mask, match=r"the mask must be an index value")
 
 
 def test_block_pointer_outside_the_tensor():
@@ -387,7 +377,7 @@ def test_block_pointer_outside_the_tensor():
     def outside(x_ptr):
         tl.load(tl.make_block_ptr(x_ptr, (100,), (1,), (128,), (16,), (0,)))
 
-    _fails(outside, match=r"block at offsets \(128,\) is outside (x_ptr|x|t\d*) ")
+    fails_clearly(outside, match=r"block at offsets \(128,\) is outside (x_ptr|x|t\d*) ")
 
 
 def test_static_assert_message():
@@ -395,7 +385,7 @@ def test_static_assert_message():
     def asserted(x_ptr, BLOCK: tl.constexpr = 3):  # noqa: N803
         tl.static_assert(BLOCK % 2 == 0, "BLOCK must be even")
 
-    _fails(asserted, match=r"tl.static_assert failed: BLOCK must be even")
+    fails_clearly(asserted, match=r"tl.static_assert failed: BLOCK must be even")
 
 
 def test_bad_grid_is_a_launch_error():
@@ -429,7 +419,7 @@ def test_unknown_tl_name_names_it_kernel_and_line():
     def unknown(x_ptr):
         tl.no_such_builtin(x_ptr)
 
-    _fails(unknown, match=r"tl\.no_such_builtin is not a feature of this simulator's tl")
+    fails_clearly(unknown, match=r"tl\.no_such_builtin is not a feature of this simulator's tl")
     assert not hasattr(tl, "no_such_builtin")
 
 
@@ -655,7 +645,7 @@ def test_triton_math_rejects_what_triton_rejects(call, match):
     def misuse(x_ptr):
         call(tl.load(x_ptr + tl.arange(0, 4)))
 
-    _fails(misuse, match=match)
+    fails_clearly(misuse, match=match)
 
 
 @pytest.mark.parametrize(
@@ -953,4 +943,4 @@ def test_names_now_supported_are_tl_functions_and_the_rest_still_fail(still_unsu
     def unsupported(x_ptr):
         getattr(tl, still_unsupported)(x_ptr, 1.0)
 
-    _fails(unsupported, match=rf"tl\.{still_unsupported} is not supported by this simulator")
+    fails_clearly(unsupported, match=rf"tl\.{still_unsupported} is not supported by this simulator")
