@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import glob
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from traces.columns import TABLE_COLUMNS
-from traces.gitinfo import git_info_in_background
 from traces.layout import PARTITION_PREFIX
-from traces.runrow import canonical_params, new_run_id
+from traces.runrow import new_run_id
 from traces.s3 import S3Prefix, aws_environment
-from traces.store import Store, new_run_row
+from traces.store import Store
 
 if TYPE_CHECKING:  # pyarrow and DuckDB load where they are used: a simulating process
     import duckdb  # whose writer process writes its run needs neither
@@ -52,51 +51,20 @@ class ObjectStore(S3Prefix, Store):
     def __repr__(self) -> str:
         return f"ObjectStore({self.url!r})"
 
-    def new_run(
-        self,
-        *,
-        workload: str,
-        params: dict[str, Any],
-        topology: str,
-        topology_json: str,
-        topology_hash: str,
-        verify_data: bool,
-        source_dir: Path | None,
-        sim_version: str,
-        overrides: dict[str, Any] | None = None,
-        sweep_id: str | None = None,
-        writer_process: bool = False,
-    ) -> RunWriter:
-        """Start writing a run (see Store.new_run): into a local temporary folder, by
-        the writer process with ``writer_process`` (else, or if it cannot start, by
-        this process); it is uploaded when it finishes."""
-        params_json = canonical_params(params)
+    # A run is written into a local temporary folder (by the writer process, or by this
+    # process if that cannot start: Store.new_run) and uploaded when it finishes.
+    def _new_run_folder(self) -> tuple[str, Path]:
         run_id = new_run_id()  # time + random suffix: unique without a shared folder
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f"kernbench-{run_id}-"))
-        run_row = new_run_row(
-            workload=workload,
-            params_json=params_json,
-            topology=topology,
-            topology_json=topology_json,
-            topology_hash=topology_hash,
-            verify_data=verify_data,
-            sim_version=sim_version,
-            overrides=overrides,
-            sweep_id=sweep_id,
-        )
-        if writer_process:
-            from traces.writer_process import ProcessRunWriter, WriterProcessError
+        return run_id, Path(tempfile.mkdtemp(prefix=f"kernbench-{run_id}-"))
 
-            try:
-                # The writer process may predate this process's AWS variables: they
-                # go with the run.
-                return ProcessRunWriter(self.url, run_id, tmp_dir, run_row, source_dir,
-                                        store_environ=aws_environment())  # fmt: skip
-            except WriterProcessError:
-                pass  # this process writes the run itself
+    def _writer_environ(self) -> dict[str, str]:
+        # The writer process may predate this process's AWS variables: they go with the run.
+        return aws_environment()
+
+    def _run_writer(self, run_id: str, tmp_dir: Path, run_row: dict[str, Any],
+                    provenance: Callable[[], dict[str, Any]]) -> RunWriter:  # fmt: skip
         from traces.objwriter import ObjectRunWriter
 
-        provenance = git_info_in_background(source_dir)
         return ObjectRunWriter(self, run_id, tmp_dir, run_row, provenance)
 
     def remove_abandoned_runs(self) -> list[str]:

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,31 @@ class Store:
         cannot be written.
         """
         params_json = canonical_params(params)
+        run_id, tmp_dir = self._new_run_folder()
+        run_row = new_run_row(
+            workload=workload,
+            params_json=params_json,
+            topology=topology,
+            topology_json=topology_json,
+            topology_hash=topology_hash,
+            verify_data=verify_data,
+            sim_version=sim_version,
+            overrides=overrides,
+            sweep_id=sweep_id,
+        )
+        if writer_process:
+            from traces.writer_process import ProcessRunWriter, WriterProcessError
+
+            try:
+                return ProcessRunWriter(self.root, run_id, tmp_dir, run_row, source_dir,
+                                        store_environ=self._writer_environ())  # fmt: skip
+            except WriterProcessError:
+                pass  # this process writes the run itself
+        return self._run_writer(run_id, tmp_dir, run_row, git_info_in_background(source_dir))
+
+    def _new_run_folder(self) -> tuple[str, Path]:
+        """A new run's id and the temporary folder it is written into, in the store (the
+        rename that publishes it stays on one file system), owned by this process."""
         self.check_usable()
         self.remove_abandoned_runs()
         tmp_root = self.root / TMP_DIR
@@ -113,31 +139,20 @@ class Store:
             # Who writes this run, so a later writer can remove it if that process died.
             owner = {"host": socket.gethostname(), "pid": os.getpid()}
             (tmp_root / run_id / OWNER_FILE).write_text(json.dumps(owner))
-            break
-        else:
-            raise RuntimeError(f"could not allocate a run id in {tmp_root}")
-        run_row = new_run_row(
-            workload=workload,
-            params_json=params_json,
-            topology=topology,
-            topology_json=topology_json,
-            topology_hash=topology_hash,
-            verify_data=verify_data,
-            sim_version=sim_version,
-            overrides=overrides,
-            sweep_id=sweep_id,
-        )
-        if writer_process:
-            from traces.writer_process import ProcessRunWriter, WriterProcessError
+            return run_id, tmp_root / run_id
+        raise RuntimeError(f"could not allocate a run id in {tmp_root}")
 
-            try:
-                return ProcessRunWriter(self.root, run_id, tmp_root / run_id, run_row, source_dir)
-            except WriterProcessError:
-                pass  # this process writes the run itself
+    def _writer_environ(self) -> dict[str, str] | None:
+        """What the writer process needs of this process's environment to write a run
+        here (see ProcessRunWriter): nothing for a folder."""
+        return None
+
+    def _run_writer(self, run_id: str, tmp_dir: Path, run_row: dict[str, Any],
+                    provenance: Callable[[], dict[str, Any]]) -> "RunWriter":  # fmt: skip
+        """The writer of a run this process writes itself."""
         from traces.writer import RunWriter
 
-        provenance = git_info_in_background(source_dir)
-        return RunWriter(self.root, run_id, tmp_root / run_id, run_row, provenance=provenance)
+        return RunWriter(self.root, run_id, tmp_dir, run_row, provenance=provenance)
 
     def remove_abandoned_runs(self) -> list[str]:
         """Delete half-written runs whose writer died (a killed process on this host).
