@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from s3_fixtures import BUCKET, apply_env, free_port, list_keys, moto_server, re
 from simulator.cli import main
 from traces.cli import short_ids
 from traces.columns import TABLE_COLUMNS
-from traces.objstore import ObjectStore
+from traces.objstore import ObjectStore, object_runs_tmp_root
 from traces.views import open_store
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -190,15 +189,19 @@ _RUN = textwrap.dedent(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("writer", ["writer-process", "in-process"])
-def test_run_killed_mid_upload_is_invisible(url, s3_env, tmp_path, writer):
+def test_run_killed_mid_upload_is_invisible(url, s3_env, tmp_path, writer, monkeypatch):
     """A writer killed after uploading its tables but before the runs object leaves a run
     that no reader sees, while its table objects are in the bucket: whether the writer
-    process uploads the run or, without one, the simulating process."""
+    process uploads the run or, without one, the simulating process. The next run on
+    this host removes the local copy the dead writer left."""
     (tmp_path / "hook").mkdir()
     (tmp_path / "hook" / "sitecustomize.py").write_text(_STALL_COMMIT)
     flag = tmp_path / "uploaded"
     path = os.pathsep.join([str(tmp_path / "hook"), str(PROJECT_ROOT)])
-    env = {**os.environ, "PYTHONPATH": path, "STALL_FLAG": str(flag)}
+    local_tmp = tmp_path / "tmp"  # the system's temporary folder, for both processes
+    local_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(local_tmp))
+    env = {**os.environ, "PYTHONPATH": path, "STALL_FLAG": str(flag), "TMPDIR": str(local_tmp)}
     proc = subprocess.Popen([sys.executable, "-c", _RUN, url, writer], env=env)
     uploader = None
     try:
@@ -212,9 +215,6 @@ def test_run_killed_mid_upload_is_invisible(url, s3_env, tmp_path, writer):
         proc.wait()
         if uploader is not None and int(uploader) != proc.pid:
             os.kill(int(uploader), signal.SIGKILL)
-        if uploader is not None:  # a killed writer leaves its local copy of the run
-            for folder in Path(tempfile.gettempdir()).glob(f"kernbench-{run_id}-*"):
-                shutil.rmtree(folder)
     # The path asked for is the path taken.
     assert (int(uploader) == proc.pid) == (writer == "in-process")
     prefix = url.split(BUCKET + "/", 1)[1]
@@ -226,7 +226,11 @@ def test_run_killed_mid_upload_is_invisible(url, s3_env, tmp_path, writer):
     con = store.connect()
     for table in ("runs", "ops", "metrics", "launches"):
         assert con.sql(f"SELECT count(*) FROM {table}").fetchall() == [(0,)]
+    left = object_runs_tmp_root() / run_id
+    assert left.is_dir()  # the dead writer's local copy of the run
     assert main(["run", "noop", "--store", url]) == 0
+    assert not left.exists()
+    assert [p.name for p in object_runs_tmp_root().iterdir()] == []
     assert len(open_store(url).run_ids()) == 1
     assert open_store(url).connect().sql(
         "SELECT count(DISTINCT run_id) FROM launches"

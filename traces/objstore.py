@@ -29,14 +29,20 @@ from typing import TYPE_CHECKING, Any
 
 from traces.columns import TABLE_COLUMNS
 from traces.layout import PARTITION_PREFIX
-from traces.runrow import new_run_id
 from traces.s3 import S3Prefix, aws_environment
-from traces.store import Store
+from traces.store import Store, claim_run_folder, remove_abandoned_folders
 
 if TYPE_CHECKING:  # pyarrow and DuckDB load where they are used: a simulating process
     import duckdb  # whose writer process writes its run needs neither
 
     from traces.writer import RunWriter
+
+
+def object_runs_tmp_root() -> Path:
+    """The local folder of this host where runs bound for object stores are written
+    before their upload: ``kernbench-object-runs`` in the system's temporary folder
+    (``TMPDIR``)."""
+    return Path(tempfile.gettempdir()) / "kernbench-object-runs"
 
 
 class ObjectStore(S3Prefix, Store):
@@ -54,8 +60,13 @@ class ObjectStore(S3Prefix, Store):
     # A run is written into a local temporary folder (by the writer process, or by this
     # process if that cannot start: Store.new_run) and uploaded when it finishes.
     def _new_run_folder(self) -> tuple[str, Path]:
-        run_id = new_run_id()  # time + random suffix: unique without a shared folder
-        return run_id, Path(tempfile.mkdtemp(prefix=f"kernbench-{run_id}-"))
+        # Owned by this process, as a local store's are, so that a writer killed before
+        # it uploaded leaves nothing behind once a later run on this host sees it gone.
+        local_root = object_runs_tmp_root()
+        remove_abandoned_folders(local_root)
+        local_root.mkdir(parents=True, exist_ok=True)
+        # The id is time + a random suffix: unique without asking the bucket.
+        return claim_run_folder(local_root, lambda run_id: False)
 
     def _writer_environ(self) -> dict[str, str]:
         # The writer process may predate this process's AWS variables: they go with the run.
@@ -68,8 +79,10 @@ class ObjectStore(S3Prefix, Store):
         return ObjectRunWriter(self, run_id, tmp_dir, run_row, provenance)
 
     def remove_abandoned_runs(self) -> list[str]:
-        """Nothing to do: unpublished runs live in their writer's local temporary folder."""
-        return []
+        """Delete the local copies of runs (of any object store) whose writer died on this
+        host before it uploaded them; returns their run ids. Nothing of a dead writer is
+        visible in the bucket: the runs object, the commit marker, goes up last."""
+        return remove_abandoned_folders(object_runs_tmp_root())
 
     def table_files(self, table: str) -> dict[str, list[str]]:
         """Parquet objects of one table by run id (published partitions only, sorted)."""

@@ -128,19 +128,9 @@ class Store:
             ) from None
         if not os.access(tmp_root, os.W_OK | os.X_OK):
             raise StoreError(f"cannot write to run store {self.root}: permission denied")
-        for _ in range(_ID_ATTEMPTS):
-            run_id = new_run_id()
-            if partition_dir(self.root, "runs", run_id).exists():
-                continue
-            try:
-                (tmp_root / run_id).mkdir()  # exclusive: a concurrent writer got another id
-            except FileExistsError:
-                continue
-            # Who writes this run, so a later writer can remove it if that process died.
-            owner = {"host": socket.gethostname(), "pid": os.getpid()}
-            (tmp_root / run_id / OWNER_FILE).write_text(json.dumps(owner))
-            return run_id, tmp_root / run_id
-        raise RuntimeError(f"could not allocate a run id in {tmp_root}")
+        return claim_run_folder(
+            tmp_root, lambda run_id: partition_dir(self.root, "runs", run_id).exists()
+        )
 
     def _writer_environ(self) -> dict[str, str] | None:
         """What the writer process needs of this process's environment to write a run
@@ -160,18 +150,7 @@ class Store:
         Views already ignore them; this only frees their disk space. Runs written by a
         live process or on another host are left alone. Returns the removed run ids.
         """
-        tmp_root = self.root / TMP_DIR
-        removed = []
-        for folder in sorted(tmp_root.iterdir()) if tmp_root.is_dir() else []:
-            try:
-                owner = json.loads((folder / OWNER_FILE).read_text())
-                host, pid = owner["host"], int(owner["pid"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # not ours to judge (an old layout, or still being created)
-            if host == socket.gethostname() and not _process_alive(pid):
-                shutil.rmtree(folder, ignore_errors=True)
-                removed.append(folder.name)
-        return removed
+        return remove_abandoned_folders(self.root / TMP_DIR)
 
     def check_usable(self) -> None:
         """Raise StoreError if the store path exists but is not a folder (or an
@@ -276,6 +255,43 @@ def store_location(path: str | Path | None = None) -> str:
     if is_object_url(spec):
         return spec.rstrip("/")
     return str(Path(spec).resolve())
+
+
+def claim_run_folder(tmp_root: Path, taken: Callable[[str], bool]) -> tuple[str, Path]:
+    """A new run id and its temporary folder ``tmp_root/<id>`` (which must exist), made
+    exclusively and owned by this process: its owner file names this host and process,
+    so that a later writer can remove the folder if this process dies
+    (:func:`remove_abandoned_folders`). ``taken(run_id)``: whether the id is already
+    published."""
+    for _ in range(_ID_ATTEMPTS):
+        run_id = new_run_id()
+        if taken(run_id):
+            continue
+        try:
+            (tmp_root / run_id).mkdir()  # exclusive: a concurrent writer got another id
+        except FileExistsError:
+            continue
+        owner = {"host": socket.gethostname(), "pid": os.getpid()}
+        (tmp_root / run_id / OWNER_FILE).write_text(json.dumps(owner))
+        return run_id, tmp_root / run_id
+    raise RuntimeError(f"could not allocate a run id in {tmp_root}")
+
+
+def remove_abandoned_folders(tmp_root: Path) -> list[str]:
+    """Delete the run folders in ``tmp_root`` whose owner (:func:`claim_run_folder`) was
+    a process of this host that is gone; returns their run ids. Folders of a live
+    process, of another host or without an owner file are left alone."""
+    removed = []
+    for folder in sorted(tmp_root.iterdir()) if tmp_root.is_dir() else []:
+        try:
+            owner = json.loads((folder / OWNER_FILE).read_text())
+            host, pid = owner["host"], int(owner["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not ours to judge (an old layout, or still being created)
+        if host == socket.gethostname() and not _process_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
 
 
 def _process_alive(pid: int) -> bool:
