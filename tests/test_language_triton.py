@@ -313,10 +313,10 @@ def test_index_arithmetic_costs_no_engine_time(list_writer):
 # -- one clear message per misuse ---------------------------------------------------------
 def test_unsupported_feature_names_feature_kernel_and_line():
     @tl.jit
-    def atomics(x_ptr):
-        tl.atomic_add(x_ptr, 1.0)
+    def sorts(x_ptr):
+        tl.sort(x_ptr)
 
-    fails_clearly(atomics, match=r"tl\.atomic_add is not supported")
+    fails_clearly(sorts, match=r"tl\.sort is not supported")
 
 
 def test_unsupported_dtype_names_it():
@@ -564,10 +564,11 @@ def test_adding_two_tiles_alike_keeps_triton_dtype_rules(dtype, expected):
 
 
 # -- Triton's math, scans and softmax ------------------------------------------------------
-# Names these tests cover that were listed in tl.UNSUPPORTED before.
+# Names that were listed in tl.UNSUPPORTED before (the atomics: test_language_atomics.py).
 NOW_SUPPORTED = (
     "cos", "sin", "floor", "ceil", "erf", "clamp", "cumsum", "cumprod", "fdiv", "div_rn",
-    "sqrt_rn", "debug_barrier",
+    "sqrt_rn", "debug_barrier", "atomic_add", "atomic_and", "atomic_cas", "atomic_max",
+    "atomic_min", "atomic_or", "atomic_xchg", "atomic_xor",
 )  # fmt: skip
 
 
@@ -929,7 +930,7 @@ def test_debug_barrier_is_a_no_op_costing_no_time(new_list_writer):
         tl.debug_barrier()
 
 
-@pytest.mark.parametrize("still_unsupported", ["atomic_add", "associative_scan"])
+@pytest.mark.parametrize("still_unsupported", ["sort", "associative_scan"])
 def test_names_now_supported_are_tl_functions_and_the_rest_still_fail(still_unsupported):
     """Each name taken off tl.UNSUPPORTED is a real function of tl (exported, in
     __all__), and softmax and PropagateNan too; what is still unsupported fails at its

@@ -22,6 +22,7 @@ SMALL = {
     "gpt3_qkv": {"tokens": 128, "hidden": 128, "num_pes": 4},
     "layernorm": {"M": 32, "N": 256},
     "matmul": {"M": 128, "N": 128, "K": 128},
+    "matmul_splitk": {"M": 64, "N": 64, "K": 256},
     "softmax": {"rows": 32, "cols": 128},
     "vector_add": {"n": 8192},
     "noop": {"launches": 2},

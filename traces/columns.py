@@ -125,7 +125,7 @@ DMA = (
     ("run_id", CATEGORY),
     ("dma_id", ID),
     ("launch_id", ID),  # null for host transfers
-    # load | store | send | host_write | host_read | copy | launch_msg
+    # load | store | atomic | send | host_write | host_read | copy | launch_msg
     ("kind", CATEGORY),
     ("src", CATEGORY),  # graph node names
     ("dst", CATEGORY),

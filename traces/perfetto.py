@@ -1,13 +1,14 @@
 """Export one run as Chrome trace-event JSON, which Perfetto (ui.perfetto.dev) opens.
 
 Layout: one process per PE with a track (thread) per engine, a "launch" track
-and a track per DMA kind the PE issued (load -> the destination PE; store, send,
-copy -> the source PE); a "Host" process for host transfers; one process per
-collective with a track per rank; a "Links" process with one track per link
-holding a summary slice over the whole run; flow arrows ("critical path") from each op
-of the run's critical path to the next (runs with a ``deps`` table). Events that
-overlap on one track go to extra tracks ("GEMM #2"), so no two slices of a track
-overlap. Times are rounded to whole ns, written in microseconds (`ts`, `dur`).
+and a track per DMA kind the PE issued (load and an atomic's response -> the
+destination PE; store, an atomic's request, send, copy -> the source PE); a "Host"
+process for host transfers; one process per collective with a track per rank; a
+"Links" process with one track per link holding a summary slice over the whole run;
+flow arrows ("critical path") from each op of the run's critical path to the next (runs
+with a ``deps`` table). Events that overlap on one track go to extra tracks
+("GEMM #2"), so no two slices of a track overlap. Times are rounded to whole ns, written
+in microseconds (`ts`, `dur`).
 """
 
 from __future__ import annotations
@@ -238,13 +239,15 @@ def _write_ops(
 def _write_dma(
     con: duckdb.DuckDBPyConnection, run_id: str, trace: _TraceFile, pes: dict[tuple, int]
 ) -> None:
-    # The PE that drives a transfer: the reader for loads, the writer otherwise.
-    query = """
+    # The PE that drives a transfer: the reader for loads and for an atomic's response
+    # (old values into TCM), the writer otherwise.
+    reader = "kind = 'load' OR (kind = 'atomic' AND dst_space = 'TCM')"
+    query = f"""
         SELECT kind, dma_id, src, dst, level, bytes, hops, issue_ns, start_ns, end_ns,
                coll_id, round,
-               CASE WHEN kind = 'load' THEN dst_sip ELSE coalesce(src_sip, dst_sip) END,
-               CASE WHEN kind = 'load' THEN dst_cube ELSE coalesce(src_cube, dst_cube) END,
-               CASE WHEN kind = 'load' THEN dst_pe ELSE coalesce(src_pe, dst_pe) END
+               CASE WHEN {reader} THEN dst_sip ELSE coalesce(src_sip, dst_sip) END,
+               CASE WHEN {reader} THEN dst_cube ELSE coalesce(src_cube, dst_cube) END,
+               CASE WHEN {reader} THEN dst_pe ELSE coalesce(src_pe, dst_pe) END
         FROM dma WHERE run_id = ? AND end_ns IS NOT NULL
     """
     rows = sorted(

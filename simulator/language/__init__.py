@@ -11,6 +11,16 @@ Dtypes are numpy dtypes: ``tl.bfloat16``, ``tl.float8e4nv`` (e4m3, bias 7) and
 from typing import Any
 
 from simulator.language import core as _core
+from simulator.language.atomics import (
+    atomic_add,
+    atomic_and,
+    atomic_cas,
+    atomic_max,
+    atomic_min,
+    atomic_or,
+    atomic_xchg,
+    atomic_xor,
+)
 from simulator.language.comm import (
     fence,
     rank,
@@ -123,6 +133,14 @@ __all__ = [
     "arange",
     "argmax",
     "argmin",
+    "atomic_add",
+    "atomic_and",
+    "atomic_cas",
+    "atomic_max",
+    "atomic_min",
+    "atomic_or",
+    "atomic_xchg",
+    "atomic_xor",
     "bfloat16",
     "block_ptr",
     "broadcast_to",
@@ -197,8 +215,7 @@ __all__ = [
 # Triton language features this simulator does not model: each fails at its call.
 UNSUPPORTED = frozenset(
     {
-        "atomic_add", "atomic_and", "atomic_cas", "atomic_max", "atomic_min", "atomic_or",
-        "atomic_xchg", "atomic_xor", "associative_scan", "sort", "histogram", "gather",
+        "associative_scan", "sort", "histogram", "gather",
         "join", "split", "interleave", "permute", "cat", "flip", "ravel", "swizzle2d",
         "rand", "randn", "randint", "randint4x", "philox", "inline_asm_elementwise",
         "device_assert", "make_tensor_descriptor", "load_tensor_descriptor",
