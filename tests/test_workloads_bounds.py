@@ -17,6 +17,7 @@ SMALL = {
     "axpy": {"elements": 16384},
     "ccl_allreduce": {"world_size": 4, "bytes": 16384},
     "dma_sweep": {"sizes": "1024,65536"},
+    "dropout": {"n": 4096},
     "gemm": {"M": 256, "N": 128, "K": 128},
     "gemm_single_pe": {"M": 128, "N": 128, "K": 256},
     "gpt3_qkv": {"tokens": 128, "hidden": 128, "num_pes": 4},

@@ -111,6 +111,15 @@ from simulator.language.core import (
     zeros_like,
 )
 from simulator.language.jit import JITFunction, jit
+from simulator.language.random import (
+    philox,
+    rand,
+    rand4x,
+    randint,
+    randint4x,
+    randn,
+    randn4x,
+)
 
 range = range_  # noqa: A001 - Triton's name (tl.range)
 
@@ -187,8 +196,15 @@ __all__ = [
     "minimum",
     "multiple_of",
     "num_programs",
+    "philox",
     "pointer",
     "program_id",
+    "rand",
+    "rand4x",
+    "randint",
+    "randint4x",
+    "randn",
+    "randn4x",
     "range",
     "relu",
     "reshape",
@@ -217,7 +233,7 @@ UNSUPPORTED = frozenset(
     {
         "associative_scan", "sort", "histogram", "gather",
         "join", "split", "interleave", "permute", "cat", "flip", "ravel", "swizzle2d",
-        "rand", "randn", "randint", "randint4x", "philox", "inline_asm_elementwise",
+        "inline_asm_elementwise",
         "device_assert", "make_tensor_descriptor", "load_tensor_descriptor",
         "store_tensor_descriptor", "umulhi", "reduce", "xor_sum", "assume",
         # e4m3 with exponent bias 15: ml_dtypes has no such dtype (its e4m3b11fnuz has 11)

@@ -1146,14 +1146,17 @@ def _math_op(
     fn: Callable[..., np.ndarray],
     cost_key: str | None = None,
     elements: int | None = None,
+    fold: bool = True,
 ) -> tensor:
-    """Issue a MATH op (or fold it when every input is an index value)."""
+    """Issue a MATH op (or, with ``fold``, fold it when every input is an index value;
+    ``elements``: the count charged, the largest input's by default)."""
     program = _program()
-    for x in inputs:
-        if x.const is None:
-            break
-    else:  # every input is an index value: fold
-        return _const(program, _evaluate(fn, [x.const for x in inputs], dtype, shape))
+    if fold:
+        for x in inputs:
+            if x.const is None:
+                break
+        else:  # every input is an index value: fold
+            return _const(program, _evaluate(fn, [x.const for x in inputs], dtype, shape))
     params = program.machine.params.pe
     key = cost_key or name
     cycles = params.math.cycles_per_op.get(key)

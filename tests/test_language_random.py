@@ -1,0 +1,193 @@
+"""tl random numbers: bit for bit what Triton's interpreter gave for the same kernel
+(tests/golden/triton_random.json), sound statistics, costs from the YAML formula."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from kernel_checks import fails_clearly
+
+import simulator.language as tl
+from simulator.hw.topology import load_topology
+from simulator.runner import run_workload
+from simulator.runtime.placement import Placement
+from simulator.runtime.runtime import Runtime
+
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "triton_random.json").read_text())
+BLOCK = GOLDEN["block"]
+
+
+@tl.jit
+def streams(out_int, out_rand, out_randn, out_4x, out_wide, out_r7, seed, BLOCK: tl.constexpr):  # noqa: N803
+    # The kernel of the golden file ("kernel"), as Triton ran it.
+    offs = tl.arange(0, BLOCK)
+    tl.store(out_int + offs, tl.randint(seed, offs))
+    tl.store(out_rand + offs, tl.rand(seed, offs))
+    tl.store(out_randn + offs, tl.randn(seed, offs))
+    a, b, c, d = tl.randint4x(seed, offs + 1000)
+    tl.store(out_4x + offs, a)
+    tl.store(out_4x + BLOCK + offs, b)
+    tl.store(out_4x + 2 * BLOCK + offs, c)
+    tl.store(out_4x + 3 * BLOCK + offs, d)
+    tl.store(out_wide + offs, tl.randint(seed, offs.to(tl.int64) + (1 << 33) + 5))
+    tl.store(out_r7 + offs, tl.rand(seed, offs, n_rounds=7))
+
+
+def test_the_golden_kernel_is_the_one_tested():
+    """Every line of the kernel Triton ran for the golden file is a line of ours."""
+    source = Path(__file__).read_text()
+    for line in GOLDEN["kernel"].strip().splitlines()[1:]:
+        assert line.strip() in source, line
+
+
+@pytest.mark.parametrize("seed", sorted(GOLDEN["seeds"], key=int))
+def test_streams_match_triton_bit_for_bit(seed):
+    """randint, randint4x (offsets from 1000), 64-bit offsets past 2**32, rand with 10 and 7
+    rounds: exactly Triton's numbers; randn to float32 rounding (libm's log, cos)."""
+    expected = GOLDEN["seeds"][seed]
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    outs = [rt.zeros((BLOCK,), "uint32", place), rt.zeros((BLOCK,), "float32", place),
+            rt.zeros((BLOCK,), "float32", place), rt.zeros((4 * BLOCK,), "uint32", place),
+            rt.zeros((BLOCK,), "uint32", place), rt.zeros((BLOCK,), "float32", place)]  # fmt: skip
+    rt.launch(streams, *outs, int(seed), grid=(1,), pes=[0], BLOCK=BLOCK)
+    rt.synchronize()
+    got = [out.numpy() for out in outs]
+    assert got[0].tolist() == expected["randint"]
+    assert got[1].tolist() == expected["rand"]
+    np.testing.assert_allclose(got[2], expected["randn"], rtol=2e-6, atol=2e-6)
+    assert got[3].tolist() == expected["randint4x"]
+    assert got[4].tolist() == expected["randint_wide"]
+    assert got[5].tolist() == expected["rand_7_rounds"]
+
+
+@tl.jit
+def sample(out_rand, out_randn, seed, BLOCK: tl.constexpr):  # noqa: N803
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(out_rand + offs, tl.rand(seed, offs))
+    n1, n2, n3, n4 = tl.randn4x(seed, offs)
+    tl.store(out_randn + offs, n1 + n2 + n3 + n4)
+
+
+def test_uniforms_and_normals_have_the_right_moments():
+    """2**16 draws: uniforms in [0, 1) with mean 1/2 and variance 1/12; the sum of four
+    independent normals has mean 0 and variance 4 (5 standard errors of slack)."""
+    n, block = 1 << 16, 4096
+    rt = Runtime("default", verify_data=True)
+    uniform, normal = rt.zeros((n,), "float32"), rt.zeros((n,), "float32")
+    rt.launch(sample, uniform, normal, 2024, grid=(n // block,), BLOCK=block)
+    rt.synchronize()
+    u, s = uniform.numpy().astype(np.float64), normal.numpy().astype(np.float64)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 5 * math.sqrt(1 / 12 / n)
+    assert abs(u.var() - 1 / 12) < 5 * math.sqrt(1 / 180 / n)  # var of U^2 terms
+    assert abs(s.mean()) < 5 * math.sqrt(4 / n)
+    assert abs(s.var() - 4) < 5 * math.sqrt(2 * 16 / n)
+    assert len(np.unique(u)) > 0.99 * n  # not a short cycle
+
+
+def test_costs_come_from_the_yaml_and_are_never_folded(list_writer):
+    """tl.randn of 1024 offsets from tl.arange (index values, which arithmetic would fold)
+    issues philox (n_rounds x philox_round), uniform (two words per element) and
+    box_muller on MATH, each ceil(count / lanes) * cycles / clock, with each key
+    overridden to a value no other key has."""
+    keys = {"philox_round": 13, "uniform": 17, "box_muller": 19}
+    defaults = load_topology("default").params.pe.math.cycles_per_op
+    assert set(keys) <= set(defaults)
+    overrides = {f"pe.math.cycles_per_op.{key}": value for key, value in keys.items()}
+    rt = Runtime(load_topology("default", overrides=overrides), writer=list_writer)
+
+    def kernel():
+        tl.randn(7, tl.arange(0, 1024), n_rounds=6)
+
+    rt.launch(kernel, pes=[0])
+    rt.synchronize()
+    pe = rt.topology.params.pe
+    counts = {"philox": (1024 * 6, "philox_round"), "uniform": (2048, "uniform"),
+              "box_muller": (1024, "box_muller")}  # fmt: skip
+    rows = list_writer.rows["ops"]
+    assert sorted(row["op"] for row in rows) == sorted(counts)
+    for row in rows:
+        count, key = counts[row["op"]]
+        expected = math.ceil(count / pe.math.lanes) * keys[key] / pe.clock_ghz
+        assert row["engine"] == "MATH"
+        assert row["end_ns"] - row["start_ns"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_philox_of_counters_matches_randint4x():
+    """tl.philox(seed, offsets, 0, 0, 0) is randint4x(seed, offsets), word for word."""
+
+    @tl.jit
+    def both(out, seed, BLOCK: tl.constexpr):  # noqa: N803
+        offs = tl.arange(0, BLOCK)
+        zero = offs * 0
+        words = tl.philox(seed, offs, zero, zero, zero)
+        again = tl.randint4x(seed, offs)
+        for i in tl.static_range(4):
+            tl.store(out + i * BLOCK + offs, words[i])
+            tl.store(out + (4 + i) * BLOCK + offs, again[i])
+
+    rt = Runtime("default", verify_data=True)
+    out = rt.zeros((8 * 32,), "uint32", Placement.single(0))
+    rt.launch(both, out, 99, grid=(1,), pes=[0], BLOCK=32)
+    rt.synchronize()
+    values = out.numpy().reshape(8, 32)
+    np.testing.assert_array_equal(values[:4], values[4:])
+    assert len(np.unique(values[:4])) == 4 * 32
+
+
+def test_misuse_is_one_clear_error():
+    @tl.jit
+    def float_seed(x_ptr):
+        tl.rand(1.5, tl.arange(0, 4))
+
+    @tl.jit
+    def float_offsets(x_ptr):
+        tl.rand(1, tl.load(x_ptr + tl.arange(0, 4)))
+
+    @tl.jit
+    def no_rounds(x_ptr):
+        tl.randint(1, tl.arange(0, 4), n_rounds=0)
+
+    @tl.jit
+    def wide_counters(x_ptr):
+        c = tl.arange(0, 4).to(tl.int64)
+        tl.philox(1, c, c, c, c)
+
+    fails_clearly(float_seed, r"tl\.rand: seed must be an integer .* got float")
+    fails_clearly(float_offsets, r"tl\.rand: offsets must be an integer block, got float32")
+    fails_clearly(no_rounds, r"tl\.randint: n_rounds must be a positive integer, got 0")
+    fails_clearly(wide_counters, r"tl\.philox: counters must be 32-bit integers")
+
+
+def _dropout(n: int, p: float, dropout_seed: int) -> np.ndarray:
+    """The output of Triton's dropout tutorial kernel on x = 1, 2, ..., n."""
+    from simulator.workloads.dropout import _seeded_dropout
+
+    rt = Runtime("default", verify_data=True)
+    x, out = rt.from_numpy(np.arange(1, n + 1, dtype=np.float32)), rt.zeros((n,), "float32")
+    _seeded_dropout[(-(-n // 256),)](x, out, n, p, dropout_seed, BLOCK_SIZE=256)
+    rt.synchronize()
+    return out.numpy()
+
+
+def test_dropout_tutorial_keeps_a_seeded_fraction_and_scales_it():
+    """Every element is 0 or x / (1 - p); about 1 - p of them are kept (5 standard
+    errors); the same seed gives the same mask, another seed another one."""
+    n, p = 5000, 0.3
+    out = _dropout(n, p, dropout_seed=7)
+    x = np.arange(1, n + 1, dtype=np.float32)
+    kept = out != 0
+    np.testing.assert_allclose(out[kept], x[kept] / np.float32(1 - p), rtol=1e-6)
+    assert abs(kept.mean() - (1 - p)) < 5 * math.sqrt(p * (1 - p) / n)
+    np.testing.assert_array_equal(_dropout(n, p, dropout_seed=7), out)
+    assert (_dropout(n, p, dropout_seed=8) != 0).tolist() != kept.tolist()
+
+
+def test_dropout_workload_verifies():
+    outcome = run_workload("dropout", {"n": 3000, "p": 0.25}, verify_data=True, trace=False)
+    assert outcome.status == "ok" and outcome.verified, outcome.error
