@@ -313,10 +313,10 @@ def test_index_arithmetic_costs_no_engine_time(list_writer):
 # -- one clear message per misuse ---------------------------------------------------------
 def test_unsupported_feature_names_feature_kernel_and_line():
     @tl.jit
-    def sorts(x_ptr):
-        tl.sort(x_ptr)
+    def scans(x_ptr):
+        tl.associative_scan(x_ptr, 0, None)
 
-    fails_clearly(sorts, match=r"tl\.sort is not supported")
+    fails_clearly(scans, match=r"tl\.associative_scan is not supported")
 
 
 def test_unsupported_dtype_names_it():
@@ -564,11 +564,15 @@ def test_adding_two_tiles_alike_keeps_triton_dtype_rules(dtype, expected):
 
 
 # -- Triton's math, scans and softmax ------------------------------------------------------
-# Names that were listed in tl.UNSUPPORTED before (the atomics: test_language_atomics.py).
+# Names that were listed in tl.UNSUPPORTED before (tested here and in the other
+# test_language_*.py files).
 NOW_SUPPORTED = (
     "cos", "sin", "floor", "ceil", "erf", "clamp", "cumsum", "cumprod", "fdiv", "div_rn",
     "sqrt_rn", "debug_barrier", "atomic_add", "atomic_and", "atomic_cas", "atomic_max",
-    "atomic_min", "atomic_or", "atomic_xchg", "atomic_xor",
+    "atomic_min", "atomic_or", "atomic_xchg", "atomic_xor", "rand", "randn", "randint",
+    "randint4x", "philox", "sort", "histogram", "gather", "join", "split", "interleave",
+    "permute", "cat", "flip", "ravel", "swizzle2d", "device_assert", "umulhi", "xor_sum",
+    "assume",
 )  # fmt: skip
 
 
@@ -930,7 +934,7 @@ def test_debug_barrier_is_a_no_op_costing_no_time(new_list_writer):
         tl.debug_barrier()
 
 
-@pytest.mark.parametrize("still_unsupported", ["sort", "associative_scan"])
+@pytest.mark.parametrize("still_unsupported", ["reduce", "associative_scan"])
 def test_names_now_supported_are_tl_functions_and_the_rest_still_fail(still_unsupported):
     """Each name taken off tl.UNSUPPORTED is a real function of tl (exported, in
     __all__), and softmax and PropagateNan too; what is still unsupported fails at its
@@ -945,3 +949,30 @@ def test_names_now_supported_are_tl_functions_and_the_rest_still_fail(still_unsu
         getattr(tl, still_unsupported)(x_ptr, 1.0)
 
     fails_clearly(unsupported, match=rf"tl\.{still_unsupported} is not supported by this simulator")
+
+
+def test_integer_division_and_remainder_follow_c_as_triton_does():
+    """Triton's // truncates toward zero and % takes the dividend's sign (C's, not
+    Python's), on data tiles, floats and index values alike: the values Triton 3.8's
+    interpreter gives for the same kernel."""
+
+    @tl.jit
+    def divide(x_ptr, q_ptr, r_ptr, f_ptr, i_ptr):
+        offs = tl.arange(0, 8)
+        x = tl.load(x_ptr + offs)
+        tl.store(q_ptr + offs, x // 3)
+        tl.store(r_ptr + offs, x % 3)
+        tl.store(f_ptr + offs, x.to(tl.float32) % 3.0)
+        tl.store(i_ptr + offs, (offs - 4) // 3)
+
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    x = rt.from_numpy(np.array([-7, -6, -5, -1, 0, 1, 5, 7], np.int32), placement=place)
+    q, r, i = (rt.zeros((8,), "int32", place) for _ in range(3))
+    f = rt.zeros((8,), "float32", place)
+    rt.launch(divide, x, q, r, f, i, grid=(1,), pes=[0])
+    rt.synchronize()
+    assert q.numpy().tolist() == [-2, -2, -1, 0, 0, 0, 1, 2]
+    assert r.numpy().tolist() == [-1, 0, -2, -1, 0, 1, 2, 1]
+    assert f.numpy().tolist() == [-1.0, -0.0, -2.0, -1.0, 0.0, 1.0, 2.0, 1.0]
+    assert i.numpy().tolist() == [-1, -1, 0, 0, 0, 0, 0, 1]

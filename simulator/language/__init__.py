@@ -40,6 +40,7 @@ from simulator.language.core import (
     arange,
     argmax,
     argmin,
+    assume,
     bfloat16,
     block_ptr,
     broadcast_to,
@@ -51,6 +52,7 @@ from simulator.language.core import (
     cumprod,
     cumsum,
     debug_barrier,
+    device_assert,
     device_print,
     div_rn,
     dot,
@@ -101,16 +103,20 @@ from simulator.language.core import (
     static_range,
     store,
     sum,
+    swizzle2d,
     tensor,
     trans,
     uint8,
     uint32,
+    umulhi,
     view,
     where,
+    xor_sum,
     zeros,
     zeros_like,
 )
 from simulator.language.jit import JITFunction, jit
+from simulator.language.layout_ops import cat, flip, interleave, join, permute, ravel, split
 from simulator.language.random import (
     philox,
     rand,
@@ -120,6 +126,7 @@ from simulator.language.random import (
     randn,
     randn4x,
 )
+from simulator.language.selection import gather, histogram, sort, topk
 
 range = range_  # noqa: A001 - Triton's name (tl.range)
 
@@ -226,18 +233,31 @@ __all__ = [
     "where",
     "zeros",
     "zeros_like",
+    "assume",
+    "device_assert",
+    "swizzle2d",
+    "umulhi",
+    "xor_sum",
+    "cat",
+    "flip",
+    "interleave",
+    "join",
+    "permute",
+    "ravel",
+    "split",
+    "gather",
+    "histogram",
+    "sort",
+    "topk",
 ]
 
 # Triton language features this simulator does not model: each fails at its call.
 UNSUPPORTED = frozenset(
     {
-        "associative_scan", "sort", "histogram", "gather",
-        "join", "split", "interleave", "permute", "cat", "flip", "ravel", "swizzle2d",
-        "inline_asm_elementwise",
-        "device_assert", "make_tensor_descriptor", "load_tensor_descriptor",
-        "store_tensor_descriptor", "umulhi", "reduce", "xor_sum", "assume",
+        "associative_scan", "reduce", "inline_asm_elementwise", "make_tensor_descriptor",
+        "load_tensor_descriptor", "store_tensor_descriptor", "tensor_descriptor",
         # e4m3 with exponent bias 15: ml_dtypes has no such dtype (its e4m3b11fnuz has 11)
-        "float8e4b15", "tensor_descriptor",
+        "float8e4b15",
     }
 )  # fmt: skip
 

@@ -448,11 +448,20 @@ def _truediv(a, b):
 
 
 def _floordiv(a, b):
-    return np.floor_divide(a, b)
+    """``a // b`` as Triton computes it: integer division truncates toward zero (C's, not
+    Python's floor: -7 // 3 is -2); floats, which Triton refuses, floor."""
+    quotient = np.floor_divide(a, b)
+    if np.result_type(a, b).kind in "iu":
+        inexact = np.mod(a, b) != 0
+        negative = (np.asarray(a) < 0) != (np.asarray(b) < 0)
+        quotient = np.where(inexact & negative, quotient + 1, quotient)
+    return quotient
 
 
 def _mod(a, b):
-    return np.mod(a, b)
+    """``a % b`` as Triton computes it: the remainder takes the sign of ``a`` (C's fmod,
+    not Python's: -7 % 3 is -1), for integers and floats alike."""
+    return np.fmod(a, b)
 
 
 def _check_view_key(key: Any, shape: tuple[int, ...]) -> tuple:
@@ -959,6 +968,22 @@ def cdiv(a: Any, b: Any) -> Any:
     return (a + b - 1) // b
 
 
+def swizzle2d(i: Any, j: Any, size_i: Any, size_j: Any, size_g: Any) -> tuple[Any, Any]:
+    """Triton's ``swizzle2d``: indices ``(i, j)`` of a row-major ``size_i x size_j`` matrix
+    mapped to a column-major order within each group of ``size_g`` rows (ints or index
+    values, folded as address arithmetic)."""
+    ij = i * size_j + j
+    size_gj = size_g * size_j
+    off_i = (ij // size_gj) * size_g
+    rows = size_i - off_i
+    if isinstance(rows, tensor) or isinstance(size_g, tensor):
+        size_g = minimum(rows, size_g)
+    else:
+        size_g = builtins.min(rows, size_g)  # the last group may have fewer rows
+    ij = ij % size_gj
+    return off_i + ij % size_g, ij // size_g
+
+
 def static_range(*args: int) -> range:
     """``range`` unrolled at compile time in Triton; a plain range here."""
     return range(*(int(a) for a in args))
@@ -977,6 +1002,33 @@ def static_assert(condition: Any, message: str = "") -> None:
     if not condition:
         raise usage_error(f"tl.static_assert failed: {message}" if message else
                           "tl.static_assert failed")  # fmt: skip
+
+
+def device_assert(cond: Any, msg: str = "", mask: Any = None) -> None:
+    """Fail the kernel when an index-value condition is false where ``mask`` lets it
+    through. A condition computed from data is not checked, as Triton checks it only in
+    its debug mode."""
+    _program()
+    if not isinstance(cond, tensor):
+        if not cond:
+            raise usage_error(f"tl.device_assert failed: {msg}" if msg else
+                              "tl.device_assert failed")  # fmt: skip
+        return
+    if cond.const is None:
+        return
+    keep = _mask_values(mask, cond.shape, "device_assert")
+    failed = ~cond.const.astype(np.bool_)
+    if keep is not None:
+        failed &= keep
+    if failed.any():
+        where = tuple(int(i) for i in np.argwhere(failed)[0])
+        raise usage_error(f"tl.device_assert failed at element {where}: {msg}" if msg else
+                          f"tl.device_assert failed at element {where}")  # fmt: skip
+
+
+def assume(cond: Any) -> None:
+    """A hint to Triton's compiler that ``cond`` holds: nothing to do here."""
+    _program()
 
 
 def debug_barrier() -> None:
@@ -1472,6 +1524,24 @@ def fma(x: tensor, y: Any, z: Any) -> tensor:
     return _math_op("fma", (x, *others), shape, x.dtype, fn)
 
 
+def umulhi(x: Any, y: Any) -> tensor:
+    """The high 32 bits of the 64-bit products of 32-bit integers (MATH ``mul``)."""
+    for v in (x, y):
+        dtype = v.dtype if isinstance(v, tensor) else None
+        if dtype is not None and (dtype.kind not in "iu" or dtype.itemsize != 4):
+            raise usage_error(f"tl.umulhi takes 32-bit integer tiles, got {dtype}")
+        if dtype is None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)):
+            raise usage_error(f"tl.umulhi takes integers, got {type(v).__name__}")
+
+    def high(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        signed = np.result_type(a, b).kind == "i"
+        wide = np.int64 if signed else np.uint64
+        product = np.asarray(a).astype(wide) * np.asarray(b).astype(wide)
+        return (product >> 32).astype(np.int32 if signed else np.uint32)
+
+    return _binary("mul", x, y, high)
+
+
 def maximum(a: Any, b: Any) -> tensor:
     """Element-wise maximum (MATH)."""
     return _binary("max", a, b, np.maximum)
@@ -1581,6 +1651,14 @@ def _reduce(
 def sum(x: tensor, axis: int | None = None, keep_dims: bool = False, dtype=None) -> tensor:  # noqa: A001
     """Sum over ``axis`` (all elements when None) on MATH (``cycles_per_op['reduce']``)."""
     return _reduce("sum", x, axis, keep_dims, np.sum, _dtype(dtype) if dtype else None)
+
+
+def xor_sum(input: tensor, axis: int | None = None, keep_dims: bool = False) -> tensor:  # noqa: A002
+    """Bitwise xor over ``axis`` of an integer tile, on MATH (``cycles_per_op['reduce']``)."""
+    x = _check_block("xor_sum", input)
+    if x.dtype.kind not in "iu":
+        raise usage_error(f"tl.xor_sum takes integers, got {x.dtype}")
+    return _reduce("xor_sum", x, axis, keep_dims, np.bitwise_xor.reduce)
 
 
 def max(x: tensor, axis: int | None = None, keep_dims: bool = False,  # noqa: A001

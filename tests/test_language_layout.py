@@ -1,0 +1,226 @@
+"""tl layout, selection and bit ops (ravel, permute, join, split, interleave, cat, flip,
+sort, topk, gather, histogram, umulhi, xor_sum, swizzle2d, device_assert, assume)
+against numpy, with their MATH costs from the YAML formula."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from kernel_checks import fails_clearly
+
+import simulator.language as tl
+from simulator.hw.topology import load_topology
+from simulator.runtime.placement import Placement
+from simulator.runtime.runtime import Runtime
+
+ROWS, COLS = 4, 8
+X = np.arange(ROWS * COLS, dtype=np.int32).reshape(ROWS, COLS)
+RNG = np.random.default_rng(5)
+Y = RNG.permutation(ROWS * COLS).astype(np.int32).reshape(ROWS, COLS) - 7
+
+
+def _run(body, out_shape, out_dtype="int32", list_writer=None):
+    """Launch a one-program kernel that loads X and Y (4 x 8 int32) as data tiles and stores
+    ``body(x, y)`` into a tensor of ``out_shape``; returns the stored values."""
+    n_out = math.prod(out_shape)
+
+    @tl.jit
+    def kernel(x_ptr, y_ptr, out_ptr):
+        offs = tl.arange(0, ROWS)[:, None] * COLS + tl.arange(0, COLS)[None, :]
+        x, y = tl.load(x_ptr + offs), tl.load(y_ptr + offs)
+        result = body(x, y)
+        tl.store(out_ptr + tl.arange(0, n_out), tl.reshape(result, (n_out,)))
+
+    kwargs = {"writer": list_writer} if list_writer is not None else {}
+    rt = Runtime("default", verify_data=True, **kwargs)
+    place = Placement.single(0)
+    x, y = rt.from_numpy(X.ravel(), placement=place), rt.from_numpy(Y.ravel(), placement=place)
+    out = rt.zeros((n_out,), out_dtype, place)
+    rt.launch(kernel, x, y, out, grid=(1,), pes=[0])
+    rt.synchronize()
+    return out.numpy().reshape(out_shape)
+
+
+def _counts(values: np.ndarray, bins: int) -> list[int]:
+    """How many of ``values`` equal each of 0 .. bins - 1 (others are not counted)."""
+    return [int((values == b).sum()) for b in range(bins)]
+
+
+CASES = {
+    "ravel": (lambda x, y: tl.ravel(x), (32,), lambda: X.ravel()),
+    "permute": (lambda x, y: tl.permute(x, 1, 0), (8, 4), lambda: X.T),
+    "permute_tuple": (lambda x, y: tl.permute(x, (1, 0)), (8, 4), lambda: X.T),
+    "join": (lambda x, y: tl.join(x, y), (4, 8, 2), lambda: np.stack([X, Y], -1)),
+    "split": (lambda x, y: tl.split(tl.join(x, y))[1], (4, 8), lambda: Y),
+    "interleave": (lambda x, y: tl.interleave(x, y), (4, 16),
+                   lambda: np.stack([X, Y], -1).reshape(4, 16)),
+    "cat": (lambda x, y: tl.cat(x, y, can_reorder=True), (8, 8), lambda: np.concatenate([X, Y])),
+    "flip": (lambda x, y: tl.flip(y), (4, 8), lambda: Y[:, ::-1]),
+    "flip_rows": (lambda x, y: tl.flip(y, 0), (4, 8), lambda: Y[::-1]),
+    "sort": (lambda x, y: tl.sort(y), (4, 8), lambda: np.sort(Y, -1)),
+    "sort_descending": (lambda x, y: tl.sort(y, descending=True), (4, 8),
+                        lambda: np.sort(Y, -1)[:, ::-1]),
+    "topk": (lambda x, y: tl.topk(y, 2), (4, 2), lambda: np.sort(Y, -1)[:, ::-1][:, :2]),
+    "gather": (lambda x, y: tl.gather(x, (y + 7) % 4, 0), (4, 8),
+               lambda: np.take_along_axis(X, (Y + 7) % 4, 0)),
+    "histogram": (lambda x, y: tl.histogram(tl.reshape(y, (32,)) % 5, 8), (8,),
+                  lambda: _counts(np.fmod(Y.ravel(), 5), 8)),  # C's %: some negative
+    "xor_sum": (lambda x, y: tl.xor_sum(y, axis=1), (4,),
+                lambda: np.bitwise_xor.reduce(Y, axis=1)),
+    "umulhi": (lambda x, y: tl.umulhi(y * 123456789, y - 99999),
+               (4, 8), lambda: ((Y.astype(np.int64) * 123456789).astype(np.int32).astype(np.int64)
+                                * (Y - 99999).astype(np.int64)) >> 32),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_matches_numpy(name):
+    body, shape, expected = CASES[name]
+    np.testing.assert_array_equal(_run(body, shape), expected())
+
+
+COSTS = {
+    # op name, cost key, elements charged
+    "permute": (lambda x, y: tl.permute(x, 1, 0), "trans", "trans", 32),
+    "join": (lambda x, y: tl.join(x, y), "join", "copy", 64),
+    "cat": (lambda x, y: tl.cat(x, y), "cat", "copy", 64),
+    "flip": (lambda x, y: tl.flip(x), "flip", "trans", 32),
+    "sort": (lambda x, y: tl.sort(y), "sort", "cmp", 32 * 6),  # log2(8) = 3: 3 * 4 / 2 stages
+    "topk": (lambda x, y: tl.topk(y, 2), "topk", "cmp", 32 * (1 + 2 * 2)),  # log_k = 1
+    "gather": (lambda x, y: tl.gather(x, y % 4, 0), "gather", "copy", 32),
+    "histogram": (lambda x, y: tl.histogram(tl.ravel(y) % 4, 4), "histogram", "reduce", 32),
+    "xor_sum": (lambda x, y: tl.xor_sum(y), "xor_sum", "reduce", 32),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(COSTS))
+def test_costs_lanes_times_cycles(name, list_writer):
+    """The op runs on MATH for ceil(elements / lanes) * cycles_per_op[key] / clock, the key
+    overridden to a value no other key has and the lanes to 8."""
+    body, op, key, elements = COSTS[name]
+    # 8 lanes: every element count here takes its own number of lane-wide steps.
+    overrides = {f"pe.math.cycles_per_op.{key}": 13, "pe.math.lanes": 8}
+    topology = load_topology("default", overrides=overrides)
+
+    @tl.jit
+    def kernel(x_ptr, y_ptr):
+        offs = tl.arange(0, ROWS)[:, None] * COLS + tl.arange(0, COLS)[None, :]
+        body(tl.load(x_ptr + offs), tl.load(y_ptr + offs))
+
+    rt = Runtime(topology, writer=list_writer)
+    x, y = (rt.zeros((32,), "int32", Placement.single(0)) for _ in range(2))
+    rt.launch(kernel, x, y, grid=(1,), pes=[0])
+    rt.synchronize()
+    pe = rt.topology.params.pe
+    rows = [r for r in list_writer.rows["ops"] if r["op"] == op]
+    assert len(rows) == 1 and rows[0]["engine"] == "MATH"
+    assert pe.math.lanes == 8
+    expected = math.ceil(elements / pe.math.lanes) * 13 / pe.clock_ghz
+    assert rows[0]["end_ns"] - rows[0]["start_ns"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_free_views_cost_nothing(list_writer):
+    """ravel, split and the reshape of interleave add no op: only the join does."""
+    _run(lambda x, y: tl.interleave(tl.split(tl.join(x, y))[0], tl.reshape(tl.ravel(y), (4, 8))),
+         (4, 16), list_writer=list_writer)  # fmt: skip
+    math_ops = [r["op"] for r in list_writer.rows["ops"] if r["engine"] == "MATH"]
+    assert sorted(math_ops) == ["join", "join"]
+
+
+def test_swizzle2d_is_triton_s_example():
+    """Triton's docstring: a 4 x 4 matrix in groups of 2 rows becomes [[0, 2, 4, 6],
+    [1, 3, 5, 7], [8, 10, 12, 14], [9, 11, 13, 15]] (element a goes to swizzle2d of its
+    row and column), on ints and on index values alike."""
+    seen = {}
+
+    @tl.jit
+    def kernel(x_ptr):
+        i = tl.arange(0, 4)[:, None]
+        j = tl.arange(0, 4)[None, :]
+        new_i, new_j = tl.swizzle2d(i, j, 4, 4, 2)
+        seen["tiles"] = (new_i.const, new_j.const)
+        seen["ints"] = [tl.swizzle2d(a // 4, a % 4, 4, 4, 2) for a in range(16)]
+
+    rt = Runtime("default")
+    rt.launch(kernel, rt.zeros((4,), "float32", Placement.single(0)), grid=(1,), pes=[0])
+    rt.synchronize()
+    expected = [[0, 2, 4, 6], [1, 3, 5, 7], [8, 10, 12, 14], [9, 11, 13, 15]]
+    # Element i * 4 + j of the row-major matrix moves to (new_i, new_j).
+    moved = np.empty((4, 4), int)
+    moved[seen["tiles"]] = np.arange(16).reshape(4, 4)
+    assert moved.tolist() == expected
+    by_ints = np.empty((4, 4), int)
+    for a, (i, j) in enumerate(seen["ints"]):
+        by_ints[i, j] = a
+    assert by_ints.tolist() == expected
+
+
+def test_device_assert_checks_index_values_and_assume_is_a_hint():
+    @tl.jit
+    def passes(x_ptr):
+        offs = tl.arange(0, 8)
+        tl.device_assert(offs < 8, "in range")
+        tl.device_assert(offs < 4, "masked off", mask=offs < 4)
+        tl.device_assert(tl.load(x_ptr + offs) > 1e9)  # data: not checked, as in Triton
+        tl.assume(offs >= 0)
+
+    @tl.jit
+    def fails(x_ptr):
+        tl.device_assert(tl.arange(0, 8) < 5, "offsets stay below 5")
+
+    rt = Runtime("default")
+    x = rt.zeros((100,), "float32", Placement.single(0))
+    rt.launch(passes, x, grid=(1,), pes=[0])
+    rt.synchronize()
+    fails_clearly(fails, r"tl\.device_assert failed at element \(5,\): offsets stay below 5")
+
+
+def test_gather_out_of_range_is_one_clear_error():
+    """An index past the axis: at issue for index values, when the data arrives for data
+    indices; both name the kernel and the line."""
+
+    @tl.jit
+    def const_index(x_ptr):
+        x = tl.load(x_ptr + tl.arange(0, 4))
+        tl.gather(x, tl.arange(0, 4) + 1, 0)
+
+    fails_clearly(const_index, r"tl\.gather: index 4 is outside axis 0 of size 4")
+
+    @tl.jit
+    def data_index(x_ptr, i_ptr, out_ptr):
+        offs = tl.arange(0, 4)
+        tl.store(out_ptr + offs, tl.gather(tl.load(x_ptr + offs), tl.load(i_ptr + offs), 0))
+
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    x = rt.from_numpy(np.arange(4, dtype=np.float32), placement=place)
+    index = rt.from_numpy(np.array([0, 1, 9, 2], np.int32), placement=place)
+    out = rt.zeros((4,), "float32", place)
+    with pytest.raises(tl.KernelUsageError, match=r"index 9 is outside axis 0 of size 4 "
+                       r"\(kernel 'data_index', line test_language_layout\.py:\d+\)"):  # fmt: skip
+        rt.launch(data_index, x, index, out, grid=(1,), pes=[0])
+        rt.synchronize()
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda x: tl.permute(x, 0, 0), r"tl\.permute: dims \(0, 0\) are not a permutation"),
+        (lambda x: tl.join(x, x.to(tl.float16)), r"tl\.join: both tiles must have one dtype"),
+        (lambda x: tl.split(x), r"tl\.split: the last axis must have size 2"),
+        (lambda x: tl.cat(x, tl.reshape(x, (2, 2))), r"tl\.cat: shapes \(4,\) and \(2, 2\)"),
+        (lambda x: tl.sort(tl.reshape(x, (2, 2)), dim=0), r"only the last axis \(1\)"),
+        (lambda x: tl.topk(x, 3), r"tl\.topk: k=3 must be a power of 2 from 1 to 4"),
+        (lambda x: tl.xor_sum(x), r"tl\.xor_sum takes integers, got float32"),
+        (lambda x: tl.umulhi(x, 3), r"tl\.umulhi takes 32-bit integer tiles, got float32"),
+        (lambda x: tl.histogram(x, 4), r"tl\.histogram takes a 1-D integer tile"),
+    ],
+)
+def test_misuse_is_one_clear_error(call, match):
+    @tl.jit
+    def misuse(x_ptr):
+        call(tl.load(x_ptr + tl.arange(0, 4)))
+
+    fails_clearly(misuse, match=match)
