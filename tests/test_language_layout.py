@@ -224,3 +224,50 @@ def test_misuse_is_one_clear_error(call, match):
         call(tl.load(x_ptr + tl.arange(0, 4)))
 
     fails_clearly(misuse, match=match)
+
+
+METHOD_CASES = {
+    "reshape": (lambda x: x.reshape(8, 4), lambda x: tl.reshape(x, (8, 4)), (8, 4)),
+    "view": (lambda x: x.view((32,)), lambda x: tl.view(x, 32), (32,)),
+    "ravel": (lambda x: x.ravel(), lambda x: tl.ravel(x), (32,)),
+    "sum": (lambda x: x.sum(axis=0), lambda x: tl.sum(x, 0), (8,)),
+    "max": (lambda x: x.max(1), lambda x: tl.max(x, axis=1), (4,)),
+    "permute": (lambda x: x.permute(1, 0), lambda x: tl.permute(x, (1, 0)), (8, 4)),
+    "trans": (lambda x: x.trans(), lambda x: tl.trans(x), (8, 4)),
+    "flip": (lambda x: x.flip(0), lambda x: tl.flip(x, 0), (4, 8)),
+    "cumsum": (lambda x: x.cumsum(1), lambda x: tl.cumsum(x, axis=1), (4, 8)),
+    "sort": (lambda x: x.sort(), lambda x: tl.sort(x), (4, 8)),
+    "broadcast_to": (lambda x: x.sum(0).broadcast_to(4, 8),
+                     lambda x: tl.broadcast_to(tl.sum(x, 0), (4, 8)), (4, 8)),
+    "cast": (lambda x: x.cast(tl.float32).exp().to(tl.int32),
+             lambda x: tl.exp(tl.cast(x, tl.float32)).to(tl.int32), (4, 8)),
+    "bitcast": (lambda x: x.to(tl.uint32, bitcast=True),
+                lambda x: tl.cast(x, tl.uint32, bitcast=True), (4, 8)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(METHOD_CASES))
+def test_tensor_methods_are_the_tl_functions(name, new_list_writer):
+    """``x.name(...)`` gives what ``tl.name(x, ...)`` gives, values and ops alike."""
+    method, function, shape = METHOD_CASES[name]
+    dtype = "uint32" if name == "bitcast" else "int32"
+    by_method, by_function = new_list_writer(), new_list_writer()
+    got = _run(lambda x, y: method(y % 7), shape, dtype, list_writer=by_method)
+    want = _run(lambda x, y: function(y % 7), shape, dtype, list_writer=by_function)
+    np.testing.assert_array_equal(got, want)
+    ops = [[(r["op"], r["engine"]) for r in w.rows["ops"]] for w in (by_method, by_function)]
+    assert ops[0] == ops[1]
+
+
+def test_bitcast_is_a_free_view_of_the_same_bits(list_writer):
+    """-1 read as uint32 is 2**32 - 1; a bitcast adds no op; sizes must match."""
+    got = _run(lambda x, y: (y - y - 1).to(tl.uint32, bitcast=True), (4, 8), "uint32",
+               list_writer=list_writer)  # fmt: skip
+    assert (got == 2**32 - 1).all()
+    assert [r["op"] for r in list_writer.rows["ops"] if r["engine"] == "MATH"] == ["sub", "sub"]
+
+    @tl.jit
+    def wrong_size(x_ptr):
+        tl.load(x_ptr + tl.arange(0, 4)).to(tl.float16, bitcast=True)
+
+    fails_clearly(wrong_size, r"bitcast=True\): float32 and float16 differ in size")

@@ -44,6 +44,7 @@ from simulator.language.core import (
     bfloat16,
     block_ptr,
     broadcast_to,
+    cast,
     cdiv,
     ceil,
     clamp,
@@ -249,7 +250,19 @@ __all__ = [
     "histogram",
     "sort",
     "topk",
+    "cast",
 ]
+
+# Triton's tensor methods (``x.sum(axis=0)``, ``x.reshape(4, 8)``, ``x.exp()``...): the tl
+# function of that name with the tensor as its first argument, as triton.language has them.
+TENSOR_METHODS = (
+    "abs", "argmax", "argmin", "broadcast_to", "cast", "ceil", "cos", "cumprod", "cumsum",
+    "erf", "exp", "exp2", "expand_dims", "flip", "floor", "gather", "histogram", "log",
+    "log2", "max", "min", "permute", "ravel", "reshape", "rsqrt", "sigmoid", "sin", "softmax",
+    "sort", "split", "sqrt", "sqrt_rn", "sum", "trans", "view", "xor_sum",
+)  # fmt: skip
+for _method in TENSOR_METHODS:
+    setattr(tensor, _method, globals()[_method])
 
 # Triton language features this simulator does not model: each fails at its call.
 UNSUPPORTED = frozenset(

@@ -426,11 +426,22 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         shape = np.empty(self.shape, dtype=np.bool_)[key].shape
         return _view(self, tuple(shape), lambda a: a[key])
 
-    def to(self, dtype: np.dtype | str, bitcast: bool = False) -> tensor:
-        """Cast on the MATH engine (``cycles_per_op['cast']``)."""
-        if bitcast:
-            raise usage_error("tensor.to(bitcast=True) is not supported")
+    def to(self, dtype: np.dtype | str, fp_downcast_rounding: str | None = None,
+           bitcast: bool = False) -> tensor:  # fmt: skip
+        """Cast on the MATH engine (``cycles_per_op['cast']``); with ``bitcast`` the same
+        bits read as ``dtype`` of the same size (a free view). ``fp_downcast_rounding``
+        ("rtne", Triton's default, or "rtz") is accepted; numpy rounds to nearest even."""
         dtype = _dtype(dtype)
+        if fp_downcast_rounding not in (None, "rtne", "rtz"):
+            raise usage_error(f"tensor.to: fp_downcast_rounding={fp_downcast_rounding!r} is "
+                              "not rtne or rtz")  # fmt: skip
+        if bitcast:
+            if dtype.itemsize != self.dtype.itemsize:
+                raise usage_error(f"tensor.to(bitcast=True): {self.dtype} and {dtype} differ "
+                                  "in size")  # fmt: skip
+            out = _view(self, self.shape, lambda a: a.view(dtype))
+            out.dtype = dtype
+            return out
         return _math_op("cast", (self,), self.shape, dtype, lambda a: a.astype(dtype))
 
     @property
@@ -1591,10 +1602,24 @@ def trans(x: tensor, *dims: int) -> tensor:
     return out
 
 
-def reshape(x: tensor, shape: Sequence[int], can_reorder: bool = False) -> tensor:
-    """The same elements in a new shape, row-major (a free view)."""
+def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """A shape given as Triton takes it: ``f(x, 4, 8)`` or ``f(x, (4, 8))``."""
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        shape = tuple(shape[0])
+    return tuple(int(getattr(s, "value", s)) for s in shape)
+
+
+def cast(input: tensor, dtype: np.dtype | str, fp_downcast_rounding: str | None = None,  # noqa: A002
+         bitcast: bool = False) -> tensor:  # fmt: skip
+    """``input.to(dtype, ...)``."""
+    return _check_block("cast", input).to(dtype, fp_downcast_rounding, bitcast)
+
+
+def reshape(x: tensor, *shape: Any, can_reorder: bool = False) -> tensor:
+    """The same elements in a new shape, row-major (a free view); the shape as
+    ``reshape(x, 4, 8)`` or ``reshape(x, (4, 8))``."""
     x = _check_block("reshape", x)
-    shape = _shape_of(shape)
+    shape = _shape_args(shape)
     if math.prod(shape) != math.prod(x.shape):
         raise usage_error(f"tl.reshape: cannot reshape {x.shape} to {shape}")
     return _view(x, shape, lambda a: a.reshape(shape))
@@ -1603,10 +1628,10 @@ def reshape(x: tensor, shape: Sequence[int], can_reorder: bool = False) -> tenso
 view = reshape
 
 
-def broadcast_to(x: tensor, shape: Sequence[int]) -> tensor:
+def broadcast_to(x: tensor, *shape: Any) -> tensor:
     """``x`` broadcast to ``shape`` (a free view)."""
     x = _check_block("broadcast_to", x)
-    shape = _shape_of(shape)
+    shape = _shape_args(shape)
     try:
         np.broadcast_to(np.empty(x.shape, np.bool_), shape)
     except ValueError:

@@ -29,7 +29,7 @@ from simulator.language.core import (
 def ravel(x: tensor, can_reorder: bool = False) -> tensor:
     """The elements of ``x`` as one row, in row-major order (a free view)."""
     x = _check_block("ravel", x)
-    return reshape(x, (math.prod(x.shape),), can_reorder)
+    return reshape(x, (math.prod(x.shape),), can_reorder=can_reorder)
 
 
 def permute(x: tensor, *dims: Any) -> tensor:
