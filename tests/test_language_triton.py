@@ -313,10 +313,10 @@ def test_index_arithmetic_costs_no_engine_time(list_writer):
 # -- one clear message per misuse ---------------------------------------------------------
 def test_unsupported_feature_names_feature_kernel_and_line():
     @tl.jit
-    def scans(x_ptr):
-        tl.associative_scan(x_ptr, 0, None)
+    def inline_asm(x_ptr):
+        tl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r", [x_ptr], tl.int32, True, 1)
 
-    fails_clearly(scans, match=r"tl\.associative_scan is not supported")
+    fails_clearly(inline_asm, match=r"tl\.inline_asm_elementwise is not supported")
 
 
 def test_unsupported_dtype_names_it():
@@ -572,7 +572,7 @@ NOW_SUPPORTED = (
     "atomic_min", "atomic_or", "atomic_xchg", "atomic_xor", "rand", "randn", "randint",
     "randint4x", "philox", "sort", "histogram", "gather", "join", "split", "interleave",
     "permute", "cat", "flip", "ravel", "swizzle2d", "device_assert", "umulhi", "xor_sum",
-    "assume",
+    "assume", "reduce", "associative_scan",
 )  # fmt: skip
 
 
@@ -934,7 +934,7 @@ def test_debug_barrier_is_a_no_op_costing_no_time(new_list_writer):
         tl.debug_barrier()
 
 
-@pytest.mark.parametrize("still_unsupported", ["reduce", "associative_scan"])
+@pytest.mark.parametrize("still_unsupported", ["inline_asm_elementwise", "make_tensor_descriptor"])
 def test_names_now_supported_are_tl_functions_and_the_rest_still_fail(still_unsupported):
     """Each name taken off tl.UNSUPPORTED is a real function of tl (exported, in
     __all__), and softmax and PropagateNan too; what is still unsupported fails at its

@@ -21,6 +21,7 @@ from simulator.language.atomics import (
     atomic_xchg,
     atomic_xor,
 )
+from simulator.language.combine import associative_scan, reduce
 from simulator.language.comm import (
     fence,
     rank,
@@ -251,15 +252,18 @@ __all__ = [
     "sort",
     "topk",
     "cast",
+    "associative_scan",
+    "reduce",
 ]
 
 # Triton's tensor methods (``x.sum(axis=0)``, ``x.reshape(4, 8)``, ``x.exp()``...): the tl
 # function of that name with the tensor as its first argument, as triton.language has them.
 TENSOR_METHODS = (
-    "abs", "argmax", "argmin", "broadcast_to", "cast", "ceil", "cos", "cumprod", "cumsum",
-    "erf", "exp", "exp2", "expand_dims", "flip", "floor", "gather", "histogram", "log",
-    "log2", "max", "min", "permute", "ravel", "reshape", "rsqrt", "sigmoid", "sin", "softmax",
-    "sort", "split", "sqrt", "sqrt_rn", "sum", "trans", "view", "xor_sum",
+    "abs", "argmax", "argmin", "associative_scan", "broadcast_to", "cast", "ceil", "cos",
+    "cumprod", "cumsum", "erf", "exp", "exp2", "expand_dims", "flip", "floor", "gather",
+    "histogram", "log", "log2", "max", "min", "permute", "ravel", "reduce", "reshape",
+    "rsqrt", "sigmoid", "sin", "softmax", "sort", "split", "sqrt", "sqrt_rn", "sum", "trans",
+    "view", "xor_sum",
 )  # fmt: skip
 for _method in TENSOR_METHODS:
     setattr(tensor, _method, globals()[_method])
@@ -267,8 +271,8 @@ for _method in TENSOR_METHODS:
 # Triton language features this simulator does not model: each fails at its call.
 UNSUPPORTED = frozenset(
     {
-        "associative_scan", "reduce", "inline_asm_elementwise", "make_tensor_descriptor",
-        "load_tensor_descriptor", "store_tensor_descriptor", "tensor_descriptor",
+        "inline_asm_elementwise", "make_tensor_descriptor", "load_tensor_descriptor",
+        "store_tensor_descriptor", "tensor_descriptor",
         # e4m3 with exponent bias 15: ml_dtypes has no such dtype (its e4m3b11fnuz has 11)
         "float8e4b15",
     }
