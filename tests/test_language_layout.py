@@ -271,3 +271,74 @@ def test_bitcast_is_a_free_view_of_the_same_bits(list_writer):
         tl.load(x_ptr + tl.arange(0, 4)).to(tl.float16, bitcast=True)
 
     fails_clearly(wrong_size, r"bitcast=True\): float32 and float16 differ in size")
+
+
+@tl.jit
+def linear(
+    x_ptr,
+    w_ptr,
+    y_ptr,
+    M,
+    N,
+    K,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,  # noqa: N803
+    BLOCK_K: tl.constexpr,
+):  # noqa: N803
+    """y = x @ w^T (nn.Linear): w is N x K row-major, read through a column-major block
+    pointer as its K x N transpose."""
+    pid_m, pid_n = tl.program_id(0), tl.program_id(1)
+    x_block = tl.make_block_ptr(x_ptr, shape=(M, K), strides=(K, 1),
+                                offsets=(pid_m * BLOCK_M, 0), block_shape=(BLOCK_M, BLOCK_K),
+                                order=(1, 0))  # fmt: skip
+    wt_block = tl.make_block_ptr(w_ptr, shape=(K, N), strides=(1, K),
+                                 offsets=(0, pid_n * BLOCK_N), block_shape=(BLOCK_K, BLOCK_N),
+                                 order=(0, 1))  # fmt: skip
+    acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
+    for _ in range(0, K, BLOCK_K):
+        acc += tl.dot(tl.load(x_block, boundary_check=(0, 1)),
+                      tl.load(wt_block, boundary_check=(0, 1)))  # fmt: skip
+        x_block = tl.advance(x_block, (0, BLOCK_K))
+        wt_block = tl.advance(wt_block, (BLOCK_K, 0))
+    yt_block = tl.make_block_ptr(y_ptr, shape=(N, M), strides=(1, N),
+                                 offsets=(pid_n * BLOCK_N, pid_m * BLOCK_M),
+                                 block_shape=(BLOCK_N, BLOCK_M), order=(0, 1))  # fmt: skip
+    tl.store(yt_block, tl.trans(acc), boundary_check=(0, 1))  # y^T's column-major view is y
+
+
+def test_column_major_block_pointers_read_and_write_transposes(list_writer):
+    """nn.Linear's y = x @ w^T with w^T read, and y written, through order=(0, 1) block
+    pointers over row-major tensors (ragged M, N and K): numpy's values; each w^T tile
+    moves as the rows of w it holds (one DMA per memory, the tile's bytes)."""
+    m, n, k, bm, bn, bk = 40, 24, 48, 16, 16, 32
+    rng = np.random.default_rng(3)
+    x_np, w_np = (rng.standard_normal(s).astype(np.float32) for s in ((m, k), (n, k)))
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    place = Placement.single(0)
+    x, w = rt.from_numpy(x_np, placement=place), rt.from_numpy(w_np, placement=place)
+    y = rt.zeros((m, n), "float32", place)
+    rt.launch(linear, x, w, y, m, n, k, grid=(3, 2), pes=[0],
+              BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk)  # fmt: skip
+    rt.synchronize()
+    np.testing.assert_allclose(y.numpy(), x_np @ w_np.T, rtol=1e-5, atol=1e-5)
+    loads = [r for r in list_writer.rows["ops"] if r["op"] == "load"]
+    # Per program: 2 K-steps, each an x tile and a w^T tile, clipped at the edges.
+    expected = sum(min(bm, m - i * bm) * min(bk, k - s * bk) * 4
+                   + min(bn, n - j * bn) * min(bk, k - s * bk) * 4
+                   for i in range(3) for j in range(2) for s in range(2))  # fmt: skip
+    assert sum(r["bytes"] for r in loads) == expected
+
+
+def test_column_major_block_pointer_needs_its_strides():
+    @tl.jit
+    def no_strides(x_ptr):
+        tl.make_block_ptr(x_ptr, shape=(10, 10), offsets=(0, 0), block_shape=(4, 4),
+                          order=(0, 1))  # fmt: skip
+
+    @tl.jit
+    def rows_contiguous(x_ptr):
+        tl.make_block_ptr(x_ptr, shape=(10, 10), strides=(10, 1), offsets=(0, 0),
+                          block_shape=(4, 4), order=(0, 1))  # fmt: skip
+
+    fails_clearly(no_strides, r"order=\(0, 1\) needs the shape and strides")
+    fails_clearly(rows_contiguous, r"order=\(0, 1\) needs 2-D strides \(1, s\), got \(10, 1\)")

@@ -976,3 +976,10 @@ def test_integer_division_and_remainder_follow_c_as_triton_does():
     assert r.numpy().tolist() == [-1, 0, -2, -1, 0, 1, 2, 1]
     assert f.numpy().tolist() == [-1.0, -0.0, -2.0, -1.0, 0.0, 1.0, 2.0, 1.0]
     assert i.numpy().tolist() == [-1, -1, 0, 0, 0, 0, 0, 1]
+
+
+def test_tl_math_names_the_tl_functions():
+    """Kernels written for Triton call tl.math.exp2 and the like: the same functions."""
+    assert tl.math.__all__
+    for name in tl.math.__all__:
+        assert getattr(tl.math, name) is getattr(tl, name), name

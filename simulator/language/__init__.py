@@ -11,6 +11,7 @@ Dtypes are numpy dtypes: ``tl.bfloat16``, ``tl.float8e4nv`` (e4m3, bias 7) and
 from typing import Any
 
 from simulator.language import core as _core
+from simulator.language import math
 from simulator.language.atomics import (
     atomic_add,
     atomic_and,
@@ -254,6 +255,7 @@ __all__ = [
     "cast",
     "associative_scan",
     "reduce",
+    "math",
 ]
 
 # Triton's tensor methods (``x.sum(axis=0)``, ``x.reshape(4, 8)``, ``x.exp()``...): the tl

@@ -217,6 +217,10 @@ class block_ptr(NamedTuple):  # noqa: N801 - named like Triton's
     shape: tuple[int, int] | None = None
     row_stride: int | None = None
     one_d: bool = False  # built from 1-D shape/offsets/block_shape: loads give 1-D tiles
+    # Built with order=(0, 1) (the block's columns contiguous in memory): the fields above
+    # then describe the memory's rows (the block's columns), and loads and stores
+    # transpose the tile between memory and TCM.
+    transposed: bool = False
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -236,8 +240,10 @@ def make_block_ptr(
     order: Sequence[int] | None = None,
 ) -> block_ptr:
     """A block pointer with Triton's signature. ``shape`` and ``strides`` default to the
-    view's own; the innermost stride must be 1 (rows contiguous, ``order=(1, 0)``, or
-    ``(0,)`` in 1-D). 1-D block pointers load 1-D tiles."""
+    view's own. Rows contiguous (``order=(1, 0)``, the innermost stride 1, or ``(0,)`` in
+    1-D), or columns (``order=(0, 1)``, ``strides[0] == 1``: a transposed view, such as
+    ``K^T`` of a row-major ``K``; its tiles move as the memory's rows do). 1-D block
+    pointers load 1-D tiles."""
     if (
         shape is None and strides is None and order is None and type(base) is TensorView
         and type(offsets) is tuple and type(block_shape) is tuple and len(base.shape) == 2
@@ -260,11 +266,10 @@ def make_block_ptr(
         order = None if order is None or tuple(order) == (0,) else order
     view_shape = base.shape if len(base.shape) == 2 else (1, base.shape[0])
     view = base if len(base.shape) == 2 else _reshaped(base, view_shape)
-    if order is not None and tuple(order) != (1, 0):
-        raise usage_error(
-            f"make_block_ptr: order={tuple(order)} (column-major tiles) is not supported; "
-            "use order=(1, 0) and tl.trans"
-        )
+    if order is not None and tuple(order) not in ((1, 0), (0, 1)):
+        raise usage_error(f"make_block_ptr: order={tuple(order)} is not (1, 0) or (0, 1)")
+    if order is not None and tuple(order) == (0, 1):
+        return _column_major_block_ptr(base, view, shape, strides, offsets, block_shape)
     bounds = tuple(int(s) for s in shape) if shape is not None else view_shape
     if len(bounds) != 2 or math.prod(bounds) > view.numel:
         raise usage_error(
@@ -289,6 +294,36 @@ def make_block_ptr(
     )
 
 
+def _column_major_block_ptr(
+    base: TensorView,
+    view: TensorView,
+    shape: Any,
+    strides: Any,
+    offsets: Sequence[int],
+    block_shape: Sequence[int],
+) -> block_ptr:
+    """A block pointer over a tensor whose first dimension is contiguous (``strides ==
+    (1, s)``), kept as the memory sees it: rows ``s`` elements apart, offsets and block
+    shape swapped, marked ``transposed``."""
+    if shape is None or strides is None:
+        raise usage_error("make_block_ptr: order=(0, 1) needs the shape and strides of the "
+                          "transposed view, e.g. shape=(K, N), strides=(1, K)")  # fmt: skip
+    bounds = tuple(int(s) for s in shape)
+    strides = tuple(int(s) for s in strides)
+    if len(bounds) != 2 or len(strides) != 2 or strides[0] != 1:
+        raise usage_error(f"make_block_ptr: order=(0, 1) needs 2-D strides (1, s), got "
+                          f"{strides}")  # fmt: skip
+    if len(tuple(offsets)) != 2 or len(tuple(block_shape)) != 2:
+        raise usage_error("make_block_ptr: offsets and block_shape need one entry per dim")
+    memory_bounds = (bounds[1], bounds[0])
+    if (memory_bounds[0] - 1) * strides[1] + memory_bounds[1] > view.numel:
+        raise usage_error(f"make_block_ptr: shape {bounds} with strides {strides} does not "
+                          f"fit {base.name} ({view.numel} elements)")  # fmt: skip
+    return block_ptr(view, (int(offsets[1]), int(offsets[0])),
+                     (int(block_shape[1]), int(block_shape[0])), memory_bounds, strides[1],
+                     False, True)  # fmt: skip
+
+
 def _reshaped(view: TensorView, shape: tuple[int, ...]) -> TensorView:
     return TensorView(view.va, shape, view.dtype, view.name, view.global_offset, view.segments)
 
@@ -300,6 +335,8 @@ def advance(ptr: block_ptr, offsets: Sequence[int]) -> block_ptr:
     offsets = tuple(int(o) for o in offsets)
     if ptr.one_d:
         offsets = (0, *offsets)
+    if ptr.transposed:  # the block's dims are the memory's swapped
+        offsets = offsets[::-1]
     return block_ptr(
         ptr.base,
         (ptr.offsets[0] + offsets[0], ptr.offsets[1] + offsets[1]),
@@ -307,6 +344,7 @@ def advance(ptr: block_ptr, offsets: Sequence[int]) -> block_ptr:
         ptr.shape,
         ptr.row_stride,
         ptr.one_d,
+        ptr.transposed,
     )
 
 
@@ -698,8 +736,13 @@ def load(
     region = _tile_region(ptr, boundary_check)
     fill = _padding(padding_option, view.dtype) if padding_option else 0
     shape = (ptr.block_shape[1],) if is_1d else ptr.block_shape
+    transposed = ptr.transposed
+    if transposed:
+        shape = shape[::-1]
     out = _new_block(program, shape, view.dtype)
     out.valid = (region[3],) if is_1d else (region[1], region[3])
+    if transposed:
+        out.valid = out.valid[::-1]
     stride = ptr.row_stride if ptr.row_stride is not None else view.shape[1]
     empty = region[1] == 0 or region[3] == 0
     execute = None
@@ -709,7 +752,7 @@ def load(
             tile = np.full(ptr.block_shape, fill, dtype=view.dtype)
             if not empty:
                 tile[: region[1], : region[3]] = lowering.read_tile(program, view, stride, region)
-            out.data = tile.reshape(shape)
+            out.data = np.ascontiguousarray(tile.T) if transposed else tile.reshape(shape)
 
     if empty:  # the whole tile is padding: no DMA
         op = Op("load", program, "DMA_IN", (), out, execute=execute)
@@ -857,7 +900,10 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     target = (ptr.block_shape[1],) if ptr.one_d or len(ptr.base.shape) == 1 else ptr.block_shape
     if isinstance(pointer, TensorView) and len(pointer.shape) == 1:
         target = (pointer.shape[0],)
-    value = _stored_value(program, value, target, ptr.block_shape)
+    transposed = ptr.transposed
+    if transposed:
+        target = target[::-1]
+    value = _stored_value(program, value, target, target if transposed else ptr.block_shape)
     region = _tile_region(ptr, boundary_check)
     if region[1] == 0 or region[3] == 0:
         return  # the whole tile is past the edge: nothing to write
@@ -867,7 +913,8 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
 
         def execute() -> None:
             data = np.broadcast_to(value.data, target)
-            lowering.write_tile(program, ptr.base, stride, region, data.reshape(ptr.block_shape))
+            data = data.T if transposed else data.reshape(ptr.block_shape)
+            lowering.write_tile(program, ptr.base, stride, region, data)
 
     pieces, tile_bytes, span = lowering.tile_pieces(
         program, ptr.base, stride, region, False, "store"
