@@ -14,6 +14,7 @@ from simulator.workloads.registry import list_workloads
 
 # Small sizes of every workload (each runs in well under a second on `default`).
 SMALL = {
+    "attention": {"heads": 1, "n_ctx": 128},
     "axpy": {"elements": 16384},
     "ccl_allreduce": {"world_size": 4, "bytes": 16384},
     "dma_sweep": {"sizes": "1024,65536"},
