@@ -572,7 +572,8 @@ NOW_SUPPORTED = (
     "atomic_min", "atomic_or", "atomic_xchg", "atomic_xor", "rand", "randn", "randint",
     "randint4x", "philox", "sort", "histogram", "gather", "join", "split", "interleave",
     "permute", "cat", "flip", "ravel", "swizzle2d", "device_assert", "umulhi", "xor_sum",
-    "assume", "reduce", "associative_scan",
+    "assume", "reduce", "associative_scan", "make_tensor_descriptor", "load_tensor_descriptor",
+    "store_tensor_descriptor", "tensor_descriptor",
 )  # fmt: skip
 
 
@@ -934,7 +935,7 @@ def test_debug_barrier_is_a_no_op_costing_no_time(new_list_writer):
         tl.debug_barrier()
 
 
-@pytest.mark.parametrize("still_unsupported", ["inline_asm_elementwise", "make_tensor_descriptor"])
+@pytest.mark.parametrize("still_unsupported", ["inline_asm_elementwise"])
 def test_names_now_supported_are_tl_functions_and_the_rest_still_fail(still_unsupported):
     """Each name taken off tl.UNSUPPORTED is a real function of tl (exported, in
     __all__), and softmax and PropagateNan too; what is still unsupported fails at its

@@ -118,6 +118,12 @@ from simulator.language.core import (
     zeros,
     zeros_like,
 )
+from simulator.language.descriptors import (
+    load_tensor_descriptor,
+    make_tensor_descriptor,
+    store_tensor_descriptor,
+    tensor_descriptor,
+)
 from simulator.language.jit import JITFunction, jit
 from simulator.language.layout_ops import cat, flip, interleave, join, permute, ravel, split
 from simulator.language.random import (
@@ -256,6 +262,10 @@ __all__ = [
     "associative_scan",
     "reduce",
     "math",
+    "load_tensor_descriptor",
+    "make_tensor_descriptor",
+    "store_tensor_descriptor",
+    "tensor_descriptor",
 ]
 
 # Triton's tensor methods (``x.sum(axis=0)``, ``x.reshape(4, 8)``, ``x.exp()``...): the tl
@@ -273,8 +283,7 @@ for _method in TENSOR_METHODS:
 # Triton language features this simulator does not model: each fails at its call.
 UNSUPPORTED = frozenset(
     {
-        "inline_asm_elementwise", "make_tensor_descriptor", "load_tensor_descriptor",
-        "store_tensor_descriptor", "tensor_descriptor",
+        "inline_asm_elementwise",
         # e4m3 with exponent bias 15: ml_dtypes has no such dtype (its e4m3b11fnuz has 11)
         "float8e4b15",
     }
