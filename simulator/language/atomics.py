@@ -45,6 +45,7 @@ from simulator.language.core import (
     _program,
     _span_access,
     block_ptr,
+    broadcasts_to,
     pointer,
     tensor,
     usage_error,
@@ -238,12 +239,7 @@ def _operand(name: str, program: Program, value: Any, shape: tuple[int, ...],
     if not isinstance(value, tensor):
         raise usage_error(f"tl.{name}: operand must be a tensor or a number, "
                           f"got {type(value).__name__}")  # fmt: skip
-    try:
-        if np.broadcast_shapes(value.shape, shape) != tuple(shape):
-            raise ValueError
-    except ValueError:
-        raise usage_error(
-            f"tl.{name}: operand of shape {value.shape} does not broadcast to the "
-            f"pointers' shape {shape}"
-        ) from None
+    if not broadcasts_to(value.shape, shape):
+        raise usage_error(f"tl.{name}: operand of shape {value.shape} does not broadcast to "
+                          f"the pointers' shape {shape}")  # fmt: skip
     return value

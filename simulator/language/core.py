@@ -934,14 +934,17 @@ def _stored_value(program: Program, value: Any, target: tuple[int, ...], block: 
     value = _check_block("store", value)
     if value.shape == target:
         return value  # the common case: a tile of the block's own shape
-    try:
-        if np.broadcast_shapes(value.shape, target) != tuple(target):
-            raise ValueError
-    except ValueError:
-        raise usage_error(
-            f"tl.store: value shape {value.shape} != block shape {tuple(target)}"
-        ) from None
+    if not broadcasts_to(value.shape, target):
+        raise usage_error(f"tl.store: value shape {value.shape} != block shape {tuple(target)}")
     return value
+
+
+def broadcasts_to(shape: tuple[int, ...], target: Sequence[int]) -> bool:
+    """Whether a tile of ``shape`` broadcasts to ``target`` (numpy's rules)."""
+    try:
+        return np.broadcast_shapes(shape, tuple(target)) == tuple(target)
+    except ValueError:
+        return False
 
 
 def _store_pointers(program: Program, ptr: pointer, value: Any, mask: Any) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 import simulator.language as tl
 from simulator.workloads.registry import Param, WorkloadResult, workload
-from simulator.workloads.tutorial_common import roofline_ns, timing_metrics, upload
+from simulator.workloads.tutorial_common import kernel_result, upload
 
 LOG2_E = 1.44269504  # 1 / ln(2): the kernel works in base 2 (exp2)
 
@@ -145,19 +145,13 @@ def run(rt, p) -> WorkloadResult:
                                          BLOCK_M=bm, BLOCK_N=bn,
                                          STAGE=3 if causal else 1)  # fmt: skip
     rt.synchronize()
-    result = WorkloadResult()
     blocks_m = n // bm
     # K/V blocks each program reads: all of them, or (causal) those up to its diagonal.
     kv_blocks = blocks_m * (blocks_m + 1) // 2 if causal else blocks_m * (n // bn)
     flops = heads * kv_blocks * 4 * bm * bn * d  # Q K^T and P V, per block pair
     read = heads * (n * d + kv_blocks * 2 * bn * d) * 2
     write = heads * n * (d * 2 + 4)  # the output and the log-sum-exp
-    n_pes = min(len(rt.device_pes), len(launch.programs))
-    bound = roofline_ns(rt, read, write, len(q.shards), n_pes, flops)
-    timing_metrics(result, launch, bound, read + write)
-    result.add(
-        "tflops", flops / (launch.end_ns - launch.target_start_ns) / 1e3, "tflops", better="higher"
-    )
+    result = kernel_result(rt, launch, read, write, len(q.shards), flops)
     if rt.verify_data:
         expected = reference(q_np, k_np, v_np, heads, sm_scale, causal)
         result.verified = bool(np.allclose(out.peek().astype(np.float32), expected, atol=2e-2,

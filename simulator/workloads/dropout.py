@@ -8,7 +8,7 @@ import numpy as np
 import simulator.language as tl
 from simulator.language.random import philox_words, uniform_values
 from simulator.workloads.registry import Param, WorkloadResult, workload
-from simulator.workloads.tutorial_common import roofline_ns, timing_metrics, upload
+from simulator.workloads.tutorial_common import kernel_result, upload
 
 
 @tl.jit
@@ -58,10 +58,7 @@ def run(rt, p) -> WorkloadResult:
     grid = lambda meta: (tl.cdiv(n, meta["BLOCK_SIZE"]),)  # noqa: E731 - Triton's idiom
     launch = _seeded_dropout[grid](x, output, n, drop, p["dropout_seed"], BLOCK_SIZE=block)
     rt.synchronize()
-    result = WorkloadResult()
-    n_pes = min(len(rt.device_pes), len(launch.programs))
-    bound = roofline_ns(rt, n * 4, n * 4, len(x.shards), n_pes)
-    timing_metrics(result, launch, bound, 2 * n * 4)
+    result = kernel_result(rt, launch, n * 4, n * 4, len(x.shards))
     if rt.verify_data:
         offsets = np.arange(n, dtype=np.int32)
         zero = np.zeros(n, np.uint32)

@@ -6,7 +6,7 @@ import numpy as np
 
 import simulator.language as tl
 from simulator.workloads.registry import Param, WorkloadResult, workload
-from simulator.workloads.tutorial_common import roofline_ns, timing_metrics, upload
+from simulator.workloads.tutorial_common import kernel_result, upload
 
 
 @tl.jit
@@ -84,18 +84,12 @@ def run(rt, p) -> WorkloadResult:
         BLOCK_SIZE_M=bm, BLOCK_SIZE_N=bn, BLOCK_SIZE_K=bk, GROUP_SIZE_M=p["group_m"],
     )  # fmt: skip
     rt.synchronize()
-    result = WorkloadResult()
     flops = 2 * m * n * k
     tiles_m, tiles_n = -(-m // bm), -(-n // bn)
     # Each program reads its row of A tiles and its column of B tiles once.
     read = (tiles_n * m * k + tiles_m * k * n) * 2
     write = m * n * 2
-    n_pes = min(len(rt.device_pes), len(launch.programs))
-    bound = roofline_ns(rt, read, write, len(a.shards), n_pes, flops)
-    timing_metrics(result, launch, bound, read + write)
-    result.add(
-        "tflops", flops / (launch.end_ns - launch.target_start_ns) / 1e3, "tflops", better="higher"
-    )
+    result = kernel_result(rt, launch, read, write, len(a.shards), flops)
     if rt.verify_data:
         expected = a_np.astype(np.float32) @ b_np.astype(np.float32)
         tol = 1e-2 * np.sqrt(k) + 1e-2

@@ -7,7 +7,7 @@ import numpy as np
 
 import simulator.language as tl
 from simulator.workloads.registry import Param, WorkloadResult, workload
-from simulator.workloads.tutorial_common import roofline_ns, timing_metrics, upload
+from simulator.workloads.tutorial_common import kernel_result, upload
 
 
 @tl.jit
@@ -73,19 +73,13 @@ def run(rt, p) -> WorkloadResult:
         BLOCK_SIZE_M=bm, BLOCK_SIZE_N=bn, BLOCK_SIZE_K=bk, SPLIT_K=split,
     )  # fmt: skip
     rt.synchronize()
-    result = WorkloadResult()
     flops = 2 * m * n * k
     # Each output tile's programs read its rows of A and its columns of B once between
     # them; each adds its partial tile into C: the float32 operands go to the memory and
     # the old values come back (both pass through the memory holding C).
     read = (tiles_n * m * k + tiles_m * k * n) * 2
     atomic_traffic = 2 * split * m * n * 4
-    n_pes = min(len(rt.device_pes), len(launch.programs))
-    bound = roofline_ns(rt, read, atomic_traffic, len(a.shards), n_pes, flops)
-    timing_metrics(result, launch, bound, read + atomic_traffic)
-    result.add(
-        "tflops", flops / (launch.end_ns - launch.target_start_ns) / 1e3, "tflops", better="higher"
-    )
+    result = kernel_result(rt, launch, read, atomic_traffic, len(a.shards), flops)
     if rt.verify_data:
         expected = a_np.astype(np.float32) @ b_np.astype(np.float32)
         result.verified = bool(np.allclose(c.peek(), expected, rtol=1e-3, atol=1e-3 * np.sqrt(k)))

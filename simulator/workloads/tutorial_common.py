@@ -59,3 +59,18 @@ def timing_metrics(result: WorkloadResult, launch: Launch, bound_ns: float, nbyt
     result.add("bound_ns", bound_ns, "ns", better="lower")
     result.add("efficiency", bound_ns / kernel_ns, "ratio", better="higher")
     result.add("n_programs", len(launch.programs), "count", better="higher")
+
+
+def kernel_result(rt: Runtime, launch: Launch, read_bytes: int, write_bytes: int, n_slices: int,
+                  flops: int = 0) -> WorkloadResult:  # fmt: skip
+    """A result holding the launch's timing metrics against its roofline bound (its
+    programs on at most every PE) and, for a kernel doing ``flops`` GEMM FLOPs, its
+    TFLOP/s."""
+    result = WorkloadResult()
+    n_pes = min(len(rt.device_pes), len(launch.programs))
+    bound = roofline_ns(rt, read_bytes, write_bytes, n_slices, n_pes, flops)
+    timing_metrics(result, launch, bound, read_bytes + write_bytes)
+    if flops:
+        kernel_ns = launch.end_ns - launch.target_start_ns
+        result.add("tflops", flops / kernel_ns / 1e3, "tflops", better="higher")
+    return result

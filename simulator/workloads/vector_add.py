@@ -6,7 +6,7 @@ import numpy as np
 
 import simulator.language as tl
 from simulator.workloads.registry import Param, WorkloadResult, workload
-from simulator.workloads.tutorial_common import roofline_ns, timing_metrics, upload
+from simulator.workloads.tutorial_common import kernel_result, upload
 
 
 @tl.jit
@@ -41,11 +41,7 @@ def run(rt, p) -> WorkloadResult:
     grid = lambda meta: (tl.cdiv(n, meta["BLOCK_SIZE"]),)  # noqa: E731 - Triton's idiom
     launch = add_kernel[grid](x, y, output, n, BLOCK_SIZE=block)
     rt.synchronize()
-    result = WorkloadResult()
-    nbytes = 3 * n * 4
-    n_pes = len(rt.device_pes)
-    bound = roofline_ns(rt, 2 * n * 4, n * 4, len(x.shards), min(n_pes, len(launch.programs)))
-    timing_metrics(result, launch, bound, nbytes)
+    result = kernel_result(rt, launch, 2 * n * 4, n * 4, len(x.shards))
     if rt.verify_data:
         result.verified = bool(np.array_equal(output.peek(), x_np + y_np))
     return result
