@@ -122,3 +122,33 @@ class SimulatedAllReduce:
         return cost(metrics[algorithm], "busbw_gbs")
 
     track_bus_ns_per_byte.unit = "ns/B"
+
+
+class SimulatedTritonKernels:
+    """Kernels written as Triton users write them: kernel time and how far from its
+    roofline bound each runs (1 / efficiency), skipped at commits without the workload."""
+
+    params = ["matmul_splitk", "dropout", "attention"]
+    param_names = ["workload"]
+
+    def setup_cache(self) -> dict[str, Metrics]:
+        return {
+            workload: simulated_metrics(small_case(workload))
+            for workload in self.params
+            if workload in available_workloads()
+        }
+
+    def setup(self, metrics, workload: str) -> None:
+        if workload not in metrics:
+            raise NotImplementedError(f"workload {workload!r} does not exist in this version")
+
+    def track_kernel_ns(self, metrics, workload: str) -> float:
+        return cost(metrics[workload], "kernel_ns")
+
+    track_kernel_ns.unit = "ns"
+
+    def track_bound_over_achieved(self, metrics, workload: str) -> float:
+        """1 / efficiency: the kernel's time over its roofline bound from the YAML."""
+        return cost(metrics[workload], "efficiency")
+
+    track_bound_over_achieved.unit = "ratio"

@@ -25,6 +25,7 @@ from benchmarks.bench_simulated import (  # noqa: E402
     SimulatedDma,
     SimulatedGemm,
     SimulatedLaunch,
+    SimulatedTritonKernels,
 )
 from benchmarks.bench_traces import TraceWriter  # noqa: E402
 
@@ -92,6 +93,21 @@ def test_dma_bandwidth_track_is_the_topology_bottleneck(tmp_path):
     for path in bench.params:
         assert bench.track_ns_per_byte(cache, path) == 1.0 / metrics[f"dma.{path}.bw_gbs"]
         assert bench.track_alpha_ns(cache, path) == metrics[f"dma.{path}.alpha_ns"]
+
+
+def test_triton_kernel_tracks_equal_kernbench_run(tmp_path):
+    """SimulatedTritonKernels tracks kernel_ns and 1 / efficiency (the kernel's time over
+    its bound) of what kernbench run reports for each case; a missing workload skips."""
+    bench = SimulatedTritonKernels()
+    cache = bench.setup_cache()
+    for workload in bench.params:
+        bench.setup(cache, workload)
+        metrics = reported(common.small_case(workload), tmp_path)
+        assert bench.track_kernel_ns(cache, workload) == metrics["kernel_ns"]
+        assert bench.track_bound_over_achieved(cache, workload) == 1.0 / metrics["efficiency"]
+        assert bench.track_bound_over_achieved(cache, workload) >= 1.0
+    with pytest.raises(NotImplementedError, match="'attention' does not exist"):
+        bench.setup({}, "attention")
 
 
 def test_allreduce_tracks_skip_or_match(tmp_path):
