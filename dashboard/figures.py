@@ -363,8 +363,12 @@ def engine_timeline_figure(ops: pd.DataFrame) -> go.Figure:
 
     One row per (PE, engine, lane), labelled "PE <pe_global> <engine>", with " <lane>"
     appended where that engine of that PE used more than one lane (ops of one lane never
-    overlap); one WebGL trace per engine (so tens of thousands of ops draw quickly),
-    each op a segment start_ns -> end_ns at its row, segments separated by None.
+    overlap); one trace per engine, each op a segment start_ns -> end_ns at its row,
+    segments separated by None.
+
+    SVG lines (one path element per trace), not WebGL: the plotly.js that Streamlit ships
+    draws no WebGL segment of this chart (seen in Chromium), and the page draws at most
+    MAX_TIMELINE_OPS ops this way (more become an image or utilisation buckets).
     """
     title = "Engine timeline: every op"
     if ops.empty:
@@ -402,7 +406,7 @@ def engine_timeline_figure(ops: pd.DataFrame) -> go.Figure:
             ys += [row, row, None]
             custom += [(op, launch, start, end)] * 2 + [None]
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=xs,
                 y=ys,
                 mode="lines",

@@ -35,8 +35,17 @@ _TIMELINE = """() => {
         .includes('Engine timeline'));
     if (!timeline) return null;
     const path = timeline.data.filter(t => t.legendgroup === 'critical path');
+    // What is really drawn: per trace name, its line segments of non-zero width in the SVG.
+    const drawn = {};
+    for (const group of timeline.querySelectorAll('.scatterlayer .trace')) {
+        const cd = group.__data__;
+        if (!(cd && cd[0] && cd[0].trace)) continue;
+        drawn[cd[0].trace.name] = [...group.querySelectorAll('path.js-line')]
+            .filter(line => line.getBBox().width > 0).length;
+    }
     return {title: timeline.layout.title.text, range: timeline.layout.xaxis.range,
-            n_traces: timeline.data.length, n_path_traces: path.length, n_plots: plots.length};
+            n_traces: timeline.data.length, n_path_traces: path.length, n_plots: plots.length,
+            drawn: drawn};
 }"""
 
 
@@ -147,6 +156,12 @@ def test_run_page_of_a_large_run(
     zoomed = page.evaluate(_TIMELINE)
     assert "every op" in zoomed["title"]
     assert zoomed["range"] == pytest.approx([t0, t1])
+    # Every op of the window is drawn: one segment per op that lasts (WebGL drew none).
+    lasting = dict(con.execute(
+        "SELECT engine, count(*) FROM read_parquet(?) WHERE end_ns > ? AND start_ns < ? "
+        "AND end_ns > start_ns GROUP BY engine", [ops_files, t0, t1],
+    ).fetchall())  # fmt: skip
+    assert {e: zoomed["drawn"].get(e) for e in lasting} == lasting
     assert zoomed["n_path_traces"] >= 1
     page.wait_for_timeout(500)
     _expand_main_for_screenshot(page)
