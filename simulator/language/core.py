@@ -903,7 +903,7 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     transposed = ptr.transposed
     if transposed:
         target = target[::-1]
-    value = _stored_value(program, value, target, target if transposed else ptr.block_shape)
+    value = _stored_value(program, value, target)
     region = _tile_region(ptr, boundary_check)
     if region[1] == 0 or region[3] == 0:
         return  # the whole tile is past the edge: nothing to write
@@ -927,7 +927,7 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     program.pe.issue(op)
 
 
-def _stored_value(program: Program, value: Any, target: tuple[int, ...], block: tuple) -> tensor:
+def _stored_value(program: Program, value: Any, target: tuple[int, ...]) -> tensor:
     """``value`` as a tensor that broadcasts to ``target`` (numbers become index values)."""
     if isinstance(value, (int, float, bool, np.number)):
         return _const(program, np.full(target, value))
@@ -950,7 +950,7 @@ def broadcasts_to(shape: tuple[int, ...], target: Sequence[int]) -> bool:
 def _store_pointers(program: Program, ptr: pointer, value: Any, mask: Any) -> None:
     view = ptr.base
     shape = ptr.shape
-    value = _stored_value(program, value, shape, shape)
+    value = _stored_value(program, value, shape)
     keep = _mask_values(mask, shape, "store")
     flat = _checked_offsets(ptr, keep, "store")
     runs = lowering.runs_of(flat)

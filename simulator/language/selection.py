@@ -73,7 +73,7 @@ def gather(src: tensor, index: tensor, axis: Any) -> tensor:
     size = src.shape[axis]
     if index.const is not None:
         _check_indices(index.const, size, axis, None)
-    place = _place()
+    place = _place() if _program().machine.data is not None else None  # for data indices
 
     def take(values: np.ndarray, indices: np.ndarray) -> np.ndarray:
         _check_indices(indices, size, axis, place)
