@@ -20,9 +20,11 @@ Barrier: the IO_CPU keeps the schedule of the CPUs below it (every message to th
 passes through it), so it stamps ``target_start_ns`` from the worst dispatch time of the
 launch it can know: path latencies, message streaming at the path's bottleneck, and the
 fan-out and queue schedule. Every PE_CPU waits until then, so all programs start
-together (spread 0). A message slowed by something the IO_CPU cannot see (network
-contention) can reach its PE after ``target_start_ns``: the PE then starts late, the
-launch counts it in ``late_pes`` and a :class:`LateLaunchWarning` names it. With the
+together (spread 0). A message slowed by something the IO_CPU cannot see when it stamps
+the launch (network contention: other traffic, the messages of launches on other
+streams included, which share its links) can reach its PE after
+``target_start_ns``: the PE then starts late, the launch counts it in ``late_pes`` and a
+:class:`LateLaunchWarning` names it. With the
 barrier off, each PE starts as soon as it is dispatched, and the start spread shows the
 dispatch schedule.
 """

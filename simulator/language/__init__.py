@@ -33,8 +33,8 @@ from simulator.language.comm import (
     send,
     world_size,
 )
+from simulator.language.context import KernelUsageError
 from simulator.language.core import (
-    KernelUsageError,
     PropagateNan,
     TensorView,
     abs,

@@ -29,7 +29,8 @@ import numpy as np
 from simulator.engine.ipcq import LEVELS, Channel, Ipcq, IpcqError
 from simulator.engine.machine import DmaInfo
 from simulator.engine.ops import Block, Op
-from simulator.language.core import KernelUsageError, _check_block, _new_block, _program, tensor
+from simulator.language.context import KernelUsageError
+from simulator.language.core import _check_block, _new_block, _program, tensor
 
 
 class _InboxBlock(tensor):

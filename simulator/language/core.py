@@ -25,20 +25,18 @@ from __future__ import annotations
 import builtins
 import enum
 import math
-import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import ml_dtypes
 import numpy as np
-from greenlet import greenlet
 
-from simulator.engine.errors import SimulationError
 from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
-from simulator.language import lowering
+from simulator.language import lowering, scalar
+from simulator.language.context import _program, usage_error
+from simulator.language.scalar import IntScalar
 
 float16 = np.dtype(np.float16)
 # Triton's float types numpy lacks, as ml_dtypes' numpy dtypes: bfloat16, and float8 e4m3
@@ -60,12 +58,6 @@ _INDEX = np.dtype(np.int32)
 # as float32 (see _evaluate).
 _NARROW_FLOATS = frozenset({bfloat16, float8e4nv, float8e5})
 _FLOAT8 = frozenset({float8e4nv, float8e5})
-_LANG_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-class KernelUsageError(SimulationError):
-    """A ``tl`` call got arguments it cannot use (shapes, dtypes, bad indices, outside a
-    kernel) or asked for a Triton feature this simulator does not support."""
 
 
 class constexpr:  # noqa: N801 - Triton's name
@@ -74,30 +66,6 @@ class constexpr:  # noqa: N801 - Triton's name
 
     def __init__(self, value: Any = None) -> None:
         self.value = value
-
-
-def _program() -> Program:
-    program = getattr(greenlet.getcurrent(), "kb_program", None)
-    if program is None:
-        raise KernelUsageError("tl ops can only be called inside a kernel launched by a Runtime")
-    return program
-
-
-def call_site() -> str:
-    """``file:line`` of the innermost caller outside the ``tl`` package (the kernel)."""
-    frame = sys._getframe(1)
-    while frame is not None and os.path.dirname(frame.f_code.co_filename) == _LANG_DIR:
-        frame = frame.f_back
-    if frame is None:
-        return "?"
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-
-
-def usage_error(message: str) -> KernelUsageError:
-    """A KernelUsageError naming the kernel and the line of the call."""
-    program = getattr(greenlet.getcurrent(), "kb_program", None)
-    kernel = f"kernel {program.kernel_name!r}, " if program is not None else ""
-    return KernelUsageError(f"{message} ({kernel}line {call_site()})")
 
 
 # -- kernel arguments ------------------------------------------------------------------
@@ -591,6 +559,14 @@ def _const(program: Program, value: np.ndarray, tcm: bool = False) -> tensor:
     return out
 
 
+def scalar_tile(value: np.ndarray) -> tensor:
+    """A scalar as a 0-d index value (``pid.to(tl.float32)``): it folds like one."""
+    return _const(_program(), np.asarray(value).reshape(()))
+
+
+scalar.as_tile = scalar_tile
+
+
 def _check_block(name: str, value: Any) -> tensor:
     if not isinstance(value, tensor):
         raise usage_error(f"tl.{name} expects a tensor, got {type(value).__name__}")
@@ -634,20 +610,21 @@ def _view(x: tensor, shape: tuple[int, ...], fn: Callable[[np.ndarray], np.ndarr
 
 
 # -- program identity ------------------------------------------------------------------
-def program_id(axis: int) -> int:
-    """This program's index on ``axis`` (0, 1, 2). With a grid, its position in the grid
-    as in Triton; without one, 0 = PE within its cube, 1 = cube, 2 = SIP (positions among
-    the launch's target PEs)."""
+def program_id(axis: int) -> IntScalar:
+    """This program's index on ``axis`` (0, 1, 2), an int32 scalar as in Triton (widen it
+    with ``.to(tl.int64)``). With a grid, its position in the grid as in Triton; without
+    one, 0 = PE within its cube, 1 = cube, 2 = SIP (positions among the launch's target
+    PEs)."""
     if axis not in (0, 1, 2):
         raise usage_error(f"program_id axis must be 0, 1 or 2, got {axis}")
-    return _program().program_id[axis]
+    return IntScalar(_program().program_id[axis], int32)
 
 
-def num_programs(axis: int) -> int:
-    """Number of programs along ``axis`` (see :func:`program_id`)."""
+def num_programs(axis: int) -> IntScalar:
+    """Number of programs along ``axis`` (see :func:`program_id`), an int32 scalar."""
     if axis not in (0, 1, 2):
         raise usage_error(f"num_programs axis must be 0, 1 or 2, got {axis}")
-    return _program().num_programs[axis]
+    return IntScalar(_program().num_programs[axis], int32)
 
 
 # -- memory ----------------------------------------------------------------------------
@@ -1302,16 +1279,21 @@ _NUMBER = (int, float, bool, np.number)
 def _result_dtype(name: str, a: Any, b: Any) -> np.dtype:
     if name == "cmp":
         return np.dtype(np.bool_)
-    da = a.dtype if isinstance(a, tensor) else a
-    db = b.dtype if isinstance(b, tensor) else b
+    # A scalar (a number, or a program id) is weakly typed, as a literal is in Triton
+    da = a.dtype if isinstance(a, tensor) else (int(a) if isinstance(a, IntScalar) else a)
+    db = b.dtype if isinstance(b, tensor) else (int(b) if isinstance(b, IntScalar) else b)
     if da in _NARROW_FLOATS or db in _NARROW_FLOATS:
         return _narrow_result_dtype(name, da, db)
-    dtype = np.result_type(da, db)
+    dtype = np.dtype(np.result_type(da, db))
     if dtype == np.float64:  # no fp64 on the device: Triton promotes to fp32
         dtype = np.dtype(np.float32)
     if dtype == np.int64 and isinstance(a, tensor) ^ isinstance(b, tensor):
         dtype = (a if isinstance(a, tensor) else b).dtype
-    return np.dtype(dtype)
+    # ... but an integer scalar wider than an integer tile widens it (pid.to(tl.int64))
+    for x in (a, b):
+        if isinstance(x, IntScalar) and dtype.kind in "iu" and x.dtype.itemsize > dtype.itemsize:
+            dtype = x.dtype
+    return dtype
 
 
 def _narrow_result_dtype(name: str, da: Any, db: Any) -> np.dtype:
@@ -1661,7 +1643,9 @@ def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 def cast(input: tensor, dtype: np.dtype | str, fp_downcast_rounding: str | None = None,  # noqa: A002
          bitcast: bool = False) -> tensor:  # fmt: skip
-    """``input.to(dtype, ...)``."""
+    """``input.to(dtype, ...)`` (a tile, or an integer scalar such as a program id)."""
+    if isinstance(input, IntScalar):
+        return input.to(dtype, fp_downcast_rounding, bitcast)
     return _check_block("cast", input).to(dtype, fp_downcast_rounding, bitcast)
 
 

@@ -15,7 +15,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from simulator.language.core import KernelUsageError
+import numpy as np
+
+from simulator.language.context import KernelUsageError
+from simulator.language.scalar import IntScalar
 
 # Launch keywords of Triton that tune GPU code generation; nothing to model here.
 TRITON_TUNING_KEYWORDS = frozenset(
@@ -72,6 +75,26 @@ def jit(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 def kernel_function(kernel: Any) -> Callable[..., Any]:
     """The plain function of a kernel (a JITFunction or a function)."""
     return kernel.fn if isinstance(kernel, JITFunction) else kernel
+
+
+def typed_arguments(kernel: Any, args: tuple) -> tuple:
+    """The positional arguments of a ``@tl.jit`` kernel as Triton types them: an int of a
+    parameter not annotated ``tl.constexpr`` is an int32 scalar (int64 past int32's
+    range), so ``n.to(tl.int64)`` works and ``n * stride`` cannot wrap unseen. Plain
+    functions get their arguments as given."""
+    if not isinstance(kernel, JITFunction):
+        return args
+    parameters = list(kernel.signature.parameters.values())
+    typed = list(args)
+    for i, value in enumerate(args):
+        if type(value) is not int or i >= len(parameters):
+            continue
+        annotation = parameters[i].annotation  # a string under `from __future__ import annotations`
+        if str(getattr(annotation, "__name__", annotation)).endswith("constexpr"):
+            continue
+        dtype = np.dtype(np.int32) if -(2**31) <= value < 2**31 else np.dtype(np.int64)
+        typed[i] = IntScalar(value, dtype)
+    return tuple(typed)
 
 
 def split_meta(kernel: Any, meta: dict[str, Any]) -> dict[str, Any]:

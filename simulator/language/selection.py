@@ -15,14 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from simulator.language.context import KernelUsageError, call_site
 from simulator.language.core import (
-    KernelUsageError,
     _check_block,
     _const,
     _mask_values,
     _math_op,
     _program,
-    call_site,
     int32,
     tensor,
     usage_error,

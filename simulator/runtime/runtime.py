@@ -32,7 +32,7 @@ from simulator.engine.recorder import DmaInfo
 from simulator.hw import graph as g
 from simulator.hw.mmu import MMU
 from simulator.hw.topology import PeCoord, Topology, load_topology
-from simulator.language.jit import JITFunction, kernel_function, split_meta
+from simulator.language.jit import JITFunction, kernel_function, split_meta, typed_arguments
 from simulator.runtime import recording
 from simulator.runtime.placement import Placement
 from simulator.runtime.recording import Recording
@@ -319,6 +319,7 @@ class Runtime:
         fn = kernel_function(kernel)
         name = name or getattr(fn, "__name__", "kernel")
         meta = split_meta(kernel, meta)
+        args = typed_arguments(kernel, args)
         if grid is not None:
             return self._launch_grid(kernel, fn, args, grid, pes, name, barrier, coll_id, meta)
         targets = self._targets(pes, args)

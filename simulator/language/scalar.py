@@ -1,0 +1,147 @@
+"""Integer scalars as Triton types them.
+
+``tl.program_id`` and ``tl.num_programs`` give int32 values, and Triton's tutorials widen
+them before multiplying by a stride (``pid.to(tl.int64) * stride``), since an int32
+product past 2**31 wraps into a wrong address. An :class:`IntScalar` is a Python int (it
+indexes, ranges and compares as one) that carries its dtype through integer arithmetic:
+
+- ``//`` truncates toward zero and ``%`` keeps the dividend's sign (C's rules, which
+  Triton follows: ``-7 // 3 == -2``);
+- int32 with int32 stays int32; with int64, or with a Python int outside int32, it is
+  int64 (a Python int is weakly typed, as a literal is in Triton);
+- a result outside its dtype's range is an error that names the operands: Triton would
+  wrap it silently.
+
+Any other operand (a float, a tile, a numpy value) gets the plain int's behaviour: a
+tile combines with it as with a Python int, except that an int64 scalar widens an
+integer tile to int64, as in Triton.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from simulator.language.context import usage_error
+
+_INT32 = np.dtype(np.int32)
+_INT_DTYPES = {np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64,
+                                     np.uint8, np.uint16, np.uint32, np.uint64)}  # fmt: skip
+
+
+def _truncated_div(a: int, b: int) -> int:
+    """C's integer division: the quotient rounded toward zero."""
+    quotient = abs(a) // abs(b)
+    return quotient if (a < 0) == (b < 0) else -quotient
+
+
+def _truncated_mod(a: int, b: int) -> int:
+    """C's remainder: ``a - b * (a / b)`` with the truncated quotient (sign of ``a``)."""
+    return a - b * _truncated_div(a, b)
+
+
+def as_tile(value: np.ndarray) -> Any:
+    """A 0-d value as a tile (``pid.to(tl.float32)``). Tiles live in core, which imports
+    this module: core sets this function when it loads."""
+    raise NotImplementedError
+
+
+class IntScalar(int):
+    """A Python int with an integer dtype (``tl.int32`` for program ids)."""
+
+    dtype: np.dtype
+
+    def __new__(cls, value: int, dtype: np.dtype = _INT32) -> IntScalar:
+        self = super().__new__(cls, value)
+        self.dtype = dtype
+        return self
+
+    def __repr__(self) -> str:
+        return f"{int(self)} ({self.dtype})"
+
+    __str__ = int.__repr__  # f-strings and messages print the number alone
+
+    def to(self, dtype: Any, fp_downcast_rounding: str | None = None,
+           bitcast: bool = False) -> Any:  # fmt: skip
+        """The value as ``dtype``: an :class:`IntScalar` for an integer dtype (narrowed by
+        wrapping, as a C cast does), a 0-d tile of that dtype otherwise; with
+        ``bitcast`` the same bits read as ``dtype`` of the same size."""
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            raise usage_error(f"unknown dtype {dtype!r}") from None
+        value = np.array(int(self)).astype(self.dtype)
+        if bitcast:
+            if target.itemsize != self.dtype.itemsize:
+                raise usage_error(f"scalar.to(bitcast=True): {self.dtype} and {target} differ in "
+                             "size")  # fmt: skip
+            value = value.view(target)
+        else:
+            with np.errstate(all="ignore"):
+                value = value.astype(target)
+        if target in _INT_DTYPES:
+            return IntScalar(int(value), target)
+        return as_tile(value)
+
+    def _combine(self, other: Any, symbol: str, fn: Callable[[int, int], int],
+                 reflected: bool) -> Any:  # fmt: skip
+        if not isinstance(other, int):
+            return NotImplemented  # a float, a tile or a numpy value: theirs to handle
+        dtype = self.dtype
+        if isinstance(other, IntScalar):
+            dtype = np.promote_types(dtype, other.dtype)
+        elif not isinstance(other, bool):
+            info = np.iinfo(dtype)
+            if not info.min <= other <= info.max:
+                dtype = np.dtype(np.int64)
+        a, b = (int(other), int(self)) if reflected else (int(self), int(other))
+        if symbol in ("//", "%") and b == 0:
+            raise usage_error(f"integer {a} {symbol} 0: division by zero")
+        result = fn(a, b)
+        info = np.iinfo(dtype)
+        if not info.min <= result <= info.max:
+            raise usage_error(
+                f"{dtype} overflow: {a} {symbol} {b} = {result} does not fit {dtype} "
+                f"(Triton would wrap it); widen an operand first, e.g. "
+                f"pid.to(tl.int64)"
+            )
+        return IntScalar(result, dtype)
+
+    def __neg__(self) -> IntScalar:
+        return self._combine(0, "-", operator.sub, True)
+
+    def __pos__(self) -> IntScalar:
+        return self
+
+    def __abs__(self) -> IntScalar:
+        return self if self >= 0 else -self
+
+
+def _binary_methods(symbol: str, fn: Callable[[int, int], int]) -> tuple[Callable, Callable]:
+    def method(self: IntScalar, other: Any) -> Any:
+        return self._combine(other, symbol, fn, False)
+
+    def reflected(self: IntScalar, other: Any) -> Any:
+        return self._combine(other, symbol, fn, True)
+
+    return method, reflected
+
+
+for _name, _symbol, _fn in (
+    ("add", "+", operator.add),
+    ("sub", "-", operator.sub),
+    ("mul", "*", operator.mul),
+    ("floordiv", "//", _truncated_div),
+    ("mod", "%", _truncated_mod),
+    ("lshift", "<<", operator.lshift),
+    ("rshift", ">>", operator.rshift),
+    ("and", "&", operator.and_),
+    ("or", "|", operator.or_),
+    ("xor", "^", operator.xor),
+):
+    _method, _reflected = _binary_methods(_symbol, _fn)
+    setattr(IntScalar, f"__{_name}__", _method)
+    setattr(IntScalar, f"__r{_name}__", _reflected)
