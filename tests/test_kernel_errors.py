@@ -97,6 +97,6 @@ def test_tensors_are_named_by_the_users_variable_or_name():
         tl.load(tl.make_block_ptr(x, offsets=(64, 0), block_shape=(64, 64)))
 
     rt.launch(past_the_end, activations, pes=[0])
-    with pytest.raises(Exception, match="outside activations of shape") as info:
+    with pytest.raises(Exception, match=r"reaches past dim 0 of activations \(shape") as info:
         rt.synchronize()
     assert "t0" not in str(info.value)

@@ -163,7 +163,7 @@ def test_device_assert_checks_index_values_and_assume_is_a_hint():
         offs = tl.arange(0, 8)
         tl.device_assert(offs < 8, "in range")
         tl.device_assert(offs < 4, "masked off", mask=offs < 4)
-        tl.device_assert(tl.load(x_ptr + offs) > 1e9)  # data: not checked, as in Triton
+        tl.device_assert(tl.load(x_ptr + offs) > 1e9)  # data: no values to check here
         tl.assume(offs >= 0)
 
     @tl.jit
@@ -175,6 +175,42 @@ def test_device_assert_checks_index_values_and_assume_is_a_hint():
     rt.launch(passes, x, grid=(1,), pes=[0])
     rt.synchronize()
     fails_clearly(fails, r"tl\.device_assert failed at element \(5,\): offsets stay below 5")
+
+
+@tl.jit
+def positive_inputs(x_ptr, y_ptr, CHECK: tl.constexpr, LIMIT: tl.constexpr):  # noqa: N803
+    offs = tl.arange(0, 8)
+    x = tl.load(x_ptr + offs)
+    positive = x > 0  # a MATH op either way (the assert's own check is free)
+    if CHECK:
+        tl.device_assert(positive, "inputs are positive", mask=offs < LIMIT)
+    tl.store(y_ptr + offs, tl.sqrt(x))
+
+
+@pytest.mark.parametrize("limit", [8, 3])
+def test_device_assert_checks_data_in_data_mode_at_no_cost(list_writer, new_list_writer, limit):
+    """In data mode a data condition is checked when its tile is ready: element 3 is
+    negative, so the assert fails naming it, the kernel and the line, unless the mask
+    stops before it. A passing assert changes no op and no time."""
+    x_np = np.array([1, 2, 3, -4, 5, 6, 7, 8], np.float32)
+
+    def run(check: bool, writer):
+        rt = Runtime("default", verify_data=True, writer=writer)
+        x = rt.from_numpy(x_np, Placement.single(0))
+        y = rt.zeros((8,), "float32", Placement.single(0))
+        rt.launch(positive_inputs, x, y, grid=(1,), pes=[0], CHECK=check, LIMIT=limit)
+        rt.synchronize()
+
+    if limit == 8:
+        with pytest.raises(tl.KernelUsageError, match=r"tl\.device_assert failed at element "
+                           r"\(3,\): inputs are positive \(kernel 'positive_inputs', line "
+                           r"test_language_layout\.py:\d+; checked on the data\)"):  # fmt: skip
+            run(True, list_writer)
+        return
+    run(True, list_writer)
+    plain = new_list_writer()
+    run(False, plain)
+    assert list_writer.rows["ops"] == plain.rows["ops"]
 
 
 def test_gather_out_of_range_is_one_clear_error():
@@ -389,6 +425,46 @@ def test_tensor_descriptors_are_bounds_checked_block_pointers(new_list_writer):
     assert sum(b for op, b, _ in rows[0] if op == "load") == m * n * 4
 
 
+@tl.jit
+def add_blocks(x_ptr, M, N, BLOCK: tl.constexpr):  # noqa: N803
+    desc = tl.make_tensor_descriptor(x_ptr, shape=[M, N], strides=[N, 1],
+                                     block_shape=[BLOCK, BLOCK])  # fmt: skip
+    rows = tl.program_id(0) * BLOCK
+    cols = tl.program_id(1) * BLOCK
+    value = tl.full((BLOCK, BLOCK), 1, tl.int32) * (tl.program_id(2) + 1)
+    returned = desc.atomic_add([rows, cols], value)
+    tl.static_assert(returned is None, "a descriptor's reduction returns nothing")
+
+
+@tl.jit
+def max_tail(x_ptr, BLOCK: tl.constexpr):  # noqa: N803
+    desc = tl.make_tensor_descriptor(x_ptr, [10], [1], [BLOCK])
+    desc.atomic_max([tl.program_id(0) * BLOCK], tl.arange(0, BLOCK) * 2 - 3)
+
+
+def test_descriptor_reductions_update_the_block_inside_the_tensor(list_writer):
+    """Three splits of each 16 x 16 block of a ragged 40 x 24 int32 tensor add 1, 2 and 3
+    into it: every element gains 6, racing splits lose nothing, nothing outside moves;
+    each reduction is one request op (its operands' bytes, inside the tensor) and no
+    response. atomic_max of a 1-D descriptor past the end keeps the larger values."""
+    m, n, block, splits = 40, 24, 16, 3
+    x_np = np.arange(m * n, dtype=np.int32).reshape(m, n)
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    x = rt.from_numpy(x_np, placement=Placement.single(0))
+    rt.launch(add_blocks, x, m, n, grid=(3, 2, splits), pes=[0, 1], BLOCK=block)
+    rt.synchronize()
+    np.testing.assert_array_equal(x.numpy(), x_np + sum(range(1, splits + 1)))
+    atomics = [r for r in list_writer.rows["ops"] if r["op"] == "atomic_add"]
+    assert {r["engine"] for r in atomics} == {"DMA_WB"} and len(atomics) == 3 * 2 * splits
+    assert sum(r["bytes"] for r in atomics) == splits * m * n * 4
+
+    y = rt.from_numpy(np.full(10, 4, np.int32), placement=Placement.single(0))
+    rt.launch(max_tail, y, grid=(2,), pes=[0], BLOCK=8)
+    rt.synchronize()
+    lanes = np.tile(np.arange(8) * 2 - 3, 2)
+    np.testing.assert_array_equal(y.numpy(), np.maximum(4, lanes[:10]))
+
+
 def test_descriptor_padding_and_misuse():
     """A 1-D descriptor past the end reads its padding (NaN here); misuse is one error."""
 
@@ -416,3 +492,60 @@ def test_descriptor_padding_and_misuse():
 
     fails_clearly(strided_rows, r"the last stride must be 1, got \(1, 10\)")
     fails_clearly(wrong_offsets, r"tensor descriptor of x: 1 offsets for a 2-D tensor")
+
+
+@tl.jit
+def rows_from_pointer(x_ptr, y_ptr, N, stride, BLOCK: tl.constexpr, BASE: tl.constexpr):  # noqa: N803
+    row = tl.program_id(0)
+    if BASE:  # Triton's tutorials: a block pointer at the row's first element
+        src = tl.make_block_ptr(base=x_ptr + row * stride, shape=(2, N), strides=(stride, 1),
+                                offsets=(0, 0), block_shape=(2, BLOCK), order=(1, 0))  # fmt: skip
+        dst = tl.make_tensor_descriptor(y_ptr + row * stride, shape=[2, N], strides=[stride, 1],
+                                        block_shape=[2, BLOCK])  # fmt: skip
+        dst.store([0, 0], tl.load(src, boundary_check=(0, 1)) * 2)
+    else:  # the same tile addressed from the tensor's start
+        src = tl.make_block_ptr(base=x_ptr, shape=(row + 2, N), strides=(stride, 1),
+                                offsets=(row, 0), block_shape=(2, BLOCK), order=(1, 0))  # fmt: skip
+        dst = tl.make_block_ptr(base=y_ptr, shape=(row + 2, N), strides=(stride, 1),
+                                offsets=(row, 0), block_shape=(2, BLOCK), order=(1, 0))  # fmt: skip
+        tl.store(dst, tl.load(src, boundary_check=(0, 1)) * 2, boundary_check=(0, 1))
+
+
+def test_block_pointers_and_descriptors_start_at_a_scalar_pointer(new_list_writer):
+    """``make_block_ptr(base=x_ptr + row * stride, ...)`` and a descriptor at ``y_ptr + row
+    * stride`` over a tensor sharded on 8 PEs (so the pair of rows may span two shards):
+    the values numpy gives, and the same ops, bytes and times as the same tiles addressed
+    from the tensor's first element."""
+    rows, n, block = 64, 48, 64
+    x_np = np.random.default_rng(5).standard_normal((rows, n)).astype(np.float32)
+    traces = []
+    for base in (True, False):
+        writer = new_list_writer()
+        rt = Runtime("default", verify_data=True, writer=writer)
+        place = Placement(pes=tuple(range(8)))
+        x = rt.from_numpy(x_np, placement=place)
+        y = rt.zeros((rows, n), "float32", place)
+        rt.launch(rows_from_pointer, x, y, n, n, grid=(rows - 1,), pes=[0, 3], BLOCK=block,
+                  BASE=base)  # fmt: skip
+        rt.synchronize()
+        np.testing.assert_array_equal(y.numpy(), 2 * x_np)
+        traces.append(
+            [(r["op"], r["bytes"], r["start_ns"], r["end_ns"]) for r in writer.rows["ops"]]
+        )
+        traces.append(sorted((r["src"], r["dst"], r["bytes"]) for r in writer.rows["dma"]
+                             if r["kind"] != "launch_msg"))  # fmt: skip
+    assert traces[0] == traces[2] and traces[1] == traces[3]
+
+
+def test_a_block_pointer_base_must_be_one_pointer_inside_the_tensor():
+    @tl.jit
+    def block_of_pointers(x_ptr):
+        tl.make_block_ptr(x_ptr + tl.arange(0, 4), (4,), (1,), (0,), (4,), (0,))
+
+    @tl.jit
+    def past_the_end(x_ptr):
+        tl.make_block_ptr(x_ptr + 100, (4,), (1,), (0,), (4,), (0,))
+
+    fails_clearly(block_of_pointers, r"make_block_ptr needs a tensor argument or a scalar "
+                  r"pointer into one, got pointer\(.*shape=\(4,\)\)")  # fmt: skip
+    fails_clearly(past_the_end, r"pointer to element 100 is outside .* \(100 elements\)")

@@ -377,7 +377,67 @@ def test_block_pointer_outside_the_tensor():
     def outside(x_ptr):
         tl.load(tl.make_block_ptr(x_ptr, (100,), (1,), (128,), (16,), (0,)))
 
-    fails_clearly(outside, match=r"block at offsets \(128,\) is outside (x_ptr|x|t\d*) ")
+    fails_clearly(outside, match=r"block at offsets \(128,\) with block_shape \(16,\) reaches "
+                  r"past dim 0 of (x_ptr|x|t\d*) \(shape \(100,\)\), and "
+                  r"boundary_check=\(\)")  # fmt: skip
+
+
+@tl.jit
+def edge_tile(x_ptr, out_ptr, CHECK: tl.constexpr, TRANSPOSED: tl.constexpr,  # noqa: N803
+              ROW: tl.constexpr = 8):  # noqa: N803  # fmt: skip
+    # x is 10 x 20; the 8 x 16 tile at (ROW, 8) reaches past columns (dim 1), and past
+    # rows (dim 0) too at ROW 8
+    if TRANSPOSED:  # the same tile seen as x^T (20 x 10): its dims are swapped
+        ptr = tl.make_block_ptr(x_ptr, (20, 10), (1, 20), (8, ROW), (16, 8), (0, 1))
+    else:
+        ptr = tl.make_block_ptr(x_ptr, (10, 20), (20, 1), (ROW, 8), (8, 16), (1, 0))
+    tile = tl.load(ptr, boundary_check=CHECK)
+    tl.store(out_ptr + tl.arange(0, 128), tl.reshape(tile, (128,)))
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize(("check", "missing"), [((0, 1), None), ((1, 0), None), ((0,), 1),
+                                                ((1,), 0), ((), 0)])  # fmt: skip
+def test_boundary_check_clips_only_the_dims_it_lists(check, missing, transposed):
+    """A tile past the tensor's edge along two dims loads (padded with zeros) when
+    boundary_check lists both; a dim left out is an error naming it, as Triton would read
+    out of bounds there. A transposed view's dims are the kernel's, not the memory's."""
+    rt = Runtime("default", verify_data=True)
+    x_np = np.arange(200, dtype=np.float32).reshape(10, 20)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    out = rt.zeros((128,), "float32", Placement.single(0))
+    if missing is not None:
+        with pytest.raises(tl.KernelUsageError, match=rf"reaches past dim {missing} of .* does "
+                           rf"not list {missing}: Triton would access memory out of "
+                           r"bounds"):  # fmt: skip
+            rt.launch(edge_tile, x, out, grid=(1,), pes=[0], CHECK=check, TRANSPOSED=transposed)
+            rt.synchronize()
+        return
+    rt.launch(edge_tile, x, out, grid=(1,), pes=[0], CHECK=check, TRANSPOSED=transposed)
+    rt.synchronize()
+    expected = np.zeros((8, 16), np.float32)
+    expected[:2, :12] = x_np[8:10, 8:20]
+    np.testing.assert_array_equal(out.numpy(), (expected.T if transposed else expected).ravel())
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_boundary_check_of_the_one_dim_that_clips_is_enough(transposed):
+    """A tile past x's columns only: listing that dim (1, or 0 in the transposed view)
+    loads it; listing only the other is an error naming it."""
+    rt = Runtime("default", verify_data=True)
+    x_np = np.arange(200, dtype=np.float32).reshape(10, 20)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    out = rt.zeros((128,), "float32", Placement.single(0))
+    dim = 0 if transposed else 1
+    rt.launch(edge_tile, x, out, grid=(1,), pes=[0], CHECK=(dim,), TRANSPOSED=transposed, ROW=0)
+    rt.synchronize()
+    expected = np.zeros((8, 16), np.float32)
+    expected[:, :12] = x_np[0:8, 8:20]
+    np.testing.assert_array_equal(out.numpy(), (expected.T if transposed else expected).ravel())
+    with pytest.raises(tl.KernelUsageError, match=rf"reaches past dim {dim} of x"):
+        rt.launch(edge_tile, x, out, grid=(1,), pes=[0], CHECK=(1 - dim,),
+                  TRANSPOSED=transposed, ROW=0)  # fmt: skip
+        rt.synchronize()
 
 
 def test_static_assert_message():

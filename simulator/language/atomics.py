@@ -127,8 +127,10 @@ def atomic_cas(pointer: Any, cmp: Any, val: Any, sem: str | None = None,
 
 
 def _atomic(kind: str, target: Any, operands: tuple[Any, ...], mask: Any, sem: str | None,
-            scope: str | None) -> tensor:  # fmt: skip
-    """Issue the request and response ops of one atomic; returns the old values' tile."""
+            scope: str | None, returns_old: bool = True) -> tensor | None:  # fmt: skip
+    """Issue the request and response ops of one atomic; returns the old values' tile.
+    Without ``returns_old`` (a tensor descriptor's reduction) only the request is issued
+    and nothing is returned."""
     name = f"atomic_{kind}"
     program = _program()
     if sem is not None and sem not in SEMANTICS:
@@ -144,7 +146,9 @@ def _atomic(kind: str, target: Any, operands: tuple[Any, ...], mask: Any, sem: s
     values = tuple(_operand(name, program, value, shape, dtype) for value in operands)
     keep = _mask_values(mask, shape, name)
     flat = _checked_offsets(ptr, keep, name)
-    out = _new_block(program, shape, dtype)
+    if flat.size == 0 and not returns_old:
+        return None
+    out = _new_block(program, shape, dtype) if returns_old else None
     if flat.size == 0:  # every pointer masked off: nothing moves, nothing changes
         done = None
         if program.machine.data is not None:
@@ -201,7 +205,6 @@ def _atomic(kind: str, target: Any, operands: tuple[Any, ...], mask: Any, sem: s
     request = [(route, n * sent, info)
                for route, n, info in lowering.gather_pieces(program, view, lane_runs, False,
                                                             "atomic")]  # fmt: skip
-    response = lowering.gather_pieces(program, view, lane_runs, True, "atomic")
     nbytes = int(flat.size) * dtype.itemsize
     access = _span_access(view, flat)
     applied = Block(program.pe, (), dtype, 0)  # ready when the memory has applied it
@@ -210,6 +213,9 @@ def _atomic(kind: str, target: Any, operands: tuple[Any, ...], mask: Any, sem: s
             nbytes=nbytes * sent)  # fmt: skip
     lowering.track(program, op, access, is_store=True)
     program.issue(op)
+    if not returns_old:
+        return None
+    response = lowering.gather_pieces(program, view, lane_runs, True, "atomic")
     program.issue(Op(name, program, "DMA_IN", (applied,), out, pieces=response,
                      execute=finish, nbytes=nbytes))  # fmt: skip
     return out

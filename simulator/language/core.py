@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import enum
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -35,7 +36,7 @@ import numpy as np
 from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
 from simulator.language import lowering, scalar
-from simulator.language.context import _program, usage_error
+from simulator.language.context import KernelUsageError, _program, call_site, usage_error
 from simulator.language.scalar import IntScalar
 
 float16 = np.dtype(np.float16)
@@ -221,8 +222,7 @@ def make_block_ptr(
     ):  # fmt: skip
         # Hot path (a tile of a 2-D tensor, ints given): what the checks below give.
         return block_ptr(base, offsets, block_shape)
-    if not isinstance(base, TensorView):
-        raise usage_error(f"make_block_ptr needs a tensor argument, got {type(base).__name__}")
+    base = _base_view("make_block_ptr", base)
     one_d = len(tuple(block_shape)) == 1
     if one_d:
         shape = None if shape is None else (1, int(shape[0]))
@@ -233,7 +233,7 @@ def make_block_ptr(
         block_shape = (1, int(block_shape[0]))
         order = None if order is None or tuple(order) == (0,) else order
     view_shape = base.shape if len(base.shape) == 2 else (1, base.shape[0])
-    view = base if len(base.shape) == 2 else _reshaped(base, view_shape)
+    view = base if len(base.shape) == 2 else shifted_view(base, 0)  # the 1 x n view
     if order is not None and tuple(order) not in ((1, 0), (0, 1)):
         raise usage_error(f"make_block_ptr: order={tuple(order)} is not (1, 0) or (0, 1)")
     if order is not None and tuple(order) == (0, 1):
@@ -292,8 +292,51 @@ def _column_major_block_ptr(
                      False, True)  # fmt: skip
 
 
-def _reshaped(view: TensorView, shape: tuple[int, ...]) -> TensorView:
-    return TensorView(view.va, shape, view.dtype, view.name, view.global_offset, view.segments)
+def _base_view(what: str, base: Any) -> TensorView:
+    """The tensor a block pointer or descriptor starts at: a tensor argument, or a scalar
+    pointer into one (``Q + head_offset``, as Triton's tutorials write), seen as the view
+    of its elements from there on."""
+    if isinstance(base, TensorView):
+        return base
+    if isinstance(base, pointer) and base.offsets.ndim == 0:
+        return shifted_view(base.base, int(base.offsets))
+    raise usage_error(f"{what} needs a tensor argument or a scalar pointer into one, got "
+                      f"{base!r}")  # fmt: skip
+
+
+# Views shifted by an element offset, by (id of the view, offset); each entry keeps its
+# view, so an id stays its own (bounded: cleared when full).
+_SHIFTED_MAX = 4096
+_SHIFTED: dict[tuple[int, int], tuple[TensorView, TensorView]] = {}
+
+
+def shifted_view(view: TensorView, first: int) -> TensorView:
+    """``view``'s elements from element ``first`` on, as the 1 x n view a block pointer
+    works on (the same one for the same view and offset, so its physical layout is
+    translated once per launch)."""
+    key = (id(view), first)
+    entry = _SHIFTED.get(key)
+    if entry is not None and entry[0] is view:
+        return entry[1]
+    numel = view.numel
+    if not 0 <= first < numel:
+        raise usage_error(f"pointer to element {first} is outside {view.name} ({numel} "
+                          f"elements)")  # fmt: skip
+    isz = view.dtype.itemsize
+    segments = None
+    if view.segments is not None:
+        starts, vas = view.segments
+        first_segment = bisect_right(starts, first) - 1
+        later = range(first_segment + 1, len(starts))
+        segments = ((0, *(starts[i] - first for i in later)),
+                    (vas[first_segment] + (first - starts[first_segment]) * isz,
+                     *(vas[i] for i in later)))  # fmt: skip
+    shifted = TensorView(view.va + first * isz, (1, numel - first), view.dtype, view.name,
+                         view.global_offset, segments)  # fmt: skip
+    if len(_SHIFTED) >= _SHIFTED_MAX:
+        _SHIFTED.clear()
+    _SHIFTED[key] = (view, shifted)
+    return shifted
 
 
 def advance(ptr: block_ptr, offsets: Sequence[int]) -> block_ptr:
@@ -638,13 +681,35 @@ def _tile_region(ptr: block_ptr, boundary_check: Sequence[int]) -> tuple[int, in
     nr = br if nr > br else (nr if nr > 0 else 0)
     nc = cols_total - c0
     nc = bc if nc > bc else (nc if nc > 0 else 0)
-    if r0 < 0 or c0 < 0 or ((nr == 0 or nc == 0) and not boundary_check):
-        where = (ptr.offsets[1],) if ptr.one_d else ptr.offsets
-        raise usage_error(
-            f"block at offsets {where} is outside {ptr.base.name} of shape "
-            f"{(ptr.bounds[1],) if ptr.one_d else ptr.bounds}"
-        )
+    if r0 < 0 or c0 < 0 or nr < br or nc < bc:
+        _check_edges(ptr, boundary_check, nr < br, nc < bc)
     return r0, nr, c0, nc
+
+
+def _check_edges(ptr: block_ptr, boundary_check: Sequence[int], rows_clipped: bool,
+                 cols_clipped: bool) -> None:  # fmt: skip
+    """A tile reaching past the tensor's end clips along the dimensions ``boundary_check``
+    lists, as in Triton; along any other Triton would access memory out of bounds, so it
+    is an error naming the dimension, as is a negative offset."""
+
+    def as_written(pair: tuple[int, int]) -> tuple[int, ...]:  # the kernel's dims
+        return (pair[1],) if ptr.one_d else (pair[::-1] if ptr.transposed else tuple(pair))
+
+    where, block, bounds = as_written(ptr.offsets), as_written(ptr.block_shape), as_written(
+        ptr.bounds)  # fmt: skip
+    if ptr.offsets[0] < 0 or ptr.offsets[1] < 0:
+        raise usage_error(f"block at offsets {where} is outside {ptr.base.name} of shape {bounds}")
+    rows_dim = 1 if ptr.transposed else 0
+    cols_dim = 0 if ptr.one_d or ptr.transposed else 1
+    checked = {int(dim) for dim in boundary_check}
+    for dim, clipped in sorted(((rows_dim, rows_clipped), (cols_dim, cols_clipped))):
+        if clipped and dim not in checked:
+            raise usage_error(
+                f"block at offsets {where} with block_shape {block} reaches past dim {dim} of "
+                f"{ptr.base.name} (shape {bounds}), and boundary_check="
+                f"{tuple(boundary_check)} does not list {dim}: Triton would access memory "
+                f"out of bounds; add {dim} to boundary_check"
+            )
 
 
 def _as_ptr(target: Any, what: str) -> block_ptr:
@@ -684,8 +749,10 @@ def load(
     1. A block of pointers (``x_ptr + offsets``) loads one element per pointer; where
        ``mask`` is False the element is ``other`` (0 by default) and moves no bytes.
        Each contiguous run of addresses is one DMA (see :mod:`~.lowering`).
-    2. A block pointer loads its ``block_shape`` tile; rows and columns past the tensor's
-       edge read as ``padding_option`` (zero, or nan) and move no bytes.
+    2. A block pointer loads its ``block_shape`` tile; past the tensor's edge along the
+       dims ``boundary_check`` lists, elements read as ``padding_option`` (zero, or nan)
+       and move no bytes; past it along a dim not listed is an error (Triton would read
+       out of bounds).
     3. A tensor argument loads the whole shard (a 1-D tensor becomes a 1-D tile).
 
     Within a program, memory follows program order: a load waits for this program's
@@ -858,8 +925,9 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     """Store a tile (DMA_WB) from TCM to memory, cast to the tensor's dtype.
 
     To a block of pointers: one element per pointer where ``mask`` lets it through (one
-    DMA per contiguous run; masked-off elements move no bytes). To a block pointer or a
-    tensor argument: the part of the tile past the tensor's edge is dropped. ``value``
+    DMA per contiguous run; masked-off elements move no bytes). To a block pointer: the
+    part of the tile past the tensor's edge along the dims ``boundary_check`` lists is
+    dropped (past it along another is an error, as for ``load``). ``value``
     broadcasts to the destination's shape (a number is allowed).
     """
     program = _program()
@@ -1043,25 +1111,64 @@ def static_assert(condition: Any, message: str = "") -> None:
 
 
 def device_assert(cond: Any, msg: str = "", mask: Any = None) -> None:
-    """Fail the kernel when an index-value condition is false where ``mask`` lets it
-    through. A condition computed from data is not checked, as Triton checks it only in
-    its debug mode."""
-    _program()
+    """Fail the kernel when ``cond`` is false where ``mask`` (an index value) lets it
+    through. An index-value condition is checked at once; one computed from data is
+    checked when its tile is ready, in data mode only (without data there are no values),
+    as Triton's debug mode checks it on the device. It costs nothing and orders nothing:
+    Triton compiles it away outside debug mode."""
+    program = _program()
     if not isinstance(cond, tensor):
         if not cond:
             raise usage_error(f"tl.device_assert failed: {msg}" if msg else
                               "tl.device_assert failed")  # fmt: skip
         return
-    if cond.const is None:
-        return
     keep = _mask_values(mask, cond.shape, "device_assert")
-    failed = ~cond.const.astype(np.bool_)
+    if cond.const is not None:
+        failed = _assert_failures(cond.const, keep)
+        if failed is not None:
+            raise usage_error(f"tl.device_assert failed at element {failed}: {msg}" if msg else
+                              f"tl.device_assert failed at element {failed}")  # fmt: skip
+        return
+    if program.machine.data is None:
+        return
+    check = _AssertWhenReady(cond, keep, msg, f"kernel {program.kernel_name!r}, line "
+                             f"{call_site()}")  # fmt: skip
+    if cond.ready:
+        check.try_start()
+    else:
+        cond.waiters.append(check)
+
+
+def _assert_failures(values: np.ndarray, keep: np.ndarray | None) -> tuple[int, ...] | None:
+    """The index of the first element of ``values`` that is false where ``keep`` lets it
+    through, or None."""
+    failed = ~np.asarray(values).astype(np.bool_)
     if keep is not None:
         failed &= keep
-    if failed.any():
-        where = tuple(int(i) for i in np.argwhere(failed)[0])
-        raise usage_error(f"tl.device_assert failed at element {where}: {msg}" if msg else
-                          f"tl.device_assert failed at element {where}")  # fmt: skip
+    if not failed.any():
+        return None
+    return tuple(int(i) for i in np.argwhere(failed)[0])
+
+
+class _AssertWhenReady:
+    """Checks a data condition of ``tl.device_assert`` when its tile is ready: an item of
+    that tile's ``waiters`` (with the two attributes ``Block.set_ready`` uses on ops),
+    which starts no op."""
+
+    __slots__ = ("pending_inputs", "engine", "cond", "keep", "msg", "place")
+
+    def __init__(self, cond: tensor, keep: np.ndarray | None, msg: str, place: str) -> None:
+        self.pending_inputs = 1
+        self.engine = self
+        self.cond, self.keep, self.msg, self.place = cond, keep, msg, place
+
+    def try_start(self, cause: str = "input", by: Any = None) -> None:
+        failed = _assert_failures(self.cond.data, self.keep)
+        self.cond = None  # type: ignore[assignment]
+        if failed is not None:
+            text = f": {self.msg}" if self.msg else ""
+            raise KernelUsageError(f"tl.device_assert failed at element {failed}{text} "
+                                   f"({self.place}; checked on the data)")  # fmt: skip
 
 
 def assume(cond: Any) -> None:

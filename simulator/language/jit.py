@@ -41,17 +41,7 @@ class JITFunction:
         return self.fn(*args, **kwargs)
 
     def __getitem__(self, grid: Any) -> Callable[..., Any]:
-        def launcher(*args: Any, **meta: Any) -> Any:
-            runtime = next((getattr(a, "runtime", None) for a in args
-                            if getattr(a, "runtime", None) is not None), None)  # fmt: skip
-            if runtime is None:
-                raise KernelUsageError(
-                    f"{self.__name__}[grid](...) needs a device tensor argument to find its "
-                    "runtime; or use rt.launch(kernel, *args, grid=...)"
-                )
-            return runtime.launch(self, *args, grid=grid, **meta)
-
-        return launcher
+        return grid_launcher(self, grid)
 
     def meta_of(self, args: tuple, meta: dict[str, Any]) -> dict[str, Any]:
         """Every argument by name (what a callable grid receives)."""
@@ -63,6 +53,23 @@ class JITFunction:
 
     def __repr__(self) -> str:
         return f"JITFunction({self.__name__})"
+
+
+def grid_launcher(kernel: Any, grid: Any) -> Callable[..., Any]:
+    """``kernel[grid]``: a function launching ``kernel`` on the runtime of its first
+    device tensor argument (``Runtime.launch(kernel, *args, grid=grid, **meta)``)."""
+
+    def launcher(*args: Any, **meta: Any) -> Any:
+        runtime = next((getattr(a, "runtime", None) for a in args
+                        if getattr(a, "runtime", None) is not None), None)  # fmt: skip
+        if runtime is None:
+            raise KernelUsageError(
+                f"{kernel.__name__}[grid](...) needs a device tensor argument to find its "
+                "runtime; or use rt.launch(kernel, *args, grid=...)"
+            )
+        return runtime.launch(kernel, *args, grid=grid, **meta)
+
+    return launcher
 
 
 def jit(fn: Callable[..., Any] | None = None, **options: Any) -> Any:

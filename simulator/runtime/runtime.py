@@ -32,6 +32,7 @@ from simulator.engine.recorder import DmaInfo
 from simulator.hw import graph as g
 from simulator.hw.mmu import MMU
 from simulator.hw.topology import PeCoord, Topology, load_topology
+from simulator.language.autotune import KernelWrapper
 from simulator.language.jit import JITFunction, kernel_function, split_meta, typed_arguments
 from simulator.runtime import recording
 from simulator.runtime.placement import Placement
@@ -316,6 +317,10 @@ class Runtime:
         PE of the device; see ``engine.launch.grid_programs``), and each tensor argument
         is the whole tensor, one range of elements (Triton's pointer).
         """
+        if isinstance(kernel, KernelWrapper):  # @triton.autotune, @triton.heuristics
+            options = {"grid": grid, "pes": pes, "name": name, "barrier": barrier,
+                       "coll_id": coll_id}  # fmt: skip
+            return kernel.launch(self, args, options, meta)
         fn = kernel_function(kernel)
         name = name or getattr(fn, "__name__", "kernel")
         meta = split_meta(kernel, meta)
@@ -398,6 +403,12 @@ class Runtime:
         if not self.device_pes:
             raise LaunchError("the selected device has no PEs")
         return list(self.device_pes)
+
+    def wait(self, launch: Launch) -> Launch:
+        """Block the caller until ``launch`` has finished (raises its error if it failed)."""
+        if not launch.done.processed:
+            self.machine.scheduler.wait(launch.done, f"launch of {launch.kernel_name}")
+        return launch
 
     def synchronize(self) -> None:
         """Block the caller until its stream is idle (the host script: every stream)."""

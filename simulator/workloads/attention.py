@@ -10,26 +10,29 @@ import simulator.language as tl
 from simulator.workloads.registry import Param, WorkloadResult, workload
 from simulator.workloads.tutorial_common import kernel_result, upload
 
-LOG2_E = 1.44269504  # 1 / ln(2): the kernel works in base 2 (exp2)
-
 
 @tl.jit
 def _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m, qk_scale,  # noqa: N803
                     BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr,  # noqa: N803
-                    STAGE: tl.constexpr, offs_m, offs_n, N_CTX: tl.constexpr):  # noqa: N803  # fmt: skip
+                    STAGE: tl.constexpr, offs_m: tl.constexpr, offs_n: tl.constexpr,  # noqa: N803
+                    N_CTX: tl.constexpr, fp8_v: tl.constexpr):  # noqa: N803  # fmt: skip
     """The tutorial's inner loop, unchanged: stage 1 the blocks left of the diagonal,
     stage 2 the diagonal block (masked), stage 3 every block (no mask)."""
+    # range of values handled by this stage
     if STAGE == 1:
         lo, hi = 0, start_m * BLOCK_M
     elif STAGE == 2:
         lo, hi = start_m * BLOCK_M, (start_m + 1) * BLOCK_M
         lo = tl.multiple_of(lo, BLOCK_M)
+    # causal = False
     else:
         lo, hi = 0, N_CTX
     K_block_ptr = tl.advance(K_block_ptr, (0, lo))  # noqa: N806
     V_block_ptr = tl.advance(V_block_ptr, (lo, 0))  # noqa: N806
+    # loop over k, v and update accumulator
     for start_n in range(lo, hi, BLOCK_N):
         start_n = tl.multiple_of(start_n, BLOCK_N)
+        # -- compute qk ----
         k = tl.load(K_block_ptr)
         qk = tl.dot(q, k)
         if STAGE == 2:
@@ -42,12 +45,19 @@ def _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m, qk_scal
             qk = qk * qk_scale - m_ij[:, None]
         p = tl.math.exp2(qk)
         l_ij = tl.sum(p, 1)
+        # -- update m_i and l_i
         alpha = tl.math.exp2(m_i - m_ij)
         l_i = l_i * alpha + l_ij
+        # -- update output accumulator --
         acc = acc * alpha[:, None]
+        # update acc
         v = tl.load(V_block_ptr)
-        p = p.to(tl.float16)
+        if fp8_v:  # noqa: SIM108 - the tutorial's code
+            p = p.to(tl.float8e5)
+        else:
+            p = p.to(tl.float16)
         acc = tl.dot(p, v, acc)
+        # update m_i and l_i
         m_i = m_ij
         V_block_ptr = tl.advance(V_block_ptr, (BLOCK_N, 0))  # noqa: N806
         K_block_ptr = tl.advance(K_block_ptr, (0, BLOCK_N))  # noqa: N806
@@ -55,46 +65,97 @@ def _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m, qk_scal
 
 
 @tl.jit
-def _attn_fwd(Q, K, V, sm_scale, M, Out, N_CTX: tl.constexpr, HEAD_DIM: tl.constexpr,  # noqa: N803
-              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, STAGE: tl.constexpr):  # noqa: N803  # fmt: skip
-    """The tutorial's kernel with each head's rows of 2-D ``(heads * N_CTX, HEAD_DIM)``
-    tensors in place of its 4-D strides: the block pointers start at the head's first row
-    and end at its last (``shape``), as the tutorial's base offsets do."""
+def _attn_fwd(Q, K, V, sm_scale, M, Out,  # noqa: N803
+              stride_qz, stride_qh, stride_qm, stride_qk,  #
+              stride_kz, stride_kh, stride_kn, stride_kk,  #
+              stride_vz, stride_vh, stride_vk, stride_vn,  #
+              stride_oz, stride_oh, stride_om, stride_on,  #
+              Z, H, N_CTX,  # noqa: N803
+              HEAD_DIM: tl.constexpr,  # noqa: N803
+              BLOCK_M: tl.constexpr,  # noqa: N803
+              BLOCK_N: tl.constexpr,  # noqa: N803
+              STAGE: tl.constexpr  # noqa: N803
+              ):  # fmt: skip
+    """The tutorial's kernel, unchanged but for its imports and two spellings: Triton's
+    pointer types are numpy dtypes here (``V.dtype``, ``Out.dtype`` for
+    ``V.dtype.element_ty``, ``Out.type.element_ty``)."""
+    tl.static_assert(BLOCK_N <= HEAD_DIM)
     start_m = tl.program_id(0)
     off_hz = tl.program_id(1)
-    row0 = off_hz * N_CTX
-    Q_block_ptr = tl.make_block_ptr(base=Q, shape=(row0 + N_CTX, HEAD_DIM),  # noqa: N806
-                                    strides=(HEAD_DIM, 1), offsets=(row0 + start_m * BLOCK_M, 0),
-                                    block_shape=(BLOCK_M, HEAD_DIM), order=(1, 0))  # fmt: skip
-    V_block_ptr = tl.make_block_ptr(base=V, shape=(row0 + N_CTX, HEAD_DIM),  # noqa: N806
-                                    strides=(HEAD_DIM, 1), offsets=(row0, 0),
-                                    block_shape=(BLOCK_N, HEAD_DIM), order=(1, 0))  # fmt: skip
-    K_block_ptr = tl.make_block_ptr(base=K, shape=(HEAD_DIM, row0 + N_CTX),  # noqa: N806
-                                    strides=(1, HEAD_DIM), offsets=(0, row0),
-                                    block_shape=(HEAD_DIM, BLOCK_N), order=(0, 1))  # fmt: skip
-    O_block_ptr = tl.make_block_ptr(base=Out, shape=(row0 + N_CTX, HEAD_DIM),  # noqa: N806
-                                    strides=(HEAD_DIM, 1), offsets=(row0 + start_m * BLOCK_M, 0),
-                                    block_shape=(BLOCK_M, HEAD_DIM), order=(1, 0))  # fmt: skip
+    off_z = off_hz // H
+    off_h = off_hz % H
+    qvk_offset = off_z.to(tl.int64) * stride_qz + off_h.to(tl.int64) * stride_qh
+
+    # block pointers
+    Q_block_ptr = tl.make_block_ptr(  # noqa: N806
+        base=Q + qvk_offset,
+        shape=(N_CTX, HEAD_DIM),
+        strides=(stride_qm, stride_qk),
+        offsets=(start_m * BLOCK_M, 0),
+        block_shape=(BLOCK_M, HEAD_DIM),
+        order=(1, 0),
+    )
+    v_order: tl.constexpr = (0, 1) if V.dtype == tl.float8e5 else (1, 0)
+    V_block_ptr = tl.make_block_ptr(  # noqa: N806
+        base=V + qvk_offset,
+        shape=(N_CTX, HEAD_DIM),
+        strides=(stride_vk, stride_vn),
+        offsets=(0, 0),
+        block_shape=(BLOCK_N, HEAD_DIM),
+        order=v_order,
+    )
+    K_block_ptr = tl.make_block_ptr(  # noqa: N806
+        base=K + qvk_offset,
+        shape=(HEAD_DIM, N_CTX),
+        strides=(stride_kk, stride_kn),
+        offsets=(0, 0),
+        block_shape=(HEAD_DIM, BLOCK_N),
+        order=(0, 1),
+    )
+    O_block_ptr = tl.make_block_ptr(  # noqa: N806
+        base=Out + qvk_offset,
+        shape=(N_CTX, HEAD_DIM),
+        strides=(stride_om, stride_on),
+        offsets=(start_m * BLOCK_M, 0),
+        block_shape=(BLOCK_M, HEAD_DIM),
+        order=(1, 0),
+    )
+    # initialize offsets
     offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
+    # initialize pointer to m and l
     m_i = tl.zeros([BLOCK_M], dtype=tl.float32) - float("inf")
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32) + 1.0
     acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
-    qk_scale = sm_scale * LOG2_E
+    # load scales
+    qk_scale = sm_scale
+    qk_scale *= 1.44269504  # 1/log(2)
+    # load q: it will stay in SRAM throughout
     q = tl.load(Q_block_ptr)
-    if STAGE & 1:  # off the diagonal (causal) or everything (not causal)
-        acc, l_i, m_i = _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m,
-                                        qk_scale, BLOCK_M, HEAD_DIM, BLOCK_N, 4 - STAGE,
-                                        offs_m, offs_n, N_CTX)  # fmt: skip
-    if STAGE & 2:  # the diagonal block, masked
-        acc, l_i, m_i = _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m,
-                                        qk_scale, BLOCK_M, HEAD_DIM, BLOCK_N, 2, offs_m,
-                                        offs_n, N_CTX)  # fmt: skip
+    # stage 1: off-band
+    # For causal = True, STAGE = 3 and _attn_fwd_inner gets 1 as its STAGE
+    # For causal = False, STAGE = 1, and _attn_fwd_inner gets 3 as its STAGE
+    if STAGE & 1:
+        acc, l_i, m_i = _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr,  #
+                                        start_m, qk_scale,  #
+                                        BLOCK_M, HEAD_DIM, BLOCK_N,  #
+                                        4 - STAGE, offs_m, offs_n, N_CTX, V.dtype == tl.float8e5  #
+                                        )  # fmt: skip
+    # stage 2: on-band
+    if STAGE & 2:
+        # barrier makes it easier for compielr to schedule the
+        # two loops independently
+        acc, l_i, m_i = _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr,  #
+                                        start_m, qk_scale,  #
+                                        BLOCK_M, HEAD_DIM, BLOCK_N,  #
+                                        2, offs_m, offs_n, N_CTX, V.dtype == tl.float8e5  #
+                                        )  # fmt: skip
+    # epilogue
     m_i += tl.math.log2(l_i)
     acc = acc / l_i[:, None]
     m_ptrs = M + off_hz * N_CTX + offs_m
     tl.store(m_ptrs, m_i)
-    tl.store(O_block_ptr, acc.to(tl.float16))
+    tl.store(O_block_ptr, acc.to(Out.dtype))
 
 
 def reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, sm_scale: float,
@@ -116,7 +177,8 @@ def reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, sm_scale:
 @workload(
     "attention",
     params=(
-        Param("heads", int, 2, "batch x heads (each one grid row)", minimum=1),
+        Param("batch", int, 1, "Z: batch size", minimum=1),
+        Param("heads", int, 2, "H: heads (each batch x head is one grid row)", minimum=1),
         Param(
             "n_ctx", int, 256, "sequence length (a multiple of block_m and block_n)", minimum=16
         ),  # fmt: skip
@@ -128,9 +190,11 @@ def reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, sm_scale:
     ),
 )
 def run(rt, p) -> WorkloadResult:
-    """Fused attention forward, float16 in and out: Q, K and V row-sharded over every PE,
-    one program per (query block, head)."""
-    heads, n, d = p["heads"], p["n_ctx"], p["head_dim"]
+    """Fused attention forward, float16 in and out: Q, K and V, (Z, H, N_CTX, HEAD_DIM)
+    tensors held as (Z * H * N_CTX, HEAD_DIM) row-sharded over every PE and passed with
+    the 4-D strides torch would give, one program per (query block, batch x head)."""
+    z, h, n, d = p["batch"], p["heads"], p["n_ctx"], p["head_dim"]
+    heads = z * h
     bm, bn, causal = p["block_m"], p["block_n"], p["causal"]
     if n % bm or n % bn or (causal and bm != bn):
         raise ValueError(f"attention: n_ctx={n} must be a multiple of block_m={bm} and "
@@ -141,7 +205,9 @@ def run(rt, p) -> WorkloadResult:
     out = rt.empty((heads * n, d), "float16", name="out")
     lse = rt.empty((heads * n,), "float32", name="lse")
     sm_scale = 1.0 / np.sqrt(d)
-    launch = _attn_fwd[(n // bm, heads)](q, k, v, sm_scale, lse, out, N_CTX=n, HEAD_DIM=d,
+    strides = (h * n * d, n * d, d, 1)  # of a contiguous (Z, H, N_CTX, HEAD_DIM) tensor
+    launch = _attn_fwd[(n // bm, heads)](q, k, v, sm_scale, lse, out, *strides, *strides,
+                                         *strides, *strides, z, h, n, HEAD_DIM=d,
                                          BLOCK_M=bm, BLOCK_N=bn,
                                          STAGE=3 if causal else 1)  # fmt: skip
     rt.synchronize()

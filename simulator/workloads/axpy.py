@@ -23,10 +23,12 @@ def axpy_kernel(x, y, alpha: float, block_rows: int) -> None:
     cast back), one DMA_WB store per tile; tiles pipeline through the engine queues."""
     rows, cols = x.shape
     for r0 in range(0, rows, block_rows):
-        xt = tl.load(tl.make_block_ptr(x, offsets=(r0, 0), block_shape=(block_rows, cols)))
-        yt = tl.load(tl.make_block_ptr(y, offsets=(r0, 0), block_shape=(block_rows, cols)))
+        xt = tl.load(tl.make_block_ptr(x, offsets=(r0, 0), block_shape=(block_rows, cols)),
+                     boundary_check=(0,))  # fmt: skip
+        yt = tl.load(tl.make_block_ptr(y, offsets=(r0, 0), block_shape=(block_rows, cols)),
+                     boundary_check=(0,))  # fmt: skip
         out = tl.make_block_ptr(y, offsets=(r0, 0), block_shape=(block_rows, cols))
-        tl.store(out, (xt * alpha + yt).to(y.dtype))
+        tl.store(out, (xt * alpha + yt).to(y.dtype), boundary_check=(0,))
 
 
 @workload(

@@ -10,19 +10,23 @@ def gemm_kernel(a, b, c, block_m: int, block_n: int, block_k: int) -> None:
 
     Each output tile accumulates in float32 over K (DMA_IN loads of both operands feed
     the GEMM engine), is cast to ``c``'s dtype on MATH, and is written back by DMA_WB.
-    Tiles past the edges are zero-padded, so any M, N, K work.
+    Tiles past the edges are zero-padded (``boundary_check`` on both dims), so any M, N,
+    K work.
     """
+    edges = (0, 1)
     m_total, k_total = a.shape
     n_total = b.shape[1]
     for m0 in range(0, m_total, block_m):
         for n0 in range(0, n_total, block_n):
             acc = None
             for k0 in range(0, k_total, block_k):
-                x = tl.load(tl.make_block_ptr(a, offsets=(m0, k0), block_shape=(block_m, block_k)))
-                y = tl.load(tl.make_block_ptr(b, offsets=(k0, n0), block_shape=(block_k, block_n)))
+                x = tl.load(tl.make_block_ptr(a, offsets=(m0, k0), block_shape=(block_m, block_k)),
+                            boundary_check=edges)  # fmt: skip
+                y = tl.load(tl.make_block_ptr(b, offsets=(k0, n0), block_shape=(block_k, block_n)),
+                            boundary_check=edges)  # fmt: skip
                 acc = tl.dot(x, y, acc)
             out = tl.make_block_ptr(c, offsets=(m0, n0), block_shape=(block_m, block_n))
-            tl.store(out, acc.to(c.dtype))
+            tl.store(out, acc.to(c.dtype), boundary_check=edges)
 
 
 def noop_kernel() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import simulator.language as tl
+import simulator.triton as triton
 from simulator.workloads.registry import Param, WorkloadResult, workload
 from simulator.workloads.tutorial_common import kernel_result, upload
 
@@ -52,6 +53,22 @@ def matmul_kernel_with_block_pointers(
     tl.store(c_block_ptr, c, boundary_check=(0, 1))
 
 
+def tutorial_configs() -> list[triton.Config]:
+    """The fp16 configs of the tutorial's ``get_cuda_autotune_config``."""
+    shapes = [(128, 256, 64, 3, 8), (64, 256, 32, 4, 4), (128, 128, 32, 4, 4),
+              (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (128, 32, 32, 4, 4),
+              (64, 32, 32, 5, 2), (32, 64, 32, 5, 2)]  # fmt: skip
+    return [triton.Config({"BLOCK_SIZE_M": m, "BLOCK_SIZE_N": n, "BLOCK_SIZE_K": k,
+                           "GROUP_SIZE_M": 8}, num_stages=stages, num_warps=warps)
+            for m, n, k, stages, warps in shapes]  # fmt: skip
+
+
+# The tutorial's autotuned kernel: the fastest of its configs at each (M, N, K).
+matmul_kernel_autotuned = triton.autotune(configs=tutorial_configs(), key=["M", "N", "K"])(
+    matmul_kernel_with_block_pointers
+)
+
+
 @workload(
     "matmul",
     params=(
@@ -62,6 +79,14 @@ def matmul_kernel_with_block_pointers(
         Param("block_n", int, 128, "BLOCK_SIZE_N", minimum=1),
         Param("block_k", int, 64, "BLOCK_SIZE_K", minimum=1),
         Param("group_m", int, 8, "GROUP_SIZE_M (rows of tiles per group)", minimum=1),
+        Param(
+            "autotune",
+            bool,
+            False,
+            "@triton.autotune picks the blocks among the "
+            "tutorial's 8 configs (block_* and group_m unused); its tuning launches run "
+            "first, the metrics are the winner's",
+        ),
         Param("seed", int, 0, "random seed of the inputs (data mode)"),
     ),
 )
@@ -69,7 +94,6 @@ def run(rt, p) -> WorkloadResult:
     """C = A @ B in float16 (float32 accumulation); A and B row-sharded over every PE,
     one program per output tile."""
     m, n, k = p["M"], p["N"], p["K"]
-    bm, bn, bk = p["block_m"], p["block_n"], p["block_k"]
     rng = np.random.default_rng(p["seed"])
     a_np = rng.standard_normal((m, k)).astype(np.float16)
     b_np = rng.standard_normal((k, n)).astype(np.float16)
@@ -78,11 +102,18 @@ def run(rt, p) -> WorkloadResult:
     grid = lambda meta: (  # noqa: E731 - Triton's idiom
         tl.cdiv(m, meta["BLOCK_SIZE_M"]) * tl.cdiv(n, meta["BLOCK_SIZE_N"]),
     )
-    launch = matmul_kernel_with_block_pointers[grid](
-        a, b, c, m, n, k, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
-        c.stride(0), c.stride(1),
-        BLOCK_SIZE_M=bm, BLOCK_SIZE_N=bn, BLOCK_SIZE_K=bk, GROUP_SIZE_M=p["group_m"],
-    )  # fmt: skip
+    args = (a, b, c, m, n, k, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+            c.stride(0), c.stride(1))  # fmt: skip
+    if p["autotune"]:
+        launch = matmul_kernel_autotuned[grid](*args)
+        blocks = matmul_kernel_autotuned.best_config.kwargs
+        bm, bn = blocks["BLOCK_SIZE_M"], blocks["BLOCK_SIZE_N"]
+    else:
+        bm, bn = p["block_m"], p["block_n"]
+        launch = matmul_kernel_with_block_pointers[grid](
+            *args, BLOCK_SIZE_M=bm, BLOCK_SIZE_N=bn, BLOCK_SIZE_K=p["block_k"],
+            GROUP_SIZE_M=p["group_m"],
+        )  # fmt: skip
     rt.synchronize()
     flops = 2 * m * n * k
     tiles_m, tiles_n = -(-m // bm), -(-n // bn)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 import simulator.language as tl
+from simulator.triton import next_power_of_2
 from simulator.workloads.registry import Param, WorkloadResult, workload
 from simulator.workloads.tutorial_common import (
-    next_power_of_2,
     roofline_ns,
     timing_metrics,
     upload,

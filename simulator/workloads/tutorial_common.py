@@ -20,11 +20,6 @@ from simulator.runtime.tensor import Tensor
 from simulator.workloads.registry import WorkloadResult
 
 
-def next_power_of_2(n: int) -> int:
-    """The smallest power of two >= ``n`` (Triton's ``triton.next_power_of_2``)."""
-    return 1 << (int(n) - 1).bit_length()
-
-
 def upload(rt: Runtime, values: np.ndarray, name: str) -> Tensor:
     """A device tensor (row-wise over the device's PEs) holding ``values``.
 

@@ -1,0 +1,27 @@
+"""Triton's host-side names over the simulator: ``import simulator.triton as triton``
+beside ``import simulator.language as tl`` and a Triton file runs unchanged otherwise.
+
+``triton.jit``, ``triton.autotune``, ``triton.heuristics``, ``triton.Config``,
+``triton.cdiv``, ``triton.next_power_of_2`` and ``triton.language`` (the ``tl`` module)
+are those of Triton; see :mod:`simulator.language.autotune` for how autotuning runs on the
+simulated device.
+"""
+
+from __future__ import annotations
+
+from simulator import language
+from simulator.language.autotune import Autotuner, Config, Heuristics, autotune, heuristics
+from simulator.language.jit import JITFunction, jit
+
+__all__ = ["Autotuner", "Config", "Heuristics", "JITFunction", "autotune", "cdiv",
+           "heuristics", "jit", "language", "next_power_of_2"]  # fmt: skip
+
+
+def cdiv(x: int, y: int) -> int:
+    """Ceiling division of ints (``triton.cdiv``)."""
+    return (x + y - 1) // y
+
+
+def next_power_of_2(n: int) -> int:
+    """The smallest power of two >= ``n`` (``triton.next_power_of_2``)."""
+    return 1 << (int(n) - 1).bit_length()
