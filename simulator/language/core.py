@@ -681,9 +681,13 @@ def _tile_region(ptr: block_ptr, boundary_check: Sequence[int]) -> tuple[int, in
     nr = br if nr > br else (nr if nr > 0 else 0)
     nc = cols_total - c0
     nc = bc if nc > bc else (nc if nc > 0 else 0)
-    if r0 < 0 or c0 < 0 or nr < br or nc < bc:
+    # A clipped tile checked along both dims (the common case) needs no closer look.
+    if r0 < 0 or c0 < 0 or ((nr < br or nc < bc) and boundary_check not in _BOTH_DIMS):
         _check_edges(ptr, boundary_check, nr < br, nc < bc)
     return r0, nr, c0, nc
+
+
+_BOTH_DIMS = ((0, 1), (1, 0))
 
 
 def _check_edges(ptr: block_ptr, boundary_check: Sequence[int], rows_clipped: bool,
