@@ -151,6 +151,46 @@ def test_dot_of_bf16_and_fp8_tiles_accumulates_in_float32(a_dtype, b_dtype):
     assert np.all(np.abs(one - reference) <= bound)
 
 
+def test_int8_dot_accumulates_exactly_in_int32():
+    """int8 x int8 sums in int32 across calls (Triton's integer dot): numpy's int32
+    product exactly, at magnitudes where a float32 sum would round (> 2**24)."""
+    m, k, n = 16, 2048, 16
+
+    @tl.jit
+    def int8_dot(a_ptr, b_ptr, c_ptr):
+        rm, rk, rn = tl.arange(0, m), tl.arange(0, k // 2), tl.arange(0, n)
+        a0 = tl.load(a_ptr + rm[:, None] * k + rk[None, :])
+        a1 = tl.load(a_ptr + rm[:, None] * k + k // 2 + rk[None, :])
+        b0 = tl.load(b_ptr + rk[:, None] * n + rn[None, :])
+        b1 = tl.load(b_ptr + (k // 2 + rk[:, None]) * n + rn[None, :])
+        acc = tl.dot(a0, b0)
+        tl.static_assert(acc.dtype == tl.int32, "int8 x int8 gives int32")
+        tl.store(c_ptr + rm[:, None] * n + rn[None, :], tl.dot(a1, b1, acc))
+
+    rng = np.random.default_rng(8)
+    a = rng.integers(100, 128, (m, k), dtype=np.int8)
+    b = rng.integers(100, 128, (k, n), dtype=np.int8)
+    (got,) = _run(int8_dot, [a, b], [((m, n), "int32")])
+    expected = a.astype(np.int32) @ b.astype(np.int32)
+    assert expected.max() > 2**24  # float32 could not hold these sums exactly
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_integer_dot_misuse_is_one_clear_error():
+    @tl.jit
+    def mixed(x_ptr):
+        tl.dot(tl.zeros((16, 16), tl.int8), tl.zeros((16, 16), tl.float16))
+
+    @tl.jit
+    def float_acc(x_ptr):
+        tl.dot(tl.zeros((16, 16), tl.int8), tl.zeros((16, 16), tl.int8),
+               tl.zeros((16, 16), tl.float32))  # fmt: skip
+
+    fails_clearly(mixed, r"tl\.dot: integer operands must both be int8, as in Triton; got int8 "
+                  r"and float16")  # fmt: skip
+    fails_clearly(float_acc, r"int8 operands accumulate in int32; acc is float32")
+
+
 # -- costs --------------------------------------------------------------------------------
 def _costs(dtype: np.dtype, writer) -> dict:
     """One program loading n elements of a ``dtype`` tensor and a (32, 32) tile, then a

@@ -1271,9 +1271,11 @@ def dot(
     (float32 by default; ``acc``'s dtype when given).
 
     Inputs are float16, bfloat16, float8 (float8e4nv, float8e5, which may mix) or
-    float32; accumulation is float32. As in Triton, bfloat16 and float8 operands need
-    one dtype (two float8 ones excepted) and a bfloat16 result is an error (accumulate in
-    float32, then ``.to(tl.bfloat16)``). The cost is the same whatever the dtype. Cost on
+    float32; accumulation is float32. int8 by int8 accumulates exactly in int32 and
+    returns int32, whatever ``out_dtype``, as in Triton. As in Triton, bfloat16 and
+    float8 operands need one dtype (two float8 ones excepted) and a bfloat16 result is an
+    error (accumulate in float32, then ``.to(tl.bfloat16)``). The cost is the same
+    whatever the dtype. Cost on
     an R x C array:
     ``ceil(M/R) * ceil(N/C) * K + fill_drain_cycles`` cycles for the whole tile;
     FLOPs = 2MNK of its unpadded part (tiles loaded across a tensor's edge are
@@ -1289,7 +1291,10 @@ def dot(
     if acc is not None and (_check_block("dot", acc).shape != (m, n)):
         raise usage_error(f"tl.dot: acc shape {acc.shape} != ({m}, {n})")
     out_dtype = acc.dtype if acc is not None else _dtype(out_dtype)
-    if a.dtype in _NARROW_FLOATS or b.dtype in _NARROW_FLOATS or out_dtype == bfloat16:
+    integer = a.dtype.kind in "iub" or b.dtype.kind in "iub"
+    if integer:
+        out_dtype = _integer_dot_dtype(a.dtype, b.dtype, acc)
+    elif a.dtype in _NARROW_FLOATS or b.dtype in _NARROW_FLOATS or out_dtype == bfloat16:
         _check_dot_dtypes(a.dtype, b.dtype, out_dtype)
     pe_params = program.machine.params.pe
     gemm = pe_params.gemm
@@ -1303,11 +1308,13 @@ def dot(
     inputs = (a, b) if acc is None else (a, b, acc)
     execute = None
     if program.machine.data is not None:
+        compute = np.int32 if integer else np.float32  # int8 products sum exactly in int32
 
         def execute() -> None:
-            result = a.data.astype(np.float32) @ b.data.astype(np.float32)
-            if acc is not None:
-                result = result + acc.data.astype(np.float32)
+            with np.errstate(all="ignore"):  # int32 sums wrap, as the hardware's do
+                result = a.data.astype(compute) @ b.data.astype(compute)
+                if acc is not None:
+                    result = result + acc.data.astype(compute)
             out.data = result.astype(out_dtype)
 
     program.pe.issue(
@@ -1323,6 +1330,16 @@ def dot(
         )
     )
     return out
+
+
+def _integer_dot_dtype(a: np.dtype, b: np.dtype, acc: tensor | None) -> np.dtype:
+    """Triton's integer ``dot``: int8 by int8, accumulated and returned in int32."""
+    if a != int8 or b != int8:
+        raise usage_error(f"tl.dot: integer operands must both be int8, as in Triton; got {a} "
+                          f"and {b} (cast with .to())")  # fmt: skip
+    if acc is not None and acc.dtype != int32:
+        raise usage_error(f"tl.dot: int8 operands accumulate in int32; acc is {acc.dtype}")
+    return int32
 
 
 def _check_dot_dtypes(a: np.dtype, b: np.dtype, out: np.dtype) -> None:
