@@ -11,7 +11,7 @@ Dtypes are numpy dtypes: ``tl.bfloat16``, ``tl.float8e4nv`` (e4m3, bias 7) and
 from typing import Any
 
 from simulator.language import core as _core
-from simulator.language import math
+from simulator.language import extra, math
 from simulator.language.atomics import (
     atomic_add,
     atomic_and,
@@ -262,6 +262,7 @@ __all__ = [
     "associative_scan",
     "reduce",
     "math",
+    "extra",
     "load_tensor_descriptor",
     "make_tensor_descriptor",
     "store_tensor_descriptor",
