@@ -3,8 +3,10 @@
     python benchmarks/scripts/sim_speed.py [--skip-gpt3] [--json]
 
 Runs bare `env.timeout` events, then gpt3_qkv on sip4x4 (the real GPT-3 175B QKV
-size), the default gemm, and a 128-rank hierarchical all-reduce of 1 KiB and 16 MiB on
-multi_sip, untraced, all in one process, and prints one table (or, with ``--json``, one
+size), the default gemm, Triton's matmul in 64 x 32 tiles (a grid kernel whose remote
+loads keep one large max-min component busy), and a 128-rank hierarchical all-reduce of
+1 KiB and 16 MiB on multi_sip, untraced, all in one process, and prints one table (or,
+with ``--json``, one
 JSON object per case). ``vs_bare`` is the goal's ratio: simulated ops+DMAs per second
 over bare timeouts per second; ``cpu_s`` is this process's CPU time, which the load of
 other processes inflates less than ``wall_s``. Timing only: it asserts nothing (speed
@@ -26,6 +28,7 @@ from simulator.workloads.registry import get_workload
 CASES = (
     ("gpt3_qkv", {}, "sip4x4"),
     ("gemm", {}, "default"),
+    ("matmul", {"block_m": 64, "block_n": 32, "block_k": 32}, "default"),
     ("ccl_allreduce", {"world_size": 128, "algorithm": "hierarchical", "bytes": 1024}, "multi_sip"),
     ("ccl_allreduce", {"world_size": 128, "algorithm": "hierarchical", "bytes": 16 << 20},
      "multi_sip"),
