@@ -137,21 +137,28 @@ def test_scan_keeps_the_order_of_a_combine_that_does_not_commute():
 
 def test_charged_as_the_combine_s_own_ops(list_writer):
     """A row reduction of 8 elements with an adding combine: three MATH adds over 16, 8 and
-    4 elements; a scan: three adds and three selects over all 32. Each add takes
-    ceil(elements / 8 lanes) * cycles_per_op['add'] / clock."""
+    4 elements, after shuffles of the odd 16, 8 and 4; a scan: three shuffles, adds and
+    selects over all 32. Each takes ceil(elements / 8 lanes) * its cycles / clock (adds
+    cycles_per_op['add'], shuffles the lane crossbar's 'trans')."""
     topology = load_topology("default", overrides={"pe.math.lanes": 8,
-                                                   "pe.math.cycles_per_op.add": 13})  # fmt: skip
+                                                   "pe.math.cycles_per_op.add": 13,
+                                                   "pe.math.cycles_per_op.trans": 7})  # fmt: skip
     _run(lambda a, b: (tl.reduce(a, 1, add), tl.reduce(b, 1, add)), (2, 4), list_writer,
          topology)  # fmt: skip
     pe = topology.params.pe
-    adds = [r for r in list_writer.rows["ops"] if r["op"] == "add"]
-    took = sorted(r["end_ns"] - r["start_ns"] for r in adds)
+
+    def durations(op: str) -> list[float]:
+        return sorted(r["end_ns"] - r["start_ns"] for r in list_writer.rows["ops"] if r["op"] == op)
+
     steps = sorted(2 * [math.ceil(n / 8) for n in (16, 8, 4)])
-    assert took == pytest.approx([s * 13 / pe.clock_ghz for s in steps], rel=1e-12)
+    assert durations("add") == pytest.approx([s * 13 / pe.clock_ghz for s in steps], rel=1e-12)
+    assert durations("shuffle") == pytest.approx([s * 7 / pe.clock_ghz for s in steps],
+                                                 rel=1e-12)  # fmt: skip
     list_writer.rows.clear()
     _run(lambda a, b: tl.associative_scan(a, 1, add), (4, 8), list_writer, topology)
     ops = [r["op"] for r in list_writer.rows["ops"] if r["engine"] == "MATH"]
-    assert sorted(ops) == ["add"] * 3 + ["cast"] + ["where"] * 3
+    assert sorted(ops) == ["add"] * 3 + ["cast"] + ["shuffle"] * 3 + ["where"] * 3
+    assert durations("shuffle") == pytest.approx(3 * [4 * 7 / pe.clock_ghz], rel=1e-12)
 
 
 @pytest.mark.parametrize(

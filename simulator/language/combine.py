@@ -12,8 +12,11 @@ costs anywhere:
   call of ``combine_fn`` on every element and the one ``2**level`` before it (after it,
   ``reverse``), then a ``tl.where`` keeping the elements that have no such partner.
 
-Pairing elements up is a free view here (the lane shuffle is not charged); the axis
-size must be a power of 2, as Triton's shapes are.
+Pairing elements up moves them across lanes: a ``shuffle`` op on MATH at
+``cycles_per_op['trans']`` (the lane crossbar, as ``tl.trans``) for each element moved,
+the odd elements of each reduce level and the whole shifted tile of each scan level, as
+a GPU's warp shuffles do; folded for index values. The axis size must be a power of 2, as
+Triton's shapes are.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 from simulator.language.core import (
     _check_block,
     _const,
+    _math_op,
     _program,
     _view,
     reshape,
@@ -115,15 +119,25 @@ def _power_of_two(name: str, n: int) -> None:
 
 
 def _every_other(x: tensor, axis: int, start: int) -> tensor:
-    """Elements ``start, start + 2, ...`` along ``axis`` (a free view)."""
+    """Elements ``start, start + 2, ...`` along ``axis``: the even ones stay in their
+    lanes (a free view), the odd ones move beside them (a shuffle)."""
     pick = tuple(slice(start, None, 2) if i == axis else slice(None) for i in range(len(x.shape)))
     shape = tuple(s // 2 if i == axis else s for i, s in enumerate(x.shape))
-    return _view(x, shape, lambda a: a[pick])
+    if start == 0:
+        return _view(x, shape, lambda a: a[pick])
+    return _shuffle(x, shape, lambda a: a[pick])
+
+
+def _shuffle(x: tensor, shape: tuple[int, ...], fn: Callable[[np.ndarray], np.ndarray]) -> tensor:
+    """``fn`` of ``x``'s elements moved across lanes into a tile of ``shape``: one pass
+    of its elements through the lane crossbar (MATH, ``cycles_per_op['trans']``)."""
+    return _math_op("shuffle", (x,), shape, x.dtype, fn, cost_key="trans",
+                    elements=math.prod(shape))  # fmt: skip
 
 
 def _shifted(x: tensor, axis: int, step: int, reverse: bool) -> tensor:
     """Element ``i`` holds element ``i - step`` (``i + step`` with ``reverse``) where there
-    is one, else itself (a free view; those places are not used)."""
+    is one, else itself (those places are not used): a shuffle of the whole tile."""
 
     def shift(a: np.ndarray) -> np.ndarray:
         n = a.shape[axis]
@@ -133,7 +147,7 @@ def _shifted(x: tensor, axis: int, step: int, reverse: bool) -> tensor:
         return np.concatenate([np.take(a, range(step), axis), np.take(a, range(n - step), axis)],
                               axis)  # fmt: skip
 
-    return _view(x, x.shape, shift)
+    return _shuffle(x, x.shape, shift)
 
 
 def _call(name: str, combine_fn: Callable[..., Any], first: list[tensor], second: list[tensor],
