@@ -89,7 +89,11 @@ def launch_spread_figure(spread: pd.DataFrame) -> go.Figure:
     title = "Launch latency and start spread across PEs"
     if spread.empty:
         return _empty(title, "no launches in this run")
-    labels = [f"{i}: {k}" for i, k in zip(spread["launch_id"], spread["kernel"], strict=True)]
+    names = [f"{i}: {k}" for i, k in zip(spread["launch_id"], spread["kernel"], strict=True)]
+    # Long names (an autotuner's launches carry their config) are cut on the axis, whole
+    # in the hover and in the table below the chart.
+    labels = [launch_label(name) for name in names]
+    hover = "%{hovertext}<br>%{fullData.name}: %{y:,.0f} ns<extra></extra>"
     fig = make_subplots(
         rows=2,
         cols=1,
@@ -98,12 +102,26 @@ def launch_spread_figure(spread: pd.DataFrame) -> go.Figure:
         subplot_titles=("latency (host issue → end)", "start spread across the launch's PEs"),
     )
     fig.add_trace(
-        go.Bar(x=labels, y=spread["latency_ns"], name="latency_ns", marker_color="#4c78a8"),
+        go.Bar(
+            x=labels,
+            y=spread["latency_ns"],
+            name="latency_ns",
+            hovertext=names,
+            hovertemplate=hover,
+            marker_color="#4c78a8",
+        ),
         row=1,
         col=1,
     )
     fig.add_trace(
-        go.Bar(x=labels, y=spread["spread_ns"], name="spread_ns", marker_color="#e45756"),
+        go.Bar(
+            x=labels,
+            y=spread["spread_ns"],
+            name="spread_ns",
+            hovertext=names,
+            hovertemplate=hover,
+            marker_color="#e45756",
+        ),
         row=2,
         col=1,
     )
@@ -112,6 +130,8 @@ def launch_spread_figure(spread: pd.DataFrame) -> go.Figure:
             x=labels,
             y=spread["dispatch_spread_ns"],
             name="dispatch_spread_ns",
+            hovertext=names,
+            hovertemplate=hover,
             marker_color="#f58518",
         ),
         row=2,
@@ -663,6 +683,22 @@ def engine_delta_figure(engines: pd.DataFrame, label_a: str = "a", label_b: str 
 
 # Subjects on the commit axis are cut to this many characters (the hover has them whole).
 TICK_SUBJECT_CHARS = 22
+# Launch names on the launch axis likewise.
+LAUNCH_LABEL_CHARS = 36
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last one an ellipsis when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def launch_label(name: str) -> str:
+    """A launch's tick label: its name, cut to LAUNCH_LABEL_CHARS; a long name with a
+    parenthesis (an autotuner's launch and its config) on two lines, each cut."""
+    if len(name) <= LAUNCH_LABEL_CHARS or " (" not in name:
+        return cut(name, LAUNCH_LABEL_CHARS)
+    kernel, detail = name.split(" (", 1)
+    return f"{cut(kernel, LAUNCH_LABEL_CHARS)}<br>{cut('(' + detail, LAUNCH_LABEL_CHARS)}"
 
 
 def commit_ticks(commits: Sequence, times: Sequence, messages: Sequence) -> list[str]:
@@ -671,9 +707,7 @@ def commit_ticks(commits: Sequence, times: Sequence, messages: Sequence) -> list
     ticks = []
     for commit, when, message in zip(commits, times, messages, strict=True):
         date = "" if when is None or pd.isna(when) else pd.Timestamp(when).strftime("%Y-%m-%d")
-        subject = message if isinstance(message, str) else ""
-        if len(subject) > TICK_SUBJECT_CHARS:
-            subject = subject[: TICK_SUBJECT_CHARS - 1] + "…"
+        subject = cut(message if isinstance(message, str) else "", TICK_SUBJECT_CHARS)
         ticks.append("<br>".join(part for part in (str(commit)[:8], date, subject) if part))
     return ticks
 

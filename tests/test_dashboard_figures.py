@@ -40,6 +40,25 @@ def test_launch_spread_figure_plots_latency_and_both_spreads() -> None:
     assert fig.layout.yaxis2.title.text == "spread (ns)"
 
 
+def test_long_launch_names_are_cut_on_the_axis_and_whole_in_the_hover() -> None:
+    """An autotuner's launch names its config: the tick shows the kernel and the config's
+    start on two lines of at most LAUNCH_LABEL_CHARS, the hover the whole name."""
+    tuned = ("matmul_kernel_with_block_pointers (autotune 3/8: BLOCK_SIZE_M=128, "
+             "BLOCK_SIZE_N=128, BLOCK_SIZE_K=32, GROUP_SIZE_M=8)")  # fmt: skip
+    spread = pd.DataFrame({"launch_id": [2, 8], "kernel": [tuned, "a" * 60],
+                           "latency_ns": [1.0, 2.0], "spread_ns": [0.0, 0.0],
+                           "dispatch_spread_ns": [1.0, 1.0]})  # fmt: skip
+    fig = figures.launch_spread_figure(spread)
+    for trace in fig.data:
+        assert list(trace.hovertext) == [f"2: {tuned}", "8: " + "a" * 60]
+    first, second = fig.data[0].x
+    kernel, config = first.split("<br>")
+    assert kernel == "2: matmul_kernel_with_block_pointers"
+    assert config.startswith("(autotune 3/8: BLOCK_SIZE_M=128") and config.endswith("…")
+    assert len(config) == figures.LAUNCH_LABEL_CHARS
+    assert second == "8: " + "a" * (figures.LAUNCH_LABEL_CHARS - 4) + "…"
+
+
 def _pes() -> pd.DataFrame:
     """Two PEs of cube 0 and one of cube 3 (sip 0), with hand-picked busy times."""
     return pd.DataFrame(
