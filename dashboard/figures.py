@@ -101,6 +101,7 @@ def launch_spread_figure(spread: pd.DataFrame) -> go.Figure:
         vertical_spacing=0.12,
         subplot_titles=("latency (host issue → end)", "start spread across the launch's PEs"),
     )
+    fig.update_annotations(x=0.0, xanchor="left")  # the legend sits right, above the top one
     fig.add_trace(
         go.Bar(
             x=labels,
