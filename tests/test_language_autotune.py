@@ -199,3 +199,17 @@ def test_matmul_workload_autotuned_reports_the_fastest_tuning_launch(tmp_path):
     assert metrics["kernel_ns"] == final[2] == pytest.approx(fastest[2], rel=1e-12)
     assert final[3] == fastest[3]
     assert 0 < metrics["efficiency"] <= 1
+
+
+def test_autotune_over_heuristics_computes_them_from_each_configs_meta():
+    """Triton's stacking (autotune, then heuristics, then jit): the heuristics see each
+    config's BLOCK, so the winner's flags follow the winner's BLOCK."""
+    tuned = triton.autotune(configs=[triton.Config({"BLOCK": 96}), triton.Config({"BLOCK": 64})],
+                            key=["n"])(flags)  # fmt: skip
+    rt = Runtime("default", verify_data=True)
+    out = rt.zeros((2,), "int32", Placement.single(0))
+    tuned[(1,)](out, 128)
+    rt.synchronize()
+    block = tuned.best_config.kwargs["BLOCK"]
+    assert out.numpy().tolist() == [int(128 % block == 0), block // 2]
+    assert len(tuned.configs_timings) == 2
