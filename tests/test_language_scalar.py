@@ -185,3 +185,44 @@ def test_a_launch_types_an_int_argument_past_int32_as_int64():
     args = typed_arguments(product_of_arguments, (None, 2**31 - 1, 2**31))
     assert [a.dtype for a in args[1:]] == [tl.int32, tl.int64]
     assert type(typed_arguments(rows_by_argument.fn, (None, 3))[1]) is int  # plain function
+
+
+@tl.jit
+def scalar_math(out_ptr, n):
+    pid = tl.program_id(0)
+    last = tl.minimum(pid + 2, n)  # two scalars: a 0-d int32 index value, as in Triton
+    tl.static_assert(last.shape == () and last.dtype == tl.int32, "a 0-d int32 value")
+    total = 0
+    for i in range(last):  # it indexes
+        total += i
+    if tl.maximum(pid - 1, 0) > 0:  # and has a truth value, being known now
+        total += 100
+    tl.store(out_ptr + pid * 3, total)
+    tl.store(out_ptr + pid * 3 + 1, tl.where(pid % 2 == 0, 7, 9))
+    tl.store(out_ptr + pid * 3 + 2, tl.abs(pid - 2))
+
+
+def test_scalar_math_gives_0d_index_values_that_index_and_have_a_truth_value():
+    """tl.minimum, tl.maximum, tl.where and tl.abs of program-id scalars and numbers:
+    0-d index values (folded, no op) that range() takes and `if` tests, as in Triton."""
+    programs, n = 4, 3
+    rt = Runtime("default", verify_data=True)
+    out = rt.zeros((programs * 3,), "int32", Placement.single(0))
+    rt.launch(scalar_math, out, n, grid=(programs,), pes=[0])
+    rt.synchronize()
+    got = out.numpy().reshape(programs, 3).tolist()
+    expected = []
+    for pid in range(programs):
+        total = sum(range(min(pid + 2, n))) + (100 if max(pid - 1, 0) > 0 else 0)
+        expected.append([total, 7 if pid % 2 == 0 else 9, abs(pid - 2)])
+    assert got == expected
+
+
+def test_a_data_value_still_has_no_truth_value():
+    @tl.jit
+    def branch_on_data(x_ptr):
+        if tl.load(x_ptr) > 0:
+            pass
+
+    fails_clearly(branch_on_data, r"a tl tensor has no truth value inside a kernel \(only a "
+                  r"scalar index value has one\)")  # fmt: skip

@@ -467,7 +467,19 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         return _binary("logic", self, other, np.right_shift)
 
     def __bool__(self) -> bool:
-        raise usage_error("a tl tensor has no truth value inside a kernel; use tl.where or a mask")
+        """A 0-d index value (``tl.minimum(pid, n) > 0``) is known now: its truth. Any
+        other tile's values come later (or are many): an error."""
+        if self.const is not None and self.const.ndim == 0:
+            return bool(self.const)
+        raise usage_error("a tl tensor has no truth value inside a kernel (only a scalar index "
+                          "value has one); use tl.where or a mask")  # fmt: skip
+
+    def __index__(self) -> int:
+        """A 0-d integer index value as a Python int (``range(tl.minimum(a, b))``)."""
+        if self.const is not None and self.const.ndim == 0 and self.dtype.kind in "iub":
+            return int(self.const)
+        raise usage_error(f"a tile of shape {self.shape} and dtype {self.dtype} is not an "
+                          "integer known now (a scalar index value)")  # fmt: skip
 
     def __getitem__(self, key: Any) -> tensor:
         """``x[:, None]``, ``x[None, :]``: a free view with a new axis of size 1."""
@@ -611,9 +623,29 @@ scalar.as_tile = scalar_tile
 
 
 def _check_block(name: str, value: Any) -> tensor:
-    if not isinstance(value, tensor):
-        raise usage_error(f"tl.{name} expects a tensor, got {type(value).__name__}")
-    return value
+    """``value`` as a tile: a tile, or a number as a 0-d index value (Triton's scalars)."""
+    if isinstance(value, tensor):
+        return value
+    if isinstance(value, _NUMBER):
+        return number_tile(value)
+    raise usage_error(f"tl.{name} expects a tensor, got {type(value).__name__}")
+
+
+def number_tile(value: Any) -> tensor:
+    """A number as the 0-d index value Triton makes of it: an int scalar in its dtype, a
+    Python int as int32 (int64 past int32's range), a float as float32, a bool as a
+    boolean."""
+    if isinstance(value, IntScalar):
+        dtype = value.dtype
+    elif isinstance(value, (bool, np.bool_)):
+        dtype = np.dtype(np.bool_)
+    elif isinstance(value, (int, np.integer)):
+        dtype = np.dtype(np.int32) if -(2**31) <= value < 2**31 else np.dtype(np.int64)
+    elif isinstance(value, float):
+        dtype = float32
+    else:
+        dtype = np.asarray(value).dtype
+    return scalar_tile(np.asarray(int(value) if dtype.kind in "iu" else value, dtype))
 
 
 class _ViewReady:
@@ -1461,6 +1493,8 @@ def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray]) -> tensor:
     for x in (a, b):
         if not isinstance(x, (tensor, *_NUMBER)):
             raise usage_error(f"tl.{name}: cannot combine a tensor with {type(x).__name__}")
+    if not isinstance(a, tensor) and not isinstance(b, tensor):  # two scalars: a 0-d tile
+        a = number_tile(a)
     if isinstance(a, tensor) and isinstance(b, tensor):
         try:
             shape = tuple(np.broadcast_shapes(a.shape, b.shape))
@@ -1726,6 +1760,8 @@ def minimum(a: Any, b: Any) -> tensor:
 def where(condition: Any, x: Any, y: Any) -> tensor:
     """``x`` where ``condition`` else ``y``, broadcast (MATH ``cycles_per_op['where']``;
     folded when all three are index values)."""
+    if isinstance(condition, (bool, np.bool_)):
+        condition = number_tile(condition)
     if not isinstance(condition, tensor):
         raise usage_error(f"tl.where: condition must be a tensor, got {type(condition).__name__}")
     for v in (x, y):
