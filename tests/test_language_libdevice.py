@@ -148,3 +148,13 @@ def test_misuse_is_one_clear_error():
     with pytest.raises(AttributeError, match=r"libdevice\.j0 is not modelled"):
         libdevice.j0  # noqa: B018 - the attribute access is the test
     assert tl.extra.cuda.libdevice.tanh is libdevice.tanh
+
+
+def test_every_import_triton_code_uses_finds_the_functions():
+    """``from triton.language.extra.libdevice import rsqrt`` (as Liger's kernels write it),
+    the cuda path, and the attribute chains, all the same functions."""
+    from simulator.language.extra.cuda.libdevice import tanh
+    from simulator.language.extra.libdevice import rsqrt
+
+    assert rsqrt is libdevice.rsqrt and tanh is libdevice.tanh
+    assert tl.extra.libdevice.pow is tl.extra.cuda.libdevice.pow is libdevice.pow

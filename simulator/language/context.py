@@ -16,7 +16,8 @@ from greenlet import greenlet
 from simulator.engine.errors import SimulationError
 from simulator.engine.pe import Program
 
-_LANG_DIR = os.path.dirname(os.path.abspath(__file__))
+# The tl package's folder, with a separator: its modules and subpackages (extra/).
+_LANG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class KernelUsageError(SimulationError):
@@ -34,7 +35,7 @@ def _program() -> Program:
 def call_site() -> str:
     """``file:line`` of the innermost caller outside the ``tl`` package (the kernel)."""
     frame = sys._getframe(1)
-    while frame is not None and os.path.dirname(frame.f_code.co_filename) == _LANG_DIR:
+    while frame is not None and frame.f_code.co_filename.startswith(_LANG_DIR):
         frame = frame.f_back
     if frame is None:
         return "?"

@@ -1,7 +1,6 @@
 """``tl.extra``: Triton's extra namespaces, so ``from triton.language.extra import
 libdevice`` reads ``from simulator.language.extra import libdevice``."""
 
-from simulator.language import libdevice
-from simulator.language.extra import cuda
+from simulator.language.extra import cuda, libdevice
 
 __all__ = ["cuda", "libdevice"]
