@@ -226,3 +226,32 @@ def test_a_data_value_still_has_no_truth_value():
 
     fails_clearly(branch_on_data, r"a tl tensor has no truth value inside a kernel \(only a "
                   r"scalar index value has one\)")  # fmt: skip
+
+
+MODE_NONE: tl.constexpr = tl.constexpr(-1)
+MODE_SCALE: tl.constexpr = tl.constexpr(0)
+SCALE: tl.constexpr = tl.constexpr(3.0)
+
+
+@tl.jit
+def scaled_by_mode(x_ptr, y_ptr, mode: tl.constexpr):
+    offs = tl.arange(0, 8)
+    x = tl.load(x_ptr + offs)
+    if mode == MODE_SCALE:  # mode is a plain 0 here, as Liger's kernels pass it
+        x = x * SCALE
+    tl.store(y_ptr + offs + tl.constexpr(0), x)
+
+
+@pytest.mark.parametrize(("mode", "factor"), [(0, 3.0), (-1, 1.0), (MODE_SCALE, 3.0)])
+def test_module_level_constexprs_compare_and_compute_as_their_values(mode, factor):
+    """``tl.constexpr(0)`` at module level equals a plain 0 passed as the mode (an
+    identity comparison would silently take the other branch), multiplies a tile, and
+    offsets a pointer, as in Triton."""
+    rt = Runtime("default", verify_data=True)
+    x_np = np.arange(8, dtype=np.float32)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    y = rt.zeros((8,), "float32", Placement.single(0))
+    rt.launch(scaled_by_mode, x, y, grid=(1,), pes=[0], mode=mode)
+    rt.synchronize()
+    np.testing.assert_array_equal(y.numpy(), x_np * factor)
+    assert MODE_NONE != MODE_SCALE and hash(MODE_SCALE) == hash(0) and -MODE_NONE == 1

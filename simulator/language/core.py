@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import enum
 import math
+import operator
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,10 +64,72 @@ _FLOAT8 = frozenset({float8e4nv, float8e5})
 
 class constexpr:  # noqa: N801 - Triton's name
     """Annotation of compile-time kernel parameters (``BLOCK: tl.constexpr``): they are
-    passed by keyword at launch and seen by the kernel as plain Python values."""
+    passed by keyword at launch and seen by the kernel as plain Python values.
+
+    Also a wrapped value, as Triton's (``MODE: tl.constexpr = tl.constexpr(0)`` at module
+    level): it compares, hashes, converts and computes as its value does, so
+    ``mode == MODE`` holds for ``mode = 0``, and ``x * SCALE`` works on a tile.
+    """
+
+    __slots__ = ("value",)
 
     def __init__(self, value: Any = None) -> None:
-        self.value = value
+        self.value = value.value if isinstance(value, constexpr) else value
+
+    def __repr__(self) -> str:
+        return f"constexpr[{self.value!r}]"
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __index__(self) -> int:
+        return operator.index(self.value)
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __neg__(self) -> Any:
+        return -self.value
+
+    def __invert__(self) -> Any:
+        return ~self.value
+
+    def __abs__(self) -> Any:
+        return builtins.abs(self.value)
+
+
+def _unwrapped(value: Any) -> Any:
+    return value.value if isinstance(value, constexpr) else value
+
+
+def _constexpr_operators() -> None:
+    """constexpr's comparisons and arithmetic: those of its value, with the other operand
+    unwrapped too (a tile on the other side computes as with a number)."""
+    names = ("eq", "ne", "lt", "le", "gt", "ge")
+    arithmetic = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or",
+                  "xor", "lshift", "rshift")  # fmt: skip
+    for name in names + arithmetic:
+        op = getattr(operator, name if name not in ("and", "or") else f"{name}_")
+
+        def forward(self: constexpr, other: Any, op: Callable = op) -> Any:
+            return op(self.value, _unwrapped(other))
+
+        setattr(constexpr, f"__{name}__", forward)
+        if name in arithmetic:
+
+            def reflected(self: constexpr, other: Any, op: Callable = op) -> Any:
+                return op(_unwrapped(other), self.value)
+
+            setattr(constexpr, f"__r{name}__", reflected)
+
+
+_constexpr_operators()
 
 
 # -- kernel arguments ------------------------------------------------------------------
@@ -158,6 +221,7 @@ _Pointer = pointer  # ``load``/``store`` name their first parameter ``pointer``,
 
 def _index_value(what: str, value: Any) -> np.ndarray:
     """The integer values of ``value`` (an int or an index tensor), for pointer math."""
+    value = _unwrapped(value)
     if isinstance(value, tensor):
         if value.const is None:
             raise usage_error(
@@ -1490,6 +1554,7 @@ def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray]) -> tensor:
         # Hot path (a reduction's add: two tiles alike, one of them often a received
         # block, a subclass): what the checks below give.
         return _math_op(name, (a, b), a.shape, np.dtype(a.dtype), fn)
+    a, b = _unwrapped(a), _unwrapped(b)
     for x in (a, b):
         if not isinstance(x, (tensor, *_NUMBER)):
             raise usage_error(f"tl.{name}: cannot combine a tensor with {type(x).__name__}")
