@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from simulator.language.core import _F32_F64, _check_float, _math_op, int32, tensor, usage_error
+from simulator.language.core import (
+    _F32_F64,
+    _check_float,
+    _erf,
+    _math_op,
+    int32,
+    tensor,
+    usage_error,
+)
 
 
 def _round_half_away(x: np.ndarray) -> np.ndarray:
@@ -120,7 +128,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., np.ndarray], str, bool]] = {
     "fma": (lambda x, y, z: x * y + z, "fma", False),
     "nextafter": (np.nextafter, "logic", False),
     "ldexp": (np.ldexp, "mul", False),
-    "erf": (np.vectorize(math.erf, otypes=[np.float64]), "erf", False),
+    "erf": (_erf, "erf", False),
     "erfc": (np.vectorize(math.erfc, otypes=[np.float64]), "erf", False),
     "lgamma": (np.vectorize(math.lgamma, otypes=[np.float64]), "lgamma", False),
     "tgamma": (np.vectorize(math.gamma, otypes=[np.float64]), "lgamma", False),
