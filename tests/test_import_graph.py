@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("simulator", "traces", "dashboard")
 # Layers of simulator/, lowest first: a module may import its own layer and those below.
-SIMULATOR_LAYERS = ("hw", "engine", "language", "triton", "ccl", "runtime", "workloads")
+SIMULATOR_LAYERS = ("hw", "engine", "language", "ccl", "runtime", "triton", "workloads")
 # The top of the simulator (runner, CLI, package root) may import every layer.
 SIMULATOR_TOP = len(SIMULATOR_LAYERS)
 
@@ -202,7 +202,7 @@ def test_dashboard_is_not_imported_by_traces(graph):
 
 
 def test_simulator_layers_point_down(graph):
-    """hw < engine < language < triton < ccl < runtime < workloads < runner/cli: no arrow back up
+    """hw < engine < language < ccl < runtime < triton < workloads < runner/cli: no arrow back up
     (engine and hw import nothing from language, ccl, runtime or workloads)."""
     assert upward_imports(graph) == []
 

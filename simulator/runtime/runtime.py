@@ -16,7 +16,8 @@ import math
 import operator
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,23 @@ from simulator.runtime.tensor import Shard, Tensor
 # offset 0): a VA must always go through the MMU, never be decoded directly.
 VA_BASE = 1 << 42
 MEMORIES = ("hbm", "tcm", "sram", "mcpu_local", "iocpu_local")
+
+# Lists each launch of any runtime is appended to, as (runtime, launch), while they are
+# registered by `observe_launches`.
+_launch_observers: list[list[tuple[Runtime, Launch]]] = []
+
+
+@contextmanager
+def observe_launches() -> Iterator[list[tuple[Runtime, Launch]]]:
+    """Within the block, every launch started on any runtime (autotuning's too) is
+    appended to the yielded list as ``(runtime, launch)``: how code that only holds a
+    callable (``triton.testing.do_bench``) finds the launches it makes."""
+    seen: list[tuple[Runtime, Launch]] = []
+    _launch_observers.append(seen)
+    try:
+        yield seen
+    finally:  # by identity: another observer's list may be equal to this one
+        del _launch_observers[next(i for i, o in enumerate(_launch_observers) if o is seen)]
 
 
 class DeviceError(ValueError):
@@ -390,6 +408,8 @@ class Runtime:
             meta=meta,
         )
         self._streams[stream] = record
+        for observer in _launch_observers:
+            observer.append((self, record))
         return record
 
     def _targets(self, pes: Any, args: tuple) -> list[PeCoord]:

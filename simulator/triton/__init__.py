@@ -2,9 +2,10 @@
 beside ``import simulator.language as tl`` and a Triton file runs unchanged otherwise.
 
 ``triton.jit``, ``triton.autotune``, ``triton.heuristics``, ``triton.Config``,
-``triton.cdiv``, ``triton.next_power_of_2`` and ``triton.language`` (the ``tl`` module)
-are those of Triton; see :mod:`simulator.language.autotune` for how autotuning runs on the
-simulated device.
+``triton.cdiv``, ``triton.next_power_of_2``, ``triton.language`` (the ``tl`` module) and
+``triton.testing`` (``do_bench``, ``perf_report``, ``Benchmark``, ``assert_close``) are
+those of Triton; see :mod:`simulator.language.autotune` for how autotuning runs on the
+simulated device and :mod:`simulator.triton.testing` for how ``do_bench`` times it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from simulator import language
 from simulator.language.autotune import Autotuner, Config, Heuristics, autotune, heuristics
 from simulator.language.jit import JITFunction, jit
+from simulator.triton import testing
 
 __all__ = ["Autotuner", "Config", "Heuristics", "JITFunction", "autotune", "cdiv",
-           "heuristics", "jit", "language", "next_power_of_2"]  # fmt: skip
+           "heuristics", "jit", "language", "next_power_of_2", "testing"]  # fmt: skip
 
 
 def cdiv(x: int, y: int) -> int:
