@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from kernel_checks import fails_clearly
 
 import simulator.language as tl
+import simulator.triton as triton
 from simulator.engine.errors import LaunchError
 from simulator.engine.launch import grid_programs
 from simulator.hw.topology import load_topology
@@ -1044,3 +1045,55 @@ def test_tl_math_names_the_tl_functions():
     assert tl.math.__all__
     for name in tl.math.__all__:
         assert getattr(tl.math, name) is getattr(tl, name), name
+
+
+@tl.jit
+def widen_then_narrow_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):  # noqa: N803
+    """Liger's and the tutorials' spellings of a pointer's element type."""
+    offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    x = tl.load(x_ptr + offsets, mask=mask).to(tl.float32)
+    acc = tl.zeros((BLOCK,), dtype=x_ptr.dtype.element_ty).to(tl.float32) + x * 3.0
+    tl.store(out_ptr + offsets, acc.to(out_ptr.type.element_ty), mask=mask)
+
+
+def test_pointer_types_are_tritons():
+    """``x_ptr.dtype`` and ``.type`` are pointer<elem>, ``.element_ty`` the element's
+    dtype (of a block of pointers too); the pointer type still stands for its element
+    where a dtype is expected, as kernels written before it relied on."""
+    seen = {}
+
+    @tl.jit
+    def probe(x_ptr, out_ptr):
+        seen["dtype"], seen["type"] = x_ptr.dtype, out_ptr.type
+        seen["block"] = (x_ptr + tl.arange(0, 4)).dtype
+        seen["zeros"] = tl.zeros((4,), dtype=x_ptr.dtype).dtype
+
+    rt = Runtime("default")
+    x = rt.zeros((64,), "float16")
+    out = rt.zeros((64,), "float32")
+    rt.wait(probe[(1,)](x, out))
+    assert repr(seen["dtype"]) == "pointer<float16>"
+    assert seen["dtype"].element_ty == tl.float16 and seen["dtype"].element_ty != tl.float32
+    assert isinstance(seen["dtype"].element_ty, np.dtype)
+    assert seen["type"].element_ty == tl.float32 and seen["type"].is_ptr()
+    assert seen["block"].element_ty == tl.float16
+    assert seen["zeros"] == np.dtype(np.float16)
+    assert seen["dtype"] == tl.float16 and tl.float16 == seen["dtype"]
+    assert seen["dtype"] == tl.pointer_type(tl.float16) != tl.pointer_type(tl.float32)
+    assert {seen["dtype"]: 1}[tl.float16] == 1
+    assert np.zeros(2, seen["dtype"]).dtype == np.float16
+    assert seen["dtype"].itemsize == 2 and seen["dtype"].kind == "f"
+
+
+def test_element_types_from_pointers_cast_as_triton():
+    """fp16 in, fp32 math, stored as the output pointer's element type (fp16), equal to
+    numpy's same casts; the zeros take the input's element type."""
+    n = 300
+    x_np = np.random.default_rng(1).standard_normal(n).astype(np.float16)
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(x_np)
+    out = rt.zeros((n,), "float16")
+    rt.wait(widen_then_narrow_kernel[(triton.cdiv(n, 128),)](x, out, n, BLOCK=128))
+    expected = (x_np.astype(np.float32) * np.float32(3.0)).astype(np.float16)
+    np.testing.assert_array_equal(out.numpy(), expected)

@@ -99,10 +99,10 @@ def _chains(buf: TensorView, reduce: str, sub_elems: int, sampled: bool) -> None
     (``sampled``) over the pieces a :class:`ChainRun` picks, the rest waited out."""
     view = flat_view(buf)
     n = view.shape[0]
-    row = TensorView(view.va, (1, n), view.dtype, view.name)
+    row = TensorView(view.va, (1, n), view.element_dtype, view.name)
     pieces = Pieces(n, sub_elems)
     op = REDUCERS[reduce]
-    dtype = view.dtype
+    dtype = view.element_dtype
     program = _program()
     # Every level of more than one member, with its reduce and broadcast round bases
     # (the same on every rank: ranks fill cubes and SIPs evenly).

@@ -171,7 +171,7 @@ def plan_of(ring: Any, order: Sequence[int] | None, cap: int) -> BlockPlan:
 
 def block_bytes(ring: Any, chunk: int, blocks: Sequence[int]) -> int:
     """Bytes of chunk ``chunk`` in ``blocks`` (sub-chunks of the real ring)."""
-    isz = ring.view.dtype.itemsize
+    isz = ring.view.element_dtype.itemsize
     return sum(hi - lo for b in blocks for lo, hi in ring.subs(chunk % ring.size, b)) * isz
 
 

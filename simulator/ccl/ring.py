@@ -41,7 +41,7 @@ def flat_view(view: TensorView) -> TensorView:
     n = 1
     for s in view.shape:
         n *= s
-    return TensorView(view.va, (n,), view.dtype, view.name)
+    return TensorView(view.va, (n,), view.element_dtype, view.name)
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _row_view(view: TensorView) -> TensorView:
     """The 1-D ``view`` as the 1 x n view ``tl.make_block_ptr`` would build from it."""
     if len(view.shape) == 2:
         return view
-    return TensorView(view.va, (1, view.shape[0]), view.dtype, view.name)
+    return TensorView(view.va, (1, view.shape[0]), view.element_dtype, view.name)
 
 
 def _ptr(row: TensorView, lo: int, hi: int) -> tl.block_ptr:
@@ -109,7 +109,7 @@ def ring_steps(ring: Ring, first_round: int, rs: bool, ag: bool) -> Iterator[Non
     p = ring.size
     if p == 1:
         return
-    view, dtype, tag, level = _row_view(ring.view), ring.view.dtype, ring.tag, ring.level
+    view, dtype, tag, level = _row_view(ring.view), ring.view.element_dtype, ring.tag, ring.level
     send_to, recv_from = ring.send_to, ring.recv_from
     ag_first = first_round + (p - 1 if rs else 0)
 

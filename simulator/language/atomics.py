@@ -138,7 +138,7 @@ def _atomic(kind: str, target: Any, operands: tuple[Any, ...], mask: Any, sem: s
     if scope is not None and scope not in SCOPES:
         raise usage_error(f"tl.{name}: scope={scope!r} is not one of {', '.join(SCOPES)}")
     ptr = _pointers(name, target)
-    view, shape, dtype = ptr.base, ptr.shape, ptr.base.dtype
+    view, shape, dtype = ptr.base, ptr.shape, ptr.base.element_dtype
     if kind in _INTEGER_ONLY and dtype.kind not in "iu":
         raise usage_error(f"tl.{name}: {view.name} holds {dtype}; {name} needs integers")
     if dtype.kind == "b" or (dtype in _NARROW_FLOATS and kind not in ("xchg", "cas")):

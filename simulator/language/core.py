@@ -133,6 +133,56 @@ _constexpr_operators()
 
 
 # -- kernel arguments ------------------------------------------------------------------
+class pointer_type:  # noqa: N801 - Triton's name
+    """The type of a pointer kernel argument, as Triton's: ``x_ptr.dtype`` and
+    ``x_ptr.type`` are ``pointer<fp16>``, and ``x_ptr.dtype.element_ty`` is ``tl.float16``.
+
+    It also stands for its element type where one is expected (numpy reads its
+    ``dtype``; it compares and hashes equal to it; ``itemsize``, ``kind`` and ``name`` are
+    the element's), so a kernel that writes ``x_ptr.dtype`` for the element type keeps
+    working.
+    """
+
+    __slots__ = ("element_ty",)
+
+    def __init__(self, element_ty: np.dtype) -> None:
+        self.element_ty = element_ty
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The element type: what numpy takes for a dtype-like object."""
+        return self.element_ty
+
+    @property
+    def itemsize(self) -> int:
+        return self.element_ty.itemsize
+
+    @property
+    def kind(self) -> str:
+        return self.element_ty.kind
+
+    @property
+    def name(self) -> str:
+        return self.element_ty.name
+
+    def is_ptr(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, pointer_type):
+            return self.element_ty == other.element_ty
+        try:
+            return self.element_ty == _unwrapped(other)
+        except TypeError:
+            return False
+
+    def __hash__(self) -> int:
+        return hash(self.element_ty)
+
+    def __repr__(self) -> str:
+        return f"pointer<{self.element_ty}>"
+
+
 @dataclass(frozen=True, slots=True)
 class TensorView:
     """What a kernel receives for a tensor: a range of elements at virtual addresses.
@@ -143,16 +193,24 @@ class TensorView:
     elements from ``starts[k]`` on live at ``vas[k]`` (each shard's own VA range); ``va``
     then numbers the elements ``va + e * itemsize`` for pointer arithmetic and messages.
 
-    Used as a pointer (Triton's ``x_ptr``): ``view + offsets`` is a :class:`pointer`.
+    Used as a pointer (Triton's ``x_ptr``): ``view + offsets`` is a :class:`pointer`, and
+    its ``dtype`` is Triton's :class:`pointer_type` of ``element_dtype``.
     """
 
     va: int
     shape: tuple[int, ...]
-    dtype: np.dtype
+    element_dtype: np.dtype
     name: str = "tensor"
     # Where this shard starts in the whole tensor (row, col); for kernels that need it.
     global_offset: tuple[int, ...] = (0, 0)
     segments: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+    @property
+    def dtype(self) -> pointer_type:
+        """Triton's type of the pointer: ``.element_ty`` is the element's dtype."""
+        return pointer_type(self.element_dtype)
+
+    type = dtype  # Triton's ``x_ptr.type.element_ty``
 
     @property
     def strides(self) -> tuple[int, ...]:
@@ -171,7 +229,7 @@ class TensorView:
 
     @property
     def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
+        return math.prod(self.shape) * self.element_dtype.itemsize
 
     def __add__(self, offsets: Any) -> pointer:
         return pointer(self, np.zeros((), np.int64)) + offsets
@@ -198,8 +256,11 @@ class pointer:  # noqa: N801 - Triton's pointer blocks
         return tuple(self.offsets.shape)
 
     @property
-    def dtype(self) -> np.dtype:
-        return self.base.dtype
+    def dtype(self) -> pointer_type:
+        """Triton's pointer type (``.element_ty``: the element's dtype)."""
+        return pointer_type(self.base.element_dtype)
+
+    type = dtype
 
     def __add__(self, other: Any) -> pointer:
         return pointer(self.base, self.offsets + _index_value("pointer +", other))
@@ -386,7 +447,7 @@ def shifted_view(view: TensorView, first: int) -> TensorView:
     if not 0 <= first < numel:
         raise usage_error(f"pointer to element {first} is outside {view.name} ({numel} "
                           f"elements)")  # fmt: skip
-    isz = view.dtype.itemsize
+    isz = view.element_dtype.itemsize
     segments = None
     if view.segments is not None:
         starts, vas = view.segments
@@ -395,7 +456,7 @@ def shifted_view(view: TensorView, first: int) -> TensorView:
         segments = ((0, *(starts[i] - first for i in later)),
                     (vas[first_segment] + (first - starts[first_segment]) * isz,
                      *(vas[i] for i in later)))  # fmt: skip
-    shifted = TensorView(view.va + first * isz, (1, numel - first), view.dtype, view.name,
+    shifted = TensorView(view.va + first * isz, (1, numel - first), view.element_dtype, view.name,
                          view.global_offset, segments)  # fmt: skip
     if len(_SHIFTED) >= _SHIFTED_MAX:
         _SHIFTED.clear()
@@ -878,12 +939,12 @@ def load(
         is_1d = ptr.one_d or (isinstance(pointer, TensorView) and len(pointer.shape) == 1)
     view = ptr.base
     region = _tile_region(ptr, boundary_check)
-    fill = _padding(padding_option, view.dtype) if padding_option else 0
+    fill = _padding(padding_option, view.element_dtype) if padding_option else 0
     shape = (ptr.block_shape[1],) if is_1d else ptr.block_shape
     transposed = ptr.transposed
     if transposed:
         shape = shape[::-1]
-    out = _new_block(program, shape, view.dtype)
+    out = _new_block(program, shape, view.element_dtype)
     out.valid = (region[3],) if is_1d else (region[1], region[3])
     if transposed:
         out.valid = out.valid[::-1]
@@ -893,7 +954,7 @@ def load(
     if program.machine.data is not None:
 
         def execute() -> None:
-            tile = np.full(ptr.block_shape, fill, dtype=view.dtype)
+            tile = np.full(ptr.block_shape, fill, dtype=view.element_dtype)
             if not empty:
                 tile[: region[1], : region[3]] = lowering.read_tile(program, view, stride, region)
             out.data = np.ascontiguousarray(tile.T) if transposed else tile.reshape(shape)
@@ -945,7 +1006,7 @@ def _checked_offsets(ptr: pointer, mask: np.ndarray | None, what: str) -> np.nda
     bad = flat[(flat < 0) | (flat >= numel)]
     if bad.size:
         first = int(bad[0])
-        va = ptr.base.va + first * ptr.base.dtype.itemsize
+        va = ptr.base.va + first * ptr.base.element_dtype.itemsize
         raise usage_error(
             f"tl.{what}: element offset {first} (VA {va:#x}) is outside {ptr.base.name} "
             f"({numel} elements, shape {ptr.base.shape}); mask it off"
@@ -954,7 +1015,7 @@ def _checked_offsets(ptr: pointer, mask: np.ndarray | None, what: str) -> np.nda
 
 
 def _span_access(view: TensorView, flat: np.ndarray) -> lowering.Access:
-    isz = view.dtype.itemsize
+    isz = view.element_dtype.itemsize
     lo = view.va + int(flat.min()) * isz
     hi = view.va + (int(flat.max()) + 1) * isz
     return lowering.Access(lo, hi, None)
@@ -966,17 +1027,17 @@ def _load_pointers(program: Program, ptr: pointer, mask: Any, other: Any) -> ten
     keep = _mask_values(mask, shape, "load")
     flat = _checked_offsets(ptr, keep, "load")
     runs = lowering.runs_of(flat)
-    nbytes = int(flat.size) * view.dtype.itemsize
-    fill = _other_values(other, shape, view.dtype)
-    out = _new_block(program, shape, view.dtype)
+    nbytes = int(flat.size) * view.element_dtype.itemsize
+    fill = _other_values(other, shape, view.element_dtype)
+    out = _new_block(program, shape, view.element_dtype)
     execute = None
     if program.machine.data is not None:
 
         def execute() -> None:
             values = np.concatenate(
                 [lowering.read_run(program, view, first, n) for first, n in runs]
-            ) if runs else np.empty(0, view.dtype)  # fmt: skip
-            result = np.array(np.broadcast_to(fill, shape), dtype=view.dtype)
+            ) if runs else np.empty(0, view.element_dtype)  # fmt: skip
+            result = np.array(np.broadcast_to(fill, shape), dtype=view.element_dtype)
             if keep is None:
                 result = values.reshape(shape)
             else:
@@ -1101,14 +1162,14 @@ def _store_pointers(program: Program, ptr: pointer, value: Any, mask: Any) -> No
     runs = lowering.runs_of(flat)
     if not runs:
         return  # everything masked off: nothing moves
-    nbytes = int(flat.size) * view.dtype.itemsize
+    nbytes = int(flat.size) * view.element_dtype.itemsize
     execute = None
     if program.machine.data is not None:
 
         def execute() -> None:
             values = np.broadcast_to(value.data, shape)
             values = values.reshape(-1) if keep is None else values[keep]
-            values = values.astype(view.dtype)
+            values = values.astype(view.element_dtype)
             done = 0
             for first, n in runs:
                 lowering.write_run(program, view, first, values[done : done + n])

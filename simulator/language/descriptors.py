@@ -54,7 +54,7 @@ class tensor_descriptor:  # noqa: N801 - Triton's name
 
     @property
     def dtype(self) -> np.dtype:
-        return self.base.dtype
+        return self.base.element_dtype
 
     def load(self, offsets: Sequence[Any]) -> tensor:
         """The block at element ``offsets``, padded where it leaves the tensor."""

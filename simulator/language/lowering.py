@@ -44,7 +44,7 @@ _TOKEN_DTYPE = np.dtype(np.uint8)
 def va_ranges(view: Any, first_elem: int, n_elems: int) -> list[tuple[int, int]]:
     """``(va, nbytes)`` ranges of elements ``[first_elem, first_elem + n_elems)`` of
     ``view``, split where they cross from one shard (segment) to the next."""
-    isz = view.dtype.itemsize
+    isz = view.element_dtype.itemsize
     segments = view.segments
     if segments is None:
         return [(view.va + first_elem * isz, n_elems * isz)]
@@ -110,7 +110,7 @@ class Layout:
         mmu = program.mmu
         machine = program.machine
         self.generation = mmu.generation
-        self.itemsize = isz = view.dtype.itemsize
+        self.itemsize = isz = view.element_dtype.itemsize
         numel = math.prod(view.shape)
         if view.segments is None:
             segments = [(0, numel, view.va)]
@@ -216,7 +216,7 @@ def tile_pieces(program: Program, view: Any, row_stride: int, region, to_tcm: bo
     ``region`` is (first row, rows, first col, cols) already clipped to the tensor; the
     tile's rows are ``row_stride`` elements apart. Returns (pieces, tile bytes, VA span).
     """
-    isz = view.dtype.itemsize
+    isz = view.element_dtype.itemsize
     r0, nr, c0, nc = region
     first = r0 * row_stride + c0
     span_elems = (nr - 1) * row_stride + nc
@@ -245,7 +245,7 @@ def tile_pieces(program: Program, view: Any, row_stride: int, region, to_tcm: bo
 def read_tile(program: Program, view: Any, row_stride: int, region) -> np.ndarray:
     """The values of a clipped tile (data mode)."""
     r0, nr, c0, nc = region
-    out = np.empty((nr, nc), dtype=view.dtype)
+    out = np.empty((nr, nc), dtype=view.element_dtype)
     for i in range(nr):
         out[i] = read_run(program, view, (r0 + i) * row_stride + c0, nc)
     return out
@@ -254,7 +254,7 @@ def read_tile(program: Program, view: Any, row_stride: int, region) -> np.ndarra
 def write_tile(program: Program, view: Any, row_stride: int, region, values: np.ndarray) -> None:
     """Write a clipped tile's values (data mode), cast to the view's dtype."""
     r0, nr, c0, nc = region
-    values = np.ascontiguousarray(values[:nr, :nc].astype(view.dtype))
+    values = np.ascontiguousarray(values[:nr, :nc].astype(view.element_dtype))
     for i in range(nr):
         write_run(program, view, (r0 + i) * row_stride + c0, values[i])
 
@@ -262,12 +262,12 @@ def write_tile(program: Program, view: Any, row_stride: int, region, values: np.
 def read_run(program: Program, view: Any, first_elem: int, n_elems: int) -> np.ndarray:
     data = program.machine.data
     raw = [data.read(pa, n) for pa, n in physical(program, view, first_elem, n_elems)]
-    return np.concatenate(raw).view(view.dtype) if raw else np.empty(0, view.dtype)
+    return np.concatenate(raw).view(view.element_dtype) if raw else np.empty(0, view.element_dtype)
 
 
 def write_run(program: Program, view: Any, first_elem: int, values: np.ndarray) -> None:
     data = program.machine.data
-    raw = np.ascontiguousarray(values, dtype=view.dtype).view(np.uint8).ravel()
+    raw = np.ascontiguousarray(values, dtype=view.element_dtype).view(np.uint8).ravel()
     done = 0
     for pa, n in physical(program, view, first_elem, len(values)):
         data.write(pa, raw[done : done + n])
@@ -291,7 +291,7 @@ def gather_pieces(program: Program, view: Any, runs, to_tcm: bool, kind: str) ->
     dma_route = program.machine.dma_route
     tcm = program.pe.tcm_node
     info = dma_info(program, kind)
-    isz = view.dtype.itemsize
+    isz = view.element_dtype.itemsize
     pieces = []
     for first, count in runs:
         for _pa, n, node in physical_nodes(program, view, first, count):

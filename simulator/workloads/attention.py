@@ -76,9 +76,7 @@ def _attn_fwd(Q, K, V, sm_scale, M, Out,  # noqa: N803
               BLOCK_N: tl.constexpr,  # noqa: N803
               STAGE: tl.constexpr  # noqa: N803
               ):  # fmt: skip
-    """The tutorial's kernel, unchanged but for its imports and two spellings: Triton's
-    pointer types are numpy dtypes here (``V.dtype``, ``Out.dtype`` for
-    ``V.dtype.element_ty``, ``Out.type.element_ty``)."""
+    """The tutorial's kernel, unchanged but for its imports."""
     tl.static_assert(BLOCK_N <= HEAD_DIM)
     start_m = tl.program_id(0)
     off_hz = tl.program_id(1)
@@ -95,7 +93,7 @@ def _attn_fwd(Q, K, V, sm_scale, M, Out,  # noqa: N803
         block_shape=(BLOCK_M, HEAD_DIM),
         order=(1, 0),
     )
-    v_order: tl.constexpr = (0, 1) if V.dtype == tl.float8e5 else (1, 0)
+    v_order: tl.constexpr = (0, 1) if V.dtype.element_ty == tl.float8e5 else (1, 0)
     V_block_ptr = tl.make_block_ptr(  # noqa: N806
         base=V + qvk_offset,
         shape=(N_CTX, HEAD_DIM),
@@ -139,7 +137,7 @@ def _attn_fwd(Q, K, V, sm_scale, M, Out,  # noqa: N803
         acc, l_i, m_i = _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr,  #
                                         start_m, qk_scale,  #
                                         BLOCK_M, HEAD_DIM, BLOCK_N,  #
-                                        4 - STAGE, offs_m, offs_n, N_CTX, V.dtype == tl.float8e5  #
+                                        4 - STAGE, offs_m, offs_n, N_CTX, V.dtype.element_ty == tl.float8e5  # noqa: E501
                                         )  # fmt: skip
     # stage 2: on-band
     if STAGE & 2:
@@ -148,14 +146,14 @@ def _attn_fwd(Q, K, V, sm_scale, M, Out,  # noqa: N803
         acc, l_i, m_i = _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr,  #
                                         start_m, qk_scale,  #
                                         BLOCK_M, HEAD_DIM, BLOCK_N,  #
-                                        2, offs_m, offs_n, N_CTX, V.dtype == tl.float8e5  #
+                                        2, offs_m, offs_n, N_CTX, V.dtype.element_ty == tl.float8e5  # noqa: E501
                                         )  # fmt: skip
     # epilogue
     m_i += tl.math.log2(l_i)
     acc = acc / l_i[:, None]
     m_ptrs = M + off_hz * N_CTX + offs_m
     tl.store(m_ptrs, m_i)
-    tl.store(O_block_ptr, acc.to(Out.dtype))
+    tl.store(O_block_ptr, acc.to(Out.type.element_ty))
 
 
 def reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, sm_scale: float,

@@ -28,7 +28,7 @@ def axpy_kernel(x, y, alpha: float, block_rows: int) -> None:
         yt = tl.load(tl.make_block_ptr(y, offsets=(r0, 0), block_shape=(block_rows, cols)),
                      boundary_check=(0,))  # fmt: skip
         out = tl.make_block_ptr(y, offsets=(r0, 0), block_shape=(block_rows, cols))
-        tl.store(out, (xt * alpha + yt).to(y.dtype), boundary_check=(0,))
+        tl.store(out, (xt * alpha + yt).to(y.dtype.element_ty), boundary_check=(0,))
 
 
 @workload(

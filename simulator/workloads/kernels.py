@@ -26,7 +26,7 @@ def gemm_kernel(a, b, c, block_m: int, block_n: int, block_k: int) -> None:
                             boundary_check=edges)  # fmt: skip
                 acc = tl.dot(x, y, acc)
             out = tl.make_block_ptr(c, offsets=(m0, n0), block_shape=(block_m, block_n))
-            tl.store(out, acc.to(c.dtype), boundary_check=edges)
+            tl.store(out, acc.to(c.dtype.element_ty), boundary_check=edges)
 
 
 def noop_kernel() -> None:

@@ -38,7 +38,7 @@ def linear_kernel(
             if activation == "gelu":
                 acc = tl.gelu(acc)
             out = tl.make_block_ptr(y, offsets=(m0, n_offset + n0), block_shape=(block_m, block_n))
-            tl.store(out, acc.to(y.dtype), boundary_check=edges)
+            tl.store(out, acc.to(y.dtype.element_ty), boundary_check=edges)
 
 
 def bias_kernel(y, bias, block_m: int, block_n: int) -> None:
@@ -50,5 +50,5 @@ def bias_kernel(y, bias, block_m: int, block_n: int) -> None:
             tile = tl.make_block_ptr(y, offsets=(m0, n0), block_shape=(block_m, block_n))
             b = tl.load(tl.make_block_ptr(bias, offsets=(0, n0), block_shape=(1, block_n)),
                         boundary_check=edges)  # fmt: skip
-            tl.store(tile, (tl.load(tile, boundary_check=edges) + b).to(y.dtype),
+            tl.store(tile, (tl.load(tile, boundary_check=edges) + b).to(y.dtype.element_ty),
                      boundary_check=edges)  # fmt: skip
