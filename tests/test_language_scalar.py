@@ -218,14 +218,21 @@ def test_scalar_math_gives_0d_index_values_that_index_and_have_a_truth_value():
     assert got == expected
 
 
-def test_a_data_value_still_has_no_truth_value():
+def test_a_data_value_has_a_truth_value_only_with_data_and_only_as_a_scalar():
     @tl.jit
     def branch_on_data(x_ptr):
-        if tl.load(x_ptr) > 0:
+        if tl.load(x_ptr + 0) > 0:
             pass
 
-    fails_clearly(branch_on_data, r"a tl tensor has no truth value inside a kernel \(only a "
-                  r"scalar index value has one\)")  # fmt: skip
+    @tl.jit
+    def branch_on_tile(x_ptr):
+        if tl.load(x_ptr + tl.arange(0, 4)) > 0:
+            pass
+
+    fails_clearly(branch_on_data, r"a branch on this value depends on loaded data, which the "
+                  r"simulator knows only in data mode")  # fmt: skip
+    fails_clearly(branch_on_tile, r"a tile of shape \(4,\) has no truth value inside a "
+                  r"kernel \(only a scalar has one\)")  # fmt: skip
 
 
 MODE_NONE: tl.constexpr = tl.constexpr(-1)

@@ -363,16 +363,6 @@ def test_program_id_axis_out_of_range():
     fails_clearly(axis3, match=r"program_id axis must be 0, 1 or 2, got 3")
 
 
-def test_data_dependent_mask_is_rejected():
-    @tl.jit
-    def data_mask(x_ptr):
-        offs = tl.arange(0, 4)
-        v = tl.load(x_ptr + offs)
-        tl.load(x_ptr + offs, mask=v > 0)
-
-    fails_clearly(data_mask, match=r"the mask must be an index value")
-
-
 def test_block_pointer_outside_the_tensor():
     @tl.jit
     def outside(x_ptr):

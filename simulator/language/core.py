@@ -284,14 +284,10 @@ def _index_value(what: str, value: Any) -> np.ndarray:
     """The integer values of ``value`` (an int or an index tensor), for pointer math."""
     value = _unwrapped(value)
     if isinstance(value, tensor):
-        if value.const is None:
-            raise usage_error(
-                f"{what}: pointer offsets must be index values (tl.arange, program ids, "
-                "ints); offsets computed from loaded data (data-dependent gathers) are "
-                "not supported"
-            )
         if value.dtype.kind not in "iub":
             raise usage_error(f"{what}: pointer offsets must be integers, got {value.dtype}")
+        if value.const is None:  # a gather: the addresses come from loaded data
+            return _known_values(value, f"{what}: pointer offsets").astype(np.int64)
         return value.const.astype(np.int64)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return np.int64(value)
@@ -592,19 +588,26 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         return _binary("logic", self, other, np.right_shift)
 
     def __bool__(self) -> bool:
-        """A 0-d index value (``tl.minimum(pid, n) > 0``) is known now: its truth. Any
-        other tile's values come later (or are many): an error."""
+        """The truth of a 0-d value, for ``if`` and ``while``: an index value's at once,
+        one computed from loaded data once it is ready (data mode only; the program
+        stalls until then, see :func:`_known_values`). A tile of many values has none."""
         if self.const is not None and self.const.ndim == 0:
             return bool(self.const)
-        raise usage_error("a tl tensor has no truth value inside a kernel (only a scalar index "
-                          "value has one); use tl.where or a mask")  # fmt: skip
+        if self.shape != ():
+            raise usage_error(f"a tile of shape {self.shape} has no truth value inside a "
+                              "kernel (only a scalar has one); use tl.where or a mask")  # fmt: skip
+        return bool(_known_values(self, "a branch on this value"))
 
     def __index__(self) -> int:
-        """A 0-d integer index value as a Python int (``range(tl.minimum(a, b))``)."""
-        if self.const is not None and self.const.ndim == 0 and self.dtype.kind in "iub":
+        """A 0-d integer as a Python int (``range(tl.minimum(a, b))``,
+        ``range(tl.load(n_ptr))``): an index value's at once, one loaded in data mode
+        once it is ready."""
+        if self.dtype.kind not in "iub" or self.shape != ():
+            raise usage_error(f"a tile of shape {self.shape} and dtype {self.dtype} is not a "
+                              "scalar integer")  # fmt: skip
+        if self.const is not None:
             return int(self.const)
-        raise usage_error(f"a tile of shape {self.shape} and dtype {self.dtype} is not an "
-                          "integer known now (a scalar index value)")  # fmt: skip
+        return int(_known_values(self, "this integer"))
 
     def __getitem__(self, key: Any) -> tensor:
         """``x[:, None]``, ``x[None, :]``: a free view with a new axis of size 1."""
@@ -983,13 +986,11 @@ def _mask_values(mask: Any, shape: tuple[int, ...], what: str) -> np.ndarray | N
         raise usage_error(
             f"tl.{what}: mask must be a tensor of booleans, got {type(mask).__name__}"
         )
-    if mask.const is None:
-        raise usage_error(
-            f"tl.{what}: the mask must be an index value (comparisons of tl.arange "
-            "offsets); masks computed from loaded data are not supported"
-        )
+    values = mask.const
+    if values is None:  # computed from loaded data
+        values = _known_values(mask, f"tl.{what}: the mask")
     try:
-        return np.broadcast_to(mask.const.astype(np.bool_), shape)
+        return np.broadcast_to(values.astype(np.bool_), shape)
     except ValueError:
         raise usage_error(
             f"tl.{what}: mask of shape {mask.shape} does not broadcast to the pointers' "
@@ -1375,7 +1376,27 @@ def device_print(prefix: str, *args: Any, hex: bool = False) -> None:  # noqa: A
           *parts)  # fmt: skip
 
 
-def _wait_ready(program: Program, x: tensor) -> None:
+def _known_values(x: tensor, what: str) -> np.ndarray:
+    """The values of ``x``, computed from loaded data, when the program needs them to go
+    on (addresses of a gather, a mask, a branch, a loop bound).
+
+    In data mode the program stalls until ``x`` is ready, as a GPU's warp stalls at the
+    first use of a load; the stall is recorded as the next op's wait on the op that made
+    ``x``. Without data the values are unknown: a KernelUsageError naming ``what``.
+    """
+    program = _program()
+    if program.machine.data is None:
+        raise usage_error(
+            f"{what} depends on loaded data, which the simulator knows only in data mode "
+            "(Runtime(..., verify_data=True)); in timing mode, compute it from index values "
+            "(tl.arange, program ids, ints) or run with data"
+        )
+    _wait_ready(program, x, what)
+    return np.asarray(x.data)
+
+
+def _wait_ready(program: Program, x: tensor, what: str = "device_print") -> None:
+    """Block the program until ``x`` is ready (``what`` waits, for deadlock reports)."""
     if x.ready:
         return
     event = program.machine.env.event()
@@ -1391,9 +1412,7 @@ def _wait_ready(program: Program, x: tensor) -> None:
 
     x.waiters.append(_Fire())
     since = program.machine.env.now
-    by = program.machine.scheduler.wait(
-        event, f"device_print of a pending tile in {program.kernel_name}"
-    )
+    by = program.machine.scheduler.wait(event, f"{what} of a pending tile in {program.kernel_name}")
     if by is not None:  # the program waited for the op producing the tile
         now = program.machine.env.now
         program.resume = ("input", "op", by.op_id, now, now - since)
