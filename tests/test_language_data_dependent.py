@@ -120,3 +120,118 @@ def test_float_offsets_stay_an_error_with_data():
     x = rt.zeros((100,), "float32", Placement.single(0))
     with pytest.raises(tl.KernelUsageError, match="pointer offsets must be integers, got float32"):
         rt.wait(rt.launch(float_gather, x, grid=(1,), pes=[0]))
+
+
+@tl.jit
+def grouped_matmul_kernel(
+    group_a_ptrs, group_b_ptrs, group_c_ptrs, group_gemm_sizes, g_lds, group_size,
+    NUM_SM: tl.constexpr, BLOCK_SIZE_M: tl.constexpr, BLOCK_SIZE_N: tl.constexpr,  # noqa: N803
+    BLOCK_SIZE_K: tl.constexpr,  # noqa: N803
+):  # fmt: skip
+    """Triton's grouped-GEMM tutorial kernel, unchanged: the problems' sizes, strides and
+    matrices (as addresses) are read from memory, and a while loop walks the tiles."""
+    tile_idx = tl.program_id(0)
+    last_problem_end = 0
+    for g in range(group_size):
+        gm = tl.load(group_gemm_sizes + g * 3)
+        gn = tl.load(group_gemm_sizes + g * 3 + 1)
+        gk = tl.load(group_gemm_sizes + g * 3 + 2)
+        num_m_tiles = tl.cdiv(gm, BLOCK_SIZE_M)
+        num_n_tiles = tl.cdiv(gn, BLOCK_SIZE_N)
+        num_tiles = num_m_tiles * num_n_tiles
+        while tile_idx >= last_problem_end and tile_idx < last_problem_end + num_tiles:
+            k = gk
+            lda = tl.load(g_lds + g * 3)
+            ldb = tl.load(g_lds + g * 3 + 1)
+            ldc = tl.load(g_lds + g * 3 + 2)
+            a_ptr = tl.load(group_a_ptrs + g).to(tl.pointer_type(tl.float16))
+            b_ptr = tl.load(group_b_ptrs + g).to(tl.pointer_type(tl.float16))
+            c_ptr = tl.load(group_c_ptrs + g).to(tl.pointer_type(tl.float16))
+            tile_idx_in_gemm = tile_idx - last_problem_end
+            tile_m_idx = tile_idx_in_gemm // num_n_tiles
+            tile_n_idx = tile_idx_in_gemm % num_n_tiles
+            offs_am = tile_m_idx * BLOCK_SIZE_M + tl.arange(0, BLOCK_SIZE_M)
+            offs_bn = tile_n_idx * BLOCK_SIZE_N + tl.arange(0, BLOCK_SIZE_N)
+            offs_k = tl.arange(0, BLOCK_SIZE_K)
+            a_ptrs = a_ptr + offs_am[:, None] * lda + offs_k[None, :]
+            b_ptrs = b_ptr + offs_k[:, None] * ldb + offs_bn[None, :]
+            accumulator = tl.zeros((BLOCK_SIZE_M, BLOCK_SIZE_N), dtype=tl.float32)
+            for _kk in range(0, tl.cdiv(k, BLOCK_SIZE_K)):
+                tl.multiple_of(a_ptrs, [16, 16])
+                tl.multiple_of(b_ptrs, [16, 16])
+                a = tl.load(a_ptrs)
+                b = tl.load(b_ptrs)
+                accumulator += tl.dot(a, b)
+                a_ptrs += BLOCK_SIZE_K
+                b_ptrs += BLOCK_SIZE_K * ldb
+            c = accumulator.to(tl.float16)
+            offs_cm = tile_m_idx * BLOCK_SIZE_M + tl.arange(0, BLOCK_SIZE_M)
+            offs_cn = tile_n_idx * BLOCK_SIZE_N + tl.arange(0, BLOCK_SIZE_N)
+            c_ptrs = c_ptr + ldc * offs_cm[:, None] + offs_cn[None, :]
+            tl.store(c_ptrs, c)
+            tile_idx += NUM_SM
+        last_problem_end = last_problem_end + num_tiles
+
+
+def test_grouped_gemm_tutorial_with_pointers_loaded_from_memory():
+    """Three GEMMs of different sizes in one launch, their matrices named by data_ptr()
+    values in a device tensor: each C equals numpy's product."""
+    rng = np.random.default_rng(7)
+    sizes = [(64, 32, 48), (32, 64, 32), (96, 32, 64)]
+    rt = Runtime("default", verify_data=True)
+    single = Placement.single(0)
+    operands, results = [], []
+    for m, n, k in sizes:
+        a_np = rng.standard_normal((m, k)).astype(np.float16)
+        b_np = rng.standard_normal((k, n)).astype(np.float16)
+        a, b = rt.from_numpy(a_np), rt.from_numpy(b_np)  # row-sharded: remote loads too
+        c = rt.zeros((m, n), "float16")
+        operands.append((a_np, b_np))
+        results.append((a, b, c))
+
+    def table(values, dtype):
+        return rt.from_numpy(np.array(values, dtype=dtype), single)
+
+    a_ptrs = table([a.data_ptr() for a, _, _ in results], np.int64)
+    b_ptrs = table([b.data_ptr() for _, b, _ in results], np.int64)
+    c_ptrs = table([c.data_ptr() for _, _, c in results], np.int64)
+    gemm_sizes = table([v for size in sizes for v in size], np.int32)
+    lds = table([v for a, b, c in results for v in (a.stride(0), b.stride(0), c.stride(0))],
+                np.int32)  # fmt: skip
+    num_sm = 4
+    rt.wait(grouped_matmul_kernel[(num_sm,)](a_ptrs, b_ptrs, c_ptrs, gemm_sizes, lds, len(sizes),
+                                             NUM_SM=num_sm, BLOCK_SIZE_M=16, BLOCK_SIZE_N=16,
+                                             BLOCK_SIZE_K=16))  # fmt: skip
+    for (a_np, b_np), (_, _, c) in zip(operands, results, strict=True):
+        expected = a_np.astype(np.float32) @ b_np.astype(np.float32)
+        np.testing.assert_allclose(c.numpy().astype(np.float32), expected, rtol=1e-2, atol=2e-2)
+
+
+def test_a_loaded_pointer_must_name_a_tensor_of_its_type():
+    """An address loaded from memory reaches the element it names (data_ptr() plus a
+    byte offset); one outside every tensor whose address the host took, inside an
+    element, or into a tensor of another dtype is one error naming the address."""
+    rt = Runtime("default", verify_data=True)
+    single = Placement.single(0)
+    x = rt.from_numpy(np.arange(16, dtype=np.float32) * 10, single)
+
+    @tl.jit
+    def deref(addr_ptr, out_ptr):
+        p = tl.load(addr_ptr + 0).to(tl.pointer_type(tl.float32))
+        tl.store(out_ptr + 0, tl.load(p + 1))
+
+    def run(address: int) -> float:
+        addr = rt.from_numpy(np.array([address], dtype=np.int64), single)
+        out = rt.zeros((1,), "float32", single)
+        rt.wait(rt.launch(deref, addr, out, grid=(1,), pes=[0]))
+        return float(out.numpy()[0])
+
+    base = x.data_ptr()
+    assert run(base + 4 * 5) == 60.0
+    with pytest.raises(tl.KernelUsageError, match=rf"address {base + 2:#x} is 2 bytes into"):
+        run(base + 2)
+    with pytest.raises(tl.KernelUsageError, match=r"is in no tensor whose data_ptr\(\) the host"):
+        run(base + 4 * 16)
+    halves = rt.zeros((16,), "float16", single)
+    with pytest.raises(tl.KernelUsageError, match=r"of float16, not float32"):
+        run(halves.data_ptr())

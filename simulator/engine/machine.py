@@ -10,6 +10,7 @@ Trace rows are not its business: components report to the machine's
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from typing import Any
 
@@ -53,6 +54,9 @@ class Machine:
         self.launch_path: Any = None
         # Inter-PE queues behind tl.send / tl.recv.
         self.ipcq = Ipcq(self)
+        # Tensors whose address the host handed out (``Tensor.data_ptr()``), sorted by
+        # VA as (va, end_va, tensor): what a pointer a kernel loads from memory points into.
+        self._addressable: list[tuple[int, int, Any]] = []
 
         pe_params = self.params.pe
         tcm_bytes = pe_params.tcm.capacity_kib * 1024
@@ -137,6 +141,25 @@ class Machine:
 
     def pe_at(self, coord: PeCoord) -> PE:
         return self.pes[coord.pe_global]
+
+    # -- addresses handed to the host ---------------------------------------------------
+    def register_addressable(self, va: int, nbytes: int, tensor: Any) -> None:
+        """Record that ``tensor``'s elements live at ``va .. va + nbytes`` for pointers
+        loaded from memory (idempotent)."""
+        entry = (va, va + nbytes, tensor)
+        at = bisect.bisect_left(self._addressable, va, key=lambda e: e[0])
+        if at < len(self._addressable) and self._addressable[at][0] == va:
+            return
+        self._addressable.insert(at, entry)
+
+    def addressable_at(self, va: int) -> tuple[int, Any] | None:
+        """``(base_va, tensor)`` of the registered tensor whose bytes hold ``va``."""
+        at = bisect.bisect_right(self._addressable, va, key=lambda e: e[0]) - 1
+        if at >= 0:
+            base_va, end_va, tensor = self._addressable[at]
+            if va < end_va:
+                return base_va, tensor
+        return None
 
     # -- DMA routes --------------------------------------------------------------------
     def dma_route(self, src: str, dst: str) -> Route:

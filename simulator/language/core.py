@@ -145,8 +145,8 @@ class pointer_type:  # noqa: N801 - Triton's name
 
     __slots__ = ("element_ty",)
 
-    def __init__(self, element_ty: np.dtype) -> None:
-        self.element_ty = element_ty
+    def __init__(self, element_ty: np.dtype | str) -> None:
+        self.element_ty = np.dtype(element_ty)
 
     @property
     def dtype(self) -> np.dtype:
@@ -619,7 +619,11 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
            bitcast: bool = False) -> tensor:  # fmt: skip
         """Cast on the MATH engine (``cycles_per_op['cast']``); with ``bitcast`` the same
         bits read as ``dtype`` of the same size (a free view). ``fp_downcast_rounding``
-        ("rtne", Triton's default, or "rtz") is accepted; numpy rounds to nearest even."""
+        ("rtne", Triton's default, or "rtz") is accepted; numpy rounds to nearest even.
+        To a :class:`pointer_type`: a scalar address loaded from memory becomes a pointer
+        (:func:`_loaded_pointer`)."""
+        if isinstance(dtype, pointer_type):
+            return _loaded_pointer(self, dtype)
         dtype = _dtype(dtype)
         if fp_downcast_rounding not in (None, "rtne", "rtz"):
             raise usage_error(f"tensor.to: fp_downcast_rounding={fp_downcast_rounding!r} is "
@@ -640,6 +644,36 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
     def __repr__(self) -> str:
         state = "ready" if self.ready else "pending"
         return f"tensor(shape={self.shape}, dtype={self.dtype}, {state})"
+
+
+def _loaded_pointer(address: tensor, type_: pointer_type) -> pointer:
+    """``address.to(tl.pointer_type(T))``: the scalar int64 ``address`` (a host tensor's
+    ``data_ptr()``, plus a byte offset, loaded from memory) as a pointer to that element
+    of the tensor it falls in. In data mode the program waits for the value (see
+    :func:`_known_values`); the tensor must have handed out its address and hold ``T``.
+    """
+    what = f"tensor.to({type_!r})"
+    if address.shape != () or address.dtype.kind not in "iu" or address.dtype.itemsize != 8:
+        raise usage_error(f"{what}: only a scalar int64 address becomes a pointer, got a "
+                          f"tile of shape {address.shape} and dtype {address.dtype}")  # fmt: skip
+    program = _program()
+    values = address.const if address.const is not None else _known_values(address, what)
+    va = int(values)
+    found = program.machine.addressable_at(va)
+    if found is None:
+        raise usage_error(f"{what}: address {va:#x} is in no tensor whose data_ptr() the "
+                          "host took; store tensor.data_ptr() values for the kernel to "
+                          "load")  # fmt: skip
+    base_va, target = found
+    view = target.grid_view_for(program.pe.coord)
+    if view.element_dtype != type_.element_ty:
+        raise usage_error(f"{what}: address {va:#x} is in tensor {view.name!r} of "
+                          f"{view.element_dtype}, not {type_.element_ty}")  # fmt: skip
+    element, misaligned = divmod(va - base_va, view.element_dtype.itemsize)
+    if misaligned:
+        raise usage_error(f"{what}: address {va:#x} is {misaligned} bytes into an element of "
+                          f"tensor {view.name!r}")  # fmt: skip
+    return pointer(view, np.int64(element))
 
 
 def _truediv(a, b):

@@ -121,6 +121,18 @@ class Tensor:
         offset = shard.offset if len(shard.offset) == 2 else (0, shard.offset[0])
         return TensorView(shard.va, shard.shape, self.dtype, self.name, offset)
 
+    def data_ptr(self) -> int:
+        """The virtual address of element 0 (``torch.Tensor.data_ptr``), in the element
+        numbering grid launches use. Stored in a device tensor (int64), a kernel turns it
+        back into a pointer: ``tl.load(ptrs + g).to(tl.pointer_type(tl.float16))``, as
+        Triton's grouped-GEMM tutorial does."""
+        if self.placement.layout == "replicate":
+            va = self.shards[0].va
+        else:
+            va = self.grid_view_for(self.shards[0].coord).va
+        self.runtime.machine.register_addressable(va, self.nbytes, self)
+        return va
+
     def stride(self, dim: int | None = None) -> int | tuple[int, ...]:
         """Element strides of the whole tensor, row-major (as ``torch.Tensor.stride``)."""
         strides = tuple(math.prod(self.shape[i + 1 :]) for i in range(len(self.shape)))
