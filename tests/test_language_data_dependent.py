@@ -235,3 +235,40 @@ def test_a_loaded_pointer_must_name_a_tensor_of_its_type():
     halves = rt.zeros((16,), "float16", single)
     with pytest.raises(tl.KernelUsageError, match=r"of float16, not float32"):
         run(halves.data_ptr())
+
+
+@tl.jit
+def locked_add_kernel(lock_ptr, acc_ptr, BLOCK: tl.constexpr, LOCKED: tl.constexpr):  # noqa: N803
+    """Stream-K's fix-up pattern: a spin lock (atomic_cas until it reads 0) around a
+    non-atomic read-modify-write of a shared accumulator."""
+    pid = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    while LOCKED and tl.atomic_cas(lock_ptr, 0, 1) == 1:
+        pass
+    acc = tl.load(acc_ptr + offs)
+    tl.store(acc_ptr + offs, acc + pid + 1)
+    if LOCKED:
+        tl.atomic_xchg(lock_ptr, 0)
+
+
+def test_a_spin_lock_on_loaded_values_serialises_its_critical_sections():
+    """Eight programs on eight PEs add pid + 1 to one tile. Under the lock every update
+    lands (1 + ... + 8); without it the reads race and updates are lost, so the lock is
+    what makes it exact, and waiting for it takes time."""
+    programs, block = 8, 16
+
+    def run(locked: bool) -> tuple[np.ndarray, float]:
+        rt = Runtime("default", verify_data=True)
+        single = Placement.single(0)
+        lock = rt.zeros((1,), "int32", single)
+        acc = rt.zeros((block,), "float32", single)
+        launch = rt.launch(locked_add_kernel, lock, acc, BLOCK=block, LOCKED=locked,
+                           grid=(programs,))  # fmt: skip
+        rt.wait(launch)
+        return acc.numpy(), launch.end_ns - launch.target_start_ns
+
+    locked, locked_ns = run(True)
+    racing, racing_ns = run(False)
+    assert locked.tolist() == [float(sum(range(1, programs + 1)))] * block
+    assert racing[0] < locked[0]
+    assert locked_ns > racing_ns
