@@ -138,12 +138,14 @@ def run_workload(
 
     ``overrides`` maps keys to values (strings are converted): a key with a dot is a
     topology parameter (``cube.hbm.bw_gbs``), any other a workload parameter. The run
-    records its topology overrides and ``sweep_id`` (the sweep it is a point of).
+    records its topology overrides and ``sweep_id`` (the sweep it is a point of). A
+    workload whose kernels steer by loaded values (``needs_data``) runs in data mode.
     Raises WorkloadError / TopologyError for bad names or parameters (nothing is
     recorded then); any failure during the simulation is recorded and returned as a
     ``failed`` outcome instead of raised.
     """
     workload = get_workload(name)
+    verify_data = verify_data or workload.needs_data
     workload_params, topology_overrides = split_overrides(overrides)
     params = workload.resolve(workload_params)
     topo = resolve_topology(topology, workload.default_topology, topology_overrides)

@@ -10,8 +10,10 @@ import pytest
 from kernel_checks import fails_clearly
 
 import simulator.language as tl
+from simulator.runner import run_workload
 from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime
+from simulator.workloads.grouped_gemm import grouped_matmul_kernel
 
 
 @tl.jit
@@ -122,57 +124,6 @@ def test_float_offsets_stay_an_error_with_data():
         rt.wait(rt.launch(float_gather, x, grid=(1,), pes=[0]))
 
 
-@tl.jit
-def grouped_matmul_kernel(
-    group_a_ptrs, group_b_ptrs, group_c_ptrs, group_gemm_sizes, g_lds, group_size,
-    NUM_SM: tl.constexpr, BLOCK_SIZE_M: tl.constexpr, BLOCK_SIZE_N: tl.constexpr,  # noqa: N803
-    BLOCK_SIZE_K: tl.constexpr,  # noqa: N803
-):  # fmt: skip
-    """Triton's grouped-GEMM tutorial kernel, unchanged: the problems' sizes, strides and
-    matrices (as addresses) are read from memory, and a while loop walks the tiles."""
-    tile_idx = tl.program_id(0)
-    last_problem_end = 0
-    for g in range(group_size):
-        gm = tl.load(group_gemm_sizes + g * 3)
-        gn = tl.load(group_gemm_sizes + g * 3 + 1)
-        gk = tl.load(group_gemm_sizes + g * 3 + 2)
-        num_m_tiles = tl.cdiv(gm, BLOCK_SIZE_M)
-        num_n_tiles = tl.cdiv(gn, BLOCK_SIZE_N)
-        num_tiles = num_m_tiles * num_n_tiles
-        while tile_idx >= last_problem_end and tile_idx < last_problem_end + num_tiles:
-            k = gk
-            lda = tl.load(g_lds + g * 3)
-            ldb = tl.load(g_lds + g * 3 + 1)
-            ldc = tl.load(g_lds + g * 3 + 2)
-            a_ptr = tl.load(group_a_ptrs + g).to(tl.pointer_type(tl.float16))
-            b_ptr = tl.load(group_b_ptrs + g).to(tl.pointer_type(tl.float16))
-            c_ptr = tl.load(group_c_ptrs + g).to(tl.pointer_type(tl.float16))
-            tile_idx_in_gemm = tile_idx - last_problem_end
-            tile_m_idx = tile_idx_in_gemm // num_n_tiles
-            tile_n_idx = tile_idx_in_gemm % num_n_tiles
-            offs_am = tile_m_idx * BLOCK_SIZE_M + tl.arange(0, BLOCK_SIZE_M)
-            offs_bn = tile_n_idx * BLOCK_SIZE_N + tl.arange(0, BLOCK_SIZE_N)
-            offs_k = tl.arange(0, BLOCK_SIZE_K)
-            a_ptrs = a_ptr + offs_am[:, None] * lda + offs_k[None, :]
-            b_ptrs = b_ptr + offs_k[:, None] * ldb + offs_bn[None, :]
-            accumulator = tl.zeros((BLOCK_SIZE_M, BLOCK_SIZE_N), dtype=tl.float32)
-            for _kk in range(0, tl.cdiv(k, BLOCK_SIZE_K)):
-                tl.multiple_of(a_ptrs, [16, 16])
-                tl.multiple_of(b_ptrs, [16, 16])
-                a = tl.load(a_ptrs)
-                b = tl.load(b_ptrs)
-                accumulator += tl.dot(a, b)
-                a_ptrs += BLOCK_SIZE_K
-                b_ptrs += BLOCK_SIZE_K * ldb
-            c = accumulator.to(tl.float16)
-            offs_cm = tile_m_idx * BLOCK_SIZE_M + tl.arange(0, BLOCK_SIZE_M)
-            offs_cn = tile_n_idx * BLOCK_SIZE_N + tl.arange(0, BLOCK_SIZE_N)
-            c_ptrs = c_ptr + ldc * offs_cm[:, None] + offs_cn[None, :]
-            tl.store(c_ptrs, c)
-            tile_idx += NUM_SM
-        last_problem_end = last_problem_end + num_tiles
-
-
 def test_grouped_gemm_tutorial_with_pointers_loaded_from_memory():
     """Three GEMMs of different sizes in one launch, their matrices named by data_ptr()
     values in a device tensor: each C equals numpy's product."""
@@ -272,3 +223,14 @@ def test_a_spin_lock_on_loaded_values_serialises_its_critical_sections():
     assert locked.tolist() == [float(sum(range(1, programs + 1)))] * block
     assert racing[0] < locked[0]
     assert locked_ns > racing_ns
+
+
+def test_grouped_gemm_workload_runs_in_data_mode_and_verifies():
+    """The workload asks for data mode itself (its kernel reads addresses from memory):
+    a run without --verify still has the data, checks it, and stays within its bound."""
+    outcome = run_workload("grouped_gemm", {"groups": 3, "M": 128, "N": 64, "K": 64,
+                                            "ragged": True}, trace=False)  # fmt: skip
+    assert outcome.status == "ok", outcome.error
+    assert outcome.verified is True
+    values = {m.name: m.value for m in outcome.metrics}
+    assert 0 < values["efficiency"] <= 1

@@ -22,6 +22,7 @@ SMALL = {
     "gemm": {"M": 256, "N": 128, "K": 128},
     "gemm_single_pe": {"M": 128, "N": 128, "K": 256},
     "gpt3_qkv": {"tokens": 128, "hidden": 128, "num_pes": 4},
+    "grouped_gemm": {"groups": 3, "M": 64, "N": 64, "K": 64, "ragged": True},
     "layernorm": {"M": 32, "N": 256},
     "matmul": {"M": 128, "N": 128, "K": 128},
     "matmul_splitk": {"M": 64, "N": 64, "K": 256},

@@ -127,6 +127,9 @@ class Workload:
     params: tuple[Param, ...]
     body: Callable[[Runtime, dict[str, Any]], WorkloadResult]
     default_topology: str = "default"
+    # Its kernels steer by loaded values (gathers, pointers loaded from memory): it runs
+    # in data mode whatever the caller asked.
+    needs_data: bool = False
 
     def resolve(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """Defaults updated with ``overrides`` (converted); raises WorkloadError naming
@@ -167,12 +170,18 @@ def parse_sets(items: list[str]) -> dict[str, str]:
     return overrides
 
 
-def workload(name: str, params: tuple[Param, ...] = (), default_topology: str = "default"):
-    """Register the decorated ``body(runtime, params)`` as workload ``name``."""
+def workload(
+    name: str,
+    params: tuple[Param, ...] = (),
+    default_topology: str = "default",
+    needs_data: bool = False,
+):
+    """Register the decorated ``body(runtime, params)`` as workload ``name``
+    (``needs_data``: it always runs in data mode)."""
 
     def register(body: Callable[[Runtime, dict[str, Any]], WorkloadResult]):
         WORKLOADS[name] = Workload(
-            name, (body.__doc__ or "").strip(), params, body, default_topology
+            name, (body.__doc__ or "").strip(), params, body, default_topology, needs_data
         )
         return body
 
