@@ -24,6 +24,7 @@ SMALL = {
     "gpt3_qkv": {"tokens": 128, "hidden": 128, "num_pes": 4},
     "grouped_gemm": {"groups": 3, "M": 64, "N": 64, "K": 64, "ragged": True},
     "layernorm": {"M": 32, "N": 256},
+    "layernorm_backward": {"M": 32, "N": 128, "group_size_m": 4},
     "matmul": {"M": 128, "N": 128, "K": 128},
     "matmul_splitk": {"M": 64, "N": 64, "K": 256},
     "softmax": {"rows": 32, "cols": 128},

@@ -92,3 +92,35 @@ def test_timing_is_identical_with_and_without_data():
     with_data = run_workload("softmax", params, verify_data=True, trace=False)
     without = run_workload("softmax", params, verify_data=False, trace=False)
     assert with_data.sim_end_ns == without.sim_end_ns
+
+
+def test_layernorm_backward_sums_its_gradients_under_the_tutorials_spin_locks(tmp_path):
+    """The tutorial's backward, with 8 locks for 64 rows: dx, dw and db equal numpy's;
+    the dx kernel moves exactly x, dy, w, mean, rstd and each lock's count in, dx and every
+    row's partial sums out, and the partials back in for all but each lock's first row;
+    it takes each lock once per row and sets each count once; and one lock for every row
+    serialises the rows (slower) where a lock per row does not."""
+    m, n, group = 64, 100, 8
+    outcome = run_workload("layernorm_backward", {"M": m, "N": n, "group_size_m": group},
+                           store=tmp_path)  # fmt: skip
+    assert outcome.status == "ok", outcome.error
+    assert outcome.verified is True
+    assert check_run(tmp_path, outcome.run_id) == []
+    con = open_connection(tmp_path)
+    moved = dict(con.execute(
+        "SELECT kind, sum(bytes) FROM dma WHERE run_id = ? AND launch_id = 0 "
+        "AND kind IN ('load', 'store') GROUP BY kind", [outcome.run_id]).fetchall())  # fmt: skip
+    assert moved == {"load": (3 * m * n + 2 * m + m + 2 * (m - group) * n) * 4,
+                     "store": 3 * m * n * 4}  # fmt: skip
+    xchg = con.execute("SELECT count(*) FROM ops WHERE run_id = ? AND launch_id = 0 AND "
+                       "op = 'atomic_xchg' AND engine = 'DMA_WB'",
+                       [outcome.run_id]).fetchone()  # fmt: skip
+    assert xchg[0] == m + group
+
+    def kernel_ns(locks: int) -> float:
+        run = run_workload("layernorm_backward", {"M": m, "N": n, "group_size_m": locks},
+                           trace=False)  # fmt: skip
+        assert run.verified is True
+        return {metric.name: metric.value for metric in run.metrics}["kernel_ns"]
+
+    assert kernel_ns(1) > kernel_ns(m)
