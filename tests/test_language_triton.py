@@ -1087,3 +1087,118 @@ def test_element_types_from_pointers_cast_as_triton():
     rt.wait(widen_then_narrow_kernel[(triton.cdiv(n, 128),)](x, out, n, BLOCK=128))
     expected = (x_np.astype(np.float32) * np.float32(3.0)).astype(np.float16)
     np.testing.assert_array_equal(out.numpy(), expected)
+
+
+@triton.jit
+def _compute_pid(tile_id, num_pid_in_group, num_pid_m, GROUP_SIZE_M, NUM_SMS):  # noqa: N803
+    group_id = tile_id // num_pid_in_group
+    first_pid_m = group_id * GROUP_SIZE_M
+    group_size_m = min(num_pid_m - first_pid_m, GROUP_SIZE_M)
+    pid_m = first_pid_m + (tile_id % group_size_m)
+    pid_n = (tile_id % num_pid_in_group) // group_size_m
+    return pid_m, pid_n
+
+
+@triton.jit
+def matmul_kernel_persistent(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    M,
+    N,
+    K,  # noqa: N803
+    stride_am,
+    stride_ak,
+    stride_bk,
+    stride_bn,
+    stride_cm,
+    stride_cn,
+    BLOCK_SIZE_M: tl.constexpr,
+    BLOCK_SIZE_N: tl.constexpr,  # noqa: N803
+    BLOCK_SIZE_K: tl.constexpr,
+    GROUP_SIZE_M: tl.constexpr,  # noqa: N803
+    NUM_SMS: tl.constexpr,
+):  # noqa: N803
+    """Triton's persistent-matmul tutorial kernel (09), unchanged."""
+    start_pid = tl.program_id(axis=0)
+    num_pid_m = tl.cdiv(M, BLOCK_SIZE_M)
+    num_pid_n = tl.cdiv(N, BLOCK_SIZE_N)
+    k_tiles = tl.cdiv(K, BLOCK_SIZE_K)
+    num_tiles = num_pid_m * num_pid_n
+    tile_id_c = start_pid - NUM_SMS
+    offs_k_for_mask = tl.arange(0, BLOCK_SIZE_K)
+    num_pid_in_group = GROUP_SIZE_M * num_pid_n
+    for tile_id in tl.range(start_pid, num_tiles, NUM_SMS, flatten=True):
+        pid_m, pid_n = _compute_pid(tile_id, num_pid_in_group, num_pid_m, GROUP_SIZE_M, NUM_SMS)
+        start_m = pid_m * BLOCK_SIZE_M
+        start_n = pid_n * BLOCK_SIZE_N
+        offs_am = start_m + tl.arange(0, BLOCK_SIZE_M)
+        offs_bn = start_n + tl.arange(0, BLOCK_SIZE_N)
+        offs_am = tl.where(offs_am < M, offs_am, 0)
+        offs_bn = tl.where(offs_bn < N, offs_bn, 0)
+        offs_am = tl.max_contiguous(tl.multiple_of(offs_am, BLOCK_SIZE_M), BLOCK_SIZE_M)
+        offs_bn = tl.max_contiguous(tl.multiple_of(offs_bn, BLOCK_SIZE_N), BLOCK_SIZE_N)
+        accumulator = tl.zeros((BLOCK_SIZE_M, BLOCK_SIZE_N), dtype=tl.float32)
+        for ki in range(k_tiles):
+            offs_k = ki * BLOCK_SIZE_K + tl.arange(0, BLOCK_SIZE_K)
+            a_ptrs = a_ptr + (offs_am[:, None] * stride_am + offs_k[None, :] * stride_ak)
+            b_ptrs = b_ptr + (offs_k[:, None] * stride_bk + offs_bn[None, :] * stride_bn)
+            a = tl.load(a_ptrs, mask=offs_k_for_mask[None, :] < K - ki * BLOCK_SIZE_K, other=0.0)
+            b = tl.load(b_ptrs, mask=offs_k_for_mask[:, None] < K - ki * BLOCK_SIZE_K, other=0.0)
+            accumulator = tl.dot(a, b, accumulator)
+        tile_id_c += NUM_SMS
+        pid_m, pid_n = _compute_pid(tile_id_c, num_pid_in_group, num_pid_m, GROUP_SIZE_M, NUM_SMS)
+        offs_cm = pid_m * BLOCK_SIZE_M + tl.arange(0, BLOCK_SIZE_M)
+        offs_cn = pid_n * BLOCK_SIZE_N + tl.arange(0, BLOCK_SIZE_N)
+        c_ptrs = c_ptr + stride_cm * offs_cm[:, None] + stride_cn * offs_cn[None, :]
+        c_mask = (offs_cm[:, None] < M) & (offs_cn[None, :] < N)
+        if c_ptr.dtype.element_ty == tl.float8e4nv:
+            c = accumulator.to(tl.float8e4nv)
+        else:
+            c = accumulator.to(tl.float16)
+        tl.store(c_ptrs, c, mask=c_mask)
+
+
+@pytest.mark.parametrize("num_sms", [3, 8])
+def test_persistent_matmul_tutorial_runs_unchanged(num_sms):
+    """Tutorial 09's persistent kernel (tl.range with flatten, min of scalars, its
+    epilogue's pointer element type): a ragged 200 x 160 x 96 product equals numpy's
+    whatever the number of persistent programs."""
+    m, n, k = 200, 160, 96
+    rng = np.random.default_rng(0)
+    a_np = rng.standard_normal((m, k)).astype(np.float16)
+    b_np = rng.standard_normal((k, n)).astype(np.float16)
+    rt = Runtime("default", verify_data=True)
+    a, b = rt.from_numpy(a_np), rt.from_numpy(b_np)
+    c = rt.empty((m, n), "float16")
+    triton.set_allocator(lambda size, alignment, stream: None)  # TMA scratch: unused here
+
+    def grid(meta):
+        tiles = triton.cdiv(m, meta["BLOCK_SIZE_M"]) * triton.cdiv(n, meta["BLOCK_SIZE_N"])
+        return (min(num_sms, tiles),)
+
+    launch = matmul_kernel_persistent[grid](
+        a, b, c, m, n, k, a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0),
+        c.stride(1), BLOCK_SIZE_M=64, BLOCK_SIZE_N=64, BLOCK_SIZE_K=32, GROUP_SIZE_M=8,
+        NUM_SMS=num_sms,
+    )  # fmt: skip
+    rt.wait(launch)
+    assert len(launch.programs) == num_sms
+    expected = a_np.astype(np.float32) @ b_np.astype(np.float32)
+    np.testing.assert_allclose(c.numpy().astype(np.float32), expected, rtol=1e-2, atol=5e-2)
+
+
+def test_static_print_prints_once_per_kernel_and_line(capsys):
+    """Triton prints at compile time, once; here every program runs the line, and it is
+    printed once all the same."""
+
+    @tl.jit
+    def shows(x_ptr, BLOCK: tl.constexpr):  # noqa: N803
+        tl.static_print("BLOCK =", BLOCK)
+        tl.store(x_ptr + tl.arange(0, BLOCK), 1.0)
+
+    rt = Runtime("default")
+    x = rt.zeros((64,), "float32", Placement.single(0))
+    rt.wait(rt.launch(shows, x, BLOCK=16, grid=(4,)))
+    rt.wait(rt.launch(shows, x, BLOCK=32, grid=(4,)))
+    assert capsys.readouterr().out == "BLOCK = 16\nBLOCK = 32\n"

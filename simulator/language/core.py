@@ -1306,6 +1306,22 @@ def static_assert(condition: Any, message: str = "") -> None:
                           "tl.static_assert failed")  # fmt: skip
 
 
+# (kernel, line, text) of every tl.static_print printed so far: once, as Triton prints
+# it once when it compiles the kernel rather than once per program.
+_STATIC_PRINTED: set[tuple[str, str, str]] = set()
+
+
+def static_print(*values: Any, sep: str = " ", end: str = "\n") -> None:
+    """Print ``values`` (compile-time values: constexprs, shapes, dtypes) once per
+    kernel, line and text, as Triton prints them when it compiles the kernel."""
+    program = _program()
+    text = sep.join(str(_unwrapped(v)) for v in values)
+    key = (program.kernel_name, call_site(), text)
+    if key not in _STATIC_PRINTED:
+        _STATIC_PRINTED.add(key)
+        print(text, end=end)
+
+
 def device_assert(cond: Any, msg: str = "", mask: Any = None) -> None:
     """Fail the kernel when ``cond`` is false where ``mask`` (an index value) lets it
     through. An index-value condition is checked at once; one computed from data is

@@ -16,7 +16,8 @@ from simulator.language.jit import JITFunction, jit
 from simulator.triton import testing
 
 __all__ = ["Autotuner", "Config", "Heuristics", "JITFunction", "autotune", "cdiv",
-           "heuristics", "jit", "language", "next_power_of_2", "testing"]  # fmt: skip
+           "heuristics", "jit", "language", "next_power_of_2", "set_allocator",
+           "testing"]  # fmt: skip
 
 
 def cdiv(x: int, y: int) -> int:
@@ -27,3 +28,9 @@ def cdiv(x: int, y: int) -> int:
 def next_power_of_2(n: int) -> int:
     """The smallest power of two >= ``n`` (``triton.next_power_of_2``)."""
     return 1 << (int(n) - 1).bit_length()
+
+
+def set_allocator(allocator: object) -> None:
+    """Triton's hook for the global scratch memory that device-side tensor descriptors
+    need on a GPU (``triton.set_allocator(alloc_fn)``). Accepted and unused: a simulated
+    descriptor needs no scratch, so a kernel using them runs without it too."""
