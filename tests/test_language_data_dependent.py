@@ -1,7 +1,7 @@
 """Values computed from loaded data steer a kernel in data mode, as in Triton's MoE and
 sparse kernels: gathers at loaded indices, masks from loaded values, ``if`` and loop
 bounds on loaded scalars. The program stalls until the value is ready, and the next op
-records that wait; in timing mode each is one clear error."""
+records that wait as a ``value`` dependency; in timing mode each is one clear error."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def gathered(ids: np.ndarray, a: np.ndarray) -> np.ndarray:
 def test_gather_at_loaded_indices_matches_numpy_and_waits_for_them(list_writer):
     """Each program's gather reads the rows its loaded ids name (-1: none; no bytes for
     them). It is issued only after the id load ended, when the op computing its addresses
-    from the ids ended: its deps row names that op as the input it waited for."""
+    from the ids ended: its deps row names that op as the value its program waited for."""
     rng = np.random.default_rng(3)
     n_rows, k, n_ids, block = 40, 16, 24, 8
     a_np = rng.standard_normal((n_rows, k)).astype(np.float32)
@@ -61,7 +61,7 @@ def test_gather_at_loaded_indices_matches_numpy_and_waits_for_them(list_writer):
     for id_load, row_load in zip(id_loads, row_loads, strict=True):
         assert row_load["issue_ns"] >= id_load["end_ns"] > id_load["issue_ns"]
         cause, on_item, on_id = waited_on[row_load["op_id"]]
-        assert (cause, on_item, by_id[on_id]["engine"]) == ("input", "op", "MATH")
+        assert (cause, on_item, by_id[on_id]["engine"]) == ("value", "op", "MATH")
         assert row_load["issue_ns"] == by_id[on_id]["end_ns"]
 
 

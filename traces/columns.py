@@ -204,6 +204,9 @@ LINKS = (
 #            before: the one that woke it; wait_ns from when the program blocked,
 #            schema >= 10, before: from its last wake-up that found no room)
 #   drain    its outstanding ops (``on_item`` = the last one)
+#   value    a value computed from loaded data, to steer by: a branch or loop bound, a
+#            gather's addresses, a mask, a pointer loaded from memory, a device_print
+#            (``on_item`` = the op producing it; schema >= 11)
 # One row per transfer (schema < 8: kernel transfers only), ``on_item`` = the DMA op
 # carrying it (null for host copies and launch messages), ``resource`` its route's
 # narrowest link or memory (what bounds its streaming; schema < 8: bandwidth rows only)
@@ -219,7 +222,7 @@ LINKS = (
 # ``ready_ns`` is when the dependency was released; ``wait_ns`` how long the item waited
 # for it (for engine/input/order/slot: from its issue to its start).
 DEP_CAUSES = ("engine", "input", "order", "slot", "barrier", "ipcq", "tcm",
-              "drain", "carried", "bandwidth", "forward")  # fmt: skip
+              "drain", "value", "carried", "bandwidth", "forward")  # fmt: skip
 
 DEPS = (
     ("run_id", CATEGORY),

@@ -21,7 +21,8 @@ from typing import Any
 # 10: a ``tcm`` row waits from when its program blocked (before: from the last op end
 #    that woke it and found no room) for the op whose end made room (before: the op
 #    whose end woke it, which in one instant with others may have freed nothing).
-SCHEMA_VERSION = 10
+# 11: deps cause ``value``: a program stalled for a value from loaded data to steer by.
+SCHEMA_VERSION = 11
 
 _id_lock = threading.Lock()
 _last_id_us = 0

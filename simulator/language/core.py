@@ -1431,8 +1431,8 @@ def _known_values(x: tensor, what: str) -> np.ndarray:
     on (addresses of a gather, a mask, a branch, a loop bound).
 
     In data mode the program stalls until ``x`` is ready, as a GPU's warp stalls at the
-    first use of a load; the stall is recorded as the next op's wait on the op that made
-    ``x``. Without data the values are unknown: a KernelUsageError naming ``what``.
+    first use of a load; the stall is the next op's ``value`` dependency on the op that
+    made ``x``. Without data the values are unknown: a KernelUsageError naming ``what``.
     """
     program = _program()
     if program.machine.data is None:
@@ -1465,7 +1465,7 @@ def _wait_ready(program: Program, x: tensor, what: str = "device_print") -> None
     by = program.machine.scheduler.wait(event, f"{what} of a pending tile in {program.kernel_name}")
     if by is not None:  # the program waited for the op producing the tile
         now = program.machine.env.now
-        program.resume = ("input", "op", by.op_id, now, now - since)
+        program.resume = ("value", "op", by.op_id, now, now - since)
 
 
 def multiple_of(x: Any, values: Any) -> Any:
