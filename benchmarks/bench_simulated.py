@@ -128,7 +128,7 @@ class SimulatedTritonKernels:
     """Kernels written as Triton users write them: kernel time and how far from its
     roofline bound each runs (1 / efficiency), skipped at commits without the workload."""
 
-    params = ["matmul_splitk", "dropout", "attention", "grouped_gemm", "layernorm_backward"]
+    params = ["matmul_splitk", "dropout", "attention", "grouped_gemm", "layernorm_backward", "moe"]
     param_names = ["workload"]
 
     def setup_cache(self) -> dict[str, Metrics]:

@@ -234,3 +234,55 @@ def test_grouped_gemm_workload_runs_in_data_mode_and_verifies():
     assert outcome.verified is True
     values = {m.name: m.value for m in outcome.metrics}
     assert 0 < values["efficiency"] <= 1
+
+
+def test_a_tensor_argument_of_a_grid_launch_is_a_scalar_pointer():
+    """In a grid launch ``tl.load(n_ptr)`` is one element, as in Triton (a loop bound
+    here); ``tl.store(out_ptr, v)`` writes one."""
+
+    @tl.jit
+    def count_up(n_ptr, out_ptr):
+        total = tl.zeros((), dtype=tl.int32)
+        for i in range(tl.load(n_ptr)):
+            total += i
+        tl.store(out_ptr, total)
+
+    rt = Runtime("default", verify_data=True)
+    single = Placement.single(0)
+    n = rt.from_numpy(np.array([5, 100, 100], dtype=np.int32), single)
+    out = rt.zeros((3,), "int32", single)
+    rt.wait(count_up[(1,)](n, out))
+    assert out.numpy().tolist() == [sum(range(5)), 0, 0]
+
+
+def test_moe_workload_gathers_by_routing_and_moves_what_it_routes(tmp_path):
+    """The fused-MoE workload: C equals numpy's routed product (checked by the workload),
+    its padding is what the routing leaves, and its loads move exactly each block's
+    routed rows of A, its expert's weights, the routing tables' entries it reads."""
+    from simulator.workloads.moe import align_block_size
+    from traces.views import open_connection
+
+    p = {"tokens": 24, "hidden": 64, "ffn": 128, "experts": 4, "top_k": 2, "block_m": 16,
+         "block_n": 64, "block_k": 32, "seed": 3}  # fmt: skip
+    outcome = run_workload("moe", p, store=tmp_path)
+    assert outcome.status == "ok", outcome.error
+    assert outcome.verified is True
+    # The routing the workload draws (same seed, same draws, in the same order).
+    rng = np.random.default_rng(p["seed"])
+    rng.standard_normal((p["tokens"], p["hidden"]))
+    rng.standard_normal((p["experts"], p["hidden"], p["ffn"]))
+    topk = np.argsort(rng.random((p["tokens"], p["experts"])), axis=1)[:, : p["top_k"]]
+    sorted_ids, _, n_padded = align_block_size(topk, p["experts"], p["block_m"])
+    routed = p["tokens"] * p["top_k"]
+    metrics = {m.name: m.value for m in outcome.metrics}
+    assert metrics["padding"] == pytest.approx(1 - routed / n_padded)
+    assert (sorted_ids < routed).sum() == routed
+    blocks_m, blocks_n = n_padded // p["block_m"], p["ffn"] // p["block_n"]
+    k, bn, bm = p["hidden"], p["block_n"], p["block_m"]
+    per_program = k * bn * 2 + bm * 4 + 4 + 4  # B's tile, the block's ids, expert, length
+    expected_load = blocks_n * (routed * k * 2 + routed * 4) + blocks_m * blocks_n * per_program
+    con = open_connection(tmp_path)
+    moved = dict(con.execute(
+        "SELECT kind, sum(bytes) FROM dma WHERE run_id = ? AND launch_id IS NOT NULL "
+        "AND kind IN ('load', 'store') GROUP BY kind", [outcome.run_id]).fetchall())  # fmt: skip
+    assert moved == {"load": expected_load, "store": routed * p["ffn"] * 2}

@@ -27,6 +27,7 @@ SMALL = {
     "layernorm_backward": {"M": 32, "N": 128, "group_size_m": 4},
     "matmul": {"M": 128, "N": 128, "K": 128},
     "matmul_splitk": {"M": 64, "N": 64, "K": 256},
+    "moe": {"tokens": 16, "hidden": 64, "ffn": 64, "experts": 4},
     "softmax": {"rows": 32, "cols": 128},
     "vector_add": {"n": 8192},
     "noop": {"launches": 2},

@@ -951,7 +951,9 @@ def load(
        dims ``boundary_check`` lists, elements read as ``padding_option`` (zero, or nan)
        and move no bytes; past it along a dim not listed is an error (Triton would read
        out of bounds).
-    3. A tensor argument loads the whole shard (a 1-D tensor becomes a 1-D tile).
+    3. A tensor argument is a pointer to its element 0 in a grid launch, as in Triton
+       (``tl.load(n_ptr)`` loads one scalar); in a launch without a grid, the tensor's
+       shard on the PE, which it loads whole (a 1-D tensor becomes a 1-D tile).
 
     Within a program, memory follows program order: a load waits for this program's
     earlier stores to the same bytes; other PEs' writes need a synchronisation (the
@@ -966,7 +968,9 @@ def load(
         ptr = pointer  # the common case first: no conversions
         is_1d = ptr.one_d
     else:
-        if isinstance(pointer, TensorView) and (mask is not None or other is not None):
+        if isinstance(pointer, TensorView) and (
+            mask is not None or other is not None or program.launch.grid is not None
+        ):
             pointer = pointer + 0  # a scalar pointer to element 0
         if isinstance(pointer, _Pointer):
             return _load_pointers(program, pointer, mask, other)
@@ -1123,15 +1127,18 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     To a block of pointers: one element per pointer where ``mask`` lets it through (one
     DMA per contiguous run; masked-off elements move no bytes). To a block pointer: the
     part of the tile past the tensor's edge along the dims ``boundary_check`` lists is
-    dropped (past it along another is an error, as for ``load``). ``value``
-    broadcasts to the destination's shape (a number is allowed).
+    dropped (past it along another is an error, as for ``load``). To a tensor argument:
+    its element 0 in a grid launch (Triton's scalar pointer), its whole shard otherwise.
+    ``value`` broadcasts to the destination's shape (a number is allowed).
     """
     program = _program()
     if type(pointer) is block_ptr and mask is None:
         ptr = pointer  # the common case first: no conversions
     else:
-        if isinstance(pointer, TensorView) and mask is not None:
-            pointer = pointer + 0
+        if isinstance(pointer, TensorView) and (
+            mask is not None or program.launch.grid is not None
+        ):
+            pointer = pointer + 0  # a scalar pointer to element 0
         if isinstance(pointer, _Pointer):
             _store_pointers(program, pointer, value, mask)
             return
