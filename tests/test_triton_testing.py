@@ -13,23 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_language_autotune import SPLITK_CONFIGS, splitk_grid
+from test_language_triton import add_kernel
 
-import simulator.language as tl
 import simulator.triton as triton
 from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime, observe_launches
 from simulator.triton.testing import summarize
 from simulator.workloads.matmul_splitk import matmul_splitk_kernel
-
-
-@triton.jit
-def add_kernel(x_ptr, y_ptr, out_ptr, n_elements, BLOCK_SIZE: tl.constexpr):  # noqa: N803
-    pid = tl.program_id(axis=0)
-    offsets = pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-    mask = offsets < n_elements
-    x = tl.load(x_ptr + offsets, mask=mask)
-    y = tl.load(y_ptr + offsets, mask=mask)
-    tl.store(out_ptr + offsets, x + y, mask=mask)
 
 
 def vectors(rt: Runtime, n: int):

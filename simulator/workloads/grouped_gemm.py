@@ -111,7 +111,8 @@ def run(rt, p) -> WorkloadResult:
         tensors.append((a, b, rt.empty((m, n), "float16", name=f"c{g}")))
 
     def table(values: list[int], dtype: type, name: str):
-        return upload_single(rt, np.array(values, dtype=dtype), name)
+        """A small table on the first PE (too few rows to spread over every PE)."""
+        return upload(rt, np.array(values, dtype=dtype), name, Placement.single(0))
 
     a_ptrs = table([a.data_ptr() for a, _, _ in tensors], np.int64, "a_ptrs")
     b_ptrs = table([b.data_ptr() for _, b, _ in tensors], np.int64, "b_ptrs")
@@ -135,10 +136,3 @@ def run(rt, p) -> WorkloadResult:
         for (a_np, b_np), (_, _, c) in zip(inputs, tensors, strict=True)
     )  # fmt: skip
     return result
-
-
-def upload_single(rt, values: np.ndarray, name: str):
-    """A small table on the first PE (too few rows to spread over every PE)."""
-    tensor = rt.empty(values.shape, values.dtype, Placement.single(0), name=name)
-    rt.copy_from_host(tensor, values)
-    return tensor

@@ -10,7 +10,7 @@ import simulator.language as tl
 import simulator.triton as triton
 from simulator.runtime.placement import Placement
 from simulator.workloads.registry import Param, WorkloadResult, workload
-from simulator.workloads.tutorial_common import kernel_result
+from simulator.workloads.tutorial_common import kernel_result, upload
 
 
 @triton.jit
@@ -123,19 +123,14 @@ def run(rt, p) -> WorkloadResult:
         """Row-wise over every PE (the default), or on one PE when too few rows."""
         return None if rows >= len(rt.device_pes) else one_pe
 
-    a = rt.empty(a_np.shape, "float16", spread(tokens), name="a")
-    rt.copy_from_host(a, a_np)
-    w = rt.empty((n_experts * k, n), "float16", spread(n_experts * k), name="w")  # stacked
-    rt.copy_from_host(w, w_np.reshape(n_experts * k, n))
+    a = upload(rt, a_np, "a", spread(tokens))
+    # The experts' weights stacked by rows: expert e's are rows e * hidden on.
+    w = upload(rt, w_np.reshape(n_experts * k, n), "w", spread(n_experts * k))
     c = rt.zeros((tokens * top_k, n), "float16", spread(tokens * top_k), name="c")
-    tables = [rt.empty(v.shape, v.dtype, one_pe, name=name) for name, v in (
-        ("topk_weights", topk_weights.reshape(-1)), ("sorted_token_ids", sorted_ids),
-        ("expert_ids", block_experts), ("num_tokens_post_padded", np.array([n_padded], np.int32)),
-    )]  # fmt: skip
-    for table, values in zip(tables, (topk_weights.reshape(-1), sorted_ids, block_experts,
-                                      np.array([n_padded], np.int32)), strict=True):  # fmt: skip
-        rt.copy_from_host(table, values)
-    weights, ids, experts, padded = tables
+    weights = upload(rt, topk_weights.reshape(-1), "topk_weights", one_pe)
+    ids = upload(rt, sorted_ids, "sorted_token_ids", one_pe)
+    experts = upload(rt, block_experts, "expert_ids", one_pe)
+    padded = upload(rt, np.array([n_padded], np.int32), "num_tokens_post_padded", one_pe)
     bn = p["block_n"]
     grid = (triton.cdiv(n_padded, bm) * triton.cdiv(n, bn),)
     launch = fused_moe_kernel[grid](

@@ -15,17 +15,20 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.engine.launch import Launch
+from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime
 from simulator.runtime.tensor import Tensor
 from simulator.workloads.registry import WorkloadResult
 
 
-def upload(rt: Runtime, values: np.ndarray, name: str) -> Tensor:
-    """A device tensor (row-wise over the device's PEs) holding ``values``.
+def upload(rt: Runtime, values: np.ndarray, name: str,
+           placement: Placement | None = None) -> Tensor:  # fmt: skip
+    """A device tensor holding ``values``, over ``placement`` (by default row-wise over
+    the device's PEs).
 
     Without verify_data only the DMAs are paid, so both modes take the same time.
     """
-    tensor = rt.empty(values.shape, values.dtype, name=name)
+    tensor = rt.empty(values.shape, values.dtype, placement, name=name)
     rt.copy_from_host(tensor, values if rt.verify_data else None)
     return tensor
 
