@@ -207,3 +207,44 @@ def test_assert_close_is_tritons():
     triton.testing.assert_close(x, np.array([1.02, 2.0, np.nan]), atol=lambda dtype: 0.05)
     with pytest.raises(AssertionError, match="scalar 1.0 is not close to 1.5"):
         triton.testing.assert_close(1.0, 1.5, err_msg="scalar")
+
+
+SWEEP_SCRIPT = """
+import simulator.triton as triton
+from simulator.runtime.runtime import Runtime
+
+rt = Runtime("default")
+Benchmark = triton.testing.Benchmark
+
+
+@triton.testing.perf_report([
+    Benchmark(x_names=["N"], x_vals=[1, 2], line_arg="p", line_vals=[1, 10],
+              line_names=["a", "b"], plot_name="s", args={}, ylabel="TFLOPS"),
+    Benchmark(x_names=["M", "K"], x_vals=[(3, 4)], line_arg="p", line_vals=[1],
+              line_names=["a"], plot_name="t", args={}, ylabel="time (ms)"),
+])
+def bench(p, **sizes):
+    return p * sum(sizes.values())
+
+
+bench.run()
+"""
+
+
+def test_a_sweep_in_a_recorded_run_records_its_numbers_as_metrics(tmp_path):
+    """``kernbench run script.py`` with a perf_report sweep: every y is a metric of the
+    run, named by plot, line and x, in the y label's unit, lower-is-better for a time."""
+    from simulator.runner import run_script
+
+    script = tmp_path / "sweep.py"
+    script.write_text(SWEEP_SCRIPT)
+    outcome = run_script(script, store=tmp_path / "store")
+    assert outcome.status == "ok", outcome.error
+    got = {m.name: (m.value, m.unit, m.better) for m in outcome.metrics}
+    assert got == {
+        "s.a@N=1": (1.0, "TFLOPS", "higher"),
+        "s.b@N=1": (10.0, "TFLOPS", "higher"),
+        "s.a@N=2": (2.0, "TFLOPS", "higher"),
+        "s.b@N=2": (20.0, "TFLOPS", "higher"),
+        "t.a@M=3,K=4": (7.0, "time (ms)", "lower"),
+    }

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.runtime import recording
 from simulator.runtime.runtime import observe_launches
 
 # What `do_bench`'s `return_mode` may name (Triton's set), and the numpy reduction of each.
@@ -165,6 +166,11 @@ class Benchmark:
     ``line_arg`` to the line value and ``args`` fixed. It returns a number or
     ``(y, y_min, y_max)``. Triton's arguments; ``styles`` are (color, dash) pairs with
     matplotlib's dash names ("-", "--", ":", "-.") or plotly's.
+
+    In a recorded run (``kernbench run script.py``) each y is also a metric of the run
+    (see :meth:`Mark.run`), in ``ylabel``'s unit; ``better`` ("lower" or "higher") says
+    which way it improves, by default "lower" when ``ylabel`` names a time (ms, us, ns,
+    s, time, latency) and "higher" otherwise (TFLOPS, GB/s).
     """
 
     def __init__(
@@ -181,6 +187,7 @@ class Benchmark:
         x_log: bool = False,
         y_log: bool = False,
         styles: Sequence[tuple[str, str]] | None = None,
+        better: str | None = None,
     ):
         if len(line_names) != len(line_vals):
             raise ValueError(
@@ -199,6 +206,12 @@ class Benchmark:
         self.x_log = x_log
         self.y_log = y_log
         self.styles = styles
+        words = set(ylabel.lower().replace("(", " ").replace(")", " ").split())
+        self.better = better or ("lower" if words & _TIME_WORDS else "higher")
+
+
+# Words of a y label that name a time, whose values improve downwards.
+_TIME_WORDS = frozenset({"ms", "us", "ns", "s", "time", "latency"})
 
 
 # matplotlib's line styles, as the tutorials write them, in plotly's names.
@@ -234,6 +247,7 @@ class Mark:
                 mins.append(y_min)
                 maxes.append(y_max)
             rows.append(xs + means + mins + maxes)
+            _record_metrics(bench, xs, means)
         columns = (bench.x_names + bench.line_names + [f"{n}-min" for n in bench.line_names]
                    + [f"{n}-max" for n in bench.line_names])  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
@@ -275,7 +289,8 @@ class Mark:
         save_precision: int = 6,
         **kwargs: Any,
     ):
-        """Sweep every benchmark. ``print_data`` prints each table; ``save_path`` writes,
+        """Sweep every benchmark (in a recorded run, each y is also one of its metrics,
+        :func:`metric_name`). ``print_data`` prints each table; ``save_path`` writes,
         per benchmark, ``<plot_name>.csv`` (Triton's file) and ``<plot_name>.html`` (its
         plotly chart), and ``results.html`` with every chart (``plotly.min.js`` beside
         them: it opens offline); ``show_plots`` opens the charts; ``return_df`` returns
@@ -310,6 +325,27 @@ class Mark:
         if return_df:
             return tables[0] if single else tables
         return None
+
+
+def metric_name(bench: Benchmark, xs: Sequence[Any], line_name: str) -> str:
+    """``<plot_name>.<line>@<x names>=<x>``: ``sweep.Triton@M=N=K=256`` when the x names
+    share a value, ``sweep.Triton@M=256,N=128`` otherwise."""
+    if len(xs) > 1 and all(x == xs[0] for x in xs):
+        where = "=".join(bench.x_names) + f"={xs[0]}"
+    else:
+        where = ",".join(f"{name}={x}" for name, x in zip(bench.x_names, xs, strict=True))
+    return f"{bench.plot_name}.{line_name}@{where}"
+
+
+def _record_metrics(bench: Benchmark, xs: Sequence[Any], ys: Sequence[Any]) -> None:
+    """Each line's y at this x as a metric of the run being recorded, if one is (so a
+    sweep's numbers are tracked across commits like a workload's)."""
+    if recording.active() is None:
+        return
+    for name, y in zip(bench.line_names, ys, strict=True):
+        if y is not None:
+            recording.metric(metric_name(bench, xs, name), float(y), bench.ylabel,
+                             bench.better)  # fmt: skip
 
 
 def perf_report(benchmarks: Benchmark | Sequence[Benchmark]) -> Callable[[Callable], Mark]:
