@@ -137,6 +137,7 @@ from simulator.language.random import (
     randn,
     randn4x,
 )
+from simulator.language.scaled_dot import dot_scaled
 from simulator.language.selection import gather, histogram, sort, topk
 
 range = range_  # noqa: A001 - Triton's name (tl.range)
@@ -182,6 +183,7 @@ __all__ = [
     "device_print",
     "div_rn",
     "dot",
+    "dot_scaled",
     "erf",
     "exp",
     "exp2",
