@@ -81,8 +81,8 @@ def align_block_size(topk_ids: np.ndarray, n_experts: int,
         padded[: ids.size] = ids
         sorted_ids.append(padded)
         block_experts += [expert] * blocks
-    return (np.concatenate(sorted_ids), np.array(block_experts, dtype=np.int32),
-            sum(ids.size for ids in sorted_ids))  # fmt: skip
+    sorted_all = np.concatenate(sorted_ids)
+    return sorted_all, np.array(block_experts, dtype=np.int32), sorted_all.size
 
 
 @workload(
