@@ -32,14 +32,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_speed import peak_rss_kib, user_environ  # noqa: E402 - after the path
 
 
 def child_run(args: list[str]) -> tuple[float, float]:
     """(wall s, CPU s) of one ``python -m simulator ARGS`` (``kernbench ARGS``) process:
-    its own resource usage, from wait4 (not its writer process's, which outlives it)."""
+    its own resource usage, from wait4 (not its writer process's, which outlives it),
+    with the byte code cache on, as an installed project runs (bench_speed.user_environ)."""
     started = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", "simulator", *args], stdout=subprocess.DEVNULL, cwd=ROOT
+        [sys.executable, "-m", "simulator", *args],
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=user_environ(),
     )
     _, status, usage = os.wait4(child.pid, 0)
     wall_s = time.perf_counter() - started
@@ -77,9 +84,6 @@ def tracing(repeats: int, n: int) -> None:
     # Peak RSS must stay flat as traces grow: 10x the events (gemm's M 10x) against
     # the default gemm, both traced (goal <= 1.2), in the simulating process and in the
     # writer process it hands its rows to.
-    sys.path.insert(0, str(ROOT))
-    from benchmarks.bench_speed import peak_rss_kib
-
     small = min(peak_rss_kib(["gemm"]) for _ in range(2))
     large = min(peak_rss_kib(["gemm", "--set", "M=20480"]) for _ in range(2))
     for i, who in enumerate(("simulating process", "writer process")):
