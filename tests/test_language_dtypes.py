@@ -329,3 +329,107 @@ def test_bf16_and_fp8_are_exported_and_float8e4b15_stays_unsupported():
     assert "float8e4b15" in tl.UNSUPPORTED
     with pytest.raises(tl.KernelUsageError, match=r"dtype tl\.float8e4b15 is not supported"):
         _ = tl.float8e4b15
+
+
+# -- integers of both signednesses, and true division ---------------------------------------
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("int32", "uint32", "uint32"),
+        ("int8", "uint8", "uint8"),
+        ("int16", "uint16", "uint16"),
+        ("int64", "uint64", "uint64"),
+        ("uint8", "int32", "int32"),
+        ("uint32", "int64", "int64"),
+        ("uint16", "int32", "int32"),
+    ],
+)
+def test_integers_of_opposite_signedness_promote_as_c(left, right, expected):
+    """Triton's integer_promote_impl (C's usual arithmetic conversions) for two tiles,
+    either way round, in arithmetic, bitwise ops, shifts and tl.maximum: the unsigned
+    type unless the signed one is wider."""
+    seen = []
+
+    def kernel(x_ptr):
+        v = tl.load(x_ptr + tl.arange(0, 4))
+        a, b = v.to(getattr(tl, left)), v.to(getattr(tl, right))
+        seen.extend([(a + b).dtype, (b * a).dtype, (a ^ b).dtype, (b >> a).dtype,
+                     tl.maximum(a, b).dtype, (a < b).dtype])  # fmt: skip
+
+    rt = Runtime("default")
+    rt.launch(kernel, rt.zeros((4,), "int32", Placement.single(0)), grid=(1,), pes=[0])
+    rt.synchronize()
+    want = getattr(tl, expected)
+    assert seen == [want] * 5 + [tl.int1]
+
+
+def test_mixed_signedness_computes_in_the_common_type():
+    """Values as C computes them: int32 -1 plus uint32 1 wraps to 0; -1 converts to
+    2**32 - 1 before a comparison or a division; int64 with uint64 stays exact past 2**53
+    (numpy alone would widen to int64 or go through float64)."""
+
+    @tl.jit
+    def mixed(i32_ptr, i64_ptr, u64_ptr, sums_ptr, less_ptr, quotient_ptr, wide_ptr):
+        offs = tl.arange(0, 4)
+        s = tl.load(i32_ptr + offs)
+        u = s.to(tl.uint32, bitcast=True) * 0 + 1
+        tl.store(sums_ptr + offs, s + u)
+        tl.store(less_ptr + offs, (s < u).to(tl.int32))
+        tl.store(quotient_ptr + offs, s // (u + 1))
+        tl.store(wide_ptr + offs, tl.load(i64_ptr + offs) + tl.load(u64_ptr + offs))
+
+    signed = np.array([-1, 0, 5, -7], np.int32)
+    i64 = np.array([2**62 + 1, -1, 3, 2**53 + 1], np.int64)
+    u64 = np.array([2**62 + 3, 2, 2**63, 2**53], np.uint64)
+    sums, less, quotient, wide = _run(
+        mixed, [signed, i64, u64],
+        [((4,), "uint32"), ((4,), "int32"), ((4,), "uint32"), ((4,), "uint64")],
+    )  # fmt: skip
+    as_unsigned = signed.astype(np.int64) % 2**32
+    assert sums.tolist() == ((as_unsigned + 1) % 2**32).tolist()
+    assert less.tolist() == [int(v < 1) for v in as_unsigned]
+    assert quotient.tolist() == (as_unsigned // 2).tolist()
+    assert wide.tolist() == [(int(a) + int(b)) % 2**64 for a, b in zip(i64, u64, strict=True)]
+
+
+def test_true_division_of_integers_is_float32():
+    """``/`` of two integer tiles, or of one and an int, casts both to float32 as
+    Triton's truediv does; ``//`` stays an integer division."""
+
+    @tl.jit
+    def divide(a_ptr, b_ptr, tiles_ptr, by_int_ptr, of_int_ptr, floor_ptr):
+        offs = tl.arange(0, 4)
+        a, b = tl.load(a_ptr + offs), tl.load(b_ptr + offs)
+        tl.static_assert((a / b).dtype == tl.float32)
+        tl.store(tiles_ptr + offs, a / b)
+        tl.store(by_int_ptr + offs, a / 3)
+        tl.store(of_int_ptr + offs, 7 / b)
+        tl.store(floor_ptr + offs, a // b)
+
+    a = np.array([1, -7, 2**24 + 1, 10], np.int32)
+    b = np.array([3, 2, 3, -4], np.int32)
+    tiles, by_int, of_int, floor = _run(
+        divide, [a, b], [((4,), "float32"), ((4,), "float32"), ((4,), "float32"), ((4,), "int32")]
+    )
+    f32 = np.float32
+    assert tiles.tolist() == [f32(f32(x) / f32(y)) for x, y in zip(a, b, strict=True)]
+    assert by_int.tolist() == [f32(f32(x) / f32(3)) for x in a]
+    assert of_int.tolist() == [f32(f32(7) / f32(y)) for y in b]
+    assert floor.tolist() == [0, -3, (2**24 + 1) // 3, -2]  # C's truncation toward zero
+
+
+def test_uint16_and_uint64_bitcasts_give_the_bits():
+    """``x.to(tl.uint16, bitcast=True)`` of float16 values is their bit pattern, and a
+    uint64 tile round-trips the bits of float64-sized int64 values."""
+
+    @tl.jit
+    def bits(h_ptr, i_ptr, h_bits_ptr, i_bits_ptr):
+        offs = tl.arange(0, 4)
+        tl.store(h_bits_ptr + offs, tl.load(h_ptr + offs).to(tl.uint16, bitcast=True))
+        tl.store(i_bits_ptr + offs, tl.load(i_ptr + offs).to(tl.uint64, bitcast=True))
+
+    halves = np.array([1.0, -2.5, 65504.0, 2.0**-24], np.float16)
+    ints = np.array([-1, 0, 2**63 - 1, -(2**63)], np.int64)
+    h_bits, i_bits = _run(bits, [halves, ints], [((4,), "uint16"), ((4,), "uint64")])
+    assert h_bits.tolist() == halves.view(np.uint16).tolist()
+    assert i_bits.tolist() == ints.view(np.uint64).tolist()

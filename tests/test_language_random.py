@@ -154,14 +154,120 @@ def test_misuse_is_one_clear_error():
         tl.randint(1, tl.arange(0, 4), n_rounds=0)
 
     @tl.jit
-    def wide_counters(x_ptr):
-        c = tl.arange(0, 4).to(tl.int64)
-        tl.philox(1, c, c, c, c)
+    def mixed_counters(x_ptr):
+        c = tl.arange(0, 4)
+        tl.philox(1, c.to(tl.int64), c, c, c)
+
+    @tl.jit
+    def float_words(x_ptr):
+        tl.uint_to_uniform_float(tl.load(x_ptr + tl.arange(0, 4)))
 
     fails_clearly(float_seed, r"tl\.rand: seed must be an integer .* got float")
     fails_clearly(float_offsets, r"tl\.rand: offsets must be an integer block, got float32")
     fails_clearly(no_rounds, r"tl\.randint: n_rounds must be a positive integer, got 0")
-    fails_clearly(wide_counters, r"tl\.philox: counters must be 32-bit integers")
+    fails_clearly(mixed_counters,
+                  r"tl\.philox: counters must be all 32-bit or all 64-bit integers, got int64, "
+                  r"int32")  # fmt: skip
+    fails_clearly(float_words, r"tl\.uint_to_uniform_float takes 32- or 64-bit integers, got "
+                  r"float32")  # fmt: skip
+
+
+# Random123's known answers for Philox-4x64 (kat_vectors): rounds, counter words c0..c3,
+# key words k0, k1, then the four output words.
+PHILOX4X64_KAT = [
+    (7, [0] * 4, [0] * 2,
+     [0x5DC8EE6268EC62CD, 0x139BC570B6C125A0, 0x84D6DEB4FB65F49E, 0xAFF7583376D378C2]),
+    (10, [0] * 4, [0] * 2,
+     [0x16554D9ECA36314C, 0xDB20FE9D672D0FDC, 0xD7E772CEE186176B, 0x7E68B68AEC7BA23B]),
+    (10, [2**64 - 1] * 4, [2**64 - 1] * 2,
+     [0x87B092C3013FE90B, 0x438C3C67BE8D0224, 0x9CC7D7C69CD777B6, 0xA09CAEBF594F0BA0]),
+    (10, [0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0, 0x082EFA98EC4E6C89],
+     [0x452821E638D01377, 0xBE5466CF34E90C6C],
+     [0xA528F45403E61D95, 0x38C72DBD566E9788, 0xA5A1610E72FD18B5, 0x57BD43B5E52B7FE6]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rounds", "counter", "key", "expected"), PHILOX4X64_KAT)
+def test_philox4x64_gives_random123s_known_answers(rounds, counter, key, expected):
+    """The 64-bit rounds (numpy, whose products have no 128-bit type) against the
+    published known-answer vectors of Philox-4x64."""
+    from simulator.language.random import philox_words64
+
+    words = [np.array([c], np.uint64) for c in counter]
+    got = philox_words64(key[0], key[1], *words, n_rounds=rounds)
+    assert [int(w[0]) for w in got] == expected
+
+
+def _philox4x64_reference(seed: int, counters: list[int], n_rounds: int) -> list[int]:
+    """Triton's philox_impl for uint64 counters, in Python integers: keys (seed, 0)."""
+    mask = (1 << 64) - 1
+    c0, c1, c2, c3 = (c & mask for c in counters)
+    k0, k1 = seed & mask, 0
+    for _ in range(n_rounds):
+        a, b = 0xD2E7470EE14C6C93, 0xCA5A826395121157
+        c0, c1, c2, c3 = ((b * c2) >> 64) ^ c1 ^ k0, (b * c2) & mask, \
+            ((a * c0) >> 64) ^ c3 ^ k1, (a * c0) & mask  # fmt: skip
+        k0, k1 = (k0 + 0x9E3779B97F4A7C15) & mask, (k1 + 0xBB67AE8584CAA73B) & mask
+    return [c0, c1, c2, c3]
+
+
+def test_philox_of_64_bit_counters_is_triton_s_philox4x64_and_its_uniforms():
+    """tl.philox of int64 counters (negative ones bit-cast, as Triton's .to(tl.uint64,
+    bitcast=True)) gives four uint64 blocks equal to a Python-integer Philox-4x64 keyed
+    by (seed, 0); tl.uint_to_uniform_float maps them to float32 in [0, 1) by the 64-bit
+    scale, and pair_uniform_to_normal of two uniform blocks is randn's first normal."""
+    block, seed, rounds = 16, 2**40 + 12345, 10
+
+    @tl.jit
+    def wide(out_words, out_uniform, out_normal, out_randn, seed, BLOCK: tl.constexpr):  # noqa: N803
+        offs = tl.arange(0, BLOCK)
+        c0 = offs.to(tl.int64) * 3_000_000_007 - 40
+        c1 = offs.to(tl.int64) + (1 << 40)
+        words = tl.philox(seed, c0, c1, c0 * 0, c1 * 0 - 1)
+        for i in tl.static_range(4):
+            tl.store(out_words + i * BLOCK + offs, words[i])
+        tl.store(out_uniform + offs, tl.uint_to_uniform_float(words[0]))
+        i1, i2, _, _ = tl.randint4x(seed, offs)
+        n1, _ = tl.pair_uniform_to_normal(tl.uint_to_uniform_float(i1),
+                                          tl.uint_to_uniform_float(i2))  # fmt: skip
+        tl.store(out_normal + offs, n1)
+        tl.store(out_randn + offs, tl.randn(seed, offs))
+
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    words = rt.zeros((4 * block,), "uint64", place)
+    uniform, normal, randn = (rt.zeros((block,), "float32", place) for _ in range(3))
+    rt.launch(wide, words, uniform, normal, randn, seed, grid=(1,), pes=[0], BLOCK=block)
+    rt.synchronize()
+    got = words.numpy().reshape(4, block)
+    assert got.dtype == np.uint64
+    for i in range(block):
+        counters = [i * 3_000_000_007 - 40, i + (1 << 40), 0, -1]
+        assert [int(w) for w in got[:, i]] == _philox4x64_reference(seed, counters, rounds)
+    signed = [int(w) - (1 << 64) if w >= 1 << 63 else int(w) for w in got[0]]
+    expected = [np.float32(np.float32(-v - 1 if v < 0 else v) * np.float32(1.0842020432385337e-19))
+                for v in signed]  # fmt: skip
+    assert uniform.numpy().tolist() == expected
+    assert min(expected) >= 0.0 and max(expected) < 1.0
+    np.testing.assert_array_equal(normal.numpy(), randn.numpy())
+
+
+def test_a_64_bit_round_costs_philox_round_64(list_writer):
+    """tl.philox of 64-bit counters is one philox op of n_rounds x elements at
+    philox_round_64 cycles each (overridden to a value no other key has)."""
+    overrides = {"pe.math.cycles_per_op.philox_round_64": 23}
+    rt = Runtime(load_topology("default", overrides=overrides), writer=list_writer)
+
+    def kernel():
+        c = tl.arange(0, 256).to(tl.int64)
+        tl.philox(5, c, c, c, c, n_rounds=3)
+
+    rt.launch(kernel, pes=[0])
+    rt.synchronize()
+    pe = rt.topology.params.pe
+    (row,) = [row for row in list_writer.rows["ops"] if row["op"] == "philox"]
+    expected = math.ceil(256 * 3 / pe.math.lanes) * 23 / pe.clock_ghz
+    assert row["end_ns"] - row["start_ns"] == pytest.approx(expected, rel=1e-12)
 
 
 def _dropout(n: int, p: float, dropout_seed: int) -> np.ndarray:

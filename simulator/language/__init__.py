@@ -112,7 +112,9 @@ from simulator.language.core import (
     tensor,
     trans,
     uint8,
+    uint16,
     uint32,
+    uint64,
     umulhi,
     view,
     where,
@@ -129,6 +131,7 @@ from simulator.language.descriptors import (
 from simulator.language.jit import JITFunction, jit
 from simulator.language.layout_ops import cat, flip, interleave, join, permute, ravel, split
 from simulator.language.random import (
+    pair_uniform_to_normal,
     philox,
     rand,
     rand4x,
@@ -136,6 +139,7 @@ from simulator.language.random import (
     randint4x,
     randn,
     randn4x,
+    uint_to_uniform_float,
 )
 from simulator.language.scaled_dot import dot_scaled
 from simulator.language.selection import gather, histogram, sort, topk
@@ -216,6 +220,7 @@ __all__ = [
     "minimum",
     "multiple_of",
     "num_programs",
+    "pair_uniform_to_normal",
     "philox",
     "pointer",
     "pointer_type",
@@ -243,7 +248,10 @@ __all__ = [
     "tensor",
     "trans",
     "uint8",
+    "uint16",
     "uint32",
+    "uint64",
+    "uint_to_uniform_float",
     "view",
     "where",
     "zeros",

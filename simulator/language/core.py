@@ -54,7 +54,9 @@ int16 = np.dtype(np.int16)
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
 uint8 = np.dtype(np.uint8)
+uint16 = np.dtype(np.uint16)
 uint32 = np.dtype(np.uint32)
+uint64 = np.dtype(np.uint64)
 _INDEX = np.dtype(np.int32)
 # Narrow floats: numpy mixes them with few other dtypes, so MATH computes on their values
 # as float32 (see _evaluate).
@@ -525,10 +527,10 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         return _binary("mul", other, self, np.multiply)
 
     def __truediv__(self, other: Any) -> tensor:
-        return _binary("div", self, other, _truediv)
+        return _true_divide(self, other)
 
     def __rtruediv__(self, other: Any) -> tensor:
-        return _binary("div", other, self, _truediv)
+        return _true_divide(other, self)
 
     def __floordiv__(self, other: Any) -> tensor:
         return _binary("div", self, other, _floordiv)
@@ -679,6 +681,39 @@ def _loaded_pointer(address: tensor, type_: pointer_type) -> pointer:
 def _truediv(a, b):
     out = np.true_divide(a, b)
     return out.astype(np.float32) if out.dtype == np.float64 else out
+
+
+def _truediv_float32(a, b):
+    """``a / b`` of two integers as Triton computes it: each cast to float32, then a
+    float32 division."""
+    return np.true_divide(np.asarray(a, np.float32), np.asarray(b, np.float32))
+
+
+def _true_divide(a: Any, b: Any) -> tensor:
+    """``a / b``: of two integers (tiles or numbers) a float32 quotient, as Triton's
+    ``truediv`` casts both to float32 first (charged as the one division); else the
+    division in the promoted dtype."""
+    a, b = _unwrapped(a), _unwrapped(b)
+    if not (_is_integer(a) and _is_integer(b)):
+        return _binary("div", a, b, _truediv)
+    if isinstance(a, tensor) and isinstance(b, tensor):
+        try:
+            shape = tuple(np.broadcast_shapes(a.shape, b.shape))
+        except ValueError:
+            raise usage_error(f"tl.div: shapes {a.shape} and {b.shape} do not broadcast") from None
+        return _math_op("div", (a, b), shape, float32, _truediv_float32)
+    if isinstance(a, tensor):
+        divisor = int(b)
+        return _math_op("div", (a,), a.shape, float32, lambda x: _truediv_float32(x, divisor))
+    dividend = int(a)
+    return _math_op("div", (b,), b.shape, float32, lambda x: _truediv_float32(dividend, x))
+
+
+def _is_integer(x: Any) -> bool:
+    """An integer (or bool) tile or number."""
+    if isinstance(x, tensor):
+        return x.dtype.kind in "iub"
+    return isinstance(x, (int, np.integer, np.bool_))
 
 
 def _floordiv(a, b):
@@ -1657,6 +1692,14 @@ def _result_dtype(name: str, a: Any, b: Any) -> np.dtype:
     return dtype
 
 
+def _c_integer_dtype(da: np.dtype, db: np.dtype) -> np.dtype:
+    """The common type of two integer dtypes of opposite signedness, by C's usual
+    arithmetic conversions (Triton's ``integer_promote_impl``): the unsigned one unless
+    the signed one is wider (int32 with uint32 is uint32, int64 with uint32 int64)."""
+    unsigned, signed = (da, db) if da.kind == "u" else (db, da)
+    return unsigned if unsigned.itemsize >= signed.itemsize else signed
+
+
 def _narrow_result_dtype(name: str, da: Any, db: Any) -> np.dtype:
     """Triton's promotion where a narrow float takes part (``da``/``db``: dtypes of tiles,
     or numbers). A number does not take part; of two tiles, float32 (or float64, which
@@ -1704,6 +1747,13 @@ def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray]) -> tensor:
             raise usage_error(
                 f"tl.{name}: shapes {a.shape} and {b.shape} do not broadcast"
             ) from None
+        if a.dtype.kind in "iu" and b.dtype.kind in "iu" and a.dtype.kind != b.dtype.kind:
+            # Opposite signedness: both convert to the common type first, as in C (and
+            # Triton); numpy would widen, or go to float64 for int64 with uint64.
+            common = _c_integer_dtype(a.dtype, b.dtype)
+            dtype = np.dtype(np.bool_) if name == "cmp" else common
+            return _math_op(name, (a, b), shape, dtype,
+                            lambda x, y: fn(x.astype(common), y.astype(common)))  # fmt: skip
         dtype = _result_dtype(name, a, b)
         return _math_op(name, (a, b), shape, dtype, fn)
     if isinstance(a, tensor):

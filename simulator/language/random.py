@@ -1,18 +1,21 @@
 """Triton's random numbers: ``tl.randint``, ``randint4x``, ``rand``, ``rand4x``, ``randn``,
-``randn4x`` and ``philox``, bit for bit as ``triton.language.random`` computes them.
+``randn4x``, ``philox``, ``uint_to_uniform_float`` and ``pair_uniform_to_normal``, bit
+for bit as ``triton.language.random`` computes them.
 
 A stream is Philox-4x32 keyed by the seed (its low and high 32 bits), with each element's
 offset as the counter (its low and high 32 bits; the other two words 0): ``randint``
 is the first word, ``rand`` maps a word to a float32 in [0, 1) and ``randn`` maps two of
-them to a normal with the Box-Muller transform. The same seed and offsets give the same
-numbers in every program, as in Triton, so kernels such as the seeded dropout of Triton's
-tutorial reproduce their masks.
+them to a normal with the Box-Muller transform. ``philox`` of 64-bit counters is
+Philox-4x64, keyed by the seed and 0, as Triton's: four uint64 blocks. The same seed
+and offsets give the same numbers in every program, as in Triton, so kernels such as the
+seeded dropout of Triton's tutorial reproduce their masks.
 
 Costs, on MATH (``pe.math.cycles_per_op``): the Philox rounds issue one op ``philox``
-charged ``philox_round`` per round and element; turning words into uniforms one op
-``uniform`` (``uniform`` per word); and the Box-Muller transform one op ``box_muller``
-(``box_muller`` per normal). Unlike index arithmetic, the numbers are never folded at
-issue: they are data the vector unit computes, even when the offsets are ``tl.arange``.
+charged ``philox_round`` per round and element (``philox_round_64`` for 64-bit counters); turning
+words into uniforms one op ``uniform`` (``uniform`` per word); and the Box-Muller
+transform one op ``box_muller`` (``box_muller`` per normal). Unlike index arithmetic,
+the numbers are never folded at issue: they are data the vector unit computes, even
+when the offsets are ``tl.arange``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from simulator.language.core import (
     float32,
     tensor,
     uint32,
+    uint64,
     usage_error,
 )
 
@@ -38,8 +42,14 @@ N_ROUNDS_DEFAULT = 10  # Triton's default number of Philox rounds
 _ROUND_A, _ROUND_B = 0xD2511F53, 0xCD9E8D57
 _KEY_A, _KEY_B = 0x9E3779B9, 0xBB67AE85
 _WORD = 0xFFFFFFFF
+# Philox-4x64 constants (the same paper; Triton's for 64-bit counters).
+_ROUND_A64, _ROUND_B64 = 0xD2E7470EE14C6C93, 0xCA5A826395121157
+_KEY_A64, _KEY_B64 = 0x9E3779B97F4A7C15, 0xBB67AE8584CAA73B
+_WORD64 = (1 << 64) - 1
 # The largest scale with (2**31 - 1) * scale < 1 in float32 (Triton's uint_to_uniform_float).
 _UNIFORM_SCALE = np.float32(4.6566127342e-10)
+# The same for 64-bit words: (2**63 - 1) * scale < 1 in float32.
+_UNIFORM_SCALE64 = np.float32(1.0842020432385337e-19)
 _TWO_PI = np.float32(6.283185307179586)
 
 
@@ -63,12 +73,50 @@ def philox_words(seed: int, c0: np.ndarray, c1: np.ndarray, c2: np.ndarray, c3: 
     return c0, c1, c2, c3
 
 
+def philox_words64(key0: int, key1: int, c0: np.ndarray, c1: np.ndarray, c2: np.ndarray,
+                   c3: np.ndarray, n_rounds: int = N_ROUNDS_DEFAULT,
+                   ) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """``n_rounds`` Philox-4x64 rounds of the uint64 counters keyed by (``key0``,
+    ``key1``), each taken modulo 2**64 (Triton's 64-bit ``philox``: the seed and 0)."""
+    k0, k1 = key0 & _WORD64, key1 & _WORD64
+    c0, c1, c2, c3 = (np.asarray(c, np.uint64) for c in (c0, c1, c2, c3))
+    for _ in range(n_rounds):
+        c0, c1, c2, c3 = (
+            _umulhi64(_ROUND_B64, c2) ^ c1 ^ np.uint64(k0),
+            c2 * np.uint64(_ROUND_B64),  # the low word of the product (wraps)
+            _umulhi64(_ROUND_A64, c0) ^ c3 ^ np.uint64(k1),
+            c0 * np.uint64(_ROUND_A64),
+        )
+        k0, k1 = (k0 + _KEY_A64) & _WORD64, (k1 + _KEY_B64) & _WORD64
+    return c0, c1, c2, c3
+
+
+def _umulhi64(constant: int, x: np.ndarray) -> np.ndarray:
+    """The high 64 bits of ``constant * x`` (uint64), from 32-bit halves: numpy has no
+    128-bit product."""
+    low32 = np.uint64(_WORD)
+    shift = np.uint64(32)
+    a_lo, a_hi = np.uint64(constant & _WORD), np.uint64(constant >> 32)
+    x = np.asarray(x, np.uint64)
+    x_lo, x_hi = x & low32, x >> shift
+    lo_lo, hi_lo, lo_hi = a_lo * x_lo, a_hi * x_lo, a_lo * x_hi
+    # Below 2**64: (2**32 - 1) + (2**32 - 1) + (2**32 - 1)**2.
+    middle = (lo_lo >> shift) + (hi_lo & low32) + lo_hi
+    return a_hi * x_hi + (hi_lo >> shift) + (middle >> shift)
+
+
 def uniform_values(words: np.ndarray) -> np.ndarray:
-    """uint32 words as float32 in [0, 1): reinterpreted as int32, negatives bit-flipped,
-    converted and scaled (Triton's ``uint_to_uniform_float``)."""
-    signed = np.asarray(words, np.uint32).view(np.int32)
+    """32- or 64-bit words as float32 in [0, 1): reinterpreted as signed, negatives
+    bit-flipped, converted and scaled (Triton's ``uint_to_uniform_float``)."""
+    words = np.asarray(words)
+    if words.dtype.itemsize == 8:
+        signed = words.astype(np.uint64).view(np.int64)
+        scale = _UNIFORM_SCALE64
+    else:
+        signed = words.astype(np.uint32).view(np.int32)
+        scale = _UNIFORM_SCALE
     signed = np.where(signed < 0, ~signed, signed)
-    return signed.astype(np.float32) * _UNIFORM_SCALE
+    return signed.astype(np.float32) * scale
 
 
 def normal_pair(u1: np.ndarray, u2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,9 +181,13 @@ def philox(seed: Any, c0: Any, c1: Any, c2: Any, c3: Any,
     seed_value = _seed("philox", seed)
     rounds = _rounds("philox", n_rounds)
     counters = [_integers("philox", c) for c in (c0, c1, c2, c3)]
-    if any(c.dtype.itemsize != 4 for c in counters):
-        raise usage_error("tl.philox: counters must be 32-bit integers (64-bit ones are not "
-                          "supported by this simulator)")  # fmt: skip
+    widths = {c.dtype.itemsize for c in counters}
+    if widths not in ({4}, {8}):
+        raise usage_error(
+            "tl.philox: counters must be all 32-bit or all 64-bit integers, got "
+            f"{', '.join(str(c.dtype) for c in counters)}"
+        )
+    wide = widths == {8}
     try:
         shape = np.broadcast_shapes(*(c.shape for c in counters))
     except ValueError:
@@ -144,13 +196,44 @@ def philox(seed: Any, c0: Any, c1: Any, c2: Any, c3: Any,
         ) from None
 
     def fn(*values: np.ndarray) -> np.ndarray:
-        wide = [np.broadcast_to(v.astype(np.uint32), shape) for v in values]
-        return np.stack(philox_words(seed_value, *wide, n_rounds=rounds))
+        if wide:  # the counters' bits as uint64, keyed by the seed and 0
+            words = [np.broadcast_to(v.astype(np.uint64), shape) for v in values]
+            return np.stack(philox_words64(seed_value, 0, *words, n_rounds=rounds))
+        words = [np.broadcast_to(v.astype(np.uint32), shape) for v in values]
+        return np.stack(philox_words(seed_value, *words, n_rounds=rounds))
 
-    words = _math_op("philox", tuple(counters), (4, *shape), uint32, fn,
-                     cost_key="philox_round", elements=math.prod(shape) * rounds,
-                     fold=False)  # fmt: skip
+    words = _math_op("philox", tuple(counters), (4, *shape), uint64 if wide else uint32, fn,
+                     cost_key="philox_round_64" if wide else "philox_round",
+                     elements=math.prod(shape) * rounds, fold=False)  # fmt: skip
     return tuple(_word(words, i) for i in range(4))
+
+
+def uint_to_uniform_float(x: Any) -> tensor:
+    """Random 32- or 64-bit integers (``x``: a block of them) as float32 in [0, 1)."""
+    if not isinstance(x, tensor) or x.dtype.kind not in "iu" or x.dtype.itemsize not in (4, 8):
+        what = x.dtype if isinstance(x, tensor) else type(x).__name__
+        raise usage_error(f"tl.uint_to_uniform_float takes 32- or 64-bit integers, got {what}")
+    return _math_op("uniform", (x,), x.shape, float32, uniform_values, fold=False)
+
+
+def pair_uniform_to_normal(u1: Any, u2: Any) -> tuple[tensor, tensor]:
+    """Two blocks of standard normals from two of uniforms in [0, 1) (Box-Muller)."""
+    blocks = []
+    for u in (u1, u2):
+        if not isinstance(u, tensor) or u.dtype != float32:
+            what = u.dtype if isinstance(u, tensor) else type(u).__name__
+            raise usage_error(f"tl.pair_uniform_to_normal takes float32 blocks, got {what}")
+        blocks.append(u)
+    try:
+        shape = tuple(np.broadcast_shapes(u1.shape, u2.shape))
+    except ValueError:
+        raise usage_error(
+            f"tl.pair_uniform_to_normal: shapes {u1.shape} and {u2.shape} do not broadcast"
+        ) from None
+    both = _math_op("box_muller", tuple(blocks), (2, *shape), float32,
+                    lambda a, b: np.stack(normal_pair(a, b)), fold=False,
+                    elements=2 * math.prod(shape))  # fmt: skip
+    return _word(both, 0), _word(both, 1)
 
 
 def _philox_of_offsets(name: str, seed: Any, offset: Any, n_rounds: Any) -> tensor:
