@@ -60,7 +60,8 @@ def test_bf16_round_trip_matches_ml_dtypes_arithmetic_bit_for_bit():
     s = x * y + x  # ml_dtypes ufuncs on bfloat16 arrays: bfloat16 results
     h = np.maximum(s - BF16.type(1.0), -x)
     narrow = (h.astype(F32) * F32.type(0.1)).astype(BF16)
-    assert dtypes == [BF16, BF16, BF16, F32, BF16]
+    # tl.maximum computes bfloat16 in float32, as Triton's (the maximum itself is exact).
+    assert dtypes == [BF16, BF16, F32, F32, BF16]
     assert got.dtype == BF16
     np.testing.assert_array_equal(got.view(np.uint16), narrow.view(np.uint16))
     np.testing.assert_array_equal(got_f32, narrow.astype(F32) * F32.type(3.0))
@@ -69,7 +70,8 @@ def test_bf16_round_trip_matches_ml_dtypes_arithmetic_bit_for_bit():
 def test_bf16_sum_where_full_and_softmax():
     """tl.sum of bfloat16 accumulates in float32 and rounds once (ml_dtypes' own sum
     rounds every partial sum to bfloat16 and stalls); tl.where with a number keeps
-    bfloat16; tl.full/tl.zeros make bfloat16 tiles; tl.softmax takes bfloat16."""
+    bfloat16; tl.full/tl.zeros make bfloat16 tiles; tl.softmax takes bfloat16 and, as
+    Triton's, gives float32."""
     n = 1024
     x = np.random.default_rng(8).uniform(0, 1, n).astype(BF16)
     dtypes = []
@@ -90,15 +92,16 @@ def test_bf16_sum_where_full_and_softmax():
     total, kept, fill, soft = _run(
         kernel, [x], [((1,), "float32"), ((n,), "bfloat16"), ((n,), "bfloat16"), ((n,), "float32")]
     )
-    assert dtypes == [BF16] * 4
+    # Softmax's max widens bfloat16 to float32, as Triton's: the rest follows in float32.
+    assert dtypes == [BF16, BF16, BF16, F32]
     x64 = x.astype(np.float64)
     # The exact sum, rounded to bfloat16: float32's pairwise sum is off by far less than
     # half a bfloat16 ulp, so at most one rounding step (one ulp) apart.
     np.testing.assert_allclose(total[0], np.float64(BF16.type(math.fsum(x64))), rtol=BF16_ULP)
     np.testing.assert_array_equal(kept, np.where(x > BF16.type(0.5), x, BF16.type(0)))
     np.testing.assert_array_equal(fill, np.full(n, 0.75, BF16))
-    # Softmax's four steps each round to bfloat16 (half an ulp, relative 2**-8 at most):
-    # within 4 * 2**-8 of the float64 softmax.
+    # The input is bfloat16 (half an ulp, relative 2**-8 at most); the steps after the
+    # maximum are float32: within 4 * 2**-8 of the float64 softmax.
     exact = np.exp(x64 - x64.max()) / np.exp(x64 - x64.max()).sum()
     np.testing.assert_allclose(soft, exact, rtol=4 * 2.0**-8)
 
@@ -365,31 +368,78 @@ def test_integers_of_opposite_signedness_promote_as_c(left, right, expected):
 
 def test_mixed_signedness_computes_in_the_common_type():
     """Values as C computes them: int32 -1 plus uint32 1 wraps to 0; -1 converts to
-    2**32 - 1 before a comparison or a division; int64 with uint64 stays exact past 2**53
-    (numpy alone would widen to int64 or go through float64)."""
+    2**32 - 1 before a comparison, a literal -1 too (a comparison's number is typed, as
+    Triton's to_tensor makes it); int64 with uint64 stays exact past 2**53 (numpy alone
+    would widen to int64 or go through float64)."""
 
     @tl.jit
-    def mixed(i32_ptr, i64_ptr, u64_ptr, sums_ptr, less_ptr, quotient_ptr, wide_ptr):
+    def mixed(i32_ptr, i64_ptr, u64_ptr, sums_ptr, less_ptr, below_ptr, wide_ptr):
         offs = tl.arange(0, 4)
         s = tl.load(i32_ptr + offs)
         u = s.to(tl.uint32, bitcast=True) * 0 + 1
         tl.store(sums_ptr + offs, s + u)
         tl.store(less_ptr + offs, (s < u).to(tl.int32))
-        tl.store(quotient_ptr + offs, s // (u + 1))
+        tl.store(below_ptr + offs, (s.to(tl.uint32, bitcast=True) < -1).to(tl.int32))
         tl.store(wide_ptr + offs, tl.load(i64_ptr + offs) + tl.load(u64_ptr + offs))
 
     signed = np.array([-1, 0, 5, -7], np.int32)
     i64 = np.array([2**62 + 1, -1, 3, 2**53 + 1], np.int64)
     u64 = np.array([2**62 + 3, 2, 2**63, 2**53], np.uint64)
-    sums, less, quotient, wide = _run(
+    sums, less, below, wide = _run(
         mixed, [signed, i64, u64],
-        [((4,), "uint32"), ((4,), "int32"), ((4,), "uint32"), ((4,), "uint64")],
+        [((4,), "uint32"), ((4,), "int32"), ((4,), "int32"), ((4,), "uint64")],
     )  # fmt: skip
     as_unsigned = signed.astype(np.int64) % 2**32
     assert sums.tolist() == ((as_unsigned + 1) % 2**32).tolist()
     assert less.tolist() == [int(v < 1) for v in as_unsigned]
-    assert quotient.tolist() == (as_unsigned // 2).tolist()
+    assert below.tolist() == [int(v < 2**32 - 1) for v in as_unsigned]
     assert wide.tolist() == [(int(a) + int(b)) % 2**64 for a, b in zip(i64, u64, strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda v: v.to(tl.int32) // v.to(tl.uint32),
+         r"tl\.div: cannot use /, // or % with int32 and uint32: they have different signedness"),
+        (lambda v: v.to(tl.int8) + 1000, r"tl\.add: the number 1000 is out of range for int8"),
+        (lambda v: v.to(tl.int32) * 2**40, r"tl\.mul: the number 1099511627776 is out of range"),
+        (lambda v: v.to(tl.uint32) + (-1),
+         r"tl\.add: cannot combine an unsigned uint32 tile with the negative number -1"),
+        (lambda v: tl.where(v > 0, v.to(tl.int8), 300), r"tl\.where: the number 300 is out of"),
+    ],
+)  # fmt: skip
+def test_integer_misuse_fails_as_in_triton(call, match):
+    """What Triton's binary_op_type_checking_impl rejects (division across signedness, a
+    number that does not fit the tile's integer type) fails with one clear error."""
+
+    @tl.jit
+    def misuse(x_ptr):
+        call(tl.load(x_ptr + tl.arange(0, 4)))
+
+    fails_clearly(misuse, match)
+
+
+def test_literals_and_kernel_integers_promote_as_triton():
+    """A number of a higher kind than the tile takes part (uint8 + 1 is int32, int32 +
+    2.5 float32); of the same or a lower kind it takes the tile's type (int8 + 1 stays
+    int8, float16 * 2.0 float16); a program id is a typed int32 (int8 + pid is int32);
+    float16 divides in float32; tl.where of two numbers is int32."""
+    seen = []
+
+    def kernel(x_ptr):
+        v = tl.load(x_ptr + tl.arange(0, 4))
+        u8, i8, h = v.to(tl.uint8), v.to(tl.int8), v.to(tl.float16)
+        pid = tl.program_id(0)
+        seen.extend([(u8 + 1).dtype, (v + 2.5).dtype, (i8 + 1).dtype, (h * 2.0).dtype,
+                     (i8 + pid).dtype, (h / 3.0).dtype, (h % h).dtype,
+                     tl.where(v > 0, 1, 2).dtype, tl.maximum(i8, 0).dtype,
+                     tl.maximum(h, 0.0).dtype])  # fmt: skip
+
+    rt = Runtime("default")
+    rt.launch(kernel, rt.zeros((4,), "int32", Placement.single(0)), grid=(1,), pes=[0])
+    rt.synchronize()
+    assert seen == [tl.int32, tl.float32, tl.int8, tl.float16, tl.int32, tl.float32,
+                    tl.float32, tl.int32, tl.int32, tl.float32]  # fmt: skip
 
 
 def test_true_division_of_integers_is_float32():
@@ -433,3 +483,61 @@ def test_uint16_and_uint64_bitcasts_give_the_bits():
     h_bits, i_bits = _run(bits, [halves, ints], [((4,), "uint16"), ((4,), "uint64")])
     assert h_bits.tolist() == halves.view(np.uint16).tolist()
     assert i_bits.tolist() == ints.view(np.uint64).tolist()
+
+
+def test_reductions_follow_triton_s_dtypes_signature_and_nan_rule():
+    """tl.sum of integers narrower than 32 bits (and bool) sums in int32 / uint32; max and
+    min widen them to int32 (float16 to float32); a NaN loses to any number in max, min
+    and tl.maximum unless propagate_nan=ALL; tl.max(x, 0, True) returns (values,
+    indices) and argmax's third argument is tie_break_left, as in Triton."""
+    seen = {}
+
+    @tl.jit
+    def reduce(i8_ptr, f_ptr, sums_ptr, maxes_ptr, idx_ptr, pair_ptr):
+        offs = tl.arange(0, 4)
+        i8 = tl.load(i8_ptr + offs)
+        f = tl.load(f_ptr + offs)
+        total, count = tl.sum(i8), tl.sum(i8 < 0)
+        seen["sum"] = (total.dtype, count.dtype, tl.max(i8).dtype, tl.min(f.to(tl.float16)).dtype)
+        tl.store(sums_ptr + tl.arange(0, 2), tl.join(total, count.to(tl.int32)))
+        values, indices = tl.max(f, 0, True)
+        nan = tl.maximum(f, 0.0, propagate_nan=tl.PropagateNan.ALL)
+        tl.store(maxes_ptr + tl.arange(0, 2), tl.join(tl.max(f), tl.min(f)))
+        tl.store(idx_ptr + tl.arange(0, 2), tl.join(indices, tl.argmax(f, 0, True)))
+        tl.store(pair_ptr + offs, tl.maximum(f, 0.0))
+        tl.store(pair_ptr + 4 + offs, nan)
+
+    i8 = np.array([100, 100, 100, -128], np.int8)
+    f = np.array([1.0, np.nan, 3.0, 2.0], np.float32)
+    sums, maxes, idx, pair = _run(
+        reduce, [i8, f], [((2,), "int32"), ((2,), "float32"), ((2,), "int32"), ((8,), "float32")]
+    )
+    assert seen["sum"] == (tl.int32, tl.uint32, tl.int32, tl.float32)
+    assert sums.tolist() == [172, 1]
+    assert maxes.tolist() == [3.0, 1.0]
+    assert pair[:4].tolist() == [1.0, 0.0, 3.0, 2.0]
+    assert np.isnan(pair[5]) and pair[[4, 6, 7]].tolist() == [1.0, 3.0, 2.0]
+    assert idx[0] == idx[1]  # the same argmax either way
+
+
+def test_comparisons_type_their_numbers_and_shifts_take_a_number_on_the_left():
+    """A comparison makes its number a float32 / int32 operand first (Triton's
+    to_tensor): a float16 0.1 is below float32 0.1, and an int32 holding 2**24 + 1
+    equals the float32 it rounds to; ``1 << x`` shifts a number by a tile."""
+
+    @tl.jit
+    def compare(h_ptr, i_ptr, out_ptr, shifted_ptr):
+        offs = tl.arange(0, 4)
+        h, i = tl.load(h_ptr + offs), tl.load(i_ptr + offs)
+        tl.store(out_ptr + offs, (h < 0.1).to(tl.int32))
+        tl.store(out_ptr + 4 + offs, (i == i.to(tl.float32)).to(tl.int32))
+        tl.store(shifted_ptr + offs, 1 << i % 8)
+
+    h = np.array([0.1, 0.2, 0.0999, -1.0], np.float16)
+    i = np.array([2**24 + 1, 3, 5, 7], np.int32)
+    out, shifted = _run(compare, [h, i], [((8,), "int32"), ((4,), "int32")])
+    below = [int(np.float32(v) < np.float32(0.1)) for v in h]
+    assert below[0] == 1  # float16(0.1) < float32(0.1)
+    assert out[:4].tolist() == below
+    assert out[4:].tolist() == [1, 1, 1, 1]
+    assert shifted.tolist() == [1 << (int(v) % 8) for v in i]

@@ -551,22 +551,22 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         return _unary("logic", self, np.invert)
 
     def __lt__(self, other: Any) -> tensor:
-        return _binary("cmp", self, other, np.less)
+        return _binary("cmp", self, other, np.less, strong=True)
 
     def __le__(self, other: Any) -> tensor:
-        return _binary("cmp", self, other, np.less_equal)
+        return _binary("cmp", self, other, np.less_equal, strong=True)
 
     def __gt__(self, other: Any) -> tensor:
-        return _binary("cmp", self, other, np.greater)
+        return _binary("cmp", self, other, np.greater, strong=True)
 
     def __ge__(self, other: Any) -> tensor:
-        return _binary("cmp", self, other, np.greater_equal)
+        return _binary("cmp", self, other, np.greater_equal, strong=True)
 
     def __eq__(self, other: Any) -> tensor:  # type: ignore[override]
-        return _binary("cmp", self, other, np.equal)
+        return _binary("cmp", self, other, np.equal, strong=True)
 
     def __ne__(self, other: Any) -> tensor:  # type: ignore[override]
-        return _binary("cmp", self, other, np.not_equal)
+        return _binary("cmp", self, other, np.not_equal, strong=True)
 
     def __and__(self, other: Any) -> tensor:
         return _binary("logic", self, other, np.bitwise_and)
@@ -588,6 +588,12 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
 
     def __rshift__(self, other: Any) -> tensor:
         return _binary("logic", self, other, np.right_shift)
+
+    def __rlshift__(self, other: Any) -> tensor:
+        return _binary("logic", other, self, np.left_shift)
+
+    def __rrshift__(self, other: Any) -> tensor:
+        return _binary("logic", other, self, np.right_shift)
 
     def __bool__(self) -> bool:
         """The truth of a 0-d value, for ``if`` and ``while``: an index value's at once,
@@ -696,6 +702,7 @@ def _true_divide(a: Any, b: Any) -> tensor:
     a, b = _unwrapped(a), _unwrapped(b)
     if not (_is_integer(a) and _is_integer(b)):
         return _binary("div", a, b, _truediv)
+    _computation_dtype("div", a, b)  # Triton's checks: signedness, numbers in range
     if isinstance(a, tensor) and isinstance(b, tensor):
         try:
             shape = tuple(np.broadcast_shapes(a.shape, b.shape))
@@ -1672,74 +1679,157 @@ def _math_op(
 _NUMBER = (int, float, bool, np.number)
 
 
-def _result_dtype(name: str, a: Any, b: Any) -> np.dtype:
-    if name == "cmp":
-        return np.dtype(np.bool_)
-    # A scalar (a number, or a program id) is weakly typed, as a literal is in Triton
-    da = a.dtype if isinstance(a, tensor) else (int(a) if isinstance(a, IntScalar) else a)
-    db = b.dtype if isinstance(b, tensor) else (int(b) if isinstance(b, IntScalar) else b)
-    if da in _NARROW_FLOATS or db in _NARROW_FLOATS:
-        return _narrow_result_dtype(name, da, db)
-    dtype = np.dtype(np.result_type(da, db))
-    if dtype == np.float64:  # no fp64 on the device: Triton promotes to fp32
-        dtype = np.dtype(np.float32)
-    if dtype == np.int64 and isinstance(a, tensor) ^ isinstance(b, tensor):
-        dtype = (a if isinstance(a, tensor) else b).dtype
-    # ... but an integer scalar wider than an integer tile widens it (pid.to(tl.int64))
-    for x in (a, b):
-        if isinstance(x, IntScalar) and dtype.kind in "iu" and x.dtype.itemsize > dtype.itemsize:
-            dtype = x.dtype
-    return dtype
+def _result_dtype(name: str, a: Any, b: Any, strong: bool = False) -> np.dtype:
+    """The dtype of ``a <name> b`` (bool for ``cmp``): see :func:`_computation_dtype`."""
+    compute = _computation_dtype(name, a, b, strong)
+    return _BOOL if name == "cmp" else compute
 
 
-def _c_integer_dtype(da: np.dtype, db: np.dtype) -> np.dtype:
-    """The common type of two integer dtypes of opposite signedness, by C's usual
-    arithmetic conversions (Triton's ``integer_promote_impl``): the unsigned one unless
-    the signed one is wider (int32 with uint32 is uint32, int64 with uint32 int64)."""
-    unsigned, signed = (da, db) if da.kind == "u" else (db, da)
-    return unsigned if unsigned.itemsize >= signed.itemsize else signed
+def _computation_dtype(name: str, a: Any, b: Any, strong: bool = False) -> np.dtype:
+    """The dtype both operands convert to before ``a <name> b``, by Triton's
+    ``binary_op_type_checking_impl`` (``name`` "div": ``/``, ``//``, ``%``).
+
+    Tiles, program ids and integer kernel arguments are typed; a number (a literal) is
+    too when ``strong`` (comparisons, ``maximum``: Triton makes it a tensor first), and
+    is otherwise weak: of a kind (bool < unsigned < signed < float) no higher than the
+    tile's it takes the tile's dtype, and an integer one must fit it. Then: float32 wins
+    (float64 too: the device computes it in float32), then float16 (float32 for a
+    division), bfloat16 only with bfloat16, two float8 give theirs or float16; two
+    integers take C's common type (the unsigned one unless the signed one is wider).
+    Raises KernelUsageError where Triton raises.
+    """
+    da, a_literal = _operand_dtype(a, strong)
+    db, b_literal = _operand_dtype(b, strong)
+    division = name == "div"
+    compute = None
+    if a_literal != b_literal:
+        literal, tile = (da, db) if a_literal else (db, da)
+        if _KIND_RANK[_kind(literal)] <= _KIND_RANK[_kind(tile)]:
+            compute = float32 if division and tile in (float16, bfloat16) else tile
+    if compute is None:
+        compute = _promoted(name, da, db, division)
+    if compute.kind in "iub":
+        for value, literal in ((a, a_literal), (b, b_literal)):
+            if literal:
+                _check_literal(name, _unwrapped(value), compute)
+    return compute
 
 
-def _narrow_result_dtype(name: str, da: Any, db: Any) -> np.dtype:
-    """Triton's promotion where a narrow float takes part (``da``/``db``: dtypes of tiles,
-    or numbers). A number does not take part; of two tiles, float32 (or float64, which
-    the device computes in float32) wins, then float16; bfloat16 stays bfloat16 only with
-    bfloat16 (float32 with anything else); two float8 tiles give theirs, or float16 when
-    they differ. A float8 tile with an integer one is an error, as in Triton."""
-    if not isinstance(da, np.dtype):
-        return db
-    if not isinstance(db, np.dtype):
-        return da
-    pair = {da, db}
-    if float32 in pair or float64 in pair:
+_BOOL = np.dtype(np.bool_)
+_KIND_RANK = {"b": 0, "u": 1, "i": 2, "f": 3}
+
+
+def _kind(dtype: np.dtype) -> str:
+    """Triton's kind of a dtype: "b" (int1), "u", "i" or "f" (every float)."""
+    return "f" if _is_float(dtype) else dtype.kind
+
+
+def _operand_dtype(x: Any, strong: bool) -> tuple[np.dtype, bool]:
+    """(dtype, is a weak literal) of a binary operand, as Triton's ``to_tensor`` types a
+    number: bool int1, int int32 (uint32, int64, uint64 past its range), float float32."""
+    x = _unwrapped(x)
+    if isinstance(x, (tensor, IntScalar)):
+        return np.dtype(x.dtype), False
+    if isinstance(x, np.dtype):  # a dtype computed before (tl.clamp's three operands)
+        return x, False
+    if isinstance(x, (bool, np.bool_)):
+        dtype = _BOOL
+    elif isinstance(x, (int, np.integer)):
+        value = int(x)
+        if -(2**31) <= value < 2**31:
+            dtype = int32
+        elif 2**31 <= value < 2**32:
+            dtype = uint32
+        elif -(2**63) <= value < 2**63:
+            dtype = int64
+        elif 2**63 <= value < 2**64:
+            dtype = uint64
+        else:
+            raise usage_error(f"integer {value} does not fit in 64 bits (Triton cannot hold it)")
+    else:
+        dtype = float32
+    return dtype, not strong
+
+
+def _promoted(name: str, da: np.dtype, db: np.dtype, division: bool) -> np.dtype:
+    """Triton's ``computation_type_impl`` of two typed operands."""
+    pair = (da, db)
+    if float64 in pair or float32 in pair:
         return float32
     if float16 in pair:
-        return float16
+        return float32 if division else float16
+    if da == db == bfloat16:
+        return float32 if division else bfloat16
     if bfloat16 in pair:
-        return bfloat16 if da == db else float32
-    if pair <= _FLOAT8:
+        return float32
+    if da in _FLOAT8 and db in _FLOAT8:
         return da if da == db else float16
-    raise usage_error(
-        f"tl.{name}: cannot combine {da} and {db} tiles (Triton cannot either); cast one "
-        "with .to() first"
-    )
+    if da.kind not in "iub" or db.kind not in "iub":
+        raise usage_error(
+            f"tl.{name}: cannot combine {da} and {db} tiles (Triton cannot either); cast one "
+            "with .to() first"
+        )
+    a_unsigned, b_unsigned = da.kind in "ub", db.kind in "ub"
+    if division and a_unsigned != b_unsigned:
+        raise usage_error(
+            f"tl.{name}: cannot use /, // or % with {da} and {db}: they have different "
+            "signedness (as in Triton); cast them to the same signedness"
+        )
+    a_bits = 1 if da.kind == "b" else da.itemsize * 8
+    b_bits = 1 if db.kind == "b" else db.itemsize * 8
+    if a_unsigned == b_unsigned:
+        return da if a_bits > b_bits else db
+    if a_unsigned:
+        return da if a_bits >= b_bits else db
+    return db if b_bits >= a_bits else da
 
 
-def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray]) -> tensor:
-    """``fn(a, b)`` with numpy broadcasting: MATH, or folded for index values."""
+def _check_literal(name: str, value: Any, dtype: np.dtype) -> None:
+    """A literal operand of an integer operation must fit its type (Triton's checks)."""
+    if isinstance(value, (float, np.floating)) or dtype.kind == "b":
+        return
+    value = int(value)
+    if value < 0 and dtype.kind == "u":
+        raise usage_error(
+            f"tl.{name}: cannot combine an unsigned {dtype} tile with the negative number "
+            f"{value} (as in Triton); cast one of them explicitly"
+        )
+    info = np.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        raise usage_error(f"tl.{name}: the number {value} is out of range for {dtype}")
+
+
+def _converter(compute: np.dtype) -> Callable[[Any], Any]:
+    """What converts an operand's values to ``compute`` before the operation: nothing
+    for narrow floats (computed in float32, rounded once: see _evaluate)."""
+    if compute in _NARROW_FLOATS:
+        return lambda v: v
+    return lambda v: np.asarray(v).astype(compute, copy=False)
+
+
+def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray],
+            strong: bool = False) -> tensor:  # fmt: skip
+    """``fn(a, b)`` with numpy broadcasting, both operands first converted to their
+    computation dtype (:func:`_computation_dtype`; ``strong``: numbers are typed
+    operands): MATH, or folded for index values."""
     if (
         isinstance(a, tensor) and isinstance(b, tensor) and a.shape == b.shape
         and a.dtype == b.dtype and name != "cmp" and a.dtype != np.float64
+        and (name != "div" or a.dtype.kind in "iu" or a.dtype == float32)
     ):  # fmt: skip
         # Hot path (a reduction's add: two tiles alike, one of them often a received
-        # block, a subclass): what the checks below give.
+        # block, a subclass): what the checks below give (a half-precision division
+        # computes in float32).
         return _math_op(name, (a, b), a.shape, np.dtype(a.dtype), fn)
     a, b = _unwrapped(a), _unwrapped(b)
     for x in (a, b):
         if not isinstance(x, (tensor, *_NUMBER)):
             raise usage_error(f"tl.{name}: cannot combine a tensor with {type(x).__name__}")
+    compute = _computation_dtype(name, a, b, strong)
+    dtype = _BOOL if name == "cmp" else compute
     if not isinstance(a, tensor) and not isinstance(b, tensor):  # two scalars: a 0-d tile
         a = number_tile(a)
+    convert = _converter(compute)
     if isinstance(a, tensor) and isinstance(b, tensor):
         try:
             shape = tuple(np.broadcast_shapes(a.shape, b.shape))
@@ -1747,22 +1837,24 @@ def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray]) -> tensor:
             raise usage_error(
                 f"tl.{name}: shapes {a.shape} and {b.shape} do not broadcast"
             ) from None
-        if a.dtype.kind in "iu" and b.dtype.kind in "iu" and a.dtype.kind != b.dtype.kind:
-            # Opposite signedness: both convert to the common type first, as in C (and
-            # Triton); numpy would widen, or go to float64 for int64 with uint64.
-            common = _c_integer_dtype(a.dtype, b.dtype)
-            dtype = np.dtype(np.bool_) if name == "cmp" else common
-            return _math_op(name, (a, b), shape, dtype,
-                            lambda x, y: fn(x.astype(common), y.astype(common)))  # fmt: skip
-        dtype = _result_dtype(name, a, b)
-        return _math_op(name, (a, b), shape, dtype, fn)
-    if isinstance(a, tensor):
-        scalar = b
-        dtype = _result_dtype(name, a, b)
-        return _math_op(name, (a,), a.shape, dtype, lambda x: fn(x, scalar))
-    scalar = a
-    dtype = _result_dtype(name, a, b)
-    return _math_op(name, (b,), b.shape, dtype, lambda x: fn(scalar, x))
+        if a.dtype == b.dtype == compute:
+            return _math_op(name, (a, b), shape, dtype, fn)
+        return _math_op(name, (a, b), shape, dtype, lambda x, y: fn(convert(x), convert(y)))
+    tile, number = (a, b) if isinstance(a, tensor) else (b, a)
+    # A number enters as the computation dtype's value (a float stays a Python float:
+    # numpy then computes in the tile's float dtype, as the converted literal would).
+    if compute.kind == "f" or compute in _NARROW_FLOATS:
+        scalar = float(number)
+    else:
+        scalar = convert(int(number))
+    same = tile.dtype == compute or compute in _NARROW_FLOATS
+    if tile is a:
+        if same:
+            return _math_op(name, (a,), a.shape, dtype, lambda x: fn(x, scalar))
+        return _math_op(name, (a,), a.shape, dtype, lambda x: fn(convert(x), scalar))
+    if same:
+        return _math_op(name, (b,), b.shape, dtype, lambda x: fn(scalar, x))
+    return _math_op(name, (b,), b.shape, dtype, lambda x: fn(scalar, convert(x)))
 
 
 def _unary(name: str, a: Any, fn: Callable[[np.ndarray], np.ndarray], dtype=None) -> tensor:
@@ -1999,14 +2091,34 @@ def umulhi(x: Any, y: Any) -> tensor:
     return _binary("mul", x, y, high)
 
 
-def maximum(a: Any, b: Any) -> tensor:
-    """Element-wise maximum (MATH)."""
-    return _binary("max", a, b, np.maximum)
+def maximum(x: Any, y: Any, propagate_nan: PropagateNan = PropagateNan.NONE) -> tensor:
+    """Element-wise maximum (MATH). As Triton's: numbers are typed operands (a float is
+    float32), bfloat16 computes in float32, and a NaN loses to a number unless
+    ``propagate_nan=tl.PropagateNan.ALL`` (IEEE maxNum)."""
+    nan = _nan_policy("maximum", propagate_nan)
+    return _binary("max", *_bf16_as_float32(x, y), np.maximum if nan else np.fmax, strong=True)
 
 
-def minimum(a: Any, b: Any) -> tensor:
-    """Element-wise minimum (MATH)."""
-    return _binary("min", a, b, np.minimum)
+def minimum(x: Any, y: Any, propagate_nan: PropagateNan = PropagateNan.NONE) -> tensor:
+    """Element-wise minimum (MATH): as ``maximum``, with minNum."""
+    nan = _nan_policy("minimum", propagate_nan)
+    return _binary("min", *_bf16_as_float32(x, y), np.minimum if nan else np.fmin, strong=True)
+
+
+def _nan_policy(name: str, propagate_nan: Any) -> bool:
+    """Whether a NaN propagates (``tl.PropagateNan.ALL``); anything else is an error."""
+    propagate_nan = _unwrapped(propagate_nan)
+    if not isinstance(propagate_nan, PropagateNan):
+        raise usage_error(
+            f"tl.{name}: propagate_nan must be tl.PropagateNan.NONE or ALL, got {propagate_nan!r}"
+        )
+    return propagate_nan is PropagateNan.ALL
+
+
+def _bf16_as_float32(*values: Any) -> tuple[Any, ...]:
+    """bfloat16 tiles as float32 (Triton's ``_promote_bfloat16_to_float32``)."""
+    return tuple(v.to(float32) if isinstance(v, tensor) and v.dtype == bfloat16 else v
+                 for v in values)  # fmt: skip
 
 
 def where(condition: Any, x: Any, y: Any) -> tensor:
@@ -2124,8 +2236,20 @@ def _reduce(
 
 
 def sum(x: tensor, axis: int | None = None, keep_dims: bool = False, dtype=None) -> tensor:  # noqa: A001
-    """Sum over ``axis`` (all elements when None) on MATH (``cycles_per_op['reduce']``)."""
-    return _reduce("sum", x, axis, keep_dims, np.sum, _dtype(dtype) if dtype else None)
+    """Sum over ``axis`` (all elements when None) on MATH (``cycles_per_op['reduce']``),
+    in ``dtype`` when given; else, as Triton's, integers narrower than 32 bits (and
+    bool) in int32 (uint32 when unsigned), anything else in its own dtype."""
+    x = _check_block("sum", x)
+    out_dtype = _sum_dtype(x.dtype, dtype)
+
+    # Integers accumulate in the output dtype; floats as numpy sums them (narrow ones
+    # arrive as float32, see _evaluate), rounded once to the output dtype.
+    accumulate = out_dtype if out_dtype.kind in "iub" else None
+
+    def total(v, axis, keepdims):
+        return np.sum(v, axis=axis, keepdims=keepdims, dtype=accumulate)
+
+    return _reduce("sum", x, axis, keep_dims, total, out_dtype)
 
 
 def xor_sum(input: tensor, axis: int | None = None, keep_dims: bool = False) -> tensor:  # noqa: A002
@@ -2136,20 +2260,40 @@ def xor_sum(input: tensor, axis: int | None = None, keep_dims: bool = False) -> 
     return _reduce("xor_sum", x, axis, keep_dims, np.bitwise_xor.reduce)
 
 
-def max(x: tensor, axis: int | None = None, keep_dims: bool = False,  # noqa: A001
-        return_indices: bool = False) -> tensor:  # fmt: skip
-    """Maximum over ``axis`` on MATH."""
-    if return_indices:
-        return max(x, axis, keep_dims), argmax(x, axis, keep_dims)  # type: ignore[return-value]
-    return _reduce("max", x, axis, keep_dims, np.max)
+def max(input: tensor, axis: int | None = None, return_indices: bool = False,  # noqa: A001, A002
+        return_indices_tie_break_left: bool = True, keep_dims: bool = False) -> tensor:  # fmt: skip
+    """Maximum over ``axis`` on MATH, Triton's: a NaN loses to any number; bfloat16 and
+    types narrower than 32 bits give float32 (floats) or int32 (integers); with
+    ``return_indices``, (maximum, its index) in the input's dtype (bfloat16: float32)."""
+    return _extremum("max", input, axis, return_indices, keep_dims, np.fmax.reduce, argmax)
 
 
-def min(x: tensor, axis: int | None = None, keep_dims: bool = False,  # noqa: A001
-        return_indices: bool = False) -> tensor:  # fmt: skip
-    """Minimum over ``axis`` on MATH."""
+def min(input: tensor, axis: int | None = None, return_indices: bool = False,  # noqa: A001, A002
+        return_indices_tie_break_left: bool = True, keep_dims: bool = False) -> tensor:  # fmt: skip
+    """Minimum over ``axis`` on MATH: as ``max``."""
+    return _extremum("min", input, axis, return_indices, keep_dims, np.fmin.reduce, argmin)
+
+
+def _extremum(name: str, x: tensor, axis: int | None, return_indices: bool, keep_dims: bool,
+              reduce: Callable[..., np.ndarray], arg: Callable[..., tensor]) -> Any:  # fmt: skip
+    x = _check_block(name, x)
+    x = _bf16_as_float32(x)[0]
     if return_indices:
-        return min(x, axis, keep_dims), argmin(x, axis, keep_dims)  # type: ignore[return-value]
-    return _reduce("min", x, axis, keep_dims, np.min)
+        values = _reduce(name, x, axis, keep_dims, _all_axes(reduce))
+        return values, arg(x, axis, keep_dims=keep_dims)
+    dtype = x.dtype
+    if dtype.itemsize < 4:  # Triton's narrow widening
+        dtype = float32 if _is_float(dtype) else int32
+    return _reduce(name, x, axis, keep_dims, _all_axes(reduce), dtype)
+
+
+def _all_axes(reduce: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """A ufunc's ``reduce`` over ``axis``, or every axis when None (what np.max takes)."""
+
+    def over(v, axis, keepdims):
+        return reduce(v, axis=tuple(range(v.ndim)) if axis is None else axis, keepdims=keepdims)
+
+    return over
 
 
 def _arg(fn):
@@ -2163,14 +2307,16 @@ def _arg(fn):
     return reduce
 
 
-def argmax(x: tensor, axis: int, keep_dims: bool = False, tie_break_left: bool = True) -> tensor:
+def argmax(input: tensor, axis: int, tie_break_left: bool = True,  # noqa: A002
+           keep_dims: bool = False) -> tensor:  # fmt: skip
     """Index of the maximum over ``axis`` (first one on ties), int32, on MATH."""
-    return _reduce("argmax", x, axis, keep_dims, _arg(np.argmax), int32)
+    return _reduce("argmax", input, axis, keep_dims, _arg(np.argmax), int32)
 
 
-def argmin(x: tensor, axis: int, keep_dims: bool = False, tie_break_left: bool = True) -> tensor:
+def argmin(input: tensor, axis: int, tie_break_left: bool = True,  # noqa: A002
+           keep_dims: bool = False) -> tensor:  # fmt: skip
     """Index of the minimum over ``axis`` (first one on ties), int32, on MATH."""
-    return _reduce("argmin", x, axis, keep_dims, _arg(np.argmin), int32)
+    return _reduce("argmin", input, axis, keep_dims, _arg(np.argmin), int32)
 
 
 def _sum_dtype(in_dtype: np.dtype, dtype: Any) -> np.dtype:
