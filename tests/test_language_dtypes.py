@@ -541,3 +541,25 @@ def test_comparisons_type_their_numbers_and_shifts_take_a_number_on_the_left():
     assert out[:4].tolist() == below
     assert out[4:].tolist() == [1, 1, 1, 1]
     assert shifted.tolist() == [1 << (int(v) % 8) for v in i]
+
+
+def test_a_float_kernel_argument_is_a_float32_operand():
+    """A float argument is Triton's float32 scalar: float16 * scale computes in float32
+    (60000 * 2 does not overflow to inf), while a float literal keeps float16."""
+    seen = []
+
+    @tl.jit
+    def scaled(h_ptr, out_ptr, scale):
+        offs = tl.arange(0, 4)
+        h = tl.load(h_ptr + offs)
+        seen.extend([(h * scale).dtype, (h * 2.0).dtype])
+        tl.store(out_ptr + offs, h * scale)
+
+    rt = Runtime("default", verify_data=True)
+    h = rt.from_numpy(np.array([60000.0, 1.5, -2.0, 0.1], np.float16), Placement.single(0))
+    out = rt.zeros((4,), "float32", Placement.single(0))
+    rt.launch(scaled, h, out, 2.0, grid=(1,), pes=[0])
+    rt.synchronize()
+    assert seen == [tl.float32, tl.float16]
+    expected = np.array([60000.0, 1.5, -2.0, 0.1], np.float16).astype(np.float32) * 2
+    assert out.numpy().tolist() == expected.tolist()

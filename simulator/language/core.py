@@ -38,7 +38,7 @@ from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
 from simulator.language import lowering, scalar
 from simulator.language.context import KernelUsageError, _program, call_site, usage_error
-from simulator.language.scalar import IntScalar
+from simulator.language.scalar import FloatScalar, IntScalar
 
 float16 = np.dtype(np.float16)
 # Triton's float types numpy lacks, as ml_dtypes' numpy dtypes: bfloat16, and float8 e4m3
@@ -1689,7 +1689,7 @@ def _computation_dtype(name: str, a: Any, b: Any, strong: bool = False) -> np.dt
     """The dtype both operands convert to before ``a <name> b``, by Triton's
     ``binary_op_type_checking_impl`` (``name`` "div": ``/``, ``//``, ``%``).
 
-    Tiles, program ids and integer kernel arguments are typed; a number (a literal) is
+    Tiles, program ids and int and float kernel arguments are typed; a number (a literal) is
     too when ``strong`` (comparisons, ``maximum``: Triton makes it a tensor first), and
     is otherwise weak: of a kind (bool < unsigned < signed < float) no higher than the
     tile's it takes the tile's dtype, and an integer one must fit it. Then: float32 wins
@@ -1728,7 +1728,7 @@ def _operand_dtype(x: Any, strong: bool) -> tuple[np.dtype, bool]:
     """(dtype, is a weak literal) of a binary operand, as Triton's ``to_tensor`` types a
     number: bool int1, int int32 (uint32, int64, uint64 past its range), float float32."""
     x = _unwrapped(x)
-    if isinstance(x, (tensor, IntScalar)):
+    if isinstance(x, (tensor, IntScalar, FloatScalar)):
         return np.dtype(x.dtype), False
     if isinstance(x, np.dtype):  # a dtype computed before (tl.clamp's three operands)
         return x, False

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from simulator.language.context import KernelUsageError
-from simulator.language.scalar import IntScalar
+from simulator.language.scalar import FloatScalar, IntScalar
 
 # Launch keywords of Triton that tune GPU code generation; nothing to model here.
 TRITON_TUNING_KEYWORDS = frozenset(
@@ -87,17 +87,20 @@ def kernel_function(kernel: Any) -> Callable[..., Any]:
 def typed_arguments(kernel: Any, args: tuple) -> tuple:
     """The positional arguments of a ``@tl.jit`` kernel as Triton types them: an int of a
     parameter not annotated ``tl.constexpr`` is an int32 scalar (int64 past int32's
-    range), so ``n.to(tl.int64)`` works and ``n * stride`` cannot wrap unseen. Plain
-    functions get their arguments as given."""
+    range), so ``n.to(tl.int64)`` works and ``n * stride`` cannot wrap unseen; a float
+    one is a float32 scalar. Plain functions get their arguments as given."""
     if not isinstance(kernel, JITFunction):
         return args
     parameters = list(kernel.signature.parameters.values())
     typed = list(args)
     for i, value in enumerate(args):
-        if type(value) is not int or i >= len(parameters):
+        if type(value) not in (int, float) or i >= len(parameters):
             continue
         annotation = parameters[i].annotation  # a string under `from __future__ import annotations`
         if str(getattr(annotation, "__name__", annotation)).endswith("constexpr"):
+            continue
+        if type(value) is float:
+            typed[i] = FloatScalar(value)
             continue
         dtype = np.dtype(np.int32) if -(2**31) <= value < 2**31 else np.dtype(np.int64)
         typed[i] = IntScalar(value, dtype)

@@ -120,6 +120,37 @@ class IntScalar(int):
         return self if self >= 0 else -self
 
 
+class FloatScalar(float):
+    """A float kernel argument as Triton passes it: a float32 scalar (its value rounded
+    to float32), which takes part in a tile's promotion as a float32 operand
+    (``x_f16 * scale`` is float32)."""
+
+    dtype = np.dtype(np.float32)
+
+    def __new__(cls, value: float) -> FloatScalar:
+        return super().__new__(cls, float(np.float32(value)))
+
+    def __repr__(self) -> str:
+        return f"{float(self)} (float32)"
+
+    __str__ = float.__repr__
+
+    def to(self, dtype: Any, fp_downcast_rounding: str | None = None,
+           bitcast: bool = False) -> Any:  # fmt: skip
+        """The value as a 0-d tile of ``dtype`` (``bitcast``: its float32 bits)."""
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            raise usage_error(f"unknown dtype {dtype!r}") from None
+        value = np.array(float(self), np.float32)
+        if bitcast:
+            if target.itemsize != 4:
+                raise usage_error(f"scalar.to(bitcast=True): float32 and {target} differ in size")
+            return as_tile(value.view(target))
+        with np.errstate(all="ignore"):
+            return as_tile(value.astype(target))
+
+
 def _binary_methods(symbol: str, fn: Callable[[int, int], int]) -> tuple[Callable, Callable]:
     def method(self: IntScalar, other: Any) -> Any:
         return self._combine(other, symbol, fn, False)
