@@ -563,3 +563,75 @@ def test_a_float_kernel_argument_is_a_float32_operand():
     assert seen == [tl.float32, tl.float16]
     expected = np.array([60000.0, 1.5, -2.0, 0.1], np.float16).astype(np.float32) * 2
     assert out.numpy().tolist() == expected.tolist()
+
+
+def test_round_toward_zero_downcasts_as_triton():
+    """.to(float16 / bfloat16, fp_downcast_rounding="rtz"): float16 against the largest
+    float16 not above |x| (all finite float16 values, searched), bfloat16 against the
+    float32 bits with their low 16 cut off; NaN and infinities stay. Rounding given for
+    a cast that does not narrow a float is an error, as in Triton."""
+
+    @tl.jit
+    def rtz(x_ptr, h_ptr, b_ptr):
+        offs = tl.arange(0, 16)
+        x = tl.load(x_ptr + offs)
+        tl.store(h_ptr + offs, x.to(tl.float16, fp_downcast_rounding="rtz"))
+        tl.store(b_ptr + offs, x.to(tl.bfloat16, fp_downcast_rounding="rtz"))
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([
+        np.array([1 + 0.75 * 2**-10, -(1 + 0.75 * 2**-10), 65535.0, -70000.0, 1e-8, 0.0,
+                  np.inf, -np.inf], np.float32),
+        rng.uniform(-300, 300, 8).astype(np.float32),
+    ])  # fmt: skip
+    h, b = _run(rtz, [x], [((16,), "float16"), ((16,), "bfloat16")])
+    finite = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    positive = np.unique(finite[np.isfinite(finite) & (finite >= 0)].astype(np.float64))
+    for value, got in zip(x, h, strict=True):
+        if not np.isfinite(value):
+            assert got == value
+            continue
+        below = positive[np.searchsorted(positive, abs(float(value)), side="right") - 1]
+        assert float(got) == math.copysign(below, value), value
+    truncated = (x.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+    assert b.astype(np.float32).tolist() == truncated.tolist()
+
+    @tl.jit
+    def to_e4m3(x_ptr, out_ptr):
+        offs = tl.arange(0, 4)
+        tl.store(
+            out_ptr + offs, tl.load(x_ptr + offs).to(tl.float8e4nv, fp_downcast_rounding="rtz")
+        )
+
+    # e4m3 has no infinity: past its range (448) toward zero is 448, not NaN.
+    wide = np.array([1000.0, -1e30, 440.0, 0.3], np.float32)
+    (e4m3,) = _run(to_e4m3, [wide], [((4,), E4M3)])
+    assert e4m3.astype(np.float32).tolist() == [448.0, -448.0, 416.0, 0.28125]
+
+    @tl.jit
+    def widening(x_ptr):
+        tl.load(x_ptr + tl.arange(0, 4)).to(tl.float64, fp_downcast_rounding="rtz")
+
+    fails_clearly(widening, r"fp_downcast_rounding applies only to a float narrowed to a "
+                            r"smaller float, not float32 to float64")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda v: tl.full((4,), 2**40, tl.int32), r"tl\.full: the number 1099511627776 is out "
+                                                   r"of range for int32"),
+        (lambda v: tl.full((4,), -1, tl.uint8), r"tl\.full: cannot combine an unsigned uint8"),
+        (lambda v: tl.full((4,), 2.5, tl.int32), r"tl\.full: 2\.5 is not an integer for int32"),
+        (lambda v: ~v, r"~ takes integer or bool tiles, got float32"),
+    ],
+)  # fmt: skip
+def test_fills_and_inversions_that_cannot_hold_fail_clearly(call, match):
+    """tl.full of a number its integer dtype cannot hold, and ~ of a float tile, fail with
+    one clear error (not numpy's, and in timing mode too)."""
+
+    @tl.jit
+    def misuse(x_ptr):
+        call(tl.load(x_ptr + tl.arange(0, 4)))
+
+    fails_clearly(misuse, match)

@@ -545,9 +545,13 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         return _binary("div", other, self, _mod)
 
     def __neg__(self) -> tensor:
+        if self.dtype == _BOOL:  # 0 - x in one bit: x
+            return _unary("neg", self, lambda a: a)
         return _unary("neg", self, np.negative)
 
     def __invert__(self) -> tensor:
+        if self.dtype.kind not in "iub":
+            raise usage_error(f"~ takes integer or bool tiles, got {self.dtype} (as in Triton)")
         return _unary("logic", self, np.invert)
 
     def __lt__(self, other: Any) -> tensor:
@@ -626,16 +630,27 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
     def to(self, dtype: np.dtype | str, fp_downcast_rounding: str | None = None,
            bitcast: bool = False) -> tensor:  # fmt: skip
         """Cast on the MATH engine (``cycles_per_op['cast']``); with ``bitcast`` the same
-        bits read as ``dtype`` of the same size (a free view). ``fp_downcast_rounding``
-        ("rtne", Triton's default, or "rtz") is accepted; numpy rounds to nearest even.
-        To a :class:`pointer_type`: a scalar address loaded from memory becomes a pointer
-        (:func:`_loaded_pointer`)."""
+        bits read as ``dtype`` of the same size (a free view). A float narrowed to a
+        smaller float rounds to nearest even, or toward zero with
+        ``fp_downcast_rounding="rtz"`` (Triton's only other mode; either is an error for
+        any other cast, as in Triton). To a :class:`pointer_type`: a scalar address loaded
+        from memory becomes a pointer (:func:`_loaded_pointer`)."""
         if isinstance(dtype, pointer_type):
             return _loaded_pointer(self, dtype)
         dtype = _dtype(dtype)
         if fp_downcast_rounding not in (None, "rtne", "rtz"):
             raise usage_error(f"tensor.to: fp_downcast_rounding={fp_downcast_rounding!r} is "
                               "not rtne or rtz")  # fmt: skip
+        if fp_downcast_rounding is not None and not (
+            _is_float(self.dtype) and _is_float(dtype) and dtype.itemsize < self.dtype.itemsize
+        ):
+            raise usage_error(
+                f"tensor.to: fp_downcast_rounding applies only to a float narrowed to a "
+                f"smaller float, not {self.dtype} to {dtype} (as in Triton)"
+            )
+        if fp_downcast_rounding == "rtz":
+            return _math_op("cast", (self,), self.shape, dtype,
+                            lambda a: _round_toward_zero(a, dtype))  # fmt: skip
         if bitcast:
             if dtype.itemsize != self.dtype.itemsize:
                 raise usage_error(f"tensor.to(bitcast=True): {self.dtype} and {dtype} differ "
@@ -652,6 +667,20 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
     def __repr__(self) -> str:
         state = "ready" if self.ready else "pending"
         return f"tensor(shape={self.shape}, dtype={self.dtype}, {state})"
+
+
+def _round_toward_zero(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` (floats) rounded to the float ``dtype`` toward zero: the nearest value,
+    one step nearer zero where that is farther from zero than the value; a finite value
+    past the range gives the largest finite one, NaN and infinities stay."""
+    values = np.asarray(values)
+    exact = values.astype(np.float64)
+    nearest = values.astype(dtype)
+    stepped = np.nextafter(nearest, np.zeros_like(nearest))
+    rounded = np.where(np.abs(nearest.astype(np.float64)) > np.abs(exact), stepped, nearest)
+    largest = float(ml_dtypes.finfo(dtype).max)
+    past_range = np.isfinite(exact) & (np.abs(exact) > largest)
+    return np.where(past_range, np.copysign(largest, exact).astype(dtype), rounded)
 
 
 def _loaded_pointer(address: tensor, type_: pointer_type) -> pointer:
@@ -1287,9 +1316,16 @@ def zeros(shape: Sequence[int], dtype: np.dtype | str = float32) -> tensor:
 
 
 def full(shape: Sequence[int], value: Any, dtype: np.dtype | str = float32) -> tensor:
-    """A tile filled with ``value`` (takes TCM; no engine time)."""
+    """A tile filled with ``value`` (takes TCM; no engine time). An integer ``dtype``
+    takes an integer ``value`` in its range."""
     program = _program()
-    return _const(program, np.full(_shape_of(shape), value, dtype=_dtype(dtype)), tcm=True)
+    dtype = _dtype(dtype)
+    value = _unwrapped(value)
+    if dtype.kind in "iu":
+        if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+            raise usage_error(f"tl.full: {value!r} is not an integer for {dtype}")
+        _check_literal("full", int(value), dtype)
+    return _const(program, np.full(_shape_of(shape), value, dtype=dtype), tcm=True)
 
 
 def zeros_like(x: tensor) -> tensor:
