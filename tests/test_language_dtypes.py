@@ -420,26 +420,27 @@ def test_integer_misuse_fails_as_in_triton(call, match):
 
 
 def test_literals_and_kernel_integers_promote_as_triton():
-    """A number of a higher kind than the tile takes part (uint8 + 1 is int32, int32 +
-    2.5 float32); of the same or a lower kind it takes the tile's type (int8 + 1 stays
-    int8, float16 * 2.0 float16); a program id is a typed int32 (int8 + pid is int32);
-    float16 divides in float32; tl.where of two numbers is int32."""
+    """A number of a higher kind (bool < integer < float) than the tile takes part (bool
+    + 1 is int32, int32 + 2.5 float32); of the same or a lower kind it takes the tile's
+    type (uint8 + 1 and uint8 // 10 stay uint8, int8 + 1 int8, float16 * 2.0 float16);
+    a program id is a typed int32 (int8 + pid is int32); float16 divides in float32;
+    tl.where of two numbers is int32."""
     seen = []
 
     def kernel(x_ptr):
         v = tl.load(x_ptr + tl.arange(0, 4))
         u8, i8, h = v.to(tl.uint8), v.to(tl.int8), v.to(tl.float16)
         pid = tl.program_id(0)
-        seen.extend([(u8 + 1).dtype, (v + 2.5).dtype, (i8 + 1).dtype, (h * 2.0).dtype,
-                     (i8 + pid).dtype, (h / 3.0).dtype, (h % h).dtype,
-                     tl.where(v > 0, 1, 2).dtype, tl.maximum(i8, 0).dtype,
+        seen.extend([(u8 + 1).dtype, (u8 // 10).dtype, ((v > 0) + 1).dtype, (v + 2.5).dtype,
+                     (i8 + 1).dtype, (h * 2.0).dtype, (i8 + pid).dtype, (h / 3.0).dtype,
+                     (h % h).dtype, tl.where(v > 0, 1, 2).dtype, tl.maximum(i8, 0).dtype,
                      tl.maximum(h, 0.0).dtype])  # fmt: skip
 
     rt = Runtime("default")
     rt.launch(kernel, rt.zeros((4,), "int32", Placement.single(0)), grid=(1,), pes=[0])
     rt.synchronize()
-    assert seen == [tl.int32, tl.float32, tl.int8, tl.float16, tl.int32, tl.float32,
-                    tl.float32, tl.int32, tl.int32, tl.float32]  # fmt: skip
+    assert seen == [tl.uint8, tl.uint8, tl.int32, tl.float32, tl.int8, tl.float16, tl.int32,
+                    tl.float32, tl.float32, tl.int32, tl.int32, tl.float32]  # fmt: skip
 
 
 def test_true_division_of_integers_is_float32():
@@ -635,3 +636,23 @@ def test_fills_and_inversions_that_cannot_hold_fail_clearly(call, match):
         call(tl.load(x_ptr + tl.arange(0, 4)))
 
     fails_clearly(misuse, match)
+
+
+def test_scans_of_bfloat16_and_dots_of_float32_give_float32():
+    """As Triton's: cumsum and cumprod promote bfloat16 to float32; tl.dot of float32 or
+    bfloat16 operands is float32 whatever out_dtype says (out_dtype applies to float16
+    and float8 ones)."""
+    seen = []
+
+    def kernel(x_ptr):
+        offs = tl.arange(0, 16)
+        v = tl.load(x_ptr + offs[:, None] * 16 + offs[None, :])
+        b, h = v.to(tl.bfloat16), v.to(tl.float16)
+        seen.extend([tl.cumsum(b, 0).dtype, tl.cumprod(b, 1).dtype,
+                     tl.dot(v, v, out_dtype=tl.float16).dtype,
+                     tl.dot(h, h, out_dtype=tl.float16).dtype])  # fmt: skip
+
+    rt = Runtime("default")
+    rt.launch(kernel, rt.zeros((256,), "float32", Placement.single(0)), grid=(1,), pes=[0])
+    rt.synchronize()
+    assert seen == [tl.float32, tl.float32, tl.float32, tl.float16]

@@ -69,10 +69,21 @@ CASES = {
                   lambda: _counts(np.fmod(Y.ravel(), 5), 8)),  # C's %: some negative
     "xor_sum": (lambda x, y: tl.xor_sum(y, axis=1), (4,),
                 lambda: np.bitwise_xor.reduce(Y, axis=1)),
+    # Triton's umulhi takes its operands as unsigned (the interpreter, __nv_umulhi).
     "umulhi": (lambda x, y: tl.umulhi(y * 123456789, y - 99999),
-               (4, 8), lambda: ((Y.astype(np.int64) * 123456789).astype(np.int32).astype(np.int64)
-                                * (Y - 99999).astype(np.int64)) >> 32),
+               (4, 8), lambda: _unsigned_high((Y.astype(np.int64) * 123456789).astype(np.int32),
+                                              Y - 99999)),
 }  # fmt: skip
+
+
+def _unsigned_high(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The high words of the products of ``a`` and ``b`` read as unsigned, in Python
+    integers, back in their dtype."""
+    bits = a.dtype.itemsize * 8
+    high = [(int(p) % 2**bits) * (int(q) % 2**bits) >> bits
+            for p, q in zip(a.ravel(), b.astype(a.dtype).ravel(), strict=True)]  # fmt: skip
+    unsigned = np.array(high, dtype=f"u{a.dtype.itemsize}")
+    return unsigned.view(a.dtype).reshape(a.shape)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -250,7 +261,7 @@ def test_gather_out_of_range_is_one_clear_error():
         (lambda x: tl.sort(tl.reshape(x, (2, 2)), dim=0), r"only the last axis \(1\)"),
         (lambda x: tl.topk(x, 3), r"tl\.topk: k=3 must be a power of 2 from 1 to 4"),
         (lambda x: tl.xor_sum(x), r"tl\.xor_sum takes integers, got float32"),
-        (lambda x: tl.umulhi(x, 3), r"tl\.umulhi takes 32-bit integer tiles, got float32"),
+        (lambda x: tl.umulhi(x, 3), r"tl\.umulhi takes 32- or 64-bit integer tiles, got float32"),
         (lambda x: tl.histogram(x, 4), r"tl\.histogram takes a 1-D integer tile"),
     ],
 )
@@ -549,3 +560,27 @@ def test_a_block_pointer_base_must_be_one_pointer_inside_the_tensor():
     fails_clearly(block_of_pointers, r"make_block_ptr needs a tensor argument or a scalar "
                   r"pointer into one, got pointer\(.*shape=\(4,\)\)")  # fmt: skip
     fails_clearly(past_the_end, r"pointer to element 100 is outside .* \(100 elements\)")
+
+
+def test_umulhi_of_64_bit_integers_is_the_unsigned_high_word():
+    """tl.umulhi of int64 and uint64 tiles: the high 64 bits of the 128-bit unsigned
+    products (Python integers), in the tiles' dtype."""
+
+    @tl.jit
+    def high(a_ptr, b_ptr, ua_ptr, out_ptr, uout_ptr):
+        offs = tl.arange(0, 4)
+        tl.store(out_ptr + offs, tl.umulhi(tl.load(a_ptr + offs), tl.load(b_ptr + offs)))
+        tl.store(uout_ptr + offs, tl.umulhi(tl.load(ua_ptr + offs), 0xD2E7470EE14C6C93))
+
+    a = np.array([-1, 2**62 + 12345, -(2**63), 7], np.int64)
+    b = np.array([-1, 2**40 + 3, 3, -5], np.int64)
+    ua = np.array([2**64 - 1, 2**63, 12345, 0], np.uint64)
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    args = [rt.from_numpy(v, place) for v in (a, b, ua)]
+    out, uout = rt.zeros((4,), "int64", place), rt.zeros((4,), "uint64", place)
+    rt.launch(high, *args, out, uout, grid=(1,), pes=[0])
+    rt.synchronize()
+    assert out.numpy().tolist() == _unsigned_high(a, b).tolist()
+    expected = [int(v) * 0xD2E7470EE14C6C93 >> 64 for v in ua]
+    assert uout.numpy().tolist() == expected

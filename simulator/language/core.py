@@ -1607,6 +1607,8 @@ def dot(
         out_dtype = _integer_dot_dtype(a.dtype, b.dtype, acc)
     elif a.dtype in _NARROW_FLOATS or b.dtype in _NARROW_FLOATS or out_dtype == bfloat16:
         _check_dot_dtypes(a.dtype, b.dtype, out_dtype)
+    if acc is None and a.dtype in (float32, bfloat16):
+        out_dtype = float32  # Triton's: out_dtype applies to float16 and float8 operands only
     pe_params = program.machine.params.pe
     gemm = pe_params.gemm
     duration = gemm_duration_ns(m, n, k, gemm.rows, gemm.cols, gemm.fill_drain_cycles,
@@ -1727,8 +1729,8 @@ def _computation_dtype(name: str, a: Any, b: Any, strong: bool = False) -> np.dt
 
     Tiles, program ids and int and float kernel arguments are typed; a number (a literal) is
     too when ``strong`` (comparisons, ``maximum``: Triton makes it a tensor first), and
-    is otherwise weak: of a kind (bool < unsigned < signed < float) no higher than the
-    tile's it takes the tile's dtype, and an integer one must fit it. Then: float32 wins
+    is otherwise weak: of a kind (bool < integer < float) no higher than the tile's it
+    takes the tile's dtype, and an integer one must fit it. Then: float32 wins
     (float64 too: the device computes it in float32), then float16 (float32 for a
     division), bfloat16 only with bfloat16, two float8 give theirs or float16; two
     integers take C's common type (the unsigned one unless the signed one is wider).
@@ -1752,7 +1754,7 @@ def _computation_dtype(name: str, a: Any, b: Any, strong: bool = False) -> np.dt
 
 
 _BOOL = np.dtype(np.bool_)
-_KIND_RANK = {"b": 0, "u": 1, "i": 2, "f": 3}
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < float
 
 
 def _kind(dtype: np.dtype) -> str:
@@ -1903,33 +1905,54 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x32 * (1.0 + np.tanh(0.7978845608028654 * (x32 + 0.044715 * x32**3)))
 
 
+_F32_F64 = (float32, float64)
+
+
+def _check_float(name: str, dtypes: tuple[np.dtype, ...], *values: Any) -> None:
+    """Triton's dtype check of its libdevice math (``math._check_dtype``): every tensor
+    argument is one of ``dtypes``; other floats must be cast first."""
+    for value in values:
+        if isinstance(value, tensor) and value.dtype not in dtypes:
+            wanted = " or ".join(str(d) for d in dtypes)
+            raise usage_error(
+                f"tl.{name} takes {wanted} tensors, got {value.dtype}; cast with "
+                ".to(tl.float32) first (as Triton requires)"
+            )
+
+
 def exp(x: tensor) -> tensor:
     """Element-wise e**x (MATH, ``cycles_per_op['exp']``)."""
+    _check_float("exp", _F32_F64, x)
     return _unary("exp", x, np.exp)
 
 
 def exp2(x: tensor) -> tensor:
     """Element-wise 2**x (MATH, ``cycles_per_op['exp2']``)."""
+    _check_float("exp2", _F32_F64, x)
     return _unary("exp2", x, np.exp2)
 
 
 def log(x: tensor) -> tensor:
     """Element-wise natural log (MATH)."""
+    _check_float("log", _F32_F64, x)
     return _unary("log", x, np.log)
 
 
 def log2(x: tensor) -> tensor:
     """Element-wise base-2 log (MATH, ``cycles_per_op['log2']``)."""
+    _check_float("log2", _F32_F64, x)
     return _unary("log2", x, np.log2)
 
 
 def sqrt(x: tensor) -> tensor:
     """Element-wise square root (MATH)."""
+    _check_float("sqrt", _F32_F64, x)
     return _unary("sqrt", x, np.sqrt)
 
 
 def rsqrt(x: tensor) -> tensor:
     """Element-wise 1 / sqrt(x) (MATH, ``cycles_per_op['rsqrt']``)."""
+    _check_float("rsqrt", _F32_F64, x)
     return _unary("rsqrt", x, lambda v: 1.0 / np.sqrt(v))
 
 
@@ -1945,27 +1968,13 @@ def relu(x: tensor) -> tensor:
 
 def sigmoid(x: tensor) -> tensor:
     """Element-wise 1 / (1 + e**-x) (MATH)."""
+    _check_float("sigmoid", _F32_F64, x)
     return _unary("sigmoid", x, lambda v: 1.0 / (1.0 + np.exp(-v)))
 
 
 def gelu(x: tensor) -> tensor:
     """Element-wise GeLU, tanh approximation as in Megatron-LM (MATH)."""
     return _unary("gelu", x, _gelu)
-
-
-_F32_F64 = (float32, float64)
-
-
-def _check_float(name: str, dtypes: tuple[np.dtype, ...], *values: Any) -> None:
-    """Triton's dtype check of its libdevice math (``math._check_dtype``): every tensor
-    argument is one of ``dtypes``; other floats must be cast first."""
-    for value in values:
-        if isinstance(value, tensor) and value.dtype not in dtypes:
-            wanted = " or ".join(str(d) for d in dtypes)
-            raise usage_error(
-                f"tl.{name} takes {wanted} tensors, got {value.dtype}; cast with "
-                ".to(tl.float32) first (as Triton requires)"
-            )
 
 
 def cos(x: tensor) -> tensor:
@@ -2110,21 +2119,36 @@ def fma(x: tensor, y: Any, z: Any) -> tensor:
 
 
 def umulhi(x: Any, y: Any) -> tensor:
-    """The high 32 bits of the 64-bit products of 32-bit integers (MATH ``mul``)."""
+    """The high half of the double-width products of 32- or 64-bit integers, taken as
+    unsigned (Triton's ``umulhi``: its interpreter and NVIDIA's ``__nv_umulhi``), in the
+    operands' promoted dtype (MATH ``mul``)."""
     for v in (x, y):
         dtype = v.dtype if isinstance(v, tensor) else None
-        if dtype is not None and (dtype.kind not in "iu" or dtype.itemsize != 4):
-            raise usage_error(f"tl.umulhi takes 32-bit integer tiles, got {dtype}")
+        if dtype is not None and (dtype.kind not in "iu" or dtype.itemsize not in (4, 8)):
+            raise usage_error(f"tl.umulhi takes 32- or 64-bit integer tiles, got {dtype}")
         if dtype is None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)):
             raise usage_error(f"tl.umulhi takes integers, got {type(v).__name__}")
 
     def high(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        signed = np.result_type(a, b).kind == "i"
-        wide = np.int64 if signed else np.uint64
-        product = np.asarray(a).astype(wide) * np.asarray(b).astype(wide)
-        return (product >> 32).astype(np.int32 if signed else np.uint32)
+        dtype = np.result_type(a, b)  # both already in the promoted dtype (see _binary)
+        unsigned = np.dtype(f"u{dtype.itemsize}")
+        ua, ub = (np.asarray(v).astype(dtype).view(unsigned) for v in (a, b))
+        if dtype.itemsize == 4:
+            product = ua.astype(np.uint64) * ub.astype(np.uint64)
+            return (product >> np.uint64(32)).astype(np.uint32).view(dtype)
+        return _unsigned_high64(ua, ub).view(dtype)
 
     return _binary("mul", x, y, high)
+
+
+def _unsigned_high64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The high 64 bits of the 128-bit products of uint64 values, from 32-bit halves."""
+    low32, shift = np.uint64(0xFFFFFFFF), np.uint64(32)
+    a_lo, a_hi, b_lo, b_hi = a & low32, a >> shift, b & low32, b >> shift
+    lo_lo, hi_lo, lo_hi = a_lo * b_lo, a_hi * b_lo, a_lo * b_hi
+    # Below 2**64: (2**32 - 1) + (2**32 - 1) + (2**32 - 1)**2.
+    middle = (lo_lo >> shift) + (hi_lo & low32) + lo_hi
+    return a_hi * b_hi + (hi_lo >> shift) + (middle >> shift)
 
 
 def maximum(x: Any, y: Any, propagate_nan: PropagateNan = PropagateNan.NONE) -> tensor:
@@ -2401,10 +2425,12 @@ def cumsum(input: tensor, axis: int = 0, reverse: bool = False, dtype=None) -> t
     chunk).
 
     As in Triton, it accumulates in ``dtype`` when given; otherwise integers narrower than
-    32 bits (and bool) in int32 (uint32 when unsigned), everything else in its own dtype.
+    32 bits (and bool) in int32 (uint32 when unsigned), bfloat16 in float32, everything
+    else in its own dtype.
     """
     input = _check_block("cumsum", input)
-    return _scan("cumsum", input, axis, reverse, np.cumsum, _sum_dtype(input.dtype, dtype))
+    in_dtype = float32 if input.dtype == bfloat16 else input.dtype  # Triton promotes bf16
+    return _scan("cumsum", input, axis, reverse, np.cumsum, _sum_dtype(in_dtype, dtype))
 
 
 def cumprod(input: tensor, axis: int = 0, reverse: bool = False) -> tensor:  # noqa: A002
@@ -2412,7 +2438,8 @@ def cumprod(input: tensor, axis: int = 0, reverse: bool = False) -> tensor:  # n
     ``reverse``) in a tile of ``input``'s shape and dtype, on MATH
     (``cycles_per_op['scan']`` per lane-wide chunk)."""
     input = _check_block("cumprod", input)
-    return _scan("cumprod", input, axis, reverse, np.cumprod, np.dtype(input.dtype))
+    dtype = float32 if input.dtype == bfloat16 else np.dtype(input.dtype)  # as cumsum
+    return _scan("cumprod", input, axis, reverse, np.cumprod, dtype)
 
 
 def softmax(x: tensor, dim: int | None = None, keep_dims: bool = False,

@@ -29,6 +29,7 @@ from simulator.language.core import (
     _const,
     _math_op,
     _program,
+    _unsigned_high64,
     _view,
     float32,
     tensor,
@@ -82,27 +83,13 @@ def philox_words64(key0: int, key1: int, c0: np.ndarray, c1: np.ndarray, c2: np.
     c0, c1, c2, c3 = (np.asarray(c, np.uint64) for c in (c0, c1, c2, c3))
     for _ in range(n_rounds):
         c0, c1, c2, c3 = (
-            _umulhi64(_ROUND_B64, c2) ^ c1 ^ np.uint64(k0),
+            _unsigned_high64(np.uint64(_ROUND_B64), c2) ^ c1 ^ np.uint64(k0),
             c2 * np.uint64(_ROUND_B64),  # the low word of the product (wraps)
-            _umulhi64(_ROUND_A64, c0) ^ c3 ^ np.uint64(k1),
+            _unsigned_high64(np.uint64(_ROUND_A64), c0) ^ c3 ^ np.uint64(k1),
             c0 * np.uint64(_ROUND_A64),
         )
         k0, k1 = (k0 + _KEY_A64) & _WORD64, (k1 + _KEY_B64) & _WORD64
     return c0, c1, c2, c3
-
-
-def _umulhi64(constant: int, x: np.ndarray) -> np.ndarray:
-    """The high 64 bits of ``constant * x`` (uint64), from 32-bit halves: numpy has no
-    128-bit product."""
-    low32 = np.uint64(_WORD)
-    shift = np.uint64(32)
-    a_lo, a_hi = np.uint64(constant & _WORD), np.uint64(constant >> 32)
-    x = np.asarray(x, np.uint64)
-    x_lo, x_hi = x & low32, x >> shift
-    lo_lo, hi_lo, lo_hi = a_lo * x_lo, a_hi * x_lo, a_lo * x_hi
-    # Below 2**64: (2**32 - 1) + (2**32 - 1) + (2**32 - 1)**2.
-    middle = (lo_lo >> shift) + (hi_lo & low32) + lo_hi
-    return a_hi * x_hi + (hi_lo >> shift) + (middle >> shift)
 
 
 def uniform_values(words: np.ndarray) -> np.ndarray:
