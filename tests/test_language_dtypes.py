@@ -656,3 +656,30 @@ def test_scans_of_bfloat16_and_dots_of_float32_give_float32():
     rt.launch(kernel, rt.zeros((256,), "float32", Placement.single(0)), grid=(1,), pes=[0])
     rt.synchronize()
     assert seen == [tl.float32, tl.float32, tl.float32, tl.float16]
+
+
+def test_clamp_and_fma_type_their_numbers_and_fma_rounds_once():
+    """tl.clamp and tl.fma make their numbers float32 operands and bfloat16 float32, as
+    Triton's (a float16 clamped by 0.1 is float32, bounded by float32's 0.1); fma rounds
+    the exact x * y + z once: (1 + 2**-23)(1 - 2**-23) - 1 is -2**-46, not 0."""
+    seen = []
+
+    @tl.jit
+    def kernel(h_ptr, x_ptr, clamped_ptr, fused_ptr):
+        offs = tl.arange(0, 4)
+        h = tl.load(h_ptr + offs)
+        x = tl.load(x_ptr + offs)
+        clamped = tl.clamp(h, 0.1, 1.0)
+        fused = tl.fma(x, 1 - 2.0**-23, -1.0)
+        seen.extend([clamped.dtype, tl.clamp(h.to(tl.bfloat16), 0.0, 1.0).dtype,
+                     tl.fma(h, 2.0, 1.0).dtype, fused.dtype])  # fmt: skip
+        tl.store(clamped_ptr + offs, clamped)
+        tl.store(fused_ptr + offs, fused)
+
+    h = np.array([0.0, 0.1, 0.5, 3.0], np.float16)
+    x = np.full(4, 1 + 2.0**-23, np.float32)
+    clamped, fused = _run(kernel, [h, x], [((4,), "float32"), ((4,), "float32")])
+    assert seen == [tl.float32, tl.float32, tl.float32, tl.float32]
+    low = np.float32(0.1)
+    assert clamped.tolist() == [low, max(np.float32(h[1]), low), 0.5, 1.0]
+    assert fused.tolist() == [-(2.0**-46)] * 4

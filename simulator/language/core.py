@@ -2084,14 +2084,19 @@ def clamp(x: Any, min: Any, max: Any,  # noqa: A002 - Triton's names
     except ValueError:
         shapes = [v.shape if isinstance(v, tensor) else () for v in values]
         raise usage_error(f"tl.clamp: shapes {shapes} do not broadcast") from None
-    dtype = _result_dtype("clamp", _result_dtype("clamp", x, min), max)
+    # As Triton's: numbers are typed (a float is float32), bfloat16 computes in float32.
+    dtype = _result_dtype("clamp", _result_dtype("clamp", x, min, strong=True), max,
+                          strong=True)  # fmt: skip
+    if dtype == bfloat16:
+        dtype = float32
     if not _is_float(dtype):
         raise usage_error(f"tl.clamp: only floating-point clamp is supported, got {dtype}")
     propagate = propagate_nan is PropagateNan.ALL
+    convert = _converter(dtype)
 
     def fn(*tv):
         it = iter(tv)
-        xv, lo, hi = (next(it) if isinstance(v, tensor) else v for v in values)
+        xv, lo, hi = (convert(next(it) if isinstance(v, tensor) else v) for v in values)
         out = np.fmin(np.fmax(xv, lo), hi)
         return np.where(np.isnan(xv), np.nan, out) if propagate else out
 
@@ -2099,7 +2104,10 @@ def clamp(x: Any, min: Any, max: Any,  # noqa: A002 - Triton's names
 
 
 def fma(x: tensor, y: Any, z: Any) -> tensor:
-    """Fused ``x * y + z``, one MATH op (``cycles_per_op['fma']``)."""
+    """Fused ``x * y + z``, one MATH op (``cycles_per_op['fma']``), in the three
+    operands' promoted dtype (numbers typed, as Triton's ``to_tensor`` makes them). A
+    float32 or float16 product is exact in float64, so adding there and rounding once
+    gives the fused result (up to a rare double rounding of the sum)."""
     x = _check_block("fma", x)
     others = [v for v in (y, z) if isinstance(v, tensor)]
     try:
@@ -2107,15 +2115,21 @@ def fma(x: tensor, y: Any, z: Any) -> tensor:
                                                      else v.shape for v in (y, z))))  # fmt: skip
     except ValueError:
         raise usage_error("tl.fma: shapes do not broadcast") from None
+    dtype = _result_dtype("fma", _result_dtype("fma", x, y, strong=True), z, strong=True)
+    wide = np.float64 if dtype in (float16, float32) else None
+    convert = _converter(dtype)
     ys, zs = y, z
 
     def fn(xv, *tv):
         it = iter(tv)
         yv = next(it) if isinstance(ys, tensor) else ys
         zv = next(it) if isinstance(zs, tensor) else zs
+        xv, yv, zv = (convert(v) for v in (xv, yv, zv))
+        if wide is not None:
+            xv, yv, zv = (np.asarray(v, wide) for v in (xv, yv, zv))
         return xv * yv + zv
 
-    return _math_op("fma", (x, *others), shape, x.dtype, fn)
+    return _math_op("fma", (x, *others), shape, dtype, fn)
 
 
 def umulhi(x: Any, y: Any) -> tensor:
