@@ -683,3 +683,31 @@ def test_clamp_and_fma_type_their_numbers_and_fma_rounds_once():
     low = np.float32(0.1)
     assert clamped.tolist() == [low, max(np.float32(h[1]), low), 0.5, 1.0]
     assert fused.tolist() == [-(2.0**-46)] * 4
+
+
+def test_load_other_may_be_a_tile_of_loaded_data():
+    """tl.load(..., other=t) with t computed from loaded data: masked-off elements take
+    t's values (in the pointer's dtype), also when the mask keeps nothing, as Triton's."""
+
+    @tl.jit
+    def fallback(x_ptr, y_ptr, out_ptr, none_ptr, n):
+        offs = tl.arange(0, 8)
+        y = tl.load(y_ptr + offs) * 2
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=offs < n, other=y))
+        tl.store(none_ptr + offs, tl.load(x_ptr + offs, mask=offs < 0, other=y + 1))
+
+    x = np.arange(8, dtype=np.float32)
+    y = np.arange(100, 108, dtype=np.int32)
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    xs, ys = rt.from_numpy(x, place), rt.from_numpy(y, place)
+    out, none = rt.zeros((8,), "float32", place), rt.zeros((8,), "float32", place)
+    rt.launch(fallback, xs, ys, out, none, 5, grid=(1,), pes=[0])
+    rt.synchronize()
+    assert out.numpy().tolist() == [0, 1, 2, 3, 4, 210, 212, 214]
+    assert none.numpy().tolist() == (2 * y + 1).astype(np.float32).tolist()
+    timing = Runtime("default")  # no values: the load only waits for the other tile
+    args = [timing.zeros((8,), dtype, place) for dtype in ("float32", "int32", "float32",
+                                                          "float32")]  # fmt: skip
+    timing.launch(fallback, *args, 5, grid=(1,), pes=[0])
+    timing.synchronize()

@@ -1147,7 +1147,9 @@ def _load_pointers(program: Program, ptr: pointer, mask: Any, other: Any) -> ten
             values = np.concatenate(
                 [lowering.read_run(program, view, first, n) for first, n in runs]
             ) if runs else np.empty(0, view.element_dtype)  # fmt: skip
-            result = np.array(np.broadcast_to(fill, shape), dtype=view.element_dtype)
+            fills = fill.data if isinstance(fill, tensor) else fill
+            with np.errstate(invalid="ignore", over="ignore"):
+                result = np.array(np.broadcast_to(fills, shape)).astype(view.element_dtype)
             if keep is None:
                 result = values.reshape(shape)
             else:
@@ -1155,7 +1157,8 @@ def _load_pointers(program: Program, ptr: pointer, mask: Any, other: Any) -> ten
             out.data = result
 
     if not runs:  # everything masked off: no DMA
-        op = Op("load", program, "DMA_IN", (), out, execute=execute)
+        waits = (other,) if isinstance(other, tensor) else ()
+        op = Op("load", program, "DMA_IN", waits, out, execute=execute)
         program.issue(op)
         return out
     pieces = lowering.gather_pieces(program, view, runs, True, "load")
@@ -1174,8 +1177,14 @@ def _other_values(other: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
     if other is None:
         return np.zeros((), dtype)
     if isinstance(other, tensor):
-        if other.const is None:
-            raise usage_error("tl.load: other= must be a constant or an index value")
+        if other.const is None:  # computed from data: read as the load executes (an input)
+            try:
+                np.broadcast_shapes(other.shape, shape)
+            except ValueError:
+                raise usage_error(
+                    f"tl.load: other of shape {other.shape} does not broadcast to {shape}"
+                ) from None
+            return other
         value = other.const
     elif isinstance(other, (int, float, bool, np.number)):
         value = np.asarray(other)
