@@ -584,3 +584,44 @@ def test_umulhi_of_64_bit_integers_is_the_unsigned_high_word():
     assert out.numpy().tolist() == _unsigned_high(a, b).tolist()
     expected = [int(v) * 0xD2E7470EE14C6C93 >> 64 for v in ua]
     assert uout.numpy().tolist() == expected
+
+
+def test_trans_with_dims_is_permute_and_expand_dims_takes_axes():
+    """tl.trans(x, 2, 0, 1) of a 3-D tile is tl.permute's (numpy's transpose), and
+    tl.expand_dims takes a tuple of axes; out-of-range or repeated axes and a 3-D trans
+    without dims fail clearly."""
+
+    @tl.jit
+    def shapes(x_ptr, out_ptr, flat_ptr):
+        offs = tl.arange(0, 2)[:, None, None] * 16 + tl.arange(0, 4)[None, :, None] * 4
+        x = tl.load(x_ptr + offs + tl.arange(0, 4)[None, None, :])
+        t = tl.trans(x, 2, 0, 1)
+        tl.store(out_ptr + tl.arange(0, 32), tl.reshape(t, (32,)))
+        wide = tl.expand_dims(tl.arange(0, 4), (0, 2))
+        tl.static_assert(wide.shape == (1, 4, 1))
+        tl.store(flat_ptr + tl.arange(0, 4), tl.reshape(wide, (4,)))
+
+    x = np.arange(32, dtype=np.float32)
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    out, flat = rt.zeros((32,), "float32", place), rt.zeros((4,), "int32", place)
+    rt.launch(shapes, rt.from_numpy(x, place), out, flat, grid=(1,), pes=[0])
+    rt.synchronize()
+    assert out.numpy().tolist() == np.transpose(x.reshape(2, 4, 4), (2, 0, 1)).ravel().tolist()
+    assert flat.numpy().tolist() == [0, 1, 2, 3]
+
+    @tl.jit
+    def repeated(x_ptr):
+        tl.expand_dims(tl.arange(0, 4), (0, 0))
+
+    @tl.jit
+    def beyond(x_ptr):
+        tl.expand_dims(tl.arange(0, 4), 5)
+
+    @tl.jit
+    def bare(x_ptr):
+        tl.trans(tl.reshape(tl.arange(0, 8), (2, 2, 2)))
+
+    fails_clearly(repeated, r"tl\.expand_dims: axes \(0, 0\) are out of range or repeated")
+    fails_clearly(beyond, r"tl\.expand_dims: axes \(5,\) are out of range or repeated")
+    fails_clearly(bare, r"tl\.trans without dims needs a 2-D tile, got shape \(2, 2, 2\)")

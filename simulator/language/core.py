@@ -2234,14 +2234,34 @@ def where(condition: Any, x: Any, y: Any) -> tensor:
 
 def trans(x: tensor, *dims: int) -> tensor:
     """Transpose a 2-D tile (MATH ``cycles_per_op['trans']``: the tile moves through the
-    vector unit)."""
+    vector unit); with ``dims``, Triton's ``permute`` of a tile of any rank."""
     x = _check_block("trans", x)
-    if len(x.shape) != 2:
-        raise usage_error(f"tl.trans needs a 2-D tile, got shape {x.shape}")
     if dims and dims not in ((1, 0), ((1, 0),)):
-        raise usage_error(f"tl.trans: only dims (1, 0) are supported, got {dims}")
+        return permute(x, *dims)
+    if len(x.shape) != 2:
+        raise usage_error(f"tl.trans without dims needs a 2-D tile, got shape {x.shape}; "
+                          "give the axes' order, as tl.permute takes it")  # fmt: skip
     out = _math_op("trans", (x,), (x.shape[1], x.shape[0]), x.dtype, lambda v: v.T)
     out.valid = tuple(reversed(x.valid)) if len(x.valid) == 2 else out.valid
+    return out
+
+
+def permute(x: tensor, *dims: Any) -> tensor:
+    """``x`` with its axes in the order ``dims`` (``permute(x, 1, 0)`` or
+    ``permute(x, (1, 0))``): MATH ``trans`` per element unless the order is unchanged."""
+    x = _check_block("permute", x)
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    order = tuple(int(getattr(d, "value", d)) for d in dims)
+    if sorted(order) != list(range(len(x.shape))):
+        raise usage_error(f"tl.permute: dims {order} are not a permutation of the axes of a "
+                          f"{len(x.shape)}-D tile (shape {x.shape})")  # fmt: skip
+    if order == tuple(range(len(order))):
+        return x
+    shape = tuple(x.shape[d] for d in order)
+    out = _math_op("trans", (x,), shape, x.dtype, lambda v: np.transpose(v, order))
+    if len(x.valid) == len(order):
+        out.valid = tuple(x.valid[d] for d in order)
     return out
 
 
@@ -2284,11 +2304,20 @@ def broadcast_to(x: tensor, *shape: Any) -> tensor:
     return _view(x, shape, lambda a: np.broadcast_to(a, shape))
 
 
-def expand_dims(x: tensor, axis: int) -> tensor:
-    """``x`` with a new axis of size 1 at ``axis`` (a free view)."""
+def expand_dims(x: tensor, axis: int | Sequence[int]) -> tensor:
+    """``x`` with a new axis of size 1 at ``axis`` (or at each of a sequence of them), a
+    free view."""
     x = _check_block("expand_dims", x)
-    shape = np.expand_dims(np.empty(x.shape, np.bool_), axis).shape
-    return _view(x, tuple(shape), lambda a: np.expand_dims(a, axis))
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = tuple(int(_unwrapped(a)) for a in axes)
+    try:
+        shape = np.expand_dims(np.empty(x.shape, np.bool_), axes).shape
+    except (ValueError, np.exceptions.AxisError):
+        raise usage_error(
+            f"tl.expand_dims: axes {axes} are out of range or repeated for a "
+            f"{len(x.shape)}-D tile (shape {x.shape})"
+        ) from None
+    return _view(x, tuple(shape), lambda a: np.expand_dims(a, axes))
 
 
 def _reduce(

@@ -1,5 +1,5 @@
-"""Triton's tile layout ops: ``tl.ravel``, ``permute``, ``join``, ``split``, ``interleave``,
-``cat`` and ``flip``.
+"""Triton's tile layout ops: ``tl.ravel``, ``permute`` (in core, beside ``trans``), ``join``,
+``split``, ``interleave``, ``cat`` and ``flip``.
 
 What stays in place is a free view (``ravel``, ``split``, ``interleave`` after its
 join), as ``tl.reshape`` is; what moves elements between lanes runs on MATH, as
@@ -20,6 +20,7 @@ from simulator.language.core import (
     _math_op,
     _result_dtype,
     _view,
+    permute,  # noqa: F401 - with trans in core; named here as one of the layout ops
     reshape,
     tensor,
     usage_error,
@@ -30,25 +31,6 @@ def ravel(x: tensor, can_reorder: bool = False) -> tensor:
     """The elements of ``x`` as one row, in row-major order (a free view)."""
     x = _check_block("ravel", x)
     return reshape(x, (math.prod(x.shape),), can_reorder=can_reorder)
-
-
-def permute(x: tensor, *dims: Any) -> tensor:
-    """``x`` with its axes in the order ``dims`` (``permute(x, 1, 0)`` or
-    ``permute(x, (1, 0))``): MATH ``trans`` per element unless the order is unchanged."""
-    x = _check_block("permute", x)
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        dims = tuple(dims[0])
-    order = tuple(int(getattr(d, "value", d)) for d in dims)
-    if sorted(order) != list(range(len(x.shape))):
-        raise usage_error(f"tl.permute: dims {order} are not a permutation of the axes of a "
-                          f"{len(x.shape)}-D tile (shape {x.shape})")  # fmt: skip
-    if order == tuple(range(len(order))):
-        return x
-    shape = tuple(x.shape[d] for d in order)
-    out = _math_op("trans", (x,), shape, x.dtype, lambda v: np.transpose(v, order))
-    if len(x.valid) == len(order):
-        out.valid = tuple(x.valid[d] for d in order)
-    return out
 
 
 def join(a: Any, b: Any) -> tensor:
