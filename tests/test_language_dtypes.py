@@ -711,3 +711,44 @@ def test_load_other_may_be_a_tile_of_loaded_data():
                                                           "float32")]  # fmt: skip
     timing.launch(fallback, *args, 5, grid=(1,), pes=[0])
     timing.synchronize()
+
+
+def test_a_3d_dot_is_a_batch_of_products(list_writer):
+    """tl.dot of (B, M, K) and (B, K, N) tiles, plus a (B, M, N) acc: numpy's batched
+    matmul in float32; one GEMM op of ceil(M/R) * ceil(N/C) * K * B + fill_drain cycles
+    and 2BMNK FLOPs; a 2-D with a 3-D operand is an error."""
+    batch, m, k, n = 4, 16, 32, 8
+
+    @tl.jit
+    def batched(a_ptr, b_ptr, c_ptr, out_ptr):
+        ib, im, ik, i_n = (tl.arange(0, s) for s in (batch, m, k, n))
+        a = tl.load(a_ptr + ib[:, None, None] * m * k + im[None, :, None] * k + ik[None, None, :])
+        b = tl.load(b_ptr + ib[:, None, None] * k * n + ik[None, :, None] * n + i_n[None, None, :])
+        c_offs = ib[:, None, None] * m * n + im[None, :, None] * n + i_n[None, None, :]
+        tl.store(out_ptr + c_offs, tl.dot(a, b, acc=tl.load(c_ptr + c_offs)))
+
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((batch, m, k)).astype(np.float32)
+    b = rng.standard_normal((batch, k, n)).astype(np.float32)
+    c = rng.standard_normal((batch, m, n)).astype(np.float32)
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    place = Placement.single(0)
+    args = [rt.from_numpy(v.ravel(), place) for v in (a, b, c)]
+    out = rt.zeros((batch * m * n,), "float32", place)
+    rt.launch(batched, *args, out, grid=(1,), pes=[0])
+    rt.synchronize()
+    np.testing.assert_allclose(out.numpy().reshape(batch, m, n), a @ b + c, rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
+    (row,) = [r for r in list_writer.rows["ops"] if r["op"] == "dot"]
+    pe = rt.topology.params.pe
+    cycles = math.ceil(m / pe.gemm.rows) * math.ceil(n / pe.gemm.cols) * k * batch
+    expected = (cycles + pe.gemm.fill_drain_cycles) / pe.clock_ghz
+    assert row["end_ns"] - row["start_ns"] == pytest.approx(expected, rel=1e-12)
+    assert row["flops"] == 2 * batch * m * n * k
+
+    @tl.jit
+    def mixed(x_ptr):
+        v = tl.load(x_ptr + tl.arange(0, 16)[:, None] * 0 + tl.arange(0, 16)[None, :])
+        tl.dot(tl.reshape(v, (1, 16, 16)), v)
+
+    fails_clearly(mixed, r"tl\.dot: shapes \(1, 16, 16\) and \(16, 16\) do not multiply \(both")

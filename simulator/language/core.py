@@ -1588,7 +1588,8 @@ def dot(
     max_num_imprecise_acc: int | None = None,
 ) -> tensor:
     """``a @ b (+ acc)`` on the GEMM engine: (M, K) x (K, N) -> (M, N) in ``out_dtype``
-    (float32 by default; ``acc``'s dtype when given).
+    (float32 by default; ``acc``'s dtype when given), or batched as Triton's 3-D dot:
+    (B, M, K) x (B, K, N) -> (B, M, N), the B products one after another.
 
     Inputs are float16, bfloat16, float8 (float8e4nv, float8e5, which may mix) or
     float32; accumulation is float32. int8 by int8 accumulates exactly in int32 and
@@ -1597,19 +1598,26 @@ def dot(
     error (accumulate in float32, then ``.to(tl.bfloat16)``). The cost is the same
     whatever the dtype. Cost on
     an R x C array:
-    ``ceil(M/R) * ceil(N/C) * K + fill_drain_cycles`` cycles for the whole tile;
-    FLOPs = 2MNK of its unpadded part (tiles loaded across a tensor's edge are
+    ``ceil(M/R) * ceil(N/C) * K * B + fill_drain_cycles`` cycles for the whole tile (B = 1
+    in 2-D); FLOPs = 2BMNK of its unpadded part (tiles loaded across a tensor's edge are
     zero-padded: that work takes time but does no useful arithmetic).
     """
     program = _program()
     if not (isinstance(a, tensor) and isinstance(b, tensor)):
         a, b = _check_block("dot", a), _check_block("dot", b)
-    if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
-        raise usage_error(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply")
-    m, k = a.shape
-    n = b.shape[1]
-    if acc is not None and (_check_block("dot", acc).shape != (m, n)):
-        raise usage_error(f"tl.dot: acc shape {acc.shape} != ({m}, {n})")
+    rank = len(a.shape)
+    if (
+        rank not in (2, 3) or len(b.shape) != rank or a.shape[-1] != b.shape[-2]
+        or a.shape[:-2] != b.shape[:-2]
+    ):  # fmt: skip
+        raise usage_error(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply (both "
+                          "2-D, or both 3-D with one batch size)")  # fmt: skip
+    batch = a.shape[0] if rank == 3 else 1
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    out_shape = (*a.shape[:-2], m, n)
+    if acc is not None and (_check_block("dot", acc).shape != out_shape):
+        raise usage_error(f"tl.dot: acc shape {acc.shape} != {out_shape}")
     out_dtype = acc.dtype if acc is not None else _dtype(out_dtype)
     integer = a.dtype.kind in "iub" or b.dtype.kind in "iub"
     if integer:
@@ -1620,13 +1628,15 @@ def dot(
         out_dtype = float32  # Triton's: out_dtype applies to float16 and float8 operands only
     pe_params = program.machine.params.pe
     gemm = pe_params.gemm
-    duration = gemm_duration_ns(m, n, k, gemm.rows, gemm.cols, gemm.fill_drain_cycles,
+    # The batch's products stream through the array back to back: B times the depth.
+    duration = gemm_duration_ns(m, n, k * batch, gemm.rows, gemm.cols, gemm.fill_drain_cycles,
                                 pe_params.clock_ghz)  # fmt: skip
-    out = _new_block(program, (m, n), out_dtype)
+    out = _new_block(program, out_shape, out_dtype)
     # FLOPs of the unpadded part: rows of a, columns of b, and the depth both hold.
-    valid_m, valid_n = a.valid[0], b.valid[-1]
-    valid_k = builtins.min(a.valid[-1], b.valid[0])
-    out.valid = (valid_m, valid_n)
+    valid_m, valid_n = a.valid[-2], b.valid[-1]
+    valid_k = builtins.min(a.valid[-1], b.valid[-2])
+    valid_batch = builtins.min(a.valid[0], b.valid[0]) if rank == 3 else 1
+    out.valid = (valid_batch, valid_m, valid_n) if rank == 3 else (valid_m, valid_n)
     inputs = (a, b) if acc is None else (a, b, acc)
     execute = None
     if program.machine.data is not None:
@@ -1648,7 +1658,7 @@ def dot(
             out,
             duration_ns=duration,
             execute=execute,
-            flops=2 * valid_m * valid_n * valid_k,
+            flops=2 * valid_batch * valid_m * valid_n * valid_k,
         )
     )
     return out
