@@ -258,3 +258,37 @@ def test_perfetto_draws_both_halves_under_the_pe_that_issued_them(tmp_path):
              if e["ph"] == "X" and e["name"].startswith("atomic ")}  # fmt: skip
     assert drawn == {("sip0.cube0.pe0.tcm", "PE 0 (sip0 cube0 pe0)"),
                      ("sip0.cube0.pe5.hbm", "PE 0 (sip0 cube0 pe0)")}  # fmt: skip
+
+
+def test_atomic_add_takes_bfloat16_and_rounds_each_update():
+    """tl.atomic_add on a bfloat16 tensor, as Triton's: each update is one bfloat16 add
+    (ml_dtypes' rounding), applied in element order; other kinds on bfloat16 still fail
+    clearly."""
+
+    @tl.jit
+    def accumulate(acc_ptr, x_ptr):
+        offs = tl.arange(0, 8)
+        tl.atomic_add(acc_ptr + offs % 2, tl.load(x_ptr + offs))
+
+    bf16 = np.dtype(tl.bfloat16)
+    x = np.array([1.0, 0.5, 2.0**-8, 3.0, 2.0**-8, 0.25, 100.0, 0.125], bf16)
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    acc = rt.from_numpy(np.array([1.0, 0.0], bf16), place)
+    rt.launch(accumulate, acc, rt.from_numpy(x, place), grid=(1,), pes=[0])
+    rt.synchronize()
+    expected = np.array([1.0, 0.0], bf16)
+    for i, value in enumerate(x):  # element order, each sum rounded to bfloat16
+        expected[i % 2] = expected[i % 2] + value
+    assert acc.numpy().tolist() == expected.tolist()
+    assert expected[0] != np.float32(2.0) + 2 * 2.0**-8 + 100.0  # bfloat16 dropped the 2**-8s
+
+    @tl.jit
+    def bf16_max(acc_ptr, x_ptr):
+        tl.atomic_max(acc_ptr + tl.arange(0, 2), 1.0)
+
+    rt2 = Runtime("default")
+    with pytest.raises(tl.KernelUsageError, match=r"tl\.atomic_max: .* holds bfloat16, which "
+                                                  r"atomic_max does not take"):  # fmt: skip
+        rt2.launch(bf16_max, rt2.zeros((2,), "bfloat16", place), None, grid=(1,), pes=[0])
+        rt2.synchronize()

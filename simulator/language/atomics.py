@@ -44,6 +44,7 @@ from simulator.language.core import (
     _new_block,
     _program,
     _span_access,
+    bfloat16,
     block_ptr,
     broadcasts_to,
     pointer,
@@ -141,7 +142,9 @@ def _atomic(kind: str, target: Any, operands: tuple[Any, ...], mask: Any, sem: s
     view, shape, dtype = ptr.base, ptr.shape, ptr.base.element_dtype
     if kind in _INTEGER_ONLY and dtype.kind not in "iu":
         raise usage_error(f"tl.{name}: {view.name} holds {dtype}; {name} needs integers")
-    if dtype.kind == "b" or (dtype in _NARROW_FLOATS and kind not in ("xchg", "cas")):
+    # Triton's atomic_add also takes bfloat16 (the sum rounds once per update).
+    takes_narrow = ("xchg", "cas", "add") if dtype == bfloat16 else ("xchg", "cas")
+    if dtype.kind == "b" or (dtype in _NARROW_FLOATS and kind not in takes_narrow):
         raise usage_error(f"tl.{name}: {view.name} holds {dtype}, which {name} does not take")
     values = tuple(_operand(name, program, value, shape, dtype) for value in operands)
     keep = _mask_values(mask, shape, name)
