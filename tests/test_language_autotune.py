@@ -131,7 +131,8 @@ def test_heuristics_compute_meta_parameters_from_the_arguments(n, even):
 
 
 def test_pruning_runs_only_the_configs_left():
-    """early_config_prune drops a config; perf_model with top_k keeps the best estimate."""
+    """early_config_prune drops a config; perf_model with top_k keeps the best estimate,
+    which is still tuned (one tuning launch), as Triton benchmarks every pruned config."""
     seen = []
 
     def early(configs, named):
@@ -146,7 +147,7 @@ def test_pruning_runs_only_the_configs_left():
                                               "perf_model": model, "top_k": 1})(
         matmul_splitk_kernel)  # fmt: skip
     launch, _, _ = launch_splitk(Runtime("default"), tuned, 32, 32, 128)
-    assert tuned.best_config is SPLITK_CONFIGS[2] and launch.launch_id == 0  # no tuning run
+    assert tuned.best_config is SPLITK_CONFIGS[2] and launch.launch_id == 1  # one tuning run
     assert "M" in seen[0] and "a_ptr" in seen[0]
 
 
@@ -213,3 +214,24 @@ def test_autotune_over_heuristics_computes_them_from_each_configs_meta():
     block = tuned.best_config.kwargs["BLOCK"]
     assert out.numpy().tolist() == [int(128 % block == 0), block // 2]
     assert len(tuned.configs_timings) == 2
+
+
+def test_pruned_to_one_config_still_resets_what_tuning_touched():
+    """Pruning leaves one config: it is tuned all the same, so reset_to_zero zeroes the
+    accumulator its tuning launch added into (Triton's run benchmarks every pruned config
+    when there was more than one)."""
+
+    @tl.jit
+    def bump(acc_ptr, BLOCK: tl.constexpr):  # noqa: N803
+        offs = tl.arange(0, BLOCK)
+        tl.store(acc_ptr + offs, tl.load(acc_ptr + offs) + 1.0)
+
+    configs = [triton.Config({"BLOCK": 4}), triton.Config({"BLOCK": 8})]
+    tuned = triton.autotune(configs=configs, key=[], reset_to_zero=["acc_ptr"],
+                            prune_configs_by={"early_config_prune": lambda c, n, **k: c[:1]})(
+        bump)  # fmt: skip
+    rt = Runtime("default", verify_data=True)
+    acc = rt.from_numpy(np.full(8, 5.0, np.float32), Placement.single(0))
+    tuned[(1,)](acc)
+    rt.synchronize()
+    assert acc.numpy().tolist() == [1.0] * 4 + [0.0] * 4

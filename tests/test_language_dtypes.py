@@ -752,3 +752,30 @@ def test_a_3d_dot_is_a_batch_of_products(list_writer):
         tl.dot(tl.reshape(v, (1, 16, 16)), v)
 
     fails_clearly(mixed, r"tl\.dot: shapes \(1, 16, 16\) and \(16, 16\) do not multiply \(both")
+
+
+def test_a_block_pointer_store_needs_the_element_dtype_and_a_descriptor_casts():
+    """Storing a float32 tile through a block pointer to float16 is an error, as
+    Triton's _store_block_pointer asserts; a tensor descriptor's store casts, as
+    Triton's descriptor_store does."""
+
+    @tl.jit
+    def through_block(x_ptr):
+        ptr = tl.make_block_ptr(x_ptr, (16,), (1,), (0,), (16,), (0,))
+        tl.store(ptr, tl.full((16,), 7.5, tl.float32))
+
+    rt = Runtime("default")
+    wanted = r"tl\.store: a float32 tile into a block pointer to float16 .* cast it with \.to"
+    with pytest.raises(tl.KernelUsageError, match=wanted):
+        rt.launch(through_block, rt.zeros((16,), "float16", Placement.single(0)), grid=(1,),
+                  pes=[0])  # fmt: skip
+        rt.synchronize()
+
+    @tl.jit
+    def through_descriptor(x_ptr):
+        desc = tl.make_tensor_descriptor(x_ptr, shape=[16, 16], strides=[16, 1],
+                                         block_shape=[16, 16])  # fmt: skip
+        desc.store([0, 0], tl.full((16, 16), 7.5, tl.float32))
+
+    (out,) = _run(through_descriptor, [], [((16, 16), "float16")])
+    assert out.tolist() == np.full((16, 16), 7.5, np.float16).tolist()

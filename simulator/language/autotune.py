@@ -195,7 +195,7 @@ class Autotuner(KernelWrapper):
     def _tune(self, runtime: Any, args: tuple, options: dict[str, Any], meta: dict[str, Any],
               named: dict[str, Any]) -> Config:  # fmt: skip
         configs = self._pruned(named)
-        if len(configs) == 1:
+        if len(self.configs) == 1:  # as Triton: one config is not tuned; pruned to one is
             return configs[0]
         saved = {name: _values_of(named[name]) for name in self.restore_value}
         name = options.get("name") or self.__name__

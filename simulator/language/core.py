@@ -1209,8 +1209,22 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     part of the tile past the tensor's edge along the dims ``boundary_check`` lists is
     dropped (past it along another is an error, as for ``load``). To a tensor argument:
     its element 0 in a grid launch (Triton's scalar pointer), its whole shard otherwise.
-    ``value`` broadcasts to the destination's shape (a number is allowed).
+    ``value`` broadcasts to the destination's shape (a number is allowed); a tile stored
+    through a block pointer must already have its element dtype, as in Triton.
     """
+    if type(pointer) is block_ptr and isinstance(value, tensor):
+        element = pointer.base.element_dtype
+        if value.dtype != element:  # Triton asserts it (_store_block_pointer)
+            raise usage_error(
+                f"tl.store: a {value.dtype} tile into a block pointer to {element} "
+                f"({pointer.base.name}); cast it with .to() first, as Triton requires"
+            )
+    _store(pointer, value, mask, boundary_check)
+
+
+def _store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[int] = ()) -> None:
+    """``tl.store`` without the block pointer's dtype check (a tensor descriptor's store
+    casts, as Triton's ``descriptor_store`` does)."""
     program = _program()
     if type(pointer) is block_ptr and mask is None:
         ptr = pointer  # the common case first: no conversions

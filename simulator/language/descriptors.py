@@ -27,11 +27,11 @@ from simulator.language.core import (
     _base_view,
     _const,
     _program,
+    _store,
     block_ptr,
     load,
     make_block_ptr,
     pointer,
-    store,
     tensor,
     usage_error,
 )
@@ -63,7 +63,7 @@ class tensor_descriptor:  # noqa: N801 - Triton's name
 
     def store(self, offsets: Sequence[Any], value: Any) -> None:
         """Write ``value`` to the block at element ``offsets`` (inside the tensor only)."""
-        store(self._block(offsets), value, boundary_check=tuple(range(len(self.shape))))
+        _store(self._block(offsets), value, boundary_check=tuple(range(len(self.shape))))
 
     def atomic_add(self, offsets: Sequence[Any], value: Any) -> None:
         """Add ``value`` into the block at ``offsets`` (inside the tensor only)."""
