@@ -442,10 +442,38 @@ def test_static_assert_message():
 def test_bad_grid_is_a_launch_error():
     rt = Runtime("default")
     x = rt.zeros((4,), "float32", Placement.single(0))
-    with pytest.raises(LaunchError, match=r"kernel 'add_kernel': grid sizes must be > 0"):
-        add_kernel[(0,)](x, x, x, 4, BLOCK_SIZE=4)
+    with pytest.raises(LaunchError, match=r"kernel 'add_kernel': grid sizes must be >= 0"):
+        add_kernel[(2, -1)](x, x, x, 4, BLOCK_SIZE=4)
     with pytest.raises(LaunchError, match=r"grid must be 1 to 3 ints"):
         add_kernel[(1, 2, 3, 4)](x, x, x, 4, BLOCK_SIZE=4)
+
+
+def test_empty_grid_runs_nothing_and_keeps_stream_order(list_writer):
+    """A grid with a zero dimension (n = 0 elements, as a caller computes it) launches no
+    program, as Triton's launcher skips it: nothing is loaded or stored, its launches row
+    says n_pes 0 at the host's time, and the next launch still follows the one before."""
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    x = rt.from_numpy(np.arange(8, dtype=np.float32), Placement.single(0))
+    out = rt.zeros((8,), "float32", Placement.single(0))
+    first = add_kernel[(2,)](x, x, out, 8, BLOCK_SIZE=4)
+    empty = add_kernel[lambda meta: (triton.cdiv(0, meta["BLOCK_SIZE"]), 4)](
+        x, x, out, 0, BLOCK_SIZE=4
+    )
+    assert empty.done.triggered and not empty.programs
+    last = add_kernel[(2,)](out, x, out, 8, BLOCK_SIZE=4)
+    rt.synchronize()
+    np.testing.assert_array_equal(out.numpy(), 3 * np.arange(8, dtype=np.float32))
+    assert last.target_start_ns >= first.end_ns  # stream order kept past the empty one
+    rows = {r["launch_id"]: r for r in list_writer.rows["launches"]}
+    row = rows[empty.launch_id]
+    assert (row["grid"], row["n_pes"]) == ("0x4x1", 0)
+    assert row["host_issue_ns"] == row["target_start_ns"] == row["end_ns"] == empty.end_ns
+    for table in ("ops", "dma", "pe_exec", "programs"):
+        assert not [r for r in list_writer.rows[table] if r["launch_id"] == empty.launch_id]
+    assert (
+        triton.testing.do_bench(lambda: add_kernel[(0,)](x, x, out, 0, BLOCK_SIZE=4), n_warmup=0)
+        == 0.0
+    )
 
 
 def test_device_print_shows_pe_program_and_time(capsys):

@@ -405,8 +405,25 @@ def launch(
     return record
 
 
-def _finish(machine: Machine, record: Launch, event: simpy.Event) -> None:
-    if not event.ok:
+def empty_launch(
+    machine: Machine, kernel_name: str, grid: tuple[int, int, int], coll_id: int | None = None
+) -> Launch:
+    """A launch over a grid with a zero dimension: as Triton's launcher skips it, no
+    message is sent and no program runs. Its ``launches`` row (``n_pes`` 0, every time
+    the host's issue time) shows it was asked for; it is done at once, and the stream's
+    order is untouched (nothing waited for it, and it waits for nothing)."""
+    now = machine.env.now
+    record = Launch(machine.recorder.new_launch_id(), kernel_name, [], now, now,
+                    barrier=False, done=machine.env.event(), coll_id=coll_id,
+                    grid=grid)  # fmt: skip
+    _finish(machine, record, None)
+    return record
+
+
+def _finish(machine: Machine, record: Launch, event: simpy.Event | None) -> None:
+    """Record the launch's row and fire ``done`` (``event``: its programs' all_of, None
+    for a launch without programs)."""
+    if event is not None and not event.ok:
         event.defused = True
         record.done.fail(event.value)
         return

@@ -26,7 +26,7 @@ import numpy as np
 import simpy
 
 from simulator.engine.errors import LaunchError
-from simulator.engine.launch import Launch
+from simulator.engine.launch import Launch, empty_launch
 from simulator.engine.launch import launch as start_launch
 from simulator.engine.machine import Machine
 from simulator.engine.recorder import DmaInfo
@@ -371,6 +371,8 @@ class Runtime:
             named = kernel.meta_of(args, meta) if isinstance(kernel, JITFunction) else {}
             grid = grid({**named, **meta})
         grid = normalize_grid(grid, name)
+        if 0 in grid:  # as Triton's launcher: an empty grid runs no program
+            return self._observed(empty_launch(self.machine, name, grid, coll_id))
         if pes is None:
             if not self.device_pes:
                 raise LaunchError("the selected device has no PEs")
@@ -408,6 +410,10 @@ class Runtime:
             meta=meta,
         )
         self._streams[stream] = record
+        return self._observed(record)
+
+    def _observed(self, record: Launch) -> Launch:
+        """``record``, after handing it to every ``observe_launches`` block."""
         for observer in _launch_observers:
             observer.append((self, record))
         return record
@@ -444,7 +450,8 @@ class Runtime:
 
 
 def normalize_grid(grid: Any, kernel_name: str) -> tuple[int, int, int]:
-    """A grid as (x, y, z) positive ints; raises LaunchError naming the kernel."""
+    """A grid as (x, y, z) ints >= 0 (a zero makes an empty grid, which launches
+    nothing); raises LaunchError naming the kernel."""
     values = (
         (grid,)
         if isinstance(grid, int)
@@ -460,8 +467,8 @@ def normalize_grid(grid: Any, kernel_name: str) -> tuple[int, int, int]:
         raise LaunchError(
             f"kernel {kernel_name!r}: grid must be 1 to 3 ints, got {grid!r}"
         ) from None
-    if any(v <= 0 for v in ints):
-        raise LaunchError(f"kernel {kernel_name!r}: grid sizes must be > 0, got {grid!r}")
+    if any(v < 0 for v in ints):
+        raise LaunchError(f"kernel {kernel_name!r}: grid sizes must be >= 0, got {grid!r}")
     return (*ints, 1, 1)[:3]
 
 
