@@ -779,3 +779,44 @@ def test_a_block_pointer_store_needs_the_element_dtype_and_a_descriptor_casts():
 
     (out,) = _run(through_descriptor, [], [((16, 16), "float16")])
     assert out.tolist() == np.full((16, 16), 7.5, np.float16).tolist()
+
+
+def test_bool_arithmetic_is_one_bit_and_wraps():
+    """Two bools add and subtract in Triton's 1 bit (an exclusive or: True + True is
+    False), where numpy's add is a logical or; with an int the bool takes part as 0/1."""
+
+    @tl.jit
+    def one_bit(a_ptr, b_ptr, sum_ptr, diff_ptr, mixed_ptr):
+        offs = tl.arange(0, 4)
+        a, b = tl.load(a_ptr + offs) != 0, tl.load(b_ptr + offs) != 0
+        tl.static_assert((a + b).dtype == tl.int1)
+        tl.store(sum_ptr + offs, (a + b).to(tl.int32))
+        tl.store(diff_ptr + offs, (a - b).to(tl.int32) + (True - a).to(tl.int32) * 2)
+        tl.store(mixed_ptr + offs, a + 1 + b)
+
+    a = np.array([0, 0, 1, 1], np.int32)
+    b = np.array([0, 1, 0, 1], np.int32)
+    sums, diffs, mixed = _run(one_bit, [a, b], [((4,), "int32")] * 3)
+    assert sums.tolist() == [x ^ y for x, y in zip(a, b, strict=True)]
+    assert diffs.tolist() == [(x ^ y) + (1 ^ x) * 2 for x, y in zip(a, b, strict=True)]
+    assert mixed.tolist() == (a + 1 + b).tolist()
+
+
+def test_int_arguments_are_typed_by_range_as_triton():
+    """An int argument is int32 if it fits, else int64, else uint64 (2**63 .. 2**64-1,
+    carried exactly); wider is one clear error naming the parameter."""
+    seen = []
+
+    @tl.jit
+    def typed(out_ptr, small, big, huge):
+        seen.extend([small.dtype, big.dtype, huge.dtype])
+        tl.store(out_ptr + tl.arange(0, 1), tl.full((1,), huge, tl.uint64))
+
+    rt = Runtime("default", verify_data=True)
+    out = rt.zeros((1,), "uint64", Placement.single(0))
+    rt.launch(typed, out, -5, 2**40, 2**64 - 3, grid=(1,), pes=[0])
+    rt.synchronize()
+    assert seen == [tl.int32, tl.int64, tl.uint64]
+    assert int(out.numpy()[0]) == 2**64 - 3
+    with pytest.raises(tl.KernelUsageError, match=rf"kernel 'typed': argument huge = {2**64} does"):
+        rt.launch(typed, out, 1, 1, 2**64, grid=(1,), pes=[0])

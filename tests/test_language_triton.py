@@ -431,6 +431,15 @@ def test_boundary_check_of_the_one_dim_that_clips_is_enough(transposed):
         rt.synchronize()
 
 
+def test_advance_needs_one_offset_per_dim():
+    @tl.jit
+    def short_advance(x_ptr):
+        block = tl.make_block_ptr(x_ptr, (10, 10), (10, 1), (0, 0), (2, 2), (1, 0))
+        tl.load(tl.advance(block, (1,)))
+
+    fails_clearly(short_advance, match=r"tl\.advance: 1 offsets for a block pointer of 2 dims")
+
+
 def test_static_assert_message():
     @tl.jit
     def asserted(x_ptr, BLOCK: tl.constexpr = 3):  # noqa: N803

@@ -106,6 +106,19 @@ class constexpr:  # noqa: N801 - Triton's name
         return builtins.abs(self.value)
 
 
+def _one_bit(fn: Callable[..., np.ndarray], x: Any, y: Any) -> Callable[..., np.ndarray]:
+    """``fn`` (add or subtract), or of two bools Triton's 1-bit arithmetic, which wraps:
+    an exclusive or (numpy's bool add is a logical or, and it refuses to subtract)."""
+    if _is_bool(x) and _is_bool(y):
+        return np.logical_xor
+    return fn
+
+
+def _is_bool(value: Any) -> bool:
+    return (value.dtype == _BOOL if isinstance(value, tensor)
+            else isinstance(value, (bool, np.bool_)))  # fmt: skip
+
+
 def _unwrapped(value: Any) -> Any:
     return value.value if isinstance(value, constexpr) else value
 
@@ -467,6 +480,9 @@ def advance(ptr: block_ptr, offsets: Sequence[int]) -> block_ptr:
     if not isinstance(ptr, block_ptr):
         raise usage_error(f"tl.advance needs a block pointer, got {type(ptr).__name__}")
     offsets = tuple(int(o) for o in offsets)
+    if len(offsets) != len(ptr.block_shape) - ptr.one_d:
+        raise usage_error(f"tl.advance: {len(offsets)} offsets for a block pointer of "
+                          f"{len(ptr.block_shape) - ptr.one_d} dims")  # fmt: skip
     if ptr.one_d:
         offsets = (0, *offsets)
     if ptr.transposed:  # the block's dims are the memory's swapped
@@ -509,16 +525,16 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
     __hash__ = object.__hash__
 
     def __add__(self, other: Any) -> tensor:
-        return _binary("add", self, other, np.add)
+        return _binary("add", self, other, _one_bit(np.add, self, other))
 
     def __radd__(self, other: Any) -> tensor:
-        return _binary("add", other, self, np.add)
+        return _binary("add", other, self, _one_bit(np.add, self, other))
 
     def __sub__(self, other: Any) -> tensor:
-        return _binary("sub", self, other, np.subtract)
+        return _binary("sub", self, other, _one_bit(np.subtract, self, other))
 
     def __rsub__(self, other: Any) -> tensor:
-        return _binary("sub", other, self, np.subtract)
+        return _binary("sub", other, self, _one_bit(np.subtract, self, other))
 
     def __mul__(self, other: Any) -> tensor:
         return _binary("mul", self, other, np.multiply)

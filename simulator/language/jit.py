@@ -102,9 +102,23 @@ def typed_arguments(kernel: Any, args: tuple) -> tuple:
         if type(value) is float:
             typed[i] = FloatScalar(value)
             continue
-        dtype = np.dtype(np.int32) if -(2**31) <= value < 2**31 else np.dtype(np.int64)
-        typed[i] = IntScalar(value, dtype)
+        typed[i] = IntScalar(value, _int_argument_dtype(kernel, parameters[i].name, value))
     return tuple(typed)
+
+
+def _int_argument_dtype(kernel: Any, name: str, value: int) -> np.dtype:
+    """Triton's type of an int argument: int32 if it fits, then int64, then uint64 (2**63
+    to 2**64 - 1); anything wider is a KernelUsageError naming the kernel and parameter."""
+    if -(2**31) <= value < 2**31:
+        return np.dtype(np.int32)
+    if -(2**63) <= value < 2**63:
+        return np.dtype(np.int64)
+    if 0 <= value < 2**64:
+        return np.dtype(np.uint64)
+    raise KernelUsageError(
+        f"kernel {kernel.__name__!r}: argument {name} = {value} does not fit 64 bits "
+        "(Triton passes ints as int32, int64 or uint64)"
+    )
 
 
 def split_meta(kernel: Any, meta: dict[str, Any]) -> dict[str, Any]:
