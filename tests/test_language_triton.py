@@ -431,6 +431,68 @@ def test_boundary_check_of_the_one_dim_that_clips_is_enough(transposed):
         rt.synchronize()
 
 
+@tl.jit
+def shifted_copy(x_ptr, out_ptr, ROW: tl.constexpr, COL: tl.constexpr,  # noqa: N803
+                 TRANSPOSED: tl.constexpr, CHECK: tl.constexpr):  # noqa: N803  # fmt: skip
+    # An 8 x 8 tile of x (6 x 10) at (ROW, COL), possibly before its start, is loaded and
+    # stored back at the same place of out; the transposed view sees x^T (10 x 6).
+    if TRANSPOSED:
+        src = tl.make_block_ptr(x_ptr, (10, 6), (1, 10), (COL, ROW), (8, 8), (0, 1))
+        dst = tl.make_block_ptr(out_ptr, (10, 6), (1, 10), (COL, ROW), (8, 8), (0, 1))
+    else:
+        src = tl.make_block_ptr(x_ptr, (6, 10), (10, 1), (ROW, COL), (8, 8), (1, 0))
+        dst = tl.make_block_ptr(out_ptr, (6, 10), (10, 1), (ROW, COL), (8, 8), (1, 0))
+    tile = tl.load(src, boundary_check=CHECK, padding_option="nan")
+    tl.store(dst, tl.where(tile != tile, -1.0, tile), boundary_check=CHECK)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize(("row", "col"), [(-3, -2), (-3, 5), (2, -7), (-8, 0), (-1, -1)])
+def test_a_block_before_the_tensor_start_is_padded_under_boundary_check(
+    row, col, transposed, list_writer
+):
+    """Triton checks ``0 <= index < shape`` per dim: a block at negative offsets loads
+    the padding before the tensor's start as past its end, and stores only inside it.
+    Against numpy: a padded copy of x; the DMAs move only the elements inside x."""
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    x_np = np.arange(60, dtype=np.float32).reshape(6, 10)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    out = rt.from_numpy(np.full((6, 10), 7.0, np.float32), Placement.single(0))
+    launch = rt.launch(shifted_copy, x, out, grid=(1,), pes=[0], ROW=row, COL=col,
+                       TRANSPOSED=transposed, CHECK=(0, 1))  # fmt: skip
+    rt.synchronize()
+    rows = slice(max(row, 0), max(0, min(row + 8, 6)))
+    cols = slice(max(col, 0), max(0, min(col + 8, 10)))
+    expected = np.full((6, 10), 7.0, np.float32)
+    expected[rows, cols] = x_np[rows, cols]
+    np.testing.assert_array_equal(out.numpy(), expected)
+    inside = x_np[rows, cols].size
+    dmas = [d for d in list_writer.rows["dma"] if d["launch_id"] == launch.launch_id]
+    assert sum(d["bytes"] for d in dmas if d["kind"] == "load") == inside * 4
+    assert sum(d["bytes"] for d in dmas if d["kind"] == "store") == inside * 4
+    missing = (1 if transposed else 0) if row < 0 else (0 if transposed else 1)
+    with pytest.raises(tl.KernelUsageError, match=rf"reaches before the start of dim {missing}"):
+        rt.launch(shifted_copy, x, out, grid=(1,), pes=[0], ROW=row, COL=col,
+                  TRANSPOSED=transposed, CHECK=(1 - missing,))  # fmt: skip
+        rt.synchronize()
+
+
+def test_a_1d_block_before_the_start_is_padded():
+    """The same for a 1-D block pointer: elements -3..4 of a 5-element x."""
+
+    @tl.jit
+    def tail(x_ptr, out_ptr):
+        block = tl.make_block_ptr(x_ptr, (5,), (1,), (-3,), (8,), (0,))
+        tl.store(out_ptr + tl.arange(0, 8), tl.load(block, boundary_check=(0,)))
+
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(np.arange(1, 6, dtype=np.float32), Placement.single(0))
+    out = rt.zeros((8,), "float32", Placement.single(0))
+    rt.launch(tail, x, out, grid=(1,), pes=[0])
+    rt.synchronize()
+    assert out.numpy().tolist() == [0, 0, 0, 1, 2, 3, 4, 5]
+
+
 def test_advance_needs_one_offset_per_dim():
     @tl.jit
     def short_advance(x_ptr):

@@ -964,8 +964,19 @@ def _tile_region(ptr: block_ptr, boundary_check: Sequence[int]) -> tuple[int, in
     nc = bc if nc > bc else (nc if nc > 0 else 0)
     # A clipped tile checked along both dims (the common case) needs no closer look.
     if r0 < 0 or c0 < 0 or ((nr < br or nc < bc) and boundary_check not in _BOTH_DIMS):
-        _check_edges(ptr, boundary_check, nr < br, nc < bc)
+        _check_edges(ptr, boundary_check, nr < br or r0 < 0, nc < bc or c0 < 0)
+        if r0 < 0:  # the rows before the tensor's first are padding too
+            nr, r0 = builtins.max(0, builtins.min(br + r0, rows_total)), 0
+        if c0 < 0:
+            nc, c0 = builtins.max(0, builtins.min(bc + c0, cols_total)), 0
     return r0, nr, c0, nc
+
+
+def _tile_skip(ptr: block_ptr) -> tuple[int, int]:
+    """Where a clipped tile's first element in memory sits in the tile: (rows, cols)
+    before the tensor's start, for a block at negative offsets (else (0, 0))."""
+    r0, c0 = ptr.offsets
+    return (-r0 if r0 < 0 else 0), (-c0 if c0 < 0 else 0)
 
 
 _BOTH_DIMS = ((0, 1), (1, 0))
@@ -973,24 +984,24 @@ _BOTH_DIMS = ((0, 1), (1, 0))
 
 def _check_edges(ptr: block_ptr, boundary_check: Sequence[int], rows_clipped: bool,
                  cols_clipped: bool) -> None:  # fmt: skip
-    """A tile reaching past the tensor's end clips along the dimensions ``boundary_check``
-    lists, as in Triton; along any other Triton would access memory out of bounds, so it
-    is an error naming the dimension, as is a negative offset."""
+    """A tile reaching past the tensor's start or end clips along the dimensions
+    ``boundary_check`` lists, as in Triton (whose check is ``0 <= index < shape``); along
+    any other Triton would access memory out of bounds, so it is an error naming the
+    dimension."""
 
     def as_written(pair: tuple[int, int]) -> tuple[int, ...]:  # the kernel's dims
         return (pair[1],) if ptr.one_d else (pair[::-1] if ptr.transposed else tuple(pair))
 
     where, block, bounds = as_written(ptr.offsets), as_written(ptr.block_shape), as_written(
         ptr.bounds)  # fmt: skip
-    if ptr.offsets[0] < 0 or ptr.offsets[1] < 0:
-        raise usage_error(f"block at offsets {where} is outside {ptr.base.name} of shape {bounds}")
     rows_dim = 1 if ptr.transposed else 0
     cols_dim = 0 if ptr.one_d or ptr.transposed else 1
     checked = {int(dim) for dim in boundary_check}
     for dim, clipped in sorted(((rows_dim, rows_clipped), (cols_dim, cols_clipped))):
         if clipped and dim not in checked:
+            side = "before the start of" if ptr.offsets[dim == cols_dim] < 0 else "past"
             raise usage_error(
-                f"block at offsets {where} with block_shape {block} reaches past dim {dim} of "
+                f"block at offsets {where} with block_shape {block} reaches {side} dim {dim} of "
                 f"{ptr.base.name} (shape {bounds}), and boundary_check="
                 f"{tuple(boundary_check)} does not list {dim}: Triton would access memory "
                 f"out of bounds; add {dim} to boundary_check"
@@ -1084,7 +1095,9 @@ def load(
         def execute() -> None:
             tile = np.full(ptr.block_shape, fill, dtype=view.element_dtype)
             if not empty:
-                tile[: region[1], : region[3]] = lowering.read_tile(program, view, stride, region)
+                skip_r, skip_c = _tile_skip(ptr)
+                inside = lowering.read_tile(program, view, stride, region)
+                tile[skip_r : skip_r + region[1], skip_c : skip_c + region[3]] = inside
             out.data = np.ascontiguousarray(tile.T) if transposed else tile.reshape(shape)
 
     if empty:  # the whole tile is padding: no DMA
@@ -1272,7 +1285,8 @@ def _store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[
         def execute() -> None:
             data = np.broadcast_to(value.data, target)
             data = data.T if transposed else data.reshape(ptr.block_shape)
-            lowering.write_tile(program, ptr.base, stride, region, data)
+            skip_r, skip_c = _tile_skip(ptr)
+            lowering.write_tile(program, ptr.base, stride, region, data[skip_r:, skip_c:])
 
     pieces, tile_bytes, span = lowering.tile_pieces(
         program, ptr.base, stride, region, False, "store"
