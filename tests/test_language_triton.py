@@ -493,6 +493,48 @@ def test_a_1d_block_before_the_start_is_padded():
     assert out.numpy().tolist() == [0, 0, 0, 1, 2, 3, 4, 5]
 
 
+def test_where_selects_pointers_into_one_tensor():
+    """tl.where of two blocks of pointers into one tensor selects addresses, by index
+    values or (data mode) loaded data; against numpy's fancy indexing. Pointers into two
+    tensors, or a pointer and a number, are one clear error."""
+
+    @tl.jit
+    def pick(a_ptr, out_ptr, BLOCK: tl.constexpr):  # noqa: N803
+        offs = tl.arange(0, BLOCK)
+        ptrs = tl.where(offs % 3 == 0, a_ptr + offs, a_ptr + BLOCK + offs)
+        v = tl.load(ptrs)
+        first = tl.where(v > 10, a_ptr, a_ptr + 1)  # scalar pointers, a data condition
+        tl.store(out_ptr + offs, v * 100 + tl.load(first))
+
+    rt = Runtime("default", verify_data=True)
+    a_np = np.arange(16, dtype=np.float32) * 3 % 17
+    a = rt.from_numpy(a_np, Placement.single(0))
+    out = rt.zeros((8,), "float32", Placement.single(0))
+    pick[(1,)](a, out, BLOCK=8)
+    rt.synchronize()
+    offs = np.arange(8)
+    v = a_np[np.where(offs % 3 == 0, offs, 8 + offs)]
+    np.testing.assert_array_equal(out.numpy(), v * 100 + a_np[np.where(v > 10, 0, 1)])
+
+    @tl.jit
+    def with_number(x_ptr):
+        offs = tl.arange(0, 4)
+        tl.load(tl.where(offs < 2, x_ptr + offs, 0))
+
+    fails_clearly(with_number, match=r"tl\.where: cannot select between a pointer and int")
+    rt2 = Runtime("default")
+    x, y = (rt2.zeros((4,), "float32", Placement.single(0)) for _ in range(2))
+
+    @tl.jit
+    def both(x_ptr, y_ptr):
+        offs = tl.arange(0, 4)
+        tl.load(tl.where(offs < 2, x_ptr + offs, y_ptr + offs))
+
+    with pytest.raises(tl.KernelUsageError, match=r"tl\.where: pointers into two tensors"):
+        rt2.launch(both, x, y, grid=(1,), pes=[0])
+        rt2.synchronize()
+
+
 def test_advance_needs_one_offset_per_dim():
     @tl.jit
     def short_advance(x_ptr):

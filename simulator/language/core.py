@@ -2265,6 +2265,8 @@ def where(condition: Any, x: Any, y: Any) -> tensor:
         condition = number_tile(condition)
     if not isinstance(condition, tensor):
         raise usage_error(f"tl.where: condition must be a tensor, got {type(condition).__name__}")
+    if isinstance(x, (_Pointer, TensorView)) or isinstance(y, (_Pointer, TensorView)):
+        return _where_pointers(condition, x, y)
     for v in (x, y):
         if not isinstance(v, (tensor, *_NUMBER)):
             raise usage_error(f"tl.where: cannot select {type(v).__name__}")
@@ -2284,6 +2286,31 @@ def where(condition: Any, x: Any, y: Any) -> tensor:
         return np.where(c.astype(np.bool_), xv, yv)
 
     return _math_op("where", tuple(tensors), shape, dtype, fn)
+
+
+def _where_pointers(condition: tensor, x: Any, y: Any) -> pointer:
+    """``tl.where`` of two blocks of pointers into one tensor: the pointers ``x`` where
+    ``condition`` else ``y`` (address arithmetic, which costs no op here as ``+`` does
+    not). The condition's values are needed at issue: index values, or loaded data in
+    data mode."""
+    x, y = (v + 0 if isinstance(v, TensorView) else v for v in (x, y))
+    if not (isinstance(x, _Pointer) and isinstance(y, _Pointer)):
+        other = y if isinstance(x, _Pointer) else x
+        raise usage_error(f"tl.where: cannot select between a pointer and {type(other).__name__}")
+    if x.base is not y.base:
+        raise usage_error(
+            f"tl.where: pointers into two tensors ({x.base.name} and {y.base.name}) are not "
+            "supported; select the offsets into one tensor, or load both and select the values"
+        )
+    values = condition.const
+    if values is None:
+        values = _known_values(condition, "tl.where of pointers: the condition")
+    try:
+        offsets = np.where(values.astype(np.bool_), x.offsets, y.offsets)
+    except ValueError:
+        shapes = [condition.shape, x.shape, y.shape]
+        raise usage_error(f"tl.where: shapes {shapes} do not broadcast") from None
+    return pointer(x.base, offsets)
 
 
 def trans(x: tensor, *dims: int) -> tensor:
