@@ -625,3 +625,25 @@ def test_trans_with_dims_is_permute_and_expand_dims_takes_axes():
     fails_clearly(repeated, r"tl\.expand_dims: axes \(0, 0\) are out of range or repeated")
     fails_clearly(beyond, r"tl\.expand_dims: axes \(5,\) are out of range or repeated")
     fails_clearly(bare, r"tl\.trans without dims needs a 2-D tile, got shape \(2, 2, 2\)")
+
+
+def test_broadcast_gives_both_tiles_at_their_common_shape():
+    """tl.broadcast(a, b), as Triton's: a column and a row become two 4 x 8 tiles (numpy's
+    broadcast_arrays); a number stays a number; shapes that do not broadcast fail
+    clearly. The dtypes are instances of tl.dtype."""
+
+    def body(x, y):
+        column, row = tl.broadcast(tl.sum(x, axis=1)[:, None], tl.max(y, axis=0)[None, :])
+        same, number = tl.broadcast(x, 3)
+        assert column.shape == row.shape == (ROWS, COLS) and number == 3 and same is x
+        assert isinstance(column.dtype, tl.dtype)
+        return column * 1000 + row
+
+    column, row = np.broadcast_arrays(X.sum(axis=1)[:, None], Y.max(axis=0)[None, :])
+    np.testing.assert_array_equal(_run(body, (ROWS, COLS)), column * 1000 + row)
+
+    @tl.jit
+    def mismatched(x_ptr):
+        tl.broadcast(tl.arange(0, 4), tl.arange(0, 8))
+
+    fails_clearly(mismatched, match=r"tl\.broadcast: shapes \[\(4,\), \(8,\)\] do not broadcast")

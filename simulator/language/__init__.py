@@ -10,6 +10,8 @@ Dtypes are numpy dtypes: ``tl.bfloat16``, ``tl.float8e4nv`` (e4m3, bias 7) and
 
 from typing import Any
 
+import numpy as _np
+
 from simulator.language import core as _core
 from simulator.language import extra, math
 from simulator.language.atomics import (
@@ -45,6 +47,7 @@ from simulator.language.core import (
     assume,
     bfloat16,
     block_ptr,
+    broadcast,
     broadcast_to,
     cast,
     cdiv,
@@ -146,6 +149,9 @@ from simulator.language.selection import gather, histogram, sort, topk
 
 range = range_  # noqa: A001 - Triton's name (tl.range)
 
+# Triton's ``tl.dtype``: the class of every dtype here (``isinstance(t, tl.dtype)``).
+dtype = _np.dtype
+
 __all__ = [
     "rank",
     "recv",
@@ -175,6 +181,7 @@ __all__ = [
     "atomic_xor",
     "bfloat16",
     "block_ptr",
+    "broadcast",
     "broadcast_to",
     "cdiv",
     "ceil",
@@ -185,6 +192,7 @@ __all__ = [
     "cumsum",
     "debug_barrier",
     "device_print",
+    "dtype",
     "div_rn",
     "dot",
     "dot_scaled",

@@ -2385,6 +2385,18 @@ def broadcast_to(x: tensor, *shape: Any) -> tensor:
     return _view(x, shape, lambda a: np.broadcast_to(a, shape))
 
 
+def broadcast(x: Any, y: Any) -> tuple[Any, Any]:
+    """``x`` and ``y`` broadcast to their common shape (free views), as Triton's
+    ``tl.broadcast``; a number stays a number."""
+    shapes = [v.shape if isinstance(v, tensor) else () for v in (x, y)]
+    try:
+        shape = tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise usage_error(f"tl.broadcast: shapes {shapes} do not broadcast") from None
+    return tuple(broadcast_to(v, shape) if isinstance(v, tensor) and v.shape != shape else v
+                 for v in (x, y))  # fmt: skip
+
+
 def expand_dims(x: tensor, axis: int | Sequence[int]) -> tensor:
     """``x`` with a new axis of size 1 at ``axis`` (or at each of a sequence of them), a
     free view."""
