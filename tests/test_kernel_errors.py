@@ -24,11 +24,13 @@ def _faulty():
         raise ValueError("bad tile index")
 
 
-def test_kernel_error_names_the_users_line(monkeypatch):
-    """The message ends with `(at FILE:LINE: source)` of the raising line in the kernel."""
+@pytest.mark.parametrize("grid", [None, (2,)])
+def test_kernel_error_names_the_users_line(monkeypatch, grid):
+    """The message ends with `(at FILE:LINE: source)` of the raising line in the kernel,
+    in a launch of one program per PE and in a grid launch."""
     monkeypatch.delenv(DEBUG_ENV, raising=False)
     rt = Runtime("default")
-    rt.launch(_faulty, pes=[0, 1])
+    rt.launch(_faulty, pes=[0, 1], grid=grid)
     with pytest.raises(KernelError) as info:
         rt.synchronize()
     lines, first = inspect.getsourcelines(_faulty)

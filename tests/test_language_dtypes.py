@@ -820,3 +820,23 @@ def test_int_arguments_are_typed_by_range_as_triton():
     assert int(out.numpy()[0]) == 2**64 - 3
     with pytest.raises(tl.KernelUsageError, match=rf"kernel 'typed': argument huge = {2**64} does"):
         rt.launch(typed, out, 1, 1, 2**64, grid=(1,), pes=[0])
+
+
+def test_sum_in_a_wider_dtype_accumulates_in_it():
+    """tl.sum(x_f16, dtype=tl.float32) casts first and sums in float32, as Triton's: 1024
+    x 64 is 65536 (not float16's inf) and 2048 + 7 x 1 is 2055 (float16 partial sums
+    would stop at 2048 + 2 + 2 + 2 + ...)."""
+
+    @tl.jit
+    def sums(big_ptr, fine_ptr, out_ptr):
+        big = tl.load(big_ptr + tl.arange(0, 1024))
+        fine = tl.load(fine_ptr + tl.arange(0, 8))
+        totals = tl.join(tl.sum(big, axis=0, dtype=tl.float32),
+                         tl.sum(fine, axis=0, dtype=tl.float32))  # fmt: skip
+        tl.store(out_ptr + tl.arange(0, 2), totals)
+
+    big = np.full(1024, 64.0, np.float16)
+    fine = np.array([2048.0] + [1.0] * 7, np.float16)
+    (out,) = _run(sums, [big, fine], [((2,), "float32")])
+    assert out.tolist() == [big.astype(np.float32).sum(), fine.astype(np.float32).sum()]
+    assert out.tolist() == [65536.0, 2055.0]

@@ -491,14 +491,20 @@ def _run_program(
     except SimulationError:
         raise
     except Exception as exc:
-        line = user_line(exc.__traceback__)
-        raise KernelError(
-            f"kernel {program.kernel_name!r} program {program.program_id} on PE "
-            f"{program.pe.name} raised at t={env.now:.1f} ns: {type(exc).__name__}: {exc}"
-            + (f" (at {line})" if line else "")
-        ) from exc
+        raise _kernel_error(program, env.now, exc) from exc
     program.exec_end_ns = env.now
     machine.recorder.pe_exec(program)
+
+
+def _kernel_error(program: Program, now_ns: float, exc: Exception) -> KernelError:
+    """A Python error the kernel's code raised, naming its kernel, program, PE, time and
+    the user's line that raised it."""
+    line = user_line(exc.__traceback__)
+    return KernelError(
+        f"kernel {program.kernel_name!r} program {program.program_id} on PE "
+        f"{program.pe.name} raised at t={now_ns:.1f} ns: {type(exc).__name__}: {exc}"
+        + (f" (at {line})" if line else "")
+    )
 
 
 @dataclass
@@ -567,10 +573,7 @@ def _run_grid_programs(machine: Machine, programs: list[Program], kernel, args: 
         except SimulationError:
             raise
         except Exception as exc:
-            raise KernelError(
-                f"kernel {program.kernel_name!r} program {program.program_id} on PE "
-                f"{program.pe.name} raised at t={env.now:.1f} ns: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise _kernel_error(program, env.now, exc) from exc
         program.body_end_ns = env.now
     for program in programs:
         program.drain()

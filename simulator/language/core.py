@@ -2447,9 +2447,10 @@ def sum(x: tensor, axis: int | None = None, keep_dims: bool = False, dtype=None)
     x = _check_block("sum", x)
     out_dtype = _sum_dtype(x.dtype, dtype)
 
-    # Integers accumulate in the output dtype; floats as numpy sums them (narrow ones
-    # arrive as float32, see _evaluate), rounded once to the output dtype.
-    accumulate = out_dtype if out_dtype.kind in "iub" else None
+    # Integers and float64 accumulate in the output dtype; other floats in float32 (numpy
+    # would round every partial sum of float16 to float16), rounded once to the output
+    # dtype: Triton's ``dtype=tl.float32`` casts the input first, then reduces.
+    accumulate = out_dtype if out_dtype.kind in "iub" or out_dtype == float64 else float32
 
     def total(v, axis, keepdims):
         return np.sum(v, axis=axis, keepdims=keepdims, dtype=accumulate)
