@@ -647,3 +647,30 @@ def test_broadcast_gives_both_tiles_at_their_common_shape():
         tl.broadcast(tl.arange(0, 4), tl.arange(0, 8))
 
     fails_clearly(mismatched, match=r"tl\.broadcast: shapes \[\(4,\), \(8,\)\] do not broadcast")
+
+
+def test_numel_get_int_dtype_and_the_standard_module_as_triton_s():
+    """What ports of Triton's own library code use: ``x.numel`` is a constexpr (shapes
+    computed from it), ``core.get_int_dtype`` names integer dtypes by width for bitcasts,
+    and ``tl.standard`` has ``_log2`` and the reductions."""
+    from simulator.language import core
+    from simulator.language.standard import _is_power_of_two, _log2, zeros_like
+    from simulator.language.standard import sum as standard_sum
+
+    def body(x, y):
+        n_outer: tl.constexpr = x.numel >> _log2(COLS)
+        assert n_outer == ROWS and isinstance(x.numel, tl.constexpr)
+        assert _is_power_of_two(COLS) and not _is_power_of_two(6)
+        pairs = tl.reshape(y, (x.numel // 2, 2))
+        bits = core.get_int_dtype(bitwidth=32, signed=False)
+        as_float = x.to(tl.float32).to(bits, bitcast=True)  # float32 bits, by width
+        halves = standard_sum(pairs, axis=1) + zeros_like(tl.sum(pairs, axis=1))
+        high = tl.reshape((as_float >> 16).to(tl.int32), (ROWS, 2, COLS // 2)).sum(1)
+        return tl.join(tl.reshape(halves, (ROWS, COLS // 2)), high)
+
+    halves = Y.reshape(-1, 2).sum(axis=1).reshape(ROWS, COLS // 2)
+    high = (X.astype(np.float32).view(np.uint32) >> 16).astype(np.int32)
+    expected = np.stack([halves, high.reshape(ROWS, 2, COLS // 2).sum(axis=1)], axis=-1)
+    np.testing.assert_array_equal(_run(body, (ROWS, COLS // 2, 2)), expected)
+    widths = ((1, True), (8, True), (16, False), (64, True))
+    assert [core.get_int_dtype(w, s) for w, s in widths] == [tl.int1, tl.int8, tl.uint16, tl.int64]

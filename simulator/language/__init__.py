@@ -13,7 +13,7 @@ from typing import Any
 import numpy as _np
 
 from simulator.language import core as _core
-from simulator.language import extra, math
+from simulator.language import extra, math, standard
 from simulator.language.atomics import (
     atomic_add,
     atomic_and,
@@ -285,6 +285,7 @@ __all__ = [
     "reduce",
     "math",
     "extra",
+    "standard",
     "load_tensor_descriptor",
     "make_tensor_descriptor",
     "store_tensor_descriptor",

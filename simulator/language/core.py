@@ -58,6 +58,19 @@ uint16 = np.dtype(np.uint16)
 uint32 = np.dtype(np.uint32)
 uint64 = np.dtype(np.uint64)
 _INDEX = np.dtype(np.int32)
+
+
+def get_int_dtype(bitwidth: int, signed: bool) -> np.dtype:
+    """The integer dtype of ``bitwidth`` (1, 8, 16, 32 or 64) bits, as Triton's
+    ``core.get_int_dtype``."""
+    bitwidth, signed = _unwrapped(bitwidth), _unwrapped(signed)
+    if bitwidth == 1:
+        return int1
+    if bitwidth not in (8, 16, 32, 64):
+        raise usage_error(f"get_int_dtype: no integer dtype of {bitwidth} bits")
+    return np.dtype(f"{'i' if signed else 'u'}{bitwidth // 8}")
+
+
 # Narrow floats: numpy mixes them with few other dtypes, so MATH computes on their values
 # as float32 (see _evaluate).
 _NARROW_FLOATS = frozenset({bfloat16, float8e4nv, float8e5})
@@ -523,6 +536,11 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         self.base: tensor | None = None
 
     __hash__ = object.__hash__
+
+    @property
+    def numel(self) -> constexpr:
+        """The number of elements, a ``tl.constexpr`` (``x.numel >> 1``), as Triton's."""
+        return constexpr(math.prod(self.shape))
 
     def __add__(self, other: Any) -> tensor:
         return _binary("add", self, other, _one_bit(np.add, self, other))
