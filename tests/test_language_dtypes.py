@@ -840,3 +840,30 @@ def test_sum_in_a_wider_dtype_accumulates_in_it():
     (out,) = _run(sums, [big, fine], [((2,), "float32")])
     assert out.tolist() == [big.astype(np.float32).sum(), fine.astype(np.float32).sum()]
     assert out.tolist() == [65536.0, 2055.0]
+
+
+@pytest.mark.parametrize("source", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("target", [E4M3, E5M2])
+def test_float8_casts_and_stores_saturate(source, target):
+    """A float cast or stored to float8 saturates at the largest finite value (infinities
+    too), as Triton's NVIDIA conversions (cvt.rn.satfinite); in range it rounds to
+    nearest even as ml_dtypes does; NaN stays NaN."""
+
+    @tl.jit
+    def narrow(x_ptr, cast_ptr, stored_ptr):
+        offs = tl.arange(0, 8)
+        x = tl.load(x_ptr + offs)
+        tl.store(cast_ptr + offs, x.to(cast_ptr.dtype.element_ty))
+        tl.store(stored_ptr + offs, x)
+
+    values = np.array([500.0, -1000.0, 60000.0, np.inf, -np.inf, np.nan, 1.0, -0.3], np.float32)
+    x = values.astype(ml_dtypes.bfloat16 if source == "bfloat16" else source)
+    cast, stored = _run(narrow, [x], [((8,), target), ((8,), target)])
+    largest = float(ml_dtypes.finfo(target).max)
+    exact = x.astype(np.float64)
+    expected = np.where(np.isnan(exact), np.nan, np.clip(exact, -largest, largest))
+    expected = np.where(np.abs(exact) <= largest, exact.astype(np.float32).astype(target),
+                        expected)  # in range: numpy/ml_dtypes' nearest even  # fmt: skip
+    for got in (cast, stored):
+        np.testing.assert_array_equal(got.astype(np.float64), expected.astype(np.float64))
+    assert cast.astype(np.float64)[2:5].tolist() == [largest, largest, -largest]

@@ -692,6 +692,9 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
             out = _view(self, self.shape, lambda a: a.view(dtype))
             out.dtype = dtype
             return out
+        if dtype in _FLOAT8 and _is_float(self.dtype):  # float8 saturates (satfinite)
+            return _math_op("cast", (self,), self.shape, dtype,
+                            lambda a: lowering.converted(a, dtype))  # fmt: skip
         return _math_op("cast", (self,), self.shape, dtype, lambda a: a.astype(dtype))
 
     @property
@@ -1353,7 +1356,7 @@ def _store_pointers(program: Program, ptr: pointer, value: Any, mask: Any) -> No
         def execute() -> None:
             values = np.broadcast_to(value.data, shape)
             values = values.reshape(-1) if keep is None else values[keep]
-            values = values.astype(view.element_dtype)
+            values = lowering.converted(values, view.element_dtype)
             done = 0
             for first, n in runs:
                 lowering.write_run(program, view, first, values[done : done + n])

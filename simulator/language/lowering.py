@@ -29,6 +29,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from simulator.engine.machine import DmaInfo
@@ -38,6 +39,9 @@ from simulator.hw.address_map import AddressError
 from simulator.hw.mmu import MMUError
 
 _TOKEN_DTYPE = np.dtype(np.uint8)
+# The float8 dtypes, each with its largest finite value (where conversions saturate).
+_FLOAT8 = {np.dtype(t): float(ml_dtypes.finfo(t).max)
+           for t in (ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2)}  # fmt: skip
 
 
 # -- addressing ------------------------------------------------------------------------
@@ -251,10 +255,24 @@ def read_tile(program: Program, view: Any, row_stride: int, region) -> np.ndarra
     return out
 
 
+def converted(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` cast to ``dtype`` as the device converts them: round to nearest even,
+    and a float narrowed to float8 saturates, as Triton's NVIDIA conversions
+    (``cvt.rn.satfinite``): past its range (infinities too) it gives the largest finite
+    value of that sign, where a plain cast gives NaN (e4m3) or infinity (e5m2); NaN
+    stays NaN."""
+    if dtype in _FLOAT8 and values.dtype.kind in "fV" and values.dtype != dtype:
+        largest = _FLOAT8[dtype]
+        if values.dtype.kind == "V":  # another float8 (ml_dtypes' kind): through float32
+            values = values.astype(np.float32)
+        return np.clip(values, -largest, largest).astype(dtype)
+    return values.astype(dtype)
+
+
 def write_tile(program: Program, view: Any, row_stride: int, region, values: np.ndarray) -> None:
     """Write a clipped tile's values (data mode), cast to the view's dtype."""
     r0, nr, c0, nc = region
-    values = np.ascontiguousarray(values[:nr, :nc].astype(view.element_dtype))
+    values = np.ascontiguousarray(converted(values[:nr, :nc], view.element_dtype))
     for i in range(nr):
         write_run(program, view, (r0 + i) * row_stride + c0, values[i])
 
