@@ -122,10 +122,17 @@ def flags(out_ptr, n, BLOCK: tl.constexpr, EVEN: tl.constexpr, HALF: tl.constexp
 
 
 @pytest.mark.parametrize(("n", "even"), [(256, 1), (250, 0)])
-def test_heuristics_compute_meta_parameters_from_the_arguments(n, even):
+@pytest.mark.parametrize(
+    "launch_options",
+    [{}, {"num_warps": 4, "num_stages": 2}, {"launch_pdl": True, "debug": False,
+                                             "waves_per_eu": 2, "kpack": 1}],
+)  # fmt: skip
+def test_heuristics_compute_meta_parameters_from_the_arguments(n, even, launch_options):
+    """Heuristics see the kernel's arguments by name; Triton's launch options (NVIDIA's
+    and AMD's) pass through to the launch, which has nothing of them to model."""
     rt = Runtime("default", verify_data=True)
     out = rt.zeros((2,), "int32", Placement.single(0))
-    flags[(1,)](out, n, BLOCK=64)
+    flags[(1,)](out, n, BLOCK=64, **launch_options)
     rt.synchronize()
     assert out.numpy().tolist() == [even, 32]
 

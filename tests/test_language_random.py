@@ -162,7 +162,7 @@ def test_misuse_is_one_clear_error():
     def float_words(x_ptr):
         tl.uint_to_uniform_float(tl.load(x_ptr + tl.arange(0, 4)))
 
-    fails_clearly(float_seed, r"tl\.rand: seed must be an integer .* got float")
+    fails_clearly(float_seed, r"tl\.rand: seed must be an integer scalar .* got float")
     fails_clearly(float_offsets, r"tl\.rand: offsets must be an integer block, got float32")
     fails_clearly(no_rounds, r"tl\.randint: n_rounds must be a positive integer, got 0")
     fails_clearly(mixed_counters,
@@ -170,6 +170,39 @@ def test_misuse_is_one_clear_error():
                   r"int32")  # fmt: skip
     fails_clearly(float_words, r"tl\.uint_to_uniform_float takes 32- or 64-bit integers, got "
                   r"float32")  # fmt: skip
+
+
+def test_a_seed_loaded_from_memory_is_the_seed_it_holds():
+    """A per-row seed loaded from memory (the dropout tutorial's exercise, vLLM's seeded
+    sampling) gives the stream of that seed passed as an argument; in timing mode its
+    value is unknown, which is one clear error."""
+
+    @tl.jit
+    def per_row(seeds_ptr, out_ptr, SEED_ARG: tl.constexpr):  # noqa: N803
+        row = tl.program_id(0)
+        offs = tl.arange(0, 16)
+        seed = tl.load(seeds_ptr + row) if SEED_ARG < 0 else SEED_ARG + row * 0
+        tl.store(out_ptr + row * 16 + offs, tl.rand(seed, offs))
+
+    seeds = np.array([7, 123456789, 2**31 - 1], np.int64)
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    loaded = rt.zeros((48,), "float32", place)
+    rt.launch(per_row, rt.from_numpy(seeds, place), loaded, grid=(3,), pes=[0], SEED_ARG=-1)
+    for row, seed in enumerate(seeds):
+        passed = rt.zeros((48,), "float32", place)
+        rt.launch(per_row, rt.from_numpy(seeds, place), passed, grid=(3,), pes=[0],
+                  SEED_ARG=int(seed))  # fmt: skip
+        rt.synchronize()
+        np.testing.assert_array_equal(loaded.numpy()[row * 16 : row * 16 + 16],
+                                      passed.numpy()[row * 16 : row * 16 + 16])  # fmt: skip
+    assert len(set(loaded.numpy().tolist())) == 48  # three different streams
+
+    @tl.jit
+    def timing_only(x_ptr):
+        tl.rand(tl.load(x_ptr).to(tl.int32), tl.arange(0, 4))
+
+    fails_clearly(timing_only, r"tl\.rand: the seed depends on loaded data")
 
 
 # Random123's known answers for Philox-4x64 (kat_vectors): rounds, counter words c0..c3,

@@ -535,6 +535,53 @@ def test_where_selects_pointers_into_one_tensor():
         rt2.synchronize()
 
 
+def test_arguments_may_be_given_by_name_as_triton_binds_them():
+    """Tensors, ints and floats given by keyword (Liger's kernels name every argument)
+    are the same arguments as positional ones: tensors become the launch's pointers (or
+    a PE's shard without a grid), ints and numpy scalars typed scalars; through
+    @triton.autotune too."""
+
+    @tl.jit
+    def axpy(x_ptr, y_ptr, out_ptr, n, alpha, BLOCK: tl.constexpr):  # noqa: N803
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n.to(tl.int64)
+        x = tl.load(x_ptr + offs, mask=mask)
+        tl.store(out_ptr + offs, alpha * x + tl.load(y_ptr + offs, mask=mask), mask=mask)
+
+    tuned = triton.autotune([triton.Config({"BLOCK": 8}), triton.Config({"BLOCK": 16})],
+                            key=["n"])(axpy)  # fmt: skip
+    rt = Runtime("default", verify_data=True)
+    x_np, y_np = np.arange(20, dtype=np.float32), np.ones(20, np.float32)
+    x, y = rt.from_numpy(x_np, Placement.single(0)), rt.from_numpy(y_np, Placement.single(0))
+    outs = [rt.zeros((20,), "float32", Placement.single(0)) for _ in range(4)]
+    axpy[(3,)](x_ptr=x, y_ptr=y, out_ptr=outs[0], n=20, alpha=2.0, BLOCK=8)
+    axpy[(3,)](x, y_ptr=y, out_ptr=outs[1], n=np.int64(20), alpha=np.float32(2.0), BLOCK=8)
+    tuned[lambda meta: (triton.cdiv(meta["n"], meta["BLOCK"]),)](
+        x_ptr=x, y_ptr=y, out_ptr=outs[2], n=20, alpha=2.0
+    )
+    rt.launch(axpy, x, y, out_ptr=outs[3], n=20, alpha=2.0, BLOCK=32, pes=[0])  # no grid
+    rt.synchronize()
+    for out in outs:
+        np.testing.assert_array_equal(out.numpy(), 2.0 * x_np + y_np)
+
+
+def test_range_takes_triton_s_positional_arguments():
+    """tl.range(start, end, step, num_stages, loop_unroll_factor) as Triton's signature
+    (vLLM passes num_stages fourth): the loop runs start, start + step, ..."""
+    seen = []
+
+    @tl.jit
+    def loops(x_ptr):
+        seen.append(list(tl.range(2, 11, 3, 2)))
+        seen.append(list(tl.range(1, 4, 1, 3, 2, flatten=True, warp_specialize=False)))
+        seen.append(list(tl.range(3, num_stages=1)))
+
+    rt = Runtime("default")
+    rt.launch(loops, rt.zeros((4,), "float32", Placement.single(0)), grid=(1,), pes=[0])
+    rt.synchronize()
+    assert seen == [[2, 5, 8], [1, 2, 3], [0, 1, 2]]
+
+
 def test_advance_needs_one_offset_per_dim():
     @tl.jit
     def short_advance(x_ptr):

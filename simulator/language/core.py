@@ -1450,12 +1450,15 @@ def static_range(*args: int) -> range:
     return range(*(int(a) for a in args))
 
 
-def range_(*args: int, num_stages: int | None = None, loop_unroll_factor: int | None = None,
-           **_hints: Any) -> range:  # fmt: skip
-    """``tl.range``: a loop whose software pipelining Triton tunes (``num_stages``). Here a
-    plain range: the engine queues already overlap one iteration's loads with the
-    previous one's compute."""
-    return range(*(int(a) for a in args))
+def range_(arg1: int, arg2: int | None = None, step: int | None = None,
+           num_stages: int | None = None, loop_unroll_factor: int | None = None,
+           *hints: Any, **keyword_hints: Any) -> range:  # fmt: skip
+    """``tl.range(start, end, step, num_stages, loop_unroll_factor, ...)``, Triton's
+    signature: a loop whose software pipelining Triton tunes (``num_stages``, unrolling,
+    ``flatten``, ``warp_specialize``...). Here a plain range: the engine queues already
+    overlap one iteration's loads with the previous one's compute."""
+    bounds = (arg1,) if arg2 is None else (arg1, arg2) if step is None else (arg1, arg2, step)
+    return range(*(int(a) for a in bounds))
 
 
 def static_assert(condition: Any, message: str = "") -> None:

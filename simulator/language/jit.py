@@ -20,10 +20,16 @@ import numpy as np
 from simulator.language.context import KernelUsageError
 from simulator.language.scalar import FloatScalar, IntScalar
 
-# Launch keywords of Triton that tune GPU code generation; nothing to model here.
-TRITON_TUNING_KEYWORDS = frozenset(
-    {"num_warps", "num_stages", "num_ctas", "enable_fp_fusion", "maxnreg", "warmup"}
-)
+# Launch keywords of Triton that tune GPU code generation or the launch (its backends'
+# options: NVIDIA's and AMD's); nothing to model here.
+TRITON_TUNING_KEYWORDS = frozenset({
+    "num_warps", "num_stages", "num_ctas", "enable_fp_fusion", "maxnreg", "warmup", "debug",
+    "launch_cooperative_grid", "launch_pdl", "num_buffers_warp_spec", "num_consumer_groups",
+    "reg_dec_producer", "reg_inc_consumer", "waves_per_eu", "matrix_instr_nonkdim", "kpack",
+    "instruction_sched_variant", "schedule_hint", "arch", "supported_fp8_dtypes",
+    "extern_libs", "sanitize_overflow", "ir_override", "allowed_dot_input_precisions",
+    "default_dot_input_precision", "deprecated_fp8_dot_operand_dtypes",
+})  # fmt: skip
 
 
 class JITFunction:
@@ -44,7 +50,9 @@ class JITFunction:
         return grid_launcher(self, grid)
 
     def meta_of(self, args: tuple, meta: dict[str, Any]) -> dict[str, Any]:
-        """Every argument by name (what a callable grid receives)."""
+        """Every argument by name (what a callable grid receives); Triton's launch
+        keywords (``num_warps``...) are not arguments unless the kernel names them."""
+        meta = split_meta(self, meta)
         try:
             bound = self.signature.bind_partial(*args, **meta)
         except TypeError as exc:
@@ -60,7 +68,7 @@ def grid_launcher(kernel: Any, grid: Any) -> Callable[..., Any]:
     device tensor argument (``Runtime.launch(kernel, *args, grid=grid, **meta)``)."""
 
     def launcher(*args: Any, **meta: Any) -> Any:
-        runtime = next((getattr(a, "runtime", None) for a in args
+        runtime = next((getattr(a, "runtime", None) for a in (*args, *meta.values())
                         if getattr(a, "runtime", None) is not None), None)  # fmt: skip
         if runtime is None:
             raise KernelUsageError(
@@ -88,22 +96,37 @@ def typed_arguments(kernel: Any, args: tuple) -> tuple:
     """The positional arguments of a ``@tl.jit`` kernel as Triton types them: an int of a
     parameter not annotated ``tl.constexpr`` is an int32 scalar (int64 past int32's
     range), so ``n.to(tl.int64)`` works and ``n * stride`` cannot wrap unseen; a float
-    one is a float32 scalar. Plain functions get their arguments as given."""
+    one is a float32 scalar (numpy's scalars too). Plain functions get their arguments as
+    given."""
     if not isinstance(kernel, JITFunction):
         return args
     parameters = list(kernel.signature.parameters.values())
-    typed = list(args)
-    for i, value in enumerate(args):
-        if type(value) not in (int, float) or i >= len(parameters):
-            continue
-        annotation = parameters[i].annotation  # a string under `from __future__ import annotations`
-        if str(getattr(annotation, "__name__", annotation)).endswith("constexpr"):
-            continue
-        if type(value) is float:
-            typed[i] = FloatScalar(value)
-            continue
-        typed[i] = IntScalar(value, _int_argument_dtype(kernel, parameters[i].name, value))
-    return tuple(typed)
+    return tuple(_typed(kernel, parameters[i], value) if i < len(parameters) else value
+                 for i, value in enumerate(args))  # fmt: skip
+
+
+def typed_keywords(kernel: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of a ``@tl.jit`` kernel typed as :func:`typed_arguments` types
+    positional ones (an argument may be given by name, as Triton binds them)."""
+    if not isinstance(kernel, JITFunction):
+        return meta
+    parameters = kernel.signature.parameters
+    return {name: _typed(kernel, parameters[name], value) if name in parameters else value
+            for name, value in meta.items()}  # fmt: skip
+
+
+def _typed(kernel: Any, parameter: inspect.Parameter, value: Any) -> Any:
+    """``value`` of ``parameter`` as Triton types a scalar argument (as given otherwise)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        return value
+    annotation = parameter.annotation  # a string under `from __future__ import annotations`
+    if str(getattr(annotation, "__name__", annotation)).endswith("constexpr"):
+        return value
+    if isinstance(value, (float, np.floating)):
+        return FloatScalar(float(value))
+    return IntScalar(int(value), _int_argument_dtype(kernel, parameter.name, int(value)))
 
 
 def _int_argument_dtype(kernel: Any, name: str, value: int) -> np.dtype:

@@ -27,6 +27,7 @@ import numpy as np
 
 from simulator.language.core import (
     _const,
+    _known_values,
     _math_op,
     _program,
     _unsigned_high64,
@@ -249,13 +250,15 @@ def _word(words: tensor, index: int) -> tensor:
 def _seed(name: str, seed: Any) -> int:
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return int(seed)
-    if (isinstance(seed, tensor) and seed.const is not None and seed.shape == ()
-            and seed.dtype.kind in "iu"):  # fmt: skip
-        return int(seed.const)
-    raise usage_error(
-        f"tl.{name}: seed must be an integer (a kernel argument or an index value), got "
-        f"{type(seed).__name__}"
-    )
+    if isinstance(seed, tensor) and seed.shape == () and seed.dtype.kind in "iu":
+        if seed.const is not None:
+            return int(seed.const)
+        # loaded from memory (a per-row seed): known in data mode, once it arrives
+        return int(_known_values(seed, f"tl.{name}: the seed"))
+    what = f"a {seed.dtype} tile of shape {seed.shape}" if isinstance(seed, tensor) else (
+        type(seed).__name__)  # fmt: skip
+    raise usage_error(f"tl.{name}: seed must be an integer scalar (a kernel argument, an index "
+                      f"value or a loaded scalar), got {what}")  # fmt: skip
 
 
 def _rounds(name: str, n_rounds: Any) -> int:

@@ -34,7 +34,13 @@ from simulator.hw import graph as g
 from simulator.hw.mmu import MMU
 from simulator.hw.topology import PeCoord, Topology, load_topology
 from simulator.language.autotune import KernelWrapper
-from simulator.language.jit import JITFunction, kernel_function, split_meta, typed_arguments
+from simulator.language.jit import (
+    JITFunction,
+    kernel_function,
+    split_meta,
+    typed_arguments,
+    typed_keywords,
+)
 from simulator.runtime import recording
 from simulator.runtime.placement import Placement
 from simulator.runtime.recording import Recording
@@ -341,10 +347,11 @@ class Runtime:
             return kernel.launch(self, args, options, meta)
         fn = kernel_function(kernel)
         name = name or getattr(fn, "__name__", "kernel")
-        meta = split_meta(kernel, meta)
+        meta = typed_keywords(kernel, split_meta(kernel, meta))
         args = typed_arguments(kernel, args)
         if grid is not None:
             return self._launch_grid(kernel, fn, args, grid, pes, name, barrier, coll_id, meta)
+        fn, args, meta = _tensors_by_position(fn, args, meta)
         targets = self._targets(pes, args)
         views = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
         for _, tensor in views:
@@ -373,6 +380,7 @@ class Runtime:
         grid = normalize_grid(grid, name)
         if 0 in grid:  # as Triton's launcher: an empty grid runs no program
             return self._observed(empty_launch(self.machine, name, grid, coll_id))
+        fn, args, meta = _tensors_by_position(fn, args, meta)
         if pes is None:
             if not self.device_pes:
                 raise LaunchError("the selected device has no PEs")
@@ -447,6 +455,25 @@ class Runtime:
             pending = [own.done] if own is not None and not own.done.processed else []
         if pending:
             scheduler.wait(self.machine.env.all_of(pending), "synchronize")
+
+
+def _tensors_by_position(fn: Callable[..., Any], args: tuple, meta: dict[str, Any]):
+    """(fn, args, meta) with the tensors given by keyword moved to the end of ``args``
+    (where a launch makes each PE's view of them), and ``fn`` taking them back by name."""
+    named = [name for name, value in meta.items() if isinstance(value, Tensor)]
+    if not named:
+        return fn, args, meta
+    meta = dict(meta)
+    n_positional = len(args)
+    args = (*args, *(meta.pop(name) for name in named))
+    body = fn
+
+    def fn(*values: Any, **keywords: Any) -> Any:
+        by_name = dict(zip(named, values[n_positional:], strict=True))
+        return body(*values[:n_positional], **by_name, **keywords)
+
+    fn.__name__ = getattr(body, "__name__", "kernel")
+    return fn, args, meta
 
 
 def normalize_grid(grid: Any, kernel_name: str) -> tuple[int, int, int]:
