@@ -493,6 +493,46 @@ def test_a_1d_block_before_the_start_is_padded():
     assert out.numpy().tolist() == [0, 0, 0, 1, 2, 3, 4, 5]
 
 
+def test_a_1d_block_pointer_with_a_stride_walks_one_column(list_writer):
+    """flash-linear-attention's idiom: a 1-D block pointer over head ``h`` of a (T, H)
+    tensor, strides (H,), loaded and stored in chunks with boundary_check (the last chunk
+    clipped, one chunk before the start padded), advanced along T; ``p.dtype.element_ty``
+    types the store. Against numpy's column of the same array, and the loads move only
+    the elements inside."""
+
+    @tl.jit
+    def scaled_column(x_ptr, out_ptr, T, H: tl.constexpr, BT: tl.constexpr):  # noqa: N803
+        h = tl.program_id(0)
+        p_x = tl.make_block_ptr(x_ptr + h, (T,), (H,), (-BT,), (BT,), (0,))
+        p_o = tl.make_block_ptr(out_ptr + h, (T,), (H,), (-BT,), (BT,), (0,))
+        for _ in range(tl.cdiv(T, BT) + 1):
+            b = tl.load(p_x, boundary_check=(0,)).to(tl.float32) * 2 + 1
+            tl.store(p_o, b.to(p_o.dtype.element_ty), boundary_check=(0,))
+            p_x, p_o = tl.advance(p_x, (BT,)), tl.advance(p_o, (BT,))
+
+    t_len, heads, bt = 13, 3, 4
+    x_np = np.arange(t_len * heads, dtype=np.float16).reshape(t_len, heads)
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    out = rt.from_numpy(np.full((t_len, heads), -7.0, np.float16), Placement.single(0))
+    launch = rt.launch(scaled_column, x, out, t_len, H=heads, BT=bt, grid=(2,), pes=[0])
+    rt.synchronize()
+    dmas = [d for d in list_writer.rows["dma"] if d["launch_id"] == launch.launch_id]
+    for kind in ("load", "store"):  # two columns of T float16 elements each way
+        assert sum(d["bytes"] for d in dmas if d["kind"] == kind) == 2 * t_len * 2
+    expected = np.full((t_len, heads), -7.0, np.float16)
+    expected[:, :2] = (x_np[:, :2].astype(np.float32) * 2 + 1).astype(np.float16)
+    np.testing.assert_array_equal(out.numpy(), expected)
+
+    @tl.jit
+    def unchecked(x_ptr):
+        p = tl.make_block_ptr(x_ptr, (25,), (4,), (20,), (8,), (0,))
+        tl.load(p)
+
+    fails_clearly(unchecked, r"block at offsets \(20,\) with block_shape \(8,\) reaches past "
+                  r"dim 0 .* does not list 0")  # fmt: skip
+
+
 def test_where_selects_pointers_into_one_tensor():
     """tl.where of two blocks of pointers into one tensor selects addresses, by index
     values or (data mode) loaded data; against numpy's fancy indexing. Pointers into two

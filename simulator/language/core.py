@@ -345,6 +345,13 @@ class block_ptr(NamedTuple):  # noqa: N801 - named like Triton's
         return self.shape if self.shape is not None else self.base.shape
 
     @property
+    def dtype(self) -> pointer_type:
+        """Triton's type of the block pointer's elements' pointer (``.element_ty``)."""
+        return pointer_type(self.base.element_dtype)
+
+    type = dtype
+
+    @property
     def stride(self) -> int:
         return self.row_stride if self.row_stride is not None else self.base.shape[1]
 
@@ -374,9 +381,9 @@ def make_block_ptr(
     base = _base_view("make_block_ptr", base)
     one_d = len(tuple(block_shape)) == 1
     if one_d:
-        shape = None if shape is None else (1, int(shape[0]))
         if strides is not None and tuple(int(s) for s in strides) != (1,):
-            raise usage_error(f"make_block_ptr: 1-D strides must be (1,), got {tuple(strides)}")
+            return _strided_1d_block_ptr(base, shape, strides, offsets, block_shape)
+        shape = None if shape is None else (1, int(shape[0]))
         strides = None if shape is None else (shape[1], 1)
         offsets = (0, int(offsets[0]))
         block_shape = (1, int(block_shape[0]))
@@ -409,6 +416,25 @@ def make_block_ptr(
         row_stride if custom else None,
         one_d,
     )
+
+
+def _strided_1d_block_ptr(base: TensorView, shape: Any, strides: Any, offsets: Sequence[int],
+                          block_shape: Sequence[int]) -> block_ptr:  # fmt: skip
+    """A 1-D block pointer whose elements are ``strides[0]`` apart (one head of a (T, H)
+    tensor, as flash-linear-attention walks it): kept as a column of the memory's rows,
+    one element wide, marked ``one_d`` and ``transposed`` (its tile is that column)."""
+    if shape is None or len(tuple(shape)) != 1 or len(tuple(strides)) != 1:
+        raise usage_error(f"make_block_ptr: a 1-D block pointer with strides {tuple(strides)} "
+                          "needs its 1-D shape")  # fmt: skip
+    if len(tuple(offsets)) != 1:
+        raise usage_error("make_block_ptr: offsets and block_shape need one entry per dim")
+    length, stride = int(shape[0]), int(tuple(strides)[0])
+    view = base if len(base.shape) == 2 else shifted_view(base, 0)
+    if stride < 1 or (length - 1) * stride + 1 > view.numel:
+        raise usage_error(f"make_block_ptr: shape ({length},) with strides ({stride},) does "
+                          f"not fit {base.name} ({view.numel} elements)")  # fmt: skip
+    return block_ptr(view, (int(offsets[0]), 0), (int(block_shape[0]), 1), (length, 1), stride,
+                     True, True)  # fmt: skip
 
 
 def _column_major_block_ptr(
@@ -1011,16 +1037,19 @@ def _check_edges(ptr: block_ptr, boundary_check: Sequence[int], rows_clipped: bo
     dimension."""
 
     def as_written(pair: tuple[int, int]) -> tuple[int, ...]:  # the kernel's dims
-        return (pair[1],) if ptr.one_d else (pair[::-1] if ptr.transposed else tuple(pair))
+        if ptr.one_d:
+            return (pair[0],) if ptr.transposed else (pair[1],)
+        return pair[::-1] if ptr.transposed else tuple(pair)
 
     where, block, bounds = as_written(ptr.offsets), as_written(ptr.block_shape), as_written(
         ptr.bounds)  # fmt: skip
-    rows_dim = 1 if ptr.transposed else 0
+    # The kernel's dim of the memory's rows and of its columns.
+    rows_dim = 1 if ptr.transposed and not ptr.one_d else 0
     cols_dim = 0 if ptr.one_d or ptr.transposed else 1
     checked = {int(dim) for dim in boundary_check}
-    for dim, clipped in sorted(((rows_dim, rows_clipped), (cols_dim, cols_clipped))):
+    for dim, clipped, axis in sorted(((rows_dim, rows_clipped, 0), (cols_dim, cols_clipped, 1))):
         if clipped and dim not in checked:
-            side = "before the start of" if ptr.offsets[dim == cols_dim] < 0 else "past"
+            side = "before the start of" if ptr.offsets[axis] < 0 else "past"
             raise usage_error(
                 f"block at offsets {where} with block_shape {block} reaches {side} dim {dim} of "
                 f"{ptr.base.name} (shape {bounds}), and boundary_check="
@@ -1102,12 +1131,12 @@ def load(
     fill = _padding(padding_option, view.element_dtype) if padding_option else 0
     shape = (ptr.block_shape[1],) if is_1d else ptr.block_shape
     transposed = ptr.transposed
-    if transposed:
-        shape = shape[::-1]
+    if transposed:  # the tile is the memory's transpose (a 1-D one: its column)
+        shape = (ptr.block_shape[0],) if is_1d else shape[::-1]
     out = _new_block(program, shape, view.element_dtype)
     out.valid = (region[3],) if is_1d else (region[1], region[3])
     if transposed:
-        out.valid = out.valid[::-1]
+        out.valid = (region[1],) if is_1d else out.valid[::-1]
     stride = ptr.row_stride if ptr.row_stride is not None else view.shape[1]
     empty = region[1] == 0 or region[3] == 0
     execute = None
@@ -1119,7 +1148,8 @@ def load(
                 skip_r, skip_c = _tile_skip(ptr)
                 inside = lowering.read_tile(program, view, stride, region)
                 tile[skip_r : skip_r + region[1], skip_c : skip_c + region[3]] = inside
-            out.data = np.ascontiguousarray(tile.T) if transposed else tile.reshape(shape)
+            out.data = (np.ascontiguousarray(tile.T).reshape(shape) if transposed
+                        else tile.reshape(shape))  # fmt: skip
 
     if empty:  # the whole tile is padding: no DMA
         op = Op("load", program, "DMA_IN", (), out, execute=execute)
@@ -1293,8 +1323,8 @@ def _store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[
     if isinstance(pointer, TensorView) and len(pointer.shape) == 1:
         target = (pointer.shape[0],)
     transposed = ptr.transposed
-    if transposed:
-        target = target[::-1]
+    if transposed:  # the tile is the memory's transpose (a 1-D one: its column)
+        target = (ptr.block_shape[0],) if ptr.one_d else target[::-1]
     value = _stored_value(program, value, target)
     region = _tile_region(ptr, boundary_check)
     if region[1] == 0 or region[3] == 0:
@@ -1305,7 +1335,7 @@ def _store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[
 
         def execute() -> None:
             data = np.broadcast_to(value.data, target)
-            data = data.T if transposed else data.reshape(ptr.block_shape)
+            data = (data.T if transposed else data).reshape(ptr.block_shape)
             skip_r, skip_c = _tile_skip(ptr)
             lowering.write_tile(program, ptr.base, stride, region, data[skip_r:, skip_c:])
 
