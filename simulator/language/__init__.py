@@ -14,6 +14,7 @@ import numpy as _np
 
 from simulator.language import core as _core
 from simulator.language import extra, math, standard
+from simulator.language import syntax as _syntax
 from simulator.language.atomics import (
     atomic_add,
     atomic_and,
@@ -303,6 +304,10 @@ TENSOR_METHODS = (
 )  # fmt: skip
 for _method in TENSOR_METHODS:
     setattr(tensor, _method, globals()[_method])
+# What ``a and b``, ``a or b`` and ``not a`` of tiles call in Triton (see syntax.py).
+tensor.logical_and = _syntax.logical_and
+tensor.logical_or = _syntax.logical_or
+tensor.__not__ = _syntax.logical_not
 
 # Triton language features this simulator does not model: each fails at its call.
 UNSUPPORTED = frozenset(

@@ -19,6 +19,7 @@ import numpy as np
 
 from simulator.language.context import KernelUsageError
 from simulator.language.scalar import FloatScalar, IntScalar
+from simulator.language.syntax import with_triton_syntax
 
 # Launch keywords of Triton that tune GPU code generation or the launch (its backends'
 # options: NVIDIA's and AMD's); nothing to model here.
@@ -36,7 +37,7 @@ class JITFunction:
     """A kernel marked with ``@tl.jit``: callable by ``rt.launch`` and ``kernel[grid]``."""
 
     def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = fn
+        self.fn = with_triton_syntax(fn)  # ``a and b`` of tiles, ``max``..., as Triton's
         self.__name__ = fn.__name__
         self.__doc__ = fn.__doc__
         self.signature = inspect.signature(fn)

@@ -1,0 +1,242 @@
+"""Python syntax that Triton's code generator gives tile meaning, for ``@tl.jit`` kernels.
+
+Triton compiles a kernel's Python source, so some Python means something else there:
+
+- ``a and b``, ``a or b`` and ``not a`` of tiles are element-wise (``logical_and``,
+  ``logical_or``, ``__not__``), as ``CodeGenerator.visit_BoolOp`` and ``visit_UnaryOp``
+  make them. Python would ask each tile for one truth value. FlagGems writes masks as
+  ``rows[:, None] < M and cols[None, :] < N``.
+- The builtins ``min`` and ``max`` of tiles are ``tl.minimum`` and ``tl.maximum``, and
+  ``print`` of tiles is ``tl.device_print`` (``CodeGenerator.builtin_namespace``).
+
+Kernels run here as Python, so :func:`with_triton_syntax` makes the kernel's function
+again from its source with those operators rewritten as calls (``_kb_and(a, lambda:
+b)``: Python's own short-circuit when ``a`` is not a tile; the helpers are set in the
+module's globals), and with builtins where ``min``, ``max`` and ``print`` do the above
+(in the kernel's own body: a function nested in it has the module's builtins). The new
+function shares the old one's globals (read live, as the module's), closure, defaults,
+file and line numbers, so tracebacks and error messages name the user's lines. A
+function whose source cannot be read (typed at a prompt) gets the builtins only.
+"""
+
+from __future__ import annotations
+import __future__
+
+import ast
+import builtins
+import inspect
+import textwrap
+import types
+from collections.abc import Callable
+from typing import Any
+
+from simulator.language import core
+
+
+def _is_tile(value: Any) -> bool:
+    return isinstance(value, core.tensor)
+
+
+def _as_mask(value: Any) -> Any:
+    """A tile as booleans (non-zero is true), as Triton's ``logical_and`` takes them."""
+    return value if value.dtype == core.int1 else value != 0
+
+
+def logical_and(x: Any, y: Any) -> core.tensor:
+    """Element-wise ``x and y`` of tiles (or a tile and a number): a bool tile."""
+    x, y = (_as_mask(v) if _is_tile(v) else bool(v) for v in (x, y))
+    return x & y
+
+
+def logical_or(x: Any, y: Any) -> core.tensor:
+    """Element-wise ``x or y`` of tiles (or a tile and a number): a bool tile."""
+    x, y = (_as_mask(v) if _is_tile(v) else bool(v) for v in (x, y))
+    return x | y
+
+
+def logical_not(x: core.tensor) -> core.tensor:
+    """Element-wise ``not x`` of a tile: a bool tile."""
+    return ~x if x.dtype == core.int1 else x == 0
+
+
+def _kb_and(value: Any, *rest: Callable[[], Any]) -> Any:
+    """``value and rest[0]() and ...``: element-wise once a tile takes part (both sides
+    evaluated, as Triton does), Python's short-circuit otherwise."""
+    for operand in rest:
+        if _is_tile(value):
+            value = logical_and(value, operand())
+        elif not value:
+            return value
+        else:
+            value = operand()
+            if _is_tile(value):
+                value = _as_mask(value)
+    return value
+
+
+def _kb_or(value: Any, *rest: Callable[[], Any]) -> Any:
+    """``value or rest[0]() or ...``: as :func:`_kb_and`."""
+    for operand in rest:
+        if _is_tile(value):
+            value = logical_or(value, operand())
+        elif value:
+            return value
+        else:
+            value = operand()
+            if _is_tile(value):
+                value = _as_mask(value)
+    return value
+
+
+def _kb_not(value: Any) -> Any:
+    return logical_not(value) if _is_tile(value) else not value
+
+
+def _min(*args: Any, **kwargs: Any) -> Any:
+    """Python's ``min``, or ``tl.minimum`` of its arguments when one is a tile."""
+    if len(args) > 1 and any(_is_tile(a) for a in args):
+        result = args[0]
+        for other in args[1:]:
+            result = core.minimum(result, other)
+        return result
+    return builtins.min(*args, **kwargs)
+
+
+def _max(*args: Any, **kwargs: Any) -> Any:
+    """Python's ``max``, or ``tl.maximum`` of its arguments when one is a tile."""
+    if len(args) > 1 and any(_is_tile(a) for a in args):
+        result = args[0]
+        for other in args[1:]:
+            result = core.maximum(result, other)
+        return result
+    return builtins.max(*args, **kwargs)
+
+
+def _print(*args: Any, **kwargs: Any) -> None:
+    """Python's ``print``, or ``tl.device_print`` when a tile is printed."""
+    if not any(_is_tile(a) for a in args):
+        builtins.print(*args, **kwargs)
+        return
+    if isinstance(args[0], str):
+        core.device_print(args[0], *args[1:])
+    else:
+        core.device_print("", *args)
+
+
+KERNEL_BUILTINS: dict[str, Any] = {**vars(builtins), "min": _min, "max": _max, "print": _print}
+# What the rewritten operators call. Set in the kernel's module globals: a lambda or
+# function made inside a kernel takes the module's builtins, not the kernel's.
+OPERATOR_HELPERS: dict[str, Any] = {"_kb_and": _kb_and, "_kb_or": _kb_or, "_kb_not": _kb_not}
+
+
+class _Rewriter(ast.NodeTransformer):
+    """``a and b`` -> ``_kb_and(a, lambda: b)``, ``or`` likewise, ``not a`` ->
+    ``_kb_not(a)``."""
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:  # noqa: N802 - ast's name
+        self.generic_visit(node)
+        helper = "_kb_and" if isinstance(node.op, ast.And) else "_kb_or"
+        later = [ast.Lambda(args=_NO_ARGUMENTS, body=value) for value in node.values[1:]]
+        call = ast.Call(ast.Name(helper, ast.Load()), [node.values[0], *later], [])
+        return ast.copy_location(call, node)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:  # noqa: N802 - ast's name
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Not):
+            return node
+        return ast.copy_location(ast.Call(ast.Name("_kb_not", ast.Load()), [node.operand], []),
+                                 node)  # fmt: skip
+
+
+_FUTURE_FLAGS = 0
+for _feature in __future__.all_feature_names:
+    _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
+
+_NO_ARGUMENTS = ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[],
+                              defaults=[])  # fmt: skip
+
+
+def with_triton_syntax(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` made again with Triton's meaning of ``and``, ``or``, ``not``, ``min``,
+    ``max`` and ``print`` (see the module docstring); ``fn`` itself if it is not a plain
+    Python function."""
+    if not isinstance(fn, types.FunctionType):
+        return fn
+    code = _rewritten_code(fn) or fn.__code__
+    closure = fn.__closure__
+    if code is not fn.__code__ and code.co_freevars:
+        cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
+        closure = tuple(cells[name] for name in code.co_freevars)
+    module_globals = fn.__globals__
+    if code is not fn.__code__:
+        for name, helper in OPERATOR_HELPERS.items():
+            module_globals.setdefault(name, helper)
+    # A function takes its builtins from its globals' ``__builtins__`` when it is made:
+    # swapped in for that instant, the kernel reads the module's globals live and finds
+    # these builtins, both plain dicts (CPython's fast global lookups).
+    missing = object()
+    saved = module_globals.get("__builtins__", missing)
+    module_globals["__builtins__"] = KERNEL_BUILTINS
+    try:
+        remade = types.FunctionType(code, module_globals, fn.__name__, fn.__defaults__, closure)
+    finally:
+        if saved is missing:
+            del module_globals["__builtins__"]
+        else:
+            module_globals["__builtins__"] = saved
+    remade.__kwdefaults__ = fn.__kwdefaults__
+    remade.__annotations__ = fn.__annotations__
+    remade.__qualname__ = fn.__qualname__
+    remade.__doc__ = fn.__doc__
+    remade.__module__ = fn.__module__
+    remade.__dict__.update(fn.__dict__)
+    return remade
+
+
+def _rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
+    """The code of ``fn`` with its ``and``/``or``/``not`` rewritten, or None when it has
+    none or its source cannot be read and parsed as the function it made."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    definition = tree.body[0] if len(tree.body) == 1 else None
+    if not isinstance(definition, ast.FunctionDef) or definition.name != fn.__name__:
+        return None
+    if not any(isinstance(node, ast.BoolOp)
+               or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+               for node in ast.walk(definition)):  # fmt: skip
+        return None
+    definition.decorator_list = []
+    definition = _Rewriter().visit(definition)
+    # Made inside a function whose parameters are fn's free variables, the new code
+    # reads them from cells, as fn does (it gets fn's own cells).
+    outer = ast.FunctionDef(
+        name="_kb_outer",
+        args=ast.arguments(
+            posonlyargs=[],
+            args=[ast.arg(arg=name) for name in fn.__code__.co_freevars],
+            kwonlyargs=[],
+            kw_defaults=[],
+            defaults=[],
+        ),  # fmt: skip
+        body=[definition, ast.Return(ast.Name(fn.__name__, ast.Load()))],
+        decorator_list=[],
+        returns=None,
+    )
+    module = ast.Module(body=[outer], type_ignores=[])
+    ast.fix_missing_locations(module)
+    ast.increment_lineno(module, fn.__code__.co_firstlineno - 1)
+    flags = fn.__code__.co_flags & _FUTURE_FLAGS  # as the module was compiled
+    try:
+        compiled = compile(module, fn.__code__.co_filename, "exec", flags=flags,
+                           dont_inherit=True)  # fmt: skip
+    except (SyntaxError, ValueError):
+        return None
+    outer_code = next(c for c in compiled.co_consts if isinstance(c, types.CodeType))
+    code = next((c for c in outer_code.co_consts
+                 if isinstance(c, types.CodeType) and c.co_name == fn.__name__), None)  # fmt: skip
+    if code is None or set(code.co_freevars) - set(fn.__code__.co_freevars):
+        return None
+    return code

@@ -1,0 +1,171 @@
+"""Python syntax with Triton's meaning in kernels: ``and``/``or``/``not`` of tiles are
+element-wise, ``min``/``max`` of tiles are ``tl.minimum``/``tl.maximum`` and ``print``
+of tiles is ``tl.device_print``; Python values keep Python's meaning (short-circuit)."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from kernel_checks import fails_clearly
+
+import simulator.language as tl
+from simulator.language.syntax import with_triton_syntax
+from simulator.runtime.placement import Placement
+from simulator.runtime.runtime import Runtime
+
+N = 16
+RNG = np.random.default_rng(11)
+X = RNG.integers(-5, 6, N).astype(np.int32)
+Y = RNG.integers(-5, 6, N).astype(np.int32)
+
+
+def _run(kernel, n_out: int = N, dtype: str = "int32", **meta) -> np.ndarray:
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    x, y = rt.from_numpy(X, place), rt.from_numpy(Y, place)
+    out = rt.zeros((n_out,), dtype, place)
+    rt.launch(kernel, x, y, out, grid=(1,), pes=[0], **meta)
+    rt.synchronize()
+    return out.numpy()
+
+
+def test_and_or_not_of_tiles_are_element_wise():
+    """FlagGems' mask idiom ``rows < M and cols < N`` and its kin: against numpy's
+    logical_and/or/not of the same comparisons; a non-bool tile counts non-zero as true."""
+
+    @tl.jit
+    def masks(x_ptr, y_ptr, out_ptr, LOW: tl.constexpr):  # noqa: N803
+        offs = tl.arange(0, 16)
+        x, y = tl.load(x_ptr + offs), tl.load(y_ptr + offs)
+        both = x > LOW and y > LOW
+        either = x > LOW or y > LOW or x == y
+        neither = not (x > LOW) and not y > LOW
+        nonzero = x and y  # int tiles: non-zero is true
+        code = both.to(tl.int32) + 2 * either.to(tl.int32) + 4 * neither.to(tl.int32)
+        tl.store(out_ptr + offs, code + 8 * nonzero.to(tl.int32))
+
+    got = _run(masks, LOW=0)
+    both = (X > 0) & (Y > 0)
+    either = (X > 0) | (Y > 0) | (X == Y)
+    neither = ~(X > 0) & ~(Y > 0)
+    nonzero = (X != 0) & (Y != 0)
+    assert got.tolist() == (both + 2 * either + 4 * neither + 8 * nonzero).tolist()
+
+
+def test_python_values_keep_python_s_short_circuit():
+    """``None and ...`` does not evaluate its right side, and a constexpr flag chooses
+    as Python does, so a kernel can test an optional argument before using it; a tile
+    with a Python value is element-wise (``True and mask`` is the mask)."""
+
+    @tl.jit
+    def optional(x_ptr, y_ptr, out_ptr, bias_ptr, USE: tl.constexpr):  # noqa: N803
+        offs = tl.arange(0, 16)
+        x = tl.load(x_ptr + offs)
+        if bias_ptr is not None and USE:
+            x += tl.load(bias_ptr + offs)
+        keep = USE and x > 0
+        tl.store(out_ptr + offs, tl.where(keep or not USE, x, 0))
+
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    x, y = rt.from_numpy(X, place), rt.from_numpy(Y, place)
+    outs = [rt.zeros((N,), "int32", place) for _ in range(3)]
+    rt.launch(optional, x, y, outs[0], y, grid=(1,), pes=[0], USE=True)
+    rt.launch(optional, x, y, outs[1], None, grid=(1,), pes=[0], USE=True)
+    rt.launch(optional, x, y, outs[2], None, grid=(1,), pes=[0], USE=False)
+    rt.synchronize()
+    with_bias = X + Y
+    assert outs[0].numpy().tolist() == np.where(with_bias > 0, with_bias, 0).tolist()
+    assert outs[1].numpy().tolist() == np.where(X > 0, X, 0).tolist()
+    assert outs[2].numpy().tolist() == X.tolist()
+
+
+def test_min_max_of_tiles_are_minimum_maximum():
+    """Python's ``max(x, 3)`` and ``min(x, y, 0)`` of tiles are tl.maximum/minimum, as
+    Triton's builtin namespace has them; of Python values and iterables, Python's."""
+    seen = []
+
+    @tl.jit
+    def bounded(x_ptr, y_ptr, out_ptr, BLOCK: tl.constexpr):  # noqa: N803
+        offs = tl.arange(0, BLOCK)
+        x, y = tl.load(x_ptr + offs), tl.load(y_ptr + offs)
+        seen.append((max(BLOCK, 4), min([3, 1, 2]), max(2.5, 1)))
+        tl.store(out_ptr + offs, max(x, 3) * 100 + min(x, y, 0))
+
+    got = _run(bounded, BLOCK=N)
+    assert got.tolist() == (np.maximum(X, 3) * 100 + np.minimum(np.minimum(X, Y), 0)).tolist()
+    assert seen == [(16, 1, 2.5)]
+
+
+def test_print_of_a_tile_is_device_print(capsys):
+    @tl.jit
+    def show(x_ptr, y_ptr, out_ptr):
+        offs = tl.arange(0, 4)
+        print("x =", tl.load(x_ptr + offs))
+        print("plain", 3)
+
+    _run(show)
+    out = capsys.readouterr().out
+    assert "plain 3" in out
+    [line] = [text for text in out.splitlines() if "x =" in text]
+    assert "program (0, 0, 0)" in line and f"x = {np.array2string(X[:4])}" in line
+
+
+def test_closures_defaults_lines_and_errors_are_the_kernel_s_own():
+    """The remade kernel reads its closure's current values and the module's globals,
+    keeps its defaults, and a misuse names the kernel's own file and line."""
+    scale = 3
+
+    @tl.jit
+    def closure(x_ptr, y_ptr, out_ptr, SHIFT: tl.constexpr = 1):  # noqa: N803
+        offs = tl.arange(0, 16)
+        x = tl.load(x_ptr + offs)
+        tl.store(out_ptr + offs, tl.where(x > 0 and x < 4, x * scale + SHIFT, N))
+
+    assert _run(closure).tolist() == np.where((X > 0) & (X < 4), X * 3 + 1, N).tolist()
+    scale = 5
+    assert _run(closure).tolist() == np.where((X > 0) & (X < 4), X * 5 + 1, N).tolist()
+
+    @tl.jit
+    def misuse(x_ptr):
+        offs = tl.arange(0, 4)
+        ok = offs > 0 and offs < 3
+        tl.load(x_ptr + offs, mask=ok, other=tl.arange(0, 8))
+
+    lines, first = inspect.getsourcelines(misuse.fn)
+    bad = first + next(i for i, text in enumerate(lines) if "tl.load" in text)
+    text = fails_clearly(misuse, match=r"other")
+    assert f"test_language_syntax.py:{bad}" in text
+
+
+def test_a_function_without_source_gets_the_builtins_only():
+    """Code made at run time (no source file to read) keeps Python's ``and`` but still
+    finds Triton's ``max``."""
+    namespace: dict = {}
+    exec("def made(a, b):\n    return max(a, b), (a and b)", namespace)  # noqa: S102
+    made = with_triton_syntax(namespace["made"])
+    assert made(2, 5) == (5, 5) and made(0, 5) == (5, 0)
+    assert made.__globals__ is namespace
+
+
+@pytest.mark.parametrize("expression", ["x and y", "x or y", "not x"])
+def test_the_rewrite_changes_nothing_for_python_values(expression):
+    """The rewritten operators give Python's results for Python values."""
+    namespace: dict = {}
+    exec(f"def f(x, y):\n    return {expression}", namespace)  # noqa: S102
+    plain = namespace["f"]
+    for x in (0, 1, None, "", "a", [], [1]):
+        for y in (0, 2, None, "b"):
+            assert _python_semantics(expression, x, y) == plain(x, y)
+
+
+def _python_semantics(expression: str, x, y):
+    from simulator.language.syntax import _kb_and, _kb_not, _kb_or
+
+    if expression == "x and y":
+        return _kb_and(x, lambda: y)
+    if expression == "x or y":
+        return _kb_or(x, lambda: y)
+    return _kb_not(x)
