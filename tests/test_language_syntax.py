@@ -169,3 +169,45 @@ def _python_semantics(expression: str, x, y):
     if expression == "x or y":
         return _kb_or(x, lambda: y)
     return _kb_not(x)
+
+
+# Triton's answers for a few dtypes (triton/language/core.py's dtype): is_floating,
+# is_fp8, is_int_signed, is_int_unsigned, is_bool, primitive_bitwidth, and for floats
+# (mantissa bits, exponent bias).
+DTYPE_FACTS = {
+    "float16": (True, False, False, False, False, 16, (10, 15)),
+    "bfloat16": (True, False, False, False, False, 16, (7, 127)),
+    "float8e4nv": (True, True, False, False, False, 8, (3, 7)),
+    "float8e5": (True, True, False, False, False, 8, (2, 15)),
+    "float64": (True, False, False, False, False, 64, (52, 1023)),
+    "int8": (False, False, True, False, False, 8, None),
+    "uint32": (False, False, False, True, False, 32, None),
+    "int1": (False, False, False, True, True, 1, None),
+}
+
+
+@tl.jit
+def _facts_of(dtype: tl.constexpr):
+    d = dtype.value  # FlagGems' helpers unwrap the constexpr
+    floating = (d.fp_mantissa_width, d.exponent_bias) if d.is_floating() else None
+    return (d.is_floating(), d.is_fp8(), d.is_int_signed(), d.is_int_unsigned(), d.is_bool(),
+            d.primitive_bitwidth, floating)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(DTYPE_FACTS))
+def test_dtypes_answer_triton_s_dtype_api_in_kernels(name):
+    """``x.dtype.is_floating()``, ``p.dtype.element_ty.is_fp8()``, ``primitive_bitwidth``
+    and the rest, and ``dtype.value`` of a dtype passed to a helper, as Triton's tl.dtype
+    answers them; a pointer's type answers is_ptr()."""
+    seen = []
+
+    @tl.jit
+    def ask(x_ptr, y_ptr, out_ptr, DTYPE: tl.constexpr):  # noqa: N803
+        x = tl.load(x_ptr + tl.arange(0, 4)).to(DTYPE)
+        seen.append(_facts_of(x.dtype))
+        seen.append(x.dtype.is_int() == (x.dtype.is_int_signed() or x.dtype.is_int_unsigned()))
+        seen.append((out_ptr.dtype.is_ptr(), out_ptr.dtype.element_ty.is_int32(),
+                     out_ptr.dtype.is_floating()))  # fmt: skip
+
+    _run(ask, DTYPE=getattr(tl, name))
+    assert seen == [DTYPE_FACTS[name], True, (True, True, False)]

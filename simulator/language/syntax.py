@@ -8,6 +8,11 @@ Triton compiles a kernel's Python source, so some Python means something else th
   ``rows[:, None] < M and cols[None, :] < N``.
 - The builtins ``min`` and ``max`` of tiles are ``tl.minimum`` and ``tl.maximum``, and
   ``print`` of tiles is ``tl.device_print`` (``CodeGenerator.builtin_namespace``).
+- A dtype is Triton's ``tl.dtype``, with its methods: ``x.dtype.is_floating()``,
+  ``is_fp8()``, ``is_int_signed()``, ``primitive_bitwidth``, ``fp_mantissa_width``...,
+  and a dtype passed as a ``tl.constexpr`` has ``.value`` (FlagGems' ``dtype.value``).
+  Dtypes here are numpy's, which cannot take methods, so those attribute reads
+  (:data:`DTYPE_ATTRIBUTES`) are rewritten as ``_kb_attr(x.dtype, "is_fp8")``.
 
 Kernels run here as Python, so :func:`with_triton_syntax` makes the kernel's function
 again from its source with those operators rewritten as calls (``_kb_and(a, lambda:
@@ -29,6 +34,8 @@ import textwrap
 import types
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from simulator.language import core
 
@@ -123,21 +130,104 @@ def _print(*args: Any, **kwargs: Any) -> None:
         core.device_print("", *args)
 
 
+# Triton's dtype names by numpy dtype, with (mantissa bits, exponent bias) of the floats.
+_TRITON_NAMES = {
+    core.int1: "int1", core.int8: "int8", core.int16: "int16", core.int32: "int32",
+    core.int64: "int64", core.uint8: "uint8", core.uint16: "uint16", core.uint32: "uint32",
+    core.uint64: "uint64", core.float16: "fp16", core.bfloat16: "bf16", core.float32: "fp32",
+    core.float64: "fp64", core.float8e4nv: "fp8e4nv", core.float8e5: "fp8e5",
+}  # fmt: skip
+_FLOAT_FORMATS = {"fp16": (10, 15), "bf16": (7, 127), "fp32": (23, 127), "fp64": (52, 1023),
+                  "fp8e4nv": (3, 7), "fp8e5": (2, 15)}  # fmt: skip
+_STANDARD_FLOATS = ("fp16", "bf16", "fp32", "fp64")
+_SIGNED = ("int8", "int16", "int32", "int64")
+_UNSIGNED = ("int1", "uint8", "uint16", "uint32", "uint64")  # Triton counts int1 unsigned
+
+
+def _dtype_predicates(name: str) -> dict[str, bool]:
+    """Triton's ``dtype.is_*()`` answers for the dtype Triton calls ``name``."""
+    answers = {f"is_{n}": name == n for n in (*_SIGNED, *_UNSIGNED)}
+    answers.update({
+        "is_fp8": name.startswith("fp8"), "is_fp8e4nv": name == "fp8e4nv",
+        "is_fp8e5": name == "fp8e5", "is_fp8e4b8": False, "is_fp8e4b15": False,
+        "is_fp8e5b16": False, "is_fp16": name == "fp16", "is_bf16": name == "bf16",
+        "is_fp32": name == "fp32", "is_fp64": name == "fp64",
+        "is_floating": name in _FLOAT_FORMATS, "is_standard_floating": name in _STANDARD_FLOATS,
+        "is_int_signed": name in _SIGNED, "is_int_unsigned": name in _UNSIGNED,
+        "is_int": name in _SIGNED or name in _UNSIGNED, "is_bool": name == "int1",
+        "is_block": False, "is_ptr": False, "is_void": False, "is_const": False,
+    })  # fmt: skip
+    return answers
+
+
+def dtype_attribute(dtype: Any, attribute: str) -> Any:
+    """Triton's ``tl.dtype`` attribute ``attribute`` of a numpy ``dtype``: a method for
+    ``is_*`` (``is_fp8()``), a value otherwise; raises AttributeError for another name."""
+    name = _TRITON_NAMES.get(dtype)
+    if name is None:
+        raise AttributeError(f"{dtype} is not one of Triton's dtypes")
+    if attribute == "value":  # a dtype given as a tl.constexpr
+        return dtype
+    if attribute == "scalar":
+        return dtype
+    if attribute.startswith("is_"):
+        answer = _dtype_predicates(name).get(attribute)
+        if answer is None:
+            raise AttributeError(f"tl.dtype has no method {attribute!r}")
+        return lambda: answer
+    bits = 1 if name == "int1" else dtype.itemsize * 8
+    if attribute == "primitive_bitwidth":
+        return bits
+    if attribute == "int_bitwidth" and name in (*_SIGNED, *_UNSIGNED):
+        return bits
+    if attribute in ("fp_mantissa_width", "exponent_bias") and name in _FLOAT_FORMATS:
+        return _FLOAT_FORMATS[name][attribute == "exponent_bias"]
+    raise AttributeError(f"tl.dtype {name} has no attribute {attribute!r}")
+
+
+# Attribute reads rewritten in kernels, for Triton's dtype API on numpy dtypes.
+DTYPE_ATTRIBUTES = frozenset({
+    *_dtype_predicates("fp32"), "primitive_bitwidth", "int_bitwidth", "fp_mantissa_width",
+    "exponent_bias", "scalar", "value",
+})  # fmt: skip
+
+
+def _kb_attr(value: Any, attribute: str) -> Any:
+    """``value.attribute``, or Triton's dtype API when ``value`` is a dtype."""
+    if isinstance(value, np.dtype):
+        return dtype_attribute(value, attribute)
+    if isinstance(value, core.pointer_type) and not hasattr(value, attribute):
+        if attribute.startswith("is_"):  # Triton's pointer_type: a pointer, nothing else
+            return lambda: attribute == "is_ptr"
+        if attribute == "primitive_bitwidth":
+            return 64
+    return getattr(value, attribute)
+
+
 KERNEL_BUILTINS: dict[str, Any] = {**vars(builtins), "min": _min, "max": _max, "print": _print}
 # What the rewritten operators call. Set in the kernel's module globals: a lambda or
 # function made inside a kernel takes the module's builtins, not the kernel's.
-OPERATOR_HELPERS: dict[str, Any] = {"_kb_and": _kb_and, "_kb_or": _kb_or, "_kb_not": _kb_not}
+OPERATOR_HELPERS: dict[str, Any] = {"_kb_and": _kb_and, "_kb_or": _kb_or, "_kb_not": _kb_not,
+                                    "_kb_attr": _kb_attr}  # fmt: skip
 
 
 class _Rewriter(ast.NodeTransformer):
     """``a and b`` -> ``_kb_and(a, lambda: b)``, ``or`` likewise, ``not a`` ->
-    ``_kb_not(a)``."""
+    ``_kb_not(a)``, ``x.is_fp8`` -> ``_kb_attr(x, "is_fp8")``."""
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:  # noqa: N802 - ast's name
         self.generic_visit(node)
         helper = "_kb_and" if isinstance(node.op, ast.And) else "_kb_or"
         later = [ast.Lambda(args=_NO_ARGUMENTS, body=value) for value in node.values[1:]]
         call = ast.Call(ast.Name(helper, ast.Load()), [node.values[0], *later], [])
+        return ast.copy_location(call, node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:  # noqa: N802 - ast's name
+        self.generic_visit(node)
+        if node.attr not in DTYPE_ATTRIBUTES or not isinstance(node.ctx, ast.Load):
+            return node
+        call = ast.Call(ast.Name("_kb_attr", ast.Load()), [node.value, ast.Constant(node.attr)],
+                        [])  # fmt: skip
         return ast.copy_location(call, node)
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:  # noqa: N802 - ast's name
@@ -206,6 +296,7 @@ def _rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
         return None
     if not any(isinstance(node, ast.BoolOp)
                or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+               or (isinstance(node, ast.Attribute) and node.attr in DTYPE_ATTRIBUTES)
                for node in ast.walk(definition)):  # fmt: skip
         return None
     definition.decorator_list = []
