@@ -34,6 +34,24 @@ def test_num_cubes_and_explicit_pes():
         rt.empty((128, 8), placement=Placement.row_wise(num_pes=99))
 
 
+def test_a_tensor_of_fewer_rows_than_pes_takes_one_row_per_pe():
+    """By default a tensor is split row-wise over every PE; one of fewer rows (a bias, a
+    scalar output) has one row on each of the first PEs, and reads back whole. Asked
+    for explicitly, too many PEs is an error that says what to ask for instead."""
+    rt = Runtime("default", verify_data=True)
+    assert len(rt.device_pes) == 32
+    x = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
+    t = rt.from_numpy(x)
+    assert [s.coord.pe_global for s in t.shards] == [0, 1, 2, 3, 4]
+    assert [s.shape for s in t.shards] == [(1, 3)] * 5
+    np.testing.assert_array_equal(t.numpy(), x)
+    assert len(rt.zeros((1,), "float32").shards) == 1
+    assert len(rt.zeros((64,), "float32").shards) == 32
+    hint = r"\(row-wise\); place it on fewer PEs \(Placement\(num_pes=5\)"
+    with pytest.raises(PlacementError, match=r"cannot split dim 0 of size 5 over 8 PEs " + hint):
+        rt.empty((5, 3), placement=Placement.row_wise(num_pes=8))
+
+
 def test_device_selection_limits_allocation_to_selected_sips():
     """'sip1' / 'sip:1' place every shard on SIP 1; unknown devices list valid ones."""
     topo = "multi_sip"

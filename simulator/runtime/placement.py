@@ -94,7 +94,8 @@ class Placement:
         size = shape[dim]
         if size < n:
             raise PlacementError(
-                f"cannot split dim {dim} of size {size} over {n} PEs ({self.layout}-wise)"
+                f"cannot split dim {dim} of size {size} over {n} PEs ({self.layout}-wise); "
+                f"place it on fewer PEs (Placement(num_pes={size}) or Placement.single(0))"
             )
         base, extra = divmod(size, n)
         out, start = [], 0

@@ -176,7 +176,8 @@ class Runtime:
         memory: str = "hbm",
     ) -> Tensor:
         """Allocate a tensor (contents unspecified) over ``placement`` (row-wise over
-        every PE of the device by default) in ``memory``: ``hbm`` (each PE's HBM slice),
+        every PE of the device by default; a tensor of fewer rows than PEs, one row on
+        each of the first PEs) in ``memory``: ``hbm`` (each PE's HBM slice),
         ``tcm`` (each PE's scratchpad, taken from its block budget), ``sram`` (the
         CUBE_SRAM of each PE's cube), ``mcpu_local`` (the M_CPU local memory of each PE's
         cube) or ``iocpu_local`` (the IO_CPU local memory of each PE's SIP).
@@ -190,7 +191,11 @@ class Runtime:
         if not shape or any(s <= 0 for s in shape) or len(shape) > 2:
             raise ValueError(f"tensor shape must be 1-D or 2-D with positive sizes, got {shape}")
         dtype = np.dtype(dtype)
-        placement = placement or Placement()
+        if placement is None:
+            placement = Placement()
+            n_pes = len(placement.targets(self.topology, self.sips))
+            if shape[0] < n_pes:  # too few rows to split over every PE: one per PE
+                placement = Placement(num_pes=shape[0])
         targets = placement.targets(self.topology, self.sips)
         pieces = placement.split(shape, len(targets))
         shards = []
