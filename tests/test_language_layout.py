@@ -506,6 +506,53 @@ def test_descriptor_padding_and_misuse():
 
 
 @tl.jit
+def heads_scaled(q_ptr, o_ptr, acc_ptr, Z, H, N_CTX, D: tl.constexpr,  # noqa: N803
+                 BLOCK_M: tl.constexpr):  # noqa: N803  # fmt: skip
+    # Attention's [Z, H, N_CTX, D] descriptors, one head per program on axis 1.
+    start_m, off_hz = tl.program_id(0), tl.program_id(1)
+    z, h = off_hz // H, off_hz % H
+    shape, strides = [Z, H, N_CTX, D], [H * N_CTX * D, N_CTX * D, D, 1]
+    desc_q = tl.make_tensor_descriptor(q_ptr, shape, strides, [1, 1, BLOCK_M, D])
+    desc_o = tl.make_tensor_descriptor(o_ptr, shape, strides, [1, 1, BLOCK_M, D])
+    desc_acc = tl.make_tensor_descriptor(acc_ptr, [Z * H, N_CTX, D], [N_CTX * D, D, 1],
+                                         [1, BLOCK_M, D])  # fmt: skip
+    q = desc_q.load([z, h, start_m * BLOCK_M, 0]).reshape(BLOCK_M, D)
+    desc_o.store([z, h, start_m * BLOCK_M, 0], (q * 2 + 1).reshape(1, 1, BLOCK_M, D))
+    desc_acc.atomic_add([off_hz, start_m * BLOCK_M, 0], q.reshape(1, BLOCK_M, D))
+    beyond = desc_q.load([Z, h, 0, 0])  # a head past the tensor: all padding
+    tl.device_assert(tl.sum(tl.abs(beyond.reshape(BLOCK_M * D))) == 0)
+
+
+def test_descriptors_of_more_than_two_dims_take_one_matrix_at_a_time(list_writer):
+    """4-D and 3-D descriptors with blocks [1, 1, BLOCK_M, D]: each program loads its
+    head's rows (the last block of each head clipped at N_CTX, not spilling into the
+    next head), stores and atomically adds them, against numpy; the DMAs move only the
+    elements inside; leading block dims past 1 are one clear error."""
+    z_len, heads, n_ctx, d, block_m = 2, 3, 10, 8, 4
+    q_np = np.arange(z_len * heads * n_ctx * d, dtype=np.float32).reshape(-1, d)
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    place = Placement.single(0)
+    q = rt.from_numpy(q_np, place)
+    o = rt.from_numpy(np.full(q_np.shape, -1.0, np.float32), place)
+    acc = rt.from_numpy(np.ones(q_np.shape, np.float32), place)
+    launch = rt.launch(heads_scaled, q, o, acc, z_len, heads, n_ctx, D=d, BLOCK_M=block_m,
+                       grid=(3, z_len * heads), pes=[0, 1])  # fmt: skip
+    rt.synchronize()
+    np.testing.assert_array_equal(o.numpy(), q_np * 2 + 1)
+    np.testing.assert_array_equal(acc.numpy(), q_np + 1)
+    dmas = [r for r in list_writer.rows["dma"] if r["launch_id"] == launch.launch_id]
+    assert sum(r["bytes"] for r in dmas if r["kind"] == "load") == q_np.nbytes
+    assert sum(r["bytes"] for r in dmas if r["kind"] == "store") == q_np.nbytes
+
+    @tl.jit
+    def two_heads(x_ptr):
+        tl.make_tensor_descriptor(x_ptr, [2, 5, 10], [50, 10, 1], [2, 4, 8])
+
+    fails_clearly(two_heads, r"block_shape \(2, 4, 8\): past two dims the block's leading "
+                  r"dims must be 1")  # fmt: skip
+
+
+@tl.jit
 def rows_from_pointer(x_ptr, y_ptr, N, stride, BLOCK: tl.constexpr, BASE: tl.constexpr):  # noqa: N803
     row = tl.program_id(0)
     if BASE:  # Triton's tutorials: a block pointer at the row's first element

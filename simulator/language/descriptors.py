@@ -1,11 +1,14 @@
 """Triton's tensor descriptors: ``tl.make_tensor_descriptor`` and its ``load``/``store``
 (also ``tl.load_tensor_descriptor``/``tl.store_tensor_descriptor``).
 
-A descriptor names a 1-D or 2-D tensor (shape, strides with the last one 1, block shape);
-``desc.load([m, n])`` is a block pointer's load of the block at those element offsets with
-every dimension bounds-checked: what lies outside the tensor reads as the descriptor's
-padding (zero, or NaN) and moves no bytes, and a store drops it. So a descriptor costs
-what the same block pointer costs: one strided DMA per memory the tile touches.
+A descriptor names a tensor of 1 to 5 dims (shape, strides with the last one 1, block
+shape); ``desc.load([m, n])`` is a block pointer's load of the block at those element
+offsets with every dimension bounds-checked: what lies outside the tensor reads as the
+descriptor's padding (zero, or NaN) and moves no bytes, and a store drops it. So a
+descriptor costs what the same block pointer costs: one strided DMA per memory the tile
+touches. Past two dims (``[Z, H, N_CTX, HEAD_DIM]``) the block's leading dims are 1, as
+attention kernels take one head at a time: its offsets there pick the matrix the block
+is a tile of (an offset outside the tensor makes it all padding).
 
 ``desc.atomic_add([m, n], value)`` (and ``atomic_min``, ``atomic_max``, ``atomic_and``,
 ``atomic_or``, ``atomic_xor``) reduces ``value`` into the block's elements inside the
@@ -16,6 +19,8 @@ nothing comes back, and nothing is returned).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,9 +37,14 @@ from simulator.language.core import (
     load,
     make_block_ptr,
     pointer,
+    reshape,
+    shifted_view,
     tensor,
     usage_error,
 )
+
+# boundary_check of a descriptor's block pointer: every dim (one for a 1-D one).
+_BOTH = {False: (0, 1), True: (0,)}
 
 PADDINGS = ("zero", "nan")
 
@@ -58,12 +68,19 @@ class tensor_descriptor:  # noqa: N801 - Triton's name
 
     def load(self, offsets: Sequence[Any]) -> tensor:
         """The block at element ``offsets``, padded where it leaves the tensor."""
-        return load(self._block(offsets), boundary_check=tuple(range(len(self.shape))),
-                    padding_option=self.padding_option)  # fmt: skip
+        block = self._block(offsets)
+        tile = load(block, boundary_check=_BOTH[block.one_d], padding_option=self.padding_option)
+        return tile if len(self.shape) <= 2 else reshape(tile, self.block_shape)
 
     def store(self, offsets: Sequence[Any], value: Any) -> None:
         """Write ``value`` to the block at element ``offsets`` (inside the tensor only)."""
-        _store(self._block(offsets), value, boundary_check=tuple(range(len(self.shape))))
+        block = self._block(offsets)
+        if len(self.shape) > 2 and isinstance(value, tensor):
+            if value.shape != self.block_shape:
+                raise usage_error(f"tensor descriptor of {self.base.name}: value shape "
+                                  f"{value.shape} != block shape {self.block_shape}")  # fmt: skip
+            value = reshape(value, self.block_shape[-2:])
+        _store(block, value, boundary_check=_BOTH[block.one_d])
 
     def atomic_add(self, offsets: Sequence[Any], value: Any) -> None:
         """Add ``value`` into the block at ``offsets`` (inside the tensor only)."""
@@ -93,14 +110,13 @@ class tensor_descriptor:  # noqa: N801 - Triton's name
         """The block's elements inside the tensor as a masked block of pointers, reduced
         by an atomic that returns nothing (see the module docstring)."""
         starts = self._offsets(offsets)
-        index = [start + np.arange(size)
-                 for start, size in zip(starts, self.block_shape, strict=True)]  # fmt: skip
-        inside = [(i >= 0) & (i < n) for i, n in zip(index, self.shape, strict=True)]
-        if len(index) == 2:
-            flat = index[0][:, None] * self.strides[0] + index[1][None, :]
-            keep = inside[0][:, None] & inside[1][None, :]
-        else:
-            flat, keep = index[0], inside[0]
+        ranges = [start + np.arange(size) for start, size in
+                  zip(starts, self.block_shape, strict=True)]  # fmt: skip
+        index = np.ix_(*ranges)
+        flat = sum(i * stride for i, stride in zip(index, self.strides, strict=True))
+        keep = functools.reduce(operator.and_, [(i >= 0) & (i < n) for i, n in
+                                                 zip(index, self.shape, strict=True)])  # fmt: skip
+        flat, keep = np.broadcast_arrays(flat, keep)
         ptrs = pointer(self.base, np.where(keep, flat, 0).astype(np.int64))
         _atomic(kind, ptrs, (value,), _const(_program(), keep), None, None, returns_old=False)
 
@@ -113,9 +129,20 @@ class tensor_descriptor:  # noqa: N801 - Triton's name
 
     def _block(self, offsets: Sequence[Any]) -> block_ptr:
         offsets = self._offsets(offsets)
-        order = (0,) if len(self.shape) == 1 else (1, 0)
-        return make_block_ptr(self.base, self.shape, self.strides, offsets, self.block_shape,
-                              order)  # fmt: skip
+        if len(self.shape) <= 2:
+            order = (0,) if len(self.shape) == 1 else (1, 0)
+            return make_block_ptr(self.base, self.shape, self.strides, offsets,
+                                  self.block_shape, order)  # fmt: skip
+        # Past two dims: the matrix the leading offsets pick, or none (all padding).
+        lead = offsets[:-2]
+        rows, cols = self.shape[-2:]
+        if all(0 <= o < n for o, n in zip(lead, self.shape, strict=False)):
+            first = sum(o * stride for o, stride in zip(lead, self.strides, strict=False))
+            return make_block_ptr(shifted_view(self.base, first) if first else self.base,
+                                  (rows, cols), (self.strides[-2], 1), offsets[-2:],
+                                  self.block_shape[-2:], (1, 0))  # fmt: skip
+        return make_block_ptr(self.base, (rows, cols), (self.strides[-2], 1), (rows, 0),
+                              self.block_shape[-2:], (1, 0))  # fmt: skip
 
     def __repr__(self) -> str:
         return (f"tensor_descriptor({self.base.name}, shape={self.shape}, "
@@ -126,14 +153,20 @@ def make_tensor_descriptor(base: Any, shape: Sequence[Any], strides: Sequence[An
                            block_shape: Sequence[Any],
                            padding_option: str = "zero") -> tensor_descriptor:  # fmt: skip
     """A descriptor of ``base`` (a tensor argument) seen as ``shape`` with ``strides`` (the
-    last one 1), moved in blocks of ``block_shape``; 1-D or 2-D."""
+    last one 1), moved in blocks of ``block_shape``; 1 to 5 dims (past two, the block's
+    leading dims 1)."""
     base = _base_view("tl.make_tensor_descriptor", base)
     dims = [tuple(int(getattr(v, "value", v)) for v in values)
             for values in (shape, strides, block_shape)]  # fmt: skip
     shape, strides, block_shape = dims
-    if len({len(shape), len(strides), len(block_shape)}) != 1 or len(shape) not in (1, 2):
+    if len({len(shape), len(strides), len(block_shape)}) != 1 or not 1 <= len(shape) <= 5:
         raise usage_error(f"tl.make_tensor_descriptor: shape {shape}, strides {strides} and "
-                          f"block_shape {block_shape} must all be 1-D or all 2-D here")  # fmt: skip
+                          f"block_shape {block_shape} must have one entry per dim, 1 to 5 "
+                          "dims")  # fmt: skip
+    if any(size != 1 for size in block_shape[:-2]):
+        raise usage_error(f"tl.make_tensor_descriptor: block_shape {block_shape}: past two "
+                          "dims the block's leading dims must be 1 here (one matrix at a "
+                          "time)")  # fmt: skip
     if strides[-1] != 1:
         raise usage_error(f"tl.make_tensor_descriptor: the last stride must be 1, got {strides}")
     if padding_option not in PADDINGS:
