@@ -553,6 +553,59 @@ def test_descriptors_of_more_than_two_dims_take_one_matrix_at_a_time(list_writer
 
 
 @tl.jit
+def batched_matmul(a_ptr, b_ptr, c_ptr, B, M, N, K, BM: tl.constexpr,  # noqa: N803
+                   BN: tl.constexpr, BK: tl.constexpr):  # noqa: N803  # fmt: skip
+    # 3-D block pointers over (B, M, K) x (B, K, N), one (batch, M tile, N tile) per program.
+    pid_m, pid_n, batch = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    a = tl.make_block_ptr(a_ptr, (B, M, K), (M * K, K, 1), (batch, pid_m * BM, 0),
+                          (1, BM, BK), (2, 1, 0))  # fmt: skip
+    b = tl.make_block_ptr(b_ptr, (B, K, N), (K * N, N, 1), (batch, 0, pid_n * BN),
+                          (1, BK, BN), (2, 1, 0))  # fmt: skip
+    acc = tl.zeros((BM, BN), tl.float32)
+    for _ in range(tl.cdiv(K, BK)):
+        a_tile = tl.load(a, boundary_check=(1, 2)).reshape(BM, BK)
+        acc += tl.dot(a_tile, tl.load(b, boundary_check=(1, 2)).reshape(BK, BN))
+        a, b = tl.advance(a, (0, 0, BK)), tl.advance(b, (0, BK, 0))
+    c = tl.make_block_ptr(c_ptr, (B, M, N), (M * N, N, 1), (batch, pid_m * BM, pid_n * BN),
+                          (1, BM, BN), (2, 1, 0))  # fmt: skip
+    tl.store(c, acc.reshape(1, BM, BN), boundary_check=(0, 1, 2))
+    beyond = tl.load(tl.advance(c, (B, 0, 0)), boundary_check=(0, 1, 2))  # past the batches
+    tl.device_assert(tl.sum(tl.abs(beyond.reshape(BM * BN))) == 0)
+
+
+def test_block_pointers_of_three_dims_take_one_matrix_at_a_time():
+    """A batched matmul through 3-D block pointers (blocks (1, BM, BK)), ragged in M, N
+    and K, advanced along K: against numpy's batched matmul; a block past the batches
+    reads as padding; an unlisted dim and leading block dims past 1 fail clearly."""
+    batches, m, n, k = 3, 20, 12, 40
+    rng = np.random.default_rng(3)
+    a_np = rng.standard_normal((batches, m, k)).astype(np.float32)
+    b_np = rng.standard_normal((batches, k, n)).astype(np.float32)
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    a, b = rt.from_numpy(a_np.reshape(-1, k), place), rt.from_numpy(b_np.reshape(-1, n), place)
+    c = rt.zeros((batches * m, n), "float32", place)
+    rt.launch(batched_matmul, a, b, c, batches, m, n, k, BM=16, BN=8, BK=16,
+              grid=(2, 2, batches), pes=[0, 1])  # fmt: skip
+    rt.synchronize()
+    np.testing.assert_allclose(c.numpy().reshape(batches, m, n), a_np @ b_np, rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
+
+    @tl.jit
+    def unlisted(x_ptr):
+        p = tl.make_block_ptr(x_ptr, (2, 5, 10), (50, 10, 1), (0, 4, 0), (1, 4, 8), (2, 1, 0))
+        tl.load(p, boundary_check=(0, 2))
+
+    @tl.jit
+    def two_matrices(x_ptr):
+        tl.make_block_ptr(x_ptr, (2, 5, 10), (50, 10, 1), (0, 0, 0), (2, 4, 8), (2, 1, 0))
+
+    fails_clearly(unlisted, r"tl\.load: block at offsets \(0, 4, 0\) with block_shape "
+                  r"\(1, 4, 8\) reaches past dim 1 of x")  # fmt: skip
+    fails_clearly(two_matrices, r"block_shape \(2, 4, 8\): past two dims the block's leading")
+
+
+@tl.jit
 def rows_from_pointer(x_ptr, y_ptr, N, stride, BLOCK: tl.constexpr, BASE: tl.constexpr):  # noqa: N803
     row = tl.program_id(0)
     if BASE:  # Triton's tutorials: a block pointer at the row's first element

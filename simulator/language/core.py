@@ -356,6 +356,81 @@ class block_ptr(NamedTuple):  # noqa: N801 - named like Triton's
         return self.row_stride if self.row_stride is not None else self.base.shape[1]
 
 
+class block_ptr_nd(NamedTuple):  # noqa: N801 - named like Triton's
+    """A block pointer of 3 to 5 dims (``(B, M, K)`` with block ``(1, BM, BK)``): the
+    block's leading dims are 1, so its offsets there pick one matrix of the tensor, and
+    its last two dims are a :class:`block_ptr`'s tile of that matrix (see
+    :func:`matrix_block`). Loads give tiles of ``block_shape``."""
+
+    base: TensorView
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    offsets: tuple[int, ...]
+    block_shape: tuple[int, ...]
+
+    @property
+    def dtype(self) -> pointer_type:
+        return pointer_type(self.base.element_dtype)
+
+    type = dtype
+
+
+def matrix_block(what: str, base: TensorView, shape: Sequence[int], strides: Sequence[int],
+                 offsets: Sequence[int], block_shape: Sequence[int],
+                 boundary_check: Sequence[int]) -> block_ptr:  # fmt: skip
+    """The 2-D block pointer of an N-D block whose leading dims are 1: the tile at
+    ``offsets[-2:]`` of the matrix the leading offsets pick. A leading offset outside
+    the tensor makes the whole block padding (a block past the matrix's rows) along a
+    dim ``boundary_check`` lists, and is an error along another; so is a tile reaching
+    past the matrix along an unlisted one (dims named as the kernel's)."""
+    n = len(shape)
+    checked = {int(_unwrapped(d)) for d in boundary_check}
+    rows, cols = shape[-2], shape[-1]
+    for dim, (offset, size, extent) in enumerate(zip(offsets, block_shape, shape, strict=True)):
+        if (offset < 0 or offset + size > extent) and dim not in checked:
+            side = "before the start of" if offset < 0 else "past"
+            raise usage_error(
+                f"{what}: block at offsets {tuple(offsets)} with block_shape "
+                f"{tuple(block_shape)} reaches {side} dim {dim} of {base.name} (shape "
+                f"{tuple(shape)}), and boundary_check={tuple(boundary_check)} does not list "
+                f"{dim}: Triton would access memory out of bounds; add {dim} to "
+                "boundary_check"
+            )
+    lead = offsets[: n - 2]
+    if all(0 <= o < extent for o, extent in zip(lead, shape, strict=False)):
+        first = builtins.sum(o * stride for o, stride in zip(lead, strides, strict=False))
+        view = shifted_view(base, first) if first else base
+        return make_block_ptr(view, (rows, cols), (strides[-2], 1), tuple(offsets[-2:]),
+                              tuple(block_shape[-2:]), (1, 0))  # fmt: skip
+    return make_block_ptr(base, (rows, cols), (strides[-2], 1), (rows, 0),
+                          tuple(block_shape[-2:]), (1, 0))  # all padding  # fmt: skip
+
+
+def _nd_block_ptr(base: TensorView, shape: Any, strides: Any, offsets: Any, block_shape: Any,
+                  order: Any) -> block_ptr_nd:  # fmt: skip
+    """make_block_ptr of 3 to 5 dims (see :class:`block_ptr_nd`)."""
+    dims = [tuple(int(_unwrapped(v)) for v in values) if values is not None else None
+            for values in (shape, strides, offsets, block_shape, order)]  # fmt: skip
+    shape, strides, offsets, block_shape, order = dims
+    if (
+        shape is None
+        or strides is None
+        or not (len(shape) == len(strides) == len(offsets) == len(block_shape) <= 5)
+    ):
+        raise usage_error(f"make_block_ptr: shape {shape}, strides {strides}, offsets "
+                          f"{offsets} and block_shape {block_shape} need one entry per dim, "
+                          "up to 5")  # fmt: skip
+    if strides[-1] != 1 or (order is not None and order[0] != len(shape) - 1):
+        fastest_first = tuple(range(len(shape) - 1, -1, -1))
+        raise usage_error(f"make_block_ptr: a block pointer of {len(shape)} dims needs its "
+                          f"last dim contiguous (strides[-1] == 1, order {fastest_first}), "
+                          f"got strides {strides}, order {order}")  # fmt: skip
+    if any(size != 1 for size in block_shape[:-2]):
+        raise usage_error(f"make_block_ptr: block_shape {block_shape}: past two dims the "
+                          "block's leading dims must be 1 here (one matrix at a time)")  # fmt: skip
+    return block_ptr_nd(base, shape, strides, offsets, block_shape)
+
+
 def make_block_ptr(
     base: TensorView,
     shape: Sequence[int] | None = None,
@@ -379,6 +454,8 @@ def make_block_ptr(
         # Hot path (a tile of a 2-D tensor, ints given): what the checks below give.
         return block_ptr(base, offsets, block_shape)
     base = _base_view("make_block_ptr", base)
+    if len(tuple(block_shape)) > 2:
+        return _nd_block_ptr(base, shape, strides, offsets, block_shape, order)
     one_d = len(tuple(block_shape)) == 1
     if one_d:
         if strides is not None and tuple(int(s) for s in strides) != (1,):
@@ -516,6 +593,12 @@ def shifted_view(view: TensorView, first: int) -> TensorView:
 
 def advance(ptr: block_ptr, offsets: Sequence[int]) -> block_ptr:
     """The same block pointer moved by ``offsets`` elements."""
+    if isinstance(ptr, block_ptr_nd):
+        moved = tuple(int(_unwrapped(o)) for o in offsets)
+        if len(moved) != len(ptr.shape):
+            raise usage_error(f"tl.advance: {len(moved)} offsets for a block pointer of "
+                              f"{len(ptr.shape)} dims")  # fmt: skip
+        return ptr._replace(offsets=tuple(a + b for a, b in zip(ptr.offsets, moved, strict=True)))
     if not isinstance(ptr, block_ptr):
         raise usage_error(f"tl.advance needs a block pointer, got {type(ptr).__name__}")
     offsets = tuple(int(o) for o in offsets)
@@ -1124,6 +1207,11 @@ def load(
             return _load_pointers(program, pointer, mask, other)
         if mask is not None or other is not None:
             raise usage_error("tl.load: mask/other apply to blocks of pointers, not block pointers")
+        if isinstance(pointer, block_ptr_nd):
+            block = matrix_block("tl.load", pointer.base, pointer.shape, pointer.strides,
+                                 pointer.offsets, pointer.block_shape, boundary_check)  # fmt: skip
+            tile = load(block, boundary_check=(0, 1), padding_option=padding_option)
+            return reshape(tile, pointer.block_shape)
         ptr = _as_ptr(pointer, "load")
         is_1d = ptr.one_d or (isinstance(pointer, TensorView) and len(pointer.shape) == 1)
     view = ptr.base
@@ -1292,6 +1380,13 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     ``value`` broadcasts to the destination's shape (a number is allowed); a tile stored
     through a block pointer must already have its element dtype, as in Triton.
     """
+    if isinstance(pointer, block_ptr_nd):
+        block = matrix_block("tl.store", pointer.base, pointer.shape, pointer.strides,
+                             pointer.offsets, pointer.block_shape, boundary_check)  # fmt: skip
+        if isinstance(value, tensor):
+            value = reshape(broadcast_to(value, pointer.block_shape), pointer.block_shape[-2:])
+        store(block, value, boundary_check=(0, 1))
+        return
     if type(pointer) is block_ptr and isinstance(value, tensor):
         element = pointer.base.element_dtype
         if value.dtype != element:  # Triton asserts it (_store_block_pointer)

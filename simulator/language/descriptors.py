@@ -36,9 +36,9 @@ from simulator.language.core import (
     block_ptr,
     load,
     make_block_ptr,
+    matrix_block,
     pointer,
     reshape,
-    shifted_view,
     tensor,
     usage_error,
 )
@@ -134,15 +134,8 @@ class tensor_descriptor:  # noqa: N801 - Triton's name
             return make_block_ptr(self.base, self.shape, self.strides, offsets,
                                   self.block_shape, order)  # fmt: skip
         # Past two dims: the matrix the leading offsets pick, or none (all padding).
-        lead = offsets[:-2]
-        rows, cols = self.shape[-2:]
-        if all(0 <= o < n for o, n in zip(lead, self.shape, strict=False)):
-            first = sum(o * stride for o, stride in zip(lead, self.strides, strict=False))
-            return make_block_ptr(shifted_view(self.base, first) if first else self.base,
-                                  (rows, cols), (self.strides[-2], 1), offsets[-2:],
-                                  self.block_shape[-2:], (1, 0))  # fmt: skip
-        return make_block_ptr(self.base, (rows, cols), (self.strides[-2], 1), (rows, 0),
-                              self.block_shape[-2:], (1, 0))  # fmt: skip
+        return matrix_block("tensor descriptor", self.base, self.shape, self.strides, offsets,
+                            self.block_shape, range(len(self.shape)))  # fmt: skip
 
     def __repr__(self) -> str:
         return (f"tensor_descriptor({self.base.name}, shape={self.shape}, "
