@@ -18,6 +18,8 @@ from simulator.runtime.runtime import Runtime
 BF16 = np.dtype(ml_dtypes.bfloat16)
 E4M3 = np.dtype(ml_dtypes.float8_e4m3fn)
 E5M2 = np.dtype(ml_dtypes.float8_e5m2)
+E4M3_FNUZ = np.dtype(ml_dtypes.float8_e4m3fnuz)  # AMD's: tl.float8e4b8
+E5M2_FNUZ = np.dtype(ml_dtypes.float8_e5m2fnuz)  # tl.float8e5b16
 F16 = np.dtype(np.float16)
 F32 = np.dtype(np.float32)
 BF16_ULP = 2.0**-7  # spacing of bfloat16 values in [1, 2): 7 stored mantissa bits
@@ -132,7 +134,8 @@ def _dot_in_two_steps(a: np.ndarray, b: np.ndarray):
 
 
 @pytest.mark.parametrize(
-    ("a_dtype", "b_dtype"), [(BF16, BF16), (E4M3, E4M3), (E5M2, E5M2), (E4M3, E5M2)]
+    ("a_dtype", "b_dtype"),
+    [(BF16, BF16), (E4M3, E4M3), (E5M2, E5M2), (E4M3, E5M2), (E4M3_FNUZ, E5M2_FNUZ)],
 )
 def test_dot_of_bf16_and_fp8_tiles_accumulates_in_float32(a_dtype, b_dtype):
     """bfloat16 and float8 tiles (two float8 dtypes may mix, as in Triton) multiply to
@@ -324,11 +327,15 @@ def test_bf16_and_fp8_are_exported_and_float8e4b15_stays_unsupported():
     """tl.bfloat16, tl.float8e4nv and tl.float8e5 are ml_dtypes' numpy dtypes with
     Triton's formats (e4m3 of bias 7 without infinities: largest 448; e5m2: 57344);
     tl.float8e4b15 (e4m3 of bias 15) has none, and naming it fails clearly."""
-    for name in ("bfloat16", "float8e4nv", "float8e5"):
+    for name in ("bfloat16", "float8e4nv", "float8e5", "float8e4b8", "float8e5b16"):
         assert name not in tl.UNSUPPORTED and name in tl.__all__, name
     assert (tl.bfloat16, tl.float8e4nv, tl.float8e5) == (BF16, E4M3, E5M2)
+    assert (tl.float8e4b8, tl.float8e5b16) == (E4M3_FNUZ, E5M2_FNUZ)
     assert float(ml_dtypes.finfo(tl.float8e4nv).max) == 448.0
     assert float(ml_dtypes.finfo(tl.float8e5).max) == 57344.0
+    # AMD's: bias 8 (largest 240) and 16 (largest 57344), no infinities
+    assert float(ml_dtypes.finfo(tl.float8e4b8).max) == 240.0
+    assert float(ml_dtypes.finfo(tl.float8e5b16).max) == 57344.0
     assert "float8e4b15" in tl.UNSUPPORTED
     with pytest.raises(tl.KernelUsageError, match=r"dtype tl\.float8e4b15 is not supported"):
         _ = tl.float8e4b15
@@ -843,7 +850,7 @@ def test_sum_in_a_wider_dtype_accumulates_in_it():
 
 
 @pytest.mark.parametrize("source", ["float32", "float16", "bfloat16"])
-@pytest.mark.parametrize("target", [E4M3, E5M2])
+@pytest.mark.parametrize("target", [E4M3, E5M2, E4M3_FNUZ, E5M2_FNUZ])
 def test_float8_casts_and_stores_saturate(source, target):
     """A float cast or stored to float8 saturates at the largest finite value (infinities
     too), as Triton's NVIDIA conversions (cvt.rn.satfinite); in range it rounds to

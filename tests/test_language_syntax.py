@@ -179,6 +179,7 @@ DTYPE_FACTS = {
     "bfloat16": (True, False, False, False, False, 16, (7, 127)),
     "float8e4nv": (True, True, False, False, False, 8, (3, 7)),
     "float8e5": (True, True, False, False, False, 8, (2, 15)),
+    "float8e4b8": (True, True, False, False, False, 8, (3, 8)),
     "float64": (True, False, False, False, False, 64, (52, 1023)),
     "int8": (False, False, True, False, False, 8, None),
     "uint32": (False, False, False, True, False, 32, None),

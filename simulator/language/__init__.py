@@ -5,7 +5,9 @@ that raises :class:`KernelUsageError` naming the feature, the kernel and the lin
 is called (or, for dtypes, when it is used).
 
 Dtypes are numpy dtypes: ``tl.bfloat16``, ``tl.float8e4nv`` (e4m3, bias 7) and
-``tl.float8e5`` (e5m2) are ml_dtypes' ``bfloat16``, ``float8_e4m3fn`` and ``float8_e5m2``.
+``tl.float8e5`` (e5m2) are ml_dtypes' ``bfloat16``, ``float8_e4m3fn`` and ``float8_e5m2``;
+AMD's ``tl.float8e4b8`` and ``tl.float8e5b16`` are its ``float8_e4m3fnuz`` and
+``float8_e5m2fnuz``.
 """
 
 from typing import Any
@@ -68,8 +70,10 @@ from simulator.language.core import (
     exp2,
     expand_dims,
     fdiv,
+    float8e4b8,
     float8e4nv,
     float8e5,
+    float8e5b16,
     float16,
     float32,
     float64,
@@ -204,6 +208,8 @@ __all__ = [
     "fdiv",
     "float8e4nv",
     "float8e5",
+    "float8e4b8",
+    "float8e5b16",
     "float16",
     "float32",
     "float64",

@@ -46,6 +46,9 @@ float16 = np.dtype(np.float16)
 bfloat16 = np.dtype(ml_dtypes.bfloat16)
 float8e4nv = np.dtype(ml_dtypes.float8_e4m3fn)
 float8e5 = np.dtype(ml_dtypes.float8_e5m2)
+# AMD's float8 (no negative zero, one NaN; "fnuz"): e4m3 with bias 8, e5m2 with bias 16.
+float8e4b8 = np.dtype(ml_dtypes.float8_e4m3fnuz)
+float8e5b16 = np.dtype(ml_dtypes.float8_e5m2fnuz)
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 int1 = np.dtype(np.bool_)
@@ -73,8 +76,8 @@ def get_int_dtype(bitwidth: int, signed: bool) -> np.dtype:
 
 # Narrow floats: numpy mixes them with few other dtypes, so MATH computes on their values
 # as float32 (see _evaluate).
-_NARROW_FLOATS = frozenset({bfloat16, float8e4nv, float8e5})
-_FLOAT8 = frozenset({float8e4nv, float8e5})
+_NARROW_FLOATS = frozenset({bfloat16, float8e4nv, float8e5, float8e4b8, float8e5b16})
+_FLOAT8 = frozenset({float8e4nv, float8e5, float8e4b8, float8e5b16})
 
 
 class constexpr:  # noqa: N801 - Triton's name

@@ -41,7 +41,8 @@ from simulator.hw.mmu import MMUError
 _TOKEN_DTYPE = np.dtype(np.uint8)
 # The float8 dtypes, each with its largest finite value (where conversions saturate).
 _FLOAT8 = {np.dtype(t): float(ml_dtypes.finfo(t).max)
-           for t in (ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2)}  # fmt: skip
+           for t in (ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2, ml_dtypes.float8_e4m3fnuz,
+                     ml_dtypes.float8_e5m2fnuz)}  # fmt: skip
 
 
 # -- addressing ------------------------------------------------------------------------

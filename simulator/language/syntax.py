@@ -136,9 +136,11 @@ _TRITON_NAMES = {
     core.int64: "int64", core.uint8: "uint8", core.uint16: "uint16", core.uint32: "uint32",
     core.uint64: "uint64", core.float16: "fp16", core.bfloat16: "bf16", core.float32: "fp32",
     core.float64: "fp64", core.float8e4nv: "fp8e4nv", core.float8e5: "fp8e5",
+    core.float8e4b8: "fp8e4b8", core.float8e5b16: "fp8e5b16",
 }  # fmt: skip
 _FLOAT_FORMATS = {"fp16": (10, 15), "bf16": (7, 127), "fp32": (23, 127), "fp64": (52, 1023),
-                  "fp8e4nv": (3, 7), "fp8e5": (2, 15)}  # fmt: skip
+                  "fp8e4nv": (3, 7), "fp8e5": (2, 15), "fp8e4b8": (3, 8),
+                  "fp8e5b16": (2, 16)}  # fmt: skip
 _STANDARD_FLOATS = ("fp16", "bf16", "fp32", "fp64")
 _SIGNED = ("int8", "int16", "int32", "int64")
 _UNSIGNED = ("int1", "uint8", "uint16", "uint32", "uint64")  # Triton counts int1 unsigned
@@ -149,8 +151,8 @@ def _dtype_predicates(name: str) -> dict[str, bool]:
     answers = {f"is_{n}": name == n for n in (*_SIGNED, *_UNSIGNED)}
     answers.update({
         "is_fp8": name.startswith("fp8"), "is_fp8e4nv": name == "fp8e4nv",
-        "is_fp8e5": name == "fp8e5", "is_fp8e4b8": False, "is_fp8e4b15": False,
-        "is_fp8e5b16": False, "is_fp16": name == "fp16", "is_bf16": name == "bf16",
+        "is_fp8e5": name == "fp8e5", "is_fp8e4b8": name == "fp8e4b8", "is_fp8e4b15": False,
+        "is_fp8e5b16": name == "fp8e5b16", "is_fp16": name == "fp16", "is_bf16": name == "bf16",
         "is_fp32": name == "fp32", "is_fp64": name == "fp64",
         "is_floating": name in _FLOAT_FORMATS, "is_standard_floating": name in _STANDARD_FLOATS,
         "is_int_signed": name in _SIGNED, "is_int_unsigned": name in _UNSIGNED,
