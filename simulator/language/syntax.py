@@ -29,6 +29,7 @@ import __future__
 
 import ast
 import builtins
+import functools
 import inspect
 import textwrap
 import types
@@ -99,24 +100,17 @@ def _kb_not(value: Any) -> Any:
     return logical_not(value) if _is_tile(value) else not value
 
 
-def _min(*args: Any, **kwargs: Any) -> Any:
-    """Python's ``min``, or ``tl.minimum`` of its arguments when one is a tile."""
-    if len(args) > 1 and any(_is_tile(a) for a in args):
-        result = args[0]
-        for other in args[1:]:
-            result = core.minimum(result, other)
-        return result
-    return builtins.min(*args, **kwargs)
+def _extremum(python: Callable[..., Any], of_tiles: Callable[[Any, Any], Any]) -> Callable:
+    """Python's ``min`` (``max``), or ``tl.minimum`` (``maximum``) folded over its
+    arguments when one of them is a tile."""
 
+    def extremum(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > 1 and any(_is_tile(a) for a in args):
+            return functools.reduce(of_tiles, args)
+        return python(*args, **kwargs)
 
-def _max(*args: Any, **kwargs: Any) -> Any:
-    """Python's ``max``, or ``tl.maximum`` of its arguments when one is a tile."""
-    if len(args) > 1 and any(_is_tile(a) for a in args):
-        result = args[0]
-        for other in args[1:]:
-            result = core.maximum(result, other)
-        return result
-    return builtins.max(*args, **kwargs)
+    extremum.__name__ = python.__name__
+    return extremum
 
 
 def _print(*args: Any, **kwargs: Any) -> None:
@@ -206,7 +200,12 @@ def _kb_attr(value: Any, attribute: str) -> Any:
     return getattr(value, attribute)
 
 
-KERNEL_BUILTINS: dict[str, Any] = {**vars(builtins), "min": _min, "max": _max, "print": _print}
+KERNEL_BUILTINS: dict[str, Any] = {
+    **vars(builtins),
+    "min": _extremum(builtins.min, core.minimum),
+    "max": _extremum(builtins.max, core.maximum),
+    "print": _print,
+}
 # What the rewritten operators call. Set in the kernel's module globals: a lambda or
 # function made inside a kernel takes the module's builtins, not the kernel's.
 OPERATOR_HELPERS: dict[str, Any] = {"_kb_and": _kb_and, "_kb_or": _kb_or, "_kb_not": _kb_not,
