@@ -1438,3 +1438,17 @@ def test_static_print_prints_once_per_kernel_and_line(capsys):
     rt.wait(rt.launch(shows, x, BLOCK=16, grid=(4,)))
     rt.wait(rt.launch(shows, x, BLOCK=32, grid=(4,)))
     assert capsys.readouterr().out == "BLOCK = 16\nBLOCK = 32\n"
+
+
+def test_run_launches_and_warmup_fails_clearly():
+    """``kernel.run(*args, grid=..., warmup=False)`` is Triton's spelled-out launch;
+    ``warmup`` (GPU compilation) is one clear error pointing at what to do instead."""
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(np.arange(8, dtype=np.float32), Placement.single(0))
+    out = rt.zeros((8,), "float32", Placement.single(0))
+    add_kernel.run(x, x, out, 8, grid=(2,), warmup=False, BLOCK_SIZE=4)
+    rt.synchronize()
+    np.testing.assert_array_equal(out.numpy(), 2 * np.arange(8, dtype=np.float32))
+    with pytest.raises(tl.KernelUsageError, match=r"warmup\(\) compiles for a GPU.*"
+                       r"len\(rt\.device_pes\)"):  # fmt: skip
+        add_kernel.warmup(x, x, out, 8, grid=(1,), BLOCK_SIZE=4)

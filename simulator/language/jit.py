@@ -50,6 +50,22 @@ class JITFunction:
     def __getitem__(self, grid: Any) -> Callable[..., Any]:
         return grid_launcher(self, grid)
 
+    def run(self, *args: Any, grid: Any, warmup: bool = False, **meta: Any) -> Any:
+        """Triton's ``kernel.run(*args, grid=grid, warmup=False, **meta)``: the launch
+        ``kernel[grid](*args, **meta)``."""
+        if warmup:
+            return self.warmup(*args, grid=grid, **meta)
+        return grid_launcher(self, grid)(*args, **meta)
+
+    def warmup(self, *args: Any, grid: Any = None, **meta: Any) -> Any:
+        """Triton compiles the kernel for a GPU here and returns its register and shared
+        memory use; a simulated kernel is not compiled, so this is one clear error."""
+        raise KernelUsageError(
+            f"kernel {self.__name__!r}: warmup() compiles for a GPU and reports its "
+            "registers and shared memory; a simulated kernel has none. Launch it with "
+            "kernel[grid](...) and size a persistent grid by len(rt.device_pes)"
+        )
+
     def meta_of(self, args: tuple, meta: dict[str, Any]) -> dict[str, Any]:
         """Every argument by name (what a callable grid receives); Triton's launch
         keywords (``num_warps``...) are not arguments unless the kernel names them."""
