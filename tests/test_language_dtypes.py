@@ -874,3 +874,58 @@ def test_float8_casts_and_stores_saturate(source, target):
     for got in (cast, stored):
         np.testing.assert_array_equal(got.astype(np.float64), expected.astype(np.float64))
     assert cast.astype(np.float64)[2:5].tolist() == [largest, largest, -largest]
+
+
+@pytest.mark.parametrize("target", ["int8", "uint8", "int16", "int32", "uint32", "int64"])
+@pytest.mark.parametrize("source", ["float32", "float16", "bfloat16", "float64"])
+def test_float_to_integer_truncates_and_saturates(source, target):
+    """A float cast (or stored) to an integer truncates toward zero and saturates, as
+    NVIDIA's cvt.rzi that Triton's fptosi/fptoui lower to: past the range (infinities
+    too) the range's end, NaN 0, a negative to unsigned 0; numpy's own cast is
+    undefined there. Against Python's int() clamped by hand."""
+
+    @tl.jit
+    def to_int(x_ptr, cast_ptr, stored_ptr):
+        offs = tl.arange(0, 16)
+        x = tl.load(x_ptr + offs)
+        tl.store(cast_ptr + offs, x.to(cast_ptr.dtype.element_ty))
+        tl.store(stored_ptr + offs, x)
+
+    values = [3e9, -3e9, np.inf, -np.inf, np.nan, -1.0, 300.0, -2.5, 2.5, 127.9, -128.9,
+              65504.0, 1e19, -0.7, 0.0, 255.5]  # fmt: skip
+    with np.errstate(over="ignore"):  # 3e9 is infinity in float16
+        x = np.array(values).astype(ml_dtypes.bfloat16 if source == "bfloat16" else source)
+    cast, stored = _run(to_int, [x], [((16,), target), ((16,), target)])
+    info = np.iinfo(target)
+
+    def expected(v: float) -> int:
+        if math.isnan(v):
+            return 0
+        if math.isinf(v):
+            return int(info.max) if v > 0 else int(info.min)
+        return min(max(int(v), int(info.min)), int(info.max))
+
+    reference = [expected(float(v)) for v in x.astype(np.float64)]
+    assert cast.tolist() == reference and stored.tolist() == reference
+
+
+def test_casts_to_float8_follow_triton_s_rules():
+    """An integer to float8 is an error (Triton converts integers only to and from
+    fp16, bf16, fp32 and fp64); a float8 tile cast to its own dtype is unchanged, its
+    infinities too (Triton returns the input)."""
+
+    @tl.jit
+    def same(x_ptr, out_ptr):
+        offs = tl.arange(0, 4)
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs).to(tl.float8e5))
+
+    x = np.array([np.inf, -np.inf, 1.5, -57344.0], np.float32).astype(E5M2)
+    (out,) = _run(same, [x], [((4,), E5M2)])
+    assert out.astype(np.float64).tolist() == [np.inf, -np.inf, 1.5, -57344.0]
+
+    @tl.jit
+    def from_int(x_ptr):
+        tl.arange(0, 4).to(tl.float8e4nv)
+
+    fails_clearly(from_int, r"tensor\.to: cannot cast int32 to float8_e4m3fn; cast through "
+                  r"float16 or float32")  # fmt: skip

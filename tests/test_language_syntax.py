@@ -204,7 +204,7 @@ def test_dtypes_answer_triton_s_dtype_api_in_kernels(name):
 
     @tl.jit
     def ask(x_ptr, y_ptr, out_ptr, DTYPE: tl.constexpr):  # noqa: N803
-        x = tl.load(x_ptr + tl.arange(0, 4)).to(DTYPE)
+        x = tl.load(x_ptr + tl.arange(0, 4)).to(tl.float32).to(DTYPE)
         seen.append(_facts_of(x.dtype))
         seen.append(x.dtype.is_int() == (x.dtype.is_int_signed() or x.dtype.is_int_unsigned()))
         seen.append((out_ptr.dtype.is_ptr(), out_ptr.dtype.element_ty.is_int32(),

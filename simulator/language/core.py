@@ -804,7 +804,14 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
             out = _view(self, self.shape, lambda a: a.view(dtype))
             out.dtype = dtype
             return out
-        if dtype in _FLOAT8 and _is_float(self.dtype):  # float8 saturates (satfinite)
+        if dtype in _FLOAT8 and self.dtype.kind in "iub":
+            raise usage_error(f"tensor.to: cannot cast {self.dtype} to {dtype}; cast through "
+                              "float16 or float32, as Triton requires")  # fmt: skip
+        if (
+            self.dtype != dtype
+            and _is_float(self.dtype)
+            and (dtype in _FLOAT8 or dtype.kind in "iu")
+        ):  # float8 and integers saturate (see lowering.converted)
             return _math_op("cast", (self,), self.shape, dtype,
                             lambda a: lowering.converted(a, dtype))  # fmt: skip
         return _math_op("cast", (self,), self.shape, dtype, lambda a: a.astype(dtype))

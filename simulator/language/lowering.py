@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,10 @@ from simulator.hw.mmu import MMUError
 
 _TOKEN_DTYPE = np.dtype(np.uint8)
 # The float8 dtypes, each with its largest finite value (where conversions saturate).
+# Floats numpy computes on as float32 (ml_dtypes' kind "V").
+_NARROW = frozenset(np.dtype(t) for t in (ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn,
+                                          ml_dtypes.float8_e5m2, ml_dtypes.float8_e4m3fnuz,
+                                          ml_dtypes.float8_e5m2fnuz))  # fmt: skip
 _FLOAT8 = {np.dtype(t): float(ml_dtypes.finfo(t).max)
            for t in (ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e5m2, ml_dtypes.float8_e4m3fnuz,
                      ml_dtypes.float8_e5m2fnuz)}  # fmt: skip
@@ -257,17 +262,43 @@ def read_tile(program: Program, view: Any, row_stride: int, region) -> np.ndarra
 
 
 def converted(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``values`` cast to ``dtype`` as the device converts them: round to nearest even,
-    and a float narrowed to float8 saturates, as Triton's NVIDIA conversions
-    (``cvt.rn.satfinite``): past its range (infinities too) it gives the largest finite
-    value of that sign, where a plain cast gives NaN (e4m3) or infinity (e5m2); NaN
-    stays NaN."""
-    if dtype in _FLOAT8 and values.dtype.kind in "fV" and values.dtype != dtype:
+    """``values`` cast to ``dtype`` as the device converts them (Triton's NVIDIA
+    conversions), where numpy's cast is undefined or differs:
+
+    - a float narrowed to float8 rounds to nearest even and saturates
+      (``cvt.rn.satfinite``): past its range (infinities too) it gives the largest
+      finite value of that sign, where a plain cast gives NaN (e4m3) or infinity (e5m2);
+      NaN stays NaN;
+    - a float to an integer truncates toward zero and saturates (``cvt.rzi``): past the
+      range (infinities too) it gives the range's end, NaN gives 0, and a negative value
+      to an unsigned type 0 (:func:`float_to_integer`).
+    """
+    source = values.dtype
+    if source == dtype:
+        return values
+    if dtype.kind in "iu" and (source.kind == "f" or source in _NARROW):
+        return float_to_integer(values, dtype)
+    if dtype in _FLOAT8 and source.kind in "fV":
         largest = _FLOAT8[dtype]
-        if values.dtype.kind == "V":  # another float8 (ml_dtypes' kind): through float32
+        if source.kind == "V":  # another narrow float (ml_dtypes' kind): through float32
             values = values.astype(np.float32)
         return np.clip(values, -largest, largest).astype(dtype)
     return values.astype(dtype)
+
+
+def float_to_integer(
+    values: np.ndarray, dtype: Any, rounding: Callable[[np.ndarray], np.ndarray] = np.trunc
+) -> np.ndarray:
+    """Floats to the integer ``dtype`` as PTX ``cvt.<rounding>.<int>``: rounded (toward
+    zero by default), saturated at the integer's range, NaN to 0."""
+    info = np.iinfo(dtype)
+    lowest, highest = float(info.min), float(info.max)
+    rounded = rounding(np.asarray(values, np.float64))
+    above, below = rounded >= highest, rounded <= lowest
+    out = np.where(np.isnan(rounded) | above | below, 0.0, rounded).astype(dtype)
+    out[above] = info.max
+    out[below] = info.min
+    return out
 
 
 def write_tile(program: Program, view: Any, row_stride: int, region, values: np.ndarray) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.language import lowering
 from simulator.language.core import (
     _F32_F64,
     _check_float,
@@ -95,19 +96,8 @@ _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 def _to_integer(rounding: Callable[[np.ndarray], np.ndarray], dtype: Any):
     """A float to integer conversion as PTX ``cvt.<rounding>.<int>``: rounded, saturated
-    at the integer's range, NaN to 0."""
-    info = np.iinfo(dtype)
-    lowest, highest = float(info.min), float(info.max)
-
-    def convert(x: np.ndarray) -> np.ndarray:
-        r = rounding(np.asarray(x, np.float64))
-        above, below = r >= highest, r <= lowest
-        out = np.where(np.isnan(r) | above | below, 0.0, r).astype(dtype)
-        out[above] = info.max
-        out[below] = info.min
-        return out
-
-    return convert
+    at the integer's range, NaN to 0 (:func:`~simulator.language.lowering.float_to_integer`)."""
+    return lambda x: lowering.float_to_integer(x, dtype, rounding)
 
 
 def _bits(from_dtype: Any, to_dtype: Any) -> Callable[[np.ndarray], np.ndarray]:
