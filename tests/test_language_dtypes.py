@@ -929,3 +929,26 @@ def test_casts_to_float8_follow_triton_s_rules():
 
     fails_clearly(from_int, r"tensor\.to: cannot cast int32 to float8_e4m3fn; cast through "
                   r"float16 or float32")  # fmt: skip
+
+
+def test_float64_stays_float64_in_arithmetic_and_dot():
+    """As Triton's computation_type_impl and dot: float64 with float32 computes in
+    float64, and a dot of float64 tiles is float64, computed so (1 + 2**-40 survives,
+    which float32 would round to 1)."""
+    seen = []
+
+    @tl.jit
+    def wide(a_ptr, b_ptr, out_ptr):
+        rows = tl.arange(0, 16)[:, None] * 16 + tl.arange(0, 16)[None, :]
+        a, b = tl.load(a_ptr + rows), tl.load(b_ptr + rows)
+        product = tl.dot(a, b)
+        mixed = a + b.to(tl.float32)
+        seen.extend([product.dtype, mixed.dtype, (a / 3).dtype])
+        tl.store(out_ptr + rows, product + mixed)
+
+    rng = np.random.default_rng(64)
+    a = np.eye(16) * (1 + 2.0**-40) + rng.standard_normal((16, 16)) * 2.0**-20
+    b = rng.standard_normal((16, 16))
+    (out,) = _run(wide, [a, b], [((16, 16), "float64")])
+    assert seen == [tl.float64, tl.float64, tl.float64]
+    np.testing.assert_allclose(out, a @ b + (a + b.astype(np.float32)), rtol=1e-14, atol=1e-14)

@@ -870,8 +870,9 @@ def _loaded_pointer(address: tensor, type_: pointer_type) -> pointer:
 
 
 def _truediv(a, b):
-    out = np.true_divide(a, b)
-    return out.astype(np.float32) if out.dtype == np.float64 else out
+    """``a / b`` of floats already in their computation dtype (a float32 quotient
+    computed in float64 rounds to the same float32)."""
+    return np.true_divide(a, b)
 
 
 def _truediv_float32(a, b):
@@ -1829,6 +1830,9 @@ def dot(
         _check_dot_dtypes(a.dtype, b.dtype, out_dtype)
     if acc is None and a.dtype in (float32, bfloat16):
         out_dtype = float32  # Triton's: out_dtype applies to float16 and float8 operands only
+    wide = a.dtype == b.dtype == float64  # Triton's float64 dot: float64, computed so
+    if wide and acc is None:
+        out_dtype = float64
     pe_params = program.machine.params.pe
     gemm = pe_params.gemm
     # The batch's products stream through the array back to back: B times the depth.
@@ -1843,7 +1847,8 @@ def dot(
     inputs = (a, b) if acc is None else (a, b, acc)
     execute = None
     if program.machine.data is not None:
-        compute = np.int32 if integer else np.float32  # int8 products sum exactly in int32
+        # int8 products sum exactly in int32
+        compute = np.int32 if integer else np.float64 if wide else np.float32
 
         def execute() -> None:
             with np.errstate(all="ignore"):  # int32 sums wrap, as the hardware's do
@@ -1952,8 +1957,8 @@ def _computation_dtype(name: str, a: Any, b: Any, strong: bool = False) -> np.dt
     Tiles, program ids and int and float kernel arguments are typed; a number (a literal) is
     too when ``strong`` (comparisons, ``maximum``: Triton makes it a tensor first), and
     is otherwise weak: of a kind (bool < integer < float) no higher than the tile's it
-    takes the tile's dtype, and an integer one must fit it. Then: float32 wins
-    (float64 too: the device computes it in float32), then float16 (float32 for a
+    takes the tile's dtype, and an integer one must fit it. Then: float64 wins, then
+    float32, then float16 (float32 for a
     division), bfloat16 only with bfloat16, two float8 give theirs or float16; two
     integers take C's common type (the unsigned one unless the signed one is wider).
     Raises KernelUsageError where Triton raises.
@@ -2014,7 +2019,9 @@ def _operand_dtype(x: Any, strong: bool) -> tuple[np.dtype, bool]:
 def _promoted(name: str, da: np.dtype, db: np.dtype, division: bool) -> np.dtype:
     """Triton's ``computation_type_impl`` of two typed operands."""
     pair = (da, db)
-    if float64 in pair or float32 in pair:
+    if float64 in pair:
+        return float64
+    if float32 in pair:
         return float32
     if float16 in pair:
         return float32 if division else float16
@@ -2074,8 +2081,8 @@ def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray],
     operands): MATH, or folded for index values."""
     if (
         isinstance(a, tensor) and isinstance(b, tensor) and a.shape == b.shape
-        and a.dtype == b.dtype and name != "cmp" and a.dtype != np.float64
-        and (name != "div" or a.dtype.kind in "iu" or a.dtype == float32)
+        and a.dtype == b.dtype and name != "cmp"
+        and (name != "div" or a.dtype.kind in "iu" or a.dtype in _F32_F64)
     ):  # fmt: skip
         # Hot path (a reduction's add: two tiles alike, one of them often a received
         # block, a subclass): what the checks below give (a half-precision division
