@@ -262,3 +262,48 @@ def test_module_level_constexprs_compare_and_compute_as_their_values(mode, facto
     rt.synchronize()
     np.testing.assert_array_equal(y.numpy(), x_np * factor)
     assert MODE_NONE != MODE_SCALE and hash(MODE_SCALE) == hash(0) and -MODE_NONE == 1
+
+
+@given(
+    st.floats(-1e6, 1e6, allow_nan=False, width=32),
+    st.floats(-1e6, 1e6, allow_nan=False, width=32).filter(lambda v: v != 0),
+    st.integers(-(2**31), 2**31 - 1),
+)
+def test_float_scalars_compute_in_float32_and_stay_float32(f, g, n):
+    """Float arguments and program-id arithmetic with floats are Triton's float32
+    scalars: ``f * g``, ``1 / f``, ``n / 4``, ``n * 1.5`` round to float32 (numpy's
+    float32 arithmetic), and keep the dtype a float16 tile then promotes to."""
+    from simulator.language.scalar import FloatScalar
+
+    fs, gs, ns = FloatScalar(f), FloatScalar(g), IntScalar(n, np.dtype(np.int32))
+    f32 = np.float32
+    cases = [(fs * gs, f32(f) * f32(g)), (fs + 2.0, f32(f) + f32(2.0)),
+             (1.0 / gs, f32(1) / f32(g)), (fs - ns, f32(f) - f32(n)), (ns / 4, f32(n) / f32(4)),
+             (ns * 1.5, f32(n) * f32(1.5)), (gs % 3.0, np.fmod(f32(g), f32(3)))]  # fmt: skip
+    if n:
+        cases.append((7 / ns, f32(7) / f32(n)))
+    for got, expected in cases:
+        assert isinstance(got, FloatScalar) and got.dtype == np.float32
+        assert np.float32(got) == expected
+
+
+def test_a_float16_tile_with_float_scalar_arithmetic_is_float32():
+    """x_f16 * (scale * 2.0) and x_f16 * (n / 4) are float32, as in Triton (they were
+    float16 when the scalar arithmetic gave Python floats)."""
+    seen = []
+
+    @tl.jit
+    def scaled(x_ptr, out_ptr, scale, n):
+        offs = tl.arange(0, 4)
+        x = tl.load(x_ptr + offs)
+        seen.extend([(x * (scale * 2.0)).dtype, (x * (n / 4)).dtype])
+        tl.store(out_ptr + offs, x * (n / 4))
+
+    rt = Runtime("default", verify_data=True)
+    x_np = np.array([1 + 2**-10, 2.0, -3.0, 0.5], np.float16)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    out = rt.zeros((4,), "float32", Placement.single(0))
+    rt.launch(scaled, x, out, 0.5, 3, grid=(1,), pes=[0])
+    rt.synchronize()
+    assert seen == [np.float32, np.float32]
+    assert out.numpy().tolist() == (x_np.astype(np.float32) * np.float32(0.75)).tolist()

@@ -12,9 +12,15 @@ indexes, ranges and compares as one) that carries its dtype through integer arit
 - a result outside its dtype's range is an error that names the operands: Triton would
   wrap it silently.
 
-Any other operand (a float, a tile, a numpy value) gets the plain int's behaviour: a
-tile combines with it as with a Python int, except that an int64 scalar widens an
-integer tile to int64, as in Triton.
+With a float (a number, or a float argument) the result is a float32
+:class:`FloatScalar`, as Triton's int32 tensor with a float is float32, and so is
+``/``: ``n / 4`` is a float32 division. Any other operand (a tile, a numpy value) gets
+the plain int's behaviour: a tile combines with it as with a Python int, except that an
+int64 scalar widens an integer tile to int64, as in Triton.
+
+A :class:`FloatScalar` (a float kernel argument) computes with numbers and scalars in
+float32 and stays one: ``scale * 2.0`` and ``1.0 / scale`` are float32 scalars, as
+Triton's are (a Python float would be float64 and weakly typed).
 """
 
 from __future__ import annotations
@@ -88,8 +94,10 @@ class IntScalar(int):
 
     def _combine(self, other: Any, symbol: str, fn: Callable[[int, int], int],
                  reflected: bool) -> Any:  # fmt: skip
+        if isinstance(other, float) and symbol in _FLOAT_OPS:  # float32, as in Triton
+            return _float32(self, other, _FLOAT_OPS[symbol], reflected)
         if not isinstance(other, int):
-            return NotImplemented  # a float, a tile or a numpy value: theirs to handle
+            return NotImplemented  # a tile or a numpy value: theirs to handle
         dtype = self.dtype
         if isinstance(other, IntScalar):
             dtype = np.promote_types(dtype, other.dtype)
@@ -109,6 +117,16 @@ class IntScalar(int):
                 f"pid.to(tl.int64)"
             )
         return IntScalar(result, dtype)
+
+    def __truediv__(self, other: Any) -> Any:
+        if not isinstance(other, (int, float)):
+            return NotImplemented
+        return _float32(self, other, operator.truediv, False)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        if not isinstance(other, (int, float)):
+            return NotImplemented
+        return _float32(self, other, operator.truediv, True)
 
     def __neg__(self) -> IntScalar:
         return self._combine(0, "-", operator.sub, True)
@@ -149,6 +167,45 @@ class FloatScalar(float):
             return as_tile(value.view(target))
         with np.errstate(all="ignore"):
             return as_tile(value.astype(target))
+
+
+# Float scalars' operators, computed in float32 (``%`` as C's fmod, which Triton's frem is).
+_FLOAT_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "%": np.fmod,
+}  # fmt: skip
+
+
+def _float32(scalar: Any, other: Any, fn: Callable[[Any, Any], Any], reflected: bool) -> Any:
+    """``scalar fn other`` (``other fn scalar`` when ``reflected``) in float32: a
+    :class:`FloatScalar`."""
+    a, b = np.float32(scalar), np.float32(other)
+    with np.errstate(all="ignore"):
+        result = fn(b, a) if reflected else fn(a, b)
+    return FloatScalar(result)
+
+
+def _float_methods(fn: Callable[[Any, Any], Any]) -> tuple[Callable, Callable]:
+    def method(self: FloatScalar, other: Any) -> Any:
+        if not isinstance(other, (int, float)):
+            return NotImplemented  # a tile: its promotion takes this as float32
+        return _float32(self, other, fn, False)
+
+    def reflected(self: FloatScalar, other: Any) -> Any:
+        if not isinstance(other, (int, float)):
+            return NotImplemented
+        return _float32(self, other, fn, True)
+
+    return method, reflected
+
+
+for _name, _fn in (("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
+                   ("truediv", operator.truediv), ("mod", np.fmod)):  # fmt: skip
+    _method, _reflected = _float_methods(_fn)
+    setattr(FloatScalar, f"__{_name}__", _method)
+    setattr(FloatScalar, f"__r{_name}__", _reflected)
+FloatScalar.__neg__ = lambda self: FloatScalar(-float(self))  # type: ignore[method-assign]
+FloatScalar.__abs__ = lambda self: FloatScalar(abs(float(self)))  # type: ignore[method-assign]
 
 
 def _binary_methods(symbol: str, fn: Callable[[int, int], int]) -> tuple[Callable, Callable]:
