@@ -1452,3 +1452,24 @@ def test_run_launches_and_warmup_fails_clearly():
     with pytest.raises(tl.KernelUsageError, match=r"warmup\(\) compiles for a GPU.*"
                        r"len\(rt\.device_pes\)"):  # fmt: skip
         add_kernel.warmup(x, x, out, 8, grid=(1,), BLOCK_SIZE=4)
+
+
+def test_programmatic_dependent_launch_calls_are_no_ops():
+    """Tutorial 11's gdc_wait and gdc_launch_dependents (with launch_pdl=True) run: a
+    launch here already follows the stream's previous one."""
+
+    @tl.jit
+    def pdl(x_ptr, out_ptr):
+        tl.extra.cuda.gdc_wait()
+        offs = tl.arange(0, 8)
+        x = tl.load(x_ptr + offs)
+        tl.extra.cuda.gdc_launch_dependents()
+        tl.store(out_ptr + offs, x + 1)
+
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(np.arange(8, dtype=np.float32), Placement.single(0))
+    mid, out = (rt.zeros((8,), "float32", Placement.single(0)) for _ in range(2))
+    pdl[(1,)](x, mid, launch_pdl=True)
+    pdl[(1,)](mid, out, launch_pdl=True)
+    rt.synchronize()
+    np.testing.assert_array_equal(out.numpy(), np.arange(8) + 2)

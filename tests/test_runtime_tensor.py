@@ -194,3 +194,20 @@ def test_kernel_on_a_replica_sees_an_indexed_write():
 
     rt.launch(kernel, r, out, pes=[1])
     np.testing.assert_array_equal(out.numpy(), [0, 0, 5, 0])
+
+
+def test_fill_zero_and_triton_s_dtype_names():
+    """``fill_`` and ``zero_`` set every element (autotune hooks write
+    ``nargs["DQ"].zero_()``); dtypes may be named as tl names them ("float8e4nv"), and
+    an unknown name is one clear ValueError."""
+    rt = Runtime("default", verify_data=True)
+    t = rt.from_numpy(np.arange(12, dtype=np.float32).reshape(6, 2))
+    assert t.fill_(2.5) is t
+    np.testing.assert_array_equal(t.numpy(), np.full((6, 2), 2.5, np.float32))
+    t.zero_()
+    np.testing.assert_array_equal(t.numpy(), np.zeros((6, 2), np.float32))
+    assert rt.empty((4,), "float8e4nv").dtype == tl.float8e4nv
+    assert rt.zeros((4,), "float8e5").dtype == tl.float8e5
+    assert rt.zeros((4,), "float8e4b8").dtype == tl.float8e4b8
+    with pytest.raises(ValueError, match=r"unknown dtype 'fp17': give a numpy dtype"):
+        rt.empty((4,), "fp17")

@@ -190,7 +190,7 @@ class Runtime:
         shape = tuple(int(s) for s in shape)
         if not shape or any(s <= 0 for s in shape) or len(shape) > 2:
             raise ValueError(f"tensor shape must be 1-D or 2-D with positive sizes, got {shape}")
-        dtype = np.dtype(dtype)
+        dtype = host_dtype(dtype)
         if placement is None:
             placement = Placement()
             n_pes = len(placement.targets(self.topology, self.sips))
@@ -479,6 +479,27 @@ def _tensors_by_position(fn: Callable[..., Any], args: tuple, meta: dict[str, An
 
     fn.__name__ = getattr(body, "__name__", "kernel")
     return fn, args, meta
+
+
+# Triton's names of the float8 dtypes (tl.float8e4nv...), as their numpy names.
+_TRITON_DTYPE_NAMES = {
+    "float8e4nv": "float8_e4m3fn",
+    "float8e5": "float8_e5m2",
+    "float8e4b8": "float8_e4m3fnuz",
+    "float8e5b16": "float8_e5m2fnuz",
+}
+
+
+def host_dtype(dtype: Any) -> np.dtype:
+    """A tensor's dtype from a numpy dtype or name ("float16", "bfloat16",
+    "float8_e4m3fn") or Triton's name ("float8e4nv"); ValueError naming it otherwise."""
+    try:
+        return np.dtype(_TRITON_DTYPE_NAMES.get(dtype, dtype) if isinstance(dtype, str) else dtype)
+    except TypeError:
+        raise ValueError(
+            f"unknown dtype {dtype!r}: give a numpy dtype or its name (float16, float32, "
+            f"int32, bfloat16, ...) or one of Triton's ({', '.join(_TRITON_DTYPE_NAMES)})"
+        ) from None
 
 
 def normalize_grid(grid: Any, kernel_name: str) -> tuple[int, int, int]:

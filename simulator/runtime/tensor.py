@@ -225,6 +225,16 @@ class Tensor:
             self.runtime.copy_from_host(self, np.asarray(src))
         return self
 
+    def fill_(self, value: float) -> Tensor:
+        """Set every element to ``value`` (as ``torch.Tensor.fill_``): a host->device copy,
+        synchronous for the host."""
+        return self.copy_(np.full(self.shape, value, self.dtype))
+
+    def zero_(self) -> Tensor:
+        """Set every element to zero (as ``torch.Tensor.zero_``; autotune hooks write
+        ``nargs["DQ"].zero_()``)."""
+        return self.fill_(0)
+
     # -- shard-aligned indexing ----------------------------------------------------------
     def _shard_for(self, key: Any) -> tuple[Shard, tuple[slice, ...]]:
         """The shard holding ``key`` and the key in that shard's local coordinates."""
