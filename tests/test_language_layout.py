@@ -11,6 +11,7 @@ import pytest
 from kernel_checks import fails_clearly
 
 import simulator.language as tl
+import simulator.triton as triton
 from simulator.hw.topology import load_topology
 from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime
@@ -603,6 +604,56 @@ def test_block_pointers_of_three_dims_take_one_matrix_at_a_time():
     fails_clearly(unlisted, r"tl\.load: block at offsets \(0, 4, 0\) with block_shape "
                   r"\(1, 4, 8\) reaches past dim 1 of x")  # fmt: skip
     fails_clearly(two_matrices, r"block_shape \(2, 4, 8\): past two dims the block's leading")
+
+
+@tl.jit
+def matmul_tma(a_desc, b_desc, c_desc, M, N, K, BLOCK_M: tl.constexpr,  # noqa: N803
+               BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # noqa: N803  # fmt: skip
+    # Tutorial 09's shape: descriptors built on the host, their blocks set by a pre_hook.
+    pid_m, pid_n = tl.program_id(0), tl.program_id(1)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        a = a_desc.load([pid_m * BLOCK_M, k * BLOCK_K])
+        b = b_desc.load([k * BLOCK_K, pid_n * BLOCK_N])
+        acc = tl.dot(a, b, acc)
+    c_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], acc.to(tl.float16))
+
+
+def _set_blocks(nargs):
+    """Tutorial 09's pre_hook: each config sets the descriptors' block shapes."""
+    bm, bn, bk = nargs["BLOCK_M"], nargs["BLOCK_N"], nargs["BLOCK_K"]
+    nargs["a_desc"].block_shape = [bm, bk]
+    nargs["b_desc"].block_shape = [bk, bn]
+    nargs["c_desc"].block_shape = [bm, bn]
+
+
+def test_host_tensor_descriptors_passed_to_an_autotuned_kernel():
+    """``TensorDescriptor.from_tensor`` (triton.tools.tensor_descriptor) passed to an
+    autotuned matmul whose pre_hook sets each config's block shapes, ragged in M, N, K:
+    against numpy; each program sees the descriptor over the whole tensor."""
+    from simulator.triton.tools.tensor_descriptor import TensorDescriptor
+
+    configs = [triton.Config({"BLOCK_M": bm, "BLOCK_N": 16, "BLOCK_K": 16}, pre_hook=_set_blocks)
+               for bm in (16, 32)]  # fmt: skip
+    tuned = triton.autotune(configs, key=["M", "N", "K"])(matmul_tma)
+    m, n, k = 40, 24, 56
+    rng = np.random.default_rng(9)
+    a_np = rng.standard_normal((m, k)).astype(np.float16)
+    b_np = rng.standard_normal((k, n)).astype(np.float16)
+    rt = Runtime("default", verify_data=True)
+    a, b = rt.from_numpy(a_np), rt.from_numpy(b_np)
+    c = rt.zeros((m, n), "float16")
+    dummy = [1, 1]
+    descs = [TensorDescriptor(t, list(t.shape), list(t.stride()), dummy) for t in (a, b, c)]
+    assert descs[0] == TensorDescriptor.from_tensor(a, dummy)
+    tuned[lambda meta: (triton.cdiv(m, meta["BLOCK_M"]), triton.cdiv(n, meta["BLOCK_N"]))](
+        *descs, m, n, k
+    )
+    rt.synchronize()
+    expected = (a_np.astype(np.float32) @ b_np.astype(np.float32)).astype(np.float16)
+    np.testing.assert_allclose(c.numpy().astype(np.float32), expected.astype(np.float32),
+                               rtol=2e-2, atol=2e-2)  # fmt: skip
+    assert descs[0].block_shape == [tuned.best_config.kwargs["BLOCK_M"], 16]
 
 
 @tl.jit

@@ -212,3 +212,27 @@ def test_dtypes_answer_triton_s_dtype_api_in_kernels(name):
 
     _run(ask, DTYPE=getattr(tl, name))
     assert seen == [DTYPE_FACTS[name], True, (True, True, False)]
+
+
+def test_loop_variables_are_int32_scalars():
+    """``for i in range(n)`` and ``tl.range`` give Triton's int32 loop variable, so
+    flash-linear-attention's ``i_t.to(tl.int64)`` works; the range is still Python's
+    (len, reversed, slices, membership) and its variable an int."""
+    seen = []
+
+    @tl.jit
+    def loops(x_ptr, y_ptr, out_ptr, N: tl.constexpr):  # noqa: N803
+        total = tl.zeros((4,), tl.int64)
+        for i in range(N):
+            wide = i.to(tl.int64)
+            seen.append((wide.dtype, i.dtype, isinstance(i, int), i * 2))
+            total += wide * 2**34
+        for j in tl.range(1, N, 2, num_stages=2):
+            total += j.to(tl.int64)
+        r = range(N)
+        seen.append((len(r), list(reversed(r)), list(r[1:3]), 2 in r))
+        tl.store(out_ptr + tl.arange(0, 4), total)
+
+    assert _run(loops, n_out=4, dtype="int64", N=3).tolist() == [3 * 2**34 + 1] * 4
+    assert seen[:3] == [(tl.int64, tl.int32, True, 2 * i) for i in range(3)]
+    assert seen[3] == (3, [2, 1, 0], [1, 2], True)

@@ -38,7 +38,7 @@ from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
 from simulator.language import lowering, scalar
 from simulator.language.context import KernelUsageError, _program, call_site, usage_error
-from simulator.language.scalar import FloatScalar, IntScalar
+from simulator.language.scalar import FloatScalar, IntScalar, LoopRange
 
 float16 = np.dtype(np.float16)
 # Triton's float types numpy lacks, as ml_dtypes' numpy dtypes: bfloat16, and float8 e4m3
@@ -122,15 +122,9 @@ class constexpr:  # noqa: N801 - Triton's name
         return builtins.abs(self.value)
 
 
-def _one_bit(fn: Callable[..., np.ndarray], x: Any, y: Any) -> Callable[..., np.ndarray]:
-    """``fn`` (add or subtract), or of two bools Triton's 1-bit arithmetic, which wraps:
-    an exclusive or (numpy's bool add is a logical or, and it refuses to subtract)."""
-    if _is_bool(x) and _is_bool(y):
-        return np.logical_xor
-    return fn
-
-
 def _is_bool(value: Any) -> bool:
+    """A bool tile or number (two of them add and subtract in Triton's 1 bit, which
+    wraps: an exclusive or, where numpy's add is a logical or)."""
     return (value.dtype == _BOOL if isinstance(value, tensor)
             else isinstance(value, (bool, np.bool_)))  # fmt: skip
 
@@ -655,16 +649,21 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         return constexpr(math.prod(self.shape))
 
     def __add__(self, other: Any) -> tensor:
-        return _binary("add", self, other, _one_bit(np.add, self, other))
+        # Two bools add in one bit (an exclusive or); the dtype test first: hot path.
+        one_bit = self.dtype is _BOOL and _is_bool(other)
+        return _binary("add", self, other, np.logical_xor if one_bit else np.add)
 
     def __radd__(self, other: Any) -> tensor:
-        return _binary("add", other, self, _one_bit(np.add, self, other))
+        one_bit = self.dtype is _BOOL and _is_bool(other)
+        return _binary("add", other, self, np.logical_xor if one_bit else np.add)
 
     def __sub__(self, other: Any) -> tensor:
-        return _binary("sub", self, other, _one_bit(np.subtract, self, other))
+        one_bit = self.dtype is _BOOL and _is_bool(other)
+        return _binary("sub", self, other, np.logical_xor if one_bit else np.subtract)
 
     def __rsub__(self, other: Any) -> tensor:
-        return _binary("sub", other, self, _one_bit(np.subtract, self, other))
+        one_bit = self.dtype is _BOOL and _is_bool(other)
+        return _binary("sub", other, self, np.logical_xor if one_bit else np.subtract)
 
     def __mul__(self, other: Any) -> tensor:
         return _binary("mul", self, other, np.multiply)
@@ -1588,13 +1587,13 @@ def static_range(*args: int) -> range:
 
 def range_(arg1: int, arg2: int | None = None, step: int | None = None,
            num_stages: int | None = None, loop_unroll_factor: int | None = None,
-           *hints: Any, **keyword_hints: Any) -> range:  # fmt: skip
+           *hints: Any, **keyword_hints: Any) -> LoopRange:  # fmt: skip
     """``tl.range(start, end, step, num_stages, loop_unroll_factor, ...)``, Triton's
     signature: a loop whose software pipelining Triton tunes (``num_stages``, unrolling,
     ``flatten``, ``warp_specialize``...). Here a plain range: the engine queues already
     overlap one iteration's loads with the previous one's compute."""
     bounds = (arg1,) if arg2 is None else (arg1, arg2) if step is None else (arg1, arg2, step)
-    return range(*(int(a) for a in bounds))
+    return LoopRange(*(int(a) for a in bounds))
 
 
 def static_assert(condition: Any, message: str = "") -> None:

@@ -138,6 +138,52 @@ class IntScalar(int):
         return self if self >= 0 else -self
 
 
+class LoopIndex(int):
+    """A ``for`` loop's variable in a kernel: an int (its arithmetic gives plain ints,
+    at an int's speed) that Triton types as an int32 tensor, so ``i.to(tl.int64)`` works
+    (flash-linear-attention writes it)."""
+
+    __slots__ = ()
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _INT32 if -(2**31) <= self < 2**31 else np.dtype(np.int64)
+
+    def to(self, dtype: Any, fp_downcast_rounding: str | None = None,
+           bitcast: bool = False) -> Any:  # fmt: skip
+        """As :meth:`IntScalar.to` of the index."""
+        return IntScalar(int(self), self.dtype).to(dtype, fp_downcast_rounding, bitcast)
+
+
+class LoopRange:
+    """``range(...)`` in a kernel (and ``tl.range``): Python's range, whose loop variable
+    is a :class:`LoopIndex`."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, *args: Any) -> None:
+        self.values = range(*args)
+
+    def __iter__(self) -> Any:
+        return map(LoopIndex, self.values)
+
+    def __reversed__(self) -> Any:
+        return map(LoopIndex, reversed(self.values))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __contains__(self, value: Any) -> bool:
+        return value in self.values
+
+    def __getitem__(self, index: Any) -> Any:
+        item = self.values[index]
+        return LoopIndex(item) if isinstance(item, int) else item
+
+    def __repr__(self) -> str:
+        return repr(self.values)
+
+
 class FloatScalar(float):
     """A float kernel argument as Triton passes it: a float32 scalar (its value rounded
     to float32), which takes part in a tile's promotion as a float32 operand

@@ -7,7 +7,8 @@ Triton compiles a kernel's Python source, so some Python means something else th
   make them. Python would ask each tile for one truth value. FlagGems writes masks as
   ``rows[:, None] < M and cols[None, :] < N``.
 - The builtins ``min`` and ``max`` of tiles are ``tl.minimum`` and ``tl.maximum``, and
-  ``print`` of tiles is ``tl.device_print`` (``CodeGenerator.builtin_namespace``).
+  ``print`` of tiles is ``tl.device_print`` (``CodeGenerator.builtin_namespace``); a
+  ``for i in range(n)`` loop's ``i`` is an int32 scalar (``i.to(tl.int64)``).
 - A dtype is Triton's ``tl.dtype``, with its methods: ``x.dtype.is_floating()``,
   ``is_fp8()``, ``is_int_signed()``, ``primitive_bitwidth``, ``fp_mantissa_width``...,
   and a dtype passed as a ``tl.constexpr`` has ``.value`` (FlagGems' ``dtype.value``).
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from simulator.language import core
+from simulator.language.scalar import LoopRange
 
 
 def _is_tile(value: Any) -> bool:
@@ -202,6 +204,7 @@ def _kb_attr(value: Any, attribute: str) -> Any:
 
 KERNEL_BUILTINS: dict[str, Any] = {
     **vars(builtins),
+    "range": LoopRange,  # loop variables are int32 scalars in Triton: ``i.to(tl.int64)``
     "min": _extremum(builtins.min, core.minimum),
     "max": _extremum(builtins.max, core.maximum),
     "print": _print,

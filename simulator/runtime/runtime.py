@@ -42,6 +42,7 @@ from simulator.language.jit import (
     typed_keywords,
 )
 from simulator.runtime import recording
+from simulator.runtime.descriptor import TensorDescriptor
 from simulator.runtime.placement import Placement
 from simulator.runtime.recording import Recording
 from simulator.runtime.tensor import Shard, Tensor
@@ -358,15 +359,15 @@ class Runtime:
             return self._launch_grid(kernel, fn, args, grid, pes, name, barrier, coll_id, meta)
         fn, args, meta = _tensors_by_position(fn, args, meta)
         targets = self._targets(pes, args)
-        views = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
+        views = [(i, a) for i, a in enumerate(args) if isinstance(a, _PER_PE)]
         for _, tensor in views:
             for coord in targets:
-                tensor.view_for(coord)  # raise now, on the host, not inside a program
+                _on_pe(tensor, coord, False)  # raise now, on the host, not inside a program
 
         def args_for(coord: PeCoord) -> tuple:
             out = list(args)
             for i, tensor in views:
-                out[i] = tensor.view_for(coord)
+                out[i] = _on_pe(tensor, coord, False)
             return tuple(out)
 
         if meta:
@@ -392,12 +393,12 @@ class Runtime:
             targets = list(self.device_pes)
         else:
             targets = self._targets(pes, args)
-        views = [(i, a) for i, a in enumerate(args) if isinstance(a, Tensor)]
+        views = [(i, a) for i, a in enumerate(args) if isinstance(a, _PER_PE)]
 
         def args_for(coord: PeCoord) -> tuple:
             out = list(args)
             for i, tensor in views:
-                out[i] = tensor.grid_view_for(coord)
+                out[i] = _on_pe(tensor, coord, True)
             return tuple(out)
 
         return self._start(fn, targets, args_for, name, barrier, coll_id, grid, meta)
@@ -462,10 +463,23 @@ class Runtime:
             scheduler.wait(self.machine.env.all_of(pending), "synchronize")
 
 
+# Arguments a program sees as its own view: tensors, and tensor descriptors over them.
+_PER_PE = (Tensor, TensorDescriptor)
+
+
+def _on_pe(value: Tensor | TensorDescriptor, coord: PeCoord, grid: bool) -> Any:
+    """What a program on ``coord`` gets for a tensor (or a descriptor of one): the whole
+    tensor in a grid launch, the PE's shard otherwise."""
+    tensor = value.base if isinstance(value, TensorDescriptor) else value
+    view = tensor.grid_view_for(coord) if grid else tensor.view_for(coord)
+    return value.on_device(view) if isinstance(value, TensorDescriptor) else view
+
+
 def _tensors_by_position(fn: Callable[..., Any], args: tuple, meta: dict[str, Any]):
-    """(fn, args, meta) with the tensors given by keyword moved to the end of ``args``
-    (where a launch makes each PE's view of them), and ``fn`` taking them back by name."""
-    named = [name for name, value in meta.items() if isinstance(value, Tensor)]
+    """(fn, args, meta) with the tensors (and descriptors) given by keyword moved to the
+    end of ``args`` (where a launch makes each PE's view of them), and ``fn`` taking them
+    back by name."""
+    named = [name for name, value in meta.items() if isinstance(value, _PER_PE)]
     if not named:
         return fn, args, meta
     meta = dict(meta)

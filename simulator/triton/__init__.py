@@ -2,10 +2,11 @@
 beside ``import simulator.language as tl`` and a Triton file runs unchanged otherwise.
 
 ``triton.jit``, ``triton.autotune``, ``triton.heuristics``, ``triton.Config``,
-``triton.cdiv``, ``triton.next_power_of_2``, ``triton.language`` (the ``tl`` module) and
-``triton.testing`` (``do_bench``, ``perf_report``, ``Benchmark``, ``assert_close``) are
-those of Triton; see :mod:`simulator.language.autotune` for how autotuning runs on the
-simulated device and :mod:`simulator.triton.testing` for how ``do_bench`` times it.
+``triton.cdiv``, ``triton.next_power_of_2``, ``triton.language`` (the ``tl`` module),
+``triton.testing`` (``do_bench``, ``perf_report``, ``Benchmark``, ``assert_close``) and
+``triton.tools.tensor_descriptor.TensorDescriptor`` are those of Triton; see
+:mod:`simulator.language.autotune` for how autotuning runs on the simulated device and
+:mod:`simulator.triton.testing` for how ``do_bench`` times it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 from simulator import language
 from simulator.language.autotune import Autotuner, Config, Heuristics, autotune, heuristics
 from simulator.language.jit import JITFunction, jit
-from simulator.triton import testing
+from simulator.triton import testing, tools
 
 __all__ = ["Autotuner", "Config", "Heuristics", "JITFunction", "autotune", "cdiv",
            "heuristics", "jit", "language", "next_power_of_2", "set_allocator",
-           "testing"]  # fmt: skip
+           "testing", "tools"]  # fmt: skip
 
 
 def cdiv(x: int, y: int) -> int:
