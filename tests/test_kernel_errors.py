@@ -102,3 +102,39 @@ def test_tensors_are_named_by_the_users_variable_or_name():
     with pytest.raises(Exception, match=r"reaches past dim 0 of activations \(shape") as info:
         rt.synchronize()
     assert "t0" not in str(info.value)
+
+
+def test_an_op_that_fails_as_it_runs_stops_the_device_and_says_so():
+    """A tl.device_assert that fails on the data stops the device mid-step: the next
+    launch says so, naming the first failure, instead of reporting a deadlock. A kernel
+    whose own code raised leaves the machine whole: the next launch runs."""
+    from simulator.engine.errors import DeviceFailedError
+
+    @tl.jit
+    def checked(x_ptr, out_ptr):
+        offs = tl.arange(0, 4)
+        x = tl.load(x_ptr + offs)
+        tl.device_assert(x >= 0, "x must be non-negative")
+        tl.store(out_ptr + offs, x)
+
+    @tl.jit
+    def raising(x_ptr, out_ptr):
+        raise ValueError("a bad tile index")
+
+    place = Placement.single(0)
+    for first, error in ((raising, KernelError), (checked, tl.KernelUsageError)):
+        rt = Runtime("default", verify_data=True)
+        x = rt.from_numpy(np.array([1, -2, 3, 4], np.int32), place)
+        out = rt.zeros((4,), "int32", place)
+        with pytest.raises(error):
+            rt.launch(first, x, out, grid=(1,), pes=[0])
+            rt.synchronize()
+        if first is raising:
+            rt.launch(checked, out, out, grid=(1,), pes=[0])  # zeros: the assert holds
+            rt.synchronize()
+            continue
+        with pytest.raises(DeviceFailedError, match=r"the simulated device stopped at t=[\d.]+ "
+                           r"ns: tl\.device_assert failed at element \(1,\): x must be "
+                           r"non-negative .* make a new Runtime"):  # fmt: skip
+            rt.launch(checked, out, out, grid=(1,), pes=[0])
+            rt.synchronize()

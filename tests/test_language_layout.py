@@ -825,3 +825,22 @@ def test_numel_get_int_dtype_and_the_standard_module_as_triton_s():
     np.testing.assert_array_equal(_run(body, (ROWS, COLS // 2, 2)), expected)
     widths = ((1, True), (8, True), (16, False), (64, True))
     assert [core.get_int_dtype(w, s) for w, s in widths] == [tl.int1, tl.int8, tl.uint16, tl.int64]
+
+
+def test_reduce_or_xor_sum_of_bools_and_the_cdiv_method():
+    """tl.reduce_or and tl.xor_sum (of int and bool tiles, as Triton's standard takes
+    them) against numpy's bitwise reductions; ``x.cdiv(3)`` is Triton's ceiling
+    division member."""
+
+    def body(x, y):
+        ors = tl.reduce_or(x & 0xF0, axis=1)
+        parity = (y > 0).xor_sum(axis=1).to(tl.int32)
+        ceil = tl.sum(tl.abs(x).cdiv(3), axis=1)
+        return tl.join(ors + parity * 1000, ceil)
+
+    ors = np.bitwise_or.reduce(X & 0xF0, axis=1)
+    parity = np.bitwise_xor.reduce(Y > 0, axis=1).astype(np.int32)
+    ceil = (-(-np.abs(X) // 3)).sum(axis=1)
+    expected = np.stack([ors + parity * 1000, ceil], axis=-1)
+    np.testing.assert_array_equal(_run(body, (ROWS, 2)), expected)
+    assert tl.TRITON_MAX_TENSOR_NUMEL == 2**20

@@ -113,4 +113,43 @@ def test_dot_scaled_refuses_what_does_not_fit():
 
     fails_clearly(bad_format, r"lhs_format 'e3m2'; valid: e2m1, e4m3, e5m2, bf16, fp16")
     fails_clearly(bad_dtype, r"lhs in format e4m3 must be a float8_e4m3fn tile, got float16")
-    fails_clearly(bad_scale, r"lhs_scale must be a \(16, 2\) uint8 \(e8m0\) tile, got \(16, 1\)")
+
+    @tl.jit
+    def e4m3_scale_of_fp8(x_ptr):
+        b = tl.zeros((64, 16), dtype=tl.float8e4nv)
+        tl.dot_scaled(b.T, tl.zeros((16, 4), dtype=tl.float8e4nv), "e4m3", b, None, "e4m3")
+
+    fails_clearly(bad_scale, r"lhs_scale must be a \(16, 2\) uint8 \(e8m0\) tile, or for e2m1 "
+                  r"a \(16, 4\) float8e4nv \(nvfp4\) one, got \(16, 1\)")  # fmt: skip
+    fails_clearly(e4m3_scale_of_fp8, r"lhs_scale must be a \(16, 2\) uint8 \(e8m0\) tile")
+
+
+@tl.jit
+def nvfp4_kernel(a_ptr, sa_ptr, b_ptr, sb_ptr, c_ptr):
+    # Tutorial 10's nvfp4: e2m1 pairs along K, an e4m3 scale per 16 elements.
+    a = tl.load(a_ptr + tl.arange(0, M)[:, None] * (K // 2) + tl.arange(0, K // 2)[None, :])
+    b = tl.load(b_ptr + tl.arange(0, N)[:, None] * (K // 2) + tl.arange(0, K // 2)[None, :])
+    groups = tl.arange(0, K // 16)
+    sa = tl.load(sa_ptr + tl.arange(0, M)[:, None] * (K // 16) + groups[None, :])
+    sb = tl.load(sb_ptr + tl.arange(0, N)[:, None] * (K // 16) + groups[None, :])
+    c = tl.dot_scaled(a, sa, "e2m1", b.T, sb, "e2m1")
+    tl.store(c_ptr + tl.arange(0, M)[:, None] * N + tl.arange(0, N)[None, :], c)
+
+
+def test_nvfp4_takes_an_e4m3_scale_per_16_elements():
+    """NVIDIA's nvfp4 (tutorial 10's default): e2m1 operands with float8 e4m3 scales,
+    one per 16 elements along K, against the decoded float64 product."""
+    rng = np.random.default_rng(16)
+    a_codes = rng.integers(0, 16, (M, K)).astype(np.uint8)
+    b_codes = rng.integers(0, 16, (N, K)).astype(np.uint8)
+    sa = (rng.random((M, K // 16)) * 4 + 0.25).astype(ml_dtypes.float8_e4m3fn)
+    sb = (rng.random((N, K // 16)) * 4 + 0.25).astype(ml_dtypes.float8_e4m3fn)
+    a_val = fp4_values(a_codes) * np.repeat(sa.astype(np.float64), 16, axis=1)
+    b_val = fp4_values(b_codes) * np.repeat(sb.astype(np.float64), 16, axis=1)
+    rt = Runtime("default", verify_data=True)
+    one = Placement.single(0)
+    args = [rt.from_numpy(x, one) for x in (pack_along(a_codes, 1), sa, pack_along(b_codes, 1),
+                                            sb)]  # fmt: skip
+    c = rt.zeros((M, N), "float32", one)
+    rt.wait(rt.launch(nvfp4_kernel, *args, c, grid=(1,), pes=[0]))
+    np.testing.assert_allclose(c.numpy(), a_val @ b_val.T, rtol=1e-5, atol=1e-5)

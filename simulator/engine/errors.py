@@ -66,6 +66,12 @@ class DeadlockError(SimulationError):
     """Every live task is blocked and no simulated event is pending."""
 
 
+class DeviceFailedError(SimulationError):
+    """The simulated device stopped at an error raised while an op ran (a failed
+    ``tl.device_assert``, a page fault): the programs then running cannot finish, so
+    nothing after can run on that machine."""
+
+
 class KernelError(SimulationError):
     """A kernel program raised; the message names kernel, program id, PE, time and the
     line of the user's kernel that raised."""

@@ -26,7 +26,12 @@ import simpy
 from greenlet import greenlet
 from simpy.events import URGENT
 
-from simulator.engine.errors import DeadlockError, SimulationError, debug_enabled
+from simulator.engine.errors import (
+    DeadlockError,
+    DeviceFailedError,
+    SimulationError,
+    debug_enabled,
+)
 
 # NumPy's temporary elision (``a * 2.0`` on a >= 256 KiB temporary) walks the C stack
 # with glibc's backtrace() for 10 frames. Inside a greenlet that walk can run past the
@@ -81,6 +86,8 @@ class Scheduler:
         self.env = env
         self.greenlet = greenlet.getcurrent()
         self._task_of: dict[greenlet, Task] = {}
+        self.failure: tuple[float, SimulationError] | None = None
+        """(time, error) of an error that stopped the device mid-step (see _run_until)."""
 
     # -- tasks -------------------------------------------------------------------------
     def spawn(self, fn: Callable[..., Any], *args: Any, name: str) -> Task:
@@ -182,11 +189,24 @@ class Scheduler:
         # on it); the cyclic collector only ever finds dead tasks. Its young generation
         # is collected every RUN_GC_GEN0 allocations instead of 700 while SimPy runs, so
         # it stops re-scanning the in-flight ops, blocks and events (~8% of the work).
+        if self.failure is not None:
+            at_ns, failure = self.failure
+            first = str(failure).splitlines()[0]
+            raise DeviceFailedError(
+                f"the simulated device stopped at t={at_ns:.1f} ns: {first}; the programs "
+                "running then cannot finish, so nothing after can run (as a GPU context is "
+                "lost after a device assert): make a new Runtime"
+            )
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], RUN_GC_GEN0), *thresholds[1:])
         try:
             return self.env.run(until=event)
         except SimulationError as exc:
+            # Raised by the awaited event itself (a failed launch: its programs ended),
+            # the machine is whole; raised from inside another event's callbacks (an op
+            # that failed as it ran), that step was cut short and the device stops.
+            if not (event.triggered and not event.ok and event.value is exc):
+                self.failure = (self.env.now, exc)
             if debug_enabled():
                 raise
             # The message names kernel, PE, time and the user's line: drop the SimPy,

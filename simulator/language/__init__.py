@@ -40,6 +40,7 @@ from simulator.language.comm import (
 )
 from simulator.language.context import KernelUsageError
 from simulator.language.core import (
+    TRITON_MAX_TENSOR_NUMEL,
     PropagateNan,
     TensorView,
     abs,
@@ -103,6 +104,7 @@ from simulator.language.core import (
     pointer_type,
     program_id,
     range_,
+    reduce_or,
     relu,
     reshape,
     rsqrt,
@@ -158,6 +160,8 @@ range = range_  # noqa: A001 - Triton's name (tl.range)
 dtype = _np.dtype
 
 __all__ = [
+    "TRITON_MAX_TENSOR_NUMEL",
+    "reduce_or",
     "rank",
     "recv",
     "ring_neighbours",
@@ -302,11 +306,11 @@ __all__ = [
 # Triton's tensor methods (``x.sum(axis=0)``, ``x.reshape(4, 8)``, ``x.exp()``...): the tl
 # function of that name with the tensor as its first argument, as triton.language has them.
 TENSOR_METHODS = (
-    "abs", "argmax", "argmin", "associative_scan", "broadcast_to", "cast", "ceil", "cos",
+    "abs", "argmax", "argmin", "associative_scan", "broadcast_to", "cast", "cdiv", "ceil", "cos",
     "cumprod", "cumsum", "erf", "exp", "exp2", "expand_dims", "flip", "floor", "gather",
-    "histogram", "log", "log2", "max", "min", "permute", "ravel", "reduce", "reshape",
-    "rsqrt", "sigmoid", "sin", "softmax", "sort", "split", "sqrt", "sqrt_rn", "sum", "trans",
-    "view", "xor_sum",
+    "histogram", "log", "log2", "max", "min", "permute", "ravel", "reduce", "reduce_or",
+    "reshape", "rsqrt", "sigmoid", "sin", "softmax", "sort", "split", "sqrt", "sqrt_rn", "sum",
+    "trans", "view", "xor_sum",
 )  # fmt: skip
 for _method in TENSOR_METHODS:
     setattr(tensor, _method, globals()[_method])

@@ -1559,6 +1559,10 @@ def arange(start: int, end: int) -> tensor:
     return _const(_program(), np.arange(start, end, dtype=_INDEX))
 
 
+# The most elements a tile may hold (Triton's limit; ``tl.TRITON_MAX_TENSOR_NUMEL``).
+TRITON_MAX_TENSOR_NUMEL = 1048576
+
+
 def cdiv(a: Any, b: Any) -> Any:
     """Ceiling division ``(a + b - 1) // b`` (ints, or tensors element-wise)."""
     return (a + b - 1) // b
@@ -2624,11 +2628,21 @@ def sum(x: tensor, axis: int | None = None, keep_dims: bool = False, dtype=None)
 
 
 def xor_sum(input: tensor, axis: int | None = None, keep_dims: bool = False) -> tensor:  # noqa: A002
-    """Bitwise xor over ``axis`` of an integer tile, on MATH (``cycles_per_op['reduce']``)."""
+    """Bitwise xor over ``axis`` of an integer (or bool) tile, on MATH
+    (``cycles_per_op['reduce']``)."""
     x = _check_block("xor_sum", input)
-    if x.dtype.kind not in "iu":
+    if x.dtype.kind not in "iub":
         raise usage_error(f"tl.xor_sum takes integers, got {x.dtype}")
     return _reduce("xor_sum", x, axis, keep_dims, np.bitwise_xor.reduce)
+
+
+def reduce_or(input: tensor, axis: int | None, keep_dims: bool = False) -> tensor:  # noqa: A002
+    """Bitwise or over ``axis`` of an integer (or bool) tile, on MATH
+    (``cycles_per_op['reduce']``), as Triton's standard ``reduce_or``."""
+    x = _check_block("reduce_or", input)
+    if x.dtype.kind not in "iub":
+        raise usage_error(f"tl.reduce_or takes integers, got {x.dtype}")
+    return _reduce("reduce_or", x, axis, keep_dims, np.bitwise_or.reduce)
 
 
 def max(input: tensor, axis: int | None = None, return_indices: bool = False,  # noqa: A001, A002

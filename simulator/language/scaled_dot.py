@@ -3,9 +3,11 @@
 Each operand is in one of the formats ``e2m1`` (fp4, two values packed per uint8 byte
 along K, the first in the low nibble), ``e4m3``, ``e5m2`` (fp8), ``bf16`` or ``fp16``;
 each may carry a scale per 32 consecutive elements along K, an unsigned 8-bit exponent
-(e8m0: the factor is ``2 ** (s - 127)``, 255 is NaN). ``lhs`` is ``(M, K)`` (``(M, K/2)``
-packed) with ``lhs_scale`` ``(M, K/32)``; ``rhs`` is ``(K, N)`` (``(K/2, N)`` packed)
-with ``rhs_scale`` ``(N, K/32)``, as Triton lays them out.
+(e8m0, in a uint8 tile: the factor is ``2 ** (s - 127)``, 255 is NaN), or, for e2m1
+(NVIDIA's nvfp4), a float8 e4m3 factor per 16 elements. ``lhs`` is ``(M, K)``
+(``(M, K/2)`` packed) with ``lhs_scale`` ``(M, K/32)`` (``(M, K/16)``); ``rhs`` is
+``(K, N)`` (``(K/2, N)`` packed) with ``rhs_scale`` ``(N, K/32)``, as Triton lays them
+out.
 
 Cost: the GEMM engine's, as ``tl.dot`` of the unpacked ``(M, K) x (K, N)`` (the array
 applies the scales as it multiplies); FLOPs ``2MNK``.
@@ -34,8 +36,10 @@ from simulator.language.core import (
     usage_error,
 )
 
-# Elements along K sharing one scale (the OCP MX block size).
+# Elements along K sharing one scale: the OCP MX block size (e8m0 scales), and nvfp4's
+# (e4m3 scales of e2m1 operands).
 SCALE_BLOCK = 32
+NVFP4_SCALE_BLOCK = 16
 # Each format and the dtype its operand tile holds (e2m1: packed pairs in uint8).
 FORMATS: dict[str, np.dtype] = {
     "e2m1": uint8,
@@ -79,8 +83,8 @@ def dot_scaled(
     if k != k_rhs:
         raise usage_error(f"tl.dot_scaled: lhs has K={k} ({lhs_format}, tile {lhs.shape}) but "
                           f"rhs has K={k_rhs} ({rhs_format}, tile {rhs.shape})")  # fmt: skip
-    checked = (_checked_scale("lhs_scale", lhs_scale, m, k),
-               _checked_scale("rhs_scale", rhs_scale, n, k))  # fmt: skip
+    checked = (_checked_scale("lhs_scale", lhs_scale, m, k, lhs_format),
+               _checked_scale("rhs_scale", rhs_scale, n, k, rhs_format))  # fmt: skip
     scales = [scale for scale in checked if scale is not None]
     if acc is not None and _check_block("dot_scaled", acc).shape != (m, n):
         raise usage_error(f"tl.dot_scaled: acc shape {acc.shape} != ({m}, {n})")
@@ -123,18 +127,25 @@ def _logical_shape(name: str, x: tensor, fmt: str, k_axis: int) -> tuple[int, in
     return shape[0], shape[1]
 
 
-def _checked_scale(name: str, scale: Any, rows: int, k: int) -> tensor | None:
-    """The scale tile, after checking it is (rows, K/32) of uint8 (None: unscaled)."""
+def _checked_scale(name: str, scale: Any, rows: int, k: int, fmt: str) -> tensor | None:
+    """The scale tile, after checking it is (rows, K/32) of uint8 (e8m0), or for e2m1
+    (rows, K/16) of float8 e4m3 (nvfp4); None: unscaled."""
     if scale is None:
         return None
     scale = _check_block("dot_scaled", scale)
-    if k % SCALE_BLOCK:
+    block = NVFP4_SCALE_BLOCK if scale.dtype == float8e4nv and fmt == "e2m1" else SCALE_BLOCK
+    if k % block:
         raise usage_error(f"tl.dot_scaled: K={k} is not a multiple of the scale block "
-                          f"{SCALE_BLOCK}")  # fmt: skip
-    want = (rows, k // SCALE_BLOCK)
-    if scale.shape != want or scale.dtype != uint8:
-        raise usage_error(f"tl.dot_scaled: {name} must be a {want} uint8 (e8m0) tile, got "
-                          f"{scale.shape} {scale.dtype}")  # fmt: skip
+                          f"{block}")  # fmt: skip
+    want = (rows, k // block)
+    if (
+        scale.shape != want
+        or scale.dtype not in (uint8, float8e4nv)
+        or (scale.dtype == float8e4nv and fmt != "e2m1")
+    ):
+        raise usage_error(f"tl.dot_scaled: {name} must be a {(rows, k // SCALE_BLOCK)} uint8 "
+                          f"(e8m0) tile, or for e2m1 a {(rows, k // NVFP4_SCALE_BLOCK)} "
+                          f"float8e4nv (nvfp4) one, got {scale.shape} {scale.dtype}")  # fmt: skip
     return scale
 
 
@@ -150,9 +161,11 @@ def _decoded(values: np.ndarray, fmt: str, k_axis: int) -> np.ndarray:
 
 
 def _factors(scale: tensor | None, k: int) -> np.ndarray:
-    """Each element's scale factor ``2 ** (s - 127)`` along K, as (rows, K); a 1 x 1 one
-    without scales."""
+    """Each element's scale factor along K, as (rows, K): ``2 ** (s - 127)`` of an e8m0
+    scale, an e4m3 one's value; a 1 x 1 one without scales."""
     if scale is None:
         return np.ones((1, 1), np.float32)
+    if scale.dtype == float8e4nv:  # nvfp4: the e4m3 value itself, per 16 elements
+        return np.repeat(scale.data.astype(np.float32), NVFP4_SCALE_BLOCK, axis=1)[:, :k]
     factors = scale.data.astype(np.uint8).view(_E8M0).astype(np.float32)
     return np.repeat(factors, SCALE_BLOCK, axis=1)[:, :k]
