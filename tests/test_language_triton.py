@@ -1473,3 +1473,23 @@ def test_programmatic_dependent_launch_calls_are_no_ops():
     pdl[(1,)](mid, out, launch_pdl=True)
     rt.synchronize()
     np.testing.assert_array_equal(out.numpy(), np.arange(8) + 2)
+
+
+def test_arguments_that_do_not_bind_and_float_floordiv_fail_clearly():
+    """A missing constexpr (or an unknown keyword) is one error at launch, naming the
+    kernel, not a TypeError inside a program; ``//`` of floats is refused, as Triton's
+    floordiv refuses it."""
+    rt = Runtime("default")
+    x = rt.zeros((8,), "float32", Placement.single(0))
+    with pytest.raises(tl.KernelUsageError, match=r"kernel 'add_kernel': missing a required "
+                       r"argument: 'BLOCK_SIZE'"):  # fmt: skip
+        add_kernel[(1,)](x, x, x, 8)
+    with pytest.raises(tl.KernelUsageError, match=r"kernel 'add_kernel': got an unexpected "
+                       r"keyword argument 'BLOCK'"):  # fmt: skip
+        add_kernel[(1,)](x, x, x, 8, BLOCK_SIZE=8, BLOCK=8)
+
+    @tl.jit
+    def float_floordiv(x_ptr):
+        tl.load(x_ptr + tl.arange(0, 4)) // 2
+
+    fails_clearly(float_floordiv, r"//: float32 operand; // takes integers .* tl\.floor\(x / y\)")

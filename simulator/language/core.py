@@ -678,9 +678,11 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         return _true_divide(other, self)
 
     def __floordiv__(self, other: Any) -> tensor:
+        _check_integer_floordiv(self, other)
         return _binary("div", self, other, _floordiv)
 
     def __rfloordiv__(self, other: Any) -> tensor:
+        _check_integer_floordiv(other, self)
         return _binary("div", other, self, _floordiv)
 
     def __mod__(self, other: Any) -> tensor:
@@ -908,9 +910,19 @@ def _is_integer(x: Any) -> bool:
     return isinstance(x, (int, np.integer, np.bool_))
 
 
+def _check_integer_floordiv(a: Any, b: Any) -> None:
+    """``//`` takes integers only, as Triton's ``floordiv`` (a float raises there)."""
+    for value in (a, b):
+        dtype = value.dtype if isinstance(value, tensor) else None
+        if isinstance(value, float) or (dtype is not None and _is_float(dtype)):
+            what = dtype if dtype is not None else "a float"
+            raise usage_error(f"//: {what} operand; // takes integers (as Triton's floordiv), "
+                              "for floats write tl.floor(x / y)")  # fmt: skip
+
+
 def _floordiv(a, b):
     """``a // b`` as Triton computes it: integer division truncates toward zero (C's, not
-    Python's floor: -7 // 3 is -2); floats, which Triton refuses, floor."""
+    Python's floor: -7 // 3 is -2)."""
     quotient = np.floor_divide(a, b)
     if np.result_type(a, b).kind in "iu":
         inexact = np.mod(a, b) != 0

@@ -66,6 +66,14 @@ class JITFunction:
             "kernel[grid](...) and size a persistent grid by len(rt.device_pes)"
         )
 
+    def check_arguments(self, args: tuple, meta: dict[str, Any]) -> None:
+        """Raise KernelUsageError, at launch, for arguments the kernel cannot take (one
+        missing, one too many, a keyword it has no parameter for)."""
+        try:
+            self.signature.bind(*args, **meta)
+        except TypeError as exc:
+            raise KernelUsageError(f"kernel {self.__name__!r}: {exc}") from None
+
     def meta_of(self, args: tuple, meta: dict[str, Any]) -> dict[str, Any]:
         """Every argument by name (what a callable grid receives); Triton's launch
         keywords (``num_warps``...) are not arguments unless the kernel names them."""

@@ -355,6 +355,8 @@ class Runtime:
         name = name or getattr(fn, "__name__", "kernel")
         meta = typed_keywords(kernel, split_meta(kernel, meta))
         args = typed_arguments(kernel, args)
+        if isinstance(kernel, JITFunction):
+            kernel.check_arguments(args, meta)
         if grid is not None:
             return self._launch_grid(kernel, fn, args, grid, pes, name, barrier, coll_id, meta)
         fn, args, meta = _tensors_by_position(fn, args, meta)
