@@ -952,3 +952,42 @@ def test_float64_stays_float64_in_arithmetic_and_dot():
     (out,) = _run(wide, [a, b], [((16, 16), "float64")])
     assert seen == [tl.float64, tl.float64, tl.float64]
     np.testing.assert_allclose(out, a @ b + (a + b.astype(np.float32)), rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("target", [BF16, E4M3, E5M2])
+def test_float64_narrowed_to_a_short_float_rounds_once(target):
+    """float64 cast or stored to bfloat16 or float8 rounds once to the nearest value
+    (ties to even), as one fptrunc does: checked just above and below the midpoints
+    between neighbours, where rounding through float32 first lands on the wrong side.
+    The reference picks the nearest among all of the target's finite values."""
+
+    @tl.jit
+    def narrow(x_ptr, cast_ptr, stored_ptr):
+        offs = tl.arange(0, 64)
+        x = tl.load(x_ptr + offs)
+        tl.store(cast_ptr + offs, x.to(cast_ptr.dtype.element_ty))
+        tl.store(stored_ptr + offs, x)
+
+    codes = np.arange(2 ** (8 * target.itemsize), dtype=np.uint16 if target.itemsize == 2
+                      else np.uint8)  # fmt: skip
+    with np.errstate(invalid="ignore"):  # the NaN codes
+        table = codes.view(target).astype(np.float64)
+    finite = np.isfinite(table)
+    order = np.argsort(table[finite], kind="stable")
+    values, value_codes = table[finite][order], codes[finite][order]
+    rng = np.random.default_rng(8)
+    picks = rng.integers(1, len(values) // 2 - 2, 32) + len(values) // 2  # positive ones
+    middles = (values[picks] + values[picks + 1]) / 2
+    x = np.concatenate([middles * (1 + 2.0**-40), middles * (1 - 2.0**-40)])
+
+    def nearest(v: float) -> float:
+        i = np.searchsorted(values, v)
+        below, above = values[i - 1], values[i]
+        if v - below != above - v:
+            return below if v - below < above - v else above
+        return below if value_codes[i - 1] % 2 == 0 else above  # a tie: the even code
+
+    cast, stored = _run(narrow, [x], [((64,), target), ((64,), target)])
+    expected = [nearest(v) for v in x]
+    assert cast.astype(np.float64).tolist() == expected
+    assert stored.astype(np.float64).tolist() == expected

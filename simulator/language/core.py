@@ -811,8 +811,8 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         if (
             self.dtype != dtype
             and _is_float(self.dtype)
-            and (dtype in _FLOAT8 or dtype.kind in "iu")
-        ):  # float8 and integers saturate (see lowering.converted)
+            and (dtype in _FLOAT8 or dtype.kind in "iu" or self.dtype == float64)
+        ):  # float8 and integers saturate, float64 rounds once (see lowering.converted)
             return _math_op("cast", (self,), self.shape, dtype,
                             lambda a: lowering.converted(a, dtype))  # fmt: skip
         return _math_op("cast", (self,), self.shape, dtype, lambda a: a.astype(dtype))

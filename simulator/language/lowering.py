@@ -278,12 +278,27 @@ def converted(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return values
     if dtype.kind in "iu" and (source.kind == "f" or source in _NARROW):
         return float_to_integer(values, dtype)
+    if source == np.float64 and dtype in _NARROW:  # ml_dtypes would round twice
+        values = _float32_round_to_odd(values)
     if dtype in _FLOAT8 and source.kind in "fV":
         largest = _FLOAT8[dtype]
         if source.kind == "V":  # another narrow float (ml_dtypes' kind): through float32
             values = values.astype(np.float32)
         return np.clip(values, -largest, largest).astype(dtype)
     return values.astype(dtype)
+
+
+def _float32_round_to_odd(values: np.ndarray) -> np.ndarray:
+    """float64 values as float32 rounded to odd (toward zero, the last bit set when
+    inexact): rounding that once more to a format of fewer than 22 significand bits
+    (bfloat16, float8) gives the float64 value's own nearest, where rounding to nearest
+    twice may not (1 + 2**-8 + 2**-30 to bfloat16)."""
+    narrow = values.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        away = np.abs(narrow.astype(np.float64)) > np.abs(values)
+    narrow = np.where(away, np.nextafter(narrow, np.float32(0)), narrow).astype(np.float32)
+    inexact = narrow.astype(np.float64) != values
+    return (narrow.view(np.uint32) | inexact.astype(np.uint32)).view(np.float32)
 
 
 def float_to_integer(
