@@ -5,6 +5,7 @@ size."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -849,6 +850,25 @@ def test_sum_in_a_wider_dtype_accumulates_in_it():
     assert out.tolist() == [65536.0, 2055.0]
 
 
+@tl.jit
+def cast_and_store(x_ptr, cast_ptr, stored_ptr, N: tl.constexpr):  # noqa: N803
+    """x cast to the outputs' dtype, and x stored there as it is (the store casts)."""
+    offs = tl.arange(0, N)
+    x = tl.load(x_ptr + offs)
+    tl.store(cast_ptr + offs, x.to(cast_ptr.dtype.element_ty))
+    tl.store(stored_ptr + offs, x)
+
+
+def _cast_and_stored(x: np.ndarray, target: Any) -> list[np.ndarray]:
+    """(cast, stored) of ``x`` to ``target`` by :func:`cast_and_store`."""
+    n = len(x)
+    rt = Runtime("default", verify_data=True)
+    place = Placement.single(0)
+    outs = [rt.zeros((n,), target, place) for _ in range(2)]
+    rt.launch(cast_and_store, rt.from_numpy(x, place), *outs, grid=(1,), pes=[0], N=n)
+    return [o.numpy() for o in outs]
+
+
 @pytest.mark.parametrize("source", ["float32", "float16", "bfloat16"])
 @pytest.mark.parametrize("target", [E4M3, E5M2, E4M3_FNUZ, E5M2_FNUZ])
 def test_float8_casts_and_stores_saturate(source, target):
@@ -856,16 +876,9 @@ def test_float8_casts_and_stores_saturate(source, target):
     too), as Triton's NVIDIA conversions (cvt.rn.satfinite); in range it rounds to
     nearest even as ml_dtypes does; NaN stays NaN."""
 
-    @tl.jit
-    def narrow(x_ptr, cast_ptr, stored_ptr):
-        offs = tl.arange(0, 8)
-        x = tl.load(x_ptr + offs)
-        tl.store(cast_ptr + offs, x.to(cast_ptr.dtype.element_ty))
-        tl.store(stored_ptr + offs, x)
-
     values = np.array([500.0, -1000.0, 60000.0, np.inf, -np.inf, np.nan, 1.0, -0.3], np.float32)
     x = values.astype(ml_dtypes.bfloat16 if source == "bfloat16" else source)
-    cast, stored = _run(narrow, [x], [((8,), target), ((8,), target)])
+    cast, stored = _cast_and_stored(x, target)
     largest = float(ml_dtypes.finfo(target).max)
     exact = x.astype(np.float64)
     expected = np.where(np.isnan(exact), np.nan, np.clip(exact, -largest, largest))
@@ -884,18 +897,11 @@ def test_float_to_integer_truncates_and_saturates(source, target):
     too) the range's end, NaN 0, a negative to unsigned 0; numpy's own cast is
     undefined there. Against Python's int() clamped by hand."""
 
-    @tl.jit
-    def to_int(x_ptr, cast_ptr, stored_ptr):
-        offs = tl.arange(0, 16)
-        x = tl.load(x_ptr + offs)
-        tl.store(cast_ptr + offs, x.to(cast_ptr.dtype.element_ty))
-        tl.store(stored_ptr + offs, x)
-
     values = [3e9, -3e9, np.inf, -np.inf, np.nan, -1.0, 300.0, -2.5, 2.5, 127.9, -128.9,
               65504.0, 1e19, -0.7, 0.0, 255.5]  # fmt: skip
     with np.errstate(over="ignore"):  # 3e9 is infinity in float16
         x = np.array(values).astype(ml_dtypes.bfloat16 if source == "bfloat16" else source)
-    cast, stored = _run(to_int, [x], [((16,), target), ((16,), target)])
+    cast, stored = _cast_and_stored(x, target)
     info = np.iinfo(target)
 
     def expected(v: float) -> int:
@@ -961,13 +967,6 @@ def test_float64_narrowed_to_a_short_float_rounds_once(target):
     between neighbours, where rounding through float32 first lands on the wrong side.
     The reference picks the nearest among all of the target's finite values."""
 
-    @tl.jit
-    def narrow(x_ptr, cast_ptr, stored_ptr):
-        offs = tl.arange(0, 64)
-        x = tl.load(x_ptr + offs)
-        tl.store(cast_ptr + offs, x.to(cast_ptr.dtype.element_ty))
-        tl.store(stored_ptr + offs, x)
-
     codes = np.arange(2 ** (8 * target.itemsize), dtype=np.uint16 if target.itemsize == 2
                       else np.uint8)  # fmt: skip
     with np.errstate(invalid="ignore"):  # the NaN codes
@@ -987,7 +986,7 @@ def test_float64_narrowed_to_a_short_float_rounds_once(target):
             return below if v - below < above - v else above
         return below if value_codes[i - 1] % 2 == 0 else above  # a tie: the even code
 
-    cast, stored = _run(narrow, [x], [((64,), target), ((64,), target)])
+    cast, stored = _cast_and_stored(x, target)
     expected = [nearest(v) for v in x]
     assert cast.astype(np.float64).tolist() == expected
     assert stored.astype(np.float64).tolist() == expected

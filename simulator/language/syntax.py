@@ -69,33 +69,29 @@ def logical_not(x: core.tensor) -> core.tensor:
     return ~x if x.dtype == core.int1 else x == 0
 
 
-def _kb_and(value: Any, *rest: Callable[[], Any]) -> Any:
-    """``value and rest[0]() and ...``: element-wise once a tile takes part (both sides
-    evaluated, as Triton does), Python's short-circuit otherwise."""
-    for operand in rest:
-        if _is_tile(value):
-            value = logical_and(value, operand())
-        elif not value:
-            return value
-        else:
-            value = operand()
+def _boolean(python_stops_on: bool, of_tiles: Callable[[Any, Any], Any]) -> Callable:
+    """``and`` (``or``) as Triton's code generator makes it: ``value and rest[0]() and
+    ...`` element-wise once a tile takes part (every side evaluated, as Triton does), with
+    Python's short-circuit otherwise (stopping on a false value for ``and``, a true one
+    for ``or``)."""
+
+    def boolean(value: Any, *rest: Callable[[], Any]) -> Any:
+        for operand in rest:
             if _is_tile(value):
-                value = _as_mask(value)
-    return value
+                value = of_tiles(value, operand())
+            elif bool(value) is python_stops_on:
+                return value
+            else:
+                value = operand()
+                if _is_tile(value):
+                    value = _as_mask(value)
+        return value
+
+    return boolean
 
 
-def _kb_or(value: Any, *rest: Callable[[], Any]) -> Any:
-    """``value or rest[0]() or ...``: as :func:`_kb_and`."""
-    for operand in rest:
-        if _is_tile(value):
-            value = logical_or(value, operand())
-        elif value:
-            return value
-        else:
-            value = operand()
-            if _is_tile(value):
-                value = _as_mask(value)
-    return value
+_kb_and = _boolean(False, logical_and)
+_kb_or = _boolean(True, logical_or)
 
 
 def _kb_not(value: Any) -> Any:
