@@ -633,6 +633,8 @@ def test_round_toward_zero_downcasts_as_triton():
         (lambda v: tl.full((4,), -1, tl.uint8), r"tl\.full: cannot combine an unsigned uint8"),
         (lambda v: tl.full((4,), 2.5, tl.int32), r"tl\.full: 2\.5 is not an integer for int32"),
         (lambda v: ~v, r"~ takes integer or bool tiles, got float32"),
+        (lambda v: (v > 0).to(tl.int8, bitcast=True),
+         r"bitcast=True\): bool and int8 differ"),  # 1 bit against 8, as Triton counts
     ],
 )  # fmt: skip
 def test_fills_and_inversions_that_cannot_hold_fail_clearly(call, match):

@@ -799,7 +799,10 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
             return _math_op("cast", (self,), self.shape, dtype,
                             lambda a: _round_toward_zero(a, dtype))  # fmt: skip
         if bitcast:
-            if dtype.itemsize != self.dtype.itemsize:
+            # Widths in bits, as Triton's bitcast compares them: a bool is 1 bit.
+            if (dtype.itemsize * 8 if dtype != _BOOL else 1) != (
+                self.dtype.itemsize * 8 if self.dtype != _BOOL else 1
+            ):
                 raise usage_error(f"tensor.to(bitcast=True): {self.dtype} and {dtype} differ "
                                   "in size")  # fmt: skip
             out = _view(self, self.shape, lambda a: a.view(dtype))
