@@ -74,10 +74,14 @@ class KernelWrapper:
                 f"@triton.jit) below it, got {type(kernel).__name__}"
             )
         self.kernel = kernel
-        self.fn = kernel.fn
         self.__name__ = kernel.__name__
         self.__doc__ = kernel.__doc__
         self.signature = kernel.signature
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The wrapped kernel's function."""
+        return self.kernel.fn
 
     def meta_of(self, args: tuple, meta: dict[str, Any]) -> dict[str, Any]:
         """Every argument by name (what a callable grid and a heuristic receive)."""

@@ -37,11 +37,21 @@ class JITFunction:
     """A kernel marked with ``@tl.jit``: callable by ``rt.launch`` and ``kernel[grid]``."""
 
     def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = with_triton_syntax(fn)  # ``a and b`` of tiles, ``max``..., as Triton's
+        self._source_fn = fn
+        self._fn: Callable[..., Any] | None = None
         self.__name__ = fn.__name__
         self.__doc__ = fn.__doc__
         self.signature = inspect.signature(fn)
         functools.update_wrapper(self, fn)
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The kernel's function with Triton's meaning of ``a and b`` of tiles, ``max``
+        and the rest (:func:`~simulator.language.syntax.with_triton_syntax`), made at
+        first use: a module's kernels that never run cost nothing."""
+        if self._fn is None:
+            self._fn = with_triton_syntax(self._source_fn)
+        return self._fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Calling a kernel directly runs it in the current program (as a helper)."""

@@ -30,8 +30,10 @@ import __future__
 
 import ast
 import builtins
+import dis
 import functools
 import inspect
+import sys
 import textwrap
 import types
 from collections.abc import Callable
@@ -283,9 +285,34 @@ def with_triton_syntax(fn: Callable[..., Any]) -> Callable[..., Any]:
     return remade
 
 
+# Opcodes of ``and``/``or`` as values and of ``not`` in CPython 3.11's bytecode (in a
+# condition, ``if a and b`` jumps as ``if a`` does: a tile there has no truth value in
+# Triton either).
+_VALUE_BOOLEAN_OPCODES = frozenset(
+    dis.opmap[name] for name in ("JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP", "UNARY_NOT")
+    if name in dis.opmap
+)  # fmt: skip
+
+
+def _may_need_rewriting(code: types.CodeType) -> bool:
+    """Whether ``code`` (or code nested in it) may hold what the rewrite changes: a read
+    of a dtype attribute, or on CPython 3.11 a boolean operator used as a value (its
+    bytecode scanned, so most kernels skip reading and parsing their source); True on
+    other versions, whose bytecode this does not know."""
+    if sys.version_info[:2] != (3, 11):
+        return True
+    if DTYPE_ATTRIBUTES.intersection(code.co_names):
+        return True
+    if _VALUE_BOOLEAN_OPCODES.intersection(code.co_code[::2]):
+        return True
+    return any(_may_need_rewriting(c) for c in code.co_consts if isinstance(c, types.CodeType))
+
+
 def _rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
     """The code of ``fn`` with its ``and``/``or``/``not`` rewritten, or None when it has
     none or its source cannot be read and parsed as the function it made."""
+    if not _may_need_rewriting(fn.__code__):
+        return None
     try:
         source = textwrap.dedent(inspect.getsource(fn))
         tree = ast.parse(source)
