@@ -123,7 +123,7 @@ def _print_outcome(outcome) -> None:
     console.print(
         f"  simulated end {format_ns(outcome.sim_end_ns)} (the whole run: host copies, "
         f"setup and every launch), {outcome.wall_s:.2f} s wall, verified: {verified}, "
-        f"run {outcome.run_id or '(not traced)'}"
+        f"run {outcome.run_id or ('(not recorded)' if outcome.status != 'ok' else '(not traced)')}"
     )
     if outcome.metrics:
         table = Table("metric", "value")

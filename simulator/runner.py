@@ -8,6 +8,7 @@ untouched.
 from __future__ import annotations
 
 import gc
+import hashlib
 import runpy
 import threading
 import time
@@ -289,7 +290,7 @@ def run_script(
     from simulator.runtime.recording import Recording
 
     rec = Recording(path.stem, store, params, topology, topology_overrides, verify_data or None,
-                    trace)  # fmt: skip
+                    trace, script=_script_identity(path))  # fmt: skip
     status, error = "ok", None
     with rec:
         try:
@@ -299,7 +300,7 @@ def run_script(
                 status, error = "failed", f"script exited with status {exc.code}"
         except Exception as exc:  # recorded, not raised, as for workloads
             status, error = "failed", describe_error(exc)
-    if rec.runtime is None:
+    if getattr(rec.runtime, "machine", None) is None:  # none, or it failed to build one
         status = "failed"
         error = error or f"script {path.name} created no Runtime: nothing was simulated"
         return RunOutcome(None, path.stem, params, topology or "-", status, error, 0.0,
@@ -323,6 +324,13 @@ def run_script(
         n_ops=machine.recorder.next_op_id,
         n_dmas=machine.recorder.next_dma_id,
     )
+
+
+def _script_identity(path: Path) -> str:
+    """``path@sha`` of a script: its path as given and the first 12 hex digits of the
+    SHA-256 of its contents (what a run of it records as its ``script`` parameter)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"{path.as_posix()}@{digest}"
 
 
 def _scalar(text: Any) -> Any:

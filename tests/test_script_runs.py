@@ -141,3 +141,44 @@ def test_metric_outside_a_run_warns_and_is_dropped():
         kernbench.metric("x", 1.0)
     with pytest.raises(kernbench.RecordingError, match="better must be"):
         kernbench.metric("x", 1.0, better="up")
+
+
+def test_a_scripts_run_records_its_defaults_and_source_and_refuses_unread_sets(tmp_path):
+    """A script run records the defaults it read and which script ran (path and SHA-256
+    prefix), so two scripts, or one edited, do not compare as like for like; a --set the
+    script never read (a misspelt name) fails the run instead of being recorded as if
+    applied; a bad topology key before the Runtime exists is one clear failure."""
+    import hashlib
+
+    from traces.likeness import run_differences
+
+    script = tmp_path / "scaled.py"
+    source = (
+        "import kernbench\n"
+        "from simulator.runtime.runtime import Runtime\n"
+        "rt = Runtime('default')\n"
+        "block = kernbench.param('BLOCK', 64)\n"
+        "kernbench.metric('block', block)\n"
+    )
+    script.write_text(source)
+    store = tmp_path / "s"
+    first = run_script(script, store=store)
+    script.write_text(source.replace("64", "128"))
+    edited = run_script(script, store=store)
+    (params_a,), (params_b,) = (_rows(store, "runs", r.run_id, "params")[0]
+                                for r in (first, edited))  # fmt: skip
+    sha = hashlib.sha256(source.encode()).hexdigest()[:12]
+    assert json.loads(params_a) == {"BLOCK": 64, "script": f"{script.as_posix()}@{sha}"}
+    notes = run_differences({"workload": "scaled", "params": params_a},
+                            {"workload": "scaled", "params": params_b})  # fmt: skip
+    assert notes and "BLOCK: 64 -> 128" in notes[0] and "script: " in notes[0]
+
+    misspelt = run_script(script, {"BLOK": "512"}, store=store)
+    assert misspelt.status == "failed"
+    assert misspelt.error == ("--set BLOK: the script never read a parameter of that name "
+                              "(it read: BLOCK); check the spelling")  # fmt: skip
+    assert _rows(store, "runs", misspelt.run_id, "status") == [("failed",)]
+
+    bad_key = run_script(script, {"cube.hbm.bw_gb": "51.2"}, store=store)
+    assert bad_key.status == "failed" and bad_key.run_id is None
+    assert "unknown topology key cube.hbm.bw_gb (did you mean cube.hbm.bw_gbs" in bad_key.error

@@ -331,6 +331,10 @@ class ProcessRunWriter(RunLifecycle):
         """Record one scalar result of the run (see RunWriter.metric)."""
         self.append("metrics", **metric_row(name, value, unit, better))
 
+    def update_run_row(self, columns: dict[str, Any]) -> None:
+        """Set runs-row columns known only at the end (see RunWriter.update_run_row)."""
+        self._run_row.update(columns)
+
     def finish(
         self,
         *,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.engine.errors import SimulationError, type_phrase
+from traces.runrow import canonical_params
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent.parent
 BETTER = ("lower", "higher")
@@ -45,6 +46,9 @@ class Recording:
     ``params`` are the run's parameters (``--set`` values), ``topology`` and
     ``overrides`` replace the script's own topology choice when given, ``verify_data``
     forces data mode on when True. ``trace=False`` runs untraced (metrics still collect).
+    ``script`` names the code that ran (``path@sha256-prefix`` of a script): recorded
+    among the parameters, so runs of two scripts, or of one edited, do not compare as
+    like for like.
     """
 
     name: str
@@ -62,6 +66,9 @@ class Recording:
     finished: bool = False
     status: str = "ok"  # the run's outcome, set by finish()
     error: str | None = None
+    script: str | None = None
+    # The parameters the code read with param(), and their defaults.
+    read: dict[str, Any] = field(default_factory=dict)
 
     # -- the active recording ----------------------------------------------------------
     def __enter__(self) -> Recording:
@@ -94,7 +101,7 @@ class Recording:
 
         self.writer = open_store(self.store).new_run(
             workload=self.name,
-            params=self.params,
+            params=self.recorded_params(),
             topology=topology.name,
             topology_json=topology.to_json(),
             topology_hash=topology.hash,
@@ -105,6 +112,22 @@ class Recording:
             writer_process=True,  # Parquet work on another core
         )
         return self.writer
+
+    def recorded_params(self) -> dict[str, Any]:
+        """The run's parameters as recorded: the defaults of those the code read, the
+        ``--set`` values, and the script that ran."""
+        defaults = {k: v for k, v in self.read.items() if v is not None}
+        return {**defaults, **self.params, **({"script": self.script} if self.script else {})}
+
+    def unread_params(self) -> str | None:
+        """The error of ``--set`` values the code never read (a misspelt name would
+        otherwise be recorded as if it had been applied), or None."""
+        unread = sorted(set(self.params) - set(self.read))
+        if not unread:
+            return None
+        known = ", ".join(sorted(self.read)) or "none"
+        return (f"--set {', '.join(unread)}: the script never read a parameter of that name "
+                f"(it read: {known}); check the spelling")  # fmt: skip
 
     # -- results -----------------------------------------------------------------------
     def metric(self, name: str, value: float, unit: str = "", better: str = "lower") -> None:
@@ -129,9 +152,12 @@ class Recording:
                 runtime.synchronize()
             except Exception as exc:  # recorded like any failure of the run
                 status, error = "failed", describe(exc)
+        if status == "ok" and self.unread_params() is not None:
+            status, error = "failed", self.unread_params()
         self.status, self.error = status, error
         if self.writer is None:
             return None
+        self.writer.update_run_row({"params": canonical_params(self.recorded_params())})
         for m in self.metrics:
             self.writer.metric(m.name, m.value, m.unit, m.better)
         machine = runtime.machine
@@ -182,6 +208,8 @@ def param(name: str, default: Any) -> Any:
     """The ``--set name=V`` value of the run, converted to ``default``'s type (bool
     accepts true/false/1/0/yes/no), else ``default``."""
     recording = active()
+    if recording is not None:
+        recording.read[name] = default
     if recording is None or name not in recording.params:
         return default
     value = recording.params[name]
