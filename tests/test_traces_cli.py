@@ -185,3 +185,26 @@ def test_sql_errors_are_one_line_with_what_to_query_instead(parser, store, capsy
     assert _run(parser, ["sql", "SELECT op_idd FROM ops", "--store", str(store.root)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert "op_idd" in line and "Candidate bindings" in line and "LINE" not in line
+
+
+def test_busiest_and_idlest_pe_break_ties_by_pe_number(monkeypatch):
+    """Several PEs at the same utilisation: the busiest and idlest are the lowest
+    numbered of them, every time (an arbitrary pick made report disagree with itself)."""
+    import pyarrow as pa
+
+    from traces import queries
+
+    breakdown = pa.table({"pe_global": [4, 3, 1, 2, 0], "utilisation": [0.5, 0.2, 0.2, 0.9, 0.9],
+                          "makespan_ns": [10.0] * 5})  # fmt: skip
+    monkeypatch.setattr(queries, "pe_breakdown", lambda con, run_id: breakdown)
+    picks = {tuple(cli._pe_summary(None, "r").select(["busiest_pe", "idlest_pe"]).to_pylist()[0]
+                   .values()) for _ in range(20)}  # fmt: skip
+    assert picks == {(0, 1)}
+
+
+def test_sql_of_a_store_that_does_not_exist_is_an_error(parser, tmp_path, capsys):
+    """A mistyped --store is an error, not empty tables."""
+    missing = tmp_path / "no_such_store"
+    assert _run(parser, ["sql", "SELECT count(*) FROM ops", "--store", str(missing)]) == 2
+    assert f"run store {missing} does not exist" in capsys.readouterr().err
+    assert not missing.exists()

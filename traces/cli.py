@@ -90,8 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "sql",
         help="run a read-only SQL query over the trace views",
         description="Run one read-only SQL query over the trace views (runs, metrics, "
-        "launches, pe_exec, ops, dma, collectives, collective_rounds, links). The query "
-        "can read files only inside the store and cannot load extensions.",
+        "launches, pe_exec, programs, ops, dma, deps, collectives, collective_rounds, "
+        "links). The query can read files only inside the store and cannot load "
+        "extensions.",
         epilog=SQL_JSON,
     )
     _store_option(query)
@@ -518,8 +519,8 @@ def _pe_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
         SELECT count(*) AS n_pes, any_value(makespan_ns) AS makespan_ns,
                min(utilisation) AS min_utilisation, avg(utilisation) AS mean_utilisation,
                max(utilisation) AS max_utilisation,
-               arg_max(pe_global, utilisation) AS busiest_pe,
-               arg_min(pe_global, utilisation) AS idlest_pe
+               first(pe_global ORDER BY utilisation DESC, pe_global) AS busiest_pe,
+               first(pe_global ORDER BY utilisation, pe_global) AS idlest_pe
         FROM breakdown
         """
     ).to_arrow_table()
@@ -528,9 +529,15 @@ def _pe_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> pa.Table:
 @_user_errors
 def cmd_sql(args: argparse.Namespace) -> int:
     """Run one read-only query (confined to the store) and print it as a table, CSV or JSON."""
+    from pathlib import Path
+
+    from traces.store import StoreError
     from traces.views import sql
 
     store = _store(args)
+    if isinstance(store.root, Path) and not store.root.exists():
+        raise StoreError(f"run store {store.root} does not exist: there is nothing to query "
+                         "(pass --store DIR, or run a workload into it first)")  # fmt: skip
     result = sql(store, args.query)
     if args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -569,7 +576,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         SELECT count(*) AS n_pes, avg(utilisation_a) AS mean_utilisation_a,
                avg(utilisation_b) AS mean_utilisation_b,
                avg(delta_utilisation) AS mean_delta_utilisation,
-               arg_max(pe_global, abs(delta_busy_ns)) AS most_changed_pe,
+               first(pe_global ORDER BY abs(delta_busy_ns) DESC, pe_global) AS most_changed_pe,
                max(abs(delta_busy_ns)) AS max_abs_delta_busy_ns
         FROM pes
         """
