@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulator.engine.errors import SimulationError, debug_enabled
+from simulator.engine.errors import SimulationError, debug_enabled, user_line
 from simulator.hw.topology import (
     Topology,
     apply_overrides,
@@ -299,7 +299,7 @@ def run_script(
             if exc.code not in (None, 0):
                 status, error = "failed", f"script exited with status {exc.code}"
         except Exception as exc:  # recorded, not raised, as for workloads
-            status, error = "failed", describe_error(exc)
+            status, error = "failed", _script_error(exc)
     if getattr(rec.runtime, "machine", None) is None:  # none, or it failed to build one
         status = "failed"
         error = error or f"script {path.name} created no Runtime: nothing was simulated"
@@ -324,6 +324,16 @@ def run_script(
         n_ops=machine.recorder.next_op_id,
         n_dmas=machine.recorder.next_dma_id,
     )
+
+
+def _script_error(exc: BaseException) -> str:
+    """:func:`describe_error`, and for an error of the script's own code the line that
+    raised it (ours name it in their message)."""
+    text = describe_error(exc)
+    if isinstance(exc, SimulationError):
+        return text
+    line = user_line(exc.__traceback__)
+    return f"{text} (at {line})" if line else text
 
 
 def _script_identity(path: Path) -> str:
