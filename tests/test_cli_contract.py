@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -300,6 +301,13 @@ def test_runs_filters_by_sweep_and_status_and_shows_overrides(tmp_path, capsys):
     assert _main(["runs", "--sweep", "sweep-aaa", *s]) == 0
     out = capsys.readouterr().out
     assert "cube.hbm.bw_gbs=100" in out and "cube.hbm.bw_gbs=200" in out
+    # report shows a run's overrides too: in its header, and in --json as an object
+    latest_swept = swept[0]["run_id"]
+    assert _main(["report", latest_swept, *s]) == 0
+    assert re.search(r"overrides\s+.\s+cube\.hbm\.bw_gbs=(100|200)", capsys.readouterr().out)
+    assert _main(["report", latest_swept, "--json", *s]) == 0
+    run = json.loads(capsys.readouterr().out)["run"]
+    assert run["overrides"] == swept[0]["overrides"] and isinstance(run["overrides"], dict)
 
 
 def test_warnings_are_one_line_each(store, capsys):

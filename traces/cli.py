@@ -50,8 +50,9 @@ RUNS_JSON = (
     "git_dirty, status, error, sim_end_ns, wall_s, verified, metrics: {name: value}}."
 )
 REPORT_JSON = (
-    "--json prints {run: {every runs column, params as an object}, headline: {name, value, "
-    "unit} or null, metrics: [{name, value, unit}], launch_spread: [rows], engines: [rows], "
+    "--json prints {run: {every runs column, params and overrides as objects}, headline: "
+    "{name, value, unit} or null, metrics: [{name, value, unit}], launch_spread: [rows], "
+    "engines: [rows], "
     "pe_summary: [rows], dma_bandwidth: [rows], collective_rounds: [rows], comm_compute: "
     "[rows]}; rows are objects keyed by column name, times in ns."
 )
@@ -452,7 +453,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         ("compute vs communication per PE", "comm_compute", overlap if has_comm else overlap[:0])
     )
     if args.json:
-        run = dict(header, params=_params_object(header["params"]))
+        run = dict(header, params=_params_object(header["params"]),
+                   overrides=_params_object(header["overrides"]))  # fmt: skip
         document: dict[str, Any] = {"run": run, "headline": lead}
         document.update({key: _rows(data) for _, key, data in sections})
         _print_json(document)
@@ -480,6 +482,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         ("workload", header["workload"]),
         ("params", _fold_params(header["params"])),
         ("topology", f"{header['topology']} ({header['topology_hash']})"),
+        ("overrides", _fold_params(header["overrides"]) or None),
         ("commit", commit),
         ("status", header["status"]),
         ("error", header["error"]),
