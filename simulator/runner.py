@@ -317,7 +317,7 @@ def run_script(
         error=rec.error,
         sim_end_ns=float(machine.env.now),
         wall_s=time.perf_counter() - rec.started,
-        verified=None,
+        verified=rec.verified,
         n_events=machine.recorder.n_rows,
         metrics=metrics,
         overrides=topology_overrides,

@@ -184,3 +184,22 @@ def test_a_scripts_run_records_its_defaults_and_source_and_refuses_unread_sets(t
     bad_key = run_script(script, {"cube.hbm.bw_gb": "51.2"}, store=store)
     assert bad_key.status == "failed" and bad_key.run_id is None
     assert "unknown topology key cube.hbm.bw_gb (did you mean cube.hbm.bw_gbs" in bad_key.error
+
+
+def test_a_script_reports_whether_its_results_checked_out(tmp_path):
+    """``kernbench.verified(ok)`` is the run's verified column: True when every report
+    was, False once one was not (it stays False)."""
+    script = tmp_path / "checked.py"
+    script.write_text(
+        "import kernbench\n"
+        "from simulator.runtime.runtime import Runtime\n"
+        "rt = Runtime('default')\n"
+        "for ok in kernbench.param('checks', 'yes').split(','):\n"
+        "    kernbench.verified(ok == 'yes')\n"
+    )
+    store = tmp_path / "s"
+    good = run_script(script, store=store, verify_data=True)
+    bad = run_script(script, {"checks": "yes,no,yes"}, store=store, verify_data=True)
+    assert (good.verified, bad.verified) == (True, False)
+    assert _rows(store, "runs", good.run_id, "verified") == [(True,)]
+    assert _rows(store, "runs", bad.run_id, "verified") == [(False,)]

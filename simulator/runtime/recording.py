@@ -67,6 +67,9 @@ class Recording:
     status: str = "ok"  # the run's outcome, set by finish()
     error: str | None = None
     script: str | None = None
+    # What the code reported of its results' check (verified()): None when it reported
+    # nothing, else whether every check passed.
+    verified: bool | None = None
     # The parameters the code read with param(), and their defaults.
     read: dict[str, Any] = field(default_factory=dict)
 
@@ -166,7 +169,7 @@ class Recording:
             status=status,
             error=error,
             sim_end_ns=float(machine.env.now),
-            verified=None,
+            verified=self.verified,
             n_events=machine.recorder.n_rows,
             wall_s=time.perf_counter() - self.started,
         )
@@ -202,6 +205,16 @@ def metric(name: str, value: float, unit: str = "", better: str = "lower") -> No
         )
         return
     recording.metric(name, value, unit, better)
+
+
+def verified(ok: bool) -> None:
+    """Report whether the results the code checked (against numpy, say) are right: the
+    run's ``verified`` is True only if every report was (a run shows "NO" once one was
+    not). Outside a recorded run it does nothing."""
+    recording = active()
+    if recording is None:
+        return
+    recording.verified = bool(ok) and recording.verified is not False
 
 
 def param(name: str, default: Any) -> Any:
