@@ -134,8 +134,8 @@ def test_json_of_a_run_and_of_a_pair_has_the_documented_keys(runs, capsys):
 
     root, ids = runs
     shapes = _documented_shapes(_explain_help())
-    assert {"run_id", "latency_ns", "window", "n_segments", "summary", "components",
-            "longest"} in shapes  # fmt: skip
+    assert {"run_id", "latency_ns", "window", "window_start_ns", "n_segments", "summary",
+            "components", "longest"} in shapes  # fmt: skip
     s = ["--store", str(root), "--json"]
     assert main(["explain", ids["ring"], *s]) == 0
     path = json.loads(capsys.readouterr().out)
@@ -149,3 +149,35 @@ def test_json_of_a_run_and_of_a_pair_has_the_documented_keys(runs, capsys):
         assert set(obj) in shapes, sorted(obj)
         seen.append(set(obj))
     assert all(shape in seen for shape in shapes), [s for s in shapes if s not in seen]
+
+
+def test_launch_explains_one_launch_and_says_where_its_window_starts(runs, capsys):
+    """``--launch ID`` explains that launch alone (an autotuned kernel's chosen launch,
+    without the tuning ones): its latency is the launch's end minus its host issue, and
+    window_start_ns is that issue time, where the path's times count from. An unknown
+    launch is one error naming the query that lists them."""
+    import json
+
+    import duckdb
+
+    root = runs[0]
+    outcome = run_workload("layernorm_backward", {"M": 32, "N": 64}, store=root)
+    assert outcome.status == "ok", outcome.error
+    run = outcome.run_id
+    files = str(root / "launches" / f"run_id={run}" / "*.parquet")
+    launches = duckdb.sql(f"SELECT launch_id, host_issue_ns, end_ns FROM read_parquet('{files}')"
+                          " ORDER BY launch_id").fetchall()  # fmt: skip
+    assert len(launches) > 1
+    launch_id, issue_ns, end_ns = launches[-1]
+    s = ["--store", str(root), "--json"]
+    assert main(["explain", run, "--launch", str(launch_id), *s]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["window"] == f"launch {launch_id}" and one["window_start_ns"] == issue_ns
+    assert one["latency_ns"] == pytest.approx(end_ns - issue_ns)
+    assert sum(c["ns"] for c in one["components"]) == pytest.approx(one["latency_ns"])
+    assert main(["explain", run, "--kernels", *s]) == 0
+    kernels = json.loads(capsys.readouterr().out)
+    assert kernels["window_start_ns"] == launches[0][1]
+    assert kernels["latency_ns"] > one["latency_ns"]
+    assert main(["explain", run, "--launch", "999", "--store", str(root)]) == 2
+    assert "has no such launch: --launch 999" in capsys.readouterr().err

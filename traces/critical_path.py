@@ -452,11 +452,17 @@ def _name_dma_ops(tables: _RunTables, segments: list[Segment], op_ids: list[int]
     return named
 
 
-def kernel_window(store: Source, run_id: str) -> tuple[float, float] | None:
+def kernel_window(
+    store: Source, run_id: str, launch_id: int | None = None
+) -> tuple[float, float] | None:
     """(start_ns, end_ns) of a run's kernels: from the first launch's host issue to the
-    last launch's end, leaving out host copies before and after; None without launches."""
+    last launch's end, leaving out host copies before and after (with ``launch_id``, that
+    launch's own); None without launches (or that launch)."""
     tables = _RunTables(store, run_id)
-    row = tables.sql("SELECT min(host_issue_ns), max(end_ns) FROM {launches}").fetchall()[0]
+    where = "" if launch_id is None else f" WHERE launch_id = {int(launch_id)}"
+    row = tables.sql(f"SELECT min(host_issue_ns), max(end_ns) FROM {{launches}}{where}").fetchall()[
+        0
+    ]
     return None if row[0] is None else (float(row[0]), float(row[1]))
 
 

@@ -27,6 +27,7 @@ _PIPE_WIDTH = 200
 _WINDOWS = {
     "run": "the whole run, host copies included; --kernels for the kernels alone",
     "kernels": "kernels only: first launch's host issue to last launch's end",
+    "launch": "one launch: its host issue to its end",
 }
 
 
@@ -34,17 +35,20 @@ _WINDOWS = {
 # output to exactly these keys). Times in ns of simulated time, shares as fractions.
 JSON_SHAPES = """\
 --json, one run (times in ns, shares as fractions of latency_ns):
-  {run_id, latency_ns, window, n_segments, summary,
+  {run_id, latency_ns, window, window_start_ns, n_segments, summary,
    components: [{component, ns, share}, ...]  (largest first, ns summing to latency_ns),
    longest: [{component, where, start_ns, end_ns, duration_ns, items}, ...]}
+  (start_ns and end_ns count from the window's start: add window_start_ns for the
+  trace's own times)
 --json with RUN_B (delta = b - a):
   {run_a, run_b, latency_a, latency_b, delta_ns, window,
    contributions: [{component, delta_ns, share}, ...]  (by |delta_ns|, summing to delta_ns),
    diverge: null | {index, reason, a: SEGMENT | null, b: SEGMENT | null}}
   SEGMENT: {start_ns, end_ns, duration_ns, component, item, item_id, where, what, resource}
-window is 'run' or 'kernels' (--kernels). Components: GEMM, MATH, DMA <kind> (the kind of
-link or memory that bound the transfer: hbm, tcm, sram, pe_link, mesh_link, io_link, ...),
-host copy <kind>, launch path, collective wait, TCM wait, host.
+window is 'run', 'kernels' (--kernels) or 'launch N' (--launch N). Components: GEMM,
+MATH, DMA <kind> (the kind of link or memory that bound the transfer: hbm, tcm, sram,
+pe_link, mesh_link, io_link, ...), host copy <kind>, launch path, collective wait, TCM
+wait, host.
 """
 
 
@@ -76,6 +80,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "that span)",
     )
     explain.add_argument(
+        "--launch",
+        type=int,
+        metavar="ID",
+        help="explain one launch: the path from its host issue to its end (an autotuned "
+        "kernel's chosen launch, say, without its tuning launches; ids in `kernbench sql "
+        '"SELECT launch_id, kernel FROM launches"`)',
+    )
+    explain.add_argument(
         "--top", type=int, default=5, metavar="N", help="longest stretches shown (default 5)"
     )
     explain.set_defaults(handler=cmd_explain)
@@ -85,14 +97,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print the critical path of RUN, or the difference of RUN and RUN_B's paths."""
     store = _store(args)
-    path_a = _path(store, store.resolve_run(args.run), args.kernels)
+    if args.launch is not None and args.kernels:
+        raise ValueError("explain: give --kernels or --launch ID, not both")
+    path_a, start_ns = _path(store, store.resolve_run(args.run), args.kernels, args.launch)
     if args.run_b is None:
         result = path_json(path_a, args.top)
+        result["window_start_ns"] = start_ns
     else:
         from traces.critical_path import path_diff
 
-        result = path_diff(path_a, _path(store, store.resolve_run(args.run_b), args.kernels))
-    result["window"] = "kernels" if args.kernels else "run"
+        path_b, _ = _path(store, store.resolve_run(args.run_b), args.kernels, args.launch)
+        result = path_diff(path_a, path_b)
+    result["window"] = ("kernels" if args.kernels else "run" if args.launch is None
+                        else f"launch {args.launch}")  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
     elif args.run_b is None:
@@ -102,16 +119,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _path(store: Any, run_id: str, kernels_only: bool = False) -> CriticalPath:
+def _path(store: Any, run_id: str, kernels_only: bool = False,
+          launch_id: int | None = None) -> tuple[CriticalPath, float]:  # fmt: skip
+    """The run's critical path within the window asked for, and where that window starts
+    (ns of simulated time: the path's times count from there)."""
     from traces.critical_path import critical_path, kernel_window
 
     path = critical_path(store, run_id)
-    if not kernels_only:
-        return path
-    window = kernel_window(store, run_id)
+    if not kernels_only and launch_id is None:
+        return path, 0.0
+    window = kernel_window(store, run_id, launch_id)
     if window is None:
-        raise ValueError(f"run {run_id} launched no kernel: --kernels has nothing to explain")
-    return path.within(*window)
+        what = "--kernels" if launch_id is None else f"--launch {launch_id}"
+        raise ValueError(f"run {run_id} has no such launch: {what} has nothing to explain "
+                         "(its launches: kernbench sql \"SELECT launch_id, kernel FROM "
+                         "launches\")")  # fmt: skip
+    return path.within(*window), window[0]
 
 
 def path_json(path: CriticalPath, top: int = 5) -> dict[str, Any]:
@@ -147,8 +170,11 @@ def _print_path(result: dict[str, Any]) -> None:
     console = _console()
     console.print(
         f"run {result['run_id']}: latency {_ns(result['latency_ns'])} ns "
-        f"({_WINDOWS[result['window']]})"
+        f"({_WINDOWS[result['window'].split()[0]]})"
     )
+    if result["window_start_ns"]:
+        console.print(f"times below count from the window's start, "
+                      f"{_ns(result['window_start_ns'])} ns into the run")  # fmt: skip
     table = Table(title="critical path by component", title_justify="left")
     for name, justify in (("component", "left"), ("ns", "right"), ("share", "right")):
         table.add_column(name, justify=justify)
@@ -168,7 +194,7 @@ def _print_path(result: dict[str, Any]) -> None:
 def _print_diff(result: dict[str, Any]) -> None:
     console = _console()
     console.print(f"a = {result['run_a']}\nb = {result['run_b']}  (delta = b - a)")
-    console.print(f"latency: {_WINDOWS[result['window']]}")
+    console.print(f"latency: {_WINDOWS[result['window'].split()[0]]}")
     console.print(
         f"latency a {_ns(result['latency_a'])} ns, b {_ns(result['latency_b'])} ns, "
         f"delta {_ns(result['delta_ns'])} ns"
