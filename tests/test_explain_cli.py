@@ -181,3 +181,22 @@ def test_launch_explains_one_launch_and_says_where_its_window_starts(runs, capsy
     assert kernels["latency_ns"] > one["latency_ns"]
     assert main(["explain", run, "--launch", "999", "--store", str(root)]) == 2
     assert "has no such launch: --launch 999" in capsys.readouterr().err
+
+
+def test_dma_stretches_and_the_summary_name_what_bound_them(runs, capsys):
+    """A DMA stretch names the PE that waited (where) and the link or memory that bound
+    its transfers (resource: another PE's memory, say), as the path's segments have it;
+    the summary sentence says it too."""
+    import json
+
+    root, ids = runs
+    assert main(["explain", ids["gemm"], "--kernels", "--json", "--store", str(root)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    path = critical_path(open_store(root), ids["gemm"])
+    resources = {seg.resource for seg in path.segments if seg.component.startswith("DMA")}
+    dma_rows = [row for row in result["longest"] if row["component"].startswith("DMA")]
+    assert dma_rows and all(row["resource"] in resources - {""} for row in dma_rows)
+    assert all(row["resource"] == "" for row in result["longest"]
+               if row["component"] in ("GEMM", "MATH"))  # fmt: skip
+    top = result["components"][0]["component"]
+    assert (", bound by " in result["summary"]) == top.startswith(("DMA", "launch", "host copy"))

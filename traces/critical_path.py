@@ -127,8 +127,11 @@ class CriticalPath:
 
     def longest_stretches(self, limit: int = 5) -> list[dict[str, Any]]:
         """Runs of consecutive segments of one component at one place, longest first:
-        component, where, start_ns, end_ns, duration_ns, items."""
+        component, where (the PE that waited), start_ns, end_ns, duration_ns, items, and
+        resource: the link or memory that bound the stretch's transfers longest (a DMA's
+        may be another PE's memory; empty for other components)."""
         runs: list[dict[str, Any]] = []
+        bound_ns: list[dict[str, float]] = []
         for seg in self.segments:
             if seg.duration_ns <= 0:
                 continue
@@ -137,17 +140,15 @@ class CriticalPath:
                 last["end_ns"] = seg.end_ns
                 last["items"] += 1
             else:
-                runs.append(
-                    {
-                        "component": seg.component,
-                        "where": seg.where,
-                        "start_ns": seg.start_ns,
-                        "end_ns": seg.end_ns,
-                        "items": 1,
-                    }  # fmt: skip
-                )
-        for run in runs:
+                runs.append({"component": seg.component, "where": seg.where, "items": 1,
+                             "start_ns": seg.start_ns, "end_ns": seg.end_ns})  # fmt: skip
+                bound_ns.append({})
+            if seg.resource:
+                by = bound_ns[-1]
+                by[seg.resource] = by.get(seg.resource, 0.0) + seg.duration_ns
+        for run, by in zip(runs, bound_ns, strict=True):
             run["duration_ns"] = run["end_ns"] - run["start_ns"]
+            run["resource"] = max(by.items(), key=lambda kv: kv[1])[0] if by else ""
         runs.sort(key=lambda r: (-r["duration_ns"], r["start_ns"]))
         return runs[:limit]
 
@@ -716,13 +717,19 @@ def summary_sentence(path: CriticalPath, store: Source | None = None) -> str:
         return "the run took no simulated time"
     top, top_ns = next(iter(comps.items()))
     where_ns: dict[str, float] = {}
+    resource_ns: dict[str, float] = {}
     for seg in path.segments:
         if seg.component == top:
             where_ns[seg.where] = where_ns.get(seg.where, 0.0) + seg.duration_ns
+            if seg.resource:
+                resource_ns[seg.resource] = resource_ns.get(seg.resource, 0.0) + seg.duration_ns
     where = max(where_ns.items(), key=lambda kv: kv[1])[0]
+    # The PE that waited, and what bound its transfers (another PE's memory, a link).
+    bound = max(resource_ns.items(), key=lambda kv: kv[1])[0] if resource_ns else None
     gemm_share = comps.get("GEMM", 0.0) / path.latency_ns
     return (
         f"{100 * top_ns / path.latency_ns:.0f}% of latency is {top}"
-        f"{'' if where == HOST else ' on ' + where}; GEMM is idle "
+        f"{'' if where == HOST else ' on ' + where}"
+        f"{', bound by ' + bound if bound else ''}; GEMM is idle "
         f"{100 * (1 - gemm_share):.0f}% of the path"
     )

@@ -37,7 +37,7 @@ JSON_SHAPES = """\
 --json, one run (times in ns, shares as fractions of latency_ns):
   {run_id, latency_ns, window, window_start_ns, n_segments, summary,
    components: [{component, ns, share}, ...]  (largest first, ns summing to latency_ns),
-   longest: [{component, where, start_ns, end_ns, duration_ns, items}, ...]}
+   longest: [{component, where, start_ns, end_ns, duration_ns, items, resource}, ...]}
   (start_ns and end_ns count from the window's start: add window_start_ns for the
   trace's own times)
 --json with RUN_B (delta = b - a):
@@ -182,10 +182,11 @@ def _print_path(result: dict[str, Any]) -> None:
         table.add_row(row["component"], _ns(row["ns"]), f"{100 * row['share']:.1f}%")
     console.print(table)
     longest = Table(title="longest stretches", title_justify="left")
-    for name in ("component", "where", "start_ns", "end_ns", "duration_ns", "items"):
-        longest.add_column(name, justify="left" if name in ("component", "where") else "right")
+    for name in ("component", "where", "bound by", "start_ns", "end_ns", "duration_ns", "items"):
+        left = name in ("component", "where", "bound by")
+        longest.add_column(name, justify="left" if left else "right")
     for row in result["longest"]:
-        longest.add_row(row["component"], row["where"], _ns(row["start_ns"]),
+        longest.add_row(row["component"], row["where"], row["resource"], _ns(row["start_ns"]),
                         _ns(row["end_ns"]), _ns(row["duration_ns"]), str(row["items"]))  # fmt: skip
     console.print(longest)
     console.print(result["summary"])
