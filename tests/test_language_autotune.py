@@ -242,3 +242,23 @@ def test_pruned_to_one_config_still_resets_what_tuning_touched():
     tuned[(1,)](acc)
     rt.synchronize()
     assert acc.numpy().tolist() == [1.0] * 4 + [0.0] * 4
+
+
+def test_an_autotuned_kernels_fn_launches_with_pinned_meta_parameters():
+    """``tuned.fn[grid](..., BLOCK=...)`` launches the wrapped kernel without tuning, as
+    Triton's Autotuner.fn is the wrapped kernel (w8a8 benchmarks pin configs so); and a
+    ``tl.const`` pointer annotation is accepted."""
+
+    @triton.autotune([triton.Config({"BLOCK": 8}), triton.Config({"BLOCK": 16})], key=["n"])
+    @triton.jit
+    def scale(x_ptr: tl.const, out_ptr, n, BLOCK: tl.constexpr):  # noqa: N803
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=offs < n) * 2, mask=offs < n)
+
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(np.arange(20, dtype=np.float32), Placement.single(0))
+    out = rt.zeros((20,), "float32", Placement.single(0))
+    launch = scale.fn[(3,)](x, out, 20, BLOCK=8)
+    rt.synchronize()
+    np.testing.assert_array_equal(out.numpy(), 2 * np.arange(20, dtype=np.float32))
+    assert launch.launch_id == 0 and scale.best_config is None  # one launch, no tuning

@@ -844,3 +844,15 @@ def test_reduce_or_xor_sum_of_bools_and_the_cdiv_method():
     expected = np.stack([ors + parity * 1000, ceil], axis=-1)
     np.testing.assert_array_equal(_run(body, (ROWS, 2)), expected)
     assert tl.TRITON_MAX_TENSOR_NUMEL == 2**20
+
+
+def test_an_index_with_more_colons_than_axes_walks_as_triton_s():
+    """Triton's tile index adds an axis at each None and lets ':' past the tile's axes
+    be (xformers' ``x[:, :, None, :] >> shifts`` of a 2-D tile): shape (R, C, 1)."""
+
+    def body(x, y):
+        widened = x[:, :, None, :]
+        assert widened.shape == (ROWS, COLS, 1)
+        return tl.reshape(widened + y[:, :, None], (ROWS, COLS))
+
+    np.testing.assert_array_equal(_run(body, (ROWS, COLS)), X + Y)

@@ -79,9 +79,10 @@ class KernelWrapper:
         self.signature = kernel.signature
 
     @property
-    def fn(self) -> Callable[..., Any]:
-        """The wrapped kernel's function."""
-        return self.kernel.fn
+    def fn(self) -> Any:
+        """The wrapped kernel, as Triton's ``Autotuner.fn``: ``tuned.fn[grid](...,
+        BLOCK=64)`` launches it with pinned meta-parameters, skipping the tuning."""
+        return self.kernel
 
     def meta_of(self, args: tuple, meta: dict[str, Any]) -> dict[str, Any]:
         """Every argument by name (what a callable grid and a heuristic receive)."""

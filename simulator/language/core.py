@@ -158,6 +158,11 @@ _constexpr_operators()
 
 
 # -- kernel arguments ------------------------------------------------------------------
+class const:  # noqa: N801 - Triton's name
+    """Triton's annotation of a pointer parameter to read-only data (``x_ptr: tl.const``):
+    accepted, and it changes nothing here."""
+
+
 class pointer_type:  # noqa: N801 - Triton's name
     """The type of a pointer kernel argument, as Triton's: ``x_ptr.dtype`` and
     ``x_ptr.type`` are ``pointer<fp16>``, and ``x_ptr.dtype.element_ty`` is ``tl.float16``.
@@ -952,7 +957,18 @@ def _check_view_key(key: Any, shape: tuple[int, ...]) -> tuple:
             f"tile index {k!r}: tiles take only None (new axis) and ':' (whole axis) as "
             f"indices, shape {shape}; slicing or element indexing is not supported"
         )
-    if builtins.sum(1 for k in key if k is not None and k is not Ellipsis) > len(shape):
+    extra = builtins.sum(1 for k in key if k is not None and k is not Ellipsis) - len(shape)
+    if extra > 0 and Ellipsis not in key:
+        # Triton walks the index: None adds an axis where it stands, ':' does nothing, and
+        # ':' past the tile's axes is allowed (xformers writes x[:, :, None, :] of a 2-D
+        # tile): drop the last of them, which numpy would refuse.
+        key = list(key)
+        for i in range(len(key) - 1, -1, -1):
+            if extra and key[i] is not None:
+                del key[i]
+                extra -= 1
+        key = tuple(key)
+    elif extra > 0:
         raise usage_error(f"tile index {key!r} has more axes than the shape {shape}")
     return key
 
