@@ -1493,3 +1493,40 @@ def test_arguments_that_do_not_bind_and_float_floordiv_fail_clearly():
         tl.load(x_ptr + tl.arange(0, 4)) // 2
 
     fails_clearly(float_floordiv, r"//: float32 operand; // takes integers .* tl\.floor\(x / y\)")
+
+
+def test_a_pointer_casts_to_another_pointer_type_over_the_same_bytes():
+    """unsloth's NF4 dequant idiom: ``W_ptr.to(tl.pointer_type(tl.int32))`` reads packed
+    bytes as words (offsets then count words), as does ``tl.cast`` and a cast of a block
+    of pointers; against numpy's view of the same bytes. Offsets that do not start a word,
+    and shards that split words between memories, are clear errors."""
+
+    @tl.jit
+    def as_words(x_ptr, out_ptr, VIA: tl.constexpr):  # noqa: N803
+        if VIA == 0:
+            words = x_ptr.to(tl.pointer_type(tl.int32))
+        elif VIA == 1:
+            words = tl.cast(x_ptr, tl.pointer_type(tl.int32))
+        else:
+            words = (x_ptr + tl.arange(0, 4) * 4).to(tl.pointer_type(tl.int32)) - tl.arange(0, 4)
+        tl.store(out_ptr + tl.arange(0, 4), tl.load(words + tl.arange(0, 4)))
+
+    x_np = np.arange(1, 17, dtype=np.uint8) * 13
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    for via in (0, 1, 2):
+        out = rt.zeros((4,), "int32", Placement.single(0))
+        rt.launch(as_words, x, out, grid=(1,), pes=[0], VIA=via)
+        rt.synchronize()
+        assert out.numpy().tolist() == x_np.view(np.int32).tolist(), via
+
+    @tl.jit
+    def misaligned(x_ptr):
+        (x_ptr + 1).to(tl.pointer_type(tl.int64))  # x: float32, so 4 bytes in
+
+    fails_clearly(misaligned, r"pointer cast of x.* element offsets \[1\] do not start 8-byte")
+    spread = rt.from_numpy(x_np)  # one byte per PE: words would span memories
+    with pytest.raises(tl.KernelUsageError, match=r"its shards \(one per PE\) start inside int32"):
+        rt.launch(as_words, spread, rt.zeros((4,), "int32", Placement.single(0)), grid=(1,),
+                  pes=[0], VIA=0)  # fmt: skip
+        rt.synchronize()

@@ -269,6 +269,11 @@ class TensorView:
     def __sub__(self, offsets: Any) -> pointer:
         return pointer(self, np.zeros((), np.int64)) - offsets
 
+    def to(self, type_: Any, bitcast: bool = False) -> pointer:
+        """``x_ptr.to(tl.pointer_type(T))``: a pointer to element 0 of the same bytes
+        read as ``T`` (see :meth:`pointer.to`)."""
+        return pointer(self, np.zeros((), np.int64)).to(type_, bitcast)
+
 
 class pointer:  # noqa: N801 - Triton's pointer blocks
     """A block of pointers into one tensor: ``base`` and element ``offsets`` (an int
@@ -302,6 +307,22 @@ class pointer:  # noqa: N801 - Triton's pointer blocks
 
     def __getitem__(self, key: Any) -> pointer:
         return pointer(self.base, self.offsets[_check_view_key(key, self.shape)])
+
+    def to(self, type_: Any, bitcast: bool = False) -> pointer:
+        """Pointers to the same bytes read as another element type (Triton's pointer to
+        pointer cast: ``W_ptr.to(tl.pointer_type(tl.int32))`` reads packed bytes as
+        words); offsets count the new elements. Each address must start an element of
+        the new type, and the tensor hold a whole number of them."""
+        if not isinstance(type_, pointer_type):
+            raise usage_error(f"a pointer casts only to a pointer type "
+                              f"(tl.pointer_type(T)), not {type_!r}")  # fmt: skip
+        old, new = self.base.element_dtype.itemsize, type_.element_ty.itemsize
+        byte_offsets = self.offsets * old
+        if np.any(byte_offsets % new):
+            raise usage_error(f"pointer cast of {self.base.name} to {type_!r}: element offsets "
+                              f"{self.offsets.ravel()[:4].tolist()} do not start {new}-byte "
+                              "elements")  # fmt: skip
+        return pointer(retyped_view(self.base, type_.element_ty), byte_offsets // new)
 
     def __repr__(self) -> str:
         return f"pointer({self.base.name}, shape={self.shape})"
@@ -562,6 +583,39 @@ def _base_view(what: str, base: Any) -> TensorView:
 # view, so an id stays its own (bounded: cleared when full).
 _SHIFTED_MAX = 4096
 _SHIFTED: dict[tuple[int, int], tuple[TensorView, TensorView]] = {}
+
+
+# Views retyped to another element dtype, by (id of the view, dtype), as _SHIFTED.
+_RETYPED: dict[tuple[int, np.dtype], tuple[TensorView, TensorView]] = {}
+
+
+def retyped_view(view: TensorView, dtype: np.dtype) -> TensorView:
+    """``view``'s bytes as a 1-D view of ``dtype`` elements (the same one for the same
+    view and dtype, so its physical layout is translated once per launch)."""
+    key = (id(view), dtype)
+    entry = _RETYPED.get(key)
+    if entry is not None and entry[0] is view:
+        return entry[1]
+    old, new = view.element_dtype.itemsize, dtype.itemsize
+    total = view.numel * old
+    starts = view.segments[0] if view.segments is not None else (0,)
+    if total % new:
+        raise usage_error(f"pointer cast of {view.name} ({view.numel} x {view.element_dtype}) "
+                          f"to {dtype}: {total} bytes are not whole {dtype} elements")  # fmt: skip
+    if any(start * old % new for start in starts):
+        raise usage_error(f"pointer cast of {view.name} to {dtype}: its shards (one per PE) "
+                          f"start inside {dtype} elements, which would span two memories; "
+                          "place the tensor so each shard holds whole ones (e.g. "
+                          "Placement.single(0))")  # fmt: skip
+    segments = None
+    if view.segments is not None:
+        segments = (tuple(start * old // new for start in starts), view.segments[1])
+    retyped = TensorView(view.va, (total // new,), dtype, view.name, view.global_offset,
+                         segments)  # fmt: skip
+    if len(_RETYPED) >= _SHIFTED_MAX:
+        _RETYPED.clear()
+    _RETYPED[key] = (view, retyped)
+    return retyped
 
 
 def shifted_view(view: TensorView, first: int) -> TensorView:
@@ -2558,6 +2612,8 @@ def cast(input: tensor, dtype: np.dtype | str, fp_downcast_rounding: str | None 
     """``input.to(dtype, ...)`` (a tile, or an integer scalar such as a program id)."""
     if isinstance(input, IntScalar):
         return input.to(dtype, fp_downcast_rounding, bitcast)
+    if isinstance(input, (TensorView, pointer)):  # a pointer to another pointer type
+        return input.to(dtype, bitcast)
     return _check_block("cast", input).to(dtype, fp_downcast_rounding, bitcast)
 
 
