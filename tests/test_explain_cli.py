@@ -200,3 +200,15 @@ def test_dma_stretches_and_the_summary_name_what_bound_them(runs, capsys):
                if row["component"] in ("GEMM", "MATH"))  # fmt: skip
     top = result["components"][0]["component"]
     assert (", bound by " in result["summary"]) == top.startswith(("DMA", "launch", "host copy"))
+
+
+def test_explaining_two_runs_that_differ_says_how(runs, capsys):
+    """As compare does, explain of two runs warns, one line each, of what differs besides
+    the code (workload, parameters, topology)."""
+    root, ids = runs
+    assert main(["explain", ids["gemm"], ids["ring"], "--store", str(root)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("kernbench: warning: runs are not like for like: different "
+                               "workloads (gemm -> ccl_allreduce)") for line in err)  # fmt: skip
+    assert main(["explain", ids["gemm"], ids["gemm"], "--store", str(root)]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -104,9 +105,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         result = path_json(path_a, args.top)
         result["window_start_ns"] = start_ns
     else:
+        from traces import queries
         from traces.critical_path import path_diff
+        from traces.likeness import run_differences
 
-        path_b, _ = _path(store, store.resolve_run(args.run_b), args.kernels, args.launch)
+        run_a, run_b = store.resolve_run(args.run), store.resolve_run(args.run_b)
+        con = store.connect()
+        headers = [queries.run_header(con, r).to_pylist()[0] for r in (run_a, run_b)]
+        for note in run_differences(*headers):  # as compare warns
+            print(f"kernbench: warning: runs are not like for like: {note}", file=sys.stderr)
+        path_b, _ = _path(store, run_b, args.kernels, args.launch)
         result = path_diff(path_a, path_b)
     result["window"] = ("kernels" if args.kernels else "run" if args.launch is None
                         else f"launch {args.launch}")  # fmt: skip
