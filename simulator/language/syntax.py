@@ -23,6 +23,11 @@ module's globals), and with builtins where ``min``, ``max`` and ``print`` do the
 function shares the old one's globals (read live, as the module's), closure, defaults,
 file and line numbers, so tracebacks and error messages name the user's lines. A
 function whose source cannot be read (typed at a prompt) gets the builtins only.
+
+``JITFunction`` remakes its kernel at first use, and the source is read and parsed only
+when the bytecode holds what the rewrite changes (on CPython 3.11: a boolean operator
+used as a value, ``not``, or a dtype attribute's name; :func:`_may_need_rewriting`), so
+a module's unlaunched kernels, and most launched ones, cost no parsing.
 """
 
 from __future__ import annotations
