@@ -138,3 +138,24 @@ def test_an_op_that_fails_as_it_runs_stops_the_device_and_says_so():
                            r"non-negative .* make a new Runtime"):  # fmt: skip
             rt.launch(checked, out, out, grid=(1,), pes=[0])
             rt.synchronize()
+
+
+def test_a_failed_launch_keeps_its_launches_row(list_writer):
+    """A launch whose kernel raised still has its launches row, ending when the failure
+    stopped it, so a failed run's trace shows what was launched (explain --kernels has
+    its window)."""
+
+    @tl.jit
+    def late_fault(x_ptr):
+        if tl.program_id(0) == 3:
+            raise ValueError("bad tile")
+        tl.store(x_ptr + tl.program_id(0), 1.0)
+
+    rt = Runtime("default", writer=list_writer)
+    x = rt.zeros((8,), "float32", Placement.single(0))
+    launch = rt.launch(late_fault, x, grid=(4,), pes=[0, 1])
+    with pytest.raises(KernelError, match="bad tile"):
+        rt.synchronize()
+    (row,) = [r for r in list_writer.rows["launches"] if r["launch_id"] == launch.launch_id]
+    assert row["kernel"] == "late_fault" and row["n_pes"] == 2
+    assert row["host_issue_ns"] <= row["end_ns"] == launch.end_ns == rt.machine.env.now

@@ -422,11 +422,8 @@ def empty_launch(
 
 def _finish(machine: Machine, record: Launch, event: simpy.Event | None) -> None:
     """Record the launch's row and fire ``done`` (``event``: its programs' all_of, None
-    for a launch without programs)."""
-    if event is not None and not event.ok:
-        event.defused = True
-        record.done.fail(event.value)
-        return
+    for a launch without programs). A launch that failed has its row too, ending when
+    the failure stopped it, so a failed run's trace shows what was launched."""
     record.end_ns = machine.env.now
     grid = record.grid or record.programs[0].num_programs
     grid_text = "x".join(str(n) for n in grid)
@@ -443,6 +440,10 @@ def _finish(machine: Machine, record: Launch, event: simpy.Event | None) -> None
         coll_id=record.coll_id,
         late_pes=record.late_pes,
     )
+    if event is not None and not event.ok:
+        event.defused = True
+        record.done.fail(event.value)
+        return
     record.done.succeed(record)
 
 
