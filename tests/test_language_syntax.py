@@ -4,6 +4,7 @@ of tiles is ``tl.device_print``; Python values keep Python's meaning (short-circ
 
 from __future__ import annotations
 
+import builtins
 import inspect
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from kernel_checks import fails_clearly
 
 import simulator.language as tl
-from simulator.language.syntax import with_triton_syntax
+from simulator.language.syntax import KERNEL_BUILTINS, with_triton_syntax
 from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime
 
@@ -148,6 +149,7 @@ def test_a_function_without_source_gets_the_builtins_only():
     made = with_triton_syntax(namespace["made"])
     assert made(2, 5) == (5, 5) and made(0, 5) == (5, 0)
     assert made.__globals__ is namespace
+    assert made.__builtins__["max"] is KERNEL_BUILTINS["max"] is not builtins.max
 
 
 @pytest.mark.parametrize("expression", ["x and y", "x or y", "not x"])

@@ -100,7 +100,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.launch is not None and args.kernels:
         raise ValueError("explain: give --kernels or --launch ID, not both")
-    path_a, start_ns = _path(store, store.resolve_run(args.run), args.kernels, args.launch)
+    run_a = store.resolve_run(args.run)
+    path_a, start_ns = _path(store, run_a, args.kernels, args.launch)
     if args.run_b is None:
         result = path_json(path_a, args.top)
         result["window_start_ns"] = start_ns
@@ -109,7 +110,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from traces.critical_path import path_diff
         from traces.likeness import run_differences
 
-        run_a, run_b = store.resolve_run(args.run), store.resolve_run(args.run_b)
+        run_b = store.resolve_run(args.run_b)
         con = store.connect()
         headers = [queries.run_header(con, r).to_pylist()[0] for r in (run_a, run_b)]
         for note in run_differences(*headers):  # as compare warns

@@ -155,8 +155,9 @@ class Recording:
                 runtime.synchronize()
             except Exception as exc:  # recorded like any failure of the run
                 status, error = "failed", describe(exc)
-        if status == "ok" and self.unread_params() is not None:
-            status, error = "failed", self.unread_params()
+        unread = self.unread_params() if status == "ok" else None
+        if unread is not None:
+            status, error = "failed", unread
         self.status, self.error = status, error
         if self.writer is None:
             return None
