@@ -144,13 +144,21 @@ def test_launch_messages_are_in_the_trace(tmp_path):
     outcome = run_workload("noop", {}, topology="default", store=tmp_path)
     dma = tmp_path / "dma" / f"run_id={outcome.run_id}"
     rows = duckdb.sql(
-        f"SELECT dst, bytes FROM read_parquet('{dma}/*.parquet') WHERE kind = 'launch_msg'"
+        f"SELECT dst, bytes, src_space, dst_space, dst_sip, dst_cube, dst_pe "
+        f"FROM read_parquet('{dma}/*.parquet') WHERE kind = 'launch_msg'"
     ).fetchall()
     topo = load_topology("default")
     assert len(rows) == 1 + 4 + 32
-    assert {b for _, b in rows} == {topo.params.launch.msg_bytes}
-    assert sum(dst == g.io_cpu(0) for dst, _ in rows) == 1
-    assert sum(dst.endswith(".m_cpu") for dst, _ in rows) == 4
+    assert {r[1] for r in rows} == {topo.params.launch.msg_bytes}
+    assert sum(r[0] == g.io_cpu(0) for r in rows) == 1
+    assert sum(r[0].endswith(".m_cpu") for r in rows) == 4
+    # Each leg names where it starts and ends: host -> IO_CPU -> M_CPU -> PE_CPU, and
+    # the PE a message to a PE's CPU reaches.
+    spaces = sorted((r[2], r[3]) for r in rows)
+    assert spaces == sorted([("HOST", "IOCPU")] + [("IOCPU", "MCPU_LOCAL")] * 4
+                            + [("MCPU_LOCAL", "PE_CPU")] * 32)  # fmt: skip
+    to_pes = {r[0]: r[4:] for r in rows if r[3] == "PE_CPU"}
+    assert to_pes == {g.pe_cpu(c): (c.sip, c.cube, c.pe) for c in topo.pe_coords()}
 
 
 def test_back_to_back_launches_queue_at_the_io_cpu():

@@ -129,7 +129,7 @@ DMA = (
     ("kind", CATEGORY),
     ("src", CATEGORY),  # graph node names
     ("dst", CATEGORY),
-    ("src_space", CATEGORY),  # HBM | TCM | SRAM | HOST | MCPU_LOCAL | IOCPU
+    ("src_space", CATEGORY),  # HBM | TCM | SRAM | HOST | MCPU_LOCAL | IOCPU | PE_CPU
     ("dst_space", CATEGORY),
     ("src_sip", INDEX),  # null where not applicable
     ("src_cube", INDEX),

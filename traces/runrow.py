@@ -22,7 +22,9 @@ from typing import Any
 #    that woke it and found no room) for the op whose end made room (before: the op
 #    whose end woke it, which in one instant with others may have freed nothing).
 # 11: deps cause ``value``: a program stalled for a value from loaded data to steer by.
-SCHEMA_VERSION = 11
+# 12: a launch message to a PE's CPU has dst_space PE_CPU and its sip/cube/pe (before:
+#     null).
+SCHEMA_VERSION = 12
 
 _id_lock = threading.Lock()
 _last_id_us = 0

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 LEVEL_ORDER = {"pe": 0, "cube": 1, "mesh": 2, "io": 3, "sip": 4, "host": 5}
 # Memory spaces by the kind of graph node that holds the bytes.
 SPACE_HBM, SPACE_TCM, SPACE_SRAM, SPACE_HOST = "HBM", "TCM", "SRAM", "HOST"
-SPACE_MCPU, SPACE_IOCPU = "MCPU_LOCAL", "IOCPU"
+SPACE_MCPU, SPACE_IOCPU, SPACE_PECPU = "MCPU_LOCAL", "IOCPU", "PE_CPU"
 _NOWHERE = (None, None, None, None)
 _UNKNOWN = object()  # a resource whose kind was not asked for yet
 # A transfer streaming this much longer than alone (ns) shared bandwidth: below it is
@@ -152,13 +152,15 @@ class DmaInfo:
 
 
 def node_places(topology: Topology) -> dict[str, tuple[str, int | None, int | None, int | None]]:
-    """(memory space, sip, cube, pe) of every graph node that holds bytes."""
+    """(memory space, sip, cube, pe) of every graph node that holds bytes or receives
+    them (a PE's CPU, where launch messages end)."""
     place: dict[str, tuple[str, int | None, int | None, int | None]] = {
         g.host(): (SPACE_HOST, None, None, None)
     }
     for c in topology.pe_coords():
         place[g.pe_hbm(c)] = (SPACE_HBM, c.sip, c.cube, c.pe)
         place[g.pe_tcm(c)] = (SPACE_TCM, c.sip, c.cube, c.pe)
+        place[g.pe_cpu(c)] = (SPACE_PECPU, c.sip, c.cube, c.pe)  # launch messages end here
         place[g.cube_sram(c.sip, c.cube)] = (SPACE_SRAM, c.sip, c.cube, None)
         place[g.m_cpu(c.sip, c.cube)] = (SPACE_MCPU, c.sip, c.cube, None)
         place[g.io_cpu(c.sip)] = (SPACE_IOCPU, c.sip, None, None)
