@@ -20,6 +20,7 @@ from typing import Any
 from simulator.engine.errors import SimulationError, debug_enabled, user_line
 from simulator.hw.topology import (
     Topology,
+    TopologyError,
     apply_overrides,
     load_topology,
     parse_override_value,
@@ -271,6 +272,7 @@ def run_script(
     verify_data: bool = False,
     store: str | Path | None = None,
     trace: bool = True,
+    sweep_id: str | None = None,
 ) -> RunOutcome:
     """Run the user script at ``path`` as ``__main__`` and record it as a run named after
     the file (``my_kernel.py`` -> ``my_kernel``).
@@ -278,19 +280,21 @@ def run_script(
     The first ``Runtime`` the script creates is traced into ``store``; the script reads
     ``--set`` values with ``kernbench.param`` and records results with
     ``kernbench.metric``. ``topology`` and dotted ``overrides`` replace the topology the
-    script asks for; ``verify_data`` forces data mode on. A script that raises is recorded
-    as failed, with its error. Raises FileNotFoundError for a missing script.
+    script asks for; ``verify_data`` forces data mode on; ``sweep_id`` is the sweep the
+    run is a point of. A script that raises is recorded as failed, with its error, also
+    when it raised before creating its Runtime (an import error): that run has no trace.
+    Raises FileNotFoundError for a missing script.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"script {str(path)!r} not found")
     params, topology_overrides = split_overrides(overrides)
-    params = {k: _scalar(v) for k, v in params.items()}
+    params = {k: scalar_value(v) for k, v in params.items()}
     topology_overrides = {k: parse_override_value(v) for k, v in topology_overrides.items()}
     from simulator.runtime.recording import Recording
 
     rec = Recording(path.stem, store, params, topology, topology_overrides, verify_data or None,
-                    trace, script=_script_identity(path))  # fmt: skip
+                    trace, script=script_identity(path), sweep_id=sweep_id)  # fmt: skip
     status, error = "ok", None
     with rec:
         try:
@@ -301,10 +305,11 @@ def run_script(
         except Exception as exc:  # recorded, not raised, as for workloads
             status, error = "failed", _script_error(exc)
     if getattr(rec.runtime, "machine", None) is None:  # none, or it failed to build one
-        status = "failed"
         error = error or f"script {path.name} created no Runtime: nothing was simulated"
-        return RunOutcome(None, path.stem, params, topology or "-", status, error, 0.0,
-                          time.perf_counter() - rec.started, None, 0)  # fmt: skip
+        run_id = rec.record_failed(error, _asked_topology(topology, topology_overrides))
+        return RunOutcome(run_id, path.stem, params, topology or "-", "failed", error, 0.0,
+                          time.perf_counter() - rec.started, None, 0,
+                          overrides=topology_overrides, sweep_id=sweep_id)  # fmt: skip
     run_id = rec.finish(status, error)
     machine = rec.runtime.machine
     metrics = [Metric(m.name, m.value, m.unit, m.better) for m in rec.metrics]
@@ -321,9 +326,21 @@ def run_script(
         n_events=machine.recorder.n_rows,
         metrics=metrics,
         overrides=topology_overrides,
+        sweep_id=sweep_id,
         n_ops=machine.recorder.next_op_id,
         n_dmas=machine.recorder.next_dma_id,
     )
+
+
+def _asked_topology(name: str | None, overrides: dict[str, Any]) -> Topology | None:
+    """The topology ``--topology`` asked for, for the record of a script that failed
+    before creating its Runtime (None when it asked for none, or for a bad one)."""
+    if name is None:
+        return None
+    try:
+        return load_topology(name, overrides=overrides)
+    except TopologyError:
+        return None
 
 
 def _script_error(exc: BaseException) -> str:
@@ -336,14 +353,14 @@ def _script_error(exc: BaseException) -> str:
     return f"{text} (at {line})" if line else text
 
 
-def _script_identity(path: Path) -> str:
+def script_identity(path: Path) -> str:
     """``path@sha`` of a script: its path as given and the first 12 hex digits of the
     SHA-256 of its contents (what a run of it records as its ``script`` parameter)."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     return f"{path.as_posix()}@{digest}"
 
 
-def _scalar(text: Any) -> Any:
+def scalar_value(text: Any) -> Any:
     """A --set value as int, float or bool when it reads as one, else the text."""
     if not isinstance(text, str):
         return text

@@ -15,12 +15,21 @@ second worker dies too is recorded in the store as a failed run.
 Lifecycle of a point: planned -> submitted -> ok | failed. ``resume`` skips the points that
 already have an ok run in the sweep (a point is identified by its topology, resolved
 workload params and topology overrides).
+
+A sweep's target is a registered workload or a user's script (``my_kernel.py``, run as
+``kernbench run`` runs it: its runs are named after the file). A script's parameters are
+what it reads with ``kernbench.param``, known only once it runs, so its points are
+checked for their topologies alone before anything runs, and a grid key the script never
+reads fails each point. Without a topology a script's point runs on the one the script
+asks for. A script point is identified by its topology, the values the sweep gives and
+the script's contents (``script``: a point of an edited script runs again on resume).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,7 +40,17 @@ from typing import Any
 import yaml
 
 from simulator.hw.topology import TopologyError, load_topology, parse_override_value
-from simulator.runner import SOURCE_DIR, describe_error, run_workload, sim_version, split_overrides
+from simulator.runner import (
+    SOURCE_DIR,
+    describe_error,
+    is_script,
+    run_script,
+    run_workload,
+    scalar_value,
+    script_identity,
+    sim_version,
+    split_overrides,
+)
 from simulator.workloads.registry import WorkloadError, get_workload
 from traces.runrow import new_run_id
 from traces.schema import canonical_params
@@ -72,16 +91,18 @@ class PointResult:
     error: str | None = None
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     wall_s: float = 0.0
+    sim_end_ns: float | None = None  # the run's simulated end (None without a run)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.point.index,
-            "topology": self.point.topology,
+            "topology": self.point.topology or None,  # None: the script's own
             "values": self.point.values,
             "run_id": self.run_id,
             "status": self.status,
             "error": self.error,
             "metrics": self.metrics,
+            "sim_end_ns": self.sim_end_ns,
         }
 
 
@@ -160,28 +181,51 @@ def expand(
     return points
 
 
+def run_name(workload: str) -> str:
+    """The runs' ``workload`` of a sweep's target: a workload's name, or a script's file
+    name without ``.py``."""
+    return Path(workload).stem if is_script(workload) else workload
+
+
+def default_topology(workload: str) -> str:
+    """The topology of a point that names none: the workload's default; for a script,
+    "" (the one the script asks for)."""
+    return "" if is_script(workload) else get_workload(workload).default_topology
+
+
+def run_params(workload: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters a run of ``workload`` records for a point's ``params``: resolved
+    with the workload's defaults, or for a script the values given (as ``--set`` reads
+    them) and the script's identity. Raises WorkloadError for a bad workload parameter."""
+    if not is_script(workload):
+        return get_workload(workload).resolve(dict(params))
+    values = {k: scalar_value(v) for k, v in params.items()}
+    return {**values, "script": script_identity(Path(workload))}
+
+
 def point_key(workload: str, topology: str, values: Mapping[str, Any]) -> tuple[str, str, str]:
     """What identifies a point: topology, canonical resolved params, canonical overrides.
 
     Raises WorkloadError for a bad workload parameter.
     """
     params, overrides = split_overrides(dict(values))
-    resolved = get_workload(workload).resolve(params)
     parsed = {k: parse_override_value(v) for k, v in overrides.items()}
-    return topology, canonical_params(resolved), canonical_params(parsed)
+    return topology, canonical_params(run_params(workload, params)), canonical_params(parsed)
 
 
 def validate(workload: str, points: Sequence[Point]) -> None:
-    """Check every point before anything runs: workload params and topology overrides.
+    """Check every point before anything runs: workload params and topology overrides
+    (a script's parameters are checked when it runs; its overrides on ``default`` when
+    its point names no topology).
 
     Raises SweepError naming the point and the bad key or value.
     """
-    default = get_workload(workload).default_topology
+    default = default_topology(workload) or "default"
     checked: set[tuple[str, str]] = set()
     for point in points:
         params, overrides = split_overrides(point.values)
         try:
-            get_workload(workload).resolve(params)
+            run_params(workload, params)
             key = (point.topology, canonical_params(overrides))
             if key not in checked:
                 load_topology(point.topology or default, overrides=overrides)
@@ -200,21 +244,22 @@ def run_point(
 ) -> dict[str, Any]:
     """Run one point and write it into ``store``; runs inside a Dask worker.
 
-    Returns only run_id, status, error, metrics ({name: {value, unit}}) and wall_s:
-    the trace stays in the store. Never raises for a failing simulation (the run is
+    Returns only run_id, status, error, metrics ({name: {value, unit}}), sim_end_ns and
+    wall_s: the trace stays in the store. Never raises for a failing simulation (the run is
     recorded failed); a bad parameter is returned as a failed point without a run.
     """
     started = time.perf_counter()
     try:
-        outcome = run_workload(
+        run = run_script if is_script(workload) else run_workload
+        outcome = run(
             workload,
             values,
-            topology=topology,
+            topology=topology or None,  # a script's point without one: the script's own
             verify_data=verify_data,
             store=store,
             sweep_id=sweep_id,
         )
-    except (WorkloadError, TopologyError, ValueError) as exc:
+    except (WorkloadError, TopologyError, ValueError, OSError) as exc:
         return {"run_id": None, "status": "failed", "error": str(exc), "metrics": {}}
     status = outcome.status
     if status == "ok" and outcome.verified is False:
@@ -224,6 +269,7 @@ def run_point(
         "status": status,
         "error": outcome.error,
         "metrics": {m.name: {"value": m.value, "unit": m.unit} for m in outcome.metrics},
+        "sim_end_ns": outcome.sim_end_ns if outcome.run_id is not None else None,
         "wall_s": time.perf_counter() - started,
     }
 
@@ -236,12 +282,12 @@ def record_failed_point(
 
     params, overrides = split_overrides(point.values)
     try:
-        resolved = get_workload(workload).resolve(params)
-        topo = load_topology(point.topology, overrides=overrides)
-    except (WorkloadError, TopologyError):
+        resolved = run_params(workload, params)
+        topo = load_topology(point.topology or "default", overrides=overrides)
+    except (WorkloadError, TopologyError, OSError):
         return None
     writer = open_store(store).new_run(
-        workload=workload,
+        workload=run_name(workload),
         params=resolved,
         topology=topo.name,
         topology_json=topo.to_json(),
@@ -256,30 +302,47 @@ def record_failed_point(
     return writer.run_id
 
 
-def completed_keys(workload: str, store: str, sweep_id: str) -> set[tuple[str, str, str]]:
-    """Keys of the points of ``sweep_id`` that already have an ok run in ``store``."""
+def completed_keys(
+    workload: str, store: str, sweep_id: str, points: Sequence[Point] = ()
+) -> set[tuple[str, str, str]]:
+    """Keys of the points of ``sweep_id`` that already have an ok run in ``store``.
+
+    A script's run records the defaults it read beside the values given: its key keeps
+    only the parameters ``points`` give (and ``script``), and its topology only where
+    they name one."""
     from traces.sweeps import sweep_runs
 
+    script = is_script(workload)
+    given = {k for p in points for k in split_overrides(p.values)[0]} | {"script"}
+    any_topology = script and not any(p.topology for p in points)
     keys = set()
     for run in sweep_runs(store, sweep_id).to_pylist():
-        if run["status"] == "ok" and run["workload"] == workload:
+        if run["status"] == "ok" and run["workload"] == run_name(workload):
             overrides = canonical_params(run["overrides"] or "{}")
-            keys.add((run["topology"], canonical_params(run["params"]), overrides))
+            params = json.loads(run["params"] or "{}")
+            if script:
+                params = {k: v for k, v in params.items() if k in given}
+            topology = "" if any_topology else run["topology"]
+            keys.add((topology, canonical_params(params), overrides))
     return keys
 
 
 def stored_points(workload: str, store: str, sweep_id: str) -> list[Point]:
-    """The distinct points of an existing sweep, from its runs (ok or failed)."""
+    """The distinct points of an existing sweep, from its runs (ok or failed); a script's
+    with every parameter it read, on the topology it ran on."""
     from traces.sweeps import point_values, sweep_runs
 
     seen: dict[tuple[str, str, str], Point] = {}
     for run in sweep_runs(store, sweep_id).to_pylist():
-        if run["workload"] != workload:
+        if run["workload"] != run_name(workload):
             continue
         key = (run["topology"], canonical_params(run["params"]), run["overrides"] or "{}")
         if key not in seen:
             values = point_values(run["params"], run["overrides"])
-            seen[key] = Point(len(seen), run["topology"], values)
+            if is_script(workload):
+                values.pop("script", None)  # the script that runs now is the one asked for
+            topology = "" if run["topology"] == "-" else run["topology"]
+            seen[key] = Point(len(seen), topology, values)
     return list(seen.values())
 
 
@@ -346,7 +409,7 @@ def run_sweep(
     started = time.perf_counter()
     validate(workload, points)
     sweep_id = sweep_id or new_sweep_id()
-    done_keys = completed_keys(workload, store, sweep_id) if resume else set()
+    done_keys = completed_keys(workload, store, sweep_id, points) if resume else set()
     results: dict[int, PointResult] = {}
     todo = []
     for point in points:
@@ -382,6 +445,7 @@ def run_sweep(
                         out["error"],
                         out["metrics"],
                         out.get("wall_s", 0.0),
+                        out.get("sim_end_ns"),
                     )
                 except Exception as exc:  # the workers running it died: recorded as failed
                     error = f"worker lost running this point twice: {describe_error(exc)}"
@@ -394,7 +458,7 @@ def run_sweep(
                     on_result(result, n_done, n_failed, len(todo))
     swept = swept_keys(points)
     ordered = [results[p.index] for p in points]
-    return SweepResult(sweep_id, workload, ordered, swept, time.perf_counter() - started)
+    return SweepResult(sweep_id, run_name(workload), ordered, swept, time.perf_counter() - started)
 
 
 def swept_keys(points: Sequence[Point]) -> list[str]:

@@ -1,7 +1,8 @@
 """The ``kernbench sweep`` verb: a grid of runs on Dask, a progress bar, a summary table.
 
 Exit codes: 0 every point has an ok run, 1 some point failed, 2 a usage error (bad grid,
-unknown key or value, unknown workload), printed as one ``kernbench: error: ...`` line.
+unknown key or value, unknown workload or missing script), printed as one ``kernbench:
+error: ...`` line.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -27,9 +29,16 @@ _HEADLINE_METRICS = 3  # metrics per point in the summary table
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``sweep`` to the main parser's subcommands."""
     sweep = subparsers.add_parser(
-        "sweep", help="run a workload over the Cartesian product of parameter grids (on Dask)"
+        "sweep",
+        help="run a workload or a script over the Cartesian product of parameter grids (on Dask)",
+        description="Run a workload, or a script.py (its kernbench.param values), once per "
+        "point of the grid; every run goes into the store with the sweep's id.",
     )
-    sweep.add_argument("workload", metavar="WORKLOAD", help="workload name (see kernbench list)")
+    sweep.add_argument(
+        "workload",
+        metavar="WORKLOAD",
+        help="workload name (see kernbench list) or path of a script.py",
+    )
     sweep.add_argument(
         "--set",
         action="append",
@@ -69,18 +78,26 @@ def _error(message: str) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan the points, run them, print a summary (or JSON); exit 0 only if all are ok."""
+    from simulator.runner import is_script
     from simulator.sweep import (
         SweepError,
+        default_topology,
         expand,
         load_grid_file,
         parse_grid,
+        run_name,
         run_sweep,
         stored_points,
     )
     from traces.store import store_location
 
     try:
-        workload = get_workload(args.workload)
+        target = args.workload
+        if is_script(target):
+            if not Path(target).is_file():
+                raise SweepError(f"script {target!r} not found")
+        else:
+            get_workload(target)  # an unknown name fails here, listing the known ones
         if args.jobs is not None and args.jobs < 1:
             raise SweepError(f"--jobs must be >= 1, got {args.jobs}")
         store = store_location(args.store)
@@ -90,15 +107,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         topologies = [str(t) for t in grid.pop("topology", [])] or topologies
         fixed = parse_sets(args.set)
         if args.resume and not grid and not fixed and not topologies:
-            points = stored_points(workload.name, store, args.resume)
+            points = stored_points(target, store, args.resume)
             if not points:
-                raise SweepError(f"no runs of {workload.name} in sweep {args.resume} in {store}")
+                raise SweepError(f"no runs of {run_name(target)} in sweep {args.resume} in {store}")
         else:
-            points = expand(fixed, grid, topologies or [workload.default_topology])
+            points = expand(fixed, grid, topologies or [default_topology(target)])
         progress = _Progress(enabled=not args.json and sys.stderr.isatty(), total=len(points))
         with progress:
             result = run_sweep(
-                workload.name,
+                target,
                 points,
                 store=store,
                 sweep_id=args.resume,
@@ -161,6 +178,8 @@ def _print_summary(result: SweepResult, store: str) -> None:
         ]
         metrics = [(n, m) for n, m in r.metrics.items() if "." not in n][:_HEADLINE_METRICS]
         shown = ", ".join(f"{n}={_number(m['value'])} {m['unit']}" for n, m in metrics)
+        if not shown and r.status == "ok" and r.sim_end_ns is not None:  # a script's, say
+            shown = f"simulated end {_number(r.sim_end_ns)} ns"
         run = r.run_id or ""
         table.add_row(str(r.point.index), *cells, r.status, run, shown or (r.error or ""))
     console.print(table)

@@ -115,10 +115,27 @@ def test_a_script_whose_name_looks_like_markup_is_named_as_is(tmp_path, capsys):
 
 
 def test_script_without_runtime_and_missing_script_are_clear(tmp_path):
+    """A script that fails before it has a Runtime (an import error, none at all) is a
+    failed run in the store, with its error, parameters and the topology asked for."""
     empty = tmp_path / "empty.py"
-    empty.write_text("x = 1\n")
-    outcome = run_script(empty, store=tmp_path / "s")
+    empty.write_text("import kernbench\nx = kernbench.param('x', 1)\n")
+    outcome = run_script(empty, {"x": "2"}, store=tmp_path / "s")
     assert outcome.status == "failed" and "created no Runtime" in outcome.error
+    broken = tmp_path / "broken_import.py"
+    broken.write_text("import kernbench\nimport no_such_module_anywhere\n")
+    failed = run_script(broken, {"cube.hbm.bw_gbs": "51.2"}, topology="sip4x4",
+                        store=tmp_path / "s")  # fmt: skip
+    assert failed.status == "failed" and "no_such_module_anywhere" in failed.error
+    rows = duckdb.sql(
+        "SELECT run_id, workload, topology, status, error, params, overrides "
+        f"FROM read_parquet('{tmp_path / 's'}/runs/*/*.parquet') ORDER BY workload"
+    ).fetchall()
+    assert [r[:4] for r in rows] == [
+        (failed.run_id, "broken_import", "sip4x4", "failed"),
+        (outcome.run_id, "empty", "-", "failed"),
+    ]
+    assert rows[0][4] == failed.error and rows[1][4] == outcome.error
+    assert json.loads(rows[1][5])["x"] == 2 and json.loads(rows[0][6]) == {"cube.hbm.bw_gbs": 51.2}
     with pytest.raises(FileNotFoundError, match="nope.py"):
         run_script(tmp_path / "nope.py")
 
@@ -149,7 +166,7 @@ def test_a_scripts_run_records_its_defaults_and_source_and_refuses_unread_sets(t
     """A script run records the defaults it read and which script ran (path and SHA-256
     prefix), so two scripts, or one edited, do not compare as like for like; a --set the
     script never read (a misspelt name) fails the run instead of being recorded as if
-    applied; a bad topology key before the Runtime exists is one clear failure."""
+    applied; a bad topology key before the Runtime exists is one clear failure, recorded."""
     import hashlib
 
     from traces.likeness import run_differences
@@ -182,8 +199,9 @@ def test_a_scripts_run_records_its_defaults_and_source_and_refuses_unread_sets(t
     assert _rows(store, "runs", misspelt.run_id, "status") == [("failed",)]
 
     bad_key = run_script(script, {"cube.hbm.bw_gb": "51.2"}, store=store)
-    assert bad_key.status == "failed" and bad_key.run_id is None
+    assert bad_key.status == "failed"
     assert "unknown topology key cube.hbm.bw_gb (did you mean cube.hbm.bw_gbs" in bad_key.error
+    assert _rows(store, "runs", bad_key.run_id, "status, error") == [("failed", bad_key.error)]
 
 
 def test_a_script_reports_whether_its_results_checked_out(tmp_path):

@@ -123,3 +123,85 @@ def test_local_cluster_sweep_and_resume(tmp_path, capsys):
     new = [r for r in rows_after if r not in rows]
     assert len(new) == 1 and new[0][1] == out["sweep_id"] and new[0][2] == "failed"
     assert json.loads(new[0][3])["block_m"] == json.loads(new[0][3])["block_n"] == 512
+
+
+# A user's script with two parameters; a BLOCK that is not a power of two fails its
+# point (tl.arange, as in Triton).
+_SCRIPT = """\
+import numpy as np
+import kernbench
+import simulator.language as tl
+from simulator.runtime.placement import Placement
+from simulator.runtime.runtime import Runtime
+
+@tl.jit
+def scale(x_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, tl.load(x_ptr + offs, mask=offs < n) * 3.0, mask=offs < n)
+
+n = kernbench.param("n", 4096)
+block = kernbench.param("BLOCK", 256)
+rt = Runtime("default", verify_data=True)
+x = rt.from_numpy(np.ones(n, dtype=np.float32), Placement.single(0))
+launch = scale[(tl.cdiv(n, block),)](x, n, BLOCK=block)
+kernbench.verified(bool(np.all(x.numpy() == 3.0)))
+kernbench.metric("kernel_ns", launch.end_ns - launch.target_start_ns, "ns")
+"""
+
+
+@pytest.mark.slow
+def test_a_script_sweeps_resumes_and_reruns_when_edited(tmp_path, capsys):
+    """`sweep script.py`: one run per point named after the script, each with the grid's
+    values and the script's identity; a misspelt key or a bad topology key fails before
+    or at each point with a clear message; resume reruns only the failed point, and every
+    point of an edited script."""
+    script = tmp_path / "scale.py"
+    script.write_text(_SCRIPT)
+    store = str(tmp_path / "store")
+    grid = ["sweep", str(script), "--set", "n=3000", "--grid", "BLOCK=128,3,1024"]
+    assert main([*grid, "--store", store, "--jobs", "2", "--json"]) == 1  # BLOCK=3 failed
+    out = json.loads(capsys.readouterr().out)
+    assert out["workload"] == "scale" and out["swept"] == ["BLOCK"]
+    by_block = {p["values"]["BLOCK"]: p for p in out["points"]}
+    assert {b: p["status"] for b, p in by_block.items()} == {
+        "128": "ok", "3": "failed", "1024": "ok"}  # fmt: skip
+    assert "power of 2" in by_block["3"]["error"]
+    assert all(p["topology"] is None for p in out["points"])  # the script's own
+    rows = duckdb.sql(
+        "SELECT run_id, workload, topology, params, status, verified, sweep_id "
+        f"FROM read_parquet('{store}/runs/*/*.parquet') ORDER BY run_id"
+    ).fetchall()
+    assert len(rows) == 3 and {r[6] for r in rows} == {out["sweep_id"]}
+    assert {(r[1], r[2]) for r in rows} == {("scale", "default")}
+    for run_id, _w, _t, params, status, verified, _s in rows:
+        params = json.loads(params)
+        block = params["BLOCK"]
+        assert params["n"] == 3000 and params["script"].startswith(f"{script.as_posix()}@")
+        assert status == by_block[str(block)]["status"]
+        assert run_id == by_block[str(block)]["run_id"]
+        assert verified is (True if status == "ok" else None)
+    # The programs each run launched: cdiv(n, BLOCK), as the grid's values asked.
+    for block, launched in ((128, 24), (1024, 3)):
+        run_id = by_block[str(block)]["run_id"]
+        ((count,),) = duckdb.sql(
+            f"SELECT count(*) FROM read_parquet('{store}/programs/run_id={run_id}/*.parquet')"
+        ).fetchall()
+        assert count == launched
+
+    resume = ["sweep", str(script), "--store", store, "--jobs", "1", "--json"]
+    assert main([*resume, "--resume", out["sweep_id"]]) == 1
+    again = json.loads(capsys.readouterr().out)
+    assert (again["n_ok"], again["n_failed"], again["n_skipped"]) == (0, 1, 2)
+    # An edited script is other code: every point runs again.
+    script.write_text(_SCRIPT.replace("* 3.0", "* 3.0 + 0.0"))
+    assert main([*grid, *resume[2:], "--resume", out["sweep_id"]]) == 1
+    edited = json.loads(capsys.readouterr().out)
+    assert (edited["n_ok"], edited["n_failed"], edited["n_skipped"]) == (2, 1, 0)
+
+    assert main(["sweep", str(script), "--grid", "BLOK=1,2", "--store", store, "--json"]) == 1
+    misspelt = json.loads(capsys.readouterr().out)
+    assert all("never read a parameter of that name" in p["error"] for p in misspelt["points"])
+    code = main(["sweep", str(script), "--grid", "cube.hbm.bw_gb=1,2", "--store", store])
+    assert code == 2 and "unknown topology key cube.hbm.bw_gb" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "nope.py"), "--store", store]) == 2
+    assert "script" in capsys.readouterr().err

@@ -13,6 +13,7 @@ the end of a ``with Runtime(...) as rt:`` block. Scripts read ``--set K=V`` valu
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ class Recording:
     forces data mode on when True. ``trace=False`` runs untraced (metrics still collect).
     ``script`` names the code that ran (``path@sha256-prefix`` of a script): recorded
     among the parameters, so runs of two scripts, or of one edited, do not compare as
-    like for like.
+    like for like. ``sweep_id``: the sweep the run is a point of.
     """
 
     name: str
@@ -67,6 +68,7 @@ class Recording:
     status: str = "ok"  # the run's outcome, set by finish()
     error: str | None = None
     script: str | None = None
+    sweep_id: str | None = None
     # What the code reported of its results' check (verified()): None when it reported
     # nothing, else whether every check passed.
     verified: bool | None = None
@@ -112,9 +114,42 @@ class Recording:
             source_dir=SOURCE_DIR,
             sim_version=_sim_version(),
             overrides=self.overrides,
+            sweep_id=self.sweep_id,
             writer_process=True,  # Parquet work on another core
         )
         return self.writer
+
+    def record_failed(self, error: str, topology: Any | None) -> str | None:
+        """Record the run as failed when the code failed before creating its Runtime
+        (an import error, a bad parameter): its parameters, error and ``topology`` (the
+        one asked for with ``--topology``, or None when unknown), without a trace.
+        Returns the run id (None untraced)."""
+        self.finished = True
+        self.deactivate()
+        self.status, self.error = "failed", error
+        if not self.trace:
+            return None
+        from traces.views import open_store
+
+        if topology is not None:
+            name, topology_json, topology_hash = topology.name, topology.to_json(), topology.hash
+        else:  # the code never said which: nothing was simulated on any
+            name, topology_json, topology_hash = "-", json.dumps({"name": "-"}), "-"
+        self.writer = open_store(self.store).new_run(
+            workload=self.name,
+            params=self.recorded_params(),
+            topology=name,
+            topology_json=topology_json,
+            topology_hash=topology_hash,
+            verify_data=bool(self.verify_data),
+            source_dir=SOURCE_DIR,
+            sim_version=_sim_version(),
+            overrides=self.overrides,
+            sweep_id=self.sweep_id,
+        )
+        self.writer.finish(status="failed", error=error, sim_end_ns=None, n_events=None,
+                           wall_s=time.perf_counter() - self.started)  # fmt: skip
+        return self.writer.run_id
 
     def recorded_params(self) -> dict[str, Any]:
         """The run's parameters as recorded: the defaults of those the code read, the
