@@ -307,3 +307,39 @@ def test_a_float16_tile_with_float_scalar_arithmetic_is_float32():
     rt.synchronize()
     assert seen == [np.float32, np.float32]
     assert out.numpy().tolist() == (x_np.astype(np.float32) * np.float32(0.75)).tolist()
+
+
+@tl.jit
+def scalar_comparisons(out_ptr, scale, n):
+    pid = tl.program_id(0)
+    last = pid == tl.num_programs(0) - 1
+    tl.store(out_ptr + pid * 5, (pid == 0).to(tl.int32))
+    tl.store(out_ptr + pid * 5 + 1, tl.where(last, 7, 3))
+    inside = (pid > 0) & (pid < n)
+    tl.store(out_ptr + pid * 5 + 2, inside.to(tl.int32) + (~last).to(tl.int32) * 10)
+    tl.store(out_ptr + pid * 5 + 3, (scale > 1.5).to(tl.int32) + (pid != 2) * 100)
+    if pid >= 2:  # a comparison still branches
+        tl.store(out_ptr + pid * 5 + 4, (last + last).to(tl.int32) - 5)
+
+
+def test_scalar_comparisons_are_triton_bools():
+    """``pid == 0`` is Triton's int1 value: ``.to(tl.int32)`` is 0 or 1, it selects in
+    ``tl.where``, combines with ``&``/``~`` as a bool, is int32 with an int literal, adds
+    with 1-bit wrap-around, and still branches; a float scalar's compares the same way.
+    Expected values computed with Python's bools for 4 programs, n = 3, scale = 2.0."""
+    programs, n, scale = 4, 3, 2.0
+    rt = Runtime("default", verify_data=True)
+    out = rt.zeros((programs * 5,), "int32", Placement.single(0))
+    rt.launch(scalar_comparisons, out, scale, n, grid=(programs,), pes=[0])
+    rt.synchronize()
+    expected = []
+    for pid in range(programs):
+        last = pid == programs - 1
+        expected += [int(pid == 0), 7 if last else 3, int(0 < pid < n) + int(not last) * 10,
+                     int(scale > 1.5) + (pid != 2) * 100,
+                     ((2 * last) % 2 - 5) if pid >= 2 else 0]  # fmt: skip
+    np.testing.assert_array_equal(out.numpy(), expected)
+    pid = IntScalar(3)
+    assert (pid == 3).dtype == np.bool_ and repr(pid == 3) == "True" and (pid == 3) == 1
+    assert (pid != 3) + 5 == 5 and ((pid < 4) * 100).dtype == np.int32
+    assert {pid: "x"}[3] == "x" and (pid == np.int64(3)) is np.True_  # numpy keeps its own

@@ -2515,7 +2515,7 @@ def _bf16_as_float32(*values: Any) -> tuple[Any, ...]:
 def where(condition: Any, x: Any, y: Any) -> tensor:
     """``x`` where ``condition`` else ``y``, broadcast (MATH ``cycles_per_op['where']``;
     folded when all three are index values)."""
-    if isinstance(condition, (bool, np.bool_)):
+    if isinstance(condition, (bool, np.bool_, IntScalar)):  # pid == 0, a typed scalar
         condition = number_tile(condition)
     if not isinstance(condition, tensor):
         raise usage_error(f"tl.where: condition must be a tensor, got {type(condition).__name__}")

@@ -21,6 +21,10 @@ int64 scalar widens an integer tile to int64, as in Triton.
 A :class:`FloatScalar` (a float kernel argument) computes with numbers and scalars in
 float32 and stays one: ``scale * 2.0`` and ``1.0 / scale`` are float32 scalars, as
 Triton's are (a Python float would be float64 and weakly typed).
+
+A comparison of these scalars with a number or another scalar (``pid == 0``) is a
+:class:`BoolScalar`: it branches as a bool, and is Triton's int1 value, so
+``(pid == 0).to(tl.int32)`` and ``tl.where(pid == 0, a, b)`` work as in Triton.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 from simulator.language.context import usage_error
 
 _INT32 = np.dtype(np.int32)
+_BOOL = np.dtype(np.bool_)
 _INT_DTYPES = {np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64,
                                      np.uint8, np.uint16, np.uint32, np.uint64)}  # fmt: skip
 
@@ -102,6 +107,8 @@ class IntScalar(int):
         if isinstance(other, IntScalar):
             dtype = np.promote_types(dtype, other.dtype)
         elif not isinstance(other, bool):
+            if dtype == _BOOL:  # int1 with an int literal: the literal's int32, as Triton
+                dtype = _INT32
             info = np.iinfo(dtype)
             if not info.min <= other <= info.max:
                 dtype = np.dtype(np.int64)
@@ -109,6 +116,8 @@ class IntScalar(int):
         if symbol in ("//", "%") and b == 0:
             raise usage_error(f"integer {a} {symbol} 0: division by zero")
         result = fn(a, b)
+        if dtype == _BOOL:  # two int1 values: 1-bit arithmetic wraps, as Triton's does
+            return BoolScalar(result & 1)
         info = np.iinfo(dtype)
         if not info.min <= result <= info.max:
             raise usage_error(
@@ -135,7 +144,35 @@ class IntScalar(int):
         return self
 
     def __abs__(self) -> IntScalar:
-        return self if self >= 0 else -self
+        return self if int(self) >= 0 else -self
+
+
+class BoolScalar(IntScalar):
+    """A comparison of scalars (``pid == 0``): an int 0 or 1, so it branches, counts
+    and indexes as Python's bool does, typed int1 as Triton types it."""
+
+    def __new__(cls, value: Any) -> BoolScalar:
+        return super().__new__(cls, 1 if value else 0, _BOOL)
+
+    def __repr__(self) -> str:
+        return "True" if self else "False"
+
+    __str__ = __repr__
+
+    def __invert__(self) -> BoolScalar:  # int1's not, as ``~`` of a Triton bool
+        return BoolScalar(not self)
+
+
+def _comparison(fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], Any]:
+    """A scalar's comparison: a :class:`BoolScalar` with a number or scalar; anything
+    else (a tile, a numpy value) compares as it would with a Python number."""
+
+    def compare(self: Any, other: Any) -> Any:
+        if not isinstance(other, (int, float)):
+            return NotImplemented
+        return BoolScalar(fn(self._number(self), other))
+
+    return compare
 
 
 class LoopIndex(int):
@@ -250,6 +287,12 @@ for _name, _fn in (("add", operator.add), ("sub", operator.sub), ("mul", operato
     _method, _reflected = _float_methods(_fn)
     setattr(FloatScalar, f"__{_name}__", _method)
     setattr(FloatScalar, f"__r{_name}__", _reflected)
+for _scalar, _number in ((IntScalar, int), (FloatScalar, float)):
+    _scalar._number = staticmethod(_number)  # its value as the plain number
+    for _name, _fn in (("eq", operator.eq), ("ne", operator.ne), ("lt", operator.lt),
+                       ("le", operator.le), ("gt", operator.gt), ("ge", operator.ge)):  # fmt: skip
+        setattr(_scalar, f"__{_name}__", _comparison(_fn))
+    _scalar.__hash__ = _number.__hash__  # equal to the number it holds, as a dict key too
 FloatScalar.__neg__ = lambda self: FloatScalar(-float(self))  # type: ignore[method-assign]
 FloatScalar.__abs__ = lambda self: FloatScalar(abs(float(self)))  # type: ignore[method-assign]
 
