@@ -211,3 +211,79 @@ def test_fill_zero_and_triton_s_dtype_names():
     assert rt.zeros((4,), "float8e4b8").dtype == tl.float8e4b8
     with pytest.raises(ValueError, match=r"unknown dtype 'fp17': give a numpy dtype"):
         rt.empty((4,), "fp17")
+
+
+@tl.jit
+def _batched_scale(x_ptr, y_ptr, M, N, sxb, sxm, sxn, BLOCK_M: tl.constexpr,  # noqa: N803
+                   BLOCK_N: tl.constexpr):  # noqa: N803  # fmt: skip
+    b = tl.program_id(0)
+    rm = tl.arange(0, BLOCK_M)[:, None]
+    rn = tl.arange(0, BLOCK_N)[None, :]
+    mask = (rm < M) & (rn < N)
+    x = tl.load(x_ptr + b * sxb + rm * sxm + rn * sxn, mask=mask)
+    tl.store(y_ptr + b * sxb + rm * sxm + rn * sxn, x * (b + 1), mask=mask)
+
+
+@tl.jit
+def _heads_plus_one(x, y, Z, H, N_CTX, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):  # noqa: N803
+    z, h = tl.program_id(0), tl.program_id(1)
+    strides = [H * N_CTX * HEAD_DIM, N_CTX * HEAD_DIM, HEAD_DIM, 1]
+    src = tl.make_tensor_descriptor(x, shape=[Z, H, N_CTX, HEAD_DIM], strides=strides,
+                                    block_shape=[1, 1, BLOCK_N, HEAD_DIM])  # fmt: skip
+    dst = tl.make_tensor_descriptor(y, shape=[Z, H, N_CTX, HEAD_DIM], strides=strides,
+                                    block_shape=[1, 1, BLOCK_N, HEAD_DIM])  # fmt: skip
+    for start in range(0, N_CTX, BLOCK_N):
+        dst.store([z, h, start, 0], src.load([z, h, start, 0]) + 1.0)
+
+
+def test_tensors_of_three_and_four_dims_as_kernels_index_them():
+    """A 3-D tensor splits row-wise along dim 0 as numpy.array_split does, reports
+    PyTorch's shape and strides, and a kernel indexing it with those strides reads and
+    writes the right elements; a 4-D [Z, H, N, D] tensor works with 4-D tensor
+    descriptors, from the host (TensorDescriptor) and in the kernel; indexing inside one
+    shard and copies keep the shape. Checked against numpy."""
+    from simulator.triton.tools.tensor_descriptor import TensorDescriptor
+
+    rng = np.random.default_rng(3)
+    rt = Runtime("default", verify_data=True)
+    a = rng.standard_normal((5, 6, 7)).astype(np.float32)
+    x = rt.from_numpy(a, Placement.row_wise(num_pes=3))
+    assert (x.shape, x.stride(), x.dim(), x.numel()) == ((5, 6, 7), (42, 7, 1), 3, 210)
+    assert [s.shape for s in x.shards] == [p.shape for p in np.array_split(a, 3, axis=0)]
+    y = rt.empty(a.shape, "float32")
+    _batched_scale[(5,)](x, y, 6, 7, *x.stride(), BLOCK_M=8, BLOCK_N=8)
+    np.testing.assert_array_equal(y.numpy(), a * np.arange(1, 6, dtype=np.float32)[:, None, None])
+    np.testing.assert_array_equal(x[2, 1:3], a[2, 1:3])
+    # Without a grid, each PE's program gets its shard: as a tile, its (rows, 7) matrix.
+    halved = rt.empty(a.shape, "float32", Placement.row_wise(num_pes=3))
+
+    def shard_half(src, dst):
+        tl.store(dst, tl.load(src) * 0.5)
+
+    rt.launch(shard_half, x, halved, pes=x.pes)
+    np.testing.assert_array_equal(halved.numpy(), a * np.float32(0.5))
+    x[0, 0, 0] = 9.0
+    assert x.numpy()[0, 0, 0] == 9.0 and x.numpy().shape == (5, 6, 7)
+
+    z, h, n, d = 2, 3, 64, 16
+    q_np = rng.standard_normal((z, h, n, d)).astype(np.float32)
+    q = rt.from_numpy(q_np)
+    out, doubled = rt.empty(q.shape, "float32"), rt.empty(q.shape, "float32")
+    _heads_plus_one[(z, h)](q, out, z, h, n, BLOCK_N=32, HEAD_DIM=d)
+    np.testing.assert_array_equal(out.numpy(), q_np + 1)
+
+    @tl.jit
+    def double_heads(src, dst, N_CTX, BLOCK_N: tl.constexpr):  # noqa: N803
+        zi, hi = tl.program_id(0), tl.program_id(1)
+        for start in range(0, N_CTX, BLOCK_N):
+            dst.store([zi, hi, start, 0], src.load([zi, hi, start, 0]) * 2.0)
+
+    src = TensorDescriptor(q, list(q.shape), list(q.stride()), [1, 1, 32, d])
+    dst = TensorDescriptor(doubled, list(q.shape), list(q.stride()), [1, 1, 32, d])
+    double_heads[(z, h)](src, dst, n, BLOCK_N=32)
+    np.testing.assert_array_equal(doubled.numpy(), q_np * 2)
+    copy = rt.empty(q.shape, "float32", Placement.single(5))
+    copy.copy_(q)
+    np.testing.assert_array_equal(copy.numpy(), q_np)
+    with pytest.raises(PlacementError, match=r"\(2, 3, 64, 16\) cannot be split column-wise"):
+        rt.empty(q.shape, "float32", Placement.column_wise(num_pes=2))

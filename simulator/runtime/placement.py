@@ -5,7 +5,8 @@ first ``num_pes`` PEs of those, or an explicit tuple of PEs) and a layout:
 
 1. ``row``: dim 0 is split into nearly equal contiguous chunks, one per PE (as
    ``numpy.array_split``).
-2. ``col``: dim 1 is split likewise (a 1-D tensor splits its only dim).
+2. ``col``: dim 1 is split likewise (a 1-D tensor splits its only dim; a tensor of 3+
+   dims cannot be split so).
 3. ``replicate``: every PE holds the whole tensor.
 4. ``single``: the whole tensor on the first target PE.
 """
@@ -90,6 +91,11 @@ class Placement:
         if self.layout in ("replicate", "single"):
             count = 1 if self.layout == "single" else n
             return [((0,) * len(shape), shape)] * count
+        if self.layout == "col" and len(shape) > 2:
+            raise PlacementError(
+                f"a tensor of shape {shape} cannot be split column-wise (its dim-1 pieces "
+                "would not be contiguous); place it row-wise, replicated or on one PE"
+            )
         dim = 0 if self.layout == "row" or len(shape) == 1 else 1
         size = shape[dim]
         if size < n:

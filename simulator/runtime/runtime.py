@@ -176,9 +176,10 @@ class Runtime:
         name: str | None = None,
         memory: str = "hbm",
     ) -> Tensor:
-        """Allocate a tensor (contents unspecified) over ``placement`` (row-wise over
-        every PE of the device by default; a tensor of fewer rows than PEs, one row on
-        each of the first PEs) in ``memory``: ``hbm`` (each PE's HBM slice),
+        """Allocate a tensor of any number of dims (contents unspecified) over
+        ``placement`` (row-wise over every PE of the device by default, dim 0 split; a
+        tensor of fewer rows than PEs, one row on each of the first PEs) in ``memory``:
+        ``hbm`` (each PE's HBM slice),
         ``tcm`` (each PE's scratchpad, taken from its block budget), ``sram`` (the
         CUBE_SRAM of each PE's cube), ``mcpu_local`` (the M_CPU local memory of each PE's
         cube) or ``iocpu_local`` (the IO_CPU local memory of each PE's SIP).
@@ -189,8 +190,8 @@ class Runtime:
         if memory not in MEMORIES:
             raise ValueError(f"unknown memory {memory!r}; valid: {', '.join(MEMORIES)}")
         shape = tuple(int(s) for s in shape)
-        if not shape or any(s <= 0 for s in shape) or len(shape) > 2:
-            raise ValueError(f"tensor shape must be 1-D or 2-D with positive sizes, got {shape}")
+        if not shape or any(s <= 0 for s in shape):
+            raise ValueError(f"tensor shape must have positive sizes, got {shape}")
         dtype = host_dtype(dtype)
         if placement is None:
             placement = Placement()

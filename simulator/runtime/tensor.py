@@ -118,8 +118,13 @@ class Tensor:
                     f"{[s.coord.pe_global for s in self.shards]}"
                 )
             shard = self.shards[0]
-        offset = shard.offset if len(shard.offset) == 2 else (0, shard.offset[0])
-        return TensorView(shard.va, shard.shape, self.dtype, self.name, offset)
+        if len(shard.offset) == 2:
+            offset = shard.offset
+        elif len(shard.offset) == 1:  # its one row
+            offset = (0, shard.offset[0])
+        else:  # its first row of the (rows, last dim) matrix (row-wise: dim 0 is split)
+            offset = (shard.offset[0] * _inner_rows(self.shape), 0)
+        return TensorView(shard.va, kernel_shape(shard.shape), self.dtype, self.name, offset)
 
     def data_ptr(self) -> int:
         """The virtual address of element 0 (``torch.Tensor.data_ptr``), in the element
@@ -154,20 +159,20 @@ class Tensor:
         view's segment table maps each run of elements to its shard's VA."""
         if self.placement.layout == "replicate":
             shard = self._shard_on.get(coord, self.shards[0])
-            return TensorView(shard.va, shard.shape, self.dtype, self.name)
+            return TensorView(shard.va, kernel_shape(shard.shape), self.dtype, self.name)
         if self._grid_view is None:
             self._grid_view = self._whole_view()
         return self._grid_view
 
     def _whole_view(self) -> TensorView:
         isz = self.dtype.itemsize
-        cols = self.shape[1] if len(self.shape) == 2 else self.shape[0]
+        row_elems = math.prod(self.shape[1:])  # elements of one index of dim 0
         segments: list[tuple[int, int]] = []
         for shard in self.shards:
-            if len(self.shape) == 1 or shard.shape[1] == cols:  # whole rows: one segment
-                first = shard.offset[0] * (cols if len(self.shape) == 2 else 1)
-                segments.append((first, shard.va))
+            if shard.shape[1:] == self.shape[1:]:  # whole rows (row-wise): one segment
+                segments.append((shard.offset[0] * row_elems, shard.va))
                 continue
+            cols = self.shape[1]  # a 2-D tensor's column shard
             row0, col0 = shard.offset
             width = shard.shape[1]
             for r in range(shard.shape[0]):  # a column shard: one segment per row
@@ -176,7 +181,8 @@ class Tensor:
         va = self.runtime.reserve_va(self.nbytes)
         starts = tuple(s for s, _ in segments)
         vas = tuple(v for _, v in segments)
-        return TensorView(va, self.shape, self.dtype, self.name, (0, 0), (starts, vas))
+        return TensorView(va, kernel_shape(self.shape), self.dtype, self.name, (0, 0),
+                          (starts, vas))  # fmt: skip
 
     # -- host reads and writes ---------------------------------------------------------
     def numpy(self) -> np.ndarray:
@@ -316,3 +322,17 @@ class Tensor:
             return head + ", data=N/A)"
         values = self.numpy()
         return head + f", sum={float(values.astype(np.float64).sum()):.6g})"
+
+
+def kernel_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape a kernel's view of a tensor has: its own for 1-D and 2-D, and for more
+    dims the (rows, last dim) matrix of the same row-major elements (kernels index such
+    tensors with their strides, as Triton's do)."""
+    if len(shape) <= 2:
+        return shape
+    return (math.prod(shape[:-1]), shape[-1])
+
+
+def _inner_rows(shape: tuple[int, ...]) -> int:
+    """Rows of the (rows, last dim) matrix per index of dim 0 of a 3-D+ tensor."""
+    return math.prod(shape[1:-1])
