@@ -36,7 +36,7 @@ import numpy as np
 
 from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
-from simulator.language import lowering, scalar
+from simulator.language import dot_precision, lowering, scalar
 from simulator.language.context import KernelUsageError, _program, call_site, usage_error
 from simulator.language.scalar import FloatScalar, IntScalar, LoopRange
 
@@ -1884,12 +1884,14 @@ def dot(
     (B, M, K) x (B, K, N) -> (B, M, N), the B products one after another.
 
     Inputs are float16, bfloat16, float8 (float8e4nv, float8e5, which may mix) or
-    float32; accumulation is float32. int8 by int8 accumulates exactly in int32 and
-    returns int32, whatever ``out_dtype``, as in Triton. As in Triton, bfloat16 and
-    float8 operands need one dtype (two float8 ones excepted) and a bfloat16 result is an
-    error (accumulate in float32, then ``.to(tl.bfloat16)``). The cost is the same
-    whatever the dtype. Cost on
-    an R x C array:
+    float32; accumulation is float32. Float32 operands multiply exactly unless
+    ``input_precision`` (or ``allow_tf32``) asks for a GPU's ``tf32``, ``tf32x3``,
+    ``bf16x3`` or ``bf16x6`` (:mod:`simulator.language.dot_precision`). int8 by int8
+    accumulates exactly in int32 and returns int32, whatever ``out_dtype``, as in
+    Triton. As in Triton, bfloat16 and float8 operands need one dtype (two float8 ones
+    excepted) and a bfloat16 result is an error (accumulate in float32, then
+    ``.to(tl.bfloat16)``). The cost is the same whatever the dtype and precision. Cost
+    on an R x C array:
     ``ceil(M/R) * ceil(N/C) * K * B + fill_drain_cycles`` cycles for the whole tile (B = 1
     in 2-D); FLOPs = 2BMNK of its unpadded part (tiles loaded across a tensor's edge are
     zero-padded: that work takes time but does no useful arithmetic).
@@ -1904,6 +1906,7 @@ def dot(
     ):  # fmt: skip
         raise usage_error(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply (both "
                           "2-D, or both 3-D with one batch size)")  # fmt: skip
+    precision = dot_precision.resolve(input_precision, allow_tf32)
     batch = a.shape[0] if rank == 3 else 1
     m, k = a.shape[-2:]
     n = b.shape[-1]
@@ -1937,10 +1940,15 @@ def dot(
     if program.machine.data is not None:
         # int8 products sum exactly in int32
         compute = np.int32 if integer else np.float64 if wide else np.float32
+        if precision == "ieee" or a.dtype != float32 or b.dtype != float32:
+            precision = "ieee"  # only float32 operands have another precision
 
         def execute() -> None:
             with np.errstate(all="ignore"):  # int32 sums wrap, as the hardware's do
-                result = a.data.astype(compute) @ b.data.astype(compute)
+                if precision == "ieee":
+                    result = a.data.astype(compute) @ b.data.astype(compute)
+                else:
+                    result = dot_precision.product(a.data, b.data, precision)
                 if acc is not None:
                     result = result + acc.data.astype(compute)
             out.data = result.astype(out_dtype)
