@@ -311,6 +311,14 @@ def test_arithmetic_promotes_as_triton(left, right, expected):
          r"tl\.dot: a bfloat16 result .* accumulate in float32 and cast"),
         (lambda v: tl.cos(v.to(tl.bfloat16)),
          r"tl\.cos takes float32 or float64 tensors, got bfloat16"),
+        (lambda v: tl.dot(v.to(tl.float16), v),
+         r"tl\.dot: operands of dtypes float16 and float32: both must have one dtype"),
+        # Triton's `assert acc.type == ret_ty`: a float16 acc needs out_dtype=float16.
+        (lambda v: tl.dot(v.to(tl.float16), v.to(tl.float16), v.to(tl.float16)),
+         r"tl\.dot: acc is float16 but the product of float16 operands is float32.*"
+         r"out_dtype=tl\.float16"),
+        (lambda v: tl.dot(v, v, v.to(tl.float16), out_dtype=tl.float16),
+         r"tl\.dot: acc is float16 but the product of float32 operands is float32"),
     ],
 )  # fmt: skip
 def test_narrow_float_misuse_fails_as_in_triton(call, match):

@@ -1913,17 +1913,23 @@ def dot(
     out_shape = (*a.shape[:-2], m, n)
     if acc is not None and (_check_block("dot", acc).shape != out_shape):
         raise usage_error(f"tl.dot: acc shape {acc.shape} != {out_shape}")
-    out_dtype = acc.dtype if acc is not None else _dtype(out_dtype)
+    out_dtype = _dtype(out_dtype)
     integer = a.dtype.kind in "iub" or b.dtype.kind in "iub"
     if integer:
         out_dtype = _integer_dot_dtype(a.dtype, b.dtype, acc)
-    elif a.dtype in _NARROW_FLOATS or b.dtype in _NARROW_FLOATS or out_dtype == bfloat16:
+    else:
         _check_dot_dtypes(a.dtype, b.dtype, out_dtype)
-    if acc is None and a.dtype in (float32, bfloat16):
+    if a.dtype in (float32, bfloat16):
         out_dtype = float32  # Triton's: out_dtype applies to float16 and float8 operands only
     wide = a.dtype == b.dtype == float64  # Triton's float64 dot: float64, computed so
-    if wide and acc is None:
+    if wide:
         out_dtype = float64
+    if acc is not None and acc.dtype != out_dtype:
+        raise usage_error(
+            f"tl.dot: acc is {acc.dtype} but the product of {a.dtype} operands is "
+            f"{out_dtype}, as in Triton; pass out_dtype=tl.{acc.dtype} (float16 and "
+            "float8 operands) or accumulate in the product's dtype"
+        )
     pe_params = program.machine.params.pe
     gemm = pe_params.gemm
     # The batch's products stream through the array back to back: B times the depth.
