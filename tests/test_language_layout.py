@@ -57,7 +57,8 @@ CASES = {
     "split": (lambda x, y: tl.split(tl.join(x, y))[1], (4, 8), lambda: Y),
     "interleave": (lambda x, y: tl.interleave(x, y), (4, 16),
                    lambda: np.stack([X, Y], -1).reshape(4, 16)),
-    "cat": (lambda x, y: tl.cat(x, y, can_reorder=True), (8, 8), lambda: np.concatenate([X, Y])),
+    "cat": (lambda x, y: tl.cat(tl.ravel(x), tl.ravel(y), can_reorder=True), (64,),
+            lambda: np.concatenate([X.ravel(), Y.ravel()])),
     "flip": (lambda x, y: tl.flip(y), (4, 8), lambda: Y[:, ::-1]),
     "flip_rows": (lambda x, y: tl.flip(y, 0), (4, 8), lambda: Y[::-1]),
     "sort": (lambda x, y: tl.sort(y), (4, 8), lambda: np.sort(Y, -1)),
@@ -97,7 +98,7 @@ COSTS = {
     # op name, cost key, elements charged
     "permute": (lambda x, y: tl.permute(x, 1, 0), "trans", "trans", 32),
     "join": (lambda x, y: tl.join(x, y), "join", "copy", 64),
-    "cat": (lambda x, y: tl.cat(x, y), "cat", "copy", 64),
+    "cat": (lambda x, y: tl.cat(tl.ravel(x), tl.ravel(y), can_reorder=True), "cat", "copy", 64),
     "flip": (lambda x, y: tl.flip(x), "flip", "trans", 32),
     "sort": (lambda x, y: tl.sort(y), "sort", "cmp", 32 * 6),  # log2(8) = 3: 3 * 4 / 2 stages
     "topk": (lambda x, y: tl.topk(y, 2), "topk", "cmp", 32 * (1 + 2 * 2)),  # log_k = 1
@@ -258,7 +259,11 @@ def test_gather_out_of_range_is_one_clear_error():
         (lambda x: tl.permute(x, 0, 0), r"tl\.permute: dims \(0, 0\) are not a permutation"),
         (lambda x: tl.join(x, x.to(tl.float16)), r"tl\.join: both tiles must have one dtype"),
         (lambda x: tl.split(x), r"tl\.split: the last axis must have size 2"),
-        (lambda x: tl.cat(x, tl.reshape(x, (2, 2))), r"tl\.cat: shapes \(4,\) and \(2, 2\)"),
+        (
+            lambda x: tl.cat(x, tl.reshape(x, (2, 2)), can_reorder=True),
+            r"tl\.cat: shapes \(4,\) and \(2, 2\): Triton's cat takes 1-D tiles",
+        ),
+        (lambda x: tl.cat(x, x), r"tl\.cat needs can_reorder=True, as in Triton"),
         (lambda x: tl.sort(tl.reshape(x, (2, 2)), dim=0), r"only the last axis \(1\)"),
         (lambda x: tl.topk(x, 3), r"tl\.topk: k=3 must be a power of 2 from 1 to 4"),
         (lambda x: tl.xor_sum(x), r"tl\.xor_sum takes integers, got float32"),

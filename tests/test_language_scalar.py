@@ -343,3 +343,16 @@ def test_scalar_comparisons_are_triton_bools():
     assert (pid == 3).dtype == np.bool_ and repr(pid == 3) == "True" and (pid == 3) == 1
     assert (pid != 3) + 5 == 5 and ((pid < 4) * 100).dtype == np.int32
     assert {pid: "x"}[3] == "x" and (pid == np.int64(3)) is np.True_  # numpy keeps its own
+
+
+@tl.jit
+def arange_to_a_runtime_bound(x_ptr):
+    n = tl.program_id(0) + 16
+    tl.store(x_ptr + tl.arange(0, n), 1.0)
+
+
+def test_an_arange_bound_known_only_at_run_time_is_refused_as_in_triton():
+    """``tl.arange(0, n)`` with ``n`` a program id's arithmetic (or an int argument
+    without ``tl.constexpr``) is a compile error in Triton; here one clear message."""
+    fails_clearly(arange_to_a_runtime_bound, r"tl\.arange: end 16 is a runtime value; Triton "
+                                             r"needs a tl\.constexpr")  # fmt: skip

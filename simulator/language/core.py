@@ -1635,8 +1635,14 @@ def full_like(x: tensor, value: Any) -> tensor:
 
 
 def arange(start: int, end: int) -> tensor:
-    """The int32 index value ``[start, end)``; as in Triton, ``end - start`` must be a
-    power of two."""
+    """The int32 index value ``[start, end)``; as in Triton, ``start`` and ``end`` are
+    compile-time values (constexprs, numbers) and ``end - start`` is a power of two."""
+    for name, bound in (("start", start), ("end", end)):
+        if isinstance(bound, (IntScalar, tensor)):  # a program id, an int argument...
+            raise usage_error(
+                f"tl.arange: {name} {bound} is a runtime value; Triton needs a tl.constexpr "
+                "(declare the argument `: tl.constexpr`, or mask a constexpr-sized range)"
+            )
     start, end = int(start), int(end)
     n = end - start
     if n <= 0 or n & (n - 1):

@@ -70,11 +70,19 @@ def interleave(a: Any, b: Any) -> tensor:
 
 
 def cat(input: Any, other: Any, can_reorder: bool = False) -> tensor:  # noqa: A002 - Triton's name
-    """``input`` then ``other`` along the first axis (their other axes equal): MATH ``copy``
-    per element written. In order here; Triton may reorder (its ``can_reorder``)."""
+    """``input`` then ``other``, two 1-D tiles: MATH ``copy`` per element written. As in
+    Triton, only with ``can_reorder=True`` (Triton may give the elements in any order,
+    so a kernel may use the result only where order does not matter, a reduction say);
+    here they come in order."""
     a, b = _check_block("cat", input), _check_block("cat", other)
-    if len(a.shape) != len(b.shape) or a.shape[1:] != b.shape[1:] or not a.shape:
-        raise usage_error(f"tl.cat: shapes {a.shape} and {b.shape} differ past the first axis")
+    if not getattr(can_reorder, "value", can_reorder):
+        raise usage_error(
+            "tl.cat needs can_reorder=True, as in Triton (its cat may reorder the elements); "
+            "to keep an order, use tl.join and tl.reshape"
+        )
+    if len(a.shape) != 1 or len(b.shape) != 1:
+        raise usage_error(f"tl.cat: shapes {a.shape} and {b.shape}: Triton's cat takes 1-D "
+                          "tiles (tl.reshape them first)")  # fmt: skip
     shape = (a.shape[0] + b.shape[0], *a.shape[1:])
     dtype = _result_dtype("cat", a, b)
     return _math_op("cat", (a, b), shape, dtype, lambda u, v: np.concatenate([u, v]),
