@@ -16,6 +16,7 @@ import math
 import operator
 import re
 import sys
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +88,16 @@ def parse_device(device: str | int, topology: Topology) -> list[int]:
     raise DeviceError(f"unknown device {device!r}; valid: {', '.join(valid)}")
 
 
+# The newest Runtime, what Triton's driver calls the current device
+# (simulator.triton.runtime.driver); weak, so it does not keep a machine alive.
+_newest: weakref.ref[Runtime] | None = None
+
+
+def newest_runtime() -> Runtime | None:
+    """The Runtime created last that still exists, or None."""
+    return _newest() if _newest is not None else None
+
+
 class Runtime:
     """A runtime context on one simulated machine: its tensors, MMU and streams."""
 
@@ -133,6 +144,8 @@ class Runtime:
         self.sips = parse_device(device, self.topology)
         self.device_pes = [c for c in self.topology.pe_coords() if c.sip in self.sips]
         self.context_id = next(Runtime._ids)
+        global _newest
+        _newest = weakref.ref(self)
         self.page_bytes = machine.page_bytes
         self.mmu = MMU(page_bytes=self.page_bytes, name=f"ctx{self.context_id}")
         self._next_va = VA_BASE

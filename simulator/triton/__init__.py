@@ -3,8 +3,9 @@ beside ``import simulator.language as tl`` and a Triton file runs unchanged othe
 
 ``triton.jit``, ``triton.autotune``, ``triton.heuristics``, ``triton.Config``,
 ``triton.cdiv``, ``triton.next_power_of_2``, ``triton.language`` (the ``tl`` module),
-``triton.testing`` (``do_bench``, ``perf_report``, ``Benchmark``, ``assert_close``) and
-``triton.tools.tensor_descriptor.TensorDescriptor`` are those of Triton; see
+``triton.testing`` (``do_bench``, ``perf_report``, ``Benchmark``, ``assert_close``),
+``triton.tools.tensor_descriptor.TensorDescriptor`` and ``triton.runtime.driver`` (the
+device's properties) are those of Triton; see
 :mod:`simulator.language.autotune` for how autotuning runs on the simulated device and
 :mod:`simulator.triton.testing` for how ``do_bench`` times it.
 """
@@ -14,10 +15,10 @@ from __future__ import annotations
 from simulator import language
 from simulator.language.autotune import Autotuner, Config, Heuristics, autotune, heuristics
 from simulator.language.jit import JITFunction, jit
-from simulator.triton import testing, tools
+from simulator.triton import runtime, testing, tools
 
 __all__ = ["Autotuner", "Config", "Heuristics", "JITFunction", "autotune", "cdiv",
-           "heuristics", "jit", "language", "next_power_of_2", "set_allocator",
+           "heuristics", "jit", "language", "next_power_of_2", "runtime", "set_allocator",
            "testing", "tools"]  # fmt: skip
 
 
