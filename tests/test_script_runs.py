@@ -80,7 +80,8 @@ def test_python_api_records_a_run_with_its_metrics(tmp_path):
     runs = con.sql(f"SELECT workload, status FROM '{store}/runs/*/*.parquet'").fetchall()
     assert runs == [("api_double", "ok")]
     metrics = _rows(store, "metrics", run_id, "name, value, better")
-    assert metrics == [("answer", 42.0, "higher")]
+    ((span_ns,),) = _rows(store, "launches", run_id, "end_ns - target_start_ns")
+    assert metrics == [("answer", 42.0, "higher"), ("kernel_ns", span_ns, "lower")]
     assert _rows(store, "launches", run_id, "kernel") == [("double",)]
 
 
@@ -221,3 +222,38 @@ def test_a_script_reports_whether_its_results_checked_out(tmp_path):
     assert (good.verified, bad.verified) == (True, False)
     assert _rows(store, "runs", good.run_id, "verified") == [(True,)]
     assert _rows(store, "runs", bad.run_id, "verified") == [(False,)]
+
+
+def test_a_script_that_records_no_kernel_ns_gets_its_launches_span(tmp_path):
+    """kernel_ns, the headline the sweep, compare and trends views use, is recorded for a
+    script that reports none: its first launch's start to its last launch's end, as the
+    trace's launches table gives them; a script's own kernel_ns is kept as it is."""
+    source = (
+        "import numpy as np\n"
+        "import kernbench\n"
+        "import simulator.language as tl\n"
+        "from simulator.runtime.runtime import Runtime\n"
+        "@tl.jit\n"
+        "def twice(x_ptr, n, BLOCK: tl.constexpr):\n"
+        "    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)\n"
+        "    tl.store(x_ptr + offs, tl.load(x_ptr + offs, mask=offs < n) * 2, mask=offs < n)\n"
+        "rt = Runtime('default')\n"
+        "x = rt.from_numpy(np.ones(5000, np.float32))\n"
+        "for _ in range(3):\n"
+        "    twice[(tl.cdiv(5000, 256),)](x, 5000, BLOCK=256)\n"
+        "if kernbench.param('own', False):\n"
+        "    kernbench.metric('kernel_ns', 42.0)\n"
+    )
+    script = tmp_path / "three_launches.py"
+    script.write_text(source)
+    store = tmp_path / "s"
+    outcome = run_script(script, store=store)
+    assert outcome.status == "ok"
+    ((first, last, n),) = _rows(store, "launches", outcome.run_id,
+                                "min(target_start_ns), max(end_ns), count(*)")  # fmt: skip
+    assert n == 3
+    (kernel_ns,) = [m.value for m in outcome.metrics if m.name == "kernel_ns"]
+    assert kernel_ns == pytest.approx(last - first) and kernel_ns > 0
+    assert _rows(store, "metrics", outcome.run_id, "name, value") == [("kernel_ns", kernel_ns)]
+    own = run_script(script, {"own": "yes"}, store=store)
+    assert [(m.name, m.value) for m in own.metrics] == [("kernel_ns", 42.0)]

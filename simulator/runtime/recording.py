@@ -74,6 +74,8 @@ class Recording:
     verified: bool | None = None
     # The parameters the code read with param(), and their defaults.
     read: dict[str, Any] = field(default_factory=dict)
+    # The Runtime's launches until the run finishes (its kernel_ns), as it starts them.
+    launches: list[Any] = field(default_factory=list)
 
     # -- the active recording ----------------------------------------------------------
     def __enter__(self) -> Recording:
@@ -193,6 +195,8 @@ class Recording:
         unread = self.unread_params() if status == "ok" else None
         if unread is not None:
             status, error = "failed", unread
+        if status == "ok":
+            self._add_kernel_ns()
         self.status, self.error = status, error
         if self.writer is None:
             return None
@@ -210,6 +214,18 @@ class Recording:
             wall_s=time.perf_counter() - self.started,
         )
         return self.writer.run_id
+
+    def _add_kernel_ns(self) -> None:
+        """Unless the code recorded one, the run's ``kernel_ns`` (its headline, as a
+        workload's): from its Runtime's first launch's start to its last launch's end
+        (autotuning's trial launches included: the device ran them)."""
+        ours = [launch for launch in self.launches if launch.end_ns is not None]
+        if not ours or any(m.name == "kernel_ns" for m in self.metrics):
+            return
+        span_ns = max(launch.end_ns for launch in ours) - min(
+            launch.target_start_ns for launch in ours
+        )
+        self.metrics.append(RecordedMetric("kernel_ns", float(span_ns), "ns", "lower"))
 
 
 _ACTIVE: list[Recording] = []

@@ -443,9 +443,13 @@ class Runtime:
         return self._observed(record)
 
     def _observed(self, record: Launch) -> Launch:
-        """``record``, after handing it to every ``observe_launches`` block."""
+        """``record``, after handing it to every ``observe_launches`` block and to the
+        run this runtime records (its kernel_ns)."""
         for observer in _launch_observers:
             observer.append((self, record))
+        rec = self.recording
+        if rec is not None and not rec.finished:
+            rec.launches.append(record)
         return record
 
     def _targets(self, pes: Any, args: tuple) -> list[PeCoord]:
