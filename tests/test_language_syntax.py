@@ -238,3 +238,87 @@ def test_loop_variables_are_int32_scalars():
     assert _run(loops, n_out=4, dtype="int64", N=3).tolist() == [3 * 2**34 + 1] * 4
     assert seen[:3] == [(tl.int64, tl.int32, True, 2 * i) for i in range(3)]
     assert seen[3] == (3, [2, 1, 0], [1, 2], True)
+
+
+# Loop-carried types (Triton compiles a loop once: a variable it carries keeps its type).
+@tl.jit
+def _int_accumulator(x_ptr):
+    acc = 0
+    for start in range(0, 64, 32):
+        acc += tl.sum(tl.load(x_ptr + start + tl.arange(0, 32)))
+    tl.store(x_ptr, acc)
+
+
+@tl.jit
+def _tile_reduced_to_a_scalar(x_ptr):
+    acc = tl.zeros([32], tl.float32)
+    i = 0
+    while i < 2:
+        acc = tl.sum(acc + tl.load(x_ptr + tl.arange(0, 32)))
+        i += 1
+
+
+@tl.jit
+def _float16_then_float32(x_ptr):
+    acc = tl.zeros([32], tl.float16)
+    for _ in range(2):
+        if True:
+            acc += tl.load(x_ptr + tl.arange(0, 32))
+
+
+@pytest.mark.parametrize(
+    ("kernel", "message"),
+    [
+        (_int_accumulator, r"loop-carried variable acc has initial type int32 but is "
+                           r"re-assigned to fp32 in the loop; Triton refuses this"),
+        (_tile_reduced_to_a_scalar, r"acc has initial type <\[32\], fp32> but is re-assigned "
+                                    r"to fp32"),
+        (_float16_then_float32, r"acc has initial type <\[32\], fp16> but is re-assigned to "
+                                r"<\[32\], fp32>"),
+    ],
+)  # fmt: skip
+def test_a_loop_carried_type_change_is_triton_s_compile_error(kernel, message):
+    """The error Triton's code generator gives, naming the variable, both types and the
+    loop's line (the kernels above would not compile for a GPU)."""
+    text = fails_clearly(kernel, message)
+    line = inspect.getsource(kernel.fn).splitlines()
+    loop = next(i for i, source in enumerate(line) if "for " in source or "while " in source)
+    assert f":{kernel.fn.__code__.co_firstlineno + loop}" in text
+
+
+@tl.jit
+def _type_stable_loops(x_ptr, out_ptr, n, BLOCK: tl.constexpr):  # noqa: N803
+    acc = 0.0  # float32, as tl.sum of float32 tiles
+    total = tl.zeros([BLOCK], tl.float32)
+    count = 0
+    ptrs = x_ptr + tl.arange(0, BLOCK)
+    block = tl.make_block_ptr(x_ptr, (n,), (1,), (0,), (BLOCK,), (0,))
+    for start in range(0, n, BLOCK):
+        mask = start + tl.arange(0, BLOCK) < n
+        values = tl.load(ptrs, mask=mask, other=0.0)  # first assigned here: not carried
+        acc += tl.sum(values)
+        total += tl.load(block, boundary_check=(0,), padding_option="zero")
+        ptrs += BLOCK
+        block = tl.advance(block, (BLOCK,))
+        count += 1
+        for _ in range(2):  # a nested loop carrying the outer one's counter
+            count += 0
+    while count > 0:
+        count -= 1
+    tl.store(out_ptr, acc)
+    tl.store(out_ptr + 1 + tl.arange(0, BLOCK), total)
+
+
+def test_type_stable_loops_run_as_before():
+    """Counters, float accumulators, pointers and block pointers advanced in a loop, a
+    nested loop and a while loop keep their types: the kernel runs, checked against
+    numpy (sum of 100 values, and the per-lane sums of 4 blocks of 32)."""
+    n, block = 100, 32
+    x_np = np.arange(n, dtype=np.float32)
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    out = rt.zeros((1 + block,), "float32", Placement.single(0))
+    rt.launch(_type_stable_loops, x, out, n, grid=(1,), pes=[0], BLOCK=block)
+    padded = np.zeros(4 * block, np.float32)
+    padded[:n] = x_np
+    np.testing.assert_array_equal(out.numpy(), [x_np.sum(), *padded.reshape(4, block).sum(0)])

@@ -15,6 +15,13 @@ Triton compiles a kernel's Python source, so some Python means something else th
   Dtypes here are numpy's, which cannot take methods, so those attribute reads
   (:data:`DTYPE_ATTRIBUTES`) are rewritten as ``_kb_attr(x.dtype, "is_fp8")``.
 
+- A variable a loop carries (assigned in the loop, defined before it) keeps its type:
+  Triton compiles the loop once, so ``acc = 0`` (int32) followed by ``acc += x`` (a
+  float32 tile) in the loop is its compile error "Loop-carried variable acc has initial
+  type int32 but is re-assigned to ...". Types are (dtype, shape), a number's as Triton
+  types it (int32, float32); checked once per loop run, at the end of its first
+  iteration that reaches the end (:func:`carried_type`).
+
 Kernels run here as Python, so :func:`with_triton_syntax` makes the kernel's function
 again from its source with those operators rewritten as calls (``_kb_and(a, lambda:
 b)``: Python's own short-circuit when ``a`` is not a tile; the helpers are set in the
@@ -26,8 +33,9 @@ function whose source cannot be read (typed at a prompt) gets the builtins only.
 
 ``JITFunction`` remakes its kernel at first use, and the source is read and parsed only
 when the bytecode holds what the rewrite changes (on CPython 3.11: a boolean operator
-used as a value, ``not``, or a dtype attribute's name; :func:`_may_need_rewriting`), so
-a module's unlaunched kernels, and most launched ones, cost no parsing.
+used as a value, ``not``, a dtype attribute's name, or a loop;
+:func:`_may_need_rewriting`), so a module's unlaunched kernels, and loop-free ones
+without those, cost no parsing.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from simulator.language import core
-from simulator.language.scalar import LoopRange
+from simulator.language.scalar import FloatScalar, IntScalar, LoopRange
 
 
 def _is_tile(value: Any) -> bool:
@@ -205,6 +213,64 @@ def _kb_attr(value: Any, attribute: str) -> Any:
     return getattr(value, attribute)
 
 
+def carried_type(value: Any) -> tuple | None:
+    """Triton's type of a loop-carried ``value``: (dtype, shape) of a tile or a number
+    (an int is int32, int64 past its range; a float float32; a bool int1), ("pointer",
+    element dtype, shape) of pointers, ("block pointer", dtype, block shape); None for
+    what Triton does not carry (tuples, None...): not checked."""
+    if isinstance(value, core.tensor):
+        return (value.dtype, tuple(value.shape))
+    if isinstance(value, (bool, np.bool_)):
+        return (core.int1, ())
+    if isinstance(value, (IntScalar, FloatScalar)):
+        return (value.dtype, ())
+    if isinstance(value, int):
+        return (core.int32 if -(2**31) <= value < 2**31 else core.int64, ())
+    if isinstance(value, float):
+        return (core.float32, ())
+    if isinstance(value, core.pointer):
+        return ("pointer", value.base.element_dtype, tuple(value.shape))
+    if isinstance(value, core.TensorView):
+        return ("pointer", value.element_dtype, ())
+    if isinstance(value, (core.block_ptr, core.block_ptr_nd)):
+        return ("block pointer", value.base.element_dtype, tuple(value.block_shape))
+    return None
+
+
+def _type_text(kind: tuple) -> str:
+    """A carried type as Triton prints one: ``fp32``, ``<[64, 64], fp16>``, ..."""
+    if kind[0] in ("pointer", "block pointer"):
+        name = f"{kind[0]}<{_TRITON_NAMES.get(kind[1], kind[1])}>"
+        return f"<{list(kind[2])}, {name}>" if kind[2] else name
+    name = _TRITON_NAMES.get(kind[0], str(kind[0]))
+    return f"<{list(kind[1])}, {name}>" if kind[1] else name
+
+
+def _kb_carried(scope: dict[str, Any], names: tuple[str, ...]) -> dict[str, tuple] | None:
+    """The types of ``names`` defined in ``scope`` before a loop (None: none to check)."""
+    types_before = {}
+    for name in names:
+        if name in scope:
+            kind = carried_type(scope[name])
+            if kind is not None:
+                types_before[name] = kind
+    return types_before or None
+
+
+def _kb_check_carried(types_before: dict[str, tuple], scope: dict[str, Any]) -> None:
+    """At the end of a loop's first iteration: each carried variable still has its type
+    from before the loop, else Triton's compile error. Returns None (checked once)."""
+    for name, before in types_before.items():
+        after = carried_type(scope.get(name))
+        if after is not None and after != before:
+            raise core.usage_error(
+                f"loop-carried variable {name} has initial type {_type_text(before)} but is "
+                f"re-assigned to {_type_text(after)} in the loop; Triton refuses this (make "
+                "the type before the loop the one the loop computes, e.g. tl.zeros(..., "
+                "dtype) or a .to(dtype))"
+            )
+
+
 KERNEL_BUILTINS: dict[str, Any] = {
     **vars(builtins),
     "range": LoopRange,  # loop variables are int32 scalars in Triton: ``i.to(tl.int64)``
@@ -215,12 +281,62 @@ KERNEL_BUILTINS: dict[str, Any] = {
 # What the rewritten operators call. Set in the kernel's module globals: a lambda or
 # function made inside a kernel takes the module's builtins, not the kernel's.
 OPERATOR_HELPERS: dict[str, Any] = {"_kb_and": _kb_and, "_kb_or": _kb_or, "_kb_not": _kb_not,
-                                    "_kb_attr": _kb_attr}  # fmt: skip
+                                    "_kb_attr": _kb_attr, "_kb_carried": _kb_carried,
+                                    "_kb_check_carried": _kb_check_carried}  # fmt: skip
 
 
 class _Rewriter(ast.NodeTransformer):
     """``a and b`` -> ``_kb_and(a, lambda: b)``, ``or`` likewise, ``not a`` ->
-    ``_kb_not(a)``, ``x.is_fp8`` -> ``_kb_attr(x, "is_fp8")``."""
+    ``_kb_not(a)``, ``x.is_fp8`` -> ``_kb_attr(x, "is_fp8")``, and a loop's carried
+    types noted before it and checked after its first iteration."""
+
+    def __init__(self) -> None:
+        self.loops = 0
+
+    def visit_For(self, node: ast.For) -> Any:  # noqa: N802 - ast's name
+        return self._carried(node, _assigned_names(node.target))
+
+    def visit_While(self, node: ast.While) -> Any:  # noqa: N802 - ast's name
+        return self._carried(node, set())
+
+    def _carried(self, node: ast.For | ast.While, loop_names: set[str]) -> Any:
+        """``_kb_loop_N = _kb_carried(locals(), names)`` before the loop, and at the end
+        of its body ``if _kb_loop_N: _kb_loop_N = _kb_check_carried(_kb_loop_N,
+        locals())`` (once: the check returns None)."""
+        self.generic_visit(node)
+        names = set()
+        for statement in node.body:
+            names |= _assigned_names(statement)
+        names = tuple(sorted(n for n in names - loop_names if not n.startswith("_kb_")))
+        if not names:
+            return node
+        self.loops += 1
+        key = f"_kb_loop_{self.loops}"
+        scope = ast.Call(ast.Name("locals", ast.Load()), [], [])
+        before = ast.Assign(
+            [ast.Name(key, ast.Store())],
+            ast.Call(
+                ast.Name("_kb_carried", ast.Load()), [scope, ast.Constant(names)], []
+            ),  # fmt: skip
+        )
+        check = ast.If(
+            ast.Name(key, ast.Load()),
+            [
+                ast.Assign(
+                    [ast.Name(key, ast.Store())],
+                    ast.Call(
+                        ast.Name("_kb_check_carried", ast.Load()),
+                        [ast.Name(key, ast.Load()), scope],
+                        [],
+                    ),
+                )
+            ],  # fmt: skip
+            [],
+        )
+        node.body.append(check)
+        for added in (before, check, *ast.walk(check), *ast.walk(before)):
+            ast.copy_location(added, node)  # errors name the loop's line
+        return [before, node]
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:  # noqa: N802 - ast's name
         self.generic_visit(node)
@@ -243,6 +359,23 @@ class _Rewriter(ast.NodeTransformer):
             return node
         return ast.copy_location(ast.Call(ast.Name("_kb_not", ast.Load()), [node.operand], []),
                                  node)  # fmt: skip
+
+
+def _assigned_names(node: ast.AST) -> set[str]:
+    """Names ``node`` binds (assignments, augmented ones, loop targets, ``with ... as``),
+    not counting those inside functions or lambdas defined in it."""
+    names: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Name) and isinstance(current.ctx, ast.Store):
+            names.add(current.id)
+        if current is not node and isinstance(
+            current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+        ):
+            continue
+        stack.extend(ast.iter_child_nodes(current))
+    return names
 
 
 _FUTURE_FLAGS = 0
@@ -297,6 +430,11 @@ _VALUE_BOOLEAN_OPCODES = frozenset(
     dis.opmap[name] for name in ("JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP", "UNARY_NOT")
     if name in dis.opmap
 )  # fmt: skip
+# A loop: ``for``'s iteration, and the backward jumps of a ``while`` (conditional ones
+# too: 3.11 jumps back on the loop's test).
+_LOOP_OPCODES = frozenset(
+    code for name, code in dis.opmap.items() if name == "FOR_ITER" or "BACKWARD" in name
+)
 
 
 def _may_need_rewriting(code: types.CodeType) -> bool:
@@ -308,7 +446,8 @@ def _may_need_rewriting(code: types.CodeType) -> bool:
         return True
     if DTYPE_ATTRIBUTES.intersection(code.co_names):
         return True
-    if _VALUE_BOOLEAN_OPCODES.intersection(code.co_code[::2]):
+    opcodes = code.co_code[::2]
+    if _VALUE_BOOLEAN_OPCODES.intersection(opcodes) or _LOOP_OPCODES.intersection(opcodes):
         return True
     return any(_may_need_rewriting(c) for c in code.co_consts if isinstance(c, types.CodeType))
 
@@ -326,7 +465,7 @@ def _rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
     definition = tree.body[0] if len(tree.body) == 1 else None
     if not isinstance(definition, ast.FunctionDef) or definition.name != fn.__name__:
         return None
-    if not any(isinstance(node, ast.BoolOp)
+    if not any(isinstance(node, (ast.BoolOp, ast.For, ast.While))
                or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
                or (isinstance(node, ast.Attribute) and node.attr in DTYPE_ATTRIBUTES)
                for node in ast.walk(definition)):  # fmt: skip
