@@ -1912,7 +1912,10 @@ def dot(
     ):  # fmt: skip
         raise usage_error(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply (both "
                           "2-D, or both 3-D with one batch size)")  # fmt: skip
-    precision = dot_precision.resolve(input_precision, allow_tf32)
+    if input_precision is None and allow_tf32 is None and a.dtype is not float32:
+        precision = "ieee"  # hot path: only float32 operands have another precision
+    else:
+        precision = dot_precision.resolve(input_precision, allow_tf32)
     batch = a.shape[0] if rank == 3 else 1
     m, k = a.shape[-2:]
     n = b.shape[-1]
