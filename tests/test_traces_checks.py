@@ -66,3 +66,21 @@ def test_allow_overlap_on_named_engines(tmp_path):
     writer.finish(sim_end_ns=100.0, n_events=0)
     assert len(check_run(store, writer.run_id)) == 1
     assert check_run(store, writer.run_id, allow_overlap=["DMA_IN"]) == []
+
+
+def test_a_link_faster_than_its_bandwidth_or_busier_than_the_run_is_reported(tmp_path):
+    """Physics: 100 GB/s busy 10 ns carries at most 1000 bytes, and no link is busy
+    longer than the run (500 ns); a link at exactly its bandwidth is fine."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store)
+    links = dict(src="a", dst="b", level="mesh", bw_gbs=100.0)
+    writer.append("links", link="exact", bytes=1000, busy_ns=10.0, **links)
+    writer.append("links", link="too_fast", bytes=1500, busy_ns=10.0, **links)
+    writer.append("links", link="too_long", bytes=0, busy_ns=600.0, **links)
+    writer.finish(sim_end_ns=500.0, n_events=0)
+    assert check_run(store, writer.run_id) == [
+        "links: 1 links carried more bytes than their bandwidth allows while busy (worst: "
+        "too_fast carried 1500 bytes in 10.0 ns at 100.0 GB/s, at most 1000)",
+        "links: 1 links were busy longer than the run lasted (worst: too_long busy 600.0 ns "
+        "in a run of 500.0 ns)",
+    ]

@@ -39,7 +39,8 @@ def check_run(store: Source, run_id: str, allow_overlap: Collection[str] = ()) -
     lane of one engine of one PE overlap (a DMA engine keeps one transfer per lane in
     flight; `allow_overlap` names engines to skip entirely); each launch has exactly one
     pe_exec row per target PE (n_pes rows, distinct PEs); ops and pe_exec rows name
-    existing launches.
+    existing launches; no link or memory port carried more bytes than its bandwidth
+    allows in the time it was busy, nor was busy longer than the run lasted (physics).
     """
     con = open_connection(store)
     if _count(con, "SELECT count(*) FROM runs WHERE run_id = ?", run_id) == 0:
@@ -92,6 +93,40 @@ def check_run(store: Source, run_id: str, allow_overlap: Collection[str] = ()) -
         problems.append(
             f"launches: launch {launch_id} targets {n_pes} PEs but has {n_rows} pe_exec rows "
             f"({n_distinct} distinct PEs)"
+        )
+
+    # Physics: a link streams at most bw_gbs bytes a ns while busy (a relative slack
+    # for the float sums of the max-min rates; a byte for the integer count).
+    too_fast = con.execute(
+        """
+        SELECT count(*), arg_max(link, bytes - bw_gbs * busy_ns),
+               arg_max(bytes, bytes - bw_gbs * busy_ns),
+               arg_max(busy_ns, bytes - bw_gbs * busy_ns),
+               arg_max(bw_gbs, bytes - bw_gbs * busy_ns)
+        FROM links WHERE run_id = ? AND bytes > bw_gbs * busy_ns * (1 + 1e-9) + 1
+        """,
+        [run_id],
+    ).fetchall()[0]
+    if too_fast[0]:
+        n, link, n_bytes, busy_ns, bw_gbs = too_fast
+        problems.append(
+            f"links: {n} links carried more bytes than their bandwidth allows while busy "
+            f"(worst: {link} carried {n_bytes} bytes in {busy_ns} ns at {bw_gbs} GB/s, at most "
+            f"{bw_gbs * busy_ns:.0f})"
+        )
+    too_long = con.execute(
+        """
+        SELECT count(*), arg_max(l.link, l.busy_ns), max(l.busy_ns), any_value(r.sim_end_ns)
+        FROM links l JOIN runs r ON r.run_id = l.run_id
+        WHERE l.run_id = ? AND l.busy_ns > r.sim_end_ns * (1 + 1e-9)
+        """,
+        [run_id],
+    ).fetchall()[0]
+    if too_long[0]:
+        n, link, busy_ns, sim_end_ns = too_long
+        problems.append(
+            f"links: {n} links were busy longer than the run lasted (worst: {link} busy "
+            f"{busy_ns} ns in a run of {sim_end_ns} ns)"
         )
 
     for table in ("ops", "pe_exec"):

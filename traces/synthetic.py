@@ -216,6 +216,7 @@ def write_synthetic_run(
         n_cubes = (n_pes + pes_per_cube - 1) // pes_per_cube
         for cube in range(n_cubes):
             for direction in ("in", "out"):
+                busy_ns = now * rng.uniform(0.1, 0.6)
                 writer.append(
                     "links",
                     link=f"cube{cube}.noc.{direction}",
@@ -223,8 +224,9 @@ def write_synthetic_run(
                     dst="mesh" if direction == "out" else f"cube{cube}",
                     level="mesh",
                     bw_gbs=256.0,
-                    bytes=tile_bytes * pes_per_cube * tiles_per_pe,
-                    busy_ns=now * rng.uniform(0.1, 0.6),
+                    # What 256 GB/s can carry while busy, at most (check_run's physics).
+                    bytes=int(256.0 * busy_ns * rng.uniform(0.3, 0.9)),
+                    busy_ns=busy_ns,
                 )
         writer.metric("sim_end_ns", now, "ns", "lower")
         writer.metric("flops", counters["flops"], "flop", "higher")
