@@ -175,7 +175,8 @@ def test_every_verb_prints_json_with_its_documented_keys(store, tmp_path, capsys
     report = json.loads(capsys.readouterr().out)
     sections = {"metrics", "launch_spread", "engines", "pe_summary", "dma_bandwidth"}
     sections |= {"collective_rounds", "comm_compute"}
-    _keys_of(report, {"run", "headline"} | sections)
+    _keys_of(report, {"run", "headline", "invariants"} | sections)
+    assert report["invariants"] == []  # a sound synthetic run
     assert report["run"]["run_id"] == newer and report["run"]["workload"] == "beta"
     assert {m["name"] for m in report["metrics"]} >= {"tflops"}
     assert all(set(m) == {"name", "value", "unit"} for m in report["metrics"])

@@ -70,6 +70,35 @@ def test_report_sections(parser, store, capsys):
     assert "ccl_ring_allreduce" in out
 
 
+def test_report_checks_the_trace_and_flags_a_run_faster_than_its_bound(parser, tmp_path, capsys):
+    """`report` runs the trace invariants (physics included) on an ok run: a sound one
+    says so, a violated one lists each problem, and --json gives them as a list; an
+    efficiency above 1 (faster than the run's physics bound) is called a bug."""
+    from traces.synthetic import new_synthetic_writer
+
+    store = Store(tmp_path / "store")
+    write_synthetic_run(store, seed=0, n_pes=4, n_launches=1)
+    assert _run(parser, ["report", "latest", "--store", str(store.root)]) == 0
+    assert "sound: every invariant holds" in capsys.readouterr().out
+    assert _run(parser, ["report", "latest", "--store", str(store.root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["invariants"] == []
+
+    writer = new_synthetic_writer(store)
+    writer.append("links", link="l0", src="a", dst="b", level="mesh", bw_gbs=1.0, bytes=50,
+                  busy_ns=10.0)  # fmt: skip
+    writer.metric("latency_ns", 100.0, "ns", "lower")
+    writer.metric("bound_ns", 120.0, "ns", "lower")
+    writer.metric("efficiency", 1.2, "ratio", "higher")
+    writer.finish(sim_end_ns=100.0, n_events=0)
+    assert _run(parser, ["report", writer.run_id, "--store", str(store.root)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "faster than physics allows, a simulator bug" in out
+    assert "1 invariants violated: links: 1 links carried more bytes" in out
+    assert _run(parser, ["report", writer.run_id, "--store", str(store.root), "--json"]) == 0
+    (problem,) = json.loads(capsys.readouterr().out)["invariants"]
+    assert problem.startswith("links: 1 links carried more bytes")
+
+
 def test_sql_formats(parser, store, capsys):
     """`sql` prints a table, CSV or JSON of the same result."""
     query = "SELECT workload, count(*) AS n FROM runs GROUP BY workload ORDER BY workload"

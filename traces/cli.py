@@ -54,7 +54,8 @@ REPORT_JSON = (
     "{name, value, unit} or null, metrics: [{name, value, unit}], launch_spread: [rows], "
     "engines: [rows], "
     "pe_summary: [rows], dma_bandwidth: [rows], collective_rounds: [rows], comm_compute: "
-    "[rows]}; rows are objects keyed by column name, times in ns."
+    "[rows], invariants: [the trace invariants it violates] (null for a failed run)}; rows "
+    "are objects keyed by column name, times in ns."
 )
 SQL_JSON = "--json (= --format json) prints a list of row objects keyed by column name."
 COMPARE_JSON = (
@@ -416,6 +417,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Print a run's header, metrics, launch spread, PE and engine summary, DMA, collectives."""
     from traces import queries
+    from traces.checks import check_run
 
     store = _store(args)
     run_id = store.resolve_run(args.run)
@@ -452,11 +454,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     sections.append(
         ("compute vs communication per PE", "comm_compute", overlap if has_comm else overlap[:0])
     )
+    # The trace's invariants (traces/checks.py), physics included; a failed run stopped
+    # mid-launch, so its trace is partial by design.
+    problems = check_run(store, run_id) if header["status"] == "ok" else None
     if args.json:
         run = dict(header, params=_params_object(header["params"]),
                    overrides=_params_object(header["overrides"]))  # fmt: skip
         document: dict[str, Any] = {"run": run, "headline": lead}
         document.update({key: _rows(data) for _, key, data in sections})
+        document["invariants"] = problems
         _print_json(document)
         return 0
 
@@ -476,7 +482,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     values = {m["name"]: m["value"] for m in metric_rows}
     if "bound_ns" in values and "efficiency" in values:
         bound = f"{format_ns(values['bound_ns'])} (efficiency {values['efficiency']:.3f})"
+        if values["efficiency"] > 1.0 + 1e-9:
+            bound += ": faster than physics allows, a simulator bug"
         facts.add_row("physics bound", bound)
+    if problems is not None:
+        soundness = f"{len(problems)} invariants violated: " + "; ".join(problems)
+        facts.add_row("trace", soundness if problems else "sound: every invariant holds")
     sim_end = header["sim_end_ns"]
     for name, value in (
         ("workload", header["workload"]),
