@@ -380,10 +380,11 @@ class block_ptr(NamedTuple):  # noqa: N801 - named like Triton's
 
 
 class block_ptr_nd(NamedTuple):  # noqa: N801 - named like Triton's
-    """A block pointer of 3 to 5 dims (``(B, M, K)`` with block ``(1, BM, BK)``): the
-    block's leading dims are 1, so its offsets there pick one matrix of the tensor, and
-    its last two dims are a :class:`block_ptr`'s tile of that matrix (see
-    :func:`matrix_block`). Loads give tiles of ``block_shape``."""
+    """A block pointer of 3 to 5 dims (``(B, M, K)`` with block ``(BB, BM, BK)``): each
+    index of the block's leading dims picks one matrix of the tensor, whose tile is a
+    :class:`block_ptr`'s (see :func:`matrix_block`). Loads give tiles of
+    ``block_shape``: one DMA_IN op moving every matrix's tile (a 3-D tile for a batched
+    ``tl.dot``); stores write them back likewise."""
 
     base: TensorView
     shape: tuple[int, ...]
@@ -448,9 +449,8 @@ def _nd_block_ptr(base: TensorView, shape: Any, strides: Any, offsets: Any, bloc
         raise usage_error(f"make_block_ptr: a block pointer of {len(shape)} dims needs its "
                           f"last dim contiguous (strides[-1] == 1, order {fastest_first}), "
                           f"got strides {strides}, order {order}")  # fmt: skip
-    if any(size != 1 for size in block_shape[:-2]):
-        raise usage_error(f"make_block_ptr: block_shape {block_shape}: past two dims the "
-                          "block's leading dims must be 1 here (one matrix at a time)")  # fmt: skip
+    if any(size < 1 for size in block_shape):
+        raise usage_error(f"make_block_ptr: block_shape {block_shape} needs positive sizes")
     return block_ptr_nd(base, shape, strides, offsets, block_shape)
 
 
@@ -1303,6 +1303,8 @@ def load(
         if mask is not None or other is not None:
             raise usage_error("tl.load: mask/other apply to blocks of pointers, not block pointers")
         if isinstance(pointer, block_ptr_nd):
+            if any(size != 1 for size in pointer.block_shape[:-2]):
+                return load_matrices(program, pointer, boundary_check, padding_option)
             block = matrix_block("tl.load", pointer.base, pointer.shape, pointer.strides,
                                  pointer.offsets, pointer.block_shape, boundary_check)  # fmt: skip
             tile = load(block, boundary_check=(0, 1), padding_option=padding_option)
@@ -1475,6 +1477,15 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     ``value`` broadcasts to the destination's shape (a number is allowed); a tile stored
     through a block pointer must already have its element dtype, as in Triton.
     """
+    if isinstance(pointer, block_ptr_nd) and any(n != 1 for n in pointer.block_shape[:-2]):
+        element = pointer.base.element_dtype
+        if isinstance(value, tensor) and value.dtype != element:  # as Triton asserts it
+            raise usage_error(
+                f"tl.store: a {value.dtype} tile into a block pointer to {element} "
+                f"({pointer.base.name}); cast it with .to() first, as Triton requires"
+            )
+        store_matrices(_program(), pointer, value, boundary_check)
+        return
     if isinstance(pointer, block_ptr_nd):
         block = matrix_block("tl.store", pointer.base, pointer.shape, pointer.strides,
                              pointer.offsets, pointer.block_shape, boundary_check)  # fmt: skip
@@ -1589,6 +1600,113 @@ def _store_pointers(program: Program, ptr: pointer, value: Any, mask: Any) -> No
             nbytes=nbytes)  # fmt: skip
     lowering.track(program, op, access, is_store=True)
     program.issue(op)
+
+
+def _matrix_tiles(what: str, pointer: block_ptr_nd, boundary_check: Sequence[int]) -> list:
+    """(leading index, 2-D block pointer, region) of each matrix an N-D block covers, in
+    row-major order of its leading dims (checked as :func:`matrix_block` checks them)."""
+    lead = pointer.block_shape[:-2]
+    ones = (1,) * len(lead)
+    tiles = []
+    for index in np.ndindex(*lead):
+        offsets = (*(o + i for o, i in zip(pointer.offsets, index, strict=False)),
+                   *pointer.offsets[-2:])  # fmt: skip
+        block = matrix_block(what, pointer.base, pointer.shape, pointer.strides, offsets,
+                             (*ones, *pointer.block_shape[-2:]), boundary_check)  # fmt: skip
+        tiles.append((index, block, _tile_region(block, (0, 1))))
+    return tiles
+
+
+def _matrices_valid(pointer: block_ptr_nd, tiles: list) -> tuple[int, ...]:
+    """The valid extent of each dim of an N-D block: the leading dims' indices inside
+    the tensor, and the rows and columns of a matrix tile inside it."""
+    lead = tuple(builtins.max(0, builtins.min(n, extent - o)) if o >= 0 else n + o
+                 for n, extent, o in zip(pointer.block_shape[:-2], pointer.shape,
+                                         pointer.offsets, strict=False))  # fmt: skip
+    _, _, region = tiles[0]
+    return (*(builtins.max(0, n) for n in lead), region[1], region[3])
+
+
+def load_matrices(program: Program, pointer: block_ptr_nd, boundary_check: Sequence[int],
+                   padding_option: str) -> tensor:  # fmt: skip
+    """``tl.load`` of an N-D block with leading dims > 1: one DMA_IN op whose pieces move
+    every matrix's tile (padding past the tensor moves no bytes)."""
+    tiles = _matrix_tiles("tl.load", pointer, boundary_check)
+    view = pointer.base
+    dtype = view.element_dtype
+    fill = _padding(padding_option, dtype) if padding_option else 0
+    out = _new_block(program, pointer.block_shape, dtype)
+    out.valid = _matrices_valid(pointer, tiles)
+    moved = [(index, block, region) for index, block, region in tiles
+             if region[1] and region[3]]  # fmt: skip
+    execute = None
+    if program.machine.data is not None:
+
+        def execute() -> None:
+            data = np.full(pointer.block_shape, fill, dtype=dtype)
+            for index, block, region in moved:
+                skip_r, skip_c = _tile_skip(block)
+                data[index][skip_r : skip_r + region[1], skip_c : skip_c + region[3]] = (
+                    lowering.read_tile(program, block.base, block.stride, region)
+                )
+            out.data = data
+
+    pieces, nbytes, accesses = _matrix_pieces(program, moved, to_tcm=True)
+    inputs = ()
+    if program.stores_in_flight:
+        inputs = tuple(op for access in accesses
+                       for op in lowering.ordered_after(program, access, False))  # fmt: skip
+    op = Op("load", program, "DMA_IN", inputs, out, pieces=pieces or None, execute=execute,
+            nbytes=nbytes)  # fmt: skip
+    for access in accesses:
+        lowering.track(program, op, access, is_store=False)
+    program.pe.issue(op)
+    return out
+
+
+def store_matrices(program: Program, pointer: block_ptr_nd, value: Any,
+                    boundary_check: Sequence[int]) -> None:  # fmt: skip
+    """``tl.store`` through an N-D block with leading dims > 1: one DMA_WB op writing
+    every matrix's tile inside the tensor."""
+    tiles = _matrix_tiles("tl.store", pointer, boundary_check)
+    value = _stored_value(program, value, pointer.block_shape)
+    moved = [(index, block, region) for index, block, region in tiles
+             if region[1] and region[3]]  # fmt: skip
+    if not moved:
+        return  # the whole block is past the edge: nothing to write
+    execute = None
+    if program.machine.data is not None:
+
+        def execute() -> None:
+            data = np.broadcast_to(value.data, pointer.block_shape)
+            for index, block, region in moved:
+                skip_r, skip_c = _tile_skip(block)
+                lowering.write_tile(program, block.base, block.stride, region,
+                                    data[index][skip_r:, skip_c:])  # fmt: skip
+
+    pieces, nbytes, accesses = _matrix_pieces(program, moved, to_tcm=False)
+    earlier = [op for access in accesses
+               for op in lowering.ordered_after(program, access, is_store=True)]  # fmt: skip
+    inputs = (value, *earlier)
+    op = Op("store", program, "DMA_WB", inputs, None, pieces=pieces, execute=execute,
+            nbytes=nbytes)  # fmt: skip
+    for access in accesses:
+        lowering.track(program, op, access, is_store=True)
+    program.pe.issue(op)
+
+
+def _matrix_pieces(program: Program, moved: list, to_tcm: bool) -> tuple[list, int, list]:
+    """(network pieces, bytes, accesses) of the matrix tiles of an N-D block."""
+    pieces, nbytes, accesses = [], 0, []
+    kind = "load" if to_tcm else "store"
+    for _, block, region in moved:
+        tile_pieces, tile_bytes, span = lowering.tile_pieces(
+            program, block.base, block.stride, region, to_tcm, kind
+        )
+        pieces.extend(tile_pieces)
+        nbytes += tile_bytes
+        accesses.append(_tile_access(block, span, region))
+    return pieces, nbytes, accesses
 
 
 def _tile_access(ptr: block_ptr, span: tuple[int, int], region) -> lowering.Access:

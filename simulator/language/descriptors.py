@@ -6,9 +6,11 @@ shape); ``desc.load([m, n])`` is a block pointer's load of the block at those el
 offsets with every dimension bounds-checked: what lies outside the tensor reads as the
 descriptor's padding (zero, or NaN) and moves no bytes, and a store drops it. So a
 descriptor costs what the same block pointer costs: one strided DMA per memory the tile
-touches. Past two dims (``[Z, H, N_CTX, HEAD_DIM]``) the block's leading dims are 1, as
-attention kernels take one head at a time: its offsets there pick the matrix the block
-is a tile of (an offset outside the tensor makes it all padding).
+touches. Past two dims (``[Z, H, N_CTX, HEAD_DIM]``) each index of the block's leading
+dims picks a matrix of the tensor (attention kernels take one head at a time, blocks
+``[1, 1, BLOCK_M, D]``; a batched matmul several, ``[2, BLOCK_M, BLOCK_K]``), and the
+block is that matrix's tile, all padding for an index outside the tensor: one DMA op
+moves every matrix's tile.
 
 ``desc.atomic_add([m, n], value)`` (and ``atomic_min``, ``atomic_max``, ``atomic_and``,
 ``atomic_or``, ``atomic_xor``) reduces ``value`` into the block's elements inside the
@@ -34,11 +36,14 @@ from simulator.language.core import (
     _program,
     _store,
     block_ptr,
+    block_ptr_nd,
     load,
+    load_matrices,
     make_block_ptr,
     matrix_block,
     pointer,
     reshape,
+    store_matrices,
     tensor,
     usage_error,
 )
@@ -68,12 +73,22 @@ class tensor_descriptor:  # noqa: N801 - Triton's name
 
     def load(self, offsets: Sequence[Any]) -> tensor:
         """The block at element ``offsets``, padded where it leaves the tensor."""
+        if self._matrices():
+            block_nd = block_ptr_nd(self.base, self.shape, self.strides, self._offsets(offsets),
+                                    self.block_shape)  # fmt: skip
+            return load_matrices(_program(), block_nd, range(len(self.shape)),
+                                 self.padding_option)  # fmt: skip
         block = self._block(offsets)
         tile = load(block, boundary_check=_BOTH[block.one_d], padding_option=self.padding_option)
         return tile if len(self.shape) <= 2 else reshape(tile, self.block_shape)
 
     def store(self, offsets: Sequence[Any], value: Any) -> None:
         """Write ``value`` to the block at element ``offsets`` (inside the tensor only)."""
+        if self._matrices():
+            block_nd = block_ptr_nd(self.base, self.shape, self.strides, self._offsets(offsets),
+                                    self.block_shape)  # fmt: skip
+            store_matrices(_program(), block_nd, value, range(len(self.shape)))
+            return
         block = self._block(offsets)
         if len(self.shape) > 2 and isinstance(value, tensor):
             if value.shape != self.block_shape:
@@ -120,6 +135,10 @@ class tensor_descriptor:  # noqa: N801 - Triton's name
         ptrs = pointer(self.base, np.where(keep, flat, 0).astype(np.int64))
         _atomic(kind, ptrs, (value,), _const(_program(), keep), None, None, returns_old=False)
 
+    def _matrices(self) -> bool:
+        """Whether a block spans several matrices (a leading dim of the block past 1)."""
+        return any(size != 1 for size in self.block_shape[:-2])
+
     def _offsets(self, offsets: Sequence[Any]) -> tuple[int, ...]:
         offsets = tuple(int(getattr(o, "value", o)) for o in offsets)
         if len(offsets) != len(self.shape):
@@ -146,8 +165,8 @@ def make_tensor_descriptor(base: Any, shape: Sequence[Any], strides: Sequence[An
                            block_shape: Sequence[Any],
                            padding_option: str = "zero") -> tensor_descriptor:  # fmt: skip
     """A descriptor of ``base`` (a tensor argument) seen as ``shape`` with ``strides`` (the
-    last one 1), moved in blocks of ``block_shape``; 1 to 5 dims (past two, the block's
-    leading dims 1)."""
+    last one 1), moved in blocks of ``block_shape``; 1 to 5 dims (past two, each index
+    of the block's leading dims one matrix of the tensor)."""
     base = _base_view("tl.make_tensor_descriptor", base)
     dims = [tuple(int(getattr(v, "value", v)) for v in values)
             for values in (shape, strides, block_shape)]  # fmt: skip
@@ -156,10 +175,6 @@ def make_tensor_descriptor(base: Any, shape: Sequence[Any], strides: Sequence[An
         raise usage_error(f"tl.make_tensor_descriptor: shape {shape}, strides {strides} and "
                           f"block_shape {block_shape} must have one entry per dim, 1 to 5 "
                           "dims")  # fmt: skip
-    if any(size != 1 for size in block_shape[:-2]):
-        raise usage_error(f"tl.make_tensor_descriptor: block_shape {block_shape}: past two "
-                          "dims the block's leading dims must be 1 here (one matrix at a "
-                          "time)")  # fmt: skip
     if strides[-1] != 1:
         raise usage_error(f"tl.make_tensor_descriptor: the last stride must be 1, got {strides}")
     if padding_option not in PADDINGS:
