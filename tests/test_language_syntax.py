@@ -322,3 +322,66 @@ def test_type_stable_loops_run_as_before():
     padded = np.zeros(4 * block, np.float32)
     padded[:n] = x_np
     np.testing.assert_array_equal(out.numpy(), [x_np.sum(), *padded.reshape(4, block).sum(0)])
+
+
+def test_static_range_loops_are_unrolled_so_their_types_may_change():
+    """tl.static_range is unrolled by Triton: ``acc = 0`` may become a float32 tile in
+    its first iteration (no loop-carried check); values checked against numpy."""
+
+    @tl.jit
+    def unrolled(x_ptr):
+        acc = 0
+        for _ in tl.static_range(3):
+            acc += tl.load(x_ptr + tl.arange(0, 4))
+        tl.store(x_ptr + tl.arange(0, 4), acc)
+
+    rt = Runtime("default", verify_data=True)
+    x = rt.from_numpy(np.arange(4, dtype=np.float32), Placement.single(0))
+    rt.launch(unrolled, x, grid=(1,), pes=[0])
+    np.testing.assert_array_equal(x.numpy(), np.arange(4, dtype=np.float32) * 3)
+
+
+@tl.jit
+def _loop_with_break(x_ptr):
+    for i in range(4):
+        if i == 2:
+            break
+        tl.store(x_ptr + i, 1.0)
+
+
+@tl.jit
+def _loop_with_continue(x_ptr):
+    for i in range(4):
+        if i == 2:
+            continue
+        tl.store(x_ptr + i, 1.0)
+
+
+@tl.jit
+def _loop_with_return(x_ptr):
+    i = 0
+    while i < 4:
+        if i == 2:
+            return
+        tl.store(x_ptr + i, 1.0)
+        i += 1
+
+
+@pytest.mark.parametrize(
+    ("kernel", "message"),
+    [
+        (_loop_with_break, r"`break` at .*test_language_syntax.py:\d+: Triton's compiler does "
+                           r"not support it \(unsupported AST node type: Break\)"),
+        (_loop_with_continue, r"`continue` at .*: Triton's compiler does not support it"),
+        (_loop_with_return, r"`return` at .*: Triton cannot have `return` statements inside "
+                            r"`while` or `for` statements"),
+    ],
+)  # fmt: skip
+def test_break_continue_and_return_in_a_loop_are_refused_as_in_triton(kernel, message):
+    """What Triton's code generator refuses fails at launch with one clear message
+    naming the kernel and the statement's line."""
+    text = fails_clearly(kernel, message)
+    lines = inspect.getsource(kernel.fn).splitlines()
+    keyword = message.split("`")[1]
+    offset = next(i for i, line in enumerate(lines) if line.strip() == keyword)
+    assert f":{kernel.fn.__code__.co_firstlineno + offset}:" in text

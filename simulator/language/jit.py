@@ -39,6 +39,9 @@ class JITFunction:
     def __init__(self, fn: Callable[..., Any]) -> None:
         self._source_fn = fn
         self._fn: Callable[..., Any] | None = None
+        # What Triton's compiler would refuse in the source (break, return in a loop):
+        # raised at each launch, while ``fn`` stays readable.
+        self._refusal: str | None = None
         self.__name__ = fn.__name__
         self.__doc__ = fn.__doc__
         self.signature = inspect.signature(fn)
@@ -50,12 +53,23 @@ class JITFunction:
         and the rest (:func:`~simulator.language.syntax.with_triton_syntax`), made at
         first use: a module's kernels that never run cost nothing."""
         if self._fn is None:
-            self._fn = with_triton_syntax(self._source_fn)
+            try:
+                self._fn = with_triton_syntax(self._source_fn)
+            except KernelUsageError as refusal:
+                self._fn, self._refusal = self._source_fn, str(refusal)
         return self._fn
+
+    def runnable(self) -> Callable[..., Any]:
+        """:attr:`fn`, for a launch or a call: raises KernelUsageError when its source
+        holds what Triton's compiler refuses."""
+        fn = self.fn
+        if self._refusal is not None:
+            raise KernelUsageError(self._refusal)
+        return fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Calling a kernel directly runs it in the current program (as a helper)."""
-        return self.fn(*args, **kwargs)
+        return self.runnable()(*args, **kwargs)
 
     def __getitem__(self, grid: Any) -> Callable[..., Any]:
         return grid_launcher(self, grid)
@@ -124,7 +138,7 @@ def jit(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
 def kernel_function(kernel: Any) -> Callable[..., Any]:
     """The plain function of a kernel (a JITFunction or a function)."""
-    return kernel.fn if isinstance(kernel, JITFunction) else kernel
+    return kernel.runnable() if isinstance(kernel, JITFunction) else kernel
 
 
 def typed_arguments(kernel: Any, args: tuple) -> tuple:

@@ -20,7 +20,10 @@ Triton compiles a kernel's Python source, so some Python means something else th
   float32 tile) in the loop is its compile error "Loop-carried variable acc has initial
   type int32 but is re-assigned to ...". Types are (dtype, shape), a number's as Triton
   types it (int32, float32); checked once per loop run, at the end of its first
-  iteration that reaches the end (:func:`carried_type`).
+  iteration that reaches the end (:func:`carried_type`); ``tl.static_range`` loops,
+  which Triton unrolls, are not.
+- ``break``, ``continue`` and a ``return`` inside a loop are refused at launch, as
+  Triton's code generator refuses them (:func:`_refuse_unsupported`).
 
 Kernels run here as Python, so :func:`with_triton_syntax` makes the kernel's function
 again from its source with those operators rewritten as calls (``_kb_and(a, lambda:
@@ -294,6 +297,9 @@ class _Rewriter(ast.NodeTransformer):
         self.loops = 0
 
     def visit_For(self, node: ast.For) -> Any:  # noqa: N802 - ast's name
+        if _is_static_range(node.iter):  # unrolled by Triton: each iteration its own types
+            self.generic_visit(node)
+            return node
         return self._carried(node, _assigned_names(node.target))
 
     def visit_While(self, node: ast.While) -> Any:  # noqa: N802 - ast's name
@@ -359,6 +365,47 @@ class _Rewriter(ast.NodeTransformer):
             return node
         return ast.copy_location(ast.Call(ast.Name("_kb_not", ast.Load()), [node.operand], []),
                                  node)  # fmt: skip
+
+
+def _is_static_range(iterator: ast.expr) -> bool:
+    """Whether a loop iterates ``tl.static_range(...)`` (or ``static_range(...)``)."""
+    if not isinstance(iterator, ast.Call):
+        return False
+    func = iterator.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return name == "static_range"
+
+
+def _refuse_unsupported(definition: ast.FunctionDef, filename: str, first_line: int) -> None:
+    """What Triton's code generator refuses in a kernel's own body, refused here too:
+    ``break`` and ``continue`` (it has no visitor for them: "unsupported AST node type"),
+    and ``return`` inside a ``for`` or ``while``. Raises KernelUsageError naming the
+    kernel's file and line."""
+
+    def where(node: ast.AST) -> str:
+        return f"{filename}:{first_line + node.lineno - 1}"
+
+    def walk(node: ast.AST, in_loop: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                  ast.ClassDef)):  # fmt: skip
+                continue  # a helper's own body is not the kernel's
+            if isinstance(child, (ast.Break, ast.Continue)):
+                word = "break" if isinstance(child, ast.Break) else "continue"
+                raise core.KernelUsageError(
+                    f"kernel {definition.name!r}: `{word}` at {where(child)}: Triton's compiler "
+                    f"does not support it (unsupported AST node type: {type(child).__name__}); "
+                    "carry a flag and mask the loop's work instead"
+                )
+            if isinstance(child, ast.Return) and in_loop:
+                raise core.KernelUsageError(
+                    f"kernel {definition.name!r}: `return` at {where(child)}: Triton cannot have "
+                    "`return` statements inside `while` or `for` statements; carry a flag "
+                    "and return after the loop"
+                )
+            walk(child, in_loop or isinstance(child, (ast.For, ast.While)))
+
+    walk(definition, False)
 
 
 def _assigned_names(node: ast.AST) -> set[str]:
@@ -470,6 +517,7 @@ def _rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
                or (isinstance(node, ast.Attribute) and node.attr in DTYPE_ATTRIBUTES)
                for node in ast.walk(definition)):  # fmt: skip
         return None
+    _refuse_unsupported(definition, fn.__code__.co_filename, fn.__code__.co_firstlineno)
     definition.decorator_list = []
     definition = _Rewriter().visit(definition)
     # Made inside a function whose parameters are fn's free variables, the new code
