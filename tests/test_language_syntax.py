@@ -231,11 +231,12 @@ def test_loop_variables_are_int32_scalars():
             total += wide * 2**34
         for j in tl.range(1, N, 2, num_stages=2):
             total += j.to(tl.int64)
+            total += (j == 1).to(tl.int64) * 100  # a comparison of it is Triton's int1
         r = range(N)
         seen.append((len(r), list(reversed(r)), list(r[1:3]), 2 in r))
         tl.store(out_ptr + tl.arange(0, 4), total)
 
-    assert _run(loops, n_out=4, dtype="int64", N=3).tolist() == [3 * 2**34 + 1] * 4
+    assert _run(loops, n_out=4, dtype="int64", N=3).tolist() == [3 * 2**34 + 101] * 4
     assert seen[:3] == [(tl.int64, tl.int32, True, 2 * i) for i in range(3)]
     assert seen[3] == (3, [2, 1, 0], [1, 2], True)
 

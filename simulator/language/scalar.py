@@ -178,7 +178,8 @@ def _comparison(fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], Any]:
 class LoopIndex(int):
     """A ``for`` loop's variable in a kernel: an int (its arithmetic gives plain ints,
     at an int's speed) that Triton types as an int32 tensor, so ``i.to(tl.int64)`` works
-    (flash-linear-attention writes it)."""
+    (flash-linear-attention writes it), and its comparisons are int1 values
+    (:class:`BoolScalar`)."""
 
     __slots__ = ()
 
@@ -287,7 +288,7 @@ for _name, _fn in (("add", operator.add), ("sub", operator.sub), ("mul", operato
     _method, _reflected = _float_methods(_fn)
     setattr(FloatScalar, f"__{_name}__", _method)
     setattr(FloatScalar, f"__r{_name}__", _reflected)
-for _scalar, _number in ((IntScalar, int), (FloatScalar, float)):
+for _scalar, _number in ((IntScalar, int), (FloatScalar, float), (LoopIndex, int)):
     _scalar._number = staticmethod(_number)  # its value as the plain number
     for _name, _fn in (("eq", operator.eq), ("ne", operator.ne), ("lt", operator.lt),
                        ("le", operator.le), ("gt", operator.gt), ("ge", operator.ge)):  # fmt: skip
