@@ -386,3 +386,67 @@ def test_break_continue_and_return_in_a_loop_are_refused_as_in_triton(kernel, me
     keyword = message.split("`")[1]
     offset = next(i for i, line in enumerate(lines) if line.strip() == keyword)
     assert f":{kernel.fn.__code__.co_firstlineno + offset}:" in text
+
+
+# A run-time `if` keeps each variable's type (Triton builds both branches and types them).
+@tl.jit
+def _then_casts(x_ptr):
+    x = tl.load(x_ptr + tl.arange(0, 4))
+    if tl.program_id(0) == 0:
+        x = x.to(tl.float16)
+    tl.store(x_ptr + tl.arange(0, 4), x)
+
+
+@tl.jit
+def _else_reduces(x_ptr, n):
+    x = tl.load(x_ptr + tl.arange(0, 4))
+    if n > 100:
+        x = x * 2
+    elif n > 50:
+        x = x + 1
+    else:
+        x = tl.sum(x)
+    tl.store(x_ptr + tl.arange(0, 4), x)
+
+
+def test_a_run_time_if_that_changes_a_type_is_triton_s_compile_error():
+    """A branch of an ``if`` on a run-time value (a program id, an int argument) that
+    changes a variable's dtype or shape fails as Triton's code generator fails."""
+    fails_clearly(_then_casts, r"initial value for `x` is of type <\[4\], fp32>, but a "
+                               r"branch of this if redefines it as <\[4\], fp16>")  # fmt: skip
+    rt = Runtime("default")
+    x = rt.zeros((4,), "float32", Placement.single(0))
+    with pytest.raises(tl.KernelUsageError, match=r"redefines it as fp32"):
+        rt.launch(_else_reduces, x, 10, grid=(1,), pes=[0])  # the else branch
+        rt.synchronize()
+
+
+def test_constexpr_ifs_and_type_stable_branches_run():
+    """An ``if`` on a constexpr is static (its branch may change types, as Triton's
+    does); a run-time one whose branches keep the types runs: against numpy."""
+
+    @tl.jit
+    def branches(x_ptr, n, CAST: tl.constexpr):  # noqa: N803
+        x = tl.load(x_ptr + tl.arange(0, 4))
+        if CAST:
+            x = x.to(tl.float16)
+        if n > 2:
+            x = x * 2
+        elif n > 1:
+            x = x + 1
+        else:
+            x = x - 1
+        tl.store(x_ptr + tl.arange(0, 4), x)
+
+    rt = Runtime("default", verify_data=True)
+    values = np.arange(4, dtype=np.float32)
+    for n, expected in ((3, values * 2), (2, values + 1), (1, values - 1)):
+        x = rt.from_numpy(values, Placement.single(0))
+        rt.launch(branches, x, n, grid=(1,), pes=[0], CAST=True)
+        np.testing.assert_array_equal(x.numpy(), expected)
+
+
+def test_a_refused_if_is_refused_at_every_launch():
+    """The check that failed is not marked done: launching the kernel again fails again."""
+    for _ in range(2):
+        fails_clearly(_then_casts, r"initial value for `x` is of type")

@@ -22,6 +22,10 @@ Triton compiles a kernel's Python source, so some Python means something else th
   types it (int32, float32); checked once per loop run, at the end of its first
   iteration that reaches the end (:func:`carried_type`); ``tl.static_range`` loops,
   which Triton unrolls, are not.
+- A variable defined before an ``if`` on a run-time value (a tile, a program id, an int
+  argument, a loop variable) keeps its type in each branch, as Triton types both; checked
+  at the end of the branch the first run of each ``if`` takes (an ``if`` on a constexpr
+  is static, as in Triton: its branch may change types).
 - ``break``, ``continue`` and a ``return`` inside a loop are refused at launch, as
   Triton's code generator refuses them (:func:`_refuse_unsupported`).
 
@@ -36,8 +40,8 @@ function whose source cannot be read (typed at a prompt) gets the builtins only.
 
 ``JITFunction`` remakes its kernel at first use, and the source is read and parsed only
 when the bytecode holds what the rewrite changes (on CPython 3.11: a boolean operator
-used as a value, ``not``, a dtype attribute's name, or a loop;
-:func:`_may_need_rewriting`), so a module's unlaunched kernels, and loop-free ones
+used as a value, ``not``, a dtype attribute's name, a loop or an ``if``;
+:func:`_may_need_rewriting`), so a module's unlaunched kernels, and straight-line ones
 without those, cost no parsing.
 """
 
@@ -58,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from simulator.language import core
-from simulator.language.scalar import FloatScalar, IntScalar, LoopRange
+from simulator.language.scalar import FloatScalar, IntScalar, LoopIndex, LoopRange
 
 
 def _is_tile(value: Any) -> bool:
@@ -274,6 +278,49 @@ def _kb_check_carried(types_before: dict[str, tuple], scope: dict[str, Any]) -> 
             )
 
 
+# The `if` statements (by site number, one per `if` in a rewritten kernel) whose branches
+# have been checked once: later runs of them cost a set lookup.
+_CHECKED_IFS: set[int] = set()
+_IF_SITES = iter(range(1 << 62))
+
+
+def _is_runtime(value: Any) -> bool:
+    """Whether an ``if`` tests a run-time value (a tile or a typed scalar: Triton builds
+    both branches and types them), not a constexpr (one branch, statically)."""
+    return isinstance(value, (core.tensor, IntScalar, FloatScalar, LoopIndex))
+
+
+def _kb_if_types(site: int, names: tuple[str, ...]) -> dict[str, tuple] | None:
+    """Before an unchecked ``if``: the types of ``names`` defined in the kernel's frame."""
+    if site in _CHECKED_IFS:
+        return None
+    return _kb_carried(sys._getframe(1).f_locals, names)
+
+
+def _kb_if_test(types_before: dict[str, tuple] | None, value: Any, site: int) -> Any:
+    """The ``if``'s test, unchanged; a constexpr test's branches are not checked."""
+    if types_before is not None and not _is_runtime(value):
+        types_before.clear()
+        _CHECKED_IFS.add(site)
+    return value
+
+
+def _kb_if_check(types_before: dict[str, tuple], site: int) -> None:
+    """At the end of a run-time ``if``'s branch: each variable defined before it keeps
+    its type, else Triton's compile error. Returns None; the site is checked (unless it
+    failed: a launch again fails again)."""
+    scope = sys._getframe(1).f_locals
+    for name, before in types_before.items():
+        after = carried_type(scope.get(name))
+        if after is not None and after != before:
+            raise core.usage_error(
+                f"initial value for `{name}` is of type {_type_text(before)}, but a branch of "
+                f"this if redefines it as {_type_text(after)}; Triton refuses this (a run-time "
+                "if keeps each variable's type: cast it in both branches, or before the if)"
+            )
+    _CHECKED_IFS.add(site)
+
+
 KERNEL_BUILTINS: dict[str, Any] = {
     **vars(builtins),
     "range": LoopRange,  # loop variables are int32 scalars in Triton: ``i.to(tl.int64)``
@@ -285,7 +332,9 @@ KERNEL_BUILTINS: dict[str, Any] = {
 # function made inside a kernel takes the module's builtins, not the kernel's.
 OPERATOR_HELPERS: dict[str, Any] = {"_kb_and": _kb_and, "_kb_or": _kb_or, "_kb_not": _kb_not,
                                     "_kb_attr": _kb_attr, "_kb_carried": _kb_carried,
-                                    "_kb_check_carried": _kb_check_carried}  # fmt: skip
+                                    "_kb_check_carried": _kb_check_carried,
+                                    "_kb_if_types": _kb_if_types, "_kb_if_test": _kb_if_test,
+                                    "_kb_if_check": _kb_if_check}  # fmt: skip
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -295,6 +344,7 @@ class _Rewriter(ast.NodeTransformer):
 
     def __init__(self) -> None:
         self.loops = 0
+        self.ifs = 0
 
     def visit_For(self, node: ast.For) -> Any:  # noqa: N802 - ast's name
         if _is_static_range(node.iter):  # unrolled by Triton: each iteration its own types
@@ -304,6 +354,51 @@ class _Rewriter(ast.NodeTransformer):
 
     def visit_While(self, node: ast.While) -> Any:  # noqa: N802 - ast's name
         return self._carried(node, set())
+
+    def visit_If(self, node: ast.If) -> Any:  # noqa: N802 - ast's name
+        """``_kb_if_N = _kb_if_types(site, names)`` before the ``if``, its test through
+        ``_kb_if_test`` (a constexpr test: nothing to check), and at the end of each
+        branch ``if _kb_if_N: _kb_if_N = _kb_if_check(_kb_if_N, site)``."""
+        self.generic_visit(node)
+        names = set()
+        for statement in (*node.body, *node.orelse):
+            names |= _assigned_names(statement)
+        names = tuple(sorted(n for n in names if not n.startswith("_kb_")))
+        if not names:
+            return node
+        self.ifs += 1
+        key, site = f"_kb_if_{self.ifs}", next(_IF_SITES)
+        before = ast.Assign(
+            [ast.Name(key, ast.Store())],
+            ast.Call(
+                ast.Name("_kb_if_types", ast.Load()), [ast.Constant(site), ast.Constant(names)], []
+            ),  # fmt: skip
+        )
+        node.test = ast.Call(ast.Name("_kb_if_test", ast.Load()),
+                             [ast.Name(key, ast.Load()), node.test, ast.Constant(site)],
+                             [])  # fmt: skip
+        for branch in (node.body, node.orelse) if node.orelse else (node.body,):
+            check = ast.If(
+                ast.Name(key, ast.Load()),
+                [
+                    ast.Assign(
+                        [ast.Name(key, ast.Store())],
+                        ast.Call(
+                            ast.Name("_kb_if_check", ast.Load()),
+                            [ast.Name(key, ast.Load()), ast.Constant(site)],
+                            [],
+                        ),
+                    )
+                ],  # fmt: skip
+                [],
+            )
+            branch.append(check)
+            for added in ast.walk(check):
+                ast.copy_location(added, node)
+        for added in ast.walk(before):
+            ast.copy_location(added, node)
+        ast.copy_location(node.test, node)
+        return [before, node]
 
     def _carried(self, node: ast.For | ast.While, loop_names: set[str]) -> Any:
         """``_kb_loop_N = _kb_carried(locals(), names)`` before the loop, and at the end
@@ -477,11 +572,12 @@ _VALUE_BOOLEAN_OPCODES = frozenset(
     dis.opmap[name] for name in ("JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP", "UNARY_NOT")
     if name in dis.opmap
 )  # fmt: skip
-# A loop: ``for``'s iteration, and the backward jumps of a ``while`` (conditional ones
-# too: 3.11 jumps back on the loop's test).
+# A loop or an ``if``: ``for``'s iteration, the backward jumps of a ``while``
+# (conditional ones too: 3.11 jumps back on the loop's test), and conditional jumps.
 _LOOP_OPCODES = frozenset(
-    code for name, code in dis.opmap.items() if name == "FOR_ITER" or "BACKWARD" in name
-)
+    code for name, code in dis.opmap.items()
+    if name == "FOR_ITER" or "BACKWARD" in name or name.startswith("POP_JUMP")
+)  # fmt: skip
 
 
 def _may_need_rewriting(code: types.CodeType) -> bool:
@@ -512,7 +608,7 @@ def _rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
     definition = tree.body[0] if len(tree.body) == 1 else None
     if not isinstance(definition, ast.FunctionDef) or definition.name != fn.__name__:
         return None
-    if not any(isinstance(node, (ast.BoolOp, ast.For, ast.While))
+    if not any(isinstance(node, (ast.BoolOp, ast.For, ast.While, ast.If))
                or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
                or (isinstance(node, ast.Attribute) and node.attr in DTYPE_ATTRIBUTES)
                for node in ast.walk(definition)):  # fmt: skip
