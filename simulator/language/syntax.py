@@ -264,18 +264,27 @@ def _kb_carried(scope: dict[str, Any], names: tuple[str, ...]) -> dict[str, tupl
     return types_before or None
 
 
-def _kb_check_carried(types_before: dict[str, tuple], scope: dict[str, Any]) -> None:
-    """At the end of a loop's first iteration: each carried variable still has its type
-    from before the loop, else Triton's compile error. Returns None (checked once)."""
+def _changed_type(types_before: dict[str, tuple], scope: dict[str, Any]) -> tuple | None:
+    """(name, type before, type now) of the first variable of ``types_before`` whose type
+    in ``scope`` differs, as Triton prints types; None when none does."""
     for name, before in types_before.items():
         after = carried_type(scope.get(name))
         if after is not None and after != before:
-            raise core.usage_error(
-                f"loop-carried variable {name} has initial type {_type_text(before)} but is "
-                f"re-assigned to {_type_text(after)} in the loop; Triton refuses this (make "
-                "the type before the loop the one the loop computes, e.g. tl.zeros(..., "
-                "dtype) or a .to(dtype))"
-            )
+            return name, _type_text(before), _type_text(after)
+    return None
+
+
+def _kb_check_carried(types_before: dict[str, tuple], scope: dict[str, Any]) -> None:
+    """At the end of a loop's first iteration: each carried variable still has its type
+    from before the loop, else Triton's compile error. Returns None (checked once)."""
+    changed = _changed_type(types_before, scope)
+    if changed is not None:
+        name, before, after = changed
+        raise core.usage_error(
+            f"loop-carried variable {name} has initial type {before} but is re-assigned to "
+            f"{after} in the loop; Triton refuses this (make the type before the loop the "
+            "one the loop computes, e.g. tl.zeros(..., dtype) or a .to(dtype))"
+        )
 
 
 # The `if` statements (by site number, one per `if` in a rewritten kernel) whose branches
@@ -309,15 +318,14 @@ def _kb_if_check(types_before: dict[str, tuple], site: int) -> None:
     """At the end of a run-time ``if``'s branch: each variable defined before it keeps
     its type, else Triton's compile error. Returns None; the site is checked (unless it
     failed: a launch again fails again)."""
-    scope = sys._getframe(1).f_locals
-    for name, before in types_before.items():
-        after = carried_type(scope.get(name))
-        if after is not None and after != before:
-            raise core.usage_error(
-                f"initial value for `{name}` is of type {_type_text(before)}, but a branch of "
-                f"this if redefines it as {_type_text(after)}; Triton refuses this (a run-time "
-                "if keeps each variable's type: cast it in both branches, or before the if)"
-            )
+    changed = _changed_type(types_before, sys._getframe(1).f_locals)
+    if changed is not None:
+        name, before, after = changed
+        raise core.usage_error(
+            f"initial value for `{name}` is of type {before}, but a branch of this if "
+            f"redefines it as {after}; Triton refuses this (a run-time if keeps each "
+            "variable's type: cast it in both branches, or before the if)"
+        )
     _CHECKED_IFS.add(site)
 
 
@@ -360,44 +368,19 @@ class _Rewriter(ast.NodeTransformer):
         ``_kb_if_test`` (a constexpr test: nothing to check), and at the end of each
         branch ``if _kb_if_N: _kb_if_N = _kb_if_check(_kb_if_N, site)``."""
         self.generic_visit(node)
-        names = set()
-        for statement in (*node.body, *node.orelse):
-            names |= _assigned_names(statement)
-        names = tuple(sorted(n for n in names if not n.startswith("_kb_")))
+        names = _names_assigned_in([*node.body, *node.orelse], set())
         if not names:
             return node
         self.ifs += 1
-        key, site = f"_kb_if_{self.ifs}", next(_IF_SITES)
-        before = ast.Assign(
-            [ast.Name(key, ast.Store())],
-            ast.Call(
-                ast.Name("_kb_if_types", ast.Load()), [ast.Constant(site), ast.Constant(names)], []
-            ),  # fmt: skip
-        )
+        key, site = f"_kb_if_{self.ifs}", ast.Constant(next(_IF_SITES))
+        before = _assign_call(key, "_kb_if_types", [site, ast.Constant(names)])
         node.test = ast.Call(ast.Name("_kb_if_test", ast.Load()),
-                             [ast.Name(key, ast.Load()), node.test, ast.Constant(site)],
-                             [])  # fmt: skip
-        for branch in (node.body, node.orelse) if node.orelse else (node.body,):
-            check = ast.If(
-                ast.Name(key, ast.Load()),
-                [
-                    ast.Assign(
-                        [ast.Name(key, ast.Store())],
-                        ast.Call(
-                            ast.Name("_kb_if_check", ast.Load()),
-                            [ast.Name(key, ast.Load()), ast.Constant(site)],
-                            [],
-                        ),
-                    )
-                ],  # fmt: skip
-                [],
-            )
-            branch.append(check)
-            for added in ast.walk(check):
-                ast.copy_location(added, node)
-        for added in ast.walk(before):
-            ast.copy_location(added, node)
-        ast.copy_location(node.test, node)
+                             [ast.Name(key, ast.Load()), node.test, site], [])  # fmt: skip
+        checks = [_check_once(key, "_kb_if_check", site) for _ in range(1 + bool(node.orelse))]
+        node.body.append(checks[0])
+        if node.orelse:
+            node.orelse.append(checks[1])
+        _located([before, node.test, *checks], node)
         return [before, node]
 
     def _carried(self, node: ast.For | ast.While, loop_names: set[str]) -> Any:
@@ -405,38 +388,16 @@ class _Rewriter(ast.NodeTransformer):
         of its body ``if _kb_loop_N: _kb_loop_N = _kb_check_carried(_kb_loop_N,
         locals())`` (once: the check returns None)."""
         self.generic_visit(node)
-        names = set()
-        for statement in node.body:
-            names |= _assigned_names(statement)
-        names = tuple(sorted(n for n in names - loop_names if not n.startswith("_kb_")))
+        names = _names_assigned_in(node.body, loop_names)
         if not names:
             return node
         self.loops += 1
         key = f"_kb_loop_{self.loops}"
         scope = ast.Call(ast.Name("locals", ast.Load()), [], [])
-        before = ast.Assign(
-            [ast.Name(key, ast.Store())],
-            ast.Call(
-                ast.Name("_kb_carried", ast.Load()), [scope, ast.Constant(names)], []
-            ),  # fmt: skip
-        )
-        check = ast.If(
-            ast.Name(key, ast.Load()),
-            [
-                ast.Assign(
-                    [ast.Name(key, ast.Store())],
-                    ast.Call(
-                        ast.Name("_kb_check_carried", ast.Load()),
-                        [ast.Name(key, ast.Load()), scope],
-                        [],
-                    ),
-                )
-            ],  # fmt: skip
-            [],
-        )
+        before = _assign_call(key, "_kb_carried", [scope, ast.Constant(names)])
+        check = _check_once(key, "_kb_check_carried", scope)
         node.body.append(check)
-        for added in (before, check, *ast.walk(check), *ast.walk(before)):
-            ast.copy_location(added, node)  # errors name the loop's line
+        _located([before, check], node)  # errors name the loop's line
         return [before, node]
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:  # noqa: N802 - ast's name
@@ -460,6 +421,33 @@ class _Rewriter(ast.NodeTransformer):
             return node
         return ast.copy_location(ast.Call(ast.Name("_kb_not", ast.Load()), [node.operand], []),
                                  node)  # fmt: skip
+
+
+def _names_assigned_in(statements: list[ast.stmt], exclude: set[str]) -> tuple[str, ...]:
+    """The names ``statements`` bind, but those in ``exclude`` and the rewrite's own."""
+    names: set[str] = set()
+    for statement in statements:
+        names |= _assigned_names(statement)
+    return tuple(sorted(n for n in names - exclude if not n.startswith("_kb_")))
+
+
+def _assign_call(key: str, helper: str, args: list[ast.expr]) -> ast.Assign:
+    """``key = helper(*args)``."""
+    return ast.Assign([ast.Name(key, ast.Store())],
+                      ast.Call(ast.Name(helper, ast.Load()), args, []))  # fmt: skip
+
+
+def _check_once(key: str, helper: str, *args: ast.expr) -> ast.If:
+    """``if key: key = helper(key, *args)`` (the helper returns None: it runs once)."""
+    return ast.If(ast.Name(key, ast.Load()),
+                  [_assign_call(key, helper, [ast.Name(key, ast.Load()), *args])], [])  # fmt: skip
+
+
+def _located(nodes: list[ast.AST], at: ast.AST) -> None:
+    """Give ``nodes`` and what they hold the line of ``at`` (errors name the user's)."""
+    for node in nodes:
+        for part in ast.walk(node):
+            ast.copy_location(part, at)
 
 
 def _is_static_range(iterator: ast.expr) -> bool:
