@@ -1623,7 +1623,8 @@ def _matrices_valid(pointer: block_ptr_nd, tiles: list) -> tuple[int, ...]:
     lead = tuple(builtins.max(0, builtins.min(n, extent - o)) if o >= 0 else n + o
                  for n, extent, o in zip(pointer.block_shape[:-2], pointer.shape,
                                          pointer.offsets, strict=False))  # fmt: skip
-    _, _, region = tiles[0]
+    # A matrix inside the tensor has the tile's rows and columns (all padding: none).
+    region = next((r for _, _, r in tiles if r[1] and r[3]), (0, 0, 0, 0))
     return (*(builtins.max(0, n) for n in lead), region[1], region[3])
 
 
