@@ -903,3 +903,29 @@ def test_an_index_with_more_colons_than_axes_walks_as_triton_s():
         return tl.reshape(widened + y[:, :, None], (ROWS, COLS))
 
     np.testing.assert_array_equal(_run(body, (ROWS, COLS)), X + Y)
+
+
+def test_a_block_of_matrices_before_the_tensor_counts_only_the_matrices_inside(list_writer):
+    """A (2, 16, 16) block at batch offset -1 of a 1-matrix tensor: the first matrix is
+    padding, the second the tensor's; the batched dot's FLOPs are those of the one
+    matrix inside (2 * 16**3) and its product is numpy's, after a zero matrix."""
+
+    @tl.jit
+    def square(x_ptr, y_ptr):
+        x = tl.make_block_ptr(x_ptr, (1, 16, 16), (256, 16, 1), (-1, 0, 0), (2, 16, 16),
+                              (2, 1, 0))  # fmt: skip
+        tile = tl.load(x, boundary_check=(0, 1, 2), padding_option="zero")
+        product = tl.dot(tile, tile)
+        tl.store(y_ptr + tl.arange(0, 512), tl.reshape(product, (512,)))
+
+    rng = np.random.default_rng(5)
+    x_np = rng.standard_normal((1, 16, 16)).astype(np.float32)
+    rt = Runtime("default", verify_data=True, writer=list_writer)
+    x = rt.from_numpy(x_np, Placement.single(0))
+    y = rt.zeros((512,), "float32", Placement.single(0))
+    rt.launch(square, x, y, grid=(1,), pes=[0])
+    out = y.numpy().reshape(2, 16, 16)
+    np.testing.assert_array_equal(out[0], 0)
+    np.testing.assert_allclose(out[1], x_np[0] @ x_np[0], rtol=1e-5, atol=1e-5)
+    (dot,) = [r for r in list_writer.rows["ops"] if r["op"] == "dot"]
+    assert dot["flops"] == 2 * 16**3
