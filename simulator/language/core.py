@@ -1620,12 +1620,13 @@ def _matrix_tiles(what: str, pointer: block_ptr_nd, boundary_check: Sequence[int
 def _matrices_valid(pointer: block_ptr_nd, tiles: list) -> tuple[int, ...]:
     """The valid extent of each dim of an N-D block: the leading dims' indices inside
     the tensor, and the rows and columns of a matrix tile inside it."""
-    lead = tuple(builtins.max(0, builtins.min(n, extent - o)) if o >= 0 else n + o
-                 for n, extent, o in zip(pointer.block_shape[:-2], pointer.shape,
-                                         pointer.offsets, strict=False))  # fmt: skip
+    # Indices [o, o + n) of a leading dim of extent e: those in [0, e) are valid.
+    lead = tuple(builtins.max(0, builtins.min(o + n, e) - builtins.max(o, 0))
+                 for n, e, o in zip(pointer.block_shape[:-2], pointer.shape, pointer.offsets,
+                                    strict=False))  # fmt: skip
     # A matrix inside the tensor has the tile's rows and columns (all padding: none).
     region = next((r for _, _, r in tiles if r[1] and r[3]), (0, 0, 0, 0))
-    return (*(builtins.max(0, n) for n in lead), region[1], region[3])
+    return (*lead, region[1], region[3])
 
 
 def load_matrices(program: Program, pointer: block_ptr_nd, boundary_check: Sequence[int],

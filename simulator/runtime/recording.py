@@ -104,21 +104,8 @@ class Recording:
         known (when the Runtime is created)."""
         if not self.trace:
             return None
-        from traces.views import open_store
-
-        self.writer = open_store(self.store).new_run(
-            workload=self.name,
-            params=self.recorded_params(),
-            topology=topology.name,
-            topology_json=topology.to_json(),
-            topology_hash=topology.hash,
-            verify_data=verify_data,
-            source_dir=SOURCE_DIR,
-            sim_version=_sim_version(),
-            overrides=self.overrides,
-            sweep_id=self.sweep_id,
-            writer_process=True,  # Parquet work on another core
-        )
+        self.writer = self._new_run(topology.name, topology.to_json(), topology.hash,
+                                    verify_data, writer_process=True)  # fmt: skip
         return self.writer
 
     def record_failed(self, error: str, topology: Any | None) -> str | None:
@@ -131,27 +118,34 @@ class Recording:
         self.status, self.error = "failed", error
         if not self.trace:
             return None
-        from traces.views import open_store
-
         if topology is not None:
             name, topology_json, topology_hash = topology.name, topology.to_json(), topology.hash
         else:  # the code never said which: nothing was simulated on any
             name, topology_json, topology_hash = "-", json.dumps({"name": "-"}), "-"
-        self.writer = open_store(self.store).new_run(
+        self.writer = self._new_run(name, topology_json, topology_hash, bool(self.verify_data))
+        self.writer.finish(status="failed", error=error, sim_end_ns=None, n_events=None,
+                           wall_s=time.perf_counter() - self.started)  # fmt: skip
+        return self.writer.run_id
+
+    def _new_run(self, topology: str, topology_json: str, topology_hash: str,
+                 verify_data: bool, writer_process: bool = False) -> Any:  # fmt: skip
+        """A new run of this recording in its store (``writer_process``: Parquet work in
+        the writer process, on another core)."""
+        from traces.views import open_store
+
+        return open_store(self.store).new_run(
             workload=self.name,
             params=self.recorded_params(),
-            topology=name,
+            topology=topology,
             topology_json=topology_json,
             topology_hash=topology_hash,
-            verify_data=bool(self.verify_data),
+            verify_data=verify_data,
             source_dir=SOURCE_DIR,
             sim_version=_sim_version(),
             overrides=self.overrides,
             sweep_id=self.sweep_id,
+            writer_process=writer_process,
         )
-        self.writer.finish(status="failed", error=error, sim_end_ns=None, n_events=None,
-                           wall_s=time.perf_counter() - self.started)  # fmt: skip
-        return self.writer.run_id
 
     def recorded_params(self) -> dict[str, Any]:
         """The run's parameters as recorded: the defaults of those the code read, the
