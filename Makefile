@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DASHBOARD ?= 1
 PORT ?= 8501
 
-.PHONY: demo test lint format bench mutate clean
+.PHONY: demo test lint format bench mutate clean native
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The hot modules compiled with mypyc (simulator/hw/native.py); a no-op while they match
+# their sources, pure Python (the same results) where they cannot be compiled.
+native: $(STAMP)
+	$(BIN)/python -m simulator.hw.compile --if-stale
+
+demo: $(STAMP) native
 	$(BIN)/kernbench demo $(if $(filter 0,$(DASHBOARD)),--no-dashboard,--port $(PORT))
 
-test: $(STAMP)
+test: $(STAMP) native
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	KERNBENCH_NATIVE=require $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -57,4 +62,4 @@ mutate: $(STAMP)
 	@cat mutants/mutmut-cicd-stats.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants .mutmut.log
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants .mutmut.log simulator/_native

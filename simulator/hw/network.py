@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from typing import Any
 
 import simpy
 from simpy.events import NORMAL, Event, EventPriority, Timeout
@@ -90,7 +91,7 @@ class Transfer:
     issue_ns: float
     start_ns: float
     end_ns: float | None
-    tag: object
+    tag: Any  # (not `object`: mypyc's dataclasses cannot name it)
     bound_by: str | None = None
 
 
@@ -393,7 +394,7 @@ class Network:
         streaming = self._streaming
         track_mix = self._track_mix
         started: list[_Flow] = []
-        for flow in self._batches.pop(event.value):
+        for flow in self._batches.pop(event._value):  # hot path: no property call
             if not flow.link_ids or flow.remaining_bytes <= 0.0:
                 self._complete(flow, now)
                 continue
@@ -424,7 +425,7 @@ class Network:
 
     def _on_end_wakeup(self, event: Event) -> None:
         """Finish every flow due by the wake-up's target time, then arm the next one."""
-        target_ns, version = event.value
+        target_ns, version = event._value  # hot path: no property call
         if version != self._armed_version:
             return  # superseded by an earlier wake-up
         self._armed_end_ns = float("inf")

@@ -1,0 +1,162 @@
+"""Compiled hot modules: the simulator's innermost loops built with mypyc, used only while
+they match their sources.
+
+The modules of ``COMPILED_MODULES`` are ordinary Python; ``python -m simulator.hw.compile``
+(``make test`` and ``make demo`` run it) compiles them with mypyc into
+``simulator/_native/`` beside their sources, with ``sources.json`` recording the SHA-256
+of each source it compiled and the extension suffix of the interpreter and platform they
+were built for (``.cpython-311-x86_64-linux-gnu.so``). A package holding one of
+them calls :func:`enable` from its ``__init__``: when every recorded source still has its
+digest (and this interpreter and platform load that suffix), the package's compiled
+modules come first on its ``__path__``, so ``import`` loads them; otherwise the package
+stays pure Python. An edited source therefore never runs stale compiled code: it runs
+interpreted, the same simulation at the interpreter's speed, until the next build.
+
+Compiled and interpreted modules give the same trace, bit for bit
+(``tests/test_native.py`` runs the trace-identity cases both ways): mypyc keeps Python's
+float arithmetic (IEEE doubles, no fused multiply-add on the default x86-64 target) and
+its order of operations.
+
+``KERNBENCH_NATIVE=0`` turns the compiled modules off for a process (to compare, or to
+profile Python lines). A machine without a C compiler or mypy keeps pure Python: the build
+says why and exits 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+# Modules compiled by mypyc, in one group: the network's max-min refill and completion
+# heap, where the 128-rank all-reduce spends most of its time.
+COMPILED_MODULES = ("simulator.hw.network",)
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+"""The folder holding the ``simulator`` package (a checkout, or site-packages)."""
+NATIVE_DIR = PACKAGE_ROOT / "simulator" / "_native"
+"""Where the compiled modules live, by package path (``simulator/hw/network.*.so``)."""
+STAMP_NAME = "sources.json"
+ENV_SWITCH = "KERNBENCH_NATIVE"
+
+_fresh_by_root: dict[Path, bool] = {}
+
+
+def source_path(module: str, root: Path = PACKAGE_ROOT) -> Path:
+    """The source file of a module named in COMPILED_MODULES."""
+    return root.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def source_digest(path: Path) -> str:
+    """SHA-256 of a source file's bytes (hex)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def is_fresh(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> bool:
+    """Whether ``native_dir`` holds a build of every module it records from the sources
+    under ``root`` as they are now, for this interpreter and platform. Checked once per
+    process."""
+    native_dir = native_dir if native_dir is not None else root / "simulator" / "_native"
+    if native_dir in _fresh_by_root:
+        return _fresh_by_root[native_dir]
+    fresh = False
+    try:
+        stamp = json.loads((native_dir / STAMP_NAME).read_text())
+        fresh = stamp.get("ext_suffix") == sysconfig.get_config_var("EXT_SUFFIX") and all(
+            source_digest(source_path(module, root)) == digest
+            for module, digest in stamp["modules"].items()
+        )
+    except (OSError, ValueError, KeyError, AttributeError):
+        fresh = False  # no build, or an unreadable one: pure Python
+    _fresh_by_root[native_dir] = fresh
+    return fresh
+
+
+def enable(package: str, package_path: list[str], native_dir: Path = NATIVE_DIR) -> bool:
+    """Put ``package``'s compiled modules first on its ``__path__`` (``package_path``)
+    when the build is fresh and ``KERNBENCH_NATIVE`` is not ``0``. Returns whether it did.
+
+    All or nothing: one stale source leaves every package pure, since the modules of one
+    mypyc group call each other's compiled code directly.
+    """
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return False
+    root = native_dir.parents[1]
+    if not is_fresh(root, native_dir):
+        return False
+    compiled_dir = native_dir.joinpath(*package.split("."))
+    if not compiled_dir.is_dir():
+        return False
+    if str(native_dir) not in sys.path:
+        sys.path.append(str(native_dir))  # a group's shared library is a top-level module
+    package_path.insert(0, str(compiled_dir))
+    return True
+
+
+def compiled_modules() -> list[str]:
+    """The modules of COMPILED_MODULES loaded compiled in this process (imported ones)."""
+    return [
+        name
+        for name in COMPILED_MODULES
+        if name in sys.modules
+        and not str(getattr(sys.modules[name], "__file__", "")).endswith(".py")
+    ]
+
+
+def build(root: Path = PACKAGE_ROOT, *, if_stale: bool = False) -> bool:
+    """Compile COMPILED_MODULES of the sources under ``root`` into its
+    ``simulator/_native``; returns whether compiled modules are now in place.
+
+    The sources are copied first, so an edit during the build cannot leave a stamp that
+    does not describe the compiled code. Without mypy or a C compiler it prints why
+    and leaves the previous build, if any, untouched (a stale one is not used).
+    """
+    native_dir = root / "simulator" / "_native"
+    if if_stale and is_fresh(root, native_dir):
+        return True
+    try:
+        import mypyc  # noqa: F401 - only to say clearly that it is missing
+    except ImportError:
+        print("simulator.hw.native: mypy is not installed; the simulator runs as pure Python")
+        return False
+    with tempfile.TemporaryDirectory(prefix="kernbench-native-") as tmp:
+        work = Path(tmp)
+        shutil.copytree(
+            root / "simulator",
+            work / "simulator",
+            ignore=shutil.ignore_patterns("__pycache__", "_native", "*.so", "*.pyc"),
+        )
+        sources = [str(source_path(module, work).relative_to(work)) for module in COMPILED_MODULES]
+        command = [sys.executable, "-m", "mypyc", "--follow-imports=silent",
+                   "--ignore-missing-imports", *sources]  # fmt: skip
+        done = subprocess.run(command, cwd=work, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(
+                "simulator.hw.native: mypyc could not compile "
+                f"{', '.join(COMPILED_MODULES)}; the simulator runs as pure Python:\n"
+                + (done.stdout + done.stderr)[-3000:]
+            )
+            return False
+        stamp = {
+            "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+            "modules": {
+                module: source_digest(source_path(module, work)) for module in COMPILED_MODULES
+            },
+        }
+        shutil.rmtree(native_dir, ignore_errors=True)
+        for built in work.rglob("*.so"):
+            if "build" in built.relative_to(work).parts[:1]:
+                continue  # mypyc's intermediate copies
+            target = native_dir / built.relative_to(work)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(built, target)
+        (native_dir / STAMP_NAME).write_text(json.dumps(stamp, indent=1) + "\n")
+    _fresh_by_root.pop(native_dir, None)
+    print(f"simulator.hw.native: compiled {', '.join(COMPILED_MODULES)} into {native_dir}")
+    return True
