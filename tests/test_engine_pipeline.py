@@ -1,13 +1,13 @@
 """The PE op pipeline: cost formulas, in-order engines, overlap, TCM accounting."""
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import simulator.language as tl
 from simulator.engine.errors import KernelError, TcmOverflowError
+from simulator.engine.pe import Program
 from simulator.hw import graph as g
 from simulator.runtime.placement import Placement
 from simulator.runtime.runtime import Runtime
@@ -189,7 +189,7 @@ def test_tcm_wait_names_the_op_whose_end_made_room(frees, freed_by):
     rt = Runtime("default")
     machine = rt.machine
     pe, env = machine.pes[0], machine.env
-    program = SimpleNamespace(kernel_name="k", program_id=(0, 0, 0), resume=None)
+    program = Program(machine, pe, "k", 0, (0, 0, 0), (1, 1, 1), 0)
     pe.tcm_used_bytes, pe.inflight_ops = pe.tcm_capacity_bytes, 3
 
     def body():

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pyarrow.dataset as ds
 import pytest
 import simpy
+from interpreted import interpreted
 
 from simulator.engine.recorder import (
     DEPS_COLUMNS,
@@ -51,9 +52,10 @@ def _coord(topology, index=13):
 
 def test_op_row_puts_each_value_in_its_named_column(topology, list_writer):
     """An op with a distinct value per field gives a row whose names match those fields,
-    and the deps row of its start (which rides on it) gets what the engine set."""
+    and the deps row of its start (which rides on it) gets what the engine set (a fake
+    op: the recorder's interpreted source, tests/interpreted.py)."""
     env = simpy.Environment()
-    recorder = Recorder(env, topology, list_writer)
+    recorder = interpreted("simulator.engine.recorder").Recorder(env, topology, list_writer)
     coord = _coord(topology)
     env.run(until=7.5)
     op = SimpleNamespace(
@@ -112,8 +114,11 @@ def test_dma_row_puts_each_value_in_its_named_column(topology, list_writer):
 
 
 def test_pe_exec_row_puts_each_value_in_its_named_column(topology, list_writer):
-    """A finished program's launch, place and times land under their own names."""
-    recorder = Recorder(simpy.Environment(), topology, list_writer)
+    """A finished program's launch, place and times land under their own names (a fake
+    program: the recorder's interpreted source)."""
+    recorder = interpreted("simulator.engine.recorder").Recorder(
+        simpy.Environment(), topology, list_writer
+    )
     coord = _coord(topology, 30)
     program = SimpleNamespace(
         launch_id=2, pe=SimpleNamespace(coord=coord), dispatch_ns=1.0, exec_start_ns=4.0,

@@ -1,4 +1,7 @@
-"""Tests for simulator.language.lowering: view layouts give the page table's pieces."""
+"""Tests for simulator.language.lowering: view layouts give the page table's pieces.
+
+The programs here are fakes holding only what lowering reads, so the tests run its
+interpreted source (tests/interpreted.py); the reference runs cover the compiled one."""
 
 from __future__ import annotations
 
@@ -8,11 +11,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from interpreted import interpreted
 
 from simulator.hw.address_map import AddressError
 from simulator.hw.mmu import MMU, PageFault
-from simulator.language import lowering
 from simulator.language.core import TensorView
+
+lowering = interpreted("simulator.language.lowering")
 
 PAGE = 4096
 WINDOW = 3 * PAGE  # the fake address map's components: windows of three pages

@@ -3,6 +3,7 @@ and the same traces compiled as interpreted."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from simulator.hw import native
 
 ROOT = Path(__file__).resolve().parents[1]
+SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
 
 
 @pytest.fixture()
@@ -27,27 +29,31 @@ def fake_build(tmp_path, monkeypatch):
     source.write_text("VALUE = 1\n")
     native_dir = tmp_path / "simulator" / "_native"
     (native_dir / "simulator" / "fake").mkdir(parents=True)
+    (native_dir / "simulator" / "fake" / f"mod{SUFFIX}").write_bytes(b"")
     stamp = {
-        "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+        "ext_suffix": SUFFIX,
         "modules": {"simulator.fake.mod": native.source_digest(source)},
     }
     (native_dir / native.STAMP_NAME).write_text(json.dumps(stamp))
     return source, native_dir
 
 
-def test_a_fresh_build_comes_first_on_the_package_path(fake_build):
+def test_a_fresh_build_is_found_ahead_of_the_sources(fake_build):
     _, native_dir = fake_build
-    path = ["/src/simulator/fake"]
-    assert native.enable("simulator.fake", path, native_dir)
-    assert path == [str(native_dir / "simulator" / "fake"), "/src/simulator/fake"]
+    finder = native.install(native_dir)
+    try:
+        assert sys.meta_path[0] is finder
+        spec = finder.find_spec("simulator.fake.mod")
+        assert spec.origin == str(native_dir / "simulator" / "fake" / f"mod{SUFFIX}")
+        assert finder.find_spec("simulator.fake.other") is None  # not compiled: the source
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def test_an_edited_source_runs_interpreted(fake_build):
     source, native_dir = fake_build
     source.write_text("VALUE = 2\n")
-    path = ["/src/simulator/fake"]
-    assert not native.enable("simulator.fake", path, native_dir)
-    assert path == ["/src/simulator/fake"]
+    assert native.install(native_dir) is None
 
 
 def test_a_build_for_another_interpreter_or_platform_is_not_used(fake_build):
@@ -55,22 +61,28 @@ def test_a_build_for_another_interpreter_or_platform_is_not_used(fake_build):
     stamp = json.loads((native_dir / native.STAMP_NAME).read_text())
     stamp["ext_suffix"] = ".cpython-311-aarch64-linux-gnu.so"
     (native_dir / native.STAMP_NAME).write_text(json.dumps(stamp))
-    assert not native.enable("simulator.fake", [], native_dir)
+    assert native.install(native_dir) is None
 
 
 def test_no_build_or_a_broken_stamp_is_pure_python(fake_build, monkeypatch):
     _, native_dir = fake_build
     (native_dir / native.STAMP_NAME).write_text("{not json")
-    assert not native.enable("simulator.fake", [], native_dir)
+    assert native.install(native_dir) is None
     monkeypatch.setattr(native, "_fresh_by_root", {})
     (native_dir / native.STAMP_NAME).unlink()
-    assert not native.enable("simulator.fake", [], native_dir)
+    assert native.install(native_dir) is None
+
+
+def test_a_build_missing_a_module_is_not_used(fake_build):
+    _, native_dir = fake_build
+    (native_dir / "simulator" / "fake" / f"mod{SUFFIX}").unlink()
+    assert native.install(native_dir) is None
 
 
 def test_the_switch_turns_a_fresh_build_off(fake_build, monkeypatch):
     _, native_dir = fake_build
     monkeypatch.setenv(native.ENV_SWITCH, "0")
-    assert not native.enable("simulator.fake", [], native_dir)
+    assert native.install(native_dir) is None
 
 
 def test_the_compiled_modules_load_when_built():
@@ -83,7 +95,9 @@ def test_the_compiled_modules_load_when_built():
         pytest.skip("no fresh build of the compiled modules (make native)")
     assert native.is_fresh(), f"no fresh build in {native.NATIVE_DIR}: run `make native`"
     assert Path(network.__file__).suffix == ".so", network.__file__
-    assert native.compiled_modules() == ["simulator.hw.network"]
+    for name in native.COMPILED_MODULES:
+        importlib.import_module(name)
+    assert native.compiled_modules() == list(native.COMPILED_MODULES)
 
 
 @pytest.mark.slow

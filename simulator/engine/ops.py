@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 if TYPE_CHECKING:
     from simulator.engine.pe import PE, Program
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 ENGINES = ("DMA_IN", "GEMM", "MATH", "DMA_WB")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled, while tl.tensor is a Block
 class Block:
     """A tile in one PE's TCM: the future result of the op that produces it.
 
@@ -50,7 +52,9 @@ class Block:
         self.pe = pe
         self.ready = False
         self.data: np.ndarray | None = None
-        self.waiters: list[Op] = []
+        # Ops, and the kernel language's waiters that look like one (``pending_inputs``
+        # and ``engine.try_start``): duck-typed, so Any.
+        self.waiters: list[Any] = []
 
     def __del__(self) -> None:
         # try/except rather than contextlib.suppress: free when nothing is raised, and
@@ -103,6 +107,10 @@ class Op:
         "dep_ready_ns",
         "dep_wait_ns",
     )
+    dep_key: int
+    dep_on_id: int | None
+    dep_ready_ns: float
+    dep_wait_ns: float
 
     def __init__(
         self,

@@ -84,25 +84,24 @@ class Engine:
             self.running += 1
             op.lane = heappop(self.free_lanes)
             op.start_ns = now
-            # What it waited for: its deps row, which rides on its ops row.
-            if dep_keys is None:
-                pass  # not tracing
-            elif by is not None:
-                op.dep_key = dep_keys.on_op[cause]
-                op.dep_on_id = by.op_id
-                op.dep_ready_ns = now
-                op.dep_wait_ns = now - op.issue_ns
-            elif cause == "issue":
-                why = op.program.resume  # (cause, on_item, on_id, ready_ns, wait_ns)
-                op.dep_key = dep_keys[why[0], why[1]]
-                op.dep_on_id = why[2]
-                op.dep_ready_ns = why[3]
-                op.dep_wait_ns = why[4]
-            else:
-                op.dep_key = dep_keys[cause, None]
-                op.dep_on_id = None
-                op.dep_ready_ns = now
-                op.dep_wait_ns = now - op.issue_ns
+            # What it waited for (while tracing): its deps row, which rides on its ops row.
+            if dep_keys is not None:
+                if by is not None:
+                    op.dep_key = dep_keys.on_op[cause]  # type: ignore[index]  # set with dep_keys
+                    op.dep_on_id = by.op_id
+                    op.dep_ready_ns = now
+                    op.dep_wait_ns = now - op.issue_ns
+                elif cause == "issue":
+                    why = op.program.resume  # (cause, on_item, on_id, ready_ns, wait_ns)
+                    op.dep_key = dep_keys[why[0], why[1]]
+                    op.dep_on_id = why[2]
+                    op.dep_ready_ns = why[3]
+                    op.dep_wait_ns = why[4]
+                else:
+                    op.dep_key = dep_keys[cause, None]
+                    op.dep_on_id = None
+                    op.dep_ready_ns = now
+                    op.dep_wait_ns = now - op.issue_ns
             pieces = op.pieces
             if pieces is None:
                 self._env.timeout(op.duration_ns).callbacks.append(partial(self._on_done, op))
@@ -172,7 +171,7 @@ class PE:
         """The last op whose end freed TCM here (what a kernel waiting for space waited
         for: the op that woke it may have freed nothing)."""
         # Callbacks of the next op end (kernels and IPCQ grants waiting for TCM space).
-        self._space_waiters: list[Callable[[Event], None]] = []
+        self._space_waiters: list[Callable[[Any], None]] = []
 
     def issue(self, op: Op) -> None:
         """Give ``op`` an id and queue it on its engine, waiting on unready inputs."""
@@ -264,7 +263,7 @@ class _TcmWait:
 
     __slots__ = ("pe", "nbytes", "since_ns", "task", "freed_by")
 
-    def __init__(self, pe: PE, nbytes: int, since_ns: float, task: Task) -> None:
+    def __init__(self, pe: PE, nbytes: int, since_ns: float, task: Task | None) -> None:
         self.pe = pe
         self.nbytes = nbytes
         self.since_ns = since_ns
@@ -284,7 +283,8 @@ class _TcmWait:
             self.freed_by = wake._value
         else:
             self.freed_by = pe.tcm_freed_by
-        self.task.resume(wake)
+        # A blocked task has its resume callback (typed optional: None once it ends).
+        self.task.resume(wake)  # type: ignore[union-attr, misc]
 
 
 class Program:

@@ -37,7 +37,6 @@ LEVEL_ORDER = {"pe": 0, "cube": 1, "mesh": 2, "io": 3, "sip": 4, "host": 5}
 SPACE_HBM, SPACE_TCM, SPACE_SRAM, SPACE_HOST = "HBM", "TCM", "SRAM", "HOST"
 SPACE_MCPU, SPACE_IOCPU, SPACE_PECPU = "MCPU_LOCAL", "IOCPU", "PE_CPU"
 _NOWHERE = (None, None, None, None)
-_UNKNOWN = object()  # a resource whose kind was not asked for yet
 # A transfer streaming this much longer than alone (ns) shared bandwidth: below it is
 # float rounding of the network's rate settlements.
 _SHARED_MIN_NS = 1e-6
@@ -76,7 +75,7 @@ class TraceSink(Protocol):
 
     def append(self, table: str, **columns: Any) -> None: ...
 
-    def appender(self, table: str) -> Callable[..., None]: ...
+    def appender(self, table: str, keyed: tuple[str, ...] = ()) -> Callable[..., None]: ...
 
 
 class KeysExpanded:
@@ -289,7 +288,8 @@ class Recorder:
             self._append_dep("dma", dma_id, "forward", after[0], after[1], None,
                              after[2], transfer.issue_ns - after[2])  # fmt: skip
         # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
-        shared_ns = transfer.end_ns - transfer.start_ns - transfer.bytes / places[2]
+        end_ns: float = transfer.end_ns  # type: ignore[assignment]  # set: it finished
+        shared_ns = end_ns - transfer.start_ns - transfer.bytes / places[2]
         of_op = op_id is not None
         if shared_ns > _SHARED_MIN_NS:
             # What bound it while sharing is what the max-min fill saturated, which
@@ -305,7 +305,7 @@ class Recorder:
         # The route's key, then DMA_COLUMNS without DMA_ROUTE_COLUMNS, then its deps row
         # (key, item_id, on_id, ready_ns, wait_ns): once per DMA.
         self._append_dma(places[0], dma_id, info.launch_id, info.kind, transfer.bytes,
-                         transfer.issue_ns, transfer.start_ns, transfer.end_ns, info.coll_id,
+                         transfer.issue_ns, transfer.start_ns, end_ns, info.coll_id,
                          info.round, dep_key, dma_id, op_id, ready_ns, wait_ns)  # fmt: skip
         self.n_rows += 1
 
@@ -318,12 +318,12 @@ class Recorder:
         resource), asked once per resource."""
         if resource is None:
             return None
-        kind = self._kinds.get(resource, _UNKNOWN)
-        if kind is _UNKNOWN:
-            kind = self._kinds[resource] = (
+        kinds = self._kinds
+        if resource not in kinds:
+            kinds[resource] = (
                 self._resource_kind(resource) if self._resource_kind is not None else None
             )
-        return kind
+        return kinds[resource]
 
     def transfer_done(self, event: simpy.Event) -> None:
         """Event callback: the ``dma`` row of the transfer ``event`` carries (tag: DmaInfo)."""

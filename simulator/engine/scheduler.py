@@ -128,12 +128,12 @@ class Scheduler:
         except BaseException as exc:
             del self._task_of[task.greenlet]
             task.resume = None  # no cycle task -> callback -> task left for the collector
-            task.process.fail(exc)
+            task.process.fail(exc)  # type: ignore[union-attr, arg-type]  # set by spawn
             return
         if task.greenlet.dead:
             del self._task_of[task.greenlet]
             task.resume = None
-            task.process.succeed(result)
+            task.process.succeed(result)  # type: ignore[union-attr]  # set by spawn
         # else the task blocked: wait() has hooked task.resume to the event it waits on
 
     def current_task(self) -> Task | None:
@@ -152,9 +152,9 @@ class Scheduler:
         a callable giving that text (formatted only if a report needs it).
         Raises DeadlockError if the scheduler waits and nothing can fire the event.
         """
-        if event.callbacks is None:  # already processed: no switch needed
+        if event.processed:  # no switch needed (typed a list, callbacks is None then)
             if not event.ok:
-                raise event.value
+                raise event.value  # type: ignore[misc]  # a failed event's value: its error
             return event.value
         current = greenlet.getcurrent()
         if current is self.greenlet:
@@ -166,7 +166,7 @@ class Scheduler:
                 "tasks; create blocking code with Scheduler.spawn"
             )
         task.waiting_on = what or event
-        event.callbacks.append(task.resume)
+        event.callbacks.append(task.resume)  # type: ignore[arg-type]  # set while it runs
         return self.greenlet.switch()
 
     def block(self, task: Task | None, what: str | Callable[[], str]) -> Any:
@@ -211,11 +211,15 @@ class Scheduler:
                 raise
             # The message names kernel, PE, time and the user's line: drop the SimPy,
             # greenlet and scheduler frames (KERNBENCH_DEBUG=1 keeps them).
+            # `from None` spelled out: mypyc's compiled raise keeps the cause.
+            exc.__cause__ = None
             raise exc.with_traceback(None) from None
         except RuntimeError as exc:
             if "No scheduled events left" not in str(exc):
                 raise
-            raise DeadlockError(self.deadlock_report(what)) from None
+            deadlock = DeadlockError(self.deadlock_report(what))
+            deadlock.__cause__ = None  # `from None`, as above
+            raise deadlock from None
         finally:
             gc.set_threshold(*thresholds)
 
@@ -229,10 +233,10 @@ class Scheduler:
             lines.append("  no task is blocked; the awaited event is never triggered")
         for task in blocked:
             where = f" [{task.describe}]" if task.describe else ""
-            what = task.waiting_on
-            if isinstance(what, simpy.Event):
-                what = repr(what)
-            elif callable(what):
-                what = what()
-            lines.append(f"  {task.name}{where} waits on {what}")
+            waiting_on = task.waiting_on
+            if isinstance(waiting_on, simpy.Event):
+                waiting_on = repr(waiting_on)
+            elif callable(waiting_on):
+                waiting_on = waiting_on()
+            lines.append(f"  {task.name}{where} waits on {waiting_on}")
         return "\n".join(lines)

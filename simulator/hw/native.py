@@ -5,12 +5,12 @@ The modules of ``COMPILED_MODULES`` are ordinary Python; ``python -m simulator.h
 (``make test`` and ``make demo`` run it) compiles them with mypyc into
 ``simulator/_native/`` beside their sources, with ``sources.json`` recording the SHA-256
 of each source it compiled and the extension suffix of the interpreter and platform they
-were built for (``.cpython-311-x86_64-linux-gnu.so``). A package holding one of
-them calls :func:`enable` from its ``__init__``: when every recorded source still has its
-digest (and this interpreter and platform load that suffix), the package's compiled
-modules come first on its ``__path__``, so ``import`` loads them; otherwise the package
-stays pure Python. An edited source therefore never runs stale compiled code: it runs
-interpreted, the same simulation at the interpreter's speed, until the next build.
+were built for (``.cpython-311-x86_64-linux-gnu.so``). ``simulator/__init__.py`` calls
+:func:`install`: when every recorded source still has its digest (and this interpreter
+and platform load that suffix), an import finder loads the compiled modules in place of
+their sources; otherwise everything stays pure Python. An edited source therefore never
+runs stale compiled code: it runs interpreted, the same simulation at the interpreter's
+speed, until the next build.
 
 Compiled and interpreted modules give the same trace, bit for bit
 (``tests/test_native.py`` runs the trace-identity cases both ways): mypyc keeps Python's
@@ -25,6 +25,8 @@ says why and exits 0.
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
+import importlib.util
 import json
 import os
 import shutil
@@ -33,10 +35,22 @@ import sys
 import sysconfig
 import tempfile
 from pathlib import Path
+from typing import Any
 
-# Modules compiled by mypyc, in one group: the network's max-min refill and completion
-# heap, where the 128-rank all-reduce spends most of its time.
-COMPILED_MODULES = ("simulator.hw.network",)
+# Modules compiled by mypyc, in one group: where a simulation spends its time per op
+# (the network's max-min refill and completion heap, the engines' queues, the trace
+# recorder, the task scheduler, the lowering of tiles to DMA pieces).
+COMPILED_MODULES = (
+    "simulator.hw.network",
+    "simulator.engine.ops",
+    "simulator.engine.pe",
+    "simulator.engine.recorder",
+    "simulator.engine.scheduler",
+    "simulator.language.lowering",
+)
+
+# The packages the compiled modules import (their types decide the compiled code).
+_TYPED_PACKAGES = ("simulator", "traces")
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 """The folder holding the ``simulator`` package (a checkout, or site-packages)."""
@@ -78,25 +92,47 @@ def is_fresh(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> bool:
     return fresh
 
 
-def enable(package: str, package_path: list[str], native_dir: Path = NATIVE_DIR) -> bool:
-    """Put ``package``'s compiled modules first on its ``__path__`` (``package_path``)
-    when the build is fresh and ``KERNBENCH_NATIVE`` is not ``0``. Returns whether it did.
+class CompiledFinder(importlib.abc.MetaPathFinder):
+    """Finds the compiled build of a module of a fresh build (``modules``: name -> the
+    extension file), ahead of its source."""
 
-    All or nothing: one stale source leaves every package pure, since the modules of one
-    mypyc group call each other's compiled code directly.
+    def __init__(self, modules: dict[str, Path]) -> None:
+        self.modules = modules
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        compiled = self.modules.get(fullname)
+        if compiled is None:
+            return None
+        return importlib.util.spec_from_file_location(fullname, compiled)
+
+
+def install(native_dir: Path = NATIVE_DIR) -> CompiledFinder | None:
+    """Make ``import`` load the compiled modules when the build in ``native_dir`` is fresh
+    and ``KERNBENCH_NATIVE`` is not ``0`` (``simulator/__init__.py`` calls this before
+    any of them is imported). Returns the finder it installed, or None (pure Python).
+
+    All or nothing: one stale source leaves every module interpreted, since the modules
+    of one mypyc group call each other's compiled code directly.
     """
     if os.environ.get(ENV_SWITCH, "1") == "0":
-        return False
+        return None
     root = native_dir.parents[1]
     if not is_fresh(root, native_dir):
-        return False
-    compiled_dir = native_dir.joinpath(*package.split("."))
-    if not compiled_dir.is_dir():
-        return False
+        return None
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    modules = {}
+    for module in json.loads((native_dir / STAMP_NAME).read_text())["modules"]:
+        compiled = native_dir.joinpath(*module.split(".")).with_name(
+            module.rpartition(".")[2] + suffix
+        )
+        if not compiled.is_file():
+            return None
+        modules[module] = compiled
     if str(native_dir) not in sys.path:
         sys.path.append(str(native_dir))  # a group's shared library is a top-level module
-    package_path.insert(0, str(compiled_dir))
-    return True
+    finder = CompiledFinder(modules)
+    sys.meta_path.insert(0, finder)
+    return finder
 
 
 def compiled_modules() -> list[str]:
@@ -127,11 +163,12 @@ def build(root: Path = PACKAGE_ROOT, *, if_stale: bool = False) -> bool:
         return False
     with tempfile.TemporaryDirectory(prefix="kernbench-native-") as tmp:
         work = Path(tmp)
-        shutil.copytree(
-            root / "simulator",
-            work / "simulator",
-            ignore=shutil.ignore_patterns("__pycache__", "_native", "*.so", "*.pyc"),
-        )
+        for package in _TYPED_PACKAGES:  # what the compiled modules' types come from
+            shutil.copytree(
+                root / package,
+                work / package,
+                ignore=shutil.ignore_patterns("__pycache__", "_native", "*.so", "*.pyc"),
+            )
         sources = [str(source_path(module, work).relative_to(work)) for module in COMPILED_MODULES]
         command = [sys.executable, "-m", "mypyc", "--follow-imports=silent",
                    "--ignore-missing-imports", *sources]  # fmt: skip

@@ -326,12 +326,14 @@ def write_tile(program: Program, view: Any, row_stride: int, region, values: np.
 
 def read_run(program: Program, view: Any, first_elem: int, n_elems: int) -> np.ndarray:
     data = program.machine.data
+    assert data is not None, "data mode holds a DataMemory"
     raw = [data.read(pa, n) for pa, n in physical(program, view, first_elem, n_elems)]
     return np.concatenate(raw).view(view.element_dtype) if raw else np.empty(0, view.element_dtype)
 
 
 def write_run(program: Program, view: Any, first_elem: int, values: np.ndarray) -> None:
     data = program.machine.data
+    assert data is not None, "data mode holds a DataMemory"
     raw = np.ascontiguousarray(values, dtype=view.element_dtype).view(np.uint8).ravel()
     done = 0
     for pa, n in physical(program, view, first_elem, len(values)):
@@ -402,7 +404,7 @@ def ordered_after(program: Program, access: Access, is_store: bool) -> tuple:
     stores overlapping ``access`` (read after write); for a store, loads and stores
     overlapping it (write after read, write after write)."""
     stores = program.stores_in_flight
-    tokens = ()
+    tokens: tuple[Block, ...] = ()
     if stores:
         stores[:] = [entry for entry in stores if not entry[1].done]
         tokens = tuple(_token(op) for other, op in stores if access.overlaps(other))
