@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.engine.errors import SimulationError, debug_enabled, user_line
+from simulator.hw.native import sim_version
 from simulator.hw.topology import (
     Topology,
     TopologyError,
@@ -31,16 +32,6 @@ from traces.headline import headline_name
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent
 _GC_YOUNG_THRESHOLD = 50_000
-
-
-def sim_version() -> str:
-    """The installed kernbench version (``unknown`` when run from a bare checkout)."""
-    from importlib import metadata  # ~30 ms: only runs ask, not every CLI start-up
-
-    try:
-        return metadata.version("kernbench")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 @dataclass

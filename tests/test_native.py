@@ -115,3 +115,14 @@ def test_interpreted_modules_give_the_golden_traces():
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "identical to the golden digests" in done.stdout
+
+
+def test_runs_record_whether_the_compiled_modules_ran(monkeypatch):
+    """sim_version carries ``+mypyc`` exactly while a compiled-module finder is installed."""
+    monkeypatch.setattr(
+        sys, "meta_path", [f for f in sys.meta_path if not isinstance(f, native.CompiledFinder)]
+    )
+    interpreted_version = native.sim_version()
+    assert "+" not in interpreted_version
+    monkeypatch.setattr(sys, "meta_path", [native.CompiledFinder({}), *sys.meta_path])
+    assert native.sim_version() == f"{interpreted_version}+mypyc"

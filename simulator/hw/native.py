@@ -135,6 +135,24 @@ def install(native_dir: Path = NATIVE_DIR) -> CompiledFinder | None:
     return finder
 
 
+def installed() -> bool:
+    """Whether this process loads the compiled modules (install() found a fresh build)."""
+    return any(isinstance(finder, CompiledFinder) for finder in sys.meta_path)
+
+
+def sim_version() -> str:
+    """The installed kernbench version as runs record it (``unknown`` from a bare
+    checkout), with the PEP 440 local label ``+mypyc`` when the compiled modules run:
+    wall times of the two differ by ~1.7x, and the label says which a run's is."""
+    from importlib import metadata  # ~30 ms: only runs ask, not every CLI start-up
+
+    try:
+        version = metadata.version("kernbench")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"{version}+mypyc" if installed() else version
+
+
 def compiled_modules() -> list[str]:
     """The modules of COMPILED_MODULES loaded compiled in this process (imported ones)."""
     return [

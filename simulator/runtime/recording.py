@@ -17,11 +17,11 @@ import json
 import time
 import warnings
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from simulator.engine.errors import SimulationError, type_phrase
+from simulator.hw.native import sim_version
 from traces.runrow import canonical_params
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -141,7 +141,7 @@ class Recording:
             topology_hash=topology_hash,
             verify_data=verify_data,
             source_dir=SOURCE_DIR,
-            sim_version=_sim_version(),
+            sim_version=sim_version(),
             overrides=self.overrides,
             sweep_id=self.sweep_id,
             writer_process=writer_process,
@@ -287,13 +287,6 @@ def param(name: str, default: Any) -> Any:
         raise RecordingError(
             f"parameter {name}: {value!r} is not {type_phrase(type(default))}"
         ) from None
-
-
-def _sim_version() -> str:
-    try:
-        return metadata.version("kernbench")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def describe(exc: BaseException) -> str:
