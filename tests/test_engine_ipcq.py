@@ -4,10 +4,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from interpreted import interpreted
 
 import simulator.language as tl
 from simulator.engine.errors import DeadlockError
-from simulator.engine.ipcq import IpcqConfig, IpcqError, LaunchPeers
+from simulator.engine.ipcq import IpcqConfig, IpcqError
 from simulator.hw import graph as g
 from simulator.hw.topology import load_topology
 from simulator.runtime.runtime import Runtime
@@ -28,8 +29,10 @@ def filled(value: float, n: int = 4) -> tl.tensor:
 
 
 def neighbours(coords, topology):
+    """The neighbour tables of fake programs (only their coordinates): built by the
+    interpreted source (tests/interpreted.py), since compiled code wants real ones."""
     programs = [SimpleNamespace(pe=SimpleNamespace(coord=c)) for c in coords]
-    return LaunchPeers(programs, topology)
+    return interpreted("simulator.engine.ipcq").LaunchPeers(programs, topology)
 
 
 def test_neighbour_tables_on_multi_sip():

@@ -39,9 +39,8 @@ def launch_table(name: str) -> dict[Any, Any]:
     (sampled rings and chains, per-rank call counts), made on first use. It lives on the
     launch's IPCQ peer table, so it goes with the launch."""
     program = _program()
-    peers = program.machine.ipcq.endpoint(program).peers
-    table = getattr(peers, name, None)
+    tables = program.machine.ipcq.endpoint(program).peers.launch_tables
+    table = tables.get(name)
     if table is None:
-        table = {}
-        setattr(peers, name, table)
+        table = tables[name] = {}
     return table

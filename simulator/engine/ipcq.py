@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -79,6 +80,9 @@ class LaunchPeers:
     def __init__(self, programs: list[Program], topology: Topology) -> None:
         self.programs = programs
         self.open_endpoints = len(programs)
+        # What the coarse collective kernels of this launch share, by name
+        # (``simulator.ccl.coarse.launch_table``): it goes with the launch.
+        self.launch_tables: dict[str, dict[Any, Any]] = {}
         n = len(programs)
         coords = [p.pe.coord for p in programs]
         self.next = {axis: [0] * n for axis in ("E", "N", "parent")}
@@ -425,12 +429,13 @@ class Ipcq:
                 if pe.tcm_used_bytes + message.nbytes > pe.tcm_capacity_bytes:
                     if not channel.space_wait:
                         channel.space_wait = True
-                        pe.on_space(lambda _ev, ch=channel: self._retry_grant(ch))
+                        pe.on_space(partial(self._retry_grant, channel))
                     return
                 pe.tcm_used_bytes += message.nbytes
             waiting.popleft()
             channel.free_slots -= 1
             credit = message.credit
+            assert credit is not None, "a waiting message holds its credit until granted"
             message.credit = None
             if credit.waiters:
                 # The op ending now (if any) freed the slot: the receiver's use of it.
@@ -438,7 +443,7 @@ class Ipcq:
             else:
                 credit.ready = True
 
-    def _retry_grant(self, channel: Channel) -> None:
+    def _retry_grant(self, channel: Channel, _event: Any = None) -> None:
         channel.space_wait = False
         self._grant(channel)
 

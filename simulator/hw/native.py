@@ -39,13 +39,15 @@ from typing import Any
 
 # Modules compiled by mypyc, in one group: where a simulation spends its time per op
 # (the network's max-min refill and completion heap, the engines' queues, the trace
-# recorder, the task scheduler, the lowering of tiles to DMA pieces).
+# recorder, the task scheduler, the IPCQ channels of collectives, the lowering of tiles
+# to DMA pieces).
 COMPILED_MODULES = (
     "simulator.hw.network",
     "simulator.engine.ops",
     "simulator.engine.pe",
     "simulator.engine.recorder",
     "simulator.engine.scheduler",
+    "simulator.engine.ipcq",
     "simulator.language.lowering",
 )
 
