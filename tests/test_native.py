@@ -32,7 +32,8 @@ def fake_build(tmp_path, monkeypatch):
     (native_dir / "simulator" / "fake" / f"mod{SUFFIX}").write_bytes(b"")
     stamp = {
         "ext_suffix": SUFFIX,
-        "modules": {"simulator.fake.mod": native.source_digest(source)},
+        "modules": ["simulator.fake.mod"],
+        "sources": {"simulator/fake/mod.py": native.source_digest(source)},
     }
     (native_dir / native.STAMP_NAME).write_text(json.dumps(stamp))
     return source, native_dir
@@ -54,6 +55,46 @@ def test_an_edited_source_runs_interpreted(fake_build):
     source, native_dir = fake_build
     source.write_text("VALUE = 2\n")
     assert native.install(native_dir) is None
+
+
+def test_an_edited_module_that_a_compiled_one_imports_runs_everything_interpreted(fake_build):
+    """The stamp holds the sources a build's types came from; editing one is stale too."""
+    source, native_dir = fake_build
+    dep = source.with_name("dep.py")
+    dep.write_text("class Dep:\n    n: int\n")
+    stamp = json.loads((native_dir / native.STAMP_NAME).read_text())
+    stamp["sources"]["simulator/fake/dep.py"] = native.source_digest(dep)
+    (native_dir / native.STAMP_NAME).write_text(json.dumps(stamp))
+    dep.write_text("class Dep:\n    n: str\n")
+    assert native.install(native_dir) is None
+
+
+def test_a_build_stamps_what_its_modules_import_from_the_project(tmp_path):
+    """Project imports (plain, from-imports of modules and of names, type-only ones) are
+    stamped; the standard library and third-party packages are not."""
+    package = tmp_path / "simulator" / "fake"
+    package.mkdir(parents=True)
+    (tmp_path / "simulator" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    for name in ("a", "b", "c"):
+        (package / f"{name}.py").write_text("X = 1\n")
+    (package / "mod.py").write_text(
+        "from __future__ import annotations\n"
+        "import os\n"
+        "from typing import TYPE_CHECKING\n"
+        "import numpy as np\n"
+        "import simulator.fake.a\n"
+        "from simulator.fake import b\n"
+        "if TYPE_CHECKING:\n"
+        "    from simulator.fake.c import X\n"
+    )
+    found = native.imported_sources("simulator.fake.mod", tmp_path)
+    assert found == {
+        package / "a.py",
+        package / "b.py",
+        package / "c.py",
+        package / "__init__.py",  # `from simulator.fake import b` reads it first
+    }
 
 
 def test_a_build_for_another_interpreter_or_platform_is_not_used(fake_build):

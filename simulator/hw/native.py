@@ -4,8 +4,9 @@ they match their sources.
 The modules of ``COMPILED_MODULES`` are ordinary Python; ``python -m simulator.hw.compile``
 (``make test`` and ``make demo`` run it) compiles them with mypyc into
 ``simulator/_native/`` beside their sources, with ``sources.json`` recording the SHA-256
-of each source it compiled and the extension suffix of the interpreter and platform they
-were built for (``.cpython-311-x86_64-linux-gnu.so``). ``simulator/__init__.py`` calls
+of each source it compiled and of every project module those import (their types shaped
+the compiled code), and the extension suffix of the interpreter and platform they were
+built for (``.cpython-311-x86_64-linux-gnu.so``). ``simulator/__init__.py`` calls
 :func:`install`: when every recorded source still has its digest (and this interpreter
 and platform load that suffix), an import finder loads the compiled modules in place of
 their sources; otherwise everything stays pure Python. An edited source therefore never
@@ -25,17 +26,17 @@ says why and exits 0.
 from __future__ import annotations
 
 import hashlib
-import importlib.abc
 import importlib.util
 import json
 import os
-import shutil
-import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 from typing import Any
+
+# Every process imports this module (simulator/__init__.py): what only a build needs
+# (ast, shutil, subprocess, tempfile) is imported there, and the finder is a plain class
+# (importlib.abc would import importlib.resources, ~9 ms).
 
 # Modules compiled by mypyc, in one group: where a simulation spends its time per op
 # (the network's max-min refill and completion heap, the engines' queues, the trace
@@ -74,29 +75,54 @@ def source_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def imported_sources(module: str, root: Path = PACKAGE_ROOT) -> set[Path]:
+    """The project source files ``module`` imports (``simulator`` and ``traces`` modules,
+    ``if TYPE_CHECKING:`` imports included): the types its compiled code was built for."""
+    import ast
+
+    found: set[Path] = set()
+    tree = ast.parse(source_path(module, root).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] not in _TYPED_PACKAGES:
+                continue
+            path = root.joinpath(*name.split("."))
+            for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+                if candidate.is_file():
+                    found.add(candidate)
+    return found
+
+
 def is_fresh(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> bool:
-    """Whether ``native_dir`` holds a build of every module it records from the sources
-    under ``root`` as they are now, for this interpreter and platform. Checked once per
-    process."""
+    """Whether ``native_dir`` holds a build made from the sources under ``root`` as they
+    are now (every source its stamp records), for this interpreter and platform. Checked
+    once per process."""
     native_dir = native_dir if native_dir is not None else root / "simulator" / "_native"
     if native_dir in _fresh_by_root:
         return _fresh_by_root[native_dir]
     fresh = False
     try:
         stamp = json.loads((native_dir / STAMP_NAME).read_text())
-        fresh = stamp.get("ext_suffix") == sysconfig.get_config_var("EXT_SUFFIX") and all(
-            source_digest(source_path(module, root)) == digest
-            for module, digest in stamp["modules"].items()
+        fresh = stamp["ext_suffix"] == sysconfig.get_config_var("EXT_SUFFIX") and all(
+            source_digest(root / relative) == digest
+            for relative, digest in stamp["sources"].items()
         )
-    except (OSError, ValueError, KeyError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         fresh = False  # no build, or an unreadable one: pure Python
     _fresh_by_root[native_dir] = fresh
     return fresh
 
 
-class CompiledFinder(importlib.abc.MetaPathFinder):
-    """Finds the compiled build of a module of a fresh build (``modules``: name -> the
-    extension file), ahead of its source."""
+class CompiledFinder:
+    """A meta path finder (importlib.abc.MetaPathFinder's protocol): finds the compiled
+    build of a module of a fresh build (``modules``: name -> the extension file), ahead
+    of its source."""
 
     def __init__(self, modules: dict[str, Path]) -> None:
         self.modules = modules
@@ -173,6 +199,10 @@ def build(root: Path = PACKAGE_ROOT, *, if_stale: bool = False) -> bool:
     does not describe the compiled code. Without mypy or a C compiler it prints why
     and leaves the previous build, if any, untouched (a stale one is not used).
     """
+    import shutil
+    import subprocess
+    import tempfile
+
     native_dir = root / "simulator" / "_native"
     if if_stale and is_fresh(root, native_dir):
         return True
@@ -200,10 +230,14 @@ def build(root: Path = PACKAGE_ROOT, *, if_stale: bool = False) -> bool:
                 + (done.stdout + done.stderr)[-3000:]
             )
             return False
+        stamped: set[Path] = set()
+        for module in COMPILED_MODULES:
+            stamped |= {source_path(module, work), *imported_sources(module, work)}
         stamp = {
             "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
-            "modules": {
-                module: source_digest(source_path(module, work)) for module in COMPILED_MODULES
+            "modules": list(COMPILED_MODULES),
+            "sources": {
+                str(path.relative_to(work)): source_digest(path) for path in sorted(stamped)
             },
         }
         shutil.rmtree(native_dir, ignore_errors=True)
