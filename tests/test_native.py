@@ -167,3 +167,33 @@ def test_runs_record_whether_the_compiled_modules_ran(monkeypatch):
     assert "+" not in interpreted_version
     monkeypatch.setattr(sys, "meta_path", [native.CompiledFinder({}), *sys.meta_path])
     assert native.sim_version() == f"{interpreted_version}+mypyc"
+
+
+def test_numpy_integers_from_a_kernel_reach_the_compiled_modules_as_ints():
+    """Compiled code refuses a numpy integer where it declares ``int``; a kernel's numpy
+    sizes, strides and offsets (constexprs and block pointers) still run, as interpreted."""
+    import numpy as np
+
+    import simulator.language as tl
+    from simulator.runtime.runtime import Runtime
+
+    i64 = np.int64
+
+    @tl.jit
+    def copy_tile(a_ptr, c_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
+        shape, strides, at = (M, N), (N, i64(1)), (i64(0), i64(0))
+        tile = tl.load(
+            tl.make_block_ptr(a_ptr, shape, strides, at, (BM, BN), (1, 0)), boundary_check=(0, 1)
+        )
+        flat = tl.reshape(tile + tl.zeros((BM, BN), tl.float32), (BM * BN,))
+        out = tl.make_block_ptr(c_ptr, shape, strides, at, (BM, BN), (1, 0))
+        tl.store(out, tl.reshape(flat, (BM, BN)), boundary_check=(0, 1))
+
+    rt = Runtime("default", verify_data=True)
+    a = rt.from_numpy(np.arange(48 * 40, dtype=np.float32).reshape(48, 40))
+    c = rt.from_numpy(np.zeros((48, 40), np.float32))
+    copy_tile[(1,)](a, c, i64(48), i64(40), BM=i64(32), BN=i64(64))
+    rt.synchronize()
+    want = np.zeros((48, 40), np.float32)
+    want[:32] = a.numpy()[:32]
+    np.testing.assert_array_equal(c.numpy(), want)
