@@ -114,6 +114,17 @@ def test_no_build_or_a_broken_stamp_is_pure_python(fake_build, monkeypatch):
     assert native.install(native_dir) is None
 
 
+def test_a_build_of_fewer_modules_loads_but_is_rebuilt(fake_build, monkeypatch):
+    """A module joining COMPILED_MODULES makes ``build --if-stale`` compile again, while
+    the build before it, true to its sources, still loads."""
+    _, native_dir = fake_build
+    monkeypatch.setattr(native, "COMPILED_MODULES", ("simulator.fake.mod",))
+    assert native.is_current(native_dir.parents[1], native_dir)
+    monkeypatch.setattr(native, "COMPILED_MODULES", ("simulator.fake.mod", "simulator.fake.b"))
+    assert not native.is_current(native_dir.parents[1], native_dir)
+    assert native.is_fresh(native_dir.parents[1], native_dir)
+
+
 def test_a_build_missing_a_module_is_not_used(fake_build):
     _, native_dir = fake_build
     (native_dir / "simulator" / "fake" / f"mod{SUFFIX}").unlink()

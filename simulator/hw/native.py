@@ -119,6 +119,17 @@ def is_fresh(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> bool:
     return fresh
 
 
+def is_current(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> bool:
+    """Whether the build is fresh and of today's COMPILED_MODULES: one made before a module
+    joined the list still loads (it matches its sources), but ``build --if-stale`` makes
+    a new one."""
+    native_dir = native_dir if native_dir is not None else root / "simulator" / "_native"
+    if not is_fresh(root, native_dir):
+        return False
+    stamp = json.loads((native_dir / STAMP_NAME).read_text())
+    return stamp["modules"] == list(COMPILED_MODULES)
+
+
 class CompiledFinder:
     """A meta path finder (importlib.abc.MetaPathFinder's protocol): finds the compiled
     build of a module of a fresh build (``modules``: name -> the extension file), ahead
@@ -204,7 +215,7 @@ def build(root: Path = PACKAGE_ROOT, *, if_stale: bool = False) -> bool:
     import tempfile
 
     native_dir = root / "simulator" / "_native"
-    if if_stale and is_fresh(root, native_dir):
+    if if_stale and is_current(root, native_dir):
         return True
     try:
         import mypyc  # noqa: F401 - only to say clearly that it is missing
