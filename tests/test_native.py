@@ -22,7 +22,7 @@ SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
 @pytest.fixture()
 def fake_build(tmp_path, monkeypatch):
     """A package ``simulator.fake`` with one module and a build of it recorded fresh."""
-    monkeypatch.setattr(native, "_fresh_by_root", {})
+    monkeypatch.setattr(native, "_fresh_stamps", {})
     monkeypatch.delenv(native.ENV_SWITCH, raising=False)
     source = tmp_path / "simulator" / "fake" / "mod.py"
     source.parent.mkdir(parents=True)
@@ -109,7 +109,7 @@ def test_no_build_or_a_broken_stamp_is_pure_python(fake_build, monkeypatch):
     _, native_dir = fake_build
     (native_dir / native.STAMP_NAME).write_text("{not json")
     assert native.install(native_dir) is None
-    monkeypatch.setattr(native, "_fresh_by_root", {})
+    monkeypatch.setattr(native, "_fresh_stamps", {})
     (native_dir / native.STAMP_NAME).unlink()
     assert native.install(native_dir) is None
 

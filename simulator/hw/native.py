@@ -62,7 +62,7 @@ NATIVE_DIR = PACKAGE_ROOT / "simulator" / "_native"
 STAMP_NAME = "sources.json"
 ENV_SWITCH = "KERNBENCH_NATIVE"
 
-_fresh_by_root: dict[Path, bool] = {}
+_fresh_stamps: dict[Path, dict[str, Any] | None] = {}
 
 
 def source_path(module: str, root: Path = PACKAGE_ROOT) -> Path:
@@ -99,35 +99,39 @@ def imported_sources(module: str, root: Path = PACKAGE_ROOT) -> set[Path]:
     return found
 
 
-def is_fresh(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> bool:
-    """Whether ``native_dir`` holds a build made from the sources under ``root`` as they
-    are now (every source its stamp records), for this interpreter and platform. Checked
-    once per process."""
+def fresh_stamp(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> dict[str, Any] | None:
+    """The stamp of the build in ``native_dir`` when it was made from the sources under
+    ``root`` as they are now (every source it records), for this interpreter and
+    platform; None otherwise. Read and checked once per process."""
     native_dir = native_dir if native_dir is not None else root / "simulator" / "_native"
-    if native_dir in _fresh_by_root:
-        return _fresh_by_root[native_dir]
-    fresh = False
+    if native_dir in _fresh_stamps:
+        return _fresh_stamps[native_dir]
+    fresh: dict[str, Any] | None = None
     try:
         stamp = json.loads((native_dir / STAMP_NAME).read_text())
-        fresh = stamp["ext_suffix"] == sysconfig.get_config_var("EXT_SUFFIX") and all(
+        if stamp["ext_suffix"] == sysconfig.get_config_var("EXT_SUFFIX") and all(
             source_digest(root / relative) == digest
             for relative, digest in stamp["sources"].items()
-        )
+        ):
+            fresh = stamp
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        fresh = False  # no build, or an unreadable one: pure Python
-    _fresh_by_root[native_dir] = fresh
+        fresh = None  # no build, or an unreadable one: pure Python
+    _fresh_stamps[native_dir] = fresh
     return fresh
+
+
+def is_fresh(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> bool:
+    """Whether ``native_dir`` holds a build true to the sources under ``root`` (see
+    fresh_stamp)."""
+    return fresh_stamp(root, native_dir) is not None
 
 
 def is_current(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> bool:
     """Whether the build is fresh and of today's COMPILED_MODULES: one made before a module
     joined the list still loads (it matches its sources), but ``build --if-stale`` makes
     a new one."""
-    native_dir = native_dir if native_dir is not None else root / "simulator" / "_native"
-    if not is_fresh(root, native_dir):
-        return False
-    stamp = json.loads((native_dir / STAMP_NAME).read_text())
-    return stamp["modules"] == list(COMPILED_MODULES)
+    stamp = fresh_stamp(root, native_dir)
+    return stamp is not None and stamp["modules"] == list(COMPILED_MODULES)
 
 
 class CompiledFinder:
@@ -155,12 +159,12 @@ def install(native_dir: Path = NATIVE_DIR) -> CompiledFinder | None:
     """
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return None
-    root = native_dir.parents[1]
-    if not is_fresh(root, native_dir):
+    stamp = fresh_stamp(native_dir.parents[1], native_dir)
+    if stamp is None:
         return None
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     modules = {}
-    for module in json.loads((native_dir / STAMP_NAME).read_text())["modules"]:
+    for module in stamp["modules"]:
         compiled = native_dir.joinpath(*module.split(".")).with_name(
             module.rpartition(".")[2] + suffix
         )
@@ -259,6 +263,6 @@ def build(root: Path = PACKAGE_ROOT, *, if_stale: bool = False) -> bool:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(built, target)
         (native_dir / STAMP_NAME).write_text(json.dumps(stamp, indent=1) + "\n")
-    _fresh_by_root.pop(native_dir, None)
+    _fresh_stamps.pop(native_dir, None)
     print(f"simulator.hw.native: compiled {', '.join(COMPILED_MODULES)} into {native_dir}")
     return True
