@@ -51,7 +51,7 @@ class Block:
         self.nbytes = nbytes
         self.pe = pe
         self.ready = False
-        self.data: np.ndarray | None = None
+        self.data: Any = None  # an np.ndarray once computed, in data mode
         # Ops, and the kernel language's waiters that look like one (``pending_inputs``
         # and ``engine.try_start``): duck-typed, so Any.
         self.waiters: list[Any] = []

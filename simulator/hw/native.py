@@ -50,6 +50,7 @@ COMPILED_MODULES = (
     "simulator.engine.scheduler",
     "simulator.engine.ipcq",
     "simulator.language.lowering",
+    "simulator.language.core",
 )
 
 # The packages the compiled modules import (their types decide the compiled code).

@@ -10,6 +10,8 @@ AMD's ``tl.float8e4b8`` and ``tl.float8e5b16`` are its ``float8_e4m3fnuz`` and
 ``float8_e5m2fnuz``.
 """
 
+import functools as _functools
+import types as _types
 from typing import Any
 
 import numpy as _np
@@ -314,8 +316,26 @@ TENSOR_METHODS = (
     "reshape", "rsqrt", "sigmoid", "sin", "softmax", "sort", "split", "sqrt", "sqrt_rn", "sum",
     "trans", "view", "xor_sum",
 )  # fmt: skip
+
+
+def _as_method(function: Any) -> Any:
+    """``function`` as a method of ``tensor``: a compiled function (simulator.hw.native)
+    is not a descriptor, so it would not receive the tensor as its first argument."""
+    if isinstance(function, _types.FunctionType):
+        return function
+
+    @_functools.wraps(function)
+    def method(self: tensor, *args: Any, **kwargs: Any) -> Any:
+        return function(self, *args, **kwargs)
+
+    return method
+
+
 for _method in TENSOR_METHODS:
-    setattr(tensor, _method, globals()[_method])
+    setattr(tensor, _method, _as_method(globals()[_method]))
+# A compiled class gets no ``__index__`` slot from its method (``range(n)`` of a 0-d
+# tile); setting the method on the class again has CPython fill the slot.
+tensor.__index__ = tensor.__index__
 # What ``a and b``, ``a or b`` and ``not a`` of tiles call in Triton (see syntax.py).
 tensor.logical_and = _syntax.logical_and
 tensor.logical_or = _syntax.logical_or

@@ -26,13 +26,16 @@ import builtins
 import enum
 import math
 import operator
+import typing
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import ml_dtypes
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
@@ -63,7 +66,7 @@ uint64 = np.dtype(np.uint64)
 _INDEX = np.dtype(np.int32)
 
 
-def get_int_dtype(bitwidth: int, signed: bool) -> np.dtype:
+def get_int_dtype(bitwidth: IntLike, signed: BoolLike) -> np.dtype:
     """The integer dtype of ``bitwidth`` (1, 8, 16, 32 or 64) bits, as Triton's
     ``core.get_int_dtype``."""
     bitwidth, signed = _unwrapped(bitwidth), _unwrapped(signed)
@@ -80,6 +83,7 @@ _NARROW_FLOATS = frozenset({bfloat16, float8e4nv, float8e5, float8e4b8, float8e5
 _FLOAT8 = frozenset({float8e4nv, float8e5, float8e4b8, float8e5b16})
 
 
+@mypyc_attr(native_class=False)  # compiled, it stays a Python class: its operators are set below
 class constexpr:  # noqa: N801 - Triton's name
     """Annotation of compile-time kernel parameters (``BLOCK: tl.constexpr``): they are
     passed by keyword at launch and seen by the kernel as plain Python values.
@@ -90,6 +94,7 @@ class constexpr:  # noqa: N801 - Triton's name
     """
 
     __slots__ = ("value",)
+    value: Any
 
     def __init__(self, value: Any = None) -> None:
         self.value = value.value if isinstance(value, constexpr) else value
@@ -120,6 +125,18 @@ class constexpr:  # noqa: N801 - Triton's name
 
     def __abs__(self) -> Any:
         return builtins.abs(self.value)
+
+
+# What kernels pass to tl functions, which check it themselves and name what is wrong:
+# Python's values, numpy's, a tl.constexpr of one, a number where a tile goes (Triton
+# makes it a 0-d tile). Signatures say so with these names rather than int, bool or
+# tensor, which compiled code (simulator.hw.native) would check at the call itself.
+IntLike = Any
+"""An int, a numpy integer or a ``tl.constexpr`` of one."""
+BoolLike = Any
+"""A bool, a numpy bool or a ``tl.constexpr`` of one."""
+TileLike = Any
+"""A tile (:class:`tensor`), or a number or scalar, which is a 0-d tile."""
 
 
 def _is_bool(value: Any) -> bool:
@@ -240,7 +257,9 @@ class TensorView:
         """Triton's type of the pointer: ``.element_ty`` is the element's dtype."""
         return pointer_type(self.element_dtype)
 
-    type = dtype  # Triton's ``x_ptr.type.element_ty``
+    @property
+    def type(self) -> pointer_type:  # Triton's ``x_ptr.type.element_ty``
+        return pointer_type(self.element_dtype)
 
     @property
     def strides(self) -> tuple[int, ...]:
@@ -249,7 +268,7 @@ class TensorView:
             return (1,)
         return (self.shape[1], 1)
 
-    def stride(self, dim: int) -> int:
+    def stride(self, dim: IntLike) -> int:
         """Element stride of dimension ``dim`` (as ``torch.Tensor.stride``)."""
         return self.strides[dim]
 
@@ -264,12 +283,13 @@ class TensorView:
     def __add__(self, offsets: Any) -> pointer:
         return pointer(self, np.zeros((), np.int64)) + offsets
 
-    __radd__ = __add__
+    def __radd__(self, offsets: Any) -> pointer:
+        return pointer(self, np.zeros((), np.int64)) + offsets
 
     def __sub__(self, offsets: Any) -> pointer:
         return pointer(self, np.zeros((), np.int64)) - offsets
 
-    def to(self, type_: Any, bitcast: bool = False) -> pointer:
+    def to(self, type_: Any, bitcast: BoolLike = False) -> pointer:
         """``x_ptr.to(tl.pointer_type(T))``: a pointer to element 0 of the same bytes
         read as ``T`` (see :meth:`pointer.to`)."""
         return pointer(self, np.zeros((), np.int64)).to(type_, bitcast)
@@ -282,7 +302,7 @@ class pointer:  # noqa: N801 - Triton's pointer blocks
 
     __slots__ = ("base", "offsets")
 
-    def __init__(self, base: TensorView, offsets: np.ndarray) -> None:
+    def __init__(self, base: TensorView, offsets: np.ndarray | np.int64) -> None:
         self.base = base
         self.offsets = offsets
 
@@ -295,20 +315,23 @@ class pointer:  # noqa: N801 - Triton's pointer blocks
         """Triton's pointer type (``.element_ty``: the element's dtype)."""
         return pointer_type(self.base.element_dtype)
 
-    type = dtype
+    @property
+    def type(self) -> pointer_type:
+        return pointer_type(self.base.element_dtype)
 
     def __add__(self, other: Any) -> pointer:
         return pointer(self.base, self.offsets + _index_value("pointer +", other))
 
-    __radd__ = __add__
+    def __radd__(self, other: Any) -> pointer:
+        return pointer(self.base, self.offsets + _index_value("pointer +", other))
 
     def __sub__(self, other: Any) -> pointer:
         return pointer(self.base, self.offsets - _index_value("pointer -", other))
 
     def __getitem__(self, key: Any) -> pointer:
-        return pointer(self.base, self.offsets[_check_view_key(key, self.shape)])
+        return pointer(self.base, np.asarray(self.offsets)[_check_view_key(key, self.shape)])
 
-    def to(self, type_: Any, bitcast: bool = False) -> pointer:
+    def to(self, type_: Any, bitcast: BoolLike = False) -> pointer:
         """Pointers to the same bytes read as another element type (Triton's pointer to
         pointer cast: ``W_ptr.to(tl.pointer_type(tl.int32))`` reads packed bytes as
         words); offsets count the new elements. Each address must start an element of
@@ -331,7 +354,7 @@ class pointer:  # noqa: N801 - Triton's pointer blocks
 _Pointer = pointer  # ``load``/``store`` name their first parameter ``pointer``, as Triton
 
 
-def _index_value(what: str, value: Any) -> np.ndarray:
+def _index_value(what: str, value: Any) -> np.ndarray | np.int64:
     """The integer values of ``value`` (an int or an index tensor), for pointer math."""
     value = _unwrapped(value)
     if isinstance(value, tensor):
@@ -364,7 +387,7 @@ class block_ptr(NamedTuple):  # noqa: N801 - named like Triton's
     transposed: bool = False
 
     @property
-    def bounds(self) -> tuple[int, int]:
+    def bounds(self) -> tuple[int, ...]:
         return self.shape if self.shape is not None else self.base.shape
 
     @property
@@ -372,7 +395,9 @@ class block_ptr(NamedTuple):  # noqa: N801 - named like Triton's
         """Triton's type of the block pointer's elements' pointer (``.element_ty``)."""
         return pointer_type(self.base.element_dtype)
 
-    type = dtype
+    @property
+    def type(self) -> pointer_type:
+        return pointer_type(self.base.element_dtype)
 
     @property
     def stride(self) -> int:
@@ -396,12 +421,14 @@ class block_ptr_nd(NamedTuple):  # noqa: N801 - named like Triton's
     def dtype(self) -> pointer_type:
         return pointer_type(self.base.element_dtype)
 
-    type = dtype
+    @property
+    def type(self) -> pointer_type:
+        return pointer_type(self.base.element_dtype)
 
 
-def matrix_block(what: str, base: TensorView, shape: Sequence[int], strides: Sequence[int],
-                 offsets: Sequence[int], block_shape: Sequence[int],
-                 boundary_check: Sequence[int]) -> block_ptr:  # fmt: skip
+def matrix_block(what: str, base: TensorView, shape: Sequence[IntLike], strides: Sequence[IntLike],
+                 offsets: Sequence[IntLike], block_shape: Sequence[IntLike],
+                 boundary_check: Sequence[IntLike]) -> block_ptr:  # fmt: skip
     """The 2-D block pointer of an N-D block whose leading dims are 1: the tile at
     ``offsets[-2:]`` of the matrix the leading offsets pick. A leading offset outside
     the tensor makes the whole block padding (a block past the matrix's rows) along a
@@ -424,10 +451,10 @@ def matrix_block(what: str, base: TensorView, shape: Sequence[int], strides: Seq
     if all(0 <= o < extent for o, extent in zip(lead, shape, strict=False)):
         first = builtins.sum(o * stride for o, stride in zip(lead, strides, strict=False))
         view = shifted_view(base, first) if first else base
-        return make_block_ptr(view, (rows, cols), (strides[-2], 1), tuple(offsets[-2:]),
-                              tuple(block_shape[-2:]), (1, 0))  # fmt: skip
-    return make_block_ptr(base, (rows, cols), (strides[-2], 1), (rows, 0),
-                          tuple(block_shape[-2:]), (1, 0))  # all padding  # fmt: skip
+        return typing.cast(block_ptr, make_block_ptr(view, (rows, cols), (strides[-2], 1),
+                    tuple(offsets[-2:]), tuple(block_shape[-2:]), (1, 0)))  # fmt: skip
+    return typing.cast(block_ptr, make_block_ptr(base, (rows, cols), (strides[-2], 1), (rows, 0),
+                tuple(block_shape[-2:]), (1, 0)))  # all padding  # fmt: skip
 
 
 def _nd_block_ptr(base: TensorView, shape: Any, strides: Any, offsets: Any, block_shape: Any,
@@ -455,13 +482,13 @@ def _nd_block_ptr(base: TensorView, shape: Any, strides: Any, offsets: Any, bloc
 
 
 def make_block_ptr(
-    base: TensorView,
-    shape: Sequence[int] | None = None,
-    strides: Sequence[int] | None = None,
-    offsets: Sequence[int] = (0, 0),
-    block_shape: Sequence[int] = (1, 1),
-    order: Sequence[int] | None = None,
-) -> block_ptr:
+    base: TensorView | pointer,
+    shape: Sequence[IntLike] | None = None,
+    strides: Sequence[IntLike] | None = None,
+    offsets: Sequence[IntLike] = (0, 0),
+    block_shape: Sequence[IntLike] = (1, 1),
+    order: Sequence[IntLike] | None = None,
+) -> block_ptr | block_ptr_nd:
     """A block pointer with Triton's signature. ``shape`` and ``strides`` default to the
     view's own. Rows contiguous (``order=(1, 0)``, the innermost stride 1, or ``(0,)`` in
     1-D), or columns (``order=(0, 1)``, ``strides[0] == 1``: a transposed view, such as
@@ -518,8 +545,8 @@ def make_block_ptr(
     )
 
 
-def _strided_1d_block_ptr(base: TensorView, shape: Any, strides: Any, offsets: Sequence[int],
-                          block_shape: Sequence[int]) -> block_ptr:  # fmt: skip
+def _strided_1d_block_ptr(base: TensorView, shape: Any, strides: Any, offsets: Sequence[IntLike],
+                          block_shape: Sequence[IntLike]) -> block_ptr:  # fmt: skip
     """A 1-D block pointer whose elements are ``strides[0]`` apart (one head of a (T, H)
     tensor, as flash-linear-attention walks it): kept as a column of the memory's rows,
     one element wide, marked ``one_d`` and ``transposed`` (its tile is that column)."""
@@ -542,8 +569,8 @@ def _column_major_block_ptr(
     view: TensorView,
     shape: Any,
     strides: Any,
-    offsets: Sequence[int],
-    block_shape: Sequence[int],
+    offsets: Sequence[IntLike],
+    block_shape: Sequence[IntLike],
 ) -> block_ptr:
     """A block pointer over a tensor whose first dimension is contiguous (``strides ==
     (1, s)``), kept as the memory sees it: rows ``s`` elements apart, offsets and block
@@ -618,7 +645,7 @@ def retyped_view(view: TensorView, dtype: np.dtype) -> TensorView:
     return retyped
 
 
-def shifted_view(view: TensorView, first: int) -> TensorView:
+def shifted_view(view: TensorView, first: IntLike) -> TensorView:
     """``view``'s elements from element ``first`` on, as the 1 x n view a block pointer
     works on (the same one for the same view and offset, so its physical layout is
     translated once per launch)."""
@@ -647,7 +674,7 @@ def shifted_view(view: TensorView, first: int) -> TensorView:
     return shifted
 
 
-def advance(ptr: block_ptr, offsets: Sequence[int]) -> block_ptr:
+def advance(ptr: block_ptr | block_ptr_nd, offsets: Sequence[IntLike]) -> block_ptr | block_ptr_nd:
     """The same block pointer moved by ``offsets`` elements."""
     if isinstance(ptr, block_ptr_nd):
         moved = tuple(int(_unwrapped(o)) for o in offsets)
@@ -677,6 +704,7 @@ def advance(ptr: block_ptr, offsets: Sequence[int]) -> block_ptr:
 
 
 # -- tensors (tiles in TCM) --------------------------------------------------------------
+@mypyc_attr(allow_interpreted_subclasses=True)  # comm's inbox blocks
 class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
     """A tile in TCM, the future result of an op. Arithmetic issues MATH ops.
 
@@ -700,7 +728,8 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         self.const: np.ndarray | None = None
         self.base: tensor | None = None
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:  # by identity (``==`` compares elementwise)
+        return object.__hash__(self)
 
     @property
     def numel(self) -> constexpr:
@@ -781,17 +810,20 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
     def __and__(self, other: Any) -> tensor:
         return _binary("logic", self, other, np.bitwise_and)
 
-    __rand__ = __and__
+    def __rand__(self, other: Any) -> tensor:
+        return _binary("logic", self, other, np.bitwise_and)
 
     def __or__(self, other: Any) -> tensor:
         return _binary("logic", self, other, np.bitwise_or)
 
-    __ror__ = __or__
+    def __ror__(self, other: Any) -> tensor:
+        return _binary("logic", self, other, np.bitwise_or)
 
     def __xor__(self, other: Any) -> tensor:
         return _binary("logic", self, other, np.bitwise_xor)
 
-    __rxor__ = __xor__
+    def __rxor__(self, other: Any) -> tensor:
+        return _binary("logic", self, other, np.bitwise_xor)
 
     def __lshift__(self, other: Any) -> tensor:
         return _binary("logic", self, other, np.left_shift)
@@ -833,8 +865,8 @@ class tensor(Block):  # noqa: N801 - Triton's name for a kernel value
         shape = np.empty(self.shape, dtype=np.bool_)[key].shape
         return _view(self, tuple(shape), lambda a: a[key])
 
-    def to(self, dtype: np.dtype | str, fp_downcast_rounding: str | None = None,
-           bitcast: bool = False) -> tensor:  # fmt: skip
+    def to(self, dtype: np.dtype | str | pointer_type, fp_downcast_rounding: str | None = None,
+           bitcast: BoolLike = False) -> tensor | pointer:  # fmt: skip
         """Cast on the MATH engine (``cycles_per_op['cast']``); with ``bitcast`` the same
         bits read as ``dtype`` of the same size (a free view). A float narrowed to a
         smaller float rounds to nearest even, or toward zero with
@@ -1040,7 +1072,7 @@ def _is_float(dtype: np.dtype) -> bool:
     return dtype.kind == "f" or dtype in _NARROW_FLOATS
 
 
-def _evaluate(fn: Callable[..., Any], values: Sequence[np.ndarray], dtype: np.dtype,
+def _evaluate(fn: Callable[..., Any], values: Sequence[Any], dtype: np.dtype,
               shape: tuple[int, ...]) -> np.ndarray:  # fmt: skip
     """``fn`` of tile values as an array of ``dtype`` and ``shape``.
 
@@ -1159,7 +1191,7 @@ def _view(x: tensor, shape: tuple[int, ...], fn: Callable[[np.ndarray], np.ndarr
 
 
 # -- program identity ------------------------------------------------------------------
-def program_id(axis: int) -> IntScalar:
+def program_id(axis: IntLike) -> IntScalar:
     """This program's index on ``axis`` (0, 1, 2), an int32 scalar as in Triton (widen it
     with ``.to(tl.int64)``). With a grid, its position in the grid as in Triton; without
     one, 0 = PE within its cube, 1 = cube, 2 = SIP (positions among the launch's target
@@ -1169,7 +1201,7 @@ def program_id(axis: int) -> IntScalar:
     return IntScalar(_program().program_id[axis], int32)
 
 
-def num_programs(axis: int) -> IntScalar:
+def num_programs(axis: IntLike) -> IntScalar:
     """Number of programs along ``axis`` (see :func:`program_id`), an int32 scalar."""
     if axis not in (0, 1, 2):
         raise usage_error(f"num_programs axis must be 0, 1 or 2, got {axis}")
@@ -1177,7 +1209,7 @@ def num_programs(axis: int) -> IntScalar:
 
 
 # -- memory ----------------------------------------------------------------------------
-def _tile_region(ptr: block_ptr, boundary_check: Sequence[int]) -> tuple[int, int, int, int]:
+def _tile_region(ptr: block_ptr, boundary_check: Sequence[IntLike]) -> tuple[int, int, int, int]:
     """(first row, rows, first col, cols) of the tile clipped to the tensor's bounds."""
     rows_total, cols_total = ptr.shape if ptr.shape is not None else ptr.base.shape
     r0, c0 = ptr.offsets
@@ -1207,14 +1239,14 @@ def _tile_skip(ptr: block_ptr) -> tuple[int, int]:
 _BOTH_DIMS = ((0, 1), (1, 0))
 
 
-def _check_edges(ptr: block_ptr, boundary_check: Sequence[int], rows_clipped: bool,
+def _check_edges(ptr: block_ptr, boundary_check: Sequence[IntLike], rows_clipped: bool,
                  cols_clipped: bool) -> None:  # fmt: skip
     """A tile reaching past the tensor's start or end clips along the dimensions
     ``boundary_check`` lists, as in Triton (whose check is ``0 <= index < shape``); along
     any other Triton would access memory out of bounds, so it is an error naming the
     dimension."""
 
-    def as_written(pair: tuple[int, int]) -> tuple[int, ...]:  # the kernel's dims
+    def as_written(pair: tuple[int, ...]) -> tuple[int, ...]:  # the kernel's dims
         if ptr.one_d:
             return (pair[0],) if ptr.transposed else (pair[1],)
         return pair[::-1] if ptr.transposed else tuple(pair)
@@ -1241,14 +1273,14 @@ def _as_ptr(target: Any, what: str) -> block_ptr:
         return target
     if isinstance(target, TensorView):
         shape = target.shape if len(target.shape) == 2 else (1, target.shape[0])
-        return make_block_ptr(target, offsets=(0, 0), block_shape=shape)
+        return typing.cast(block_ptr, make_block_ptr(target, offsets=(0, 0), block_shape=shape))
     raise usage_error(
         f"tl.{what} expects a tensor argument, a block pointer or a block of pointers, "
         f"got {type(target).__name__}"
     )
 
 
-def _padding(padding_option: str, dtype: np.dtype) -> float:
+def _padding(padding_option: str | None, dtype: np.dtype) -> float:
     if padding_option in ("", "zero", None):
         return 0
     if padding_option == "nan":
@@ -1262,11 +1294,11 @@ def load(
     pointer: Any,
     mask: Any = None,
     other: Any = None,
-    boundary_check: Sequence[int] = (),
-    padding_option: str = "",
+    boundary_check: Sequence[IntLike] = (),
+    padding_option: str | None = "",
     cache_modifier: str = "",
     eviction_policy: str = "",
-    volatile: bool = False,
+    volatile: BoolLike = False,
 ) -> tensor:
     """Load a tile (DMA_IN) from memory into TCM.
 
@@ -1326,16 +1358,7 @@ def load(
     empty = region[1] == 0 or region[3] == 0
     execute = None
     if program.machine.data is not None:
-
-        def execute() -> None:
-            tile = np.full(ptr.block_shape, fill, dtype=view.element_dtype)
-            if not empty:
-                skip_r, skip_c = _tile_skip(ptr)
-                inside = lowering.read_tile(program, view, stride, region)
-                tile[skip_r : skip_r + region[1], skip_c : skip_c + region[3]] = inside
-            out.data = (np.ascontiguousarray(tile.T).reshape(shape) if transposed
-                        else tile.reshape(shape))  # fmt: skip
-
+        execute = partial(_load_tile_data, program, ptr, stride, region, fill, out)
     if empty:  # the whole tile is padding: no DMA
         op = Op("load", program, "DMA_IN", (), out, execute=execute)
         program.pe.issue(op)
@@ -1349,6 +1372,23 @@ def load(
     lowering.track(program, op, access, is_store=False)
     program.pe.issue(op)
     return out
+
+
+# Data mode's work of ops, run when they finish: module functions bound with ``partial``
+# (a compiled nested function would keep its tiles alive in a reference cycle, holding
+# their TCM until the garbage collector runs).
+def _load_tile_data(program: Program, ptr: block_ptr, stride: int,
+                    region: tuple[int, int, int, int], fill: float,
+                    out: tensor) -> None:  # fmt: skip
+    """``out``'s values: the tile of ``ptr`` (``region`` of it inside the tensor, the rest
+    ``fill``), transposed for a transposed block pointer."""
+    tile = np.full(ptr.block_shape, fill, dtype=ptr.base.element_dtype)
+    if region[1] and region[3]:
+        skip_r, skip_c = _tile_skip(ptr)
+        inside = lowering.read_tile(program, ptr.base, stride, region)
+        tile[skip_r : skip_r + region[1], skip_c : skip_c + region[3]] = inside
+    out.data = (np.ascontiguousarray(tile.T).reshape(out.shape) if ptr.transposed
+                else tile.reshape(out.shape))  # fmt: skip
 
 
 def _mask_values(mask: Any, shape: tuple[int, ...], what: str) -> np.ndarray | None:
@@ -1407,20 +1447,7 @@ def _load_pointers(program: Program, ptr: pointer, mask: Any, other: Any) -> ten
     out = _new_block(program, shape, view.element_dtype)
     execute = None
     if program.machine.data is not None:
-
-        def execute() -> None:
-            values = np.concatenate(
-                [lowering.read_run(program, view, first, n) for first, n in runs]
-            ) if runs else np.empty(0, view.element_dtype)  # fmt: skip
-            fills = fill.data if isinstance(fill, tensor) else fill
-            with np.errstate(invalid="ignore", over="ignore"):
-                result = np.array(np.broadcast_to(fills, shape)).astype(view.element_dtype)
-            if keep is None:
-                result = values.reshape(shape)
-            else:
-                result[keep] = values
-            out.data = result
-
+        execute = partial(_load_pointers_data, program, view, runs, keep, fill, out)
     if not runs:  # everything masked off: no DMA
         waits = (other,) if isinstance(other, tensor) else ()
         op = Op("load", program, "DMA_IN", waits, out, execute=execute)
@@ -1436,6 +1463,23 @@ def _load_pointers(program: Program, ptr: pointer, mask: Any, other: Any) -> ten
     lowering.track(program, op, access, is_store=False)
     program.issue(op)
     return out
+
+
+def _load_pointers_data(program: Program, view: TensorView, runs: list, keep: np.ndarray | None,
+                        fill: Any, out: tensor) -> None:  # fmt: skip
+    """``out``'s values: the elements of ``runs`` where ``keep`` (all when None) lets
+    them through, ``fill`` (a tile or values) elsewhere."""
+    values = np.concatenate(
+        [lowering.read_run(program, view, first, n) for first, n in runs]
+    ) if runs else np.empty(0, view.element_dtype)  # fmt: skip
+    fills = fill.data if isinstance(fill, tensor) else fill
+    with np.errstate(invalid="ignore", over="ignore"):
+        result = np.array(np.broadcast_to(fills, out.shape)).astype(view.element_dtype)
+    if keep is None:
+        result = values.reshape(out.shape)
+    else:
+        result[keep] = values
+    out.data = result
 
 
 def _other_values(other: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
@@ -1465,7 +1509,7 @@ def _other_values(other: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         return np.asarray(value).astype(dtype)
 
 
-def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[int] = (),
+def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[IntLike] = (),
           cache_modifier: str = "", eviction_policy: str = "") -> None:  # fmt: skip
     """Store a tile (DMA_WB) from TCM to memory, cast to the tensor's dtype.
 
@@ -1503,7 +1547,9 @@ def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[i
     _store(pointer, value, mask, boundary_check)
 
 
-def _store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[int] = ()) -> None:
+def _store(
+    pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[IntLike] = ()
+) -> None:
     """``tl.store`` without the block pointer's dtype check (a tensor descriptor's store
     casts, as Triton's ``descriptor_store`` does)."""
     program = _program()
@@ -1533,13 +1579,7 @@ def _store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[
     stride = ptr.stride
     execute = None
     if program.machine.data is not None:
-
-        def execute() -> None:
-            data = np.broadcast_to(value.data, target)
-            data = (data.T if transposed else data).reshape(ptr.block_shape)
-            skip_r, skip_c = _tile_skip(ptr)
-            lowering.write_tile(program, ptr.base, stride, region, data[skip_r:, skip_c:])
-
+        execute = partial(_store_tile_data, program, ptr, stride, region, value, target)
     pieces, tile_bytes, span = lowering.tile_pieces(
         program, ptr.base, stride, region, False, "store"
     )
@@ -1549,6 +1589,17 @@ def _store(pointer: Any, value: Any, mask: Any = None, boundary_check: Sequence[
             nbytes=tile_bytes)  # fmt: skip
     lowering.track(program, op, access, is_store=True)
     program.pe.issue(op)
+
+
+def _store_tile_data(program: Program, ptr: block_ptr, stride: int,
+                     region: tuple[int, int, int, int], value: tensor,
+                     target: tuple[int, ...]) -> None:  # fmt: skip
+    """Write ``value`` (broadcast to ``target``, the tile's shape in TCM) to the part of
+    ``ptr``'s tile inside the tensor (``region``)."""
+    data = np.broadcast_to(value.data, target)
+    data = (data.T if ptr.transposed else data).reshape(ptr.block_shape)
+    skip_r, skip_c = _tile_skip(ptr)
+    lowering.write_tile(program, ptr.base, stride, region, data[skip_r:, skip_c:])
 
 
 def _stored_value(program: Program, value: Any, target: tuple[int, ...]) -> tensor:
@@ -1563,7 +1614,7 @@ def _stored_value(program: Program, value: Any, target: tuple[int, ...]) -> tens
     return value
 
 
-def broadcasts_to(shape: tuple[int, ...], target: Sequence[int]) -> bool:
+def broadcasts_to(shape: tuple[int, ...], target: Sequence[IntLike]) -> bool:
     """Whether a tile of ``shape`` broadcasts to ``target`` (numpy's rules)."""
     try:
         return np.broadcast_shapes(shape, tuple(target)) == tuple(target)
@@ -1583,16 +1634,7 @@ def _store_pointers(program: Program, ptr: pointer, value: Any, mask: Any) -> No
     nbytes = int(flat.size) * view.element_dtype.itemsize
     execute = None
     if program.machine.data is not None:
-
-        def execute() -> None:
-            values = np.broadcast_to(value.data, shape)
-            values = values.reshape(-1) if keep is None else values[keep]
-            values = lowering.converted(values, view.element_dtype)
-            done = 0
-            for first, n in runs:
-                lowering.write_run(program, view, first, values[done : done + n])
-                done += n
-
+        execute = partial(_store_pointers_data, program, view, runs, keep, value, shape)
     pieces = lowering.gather_pieces(program, view, runs, False, "store")
     access = _span_access(view, flat)
     inputs = (value, *lowering.ordered_after(program, access, is_store=True))
@@ -1602,7 +1644,21 @@ def _store_pointers(program: Program, ptr: pointer, value: Any, mask: Any) -> No
     program.issue(op)
 
 
-def _matrix_tiles(what: str, pointer: block_ptr_nd, boundary_check: Sequence[int]) -> list:
+def _store_pointers_data(program: Program, view: TensorView, runs: list,
+                         keep: np.ndarray | None, value: tensor,
+                         shape: tuple[int, ...]) -> None:  # fmt: skip
+    """Write ``value`` (broadcast to ``shape``) where ``keep`` lets it through, run by
+    run."""
+    values = np.broadcast_to(value.data, shape)
+    values = values.reshape(-1) if keep is None else values[keep]
+    values = lowering.converted(values, view.element_dtype)
+    done = 0
+    for first, n in runs:
+        lowering.write_run(program, view, first, values[done : done + n])
+        done += n
+
+
+def _matrix_tiles(what: str, pointer: block_ptr_nd, boundary_check: Sequence[IntLike]) -> list:
     """(leading index, 2-D block pointer, region) of each matrix an N-D block covers, in
     row-major order of its leading dims (checked as :func:`matrix_block` checks them)."""
     lead = pointer.block_shape[:-2]
@@ -1629,8 +1685,8 @@ def _matrices_valid(pointer: block_ptr_nd, tiles: list) -> tuple[int, ...]:
     return (*lead, region[1], region[3])
 
 
-def load_matrices(program: Program, pointer: block_ptr_nd, boundary_check: Sequence[int],
-                   padding_option: str) -> tensor:  # fmt: skip
+def load_matrices(program: Program, pointer: block_ptr_nd, boundary_check: Sequence[IntLike],
+                   padding_option: str | None) -> tensor:  # fmt: skip
     """``tl.load`` of an N-D block with leading dims > 1: one DMA_IN op whose pieces move
     every matrix's tile (padding past the tensor moves no bytes)."""
     tiles = _matrix_tiles("tl.load", pointer, boundary_check)
@@ -1643,16 +1699,7 @@ def load_matrices(program: Program, pointer: block_ptr_nd, boundary_check: Seque
              if region[1] and region[3]]  # fmt: skip
     execute = None
     if program.machine.data is not None:
-
-        def execute() -> None:
-            data = np.full(pointer.block_shape, fill, dtype=dtype)
-            for index, block, region in moved:
-                skip_r, skip_c = _tile_skip(block)
-                data[index][skip_r : skip_r + region[1], skip_c : skip_c + region[3]] = (
-                    lowering.read_tile(program, block.base, block.stride, region)
-                )
-            out.data = data
-
+        execute = partial(_load_matrices_data, program, moved, fill, out)
     pieces, nbytes, accesses = _matrix_pieces(program, moved, to_tcm=True)
     inputs = ()
     if program.stores_in_flight:
@@ -1666,8 +1713,20 @@ def load_matrices(program: Program, pointer: block_ptr_nd, boundary_check: Seque
     return out
 
 
+def _load_matrices_data(program: Program, moved: list, fill: float, out: tensor) -> None:
+    """``out``'s values: each matrix's tile of ``moved`` (index, block, region), ``fill``
+    past the tensor."""
+    data = np.full(out.shape, fill, dtype=out.dtype)
+    for index, block, region in moved:
+        skip_r, skip_c = _tile_skip(block)
+        data[index][skip_r : skip_r + region[1], skip_c : skip_c + region[3]] = lowering.read_tile(
+            program, block.base, block.stride, region
+        )
+    out.data = data
+
+
 def store_matrices(program: Program, pointer: block_ptr_nd, value: Any,
-                    boundary_check: Sequence[int]) -> None:  # fmt: skip
+                    boundary_check: Sequence[IntLike]) -> None:  # fmt: skip
     """``tl.store`` through an N-D block with leading dims > 1: one DMA_WB op writing
     every matrix's tile inside the tensor."""
     tiles = _matrix_tiles("tl.store", pointer, boundary_check)
@@ -1678,14 +1737,7 @@ def store_matrices(program: Program, pointer: block_ptr_nd, value: Any,
         return  # the whole block is past the edge: nothing to write
     execute = None
     if program.machine.data is not None:
-
-        def execute() -> None:
-            data = np.broadcast_to(value.data, pointer.block_shape)
-            for index, block, region in moved:
-                skip_r, skip_c = _tile_skip(block)
-                lowering.write_tile(program, block.base, block.stride, region,
-                                    data[index][skip_r:, skip_c:])  # fmt: skip
-
+        execute = partial(_store_matrices_data, program, moved, value, pointer.block_shape)
     pieces, nbytes, accesses = _matrix_pieces(program, moved, to_tcm=False)
     earlier = [op for access in accesses
                for op in lowering.ordered_after(program, access, is_store=True)]  # fmt: skip
@@ -1695,6 +1747,16 @@ def store_matrices(program: Program, pointer: block_ptr_nd, value: Any,
     for access in accesses:
         lowering.track(program, op, access, is_store=True)
     program.pe.issue(op)
+
+
+def _store_matrices_data(program: Program, moved: list, value: tensor,
+                         block_shape: tuple[int, ...]) -> None:  # fmt: skip
+    """Write ``value`` (broadcast to ``block_shape``) to each matrix's tile of ``moved``."""
+    data = np.broadcast_to(value.data, block_shape)
+    for index, block, region in moved:
+        skip_r, skip_c = _tile_skip(block)
+        lowering.write_tile(program, block.base, block.stride, region,
+                            data[index][skip_r:, skip_c:])  # fmt: skip
 
 
 def _matrix_pieces(program: Program, moved: list, to_tcm: bool) -> tuple[list, int, list]:
@@ -1724,12 +1786,12 @@ def _shape_of(shape: Any) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
-def zeros(shape: Sequence[int], dtype: np.dtype | str = float32) -> tensor:
+def zeros(shape: Sequence[IntLike], dtype: np.dtype | str = float32) -> tensor:
     """A zero-filled tile (takes TCM; no engine time: registers clear in one cycle)."""
     return full(shape, 0, dtype)
 
 
-def full(shape: Sequence[int], value: Any, dtype: np.dtype | str = float32) -> tensor:
+def full(shape: Sequence[IntLike], value: Any, dtype: np.dtype | str = float32) -> tensor:
     """A tile filled with ``value`` (takes TCM; no engine time). An integer ``dtype``
     takes an integer ``value`` in its range."""
     program = _program()
@@ -1742,19 +1804,19 @@ def full(shape: Sequence[int], value: Any, dtype: np.dtype | str = float32) -> t
     return _const(program, np.full(_shape_of(shape), value, dtype=dtype), tcm=True)
 
 
-def zeros_like(x: tensor) -> tensor:
+def zeros_like(x: TileLike) -> tensor:
     """Zeros of ``x``'s shape and dtype."""
     x = _check_block("zeros_like", x)
     return zeros(x.shape, x.dtype)
 
 
-def full_like(x: tensor, value: Any) -> tensor:
+def full_like(x: TileLike, value: Any) -> tensor:
     """``value`` in ``x``'s shape and dtype."""
     x = _check_block("full_like", x)
     return full(x.shape, value, x.dtype)
 
 
-def arange(start: int, end: int) -> tensor:
+def arange(start: IntLike, end: IntLike) -> tensor:
     """The int32 index value ``[start, end)``; as in Triton, ``start`` and ``end`` are
     compile-time values (constexprs, numbers) and ``end - start`` is a power of two."""
     for name, bound in (("start", start), ("end", end)):
@@ -1800,8 +1862,8 @@ def static_range(*args: int) -> range:
     return range(*(int(a) for a in args))
 
 
-def range_(arg1: int, arg2: int | None = None, step: int | None = None,
-           num_stages: int | None = None, loop_unroll_factor: int | None = None,
+def range_(arg1: IntLike, arg2: IntLike | None = None, step: IntLike | None = None,
+           num_stages: IntLike | None = None, loop_unroll_factor: IntLike | None = None,
            *hints: Any, **keyword_hints: Any) -> LoopRange:  # fmt: skip
     """``tl.range(start, end, step, num_stages, loop_unroll_factor, ...)``, Triton's
     signature: a loop whose software pipelining Triton tunes (``num_stages``, unrolling,
@@ -1913,7 +1975,7 @@ def debug_barrier() -> None:
     _program()
 
 
-def device_print(prefix: str, *args: Any, hex: bool = False) -> None:  # noqa: A002
+def device_print(prefix: str, *args: Any, hex: BoolLike = False) -> None:  # noqa: A002
     """Print ``prefix`` and ``args`` with the PE, program id and simulated time.
 
     Tensors print their values in data mode (the program waits until they are ready) and
@@ -1957,22 +2019,27 @@ def _known_values(x: tensor, what: str) -> np.ndarray:
     return np.asarray(x.data)
 
 
+class _EventOnReady:
+    """Succeeds ``event`` when a tile is ready: an item of the tile's ``waiters``, with
+    the two attributes ``Block.set_ready`` uses on ops."""
+
+    __slots__ = ("pending_inputs", "engine", "event")
+
+    def __init__(self, event: Any) -> None:
+        self.pending_inputs = 1
+        self.engine = self
+        self.event = event
+
+    def try_start(self, cause: str = "input", by: Any = None) -> None:
+        self.event.succeed(by)
+
+
 def _wait_ready(program: Program, x: tensor, what: str = "device_print") -> None:
     """Block the program until ``x`` is ready (``what`` waits, for deadlock reports)."""
     if x.ready:
         return
     event = program.machine.env.event()
-
-    class _Fire:
-        pending_inputs = 1
-
-        def __init__(self) -> None:
-            self.engine = self
-
-        def try_start(self, cause: str = "input", by: Any = None) -> None:
-            event.succeed(by)
-
-    x.waiters.append(_Fire())
+    x.waiters.append(_EventOnReady(event))
     since = program.machine.env.now
     by = program.machine.scheduler.wait(event, f"{what} of a pending tile in {program.kernel_name}")
     if by is not None:  # the program waited for the op producing the tile
@@ -1997,13 +2064,13 @@ def max_constancy(x: Any, values: Any) -> Any:
 
 # -- compute ---------------------------------------------------------------------------
 def dot(
-    a: tensor,
-    b: tensor,
-    acc: tensor | None = None,
+    a: TileLike,
+    b: TileLike,
+    acc: TileLike | None = None,
     out_dtype: np.dtype | str = float32,
     input_precision: str | None = None,
-    allow_tf32: bool | None = None,
-    max_num_imprecise_acc: int | None = None,
+    allow_tf32: BoolLike | None = None,
+    max_num_imprecise_acc: IntLike | None = None,
 ) -> tensor:
     """``a @ b (+ acc)`` on the GEMM engine: (M, K) x (K, N) -> (M, N) in ``out_dtype``
     (float32 by default; ``acc``'s dtype when given), or batched as Triton's 3-D dot:
@@ -2078,15 +2145,7 @@ def dot(
         if precision == "ieee" or a.dtype != float32 or b.dtype != float32:
             precision = "ieee"  # only float32 operands have another precision
 
-        def execute() -> None:
-            with np.errstate(all="ignore"):  # int32 sums wrap, as the hardware's do
-                if precision == "ieee":
-                    result = a.data.astype(compute) @ b.data.astype(compute)
-                else:
-                    result = dot_precision.product(a.data, b.data, precision)
-                if acc is not None:
-                    result = result + acc.data.astype(compute)
-            out.data = result.astype(out_dtype)
+        execute = partial(_dot_data, a, b, acc, compute, precision, out)
 
     program.pe.issue(
         Op(
@@ -2101,6 +2160,19 @@ def dot(
         )
     )
     return out
+
+
+def _dot_data(a: tensor, b: tensor, acc: tensor | None, compute: type, precision: str,
+              out: tensor) -> None:  # fmt: skip
+    """``out``'s values: ``a @ b (+ acc)`` computed in ``compute`` (at ``precision``)."""
+    with np.errstate(all="ignore"):  # int32 sums wrap, as the hardware's do
+        if precision == "ieee":
+            result = a.data.astype(compute) @ b.data.astype(compute)
+        else:
+            result = dot_precision.product(a.data, b.data, precision)
+        if acc is not None:
+            result = result + acc.data.astype(compute)
+    out.data = result.astype(out.dtype)
 
 
 def _integer_dot_dtype(a: np.dtype, b: np.dtype, acc: tensor | None) -> np.dtype:
@@ -2162,14 +2234,16 @@ def _math_op(
     out = _new_block(program, shape, dtype)
     execute = None
     if program.machine.data is not None:
-
-        def execute() -> None:
-            out.data = _evaluate(fn, [x.data for x in inputs], dtype, shape)
-
+        execute = partial(_math_data, fn, inputs, out)
     program.pe.issue(
         Op(name, program, "MATH", inputs, out, duration_ns=duration, execute=execute, flops=count)
     )
     return out
+
+
+def _math_data(fn: Callable[..., Any], inputs: tuple[tensor, ...], out: tensor) -> None:
+    """``out``'s values: ``fn`` of the inputs' values (see :func:`_evaluate`)."""
+    out.data = _evaluate(fn, [x.data for x in inputs], out.dtype, out.shape)
 
 
 _NUMBER = (int, float, bool, np.number)
@@ -2205,8 +2279,8 @@ def _computation_dtype(name: str, a: Any, b: Any, strong: bool = False) -> np.dt
     if compute is None:
         compute = _promoted(name, da, db, division)
     if compute.kind in "iub":
-        for value, literal in ((a, a_literal), (b, b_literal)):
-            if literal:
+        for value, is_literal in ((a, a_literal), (b, b_literal)):
+            if is_literal:
                 _check_literal(name, _unwrapped(value), compute)
     return compute
 
@@ -2228,6 +2302,7 @@ def _operand_dtype(x: Any, strong: bool) -> tuple[np.dtype, bool]:
         return np.dtype(x.dtype), False
     if isinstance(x, np.dtype):  # a dtype computed before (tl.clamp's three operands)
         return x, False
+    dtype: np.dtype
     if isinstance(x, (bool, np.bool_)):
         dtype = _BOOL
     elif isinstance(x, (int, np.integer)):
@@ -2341,6 +2416,7 @@ def _binary(name: str, a: Any, b: Any, fn: Callable[..., np.ndarray],
     tile, number = (a, b) if isinstance(a, tensor) else (b, a)
     # A number enters as the computation dtype's value (a float stays a Python float:
     # numpy then computes in the tile's float dtype, as the converted literal would).
+    scalar: Any  # a Python float, or a numpy integer of the computation dtype
     if compute.kind == "f" or compute in _NARROW_FLOATS:
         scalar = float(number)
     else:
@@ -2380,83 +2456,83 @@ def _check_float(name: str, dtypes: tuple[np.dtype, ...], *values: Any) -> None:
             )
 
 
-def exp(x: tensor) -> tensor:
+def exp(x: TileLike) -> tensor:
     """Element-wise e**x (MATH, ``cycles_per_op['exp']``)."""
     _check_float("exp", _F32_F64, x)
     return _unary("exp", x, np.exp)
 
 
-def exp2(x: tensor) -> tensor:
+def exp2(x: TileLike) -> tensor:
     """Element-wise 2**x (MATH, ``cycles_per_op['exp2']``)."""
     _check_float("exp2", _F32_F64, x)
     return _unary("exp2", x, np.exp2)
 
 
-def log(x: tensor) -> tensor:
+def log(x: TileLike) -> tensor:
     """Element-wise natural log (MATH)."""
     _check_float("log", _F32_F64, x)
     return _unary("log", x, np.log)
 
 
-def log2(x: tensor) -> tensor:
+def log2(x: TileLike) -> tensor:
     """Element-wise base-2 log (MATH, ``cycles_per_op['log2']``)."""
     _check_float("log2", _F32_F64, x)
     return _unary("log2", x, np.log2)
 
 
-def sqrt(x: tensor) -> tensor:
+def sqrt(x: TileLike) -> tensor:
     """Element-wise square root (MATH)."""
     _check_float("sqrt", _F32_F64, x)
     return _unary("sqrt", x, np.sqrt)
 
 
-def rsqrt(x: tensor) -> tensor:
+def rsqrt(x: TileLike) -> tensor:
     """Element-wise 1 / sqrt(x) (MATH, ``cycles_per_op['rsqrt']``)."""
     _check_float("rsqrt", _F32_F64, x)
     return _unary("rsqrt", x, lambda v: 1.0 / np.sqrt(v))
 
 
-def abs(x: tensor) -> tensor:  # noqa: A001 - Triton's name
+def abs(x: TileLike) -> tensor:  # noqa: A001 - Triton's name
     """Element-wise absolute value (MATH)."""
     return _unary("abs", x, np.abs)
 
 
-def relu(x: tensor) -> tensor:
+def relu(x: TileLike) -> tensor:
     """Element-wise max(x, 0) (MATH)."""
     return _unary("relu", x, lambda v: np.maximum(v, 0))
 
 
-def sigmoid(x: tensor) -> tensor:
+def sigmoid(x: TileLike) -> tensor:
     """Element-wise 1 / (1 + e**-x) (MATH)."""
     _check_float("sigmoid", _F32_F64, x)
     return _unary("sigmoid", x, lambda v: 1.0 / (1.0 + np.exp(-v)))
 
 
-def gelu(x: tensor) -> tensor:
+def gelu(x: TileLike) -> tensor:
     """Element-wise GeLU, tanh approximation as in Megatron-LM (MATH)."""
     return _unary("gelu", x, _gelu)
 
 
-def cos(x: tensor) -> tensor:
+def cos(x: TileLike) -> tensor:
     """Element-wise cosine of a float32/float64 tile (MATH, ``cycles_per_op['cos']``)."""
     _check_float("cos", _F32_F64, x)
     return _unary("cos", x, np.cos)
 
 
-def sin(x: tensor) -> tensor:
+def sin(x: TileLike) -> tensor:
     """Element-wise sine of a float32/float64 tile (MATH, ``cycles_per_op['sin']``)."""
     _check_float("sin", _F32_F64, x)
     return _unary("sin", x, np.sin)
 
 
-def floor(x: tensor) -> tensor:
+def floor(x: TileLike) -> tensor:
     """Element-wise floor of a float32/float64 tile, same dtype (MATH,
     ``cycles_per_op['floor']``)."""
     _check_float("floor", _F32_F64, x)
     return _unary("floor", x, np.floor)
 
 
-def ceil(x: tensor) -> tensor:
+def ceil(x: TileLike) -> tensor:
     """Element-wise ceiling of a float32/float64 tile, same dtype (MATH,
     ``cycles_per_op['ceil']``)."""
     _check_float("ceil", _F32_F64, x)
@@ -2466,14 +2542,14 @@ def ceil(x: tensor) -> tensor:
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
-def erf(x: tensor) -> tensor:
+def erf(x: TileLike) -> tensor:
     """Element-wise error function of a float32/float64 tile (MATH,
     ``cycles_per_op['erf']``)."""
     _check_float("erf", _F32_F64, x)
     return _unary("erf", x, _erf)
 
 
-def sqrt_rn(x: tensor) -> tensor:
+def sqrt_rn(x: TileLike) -> tensor:
     """Square root rounded to nearest, of a float32 tile: ``tl.sqrt`` here (numpy's is
     already correctly rounded), the same MATH op (``cycles_per_op['sqrt']``)."""
     _check_float("sqrt_rn", (float32,), _check_block("sqrt_rn", x))
@@ -2488,7 +2564,7 @@ def _check_divide_operands(name: str, x: Any, y: Any) -> None:
         raise usage_error(f"tl.{name} expects a tensor operand, got two numbers")
 
 
-def fdiv(x: Any, y: Any, ieee_rounding: bool = False) -> tensor:
+def fdiv(x: Any, y: Any, ieee_rounding: BoolLike = False) -> tensor:
     """``x / y`` of floating-point operands (tiles or Python floats), broadcast: the same
     MATH op as ``/`` (``cycles_per_op['div']``). Triton's fast division; numpy's division
     is correctly rounded, so ``ieee_rounding`` changes nothing here. As in Triton, an
@@ -2520,7 +2596,7 @@ class PropagateNan(enum.Enum):
 
 
 def clamp(x: Any, min: Any, max: Any,  # noqa: A002 - Triton's names
-          propagate_nan: PropagateNan = PropagateNan.NONE) -> tensor:  # fmt: skip
+          propagate_nan: Any = PropagateNan.NONE) -> tensor:  # fmt: skip
     """``x`` clamped to ``[min, max]``, all three broadcast (tiles or numbers), as
     ``minNum(maxNum(x, min), max)``: one MATH op (``cycles_per_op['clamp']``).
 
@@ -2563,7 +2639,7 @@ def clamp(x: Any, min: Any, max: Any,  # noqa: A002 - Triton's names
     return _math_op("clamp", tensors, shape, dtype, fn)
 
 
-def fma(x: tensor, y: Any, z: Any) -> tensor:
+def fma(x: TileLike, y: Any, z: Any) -> tensor:
     """Fused ``x * y + z``, one MATH op (``cycles_per_op['fma']``), in the three
     operands' promoted dtype (numbers typed, as Triton's ``to_tensor`` makes them). A
     float32 or float16 product is exact in float64, so adding there and rounding once
@@ -2625,18 +2701,20 @@ def _unsigned_high64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a_hi * b_hi + (hi_lo >> shift) + (middle >> shift)
 
 
-def maximum(x: Any, y: Any, propagate_nan: PropagateNan = PropagateNan.NONE) -> tensor:
+def maximum(x: Any, y: Any, propagate_nan: Any = PropagateNan.NONE) -> tensor:
     """Element-wise maximum (MATH). As Triton's: numbers are typed operands (a float is
     float32), bfloat16 computes in float32, and a NaN loses to a number unless
     ``propagate_nan=tl.PropagateNan.ALL`` (IEEE maxNum)."""
     nan = _nan_policy("maximum", propagate_nan)
-    return _binary("max", *_bf16_as_float32(x, y), np.maximum if nan else np.fmax, strong=True)
+    x, y = _bf16_as_float32(x, y)
+    return _binary("max", x, y, np.maximum if nan else np.fmax, strong=True)
 
 
-def minimum(x: Any, y: Any, propagate_nan: PropagateNan = PropagateNan.NONE) -> tensor:
+def minimum(x: Any, y: Any, propagate_nan: Any = PropagateNan.NONE) -> tensor:
     """Element-wise minimum (MATH): as ``maximum``, with minNum."""
     nan = _nan_policy("minimum", propagate_nan)
-    return _binary("min", *_bf16_as_float32(x, y), np.minimum if nan else np.fmin, strong=True)
+    x, y = _bf16_as_float32(x, y)
+    return _binary("min", x, y, np.minimum if nan else np.fmin, strong=True)
 
 
 def _nan_policy(name: str, propagate_nan: Any) -> bool:
@@ -2655,7 +2733,7 @@ def _bf16_as_float32(*values: Any) -> tuple[Any, ...]:
                  for v in values)  # fmt: skip
 
 
-def where(condition: Any, x: Any, y: Any) -> tensor:
+def where(condition: Any, x: Any, y: Any) -> tensor | pointer:
     """``x`` where ``condition`` else ``y``, broadcast (MATH ``cycles_per_op['where']``;
     folded when all three are index values)."""
     if isinstance(condition, (bool, np.bool_, IntScalar)):  # pid == 0, a typed scalar
@@ -2710,7 +2788,7 @@ def _where_pointers(condition: tensor, x: Any, y: Any) -> pointer:
     return pointer(x.base, offsets)
 
 
-def trans(x: tensor, *dims: int) -> tensor:
+def trans(x: TileLike, *dims: int) -> tensor:
     """Transpose a 2-D tile (MATH ``cycles_per_op['trans']``: the tile moves through the
     vector unit); with ``dims``, Triton's ``permute`` of a tile of any rank."""
     x = _check_block("trans", x)
@@ -2724,7 +2802,7 @@ def trans(x: tensor, *dims: int) -> tensor:
     return out
 
 
-def permute(x: tensor, *dims: Any) -> tensor:
+def permute(x: TileLike, *dims: Any) -> tensor:
     """``x`` with its axes in the order ``dims`` (``permute(x, 1, 0)`` or
     ``permute(x, (1, 0))``): MATH ``trans`` per element unless the order is unchanged."""
     x = _check_block("permute", x)
@@ -2750,9 +2828,10 @@ def _shape_args(shape: tuple[Any, ...]) -> tuple[int, ...]:
     return tuple(int(getattr(s, "value", s)) for s in shape)
 
 
-def cast(input: tensor, dtype: np.dtype | str, fp_downcast_rounding: str | None = None,  # noqa: A002
-         bitcast: bool = False) -> tensor:  # fmt: skip
-    """``input.to(dtype, ...)`` (a tile, or an integer scalar such as a program id)."""
+def cast(input: TileLike, dtype: np.dtype | str | pointer_type,  # noqa: A002
+         fp_downcast_rounding: str | None = None, bitcast: BoolLike = False) -> Any:  # fmt: skip
+    """``input.to(dtype, ...)`` (a tile, or an integer scalar such as a program id): a
+    tile, a scalar, or a pointer for a pointer type."""
     if isinstance(input, IntScalar):
         return input.to(dtype, fp_downcast_rounding, bitcast)
     if isinstance(input, (TensorView, pointer)):  # a pointer to another pointer type
@@ -2760,7 +2839,7 @@ def cast(input: tensor, dtype: np.dtype | str, fp_downcast_rounding: str | None 
     return _check_block("cast", input).to(dtype, fp_downcast_rounding, bitcast)
 
 
-def reshape(x: tensor, *shape: Any, can_reorder: bool = False) -> tensor:
+def reshape(x: TileLike, *shape: Any, can_reorder: BoolLike = False) -> tensor:
     """The same elements in a new shape, row-major (a free view); the shape as
     ``reshape(x, 4, 8)`` or ``reshape(x, (4, 8))``."""
     x = _check_block("reshape", x)
@@ -2773,7 +2852,7 @@ def reshape(x: tensor, *shape: Any, can_reorder: bool = False) -> tensor:
 view = reshape
 
 
-def broadcast_to(x: tensor, *shape: Any) -> tensor:
+def broadcast_to(x: TileLike, *shape: Any) -> tensor:
     """``x`` broadcast to ``shape`` (a free view)."""
     x = _check_block("broadcast_to", x)
     shape = _shape_args(shape)
@@ -2792,11 +2871,12 @@ def broadcast(x: Any, y: Any) -> tuple[Any, Any]:
         shape = tuple(np.broadcast_shapes(*shapes))
     except ValueError:
         raise usage_error(f"tl.broadcast: shapes {shapes} do not broadcast") from None
-    return tuple(broadcast_to(v, shape) if isinstance(v, tensor) and v.shape != shape else v
-                 for v in (x, y))  # fmt: skip
+    x, y = (broadcast_to(v, shape) if isinstance(v, tensor) and v.shape != shape else v
+            for v in (x, y))  # fmt: skip
+    return x, y
 
 
-def expand_dims(x: tensor, axis: int | Sequence[int]) -> tensor:
+def expand_dims(x: TileLike, axis: int | Sequence[IntLike]) -> tensor:
     """``x`` with a new axis of size 1 at ``axis`` (or at each of a sequence of them), a
     free view."""
     x = _check_block("expand_dims", x)
@@ -2814,13 +2894,14 @@ def expand_dims(x: tensor, axis: int | Sequence[int]) -> tensor:
 
 def _reduce(
     name: str,
-    x: tensor,
-    axis: int | None,
-    keep_dims: bool,
+    x: TileLike,
+    axis: IntLike | None,
+    keep_dims: BoolLike,
     fn: Callable[..., np.ndarray],
     dtype: np.dtype | None = None,
 ) -> tensor:
     x = _check_block(name, x)
+    axis, keep_dims = _unwrapped(axis), bool(keep_dims)  # numpy's keepdims takes a bool only
     if axis is None:
         shape: tuple[int, ...] = tuple(1 for _ in x.shape) if keep_dims else ()
     else:
@@ -2828,8 +2909,8 @@ def _reduce(
                                                                          len(x.shape)):  # fmt: skip
             raise usage_error(f"tl.{name}: axis {axis} out of range for shape {x.shape}")
         axis = int(axis) % len(x.shape)
-        shape = tuple((1 if keep_dims else None) if i == axis else s for i, s in enumerate(x.shape))
-        shape = tuple(s for s in shape if s is not None)
+        kept = ((1 if keep_dims else None) if i == axis else s for i, s in enumerate(x.shape))
+        shape = tuple(s for s in kept if s is not None)
     out_shape = shape
 
     def compute(v):
@@ -2839,7 +2920,8 @@ def _reduce(
                     elements=math.prod(x.shape))  # fmt: skip
 
 
-def sum(x: tensor, axis: int | None = None, keep_dims: bool = False, dtype=None) -> tensor:  # noqa: A001
+def sum(x: TileLike, axis: IntLike | None = None, keep_dims: BoolLike = False,  # noqa: A001
+        dtype: Any = None) -> tensor:  # fmt: skip
     """Sum over ``axis`` (all elements when None) on MATH (``cycles_per_op['reduce']``),
     in ``dtype`` when given; else, as Triton's, integers narrower than 32 bits (and
     bool) in int32 (uint32 when unsigned), anything else in its own dtype."""
@@ -2857,7 +2939,7 @@ def sum(x: tensor, axis: int | None = None, keep_dims: bool = False, dtype=None)
     return _reduce("sum", x, axis, keep_dims, total, out_dtype)
 
 
-def xor_sum(input: tensor, axis: int | None = None, keep_dims: bool = False) -> tensor:  # noqa: A002
+def xor_sum(input: TileLike, axis: IntLike | None = None, keep_dims: BoolLike = False) -> tensor:  # noqa: A002
     """Bitwise xor over ``axis`` of an integer (or bool) tile, on MATH
     (``cycles_per_op['reduce']``)."""
     x = _check_block("xor_sum", input)
@@ -2866,7 +2948,7 @@ def xor_sum(input: tensor, axis: int | None = None, keep_dims: bool = False) -> 
     return _reduce("xor_sum", x, axis, keep_dims, np.bitwise_xor.reduce)
 
 
-def reduce_or(input: tensor, axis: int | None, keep_dims: bool = False) -> tensor:  # noqa: A002
+def reduce_or(input: TileLike, axis: IntLike | None, keep_dims: BoolLike = False) -> tensor:  # noqa: A002
     """Bitwise or over ``axis`` of an integer (or bool) tile, on MATH
     (``cycles_per_op['reduce']``), as Triton's standard ``reduce_or``."""
     x = _check_block("reduce_or", input)
@@ -2875,22 +2957,25 @@ def reduce_or(input: tensor, axis: int | None, keep_dims: bool = False) -> tenso
     return _reduce("reduce_or", x, axis, keep_dims, np.bitwise_or.reduce)
 
 
-def max(input: tensor, axis: int | None = None, return_indices: bool = False,  # noqa: A001, A002
-        return_indices_tie_break_left: bool = True, keep_dims: bool = False) -> tensor:  # fmt: skip
+def max(input: TileLike, axis: IntLike | None = None, return_indices: BoolLike = False,  # noqa: A001, A002
+        return_indices_tie_break_left: BoolLike = True,
+        keep_dims: BoolLike = False) -> tensor | tuple[tensor, tensor]:  # fmt: skip
     """Maximum over ``axis`` on MATH, Triton's: a NaN loses to any number; bfloat16 and
     types narrower than 32 bits give float32 (floats) or int32 (integers); with
     ``return_indices``, (maximum, its index) in the input's dtype (bfloat16: float32)."""
     return _extremum("max", input, axis, return_indices, keep_dims, np.fmax.reduce, argmax)
 
 
-def min(input: tensor, axis: int | None = None, return_indices: bool = False,  # noqa: A001, A002
-        return_indices_tie_break_left: bool = True, keep_dims: bool = False) -> tensor:  # fmt: skip
+def min(input: TileLike, axis: IntLike | None = None, return_indices: BoolLike = False,  # noqa: A001, A002
+        return_indices_tie_break_left: BoolLike = True,
+        keep_dims: BoolLike = False) -> tensor | tuple[tensor, tensor]:  # fmt: skip
     """Minimum over ``axis`` on MATH: as ``max``."""
     return _extremum("min", input, axis, return_indices, keep_dims, np.fmin.reduce, argmin)
 
 
-def _extremum(name: str, x: tensor, axis: int | None, return_indices: bool, keep_dims: bool,
-              reduce: Callable[..., np.ndarray], arg: Callable[..., tensor]) -> Any:  # fmt: skip
+def _extremum(name: str, x: TileLike, axis: IntLike | None, return_indices: BoolLike,
+              keep_dims: BoolLike, reduce: Callable[..., np.ndarray],
+              arg: Callable[..., tensor]) -> Any:  # fmt: skip
     x = _check_block(name, x)
     x = _bf16_as_float32(x)[0]
     if return_indices:
@@ -2922,14 +3007,14 @@ def _arg(fn):
     return reduce
 
 
-def argmax(input: tensor, axis: int, tie_break_left: bool = True,  # noqa: A002
-           keep_dims: bool = False) -> tensor:  # fmt: skip
+def argmax(input: TileLike, axis: IntLike, tie_break_left: BoolLike = True,  # noqa: A002
+           keep_dims: BoolLike = False) -> tensor:  # fmt: skip
     """Index of the maximum over ``axis`` (first one on ties), int32, on MATH."""
     return _reduce("argmax", input, axis, keep_dims, _arg(np.argmax), int32)
 
 
-def argmin(input: tensor, axis: int, tie_break_left: bool = True,  # noqa: A002
-           keep_dims: bool = False) -> tensor:  # fmt: skip
+def argmin(input: TileLike, axis: IntLike, tie_break_left: BoolLike = True,  # noqa: A002
+           keep_dims: BoolLike = False) -> tensor:  # fmt: skip
     """Index of the minimum over ``axis`` (first one on ties), int32, on MATH."""
     return _reduce("argmin", input, axis, keep_dims, _arg(np.argmin), int32)
 
@@ -2946,9 +3031,9 @@ def _sum_dtype(in_dtype: np.dtype, dtype: Any) -> np.dtype:
 
 def _scan(
     name: str,
-    x: tensor,
-    axis: int,
-    reverse: bool,
+    x: TileLike,
+    axis: IntLike,
+    reverse: BoolLike,
     fn: Callable[..., np.ndarray],
     dtype: np.dtype,
 ) -> tensor:
@@ -2974,7 +3059,7 @@ def _scan(
                     elements=math.prod(x.shape))  # fmt: skip
 
 
-def cumsum(input: tensor, axis: int = 0, reverse: bool = False, dtype=None) -> tensor:  # noqa: A002
+def cumsum(input: TileLike, axis: IntLike = 0, reverse: BoolLike = False, dtype=None) -> tensor:  # noqa: A002
     """Inclusive running sum along ``axis`` (from the last element back when ``reverse``)
     in a tile of ``input``'s shape, on MATH (``cycles_per_op['scan']`` per lane-wide
     chunk).
@@ -2988,7 +3073,7 @@ def cumsum(input: tensor, axis: int = 0, reverse: bool = False, dtype=None) -> t
     return _scan("cumsum", input, axis, reverse, np.cumsum, _sum_dtype(in_dtype, dtype))
 
 
-def cumprod(input: tensor, axis: int = 0, reverse: bool = False) -> tensor:  # noqa: A002
+def cumprod(input: TileLike, axis: IntLike = 0, reverse: BoolLike = False) -> tensor:  # noqa: A002
     """Inclusive running product along ``axis`` (from the last element back when
     ``reverse``) in a tile of ``input``'s shape and dtype, on MATH
     (``cycles_per_op['scan']`` per lane-wide chunk)."""
@@ -2997,8 +3082,8 @@ def cumprod(input: tensor, axis: int = 0, reverse: bool = False) -> tensor:  # n
     return _scan("cumprod", input, axis, reverse, np.cumprod, dtype)
 
 
-def softmax(x: tensor, dim: int | None = None, keep_dims: bool = False,
-            ieee_rounding: bool = False) -> tensor:  # fmt: skip
+def softmax(x: TileLike, dim: IntLike | None = None, keep_dims: BoolLike = False,
+            ieee_rounding: BoolLike = False) -> tensor:  # fmt: skip
     """Softmax along ``dim`` (0 when None), as Triton's ``standard.softmax`` computes it:
     ``z = x - max(x, dim, keep_dims)``, ``num = exp(z)``, ``den = sum(num, dim,
     keep_dims)``, ``fdiv(num, den)``: five MATH ops, each costing what it costs alone.
