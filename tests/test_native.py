@@ -3,6 +3,7 @@ and the same traces compiled as interpreted."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -279,3 +280,36 @@ def test_finished_tiles_free_their_tcm_without_the_garbage_collector():
         gc.enable()
     assert held == {}
     np.testing.assert_array_equal(c.numpy(), np.full((32, 32), 2.0, np.float32))
+
+
+def test_sent_and_received_tiles_free_their_tcm_without_the_garbage_collector():
+    """The same for send and recv (TCM and HBM inboxes), with a rank and a tag given as
+    numpy integers: every PE's TCM is free when the launch ends."""
+    import gc
+
+    import numpy as np
+
+    import simulator.language as tl
+    from simulator.runtime.runtime import Runtime
+
+    got = {}
+
+    def kernel():
+        r = tl.rank()
+        tl.send(tl.zeros((1, 256), tl.float32) + float(r + 1), np.int64(1 - r), tag=np.int64(1))
+        tile = tl.recv(np.int64(1 - r), (1, 256), tl.float32, tag=np.int64(1))
+        tl.fence()  # from an HBM inbox the tile is a load, done by now
+        got[r] = float(tile.data[0, 0])
+
+    for inbox in ("tcm", "hbm"):
+        rt = Runtime("default", verify_data=True)
+        rt.machine.ipcq.config = dataclasses.replace(rt.machine.ipcq.config, inbox=inbox)
+        gc.collect()
+        gc.disable()
+        try:
+            rt.launch(kernel, pes=[0, 1])
+            rt.synchronize()
+            held = {pe.name: pe.tcm_used_bytes for pe in rt.machine.pes if pe.tcm_used_bytes}
+        finally:
+            gc.enable()
+        assert (inbox, held, got) == (inbox, {}, {0: 2.0, 1: 1.0})

@@ -41,7 +41,7 @@ from typing import Any
 # Modules compiled by mypyc, in one group: where a simulation spends its time per op
 # (the network's max-min refill and completion heap, the engines' queues, the trace
 # recorder, the task scheduler, the IPCQ channels of collectives, the lowering of tiles
-# to DMA pieces).
+# to DMA pieces, the kernel language's tiles, loads, dots and sends).
 COMPILED_MODULES = (
     "simulator.hw.network",
     "simulator.engine.ops",
@@ -51,6 +51,7 @@ COMPILED_MODULES = (
     "simulator.engine.ipcq",
     "simulator.language.lowering",
     "simulator.language.core",
+    "simulator.language.comm",
 )
 
 # The packages the compiled modules import (their types decide the compiled code).

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,20 +31,22 @@ from simulator.engine.ipcq import LEVELS, Channel, Ipcq, IpcqError
 from simulator.engine.machine import DmaInfo
 from simulator.engine.ops import Block, Op
 from simulator.language.context import KernelUsageError
-from simulator.language.core import _check_block, _new_block, _program, tensor
+from simulator.language.core import IntLike, TileLike, _check_block, _new_block, _program, tensor
 
 
 class _InboxBlock(tensor):
     """A received block that lives in its TCM inbox slot; dropping it frees the slot."""
 
     __slots__ = ("_ipcq", "_channel")
+    _ipcq: Ipcq
+    _channel: Channel
 
     def __del__(self) -> None:
         Block.__del__(self)
         self._ipcq.release(self._channel)
 
 
-def send(value: tensor, to: str | int, *, tag: int = 0) -> None:
+def send(value: TileLike, to: str | IntLike, *, tag: IntLike = 0) -> None:
     """Send ``value`` to the peer ``to`` (a direction or a rank); returns at once.
 
     ``tag`` selects one of several channels between the same pair (default 0). Raises
@@ -52,16 +55,15 @@ def send(value: tensor, to: str | int, *, tag: int = 0) -> None:
     """
     program = _program()
     value = _check_block("send", value)
+    to, tag = _peer("send", to), _tag("send", tag)
     ipcq: Ipcq = program.machine.ipcq
     nbytes = value.nbytes
     channel, message, credit = ipcq.post_send(program, to, tag, nbytes, value.shape, value.dtype)
     machine = program.machine
     route = machine.dma_route(program.pe.tcm_node, channel.node)
     info = DmaInfo("send", program.launch_id, program.coll_id, program.round)
-
-    def execute() -> None:
-        ipcq.deliver(program, channel, message, value.data)
-
+    # partial, not a nested function: compiled, that would hold ``value`` in a cycle
+    execute = partial(_deliver, ipcq, program, channel, message, value)
     op = Op(
         "send",
         program,
@@ -76,7 +78,30 @@ def send(value: tensor, to: str | int, *, tag: int = 0) -> None:
     message.send_op_id = op.op_id  # a recv that waits for this message waited on this op
 
 
-def recv(frm: str | int, shape: Sequence[int], dtype: np.dtype | str, *, tag: int = 0) -> tensor:
+def _peer(what: str, peer: Any) -> str | int:
+    """A peer as the IPCQ takes it: a direction, or a rank as a Python int."""
+    if isinstance(peer, str):
+        return peer
+    if isinstance(peer, (int, np.integer)) and not isinstance(peer, (bool, np.bool_)):
+        return int(peer)
+    raise KernelUsageError(
+        f"tl.{what}: the peer must be a direction (E, W, N, S, parent) or a rank, got {peer!r}"
+    )
+
+
+def _tag(what: str, tag: Any) -> int:
+    if isinstance(tag, (int, np.integer)) and not isinstance(tag, (bool, np.bool_)):
+        return int(tag)
+    raise KernelUsageError(f"tl.{what}: tag must be an int, got {tag!r}")
+
+
+def _deliver(ipcq: Ipcq, program: Any, channel: Channel, message: Any, value: tensor) -> None:
+    """The send's DMA has landed: the message (with ``value``'s data) is in the inbox."""
+    ipcq.deliver(program, channel, message, value.data)
+
+
+def recv(frm: str | IntLike, shape: Sequence[IntLike], dtype: np.dtype | str, *,
+         tag: IntLike = 0) -> tensor:  # fmt: skip
     """Block until the next message from ``frm`` has arrived; return it as a block of
     ``shape`` and ``dtype`` (which must match what was sent).
 
@@ -84,6 +109,7 @@ def recv(frm: str | int, shape: Sequence[int], dtype: np.dtype | str, *, tag: in
     will ever match (listing every blocked rank, what it waits on and the time).
     """
     program = _program()
+    frm, tag = _peer("recv", frm), _tag("recv", tag)
     shape = tuple(int(s) for s in shape)
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
@@ -119,11 +145,7 @@ def _load_from_inbox(
     machine = program.machine
     route = machine.dma_route(channel.node, program.pe.tcm_node)
     info = DmaInfo("load", program.launch_id, program.coll_id, program.round)
-
-    def execute() -> None:
-        out.data = data
-        ipcq.release(channel)
-
+    execute = partial(_landed_from_inbox, ipcq, channel, data, out)
     program.issue(
         Op(
             "recv",
@@ -137,6 +159,13 @@ def _load_from_inbox(
         )
     )
     return out
+
+
+def _landed_from_inbox(ipcq: Ipcq, channel: Channel, data: np.ndarray | None,
+                       out: tensor) -> None:  # fmt: skip
+    """The load from the inbox is done: ``out`` holds the message, its slot is free."""
+    out.data = data
+    ipcq.release(channel)
 
 
 class round:  # noqa: N801 - a scope named like the trace column
