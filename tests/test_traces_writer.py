@@ -374,6 +374,21 @@ def test_keyed_rows_read_back_as_if_every_value_was_appended(writer_process, tmp
     assert key_of(*routes[0]) == key_of(*routes[0]) != key_of(*routes[1])
 
 
+def test_row_appender_extends_the_buffer_and_calls_full_at_the_limit():
+    """The compiled row appender (traces.row_buffer): each call adds its values in order;
+    ``full`` runs on the call that brings the buffer to ``limit`` values, and after."""
+    from traces.row_buffer import RowAppender
+
+    values: list = []
+    fulls = []
+    append = RowAppender(values, 6, lambda: fulls.append(len(values)))
+    append(1, "a", None)
+    assert (values, fulls) == ([1, "a", None], [])
+    append(2.5, "b", 3)
+    append(4, "c", 5)
+    assert values == [1, "a", None, 2.5, "b", 3, 4, "c", 5] and fulls == [6, 9]
+
+
 DMA_NAMES = [n for n in TABLES["dma"].names if n != "run_id"]
 DEPS_NAMES = [n for n in TABLES["deps"].names if n != "run_id"]
 DEPS_KEYED = ("item", "cause", "on_item", "resource", "resource_kind")

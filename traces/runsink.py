@@ -3,10 +3,12 @@ lists, the index of keyed column values, and the writer's context-manager lifecy
 
 traces/writer.py (Arrow and Parquet in this process) and traces/writer_process.py (rows
 handed to a child process) buffer rows the same way: one flat list per table, row after
-row, so that adding a row is one call of a generated function and one ``extend``.
+row, so that adding a row is one call (of a generated function, or of the compiled
+``traces.row_buffer.RowAppender``) and one ``extend``.
 """
 
 import functools
+import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,6 +18,17 @@ from traces.columns import CATEGORY, FLOAT64, ID, INDEX, INT32, INT64, NS, TABLE
 # Column types whose values a keyed appender can store as one key: dictionary, integer
 # and floating ones.
 KEYABLE_TYPES = frozenset((CATEGORY, ID, INDEX, NS, INT32, INT64, FLOAT64))
+
+
+@functools.cache
+def _compiled_row_appender() -> type | None:
+    """``traces.row_buffer.RowAppender`` when it runs compiled (simulator.hw.native),
+    else None: the compiled recorder calls it without an interpreted frame, where the
+    generated function is faster interpreted. Imported at the first appender, when a
+    simulation has installed the compiled modules' loader."""
+    from traces.row_buffer import RowAppender
+
+    return None if isinstance(RowAppender.__call__, types.FunctionType) else RowAppender
 
 
 def appender_params(names: Iterable[str], optional: Iterable[str]) -> list[str]:
@@ -30,7 +43,11 @@ def generated_appender(name: str, params: str, row: str, scope: dict[str, Any]) 
     ``scope`` (which gives ``add``, ``values``, ``limit`` and ``full``). Hot path, one
     call per trace row: a generated function takes its arguments positionally, with no
     ``*args`` tuple to unpack. The source is built from column counts only, never from
-    input."""
+    input. Where no parameter has a default and ``RowAppender`` runs compiled, that
+    appender instead (the same rows, without an interpreted frame per row)."""
+    row_appender = _compiled_row_appender()
+    if params == row and row_appender is not None:  # no defaults: it takes rows as they come
+        return row_appender(scope["values"], scope["limit"], scope["full"])
     source = (
         f"def {name}({params}):\n    add(({row},))\n    if len(values) >= limit:\n        full()\n"
     )

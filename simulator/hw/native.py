@@ -41,7 +41,8 @@ from typing import Any
 # Modules compiled by mypyc, in one group: where a simulation spends its time per op
 # (the network's max-min refill and completion heap, the engines' queues, the trace
 # recorder, the task scheduler, the IPCQ channels of collectives, the lowering of tiles
-# to DMA pieces, the kernel language's tiles, loads, dots and sends).
+# to DMA pieces, the kernel language's tiles, loads, dots and sends, and the appender
+# of a traced run's rows).
 COMPILED_MODULES = (
     "simulator.hw.network",
     "simulator.engine.ops",
@@ -52,6 +53,7 @@ COMPILED_MODULES = (
     "simulator.language.lowering",
     "simulator.language.core",
     "simulator.language.comm",
+    "traces.row_buffer",
 )
 
 # The packages the compiled modules import (their types decide the compiled code).
