@@ -82,17 +82,26 @@ def _peer(what: str, peer: Any) -> str | int:
     """A peer as the IPCQ takes it: a direction, or a rank as a Python int."""
     if isinstance(peer, str):
         return peer
-    if isinstance(peer, (int, np.integer)) and not isinstance(peer, (bool, np.bool_)):
-        return int(peer)
-    raise KernelUsageError(
-        f"tl.{what}: the peer must be a direction (E, W, N, S, parent) or a rank, got {peer!r}"
-    )
+    rank = _as_int(peer)
+    if rank is None:
+        raise KernelUsageError(
+            f"tl.{what}: the peer must be a direction (E, W, N, S, parent) or a rank, got {peer!r}"
+        )
+    return rank
 
 
 def _tag(what: str, tag: Any) -> int:
-    if isinstance(tag, (int, np.integer)) and not isinstance(tag, (bool, np.bool_)):
-        return int(tag)
-    raise KernelUsageError(f"tl.{what}: tag must be an int, got {tag!r}")
+    value = _as_int(tag)
+    if value is None:
+        raise KernelUsageError(f"tl.{what}: tag must be an int, got {tag!r}")
+    return value
+
+
+def _as_int(value: Any) -> int | None:
+    """An integer (Python's or numpy's, not a bool) as a Python int; None otherwise."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return None
 
 
 def _deliver(ipcq: Ipcq, program: Any, channel: Channel, message: Any, value: tensor) -> None:

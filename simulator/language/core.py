@@ -1245,14 +1245,6 @@ def _check_edges(ptr: block_ptr, boundary_check: Sequence[IntLike], rows_clipped
     ``boundary_check`` lists, as in Triton (whose check is ``0 <= index < shape``); along
     any other Triton would access memory out of bounds, so it is an error naming the
     dimension."""
-
-    def as_written(pair: tuple[int, ...]) -> tuple[int, ...]:  # the kernel's dims
-        if ptr.one_d:
-            return (pair[0],) if ptr.transposed else (pair[1],)
-        return pair[::-1] if ptr.transposed else tuple(pair)
-
-    where, block, bounds = as_written(ptr.offsets), as_written(ptr.block_shape), as_written(
-        ptr.bounds)  # fmt: skip
     # The kernel's dim of the memory's rows and of its columns.
     rows_dim = 1 if ptr.transposed and not ptr.one_d else 0
     cols_dim = 0 if ptr.one_d or ptr.transposed else 1
@@ -1260,12 +1252,20 @@ def _check_edges(ptr: block_ptr, boundary_check: Sequence[IntLike], rows_clipped
     for dim, clipped, axis in sorted(((rows_dim, rows_clipped, 0), (cols_dim, cols_clipped, 1))):
         if clipped and dim not in checked:
             side = "before the start of" if ptr.offsets[axis] < 0 else "past"
+            where, block = _as_written(ptr, ptr.offsets), _as_written(ptr, ptr.block_shape)
             raise usage_error(
                 f"block at offsets {where} with block_shape {block} reaches {side} dim {dim} of "
-                f"{ptr.base.name} (shape {bounds}), and boundary_check="
+                f"{ptr.base.name} (shape {_as_written(ptr, ptr.bounds)}), and boundary_check="
                 f"{tuple(boundary_check)} does not list {dim}: Triton would access memory "
                 f"out of bounds; add {dim} to boundary_check"
             )
+
+
+def _as_written(ptr: block_ptr, pair: tuple[int, ...]) -> tuple[int, ...]:
+    """A pair of ``ptr``'s memory dims (rows, columns) in the kernel's dims."""
+    if ptr.one_d:
+        return (pair[0],) if ptr.transposed else (pair[1],)
+    return pair[::-1] if ptr.transposed else tuple(pair)
 
 
 def _as_ptr(target: Any, what: str) -> block_ptr:
