@@ -16,6 +16,7 @@ from typing import Any
 
 import simpy
 
+from simulator.engine.environment import Environment
 from simulator.engine.ipcq import Ipcq
 from simulator.engine.memory import DataMemory, PhysicalAllocator
 from simulator.engine.pe import PE
@@ -41,7 +42,7 @@ class Machine:
         self.topology = topology
         self.params = topology.params
         self.verify_data = verify_data
-        self.env = simpy.Environment()
+        self.env = Environment()
         self.scheduler = Scheduler(self.env)
         self.graph = g.build_graph(topology)
         self.network = Network(self.env, self.graph.links, memories=self.graph.memories)

@@ -24,6 +24,7 @@ from typing import Any
 
 import simpy
 from greenlet import greenlet
+from simpy.core import EmptySchedule, StopSimulation
 from simpy.events import URGENT
 
 from simulator.engine.errors import (
@@ -200,7 +201,7 @@ class Scheduler:
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], RUN_GC_GEN0), *thresholds[1:])
         try:
-            return self.env.run(until=event)
+            return self._run_env(event)
         except SimulationError as exc:
             # Raised by the awaited event itself (a failed launch: its programs ended),
             # the machine is whole; raised from inside another event's callbacks (an op
@@ -222,6 +223,24 @@ class Scheduler:
             raise deadlock from None
         finally:
             gc.set_threshold(*thresholds)
+
+    def _run_env(self, until: simpy.Event) -> Any:
+        """``env.run(until=until)`` in compiled code (the loop that runs every event of
+        a simulation): the same steps, the same stop at ``until`` and the same
+        RuntimeError when no event is left."""
+        env = self.env
+        if until.processed:
+            return until.value
+        until.callbacks.append(StopSimulation.callback)
+        step = env.step
+        try:
+            while True:
+                step()
+        except StopSimulation as stop:
+            return stop.args[0]  # until's value
+        except EmptySchedule:
+            pass
+        raise RuntimeError(f'No scheduled events left but "until" event was not triggered: {until}')
 
     def deadlock_report(self, what: str = "") -> str:
         """A message listing every blocked task, what it waits on, and the time."""

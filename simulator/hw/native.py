@@ -49,6 +49,7 @@ COMPILED_MODULES = (
     "simulator.engine.pe",
     "simulator.engine.recorder",
     "simulator.engine.scheduler",
+    "simulator.engine.environment",
     "simulator.engine.ipcq",
     "simulator.language.lowering",
     "simulator.language.core",
