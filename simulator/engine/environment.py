@@ -7,20 +7,30 @@ most pushes and pops pay ~log2(heap) comparisons of those tuples (a tenth of the
 simulation's instructions). Here they wait in a FIFO instead, already in their order; the
 heap keeps the events of later times. Events leave in exactly SimPy's order (see
 :meth:`Environment._pop`), so a simulation and its traces are the same event for event.
+
+An event here is a ``simpy.Event`` or a light one: any object with the fields the
+environment processes (``callbacks``, a list then None once processed; ``_ok``;
+``_value``), for the simulator's own events that nothing else waits on (a PE's TCM
+wake-up, ``simulator.engine.pe``).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
-from heapq import heappop, heappush
-from itertools import count
-from typing import Any
+from typing import Any, Final
 
 import simpy
 from simpy.core import EmptySchedule, SimTime, StopSimulation
-from simpy.events import NORMAL, Event, EventPriority
+from simpy.events import NORMAL, EventPriority
 
-_Entry = tuple[SimTime, EventPriority, int, Event]
+_Entry = tuple[SimTime, EventPriority, int, Any]  # the event: see above
+
+# Final module names are read from C statics when compiled; a plain one is looked up in
+# the module's dict at every use (these are used per event).
+heappop: Final = heapq.heappop
+heappush: Final = heapq.heappush
+_NORMAL: Final[int] = NORMAL
 
 
 class Environment(simpy.Environment):
@@ -33,19 +43,22 @@ class Environment(simpy.Environment):
     # fields, not its __dict__ (``_now`` is read by most hot paths).
     _now: SimTime
     _queue: list[_Entry]
-    _eid: count[int]
 
     def __init__(self, initial_time: SimTime = 0) -> None:
         super().__init__(initial_time)
         self._due_now: deque[_Entry] = deque()
+        self._next_eid = 0
+        """The id of the next event scheduled (ties at one time and priority go by id)."""
 
-    def schedule(self, event: Event, priority: EventPriority = NORMAL,
+    def schedule(self, event: Any, priority: EventPriority = NORMAL,
                  delay: SimTime = 0) -> None:  # fmt: skip
         """Schedule ``event`` with ``priority`` after ``delay`` (SimPy's signature)."""
-        if delay == 0 and priority == NORMAL:
-            self._due_now.append((self._now, priority, next(self._eid), event))
+        eid = self._next_eid  # SimPy's ``next(self._eid)``, as a plain counter
+        self._next_eid = eid + 1
+        if not delay and priority == _NORMAL:
+            self._due_now.append((self._now, priority, eid, event))
         else:
-            heappush(self._queue, (self._now + delay, priority, next(self._eid), event))
+            heappush(self._queue, (self._now + delay, priority, eid, event))
 
     def peek(self) -> SimTime:
         """The time of the next scheduled event, or ``simpy.core.Infinity`` if none."""
@@ -67,7 +80,7 @@ class Environment(simpy.Environment):
             if queue:
                 top = queue[0]
                 if top[0] <= self._now and (
-                    top[1] < NORMAL or (top[1] == NORMAL and top[2] < due[0][2])
+                    top[1] < _NORMAL or (top[1] == _NORMAL and top[2] < due[0][2])
                 ):
                     return heappop(queue)
             return due.popleft()

@@ -8,14 +8,13 @@ pipelines DMA_IN -> GEMM -> MATH -> DMA_WB the way double-buffered hardware does
 
 from __future__ import annotations
 
+import functools
+import heapq
 from collections import deque
 from collections.abc import Callable
-from functools import partial
-from heapq import heappop, heappush
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from simpy import Event
-
+from simulator.engine.environment import Environment
 from simulator.engine.errors import TcmOverflowError
 from simulator.engine.ops import ENGINES, Op
 from simulator.hw import graph as g
@@ -26,6 +25,12 @@ if TYPE_CHECKING:
     from simulator.engine.machine import Machine
     from simulator.engine.scheduler import Task
     from simulator.hw.topology import PeCoord
+
+# Final module names are read from C statics when compiled; a plain one is looked up in
+# the module's dict at every use (these are used per op).
+heappop: Final = heapq.heappop
+heappush: Final = heapq.heappush
+partial: Final = functools.partial
 
 
 class Engine:
@@ -217,9 +222,10 @@ class PE:
                               now - wait.since_ns)  # fmt: skip
         self.tcm_used_bytes += nbytes
 
-    def on_space(self, callback: Callable[[simpy.Event], None]) -> None:
+    def on_space(self, callback: Callable[[Any], None]) -> None:
         """Call ``callback(event)`` once, as the callback of an event fired when the next
-        op on this PE finishes (TCM may be free); the event's value is that op's id."""
+        op on this PE finishes (TCM may be free); the event's ``_value`` is that op's id
+        (a light event: see :class:`_SpaceWake`)."""
         self._space_waiters.append(callback)
 
     def op_done(self, op_id: int, tcm_used_bytes: int) -> None:
@@ -235,21 +241,23 @@ class PE:
                 _SpaceWake(env, waiter, op_id, self.tcm_used_bytes)
 
 
-class _SpaceWake(Event):
+class _SpaceWake:
     """The event of an op's end that wakes one waiter for TCM space: triggered with the
     op's id and scheduled now, at normal priority, as ``Event.succeed`` would (one
     object per wake-up, its callback already in place). ``tcm_used_bytes``: in use
     right after that end (other ends in the same instant may free more before the
-    waiter runs)."""
+    waiter runs).
 
-    __slots__ = ("tcm_used_bytes",)
+    A light event (see ``simulator.engine.environment``): only the fields the
+    environment processes, ``callbacks``, ``_ok`` and ``_value``, with no
+    ``simpy.Event`` behind it (whose per-object dict made a wake-up cost ~3,000
+    instructions): nothing waits on it but its one callback."""
 
-    def __init__(self, env: simpy.Environment, waiter: Callable[[Event], None], op_id: int,
+    def __init__(self, env: Environment, waiter: Callable[[Any], None], op_id: int,
                  tcm_used_bytes: int) -> None:  # fmt: skip
-        self.env = env
-        self.callbacks = [waiter]
-        self._value = op_id
+        self.callbacks: list[Callable[[Any], None]] | None = [waiter]
         self._ok = True
+        self._value = op_id
         self.tcm_used_bytes = tcm_used_bytes
         env.schedule(self)
 

@@ -70,7 +70,7 @@ class Task:
         # What the task runs for (a kernel Program, a host rank), for ``tl`` and reports.
         self.context: object = None
         # The callback that switches back into the task when the event it waits on fires.
-        self.resume: Callable[[simpy.Event], None] | None = None
+        self.resume: Callable[[Any], None] | None = None
 
 
 class Scheduler:
@@ -110,9 +110,10 @@ class Scheduler:
         env.schedule(start, URGENT)
         return task
 
-    def _resume(self, task: Task, event: simpy.Event) -> None:
-        """Callback of the event ``task`` waits on: switch into it with the value, or
-        throw in a copy of the failure (as a SimPy process does)."""
+    def _resume(self, task: Task, event: Any) -> None:
+        """Callback of the event ``task`` waits on (a ``simpy.Event``, or a light event:
+        see ``simulator.engine.environment``): switch into it with the value, or throw in
+        a copy of the failure (as a SimPy process does)."""
         task.waiting_on = None
         if event._ok:
             self._drive(task, task.greenlet.switch, (event._value,))

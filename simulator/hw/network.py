@@ -42,35 +42,40 @@ bandwidth), completes after the route latency alone.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
-from heapq import heappop, heappush
-from typing import Any
+from typing import Any, Final
 
 import simpy
 from simpy.events import NORMAL, Event, EventPriority, Timeout
 
 from simulator.hw.links import Link, Memory, Route
 
+# Final module names are read from C statics when compiled; a plain one is looked up in
+# the module's dict at every use (these are used per op, flow or event).
+heappop: Final = heapq.heappop
+heappush: Final = heapq.heappush
+
 # Batch wake-ups run after every normal-priority event of their instant, so all flow
 # starts and ends at one simulated time are seen by a single rate recomputation.
-_AFTER_NORMAL = EventPriority(NORMAL + 1)
+_AFTER_NORMAL: Final = EventPriority(NORMAL + 1)
 
 # Routes whose checked link ids are kept (a bound for callers that never reuse one).
-_CHECKED_ROUTES_MAX = 65536
+_CHECKED_ROUTES_MAX: Final = 65536
 
 # Components with more links than this are filled by `Network._fill_large` (a share list
 # and C-level `min`) rather than a Python scan of every open link at every step.
-_SCAN_MAX_LINKS = 8
+_SCAN_MAX_LINKS: Final = 8
 
-_INF = float("inf")
+_INF: Final = float("inf")
 
 # `_Flow.bound_id` of a flow not rated yet (not a resource id).
-_UNBOUND = -1
+_UNBOUND: Final = -1
 
 # A flow with at most this fraction of its bytes left is done: it absorbs the rounding
 # of repeated `remaining -= rate * dt` settlements.
-_DONE_FRACTION = 1e-9
+_DONE_FRACTION: Final = 1e-9
 
 
 @dataclass(slots=True)

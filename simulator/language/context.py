@@ -1,9 +1,9 @@
 """The kernel a ``tl`` call runs in, and the error that names it.
 
 Each program runs in its own greenlet, which carries the :class:`Program` as
-``kb_program``; a ``tl`` call finds its program there (one attribute read) and, when its
-arguments are wrong, raises a :class:`KernelUsageError` naming the kernel and the line of
-the user's code that made the call.
+``kb_program``; a ``tl`` call finds its program there (one attribute read, in
+``core._program``) and, when its arguments are wrong, raises a :class:`KernelUsageError`
+naming the kernel and the line of the user's code that made the call.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import sys
 from greenlet import greenlet
 
 from simulator.engine.errors import SimulationError
-from simulator.engine.pe import Program
 
 # The tl package's folder, with a separator: its modules and subpackages (extra/).
 _LANG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -23,13 +22,6 @@ _LANG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 class KernelUsageError(SimulationError):
     """A ``tl`` call got arguments it cannot use (shapes, dtypes, bad indices, outside a
     kernel) or asked for a Triton feature this simulator does not support."""
-
-
-def _program() -> Program:
-    program = getattr(greenlet.getcurrent(), "kb_program", None)
-    if program is None:
-        raise KernelUsageError("tl ops can only be called inside a kernel launched by a Runtime")
-    return program
 
 
 def call_site() -> str:

@@ -24,46 +24,61 @@ from __future__ import annotations
 
 import builtins
 import enum
+import functools
 import math
 import operator
 import typing
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import ml_dtypes
 import numpy as np
+from greenlet import greenlet
 from mypy_extensions import mypyc_attr
 
 from simulator.engine.ops import Block, Op, gemm_duration_ns, math_duration_ns
 from simulator.engine.pe import Program
 from simulator.language import dot_precision, lowering, scalar
-from simulator.language.context import KernelUsageError, _program, call_site, usage_error
+from simulator.language.context import KernelUsageError, call_site, usage_error
 from simulator.language.scalar import FloatScalar, IntScalar, LoopRange
 
-float16 = np.dtype(np.float16)
+# Names the hot paths call, Final: compiled, they are read from C statics rather than
+# looked up in the module's dict at every use.
+partial: Final = functools.partial
+_getcurrent: Final = greenlet.getcurrent
+
+
+def _program() -> Program:
+    """The program of the kernel running now (its greenlet carries it as ``kb_program``)."""
+    program = getattr(_getcurrent(), "kb_program", None)
+    if program is None:
+        raise KernelUsageError("tl ops can only be called inside a kernel launched by a Runtime")
+    return program
+
+
+float16: Final = np.dtype(np.float16)
 # Triton's float types numpy lacks, as ml_dtypes' numpy dtypes: bfloat16, and float8 e4m3
 # (bias 7, no infinities: Triton's "nv" variant, ml_dtypes' "fn") and e5m2 (bias 15).
-bfloat16 = np.dtype(ml_dtypes.bfloat16)
-float8e4nv = np.dtype(ml_dtypes.float8_e4m3fn)
-float8e5 = np.dtype(ml_dtypes.float8_e5m2)
+bfloat16: Final = np.dtype(ml_dtypes.bfloat16)
+float8e4nv: Final = np.dtype(ml_dtypes.float8_e4m3fn)
+float8e5: Final = np.dtype(ml_dtypes.float8_e5m2)
 # AMD's float8 (no negative zero, one NaN; "fnuz"): e4m3 with bias 8, e5m2 with bias 16.
-float8e4b8 = np.dtype(ml_dtypes.float8_e4m3fnuz)
-float8e5b16 = np.dtype(ml_dtypes.float8_e5m2fnuz)
-float32 = np.dtype(np.float32)
-float64 = np.dtype(np.float64)
-int1 = np.dtype(np.bool_)
-int8 = np.dtype(np.int8)
-int16 = np.dtype(np.int16)
-int32 = np.dtype(np.int32)
-int64 = np.dtype(np.int64)
-uint8 = np.dtype(np.uint8)
-uint16 = np.dtype(np.uint16)
-uint32 = np.dtype(np.uint32)
-uint64 = np.dtype(np.uint64)
-_INDEX = np.dtype(np.int32)
+float8e4b8: Final = np.dtype(ml_dtypes.float8_e4m3fnuz)
+float8e5b16: Final = np.dtype(ml_dtypes.float8_e5m2fnuz)
+float32: Final = np.dtype(np.float32)
+float64: Final = np.dtype(np.float64)
+int1: Final = np.dtype(np.bool_)
+int8: Final = np.dtype(np.int8)
+int16: Final = np.dtype(np.int16)
+int32: Final = np.dtype(np.int32)
+int64: Final = np.dtype(np.int64)
+uint8: Final = np.dtype(np.uint8)
+uint16: Final = np.dtype(np.uint16)
+uint32: Final = np.dtype(np.uint32)
+uint64: Final = np.dtype(np.uint64)
+_INDEX: Final = np.dtype(np.int32)
 
 
 def get_int_dtype(bitwidth: IntLike, signed: BoolLike) -> np.dtype:
@@ -79,8 +94,8 @@ def get_int_dtype(bitwidth: IntLike, signed: BoolLike) -> np.dtype:
 
 # Narrow floats: numpy mixes them with few other dtypes, so MATH computes on their values
 # as float32 (see _evaluate).
-_NARROW_FLOATS = frozenset({bfloat16, float8e4nv, float8e5, float8e4b8, float8e5b16})
-_FLOAT8 = frozenset({float8e4nv, float8e5, float8e4b8, float8e5b16})
+_NARROW_FLOATS: Final = frozenset({bfloat16, float8e4nv, float8e5, float8e4b8, float8e5b16})
+_FLOAT8: Final = frozenset({float8e4nv, float8e5, float8e4b8, float8e5b16})
 
 
 @mypyc_attr(native_class=False)  # compiled, it stays a Python class: its operators are set below
@@ -608,7 +623,7 @@ def _base_view(what: str, base: Any) -> TensorView:
 
 # Views shifted by an element offset, by (id of the view, offset); each entry keeps its
 # view, so an id stays its own (bounded: cleared when full).
-_SHIFTED_MAX = 4096
+_SHIFTED_MAX: Final = 4096
 _SHIFTED: dict[tuple[int, int], tuple[TensorView, TensorView]] = {}
 
 
@@ -1236,7 +1251,7 @@ def _tile_skip(ptr: block_ptr) -> tuple[int, int]:
     return (-r0 if r0 < 0 else 0), (-c0 if c0 < 0 else 0)
 
 
-_BOTH_DIMS = ((0, 1), (1, 0))
+_BOTH_DIMS: Final = ((0, 1), (1, 0))
 
 
 def _check_edges(ptr: block_ptr, boundary_check: Sequence[IntLike], rows_clipped: bool,
@@ -2246,7 +2261,7 @@ def _math_data(fn: Callable[..., Any], inputs: tuple[tensor, ...], out: tensor) 
     out.data = _evaluate(fn, [x.data for x in inputs], out.dtype, out.shape)
 
 
-_NUMBER = (int, float, bool, np.number)
+_NUMBER: Final = (int, float, bool, np.number)
 
 
 def _result_dtype(name: str, a: Any, b: Any, strong: bool = False) -> np.dtype:
@@ -2285,7 +2300,7 @@ def _computation_dtype(name: str, a: Any, b: Any, strong: bool = False) -> np.dt
     return compute
 
 
-_BOOL = np.dtype(np.bool_)
+_BOOL: Final = np.dtype(np.bool_)
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < float
 
 
@@ -2441,7 +2456,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x32 * (1.0 + np.tanh(0.7978845608028654 * (x32 + 0.044715 * x32**3)))
 
 
-_F32_F64 = (float32, float64)
+_F32_F64: Final = (float32, float64)
 
 
 def _check_float(name: str, dtypes: tuple[np.dtype, ...], *values: Any) -> None:
