@@ -18,6 +18,7 @@ from simulator.engine.environment import Environment
 from simulator.engine.errors import TcmOverflowError
 from simulator.engine.ops import ENGINES, Op
 from simulator.hw import graph as g
+from simulator.hw.links import Route
 
 if TYPE_CHECKING:
     import simpy
@@ -165,6 +166,9 @@ class PE:
         self.name = f"sip{coord.sip}.cube{coord.cube}.pe{coord.pe}"
         self.tcm_node = g.pe_tcm(coord)
         """Graph node of this PE's TCM (where its DMAs start or end)."""
+        # Routes of this PE's DMAs by the node at their other end, into and out of its TCM.
+        self._routes_in: dict[str, Route] = {}
+        self._routes_out: dict[str, Route] = {}
         depth = machine.params.pe.dma_queue_depth
         self.engines = {
             name: Engine(name, self, depth if name.startswith("DMA") else 1) for name in ENGINES
@@ -177,6 +181,19 @@ class PE:
         for: the op that woke it may have freed nothing)."""
         # Callbacks of the next op end (kernels and IPCQ grants waiting for TCM space).
         self._space_waiters: list[Callable[[Any], None]] = []
+
+    def dma_route(self, node: str, to_tcm: bool) -> Route:
+        """The route of a DMA between graph node ``node`` and this PE's TCM, into the TCM
+        when ``to_tcm``: ``Machine.dma_route``'s (its fixed costs folded in), kept here so
+        that a tile's lowering finds it without a call into the machine."""
+        routes = self._routes_in if to_tcm else self._routes_out
+        route = routes.get(node)
+        if route is None:
+            machine = self.machine
+            tcm = self.tcm_node
+            route = machine.dma_route(node, tcm) if to_tcm else machine.dma_route(tcm, node)
+            routes[node] = route
+        return route
 
     def issue(self, op: Op) -> None:
         """Give ``op`` an id and queue it on its engine, waiting on unready inputs."""

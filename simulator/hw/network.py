@@ -170,6 +170,20 @@ class _Flow(Event):
         self.bound_ns: dict[int, float] | None = None
 
 
+def _first_min(values: list[float]) -> tuple[float, int]:
+    """The smallest of ``values`` and the index of its first occurrence: ``min`` and
+    ``list.index`` in one pass, on unboxed floats when compiled (the filling of a large
+    component runs it once per step, over all its links)."""
+    best = values[0]
+    best_index = 0
+    for index in range(1, len(values)):
+        value = values[index]
+        if value < best:
+            best = value
+            best_index = index
+    return best, best_index
+
+
 def _rebind(flow: _Flow, bound_id: int, now: float) -> None:
     """Credit the time since ``flow.bound_since_ns`` to the resource that bound it, and
     make ``bound_id`` the binding one from ``now`` (rate changes only: rare per flow)."""
@@ -776,20 +790,20 @@ class Network:
         """The progressive filling of `_recompute` for one component with many links:
         the same steps on the same numbers, but the fair shares live in a list that each
         step updates only where it changed, and the smallest is found by ``min`` (the
-        first in walk order on ties, as ``list.index`` finds it). A closed link's share
-        is infinite."""
+        first in walk order on ties, as ``list.index`` finds it: :func:`_first_min`). A
+        closed link's share is infinite."""
         link_flows = self._link_flows
         cap_left = self._link_cap_left_gbs
         unfixed = self._link_unfixed
         position = self._link_position
-        shares = []
+        shares: list[float] = []
         for index, link_id in enumerate(open_links):
             position[link_id] = index
             shares.append(cap_left[link_id] / unfixed[link_id])
         inf = _INF
-        best_share = min(shares)
+        best_share, best_index = _first_min(shares)
         while best_share != inf:
-            best_link = open_links[shares.index(best_share)]
+            best_link = open_links[best_index]
             for flow in link_flows[best_link]:
                 if flow.fixed_stamp != stamp:
                     flow.fixed_stamp = stamp
@@ -801,4 +815,4 @@ class Network:
                         count = unfixed[link_id] - 1
                         unfixed[link_id] = count
                         shares[position[link_id]] = left / count if count else inf
-            best_share = min(shares)
+            best_share, best_index = _first_min(shares)

@@ -59,8 +59,7 @@ def send(value: TileLike, to: str | IntLike, *, tag: IntLike = 0) -> None:
     ipcq: Ipcq = program.machine.ipcq
     nbytes = value.nbytes
     channel, message, credit = ipcq.post_send(program, to, tag, nbytes, value.shape, value.dtype)
-    machine = program.machine
-    route = machine.dma_route(program.pe.tcm_node, channel.node)
+    route = program.pe.dma_route(channel.node, to_tcm=False)
     info = DmaInfo("send", program.launch_id, program.coll_id, program.round)
     # partial, not a nested function: compiled, that would hold ``value`` in a cycle
     execute = partial(_deliver, ipcq, program, channel, message, value)
@@ -151,8 +150,7 @@ def _load_from_inbox(
 ) -> tensor:
     """DMA_IN the message from an HBM/SRAM inbox into a new TCM block; frees the slot."""
     out = _new_block(program, shape, dtype)
-    machine = program.machine
-    route = machine.dma_route(channel.node, program.pe.tcm_node)
+    route = program.pe.dma_route(channel.node, to_tcm=True)
     info = DmaInfo("load", program.launch_id, program.coll_id, program.round)
     execute = partial(_landed_from_inbox, ipcq, channel, data, out)
     program.issue(

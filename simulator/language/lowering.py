@@ -24,11 +24,11 @@ construction); this module does the memory work below them:
 
 from __future__ import annotations
 
+import bisect
 import math
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import ml_dtypes
 import numpy as np
@@ -38,6 +38,10 @@ from simulator.engine.ops import Block, Op
 from simulator.engine.pe import Program
 from simulator.hw.address_map import AddressError
 from simulator.hw.mmu import MMUError
+
+# Final module names are read from C statics when compiled; a plain one is looked up in
+# the module's dict at every use (this one is used per tile).
+bisect_right: Final = bisect.bisect_right
 
 _TOKEN_DTYPE = np.dtype(np.uint8)
 # The float8 dtypes, each with its largest finite value (where conversions saturate).
@@ -119,29 +123,33 @@ class Layout:
     def __init__(self, program: Program, view: Any) -> None:
         mmu = program.mmu
         machine = program.machine
-        self.generation = mmu.generation
-        self.itemsize = isz = view.element_dtype.itemsize
-        numel = math.prod(view.shape)
+        self.generation: int = mmu.generation
+        isz = int(view.element_dtype.itemsize)
+        self.itemsize = isz
+        numel = int(math.prod(view.shape))
         if view.segments is None:
             segments = [(0, numel, view.va)]
         else:
             starts, vas = view.segments
             ends = [*starts[1:], numel]
             segments = list(zip(starts, ends, vas, strict=True))
-        self.seg_starts = [lo for lo, _hi, _va in segments]
-        self.seg_ends = [hi for _lo, hi, _va in segments]
+        # Typed (Python ints, whatever the view holds), so that compiled code does native
+        # integer arithmetic on them.
+        self.seg_starts: list[int] = [int(lo) for lo, _hi, _va in segments]
+        self.seg_ends: list[int] = [int(hi) for _lo, hi, _va in segments]
         # Per segment: (element offsets of its pieces, pieces (pa, nbytes, node|None)).
-        self.seg_pieces = []
+        self.seg_pieces: list[tuple[list[int], list[tuple[int, int, str | None]]]] = []
         for lo, hi, va in segments:
-            offsets, pieces = [], []
-            elem = lo
+            offsets: list[int] = []
+            pieces: list[tuple[int, int, str | None]] = []
+            elem = int(lo)
             for pa, nbytes in mmu.translate_range(va, (hi - lo) * isz):
                 offsets.append(elem)
-                pieces.append((pa, nbytes, _node_of_whole(machine, pa, nbytes)))
-                elem += nbytes // isz
+                pieces.append((int(pa), int(nbytes), _node_of_whole(machine, pa, nbytes)))
+                elem += int(nbytes) // isz
             self.seg_pieces.append((offsets, pieces))
 
-    def pieces(self, first_elem: int, n_elems: int) -> list | None:
+    def pieces(self, first_elem: int, n_elems: int) -> list[tuple[int, int, str | None]] | None:
         """``(pa, nbytes, node or None)`` of elements ``[first_elem, first_elem +
         n_elems)``; None when the run reaches outside the view (the caller falls back to
         the page table, which raises the fault)."""
@@ -152,7 +160,7 @@ class Layout:
         seg = bisect_right(self.seg_starts, first_elem) - 1
         if seg < 0:
             return None
-        out = []
+        out: list[tuple[int, int, str | None]] = []
         elem = first_elem
         while elem < end:
             if seg >= len(self.seg_starts):
@@ -233,13 +241,11 @@ def tile_pieces(program: Program, view: Any, row_stride: int, region, to_tcm: bo
     span_bytes = span_elems * isz
     tile_bytes = nr * nc * isz
     phys = physical_nodes(program, view, first, span_elems)
-    tcm = program.pe.tcm_node
+    pe = program.pe
     info = dma_info(program, kind)
-    dma_route = program.machine.dma_route
     first_va = view.va + first * isz
     if len(phys) == 1:  # hot path: the whole span in one physical piece
-        node = phys[0][2]
-        route = dma_route(node, tcm) if to_tcm else dma_route(tcm, node)
+        route = pe.dma_route(phys[0][2], to_tcm)
         return [(route, tile_bytes, info)], tile_bytes, (first_va, first_va + span_bytes)
     pieces = []
     assigned = 0
@@ -247,8 +253,7 @@ def tile_pieces(program: Program, view: Any, row_stride: int, region, to_tcm: bo
     for i, (_pa, n, node) in enumerate(phys):
         share = tile_bytes - assigned if i == last else tile_bytes * n // span_bytes
         assigned += share
-        route = dma_route(node, tcm) if to_tcm else dma_route(tcm, node)
-        pieces.append((route, share, info))
+        pieces.append((pe.dma_route(node, to_tcm), share, info))
     return pieces, tile_bytes, (first_va, first_va + span_bytes)
 
 
@@ -355,15 +360,13 @@ def runs_of(flat_offsets: np.ndarray) -> list[tuple[int, int]]:
 def gather_pieces(program: Program, view: Any, runs, to_tcm: bool, kind: str) -> list:
     """One network piece per physical piece of each run (a run crossing a shard or a
     non-contiguous mapping splits there)."""
-    dma_route = program.machine.dma_route
-    tcm = program.pe.tcm_node
+    pe = program.pe
     info = dma_info(program, kind)
     isz = view.element_dtype.itemsize
     pieces = []
     for first, count in runs:
         for _pa, n, node in physical_nodes(program, view, first, count):
-            route = dma_route(node, tcm) if to_tcm else dma_route(tcm, node)
-            pieces.append((route, n, info))
+            pieces.append((pe.dma_route(node, to_tcm), n, info))
     assert sum(p[1] for p in pieces) == isz * sum(c for _, c in runs)
     return pieces
 
