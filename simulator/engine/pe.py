@@ -169,7 +169,14 @@ class PE:
         # Routes of this PE's DMAs by the node at their other end, into and out of its TCM.
         self._routes_in: dict[str, Route] = {}
         self._routes_out: dict[str, Route] = {}
-        depth = machine.params.pe.dma_queue_depth
+        pe_params = machine.params.pe
+        self.gemm_array: tuple[int, int, int, float] = (
+            pe_params.gemm.rows, pe_params.gemm.cols, pe_params.gemm.fill_drain_cycles,
+            pe_params.clock_ghz,
+        )  # fmt: skip
+        """The GEMM array's rows, columns and fill/drain cycles and the clock in GHz, read
+        once from the topology's parameters (every ``tl.dot`` needs them)."""
+        depth = pe_params.dma_queue_depth
         self.engines = {
             name: Engine(name, self, depth if name.startswith("DMA") else 1) for name in ENGINES
         }

@@ -2105,62 +2105,62 @@ def dot(
     zero-padded: that work takes time but does no useful arithmetic).
     """
     program = _program()
-    if not (isinstance(a, tensor) and isinstance(b, tensor)):
-        a, b = _check_block("dot", a), _check_block("dot", b)
-    rank = len(a.shape)
+    # Typed locals: compiled, the tiles' fields are then read directly, not looked up.
+    lhs = a if isinstance(a, tensor) else _check_block("dot", a)
+    rhs = b if isinstance(b, tensor) else _check_block("dot", b)
+    acc_tile = None if acc is None else _check_block("dot", acc)
+    rank = len(lhs.shape)
     if (
-        rank not in (2, 3) or len(b.shape) != rank or a.shape[-1] != b.shape[-2]
-        or a.shape[:-2] != b.shape[:-2]
+        rank not in (2, 3) or len(rhs.shape) != rank or lhs.shape[-1] != rhs.shape[-2]
+        or lhs.shape[:-2] != rhs.shape[:-2]
     ):  # fmt: skip
-        raise usage_error(f"tl.dot: shapes {a.shape} and {b.shape} do not multiply (both "
+        raise usage_error(f"tl.dot: shapes {lhs.shape} and {rhs.shape} do not multiply (both "
                           "2-D, or both 3-D with one batch size)")  # fmt: skip
-    if input_precision is None and allow_tf32 is None and a.dtype is not float32:
+    if input_precision is None and allow_tf32 is None and lhs.dtype is not float32:
         precision = "ieee"  # hot path: only float32 operands have another precision
     else:
         precision = dot_precision.resolve(input_precision, allow_tf32)
-    batch = a.shape[0] if rank == 3 else 1
-    m, k = a.shape[-2:]
-    n = b.shape[-1]
-    out_shape = (*a.shape[:-2], m, n)
-    if acc is not None and (_check_block("dot", acc).shape != out_shape):
-        raise usage_error(f"tl.dot: acc shape {acc.shape} != {out_shape}")
+    batch = lhs.shape[0] if rank == 3 else 1
+    m, k = lhs.shape[-2:]
+    n = rhs.shape[-1]
+    out_shape = (*lhs.shape[:-2], m, n)
+    if acc_tile is not None and acc_tile.shape != out_shape:
+        raise usage_error(f"tl.dot: acc shape {acc_tile.shape} != {out_shape}")
     out_dtype = _dtype(out_dtype)
-    integer = a.dtype.kind in "iub" or b.dtype.kind in "iub"
+    integer = lhs.dtype.kind in "iub" or rhs.dtype.kind in "iub"
     if integer:
-        out_dtype = _integer_dot_dtype(a.dtype, b.dtype, acc)
+        out_dtype = _integer_dot_dtype(lhs.dtype, rhs.dtype, acc_tile)
     else:
-        _check_dot_dtypes(a.dtype, b.dtype, out_dtype)
-    if a.dtype in (float32, bfloat16):
+        _check_dot_dtypes(lhs.dtype, rhs.dtype, out_dtype)
+    if lhs.dtype in (float32, bfloat16):
         out_dtype = float32  # Triton's: out_dtype applies to float16 and float8 operands only
-    wide = a.dtype == b.dtype == float64  # Triton's float64 dot: float64, computed so
+    wide = lhs.dtype == rhs.dtype == float64  # Triton's float64 dot: float64, computed so
     if wide:
         out_dtype = float64
-    if acc is not None and acc.dtype != out_dtype:
+    if acc_tile is not None and acc_tile.dtype != out_dtype:
         raise usage_error(
-            f"tl.dot: acc is {acc.dtype} but the product of {a.dtype} operands is "
-            f"{out_dtype}, as in Triton; pass out_dtype=tl.{acc.dtype} (float16 and "
+            f"tl.dot: acc is {acc_tile.dtype} but the product of {lhs.dtype} operands is "
+            f"{out_dtype}, as in Triton; pass out_dtype=tl.{acc_tile.dtype} (float16 and "
             "float8 operands) or accumulate in the product's dtype"
         )
-    pe_params = program.machine.params.pe
-    gemm = pe_params.gemm
+    rows, cols, fill_drain_cycles, clock_ghz = program.pe.gemm_array
     # The batch's products stream through the array back to back: B times the depth.
-    duration = gemm_duration_ns(m, n, k * batch, gemm.rows, gemm.cols, gemm.fill_drain_cycles,
-                                pe_params.clock_ghz)  # fmt: skip
+    duration = gemm_duration_ns(m, n, k * batch, rows, cols, fill_drain_cycles, clock_ghz)
     out = _new_block(program, out_shape, out_dtype)
     # FLOPs of the unpadded part: rows of a, columns of b, and the depth both hold.
-    valid_m, valid_n = a.valid[-2], b.valid[-1]
-    valid_k = builtins.min(a.valid[-1], b.valid[-2])
-    valid_batch = builtins.min(a.valid[0], b.valid[0]) if rank == 3 else 1
+    valid_m, valid_n = lhs.valid[-2], rhs.valid[-1]
+    valid_k = builtins.min(lhs.valid[-1], rhs.valid[-2])
+    valid_batch = builtins.min(lhs.valid[0], rhs.valid[0]) if rank == 3 else 1
     out.valid = (valid_batch, valid_m, valid_n) if rank == 3 else (valid_m, valid_n)
-    inputs = (a, b) if acc is None else (a, b, acc)
+    inputs = (lhs, rhs) if acc_tile is None else (lhs, rhs, acc_tile)
     execute = None
     if program.machine.data is not None:
         # int8 products sum exactly in int32
         compute = np.int32 if integer else np.float64 if wide else np.float32
-        if precision == "ieee" or a.dtype != float32 or b.dtype != float32:
+        if precision == "ieee" or lhs.dtype != float32 or rhs.dtype != float32:
             precision = "ieee"  # only float32 operands have another precision
 
-        execute = partial(_dot_data, a, b, acc, compute, precision, out)
+        execute = partial(_dot_data, lhs, rhs, acc_tile, compute, precision, out)
 
     program.pe.issue(
         Op(
