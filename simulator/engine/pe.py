@@ -176,6 +176,10 @@ class PE:
         )  # fmt: skip
         """The GEMM array's rows, columns and fill/drain cycles and the clock in GHz, read
         once from the topology's parameters (every ``tl.dot`` needs them)."""
+        self.math_cycles_per_op: dict[str, int] = pe_params.math.cycles_per_op
+        self.math_lanes: int = pe_params.math.lanes
+        self.clock_ghz: float = pe_params.clock_ghz
+        """The MATH engine's parameters and the clock, likewise (every MATH op)."""
         depth = pe_params.dma_queue_depth
         self.engines = {
             name: Engine(name, self, depth if name.startswith("DMA") else 1) for name in ENGINES

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from simulator.engine.ipcq import LEVELS, Channel, Ipcq, IpcqError
-from simulator.engine.machine import DmaInfo
 from simulator.engine.ops import Block, Op
 from simulator.language.context import KernelUsageError
 from simulator.language.core import IntLike, TileLike, _check_block, _new_block, _program, tensor
+from simulator.language.lowering import dma_info
 
 
 class _InboxBlock(tensor):
@@ -60,7 +60,7 @@ def send(value: TileLike, to: str | IntLike, *, tag: IntLike = 0) -> None:
     nbytes = value.nbytes
     channel, message, credit = ipcq.post_send(program, to, tag, nbytes, value.shape, value.dtype)
     route = program.pe.dma_route(channel.node, to_tcm=False)
-    info = DmaInfo("send", program.launch_id, program.coll_id, program.round)
+    info = dma_info(program, "send")
     # partial, not a nested function: compiled, that would hold ``value`` in a cycle
     execute = partial(_deliver, ipcq, program, channel, message, value)
     op = Op(
@@ -98,6 +98,8 @@ def _tag(what: str, tag: Any) -> int:
 
 def _as_int(value: Any) -> int | None:
     """An integer (Python's or numpy's, not a bool) as a Python int; None otherwise."""
+    if type(value) is int:  # hot path: what kernels mostly pass
+        return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         return int(value)
     return None
@@ -151,7 +153,7 @@ def _load_from_inbox(
     """DMA_IN the message from an HBM/SRAM inbox into a new TCM block; frees the slot."""
     out = _new_block(program, shape, dtype)
     route = program.pe.dma_route(channel.node, to_tcm=True)
-    info = DmaInfo("load", program.launch_id, program.coll_id, program.round)
+    info = dma_info(program, "load")
     execute = partial(_landed_from_inbox, ipcq, channel, data, out)
     program.issue(
         Op(

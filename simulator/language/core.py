@@ -2233,11 +2233,11 @@ def _math_op(
                 break
         else:  # every input is an index value: fold
             return _const(program, _evaluate(fn, [x.const for x in inputs], dtype, shape))
-    params = program.machine.params.pe
+    pe = program.pe
     key = cost_key or name
-    cycles = params.math.cycles_per_op.get(key)
+    cycles = pe.math_cycles_per_op.get(key)
     if cycles is None:
-        known = ", ".join(sorted(params.math.cycles_per_op))
+        known = ", ".join(sorted(pe.math_cycles_per_op))
         raise usage_error(f"no MATH cost for op {key!r} in pe.math.cycles_per_op ({known})")
     if elements is not None:
         count = elements
@@ -2245,7 +2245,7 @@ def _math_op(
         count = math.prod(inputs[0].shape)
     else:
         count = builtins.max(math.prod(x.shape) for x in inputs)
-    duration = math_duration_ns(count, params.math.lanes, cycles, params.clock_ghz)
+    duration = math_duration_ns(count, pe.math_lanes, cycles, pe.clock_ghz)
     out = _new_block(program, shape, dtype)
     execute = None
     if program.machine.data is not None:
