@@ -227,14 +227,17 @@ def dma_info(program: Program, kind: str) -> DmaInfo:
 
 
 # -- block-pointer tiles -----------------------------------------------------------------
-def tile_pieces(program: Program, view: Any, row_stride: int, region, to_tcm: bool, kind: str):
+def tile_pieces(program: Program, view: Any, row_stride: int, region: tuple[int, int, int, int],
+                to_tcm: bool, kind: str):  # fmt: skip
     """Network pieces of one 2-D tile transfer: one per physical memory the tile's span
     touches, sharing the tile's bytes in proportion to the span each holds.
 
     ``region`` is (first row, rows, first col, cols) already clipped to the tensor; the
     tile's rows are ``row_stride`` elements apart. Returns (pieces, tile bytes, VA span).
     """
-    isz = view.element_dtype.itemsize
+    # Typed locals: compiled, the arithmetic below is then on machine integers.
+    isz: int = view.element_dtype.itemsize
+    va = int(view.va)
     r0, nr, c0, nc = region
     first = r0 * row_stride + c0
     span_elems = (nr - 1) * row_stride + nc
@@ -243,7 +246,7 @@ def tile_pieces(program: Program, view: Any, row_stride: int, region, to_tcm: bo
     phys = physical_nodes(program, view, first, span_elems)
     pe = program.pe
     info = dma_info(program, kind)
-    first_va = view.va + first * isz
+    first_va = va + first * isz
     if len(phys) == 1:  # hot path: the whole span in one physical piece
         route = pe.dma_route(phys[0][2], to_tcm)
         return [(route, tile_bytes, info)], tile_bytes, (first_va, first_va + span_bytes)
