@@ -641,3 +641,36 @@ def test_bound_by_is_what_bound_the_transfer_longest():
     shared, private_a = long.route.links[1], long.route.links[0]
     (alone,) = run_transfers(net, env, [(0.0, make_route([shared, private_a], 0.0), 800)])
     assert alone.bound_by == "L1"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.just(float("inf")), st.sampled_from([0.5, 1.0, 2.0, 3.0])),
+                min_size=1, max_size=40))  # fmt: skip
+def test_first_min_is_min_then_index(values):
+    """The filling's smallest share and its position are ``min`` and ``list.index`` of the
+    shares: the first of equal shares wins (walk order), infinite shares last."""
+    from simulator.hw.network import _first_min
+
+    assert _first_min(values) == (min(values), values.index(min(values)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from([1.0, 2.0, 2.5, 7.0]), min_size=1, max_size=60), st.randoms())
+def test_pending_completions_pop_in_end_then_sequence_order(end_times, rng):
+    """The network's heap of pending completions pops by end time, then by the order they
+    were scheduled (``seq``), whatever the order they were pushed in: the order tuples of
+    (end, seq) sort in."""
+    import heapq
+
+    from simulator.hw.network import _End
+
+    env = simpy.Environment()
+    links = make_links([4.0])
+    flow = Network(env, links).transfer(make_route(links, 0.0), 8)  # any flow: not compared
+    entries = [_End(end, seq, flow, 0) for seq, end in enumerate(end_times)]
+    rng.shuffle(entries)
+    heap: list = []
+    for entry in entries:
+        heapq.heappush(heap, entry)
+    popped = [(e.end_ns, e.seq) for e in (heapq.heappop(heap) for _ in range(len(heap)))]
+    assert popped == sorted((end, seq) for seq, end in enumerate(end_times))
