@@ -10,14 +10,15 @@ heap keeps the events of later times. Events leave in exactly SimPy's order (see
 
 An event here is a ``simpy.Event`` or a light one: any object with the fields the
 environment processes (``callbacks``, a list then None once processed; ``_ok``;
-``_value``), for the simulator's own events that nothing else waits on (a PE's TCM
-wake-up, ``simulator.engine.pe``).
+``_value``), for the simulator's own events that nothing else waits on
+(:class:`LightEvent`: an op's end on its engine, a PE's TCM wake-up).
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final
 
 import simpy
@@ -30,7 +31,22 @@ _Entry = tuple[SimTime, EventPriority, int, Any]  # the event: see above
 # the module's dict at every use (these are used per event).
 heappop: Final = heapq.heappop
 heappush: Final = heapq.heappush
-_NORMAL: Final[int] = NORMAL
+_NORMAL: Final = NORMAL
+
+
+class LightEvent:
+    """An event that succeeds with ``value`` after ``delay_ns`` and runs ``callback``: one
+    waiter, known when it is made (an op's end on its engine). Only the fields the
+    environment processes, without a ``simpy.Event``'s per-object dict and interpreted
+    ``__init__`` (compiled, it costs a fraction of a ``Timeout``); nothing can wait on
+    it with ``yield``."""
+
+    def __init__(self, env: Environment, callback: Callable[[Any], None], value: Any = None,
+                 delay_ns: float = 0) -> None:  # fmt: skip
+        self.callbacks: list[Callable[[Any], None]] | None = [callback]
+        self._ok = True
+        self._value = value
+        env.schedule(self, _NORMAL, delay_ns)
 
 
 class Environment(simpy.Environment):

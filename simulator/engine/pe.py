@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from simulator.engine.environment import Environment
+from simulator.engine.environment import Environment, LightEvent
 from simulator.engine.errors import TcmOverflowError
 from simulator.engine.ops import ENGINES, Op
 from simulator.hw import graph as g
@@ -110,7 +110,7 @@ class Engine:
                     op.dep_wait_ns = now - op.issue_ns
             pieces = op.pieces
             if pieces is None:
-                self._env.timeout(op.duration_ns).callbacks.append(partial(self._on_done, op))
+                LightEvent(self._env, partial(self._on_done, op), None, op.duration_ns)
                 continue
             op.pieces_left = len(pieces)
             transfer = self._network.transfer
@@ -269,25 +269,18 @@ class PE:
                 _SpaceWake(env, waiter, op_id, self.tcm_used_bytes)
 
 
-class _SpaceWake:
+class _SpaceWake(LightEvent):
     """The event of an op's end that wakes one waiter for TCM space: triggered with the
     op's id and scheduled now, at normal priority, as ``Event.succeed`` would (one
     object per wake-up, its callback already in place). ``tcm_used_bytes``: in use
     right after that end (other ends in the same instant may free more before the
-    waiter runs).
-
-    A light event (see ``simulator.engine.environment``): only the fields the
-    environment processes, ``callbacks``, ``_ok`` and ``_value``, with no
-    ``simpy.Event`` behind it (whose per-object dict made a wake-up cost ~3,000
-    instructions): nothing waits on it but its one callback."""
+    waiter runs). A light event: as a ``simpy.Event``, its per-object dict made a
+    wake-up cost ~3,000 instructions."""
 
     def __init__(self, env: Environment, waiter: Callable[[Any], None], op_id: int,
                  tcm_used_bytes: int) -> None:  # fmt: skip
-        self.callbacks: list[Callable[[Any], None]] | None = [waiter]
-        self._ok = True
-        self._value = op_id
         self.tcm_used_bytes = tcm_used_bytes
-        env.schedule(self)
+        super().__init__(env, waiter, op_id)
 
 
 class _TcmWait:
