@@ -469,21 +469,23 @@ class Ipcq:
                 raise IpcqError(_bad_peer("recv", program, frm, len(peers.programs)))
             src = peers.recv_peer(rank, frm)
             key: tuple = (frm, tag)
-            label = f"{frm} (rank {src})"
         else:
             src = _check_rank("recv", program, frm, len(peers.programs))
             key = ("rank", src, tag)
-            label = f"rank {src}"
-        if tag:
-            label += f", tag {tag}"
-        channel = ep.channels.get(key) or self._channel(ep, key, label, src)
+        channel = ep.channels.get(key)
+        if channel is None:  # the label is built only here, as in post_send
+            label = f"{frm} (rank {src})" if isinstance(frm, str) else f"rank {src}"
+            if tag:
+                label += f", tag {tag}"
+            channel = self._channel(ep, key, label, src)
         env = self.machine.env
         round_ = program.round
         stats = ep.stats(round_, env.now) if round_ is not None else None
         messages = channel.messages
         if not (messages and messages[0].delivered):
             since = env.now
-            what = f"recv from {label} (rank {rank}, round {round_}) since t={since:.1f} ns"
+            # Formatted only for a deadlock report (most receives wait).
+            what = partial(_recv_waits_on, channel.label, rank, round_, since)
             while not (messages and messages[0].delivered):
                 channel.recv_waiter = env.event()
                 self.machine.scheduler.wait(channel.recv_waiter, what)
@@ -586,6 +588,11 @@ def _bad_peer(what: str, program: Program, peer: Any, world: int) -> str:
         f"kernel {program.kernel_name!r} rank {program.rank}: tl.{what} peer {peer!r} is "
         f"neither a direction ({', '.join(DIRECTIONS)}) nor a rank 0..{world - 1}"
     )
+
+
+def _recv_waits_on(label: str, rank: int | None, round_: int | None, since_ns: float) -> str:
+    """What a receive waits on, for a deadlock report."""
+    return f"recv from {label} (rank {rank}, round {round_}) since t={since_ns:.1f} ns"
 
 
 def _check_rank(what: str, program: Program, peer: Any, world: int) -> int:
