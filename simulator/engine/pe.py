@@ -170,16 +170,14 @@ class PE:
         self._routes_in: dict[str, Route] = {}
         self._routes_out: dict[str, Route] = {}
         pe_params = machine.params.pe
-        self.gemm_array: tuple[int, int, int, float] = (
-            pe_params.gemm.rows, pe_params.gemm.cols, pe_params.gemm.fill_drain_cycles,
-            pe_params.clock_ghz,
+        # Read once from the topology's parameters: every tl.dot and MATH op needs them.
+        self.clock_ghz: float = pe_params.clock_ghz
+        self.gemm_array: tuple[int, int, int] = (
+            pe_params.gemm.rows, pe_params.gemm.cols, pe_params.gemm.fill_drain_cycles
         )  # fmt: skip
-        """The GEMM array's rows, columns and fill/drain cycles and the clock in GHz, read
-        once from the topology's parameters (every ``tl.dot`` needs them)."""
+        """The GEMM array's rows, columns and fill/drain cycles."""
         self.math_cycles_per_op: dict[str, int] = pe_params.math.cycles_per_op
         self.math_lanes: int = pe_params.math.lanes
-        self.clock_ghz: float = pe_params.clock_ghz
-        """The MATH engine's parameters and the clock, likewise (every MATH op)."""
         depth = pe_params.dma_queue_depth
         self.engines = {
             name: Engine(name, self, depth if name.startswith("DMA") else 1) for name in ENGINES

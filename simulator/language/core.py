@@ -2143,9 +2143,10 @@ def dot(
             f"{out_dtype}, as in Triton; pass out_dtype=tl.{acc_tile.dtype} (float16 and "
             "float8 operands) or accumulate in the product's dtype"
         )
-    rows, cols, fill_drain_cycles, clock_ghz = program.pe.gemm_array
+    pe = program.pe
+    rows, cols, fill_drain_cycles = pe.gemm_array
     # The batch's products stream through the array back to back: B times the depth.
-    duration = gemm_duration_ns(m, n, k * batch, rows, cols, fill_drain_cycles, clock_ghz)
+    duration = gemm_duration_ns(m, n, k * batch, rows, cols, fill_drain_cycles, pe.clock_ghz)
     out = _new_block(program, out_shape, out_dtype)
     # FLOPs of the unpadded part: rows of a, columns of b, and the depth both hold.
     valid_m, valid_n = lhs.valid[-2], rhs.valid[-1]
@@ -2162,7 +2163,7 @@ def dot(
 
         execute = partial(_dot_data, lhs, rhs, acc_tile, compute, precision, out)
 
-    program.pe.issue(
+    pe.issue(
         Op(
             "dot",
             program,
