@@ -649,9 +649,13 @@ def test_bound_by_is_what_bound_the_transfer_longest():
 def test_first_min_is_min_then_index(values):
     """The filling's smallest share and its position are ``min`` and ``list.index`` of the
     shares: the first of equal shares wins (walk order), infinite shares last."""
-    from simulator.hw.network import _first_min
+    from simulator.hw.network import _first_min, _Resource
 
-    assert _first_min(values) == (min(values), values.index(min(values)))
+    resources = [_Resource(index, 1.0) for index in range(len(values))]
+    for res, share in zip(resources, values, strict=True):
+        res.share_gbs = share
+    best = _first_min(resources)
+    assert (best.share_gbs, best.resource_id) == (min(values), values.index(min(values)))
 
 
 @settings(max_examples=100, deadline=None)

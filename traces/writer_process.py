@@ -56,7 +56,7 @@ from traces.runsink import (
 # Rows per message to the writer process: enough that per-message costs are spread
 # thin, few enough that the rows are still in the CPU caches when they are pickled
 # (measured on gemm N=20480: 1024-2048 rows ~30 ms faster than 4096).
-CHUNK_ROWS = 2048
+CHUNK_ROWS = 512
 # Bytes the pipe to the child holds (a few messages) where the system lets it be set.
 PIPE_BYTES = 1 << 20
 # The child polls the pipe this often while messages come (see _messages), and blocks

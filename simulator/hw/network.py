@@ -30,9 +30,9 @@ about three SimPy events (start, end, done) however many times contention re-rat
 Memories are capacities alongside links: a transfer whose route starts at a memory's
 node reads it, one whose route ends there writes it, and every flow touching a memory
 shares its one ``bw_gbs`` (both directions, whichever port), while each link gives its
-``bw_gbs`` per direction. Internally a memory is just one more capacity ("resource")
-after the links: resource ids ``0..n_links-1`` are links, ``n_links + i`` is memory
-``i``, so the filling below treats both alike. While a memory whose
+``bw_gbs`` per direction. Internally a memory is just one more capacity (a
+:class:`_Resource`) after the links: resource ids ``0..n_links-1`` are links,
+``n_links + i`` is memory ``i``, so the filling below treats both alike. While a memory whose
 ``rw_mix_bw_fraction`` is below 1 is read and written at once, its capacity is scaled by
 that factor (the counts of its readers and writers are kept for this).
 
@@ -100,10 +100,54 @@ class Transfer:
     bound_by: str | None = None
 
 
-# What a checked route holds: (route, resource ids, read id, write id, bottleneck
+class _Resource:
+    """One capacity of the network, a link or a memory (internal: one per resource id):
+    its bandwidth, the flows streaming through it, its busy time, and the scratch state
+    of a rate recomputation. Fields rather than lists indexed by id: compiled, reading
+    or updating them needs no boxing of floats and integers (the filling does it for
+    every flow hop at every step)."""
+
+    __slots__ = (
+        "resource_id",
+        "bw_gbs",
+        "rw_efficiency",
+        "flows",
+        "readers",
+        "writers",
+        "busy_ns",
+        "busy_since_ns",
+        "mark",
+        "cap_left_gbs",
+        "unfixed",
+        "share_gbs",
+    )
+
+    def __init__(self, resource_id: int, bw_gbs: float, rw_efficiency: float = 1.0) -> None:
+        self.resource_id = resource_id
+        self.bw_gbs = bw_gbs
+        # A memory's capacity factor while it is both read and written (1.0: none).
+        self.rw_efficiency = rw_efficiency
+        # Streaming flows, as the keys of a dict (insertion order = start order;
+        # iterating keys directly is the cheapest walk over them).
+        self.flows: dict[_Flow, None] = {}
+        # Streaming flows reading / writing it (kept only when some memory has a
+        # read/write mix below 1).
+        self.readers = 0
+        self.writers = 0
+        self.busy_ns = 0.0
+        self.busy_since_ns = 0.0
+        # Walk mark: `stamp * n_marks + group` when walked in recomputation `stamp`.
+        self.mark = 0
+        # The filling's capacity left, flows not fixed yet, and fair share.
+        self.cap_left_gbs = 0.0
+        self.unfixed = 0
+        self.share_gbs = 0.0
+
+
+# What a checked route holds: (route, resources, memory read, memory written, bottleneck
 # bandwidth, byte counter shared by routes over the same resources, id of the
 # narrowest resource).
-_CheckedRoute = tuple[Route, tuple[int, ...], int, int, float, list[int], int]
+_CheckedRoute = tuple[Route, tuple[_Resource, ...], _Resource, _Resource, float, list[int], int]
 
 
 class _Flow(Event):
@@ -112,18 +156,18 @@ class _Flow(Event):
 
     ``remaining_bytes`` is exact as of ``last_update_ns``; it is settled only when the
     rate changes. ``version`` invalidates completions scheduled for older rates.
-    ``link_ids`` are the resource ids it holds (links, then the memories it reads and
-    writes); ``read_id`` / ``write_id`` are the memory it reads / writes (or the
-    network's ``_no_memory`` slot). ``carried`` is the byte counter shared by every
+    ``resources`` are the resources it holds (links, then the memories it reads and
+    writes); ``reads`` / ``writes`` are the memory it reads / writes (or the
+    network's ``_no_memory`` placeholder). ``carried`` is the byte counter shared by every
     route over the same resources (per-link totals are summed from these on demand).
     ``bottleneck_gbs`` is the smallest capacity it holds (its rate when alone).
     """
 
     __slots__ = (
         "transfer",
-        "link_ids",
-        "read_id",
-        "write_id",
+        "resources",
+        "reads",
+        "writes",
         "carried",
         "bottleneck_gbs",
         "remaining_bytes",
@@ -152,7 +196,7 @@ class _Flow(Event):
         self.env = env
         self.callbacks = []
         self.transfer = transfer
-        (_, self.link_ids, self.read_id, self.write_id, self.bottleneck_gbs, self.carried,
+        (_, self.resources, self.reads, self.writes, self.bottleneck_gbs, self.carried,
          self.narrowest_id) = checked  # fmt: skip
         self.remaining_bytes = float(n_bytes)
         self.done_tolerance_bytes = _DONE_FRACTION * n_bytes
@@ -190,18 +234,19 @@ class _End:
         return self.end_ns < other.end_ns
 
 
-def _first_min(values: list[float]) -> tuple[float, int]:
-    """The smallest of ``values`` and the index of its first occurrence: ``min`` and
-    ``list.index`` in one pass, on unboxed floats when compiled (the filling of a large
-    component runs it once per step, over all its links)."""
-    best = values[0]
-    best_index = 0
-    for index in range(1, len(values)):
-        value = values[index]
-        if value < best:
-            best = value
-            best_index = index
-    return best, best_index
+def _first_min(resources: list[_Resource]) -> _Resource:
+    """The resource of ``resources`` with the smallest ``share_gbs``, the first of ties
+    (``min`` over the shares and ``list.index`` in one pass, on unboxed floats when
+    compiled: the filling of a large component runs it once per step, over all its
+    links)."""
+    best = resources[0]
+    best_share = best.share_gbs
+    for index in range(1, len(resources)):
+        resource = resources[index]
+        if resource.share_gbs < best_share:
+            best_share = resource.share_gbs
+            best = resource
+    return best
 
 
 def _rebind(flow: _Flow, bound_id: int, now: float) -> None:
@@ -214,6 +259,17 @@ def _rebind(flow: _Flow, bound_id: int, now: float) -> None:
         held[flow.bound_id] = held.get(flow.bound_id, 0.0) + (now - flow.bound_since_ns)
     flow.bound_id = bound_id
     flow.bound_since_ns = now
+
+
+def _open(res: _Resource, n_flows: int, track_mix: bool) -> None:
+    """Reset ``res`` for a filling: its whole capacity left (with the read/write
+    turnaround applied to a memory both read and written now, when ``track_mix``), and
+    ``n_flows`` flows to fix."""
+    bw_gbs = res.bw_gbs
+    if track_mix and res.rw_efficiency < 1.0 and res.readers and res.writers:
+        bw_gbs *= res.rw_efficiency
+    res.cap_left_gbs = bw_gbs
+    res.unfixed = n_flows
 
 
 class _BatchWakeup(Event):
@@ -282,37 +338,26 @@ class Network:
         self._resource_names = [link.name for link in self._links]
         self._resource_names += [memory.node for memory in self._memories]
         # From here on "link" in a state name means any resource: a link or a memory.
-        n_links = self._n_links + len(self._memories)
-        self._bw_gbs = [link.bw_gbs for link in self._links]
-        self._bw_gbs += [memory.bw_gbs for memory in self._memories]
+        self._resources = [_Resource(link.index, link.bw_gbs) for link in self._links]
+        self._resources += [
+            _Resource(self._n_links + index, memory.bw_gbs, memory.rw_mix_bw_fraction)
+            for index, memory in enumerate(self._memories)
+        ]
         # Read/write mix: only tracked when some memory loses bandwidth to it.
-        self._rw_efficiency = [1.0] * self._n_links
-        self._rw_efficiency += [memory.rw_mix_bw_fraction for memory in self._memories]
-        self._track_mix = any(e < 1.0 for e in self._rw_efficiency)
-        # Readers and writers streaming per resource; the extra last slot counts flows
-        # whose end is not a memory (`_no_memory`), so updates need no test.
-        self._no_memory = n_links
-        self._readers = [0] * (n_links + 1)
-        self._writers = [0] * (n_links + 1)
-        # Streaming flows per link, as the keys of a dict (insertion order = start order;
-        # iterating keys directly is the cheapest walk over them).
-        self._link_flows: list[dict[_Flow, None]] = [{} for _ in range(n_links)]
+        self._track_mix = any(res.rw_efficiency < 1.0 for res in self._resources)
+        # The memory a flow "reads" or "writes" when its end is not a memory: it counts
+        # those flows, so updates need no test, and is never walked.
+        self._no_memory = _Resource(len(self._resources), _INF)
+        self._memory_of = {node: self._resources[index] for node, index in self._memory_id.items()}
         # Bytes carried, kept per resource-id tuple (one counter shared by every route
         # over the same resources) and summed per link only when asked for.
         self._carried: dict[tuple[int, ...], list[int]] = {}
-        self._link_busy_ns = [0.0] * n_links
-        self._link_busy_since_ns = [0.0] * n_links
-        # Scratch state of the current recomputation (flat lists: no per-call dicts).
         # Walk marks: `stamp * _n_marks + group` for a link walked in recomputation
         # `stamp` (groups are fewer than links).
-        self._link_mark = [0] * n_links
-        self._n_marks = n_links + 1
-        self._link_cap_left_gbs = [0.0] * n_links
-        self._link_unfixed = [0] * n_links
-        self._link_position = [0] * n_links  # index in the share list of `_fill_large`
-        # Resource ids of the flows started or ended since the last recomputation, one
-        # tuple per flow in the order they changed: the seeds of the next one.
-        self._dirty_groups: list[Sequence[int]] = []
+        self._n_marks = len(self._resources) + 1
+        # Resources of the flows started or ended since the last recomputation, one
+        # group per flow in the order they changed: the seeds of the next one.
+        self._dirty_groups: list[Sequence[_Resource]] = []
         self._stamp = 0
         # Flows that start streaming at a given time; one wake-up event per time.
         self._batches: dict[float, list[_Flow]] = {}
@@ -389,23 +434,22 @@ class Network:
 
     def _resource_bytes(self) -> list[int]:
         """Bytes carried per resource id (links, then memories), from the counters."""
-        carried = [0] * len(self._link_flows)
-        for link_ids, counter in self._carried.items():
-            for link_id in link_ids:
-                carried[link_id] += counter[0]
+        carried = [0] * len(self._resources)
+        for resource_ids, counter in self._carried.items():
+            for resource_id in resource_ids:
+                carried[resource_id] += counter[0]
         return carried
 
     def memory_busy_ns(self) -> list[float]:
         """Time each memory had at least one streaming flow, up to now, in the order of
         ``memories``."""
-        return self._busy_ns(self._n_links, len(self._link_flows))
+        return self._busy_ns(self._n_links, len(self._resources))
 
     def _busy_ns(self, first: int, stop: int) -> list[float]:
         now = self._env.now
-        busy = self._link_busy_ns[first:stop]
-        for index in range(first, stop):
-            if self._link_flows[index]:
-                busy[index - first] += now - self._link_busy_since_ns[index]
+        busy = []
+        for res in self._resources[first:stop]:
+            busy.append(res.busy_ns + (now - res.busy_since_ns) if res.flows else res.busy_ns)
         return busy
 
     def rate_gbs(self, transfer_id: int) -> float:
@@ -428,36 +472,34 @@ class Network:
     def _on_batch(self, event: Event) -> None:
         """Start the flows due now, then recompute rates around every changed link."""
         now = self._env.now
-        link_flows = self._link_flows
-        busy_since_ns = self._link_busy_since_ns
         streaming = self._streaming
         track_mix = self._track_mix
         started: list[_Flow] = []
         for flow in self._batches.pop(event._value):  # hot path: no property call
-            if not flow.link_ids or flow.remaining_bytes <= 0.0:
+            if not flow.resources or flow.remaining_bytes <= 0.0:
                 self._complete(flow, now)
                 continue
             streaming[flow.transfer.transfer_id] = flow
             flow.last_update_ns = now
             if track_mix:
-                self._readers[flow.read_id] += 1
-                self._writers[flow.write_id] += 1
-            for link_id in flow.link_ids:
-                flows = link_flows[link_id]
+                flow.reads.readers += 1
+                flow.writes.writers += 1
+            for res in flow.resources:
+                flows = res.flows
                 if not flows:
-                    busy_since_ns[link_id] = now
+                    res.busy_since_ns = now
                 flows[flow] = None
             started.append(flow)
         dirty_groups = self._dirty_groups
         for flow in started:
-            for link_id in flow.link_ids:
-                if len(link_flows[link_id]) != 1:
+            for res in flow.resources:
+                if len(res.flows) != 1:
                     break
             else:
                 # Alone on all its links: its own component, so no filling is needed.
                 self._set_rate(flow, flow.bottleneck_gbs, now)
                 continue
-            dirty_groups.append(flow.link_ids)
+            dirty_groups.append(flow.resources)
         if dirty_groups:
             self._dirty_groups = []
             self._recompute(dirty_groups, now)
@@ -470,7 +512,6 @@ class Network:
         self._armed_end_ns = float("inf")
         now = self._env.now
         ends = self._ends
-        link_flows = self._link_flows
         dirty_groups = self._dirty_groups
         changed = False
         # Compare with the target, not env.now: the two may differ by rounding.
@@ -482,7 +523,7 @@ class Network:
             self._finish_streaming(flow, now)
             # Its links that other flows still use seed the next recomputation (in the
             # order they were freed: that order is the walk order, hence tie-breaks).
-            group = [link_id for link_id in flow.link_ids if link_flows[link_id]]
+            group = [res for res in flow.resources if res.flows]
             if group:
                 dirty_groups.append(group)
                 changed = True
@@ -501,7 +542,7 @@ class Network:
         ids, read id, write id, bottleneck bandwidth, byte counter) for it. Raises ``ValueError`` as
         :meth:`transfer` says. A route with no links holds nothing (latency only)."""
         links = self._links
-        link_ids = []
+        link_ids: list[int] = []
         bottleneck_gbs = float("inf")
         narrowest_id = _UNBOUND
         for link in route.links:
@@ -519,27 +560,28 @@ class Network:
             raise ValueError(f"route {route.src} -> {route.dst} crosses a link more than once")
         # Ids of the memories read and written; `_no_memory` when an end is not a
         # memory or the route has no links.
-        read_id = write_id = self._no_memory
+        reads = writes = self._no_memory
         if link_ids:
             for node, is_read in ((route.src, True), (route.dst, False)):
-                memory_id = self._memory_id.get(node)
-                if memory_id is None or memory_id in link_ids:
+                memory = self._memory_of.get(node)
+                if memory is None or memory.resource_id in link_ids:
                     continue
-                link_ids.append(memory_id)
-                if self._bw_gbs[memory_id] < bottleneck_gbs:
-                    bottleneck_gbs = self._bw_gbs[memory_id]
-                    narrowest_id = memory_id
+                link_ids.append(memory.resource_id)
+                if memory.bw_gbs < bottleneck_gbs:
+                    bottleneck_gbs = memory.bw_gbs
+                    narrowest_id = memory.resource_id
                 if is_read:
-                    read_id = memory_id
+                    reads = memory
                 else:
-                    write_id = memory_id
+                    writes = memory
         if len(self._checked_routes) >= _CHECKED_ROUTES_MAX:
             self._checked_routes.clear()  # callers that build a fresh route per transfer
         resource_ids = tuple(link_ids)
         carried = self._carried.get(resource_ids)
         if carried is None:
             carried = self._carried[resource_ids] = [0]
-        checked = (route, resource_ids, read_id, write_id, bottleneck_gbs, carried, narrowest_id)
+        resources = tuple(self._resources[resource_id] for resource_id in resource_ids)
+        checked = (route, resources, reads, writes, bottleneck_gbs, carried, narrowest_id)
         self._checked_routes[id(route)] = checked
         return checked
 
@@ -547,17 +589,16 @@ class Network:
         """Take a streaming flow off its links and complete it."""
         transfer = flow.transfer
         transfer_id = transfer.transfer_id
-        link_flows = self._link_flows
-        for link_id in flow.link_ids:
-            flows = link_flows[link_id]
+        for res in flow.resources:
+            flows = res.flows
             del flows[flow]
             if not flows:
-                self._link_busy_ns[link_id] += now - self._link_busy_since_ns[link_id]
+                res.busy_ns += now - res.busy_since_ns
         flow.carried[0] += transfer.bytes
         del self._streaming[transfer_id]
         if self._track_mix:
-            self._readers[flow.read_id] -= 1
-            self._writers[flow.write_id] -= 1
+            flow.reads.readers -= 1
+            flow.writes.writers -= 1
         flow.version += 1  # any completion still queued for it is now stale
         flow.remaining_bytes = 0.0
         flow.rate_gbs = 0.0
@@ -608,33 +649,30 @@ class Network:
         timeout.callbacks.append(self._on_end_wakeup_cb)
 
     def _open_links_by_component(
-        self, walk_links: list[int], group_parent: list[int], n_components: int, mark_base: int
-    ) -> list[list[int]]:
+        self,
+        walk_links: list[_Resource],
+        group_parent: list[int],
+        n_components: int,
+        mark_base: int,
+    ) -> list[list[_Resource]]:
         """The walked links that carry flows, one list per component (root group) in walk
         order, with their capacity left and unfixed-flow count reset for a filling.
 
         (A flow finished during the walk may have split a component; filling the parts
         together gives the same rates.)
         """
-        link_flows = self._link_flows
-        link_mark = self._link_mark
-        cap_left = self._link_cap_left_gbs
-        unfixed = self._link_unfixed
-        bw_gbs = self._bw_gbs
-        if self._track_mix:
-            bw_gbs = self._mixed_capacities(walk_links)
+        track_mix = self._track_mix
         if n_components == 1:  # the common case when few links changed: no lookups
             open_links = []
-            for link_id in walk_links:
-                count = len(link_flows[link_id])
+            for res in walk_links:
+                count = len(res.flows)
                 if count:
-                    cap_left[link_id] = bw_gbs[link_id]
-                    unfixed[link_id] = count
-                    open_links.append(link_id)
+                    _open(res, count, track_mix)
+                    open_links.append(res)
             return [open_links]
         # Every group shares the list of its root.
-        links_of_group: list[list[int]] = [[] for _ in group_parent]
-        components: list[list[int]] = []
+        links_of_group: list[list[_Resource]] = [[] for _ in group_parent]
+        components: list[list[_Resource]] = []
         for group, parent in enumerate(group_parent):
             if parent == group:
                 components.append(links_of_group[group])
@@ -642,26 +680,14 @@ class Network:
                 while group_parent[parent] != parent:
                     parent = group_parent[parent]
                 links_of_group[group] = links_of_group[parent]
-        for link_id in walk_links:
-            count = len(link_flows[link_id])
+        for res in walk_links:
+            count = len(res.flows)
             if count:
-                cap_left[link_id] = bw_gbs[link_id]
-                unfixed[link_id] = count
-                links_of_group[link_mark[link_id] - mark_base].append(link_id)
+                _open(res, count, track_mix)
+                links_of_group[res.mark - mark_base].append(res)
         return components
 
-    def _mixed_capacities(self, walk_links: list[int]) -> list[float]:
-        """Capacities with the read/write turnaround applied to the walked memories that
-        are both read and written now (a copy; only built when some memory has it)."""
-        bw_gbs = list(self._bw_gbs)
-        efficiency = self._rw_efficiency
-        readers, writers = self._readers, self._writers
-        for link_id in walk_links:
-            if efficiency[link_id] < 1.0 and readers[link_id] and writers[link_id]:
-                bw_gbs[link_id] *= efficiency[link_id]
-        return bw_gbs
-
-    def _recompute(self, seed_groups: list[Sequence[int]], now: float) -> None:
+    def _recompute(self, seed_groups: list[Sequence[_Resource]], now: float) -> None:
         """Max-min rates by progressive filling, separately in each connected component
         (flows coupled through shared links) touching the links of ``seed_groups`` (the
         links of each flow that started or ended, in that order).
@@ -672,8 +698,6 @@ class Network:
         self.n_rate_updates += 1
         self._stamp += 1
         stamp = self._stamp
-        link_flows = self._link_flows
-        link_mark = self._link_mark
 
         # Walk the links and flows reachable from the seeds, breadth first in insertion
         # order (deterministic). Each seed opens a group; a walked link joins the group of
@@ -689,28 +713,28 @@ class Network:
         # last flows ended too) needs no filling.
         mark_base = stamp * self._n_marks
         group_parent: list[int] = []
-        walk_links: list[int] = []
+        walk_links: list[_Resource] = []
         for seed_group in seed_groups:
             group_mark = 0
-            for link_id in seed_group:
-                if link_mark[link_id] < mark_base and link_flows[link_id]:
+            for res in seed_group:
+                if res.mark < mark_base and res.flows:
                     if not group_mark:
                         group_mark = mark_base + len(group_parent)
                         group_parent.append(len(group_parent))
-                    link_mark[link_id] = group_mark
-                    walk_links.append(link_id)
+                    res.mark = group_mark
+                    walk_links.append(res)
         if not walk_links:
             return
         n_components = len(group_parent)
         live_flows: list[_Flow] = []
         done_flows: list[_Flow] = []
-        for link_id in walk_links:  # grows while we walk it
-            group = link_mark[link_id] - mark_base
+        for res in walk_links:  # grows while we walk it
+            group = res.mark - mark_base
             while group_parent[group] != group:
                 group_parent[group] = group_parent[group_parent[group]]  # path halving
                 group = group_parent[group]
             group_mark = mark_base + group
-            for flow in link_flows[link_id]:
+            for flow in res.flows:
                 if flow.seen_stamp == stamp:
                     continue
                 flow.seen_stamp = stamp
@@ -723,12 +747,12 @@ class Network:
                     done_flows.append(flow)
                 else:
                     live_flows.append(flow)
-                for other_id in flow.link_ids:
-                    if link_mark[other_id] == group_mark:
+                for other_res in flow.resources:
+                    if other_res.mark == group_mark:
                         continue
-                    other = link_mark[other_id] - mark_base
+                    other = other_res.mark - mark_base
                     if other < 0:  # not walked yet
-                        walk_links.append(other_id)
+                        walk_links.append(other_res)
                     else:
                         while group_parent[other] != other:
                             group_parent[other] = group_parent[group_parent[other]]
@@ -736,15 +760,13 @@ class Network:
                         if other != group:
                             group_parent[other] = group
                             n_components -= 1
-                    link_mark[other_id] = group_mark  # same component; fast case next time
+                    other_res.mark = group_mark  # same component; fast case next time
         for flow in done_flows:
             self._finish_streaming(flow, now)
 
         components = self._open_links_by_component(
             walk_links, group_parent, n_components, mark_base
         )
-        cap_left = self._link_cap_left_gbs
-        unfixed = self._link_unfixed
 
         # Progressive filling, one component at a time: repeatedly saturate the link with
         # the smallest fair share (the first in walk order on ties) and fix the rate of
@@ -755,33 +777,35 @@ class Network:
             if len(open_links) == 1:
                 # One link: its flows cross no other, so one step fixes them all at the
                 # same share the loop below would give (a fast path for the common case).
-                best_link = open_links[0]
-                best_share = cap_left[best_link] / unfixed[best_link]
-                for flow in link_flows[best_link]:
+                best = open_links[0]
+                best_share = best.cap_left_gbs / best.unfixed
+                best_id = best.resource_id
+                for flow in best.flows:
                     flow.fixed_stamp = stamp
                     flow.new_rate_gbs = best_share
-                    flow.new_bound_id = best_link
+                    flow.new_bound_id = best_id
                 continue
             if len(open_links) > _SCAN_MAX_LINKS:
                 self._fill_large(open_links, stamp)
                 continue
             while open_links:
-                best_link = open_links[0]
-                best_share = cap_left[best_link] / unfixed[best_link]
-                for link_id in open_links:
-                    share = cap_left[link_id] / unfixed[link_id]
+                best = open_links[0]
+                best_share = best.cap_left_gbs / best.unfixed
+                for res in open_links:
+                    share = res.cap_left_gbs / res.unfixed
                     if share < best_share:
                         best_share = share
-                        best_link = link_id
-                for flow in link_flows[best_link]:
+                        best = res
+                best_id = best.resource_id
+                for flow in best.flows:
                     if flow.fixed_stamp != stamp:
                         flow.fixed_stamp = stamp
                         flow.new_rate_gbs = best_share
-                        flow.new_bound_id = best_link
-                        for link_id in flow.link_ids:
-                            cap_left[link_id] -= best_share
-                            unfixed[link_id] -= 1
-                open_links = [link_id for link_id in open_links if unfixed[link_id]]
+                        flow.new_bound_id = best_id
+                        for res in flow.resources:
+                            res.cap_left_gbs -= best_share
+                            res.unfixed -= 1
+                open_links = [res for res in open_links if res.unfixed]
 
         # Reschedule only the flows whose rate changed, in walk order (what `_set_rate`
         # does, inlined: this runs for most flows of every recomputation).
@@ -807,33 +831,29 @@ class Network:
                     self._arm_end_wakeup(end_ns, now)
         self.n_reschedules += n_changed
 
-    def _fill_large(self, open_links: list[int], stamp: int) -> None:
+    def _fill_large(self, open_links: list[_Resource], stamp: int) -> None:
         """The progressive filling of `_recompute` for one component with many links:
-        the same steps on the same numbers, but the fair shares live in a list that each
-        step updates only where it changed, and the smallest is found by ``min`` (the
-        first in walk order on ties, as ``list.index`` finds it: :func:`_first_min`). A
+        the same steps on the same numbers, but each link's fair share is kept in its
+        ``share_gbs`` and updated only where a step changed it, and the smallest is
+        found in one pass (the first in walk order on ties: :func:`_first_min`). A
         closed link's share is infinite."""
-        link_flows = self._link_flows
-        cap_left = self._link_cap_left_gbs
-        unfixed = self._link_unfixed
-        position = self._link_position
-        shares: list[float] = []
-        for index, link_id in enumerate(open_links):
-            position[link_id] = index
-            shares.append(cap_left[link_id] / unfixed[link_id])
+        for res in open_links:
+            res.share_gbs = res.cap_left_gbs / res.unfixed
         inf = _INF
-        best_share, best_index = _first_min(shares)
+        best = _first_min(open_links)
+        best_share = best.share_gbs
         while best_share != inf:
-            best_link = open_links[best_index]
-            for flow in link_flows[best_link]:
+            best_id = best.resource_id
+            for flow in best.flows:
                 if flow.fixed_stamp != stamp:
                     flow.fixed_stamp = stamp
                     flow.new_rate_gbs = best_share
-                    flow.new_bound_id = best_link
-                    for link_id in flow.link_ids:
-                        left = cap_left[link_id] - best_share
-                        cap_left[link_id] = left
-                        count = unfixed[link_id] - 1
-                        unfixed[link_id] = count
-                        shares[position[link_id]] = left / count if count else inf
-            best_share, best_index = _first_min(shares)
+                    flow.new_bound_id = best_id
+                    for res in flow.resources:
+                        left = res.cap_left_gbs - best_share
+                        res.cap_left_gbs = left
+                        count = res.unfixed - 1
+                        res.unfixed = count
+                        res.share_gbs = left / count if count else inf
+            best = _first_min(open_links)
+            best_share = best.share_gbs
