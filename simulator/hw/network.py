@@ -43,12 +43,12 @@ bandwidth), completes after the route latency alone.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import simpy
-from simpy.events import NORMAL, Event, EventPriority, Timeout
+from simpy.events import NORMAL, Event, EventPriority
 
 from simulator.hw.links import Link, Memory, Route
 
@@ -60,6 +60,8 @@ heappush: Final = heapq.heappush
 # Batch wake-ups run after every normal-priority event of their instant, so all flow
 # starts and ends at one simulated time are seen by a single rate recomputation.
 _AFTER_NORMAL: Final = EventPriority(NORMAL + 1)
+# Completion wake-ups run at SimPy's normal priority, as a Timeout would.
+_NORMAL: Final = NORMAL
 
 # Routes whose checked link ids are kept (a bound for callers that never reuse one).
 _CHECKED_ROUTES_MAX: Final = 65536
@@ -272,16 +274,27 @@ def _open(res: _Resource, n_flows: int, track_mix: bool) -> None:
     res.unfixed = n_flows
 
 
-class _BatchWakeup(Event):
-    """An event already triggered with ``value`` that fires ``delay_ns`` from now at
-    ``_AFTER_NORMAL`` priority (internal; initialised the way SimPy's ``Timeout`` is)."""
+class _Wakeup:
+    """A wake-up the network schedules for itself: succeeds with ``value`` after
+    ``delay_ns`` at ``priority`` and runs ``callback`` (the batch of flows starting at a
+    time, or the earliest completion). Only the fields SimPy's event loop processes:
+    compiled, it has no per-object dict and no interpreted ``__init__`` (as SimPy's
+    ``Timeout`` has); nothing waits on it with ``yield``."""
 
-    def __init__(self, env: simpy.Environment, delay_ns: float, value: float, callback):
-        self.env = env
-        self.callbacks = [callback]
-        self._value = value
+    __slots__ = ("callbacks", "_ok", "_value")
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        delay_ns: float,
+        value: Any,
+        callback: Callable[[Any], None],
+        priority: EventPriority,
+    ) -> None:
+        self.callbacks: list[Callable[[Any], None]] | None = [callback]
         self._ok = True
-        env.schedule(self, _AFTER_NORMAL, delay_ns)
+        self._value = value
+        env.schedule(self, priority, delay_ns)  # type: ignore[arg-type]  # an event's fields
 
 
 class Network:
@@ -414,7 +427,7 @@ class Network:
         batch = self._batches.get(start_ns)
         if batch is None:
             self._batches[start_ns] = [flow]
-            _BatchWakeup(env, latency_ns, start_ns, self._on_batch_cb)
+            _Wakeup(env, latency_ns, start_ns, self._on_batch_cb, _AFTER_NORMAL)
         else:
             batch.append(flow)
         return flow
@@ -469,7 +482,7 @@ class Network:
 
     # -- event handlers -----------------------------------------------------------------
 
-    def _on_batch(self, event: Event) -> None:
+    def _on_batch(self, event: _Wakeup) -> None:
         """Start the flows due now, then recompute rates around every changed link."""
         now = self._env.now
         streaming = self._streaming
@@ -504,7 +517,7 @@ class Network:
             self._dirty_groups = []
             self._recompute(dirty_groups, now)
 
-    def _on_end_wakeup(self, event: Event) -> None:
+    def _on_end_wakeup(self, event: _Wakeup) -> None:
         """Finish every flow due by the wake-up's target time, then arm the next one."""
         target_ns, version = event._value  # hot path: no property call
         if version != self._armed_version:
@@ -529,7 +542,7 @@ class Network:
                 changed = True
         if changed and now not in self._batches:
             self._batches[now] = []
-            _BatchWakeup(self._env, 0.0, now, self._on_batch_cb)
+            _Wakeup(self._env, 0.0, now, self._on_batch_cb, _AFTER_NORMAL)
         while ends and ends[0].version != ends[0].flow.version:
             heappop(ends)
         if ends:
@@ -643,10 +656,13 @@ class Network:
         self._armed_end_ns = end_ns
         self._armed_version += 1
         delay_ns = end_ns - now
-        timeout = Timeout(
-            self._env, delay_ns if delay_ns > 0.0 else 0.0, (end_ns, self._armed_version)
+        _Wakeup(
+            self._env,
+            delay_ns if delay_ns > 0.0 else 0.0,
+            (end_ns, self._armed_version),
+            self._on_end_wakeup_cb,
+            _NORMAL,
         )
-        timeout.callbacks.append(self._on_end_wakeup_cb)
 
     def _open_links_by_component(
         self,
