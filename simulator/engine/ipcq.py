@@ -382,7 +382,7 @@ class Ipcq:
             if tag:
                 label += f", tag {tag}"
             channel = self._channel(dest_ep, key, label, rank)
-        now = self.machine.env.now
+        now = self.machine.env._now  # hot path: the ``now`` property costs a call
         credit = Block(program.pe, (), _TOKEN_DTYPE, 0)
         message = Message(nbytes, shape, dtype, program.round, rank, now, credit)
         channel.messages.append(message)
@@ -406,7 +406,7 @@ class Ipcq:
         message.delivered = True
         message.data = data
         self.delivered_bytes += message.nbytes
-        now = self.machine.env.now
+        now = self.machine.env._now
         ep = self._endpoints.get(program)
         if ep is not None and message.round is not None:
             stats = ep.rounds.get(message.round)
@@ -480,24 +480,26 @@ class Ipcq:
             channel = self._channel(ep, key, label, src)
         env = self.machine.env
         round_ = program.round
-        stats = ep.stats(round_, env.now) if round_ is not None else None
+        # ``env._now``: the ``now`` property costs a call, several per receive.
+        stats = ep.stats(round_, env._now) if round_ is not None else None
         messages = channel.messages
         if not (messages and messages[0].delivered):
-            since = env.now
+            since = env._now
             # Formatted only for a deadlock report (most receives wait).
             what = partial(_recv_waits_on, channel.label, rank, round_, since)
             while not (messages and messages[0].delivered):
                 channel.recv_waiter = env.event()
                 self.machine.scheduler.wait(channel.recv_waiter, what)
-            program.resume = ("ipcq", "op", messages[0].send_op_id, env.now, env.now - since)
+            now = env._now
+            program.resume = ("ipcq", "op", messages[0].send_op_id, now, now - since)
         message = messages.popleft()
         self.received_bytes += message.nbytes
         if stats is not None:
             stats.recv_bytes += message.nbytes
             if stats.recv_peer is None:
                 stats.recv_peer = src
-            if env.now > stats.end_ns:
-                stats.end_ns = env.now
+            if env._now > stats.end_ns:
+                stats.end_ns = env._now
         return channel, message
 
     # -- end of a program ----------------------------------------------------------------

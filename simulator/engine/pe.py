@@ -372,7 +372,7 @@ class Program:
         """Op ``op_id`` of this program ended (the last one wakes a drain, with its id)."""
         self.pending_ops -= 1
         if self.pending_ops == 0:
-            self.idle_ns = self.machine.env.now
+            self.idle_ns = self.machine.env._now  # hot path: no property call
             if self._drained is not None:
                 self._drained.succeed(op_id)
                 self._drained = None
@@ -383,9 +383,9 @@ class Program:
             return
         self._drained = self.machine.env.event()
         what = f"{self.pending_ops} outstanding ops of {self.kernel_name}"
-        since = self.machine.env.now
+        since = self.machine.env._now
         last_op_id = self.machine.scheduler.wait(
             self._drained, what + self.machine.ipcq.blocked_note(self)
         )
-        now = self.machine.env.now
+        now = self.machine.env._now
         self.resume = ("drain", "op", last_op_id, now, now - since)

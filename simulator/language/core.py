@@ -2055,10 +2055,10 @@ def _wait_ready(program: Program, x: tensor, what: str = "device_print") -> None
         return
     event = program.machine.env.event()
     x.waiters.append(_EventOnReady(event))
-    since = program.machine.env.now
+    since = program.machine.env._now  # hot path: the ``now`` property costs a call
     by = program.machine.scheduler.wait(event, f"{what} of a pending tile in {program.kernel_name}")
     if by is not None:  # the program waited for the op producing the tile
-        now = program.machine.env.now
+        now = program.machine.env._now
         program.resume = ("value", "op", by.op_id, now, now - since)
 
 
