@@ -55,7 +55,8 @@ from traces.runsink import (
 
 # Rows per message to the writer process: enough that per-message costs are spread
 # thin, few enough that the rows are still in the CPU caches when they are pickled
-# (measured on gemm N=20480: 1024-2048 rows ~30 ms faster than 4096).
+# (measured on gemm N=20480, alternating: pickling took 20 ms at 512 rows, 37-42 ms at
+# 2048, and the traced run 50-80 ms less; 256 rows no better than 512).
 CHUNK_ROWS = 512
 # Bytes the pipe to the child holds (a few messages) where the system lets it be set.
 PIPE_BYTES = 1 << 20
