@@ -54,6 +54,7 @@ class Engine:
         "_network",
         "_recorder",
         "_tracing",
+        "_on_end_cb",
     )
 
     def __init__(self, name: str, pe: PE, slots: int) -> None:
@@ -69,6 +70,8 @@ class Engine:
         self._network = pe.machine.network
         self._recorder = pe.machine.recorder
         self._tracing = self._recorder.tracing
+        # The callback of an op's end event, bound once (the event carries the op).
+        self._on_end_cb = self._on_end
 
     def try_start(self, cause: str = "issue", by: Op | None = None) -> None:
         """Start head ops while a slot is free and the head's inputs are ready.
@@ -110,13 +113,15 @@ class Engine:
                     op.dep_wait_ns = now - op.issue_ns
             pieces = op.pieces
             if pieces is None:
-                LightEvent(self._env, partial(self._on_done, op), None, op.duration_ns)
+                LightEvent(self._env, self._on_end_cb, op, op.duration_ns)
                 continue
             op.pieces_left = len(pieces)
-            transfer = self._network.transfer
+            # A direct call of the network's method: compiled, a bound method taken into a
+            # local would be built and then called generically.
+            network = self._network
             on_piece = partial(self._on_piece, op)
             for route, nbytes, tag in pieces:
-                transfer(route, nbytes, tag).callbacks.append(on_piece)
+                network.transfer(route, nbytes, tag).callbacks.append(on_piece)
 
     def _on_piece(self, op: Op, event: simpy.Event) -> None:
         transfer = event._value  # hot path: the property would cost a call per piece
@@ -125,7 +130,11 @@ class Engine:
         if op.pieces_left == 0:
             self._on_done(op, event)
 
-    def _on_done(self, op: Op, _event: simpy.Event) -> None:
+    def _on_end(self, event: LightEvent) -> None:
+        """The end of an op that moves no bytes: its end event's value is the op."""
+        self._on_done(event._value, event)
+
+    def _on_done(self, op: Op, _event: Any) -> None:
         recorder = self._recorder
         # TCM in use before its end drops its blocks: the PE learns whether it freed any.
         tcm_used_bytes = self.pe.tcm_used_bytes
