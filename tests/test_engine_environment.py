@@ -178,3 +178,41 @@ def test_the_scheduler_stops_at_the_awaited_event(make_env):
     assert scheduler.wait(task.process) == 2
     assert env.now == 2 and not late.processed
     assert scheduler.wait(late) is None and env.now == 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0.0, 1.0, 2.5, 7.0]), st.sampled_from([0, 1, 2])),
+        min_size=1,
+        max_size=60,
+    ),
+    st.lists(st.booleans(), max_size=80),
+)
+def test_the_heap_pops_entries_as_heapq_pops_simpys_tuples(entries, pops):
+    """The compiled heap of ``_Entry`` objects gives the entries in the order ``heapq``
+    gives SimPy's ``(time, priority, id, event)`` tuples, however pushes and pops
+    interleave (ties in time go by priority, then by id)."""
+    import heapq
+
+    from simulator.engine.environment import _Entry, _pop_first, _push
+
+    heap: list = []
+    reference: list = []
+    ours, theirs = [], []
+    steps = iter(pops)
+    for eid, (time, priority) in enumerate(entries):
+        _push(heap, _Entry(time, priority, eid, None))
+        heapq.heappush(reference, (time, priority, eid))
+        if next(steps, False):
+            entry = _pop_first(heap)
+            ours.append((entry.time, entry.priority, entry.eid))
+            theirs.append(heapq.heappop(reference))
+    while reference:
+        entry = _pop_first(heap)
+        ours.append((entry.time, entry.priority, entry.eid))
+        theirs.append(heapq.heappop(reference))
+    assert not heap
+    assert ours == theirs
+    with pytest.raises(IndexError):
+        _pop_first(heap)
