@@ -23,7 +23,7 @@ lock-stepped ranks with one small component each cost linear in the number of ra
 
 Completions: SimPy cannot cancel a timeout, so each flow carries a version; a rate
 change bumps it and schedules the new completion, and stale completions do nothing.
-Completions are kept in the network's own heap, with one SimPy timeout armed for the
+Completions are kept in the network's own heap, with one wake-up event armed for the
 earliest, so a reschedule costs a heap push rather than a SimPy event. A transfer costs
 about three SimPy events (start, end, done) however many times contention re-rates it.
 
