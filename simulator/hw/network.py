@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import simpy
-from simpy.events import NORMAL, Event, EventPriority
+from simpy.events import NORMAL, PENDING, Event, EventPriority
 
 from simulator.hw.links import Link, Memory, Route
 
@@ -189,6 +189,13 @@ class _Flow(Event):
     ``bottleneck_gbs`` is the smallest capacity it holds (its rate when alone).
     """
 
+    # Event's own state, declared again so that compiled code stores it in the object's
+    # fields, not its __dict__ (four stores per transfer; SimPy reads them as usual).
+    env: simpy.Environment
+    callbacks: list[Callable[[Any], None]] | None  # type: ignore[assignment]  # None: processed
+    _value: Any
+    _ok: bool
+
     __slots__ = (
         "transfer",
         "resources",
@@ -221,6 +228,7 @@ class _Flow(Event):
         # Event's own state, set here rather than by its __init__ (one call per transfer).
         self.env = env
         self.callbacks = []
+        self._value = PENDING
         self.transfer = transfer
         (_, self.resources, self.reads, self.writes, self.bottleneck_gbs, self.carried,
          self.narrowest_id) = checked  # fmt: skip
