@@ -360,7 +360,7 @@ class Network:
                 )
             if link.latency_ns < 0:
                 raise ValueError(f"link {link.name!r} has negative latency_ns {link.latency_ns}")
-        self._memory_id: dict[str, int] = {}
+        memory_nodes: set[str] = set()
         for memory in memories:
             if not 0.0 < memory.bw_gbs < float("inf"):
                 raise ValueError(
@@ -372,9 +372,9 @@ class Network:
                     f"memory {memory.node!r} has rw_mix_bw_fraction "
                     f"{memory.rw_mix_bw_fraction}; it must be in (0, 1]"
                 )
-            if memory.node in self._memory_id:
+            if memory.node in memory_nodes:
                 raise ValueError(f"memory {memory.node!r} is listed twice")
-            self._memory_id[memory.node] = len(links) + len(self._memory_id)
+            memory_nodes.add(memory.node)
         self._env = env
         self._links = tuple(links)
         self._memories = tuple(memories)
@@ -393,7 +393,11 @@ class Network:
         # The memory a flow "reads" or "writes" when its end is not a memory: it counts
         # those flows, so updates need no test, and is never walked.
         self._no_memory = _Resource(len(self._resources), _INF)
-        self._memory_of = {node: self._resources[index] for node, index in self._memory_id.items()}
+        # Memory node -> its resource (resource id `n_links + i` is memory `i`).
+        self._memory_of = {
+            memory.node: self._resources[self._n_links + index]
+            for index, memory in enumerate(self._memories)
+        }
         # Bytes carried, kept per resource-id tuple (one counter shared by every route
         # over the same resources) and summed per link only when asked for.
         self._carried: dict[tuple[int, ...], list[int]] = {}
