@@ -651,7 +651,7 @@ def test_first_min_is_min_then_index(values):
     shares: the first of equal shares wins (walk order), infinite shares last."""
     from simulator.hw.network import _first_min, _Resource
 
-    resources = [_Resource(index, 1.0) for index in range(len(values))]
+    resources = [_Resource(index, f"r{index}", 1.0) for index in range(len(values))]
     for res, share in zip(resources, values, strict=True):
         res.share_gbs = share
     best = _first_min(resources)

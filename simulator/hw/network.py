@@ -133,6 +133,7 @@ class _Resource:
 
     __slots__ = (
         "resource_id",
+        "name",
         "bw_gbs",
         "rw_efficiency",
         "flows",
@@ -146,8 +147,11 @@ class _Resource:
         "share_gbs",
     )
 
-    def __init__(self, resource_id: int, bw_gbs: float, rw_efficiency: float = 1.0) -> None:
+    def __init__(
+        self, resource_id: int, name: str, bw_gbs: float, rw_efficiency: float = 1.0
+    ) -> None:
         self.resource_id = resource_id
+        self.name = name  # the link's name or the memory's node (``Transfer.bound_by``)
         self.bw_gbs = bw_gbs
         # A memory's capacity factor while it is both read and written (1.0: none).
         self.rw_efficiency = rw_efficiency
@@ -379,20 +383,17 @@ class Network:
         self._links = tuple(links)
         self._memories = tuple(memories)
         self._n_links = len(self._links)
-        # Resource id -> name (links, then memory nodes), for `Transfer.bound_by`.
-        self._resource_names = [link.name for link in self._links]
-        self._resource_names += [memory.node for memory in self._memories]
         # From here on "link" in a state name means any resource: a link or a memory.
-        self._resources = [_Resource(link.index, link.bw_gbs) for link in self._links]
+        self._resources = [_Resource(link.index, link.name, link.bw_gbs) for link in self._links]
         self._resources += [
-            _Resource(self._n_links + index, memory.bw_gbs, memory.rw_mix_bw_fraction)
+            _Resource(self._n_links + index, memory.node, memory.bw_gbs, memory.rw_mix_bw_fraction)
             for index, memory in enumerate(self._memories)
         ]
         # Read/write mix: only tracked when some memory loses bandwidth to it.
         self._track_mix = any(res.rw_efficiency < 1.0 for res in self._resources)
         # The memory a flow "reads" or "writes" when its end is not a memory: it counts
         # those flows, so updates need no test, and is never walked.
-        self._no_memory = _Resource(len(self._resources), _INF)
+        self._no_memory = _Resource(len(self._resources), "", _INF)
         # Memory node -> its resource (resource id `n_links + i` is memory `i`).
         self._memory_of = {
             memory.node: self._resources[self._n_links + index]
@@ -587,9 +588,9 @@ class Network:
     # -- internals ----------------------------------------------------------------------
 
     def _check_route(self, route: Route) -> _CheckedRoute:
-        """Validate ``route`` against this network's links and cache (route, resource
-        ids, read id, write id, bottleneck bandwidth, byte counter) for it. Raises ``ValueError`` as
-        :meth:`transfer` says. A route with no links holds nothing (latency only)."""
+        """Validate ``route`` against this network's links and cache what a flow over it
+        holds (a :data:`_CheckedRoute`). Raises ``ValueError`` as :meth:`transfer` says. A
+        route with no links holds nothing (latency only)."""
         links = self._links
         link_ids: list[int] = []
         bottleneck_gbs = float("inf")
@@ -657,7 +658,7 @@ class Network:
             held = flow.bound_ns
             bound_id = max(held, key=held.__getitem__)
         if bound_id >= 0:
-            transfer.bound_by = self._resource_names[bound_id]
+            transfer.bound_by = self._resources[bound_id].name
         # Complete: what Event.succeed does, without its checks (a flow ends once).
         transfer.end_ns = now
         flow._ok = True
