@@ -4,7 +4,8 @@ lists, the index of keyed column values, and the writer's context-manager lifecy
 traces/writer.py (Arrow and Parquet in this process) and traces/writer_process.py (rows
 handed to a child process) buffer rows the same way: one flat list per table, row after
 row, so that adding a row is one call (of a generated function, or of the compiled
-``traces.row_buffer.RowAppender``) and one ``extend``.
+``traces.row_buffer.RowAppender``) and one ``extend``; the writer process's buffers
+are RowPackers where they are built (traces/packed_rows.py), called once per row.
 """
 
 import functools
@@ -14,6 +15,7 @@ from typing import Any
 
 from traces.better import BETTER
 from traces.columns import CATEGORY, FLOAT64, ID, INDEX, INT32, INT64, NS, TABLE_COLUMNS
+from traces.packed_rows import is_packer
 
 # Column types whose values a keyed appender can store as one key: dictionary, integer
 # and floating ones.
@@ -43,11 +45,17 @@ def generated_appender(name: str, params: str, row: str, scope: dict[str, Any]) 
     ``scope`` (which gives ``add``, ``values``, ``limit`` and ``full``). Hot path, one
     call per trace row: a generated function takes its arguments positionally, with no
     ``*args`` tuple to unpack. The source is built from column counts only, never from
-    input. Where no parameter has a default and ``RowAppender`` runs compiled, that
-    appender instead (the same rows, without an interpreted frame per row)."""
+    input. Where no parameter has a default, the buffer itself where it is a RowPacker
+    (traces/packed_rows.py: it takes a row's values as a call and calls ``full``), else
+    ``RowAppender`` where it runs compiled (the same rows, without an interpreted frame
+    per row)."""
+    values = scope["values"]
+    if params == row and is_packer(values):  # no defaults: it takes rows as they come
+        values.limit, values.full = scope["limit"], scope["full"]
+        return values
     row_appender = _compiled_row_appender()
-    if params == row and row_appender is not None:  # no defaults: it takes rows as they come
-        return row_appender(scope["values"], scope["limit"], scope["full"])
+    if params == row and row_appender is not None:
+        return row_appender(values, scope["limit"], scope["full"])
     source = (
         f"def {name}({params}):\n    add(({row},))\n    if len(values) >= limit:\n        full()\n"
     )

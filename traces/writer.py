@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from traces.layout import partition_dir
 from traces.nullwriter import NullWriter  # noqa: F401  (its historical home)
+from traces.packed_rows import Taken, received
 from traces.runrow import new_run_id  # noqa: F401  (its historical home)
 from traces.runsink import (
     KeyIndex,
@@ -185,43 +186,42 @@ class _TableBuffer:
         }  # fmt: skip
         return auto_keyed_appender(f"append_{self.table}", self.names, group.names, args, scope)
 
-    def convert(self) -> None:
-        """Convert the buffered values to Arrow chunks (the buffers are emptied even on
-        error); write the chunks once they make a batch."""
-        if self.keyed_values:
-            self._convert_keyed()
-        n_columns = len(self.names)
-        n_rows = len(self.values) // n_columns
-        if n_rows:
-            try:
-                values = self.values
+    def convert(self, values: Any = None, keyed_values: Any = None) -> None:
+        """Convert the buffered values to Arrow chunks, or the rows given (flat, row after
+        row, as the buffers hold them: lists, or PackedValues from a writer process);
+        the buffers are emptied even on error. Write the chunks once they make a batch."""
+        values = self.values if values is None else values
+        keyed_values = self.keyed_values if keyed_values is None else keyed_values
+        try:
+            if len(keyed_values):
+                self._convert_keyed(keyed_values)
+            n_columns = len(self.names)
+            n_rows = len(values) // n_columns
+            if n_rows:
                 arrays = [
                     self._convert(name, field_type, values[i::n_columns])
                     for i, (name, field_type) in enumerate(zip(self.names, self.types, strict=True))
                 ]
-            finally:
-                self.values.clear()  # in place: the appender holds this list
-            self.chunks.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
-            self.chunked_rows += n_rows
+                self.chunks.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+                self.chunked_rows += n_rows
+        finally:
+            self.values.clear()  # in place: the appenders hold these lists
+            self.keyed_values.clear()
         if self.chunked_rows >= self.batch_rows:
             self.flush()
 
-    def _convert_keyed(self) -> None:
-        """Convert the buffered keyed rows' keys to numpy and their other columns to
-        Arrow (the keyed columns are expanded once per batch, in ``_keyed_table``); the
-        rider's rows go to the rider table as converted chunks."""
-        values = self.keyed_values
+    def _convert_keyed(self, values: Any) -> None:
+        """Convert keyed rows' keys to numpy and their other columns to Arrow (the keyed
+        columns are expanded once per batch, in ``_keyed_table``); the rider's rows go to
+        the rider table as converted chunks."""
         width = self._keyed_width()
-        try:
-            self._take_keyed(values, 0, width)
-            if self.rider is not None:
-                self.rider._take_keyed(values, self.keyed.row_width, width)
-        finally:
-            values.clear()  # in place: the appender holds this list
-        if self.rider is not None and self.rider.chunked_rows >= self.rider.batch_rows:
-            self.rider.flush()
+        self._take_keyed(values, 0, width)
+        if self.rider is not None:
+            self.rider._take_keyed(values, self.keyed.row_width, width)
+            if self.rider.chunked_rows >= self.rider.batch_rows:
+                self.rider.flush()
 
-    def _take_keyed(self, values: list[Any], start: int, width: int) -> None:
+    def _take_keyed(self, values: Any, start: int, width: int) -> None:
         """Convert this table's keyed rows held in ``values`` from ``start``, every
         ``width`` values (its own buffer, or a table it rides on), as one chunk."""
         keys = np.array(values[start::width], dtype=np.intp)
@@ -289,8 +289,12 @@ class _TableBuffer:
                 self.writer.close()
                 self.writer = None
 
-    def _convert(self, name: str, field_type: pa.DataType, column: list[Any]) -> pa.Array:
+    def _convert(
+        self, name: str, field_type: pa.DataType, column: list[Any] | np.ndarray
+    ) -> pa.Array:
         try:
+            if isinstance(column, np.ndarray) and not _numpy_holds(column, field_type):
+                column = column.tolist()  # e.g. ints for a float column: as Python's
             # Straight to the field's type, dictionaries included: no pyarrow.compute
             # (tens of ms to import) and no second pass over the strings.
             return pa.array(column, field_type)
@@ -365,6 +369,15 @@ class _KeyedColumns(KeyIndex):
                     f"trace table {self.table!r} column {name!r} ({field_type}): {exc}"
                 ) from None
         self._built_keys = len(self.rows)
+
+
+def _numpy_holds(column: np.ndarray, field_type: pa.DataType) -> bool:
+    """Whether Arrow converts a packed column (int64 or float64, traces/packed_rows.py)
+    to ``field_type`` as it converts the same Python ints or floats: ints to an integer
+    type, floats to a floating one (anything else goes as Python values)."""
+    if column.dtype.kind == "i":
+        return pa.types.is_integer(field_type)
+    return column.dtype.kind == "f" and pa.types.is_floating(field_type)
 
 
 def _numpy_dtype(field_type: pa.DataType) -> np.dtype:
@@ -567,22 +580,23 @@ class RunWriter(RunLifecycle):
     def extend(
         self,
         table: str,
-        values: list[Any],
+        values: list[Any] | Taken,
         new_keys: list[tuple[Any, ...]] = (),
-        keyed_values: list[Any] = (),
+        keyed_values: list[Any] | Taken = (),
     ) -> None:
-        """Add rows as flat lists, as a writer process receives them: ``values`` holds
-        whole rows in schema order (without run_id), ``keyed_values`` rows of the keyed
-        columns' key and the other columns (and the rider's row, see keyed_appender);
+        """Add rows as flat lists (or values packed by a RowPacker, traces/packed_rows.py),
+        as a writer process receives them: ``values`` holds whole rows in schema order
+        (without run_id), ``keyed_values`` rows of the keyed columns' key and the other
+        columns (and the rider's row, see keyed_appender);
         ``new_keys`` are the keyed values of the keys first used by those rows, in key
         order (key_columns declared them).
         Raises ValueError naming the table and column of a value Arrow cannot hold."""
         buffer = self._buffer(table)
         for key_values in new_keys:
             buffer.keyed.key_of(*key_values)
-        buffer.values.extend(values)
-        buffer.keyed_values.extend(keyed_values)
-        buffer.convert()
+        if buffer.values or buffer.keyed_values:  # rows appended here first keep their place
+            buffer.convert()
+        buffer.convert(received(values), received(keyed_values))
 
     def metric(self, name: str, value: float, unit: str, better: str) -> None:
         """Record one scalar result of the run, e.g. ("tflops", 12.5, "tflops", "higher").

@@ -1,17 +1,18 @@
 """A run writer whose Arrow conversion, Parquet encoding and files live in a child process.
 
-The simulating process only buffers rows, one flat list per table as traces/writer.py
-does, and hands each few thousand rows, pickled (~20 ns a value), to one long-lived
-writer process. That process holds a :class:`~traces.writer.RunWriter` per open run: it
-converts the rows to Arrow, encodes and writes them, and publishes the run when told to
-finish. On a second core, that work overlaps the simulation instead of adding to it, and
-the simulating process never imports pyarrow.
+The simulating process only buffers rows, one flat run of values per table (packed into
+typed buffers where they are built, traces/packed_rows.py), and hands each few hundred
+rows, pickled, to one long-lived writer process. That process holds a
+:class:`~traces.writer.RunWriter` per open run: it converts the rows to Arrow, encodes
+and writes them, and publishes the run when told to finish. On a second core, that work
+overlaps the simulation instead of adding to it, and the simulating process never
+imports pyarrow.
 
 Protocol, over the child's stdin and stdout: each message is an 8-byte little-endian
 length and a pickle. The parent sends ``(kind, run_id, payload)`` tuples; the child replies
 to each ``finish`` or ``discard``: None, or the exception that failed the run.
 
-A value Arrow cannot hold fails the run when the child converts it, a few thousand rows
+A value Arrow cannot hold fails the run when the child converts it, up to CHUNK_ROWS rows
 after it was added: ``finish`` publishes the run as failed with that error and raises it.
 """
 
@@ -39,6 +40,7 @@ except ImportError:  # not on Windows: the pipe keeps its default size
 from traces.columns import EXTENSION_COLUMNS, TABLE_COLUMNS
 from traces.gitinfo import git_info_in_background
 from traces.layout import is_object_url
+from traces.packed_rows import row_buffer, taken
 from traces.runsink import (
     KeyIndex,
     RunLifecycle,
@@ -189,9 +191,10 @@ class _Outbox:
         self.names = list(self.types)
         self.optional = EXTENSION_COLUMNS.get(table, ())
         self.name_set = frozenset(self.names)
-        self.values: list[Any] = []
+        # Flat, row after row: a RowPacker where one is built (traces/packed_rows.py).
+        self.values: Any = row_buffer()
         self.keyed: KeyIndex | None = None
-        self.keyed_values: list[Any] = []
+        self.keyed_values: Any = row_buffer()
         self.keys_sent = 0
         self.rider: _Outbox | None = None
         """The table whose keyed rows ride on this one's (see RunWriter.keyed_appender)."""
@@ -226,7 +229,7 @@ class _Outbox:
         scope = self._scope(self.keyed_values, width)
         return generated_appender(f"append_{self.table}_keyed", row, row, scope), group.key_of
 
-    def _scope(self, values: list[Any], width: int) -> dict[str, Any]:
+    def _scope(self, values: Any, width: int) -> dict[str, Any]:
         return {"add": values.extend, "values": values, "limit": CHUNK_ROWS * width,
                 "full": self.send}  # fmt: skip
 
@@ -262,9 +265,8 @@ class _Outbox:
             new_keys = self.keyed.rows[self.keys_sent :]
             self.keys_sent = len(self.keyed.rows)
         try:
-            self.writer.process.send(
-                "rows", self.writer.run_id, (self.table, self.values, new_keys, self.keyed_values)
-            )
+            rows = (self.table, taken(self.values), new_keys, taken(self.keyed_values))
+            self.writer.process.send("rows", self.writer.run_id, rows)
         finally:
             self.values.clear()  # in place: the appenders hold these lists
             self.keyed_values.clear()

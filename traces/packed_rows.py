@@ -1,0 +1,112 @@
+"""Trace row values packed into typed buffers, from the simulating process to the writer
+process.
+
+A traced run's hot tables (ops, dma, their deps riders) are buffered as one flat run of
+values per table, row after row. Where the compiled modules are built
+(simulator/hw/native.py), that buffer is a ``traces._rowpack.RowPacker`` (C): each value
+is packed as it is added into one tag byte and eight payload bytes (an exact int that
+fits 64 bits, a float's bits, nothing for None, or the index of any other value in a
+side list), and a chunk of rows goes to the writer process as two bytes objects, which
+pickle as one copy, instead of a list pickled value by value (~160 instructions each).
+The writer process reads them back a column at a time with numpy (:class:`PackedValues`):
+exactly the values that went in, so the trace is the same either way. Elsewhere the
+buffer is a plain list (:func:`row_buffer`).
+
+Free of pyarrow (the simulating process imports this module); numpy only where packed
+values are read.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# The tags of traces/_rowpack.c.
+TAG_NONE, TAG_INT, TAG_FLOAT, TAG_OBJECT = 0, 1, 2, 3
+
+
+class Taken(NamedTuple):
+    """A RowPacker's values as its ``take()`` returns them, sent to the writer process."""
+
+    n_values: int
+    tags: bytes
+    """One tag byte per value."""
+    payload: bytes
+    """Eight bytes per value: an int64, a float64, or an index into ``objects``."""
+    objects: list[Any]
+    """The values of tag OBJECT, in order."""
+
+
+@functools.cache
+def row_packer_type() -> type | None:
+    """``traces._rowpack.RowPacker`` where this process loads the compiled modules (their
+    loader finds it: it has no Python source), else None."""
+    try:
+        return importlib.import_module("traces._rowpack").RowPacker
+    except ImportError:
+        return None
+
+
+def row_buffer() -> Any:
+    """A new buffer of a table's row values: a RowPacker where one is built, else a list.
+    Both take ``extend``, ``len`` and ``clear``; hand one over with :func:`taken`."""
+    packer = row_packer_type()
+    return packer() if packer is not None else []
+
+
+def is_packer(buffer: Any) -> bool:
+    """Whether a row buffer is a RowPacker (not a list)."""
+    return not isinstance(buffer, list)
+
+
+def taken(buffer: Any) -> list[Any] | Taken:
+    """The values of a row buffer, to send: a RowPacker's as its ``take()`` (emptying
+    it), a list as itself (the caller clears it once sent)."""
+    return Taken(*buffer.take()) if is_packer(buffer) else buffer
+
+
+def received(values: list[Any] | Taken) -> list[Any] | PackedValues:
+    """Sent row values as the writer reads them: a list as itself, packed ones as a
+    PackedValues."""
+    return PackedValues(values) if isinstance(values, Taken) else values
+
+
+class PackedValues:
+    """Row values packed by a RowPacker, read as a flat list is read: ``len`` counts
+    values, and ``values[start::step]`` is one column (a table's rows are ``step``
+    values wide). A column is a numpy array where its values are all ints or all floats
+    (int64 or float64, the same numbers), else a list of the values themselves."""
+
+    def __init__(self, taken: Taken) -> None:
+        import numpy as np
+
+        n_values, tags, payload, objects = taken
+        self._n_values = n_values
+        self._tags = np.frombuffer(tags, np.uint8)
+        self._ints = np.frombuffer(payload, "<i8")
+        self._floats = np.frombuffer(payload, "<f8")
+        self._objects = objects
+
+    def __len__(self) -> int:
+        return self._n_values
+
+    def __getitem__(self, where: slice) -> np.ndarray | list[Any]:
+        import numpy as np
+
+        tags = self._tags[where]
+        if len(tags) and (tags == tags[0]).all():
+            if tags[0] == TAG_INT:
+                return np.ascontiguousarray(self._ints[where])
+            if tags[0] == TAG_FLOAT:
+                return np.ascontiguousarray(self._floats[where])
+        column = np.full(len(tags), None, dtype=object)
+        for tag, numbers in ((TAG_INT, self._ints[where]), (TAG_FLOAT, self._floats[where])):
+            are = tags == tag
+            column[are] = numbers[are].astype(object)  # Python ints and floats
+        for i in np.flatnonzero(tags == TAG_OBJECT):
+            column[i] = self._objects[self._ints[where][i]]
+        return column.tolist()
