@@ -60,8 +60,8 @@ def test_op_row_puts_each_value_in_its_named_column(topology, list_writer):
     env.run(until=7.5)
     op = SimpleNamespace(
         op_id=11, program=SimpleNamespace(launch_id=3, pe=SimpleNamespace(coord=coord)),
-        engine=SimpleNamespace(name="GEMM"), name="dot", issue_ns=1.25, start_ns=2.5,
-        flops=4096, nbytes=640, lane=1, dep_key=recorder.op_dep_keys["input", "op"],
+        engine=SimpleNamespace(name="GEMM", trace_site_keys={}), name="dot", issue_ns=1.25,
+        start_ns=2.5, flops=4096, nbytes=640, lane=1, dep_key=recorder.op_dep_keys["input", "op"],
         dep_on_id=7, dep_ready_ns=2.25, dep_wait_ns=1.0,
     )  # fmt: skip
     recorder.op(op)

@@ -55,6 +55,7 @@ class Engine:
         "_recorder",
         "_tracing",
         "_on_end_cb",
+        "trace_site_keys",
     )
 
     def __init__(self, name: str, pe: PE, slots: int) -> None:
@@ -72,6 +73,8 @@ class Engine:
         self._tracing = self._recorder.tracing
         # The callback of an op's end event, bound once (the event carries the op).
         self._on_end_cb = self._on_end
+        self.trace_site_keys: dict[str, int] = {}
+        """The recorder's key of this engine's ops-row site columns, by op name."""
 
     def try_start(self, cause: str = "issue", by: Op | None = None) -> None:
         """Start head ops while a slot is free and the head's inputs are ready.

@@ -191,12 +191,11 @@ class Recorder:
         # repeat together: stored as one key. Declared first: they ride on ops and dma.
         self._append_dep = self.sink.appender("deps", DEPS_KEYED_COLUMNS)
         self._dep_key = self.sink.keyed_appender("deps", DEPS_KEYED_COLUMNS)[1]
-        # An ops row carries its site's key (OPS_SITE_COLUMNS), cached per (pe_global,
-        # engine name, op name), and the deps row of what its start waited for.
+        # An ops row carries its site's key (OPS_SITE_COLUMNS), cached by its engine per
+        # op name (Engine.trace_site_keys), and the deps row of what its start waited for.
         self._append_op, self._op_site_key = self.sink.keyed_appender(
             "ops", OPS_SITE_COLUMNS, rider="deps"
         )
-        self._op_sites: dict[tuple[int, str, str], int] = {}
         self.op_dep_keys: _Keys | None = None
         """Key of an op's start deps row by (cause, on_item), and by cause alone in
         ``op_dep_keys.on_op`` for on_item op (an op released by another's end); None
@@ -253,12 +252,14 @@ class Recorder:
     def op(self, op: Op) -> None:
         """The ``ops`` row of a finished engine op (its ``op_id`` was set at issue)."""
         prog = op.program
-        c = prog.pe.coord
-        site = (c.pe_global, op.engine.name, op.name)
-        key = self._op_sites.get(site)
+        engine = op.engine
+        # The site's key, kept by the engine per op name (an engine is one PE's).
+        key = engine.trace_site_keys.get(op.name)
         if key is None:
-            key = self._op_sites[site] = self._op_site_key(c.sip, c.cube, c.pe, c.pe_global,
-                                                           site[1], site[2])  # fmt: skip
+            c = prog.pe.coord
+            key = engine.trace_site_keys[op.name] = self._op_site_key(
+                c.sip, c.cube, c.pe, c.pe_global, engine.name, op.name
+            )
         # The site's key, then OPS_COLUMNS without OPS_SITE_COLUMNS, then the deps row of
         # its start (key, item_id, on_id, ready_ns, wait_ns): once per engine op
         # (``env._now``: the ``now`` property would cost a call).
