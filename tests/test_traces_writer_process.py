@@ -93,6 +93,21 @@ def test_two_runs_open_at_once_share_the_writer_process(tmp_path, monkeypatch):
     assert [r["workload"] for r in _read(store, "runs", second.run_id)] == ["second"]
 
 
+def test_the_writer_process_creates_a_runs_files_when_it_opens(tmp_path):
+    """Every table's file exists in the run's folder before any row comes (finish then
+    waits only for the last rows), and the published run has them all."""
+    store = Store(tmp_path)
+    writer = new_synthetic_writer(store, writer_process=True)
+    folder = tmp_path / "_tmp" / writer.run_id
+    tables = [table for table in TABLES if table != "runs"]
+    _wait_for(lambda: all((folder / t / "part-0.parquet").exists() for t in tables), "files")
+    writer.appender("ops")(*_ops_row(1))
+    writer.finish(sim_end_ns=1.0, n_events=1)
+    assert [row["op_id"] for row in _read(store, "ops", writer.run_id)] == [1]
+    for table in tables:
+        assert (tmp_path / table / f"run_id={writer.run_id}" / "part-0.parquet").exists()
+
+
 def test_a_discarded_run_leaves_nothing(tmp_path):
     """discard() (Ctrl-C) publishes nothing and the child removes the run's folder."""
     store = Store(tmp_path)

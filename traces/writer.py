@@ -515,6 +515,13 @@ class RunWriter(RunLifecycle):
             if table != "runs"
         }
 
+    def open_files(self) -> None:
+        """Create every table's Parquet file now rather than at its first batch or at
+        ``finish`` (a writer process does it while the simulation runs: a run's end
+        then waits only for its last rows)."""
+        for buffer in self._buffers.values():
+            buffer._open()
+
     def _buffer(self, table: str) -> _TableBuffer:
         if self._finished:
             raise RuntimeError(f"run {self.run_id} is finished; no more rows can be written")

@@ -448,7 +448,11 @@ def serve(inbox: IO[bytes] | None = None, outbox: IO[bytes] | None = None) -> No
     for message in _messages(inbox):
         kind, run_id, payload = pickle.loads(message)
         if kind == "open":
-            runs[run_id] = _ChildRun(_open_writer(run_id, *payload))
+            run = runs[run_id] = _ChildRun(_open_writer(run_id, *payload))
+            try:
+                run.writer.open_files()
+            except Exception as exc:  # a store it cannot write to fails the run at finish
+                run.error = exc
         elif kind == "finish":
             reply(_finish(runs.pop(run_id), payload))
         elif kind == "discard":
