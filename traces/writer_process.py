@@ -111,8 +111,10 @@ class WriterProcess:
         data = pickle.dumps((kind, run_id, payload), pickle.HIGHEST_PROTOCOL)
         try:
             with self._send_lock:  # one message at a time on the pipe
-                self.process.stdin.write(_HEADER.pack(len(data)) + data)
-                self.process.stdin.flush()
+                stdin = self.process.stdin
+                stdin.write(_HEADER.pack(len(data)))  # not joined: a copy of the rows
+                stdin.write(data)
+                stdin.flush()
         except (OSError, ValueError):
             self._broken = self._exited()
             raise WriterProcessError(self._broken) from None

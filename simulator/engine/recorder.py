@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from simulator.hw import graph as g
 from simulator.hw.links import Link, Memory, Route
@@ -39,7 +39,7 @@ SPACE_MCPU, SPACE_IOCPU, SPACE_PECPU = "MCPU_LOCAL", "IOCPU", "PE_CPU"
 _NOWHERE = (None, None, None, None)
 # A transfer streaming this much longer than alone (ns) shared bandwidth: below it is
 # float rounding of the network's rate settlements.
-_SHARED_MIN_NS = 1e-6
+_SHARED_MIN_NS: Final = 1e-6  # Final: compiled, a constant rather than a global's lookup
 
 # Positional column order of the hot-path appenders (the schema order minus run_id).
 OPS_COLUMNS = ("op_id", "launch_id", "sip", "cube", "pe", "pe_global", "engine", "op",
@@ -211,9 +211,13 @@ class Recorder:
         self._append_dma, self._dma_route_key = self.sink.keyed_appender(
             "dma", DMA_ROUTE_COLUMNS, rider="deps"
         )
-        self._bandwidth_keys = (
-            _Keys(lambda resource: self._dma_dep_key("bandwidth", None, resource)),
-            _Keys(lambda resource: self._dma_dep_key("bandwidth", "op", resource)),
+        # (Two fields, not a pair indexed by "of an op": compiled, indexing a pair field
+        # by a variable would build a tuple per DMA.)
+        self._bandwidth_keys = _Keys(
+            lambda resource: self._dma_dep_key("bandwidth", None, resource)
+        )
+        self._bandwidth_op_keys = _Keys(
+            lambda resource: self._dma_dep_key("bandwidth", "op", resource)
         )
         self._append_pe_exec = self.sink.appender("pe_exec")
         # Capacity of each memory node, for a transfer's narrowest resource (deps rows).
@@ -296,7 +300,8 @@ class Recorder:
             # What bound it while sharing is what the max-min fill saturated, which
             # may be a wider but busier resource than the route's narrowest.
             bound_by = transfer.bound_by
-            dep_key = self._bandwidth_keys[of_op][places[1] if bound_by is None else bound_by]
+            keys = self._bandwidth_op_keys if of_op else self._bandwidth_keys
+            dep_key = keys[places[1] if bound_by is None else bound_by]
             ready_ns = transfer.start_ns
             wait_ns = shared_ns
         else:  # carried by the route's narrowest resource
