@@ -56,6 +56,7 @@ class Engine:
         "_tracing",
         "_on_end_cb",
         "trace_site_keys",
+        "_dep_keys_after_op",
     )
 
     def __init__(self, name: str, pe: PE, slots: int) -> None:
@@ -75,6 +76,9 @@ class Engine:
         self._on_end_cb = self._on_end
         self.trace_site_keys: dict[str, int] = {}
         """The recorder's key of this engine's ops-row site columns, by op name."""
+        # The recorder's key of the deps row of an op started by another's end, by cause:
+        # an exact dict (the recorder's are dict subclasses, looked up through the type).
+        self._dep_keys_after_op: dict[str, int] = {}
 
     def try_start(self, cause: str = "issue", by: Op | None = None) -> None:
         """Start head ops while a slot is free and the head's inputs are ready.
@@ -86,7 +90,7 @@ class Engine:
         queue = self.queue
         if not queue:
             return
-        now = self._env._now  # hot path: the ``now`` property costs a call
+        now: float = self._env._now  # hot path: the ``now`` property costs a call
         dep_keys = self._recorder.op_dep_keys
         while queue and self.running < self.slots:
             op = queue[0]
@@ -99,7 +103,11 @@ class Engine:
             # What it waited for (while tracing): its deps row, which rides on its ops row.
             if dep_keys is not None:
                 if by is not None:
-                    op.dep_key = dep_keys.on_op[cause]  # type: ignore[index]  # set with dep_keys
+                    dep_key = self._dep_keys_after_op.get(cause)
+                    if dep_key is None:
+                        dep_key = dep_keys.on_op[cause]  # type: ignore[index]  # set with dep_keys
+                        self._dep_keys_after_op[cause] = dep_key
+                    op.dep_key = dep_key
                     op.dep_on_id = by.op_id
                     op.dep_ready_ns = now
                     op.dep_wait_ns = now - op.issue_ns

@@ -41,6 +41,13 @@ _NOWHERE = (None, None, None, None)
 # float rounding of the network's rate settlements.
 _SHARED_MIN_NS: Final = 1e-6  # Final: compiled, a constant rather than a global's lookup
 
+# A route's DMA columns: the key of its DMA_ROUTE_COLUMNS, its narrowest resource and
+# its GB/s, the keys of the deps row of a DMA it carries alone (not of an op, of an op),
+# and the route itself (see Recorder._columns_of).
+_RoutePlaces = tuple[int, str | None, float, int, int, Route]
+# Routes whose columns are kept by id (a bound for callers that never reuse one).
+_ROUTES_BY_ID_MAX: Final = 65536
+
 # Positional column order of the hot-path appenders (the schema order minus run_id).
 OPS_COLUMNS = ("op_id", "launch_id", "sip", "cube", "pe", "pe_global", "engine", "op",
                "issue_ns", "start_ns", "end_ns", "flops", "bytes", "lane")  # fmt: skip
@@ -226,7 +233,9 @@ class Recorder:
         # Kind of a link or memory by name (simulator.hw.resource_kinds), for deps rows.
         self._resource_kind = resource_kind
         self._kinds: dict[str, str | None] = {}
-        self._route_columns: dict[tuple[str, str], tuple[int, str | None, float, int, int]] = {}
+        self._route_columns: dict[tuple[str, str], _RoutePlaces] = {}
+        # The same by id(route), each holding its route (so the id stays its own).
+        self._route_places: dict[int, _RoutePlaces] = {}
         self._row_increment = 1 if self.tracing else 0
         self.n_rows = 0
         """Event rows handed to a real sink (0 when tracing is off; ``deps`` rows, which
@@ -284,10 +293,11 @@ class Recorder:
         if not self.tracing:  # the id still counts DMAs (run summary, launch messages)
             return
         route = transfer.route
-        # The columns that depend only on the route, computed once per (src, dst).
-        places = self._route_columns.get((route.src, route.dst))
+        # The columns that depend only on the route, computed once per (src, dst) and
+        # found by the route object's identity (no key to build per DMA).
+        places = self._route_places.get(id(route))
         if places is None:
-            places = self._route_columns[(route.src, route.dst)] = self._columns_of(route)
+            places = self._places_of(route)
         after = info.after
         if after is not None:  # a launch message waited for what it forwards
             self._append_dep("dma", dma_id, "forward", after[0], after[1], None,
@@ -336,11 +346,21 @@ class Recorder:
         transfer = event._value  # hot path: the property would cost a call per piece
         self.transfer(transfer, transfer.tag)
 
-    def _columns_of(self, route: Route) -> tuple[int, str | None, float, int, int]:
+    def _places_of(self, route: Route) -> _RoutePlaces:
+        """A route's columns (see _columns_of), by its (src, dst), remembered by its id."""
+        places = self._route_columns.get((route.src, route.dst))
+        if places is None:
+            places = self._route_columns[(route.src, route.dst)] = self._columns_of(route)
+        if len(self._route_places) >= _ROUTES_BY_ID_MAX:
+            self._route_places.clear()  # callers that build a fresh route per transfer
+        places = self._route_places[id(route)] = (*places[:5], route)
+        return places
+
+    def _columns_of(self, route: Route) -> _RoutePlaces:
         """The key of the route's DMA_ROUTE_COLUMNS (src, dst, their spaces, src
         sip/cube/pe, dst sip/cube/pe, hops, level), the route's narrowest resource (link
         or memory read/written; None without links) and its GB/s, and the keys of the
-        deps row of a DMA it carries alone: not of an op, and of an op."""
+        deps row of a DMA it carries alone: not of an op, and of an op; then the route."""
         src = self._node_place.get(route.src, _NOWHERE)
         dst = self._node_place.get(route.dst, _NOWHERE)
         level = max((link.level for link in route.links), key=LEVEL_ORDER.__getitem__,
@@ -358,7 +378,7 @@ class Recorder:
                     narrowest, narrowest_gbs = node, bw_gbs
         carried = (self._dma_dep_key("carried", None, narrowest),
                    self._dma_dep_key("carried", "op", narrowest))  # fmt: skip
-        return key, narrowest, narrowest_gbs, *carried
+        return key, narrowest, narrowest_gbs, *carried, route
 
     def pe_exec(self, program: Any) -> None:
         """The ``pe_exec`` row of a finished program (dispatch, start and end times)."""
