@@ -218,14 +218,10 @@ class Recorder:
         self._append_dma, self._dma_route_key = self.sink.keyed_appender(
             "dma", DMA_ROUTE_COLUMNS, rider="deps"
         )
-        # (Two fields, not a pair indexed by "of an op": compiled, indexing a pair field
-        # by a variable would build a tuple per DMA.)
-        self._bandwidth_keys = _Keys(
-            lambda resource: self._dma_dep_key("bandwidth", None, resource)
-        )
-        self._bandwidth_op_keys = _Keys(
-            lambda resource: self._dma_dep_key("bandwidth", "op", resource)
-        )
+        # (Two exact dicts, filled at first use: compiled, a pair indexed by "of an op"
+        # would be built per DMA, and a dict subclass is looked up through its type.)
+        self._bandwidth_keys: dict[str | None, int] = {}
+        self._bandwidth_op_keys: dict[str | None, int] = {}
         self._append_pe_exec = self.sink.appender("pe_exec")
         # Capacity of each memory node, for a transfer's narrowest resource (deps rows).
         self._memory_bw_gbs = {m.node: m.bw_gbs for m in memories}
@@ -276,7 +272,7 @@ class Recorder:
         # The site's key, then OPS_COLUMNS without OPS_SITE_COLUMNS, then the deps row of
         # its start (key, item_id, on_id, ready_ns, wait_ns): once per engine op
         # (``env._now``: the ``now`` property would cost a call).
-        op_id = op.op_id
+        op_id: object = op.op_id  # boxed once for both places it goes
         self._append_op(key, op_id, prog.launch_id, op.issue_ns, op.start_ns, self.env._now,
                         op.flops, op.nbytes, op.lane, op.dep_key, op_id, op.dep_on_id,
                         op.dep_ready_ns, op.dep_wait_ns)  # fmt: skip
@@ -292,6 +288,7 @@ class Recorder:
         self.next_dma_id += 1
         if not self.tracing:  # the id still counts DMAs (run summary, launch messages)
             return
+        row_id: object = dma_id  # boxed once for the places it goes
         route = transfer.route
         # The columns that depend only on the route, computed once per (src, dst) and
         # found by the route object's identity (no key to build per DMA).
@@ -300,7 +297,7 @@ class Recorder:
             places = self._places_of(route)
         after = info.after
         if after is not None:  # a launch message waited for what it forwards
-            self._append_dep("dma", dma_id, "forward", after[0], after[1], None,
+            self._append_dep("dma", row_id, "forward", after[0], after[1], None,
                              after[2], transfer.issue_ns - after[2])  # fmt: skip
         # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
         end_ns: float = transfer.end_ns  # type: ignore[assignment]  # set: it finished
@@ -310,8 +307,13 @@ class Recorder:
             # What bound it while sharing is what the max-min fill saturated, which
             # may be a wider but busier resource than the route's narrowest.
             bound_by = transfer.bound_by
+            resource = places[1] if bound_by is None else bound_by
             keys = self._bandwidth_op_keys if of_op else self._bandwidth_keys
-            dep_key = keys[places[1] if bound_by is None else bound_by]
+            found = keys.get(resource)
+            if found is None:
+                on_item = "op" if of_op else None
+                found = keys[resource] = self._dma_dep_key("bandwidth", on_item, resource)
+            dep_key = found
             ready_ns = transfer.start_ns
             wait_ns = shared_ns
         else:  # carried by the route's narrowest resource
@@ -320,9 +322,9 @@ class Recorder:
             wait_ns = 0.0
         # The route's key, then DMA_COLUMNS without DMA_ROUTE_COLUMNS, then its deps row
         # (key, item_id, on_id, ready_ns, wait_ns): once per DMA.
-        self._append_dma(places[0], dma_id, info.launch_id, info.kind, transfer.bytes,
+        self._append_dma(places[0], row_id, info.launch_id, info.kind, transfer.bytes,
                          transfer.issue_ns, transfer.start_ns, end_ns, info.coll_id,
-                         info.round, dep_key, dma_id, op_id, ready_ns, wait_ns)  # fmt: skip
+                         info.round, dep_key, row_id, op_id, ready_ns, wait_ns)  # fmt: skip
         self.n_rows += 1
 
     def _dma_dep_key(self, cause: str, on_item: str | None, resource: str | None) -> int:
