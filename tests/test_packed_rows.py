@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import simulator  # noqa: F401 - installs the compiled modules' loader, where built
-from traces.packed_rows import PackedValues, Taken, received, row_packer_type, taken
+from traces.packed_rows import PackedValues, received, row_packer_type, taken
 from traces.writer import RunWriter
 
 RowPacker = row_packer_type()
@@ -64,7 +64,7 @@ def test_packed_columns_read_back_every_value_as_it_went_in(width, data):
         packer(*row)
         flat.extend(row)
     assert len(packer) == len(flat)
-    packed = PackedValues(Taken(*packer.take()))
+    packed = PackedValues(packer.take())
     assert len(packer) == 0 and len(packed) == len(flat)
     for start in range(width):
         column = packed[start::width]
@@ -141,3 +141,4 @@ def test_a_value_arrow_cannot_hold_fails_the_same_way_packed():
 def test_lists_pass_through_unpacked():
     values = [1, 2.0, None]
     assert received(values) is values and taken(values) is values
+    assert received(()) == []  # RunWriter.extend's default: no rows

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,16 +29,12 @@ if TYPE_CHECKING:
 TAG_NONE, TAG_INT, TAG_FLOAT, TAG_OBJECT = 0, 1, 2, 3
 
 
-class Taken(NamedTuple):
-    """A RowPacker's values as its ``take()`` returns them, sent to the writer process."""
-
-    n_values: int
-    tags: bytes
-    """One tag byte per value."""
-    payload: bytes
-    """Eight bytes per value: an int64, a float64, or an index into ``objects``."""
-    objects: list[Any]
-    """The values of tag OBJECT, in order."""
+Taken = tuple[int, bytes, bytes, list[Any]]
+"""A RowPacker's values as its ``take()`` returns them, sent to the writer process as
+this plain tuple (a named one pickles through an interpreted reduce): the number of
+values, one tag byte per value, eight payload bytes per value (an int64, a float64, or
+an index into the last item), and the values of tag OBJECT in order. Rows as a list are
+never a tuple, so a tuple is packed rows (an empty one: none)."""
 
 
 @functools.cache
@@ -66,13 +62,15 @@ def is_packer(buffer: Any) -> bool:
 def taken(buffer: Any) -> list[Any] | Taken:
     """The values of a row buffer, to send: a RowPacker's as its ``take()`` (emptying
     it), a list as itself (the caller clears it once sent)."""
-    return Taken(*buffer.take()) if is_packer(buffer) else buffer
+    return buffer.take() if is_packer(buffer) else buffer
 
 
-def received(values: list[Any] | Taken) -> list[Any] | PackedValues:
+def received(values: list[Any] | Taken | tuple[()]) -> list[Any] | PackedValues:
     """Sent row values as the writer reads them: a list as itself, packed ones as a
-    PackedValues."""
-    return PackedValues(values) if isinstance(values, Taken) else values
+    PackedValues (an empty tuple, the default of ``RunWriter.extend``, as no rows)."""
+    if isinstance(values, tuple):
+        return PackedValues(values) if values else []
+    return values
 
 
 class PackedValues:

@@ -587,9 +587,9 @@ class RunWriter(RunLifecycle):
     def extend(
         self,
         table: str,
-        values: list[Any] | Taken,
+        values: list[Any] | Taken | tuple[()],
         new_keys: list[tuple[Any, ...]] = (),
-        keyed_values: list[Any] | Taken = (),
+        keyed_values: list[Any] | Taken | tuple[()] = (),
     ) -> None:
         """Add rows as flat lists (or values packed by a RowPacker, traces/packed_rows.py),
         as a writer process receives them: ``values`` holds whole rows in schema order
