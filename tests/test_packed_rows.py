@@ -79,6 +79,19 @@ def test_packed_columns_read_back_every_value_as_it_went_in(width, data):
 
 
 @needs_packer
+def test_ints_at_every_size_boundary_read_back_exactly():
+    """One-digit ints are read from the object, larger ones converted, beyond 64 bits
+    kept as objects: each side of each boundary comes back as it went in."""
+    edges = [0, 1, -1, 2**30 - 1, 2**30, -(2**30) + 1, -(2**30), 2**62, 2**63 - 1]
+    edges += [-(2**63), 2**63, -(2**63) - 1, 2**100]
+    packer = RowPacker()
+    packer.extend(edges)
+    column = PackedValues(packer.take())[0::1]
+    assert _as_python(column) == edges
+    assert all(type(v) is int for v in _as_python(column))
+
+
+@needs_packer
 def test_a_packer_calls_full_at_its_limit_and_take_empties_it():
     fulls: list[int] = []
     packer = RowPacker(limit=6, full=lambda: fulls.append(len(packer)))

@@ -65,6 +65,27 @@ reserve(RowPacker *self, Py_ssize_t more)
     return 0;
 }
 
+/* An int of one digit (|value| < 2**30) read from the object itself: most ids, sizes
+   and keys are, and the general conversion costs more than the rest of a value's
+   packing. Returns 0 for a larger int. */
+static inline int
+small_int(PyObject *value, long long *number)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyUnstable_Long_IsCompact((PyLongObject *)value)) {
+        *number = (long long)PyUnstable_Long_CompactValue((PyLongObject *)value);
+        return 1;
+    }
+#else
+    Py_ssize_t size = Py_SIZE(value);
+    if (size >= -1 && size <= 1) {  /* digit 0 is allocated even for 0 (size 0) */
+        *number = (long long)size * (long long)((PyLongObject *)value)->ob_digit[0];
+        return 1;
+    }
+#endif
+    return 0;
+}
+
 /* Pack one value at n_values (room reserved). Only exact ints and floats are packed
    as numbers: a bool, an int subclass or a numpy scalar keeps its type as an object. */
 static int
@@ -78,13 +99,16 @@ pack(RowPacker *self, PyObject *value)
         self->tags[at] = TAG_FLOAT;
     }
     else if (type == &PyLong_Type) {
-        int overflow = 0;
-        long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
-        if (overflow != 0) {
-            goto object;
-        }
-        if (number == -1 && PyErr_Occurred()) {
-            return -1;
+        long long number;
+        if (!small_int(value, &number)) {
+            int overflow = 0;
+            number = PyLong_AsLongLongAndOverflow(value, &overflow);
+            if (overflow != 0) {
+                goto object;
+            }
+            if (number == -1 && PyErr_Occurred()) {
+                return -1;
+            }
         }
         self->payload[at] = (int64_t)number;
         self->tags[at] = TAG_INT;
