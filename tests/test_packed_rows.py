@@ -108,6 +108,9 @@ def test_a_packer_calls_full_at_its_limit_and_take_empties_it():
     assert len(packer) == 0 and packer.take()[0] == 0
     with pytest.raises(TypeError, match="positionally"):
         packer(1, x=2)
+    del packer.full  # nothing left to call: values are still added
+    packer(*range(8))
+    assert len(packer) == 8
 
 
 def _written(values: list[Any] | Any) -> list[dict[str, Any]]:

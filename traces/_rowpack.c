@@ -158,7 +158,8 @@ packer_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyOb
     if (pack_all(self, args, PyVectorcall_NARGS(nargsf)) < 0) {
         return NULL;
     }
-    if (self->n_values >= self->limit && self->full != Py_None) {
+    /* full is NULL once deleted (del packer.full): then, as for None, nothing to call */
+    if (self->n_values >= self->limit && self->full != NULL && self->full != Py_None) {
         PyObject *result = PyObject_CallNoArgs(self->full);
         if (result == NULL) {
             return NULL;
