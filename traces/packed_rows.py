@@ -95,16 +95,16 @@ class PackedValues:
     def __getitem__(self, where: slice) -> np.ndarray | list[Any]:
         import numpy as np
 
-        tags = self._tags[where]
+        tags, ints, floats = self._tags[where], self._ints[where], self._floats[where]
         if len(tags) and (tags == tags[0]).all():
             if tags[0] == TAG_INT:
-                return np.ascontiguousarray(self._ints[where])
+                return np.ascontiguousarray(ints)
             if tags[0] == TAG_FLOAT:
-                return np.ascontiguousarray(self._floats[where])
+                return np.ascontiguousarray(floats)
         column = np.full(len(tags), None, dtype=object)
-        for tag, numbers in ((TAG_INT, self._ints[where]), (TAG_FLOAT, self._floats[where])):
+        for tag, numbers in ((TAG_INT, ints), (TAG_FLOAT, floats)):
             are = tags == tag
             column[are] = numbers[are].astype(object)  # Python ints and floats
         for i in np.flatnonzero(tags == TAG_OBJECT):
-            column[i] = self._objects[self._ints[where][i]]
+            column[i] = self._objects[ints[i]]
         return column.tolist()
