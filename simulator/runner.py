@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.engine.errors import SimulationError, debug_enabled, user_line
-from simulator.hw.native import sim_version
+from simulator.hw.native import PACKAGE_ROOT, sim_version
 from simulator.hw.topology import (
     Topology,
     TopologyError,
@@ -30,7 +30,7 @@ from simulator.hw.topology import (
 from simulator.workloads.registry import Metric, get_workload
 from traces.headline import headline_name
 
-SOURCE_DIR = Path(__file__).resolve().parent.parent
+SOURCE_DIR = PACKAGE_ROOT  # the tree whose git facts (commit, dirty flag) runs record
 _GC_YOUNG_THRESHOLD = 50_000
 
 

@@ -120,7 +120,6 @@ def test_a_build_of_fewer_modules_loads_but_is_rebuilt(fake_build, monkeypatch):
     the build before it, true to its sources, still loads."""
     _, native_dir = fake_build
     monkeypatch.setattr(native, "COMPILED_MODULES", ("simulator.fake.mod",))
-    monkeypatch.setattr(native, "C_MODULES", {})
     assert native.is_current(native_dir.parents[1], native_dir)
     monkeypatch.setattr(native, "COMPILED_MODULES", ("simulator.fake.mod", "simulator.fake.b"))
     assert not native.is_current(native_dir.parents[1], native_dir)
@@ -155,7 +154,7 @@ def test_the_compiled_modules_load_when_built():
     for name in native.COMPILED_MODULES:
         importlib.import_module(name)
     assert native.compiled_modules() == list(native.COMPILED_MODULES)
-    from traces.packed_rows import row_packer_type  # traces._rowpack, the C module
+    from traces.packed_rows import row_packer_type  # traces.row_buffer.PackedRows, compiled
 
     assert row_packer_type() is not None
 

@@ -1,6 +1,7 @@
-"""Trace row values packed into typed buffers (traces/_rowpack.c, traces/packed_rows.py):
-what comes out of a RowPacker, read back a column at a time, is exactly what went in,
-and the writer makes the same Arrow columns from packed values as from a list."""
+"""Trace row values packed into typed buffers (traces/row_buffer.py PackedRows, read back
+by traces/packed_rows.py): what comes out, read back a column at a time, is exactly what
+went in, whether added as a call or written in place by the compiled recorder, and the
+writer makes the same Arrow columns from packed values as from a list."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from traces.writer import RunWriter
 
 RowPacker = row_packer_type()
 needs_packer = pytest.mark.skipif(
-    RowPacker is None, reason="traces._rowpack is not built or loaded (make native)"
+    RowPacker is None, reason="traces.row_buffer is not compiled (make native)"
 )
 
 # Values a trace row may carry: ints of any size (beyond int64 too), every kind of
@@ -106,9 +107,9 @@ def test_a_packer_calls_full_at_its_limit_and_take_empties_it():
     packer(7)
     packer.clear()
     assert len(packer) == 0 and packer.take()[0] == 0
-    with pytest.raises(TypeError, match="positionally"):
-        packer(1, x=2)
-    del packer.full  # nothing left to call: values are still added
+    with pytest.raises(TypeError):
+        packer(1, x=2)  # values come positionally
+    packer.full = None  # nothing to call: values are still added
     packer(*range(8))
     assert len(packer) == 8
 
@@ -158,3 +159,60 @@ def test_lists_pass_through_unpacked():
     values = [1, 2.0, None]
     assert received(values) is values and taken(values) is values
     assert received(()) == []  # RunWriter.extend's default: no rows
+
+
+class _Sink:
+    """A trace sink whose keyed appenders are ``make()`` buffers (PackedRows, as a writer
+    process's are where compiled, or a list's extend), with their keys counted."""
+
+    def __init__(self, make: Any) -> None:
+        self.make = make
+        self.buffers: dict[str, Any] = {}
+
+    def append(self, table: str, **columns: Any) -> None:
+        pass
+
+    def appender(self, table: str, keyed: tuple[str, ...] = ()) -> Any:
+        return self.keyed_appender(table, keyed)[0]
+
+    def keyed_appender(self, table: str, keyed: tuple[str, ...], rider: str | None = None):
+        buffer = self.buffers.setdefault(table, self.make())
+        keys: list[tuple[Any, ...]] = []
+
+        def key_of(*values: Any) -> int:
+            keys.append(values)
+            return len(keys) - 1
+
+        append = buffer if isinstance(buffer, RowPacker) else lambda *row: buffer.extend(row)
+        return append, key_of
+
+
+@needs_packer
+@pytest.mark.parametrize("nbytes", [512, 2**62 - 1, 2**62, 2**63 - 1, 2**70])
+@pytest.mark.parametrize(("launch_id", "coll_id", "op_id"), [(4, 9, 17), (None, None, None)])
+def test_the_recorder_packs_a_dma_row_in_place_as_a_call_would(nbytes, launch_id, coll_id, op_id):
+    """The compiled recorder writes a DMA's row into packed rows itself (unboxed); read
+    back, each value is the one the same row passed as a call gives, type included:
+    nulls, ids, times, and byte counts beyond the packed range (kept as the int)."""
+    import simpy
+
+    from simulator.engine.recorder import DmaInfo, Recorder
+    from simulator.hw.links import Link, Route
+    from simulator.hw.network import Transfer
+    from simulator.hw.topology import load_topology
+
+    topology = load_topology("default")
+    link = Link(0, "a", "x", "y", 1.0, 8.0, "cube")
+    route = Route("x", "y", ("x", "y"), (link,), 1.0, 8.0)
+    rows = {}
+    for kind, make in (("packed", RowPacker), ("call", list)):
+        sink = _Sink(make)
+        recorder = Recorder(simpy.Environment(), topology, sink)
+        for end_ns in (77.0, 1e30):  # carried alone, then slower than alone: shared
+            transfer = Transfer(5, route, nbytes, 10.0, 13.0, end_ns, None)
+            recorder.transfer(transfer, DmaInfo("send", launch_id, coll_id, 2), op_id)
+        buffer = sink.buffers["dma"]
+        rows[kind] = buffer if kind == "call" else PackedValues(buffer.take())
+    assert len(rows["packed"]) == len(rows["call"]) > 0
+    packed = _as_python(rows["packed"][0::1])
+    assert all(_same(a, b) for a, b in zip(packed, rows["call"], strict=True)), packed

@@ -111,3 +111,18 @@ def test_git_info_in_background_gives_the_same_facts(repo, monkeypatch):
     wait = git_info_in_background(repo)
     assert wait() == git_info(repo)
     assert wait()["git_dirty"] is True
+
+
+def test_an_early_answer_is_taken_by_the_next_run_only(tmp_path, monkeypatch):
+    """A process that asked git early (a traced ``kernbench run`` at start-up) gives that
+    answer to its next run from the tree, once: the run after asks again."""
+    import itertools
+
+    from traces import gitinfo
+
+    asked = itertools.count()
+    monkeypatch.setattr(gitinfo, "git_info", lambda source_dir: {"answer": next(asked)})
+    gitinfo.ask_git_early(tmp_path)
+    gitinfo.ask_git_early(tmp_path)  # asked twice: one answer, for one run
+    assert gitinfo.git_info_in_background(tmp_path)() == {"answer": 0}
+    assert gitinfo.git_info_in_background(tmp_path)() == {"answer": 1}

@@ -3,11 +3,12 @@ process.
 
 A traced run's hot tables (ops, dma, their deps riders) are buffered as one flat run of
 values per table, row after row. Where the compiled modules are built
-(simulator/hw/native.py), that buffer is a ``traces._rowpack.RowPacker`` (C): each value
-is packed as it is added into one tag byte and eight payload bytes (an exact int that
-fits 64 bits, a float's bits, nothing for None, or the index of any other value in a
-side list), and a chunk of rows goes to the writer process as two bytes objects, which
-pickle as one copy, instead of a list pickled value by value (~160 instructions each).
+(simulator/hw/native.py), that buffer is a ``traces.row_buffer.PackedRows``: each value
+is packed as it is added into one tag byte and eight payload bytes (an exact int, a
+float's bits, nothing for None, or the index of any other value in a side list; the
+compiled recorder writes its ops and dma rows' numbers there unboxed), and a chunk of
+rows goes to the writer process as two bytes objects, which pickle as one copy, instead
+of a list pickled value by value (~160 instructions each).
 The writer process reads them back a column at a time with numpy (:class:`PackedValues`):
 exactly the values that went in, so the trace is the same either way. Elsewhere the
 buffer is a plain list (:func:`row_buffer`).
@@ -19,18 +20,16 @@ values are read.
 from __future__ import annotations
 
 import functools
-import importlib
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
 
-# The tags of traces/_rowpack.c.
-TAG_NONE, TAG_INT, TAG_FLOAT, TAG_OBJECT = 0, 1, 2, 3
-
+from traces.row_buffer import TAG_FLOAT, TAG_INT, TAG_OBJECT
 
 Taken = tuple[int, bytes, bytes, list[Any]]
-"""A RowPacker's values as its ``take()`` returns them, sent to the writer process as
+"""A PackedRows' values as its ``take()`` returns them, sent to the writer process as
 this plain tuple (a named one pickles through an interpreted reduce): the number of
 values, one tag byte per value, eight payload bytes per value (an int64, a float64, or
 an index into the last item), and the values of tag OBJECT in order. Rows as a list are
@@ -39,28 +38,27 @@ never a tuple, so a tuple is packed rows (an empty one: none)."""
 
 @functools.cache
 def row_packer_type() -> type | None:
-    """``traces._rowpack.RowPacker`` where this process loads the compiled modules (their
-    loader finds it: it has no Python source), else None."""
-    try:
-        return importlib.import_module("traces._rowpack").RowPacker
-    except ImportError:
-        return None
+    """``traces.row_buffer.PackedRows`` where this process runs it compiled, else None
+    (interpreted, a list and a generated appender are faster than packing in Python)."""
+    from traces.row_buffer import PackedRows
+
+    return None if isinstance(PackedRows.put, types.FunctionType) else PackedRows
 
 
 def row_buffer() -> Any:
-    """A new buffer of a table's row values: a RowPacker where one is built, else a list.
+    """A new buffer of a table's row values: a PackedRows where compiled, else a list.
     Both take ``extend``, ``len`` and ``clear``; hand one over with :func:`taken`."""
     packer = row_packer_type()
     return packer() if packer is not None else []
 
 
 def is_packer(buffer: Any) -> bool:
-    """Whether a row buffer is a RowPacker (not a list)."""
+    """Whether a row buffer is a PackedRows (not a list)."""
     return not isinstance(buffer, list)
 
 
 def taken(buffer: Any) -> list[Any] | Taken:
-    """The values of a row buffer, to send: a RowPacker's as its ``take()`` (emptying
+    """The values of a row buffer, to send: a PackedRows' as its ``take()`` (emptying
     it), a list as itself (the caller clears it once sent)."""
     return buffer.take() if is_packer(buffer) else buffer
 
@@ -74,7 +72,7 @@ def received(values: list[Any] | Taken | tuple[()]) -> list[Any] | PackedValues:
 
 
 class PackedValues:
-    """Row values packed by a RowPacker, read as a flat list is read: ``len`` counts
+    """Row values packed by a PackedRows, read as a flat list is read: ``len`` counts
     values, and ``values[start::step]`` is one column (a table's rows are ``step``
     values wide). A column is a numpy array where its values are all ints or all floats
     (int64 or float64, the same numbers), else a list of the values themselves."""

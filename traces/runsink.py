@@ -5,7 +5,7 @@ traces/writer.py (Arrow and Parquet in this process) and traces/writer_process.p
 handed to a child process) buffer rows the same way: one flat list per table, row after
 row, so that adding a row is one call (of a generated function, or of the compiled
 ``traces.row_buffer.RowAppender``) and one ``extend``; the writer process's buffers
-are RowPackers where they are built (traces/packed_rows.py), called once per row.
+are PackedRows where compiled (traces/packed_rows.py), called once per row.
 """
 
 import functools
@@ -45,7 +45,7 @@ def generated_appender(name: str, params: str, row: str, scope: dict[str, Any]) 
     ``scope`` (which gives ``add``, ``values``, ``limit`` and ``full``). Hot path, one
     call per trace row: a generated function takes its arguments positionally, with no
     ``*args`` tuple to unpack. The source is built from column counts only, never from
-    input. Where no parameter has a default, the buffer itself where it is a RowPacker
+    input. Where no parameter has a default, the buffer itself where it is a PackedRows
     (traces/packed_rows.py: it takes a row's values as a call and calls ``full``), else
     ``RowAppender`` where it runs compiled (the same rows, without an interpreted frame
     per row)."""

@@ -591,7 +591,7 @@ class RunWriter(RunLifecycle):
         new_keys: list[tuple[Any, ...]] = (),
         keyed_values: list[Any] | Taken | tuple[()] = (),
     ) -> None:
-        """Add rows as flat lists (or values packed by a RowPacker, traces/packed_rows.py),
+        """Add rows as flat lists (or values packed by a PackedRows, traces/packed_rows.py),
         as a writer process receives them: ``values`` holds whole rows in schema order
         (without run_id), ``keyed_values`` rows of the keyed columns' key and the other
         columns (and the rider's row, see keyed_appender);

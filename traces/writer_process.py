@@ -193,7 +193,7 @@ class _Outbox:
         self.names = list(self.types)
         self.optional = EXTENSION_COLUMNS.get(table, ())
         self.name_set = frozenset(self.names)
-        # Flat, row after row: a RowPacker where one is built (traces/packed_rows.py).
+        # Flat, row after row: a PackedRows where compiled (traces/packed_rows.py).
         self.values: Any = row_buffer()
         self.keyed: KeyIndex | None = None
         self.keyed_values: Any = row_buffer()
@@ -436,9 +436,14 @@ def serve(inbox: IO[bytes] | None = None, outbox: IO[bytes] | None = None) -> No
     inbox = inbox if inbox is not None else sys.stdin.buffer
     outbox = outbox if outbox is not None else sys.stdout.buffer
     sys.stdout = sys.stderr  # the replies' pipe carries replies only
-    # pyarrow loads now (~0.1 s), while the parent is still starting, not when its first
-    # run opens and the parent may soon wait for it.
-    import traces.writer  # noqa: F401
+    # pyarrow loads now (~0.1 s), and what its first conversions import, while the parent
+    # is still starting, not when its first run opens and the parent may soon wait for it
+    # (numpy.ma, ~10 ms: pyarrow's first numpy array, as packed rows' columns are, asks).
+    import numpy.ma  # noqa: F401
+
+    import traces.writer
+
+    traces.writer.skip_pandas_probe()
 
     def reply(value: Any) -> None:
         data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)

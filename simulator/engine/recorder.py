@@ -19,11 +19,21 @@ import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from librt.strings import BytesWriter, write_f64_le, write_i64_le
+
 from simulator.hw import graph as g
 from simulator.hw.links import Link, Memory, Route
 from simulator.hw.network import Network, Transfer
 from simulator.hw.topology import Topology
 from traces.nullwriter import NullWriter
+from traces.row_buffer import (
+    PACKED_INT_MAX,
+    PACKED_INT_MIN,
+    TAG_FLOAT,
+    TAG_INT,
+    TAG_NONE,
+    PackedRows,
+)
 from traces.runsink import column_types
 
 if TYPE_CHECKING:
@@ -173,6 +183,101 @@ def node_places(topology: Topology) -> dict[str, tuple[str, int | None, int | No
     return place
 
 
+def _packed(append: Callable[..., None]) -> PackedRows | None:
+    """The appender as the PackedRows it is, else None."""
+    return append if isinstance(append, PackedRows) else None
+
+
+# -- rows packed in place: the values of one ops or dma row, in the order its appender
+# takes them, written into a PackedRows' tags and payload (traces/row_buffer.py) as
+# unboxed ints and floats: compiled, each a few machine instructions, where a call with
+# the row's values would box each of them and the packer unbox it again.
+def _put_count(rows: PackedRows, tags: BytesWriter, payload: BytesWriter, count: int) -> None:
+    """A count of bytes or flops: a user's sizes may take it beyond the packed range, where
+    it is kept as the int it is (the writer then names the column it cannot hold)."""
+    if PACKED_INT_MIN <= count <= PACKED_INT_MAX:
+        tags.append(TAG_INT)
+        write_i64_le(payload, count)
+    else:
+        rows.put_object(count)
+
+
+def _pack_op_row(rows: PackedRows, key: int, op: Op, launch_id: int | None, end_ns: float) -> None:
+    """The row Recorder.op appends: the site's key, OPS_COLUMNS without the site's, then
+    the deps row of its start (key, item_id, on_id, ready_ns, wait_ns)."""
+    tags, payload = rows.tags, rows.payload
+    op_id = op.op_id
+    tags.append(TAG_INT)
+    write_i64_le(payload, key)
+    tags.append(TAG_INT)
+    write_i64_le(payload, op_id)
+    if launch_id is None:
+        tags.append(TAG_NONE)
+        write_i64_le(payload, 0)
+    else:
+        tags.append(TAG_INT)
+        write_i64_le(payload, launch_id)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, op.issue_ns)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, op.start_ns)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, end_ns)
+    _put_count(rows, tags, payload, op.flops)
+    _put_count(rows, tags, payload, op.nbytes)
+    tags.append(TAG_INT)
+    write_i64_le(payload, op.lane)
+    tags.append(TAG_INT)
+    write_i64_le(payload, op.dep_key)
+    tags.append(TAG_INT)
+    write_i64_le(payload, op_id)
+    on_id = op.dep_on_id
+    if on_id is None:
+        tags.append(TAG_NONE)
+        write_i64_le(payload, 0)
+    else:
+        tags.append(TAG_INT)
+        write_i64_le(payload, on_id)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, op.dep_ready_ns)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, op.dep_wait_ns)
+    rows.end_row()
+
+
+def _pack_dma_row(rows: PackedRows, route_key: int, dma_id: int, info: DmaInfo,
+                  transfer: Transfer, end_ns: float, dep_key: int, op_id: int | None,
+                  ready_ns: float, wait_ns: float) -> None:  # fmt: skip
+    """The row Recorder.transfer appends: the route's key, DMA_COLUMNS without the
+    route's, then its deps row (key, item_id, on_id, ready_ns, wait_ns)."""
+    tags, payload = rows.tags, rows.payload
+    tags.append(TAG_INT)
+    write_i64_le(payload, route_key)
+    tags.append(TAG_INT)
+    write_i64_le(payload, dma_id)
+    rows.put(info.launch_id)
+    rows.put(info.kind)
+    _put_count(rows, tags, payload, transfer.bytes)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, transfer.issue_ns)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, transfer.start_ns)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, end_ns)
+    rows.put(info.coll_id)
+    rows.put(info.round)
+    tags.append(TAG_INT)
+    write_i64_le(payload, dep_key)
+    tags.append(TAG_INT)
+    write_i64_le(payload, dma_id)
+    rows.put(op_id)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, ready_ns)
+    tags.append(TAG_FLOAT)
+    write_f64_le(payload, wait_ns)
+    rows.end_row()
+
+
 class Recorder:
     """Trace rows of one machine: ids, appenders, route-column cache and row count.
 
@@ -203,6 +308,9 @@ class Recorder:
         self._append_op, self._op_site_key = self.sink.keyed_appender(
             "ops", OPS_SITE_COLUMNS, rider="deps"
         )
+        # Where the sink packs rows (a writer process's buffers, compiled), an ops or dma
+        # row's values are written into them here, unboxed, not passed as a call.
+        self._ops_rows = _packed(self._append_op)
         self.op_dep_keys: _Keys | None = None
         """Key of an op's start deps row by (cause, on_item), and by cause alone in
         ``op_dep_keys.on_op`` for on_item op (an op released by another's end); None
@@ -220,6 +328,7 @@ class Recorder:
         )
         # (Two exact dicts, filled at first use: compiled, a pair indexed by "of an op"
         # would be built per DMA, and a dict subclass is looked up through its type.)
+        self._dma_rows = _packed(self._append_dma)
         self._bandwidth_keys: dict[str | None, int] = {}
         self._bandwidth_op_keys: dict[str | None, int] = {}
         self._append_pe_exec = self.sink.appender("pe_exec")
@@ -272,10 +381,14 @@ class Recorder:
         # The site's key, then OPS_COLUMNS without OPS_SITE_COLUMNS, then the deps row of
         # its start (key, item_id, on_id, ready_ns, wait_ns): once per engine op
         # (``env._now``: the ``now`` property would cost a call).
-        op_id: object = op.op_id  # boxed once for both places it goes
-        self._append_op(key, op_id, prog.launch_id, op.issue_ns, op.start_ns, self.env._now,
-                        op.flops, op.nbytes, op.lane, op.dep_key, op_id, op.dep_on_id,
-                        op.dep_ready_ns, op.dep_wait_ns)  # fmt: skip
+        rows = self._ops_rows
+        if rows is not None:
+            _pack_op_row(rows, key, op, prog.launch_id, self.env._now)
+        else:
+            op_id: object = op.op_id  # boxed once for both places it goes
+            self._append_op(key, op_id, prog.launch_id, op.issue_ns, op.start_ns,
+                            self.env._now, op.flops, op.nbytes, op.lane, op.dep_key, op_id,
+                            op.dep_on_id, op.dep_ready_ns, op.dep_wait_ns)  # fmt: skip
         self.n_rows += self._row_increment
 
     def transfer(self, transfer: Transfer, info: DmaInfo, op_id: int | None = None) -> None:
@@ -322,9 +435,14 @@ class Recorder:
             wait_ns = 0.0
         # The route's key, then DMA_COLUMNS without DMA_ROUTE_COLUMNS, then its deps row
         # (key, item_id, on_id, ready_ns, wait_ns): once per DMA.
-        self._append_dma(places[0], row_id, info.launch_id, info.kind, transfer.bytes,
-                         transfer.issue_ns, transfer.start_ns, end_ns, info.coll_id,
-                         info.round, dep_key, row_id, op_id, ready_ns, wait_ns)  # fmt: skip
+        rows = self._dma_rows
+        if rows is not None:
+            _pack_dma_row(rows, places[0], dma_id, info, transfer, end_ns, dep_key, op_id,
+                          ready_ns, wait_ns)  # fmt: skip
+        else:
+            self._append_dma(places[0], row_id, info.launch_id, info.kind, transfer.bytes,
+                             transfer.issue_ns, transfer.start_ns, end_ns, info.coll_id,
+                             info.round, dep_key, row_id, op_id, ready_ns, wait_ns)  # fmt: skip
         self.n_rows += 1
 
     def _dma_dep_key(self, cause: str, on_item: str | None, resource: str | None) -> int:

@@ -57,10 +57,6 @@ COMPILED_MODULES = (
     "traces.row_buffer",
 )
 
-# Extension modules written in C, built beside them (module -> its source under the
-# package root): the packer of a traced run's row values (traces/packed_rows.py).
-C_MODULES = {"traces._rowpack": "traces/_rowpack.c"}
-
 # The packages the compiled modules import (their types decide the compiled code).
 _TYPED_PACKAGES = ("simulator", "traces")
 
@@ -140,12 +136,7 @@ def is_current(root: Path = PACKAGE_ROOT, native_dir: Path | None = None) -> boo
     joined the list still loads (it matches its sources), but ``build --if-stale`` makes
     a new one."""
     stamp = fresh_stamp(root, native_dir)
-    return stamp is not None and stamp["modules"] == built_modules()
-
-
-def built_modules() -> list[str]:
-    """Every module a build makes: COMPILED_MODULES, then C_MODULES."""
-    return [*COMPILED_MODULES, *C_MODULES]
+    return stamp is not None and stamp["modules"] == list(COMPILED_MODULES)
 
 
 class CompiledFinder:
@@ -259,20 +250,12 @@ def build(root: Path = PACKAGE_ROOT, *, if_stale: bool = False) -> bool:
                 + (done.stdout + done.stderr)[-3000:]
             )
             return False
-        done = subprocess.run([sys.executable, "-c", _BUILD_C_MODULES, json.dumps(C_MODULES)],
-                              cwd=work, capture_output=True, text=True, check=False)  # fmt: skip
-        if done.returncode != 0:
-            print(
-                f"simulator.hw.native: cannot build {', '.join(C_MODULES)}; the simulator "
-                "runs as pure Python:\n" + (done.stdout + done.stderr)[-3000:]
-            )
-            return False
-        stamped = {work / source for source in C_MODULES.values()}
+        stamped: set[Path] = set()
         for module in COMPILED_MODULES:
             stamped |= {source_path(module, work), *imported_sources(module, work)}
         stamp = {
             "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
-            "modules": built_modules(),
+            "modules": list(COMPILED_MODULES),
             "sources": {
                 str(path.relative_to(work)): source_digest(path) for path in sorted(stamped)
             },
@@ -286,15 +269,5 @@ def build(root: Path = PACKAGE_ROOT, *, if_stale: bool = False) -> bool:
             shutil.copy2(built, target)
         (native_dir / STAMP_NAME).write_text(json.dumps(stamp, indent=1) + "\n")
     _fresh_stamps.pop(native_dir, None)
-    print(f"simulator.hw.native: compiled {', '.join(built_modules())} into {native_dir}")
+    print(f"simulator.hw.native: compiled {', '.join(COMPILED_MODULES)} into {native_dir}")
     return True
-
-
-# Builds C_MODULES (JSON in argv[1]) in place with setuptools, as mypyc builds its own.
-_BUILD_C_MODULES = """
-import json, sys
-from setuptools import Extension, setup
-modules = json.loads(sys.argv[1])
-setup(name="kernbench-native-c", script_args=["build_ext", "--inplace", "--quiet"],
-      ext_modules=[Extension(name, [source]) for name, source in modules.items()])
-"""

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from simulator.engine.errors import SimulationError, type_phrase
-from simulator.hw.native import sim_version
+from simulator.hw.native import PACKAGE_ROOT, sim_version
 from traces.runrow import canonical_params
 
-SOURCE_DIR = Path(__file__).resolve().parent.parent.parent
+SOURCE_DIR = PACKAGE_ROOT  # the tree whose git facts (commit, dirty flag) runs record
 BETTER = ("lower", "higher")
 
 
