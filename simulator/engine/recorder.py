@@ -401,7 +401,6 @@ class Recorder:
         self.next_dma_id += 1
         if not self.tracing:  # the id still counts DMAs (run summary, launch messages)
             return
-        row_id: object = dma_id  # boxed once for the places it goes
         route = transfer.route
         # The columns that depend only on the route, computed once per (src, dst) and
         # found by the route object's identity (no key to build per DMA).
@@ -410,7 +409,7 @@ class Recorder:
             places = self._places_of(route)
         after = info.after
         if after is not None:  # a launch message waited for what it forwards
-            self._append_dep("dma", row_id, "forward", after[0], after[1], None,
+            self._append_dep("dma", dma_id, "forward", after[0], after[1], None,
                              after[2], transfer.issue_ns - after[2])  # fmt: skip
         # Streaming slower than alone at its narrowest capacity: it shared bandwidth.
         end_ns: float = transfer.end_ns  # type: ignore[assignment]  # set: it finished
@@ -440,6 +439,7 @@ class Recorder:
             _pack_dma_row(rows, places[0], dma_id, info, transfer, end_ns, dep_key, op_id,
                           ready_ns, wait_ns)  # fmt: skip
         else:
+            row_id: object = dma_id  # boxed once for the two places it goes
             self._append_dma(places[0], row_id, info.launch_id, info.kind, transfer.bytes,
                              transfer.issue_ns, transfer.start_ns, end_ns, info.coll_id,
                              info.round, dep_key, row_id, op_id, ready_ns, wait_ns)  # fmt: skip
