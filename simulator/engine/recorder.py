@@ -202,6 +202,16 @@ def _put_count(rows: PackedRows, tags: BytesWriter, payload: BytesWriter, count:
         rows.put_object(count)
 
 
+def _put_id(tags: BytesWriter, payload: BytesWriter, value: int | None) -> None:
+    """An id, a key or a round, where None means none."""
+    if value is None:
+        tags.append(TAG_NONE)
+        write_i64_le(payload, 0)
+    else:
+        tags.append(TAG_INT)
+        write_i64_le(payload, value)
+
+
 def _pack_op_row(rows: PackedRows, key: int, op: Op, launch_id: int | None, end_ns: float) -> None:
     """The row Recorder.op appends: the site's key, OPS_COLUMNS without the site's, then
     the deps row of its start (key, item_id, on_id, ready_ns, wait_ns)."""
@@ -211,12 +221,7 @@ def _pack_op_row(rows: PackedRows, key: int, op: Op, launch_id: int | None, end_
     write_i64_le(payload, key)
     tags.append(TAG_INT)
     write_i64_le(payload, op_id)
-    if launch_id is None:
-        tags.append(TAG_NONE)
-        write_i64_le(payload, 0)
-    else:
-        tags.append(TAG_INT)
-        write_i64_le(payload, launch_id)
+    _put_id(tags, payload, launch_id)
     tags.append(TAG_FLOAT)
     write_f64_le(payload, op.issue_ns)
     tags.append(TAG_FLOAT)
@@ -231,13 +236,7 @@ def _pack_op_row(rows: PackedRows, key: int, op: Op, launch_id: int | None, end_
     write_i64_le(payload, op.dep_key)
     tags.append(TAG_INT)
     write_i64_le(payload, op_id)
-    on_id = op.dep_on_id
-    if on_id is None:
-        tags.append(TAG_NONE)
-        write_i64_le(payload, 0)
-    else:
-        tags.append(TAG_INT)
-        write_i64_le(payload, on_id)
+    _put_id(tags, payload, op.dep_on_id)
     tags.append(TAG_FLOAT)
     write_f64_le(payload, op.dep_ready_ns)
     tags.append(TAG_FLOAT)
@@ -255,7 +254,7 @@ def _pack_dma_row(rows: PackedRows, route_key: int, dma_id: int, info: DmaInfo,
     write_i64_le(payload, route_key)
     tags.append(TAG_INT)
     write_i64_le(payload, dma_id)
-    rows.put(info.launch_id)
+    _put_id(tags, payload, info.launch_id)
     rows.put(info.kind)
     _put_count(rows, tags, payload, transfer.bytes)
     tags.append(TAG_FLOAT)
@@ -264,13 +263,13 @@ def _pack_dma_row(rows: PackedRows, route_key: int, dma_id: int, info: DmaInfo,
     write_f64_le(payload, transfer.start_ns)
     tags.append(TAG_FLOAT)
     write_f64_le(payload, end_ns)
-    rows.put(info.coll_id)
-    rows.put(info.round)
+    _put_id(tags, payload, info.coll_id)
+    _put_id(tags, payload, info.round)
     tags.append(TAG_INT)
     write_i64_le(payload, dep_key)
     tags.append(TAG_INT)
     write_i64_le(payload, dma_id)
-    rows.put(op_id)
+    _put_id(tags, payload, op_id)
     tags.append(TAG_FLOAT)
     write_f64_le(payload, ready_ns)
     tags.append(TAG_FLOAT)
