@@ -20,9 +20,9 @@ import simulator  # noqa: F401 - installs the compiled modules' loader, where bu
 from traces.packed_rows import PackedValues, received, row_packer_type, taken
 from traces.writer import RunWriter
 
-RowPacker = row_packer_type()
+PackedRows = row_packer_type()
 needs_packer = pytest.mark.skipif(
-    RowPacker is None, reason="traces.row_buffer is not compiled (make native)"
+    PackedRows is None, reason="traces.row_buffer is not compiled (make native)"
 )
 
 # Values a trace row may carry: ints of any size (beyond int64 too), every kind of
@@ -59,7 +59,7 @@ def _as_python(column: Any) -> list[Any]:
 @given(st.integers(min_value=1, max_value=5), st.data())
 def test_packed_columns_read_back_every_value_as_it_went_in(width, data):
     rows = data.draw(st.lists(st.lists(VALUES, min_size=width, max_size=width), max_size=12))
-    packer = RowPacker()
+    packer = PackedRows()
     flat: list[Any] = []
     for row in rows:
         packer(*row)
@@ -85,7 +85,7 @@ def test_ints_at_every_size_boundary_read_back_exactly():
     kept as objects: each side of each boundary comes back as it went in."""
     edges = [0, 1, -1, 2**30 - 1, 2**30, -(2**30) + 1, -(2**30), 2**62, 2**63 - 1]
     edges += [-(2**63), 2**63, -(2**63) - 1, 2**100]
-    packer = RowPacker()
+    packer = PackedRows()
     packer.extend(edges)
     column = PackedValues(packer.take())[0::1]
     assert _as_python(column) == edges
@@ -95,7 +95,7 @@ def test_ints_at_every_size_boundary_read_back_exactly():
 @needs_packer
 def test_a_packer_calls_full_at_its_limit_and_take_empties_it():
     fulls: list[int] = []
-    packer = RowPacker(limit=6, full=lambda: fulls.append(len(packer)))
+    packer = PackedRows(limit=6, full=lambda: fulls.append(len(packer)))
     packer(1, "a", None)
     assert (len(packer), fulls) == (3, [])
     packer(2.5, "b", 3)
@@ -136,7 +136,7 @@ def _written(values: list[Any] | Any) -> list[dict[str, Any]]:
 )
 def test_the_writer_makes_the_same_rows_from_packed_values_as_from_a_list(row):
     flat = list(row) * 3
-    packer = RowPacker()
+    packer = PackedRows()
     packer.extend(flat)
     assert _written(taken(packer)) == _written(flat)
 
@@ -145,7 +145,7 @@ def test_the_writer_makes_the_same_rows_from_packed_values_as_from_a_list(row):
 def test_a_value_arrow_cannot_hold_fails_the_same_way_packed():
     """An int too large for its column is refused from a packed column as from a list."""
     flat = [0, 0, 0, 1, 2**40, 0.5, 1.0, 2.0]  # pe_global is an int32
-    packer = RowPacker()
+    packer = PackedRows()
     packer.extend(flat)
     errors = []
     for values in (flat, taken(packer)):
@@ -183,7 +183,7 @@ class _Sink:
             keys.append(values)
             return len(keys) - 1
 
-        append = buffer if isinstance(buffer, RowPacker) else lambda *row: buffer.extend(row)
+        append = buffer if isinstance(buffer, PackedRows) else lambda *row: buffer.extend(row)
         return append, key_of
 
 
@@ -205,7 +205,7 @@ def test_the_recorder_packs_a_dma_row_in_place_as_a_call_would(nbytes, launch_id
     link = Link(0, "a", "x", "y", 1.0, 8.0, "cube")
     route = Route("x", "y", ("x", "y"), (link,), 1.0, 8.0)
     rows = {}
-    for kind, make in (("packed", RowPacker), ("call", list)):
+    for kind, make in (("packed", PackedRows), ("call", list)):
         sink = _Sink(make)
         recorder = Recorder(simpy.Environment(), topology, sink)
         for end_ns in (77.0, 1e30):  # carried alone, then slower than alone: shared

@@ -23,10 +23,11 @@ import functools
 import types
 from typing import TYPE_CHECKING, Any
 
+from traces.row_buffer import TAG_FLOAT, TAG_INT, TAG_OBJECT
+
 if TYPE_CHECKING:
     import numpy as np
 
-from traces.row_buffer import TAG_FLOAT, TAG_INT, TAG_OBJECT
 
 Taken = tuple[int, bytes, bytes, list[Any]]
 """A PackedRows' values as its ``take()`` returns them, sent to the writer process as
