@@ -64,7 +64,7 @@ def test_op_row_puts_each_value_in_its_named_column(topology, list_writer):
         start_ns=2.5, flops=4096, nbytes=640, lane=1, dep_key=recorder.op_dep_keys["input", "op"],
         dep_on_id=7, dep_ready_ns=2.25, dep_wait_ns=1.0,
     )  # fmt: skip
-    recorder.op(op)
+    recorder.op(op, env.now)
     (row,) = list_writer.rows["ops"]
     assert row == {
         "op_id": 11, "launch_id": 3, "sip": coord.sip, "cube": coord.cube, "pe": coord.pe,

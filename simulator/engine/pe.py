@@ -165,7 +165,7 @@ class Engine:
         self.running -= 1
         heappush(self.free_lanes, op.lane)
         if self._tracing:  # untraced, the ops row would go nowhere
-            recorder.op(op)
+            recorder.op(op, self._env._now)
         # Drop references so finished inputs release their TCM now.
         op.inputs = ()
         op.output = None

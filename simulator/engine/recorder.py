@@ -366,8 +366,9 @@ class Recorder:
         return coll_id
 
     # -- rows ------------------------------------------------------------------------------
-    def op(self, op: Op) -> None:
-        """The ``ops`` row of a finished engine op (its ``op_id`` was set at issue)."""
+    def op(self, op: Op, end_ns: float) -> None:
+        """The ``ops`` row of an engine op that finished at ``end_ns`` (its ``op_id`` was
+        set at issue; its engine reads the clock, which it holds typed)."""
         prog = op.program
         engine = op.engine
         # The site's key, kept by the engine per op name (an engine is one PE's).
@@ -378,16 +379,15 @@ class Recorder:
                 c.sip, c.cube, c.pe, c.pe_global, engine.name, op.name
             )
         # The site's key, then OPS_COLUMNS without OPS_SITE_COLUMNS, then the deps row of
-        # its start (key, item_id, on_id, ready_ns, wait_ns): once per engine op
-        # (``env._now``: the ``now`` property would cost a call).
+        # its start (key, item_id, on_id, ready_ns, wait_ns): once per engine op.
         rows = self._ops_rows
         if rows is not None:
-            _pack_op_row(rows, key, op, prog.launch_id, self.env._now)
+            _pack_op_row(rows, key, op, prog.launch_id, end_ns)
         else:
             op_id: object = op.op_id  # boxed once for both places it goes
-            self._append_op(key, op_id, prog.launch_id, op.issue_ns, op.start_ns,
-                            self.env._now, op.flops, op.nbytes, op.lane, op.dep_key, op_id,
-                            op.dep_on_id, op.dep_ready_ns, op.dep_wait_ns)  # fmt: skip
+            self._append_op(key, op_id, prog.launch_id, op.issue_ns, op.start_ns, end_ns,
+                            op.flops, op.nbytes, op.lane, op.dep_key, op_id, op.dep_on_id,
+                            op.dep_ready_ns, op.dep_wait_ns)  # fmt: skip
         self.n_rows += self._row_increment
 
     def transfer(self, transfer: Transfer, info: DmaInfo, op_id: int | None = None) -> None:
